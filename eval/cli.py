@@ -1,0 +1,162 @@
+"""``python -m eval``: benchmarks, ablations, tuning and the scale check.
+
+    python -m eval                          # every set, every mode -> eval/results/
+    python -m eval seed --modes bm25,dense,hybrid,rerank
+    python -m eval squad PATH.json --modes bm25,hybrid,rerank --json
+    python -m eval ablations                # analyzers x chunk sizes on the dev halves
+    python -m eval tune                     # fusion weights + reranker weights on the dev halves
+    python -m eval scale                    # 1k / 10k / 100k synthetic chunks
+
+Progress goes to stderr; ``--json`` prints one JSON object on stdout.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import warnings
+from pathlib import Path
+
+from eval import report
+from eval.datasets import BENCHMARKS, Dataset, load_seed, load_squad
+from eval.runner import CachingEncoder, build_index, evaluate_modes
+from rag import config
+from rag.encoders import load_encoder
+from rag.search import MODES, Searcher
+
+RESULTS = Path(__file__).resolve().parent / "results"
+QUICK_LIMIT = 150
+
+
+def _datasets(names: list[str], squad_path: Path | None) -> list[Dataset]:
+    out = []
+    for n in names:
+        if n == "seed":
+            out.append(load_seed())
+        elif n == "squad":
+            out.append(load_squad(squad_path))
+        else:
+            out.append(load_squad(BENCHMARKS[n], n))
+    return out
+
+
+def run_sets(datasets: list[Dataset], modes: list[str], *, split: str, limit: int | None,
+             encoder_name: str, progress: bool) -> dict:
+    enc = CachingEncoder(load_encoder(encoder_name))
+    results = {}
+    for ds in datasets:
+        built = build_index(ds, enc, progress=progress)
+        sub = ds.subset(split, limit)
+        searcher = Searcher(built.index, encoder=enc)
+        res = evaluate_modes(searcher, sub, modes, progress=progress)
+        results[ds.name] = {
+            "split": split,
+            "queries": len(sub.queries),
+            "documents": len(ds.docs),
+            "chunks": len(built.index.chunks),
+            "index_build_s": built.seconds,
+            "peak_rss_mb": built.peak_rss_mb,
+            "modes": res["modes"],
+            "_runs": res["runs"],
+            "_qrels": res["qrels"],
+        }
+        enc.save()
+    return results
+
+
+def _significance(results: dict) -> dict:
+    from eval.metrics import compare
+
+    return {n: compare(r["_qrels"], r["_runs"]) for n, r in results.items() if len(r["_runs"]) > 1}
+
+
+def write_report(results: dict, folder: Path, *, title: str, extra_md: str = "") -> Path:
+    folder.mkdir(parents=True, exist_ok=True)
+    sig = _significance(results)
+    for name, r in results.items():
+        report.write_trec(folder / "runs", f"{name}-{r['split']}", r["_qrels"], r["_runs"])
+    public = {n: {k: v for k, v in r.items() if not k.startswith("_")} for n, r in results.items()}
+    plots = report.plot_sets(results, folder)
+    md = [f"# {title}", "", "Command: `python -m eval` (see README). Held-out halves unless noted; "
+          "latency is warm, per query, on this machine (2 cores).", ""]
+    for n, r in results.items():
+        md += [f"## {n} — {r['split']} split, {r['queries']} queries over {r['chunks']} chunks "
+               f"({r['documents']} documents); index build {r['index_build_s']:.1f} s", "",
+               report.table(r["modes"]), ""]
+        if n in sig:
+            better = {m: v["significantly_better_than"] for m, v in sig[n].items() if v["significantly_better_than"]}
+            md += [f"Paired randomisation test on MRR@10 (p < 0.05): "
+                   + ("; ".join(f"{m} > {', '.join(b)}" for m, b in better.items()) or "no significant differences"), ""]
+        for group in ("lang", "type"):
+            rows = {f"{m} / {g}": v for m, r2 in r["modes"].items() for g, v in r2["by"][group].items()}
+            if len({g for m, r2 in r["modes"].items() for g in r2["by"][group]}) > 1:
+                md += [f"By query {group}:", "", report.table(rows, ("queries", "hit@1", "hit@5", "mrr@10", "ndcg@10"), "mode / " + group), ""]
+    md += [f"![{p}]({p})" for p in plots] + ["", extra_md]
+    (folder / "report.md").write_text("\n".join(md))
+    report.write_json(folder / "results.json", {"results": public, "significance": sig,
+                                                "config": {k: getattr(config, k) for k in dir(config) if k.isupper()}})
+    return folder / "report.md"
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(prog="python -m eval", description=__doc__.split("\n")[0])
+    p.add_argument("target", nargs="?", default="all",
+                   help="all | seed | jsquad | cmrc2018 | squad PATH | ablations | tune | scale")
+    p.add_argument("path", nargs="?", type=Path, help="SQuAD-format file (with `squad`)")
+    p.add_argument("--modes", default=",".join(MODES), help="comma-separated: " + ",".join(MODES))
+    p.add_argument("--split", default="test", choices=("dev", "test", "all"), help="query half (default: held-out test)")
+    p.add_argument("--quick", action="store_true", help=f"at most {QUICK_LIMIT} queries per set (for CI)")
+    p.add_argument("--limit", type=int, help="at most this many queries per set")
+    p.add_argument("--encoder", default="use-m3")
+    p.add_argument("--json", action="store_true", help="print the scores as one JSON object on stdout")
+    p.add_argument("--out", type=Path, default=None, help="results folder (default eval/results[/quick])")
+    args = p.parse_args(argv)
+    warnings.simplefilter("ignore")
+    modes = [m.strip() for m in args.modes.split(",") if m.strip()]
+    bad = [m for m in modes if m not in MODES]
+    if bad:
+        print(f"error: unknown mode(s) {bad}; choose from {', '.join(MODES)}", file=sys.stderr)
+        return 2
+    limit = args.limit if args.limit is not None else (QUICK_LIMIT if args.quick else None)
+    progress = True
+    if args.target == "ablations":
+        from eval.ablations import main as ablate
+
+        return ablate(limit=limit, out=args.out or RESULTS)
+    if args.target == "tune":
+        from eval.tune import main as tune
+
+        return tune(limit=limit, out=args.out or RESULTS)
+    if args.target == "scale":
+        from eval.scale import main as scale
+
+        return scale(out=args.out or RESULTS, quick=args.quick)
+    if args.target == "squad":
+        if args.path is None or not args.path.is_file():
+            print("error: `python -m eval squad PATH` needs a SQuAD-format JSON file", file=sys.stderr)
+            return 2
+        names = ["squad"]
+    elif args.target == "all":
+        names = ["seed", "jsquad", "cmrc2018"]
+    elif args.target in ("seed", *BENCHMARKS):
+        names = [args.target]
+    else:
+        print(f"error: unknown target {args.target!r}", file=sys.stderr)
+        return 2
+    try:
+        datasets = _datasets(names, args.path)
+    except (OSError, ValueError, KeyError) as e:
+        print(f"error: cannot load benchmark: {e}", file=sys.stderr)
+        return 2
+    results = run_sets(datasets, modes, split=args.split, limit=limit, encoder_name=args.encoder, progress=progress)
+    out = args.out or (RESULTS / "quick" if args.quick else RESULTS)
+    path = write_report(results, out, title="Retrieval benchmarks" + (" (quick)" if args.quick else ""))
+    print(f"report: {path}", file=sys.stderr)
+    if args.json:
+        clean = {n: {m: {k: v for k, v in r.items() if k not in ("by", "latencies_ms")} for m, r in res["modes"].items()}
+                 for n, res in results.items()}
+        payload = {"default_mode": config.DEFAULT_MODE, "modes": clean[names[0]]} if len(names) == 1 else \
+            {"default_mode": config.DEFAULT_MODE, "sets": clean}
+        print(json.dumps(payload, ensure_ascii=False))
+    return 0

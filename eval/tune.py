@@ -1,0 +1,194 @@
+"""``python -m eval tune``: choose the fusion weights and fit the reranker on the dev halves.
+
+1. Fusion: for every dev query the two legs are computed once, then fused with each
+   candidate setting (weighted min-max sum, with/without the vocabulary-coverage scaling;
+   RRF for comparison). The setting kept has the best mean MRR@10 over the sets among
+   those that are never worse than the better single leg on any set (hit@1 and MRR@10).
+2. Reranker: pairwise logistic regression (scikit-learn) over :data:`rag.rerank.FEATURES`
+   of the fused top candidates, every set weighted equally.
+Writes ``rag/reranker_weights.json`` and ``eval/results/tuning.{md,json}``.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+import warnings
+from pathlib import Path
+
+import numpy as np
+from tqdm import tqdm
+
+from eval import metrics, report
+from eval.datasets import BENCHMARKS, load_seed, load_squad
+from eval.runner import CachingEncoder, build_index
+from rag import config
+from rag.encoders import load_encoder
+from rag.rerank import FEATURES, WEIGHTS_FILE, FeatureReranker
+from rag.search import Searcher
+from rag.types import Hit
+
+PAIR_DEPTH = 20  # pairs are drawn from the fused top 20: where reranking decides hit@1
+WEIGHT_GRID = (0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.85, 0.9, 0.95)
+
+
+def _unit(ds, chunk):
+    return chunk.id if ds.level == "chunk" else chunk.doc_id
+
+
+def _run_from(ds, chunks_in_order, k=10):
+    out: dict[str, float] = {}
+    for c in chunks_in_order:
+        u = _unit(ds, c)
+        if u not in out:
+            out[u] = float(100 - len(out))
+        if len(out) == k:
+            break
+    return out
+
+
+def collect(searcher: Searcher, ds, n: int):
+    """Per query: the two legs (top n each), the vocabulary coverage."""
+    legs = []
+    for q in tqdm(ds.queries, desc=f"{ds.name}: legs", leave=False):
+        bm25, dense, _ = searcher._legs(q.text, n, "hybrid")
+        legs.append((q, bm25, dense, searcher.vocabulary_coverage(q.text)))
+    return legs
+
+
+def fusion_grid(searcher: Searcher, ds, legs, qrels) -> dict[str, dict]:
+    chunks = searcher.index.chunks
+    res = {}
+
+    def score(fused_of):
+        run = {}
+        for q, b, d, cov in legs:
+            f = fused_of(b, d, cov)
+            run[q.qid] = _run_from(ds, [chunks[i] for i in sorted(f, key=lambda i: -f[i])])
+        return metrics.score(qrels, run)
+
+    res["bm25"] = score(lambda b, d, c: b)
+    res["dense"] = score(lambda b, d, c: d)
+    from rag.fusion import rrf, wsum
+
+    res["rrf k=60"] = score(lambda b, d, c: rrf([b, d], k=60))
+    for w in WEIGHT_GRID:
+        res[f"wsum w={w}"] = score(lambda b, d, c, w=w: wsum([b, d], (w, 1 - w)))
+        res[f"wsum-adaptive w={w}"] = score(lambda b, d, c, w=w: wsum([b, d], (w * c, 1 - w)))
+    return res
+
+
+def choose_fusion(grids: dict[str, dict[str, dict]]) -> tuple[str, dict]:
+    names = [k for k in next(iter(grids.values())) if k.startswith("wsum")]
+    rows = {}
+    for name in names:
+        ok = all(
+            g[name][m] >= max(g["bm25"][m], g["dense"][m]) - 1e-9 for g in grids.values() for m in ("hit@1", "mrr@10")
+        )
+        rows[name] = {"feasible": ok, "mean_mrr@10": float(np.mean([g[name]["mrr@10"] for g in grids.values()]))}
+    feasible = [n for n in names if rows[n]["feasible"]] or names
+    best = max(feasible, key=lambda n: rows[n]["mean_mrr@10"])
+    return best, rows
+
+
+def features_and_labels(searcher: Searcher, reranker: FeatureReranker, ds, qrels, n: int):
+    X, y, groups = [], [], []
+    for q in tqdm(ds.queries, desc=f"{ds.name}: features", leave=False):
+        if q.qid not in qrels:
+            continue
+        hits = searcher.search(q.text, k=n, mode="hybrid")
+        if not hits:
+            continue
+        X.append(reranker.features(q.text, hits))
+        y.append(np.array([1 if _unit(ds, h.chunk) in qrels[q.qid] else 0 for h in hits]))
+        groups.append((q.qid, hits))
+    return X, y, groups
+
+
+def rerank_score(ds, qrels, groups, X, w) -> dict:
+    run = {}
+    for (qid, hits), f in zip(groups, X):
+        s = f @ w
+        order = np.argsort(-s, kind="stable")
+        run[qid] = _run_from(ds, [hits[i].chunk for i in order])
+    return metrics.score(qrels, run)
+
+
+def main(*, limit: int | None = None, out: Path) -> int:
+    warnings.simplefilter("ignore")
+    t0 = time.time()
+    enc = CachingEncoder(load_encoder("use-m3"))
+    sets = [load_seed(), load_squad(BENCHMARKS["jsquad"], "jsquad"), load_squad(BENCHMARKS["cmrc2018"], "cmrc2018")]
+    built = {}
+    grids = {}
+    for ds in sets:
+        b = build_index(ds, enc)
+        dev = ds.subset("dev", limit)
+        s = Searcher(b.index, encoder=enc, reranker="none")
+        qrels = dev.qrels(b.index.chunks)
+        legs = collect(s, dev, config.CANDIDATES)
+        grids[ds.name] = fusion_grid(s, dev, legs, qrels)
+        built[ds.name] = (b, dev, qrels)
+        enc.save()
+    best, feas = choose_fusion(grids)
+    adaptive = "adaptive" in best
+    w = float(best.split("w=")[1])
+    print(f"fusion: {best}", flush=True)
+
+    data = {}
+    for name, (b, dev, qrels) in built.items():
+        s = Searcher(b.index, encoder=enc, reranker="none", fusion_weights=(w, 1 - w), adaptive=adaptive)
+        rr = FeatureReranker(s, weights={f: 0.0 for f in FEATURES})
+        data[name] = (dev, qrels, *features_and_labels(s, rr, dev, qrels, config.CANDIDATES))
+    from sklearn.linear_model import LogisticRegression
+
+    # Pairwise (RankSVM-style) logistic regression: each (relevant, non-relevant) pair of a
+    # query's top candidates gives x_rel - x_non (label 1) and its negation (label 0).
+    Xs, ws = [], []
+    for name, (dev, qrels, X, y, groups) in data.items():
+        pairs = []
+        for f, lab in zip(X, y):
+            f, lab = f[:PAIR_DEPTH], lab[:PAIR_DEPTH]
+            pos, neg = np.flatnonzero(lab == 1), np.flatnonzero(lab == 0)
+            if len(pos) and len(neg):
+                pairs.append((f[pos][:, None, :] - f[neg][None, :, :]).reshape(-1, f.shape[1]))
+        if pairs:
+            P = np.vstack(pairs)
+            Xs.append(P)
+            ws.append(np.full(len(P), 1.0 / len(P)))  # every set counts the same, whatever its size
+    D = np.vstack(Xs)
+    model = LogisticRegression(C=1.0, max_iter=5000, fit_intercept=False)
+    model.fit(np.vstack([D, -D]), np.r_[np.ones(len(D)), np.zeros(len(D))],
+              sample_weight=np.r_[np.concatenate(ws), np.concatenate(ws)] * len(D))
+    learned = model.coef_[0].astype(float)
+    fused_only = np.zeros(len(FEATURES))
+    fused_only[FEATURES.index("fused")] = 1.0
+    rer = {}
+    for name, (dev, qrels, X, y, groups) in data.items():
+        rer[name] = {"hybrid": rerank_score(dev, qrels, groups, X, fused_only),
+                     "rerank": rerank_score(dev, qrels, groups, X, learned)}
+    improves = np.mean([r["rerank"]["mrr@10"] - r["hybrid"]["mrr@10"] for r in rer.values()])
+    WEIGHTS_FILE.write_text(json.dumps({
+        "note": "Fitted by `python -m eval tune` (logistic regression on the dev halves of seed, JSQuAD and CMRC 2018).",
+        "created": time.strftime("%Y-%m-%d"),
+        "fusion": best,
+        "mean_mrr_gain_on_dev": float(improves),
+        "weights": dict(zip(FEATURES, map(float, learned))),
+    }, indent=1))
+    md = ["# Tuning on the dev halves", "", f"Command: `python -m eval tune` ({time.time() - t0:.0f} s).", "",
+          "## Fusion", "", f"Chosen: **{best}** (best mean MRR@10 among the settings never worse than the "
+          "better single leg on any set, hit@1 and MRR@10).", ""]
+    for name, g in grids.items():
+        rows = {k: {**v, "feasible": feas.get(k, {}).get("feasible", "")} for k, v in g.items()}
+        md += [f"### {name} (dev)", "", report.table(rows, ("hit@1", "hit@5", "mrr@10", "ndcg@10", "feasible"), "setting"), ""]
+    md += ["## Reranker", "", "Weights (logistic regression, features as in `rag/rerank.py`):", "",
+           "| feature | weight |", "|---|---|"] + [f"| {f} | {v:+.3f} |" for f, v in zip(FEATURES, learned)] + [""]
+    rows = {f"{n} / {m}": v for n, r in rer.items() for m, v in r.items()}
+    md += [report.table(rows, ("hit@1", "hit@5", "mrr@10", "ndcg@10"), "set / stage"), "",
+           f"Mean MRR@10 change from reranking on dev: {improves:+.4f}.", ""]
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "tuning.md").write_text("\n".join(md))
+    report.write_json(out / "tuning.json", {"fusion": {"chosen": best, "grid": grids, "feasibility": feas},
+                                            "reranker": {"weights": dict(zip(FEATURES, learned)), "dev": rer}})
+    print("\n".join(md))
+    return 0

@@ -1,0 +1,1 @@
+"""Ingest: documents in, chunks and a hybrid index out."""

@@ -1,0 +1,52 @@
+"""Command line: ``python -m ingest`` builds or updates the index from the corpus folder."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import warnings
+from pathlib import Path
+
+from rag import config
+from rag.analyze import ANALYZERS
+from rag.dense import FAISS_KINDS
+from rag.encoders import DEFAULT_ENCODER, load_encoder
+from rag.errors import RagError
+
+
+def parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="python -m ingest", description="Build or update the search index.")
+    p.add_argument("--corpus", type=Path, default=Path("corpus"), help="documents folder (default ./corpus)")
+    p.add_argument("--index", type=Path, default=Path("index"), help="index folder (default ./index)")
+    p.add_argument("--encoder", default=DEFAULT_ENCODER, help="use-m3 | minilm | st:<model id or path>")
+    p.add_argument("--analyzer", choices=ANALYZERS, default=config.ANALYZER)
+    p.add_argument("--chunk-size", type=int, default=config.CHUNK_MAX_CHARS, help="max characters per chunk")
+    p.add_argument("--faiss", choices=FAISS_KINDS, default="auto", help="dense index kind")
+    p.add_argument("--rebuild", action="store_true", help="re-embed everything")
+    p.add_argument("--quiet", action="store_true", help="no progress bars")
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parser().parse_args(argv)
+    from ingest.pipeline import ingest
+
+    warnings.simplefilter("ignore")  # skipped files are reported below, once
+    try:
+        report = ingest(
+            args.corpus,
+            args.index,
+            encoder=load_encoder(args.encoder),
+            analyzer=args.analyzer,
+            max_chars=args.chunk_size,
+            faiss=args.faiss,
+            rebuild=args.rebuild,
+            progress=not args.quiet,
+        )
+    except (RagError, ValueError) as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+    for msg in report.skipped_files:
+        print(f"warning: {msg}", file=sys.stderr)
+    print(report.summary())
+    return 0

@@ -1,0 +1,103 @@
+"""Load ``.txt`` / ``.md`` files into :class:`rag.Document` records.
+
+YAML front matter gives title / source / tags; the text is kept byte-for-byte (only
+decoded, BOM dropped and CRLF folded to LF) so chunk offsets point into it.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+import warnings
+from pathlib import Path
+
+import yaml
+
+from rag.errors import CorpusError
+from rag.lang import detect_lang
+from rag.types import Document
+
+SUFFIXES = (".txt", ".md", ".markdown")
+MAX_BYTES = 20_000_000
+_FRONT = re.compile(r"\A---[ \t]*\n(.*?\n)---[ \t]*(?:\n|\Z)", re.S)
+
+
+class UnreadableFileError(CorpusError):
+    """A file is binary, not UTF-8, or too large."""
+
+
+def decode(data: bytes, name: str) -> str:
+    """Decode a text file's bytes; refuse binary or non-UTF-8 data with a clear message."""
+    if len(data) > MAX_BYTES:
+        raise UnreadableFileError(f"{name}: {len(data):,} bytes is over the {MAX_BYTES:,}-byte limit")
+    if b"\x00" in data[:8192]:
+        raise UnreadableFileError(f"{name}: looks binary (NUL bytes); only UTF-8 .txt/.md files are read")
+    try:
+        text = data.decode("utf-8-sig")
+    except UnicodeDecodeError as e:
+        raise UnreadableFileError(f"{name}: not UTF-8 text ({e.reason} at byte {e.start})") from None
+    return text.replace("\r\n", "\n").replace("\r", "\n")
+
+
+def _front_matter(text: str) -> tuple[dict, int]:
+    m = _FRONT.match(text)
+    if not m:
+        return {}, 0
+    try:
+        meta = yaml.safe_load(m.group(1))
+    except yaml.YAMLError:
+        return {}, 0
+    return (meta if isinstance(meta, dict) else {}), m.end()
+
+
+def _first_title(text: str, start: int) -> str:
+    for line in text[start:].splitlines():
+        line = line.strip().lstrip("#").strip()
+        if line:
+            return line[:120]
+    return ""
+
+
+def parse_document(doc_id: str, data: bytes) -> Document:
+    """Make a Document from raw bytes (the one place file content becomes a record)."""
+    text = decode(data, doc_id)
+    meta, body_start = _front_matter(text)
+    title = str(meta.get("title") or "").strip() or _first_title(text, body_start) or Path(doc_id).stem
+    tags = meta.get("tags") or meta.get("topics") or ()
+    if isinstance(tags, str):
+        tags = (tags,)
+    return Document(
+        doc_id=doc_id,
+        text=text,
+        title=title,
+        lang=detect_lang(text[body_start:]),
+        sha256=hashlib.sha256(data).hexdigest(),
+        source=str(meta.get("source") or ""),
+        tags=tuple(str(t) for t in tags if t is not None),
+        body_start=body_start,
+    )
+
+
+def corpus_files(root: Path) -> list[Path]:
+    """The ``.txt``/``.md`` files under ``root``, sorted, hidden files skipped."""
+    if not root.is_dir():
+        raise CorpusError(f"corpus folder {root} does not exist")
+    return sorted(
+        p
+        for p in root.rglob("*")
+        if p.is_file() and p.suffix.lower() in SUFFIXES and not any(s.startswith(".") for s in p.relative_to(root).parts)
+    )
+
+
+def load_corpus(root: Path) -> list[Document]:
+    """Load every readable document under ``root``; unreadable files are skipped with a warning."""
+    docs = []
+    for path in corpus_files(root):
+        doc_id = path.relative_to(root).as_posix()
+        try:
+            docs.append(parse_document(doc_id, path.read_bytes()))
+        except (OSError, UnreadableFileError) as e:
+            warnings.warn(f"skipped {doc_id}: {e}", stacklevel=2)
+    if not docs:
+        raise CorpusError(f"no readable .txt/.md documents in {root}")
+    return docs

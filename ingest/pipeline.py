@@ -1,0 +1,252 @@
+"""corpus/ -> index/: load, chunk, embed (only what changed), link translations, write atomically."""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import time
+import warnings
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+from tqdm import tqdm
+
+from ingest.chunker import chunk_document
+from ingest.loader import UnreadableFileError, corpus_files, decode, load_corpus
+from rag import config
+from rag.analyze import get_analyzer
+from rag.bm25 import BM25Index
+from rag.dense import DenseIndex
+from rag.encoders import Encoder
+from rag.errors import RagError
+from rag.index import FORMAT_VERSION, Index, open_index, write_index
+from rag.parallel import link_parallel
+from rag.sentences import sentence_spans
+from rag.types import Chunk, Document
+
+CHUNKER_VERSION = 2
+
+
+@dataclass
+class IngestReport:
+    documents: int = 0
+    chunks: int = 0
+    embedded_documents: list[str] = field(default_factory=list)
+    reused_documents: list[str] = field(default_factory=list)
+    removed_documents: list[str] = field(default_factory=list)
+    skipped_files: list[str] = field(default_factory=list)
+    seconds: float = 0.0
+    written: bool = False
+    path: Path | None = None
+
+    def summary(self) -> str:
+        if not self.written:
+            return f"index is up to date: {self.documents} documents, {self.chunks} chunks"
+        return (
+            f"indexed {self.documents} documents into {self.chunks} chunks in {self.seconds:.1f}s "
+            f"(embedded {len(self.embedded_documents)}, reused {len(self.reused_documents)}, "
+            f"removed {len(self.removed_documents)})"
+        )
+
+
+def settings(encoder: Encoder, analyzer: str, max_chars: int, faiss: str) -> dict:
+    """The part of the manifest that must match for an old index's vectors to be reused."""
+    return {
+        "format_version": FORMAT_VERSION,
+        "encoder": {"id": encoder.id, "dim": int(encoder.dim)},
+        "analyzer": analyzer,
+        "chunker": {"version": CHUNKER_VERSION, "max_chars": max_chars},
+        "faiss": faiss,
+    }
+
+
+def _compatible(old: Index, want: dict) -> bool:
+    return all(old.manifest.get(k) == v for k, v in want.items())
+
+
+def _units(chunks: list[Chunk]) -> tuple[list[str], np.ndarray]:
+    """Sentences of every chunk (what the reranker compares with the query) and their offsets."""
+    texts: list[str] = []
+    offsets = [0]
+    for c in chunks:
+        sents = [c.text[s:e].strip() for s, e in sentence_spans(c.text)]
+        texts.extend(t for t in sents if t)
+        offsets.append(len(texts))
+    return texts, np.asarray(offsets, dtype=np.int64)
+
+
+def _embed(encoder: Encoder, texts: list[str], desc: str, progress: bool) -> np.ndarray:
+    out = np.zeros((len(texts), encoder.dim), dtype=np.float32)
+    step = 64
+    with tqdm(total=len(texts), desc=desc, unit="text", disable=not progress, leave=False) as bar:
+        for i in range(0, len(texts), step):
+            batch = texts[i : i + step]
+            out[i : i + len(batch)] = encoder.encode(batch, query=False)
+            bar.update(len(batch))
+    return out
+
+
+@dataclass
+class _DocPart:
+    doc: Document
+    chunks: list[Chunk]
+    vectors: np.ndarray
+    heads: np.ndarray
+    units: np.ndarray
+    unit_counts: np.ndarray
+
+
+def _reuse(old: Index, doc_id: str) -> tuple[list[Chunk], np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    rows = [i for i, c in enumerate(old.chunks) if c.doc_id == doc_id]
+    units = [old.chunk_units(i) for i in rows]
+    return (
+        [old.chunks[i] for i in rows],
+        old.dense.vectors[rows],
+        old.heads[rows],
+        np.vstack(units) if units else np.zeros((0, old.dense.dim), np.float32),
+        np.array([len(u) for u in units], dtype=np.int64),
+    )
+
+
+def _embed_docs(docs: list[Document], encoder: Encoder, max_chars: int, progress: bool) -> list[_DocPart]:
+    chunked = [(d, chunk_document(d, max_chars=max_chars)) for d in docs]
+    all_chunks = [c for _, cs in chunked for c in cs]
+    if not all_chunks:
+        return [_DocPart(d, [], *_empty(encoder.dim)) for d, _ in chunked]
+    vecs = _embed(encoder, [c.text for c in all_chunks], "chunks", progress)
+    headings = sorted({c.heading for c in all_chunks if c.heading})
+    head_vecs = dict(zip(headings, _embed(encoder, headings, "headings", progress))) if headings else {}
+    unit_texts, unit_off = _units(all_chunks)
+    unit_vecs = _embed(encoder, unit_texts, "sentences", progress)
+    parts, pos = [], 0
+    for d, cs in chunked:
+        n = len(cs)
+        sl = slice(pos, pos + n)
+        heads = np.array(
+            [head_vecs[c.heading] if c.heading else np.zeros(encoder.dim, np.float32) for c in cs], dtype=np.float32
+        ).reshape(n, encoder.dim)
+        parts.append(
+            _DocPart(d, cs, vecs[sl], heads, unit_vecs[unit_off[pos] : unit_off[pos + n]], np.diff(unit_off[pos : pos + n + 1]))
+        )
+        pos += n
+    return parts
+
+
+def _empty(dim: int):
+    z = np.zeros((0, dim), np.float32)
+    return z, z, z, np.zeros(0, np.int64)
+
+
+def build(
+    docs: list[Document],
+    encoder: Encoder,
+    *,
+    analyzer: str = config.ANALYZER,
+    max_chars: int = config.CHUNK_MAX_CHARS,
+    faiss: str = "auto",
+    old: Index | None = None,
+    progress: bool = False,
+    report: IngestReport | None = None,
+) -> Index:
+    """Build an in-memory index of ``docs``, reusing ``old``'s vectors for unchanged documents."""
+    report = report if report is not None else IngestReport()
+    want = settings(encoder, analyzer, max_chars, faiss)
+    reusable = old is not None and _compatible(old, want)
+    fresh, parts = [], {}
+    for d in docs:
+        prev = old.documents.get(d.doc_id) if reusable else None
+        if prev is not None and prev.sha256 == d.sha256:
+            chunks, vecs, heads, units, counts = _reuse(old, d.doc_id)
+            parts[d.doc_id] = _DocPart(d, chunks, vecs, heads, units, counts)
+            report.reused_documents.append(d.doc_id)
+        else:
+            fresh.append(d)
+            report.embedded_documents.append(d.doc_id)
+    for p in _embed_docs(fresh, encoder, max_chars, progress) if fresh else []:
+        parts[p.doc.doc_id] = p
+    ordered = [parts[d.doc_id] for d in docs]
+    chunks = [c for p in ordered for c in p.chunks]
+    if not chunks:
+        raise RagError("the documents produced no text to index (all empty?)")
+    heads = np.vstack([p.heads for p in ordered])
+    chunks = link_parallel([dataclasses.replace(c, parallel=None) for c in chunks], heads)
+    tokens_of = get_analyzer(analyzer)
+    tokens = [tokens_of(c.text) for c in tqdm(chunks, desc="analyze", disable=not progress, leave=False)]
+    manifest = {
+        **want,
+        "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+        "documents": {p.doc.doc_id: {"sha256": p.doc.sha256, "chunks": len(p.chunks)} for p in ordered},
+        "chunks": len(chunks),
+    }
+    counts = np.concatenate([p.unit_counts for p in ordered])
+    return Index(
+        manifest=manifest,
+        documents={p.doc.doc_id: p.doc for p in ordered},
+        chunks=chunks,
+        bm25=BM25Index(tokens, analyzer=analyzer),
+        dense=DenseIndex(np.vstack([p.vectors for p in ordered]), kind=faiss),
+        heads=heads,
+        units=np.vstack([p.units for p in ordered]),
+        unit_offsets=np.concatenate([[0], np.cumsum(counts)]).astype(np.int64),
+    )
+
+
+def try_open(index_dir: Path) -> Index | None:
+    """The current index, or None if there is none or it cannot be read (it will be rebuilt)."""
+    try:
+        return open_index(index_dir)
+    except RagError:
+        return None
+
+
+def stale_documents(index: Index, corpus_dir: Path) -> list[str]:
+    """Documents added, changed or removed in ``corpus_dir`` since ``index`` was built."""
+    now = {}
+    for p in corpus_files(Path(corpus_dir)):
+        try:
+            data = p.read_bytes()
+            decode(data, p.name)  # files ingest skips (binary, not UTF-8) are not documents
+        except (OSError, UnreadableFileError):
+            continue
+        now[p.relative_to(corpus_dir).as_posix()] = hashlib.sha256(data).hexdigest()
+    then = {k: v["sha256"] for k, v in index.manifest.get("documents", {}).items()}
+    return sorted(k for k in set(now) | set(then) if now.get(k) != then.get(k))
+
+
+def ingest(
+    corpus_dir: Path,
+    index_dir: Path,
+    *,
+    encoder: Encoder,
+    analyzer: str = config.ANALYZER,
+    max_chars: int = config.CHUNK_MAX_CHARS,
+    faiss: str = "auto",
+    rebuild: bool = False,
+    progress: bool = False,
+) -> IngestReport:
+    """Bring the index under ``index_dir`` up to date with ``corpus_dir``."""
+    t0 = time.perf_counter()
+    report = IngestReport()
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        docs = load_corpus(Path(corpus_dir))
+    for w in caught:
+        report.skipped_files.append(str(w.message))
+        warnings.warn(str(w.message), stacklevel=2)
+    old = None if rebuild else try_open(Path(index_dir))
+    report.documents = len(docs)
+    if old is not None and _compatible(old, settings(encoder, analyzer, max_chars, faiss)):
+        current = {d.doc_id: d.sha256 for d in docs}
+        if current == {k: v["sha256"] for k, v in old.manifest["documents"].items()}:
+            report.chunks = len(old.chunks)
+            report.reused_documents = list(current)
+            report.path = old.path
+            return report
+        report.removed_documents = sorted(set(old.documents) - set(current))
+    index = build(docs, encoder, analyzer=analyzer, max_chars=max_chars, faiss=faiss, old=old, progress=progress, report=report)
+    report.path = write_index(index, Path(index_dir))
+    report.chunks = len(index.chunks)
+    report.written = True
+    report.seconds = time.perf_counter() - t0
+    return report

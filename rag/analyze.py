@@ -1,0 +1,139 @@
+"""Text analyzers for BM25: the same function runs on passages and on queries.
+
+Three analyzers, chosen by measurement (see ``eval/``):
+
+* ``bigram``  — NFKC + lowercase; Han/kana runs become overlapping character bigrams
+  (a single-character run stays a unigram); Latin words are Snowball-stemmed.
+* ``words``   — Japanese through MeCab (fugashi + unidic-lite, base forms, particles and
+  auxiliaries dropped), Chinese through jieba's search mode, English stemmed words.
+* ``words+bigram`` — both token streams together: dictionary words for precision,
+  bigrams as the dictionary-free fallback (a Japanese query written only in kanji,
+  names a dictionary does not know).
+"""
+
+from __future__ import annotations
+
+import functools
+import re
+import unicodedata
+from collections.abc import Callable
+
+from rag.lang import detect_lang
+
+ANALYZERS = ("bigram", "words", "words+bigram")
+DEFAULT_ANALYZER = "words+bigram"
+
+_RUN = re.compile(
+    r"(?P<cjk>[\u3040-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff\uff66-\uff9f]+)"
+    r"|(?P<word>[0-9a-z\u00c0-\u024f]+(?:[.\-+][0-9a-z]+)*)"
+)
+_EN_STOP = frozenset(
+    "a an and are as at be by can do does for from how in into is it its of on or "
+    "the their this to was what when where which while who why with you your".split()
+)
+_ZH_STOP = frozenset("的 了 是 在 和 与 及 或 也 都 而 被 把 对 中 有 吗 呢 吧 啊 之 其 为 以 于 这 那 个".split())
+_JA_DROP_POS = frozenset({"助詞", "助動詞", "補助記号", "記号", "空白"})
+
+
+def normalize(text: str) -> str:
+    """NFKC (full-width to half-width, compatibility forms) and lowercase."""
+    return unicodedata.normalize("NFKC", text).lower()
+
+
+@functools.lru_cache(maxsize=1)
+def _stemmer():
+    import snowballstemmer
+
+    return snowballstemmer.stemmer("english")
+
+
+def _latin(word: str) -> str | None:
+    if word in _EN_STOP:
+        return None
+    return _stemmer().stemWord(word) if word.isalpha() else word
+
+
+def _bigrams(run: str) -> list[str]:
+    if len(run) == 1:
+        return [run]
+    return [run[i : i + 2] for i in range(len(run) - 1)]
+
+
+def bigram_tokens(text: str) -> list[str]:
+    """Character bigrams for CJK, stemmed words for Latin script."""
+    out: list[str] = []
+    for m in _RUN.finditer(normalize(text)):
+        if m.group("cjk"):
+            out.extend(_bigrams(m.group("cjk")))
+        else:
+            tok = _latin(m.group("word"))
+            if tok:
+                out.append(tok)
+    return out
+
+
+@functools.lru_cache(maxsize=1)
+def _tagger():
+    import fugashi
+
+    return fugashi.Tagger()
+
+
+@functools.lru_cache(maxsize=1)
+def _jieba():
+    import logging
+
+    import jieba
+
+    jieba.setLogLevel(logging.ERROR)
+    jieba.initialize()
+    return jieba
+
+
+def _ja_words(text: str) -> list[str]:
+    out: list[str] = []
+    for w in _tagger()(text):
+        if w.feature.pos1 in _JA_DROP_POS:
+            continue
+        base = getattr(w.feature, "orthBase", None) or w.surface
+        out.append(base)
+    return out
+
+
+def _zh_words(text: str) -> list[str]:
+    return list(_jieba().lcut_for_search(text))
+
+
+def word_tokens(text: str) -> list[str]:
+    """Dictionary words: MeCab for Japanese, jieba for Chinese, stemmed English words."""
+    norm = normalize(text)
+    lang = detect_lang(norm)
+    raw = _ja_words(norm) if lang == "ja" else _zh_words(norm) if lang == "zh" else [norm]
+    out: list[str] = []
+    for piece in raw:
+        for m in _RUN.finditer(piece):
+            if m.group("cjk"):
+                tok = m.group("cjk")
+                if tok not in _ZH_STOP:
+                    out.append(tok)
+            else:
+                tok = _latin(m.group("word"))
+                if tok:
+                    out.append(tok)
+    return out
+
+
+def words_and_bigrams(text: str) -> list[str]:
+    """Dictionary words plus CJK bigrams (bigrams marked "~" so the two vocabularies stay apart)."""
+    bigrams = [
+        "~" + b for m in _RUN.finditer(normalize(text)) if m.group("cjk") for b in _bigrams(m.group("cjk"))
+    ]
+    return word_tokens(text) + bigrams
+
+
+def get_analyzer(name: str) -> Callable[[str], list[str]]:
+    """Return the analyzer called ``name`` (one of :data:`ANALYZERS`)."""
+    table = {"bigram": bigram_tokens, "words": word_tokens, "words+bigram": words_and_bigrams}
+    if name not in table:
+        raise ValueError(f"analyzer must be one of {', '.join(ANALYZERS)}; got {name!r}")
+    return table[name]

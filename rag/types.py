@@ -1,0 +1,94 @@
+"""The records that flow from ingest to answer.
+
+A :class:`Chunk` is made once by the chunker and carried unchanged to the answer
+(new values are derived with :func:`dataclasses.replace`). Its ``start``/``end``
+are character offsets into its document's text: ``doc.text[c.start:c.end] == c.text``.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass, field
+from typing import Any
+
+
+@dataclass(frozen=True)
+class Document:
+    """A loaded source document. ``text`` is the decoded file text all offsets refer to."""
+
+    doc_id: str
+    text: str
+    title: str
+    lang: str
+    sha256: str
+    source: str = ""
+    tags: tuple[str, ...] = ()
+    body_start: int = 0  # offset after YAML front matter
+
+    def to_dict(self) -> dict[str, Any]:
+        d = dataclasses.asdict(self)
+        d["tags"] = list(self.tags)
+        return d
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> Document:
+        return cls(**{**d, "tags": tuple(d.get("tags", ()))})
+
+
+@dataclass(frozen=True)
+class Chunk:
+    """A passage of a document, with where it came from.
+
+    ``section`` is the heading path ("質問と回答 > Q12"); ``heading`` the item's own
+    question or heading text; ``qnum`` the number of a numbered Q&A item;
+    ``parallel`` the id of the same item in another language, when one exists.
+    """
+
+    id: str
+    doc_id: str
+    text: str
+    start: int
+    end: int
+    lang: str
+    title: str = ""
+    section: str = ""
+    heading: str = ""
+    qnum: int | None = None
+    kind: str = "text"  # "qa" | "section" | "list" | "text"
+    parallel: str | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> Chunk:
+        return cls(**d)
+
+
+@dataclass(frozen=True)
+class Hit:
+    """One ranked search result: a chunk and the scores each stage gave it."""
+
+    chunk: Chunk
+    rank: int
+    score: float
+    scores: dict[str, float | None] = field(default_factory=dict)
+
+    def to_dict(self) -> dict[str, Any]:
+        c = self.chunk
+        return {
+            "rank": self.rank,
+            "score": float(self.score),
+            "chunk_id": c.id,
+            "doc_id": c.doc_id,
+            "title": c.title,
+            "lang": c.lang,
+            "section": c.section,
+            "heading": c.heading,
+            "qnum": c.qnum,
+            "start": c.start,
+            "end": c.end,
+            "text": c.text,
+            "parallel": c.parallel,
+            "scores": {k: (None if v is None else float(v)) for k, v in self.scores.items()},
+        }

@@ -1,0 +1,192 @@
+"""The command lines, run as a user runs them (``python -m rag`` / ``python -m ingest``).
+
+Error cases must print one clear ``error:`` line on stderr, exit non-zero, and never show a
+traceback. Subprocesses cannot use the fake encoder, so the tests that need a searchable
+index use the session index built with the bundled encoder (marked ``model``); the rest
+fail before any model loads.
+"""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from conftest import CORPUS, SMALL_CORPUS, FakeEncoder, run_cli, write_corpus
+from ingest.pipeline import ingest
+from rag.index import current_folder
+
+HIT_KEYS = {"rank", "score", "chunk_id", "doc_id", "title", "lang", "section", "start", "end", "text", "scores"}
+STAGES = {"bm25", "dense", "fused", "rerank"}
+
+
+def assert_clean_error(proc, *needles: str) -> None:
+    assert proc.returncode != 0, proc.stdout
+    assert "Traceback" not in proc.stderr, proc.stderr
+    assert proc.stderr.lstrip().startswith(("error:", "usage:")), proc.stderr
+    for n in needles:
+        assert n in proc.stderr, proc.stderr
+
+
+@pytest.fixture
+def fake_index_dir(tmp_path):
+    corpus = write_corpus(tmp_path / "corpus", SMALL_CORPUS)
+    ingest(corpus, tmp_path / "index", encoder=FakeEncoder())
+    return tmp_path / "index"
+
+
+# --- errors that happen before any model loads -------------------------------------------------
+
+
+def test_missing_index_folder(tmp_path):
+    proc = run_cli("rag", "search", "LoRA", "--index", str(tmp_path / "nope"), cwd=tmp_path)
+    assert_clean_error(proc, "no index at", "python -m ingest")
+
+
+def test_truncated_vectors(fake_index_dir, tmp_path):
+    vec = current_folder(fake_index_dir) / "vectors.npy"
+    vec.write_bytes(vec.read_bytes()[:100])
+    proc = run_cli("rag", "search", "LoRA", "--index", str(fake_index_dir), cwd=tmp_path)
+    assert_clean_error(proc, "unreadable", "rebuild")
+
+
+def test_garbage_manifest(fake_index_dir, tmp_path):
+    (current_folder(fake_index_dir) / "manifest.json").write_bytes(b"\x00\xffgarbage")
+    proc = run_cli("rag", "search", "LoRA", "--index", str(fake_index_dir), cwd=tmp_path)
+    assert_clean_error(proc, "rebuild")
+
+
+def test_unknown_encoder_name(tmp_path):
+    proc = run_cli("ingest", "--encoder", "nosuch", "--corpus", str(CORPUS), "--index", str(tmp_path / "idx"), "--quiet", cwd=tmp_path)
+    assert_clean_error(proc, "unknown encoder 'nosuch'")
+    assert not (tmp_path / "idx").exists()
+
+
+@pytest.mark.parametrize("kind", ["missing", "directory", "not-utf8", "empty"])
+def test_unreadable_batch_file(tmp_path, kind):
+    batch = tmp_path / "queries.txt"
+    if kind == "directory":
+        batch.mkdir()
+    elif kind == "not-utf8":
+        batch.write_bytes("LoRAとは\n".encode("shift_jis"))
+    elif kind == "empty":
+        batch.write_text("\n  \n")
+    proc = run_cli("rag", "search", "--batch", str(batch), "--index", str(tmp_path / "nope"), cwd=tmp_path)
+    assert_clean_error(proc, str(batch))
+    assert ("has no queries" if kind == "empty" else "cannot read batch file") in proc.stderr
+
+
+def test_query_and_batch_together_or_neither(tmp_path):
+    (tmp_path / "q.txt").write_text("LoRA\n")
+    assert_clean_error(run_cli("rag", "search", "x", "--batch", str(tmp_path / "q.txt"), cwd=tmp_path), "not both")
+    assert_clean_error(run_cli("rag", "search", cwd=tmp_path), "give a query")
+    assert_clean_error(run_cli("rag", cwd=tmp_path), "usage")
+
+
+# --- in process, with the fake encoder (fast checks of the output format) ------------------------
+
+
+@pytest.fixture
+def fake_cli(fake_index_dir, monkeypatch):
+    """``rag.cli.main`` with the fake encoder standing in for the one the index names."""
+    import rag.search
+
+    monkeypatch.setattr(rag.search, "load_encoder", lambda name: FakeEncoder())
+    from rag.cli import main
+
+    return lambda *args: main(["search", *args, "--index", str(fake_index_dir)])
+
+
+def test_json_output_in_process(fake_cli, capsys):
+    assert fake_cli("LoRAとQLoRAの違いは？", "--k", "2", "--json", "--mode", "hybrid") == 0
+    out = json.loads(capsys.readouterr().out)
+    assert out["query"] == "LoRAとQLoRAの違いは？" and len(out["hits"]) == 2
+    for h in out["hits"]:
+        assert HIT_KEYS <= set(h) and set(h["scores"]) == STAGES
+        assert h["scores"]["rerank"] is None and h["score"] == h["scores"]["fused"]
+        src = SMALL_CORPUS[h["doc_id"]]
+        assert src[h["start"] : h["end"]] == h["text"]
+
+
+@pytest.mark.parametrize("query", ["", "  \t "])
+def test_empty_query_in_process(fake_cli, capsys, query):
+    assert fake_cli(query) == 2
+    assert "error: query is empty" in capsys.readouterr().err
+
+
+# --- with the bundled encoder ------------------------------------------------------------------
+
+
+@pytest.mark.model
+@pytest.mark.parametrize(
+    "query, needle",
+    [("", "query is empty"), ("   \t  ", "query is empty"), ("あ" * 10_000, "10,000 characters")],
+    ids=["empty", "whitespace", "10k"],
+)
+def test_bad_queries(real_index, tmp_path, query, needle):
+    proc = run_cli("rag", "search", query, "--index", str(real_index), cwd=tmp_path)
+    assert_clean_error(proc, needle)
+    assert proc.stdout == ""
+
+
+@pytest.mark.model
+def test_batch_writes_json_lines(real_index, tmp_path):
+    queries = ["LoRAとQLoRAの違いは？", "", "什么是分词?", "What is top-p sampling?"]
+    batch = tmp_path / "queries.txt"
+    batch.write_text("\n".join(queries) + "\n", encoding="utf-8")
+    proc = run_cli("rag", "search", "--batch", str(batch), "--k", "3", "--index", str(real_index), cwd=tmp_path)
+    assert proc.returncode == 0, proc.stderr
+    lines = proc.stdout.splitlines()
+    assert len(lines) == 3  # blank lines are not queries
+    texts = {p.name: p.read_text(encoding="utf-8") for p in CORPUS.iterdir()}
+    for line, q in zip(lines, [q for q in queries if q]):
+        obj = json.loads(line)
+        assert set(obj) == {"query", "hits"} and obj["query"] == q
+        assert [h["rank"] for h in obj["hits"]] == [1, 2, 3]
+        for h in obj["hits"]:
+            assert HIT_KEYS <= set(h)
+            assert set(h["scores"]) == STAGES and all(isinstance(h["scores"][s], float) for s in STAGES)
+            assert h["score"] == h["scores"]["rerank"]
+            assert h["lang"] in ("ja", "zh", "en")
+            assert texts[h["doc_id"]][h["start"] : h["end"]] == h["text"]
+
+
+@pytest.mark.model
+def test_json_bm25_mode(real_index, tmp_path):
+    proc = run_cli("rag", "search", "LoRA与QLoRA有什么区别", "--json", "--mode", "bm25", "--k", "2", "--index", str(real_index), cwd=tmp_path)
+    assert proc.returncode == 0, proc.stderr
+    obj = json.loads(proc.stdout)
+    assert len(obj["hits"]) == 2
+    for h in obj["hits"]:
+        assert h["scores"]["dense"] is None and h["scores"]["fused"] is None and h["scores"]["rerank"] is None
+        assert h["score"] == h["scores"]["bm25"] > 0
+
+
+@pytest.mark.model
+def test_text_output_and_stale_warning(real_index, corpus_copy, tmp_path):
+    edited = corpus_copy / "senior-ai-engineer-questions-ja.md"
+    edited.write_text(edited.read_text(encoding="utf-8") + "\n追記です。\n", encoding="utf-8")
+    proc = run_cli("rag", "search", "LoRAとQLoRAの違いは？", "--k", "2", "--index", str(real_index), "--corpus", str(corpus_copy), cwd=tmp_path)
+    assert proc.returncode == 0, proc.stderr
+    assert "warning: the index is stale" in proc.stderr and "senior-ai-engineer-questions-ja.md" in proc.stderr
+    first = proc.stdout.splitlines()[0]
+    assert first.startswith("[1] ") and "llm-interview-top50-ja.md" in first and "Q4" in first
+    assert "[2] " in proc.stdout
+
+
+@pytest.mark.model
+def test_ingest_cli_skips_unreadable_files(tmp_path):
+    corpus = write_corpus(tmp_path / "corpus", {**SMALL_CORPUS, "scan.md": b"\x00\x01\x02"})
+    proc = run_cli("ingest", "--corpus", str(corpus), "--index", str(tmp_path / "idx"), "--quiet", cwd=tmp_path)
+    assert proc.returncode == 0, proc.stderr
+    assert "warning: skipped scan.md" in proc.stderr and "Traceback" not in proc.stderr
+    assert f"indexed {len(SMALL_CORPUS)} documents" in proc.stdout
+    again = run_cli("ingest", "--corpus", str(corpus), "--index", str(tmp_path / "idx"), "--quiet", cwd=tmp_path)
+    assert again.returncode == 0 and "up to date" in again.stdout
+
+
+@pytest.mark.model
+def test_ingest_cli_empty_corpus(tmp_path):
+    (tmp_path / "corpus").mkdir()
+    proc = run_cli("ingest", "--corpus", str(tmp_path / "corpus"), "--index", str(tmp_path / "idx"), "--quiet", cwd=tmp_path)
+    assert_clean_error(proc, "no readable")

