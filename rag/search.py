@@ -147,7 +147,10 @@ class Searcher:
     def _fuse(self, q: str, bm25: dict[int, float], dense: dict[int, float]) -> dict[int, float]:
         w_bm25, w_dense = self.fusion_weights
         if self.adaptive:
+            # The keyword leg gets the share of the query it can see; the rest goes to the
+            # dense leg (an English question over Japanese notes is mostly dense).
             w_bm25 *= self.vocabulary_coverage(q)
+            w_dense = 1.0 - w_bm25
         if self.fusion == "rrf":
             return rrf([bm25, dense], k=self.rrf_k, weights=(w_bm25, w_dense))
         return wsum([bm25, dense], (w_bm25, w_dense))

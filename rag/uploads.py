@@ -124,7 +124,7 @@ def save_uploads(files: Iterable[tuple[str, bytes]], corpus_dir: str | Path) -> 
     folder = corpus / UPLOAD_DIR
     folder.mkdir(parents=True, exist_ok=True)
     known = _corpus_hashes(corpus)
-    for name, fname, doc, data in good:
+    for _name, fname, doc, data in good:
         if doc.sha256 in known:
             result.unchanged.append(known[doc.sha256])
             continue
@@ -204,7 +204,9 @@ def _install_progress_hook() -> None:
         pipeline.tqdm = HookedTqdm
 
 
-def update_index(corpus_dir: str | Path, index_dir: str | Path, encoder, *, progress: Progress | None = None, rebuild: bool = False):
+def update_index(
+    corpus_dir: str | Path, index_dir: str | Path, encoder, *, progress: Progress | None = None, rebuild: bool = False
+):
     """Bring the index up to date with the corpus (incremental); one ingest at a time.
 
     The index writes a new build and swaps its ``CURRENT`` pointer atomically, so searchers
@@ -220,7 +222,9 @@ def update_index(corpus_dir: str | Path, index_dir: str | Path, encoder, *, prog
         try:
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore")
-                return ingest(Path(corpus_dir), Path(index_dir), encoder=encoder, progress=progress is not None, rebuild=rebuild)
+                return ingest(
+                    Path(corpus_dir), Path(index_dir), encoder=encoder, progress=progress is not None, rebuild=rebuild
+                )
         finally:
             _local.callback = None
 

@@ -239,7 +239,9 @@ def test_generative_answer_checks_the_reply():
         seen["messages"] = messages
         return "LoRA adds low-rank matrices [1]. QLoRA also quantizes. It fits one GPU [9]."
 
-    a = generative_answer("LoRA vs QLoRA?", [hit(JA_Q4, 1, 0.5), hit(EN_TEXT, 2, 0.3)], lang="en", complete=fake_llm, lookup=lookup)
+    a = generative_answer(
+        "LoRA vs QLoRA?", [hit(JA_Q4, 1, 0.5), hit(EN_TEXT, 2, 0.3)], lang="en", complete=fake_llm, lookup=lookup
+    )
     assert a.answered and a.answerer == "endpoint"
     assert [f.text for f in a.flagged] == ["QLoRA also quantizes.", "It fits one GPU [9]."]
     assert [c.number for c in a.cited()] == [1]
@@ -315,13 +317,19 @@ def test_chat_completion_errors_are_clear():
 def test_followups_are_joined_to_the_previous_question():
     prev = "LoRAとQLoRAの違いは？"
     assert retrieval_query("それの利点は？", prev) == (f"{prev} それの利点は？", True)
-    assert retrieval_query("what about its memory use?", "what is LoRA") == ("what is LoRA what about its memory use?", True)
+    assert retrieval_query("what about its memory use?", "what is LoRA") == (
+        "what is LoRA what about its memory use?",
+        True,
+    )
     assert retrieval_query("那QLoRA呢？", "什么是LoRA") == ("什么是LoRA 那QLoRA呢？", True)
     # a new, self-contained question is searched as it is
     q = "トランスフォーマーのアテンション機構はどのように動作しますか？"
     assert retrieval_query(q, prev) == (q, False)
     assert retrieval_query("それは？", None) == ("それは？", False)
-    assert is_followup("なぜ？", analyze=lambda s: [])
+    assert is_followup("それで？", analyze=lambda s: [])
+    assert is_followup("why?")
+    # a short but self-contained question is not a follow-up
+    assert not is_followup("RAGとは？", analyze=lambda s: ["rag", "~rag"])
     assert not is_followup("beam search vs greedy decoding", analyze=lambda s: s.split())
 
 

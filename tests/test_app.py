@@ -7,6 +7,7 @@ own copy of corpus + index, so nothing touches ./corpus or ./index.
 from __future__ import annotations
 
 import json
+import re
 import shutil
 import threading
 from http.server import BaseHTTPRequestHandler, HTTPServer
@@ -34,16 +35,33 @@ The Calvin cycle fixes carbon dioxide into sugars using ATP and NADPH.
 
 
 @pytest.fixture(scope="module")
-def built(tmp_path_factory):
-    """A tmp copy of the seed corpus (plus a hostile document) and its index."""
+def encoder():
     from rag.encoders import load_encoder
+
+    return load_encoder("use-m3")
+
+
+def seed_index(tmp_path_factory, encoder) -> Path:
+    """The seed corpus plus a hostile document, indexed once per test session.
+
+    Built under the session's base temp folder, so test_browser.py (which does the same)
+    reuses it instead of embedding everything again.
+    """
     from rag.uploads import update_index
 
-    base = tmp_path_factory.mktemp("studyrag")
-    shutil.copytree(ROOT / "corpus", base / "corpus", ignore=shutil.ignore_patterns("uploads"))
-    (base / "corpus" / "xss-note.md").write_text(EVIL_DOC, encoding="utf-8")
-    update_index(base / "corpus", base / "index", load_encoder("use-m3"))
+    base = tmp_path_factory.getbasetemp() / "studyrag-seed"
+    if not (base / ".built").exists():
+        shutil.rmtree(base, ignore_errors=True)
+        shutil.copytree(ROOT / "corpus", base / "corpus", ignore=shutil.ignore_patterns("uploads"))
+        (base / "corpus" / "xss-note.md").write_text(EVIL_DOC, encoding="utf-8")
+        update_index(base / "corpus", base / "index", encoder)
+        (base / ".built").touch()
     return base
+
+
+@pytest.fixture(scope="module")
+def built(tmp_path_factory, encoder):
+    return seed_index(tmp_path_factory, encoder)
 
 
 @pytest.fixture
@@ -211,7 +229,8 @@ def test_sources_page_lists_documents_and_renders_them_inert(env):
     assert at.selectbox(key="source_doc").value == "xss-note.md"
     doc = [m for m in markdowns(at) if 'class="studyrag-document"' in m][0]
     assert "<script" not in doc and "<img" not in doc and "](javascript" not in doc
-    assert "&lt;script&gt;" in doc and "&lt;img src=&quot;x&quot; onerror=" in doc
+    unmarked = re.sub(r"</?mark[^>]*>", "", doc)  # query terms (script…) are marked inside
+    assert "&lt;script&gt;" in unmarked and "&lt;img src=&quot;x&quot; onerror=" in unmarked
     title = [m for m in markdowns(at) if m.startswith("### ")][0]
     assert "<b>" not in title and "<img" not in title and "&lt;b&gt;" in title
     # pick another document by hand
@@ -256,6 +275,20 @@ def test_upload_a_good_and_a_bad_file(env):
     assert any("Calvin" in a for a in answer_html(at2))
 
 
+@pytest.mark.model
+def test_files_changed_outside_the_app_can_be_indexed_from_the_add_page(env):
+    (env / "corpus" / "manual.md").write_text(GOOD_UPLOAD, encoding="utf-8")
+    before = current_build(env / "index")
+    at = new_app()
+    _goto(at, "add")
+    assert any("changed since the index was built: manual.md" in w.value for w in at.warning)
+    [b for b in at.button if b.label == "Update the index"][0].click().run()
+    assert not at.exception, at.exception
+    assert current_build(env / "index") != before
+    assert not at.warning, [w.value for w in at.warning]
+    assert any("indexed 7 documents" in s.value for s in at.success), [s.value for s in at.success]
+
+
 def _goto(at, page: str) -> None:
     """Open a page of the app's st.navigation menu (function pages: AppTest.switch_page needs files)."""
     at.session_state["goto"] = page
@@ -296,20 +329,23 @@ def test_upload_handler_refuses_bad_files_before_writing(tmp_path):
 
 
 @pytest.mark.model
-def test_bad_upload_leaves_the_index_alone_and_ingest_keeps_other_searchers_working(env):
-    from rag.encoders import load_encoder
+def test_bad_upload_leaves_the_index_alone_and_ingest_keeps_other_searchers_working(env, encoder):
+    from rag.index import open_index
     from rag.search import Searcher
     from rag.uploads import add_documents
 
     index, corpus = env / "index", env / "corpus"
     before = current_build(index)
-    old = Searcher.open(index)
-    result, report = add_documents([("bad.txt", b"\xff\xfe\x00\x00")], corpus, index, load_encoder("use-m3"))
+    old = Searcher(open_index(index), encoder=encoder)
+    result, report = add_documents([("bad.txt", b"\xff\xfe\x00\x00")], corpus, index, encoder)
     assert result.refused and report is None and current_build(index) == before
 
     stages = []
     result, report = add_documents(
-        [("photosynthesis.md", GOOD_UPLOAD.encode())], corpus, index, load_encoder("use-m3"),
+        [("photosynthesis.md", GOOD_UPLOAD.encode())],
+        corpus,
+        index,
+        encoder,
         progress=lambda desc, n, total: stages.append(desc),
     )
     assert report.written and "uploads/photosynthesis.md" in report.embedded_documents
@@ -318,7 +354,7 @@ def test_bad_upload_leaves_the_index_alone_and_ingest_keeps_other_searchers_work
     # a searcher loaded before the swap keeps answering, from its own (old) build
     hits = old.search("LoRAとQLoRAの違いは？", k=3)
     assert hits and all(h.chunk.doc_id != "uploads/photosynthesis.md" for h in old.search("Calvin cycle", k=5))
-    new = Searcher.open(index)
+    new = Searcher(open_index(index), encoder=encoder)
     assert new.search("Calvin cycle photosynthesis", k=1)[0].chunk.doc_id == "uploads/photosynthesis.md"
 
 
@@ -329,8 +365,12 @@ def test_bad_upload_leaves_the_index_alone_and_ingest_keeps_other_searchers_work
 def test_first_start_builds_the_index(tmp_path, monkeypatch):
     corpus = tmp_path / "corpus"
     corpus.mkdir()
-    (corpus / "a.md").write_text("# Attention\n\nSelf-attention weighs every token against every other token.\n", encoding="utf-8")
-    (corpus / "b.md").write_text("# 量子化\n\n量子化はモデルの重みを低いビット数で表し、メモリを減らします。\n", encoding="utf-8")
+    (corpus / "a.md").write_text(
+        "# Attention\n\nSelf-attention weighs every token against every other token.\n", encoding="utf-8"
+    )
+    (corpus / "b.md").write_text(
+        "# 量子化\n\n量子化はモデルの重みを低いビット数で表し、メモリを減らします。\n", encoding="utf-8"
+    )
     monkeypatch.setenv("STUDYRAG_CORPUS", str(corpus))
     monkeypatch.setenv("STUDYRAG_INDEX", str(tmp_path / "index"))
     at = new_app()
@@ -348,12 +388,18 @@ def test_benchmarks_page(env):
     assert any(i.value == "No benchmark report yet." for i in at.info)
     results = env / "eval-results"
     results.mkdir()
-    (results / "report.md").write_text("# Retrieval report\n\n| mode | nDCG@10 |\n|---|---|\n| rerank | 0.81 |\n")
-    shutil.copy(ROOT / "tests" / "test_answer.py", results / "not-an-image.txt")
+    (results / "report.md").write_text(
+        "# Retrieval report\n\n| mode | nDCG@10 |\n|---|---|\n| rerank | 0.81 |\n\n![hits](hits.png)\n\nAfter the figure.\n"
+    )
     from PIL import Image
 
-    Image.new("RGB", (8, 8), "white").save(results / "ndcg.png")
+    Image.new("RGB", (8, 8), "white").save(results / "hits.png")
+    Image.new("RGB", (8, 8), "white").save(results / "latency.png")
     at.run()
-    assert any("Retrieval report" in m for m in markdowns(at))
-    assert len(at.get("imgs")) == 1
+    assert not at.exception, at.exception
+    assert any("Retrieval report" in m for m in markdowns(at)) and any("After the figure." in m for m in markdowns(at))
+    assert not any("![hits]" in m for m in markdowns(at))  # shown as an image, not a broken link
+    assert len(at.get("image")) == 2
     assert not any(i.value == "No benchmark report yet." for i in at.info)
+    run = [b for b in at.button if b.label == "Run quick benchmark"]
+    assert run and run[0].disabled == (not (ROOT / "eval" / "__main__.py").is_file())

@@ -175,6 +175,27 @@ def test_chunk_ids_depend_on_document_and_text(doc):
         assert not {c.id for c in a} & {c.id for c in b}
 
 
+def test_chunk_ids_are_stable_across_processes():
+    """Ids are content hashes, not Python's per-process salted hash: a fresh interpreter agrees."""
+    import json
+    import os
+    import subprocess
+    import sys
+
+    from conftest import ROOT
+
+    code = (
+        "import json; from pathlib import Path; from ingest.loader import load_corpus; "
+        "from ingest.chunker import chunk_document; "
+        f"print(json.dumps([c.id for d in load_corpus(Path({str(CORPUS)!r})) for c in chunk_document(d)]))"
+    )
+    env = {**os.environ, "PYTHONPATH": str(ROOT), "PYTHONHASHSEED": "12345"}
+    out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0, out.stderr
+    here = [c.id for d in load_corpus(CORPUS) for c in chunk_document(d)]
+    assert json.loads(out.stdout) == here
+
+
 def test_chunk_id_is_content_hash():
     import hashlib
 
@@ -183,14 +204,16 @@ def test_chunk_id_is_content_hash():
 
 
 def test_repeated_text_gets_distinct_ids():
-    # lines under 8 characters are not dropped as repeats, so this paragraph occurs twice
+    # lines under 8 characters are not dropped as repeats, so the same passage occurs twice,
+    # separated by a dropped rating line
     para = "短い行です\n二行目です"
-    raw = f"# A\n\n{para}\n\n# B\n\n{para}\n".encode()
-    chunks = chunk_document(parse_document("dup.md", raw))
-    same = [c for c in chunks if c.text.endswith(para)]
-    assert [c.text for c in chunks] == [f"# A\n\n{para}", f"# B\n\n{para}"]
-    assert len({c.id for c in chunks}) == 2
-    assert chunks[0].id == chunk_id("dup.md", chunks[0].text)
+    raw = f"---\ntitle: T\n---\n{para}\n\n0热度\n\n{para}\n".encode()
+    d = parse_document("dup.md", raw)
+    chunks = chunk_document(d)
+    assert [c.text for c in chunks] == [para, para]
+    assert chunks[0].start < chunks[1].start
+    h = chunk_id("dup.md", para)
+    assert [c.id for c in chunks] == [h, h + "-2"]
 
 
 def test_heading_only_document_never_packs_across_boilerplate():

@@ -47,6 +47,12 @@ def test_chinese_question_finds_chinese_q4(real_searcher):
     top = hits[0].chunk
     assert (top.doc_id, top.qnum) == (ZH_TOP50, 4)
     assert top.lang == "zh"
+    # its Japanese translation, when also hit, comes after it (asker's language first)
+    ja4 = _first_qa(real_searcher.index, JA_TOP50, 4)
+    ids = [h.chunk.id for h in hits]
+    assert top.parallel == ja4.id
+    if ja4.id in ids:
+        assert ids.index(ja4.id) > 0
 
 
 def test_english_question_finds_a_q4_in_the_top_3(real_searcher):

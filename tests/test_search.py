@@ -22,6 +22,18 @@ from rag.types import Chunk, Hit
 Q = "LoRAとQLoRAの違いは？"
 
 
+def test_fake_encoder_is_a_deterministic_encoder(fake_encoder):
+    from conftest import FakeEncoder
+    from rag.encoders import Encoder
+
+    assert isinstance(fake_encoder, Encoder)
+    v = fake_encoder.encode(["LoRAとQLoRA", "LoRAとQLoRA", "vector databases"], query=False)
+    assert v.shape == (3, 64) and v.dtype == np.float32
+    assert np.allclose(np.linalg.norm(v, axis=1), 1.0, atol=1e-6)
+    assert np.array_equal(v[0], v[1]) and np.array_equal(v[0], FakeEncoder().encode(["LoRAとQLoRA"], query=True)[0])
+    assert _cos(fake_encoder, "LoRAとQLoRAの違い", "QLoRAとLoRAの違いは") > _cos(fake_encoder, "LoRAとQLoRAの違い", "vector databases")
+
+
 # --- BM25 leg -------------------------------------------------------------------------
 
 
@@ -129,8 +141,9 @@ def test_hybrid_mode_is_weighted_min_max_sum(small_searcher, q, adaptive):
     hits = s.search(q, k=5, mode="hybrid")
     bm25, dense = _legs(s, q)
     w_b, w_d = config.FUSION_WEIGHTS
-    if adaptive:
+    if adaptive:  # the keyword leg keeps its visible share of the query; the dense leg gets the rest
         w_b *= _coverage(s, q)
+        w_d = 1.0 - w_b
     nb, nd = _mm(bm25), _mm(dense)
     expected = {d: w_b * nb.get(d, 0.0) + w_d * nd.get(d, 0.0) for d in set(bm25) | set(dense)}
     assert len(hits) == 5
