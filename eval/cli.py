@@ -86,7 +86,7 @@ def write_report(results: dict, folder: Path, *, title: str, extra_md: str = "")
                report.table(r["modes"]), ""]
         if n in sig:
             better = {m: v["significantly_better_than"] for m, v in sig[n].items() if v["significantly_better_than"]}
-            md += [f"Paired randomisation test on MRR@10 (p < 0.05): "
+            md += ["Paired randomisation test on MRR@10 (p < 0.05): "
                    + ("; ".join(f"{m} > {', '.join(b)}" for m, b in better.items()) or "no significant differences"), ""]
         for group in ("lang", "type"):
             rows = {f"{m} / {g}": v for m, r2 in r["modes"].items() for g, v in r2["by"][group].items()}

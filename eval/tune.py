@@ -26,7 +26,6 @@ from rag import config
 from rag.encoders import load_encoder
 from rag.rerank import FEATURES, WEIGHTS_FILE, FeatureReranker
 from rag.search import Searcher
-from rag.types import Hit
 
 # "Never worse than the better leg" allows this much (0.5 points: 1-9 queries per set); the
 # report adds a paired randomisation test of the chosen setting against that leg.
@@ -182,7 +181,6 @@ def main(*, limit: int | None = None, out: Path) -> int:
         s = Searcher(b.index, encoder=enc, reranker="none", fusion_weights=(w, 1 - w), adaptive=adaptive)
         rr = FeatureReranker(s, weights={f: 0.0 for f in FEATURES})
         data[name] = (dev, qrels, *features_and_labels(s, rr, dev, qrels, config.CANDIDATES))
-    from sklearn.linear_model import LogisticRegression
 
     learned = fit_pairwise(data, {n: None for n in data})
     fused_only = np.zeros(len(FEATURES))

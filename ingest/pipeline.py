@@ -8,6 +8,7 @@ import time
 import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Callable, Optional
 
 import numpy as np
 from tqdm import tqdm
@@ -26,6 +27,9 @@ from rag.sentences import sentence_spans
 from rag.types import Chunk, Document
 
 CHUNKER_VERSION = 3
+
+# on_progress(stage, done, total): stages are chunks, headings, sentences, analyze.
+OnProgress = Optional[Callable[[str, int, Optional[int]], None]]
 
 
 @dataclass
@@ -76,14 +80,18 @@ def _units(chunks: list[Chunk]) -> tuple[list[str], np.ndarray]:
     return texts, np.asarray(offsets, dtype=np.int64)
 
 
-def _embed(encoder: Encoder, texts: list[str], desc: str, progress: bool) -> np.ndarray:
+def _embed(encoder: Encoder, texts: list[str], desc: str, progress: bool, on_progress: OnProgress = None) -> np.ndarray:
     out = np.zeros((len(texts), encoder.dim), dtype=np.float32)
     step = 64
+    if on_progress:
+        on_progress(desc, 0, len(texts))
     with tqdm(total=len(texts), desc=desc, unit="text", disable=not progress, leave=False) as bar:
         for i in range(0, len(texts), step):
             batch = texts[i : i + step]
             out[i : i + len(batch)] = encoder.encode(batch, query=False)
             bar.update(len(batch))
+            if on_progress:
+                on_progress(desc, i + len(batch), len(texts))
     return out
 
 
@@ -109,16 +117,18 @@ def _reuse(old: Index, doc_id: str) -> tuple[list[Chunk], np.ndarray, np.ndarray
     )
 
 
-def _embed_docs(docs: list[Document], encoder: Encoder, max_chars: int, progress: bool) -> list[_DocPart]:
+def _embed_docs(
+    docs: list[Document], encoder: Encoder, max_chars: int, progress: bool, on_progress: OnProgress = None
+) -> list[_DocPart]:
     chunked = [(d, chunk_document(d, max_chars=max_chars)) for d in docs]
     all_chunks = [c for _, cs in chunked for c in cs]
     if not all_chunks:
         return [_DocPart(d, [], *_empty(encoder.dim)) for d, _ in chunked]
-    vecs = _embed(encoder, [c.text for c in all_chunks], "chunks", progress)
+    vecs = _embed(encoder, [c.text for c in all_chunks], "chunks", progress, on_progress)
     headings = sorted({c.heading for c in all_chunks if c.heading})
-    head_vecs = dict(zip(headings, _embed(encoder, headings, "headings", progress))) if headings else {}
+    head_vecs = dict(zip(headings, _embed(encoder, headings, "headings", progress, on_progress))) if headings else {}
     unit_texts, unit_off = _units(all_chunks)
-    unit_vecs = _embed(encoder, unit_texts, "sentences", progress)
+    unit_vecs = _embed(encoder, unit_texts, "sentences", progress, on_progress)
     parts, pos = [], 0
     for d, cs in chunked:
         n = len(cs)
@@ -148,6 +158,7 @@ def build(
     old: Index | None = None,
     progress: bool = False,
     report: IngestReport | None = None,
+    on_progress: OnProgress = None,
 ) -> Index:
     """Build an in-memory index of ``docs``, reusing ``old``'s vectors for unchanged documents."""
     report = report if report is not None else IngestReport()
@@ -163,7 +174,7 @@ def build(
         else:
             fresh.append(d)
             report.embedded_documents.append(d.doc_id)
-    for p in _embed_docs(fresh, encoder, max_chars, progress) if fresh else []:
+    for p in _embed_docs(fresh, encoder, max_chars, progress, on_progress) if fresh else []:
         parts[p.doc.doc_id] = p
     ordered = [parts[d.doc_id] for d in docs]
     chunks = [c for p in ordered for c in p.chunks]
@@ -172,7 +183,11 @@ def build(
     heads = np.vstack([p.heads for p in ordered])
     chunks = link_parallel([dataclasses.replace(c, parallel=None) for c in chunks], heads)
     tokens_of = get_analyzer(analyzer)
-    tokens = [tokens_of(c.text) for c in tqdm(chunks, desc="analyze", disable=not progress, leave=False)]
+    tokens = []
+    for n, c in enumerate(tqdm(chunks, desc="analyze", disable=not progress, leave=False), start=1):
+        tokens.append(tokens_of(c.text))
+        if on_progress and (n % 16 == 0 or n == len(chunks)):
+            on_progress("analyze", n, len(chunks))
     manifest = {
         **want,
         "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
@@ -224,8 +239,13 @@ def ingest(
     faiss: str = "auto",
     rebuild: bool = False,
     progress: bool = False,
+    on_progress: OnProgress = None,
 ) -> IngestReport:
-    """Bring the index under ``index_dir`` up to date with ``corpus_dir``."""
+    """Bring the index under ``index_dir`` up to date with ``corpus_dir``.
+
+    ``progress`` shows tqdm bars on stderr; ``on_progress(stage, done, total)`` is called as
+    each stage (chunks, headings, sentences, analyze) advances, for a UI's own progress bar.
+    """
     t0 = time.perf_counter()
     report = IngestReport()
     with warnings.catch_warnings(record=True) as caught:
@@ -244,7 +264,8 @@ def ingest(
             report.path = old.path
             return report
         report.removed_documents = sorted(set(old.documents) - set(current))
-    index = build(docs, encoder, analyzer=analyzer, max_chars=max_chars, faiss=faiss, old=old, progress=progress, report=report)
+    index = build(docs, encoder, analyzer=analyzer, max_chars=max_chars, faiss=faiss, old=old, progress=progress, report=report,
+                  on_progress=on_progress)
     report.path = write_index(index, Path(index_dir))
     report.chunks = len(index.chunks)
     report.written = True

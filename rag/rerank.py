@@ -6,7 +6,7 @@
   coverage of passage, best sentence and heading, and the BM25, dense and fused scores.
   (Which language to show first is decided after ranking, by the parallel-passage rule.)
   Weights are fitted on the dev halves of the benchmarks by
-  ``python -m eval train-reranker`` and stored in ``rag/reranker_weights.json``.
+  ``python -m eval tune`` and stored in ``rag/reranker_weights.json``.
 * :class:`CrossEncoderReranker` scores (query, passage) pairs with a sentence-transformers
   ``CrossEncoder`` (hub id or local folder), for users who have a multilingual one
   (e.g. ``BAAI/bge-reranker-v2-m3``).

@@ -13,7 +13,6 @@ failed ingest removes the files it had just saved, so the corpus matches the liv
 from __future__ import annotations
 
 import hashlib
-import io
 import os
 import re
 import threading
@@ -151,57 +150,11 @@ def remove_saved(doc_ids: Iterable[str], corpus_dir: str | Path) -> None:
 
 # Where each ingest stage sits on one 0..1 bar.
 STAGES = {"chunks": (0.0, 0.35), "headings": (0.35, 0.45), "sentences": (0.45, 0.85), "analyze": (0.85, 0.98)}
-_local = threading.local()
-_hook_lock = threading.Lock()
-
-
 def overall_fraction(desc: str, n: int, total: int | None) -> float:
     """Position on a single progress bar for stage ``desc`` at ``n`` of ``total``."""
     lo, hi = STAGES.get(desc, (0.0, 0.98))
     frac = min(1.0, n / total) if total else 0.0
     return lo + (hi - lo) * frac
-
-
-def _install_progress_hook() -> None:
-    """Let ingest's tqdm bars report to this thread's callback (a no-op for everyone else)."""
-    import ingest.pipeline as pipeline
-
-    with _hook_lock:
-        if getattr(pipeline.tqdm, "_studyrag_hook", False):
-            return
-        base = pipeline.tqdm
-
-        class HookedTqdm(base):  # type: ignore[misc, valid-type]
-            _studyrag_hook = True
-
-            def __init__(self, *args, **kwargs):
-                cb = getattr(_local, "callback", None)
-                if cb is not None:
-                    kwargs["disable"] = False
-                    kwargs["file"] = io.StringIO()
-                super().__init__(*args, **kwargs)
-                self._cb = cb
-                self._seen = 0
-                if cb is not None:
-                    cb(self.desc, 0, self.total)
-
-            def update(self, n=1):
-                out = super().update(n)
-                if self._cb is not None:
-                    self._cb(self.desc, self.n, self.total)
-                return out
-
-            def __iter__(self):
-                if self._cb is None:
-                    yield from super().__iter__()
-                    return
-                for obj in super().__iter__():
-                    yield obj
-                    self._seen += 1
-                    if self._seen % 16 == 0 or self._seen == self.total:
-                        self._cb(self.desc, self._seen, self.total)
-
-        pipeline.tqdm = HookedTqdm
 
 
 def update_index(
@@ -216,17 +169,9 @@ def update_index(
 
     from ingest.pipeline import ingest
 
-    _install_progress_hook()
-    with INGEST_LOCK:
-        _local.callback = progress
-        try:
-            with warnings.catch_warnings():
-                warnings.simplefilter("ignore")
-                return ingest(
-                    Path(corpus_dir), Path(index_dir), encoder=encoder, progress=progress is not None, rebuild=rebuild
-                )
-        finally:
-            _local.callback = None
+    with INGEST_LOCK, warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        return ingest(Path(corpus_dir), Path(index_dir), encoder=encoder, rebuild=rebuild, on_progress=progress)
 
 
 def add_documents(

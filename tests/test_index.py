@@ -198,6 +198,20 @@ def test_incremental_ingest_embeds_only_changed_documents(small_index):
     assert np.allclose(after.units, fresh.units) and np.array_equal(after.unit_offsets, fresh.unit_offsets)
 
 
+def test_ingest_reports_progress_per_stage(small_corpus, tmp_path, fake_encoder):
+    calls = []
+    ingest(small_corpus, tmp_path / "index", encoder=fake_encoder, on_progress=lambda *a: calls.append(a))
+    stages = [s for s, _, _ in calls]
+    assert list(dict.fromkeys(stages)) == ["chunks", "headings", "sentences", "analyze"]
+    for stage in ("chunks", "headings", "sentences", "analyze"):
+        seen = [(n, t) for s, n, t in calls if s == stage]
+        assert [n for n, _ in seen] == sorted(n for n, _ in seen), stage  # never moves backwards
+        last_n, total = seen[-1]
+        assert total > 0 and last_n == total, stage  # every stage ends complete
+    n_chunks = len(open_index(tmp_path / "index").chunks)
+    assert [t for s, _, t in calls if s == "analyze"][-1] == n_chunks
+
+
 def test_incremental_ingest_add_and_remove(small_index):
     corpus, index_dir, enc = small_index
     enc.reset()
