@@ -146,8 +146,12 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     try:
         datasets = _datasets(names, args.path)
-    except (OSError, ValueError, KeyError) as e:
+    except (OSError, ValueError, KeyError, TypeError) as e:
         print(f"error: cannot load benchmark: {e}", file=sys.stderr)
+        return 2
+    empty = [ds.name for ds in datasets if not ds.subset(args.split).queries]
+    if empty:
+        print(f"error: no queries in the {args.split} split of {', '.join(empty)} (try --split all)", file=sys.stderr)
         return 2
     results = run_sets(datasets, modes, split=args.split, limit=limit, encoder_name=args.encoder, progress=progress)
     out = args.out or (RESULTS / "quick" if args.quick else RESULTS)
@@ -156,7 +160,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.json:
         clean = {n: {m: {k: v for k, v in r.items() if k not in ("by", "latencies_ms")} for m, r in res["modes"].items()}
                  for n, res in results.items()}
-        payload = {"default_mode": config.DEFAULT_MODE, "modes": clean[names[0]]} if len(names) == 1 else \
+        payload = {"default_mode": config.DEFAULT_MODE, "modes": clean[datasets[0].name]} if len(names) == 1 else \
             {"default_mode": config.DEFAULT_MODE, "sets": clean}
         print(json.dumps(payload, ensure_ascii=False))
     return 0

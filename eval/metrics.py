@@ -25,9 +25,9 @@ def _objects(qrels: dict, run: dict):
 
 def score(qrels: dict, run: dict) -> dict[str, float]:
     """Mean of :data:`METRICS` over the queries that have judgements, keys renamed hit@k."""
-    q, r = _objects(qrels, run)
-    if not len(q.qrels):
+    if not any(q in run for q in qrels):  # ranx cannot build an empty run
         return {NAMES.get(m, m): float("nan") for m in METRICS} | {"queries": 0}
+    q, r = _objects(qrels, run)
     res = _ranx().evaluate(q, r, list(METRICS), make_comparable=True)
     return {NAMES.get(m, m): float(v) for m, v in res.items()} | {"queries": len(q.qrels)}
 
