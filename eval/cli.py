@@ -5,6 +5,7 @@
     python -m eval squad PATH.json --modes bm25,hybrid,rerank --json
     python -m eval ablations                # analyzers x chunk sizes on the dev halves
     python -m eval tune                     # fusion weights + reranker weights on the dev halves
+    python -m eval ceiling                  # what the offline features can reach (diagnostic)
     python -m eval scale                    # 1k / 10k / 100k synthetic chunks
 
 Progress goes to stderr; ``--json`` prints one JSON object on stdout.
@@ -102,7 +103,7 @@ def write_report(results: dict, folder: Path, *, title: str, extra_md: str = "")
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(prog="python -m eval", description=__doc__.split("\n")[0])
     p.add_argument("target", nargs="?", default="all",
-                   help="all | seed | jsquad | cmrc2018 | squad PATH | ablations | tune | scale")
+                   help="all | seed | jsquad | cmrc2018 | squad PATH | ablations | tune | ceiling | scale")
     p.add_argument("path", nargs="?", type=Path, help="SQuAD-format file (with `squad`)")
     p.add_argument("--modes", default=",".join(MODES), help="comma-separated: " + ",".join(MODES))
     p.add_argument("--split", default="test", choices=("dev", "test", "all"), help="query half (default: held-out test)")
@@ -128,6 +129,10 @@ def main(argv: list[str] | None = None) -> int:
         from eval.tune import main as tune
 
         return tune(limit=limit, out=args.out or RESULTS)
+    if args.target == "ceiling":
+        from eval.ceiling import main as ceiling
+
+        return ceiling(limit=limit, out=args.out or RESULTS)
     if args.target == "scale":
         from eval.scale import main as scale
 

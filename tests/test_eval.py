@@ -385,6 +385,27 @@ def test_run_mode_with_a_real_searcher(small_searcher):
             assert _by_score(mr.run[q.qid]) == first_seen[:2], (mode, q.text)
 
 
+def test_ceiling_rows_agree_with_the_pipeline_and_are_bounded_by_the_pool(small_searcher):
+    from eval.ceiling import ceiling
+
+    gold = {"ja": "ja-qa.md", "en": "en-guide.md", "zh": "zh-notes.txt"}
+    qs = [Query("q1", "LoRAとQLoRAの違いは？", "ja"), Query("q2", "reciprocal rank fusion", "en"),
+          Query("q3", "重排序模型", "zh"), Query("q4", "温度パラメータ", "ja"), Query("q5", "what is BM25", "en")]
+    ds = Dataset("small", [], qs, "doc", gold_docs={q.qid: {gold[q.lang]} for q in qs})
+    res = ceiling(small_searcher, ds, candidates=6)
+    assert res["queries"] == len(qs)
+    qrels = ds.qrels(small_searcher.index.chunks)
+    # the rows re-rank the same candidates the searcher ranks: they must match its own modes
+    for mode in ("hybrid", "rerank"):
+        ref = metrics.score(qrels, run_mode(small_searcher, ds, mode, k=10, progress=False).run)
+        assert res[mode]["mrr@10"] == pytest.approx(ref["mrr@10"]), mode
+    # no ordering of the candidates can put a relevant passage first more often than the pool has one
+    pool = res["pool recall@6"]
+    assert 0.0 <= pool <= 1.0
+    for row in ("hybrid", "rerank", "linear ceiling (in-sample)"):
+        assert res[row]["hit@1"] <= pool + 1e-9 and res[row]["hit@5"] <= pool + 1e-9, row
+
+
 def test_write_trec_round_trips(tmp_path):
     import ranx
 
