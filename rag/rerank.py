@@ -3,7 +3,8 @@
 * :class:`FeatureReranker` works offline with what ships: a linear model over features
   a cross-encoder would otherwise have to learn — best sentence-level similarity inside
   the passage, similarity to the passage's own question/heading, idf-weighted query-term
-  coverage of passage, best sentence and heading, and the BM25, dense and fused scores.
+  coverage of passage, best sentence and heading, and the BM25, dense and fused scores;
+  each also gated by the share of query terms the corpus does not know.
   (Which language to show first is decided after ranking, by the parallel-passage rule.)
   Weights are fitted on the dev halves of the benchmarks by
   ``python -m eval tune`` and stored in ``rag/reranker_weights.json``.
@@ -30,7 +31,7 @@ if TYPE_CHECKING:
     from rag.search import Searcher
 
 WEIGHTS_FILE = Path(__file__).with_name("reranker_weights.json")
-FEATURES = (
+BASE_FEATURES = (
     "dense",
     "sentence",
     "heading",
@@ -40,6 +41,11 @@ FEATURES = (
     "heading_coverage",
     "fused",
 )
+# Each base feature again, times the share of the query's terms the corpus does not know
+# (1 - vocabulary coverage): lets one linear model weigh the evidence differently for a
+# lexical question and for, say, English asked of Japanese text (where only embeddings help).
+GATED_FEATURES = tuple(f"{f}*unknown" for f in BASE_FEATURES)
+FEATURES = BASE_FEATURES + GATED_FEATURES
 
 
 @runtime_checkable
@@ -111,11 +117,12 @@ class FeatureReranker:
                     0.0,
                 ]
             )
-        f = np.array(rows, dtype=np.float32).reshape(len(hits), len(FEATURES))
+        f = np.array(rows, dtype=np.float32).reshape(len(hits), len(BASE_FEATURES))
         if len(hits):
-            f[:, FEATURES.index("bm25")] = bm25 / bm25.max() if bm25.max() > 0 else 0.0
-            f[:, FEATURES.index("fused")] = fused / fused.max() if fused.max() > 0 else 0.0
-        return f
+            f[:, BASE_FEATURES.index("bm25")] = bm25 / bm25.max() if bm25.max() > 0 else 0.0
+            f[:, BASE_FEATURES.index("fused")] = fused / fused.max() if fused.max() > 0 else 0.0
+        unknown = 1.0 - s.vocabulary_coverage(query)
+        return np.hstack([f, f * np.float32(unknown)])
 
     def rerank(self, query: str, hits: list[Hit], k: int) -> list[Hit]:
         if not hits:

@@ -221,6 +221,21 @@ def test_feature_reranker_with_coverage_weight_only(small_searcher):
     assert hits[0].chunk.doc_id == "ja-qa.md" and hits[0].chunk.qnum == 2
 
 
+def test_gated_features_scale_by_the_unknown_share_of_the_query(small_searcher):
+    from rag.rerank import BASE_FEATURES
+
+    s = Searcher(small_searcher.index, encoder=small_searcher.encoder, reranker="none")
+    rr = FeatureReranker(s, weights={f: 0.0 for f in FEATURES})
+    n = len(BASE_FEATURES)
+    assert len(FEATURES) == 2 * n
+    for q, unknown in (("reciprocal rank fusion zebra", 0.25), ("zebra giraffe", 1.0), ("reciprocal rank fusion", 0.0)):
+        assert 1 - s.vocabulary_coverage(q) == pytest.approx(unknown)  # checked by hand above
+        hits = s.search(q, k=5, mode="hybrid")
+        f = rr.features(q, hits)
+        assert f.shape == (len(hits), 2 * n)
+        assert np.allclose(f[:, n:], f[:, :n] * unknown), q
+
+
 def test_keyword_search_on_the_real_corpus(corpus_fake_index):
     index_dir, enc = corpus_fake_index
     s = Searcher(open_index(index_dir), encoder=enc)
