@@ -83,7 +83,8 @@ def write_report(results: dict, folder: Path, *, title: str, extra_md: str = "")
           "latency is warm, per query, on this machine (2 cores).", ""]
     for n, r in results.items():
         md += [f"## {n} — {r['split']} split, {r['queries']} queries over {r['chunks']} chunks "
-               f"({r['documents']} documents); index build {r['index_build_s']:.1f} s", "",
+               f"({r['documents']} documents); index build {r['index_build_s']:.1f} s (embeddings cached after the "
+               f"first run), peak process memory so far {r['peak_rss_mb']:.0f} MB", "",
                report.table(r["modes"]), ""]
         if n in sig:
             better = {m: v["significantly_better_than"] for m, v in sig[n].items() if v["significantly_better_than"]}
