@@ -8,7 +8,7 @@ import warnings
 from pathlib import Path
 
 from eval import metrics, report
-from eval.datasets import BENCHMARKS, load_seed, load_squad
+from eval.datasets import default_sets
 from eval.runner import CachingEncoder, build_index, evaluate_modes
 from rag import config
 from rag.analyze import ANALYZERS
@@ -29,7 +29,7 @@ def main(*, limit: int | None = None, out: Path) -> int:
     warnings.simplefilter("ignore")
     t0 = time.time()
     enc = CachingEncoder(load_encoder("use-m3"))
-    sets = [load_seed(), load_squad(BENCHMARKS["jsquad"], "jsquad"), load_squad(BENCHMARKS["cmrc2018"], "cmrc2018")]
+    sets = default_sets()
     results: dict[str, dict] = {}
     for ds in sets:
         dev = ds.subset("dev", limit if limit is not None else (None if ds.name == "seed" else SQUAD_LIMIT))

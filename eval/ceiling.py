@@ -23,7 +23,7 @@ from pathlib import Path
 import numpy as np
 
 from eval import report
-from eval.datasets import BENCHMARKS, load_seed, load_squad
+from eval.datasets import default_sets
 from eval.runner import CachingEncoder, build_index
 from eval.tune import features_and_labels, fit_pairwise, rerank_score
 from rag import config
@@ -58,7 +58,7 @@ def main(*, limit: int | None = None, out: Path) -> int:
     warnings.simplefilter("ignore")
     t0 = time.time()
     enc = CachingEncoder(load_encoder("use-m3"))
-    sets = [load_seed(), load_squad(BENCHMARKS["jsquad"], "jsquad"), load_squad(BENCHMARKS["cmrc2018"], "cmrc2018")]
+    sets = default_sets()
     res = {}
     for ds in sets:
         b = build_index(ds, enc, progress=False)

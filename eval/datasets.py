@@ -133,3 +133,8 @@ def load_squad(path: Path, name: str | None = None) -> Dataset:
                 queries.append(Query(str(qa["id"]), q, detect_lang(q), "question", split))
                 gold[str(qa["id"])] = {doc_id}
     return Dataset(name or Path(path).stem, docs, queries, "doc", gold_docs=gold)
+
+
+def default_sets() -> list[Dataset]:
+    """The three sets every harness command runs on: seed, JSQuAD, CMRC 2018."""
+    return [load_seed(), *(load_squad(path, name) for name, path in BENCHMARKS.items())]

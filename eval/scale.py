@@ -18,7 +18,7 @@ from pathlib import Path
 import numpy as np
 
 from eval import report
-from eval.datasets import BENCHMARKS, load_seed, load_squad
+from eval.datasets import default_sets
 from eval.runner import CachingEncoder, build_index
 from rag.bm25 import BM25Index
 from rag.dense import DenseIndex
@@ -88,8 +88,8 @@ def synthesize(bases: list[Index], n: int, seed: int = 0) -> tuple[Index, dict]:
 def main(*, out: Path, quick: bool = False) -> int:
     warnings.simplefilter("ignore")
     enc = CachingEncoder(load_encoder("use-m3"))
-    seed = load_seed()
-    sets = [seed, load_squad(BENCHMARKS["jsquad"], "jsquad"), load_squad(BENCHMARKS["cmrc2018"], "cmrc2018")]
+    sets = default_sets()
+    seed = sets[0]
     bases = [build_index(ds, enc, progress=False).index for ds in sets]
     enc.save()
     raw = load_encoder("use-m3")

@@ -20,7 +20,7 @@ import numpy as np
 from tqdm import tqdm
 
 from eval import metrics, report
-from eval.datasets import BENCHMARKS, load_seed, load_squad
+from eval.datasets import default_sets
 from eval.runner import CachingEncoder, build_index
 from rag import config
 from rag.encoders import load_encoder
@@ -177,7 +177,7 @@ def main(*, limit: int | None = None, out: Path) -> int:
     warnings.simplefilter("ignore")
     t0 = time.time()
     enc = CachingEncoder(load_encoder("use-m3"))
-    sets = [load_seed(), load_squad(BENCHMARKS["jsquad"], "jsquad"), load_squad(BENCHMARKS["cmrc2018"], "cmrc2018")]
+    sets = default_sets()
     built = {}
     grids, fusion_runs = {}, {}
     for ds in sets:
