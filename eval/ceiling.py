@@ -25,7 +25,7 @@ import numpy as np
 from eval import report
 from eval.datasets import default_sets
 from eval.runner import CachingEncoder, build_index
-from eval.tune import features_and_labels, fit_pairwise, rerank_score
+from eval.tune import features_and_labels, fit_pairwise, fused_only, rerank_score
 from rag import config
 from rag.encoders import load_encoder
 from rag.rerank import FEATURES, FeatureReranker, load_weights
@@ -40,14 +40,12 @@ def ceiling(searcher: Searcher, ds, *, candidates: int = config.CANDIDATES) -> d
     qrels = ds.qrels(searcher.index.chunks)
     probe = FeatureReranker(searcher, weights={f: 0.0 for f in FEATURES})
     X, y, groups = features_and_labels(searcher, probe, ds, qrels, candidates)
-    fused_only = np.zeros(len(FEATURES))
-    fused_only[FEATURES.index("fused")] = 1.0
     shipped = np.array([load_weights()[f] for f in FEATURES])
     cheat = fit_pairwise({ds.name: (ds, qrels, X, y, groups)}, {ds.name: None})
     judged = [q for q in ds.queries if q.qid in qrels]
     return {
         "queries": len(judged),
-        "hybrid": rerank_score(ds, qrels, groups, X, fused_only),
+        "hybrid": rerank_score(ds, qrels, groups, X, fused_only()),
         "rerank": rerank_score(ds, qrels, groups, X, shipped),
         FIT: rerank_score(ds, qrels, groups, X, cheat),
         f"pool recall@{candidates}": sum(bool(lab.any()) for lab in y) / max(len(judged), 1),

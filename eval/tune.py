@@ -58,28 +58,22 @@ def collect(searcher: Searcher, ds, n: int):
     return legs
 
 
-def fusion_grid(searcher: Searcher, ds, legs, qrels) -> dict[str, dict]:
+def fusion_grid(searcher: Searcher, ds, legs, qrels) -> tuple[dict[str, dict], dict[str, dict]]:
+    """Scores and runs of each fusion setting (and each leg alone) over the collected legs."""
+    from rag.fusion import rrf, wsum
+
     chunks = searcher.index.chunks
-    res = {}
-
-    runs = {}
-
-    def score(fused_of, name=None):
+    settings = {"bm25": lambda b, d, c: b, "dense": lambda b, d, c: d, "rrf k=60": lambda b, d, c: rrf([b, d], k=60)}
+    for w in WEIGHT_GRID:
+        settings[f"wsum w={w}"] = lambda b, d, c, w=w: wsum([b, d], (w, 1 - w))
+        settings[f"wsum-adaptive w={w}"] = lambda b, d, c, w=w: wsum([b, d], (w * c, 1 - w * c))
+    res, runs = {}, {}
+    for name, fused_of in settings.items():
         run = {}
         for q, b, d, cov in legs:
             f = fused_of(b, d, cov)
             run[q.qid] = _run_from(ds, [chunks[i] for i in sorted(f, key=lambda i: -f[i])])
-        runs[name] = run
-        return metrics.score(qrels, run)
-
-    res["bm25"] = score(lambda b, d, c: b, "bm25")
-    res["dense"] = score(lambda b, d, c: d, "dense")
-    from rag.fusion import rrf, wsum
-
-    res["rrf k=60"] = score(lambda b, d, c: rrf([b, d], k=60))
-    for w in WEIGHT_GRID:
-        res[f"wsum w={w}"] = score(lambda b, d, c, w=w: wsum([b, d], (w, 1 - w)), f"wsum w={w}")
-        res[f"wsum-adaptive w={w}"] = score(lambda b, d, c, w=w: wsum([b, d], (w * c, 1 - w * c)), f"wsum-adaptive w={w}")
+        runs[name], res[name] = run, metrics.score(qrels, run)
     return res, runs
 
 
@@ -108,6 +102,13 @@ def features_and_labels(searcher: Searcher, reranker: FeatureReranker, ds, qrels
         y.append(np.array([1 if _unit(ds, h.chunk) in qrels[q.qid] else 0 for h in hits]))
         groups.append((q.qid, hits))
     return X, y, groups
+
+
+def fused_only() -> np.ndarray:
+    """Reranker weights that keep the fused order (the ``hybrid`` baseline)."""
+    w = np.zeros(len(FEATURES))
+    w[FEATURES.index("fused")] = 1.0
+    return w
 
 
 def rerank_score(ds, qrels, groups, X, w) -> dict:
@@ -206,8 +207,6 @@ def main(*, limit: int | None = None, out: Path) -> int:
         rr = FeatureReranker(s, weights={f: 0.0 for f in FEATURES})
         data[name] = (dev, qrels, *features_and_labels(s, rr, dev, qrels, config.CANDIDATES))
 
-    fused_only = np.zeros(len(FEATURES))
-    fused_only[FEATURES.index("fused")] = 1.0
     # Feature sets compared by 5-fold cross-validation over the dev queries (each fold scored
     # by weights that never saw it); the best mean MRR@10 is fitted on all dev queries.
     feature_sets = {"base": np.array([f in BASE_FEATURES for f in FEATURES]), "base+gated": None}
@@ -217,7 +216,7 @@ def main(*, limit: int | None = None, out: Path) -> int:
     learned = fit_pairwise(data, {n: None for n in data}, feature_sets[chosen])
     rer = {}
     for name, (dev, qrels, X, y, groups) in data.items():
-        rer[name] = {"hybrid": rerank_score(dev, qrels, groups, X, fused_only),
+        rer[name] = {"hybrid": rerank_score(dev, qrels, groups, X, fused_only()),
                      **{f"rerank {fs} (5-fold CV)": cv[fs][name] for fs in feature_sets},
                      f"rerank {chosen} (in-sample)": rerank_score(dev, qrels, groups, X, learned)}
     improves = np.mean([cv[chosen][n]["mrr@10"] - rer[n]["hybrid"]["mrr@10"] for n in rer])

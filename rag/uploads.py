@@ -150,6 +150,8 @@ def remove_saved(doc_ids: Iterable[str], corpus_dir: str | Path) -> None:
 
 # Where each ingest stage sits on one 0..1 bar.
 STAGES = {"chunks": (0.0, 0.35), "headings": (0.35, 0.45), "sentences": (0.45, 0.85), "analyze": (0.85, 0.98)}
+
+
 def overall_fraction(desc: str, n: int, total: int | None) -> float:
     """Position on a single progress bar for stage ``desc`` at ``n`` of ``total``."""
     lo, hi = STAGES.get(desc, (0.0, 0.98))
