@@ -101,6 +101,16 @@ def write_report(results: dict, folder: Path, *, title: str, extra_md: str = "")
     return folder / "report.md"
 
 
+def _positive_int(text: str) -> int:
+    try:
+        n = int(text)
+    except ValueError:
+        n = 0
+    if n < 1:
+        raise argparse.ArgumentTypeError(f"must be a whole number >= 1, got {text!r}")
+    return n
+
+
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(prog="python -m eval", description=__doc__.split("\n")[0])
     p.add_argument("target", nargs="?", default="all",
@@ -109,7 +119,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--modes", default=",".join(MODES), help="comma-separated: " + ",".join(MODES))
     p.add_argument("--split", default="test", choices=("dev", "test", "all"), help="query half (default: held-out test)")
     p.add_argument("--quick", action="store_true", help=f"at most {QUICK_LIMIT} queries per set (for CI)")
-    p.add_argument("--limit", type=int, help="at most this many queries per set")
+    p.add_argument("--limit", type=_positive_int, help="at most this many queries per set")
     p.add_argument("--encoder", default="use-m3")
     p.add_argument("--json", action="store_true", help="print the scores as one JSON object on stdout")
     p.add_argument("--out", type=Path, default=None, help="results folder (default eval/results[/quick])")

@@ -522,6 +522,19 @@ def test_cli_bad_target_or_mode(tmp_path, monkeypatch, capsys, args, needle):
     assert err.startswith("error:") and needle in err
 
 
+@pytest.mark.parametrize("limit", ["0", "-1", "ten"])
+def test_cli_limit_must_be_positive(tmp_path, monkeypatch, capsys, limit):
+    import eval.cli as cli
+
+    monkeypatch.setattr(cli, "load_encoder", lambda name: pytest.fail("no model should load"))
+    with pytest.raises(SystemExit) as exit_:
+        cli.main(["seed", "--limit", limit, "--out", str(tmp_path / "out")])
+    assert exit_.value.code == 2
+    err = capsys.readouterr().err
+    assert "--limit: must be a whole number >= 1" in err and "Traceback" not in err
+    assert not (tmp_path / "out").exists()
+
+
 def test_cli_empty_split_is_a_clear_error(tmp_path, monkeypatch, capsys):
     import eval.cli as cli
 
