@@ -1,7 +1,7 @@
 """StudyRAG — a multilingual (日本語 / 中文 / English) study assistant over your notes.
 
 ``streamlit run app.py``. A thin shell: retrieval is :mod:`rag.search`, answers and
-citations :mod:`rag.answer`, inert HTML :mod:`rag.highlight`, uploads :mod:`rag.uploads`.
+citations :mod:`rag.answer`, inert HTML :mod:`rag.highlight`, uploads :mod:`ingest.uploads`.
 
 Environment: ``STUDYRAG_INDEX`` / ``STUDYRAG_CORPUS`` point the app at other folders
 (default ./index, ./corpus); ``STUDYRAG_LLM_URL`` / ``STUDYRAG_LLM_MODEL`` preset the
@@ -38,7 +38,7 @@ from rag.encoders import DEFAULT_ENCODER, load_encoder  # noqa: E402
 from rag.errors import IndexCorruptError, IndexMissingError, RagError  # noqa: E402
 from rag.index import Index, current_folder  # noqa: E402
 from rag.search import MODES, Searcher  # noqa: E402
-from rag.uploads import MAX_UPLOAD_BYTES, UPLOAD_DIR, add_documents, overall_fraction, update_index  # noqa: E402
+from ingest.uploads import MAX_UPLOAD_BYTES, UPLOAD_DIR, add_documents, overall_fraction, update_index  # noqa: E402
 
 CORPUS = Path(os.environ.get("STUDYRAG_CORPUS") or ROOT / "corpus")
 INDEX = Path(os.environ.get("STUDYRAG_INDEX") or ROOT / "index")
@@ -375,10 +375,10 @@ def progress_bar(first: str):
 
 def stale_notice() -> None:
     """Offer to re-index when files in the corpus folder changed outside the app."""
-    from ingest.pipeline import stale_documents
+    from rag.corpus import stale_documents
 
     try:
-        stale = stale_documents(load_searcher().index, CORPUS)
+        stale = stale_documents(load_searcher().index.manifest, CORPUS)
     except (RagError, OSError):
         return
     if not stale:

@@ -47,7 +47,7 @@ def synthesize(bases: list[Index], n: int, seed: int = 0) -> tuple[Index, dict]:
     rng = np.random.default_rng(seed)
     pool = [(b, i) for b in bases for i in range(len(b.chunks))]
     picks = rng.integers(0, len(pool), n)
-    chunks, tokens, vecs, heads, units, counts = [], [], [], [], [], []
+    chunks, tokens, vecs, heads, units, counts, spans = [], [], [], [], [], [], []
     for j, p in enumerate(picks):
         b, i = pool[p]
         c = b.chunks[i]
@@ -57,6 +57,7 @@ def synthesize(bases: list[Index], n: int, seed: int = 0) -> tuple[Index, dict]:
         heads.append(b.heads[i])
         u = b.chunk_units(i)
         units.append(u)
+        spans.append(b.chunk_unit_spans(i))
         counts.append(len(u))
     timings = {}
     t = time.perf_counter()
@@ -76,6 +77,7 @@ def synthesize(bases: list[Index], n: int, seed: int = 0) -> tuple[Index, dict]:
         heads=np.vstack(heads),
         units=all_units,
         unit_offsets=np.concatenate([[0], np.cumsum(counts)]).astype(np.int64),
+        unit_spans=np.vstack(spans),
     )
     t = time.perf_counter()
     _ = index.unit_dense.index

@@ -18,7 +18,7 @@ import re
 from dataclasses import dataclass
 
 from rag.lang import detect_lang
-from rag.sentences import sentence_spans
+from rag.text import sentence_spans
 from rag.types import Chunk, Document
 
 DEFAULT_MAX_CHARS = 800

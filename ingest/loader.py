@@ -13,30 +13,15 @@ from pathlib import Path
 
 import yaml
 
+from rag.corpus import UnreadableFileError, corpus_files, decode
 from rag.errors import CorpusError
 from rag.lang import detect_lang
 from rag.types import Document
 
-SUFFIXES = (".txt", ".md", ".markdown")
-MAX_BYTES = 20_000_000
+__all__ = ["UnreadableFileError", "corpus_files", "decode", "load_corpus", "parse_document"]
 _FRONT = re.compile(r"\A---[ \t]*\n(.*?\n)---[ \t]*(?:\n|\Z)", re.S)
 
 
-class UnreadableFileError(CorpusError):
-    """A file is binary, not UTF-8, or too large."""
-
-
-def decode(data: bytes, name: str) -> str:
-    """Decode a text file's bytes; refuse binary or non-UTF-8 data with a clear message."""
-    if len(data) > MAX_BYTES:
-        raise UnreadableFileError(f"{name}: {len(data):,} bytes is over the {MAX_BYTES:,}-byte limit")
-    if b"\x00" in data[:8192]:
-        raise UnreadableFileError(f"{name}: looks binary (NUL bytes); only UTF-8 .txt/.md files are read")
-    try:
-        text = data.decode("utf-8-sig")
-    except UnicodeDecodeError as e:
-        raise UnreadableFileError(f"{name}: not UTF-8 text ({e.reason} at byte {e.start})") from None
-    return text.replace("\r\n", "\n").replace("\r", "\n")
 
 
 def _front_matter(text: str) -> tuple[dict, int]:
@@ -83,15 +68,6 @@ def parse_document(doc_id: str, data: bytes) -> Document:
     )
 
 
-def corpus_files(root: Path) -> list[Path]:
-    """The ``.txt``/``.md`` files under ``root``, sorted, hidden files skipped."""
-    if not root.is_dir():
-        raise CorpusError(f"corpus folder {root} does not exist")
-    return sorted(
-        p
-        for p in root.rglob("*")
-        if p.is_file() and p.suffix.lower() in SUFFIXES and not any(s.startswith(".") for s in p.relative_to(root).parts)
-    )
 
 
 def load_corpus(root: Path) -> list[Document]:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import dataclasses
-import hashlib
 import time
 import warnings
 from dataclasses import dataclass, field
@@ -14,8 +13,8 @@ import numpy as np
 from tqdm import tqdm
 
 from ingest.chunker import chunk_document
-from ingest.loader import UnreadableFileError, corpus_files, decode, load_corpus
-from rag import config
+from ingest.loader import load_corpus
+from rag import config, corpus
 from rag.analyze import get_analyzer
 from rag.bm25 import BM25Index
 from rag.dense import DenseIndex
@@ -23,10 +22,10 @@ from rag.encoders import Encoder
 from rag.errors import RagError
 from rag.index import FORMAT_VERSION, Index, open_index, write_index
 from rag.parallel import link_parallel
-from rag.sentences import sentence_spans
+from rag.text import plain, unit_spans
 from rag.types import Chunk, Document
 
-CHUNKER_VERSION = 3
+CHUNKER_VERSION = 4  # 4: units are lines and sentences, with document spans
 
 # on_progress(stage, done, total): stages are chunks, headings, sentences, analyze.
 OnProgress = Optional[Callable[[str, int, Optional[int]], None]]
@@ -69,15 +68,18 @@ def _compatible(old: Index, want: dict) -> bool:
     return all(old.manifest.get(k) == v for k, v in want.items())
 
 
-def _units(chunks: list[Chunk]) -> tuple[list[str], np.ndarray]:
-    """Sentences of every chunk (what the reranker compares with the query) and their offsets."""
+def _units(chunks: list[Chunk]) -> tuple[list[str], np.ndarray, np.ndarray]:
+    """Units of every chunk (lines and sentences: what dense retrieval and the answer
+    extraction compare with a question), their per-chunk offsets and document spans."""
     texts: list[str] = []
+    spans: list[tuple[int, int]] = []
     offsets = [0]
     for c in chunks:
-        sents = [c.text[s:e].strip() for s, e in sentence_spans(c.text)]
-        texts.extend(t for t in sents if t)
+        for s, e in unit_spans(c.text):
+            texts.append(plain(c.text[s:e]) or c.text[s:e])
+            spans.append((c.start + s, c.start + e))
         offsets.append(len(texts))
-    return texts, np.asarray(offsets, dtype=np.int64)
+    return texts, np.asarray(offsets, dtype=np.int64), np.asarray(spans, dtype=np.int64).reshape(-1, 2)
 
 
 def _embed(encoder: Encoder, texts: list[str], desc: str, progress: bool, on_progress: OnProgress = None) -> np.ndarray:
@@ -103,17 +105,21 @@ class _DocPart:
     heads: np.ndarray
     units: np.ndarray
     unit_counts: np.ndarray
+    unit_spans: np.ndarray
 
 
-def _reuse(old: Index, doc_id: str) -> tuple[list[Chunk], np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-    rows = [i for i, c in enumerate(old.chunks) if c.doc_id == doc_id]
+def _reuse(old: Index, doc: Document) -> _DocPart:
+    rows = [i for i, c in enumerate(old.chunks) if c.doc_id == doc.doc_id]
     units = [old.chunk_units(i) for i in rows]
-    return (
+    spans = [old.chunk_unit_spans(i) for i in rows]
+    return _DocPart(
+        doc,
         [old.chunks[i] for i in rows],
         old.dense.vectors[rows],
         old.heads[rows],
         np.vstack(units) if units else np.zeros((0, old.dense.dim), np.float32),
         np.array([len(u) for u in units], dtype=np.int64),
+        np.vstack(spans) if spans else np.zeros((0, 2), np.int64),
     )
 
 
@@ -127,7 +133,7 @@ def _embed_docs(
     vecs = _embed(encoder, [c.text for c in all_chunks], "chunks", progress, on_progress)
     headings = sorted({c.heading for c in all_chunks if c.heading})
     head_vecs = dict(zip(headings, _embed(encoder, headings, "headings", progress, on_progress))) if headings else {}
-    unit_texts, unit_off = _units(all_chunks)
+    unit_texts, unit_off, unit_span = _units(all_chunks)
     unit_vecs = _embed(encoder, unit_texts, "sentences", progress, on_progress)
     parts, pos = [], 0
     for d, cs in chunked:
@@ -137,7 +143,15 @@ def _embed_docs(
             [head_vecs[c.heading] if c.heading else np.zeros(encoder.dim, np.float32) for c in cs], dtype=np.float32
         ).reshape(n, encoder.dim)
         parts.append(
-            _DocPart(d, cs, vecs[sl], heads, unit_vecs[unit_off[pos] : unit_off[pos + n]], np.diff(unit_off[pos : pos + n + 1]))
+            _DocPart(
+                d,
+                cs,
+                vecs[sl],
+                heads,
+                unit_vecs[unit_off[pos] : unit_off[pos + n]],
+                np.diff(unit_off[pos : pos + n + 1]),
+                unit_span[unit_off[pos] : unit_off[pos + n]],
+            )
         )
         pos += n
     return parts
@@ -145,7 +159,7 @@ def _embed_docs(
 
 def _empty(dim: int):
     z = np.zeros((0, dim), np.float32)
-    return z, z, z, np.zeros(0, np.int64)
+    return z, z, z, np.zeros(0, np.int64), np.zeros((0, 2), np.int64)
 
 
 def build(
@@ -168,8 +182,7 @@ def build(
     for d in docs:
         prev = old.documents.get(d.doc_id) if reusable else None
         if prev is not None and prev.sha256 == d.sha256:
-            chunks, vecs, heads, units, counts = _reuse(old, d.doc_id)
-            parts[d.doc_id] = _DocPart(d, chunks, vecs, heads, units, counts)
+            parts[d.doc_id] = _reuse(old, d)
             report.reused_documents.append(d.doc_id)
         else:
             fresh.append(d)
@@ -204,6 +217,7 @@ def build(
         heads=heads,
         units=np.vstack([p.units for p in ordered]),
         unit_offsets=np.concatenate([[0], np.cumsum(counts)]).astype(np.int64),
+        unit_spans=np.vstack([p.unit_spans for p in ordered]).astype(np.int64).reshape(-1, 2),
     )
 
 
@@ -217,16 +231,7 @@ def try_open(index_dir: Path) -> Index | None:
 
 def stale_documents(index: Index, corpus_dir: Path) -> list[str]:
     """Documents added, changed or removed in ``corpus_dir`` since ``index`` was built."""
-    now = {}
-    for p in corpus_files(Path(corpus_dir)):
-        try:
-            data = p.read_bytes()
-            decode(data, p.name)  # files ingest skips (binary, not UTF-8) are not documents
-        except (OSError, UnreadableFileError):
-            continue
-        now[p.relative_to(corpus_dir).as_posix()] = hashlib.sha256(data).hexdigest()
-    then = {k: v["sha256"] for k, v in index.manifest.get("documents", {}).items()}
-    return sorted(k for k in set(now) | set(then) if now.get(k) != then.get(k))
+    return corpus.stale_documents(index.manifest, corpus_dir)
 
 
 def ingest(

@@ -1,4 +1,4 @@
-"""Command line: ``python -m rag search …`` (and the ``studyrag`` console script)."""
+"""Command line: ``python -m rag search …`` (``studyrag search`` runs the same function)."""
 
 from __future__ import annotations
 
@@ -8,6 +8,7 @@ import sys
 from pathlib import Path
 
 from rag import config
+from rag.corpus import stale_documents
 from rag.errors import RagError
 from rag.search import MODES, Searcher
 
@@ -77,9 +78,7 @@ def search_main(argv: list[str] | None = None) -> int:
 def _warn_if_stale(searcher: Searcher, corpus: Path) -> None:
     if not corpus.is_dir():
         return
-    from ingest.pipeline import stale_documents
-
-    stale = stale_documents(searcher.index, corpus)
+    stale = stale_documents(searcher.index.manifest, corpus)
     if stale:
         print(
             f"warning: the index is stale ({len(stale)} document(s) changed: {', '.join(stale[:3])}"
@@ -87,17 +86,6 @@ def _warn_if_stale(searcher: Searcher, corpus: Path) -> None:
             file=sys.stderr,
         )
 
-
-def studyrag(argv: list[str] | None = None) -> int:
-    argv = list(sys.argv[1:] if argv is None else argv)
-    if argv and argv[0] == "search":
-        return search_main(argv[1:])
-    if argv and argv[0] == "ingest":
-        from ingest.cli import main
-
-        return main(argv[1:])
-    print("usage: studyrag {ingest,search} [options]", file=sys.stderr)
-    return 2
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -8,7 +8,9 @@ Layout of one build folder::
     bm25.json, bm25_tokens.jsonl
     vectors.npy         chunk vectors (float32, L2-normalised)
     heads.npy           vectors of each chunk's question/heading (zeros where none)
-    units.npy, unit_offsets.npy   sentence vectors; chunk i owns rows offsets[i]:offsets[i+1]
+    units.npy, unit_offsets.npy   vectors of the chunks' units (lines and sentences, see
+                        rag.text.unit_spans); chunk i owns rows offsets[i]:offsets[i+1]
+    unit_spans.npy      (start, end) of each unit in its document's text
     dense.faiss         only for HNSW
 
 An index root holds build folders under ``builds/`` and a ``CURRENT`` file naming the live
@@ -35,7 +37,7 @@ from rag.dense import DenseIndex
 from rag.errors import IndexCorruptError, IndexMissingError
 from rag.types import Chunk, Document
 
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2
 
 
 @dataclass
@@ -50,15 +52,19 @@ class Index:
     heads: np.ndarray
     units: np.ndarray
     unit_offsets: np.ndarray
+    unit_spans: np.ndarray
     path: Path | None = None
     by_id: dict[str, int] = field(init=False, repr=False)
 
     def __post_init__(self):
         n = len(self.chunks)
-        if not (len(self.bm25) == len(self.dense) == len(self.heads) == n == len(self.unit_offsets) - 1):
+        if not (len(self.bm25) == len(self.dense) == len(self.heads) == n == len(self.unit_offsets) - 1) or not (
+            len(self.units) == len(self.unit_spans) == (self.unit_offsets[-1] if len(self.unit_offsets) else -1)
+        ):
             raise IndexCorruptError(
                 f"index parts disagree: {n} chunks, {len(self.bm25)} BM25 rows, {len(self.dense)} vectors, "
-                f"{len(self.heads)} heading vectors, {len(self.unit_offsets) - 1} sentence groups"
+                f"{len(self.heads)} heading vectors, {len(self.unit_offsets) - 1} unit groups, "
+                f"{len(self.units)} unit vectors, {len(self.unit_spans)} unit spans"
             )
         self.by_id = {c.id: i for i, c in enumerate(self.chunks)}
 
@@ -68,6 +74,10 @@ class Index:
 
     def chunk_units(self, i: int) -> np.ndarray:
         return self.units[self.unit_offsets[i] : self.unit_offsets[i + 1]]
+
+    def chunk_unit_spans(self, i: int) -> np.ndarray:
+        """``(start, end)`` rows, in document offsets, of chunk ``i``'s units."""
+        return self.unit_spans[self.unit_offsets[i] : self.unit_offsets[i + 1]]
 
     @functools.cached_property
     def unit_owner(self) -> np.ndarray:
@@ -104,6 +114,7 @@ class Index:
         np.save(folder / "heads.npy", self.heads.astype(np.float32), allow_pickle=False)
         np.save(folder / "units.npy", self.units.astype(np.float32), allow_pickle=False)
         np.save(folder / "unit_offsets.npy", self.unit_offsets.astype(np.int64), allow_pickle=False)
+        np.save(folder / "unit_spans.npy", self.unit_spans.astype(np.int64).reshape(-1, 2), allow_pickle=False)
         # The manifest goes last: a folder without one is an unfinished build.
         (folder / "manifest.json").write_text(json.dumps(self.manifest, ensure_ascii=False, indent=1))
 
@@ -131,6 +142,7 @@ class Index:
                 heads=np.load(folder / "heads.npy", allow_pickle=False),
                 units=np.load(folder / "units.npy", allow_pickle=False),
                 unit_offsets=np.load(folder / "unit_offsets.npy", allow_pickle=False),
+                unit_spans=np.load(folder / "unit_spans.npy", allow_pickle=False),
                 path=folder,
             )
         except IndexCorruptError:

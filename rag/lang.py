@@ -6,10 +6,8 @@ Good enough to pick an analyzer and to prefer passages in the asker's language.
 
 from __future__ import annotations
 
-import re
+from rag.text import HAN, KANA
 
-KANA = re.compile(r"[\u3040-\u309f\u30a0-\u30ff\uff66-\uff9f]")
-HAN = re.compile(r"[\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff]")
 LANGS = ("ja", "zh", "en")
 
 

@@ -24,7 +24,7 @@ from typing import TYPE_CHECKING, Protocol, runtime_checkable
 import numpy as np
 
 from rag.errors import ModelLoadError
-from rag.sentences import sentence_spans
+from rag.text import sentence_spans
 from rag.types import Hit
 
 if TYPE_CHECKING:

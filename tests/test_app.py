@@ -47,7 +47,7 @@ def seed_index(tmp_path_factory, encoder) -> Path:
     Built under the session's base temp folder, so test_browser.py (which does the same)
     reuses it instead of embedding everything again.
     """
-    from rag.uploads import update_index
+    from ingest.uploads import update_index
 
     base = tmp_path_factory.getbasetemp() / "studyrag-seed"
     if not (base / ".built").exists():
@@ -297,8 +297,8 @@ def _goto(at, page: str) -> None:
 
 
 def test_upload_handler_refuses_bad_files_before_writing(tmp_path):
-    """rag.uploads without a model: validation, naming, no silent overwrite."""
-    from rag.uploads import MAX_UPLOAD_BYTES, save_uploads
+    """ingest.uploads without a model: validation, naming, no silent overwrite."""
+    from ingest.uploads import MAX_UPLOAD_BYTES, save_uploads
 
     corpus = tmp_path / "corpus"
     corpus.mkdir()
@@ -332,7 +332,7 @@ def test_upload_handler_refuses_bad_files_before_writing(tmp_path):
 def test_bad_upload_leaves_the_index_alone_and_ingest_keeps_other_searchers_working(env, encoder):
     from rag.index import open_index
     from rag.search import Searcher
-    from rag.uploads import add_documents
+    from ingest.uploads import add_documents
 
     index, corpus = env / "index", env / "corpus"
     before = current_build(index)

@@ -13,7 +13,7 @@ from hypothesis import strategies as st
 from conftest import CORPUS, JA_TOP50, NUMBERED_DOC, ZH_TOP50
 from ingest.chunker import DEFAULT_MAX_CHARS, chunk_document, chunk_id
 from ingest.loader import load_corpus, parse_document
-from rag.sentences import sentence_spans
+from rag.text import sentence_spans
 
 # --- generated documents -------------------------------------------------------------
 

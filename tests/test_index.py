@@ -86,8 +86,8 @@ def test_index_layout_and_manifest(small_index):
 
 
 def test_passage_similarity_is_the_documented_mix(small_index):
-    """Half the whole-chunk cosine, half the best of its heading's and its sentences' cosines."""
-    from rag.sentences import sentence_spans
+    """Half the whole-chunk cosine, half the best of its heading's and its units' cosines."""
+    from rag.text import plain, unit_spans
 
     _, index_dir, enc = small_index
     idx = open_index(index_dir)
@@ -97,7 +97,7 @@ def test_passage_similarity_is_the_documented_mix(small_index):
         for i, c in enumerate(idx.chunks):
             whole = float(enc._vector(c.text) @ qv)
             parts = [float(enc._vector(c.heading) @ qv) if c.heading else 0.0]
-            parts += [float(enc._vector(c.text[a:b].strip()) @ qv) for a, b in sentence_spans(c.text) if c.text[a:b].strip()]
+            parts += [float(enc._vector(plain(c.text[a:b]) or c.text[a:b]) @ qv) for a, b in unit_spans(c.text)]
             assert sims[i] == pytest.approx(0.5 * whole + 0.5 * max(parts), abs=1e-5)
 
 

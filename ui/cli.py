@@ -1,0 +1,30 @@
+"""``studyrag``: one command for the shells of every package (``ingest``, ``search``, ``ask``).
+
+Each subcommand's module is imported only when it runs (``studyrag search`` never loads
+the ingest pipeline).
+"""
+
+from __future__ import annotations
+
+import sys
+
+USAGE = "usage: studyrag {ingest,search} [options]"
+
+
+def studyrag(argv: list[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    cmd, rest = (argv[0], argv[1:]) if argv else ("", [])
+    if cmd == "search":
+        from rag.cli import search_main
+
+        return search_main(rest)
+    if cmd == "ingest":
+        from ingest.cli import main
+
+        return main(rest)
+    print(USAGE, file=sys.stderr)
+    return 2
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(studyrag())
