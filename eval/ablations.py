@@ -25,10 +25,10 @@ def _row(res: dict) -> dict:
     return {m: {k: v for k, v in r.items() if k not in ("by", "latencies_ms")} for m, r in res["modes"].items()}
 
 
-def main(*, limit: int | None = None, out: Path) -> int:
+def main(*, limit: int | None = None, out: Path, encoder: str = "e5-small") -> int:
     warnings.simplefilter("ignore")
     t0 = time.time()
-    enc = CachingEncoder(load_encoder("use-m3"))
+    enc = CachingEncoder(load_encoder(encoder))
     sets = default_sets()
     results: dict[str, dict] = {}
     for ds in sets:
@@ -54,7 +54,7 @@ def main(*, limit: int | None = None, out: Path) -> int:
             run = run_mode(s, dev, "bm25", progress=False).run
             results[f"{ds.name} | bm25 k1={k1} b={b}"] = {"modes": {"bm25": metrics.score(qrels, run)}}
     md = ["# Ablations on the dev halves", "",
-          f"Command: `python -m eval ablations` ({time.time() - t0:.0f} s). Default: analyzer "
+          f"Command: `python -m eval ablations --encoder {encoder}` ({time.time() - t0:.0f} s). Default: analyzer "
           f"`{config.ANALYZER}`, chunks ≤ {config.CHUNK_MAX_CHARS} characters; one factor varied at a time. "
           f"SQuAD sets: {SQUAD_LIMIT} dev queries each.", ""]
     rows = {f"{k} | {m}": v for k, r in results.items() for m, v in r["modes"].items()}

@@ -1,8 +1,9 @@
 """``python -m eval``: benchmarks, ablations, tuning and the scale check.
 
-    python -m eval                          # every set, every mode -> eval/results/
-    python -m eval seed --modes bm25,dense,hybrid,rerank
-    python -m eval squad PATH.json --modes bm25,hybrid,rerank --json
+    python -m eval                          # every set, every mode -> eval/results/ (the shipped report)
+    python -m eval --quick                  # <= 150 queries per set -> eval/runs/quick/
+    python -m eval seed --modes bm25,dense,hybrid,rerank          # -> eval/runs/seed/
+    python -m eval squad PATH.json --modes bm25,hybrid,rerank --json  # -> eval/runs/<file name>/
     python -m eval ablations                # analyzers x chunk sizes on the dev halves
     python -m eval tune                     # fusion weights + reranker weights on the dev halves
     python -m eval ceiling                  # what the offline features can reach (diagnostic)
@@ -23,10 +24,12 @@ from eval import report
 from eval.datasets import BENCHMARKS, Dataset, load_seed, load_squad
 from eval.runner import CachingEncoder, build_index, evaluate_modes
 from rag import config
-from rag.encoders import load_encoder
+from rag.encoders import DEFAULT_ENCODER, load_encoder
 from rag.search import MODES, Searcher
+from rag.tuned import load_tuned
 
-RESULTS = Path(__file__).resolve().parent / "results"
+RESULTS = Path(__file__).resolve().parent / "results"  # the shipped report: only `python -m eval` (all sets) writes here
+RUNS = Path(__file__).resolve().parent / "runs"  # everything else (quick, single sets, ad-hoc files); git-ignored
 QUICK_LIMIT = 150
 
 
@@ -44,7 +47,7 @@ def _datasets(names: list[str], squad_path: Path | None) -> list[Dataset]:
 
 def run_sets(datasets: list[Dataset], modes: list[str], *, split: str, limit: int | None,
              encoder_name: str, progress: bool) -> dict:
-    enc = CachingEncoder(load_encoder(encoder_name))
+    enc = CachingEncoder(_encoder(encoder_name), cache_queries=False)
     results = {}
     for ds in datasets:
         built = build_index(ds, enc, progress=progress)
@@ -72,14 +75,15 @@ def _significance(results: dict) -> dict:
     return {n: compare(r["_qrels"], r["_runs"]) for n, r in results.items() if len(r["_runs"]) > 1}
 
 
-def write_report(results: dict, folder: Path, *, title: str, extra_md: str = "") -> Path:
+def write_report(results: dict, folder: Path, *, title: str, settings: dict, extra_md: str = "") -> Path:
     folder.mkdir(parents=True, exist_ok=True)
     sig = _significance(results)
     for name, r in results.items():
         report.write_trec(folder / "runs", f"{name}-{r['split']}", r["_qrels"], r["_runs"])
     public = {n: {k: v for k, v in r.items() if not k.startswith("_")} for n, r in results.items()}
     plots = report.plot_sets(results, folder)
-    md = [f"# {title}", "", "Command: `python -m eval` (see README). Held-out halves unless noted; "
+    md = [f"# {title}", "", f"Command: `{settings['command']}`. Encoder `{settings['encoder']}`; default mode "
+          f"`{settings['tuned']['default_mode']}` (rag/tuned.json). Held-out halves unless noted; "
           "latency is warm, per query, on this machine (2 cores).", ""]
     for n, r in results.items():
         md += [f"## {n} — {r['split']} split, {r['queries']} queries over {r['chunks']} chunks "
@@ -96,9 +100,22 @@ def write_report(results: dict, folder: Path, *, title: str, extra_md: str = "")
                 md += [f"By query {group}:", "", report.table(rows, ("queries", "hit@1", "hit@5", "mrr@10", "ndcg@10"), "mode / " + group), ""]
     md += [f"![{p}]({p})" for p in plots] + ["", extra_md]
     (folder / "report.md").write_text("\n".join(md))
-    report.write_json(folder / "results.json", {"results": public, "significance": sig,
-                                                "config": {k: getattr(config, k) for k in dir(config) if k.isupper()}})
+    report.write_json(folder / "results.json", {"results": public, "significance": sig, "config": settings})
     return folder / "report.md"
+
+
+def load_encoder_id(name: str) -> str:
+    """The id an encoder records (``e5-small`` -> ``e5-small@0.3.0``) without loading it twice."""
+    return _encoder(name).id
+
+
+_LOADED: dict = {}
+
+
+def _encoder(name: str):
+    if name not in _LOADED:
+        _LOADED[name] = load_encoder(name)
+    return _LOADED[name]
 
 
 def _positive_int(text: str) -> int:
@@ -120,7 +137,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--split", default="test", choices=("dev", "test", "all"), help="query half (default: held-out test)")
     p.add_argument("--quick", action="store_true", help=f"at most {QUICK_LIMIT} queries per set (for CI)")
     p.add_argument("--limit", type=_positive_int, help="at most this many queries per set")
-    p.add_argument("--encoder", default="use-m3")
+    p.add_argument("--encoder", default=DEFAULT_ENCODER, help="e5-small (default) | use-m3 | minilm | st:<model>")
     p.add_argument("--json", action="store_true", help="print the scores as one JSON object on stdout")
     p.add_argument("--out", type=Path, default=None, help="results folder (default eval/results[/quick])")
     args = p.parse_args(argv)
@@ -135,19 +152,19 @@ def main(argv: list[str] | None = None) -> int:
     if args.target == "ablations":
         from eval.ablations import main as ablate
 
-        return ablate(limit=limit, out=args.out or RESULTS)
+        return ablate(limit=limit, out=args.out or RESULTS, encoder=args.encoder)
     if args.target == "tune":
         from eval.tune import main as tune
 
-        return tune(limit=limit, out=args.out or RESULTS)
+        return tune(limit=limit, out=args.out or RESULTS, encoder=args.encoder)
     if args.target == "ceiling":
         from eval.ceiling import main as ceiling
 
-        return ceiling(limit=limit, out=args.out or RESULTS)
+        return ceiling(limit=limit, out=args.out or RESULTS, encoder=args.encoder)
     if args.target == "scale":
         from eval.scale import main as scale
 
-        return scale(out=args.out or RESULTS, quick=args.quick)
+        return scale(out=args.out or RESULTS, quick=args.quick, encoder=args.encoder)
     if args.target == "squad":
         if args.path is None or not args.path.is_file():
             print("error: `python -m eval squad PATH` needs a SQuAD-format JSON file", file=sys.stderr)
@@ -170,13 +187,24 @@ def main(argv: list[str] | None = None) -> int:
         print(f"error: no queries in the {args.split} split of {', '.join(empty)} (try --split all)", file=sys.stderr)
         return 2
     results = run_sets(datasets, modes, split=args.split, limit=limit, encoder_name=args.encoder, progress=progress)
-    out = args.out or (RESULTS / "quick" if args.quick else RESULTS)
-    path = write_report(results, out, title="Retrieval benchmarks" + (" (quick)" if args.quick else ""))
+    if args.out is not None:
+        out = args.out
+    elif args.quick:
+        out = RUNS / "quick"
+    elif args.target == "all" and args.split == "test" and limit is None:
+        out = RESULTS
+    else:
+        out = RUNS / (args.path.stem if args.target == "squad" else args.target) / args.split
+    settings = {"command": "python -m eval " + " ".join(argv if argv is not None else sys.argv[1:]),
+                "encoder": load_encoder_id(args.encoder), "tuned": load_tuned(load_encoder_id(args.encoder)).to_dict(),
+                "analyzer": config.ANALYZER, "chunk_max_chars": config.CHUNK_MAX_CHARS}
+    path = write_report(results, out, title="Retrieval benchmarks" + (" (quick)" if args.quick else ""), settings=settings)
     print(f"report: {path}", file=sys.stderr)
     if args.json:
         clean = {n: {m: {k: v for k, v in r.items() if k not in ("by", "latencies_ms")} for m, r in res["modes"].items()}
                  for n, res in results.items()}
-        payload = {"default_mode": config.DEFAULT_MODE, "modes": clean[datasets[0].name]} if len(names) == 1 else \
-            {"default_mode": config.DEFAULT_MODE, "sets": clean}
+        default_mode = load_tuned(load_encoder_id(args.encoder)).default_mode
+        payload = {"default_mode": default_mode, "modes": clean[datasets[0].name]} if len(names) == 1 else \
+            {"default_mode": default_mode, "sets": clean}
         print(json.dumps(payload, ensure_ascii=False))
     return 0

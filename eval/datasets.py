@@ -135,6 +135,30 @@ def load_squad(path: Path, name: str | None = None) -> Dataset:
     return Dataset(name or Path(path).stem, docs, queries, "doc", gold_docs=gold)
 
 
+def heading_questions(seed: Dataset, chunks: list[Chunk]) -> Dataset:
+    """Questions written by the corpus itself: every Q&A item's question and every section
+    heading of the seed corpus, asked as a query; relevant are the item's (or section's)
+    chunks and its translation. A fourth, differently phrased source for fitting the
+    reranker (never used to score the pipeline)."""
+    from rag.text import plain
+
+    by_id = {c.id: c for c in chunks}
+    groups: dict[tuple, list[Chunk]] = {}
+    for c in chunks:
+        if c.heading and c.kind in ("qa", "section"):
+            groups.setdefault((c.doc_id, c.kind, c.qnum if c.kind == "qa" else c.section), []).append(c)
+    queries, anchors = [], {}
+    for n, (_key, cs) in enumerate(sorted(groups.items(), key=lambda kv: (kv[1][0].doc_id, kv[1][0].start))):
+        text = plain(cs[0].heading)
+        if len(text) < 4:
+            continue
+        rel = list(cs) + [by_id[c.parallel] for c in cs if c.parallel in by_id]
+        qid = f"h{n:03d}"
+        queries.append(Query(qid, text, detect_lang(text), "heading", "dev"))
+        anchors[qid] = [Anchor(c.doc_id, c.start, c.end) for c in rel]
+    return Dataset("headings", seed.docs, queries, "chunk", anchors=anchors)
+
+
 def default_sets() -> list[Dataset]:
     """The three sets every harness command runs on: seed, JSQuAD, CMRC 2018."""
     return [load_seed(), *(load_squad(path, name) for name, path in BENCHMARKS.items())]

@@ -87,14 +87,14 @@ def synthesize(bases: list[Index], n: int, seed: int = 0) -> tuple[Index, dict]:
     return index, timings
 
 
-def main(*, out: Path, quick: bool = False) -> int:
+def main(*, out: Path, quick: bool = False, encoder: str = "e5-small") -> int:
     warnings.simplefilter("ignore")
-    enc = CachingEncoder(load_encoder("use-m3"))
+    enc = CachingEncoder(load_encoder(encoder))
     sets = default_sets()
     seed = sets[0]
     bases = [build_index(ds, enc, progress=False).index for ds in sets]
     enc.save()
-    raw = load_encoder("use-m3")
+    raw = enc.inner
     sample = [c.text for c in bases[0].chunks[:64]]
     raw.encode(sample[:8], query=False)  # warm-up
     t = time.perf_counter()

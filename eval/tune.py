@@ -1,255 +1,363 @@
-"""``python -m eval tune``: choose the fusion weights and fit the reranker on the dev halves.
+"""``python -m eval tune [--encoder NAME]``: fit the search settings on the dev halves and
+write them to ``rag/tuned.json`` (the one file :class:`rag.search.Searcher` reads).
 
-1. Fusion: for every dev query the two legs are computed once, then fused with each
-   candidate setting (weighted min-max sum, with/without the vocabulary-coverage scaling;
-   RRF for comparison). The setting kept has the best mean MRR@10 over the sets among
-   those that are never worse than the better single leg on any set (hit@1 and MRR@10).
-2. Reranker: pairwise logistic regression (scikit-learn) over :data:`rag.rerank.FEATURES`
-   of the fused top candidates, every set weighted equally.
-Writes ``rag/reranker_weights.json`` and ``eval/results/tuning.{md,json}``.
+1. **Dense mix** (multi-vector): a passage's dense score is ``whole_weight`` x its
+   whole-passage cosine plus the rest x the best cosine of its units and heading; the
+   weight with the best mean dense MRR@10 over the dev sets is kept.
+2. **Fusion**: weighted min-max sum of the BM25 and dense legs (with and without scaling
+   the BM25 weight by the query's vocabulary coverage) and RRF; the setting kept has the
+   best mean MRR@10 among those never worse than the better single leg on any dev set
+   (hit@1 and MRR@10, within :data:`TOLERANCE`).
+3. **Reranker**: pairwise logistic regression over a few features of the fused top
+   candidates, fitted on four sources of questions written in different styles (the seed
+   dev half, JSQuAD dev, CMRC 2018 dev, and the corpus's own Q&A titles and headings).
+   Each candidate (feature set x regularisation) is judged **leave-one-source-out**: fitted
+   on three sources, scored on the fourth. A reranker is kept, and ``rerank`` made the
+   default mode, only if its held-out-source ranking is at or above ``hybrid`` on every
+   source (hit@1 and MRR@10, no tolerance) and better on average; otherwise the default
+   mode is ``hybrid``.
+
+Writes ``rag/tuned.json`` (this encoder's entry) and ``eval/results/tuning.{md,json}``.
 """
 
 from __future__ import annotations
 
-import json
+import dataclasses
 import time
 import warnings
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 from tqdm import tqdm
 
 from eval import metrics, report
-from eval.datasets import default_sets
-from eval.runner import CachingEncoder, build_index
-from rag import config
+from eval.datasets import Dataset, default_sets, heading_questions
+from eval.runner import CachingEncoder, build_index, fused_run
+from rag import tuned as tuned_mod
 from rag.encoders import load_encoder
-from rag.rerank import BASE_FEATURES, FEATURES, WEIGHTS_FILE, FeatureReranker
-from rag.search import Searcher
+from rag.rerank import GATE, feature_matrix
+from rag.search import Searcher, fuse
+from rag.tuned import Tuned, encoder_key, save_tuned
+from rag.types import Hit, Query
 
-# "Never worse than the better leg" allows this much (0.5 points: 1-9 queries per set); the
-# report adds a paired randomisation test of the chosen setting against that leg.
-TOLERANCE = 0.005
-PAIR_DEPTH = 20  # pairs are drawn from the fused top 20: where reranking decides hit@1
-WEIGHT_GRID = (0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.85, 0.9, 0.95)
+TOLERANCE = 0.005  # "never worse than" allows 0.5 points (a few queries per set)
+PAIR_DEPTH = 20  # training pairs come from the fused top 20, where reranking decides hit@1
+CANDIDATES = 50
+WHOLE_WEIGHTS = (0.0, 0.25, 0.5, 0.75, 1.0)
+BM25_WEIGHTS = (0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9)
+BASE = ("fused", "whole", "unit", "heading", "coverage")
+FEATURE_SETS = {
+    "small": BASE,
+    "small+gated": BASE + tuple(f + GATE for f in BASE),
+    "tiny": ("fused", "unit", "coverage"),
+}
+REGULARISATION = (0.01, 0.1, 1.0)  # logistic regression C (smaller = stronger L2)
 
 
-def _unit(ds, chunk):
-    return chunk.id if ds.level == "chunk" else chunk.doc_id
+@dataclass
+class Legs:
+    """One dev query's legs, computed once: BM25 top-n, and the dense parts of every
+    candidate row (so any dense mix and fusion can be recomputed without the encoder)."""
+
+    query: Query
+    bm25: dict[int, float]
+    rows: np.ndarray
+    whole: np.ndarray
+    best: np.ndarray  # best of units and heading
 
 
-def _run_from(ds, chunks_in_order, k=10):
-    out: dict[str, float] = {}
-    for c in chunks_in_order:
-        u = _unit(ds, c)
-        if u not in out:
-            out[u] = float(100 - len(out))
-        if len(out) == k:
-            break
+def collect(searcher: Searcher, ds: Dataset, n: int = CANDIDATES) -> list[Legs]:
+    out = []
+    idx = searcher.index
+    for q in tqdm(ds.queries, desc=f"{ds.name}: legs", leave=False):
+        query = searcher.make_query(q.text)
+        bm25, _ = searcher.bm25_leg(query, n)
+        qv = query.vector
+        ci, _ = idx.dense.top(qv, n)
+        ui, _ = idx.unit_dense.top(qv, 3 * n)
+        rows = np.unique(np.concatenate([ci, idx.unit_owner[ui]]))
+        whole = idx.passage_similarity(rows, qv, whole_weight=1.0)
+        best = idx.passage_similarity(rows, qv, whole_weight=0.0)
+        out.append(Legs(query, bm25, rows, whole, best))
     return out
 
 
-def collect(searcher: Searcher, ds, n: int):
-    """Per query: the two legs (top n each), the vocabulary coverage."""
-    legs = []
-    for q in tqdm(ds.queries, desc=f"{ds.name}: legs", leave=False):
-        bm25, dense, _ = searcher._legs(q.text, n, "hybrid")
-        legs.append((q, bm25, dense, searcher.vocabulary_coverage(q.text)))
-    return legs
+def dense_of(legs: Legs, whole_weight: float, n: int = CANDIDATES) -> dict[int, float]:
+    sims = whole_weight * legs.whole + (1.0 - whole_weight) * legs.best
+    top = np.argsort(-sims, kind="stable")[:n]
+    return {int(legs.rows[j]): float(sims[j]) for j in top}
 
 
-def fusion_grid(searcher: Searcher, ds, legs, qrels) -> tuple[dict[str, dict], dict[str, dict]]:
-    """Scores and runs of each fusion setting (and each leg alone) over the collected legs."""
-    from rag.fusion import rrf, wsum
-
-    chunks = searcher.index.chunks
-    settings = {"bm25": lambda b, d, c: b, "dense": lambda b, d, c: d, "rrf k=60": lambda b, d, c: rrf([b, d], k=60)}
-    for w in WEIGHT_GRID:
-        settings[f"wsum w={w}"] = lambda b, d, c, w=w: wsum([b, d], (w, 1 - w))
-        settings[f"wsum-adaptive w={w}"] = lambda b, d, c, w=w: wsum([b, d], (w * c, 1 - w * c))
-    res, runs = {}, {}
-    for name, fused_of in settings.items():
-        run = {}
-        for q, b, d, cov in legs:
-            f = fused_of(b, d, cov)
-            run[q.qid] = _run_from(ds, [chunks[i] for i in sorted(f, key=lambda i: -f[i])])
-        runs[name], res[name] = run, metrics.score(qrels, run)
-    return res, runs
+def settings_grid() -> dict[str, dict]:
+    grid = {}
+    for w in BM25_WEIGHTS:
+        for adaptive in (False, True):
+            grid[f"wsum{'-adaptive' if adaptive else ''} w={w}"] = {"fusion": "wsum", "bm25_weight": w, "adaptive": adaptive}
+    grid["rrf k=60"] = {"fusion": "rrf", "bm25_weight": 0.5, "adaptive": False}
+    return grid
 
 
-def choose_fusion(grids: dict[str, dict[str, dict]]) -> tuple[str, dict]:
-    names = [k for k in next(iter(grids.values())) if k.startswith("wsum")]
+def score_setting(chunks, ds: Dataset, qrels, legs: list[Legs], tuned: Tuned) -> tuple[dict, dict]:
+    """Scores and run of one setting, fused by the searcher's own :func:`rag.search.fuse`."""
+    run = {}
+    for q, lg in zip(ds.queries, legs):
+        run[q.qid] = fused_run(ds, chunks, fuse(tuned, lg.query, lg.bm25, dense_of(lg, tuned.whole_weight)))
+    return metrics.score(qrels, run), run
+
+
+def leg_runs(ds: Dataset, chunks, legs: list[Legs], whole_weight: float) -> dict[str, dict]:
+    return {
+        "bm25": {q.qid: fused_run(ds, chunks, lg.bm25) for q, lg in zip(ds.queries, legs)},
+        "dense": {q.qid: fused_run(ds, chunks, dense_of(lg, whole_weight)) for q, lg in zip(ds.queries, legs)},
+    }
+
+
+def choose_fusion(grids: dict[str, dict[str, dict]], legs_scores: dict[str, dict[str, dict]]) -> tuple[str, dict]:
     rows = {}
-    for name in names:
+    for name in next(iter(grids.values())):
         ok = all(
-            g[name][m] >= max(g["bm25"][m], g["dense"][m]) - TOLERANCE for g in grids.values() for m in ("hit@1", "mrr@10")
+            grids[s][name][m] >= max(legs_scores[s]["bm25"][m], legs_scores[s]["dense"][m]) - TOLERANCE
+            for s in grids
+            for m in ("hit@1", "mrr@10")
         )
-        rows[name] = {"feasible": ok, "mean_mrr@10": float(np.mean([g[name]["mrr@10"] for g in grids.values()]))}
-    feasible = [n for n in names if rows[n]["feasible"]] or names
-    best = max(feasible, key=lambda n: rows[n]["mean_mrr@10"])
-    return best, rows
+        rows[name] = {"feasible": ok, "mean_mrr@10": float(np.mean([grids[s][name]["mrr@10"] for s in grids]))}
+    feasible = [n for n in rows if rows[n]["feasible"]] or list(rows)
+    return max(feasible, key=lambda n: rows[n]["mean_mrr@10"]), rows
 
 
-def features_and_labels(searcher: Searcher, reranker: FeatureReranker, ds, qrels, n: int):
-    X, y, groups = [], [], []
+# --- reranker ----------------------------------------------------------------------------------
+
+
+@dataclass
+class Source:
+    """One source of questions for the reranker: per query the fused candidates, the features
+    of every known feature, relevance labels."""
+
+    name: str
+    ds: Dataset
+    qrels: dict
+    groups: list[tuple[str, list[Hit]]]
+    X: list[np.ndarray]  # per query: candidates x ALL features
+    y: list[np.ndarray]
+
+
+ALL_FEATURES = tuple(dict.fromkeys(f for fs in FEATURE_SETS.values() for f in fs))
+
+
+def unit_of(ds: Dataset, chunk) -> str:
+    return chunk.id if ds.level == "chunk" else chunk.doc_id
+
+
+def make_source(searcher: Searcher, ds: Dataset, n: int = CANDIDATES) -> Source:
+    qrels = ds.qrels(searcher.index.chunks)
+    groups, X, y = [], [], []
     for q in tqdm(ds.queries, desc=f"{ds.name}: features", leave=False):
         if q.qid not in qrels:
             continue
-        hits = searcher.search(q.text, k=n, mode="hybrid")
+        query = searcher.make_query(q.text)
+        hits = searcher.search_query(query, k=n, mode="hybrid")
         if not hits:
             continue
-        X.append(reranker.features(q.text, hits))
-        y.append(np.array([1 if _unit(ds, h.chunk) in qrels[q.qid] else 0 for h in hits]))
         groups.append((q.qid, hits))
-    return X, y, groups
+        X.append(feature_matrix(searcher.index, query, hits, ALL_FEATURES))
+        y.append(np.array([1 if unit_of(ds, h.chunk) in qrels[q.qid] else 0 for h in hits]))
+    return Source(ds.name, ds, qrels, groups, X, y)
 
 
-def fused_only() -> np.ndarray:
-    """Reranker weights that keep the fused order (the ``hybrid`` baseline)."""
-    w = np.zeros(len(FEATURES))
-    w[FEATURES.index("fused")] = 1.0
-    return w
+def cols(features) -> np.ndarray:
+    return np.array([ALL_FEATURES.index(f) for f in features])
 
 
-def rerank_score(ds, qrels, groups, X, w) -> dict:
-    run = {}
-    for (qid, hits), f in zip(groups, X):
-        s = f @ w
-        order = np.argsort(-s, kind="stable")
-        run[qid] = _run_from(ds, [hits[i].chunk for i in order])
-    return metrics.score(qrels, run)
-
-
-FOLDS = 5
-
-
-def fit_pairwise(data: dict, masks: dict, cols: np.ndarray | None = None) -> np.ndarray:
-    """Pairwise (RankSVM-style) logistic regression: each (relevant, non-relevant) pair of a
-    query's top candidates gives x_rel - x_non (label 1) and its negation (label 0). Every set
-    counts the same, whatever its size. ``masks[name]`` selects that set's training queries;
-    ``cols`` (boolean, one per feature) the features used — the others get weight 0."""
+def fit_pairwise(sources: list[Source], features, C: float) -> np.ndarray:
+    """Pairwise (RankSVM-style) L2-regularised logistic regression: each (relevant,
+    non-relevant) pair of a query's top candidates gives x_rel - x_non (label 1) and its
+    negation (label 0). Every source counts the same, whatever its size."""
     from sklearn.linear_model import LogisticRegression
 
+    c = cols(features)
     Xs, ws = [], []
-    for name, (dev, qrels, X, y, groups) in data.items():
-        mask = masks[name]
+    for src in sources:
         pairs = []
-        for i, (f, lab) in enumerate(zip(X, y)):
-            if mask is not None and not mask[i]:
-                continue
-            f, lab = f[:PAIR_DEPTH], lab[:PAIR_DEPTH]
-            if cols is not None:
-                f = f[:, cols]
+        for f, lab in zip(src.X, src.y):
+            f, lab = f[:PAIR_DEPTH][:, c], lab[:PAIR_DEPTH]
             pos, neg = np.flatnonzero(lab == 1), np.flatnonzero(lab == 0)
             if len(pos) and len(neg):
-                pairs.append((f[pos][:, None, :] - f[neg][None, :, :]).reshape(-1, f.shape[1]))
+                pairs.append((f[pos][:, None, :] - f[neg][None, :, :]).reshape(-1, len(c)))
         if pairs:
             P = np.vstack(pairs)
             Xs.append(P)
             ws.append(np.full(len(P), 1.0 / len(P)))
     D, w = np.vstack(Xs), np.concatenate(ws)
-    model = LogisticRegression(C=1.0, max_iter=5000, fit_intercept=False)
-    model.fit(np.vstack([D, -D]), np.r_[np.ones(len(D)), np.zeros(len(D))], sample_weight=np.r_[w, w] * len(D))
-    coef = model.coef_[0].astype(float)
-    if cols is None:
-        return coef
-    full = np.zeros(len(cols))
-    full[cols] = coef
-    return full
+    model = LogisticRegression(C=C, max_iter=5000, fit_intercept=False)
+    model.fit(np.vstack([D, -D]), np.r_[np.ones(len(D)), np.zeros(len(D))], sample_weight=np.r_[w, w] * len(D) / len(sources))
+    return model.coef_[0].astype(float)
 
 
-def cross_validate(data: dict, cols: np.ndarray | None) -> dict[str, dict]:
-    """Per set, the scores of a ranking where each dev query is ordered by weights fitted
-    without its fold (FOLDS folds, every set folded the same way)."""
+def ranked_run(src: Source, scores_of) -> dict:
+    run = {}
+    for (qid, hits), f in zip(src.groups, src.X):
+        order = np.argsort(-scores_of(f), kind="stable")
+        seen: dict[str, float] = {}
+        for i in order:
+            u = unit_of(src.ds, hits[i].chunk)
+            if u not in seen:
+                seen[u] = float(100 - len(seen))
+            if len(seen) == 10:
+                break
+        run[qid] = seen
+    return run
+
+
+def hybrid_run(src: Source) -> dict:
+    return ranked_run(src, lambda f: -np.arange(len(f), dtype=float))  # the fused order as it came
+
+
+def loso(sources: list[Source]) -> dict[str, dict]:
+    """Every (feature set, C): per source, the scores of weights fitted on the other sources."""
     out = {}
-    for name, (dev, qrels, X, y, groups) in data.items():
-        folds = np.arange(len(X)) % FOLDS
-        run = {}
-        for k in range(FOLDS):
-            w_k = fit_pairwise(data, {n: (np.arange(len(data[n][2])) % FOLDS != k) for n in data}, cols)
-            for i in np.flatnonzero(folds == k):
-                order = np.argsort(-(X[i] @ w_k), kind="stable")
-                run[groups[i][0]] = _run_from(dev, [groups[i][1][j].chunk for j in order])
-        out[name] = metrics.score(qrels, run)
+    for fs, feats in FEATURE_SETS.items():
+        for C in REGULARISATION:
+            per = {}
+            for held in sources:
+                w = fit_pairwise([s for s in sources if s is not held], feats, C)
+                c = cols(feats)
+                per[held.name] = metrics.score(held.qrels, ranked_run(held, lambda f, w=w, c=c: f[:, c] @ w))
+            out[f"{fs} C={C}"] = {"features": feats, "C": C, "per_source": per}
     return out
 
 
-def main(*, limit: int | None = None, out: Path) -> int:
+def main(*, limit: int | None = None, out: Path, encoder: str = "e5-small") -> int:
     warnings.simplefilter("ignore")
     t0 = time.time()
-    enc = CachingEncoder(load_encoder("use-m3"))
+    enc = CachingEncoder(load_encoder(encoder))
+    key = encoder_key(enc.id)
+    base = Tuned(encoder=key, candidates=CANDIDATES)
     sets = default_sets()
-    built = {}
-    grids, fusion_runs = {}, {}
+    built, legs, qrels = {}, {}, {}
     for ds in sets:
-        b = build_index(ds, enc)
+        b = build_index(ds, enc, progress=False)
         dev = ds.subset("dev", limit)
-        s = Searcher(b.index, encoder=enc, reranker="none")
-        qrels = dev.qrels(b.index.chunks)
-        legs = collect(s, dev, config.CANDIDATES)
-        grids[ds.name], fusion_runs[ds.name] = fusion_grid(s, dev, legs, qrels)
-        built[ds.name] = (b, dev, qrels)
+        s = Searcher(b.index, encoder=enc, tuned=base, reranker="none")
+        built[ds.name] = (b.index, dev, s)
+        qrels[ds.name] = dev.qrels(b.index.chunks)
+        legs[ds.name] = collect(s, dev)
         enc.save()
-    best, feas = choose_fusion(grids)
+
+    # 1. dense mix
+    dense_scores = {
+        ww: {n: metrics.score(qrels[n], leg_runs(built[n][1], built[n][0].chunks, legs[n], ww)["dense"]) for n in built}
+        for ww in WHOLE_WEIGHTS
+    }
+    whole_weight = max(WHOLE_WEIGHTS, key=lambda ww: np.mean([r["mrr@10"] for r in dense_scores[ww].values()]))
+    print(f"dense mix: whole_weight={whole_weight}", flush=True)
+
+    # 2. fusion
+    grids, runs, legs_scores, leg_run = {}, {}, {}, {}
+    for n, (index, dev, s) in built.items():
+        leg_run[n] = leg_runs(dev, index.chunks, legs[n], whole_weight)
+        legs_scores[n] = {m: metrics.score(qrels[n], r) for m, r in leg_run[n].items()}
+        grids[n], runs[n] = {}, {}
+        for name, kw in settings_grid().items():
+            grids[n][name], runs[n][name] = score_setting(index.chunks, dev, qrels[n], legs[n],
+                                                          dataclasses.replace(base, whole_weight=whole_weight, **kw))
+    best, feas = choose_fusion(grids, legs_scores)
+    fusion = dataclasses.replace(base, whole_weight=whole_weight, **settings_grid()[best])
     tests = {}
-    for name, g in grids.items():
-        leg = max(("bm25", "dense"), key=lambda m: g[m]["mrr@10"])
-        cmp = metrics.compare(built[name][2], {leg: fusion_runs[name][leg], best: fusion_runs[name][best]})
-        tests[name] = {"better_leg": leg, "p_value_mrr@10": cmp[best]["p_values"][leg],
-                       "delta_mrr@10": g[best]["mrr@10"] - g[leg]["mrr@10"], "delta_hit@1": g[best]["hit@1"] - g[leg]["hit@1"]}
-    adaptive = "adaptive" in best
-    w = float(best.split("w=")[1])
+    for n in grids:
+        leg = max(("bm25", "dense"), key=lambda m: legs_scores[n][m]["mrr@10"])
+        cmp = metrics.compare(qrels[n], {leg: leg_run[n][leg], best: runs[n][best]})
+        tests[n] = {"better_leg": leg, "p_value_mrr@10": cmp[best]["p_values"][leg],
+                    "delta_mrr@10": grids[n][best]["mrr@10"] - legs_scores[n][leg]["mrr@10"],
+                    "delta_hit@1": grids[n][best]["hit@1"] - legs_scores[n][leg]["hit@1"]}
     print(f"fusion: {best}", flush=True)
 
-    data = {}
-    for name, (b, dev, qrels) in built.items():
-        s = Searcher(b.index, encoder=enc, reranker="none", fusion_weights=(w, 1 - w), adaptive=adaptive)
-        rr = FeatureReranker(s, weights={f: 0.0 for f in FEATURES})
-        data[name] = (dev, qrels, *features_and_labels(s, rr, dev, qrels, config.CANDIDATES))
+    # 3. reranker, judged leave-one-source-out
+    sources = []
+    for n, (index, dev, s) in built.items():
+        s.tuned = fusion
+        sources.append(make_source(s, dev))
+    seed_index, seed_dev, seed_s = built["seed"]
+    sources.append(make_source(seed_s, heading_questions(seed_dev, seed_index.chunks)))
+    hybrid = {src.name: metrics.score(src.qrels, hybrid_run(src)) for src in sources}
+    cands = loso(sources)
+    for name, c in cands.items():
+        deltas = {sn: {m: c["per_source"][sn][m] - hybrid[sn][m] for m in ("hit@1", "mrr@10")} for sn in hybrid}
+        c["deltas"] = deltas
+        c["never_worse"] = all(d[m] >= 0.0 for d in deltas.values() for m in d)  # strict: no tolerance here
+        c["mean_mrr_gain"] = float(np.mean([d["mrr@10"] for d in deltas.values()]))
+    ok = [n for n, c in cands.items() if c["never_worse"] and c["mean_mrr_gain"] > 0]
+    chosen = max(ok, key=lambda n: cands[n]["mean_mrr_gain"]) if ok else None
+    reranker = None
+    if chosen is not None:
+        c = cands[chosen]
+        w = fit_pairwise(sources, c["features"], c["C"])
+        reranker = {"features": list(c["features"]), "weights": [float(x) for x in w], "C": c["C"],
+                    "fitted_on": [s.name for s in sources]}
+    final = dataclasses.replace(
+        fusion,
+        default_mode="rerank" if reranker else "hybrid",
+        reranker=reranker,
+        note=(f"fitted by `python -m eval tune --encoder {key}` on the dev halves ({time.strftime('%Y-%m-%d')}); "
+              + (f"reranker {chosen} kept: at or above hybrid on every held-out source"
+                 if reranker else "no reranker was at or above hybrid on every held-out source: default mode hybrid")),
+        evidence={"fusion": best, "whole_weight": whole_weight,
+                  "reranker_loso": {n: {"never_worse": c["never_worse"], "mean_mrr_gain": c["mean_mrr_gain"]}
+                                    for n, c in cands.items()}},
+    )
+    save_tuned(final, tuned_mod.TUNED_FILE)
+    _write(out, t0, key, dense_scores, whole_weight, grids, feas, best, tests, hybrid, cands, chosen, final, sources)
+    return 0
 
-    # Feature sets compared by 5-fold cross-validation over the dev queries (each fold scored
-    # by weights that never saw it); the best mean MRR@10 is fitted on all dev queries.
-    feature_sets = {"base": np.array([f in BASE_FEATURES for f in FEATURES]), "base+gated": None}
-    cv = {fs: cross_validate(data, cols) for fs, cols in feature_sets.items()}
-    cv_mrr = {fs: float(np.mean([r["mrr@10"] for r in res.values()])) for fs, res in cv.items()}
-    chosen = max(cv_mrr, key=cv_mrr.get)
-    learned = fit_pairwise(data, {n: None for n in data}, feature_sets[chosen])
-    rer = {}
-    for name, (dev, qrels, X, y, groups) in data.items():
-        rer[name] = {"hybrid": rerank_score(dev, qrels, groups, X, fused_only()),
-                     **{f"rerank {fs} (5-fold CV)": cv[fs][name] for fs in feature_sets},
-                     f"rerank {chosen} (in-sample)": rerank_score(dev, qrels, groups, X, learned)}
-    improves = np.mean([cv[chosen][n]["mrr@10"] - rer[n]["hybrid"]["mrr@10"] for n in rer])
-    WEIGHTS_FILE.write_text(json.dumps({
-        "note": "Fitted by `python -m eval tune` (logistic regression on the dev halves of seed, JSQuAD and CMRC 2018).",
-        "created": time.strftime("%Y-%m-%d"),
-        "fusion": best,
-        "features": chosen,
-        "mean_mrr_gain_on_dev_5fold_cv": float(improves),
-        "weights": dict(zip(FEATURES, map(float, learned))),
-    }, indent=1))
-    md = ["# Tuning on the dev halves", "", f"Command: `python -m eval tune` ({time.time() - t0:.0f} s).", "",
-          "## Fusion", "", f"Chosen: **{best}** (best mean MRR@10 among the settings never worse than the "
-          f"better single leg on any set, hit@1 and MRR@10, by more than {TOLERANCE}). `adaptive`: the BM25 weight "
-          "is w x the query's vocabulary coverage and the dense leg gets the rest.", "",
-          "Chosen setting against the better single leg (paired randomisation test, MRR@10):", "",
-          "| set | better leg | Δ hit@1 | Δ MRR@10 | p |", "|---|---|---|---|---|"]
+
+def _write(out, t0, key, dense_scores, whole_weight, grids, feas, best, tests, hybrid, cands, chosen, final, sources):
+    md = ["# Tuning on the dev halves", "",
+          f"Command: `python -m eval tune --encoder {key}` ({time.time() - t0:.0f} s). Writes `rag/tuned.json` "
+          "(the entry for this encoder), which the searcher reads.", "",
+          "## 1. Dense mix (multi-vector)", "",
+          "Dense score of a passage = w x whole-passage cosine + (1 - w) x best cosine among its units "
+          "(lines and sentences) and its heading. MRR@10 / hit@1 of the dense leg alone:", "",
+          "| whole weight w | " + " | ".join(dense_scores[WHOLE_WEIGHTS[0]]) + " | mean MRR@10 |",
+          "|---" * (len(dense_scores[WHOLE_WEIGHTS[0]]) + 2) + "|"]
+    for ww, per in dense_scores.items():
+        md.append(f"| {ww} | " + " | ".join(f"{r['mrr@10']:.3f} / {r['hit@1']:.3f}" for r in per.values())
+                  + f" | {np.mean([r['mrr@10'] for r in per.values()]):.3f} |")
+    md += ["", f"Chosen: **w = {whole_weight}** (w = 1: whole passages only; w = 0: units and headings only).", "",
+           "## 2. Fusion", "",
+           f"Chosen: **{best}** — the best mean MRR@10 among the settings never worse than the better single leg on "
+           f"any set (hit@1 and MRR@10, tolerance {TOLERANCE}). `adaptive`: the BM25 weight is w x the query's "
+           "vocabulary coverage, the dense leg gets the rest.", "",
+           "Against the better single leg (paired randomisation test, MRR@10):", "",
+           "| set | better leg | Δ hit@1 | Δ MRR@10 | p |", "|---|---|---|---|---|"]
     md += [f"| {n} | {t['better_leg']} | {t['delta_hit@1']:+.3f} | {t['delta_mrr@10']:+.3f} | {t['p_value_mrr@10']:.3f} |"
            for n, t in tests.items()] + [""]
     for name, g in grids.items():
-        rows = {k: {**v, "feasible": feas.get(k, {}).get("feasible", "")} for k, v in g.items()}
+        rows = {k: {**v, "feasible": feas[k]["feasible"]} for k, v in g.items()}
         md += [f"### {name} (dev)", "", report.table(rows, ("hit@1", "hit@5", "mrr@10", "ndcg@10", "feasible"), "setting"), ""]
-    md += ["## Reranker", "", "Feature sets, mean MRR@10 over the three dev sets by 5-fold CV: "
-           + ", ".join(f"{fs} {v:.4f}" for fs, v in cv_mrr.items()) + f"; chosen: **{chosen}**.", "",
-           "Weights (logistic regression, features as in `rag/rerank.py`):", "",
-           "| feature | weight |", "|---|---|"] + [f"| {f} | {v:+.3f} |" for f, v in zip(FEATURES, learned)] + [""]
-    rows = {f"{n} / {m}": v for n, r in rer.items() for m, v in r.items()}
-    md += [report.table(rows, ("hit@1", "hit@5", "mrr@10", "ndcg@10"), "set / stage"), "",
-           f"Mean MRR@10 change from reranking on dev (5-fold CV): {improves:+.4f}.", ""]
+    md += ["## 3. Reranker (leave-one-source-out)", "",
+           "Sources: " + ", ".join(f"{s.name} ({len(s.groups)} q)" for s in sources)
+           + ". Each row: weights fitted on three sources, scored on the fourth; Δ against the fused ranking "
+           "(hybrid) of that source. A reranker is kept only if it is at or above hybrid on every source.", "",
+           "| candidate | " + " | ".join(f"Δ MRR@10 / Δ hit@1 {s.name}" for s in sources) + " | mean Δ MRR@10 | never worse |",
+           "|---" * (len(sources) + 3) + "|"]
+    for name, c in cands.items():
+        md.append(f"| {name} | " + " | ".join(f"{c['deltas'][s.name]['mrr@10']:+.3f} / {c['deltas'][s.name]['hit@1']:+.3f}"
+                                            for s in sources)
+                  + f" | {c['mean_mrr_gain']:+.4f} | {'yes' if c['never_worse'] else 'no'} |")
+    md += ["", "Hybrid on each source: " + ", ".join(f"{n} hit@1 {r['hit@1']:.3f} / MRR@10 {r['mrr@10']:.3f}"
+                                                     for n, r in hybrid.items()), ""]
+    if chosen:
+        md += [f"Kept: **{chosen}**, refitted on all four sources; default mode **rerank**.", "",
+               "| feature | weight |", "|---|---|"]
+        md += [f"| {f} | {w:+.3f} |" for f, w in zip(final.reranker["features"], final.reranker["weights"])]
+    else:
+        md += ["**No candidate was at or above hybrid on every held-out source**, so no reranker is kept and the "
+               "default mode is **hybrid**: a stage is kept only if it wins on questions it was not fitted to.", ""]
     out.mkdir(parents=True, exist_ok=True)
-    (out / "tuning.md").write_text("\n".join(md))
-    report.write_json(out / "tuning.json", {"fusion": {"chosen": best, "grid": grids, "feasibility": feas, "tests": tests},
-                                            "reranker": {"features": chosen, "cv_mean_mrr@10": cv_mrr,
-                                                         "weights": dict(zip(FEATURES, learned)), "dev": rer}})
+    (out / f"tuning-{key}.md" if key != "e5-small" else out / "tuning.md").write_text("\n".join(md) + "\n")
+    report.write_json(out / (f"tuning-{key}.json" if key != "e5-small" else "tuning.json"),
+                      {"dense_mix": dense_scores, "fusion": {"chosen": best, "grid": grids, "feasibility": feas,
+                                                             "tests": tests},
+                       "reranker": {"hybrid": hybrid, "candidates": cands, "chosen": chosen},
+                       "tuned": final.to_dict()})
     print("\n".join(md))
-    return 0

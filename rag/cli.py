@@ -7,7 +7,6 @@ import json
 import sys
 from pathlib import Path
 
-from rag import config
 from rag.corpus import stale_documents
 from rag.errors import RagError
 from rag.search import MODES, Searcher
@@ -39,11 +38,11 @@ def search_parser() -> argparse.ArgumentParser:
     p.add_argument("query", nargs="?", help="question or keywords (ja / zh / en)")
     p.add_argument("--batch", type=Path, help="file with one query per line; writes JSON Lines")
     p.add_argument("--k", type=int, default=5, help="number of passages (default 5)")
-    p.add_argument("--mode", choices=MODES, default=config.DEFAULT_MODE, help="pipeline depth (default %(default)s)")
+    p.add_argument("--mode", choices=MODES, default=None, help="pipeline depth (default: the tuned mode, see rag/tuned.json)")
     p.add_argument("--json", action="store_true", help="print JSON instead of text")
     p.add_argument("--index", type=Path, default=DEFAULT_INDEX, help="index folder (default ./index)")
     p.add_argument("--encoder", help="query encoder (default: the one that built the index)")
-    p.add_argument("--reranker", default="features", help="features | none | cross:<CrossEncoder id or path>")
+    p.add_argument("--reranker", default="auto", help="auto (the tuned one, if any) | none | cross:<CrossEncoder id or path>")
     p.add_argument("--corpus", type=Path, default=DEFAULT_CORPUS, help="corpus folder, to check the index is fresh")
     return p
 

@@ -72,6 +72,14 @@ class Index:
     def encoder_id(self) -> str:
         return self.manifest["encoder"]["id"]
 
+    def token_set(self, i: int) -> frozenset[str]:
+        """The distinct analyzed terms of chunk ``i`` (made on first use, then kept)."""
+        cache = self.__dict__.setdefault("_token_sets", {})
+        got = cache.get(i)
+        if got is None:
+            got = cache[i] = frozenset(self.bm25.tokens[i])
+        return got
+
     def chunk_units(self, i: int) -> np.ndarray:
         return self.units[self.unit_offsets[i] : self.unit_offsets[i + 1]]
 
@@ -89,9 +97,10 @@ class Index:
         """FAISS over sentence vectors (built on first use)."""
         return DenseIndex(self.units, kind=self.dense.kind)
 
-    def passage_similarity(self, rows: np.ndarray, qv: np.ndarray) -> np.ndarray:
-        """Multi-vector dense score of chunks ``rows``: the mean of whole-chunk cosine and the
-        best of its sentences' and its heading's cosine (see eval/results/tuning.md)."""
+    def passage_similarity(self, rows: np.ndarray, qv: np.ndarray, *, whole_weight: float = 0.5) -> np.ndarray:
+        """Multi-vector dense score of chunks ``rows``: ``whole_weight`` x the whole-chunk cosine
+        plus the rest x the best cosine among its units and its heading (the weight is tuned,
+        see rag/tuned.json)."""
         whole = self.dense.vectors[rows] @ qv
         best = self.heads[rows] @ qv
         sent = self.units @ qv if len(rows) * 8 > len(self.units) else None
@@ -99,7 +108,7 @@ class Index:
             u = sent[self.unit_offsets[i] : self.unit_offsets[i + 1]] if sent is not None else self.chunk_units(i) @ qv
             if len(u):
                 best[j] = max(best[j], float(u.max()))
-        return 0.5 * whole + 0.5 * best
+        return whole_weight * whole + (1.0 - whole_weight) * best
 
     def save(self, folder: Path) -> None:
         folder.mkdir(parents=True, exist_ok=True)

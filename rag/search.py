@@ -1,20 +1,21 @@
 """The search pipeline: BM25 and dense legs, fusion, reranking, parallel-passage order.
 
 ``mode`` sets how deep a query goes: ``bm25`` | ``dense`` | ``hybrid`` (fused) |
-``rerank`` (fused, then reranked). Every hit carries the score each stage gave it.
+``rerank`` (fused, then reranked). Every hit carries the score each stage gave it. The
+tuned values (fusion weights, dense mix, reranker, default mode) come from one file,
+``rag/tuned.json`` (:mod:`rag.tuned`), chosen per encoder by ``python -m eval tune``.
 """
 
 from __future__ import annotations
 
 import dataclasses
-import functools
 import time
+from collections import OrderedDict
 from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
 
-from rag import config
 from rag.analyze import get_analyzer
 from rag.bm25 import top_n
 from rag.encoders import Encoder, load_encoder
@@ -23,11 +24,22 @@ from rag.fusion import rrf, wsum
 from rag.index import Index, open_index
 from rag.lang import detect_lang
 from rag.rerank import CrossEncoderReranker, FeatureReranker, Reranker
-from rag.types import Hit
+from rag.tuned import MODES, Tuned, load_tuned
+from rag.types import Hit, Query
 
-MODES = ("bm25", "dense", "hybrid", "rerank")
 MAX_QUERY_CHARS = 2000
 MAX_K = 200
+QUERY_CACHE = 256
+
+
+def _remember(cache: OrderedDict, key, value):
+    cache[key] = value
+    cache.move_to_end(key)
+    while len(cache) > QUERY_CACHE:
+        cache.popitem(last=False)
+    return value
+
+__all__ = ["MODES", "MAX_K", "MAX_QUERY_CHARS", "Searcher", "check_query", "fuse", "fusion_weights", "prefer_query_language"]
 
 
 def check_query(query: str) -> str:
@@ -55,48 +67,59 @@ def prefer_query_language(hits: list[Hit], qlang: str) -> list[Hit]:
     return [dataclasses.replace(h, rank=r) for r, h in enumerate(out, start=1)]
 
 
-class Searcher:
-    """Query an :class:`Index`. Build with :meth:`open`; reuse across queries (it caches)."""
+def fusion_weights(tuned: Tuned, query: Query) -> tuple[float, float]:
+    """(bm25, dense) weights for ``query``: with ``tuned.adaptive`` the keyword leg gets its
+    weight times the share of the query it can see, and the dense leg the rest."""
+    w = tuned.bm25_weight * (query.coverage if tuned.adaptive else 1.0)
+    return w, 1.0 - w
 
-    def __init__(
-        self,
-        index: Index,
-        *,
-        encoder: Encoder,
-        reranker: str | Reranker = "features",
-        fusion: str = config.FUSION,
-        fusion_weights: tuple[float, float] = config.FUSION_WEIGHTS,
-        rrf_k: int = config.RRF_K,
-        adaptive: bool = config.ADAPTIVE_FUSION,
-        candidates: int = config.CANDIDATES,
-    ):
+
+def fuse(tuned: Tuned, query: Query, bm25: dict[int, float], dense: dict[int, float]) -> dict[int, float]:
+    """The fused run of the two legs (weighted min-max sum, or weighted RRF)."""
+    weights = fusion_weights(tuned, query)
+    if tuned.fusion == "rrf":
+        return rrf([bm25, dense], k=tuned.rrf_k, weights=weights)
+    return wsum([bm25, dense], weights)
+
+
+class Searcher:
+    """Query an :class:`Index`. Build with :meth:`open`; reuse across queries (it caches).
+
+    ``tuned`` defaults to the index encoder's entry of ``rag/tuned.json``; ``reranker`` is
+    ``"auto"`` (the tuned feature reranker, if the tuning kept one), ``"features"``,
+    ``"none"``, ``"cross:<model>"`` or a :class:`~rag.rerank.Reranker`.
+    """
+
+    def __init__(self, index: Index, *, encoder: Encoder, tuned: Tuned | None = None, reranker: str | Reranker = "auto"):
         if encoder.id != index.encoder_id:
             raise EncoderMismatchError(
                 f"the index was built with encoder {index.encoder_id!r} but the query encoder is {encoder.id!r}; "
                 f"search with the same encoder, or rebuild: python -m ingest --rebuild --encoder {encoder.id.split('@')[0]}"
             )
-        if fusion not in ("wsum", "rrf"):
-            raise ValueError(f"fusion must be 'wsum' or 'rrf', got {fusion!r}")
-        if candidates < 1:
-            raise ValueError(f"candidates must be >= 1, got {candidates}")
         self.index = index
         self.encoder = encoder
+        self.tuned = tuned if tuned is not None else load_tuned(index.encoder_id)
         self.analyze: Callable[[str], list[str]] = get_analyzer(index.manifest["analyzer"])
-        self.fusion, self.fusion_weights, self.rrf_k = fusion, tuple(fusion_weights), rrf_k
-        self.candidates = candidates
-        self.adaptive = adaptive
         self.reranker: Reranker | None = self._make_reranker(reranker)
+        self._vectors: OrderedDict[str, np.ndarray] = OrderedDict()
+        self._tokens: OrderedDict[str, tuple[str, ...]] = OrderedDict()
+        self.default_mode = self.tuned.default_mode if (self.tuned.default_mode != "rerank" or self.reranker) else "hybrid"
 
     def _make_reranker(self, spec: str | Reranker) -> Reranker | None:
         if not isinstance(spec, str):
             return spec
-        if spec == "features":
-            return FeatureReranker(self)
+        if spec in ("auto", "features"):
+            r = self.tuned.reranker
+            if not r:
+                if spec == "features":
+                    raise ValueError(f"no feature reranker is tuned for encoder {self.index.encoder_id!r}")
+                return None
+            return FeatureReranker(self.index, features=r["features"], weights=r["weights"])
         if spec == "none":
             return None
         if spec.startswith("cross:"):
             return CrossEncoderReranker(spec[len("cross:") :])
-        raise ValueError(f"reranker must be 'features', 'none' or 'cross:<model>', got {spec!r}")
+        raise ValueError(f"reranker must be 'auto', 'features', 'none' or 'cross:<model>', got {spec!r}")
 
     @classmethod
     def open(cls, index_dir: str | Path, *, encoder: str | None = None, **kwargs) -> Searcher:
@@ -104,80 +127,94 @@ class Searcher:
         index = open_index(Path(index_dir))
         return cls(index, encoder=load_encoder(encoder or index.encoder_id), **kwargs)
 
-    @functools.lru_cache(maxsize=256)
-    def query_vector(self, query: str) -> np.ndarray:
-        return self.encoder.encode([query], query=True)[0]
+    # --- the query, computed once ------------------------------------------------------------
 
-    @functools.lru_cache(maxsize=256)
-    def query_tokens(self, query: str) -> tuple[str, ...]:
-        return tuple(self.analyze(query))
+    def query_vector(self, text: str) -> np.ndarray:
+        """The encoder's vector for ``text`` (kept for the last :data:`QUERY_CACHE` queries)."""
+        v = self._vectors.get(text)
+        if v is None:
+            v = self.encoder.encode([text], query=True)[0]
+            v.setflags(write=False)
+            _remember(self._vectors, text, v)
+        return v
 
-    def _legs(self, q: str, n: int, mode: str) -> tuple[dict[int, float], dict[int, float], np.ndarray | None]:
-        """Top-n of each leg the mode uses, and every chunk's BM25 score (for display)."""
-        bm25: dict[int, float] = {}
-        dense: dict[int, float] = {}
-        all_bm25 = None
-        if mode != "dense":
-            all_bm25 = self.index.bm25.scores(list(self.query_tokens(q)))
-            idx, s = top_n(all_bm25, n)
-            bm25 = dict(zip(idx.tolist(), s.tolist()))
-        if mode != "bm25":
-            dense = self.dense_leg(q, n)
-        return bm25, dense, all_bm25
+    def query_tokens(self, text: str) -> tuple[str, ...]:
+        t = self._tokens.get(text)
+        if t is None:
+            t = _remember(self._tokens, text, tuple(self.analyze(text)))
+        return t
 
-    def dense_leg(self, q: str, n: int) -> dict[int, float]:
-        """Multi-vector dense retrieval: nearest chunks and nearest sentences (pooled to their
-        chunks), each candidate scored by :meth:`Index.passage_similarity`; top ``n``."""
-        qv = self.query_vector(q)
-        ci, _ = self.index.dense.top(qv, n)
-        ui, _ = self.index.unit_dense.top(qv, 3 * n)
-        rows = np.unique(np.concatenate([ci, self.index.unit_owner[ui]]))
-        sims = self.index.passage_similarity(rows, qv)
-        best = np.argsort(-sims, kind="stable")[:n]
-        return {int(rows[j]): float(sims[j]) for j in best}
+    def clear_query_cache(self) -> None:
+        """Forget cached query vectors and tokens (benchmarks time each mode from scratch)."""
+        self._vectors.clear()
+        self._tokens.clear()
 
-    def vocabulary_coverage(self, q: str) -> float:
+    def vocabulary_coverage(self, text: str) -> float:
         """Share of the query's distinct tokens that occur in the index at all. English words
         asked of a Japanese corpus mostly do not: then the keyword leg should count less."""
-        toks = set(self.query_tokens(q))
+        toks = set(self.query_tokens(text))
         if not toks:
             return 0.0
         return sum(1 for t in toks if t in self.index.bm25.vocabulary) / len(toks)
 
-    def _fuse(self, q: str, bm25: dict[int, float], dense: dict[int, float]) -> dict[int, float]:
-        w_bm25, w_dense = self.fusion_weights
-        if self.adaptive:
-            # The keyword leg gets the share of the query it can see; the rest goes to the
-            # dense leg (an English question over Japanese notes is mostly dense).
-            w_bm25 *= self.vocabulary_coverage(q)
-            w_dense = 1.0 - w_bm25
-        if self.fusion == "rrf":
-            return rrf([bm25, dense], k=self.rrf_k, weights=(w_bm25, w_dense))
-        return wsum([bm25, dense], (w_bm25, w_dense))
+    def make_query(self, text: str, *, dense: bool = True) -> Query:
+        """The :class:`Query` record every stage reads (the vector only when ``dense``)."""
+        q = check_query(text)
+        return Query(
+            text=q,
+            lang=detect_lang(q),
+            tokens=self.query_tokens(q),
+            coverage=self.vocabulary_coverage(q),
+            vector=self.query_vector(q) if dense else None,
+        )
 
-    def search(self, query: str, *, k: int = 10, mode: str = "rerank") -> list[Hit]:
-        """The ``k`` best chunks for ``query``, best first."""
-        q = check_query(query)
+    # --- the stages ----------------------------------------------------------------------------
+
+    def bm25_leg(self, query: Query, n: int) -> tuple[dict[int, float], np.ndarray]:
+        """Top-``n`` BM25 chunks (positive scores only) and every chunk's score."""
+        scores = self.index.bm25.scores(list(query.tokens))
+        idx, s = top_n(scores, n)
+        return dict(zip(idx.tolist(), s.tolist())), scores
+
+    def dense_leg(self, query: Query, n: int) -> dict[int, float]:
+        """Multi-vector dense retrieval: nearest chunks and nearest units (pooled to their
+        chunks), each candidate scored by :meth:`Index.passage_similarity`; top ``n``."""
+        qv = query.vector
+        ci, _ = self.index.dense.top(qv, n)
+        ui, _ = self.index.unit_dense.top(qv, 3 * n)
+        rows = np.unique(np.concatenate([ci, self.index.unit_owner[ui]]))
+        sims = self.passage_similarity(rows, qv)
+        best = np.argsort(-sims, kind="stable")[:n]
+        return {int(rows[j]): float(sims[j]) for j in best}
+
+    def passage_similarity(self, rows: np.ndarray, qv: np.ndarray) -> np.ndarray:
+        return self.index.passage_similarity(rows, qv, whole_weight=self.tuned.whole_weight)
+
+    def search(self, query: str, *, k: int = 10, mode: str | None = None) -> list[Hit]:
+        """The ``k`` best chunks for ``query``, best first (``mode`` defaults to the tuned one)."""
+        mode = mode if mode is not None else self.default_mode
         if mode not in MODES:
             raise ValueError(f"mode must be one of {', '.join(MODES)}; got {mode!r}")
         if not 1 <= k <= MAX_K:
             raise ValueError(f"k must be between 1 and {MAX_K}, got {k}")
-        n = max(k, self.candidates)
-        bm25, dense, all_bm25 = self._legs(q, n, mode)
-        if mode == "bm25":
-            primary = bm25
-        elif mode == "dense":
-            primary = dense
-        else:
-            primary = self._fuse(q, bm25, dense)
+        q = self.make_query(query, dense=mode != "bm25")
+        return self.search_query(q, k=k, mode=mode)
+
+    def search_query(self, q: Query, *, k: int, mode: str) -> list[Hit]:
+        """:meth:`search` for a ready :class:`Query`."""
+        n = max(k, self.tuned.candidates)
+        bm25, all_bm25 = self.bm25_leg(q, n) if mode != "dense" else ({}, None)
+        dense = self.dense_leg(q, n) if mode != "bm25" else {}
+        primary = bm25 if mode == "bm25" else dense if mode == "dense" else fuse(self.tuned, q, bm25, dense)
         order = sorted(primary, key=lambda i: -primary[i])
-        fused = mode in ("hybrid", "rerank")
-        keep = order[: n if mode == "rerank" and self.reranker else k]
+        reranking = mode == "rerank" and self.reranker is not None
+        keep = order[: n if reranking else k]
         dense_of = (
-            dict(zip(keep, self.index.passage_similarity(np.array(keep, dtype=np.int64), self.query_vector(q)).tolist()))
+            dict(zip(keep, self.passage_similarity(np.array(keep, dtype=np.int64), q.vector).tolist()))
             if mode != "bm25" and keep
             else {}
         )
+        fused = mode in ("hybrid", "rerank")
         hits = [
             Hit(
                 chunk=self.index.chunks[i],
@@ -192,9 +229,9 @@ class Searcher:
             )
             for r, i in enumerate(keep, start=1)
         ]
-        if mode == "rerank" and self.reranker is not None:
+        if reranking:
             hits = self.reranker.rerank(q, hits, k)
-        return prefer_query_language(hits, detect_lang(q))
+        return prefer_query_language(hits, q.lang)
 
     def timed_search(self, query: str, **kwargs) -> tuple[list[Hit], float]:
         """``search`` plus its wall time in milliseconds."""

@@ -65,6 +65,22 @@ class Chunk:
         return cls(**d)
 
 
+@dataclass(frozen=True, eq=False)
+class Query:
+    """A question as the search stages see it, computed once by the searcher.
+
+    ``tokens`` are the analyzer's terms; ``coverage`` the share of distinct terms the
+    index knows (an English question over Japanese notes has a low one); ``vector`` the
+    encoder's query vector (``None`` when no stage needs it, e.g. BM25 only).
+    """
+
+    text: str
+    lang: str
+    tokens: tuple[str, ...]
+    coverage: float
+    vector: Any = None
+
+
 @dataclass(frozen=True)
 class Hit:
     """One ranked search result: a chunk and the scores each stage gave it."""

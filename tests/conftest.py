@@ -166,6 +166,22 @@ def small_index(small_corpus, tmp_path, fake_encoder):
     return small_corpus, index_dir, fake_encoder
 
 
+def fake_tuned(**kw):
+    """Tuned values for the fake encoder (it has no entry in rag/tuned.json): a small
+    feature reranker so every mode has something to do."""
+    from rag.tuned import Tuned
+
+    base = dict(
+        encoder="fake-ngram-64",
+        bm25_weight=0.8,
+        adaptive=True,
+        whole_weight=0.5,
+        default_mode="rerank",
+        reranker={"features": ["fused", "unit", "coverage", "fused*unknown"], "weights": [2.0, 1.0, 1.0, 0.5]},
+    )
+    return Tuned(**{**base, **kw})
+
+
 @pytest.fixture(scope="session")
 def small_searcher(tmp_path_factory):
     """A read-only Searcher over the small corpus (shared; do not mutate)."""
@@ -177,7 +193,7 @@ def small_searcher(tmp_path_factory):
     corpus = write_corpus(base / "corpus", SMALL_CORPUS)
     enc = FakeEncoder()
     ingest(corpus, base / "index", encoder=enc)
-    return Searcher(open_index(base / "index"), encoder=enc)
+    return Searcher(open_index(base / "index"), encoder=enc, tuned=fake_tuned())
 
 
 @pytest.fixture(scope="session")

@@ -387,12 +387,13 @@ def test_run_mode_with_a_real_searcher(small_searcher):
 
 def test_ceiling_rows_agree_with_the_pipeline_and_are_bounded_by_the_pool(small_searcher):
     from eval.ceiling import FIT, ceiling
+    from eval.tune import CANDIDATES
 
     gold = {"ja": "ja-qa.md", "en": "en-guide.md", "zh": "zh-notes.txt"}
     qs = [Query("q1", "LoRAとQLoRAの違いは？", "ja"), Query("q2", "reciprocal rank fusion", "en"),
           Query("q3", "重排序模型", "zh"), Query("q4", "温度パラメータ", "ja"), Query("q5", "what is BM25", "en")]
     ds = Dataset("small", [], qs, "doc", gold_docs={q.qid: {gold[q.lang]} for q in qs})
-    res = ceiling(small_searcher, ds, candidates=6)
+    res = ceiling(small_searcher, ds)
     assert res["queries"] == len(qs)
     qrels = ds.qrels(small_searcher.index.chunks)
     # the rows re-rank the same candidates the searcher ranks: they must match its own modes
@@ -400,7 +401,7 @@ def test_ceiling_rows_agree_with_the_pipeline_and_are_bounded_by_the_pool(small_
         ref = metrics.score(qrels, run_mode(small_searcher, ds, mode, k=10, progress=False).run)
         assert res[mode]["mrr@10"] == pytest.approx(ref["mrr@10"]), mode
     # no ordering of the candidates can put a relevant passage first more often than the pool has one
-    pool = res["pool recall@6"]
+    pool = res[f"pool recall@{CANDIDATES}"]
     assert 0.0 <= pool <= 1.0
     for row in ("hybrid", "rerank", FIT):
         assert res[row]["hit@1"] <= pool + 1e-9 and res[row]["hit@5"] <= pool + 1e-9, row
@@ -605,7 +606,7 @@ def test_cli_end_to_end_with_fake_encoder(tiny_squad, tmp_path, fake_cli, capsys
     main, asked = fake_cli
     out = tmp_path / "out"
     assert main(["squad", str(tiny_squad), "--json", "--out", str(out)]) == 0
-    assert asked == ["use-m3"]
+    assert asked == ["e5-small"]
     captured = capsys.readouterr()
     assert "Traceback" not in captured.err
     n_test = sum(q.split == "test" for q in load_squad(tiny_squad).queries)

@@ -9,13 +9,12 @@ import sys
 import numpy as np
 import pytest
 
-from conftest import JA_TOP50, ROOT, ZH_TOP50
-from rag import config
+from conftest import JA_TOP50, ROOT, ZH_TOP50, fake_tuned
 from rag.bm25 import BM25Index, top_n
 from rag.errors import QueryError
 from rag.index import open_index
 from rag.parallel import link_parallel
-from rag.rerank import FEATURES, FeatureReranker
+from rag.rerank import GATE, FeatureReranker, feature_matrix
 from rag.search import MAX_QUERY_CHARS, MODES, Searcher, check_query, prefer_query_language
 from rag.types import Chunk, Hit
 
@@ -137,10 +136,10 @@ def test_vocabulary_coverage_by_hand(small_searcher):
 @pytest.mark.parametrize("adaptive", [False, True])
 @pytest.mark.parametrize("q", [Q, "reciprocal rank fusion zebra", "混合检索"])
 def test_hybrid_mode_is_weighted_min_max_sum(small_searcher, q, adaptive):
-    s = Searcher(small_searcher.index, encoder=small_searcher.encoder, adaptive=adaptive)
+    s = Searcher(small_searcher.index, encoder=small_searcher.encoder, tuned=fake_tuned(bm25_weight=0.7, adaptive=adaptive))
     hits = s.search(q, k=5, mode="hybrid")
     bm25, dense = _legs(s, q)
-    w_b, w_d = config.FUSION_WEIGHTS
+    w_b, w_d = 0.7, 0.3
     if adaptive:  # the keyword leg keeps its visible share of the query; the dense leg gets the rest
         w_b *= _coverage(s, q)
         w_d = 1.0 - w_b
@@ -157,10 +156,11 @@ def test_hybrid_mode_is_weighted_min_max_sum(small_searcher, q, adaptive):
 
 
 def test_hybrid_with_rrf(small_searcher):
-    s = Searcher(small_searcher.index, encoder=small_searcher.encoder, fusion="rrf", reranker="none", adaptive=False)
+    tuned = fake_tuned(fusion="rrf", bm25_weight=0.8, adaptive=False)
+    s = Searcher(small_searcher.index, encoder=small_searcher.encoder, tuned=tuned, reranker="none")
     hits = s.search(Q, k=3, mode="hybrid")
     bm25, dense = _legs(s, Q)
-    w_b, w_d = config.FUSION_WEIGHTS
+    w_b, w_d = 0.8, 0.2
     rank_b = {d: r for r, d in enumerate(sorted(bm25, key=lambda d: -bm25[d]), start=1)}
     rank_d = {d: r for r, d in enumerate(sorted(dense, key=lambda d: -dense[d]), start=1)}
     for h in hits:
@@ -192,15 +192,18 @@ def test_k_is_respected(small_searcher, mode, k):
 
 
 def test_search_without_reranker_in_rerank_mode_equals_hybrid(small_searcher):
-    s = Searcher(small_searcher.index, encoder=small_searcher.encoder, reranker="none")
+    s = Searcher(small_searcher.index, encoder=small_searcher.encoder, tuned=small_searcher.tuned, reranker="none")
     a = [h.to_dict() for h in s.search(Q, k=4, mode="rerank")]
     b = [h.to_dict() for h in s.search(Q, k=4, mode="hybrid")]
     assert a == b
 
 
-def test_feature_reranker_with_dense_weight_only_reorders_by_cosine(small_searcher):
-    s = Searcher(small_searcher.index, encoder=small_searcher.encoder, reranker="none")
-    s.reranker = FeatureReranker(s, weights={f: (1.0 if f == "dense" else 0.0) for f in FEATURES})
+def _with_reranker(s: Searcher, features, weights) -> Searcher:
+    return Searcher(s.index, encoder=s.encoder, tuned=s.tuned, reranker=FeatureReranker(s.index, features=features, weights=weights))
+
+
+def test_feature_reranker_with_whole_weight_only_reorders_by_cosine(small_searcher):
+    s = _with_reranker(small_searcher, ["whole"], [1.0])
     hits = s.search("reciprocal rank fusion", k=4, mode="rerank")
     for h in hits:
         assert h.scores["rerank"] == pytest.approx(_cos(s.encoder, "reciprocal rank fusion", h.chunk.text), abs=1e-5)
@@ -208,8 +211,7 @@ def test_feature_reranker_with_dense_weight_only_reorders_by_cosine(small_search
 
 
 def test_feature_reranker_with_coverage_weight_only(small_searcher):
-    s = Searcher(small_searcher.index, encoder=small_searcher.encoder, reranker="none")
-    s.reranker = FeatureReranker(s, weights={f: (1.0 if f == "coverage" else 0.0) for f in FEATURES})
+    s = _with_reranker(small_searcher, ["coverage"], [1.0])
     hits = s.search(Q, k=9, mode="rerank")
     qt = set(s.analyze(Q))
     for h in hits:
@@ -222,18 +224,34 @@ def test_feature_reranker_with_coverage_weight_only(small_searcher):
 
 
 def test_gated_features_scale_by_the_unknown_share_of_the_query(small_searcher):
-    from rag.rerank import BASE_FEATURES
-
-    s = Searcher(small_searcher.index, encoder=small_searcher.encoder, reranker="none")
-    rr = FeatureReranker(s, weights={f: 0.0 for f in FEATURES})
-    n = len(BASE_FEATURES)
-    assert len(FEATURES) == 2 * n
+    s = small_searcher
+    base = ["fused", "whole", "unit", "heading", "coverage", "bm25", "dense"]
+    names = base + [f + GATE for f in base]
     for q, unknown in (("reciprocal rank fusion zebra", 0.25), ("zebra giraffe", 1.0), ("reciprocal rank fusion", 0.0)):
         assert 1 - s.vocabulary_coverage(q) == pytest.approx(unknown)  # checked by hand above
         hits = s.search(q, k=5, mode="hybrid")
-        f = rr.features(q, hits)
+        f = feature_matrix(s.index, s.make_query(q), hits, names)
+        n = len(base)
         assert f.shape == (len(hits), 2 * n)
         assert np.allclose(f[:, n:], f[:, :n] * unknown), q
+
+
+def test_unknown_feature_names_are_refused(small_searcher):
+    with pytest.raises(ValueError, match="nosuch"):
+        FeatureReranker(small_searcher.index, features=["nosuch"], weights=[1.0])
+    with pytest.raises(ValueError, match="one weight per feature"):
+        FeatureReranker(small_searcher.index, features=["fused"], weights=[1.0, 2.0])
+
+
+def test_default_mode_and_reranker_come_from_the_tuned_values(small_searcher):
+    s = small_searcher
+    assert s.default_mode == "rerank" and s.reranker is not None
+    assert s.search(Q, k=3)[0].scores["rerank"] is not None  # no mode given: the tuned one
+    plain = Searcher(s.index, encoder=s.encoder, tuned=fake_tuned(default_mode="hybrid", reranker=None))
+    assert plain.default_mode == "hybrid" and plain.reranker is None
+    assert plain.search(Q, k=3)[0].scores["rerank"] is None
+    with pytest.raises(ValueError, match="no feature reranker"):
+        Searcher(s.index, encoder=s.encoder, tuned=fake_tuned(default_mode="hybrid", reranker=None), reranker="features")
 
 
 def test_keyword_search_on_the_real_corpus(corpus_fake_index):
@@ -272,7 +290,9 @@ def test_bad_k_or_mode(small_searcher, kw):
 
 def test_bad_searcher_settings(small_searcher):
     with pytest.raises(ValueError, match="fusion"):
-        Searcher(small_searcher.index, encoder=small_searcher.encoder, fusion="max")
+        fake_tuned(fusion="max")
+    with pytest.raises(ValueError, match="reranker"):
+        fake_tuned(default_mode="rerank", reranker=None)
     with pytest.raises(ValueError, match="reranker"):
         Searcher(small_searcher.index, encoder=small_searcher.encoder, reranker="magic")
 
