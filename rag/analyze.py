@@ -15,29 +15,21 @@ from __future__ import annotations
 
 import functools
 import re
-import unicodedata
 from collections.abc import Callable
 
 from rag.lang import detect_lang
+from rag.text import CJK_CLASS, EN_STOP, ZH_STOP, normalize
 
 ANALYZERS = ("bigram", "words", "words+bigram")
 DEFAULT_ANALYZER = "words+bigram"
 
 _RUN = re.compile(
-    r"(?P<cjk>[\u3040-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff\uff66-\uff9f]+)"
+    rf"(?P<cjk>[{CJK_CLASS}]+)"
     r"|(?P<word>[0-9a-z\u00c0-\u024f]+(?:[.\-+][0-9a-z]+)*)"
 )
-_EN_STOP = frozenset(
-    "a an and are as at be by can do does for from how in into is it its of on or "
-    "the their this to was what when where which while who why with you your".split()
-)
-_ZH_STOP = frozenset("的 了 是 在 和 与 及 或 也 都 而 被 把 对 中 有 吗 呢 吧 啊 之 其 为 以 于 这 那 个".split())
+_EN_STOP = EN_STOP
+_ZH_STOP = ZH_STOP
 _JA_DROP_POS = frozenset({"助詞", "助動詞", "補助記号", "記号", "空白"})
-
-
-def normalize(text: str) -> str:
-    """NFKC (full-width to half-width, compatibility forms) and lowercase."""
-    return unicodedata.normalize("NFKC", text).lower()
 
 
 @functools.lru_cache(maxsize=1)

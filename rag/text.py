@@ -89,3 +89,76 @@ def plain(line: str) -> str:
     line = _LINK.sub(r"\1", line)
     line = _EMPH.sub("", line)
     return re.sub(r"\s+", " ", line).strip()
+
+
+# --- stop words ---------------------------------------------------------------------------
+EN_STOP = frozenset(
+    "a an and are as at be by can do does for from how in into is it its of on or "
+    "the their this to was what when where which while who why with you your".split()
+)
+ZH_STOP = frozenset("的 了 是 在 和 与 及 或 也 都 而 被 把 对 中 有 吗 呢 吧 啊 之 其 为 以 于 这 那 个".split())
+# Question words and fillers that name no topic (ja / zh / en), for highlighting and for
+# telling a question's topic words from its frame.
+QUESTION_WORDS = frozenset(
+    "什么 为什么 怎么 怎样 如何 哪些 哪个 是否 可以 一下 有什么 区别 请 解释 说明 介绍 "
+    "とは 何か 何 なぜ どう どの どんな 教える ある いる する なる できる れる ください 説明 違い "
+    "explain describe tell difference between vs versus please".split()
+)
+
+# --- citation markers ---------------------------------------------------------------------
+MARKER = re.compile(r"\[(\d+(?:\s*[,，、]\s*\d+)*)\]")
+_MARKERS_TAIL = r"(?:\s*\[\d+(?:\s*[,，、]\s*\d+)*\])*"
+# An answer sentence ends at 。！？!? (any run), at a full stop followed by space, the end or a
+# marker, or at a line break. Closing quotes and citation markers right after the stop belong to it.
+_ANSWER_END = re.compile(r"(?:[。！？!?]+|\.(?=\s|$|\[\d))[" + re.escape(CLOSERS) + r"]*" + _MARKERS_TAIL + r"|\n+")
+
+
+def markers_in(text: str) -> list[int]:
+    """Every passage number cited in ``text`` (``[2]``, ``[1, 3]``), in order.
+
+    >>> markers_in("A [1]. B [2, 3]。")
+    [1, 2, 3]
+    """
+    out: list[int] = []
+    for m in MARKER.finditer(text):
+        out.extend(int(n) for n in re.split(r"\s*[,，、]\s*", m.group(1)))
+    return out
+
+
+def strip_markers(text: str) -> str:
+    """``text`` without citation markers (and the space before them)."""
+    return re.sub(r"\s*" + MARKER.pattern, "", text)
+
+
+def answer_sentences(text: str) -> list[str]:
+    """Split an answer on 。！？.!? and line breaks; markers stay with their sentence.
+
+    >>> answer_sentences("AはBです[1]。Cです。[2] It is D [3]. E")
+    ['AはBです[1]。', 'Cです。[2]', 'It is D [3].', 'E']
+    """
+    out: list[str] = []
+    pos = 0
+    for m in _ANSWER_END.finditer(text):
+        seg = text[pos : m.end()].strip()
+        pos = m.end()
+        if seg:
+            out.append(seg)
+    tail = text[pos:].strip()
+    if tail:
+        out.append(tail)
+    merged: list[str] = []
+    for s in out:
+        if not WORDY.search(MARKER.sub("", s)):
+            # Markers or punctuation alone ("[2]" on its own line) belong to the sentence before.
+            if merged and MARKER.search(s):
+                merged[-1] = f"{merged[-1]} {s}"
+            continue
+        merged.append(s)
+    return merged
+
+
+def normalize(text: str) -> str:
+    """NFKC (full-width to half-width, compatibility forms) and lowercase."""
+    import unicodedata
+
+    return unicodedata.normalize("NFKC", text).lower()

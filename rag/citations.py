@@ -1,0 +1,147 @@
+"""Citations: the numbered passages an answer quotes, the ``[n]`` markers that point to them,
+and the check that every answer sentence carries a valid marker and is supported.
+
+Pure functions over records; the text rules (marker pattern, sentence ends) live in
+:mod:`rag.text`.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Collection, Mapping
+from dataclasses import dataclass, field
+
+from rag.text import CJK, CLOSERS, MARKER, answer_sentences, markers_in, normalize, strip_markers
+from rag.types import Chunk, Hit
+
+
+@dataclass(frozen=True)
+class Citation:
+    """Passage ``number`` of an answer.
+
+    ``chunk`` is the passage shown and quoted; ``hit`` the retrieved hit behind it;
+    ``translated`` says ``chunk`` is the parallel (translation) of ``hit.chunk``;
+    ``parallel`` is the same passage in the other language, when the notes have it;
+    ``quotes`` are the document spans of the sentences quoted from it.
+    """
+
+    number: int
+    chunk: Chunk
+    hit: Hit
+    translated: bool = False
+    parallel: Chunk | None = None
+    quotes: tuple[tuple[int, int], ...] = ()
+
+    def to_dict(self) -> dict:
+        c = self.chunk
+        return {
+            "n": self.number,
+            "chunk_id": c.id,
+            "doc_id": c.doc_id,
+            "title": c.title,
+            "section": c.section,
+            "lang": c.lang,
+            "start": c.start,
+            "end": c.end,
+            "text": c.text,
+            "parallel_text": self.parallel.text if self.parallel is not None else None,
+            "quotes": [list(q) for q in self.quotes],
+        }
+
+
+@dataclass(frozen=True)
+class SentenceCheck:
+    """One answer sentence: its markers, and whether they are valid (and, where checked,
+    whether the cited passage supports the sentence)."""
+
+    text: str
+    markers: tuple[int, ...]
+    ok: bool
+    problem: str = ""
+
+
+def cite(sentence: str, number: int) -> str:
+    """``sentence`` with ``[number]`` before its final punctuation (or at its end).
+
+    Bracketed numbers inside the quoted text would read as markers: they become ``［n］``.
+
+    >>> cite("LoRAは低ランク行列を追加します。", 1), cite("It adds matrices.", 2), cite("- 手順A", 3)
+    ('LoRAは低ランク行列を追加します[1]。', 'It adds matrices [2].', '- 手順A[3]')
+    """
+    s = MARKER.sub(lambda m: f"［{m.group(1)}］", sentence.strip())
+    m = re.search(r"(?:[。！？!?]+|\.)[" + re.escape(CLOSERS) + r"]*$", s)
+    if m:
+        head, tail = s[: m.start()].rstrip(), s[m.start() :]
+        sep = "" if CJK.search(head[-1:]) or head.endswith(tuple(CLOSERS)) else " "
+        return f"{head}{sep}[{number}]{tail}"
+    sep = "" if CJK.search(s[-1:]) or s.endswith(tuple(CLOSERS)) else " "
+    return f"{s}{sep}[{number}]"
+
+
+def supported(sentence: str, passage_texts: Collection[str]) -> bool:
+    """Whether ``sentence`` (markers and list marks removed) occurs in one of the passages,
+    compared after NFKC, lower-casing and dropping whitespace and Markdown emphasis."""
+    core = _squash(strip_markers(sentence))
+    core = re.sub(r"^(?:[-*+•・●◦]|\d{1,3}[.)、．])", "", core)
+    core = core.rstrip("。.!！?？")
+    if not core:
+        return False
+    return any(core in _squash(p) for p in passage_texts)
+
+
+def _squash(text: str) -> str:
+    return re.sub(r"[\s*_`]+", "", normalize(text))
+
+
+def check_citations(text: str, numbers: Collection[int], passages: Mapping[int, Collection[str]] | None = None,
+                    *, skip: Collection[str] = ()) -> list[SentenceCheck]:
+    """Check every sentence of ``text`` carries a marker naming one of ``numbers``; with
+    ``passages`` (number -> the passage and its translation), also that a cited passage
+    contains the sentence. Sentences in ``skip`` (a lead-in line) are not checked."""
+    valid = set(numbers)
+    checks = []
+    for s in answer_sentences(text):
+        if s in skip:
+            continue
+        marks = tuple(markers_in(s))
+        if not marks:
+            checks.append(SentenceCheck(s, marks, False, "no citation marker"))
+            continue
+        bad = sorted({m for m in marks if m not in valid})
+        if bad:
+            names = ", ".join(f"[{m}]" for m in bad)
+            checks.append(SentenceCheck(s, marks, False, f"cites {names}, which is not one of the passages"))
+            continue
+        if passages is not None and not any(supported(s, passages.get(m, ())) for m in marks):
+            checks.append(SentenceCheck(s, marks, False, "the cited passage does not contain this sentence"))
+            continue
+        checks.append(SentenceCheck(s, marks, True))
+    return checks
+
+
+def join_sentences(sentences: list[str]) -> str:
+    """Sentences as one text: CJK sentences run on, others get a space, list items a line."""
+    out = ""
+    for s in sentences:
+        if out:
+            if s.lstrip().startswith(("-", "*", "+", "•", "・", "●")) or re.match(r"^\d{1,3}[.)、．]", s.lstrip()):
+                out += "\n"
+            elif not (CJK.search(out[-1]) or out[-1] in "。！？」』）】]"):
+                out += " "
+            elif out.endswith("]") and not CJK.search(s[:1]):
+                out += " "
+        out += s
+    return out
+
+
+@dataclass
+class Quote:
+    """A unit picked for an answer: its span in the document and its citation number."""
+
+    start: int
+    end: int
+    number: int
+    text: str
+    kind: str = "text"
+    score: float = 0.0
+    meta: dict = field(default_factory=dict)
