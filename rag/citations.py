@@ -65,8 +65,8 @@ def cite(sentence: str, number: int) -> str:
 
     Bracketed numbers inside the quoted text would read as markers: they become ``［n］``.
 
-    >>> cite("LoRAは低ランク行列を追加します。", 1), cite("It adds matrices.", 2), cite("- 手順A", 3)
-    ('LoRAは低ランク行列を追加します[1]。', 'It adds matrices [2].', '- 手順A[3]')
+    >>> cite("LoRAは低ランク行列を追加します。", 1), cite("It adds matrices.", 2), cite("- 手順を確認", 3)
+    ('LoRAは低ランク行列を追加します[1]。', 'It adds matrices [2].', '- 手順を確認[3]')
     """
     s = MARKER.sub(lambda m: f"［{m.group(1)}］", sentence.strip())
     m = re.search(r"(?:[。！？!?]+|\.)[" + re.escape(CLOSERS) + r"]*$", s)

@@ -1,0 +1,142 @@
+"""Do the notes answer this question? Calibrated relevance and the distinctive-term check.
+
+Two signals, combined:
+
+* **Similarity**, calibrated: a logistic model over the best passage's and the best
+  quotable unit's cosine with the question, and the share of the question's CJK content
+  words that never occur in the notes, fitted on labelled on- and off-topic questions
+  (``python -m eval answers --calibrate``; the weights live in ``rag/tuned.json``).
+  Its output is the ``relevance`` shown with an answer: one scale for every question.
+* **Distinctive terms**: names, versions and products in the question (``GPT-6``,
+  ``Kubernetes``, ``Llama 5``) must occur in the notes' quotable text (not only in a list
+  of interview questions). When one does not, the notes do not cover the question, however
+  similar the rest of it sounds.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from rag.extract import chunk_units, content_terms
+from rag.index import Index
+from rag.text import CJK, EN_STOP, QUESTION_WORDS, normalize
+from rag.types import Hit, Query
+
+# Defaults until `python -m eval answers --calibrate` has written calibrated values.
+DEFAULT_CALIBRATION = {"weights": {"passage": 30.0, "unit": 30.0, "cjk_missing": -3.0}, "bias": -50.0, "threshold": 0.5}
+_NAME = re.compile(r"[A-Za-z][A-Za-z0-9]*(?:[-_.+/][A-Za-z0-9]+)*(?:[ -]?\d+(?:\.\d+)?)?")
+_SENTENCE_START = re.compile(r"(?:^|[.?!]\s+)([A-Z][a-z]+)")
+
+
+@dataclass(frozen=True)
+class Judgement:
+    """Whether to answer, with the evidence: ``relevance`` in [0, 1], the question's
+    distinctive terms the notes lack, and the raw features."""
+
+    relevance: float
+    answerable: bool
+    missing: tuple[str, ...] = ()
+    features: Mapping[str, float] = field(default_factory=dict)
+
+
+def _squash(text: str) -> str:
+    return re.sub(r"[\s\-_.]+", "", normalize(text))
+
+
+def quotable_text(index: Index) -> str:
+    """The notes' quotable units (no question lists, headings or code), normalised and
+    squashed, for term look-ups; made once per index and kept on it."""
+    got = index.__dict__.get("_quotable_text")
+    if got is None:
+        parts = [u.text for i in range(len(index.chunks)) for u in chunk_units(index, i) if u.quotable]
+        got = index.__dict__["_quotable_text"] = "\n".join(_squash(p) for p in parts)
+    return got
+
+
+def notes_text(index: Index) -> str:
+    """All the notes' text, normalised and squashed (kept on the index)."""
+    got = index.__dict__.get("_notes_text")
+    if got is None:
+        got = index.__dict__["_notes_text"] = "\n".join(_squash(d.text) for d in index.documents.values())
+    return got
+
+
+def distinctive_terms(question: str, lang: str) -> list[str]:
+    """Names, versions and products in ``question``: Latin-script terms with a digit or a
+    capital inside (``GPT-6``, ``vLLM``), capitalised words not opening a sentence
+    (``Kubernetes``), every Latin-script term of a Japanese or Chinese question, with a
+    version number that follows (``Llama 5``).
+
+    >>> distinctive_terms("What new features does GPT-6 have?", "en")
+    ['GPT-6']
+    >>> distinctive_terms("How does Kubernetes autoscaling work?", "en"), distinctive_terms("LoRAとは？", "ja")
+    (['Kubernetes'], ['LoRA'])
+    """
+    starts = {m.start(1) for m in _SENTENCE_START.finditer(question)}
+    out = []
+    for m in _NAME.finditer(question):
+        t = m.group(0).strip()
+        low = t.lower()
+        if low in EN_STOP or low in QUESTION_WORDS or len(t) < 2:
+            continue
+        caps_inside = any(c.isupper() for c in t[1:])
+        if lang in ("ja", "zh"):
+            keep = True
+        else:
+            keep = any(c.isdigit() for c in t) or caps_inside or (t[0].isupper() and m.start() not in starts)
+        if keep and t not in out:
+            out.append(t)
+    return out
+
+
+def missing_terms(index: Index, question: str, lang: str) -> list[str]:
+    """The distinctive terms of ``question`` that the notes' quotable text does not contain."""
+    text = quotable_text(index)
+    return [t for t in distinctive_terms(question, lang) if _squash(t) not in text]
+
+
+def cjk_missing_share(index: Index, query: Query) -> float:
+    """Share of the question's CJK content words that occur nowhere in the notes."""
+    words = [t for t in content_terms(query) if CJK.search(t)]
+    if not words:
+        return 0.0
+    text = notes_text(index)
+    return sum(1 for t in words if _squash(t) not in text) / len(words)
+
+
+def features(index: Index, query: Query, hits: Sequence[Hit], analyze: Callable[[str], list[str]] | None = None,
+             *, depth: int = 3) -> dict[str, float]:
+    """The similarity features of the calibrated model for ``query`` and its top ``hits``."""
+    rows = np.array([index.by_id[h.chunk.id] for h in hits[:depth]], dtype=np.int64)
+    if not len(rows) or query.vector is None:
+        return {"passage": 0.0, "unit": 0.0, "cjk_missing": cjk_missing_share(index, query)}
+    passage = float(index.passage_similarity(rows, query.vector).max())
+    best = 0.0
+    for r in rows:
+        for u in chunk_units(index, int(r)):
+            if u.quotable:
+                best = max(best, float(index.units[index.unit_offsets[r] + u.index] @ query.vector))
+    return {"passage": passage, "unit": best, "cjk_missing": cjk_missing_share(index, query)}
+
+
+def calibrated(feats: Mapping[str, float], calibration: Mapping | None = None) -> float:
+    """P(the notes answer it) from the features, by the calibrated logistic model."""
+    cal = calibration or DEFAULT_CALIBRATION
+    z = cal["bias"] + sum(w * feats.get(k, 0.0) for k, w in cal["weights"].items())
+    return 1.0 / (1.0 + math.exp(-max(-50.0, min(50.0, z))))
+
+
+def judge(index: Index, query: Query, hits: Sequence[Hit], *, question: str, lang: str,
+          calibration: Mapping | None = None) -> Judgement:
+    """Answer or abstain: a distinctive term missing from the notes, or a calibrated
+    relevance under the threshold, means the notes do not cover the question."""
+    feats = features(index, query, hits)
+    rel = calibrated(feats, calibration)
+    missing = tuple(missing_terms(index, question, lang))
+    threshold = (calibration or DEFAULT_CALIBRATION).get("threshold", 0.5)
+    return Judgement(rel, bool(hits) and not missing and rel >= threshold, missing, feats)
