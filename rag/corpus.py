@@ -107,7 +107,7 @@ def corpus_files(root: Path, *, on_skip: OnSkip | None = None) -> list[Path]:
                 continue
             path = Path(folder) / fname
             rel = path.relative_to(root).as_posix()
-            reason = _unreadable_reason(path, rel, base)
+            real, reason = _resolve(path, rel, base)
             if reason is None:
                 out.append(path)
             elif on_skip is not None:
@@ -115,21 +115,22 @@ def corpus_files(root: Path, *, on_skip: OnSkip | None = None) -> list[Path]:
     return sorted(out)
 
 
-def _unreadable_reason(path: Path, rel: str, base: Path) -> str | None:
+def _resolve(path: Path, rel: str, base: Path) -> tuple[Path | None, str | None]:
+    """``(resolved path, None)`` for a readable corpus file, else ``(None, reason)``."""
     try:
         rel.encode("utf-8")
     except UnicodeEncodeError:
-        return "the file name is not valid UTF-8; rename the file"
+        return None, "the file name is not valid UTF-8; rename the file"
     try:
         real = path.resolve(strict=True)
         mode = real.stat().st_mode
     except (OSError, RuntimeError):  # RuntimeError: a link loop
-        return "a broken link" if path.is_symlink() else "cannot be opened"
+        return None, "a broken link" if path.is_symlink() else "cannot be opened"
     if not _inside(real, base):
-        return "a link to a file outside the corpus folder; not read"
+        return None, "a link to a file outside the corpus folder; not read"
     if not stat.S_ISREG(mode):
-        return "not a regular file"
-    return None
+        return None, "not a regular file"
+    return real, None
 
 
 def read_file(path: Path, root: Path) -> bytes:
@@ -140,11 +141,11 @@ def read_file(path: Path, root: Path) -> bytes:
     """
     path, root = Path(path), Path(root)
     rel = path.relative_to(root).as_posix() if path.is_relative_to(root) else path.name
-    reason = _unreadable_reason(path, rel, root.resolve())
+    real, reason = _resolve(path, rel, root.resolve())
     if reason is not None:
         raise UnreadableFileError(rel, reason)
     flags = os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_NONBLOCK", 0)
-    fd = os.open(path.resolve(strict=True), flags)
+    fd = os.open(real, flags)
     with os.fdopen(fd, "rb") as f:
         st = os.fstat(f.fileno())
         if not stat.S_ISREG(st.st_mode):
