@@ -228,6 +228,31 @@ def test_heading_only_document_never_packs_across_boilerplate():
     assert not any(overlaps(c, s, s + len("首页 发现")) for c in chunks)
 
 
+def _teasers_by_definition(lines: list[str]) -> set[int]:
+    """The teaser rule as first written (quadratic): a line of 60+ characters whose first 40
+    characters start some later, different line."""
+    return {
+        i
+        for i, st_ in enumerate(lines)
+        if len(st_) >= 60 and any(o.startswith(st_[:40]) and o != st_ for o in lines[i + 1 :])
+    }
+
+
+_PREFIXES = ["A" * 40, "B" * 39, "あ" * 40, "A" * 20]
+teaser_lines = st.lists(
+    st.builds(lambda p, tail: p + tail, st.sampled_from(_PREFIXES), st.text(alphabet="xyz ", max_size=30)),
+    max_size=40,
+)
+
+
+@given(lines=teaser_lines)
+@settings(max_examples=300, deadline=None)
+def test_linear_teaser_scan_matches_the_definition(lines):
+    from ingest.chunker import _teasers
+
+    assert _teasers(lines) == _teasers_by_definition(lines)
+
+
 def test_max_chars_below_minimum_is_rejected():
     d = parse_document("x.md", "# T\n\nsome text here.\n".encode())
     with pytest.raises(ValueError, match="max_chars"):
