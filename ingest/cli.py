@@ -13,7 +13,6 @@ from rag.dense import FAISS_KINDS
 from rag.encoders import DEFAULT_ENCODER, load_encoder
 from rag.errors import RagError
 
-
 EXIT_OK = 0
 EXIT_WARNINGS = 1  # done, but some files were skipped (each named in a warning line)
 EXIT_ERROR = 2  # nothing was written; the previous index (if any) is unchanged

@@ -208,12 +208,12 @@ def load_corpus(root: Path, *, on_skip: Callable[[Skipped], None] | None = None)
         try:
             data = read_file(path, root)
             text = decode(data, doc_id)
-        except Exception as e:  # one bad file must not stop the others
+        except Exception as e:  # noqa: BLE001 -- one bad file must not stop the others
             skip(Skipped(doc_id, failure_reason(e)))  # not a document for the stale check either
             continue
         try:
             docs.append(_document(doc_id, data, text))
-        except Exception as e:
+        except Exception as e:  # noqa: BLE001 -- a parse failure skips this file only
             skip(Skipped(doc_id, failure_reason(e), hashlib.sha256(data).hexdigest()))
     if not docs:
         raise CorpusError(f"no readable .txt/.md documents in {root}")

@@ -145,7 +145,7 @@ def _chunk_each(docs: list[Document], max_chars: int, skip: OnSkip) -> list[tupl
     for d in docs:
         try:
             out.append((d, chunk_document(d, max_chars=max_chars)))
-        except Exception as e:  # one bad document must not stop the build
+        except Exception as e:  # noqa: BLE001 -- one bad document must not stop the build
             skip(Skipped(d.doc_id, f"could not be chunked ({failure_reason(e)})", d.sha256))
     return out
 

@@ -84,7 +84,7 @@ def check_upload(name: str, data: bytes):
     try:
         doc = parse_document(f"{UPLOAD_DIR}/{fname}", data)
         chunk_document(doc)  # what ingest will do: a file it would skip is refused now
-    except Exception as e:  # any failure on this one file is a refusal with its reason
+    except Exception as e:  # noqa: BLE001 -- any failure on this one file is a refusal with its reason
         raise UploadError(f"{shown}: {failure_reason(e)}") from None
     return fname, doc
 

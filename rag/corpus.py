@@ -28,7 +28,7 @@ from rag.errors import CorpusError
 SUFFIXES = (".txt", ".md", ".markdown")
 MAX_BYTES = 20_000_000
 # A leading ``---`` … ``---`` block (YAML front matter; ingest/loader.py parses it).
-FRONT_MATTER = re.compile(r"\A---[ \t]*\n(.*?\n)---[ \t]*(?:\n|\Z)", re.S)
+FRONT_MATTER = re.compile(r"\A---[ \t]*\n(.*?\n)---[ \t]*(?:\n|\Z)", re.DOTALL)
 
 # on_skip(name, reason): a file under the corpus folder that is not read as a document.
 OnSkip = Callable[[str, str], None]
@@ -107,7 +107,7 @@ def corpus_files(root: Path, *, on_skip: OnSkip | None = None) -> list[Path]:
                 continue
             path = Path(folder) / fname
             rel = path.relative_to(root).as_posix()
-            real, reason = _resolve(path, rel, base)
+            _, reason = _resolve(path, rel, base)
             if reason is None:
                 out.append(path)
             elif on_skip is not None:

@@ -170,4 +170,4 @@ def chat_completion(
     if not isinstance(content, str) or not content.strip():
         raise AnswererError(f"the answer endpoint {target} sent an empty answer")
     # Reasoning models may prepend their thinking.
-    return re.sub(r"<think>.*?</think>", "", content, flags=re.S).strip()
+    return re.sub(r"<think>.*?</think>", "", content, flags=re.DOTALL).strip()

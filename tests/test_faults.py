@@ -26,7 +26,7 @@ import numpy as np
 import pytest
 
 from conftest import ROOT, SMALL_CORPUS, FakeEncoder, write_corpus
-from ingest.loader import FrontMatterError, load_corpus, parse_document
+from ingest.loader import FrontMatterError, parse_document
 from ingest.pipeline import ingest
 from rag.corpus import UnreadableFileError, corpus_files, document_hashes, read_file, stale_documents
 from rag.errors import IndexCorruptError
@@ -62,7 +62,8 @@ def child_cmd(code: str, *args: str) -> list[str]:
 def child(code: str, *args, timeout: float = 120, **kw) -> subprocess.CompletedProcess:
     """Run ``code`` (after :data:`PRELUDE`) in a fresh interpreter with this checkout first."""
     return subprocess.run(
-        child_cmd(code, *args), capture_output=True, text=True, encoding="utf-8", errors="replace", timeout=timeout, **kw
+        child_cmd(code, *args), capture_output=True, text=True, encoding="utf-8", errors="replace", timeout=timeout,
+        check=False, **kw
     )
 
 
@@ -226,7 +227,8 @@ def make_document(n_lines: int, seed: int = 0) -> str:
     """A structured document of ``n_lines`` distinct lines (headings, Q&A items, bullets,
     paragraphs of 60+ characters: each one a teaser candidate)."""
     rnd = random.Random(seed)
-    words = "retrieval embedding token attention 検索 ベクトル 向量 检索 model layer sampling decoding".split()
+    words = ["retrieval", "embedding", "token", "attention", "検索", "ベクトル", "向量", "检索", "model", "layer",
+             "sampling", "decoding"]
     out = []
     for i in range(n_lines):
         r = rnd.random()
@@ -341,7 +343,7 @@ def test_each_bad_file_is_one_warning_and_the_rest_is_indexed(tmp_path, fake_enc
 
 
 def test_a_document_the_chunker_fails_on_is_skipped_alone(corpus, tmp_path, fake_encoder, monkeypatch):
-    import ingest.pipeline as pipeline
+    from ingest import pipeline
 
     real = pipeline.chunk_document
 
@@ -456,7 +458,7 @@ def test_a_second_writer_waits_for_the_lock(built):
         assert proc.stdout.readline().strip() == "ready"
         time.sleep(1.5)
         assert proc.poll() is None and current_folder(index) == before  # blocked, nothing written
-    out, err = proc.communicate(timeout=120)
+    _, err = proc.communicate(timeout=120)
     assert proc.returncode == 0, err
     assert current_folder(index) != before
 
@@ -519,7 +521,7 @@ class Endpoint:
 
     def __init__(self, behave):
         class Handler(BaseHTTPRequestHandler):
-            def do_POST(self):  # noqa: N802
+            def do_POST(self):
                 self.rfile.read(int(self.headers.get("Content-Length") or 0))
                 try:
                     behave(self)
@@ -707,7 +709,7 @@ def test_app_upload_of_bad_files_shows_reasons_not_tracebacks(fake_app):
     files = [("nested.md", BAD_FILES["nested.md"], "text/markdown"), ("bomb.md", BAD_FILES["bomb.md"], "text/markdown"),
              ("tags.md", BAD_FILES["tags-map.md"], "text/markdown")]
     at.file_uploader[0].set_value(files).run()
-    [b for b in at.button if b.label == "Add to the index"][0].click().run()
+    next(b for b in at.button if b.label == "Add to the index").click().run()
     assert not at.exception, at.exception
     errors = " ".join(shown(at.error))
     assert "nested.md" in errors and "nested deeper" in errors
