@@ -315,9 +315,10 @@ def ingest(
     index_dir = Path(index_dir)
     try:
         lock = write_lock(index_dir)
+        lock.acquire()
     except OSError as e:
-        raise IndexWriteError(f"cannot create the index folder {index_dir}: {e.strerror or e}") from None
-    with lock:
+        raise IndexWriteError(f"cannot lock the index folder {index_dir} for writing ({e.strerror or e})") from None
+    try:
         docs = load_corpus(Path(corpus_dir), on_skip=skip)
         old = None if rebuild else try_open(index_dir)
         want = settings(encoder, analyzer, max_chars, faiss)
@@ -325,7 +326,7 @@ def ingest(
             # Files that failed to chunk last time and are unchanged are skipped again, unread.
             before = old.manifest.get("skipped", {})
             for d in [d for d in docs if before.get(d.doc_id, {}).get("sha256") == d.sha256]:
-                skip(Skipped(d.doc_id, before[d.doc_id]["reason"], d.sha256))
+                skip(Skipped(d.doc_id, str(before[d.doc_id].get("reason", "skipped by the last ingest")), d.sha256))
                 docs.remove(d)
             current = {d.doc_id: d.sha256 for d in docs}
             unchanged = current == {k: v["sha256"] for k, v in old.manifest["documents"].items()} and {
@@ -348,6 +349,8 @@ def ingest(
             raise IndexWriteError(
                 f"could not write the new index under {index_dir} ({e.strerror or e}); the previous index is unchanged"
             ) from None
+    finally:
+        lock.release()
     report.documents = len(index.documents)
     report.chunks = len(index.chunks)
     report.written = True
