@@ -511,6 +511,23 @@ def test_eight_processes_uploading_the_same_name_lose_nothing(tmp_path):
     assert set(files.values()) == expected
 
 
+def test_an_upload_that_cannot_be_written_is_refused_and_leaves_nothing(tmp_path, monkeypatch):
+    import errno
+
+    from ingest.uploads import save_uploads
+
+    corpus = tmp_path / "corpus"
+    corpus.mkdir()
+
+    def full(self, data):
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(Path, "write_bytes", full)
+    result = save_uploads([("notes.md", b"# Notes\n\nSome text to keep.\n")], corpus)
+    assert result.saved == [] and result.refused == [("notes.md", "notes.md: could not be saved (No space left on device)")]
+    assert list((corpus / "uploads").iterdir()) == []  # neither the reserved name nor a temp file
+
+
 # =========================================================================================
 # 5. Endpoint text rendered live
 # =========================================================================================
