@@ -116,14 +116,14 @@ def load_searcher() -> Searcher:
                 if attempt == 2 or current_folder(INDEX) == build:
                     raise
     except IndexCorruptError as e:
-        st.error(f"The index cannot be read: {e}")
+        st.error(f"The index cannot be read: {highlight.md_escape(str(e))}")
         if st.button("Rebuild the index from the corpus"):
             with st.spinner("Rebuilding…"):
                 update_index(CORPUS, INDEX, get_encoder(DEFAULT_ENCODER), rebuild=True)
             st.rerun()
         st.stop()
     except RagError as e:
-        st.error(str(e))
+        st.error(highlight.md_escape(str(e)))
         st.stop()
 
 
@@ -223,15 +223,16 @@ def render_turn(turn_no: int, turn: Turn, lookup) -> None:
         if not a.answered:
             st.info(a.text)
             if a.note:
-                st.caption(a.note)
+                st.caption(highlight.md_escape(a.note))
         else:
             st.markdown(highlight.answer_html(a.text, [f.text for f in a.flagged]), unsafe_allow_html=True)
-            if a.flagged:
-                st.warning(
-                    "Not backed by a valid citation: " + " / ".join(f"“{f.text[:80]}” ({f.problem})" for f in a.flagged)
+            if a.flagged:  # the sentences are the LLM's text: escaped, no links
+                flagged = " / ".join(
+                    f"“{highlight.md_escape(f.text[:80])}” ({highlight.md_escape(f.problem)})" for f in a.flagged
                 )
+                st.warning(f"Not backed by a valid citation: {flagged}")
             if a.note:
-                st.caption(a.note)
+                st.caption(highlight.md_escape(a.note))
         label = (
             "LLM endpoint" if a.answerer == "endpoint" else "extractive" if a.answerer == "extractive" else "no answer"
         )
@@ -281,7 +282,7 @@ def page_ask() -> None:
             with st.spinner("Searching…"):
                 turn = ask(searcher, question, settings(), previous_query=previous)
         except RagError as e:
-            st.error(str(e))
+            st.error(highlight.md_escape(str(e)))
             return
         turns.append(turn)
         render_turn(len(turns) - 1, turn, lookup)
@@ -359,7 +360,7 @@ def page_add() -> None:
     uploads = CORPUS / UPLOAD_DIR
     mine = sorted(p.name for p in uploads.glob("*") if p.suffix.lower() in (".md", ".txt")) if uploads.is_dir() else []
     if mine:
-        st.caption("Added so far: " + ", ".join(mine))
+        st.caption("Added so far: " + ", ".join(highlight.md_escape(m) for m in mine))
 
 
 def progress_bar(first: str):
@@ -392,9 +393,9 @@ def stale_notice() -> None:
         bar, progress = progress_bar("Updating the index…")
         try:
             report = update_index(CORPUS, INDEX, get_encoder(DEFAULT_ENCODER), progress=progress)
-        except RagError as e:
+        except (RagError, OSError) as e:
             bar.empty()
-            st.error(f"Indexing failed, the index is unchanged: {e}")
+            st.error(f"Indexing failed, the index is unchanged: {highlight.md_escape(str(e))}")
             return
         bar.progress(1.0, text="Done")
         st.session_state["upload_messages"] = [("success", report.summary())]
@@ -407,9 +408,11 @@ def handle_upload(files: list[tuple[str, bytes]]) -> None:
     messages: list[tuple[str, str]] = []
     try:
         result, report = add_documents(files, CORPUS, INDEX, get_encoder(DEFAULT_ENCODER), progress=progress)
-    except RagError as e:
+    except (RagError, OSError) as e:
         bar.empty()
-        messages.append(("error", f"Indexing failed, nothing was added and the index is unchanged: {e}"))
+        messages.append(
+            ("error", f"Indexing failed, nothing was added and the index is unchanged: {highlight.md_escape(str(e))}")
+        )
         st.session_state["upload_messages"] = messages
         return
     bar.progress(1.0, text="Done")

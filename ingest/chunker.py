@@ -41,7 +41,7 @@ MIN_CHUNK_CHARS = 10
 _META_LINE = re.compile(r"^\d+(\.\d+)?$|^\d+\s*(热度|阅读|次阅读|赞|views?|likes?)$", re.I)
 
 
-@dataclass
+@dataclass(slots=True)
 class _Line:
     start: int
     end: int  # exclusive, without the newline
@@ -68,6 +68,7 @@ def _scan(doc: Document) -> list[_Line]:
         pos += len(line) + 1
     stripped = [r[2].strip() for r in raw]
     has_md = any(_MD_HEADING.match(s) for s in stripped)
+    teasers = _teasers(stripped)
     seen: set[str] = set()
     lines: list[_Line] = []
     in_code = False
@@ -84,9 +85,8 @@ def _scan(doc: Document) -> list[_Line]:
             lines.append(_Line(s, e, line, "blank"))
             continue
         dup = st in seen and len(st) >= 8
-        teaser = len(st) >= 60 and any(o.startswith(st[:40]) and o != st for o in stripped[i + 1 :])
         seen.add(st)
-        if dup or teaser or _is_boilerplate(st):
+        if dup or i in teasers or _is_boilerplate(st):
             lines.append(_Line(s, e, line, "drop"))
             continue
         if m := _QA_BOLD.match(line) or _QA_LABEL.match(line):
@@ -109,6 +109,33 @@ def _scan(doc: Document) -> list[_Line]:
     return lines
 
 
+TEASER_MIN_CHARS = 60
+TEASER_PREFIX_CHARS = 40
+
+
+def _teasers(stripped: list[str]) -> set[int]:
+    """Lines that are a teaser of a later line: at least TEASER_MIN_CHARS long, and some
+    later, different line starts with their first TEASER_PREFIX_CHARS characters (a
+    summary repeated before the full paragraph).
+
+    One pass from the end, keeping the distinct later lines by their prefix, so the cost is
+    linear in the number of lines (comparing each line with every later one was quadratic:
+    15 s for 16k lines).
+    """
+    later: dict[str, set[str]] = {}
+    out: set[int] = set()
+    for i in range(len(stripped) - 1, -1, -1):
+        st = stripped[i]
+        if len(st) < TEASER_PREFIX_CHARS:
+            continue
+        key = st[:TEASER_PREFIX_CHARS]
+        others = later.setdefault(key, set())
+        if len(st) >= TEASER_MIN_CHARS and len(others) - (st in others) > 0:
+            out.add(i)
+        others.add(st)
+    return out
+
+
 def _standalone_title(raw, stripped, i) -> bool:
     """A short line with blank lines around it and no sentence punctuation (plain-text headings)."""
     st = stripped[i]
@@ -119,14 +146,14 @@ def _standalone_title(raw, stripped, i) -> bool:
     return before and after
 
 
-@dataclass
+@dataclass(slots=True)
 class _Block:
     start: int
     end: int
     kind: str  # "para" | "list" | "heading"
 
 
-@dataclass
+@dataclass(slots=True)
 class _Segment:
     heading: str
     section: str

@@ -13,9 +13,25 @@ from rag.dense import FAISS_KINDS
 from rag.encoders import DEFAULT_ENCODER, load_encoder
 from rag.errors import RagError
 
+EXIT_OK = 0
+EXIT_WARNINGS = 1  # done, but some files were skipped (each named in a warning line)
+EXIT_ERROR = 2  # nothing was written; the previous index (if any) is unchanged
+
+EPILOG = """exit status:
+  0  done, every file indexed
+  1  done with warnings: some files were skipped (one 'warning:' line each, naming the
+     file and the reason); everything else is indexed
+  2  error (one 'error:' line); nothing was written and the previous index still serves
+"""
+
 
 def parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="python -m ingest", description="Build or update the search index.")
+    p = argparse.ArgumentParser(
+        prog="python -m ingest",
+        description="Build or update the search index.",
+        epilog=EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     p.add_argument("--corpus", type=Path, default=Path("corpus"), help="documents folder (default ./corpus)")
     p.add_argument("--index", type=Path, default=Path("index"), help="index folder (default ./index)")
     p.add_argument("--encoder", default=DEFAULT_ENCODER, help="use-m3 | minilm | st:<model id or path>")
@@ -43,10 +59,10 @@ def main(argv: list[str] | None = None) -> int:
             rebuild=args.rebuild,
             progress=not args.quiet,
         )
-    except (RagError, ValueError) as e:
-        print(f"error: {e}", file=sys.stderr)
-        return 2
+    except (RagError, ValueError, OSError) as e:
+        print(f"error: {' '.join(str(e).split())}", file=sys.stderr)
+        return EXIT_ERROR
     for msg in report.skipped_files:
         print(f"warning: {msg}", file=sys.stderr)
     print(report.summary())
-    return 0
+    return EXIT_OK if report.clean else EXIT_WARNINGS

@@ -1,10 +1,18 @@
-"""corpus/ -> index/: load, chunk, embed (only what changed), link translations, write atomically."""
+"""corpus/ -> index/: load, chunk, embed (only what changed), link translations, write atomically.
+
+A file that fails to load or chunk, for any reason, is skipped with one message naming it
+and the reason (:attr:`IngestReport.skipped_files`); the rest is indexed. The whole run
+holds the index's cross-process write lock, so two ingests take turns. A build that cannot
+be written (disk full) raises :class:`~rag.errors.IndexWriteError` and the old index keeps
+serving.
+"""
 
 from __future__ import annotations
 
 import dataclasses
 import time
 import warnings
+from collections import defaultdict
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable, Optional
@@ -13,14 +21,14 @@ import numpy as np
 from tqdm import tqdm
 
 from ingest.chunker import chunk_document
-from ingest.loader import load_corpus
+from ingest.loader import Skipped, failure_reason, load_corpus
 from rag import config, corpus
 from rag.analyze import get_analyzer
 from rag.bm25 import BM25Index
 from rag.dense import DenseIndex
 from rag.encoders import Encoder
-from rag.errors import RagError
-from rag.index import FORMAT_VERSION, Index, open_index, write_index
+from rag.errors import IndexWriteError, RagError
+from rag.index import FORMAT_VERSION, Index, open_index, write_index, write_lock
 from rag.parallel import link_parallel
 from rag.text import plain, unit_spans
 from rag.types import Chunk, Document
@@ -29,6 +37,7 @@ CHUNKER_VERSION = 4  # 4: units are lines and sentences, with document spans
 
 # on_progress(stage, done, total): stages are chunks, headings, sentences, analyze.
 OnProgress = Optional[Callable[[str, int, Optional[int]], None]]
+OnSkip = Callable[[Skipped], None]
 
 
 @dataclass
@@ -38,10 +47,15 @@ class IngestReport:
     embedded_documents: list[str] = field(default_factory=list)
     reused_documents: list[str] = field(default_factory=list)
     removed_documents: list[str] = field(default_factory=list)
-    skipped_files: list[str] = field(default_factory=list)
+    skipped_files: list[str] = field(default_factory=list)  # one message per skipped file
     seconds: float = 0.0
     written: bool = False
     path: Path | None = None
+
+    @property
+    def clean(self) -> bool:
+        """No file was skipped."""
+        return not self.skipped_files
 
     def summary(self) -> str:
         if not self.written:
@@ -90,7 +104,10 @@ def _embed(encoder: Encoder, texts: list[str], desc: str, progress: bool, on_pro
     with tqdm(total=len(texts), desc=desc, unit="text", disable=not progress, leave=False) as bar:
         for i in range(0, len(texts), step):
             batch = texts[i : i + step]
-            out[i : i + len(batch)] = encoder.encode(batch, query=False)
+            vecs = encoder.encode(batch, query=False)
+            if not np.isfinite(vecs).all():  # the index would be refused as corrupt when loaded
+                raise RagError(f"the encoder {encoder.id} returned NaN or infinite vectors; the index is unchanged")
+            out[i : i + len(batch)] = vecs
             bar.update(len(batch))
             if on_progress:
                 on_progress(desc, i + len(batch), len(texts))
@@ -108,8 +125,7 @@ class _DocPart:
     unit_spans: np.ndarray
 
 
-def _reuse(old: Index, doc: Document) -> _DocPart:
-    rows = [i for i, c in enumerate(old.chunks) if c.doc_id == doc.doc_id]
+def _reuse(old: Index, doc: Document, rows: list[int]) -> _DocPart:
     units = [old.chunk_units(i) for i in rows]
     spans = [old.chunk_unit_spans(i) for i in rows]
     return _DocPart(
@@ -123,10 +139,20 @@ def _reuse(old: Index, doc: Document) -> _DocPart:
     )
 
 
+def _chunk_each(docs: list[Document], max_chars: int, skip: OnSkip) -> list[tuple[Document, list[Chunk]]]:
+    """Chunk every document; one that fails is skipped (reported) and the rest go on."""
+    out = []
+    for d in docs:
+        try:
+            out.append((d, chunk_document(d, max_chars=max_chars)))
+        except Exception as e:  # noqa: BLE001 -- one bad document must not stop the build
+            skip(Skipped(d.doc_id, f"could not be chunked ({failure_reason(e)})", d.sha256))
+    return out
+
+
 def _embed_docs(
-    docs: list[Document], encoder: Encoder, max_chars: int, progress: bool, on_progress: OnProgress = None
+    chunked: list[tuple[Document, list[Chunk]]], encoder: Encoder, progress: bool, on_progress: OnProgress = None
 ) -> list[_DocPart]:
-    chunked = [(d, chunk_document(d, max_chars=max_chars)) for d in docs]
     all_chunks = [c for _, cs in chunked for c in cs]
     if not all_chunks:
         return [_DocPart(d, [], *_empty(encoder.dim)) for d, _ in chunked]
@@ -173,23 +199,42 @@ def build(
     progress: bool = False,
     report: IngestReport | None = None,
     on_progress: OnProgress = None,
+    skipped: list[Skipped] | None = None,
+    on_skip: OnSkip | None = None,
 ) -> Index:
-    """Build an in-memory index of ``docs``, reusing ``old``'s vectors for unchanged documents."""
+    """Build an in-memory index of ``docs``, reusing ``old``'s vectors for unchanged documents.
+
+    A document that cannot be chunked is left out and reported to ``on_skip`` (default: a
+    warning). ``skipped`` lists files left out before (by the loader); with the ones left
+    out here they are recorded in the manifest, so an unchanged skipped file is not stale.
+    """
     report = report if report is not None else IngestReport()
+    skipped = list(skipped or [])
+
+    def skip(s: Skipped) -> None:
+        skipped.append(s)
+        (on_skip or _warn)(s)
+
     want = settings(encoder, analyzer, max_chars, faiss)
     reusable = old is not None and _compatible(old, want)
     fresh, parts = [], {}
+    old_rows: dict[str, list[int]] = defaultdict(list)
+    for i, c in enumerate(old.chunks if reusable else []):
+        old_rows[c.doc_id].append(i)
     for d in docs:
         prev = old.documents.get(d.doc_id) if reusable else None
         if prev is not None and prev.sha256 == d.sha256:
-            parts[d.doc_id] = _reuse(old, d)
+            parts[d.doc_id] = _reuse(old, d, old_rows[d.doc_id])
             report.reused_documents.append(d.doc_id)
         else:
             fresh.append(d)
-            report.embedded_documents.append(d.doc_id)
-    for p in _embed_docs(fresh, encoder, max_chars, progress, on_progress) if fresh else []:
+    chunked = _chunk_each(fresh, max_chars, skip)
+    report.embedded_documents.extend(d.doc_id for d, _ in chunked)
+    for p in _embed_docs(chunked, encoder, progress, on_progress) if chunked else []:
         parts[p.doc.doc_id] = p
-    ordered = [parts[d.doc_id] for d in docs]
+    ordered = [parts[d.doc_id] for d in docs if d.doc_id in parts]
+    if not ordered:
+        raise RagError("no document could be indexed (see the skipped files)")
     chunks = [c for p in ordered for c in p.chunks]
     if not chunks:
         raise RagError("the documents produced no text to index (all empty?)")
@@ -206,6 +251,7 @@ def build(
         "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
         "documents": {p.doc.doc_id: {"sha256": p.doc.sha256, "chunks": len(p.chunks)} for p in ordered},
         "chunks": len(chunks),
+        "skipped": {s.doc_id: {"sha256": s.sha256, "reason": s.reason} for s in skipped if s.sha256},
     }
     counts = np.concatenate([p.unit_counts for p in ordered])
     return Index(
@@ -234,6 +280,10 @@ def stale_documents(index: Index, corpus_dir: Path) -> list[str]:
     return corpus.stale_documents(index.manifest, corpus_dir)
 
 
+def _warn(s: Skipped) -> None:
+    warnings.warn(s.message(), stacklevel=3)
+
+
 def ingest(
     corpus_dir: Path,
     index_dir: Path,
@@ -250,28 +300,58 @@ def ingest(
 
     ``progress`` shows tqdm bars on stderr; ``on_progress(stage, done, total)`` is called as
     each stage (chunks, headings, sentences, analyze) advances, for a UI's own progress bar.
+    Each skipped file is a warning and a line of ``report.skipped_files``. Holds the index's
+    write lock throughout (a second ingest, in any process, waits for this one).
     """
     t0 = time.perf_counter()
     report = IngestReport()
-    with warnings.catch_warnings(record=True) as caught:
-        warnings.simplefilter("always")
-        docs = load_corpus(Path(corpus_dir))
-    for w in caught:
-        report.skipped_files.append(str(w.message))
-        warnings.warn(str(w.message), stacklevel=2)
-    old = None if rebuild else try_open(Path(index_dir))
-    report.documents = len(docs)
-    if old is not None and _compatible(old, settings(encoder, analyzer, max_chars, faiss)):
-        current = {d.doc_id: d.sha256 for d in docs}
-        if current == {k: v["sha256"] for k, v in old.manifest["documents"].items()}:
-            report.chunks = len(old.chunks)
-            report.reused_documents = list(current)
-            report.path = old.path
-            return report
-        report.removed_documents = sorted(set(old.documents) - set(current))
-    index = build(docs, encoder, analyzer=analyzer, max_chars=max_chars, faiss=faiss, old=old, progress=progress, report=report,
-                  on_progress=on_progress)
-    report.path = write_index(index, Path(index_dir))
+    skipped: list[Skipped] = []
+
+    def skip(s: Skipped) -> None:
+        skipped.append(s)
+        report.skipped_files.append(s.message())
+        _warn(s)
+
+    index_dir = Path(index_dir)
+    try:
+        lock = write_lock(index_dir)
+        lock.acquire()
+    except OSError as e:
+        raise IndexWriteError(f"cannot lock the index folder {index_dir} for writing ({e.strerror or e})") from None
+    try:
+        docs = load_corpus(Path(corpus_dir), on_skip=skip)
+        old = None if rebuild else try_open(index_dir)
+        want = settings(encoder, analyzer, max_chars, faiss)
+        if old is not None and _compatible(old, want):
+            # Files that failed to chunk last time and are unchanged are skipped again, unread.
+            before = old.manifest.get("skipped", {})
+            for d in [d for d in docs if before.get(d.doc_id, {}).get("sha256") == d.sha256]:
+                skip(Skipped(d.doc_id, str(before[d.doc_id].get("reason", "skipped by the last ingest")), d.sha256))
+                docs.remove(d)
+            current = {d.doc_id: d.sha256 for d in docs}
+            unchanged = current == {k: v["sha256"] for k, v in old.manifest["documents"].items()} and {
+                s.doc_id: s.sha256 for s in skipped if s.sha256
+            } == {k: v["sha256"] for k, v in before.items()}
+            if unchanged:
+                report.documents = len(docs)
+                report.chunks = len(old.chunks)
+                report.reused_documents = list(current)
+                report.path = old.path
+                return report
+            report.removed_documents = sorted(set(old.documents) - set(current))
+        index = build(
+            docs, encoder, analyzer=analyzer, max_chars=max_chars, faiss=faiss, old=old, progress=progress,
+            report=report, on_progress=on_progress, skipped=skipped, on_skip=skip,
+        )
+        try:
+            report.path = write_index(index, index_dir)
+        except OSError as e:
+            raise IndexWriteError(
+                f"could not write the new index under {index_dir} ({e.strerror or e}); the previous index is unchanged"
+            ) from None
+    finally:
+        lock.release()
+    report.documents = len(index.documents)
     report.chunks = len(index.chunks)
     report.written = True
     report.seconds = time.perf_counter() - t0

@@ -1,18 +1,22 @@
 """Adding a user's own documents: validate, save under ``corpus/uploads/``, re-index.
 
-Every file is checked with :func:`ingest.loader.parse_document` (the same parser ingest
-uses) *before* anything is written, so a binary, non-UTF-8, empty or oversized file is
-refused with a message and the corpus and index are left as they were. Saved files are
-never overwritten: a different file with a taken name gets ``-2``, ``-3`` … appended.
+Every file is checked with :func:`ingest.loader.parse_document` and the chunker (what
+ingest runs) *before* anything is written, so a binary, non-UTF-8, empty, oversized or
+otherwise unreadable file is refused with a message — never a traceback — and the corpus
+and index are left as they were. Saved files are never overwritten: each name is reserved
+with ``O_CREAT | O_EXCL`` (atomic, also between processes), and a taken name gets ``-2``,
+``-3`` … appended, so every save reported is on disk.
 
-:func:`update_index` runs the incremental ingest under a process-wide lock (two browser
-sessions adding files at once take turns) and reports progress through a callback; a
-failed ingest removes the files it had just saved, so the corpus matches the live index.
+:func:`update_index` runs the incremental ingest, which holds the index's cross-process
+write lock (two browser sessions, or the app and ``python -m ingest``, take turns), and
+reports progress through a callback; a failed ingest removes the files it had just saved,
+so the corpus matches the live index.
 """
 
 from __future__ import annotations
 
 import hashlib
+import itertools
 import os
 import re
 import threading
@@ -22,14 +26,17 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from rag.corpus import corpus_files, printable, read_file
 from rag.errors import CorpusError, RagError
 
 UPLOAD_DIR = "uploads"
 SUFFIXES = (".md", ".txt")
 MAX_UPLOAD_BYTES = 2_000_000
 MAX_NAME_CHARS = 100
+MAX_NAME_BYTES = 200  # file systems allow 255 bytes per name; leaves room for "-12.md"
 
-# One ingest at a time in this process (every Streamlit session shares it).
+# One ingest at a time in this process (every Streamlit session shares it); the ingest
+# itself also holds the index's cross-process write lock.
 INGEST_LOCK = threading.Lock()
 
 Progress = Callable[[str, int, int | None], None]
@@ -51,46 +58,64 @@ class UploadResult:
 
 
 def safe_name(name: str) -> str:
-    """A plain file name for ``name``: no folders, no leading dot, only .md/.txt."""
+    """A plain file name for ``name``: no folders, no leading dot, only .md/.txt, short
+    enough for any file system (at most :data:`MAX_NAME_BYTES` bytes of UTF-8)."""
     base = re.split(r"[\\/]", unicodedata.normalize("NFKC", name or ""))[-1].strip()
     stem, dot, ext = base.rpartition(".")
     if not dot or f".{ext.lower()}" not in SUFFIXES:
-        raise UploadError(f"{name or '(no name)'}: only .md and .txt files can be added")
+        raise UploadError(f"{printable(name) if name else '(no name)'}: only .md and .txt files can be added")
     stem = re.sub(r"[^\w\-. ]+", "_", stem, flags=re.UNICODE).strip(" ._")
-    stem = re.sub(r"\s+", "-", stem)[:MAX_NAME_CHARS] or "document"
-    return f"{stem}.{ext.lower()}"
+    stem = re.sub(r"\s+", "-", stem)[:MAX_NAME_CHARS]
+    while len(stem.encode("utf-8", "surrogatepass")) > MAX_NAME_BYTES:
+        stem = stem[:-1]
+    return f"{stem or 'document'}.{ext.lower()}"
 
 
 def check_upload(name: str, data: bytes):
-    """Validate one upload; return ``(safe file name, Document)`` or raise :class:`UploadError`."""
-    from ingest.loader import UnreadableFileError, parse_document
+    """Validate one upload; return ``(safe file name, Document)`` or raise :class:`UploadError`
+    whose message names the file and says why (whatever went wrong)."""
+    from ingest.chunker import chunk_document
+    from ingest.loader import failure_reason, parse_document
 
     fname = safe_name(name)
+    shown = printable(name)
     if len(data) > MAX_UPLOAD_BYTES:
-        raise UploadError(f"{name}: {len(data):,} bytes is over the {MAX_UPLOAD_BYTES:,}-byte limit for uploads")
-    if not data.strip():
-        raise UploadError(f"{name}: the file is empty")
+        raise UploadError(f"{shown}: {len(data):,} bytes is over the {MAX_UPLOAD_BYTES:,}-byte limit for uploads")
     try:
         doc = parse_document(f"{UPLOAD_DIR}/{fname}", data)
-    except UnreadableFileError as e:
-        raise UploadError(f"{name}: {str(e).split(': ', 1)[-1]}") from None
-    if not doc.text[doc.body_start :].strip():
-        raise UploadError(f"{name}: there is no text after the front matter")
+        chunk_document(doc)  # what ingest will do: a file it would skip is refused now
+    except Exception as e:  # noqa: BLE001 -- any failure on this one file is a refusal with its reason
+        raise UploadError(f"{shown}: {failure_reason(e)}") from None
     return fname, doc
 
 
-def _free_path(folder: Path, fname: str) -> Path:
+def _save_new(folder: Path, fname: str, data: bytes) -> Path:
+    """Write ``data`` as ``folder/fname`` — or ``stem-2.ext``, ``stem-3.ext`` … when taken.
+
+    The name is reserved with ``O_CREAT | O_EXCL``, atomic between threads and processes,
+    so two uploads of one name never replace each other; the bytes are then moved into the
+    reserved name with an atomic rename (readers see the whole file or an empty one).
+    """
     stem, _, ext = fname.rpartition(".")
-    path, n = folder / fname, 2
-    while path.exists():
-        path = folder / f"{stem}-{n}.{ext}"
-        n += 1
-    return path
+    for n in itertools.count(1):
+        path = folder / (fname if n == 1 else f"{stem}-{n}.{ext}")
+        try:
+            os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644))
+        except FileExistsError:
+            continue
+        tmp = folder / f".{path.name}.{uuid.uuid4().hex[:8]}.tmp"
+        try:
+            tmp.write_bytes(data)
+            os.replace(tmp, path)
+        except BaseException:
+            tmp.unlink(missing_ok=True)
+            path.unlink(missing_ok=True)
+            raise
+        return path
+    raise AssertionError("unreachable")
 
 
 def _corpus_hashes(corpus_dir: Path) -> dict[str, str]:
-    from ingest.loader import corpus_files
-
     out = {}
     try:
         files = corpus_files(corpus_dir)
@@ -98,8 +123,8 @@ def _corpus_hashes(corpus_dir: Path) -> dict[str, str]:
         return out
     for p in files:
         try:
-            out[hashlib.sha256(p.read_bytes()).hexdigest()] = p.relative_to(corpus_dir).as_posix()
-        except OSError:
+            out[hashlib.sha256(read_file(p, corpus_dir)).hexdigest()] = p.relative_to(corpus_dir).as_posix()
+        except (OSError, CorpusError):
             continue
     return out
 
@@ -121,16 +146,21 @@ def save_uploads(files: Iterable[tuple[str, bytes]], corpus_dir: str | Path) -> 
     if not good:
         return result
     folder = corpus / UPLOAD_DIR
-    folder.mkdir(parents=True, exist_ok=True)
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+    except OSError as e:
+        result.refused.extend((g[0], f"{printable(g[0])}: could not be saved ({e.strerror or e})") for g in good)
+        return result
     known = _corpus_hashes(corpus)
-    for _name, fname, doc, data in good:
+    for name, fname, doc, data in good:
         if doc.sha256 in known:
             result.unchanged.append(known[doc.sha256])
             continue
-        path = _free_path(folder, fname)
-        tmp = folder / f".{path.name}.{uuid.uuid4().hex[:8]}.tmp"
-        tmp.write_bytes(data)
-        os.replace(tmp, path)
+        try:
+            path = _save_new(folder, fname, data)
+        except OSError as e:
+            result.refused.append((name, f"{printable(name)}: could not be saved ({e.strerror or e})"))
+            continue
         doc_id = path.relative_to(corpus).as_posix()
         known[doc.sha256] = doc_id
         result.saved.append(doc_id)

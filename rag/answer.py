@@ -19,19 +19,15 @@ function of its arguments.
 from __future__ import annotations
 
 import dataclasses
-import json
 import re
-import socket
 import time
-import urllib.error
-import urllib.request
 from collections import Counter
 from collections.abc import Callable, Collection, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from rag.errors import RagError
 from rag.lang import detect_lang
+from rag.llm import LLM_TIMEOUT_S, AnswererError, chat_completion, endpoint_url  # noqa: F401
 from rag.types import Chunk, Hit
 
 # --- When to answer ---------------------------------------------------------------------
@@ -76,7 +72,6 @@ FIRST_PASSAGE_SENTENCES = 2
 OTHER_PASSAGE_SENTENCES = 1
 CANDIDATE_HITS = 3  # the extractive answer quotes only from the top hits
 MAX_SENTENCE_CHARS = 280
-LLM_TIMEOUT_S = 60.0
 
 LANG_NAMES = {"ja": "日本語", "zh": "中文", "en": "English"}
 ANSWER_LANGS = ("auto", "ja", "zh", "en")
@@ -87,10 +82,6 @@ NO_ANSWER = {
     "zh": "资料中没有找到与这个问题足够相关的内容。请换一种问法，或添加相关资料。",
     "en": "I found nothing in the documents relevant enough to answer this. Try rephrasing the question, or add documents that cover it.",
 }
-
-
-class AnswererError(RagError):
-    """The generative answer endpoint failed (unreachable, timed out, bad reply)."""
 
 
 @dataclass(frozen=True)
@@ -404,18 +395,6 @@ def _join(sentences: list[str]) -> str:
 # --- Generative answers -----------------------------------------------------------------
 
 
-def endpoint_url(url: str) -> str:
-    """``http://host:port`` or ``…/v1`` → the full ``…/v1/chat/completions`` URL."""
-    u = url.strip().rstrip("/")
-    if not re.match(r"^https?://", u):
-        raise AnswererError(f"answer endpoint URL must start with http:// or https://, got {url!r}")
-    if u.endswith("/chat/completions"):
-        return u
-    if u.endswith("/v1"):
-        return u + "/chat/completions"
-    return u + "/v1/chat/completions"
-
-
 def build_messages(question: str, citations: Sequence[Citation], lang: str) -> list[dict[str, str]]:
     """The chat prompt: numbered passages, the question, and the citation rule."""
     language = {"ja": "Japanese", "zh": "Chinese (simplified)", "en": "English"}.get(lang, "English")
@@ -433,54 +412,6 @@ def build_messages(question: str, citations: Sequence[Citation], lang: str) -> l
         parts.append(f"[{c.number}] ({where})\n{c.chunk.text.strip()}")
     user = "Passages:\n\n" + "\n\n".join(parts) + f"\n\nQuestion: {question.strip()}"
     return [{"role": "system", "content": system}, {"role": "user", "content": user}]
-
-
-def chat_completion(
-    url: str,
-    model: str,
-    messages: list[dict[str, str]],
-    *,
-    timeout: float = LLM_TIMEOUT_S,
-    api_key: str | None = None,
-) -> str:
-    """POST to an OpenAI-compatible chat completions endpoint; the reply's text."""
-    target = endpoint_url(url)
-    if not model.strip():
-        raise AnswererError("no model name for the answer endpoint: set it in the sidebar or STUDYRAG_LLM_MODEL")
-    body = json.dumps({"model": model.strip(), "messages": messages, "temperature": 0.1, "stream": False}).encode()
-    headers = {"Content-Type": "application/json", "Accept": "application/json"}
-    if api_key:
-        headers["Authorization"] = f"Bearer {api_key}"
-    req = urllib.request.Request(target, data=body, headers=headers, method="POST")
-    try:
-        with urllib.request.urlopen(req, timeout=timeout) as resp:
-            raw = resp.read()
-    except urllib.error.HTTPError as e:
-        detail = e.read()[:300].decode("utf-8", "replace") if e.fp else ""
-        raise AnswererError(
-            f"the answer endpoint {target} returned HTTP {e.code} {e.reason}: {detail}".strip()
-        ) from None
-    except urllib.error.URLError as e:
-        if isinstance(e.reason, (TimeoutError, socket.timeout)):
-            raise AnswererError(f"the answer endpoint {target} did not reply within {timeout:g} s") from None
-        raise AnswererError(
-            f"cannot reach the answer endpoint {target} ({e.reason}); check the URL, or switch the answerer to extractive"
-        ) from None
-    except (TimeoutError, socket.timeout):
-        raise AnswererError(f"the answer endpoint {target} did not reply within {timeout:g} s") from None
-    except OSError as e:
-        raise AnswererError(f"the answer endpoint {target} failed: {e}") from None
-    try:
-        data = json.loads(raw.decode("utf-8"))
-        content = data["choices"][0]["message"]["content"]
-    except (UnicodeDecodeError, json.JSONDecodeError, KeyError, IndexError, TypeError):
-        raise AnswererError(
-            f"the answer endpoint {target} sent a reply that is not an OpenAI-style chat completion: {raw[:200]!r}"
-        ) from None
-    if not isinstance(content, str) or not content.strip():
-        raise AnswererError(f"the answer endpoint {target} sent an empty answer")
-    # Reasoning models may prepend their thinking.
-    return re.sub(r"<think>.*?</think>", "", content, flags=re.S).strip()
 
 
 def generative_answer(

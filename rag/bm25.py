@@ -87,10 +87,18 @@ class BM25Index:
 
     @classmethod
     def load(cls, folder: Path) -> BM25Index:
-        params = json.loads((folder / "bm25.json").read_text())
+        """Load what :meth:`save` wrote; ``ValueError`` if it is not that."""
+        params = json.loads((folder / "bm25.json").read_text(encoding="utf-8"))
+        if not isinstance(params, dict) or not all(isinstance(params.get(k), (int, float)) for k in ("k1", "b")):
+            raise ValueError("bm25.json does not hold the BM25 parameters")
+        tokens = []
         with open(folder / "bm25_tokens.jsonl", encoding="utf-8") as f:
-            tokens = [json.loads(line) for line in f]
-        return cls(tokens, analyzer=params["analyzer"], k1=params["k1"], b=params["b"])
+            for n, line in enumerate(f, start=1):
+                t = json.loads(line)
+                if not isinstance(t, list) or not all(isinstance(x, str) for x in t):
+                    raise ValueError(f"bm25_tokens.jsonl line {n} is not a list of tokens")
+                tokens.append(t)
+        return cls(tokens, analyzer=params.get("analyzer"), k1=params["k1"], b=params["b"])
 
 
 def top_n(scores: np.ndarray, n: int) -> tuple[np.ndarray, np.ndarray]:

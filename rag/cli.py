@@ -9,15 +9,25 @@ from pathlib import Path
 
 from rag.corpus import stale_documents
 from rag.errors import RagError
-from rag.search import MODES, Searcher
+from rag.search import MAX_K, MODES, Searcher
 
 DEFAULT_INDEX = Path("index")
 DEFAULT_CORPUS = Path("corpus")
 
 
+EXIT_OK = 0
+EXIT_SOME_FAILED = 1  # --batch: some lines were not searched (their error records say why)
+EXIT_ERROR = 2
+
+
+def _json_line(obj) -> str:
+    """One line of strict JSON (never NaN or Infinity: Hit.to_dict makes them null)."""
+    return json.dumps(obj, ensure_ascii=False, allow_nan=False) + "\n"
+
+
 def _print_hits(query: str, hits, as_json: bool, out) -> None:
     if as_json:
-        out.write(json.dumps({"query": query, "hits": [h.to_dict() for h in hits]}, ensure_ascii=False) + "\n")
+        out.write(_json_line({"query": query, "hits": [h.to_dict() for h in hits]}))
         return
     if not hits:
         out.write(f"no passages match {query!r}\n")
@@ -33,8 +43,21 @@ def _print_hits(query: str, hits, as_json: bool, out) -> None:
             out.write(f"    parallel: {c.parallel}\n")
 
 
+EPILOG = """--batch writes one JSON line per query, {"query", "hits"}; a line that cannot be
+searched gets {"line", "query", "error"} instead and the run goes on. Blank lines are
+skipped (a 'warning:' line on stderr names them).
+
+exit status: 0 every query answered; 1 (--batch) some lines failed; 2 error.
+"""
+
+
 def search_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="python -m rag search", description="Search the study index.")
+    p = argparse.ArgumentParser(
+        prog="python -m rag search",
+        description="Search the study index.",
+        epilog=EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     p.add_argument("query", nargs="?", help="question or keywords (ja / zh / en)")
     p.add_argument("--batch", type=Path, help="file with one query per line; writes JSON Lines")
     p.add_argument("--k", type=int, default=5, help="number of passages (default 5)")
@@ -47,31 +70,56 @@ def search_parser() -> argparse.ArgumentParser:
     return p
 
 
+def _read_batch(path: Path) -> list[tuple[int, str]]:
+    """``(line number, query)`` for every non-blank line; blank lines are reported on stderr."""
+    try:
+        lines = path.read_text(encoding="utf-8").splitlines()
+    except (OSError, UnicodeDecodeError) as e:
+        raise RagError(f"cannot read batch file {path}: {e}") from None
+    queries = [(n, line.strip()) for n, line in enumerate(lines, start=1) if line.strip()]
+    if not queries:
+        raise RagError(f"batch file {path} has no queries")
+    blank = [n for n, line in enumerate(lines, start=1) if not line.strip()]
+    if blank:
+        shown = ", ".join(map(str, blank[:10])) + ("…" if len(blank) > 10 else "")
+        print(f"warning: skipped {len(blank)} blank line(s) of {path}: {shown}", file=sys.stderr)
+    return queries
+
+
+def _run_batch(searcher: Searcher, queries: list[tuple[int, str]], args, out) -> int:
+    """Search every line; a line that fails becomes an error record and the run goes on."""
+    failed = 0
+    for n, q in queries:
+        try:
+            _print_hits(q, searcher.search(q, k=args.k, mode=args.mode), True, out)
+        except (RagError, ValueError) as e:
+            failed += 1
+            out.write(_json_line({"line": n, "query": q[:200], "error": str(e)}))
+        out.flush()
+    if failed:
+        print(f"warning: {failed} of {len(queries)} queries failed (see their error records)", file=sys.stderr)
+        return EXIT_SOME_FAILED
+    return EXIT_OK
+
+
 def search_main(argv: list[str] | None = None) -> int:
     args = search_parser().parse_args(argv)
     if (args.query is None) == (args.batch is None):
         print("error: give a query or --batch FILE (not both)", file=sys.stderr)
-        return 2
+        return EXIT_ERROR
     try:
-        if args.batch is not None:
-            try:
-                queries = [line.strip() for line in args.batch.read_text(encoding="utf-8").splitlines()]
-            except (OSError, UnicodeDecodeError) as e:
-                raise RagError(f"cannot read batch file {args.batch}: {e}") from None
-            queries = [q for q in queries if q]
-            if not queries:
-                raise RagError(f"batch file {args.batch} has no queries")
+        queries = _read_batch(args.batch) if args.batch is not None else []
+        if not 1 <= args.k <= MAX_K:  # the same for every line: an error, not a per-line failure
+            raise ValueError(f"k must be between 1 and {MAX_K}, got {args.k}")
         searcher = Searcher.open(args.index, encoder=args.encoder, reranker=args.reranker)
         _warn_if_stale(searcher, args.corpus)
         if args.batch is not None:
-            for q in queries:
-                _print_hits(q, searcher.search(q, k=args.k, mode=args.mode), True, sys.stdout)
-        else:
-            _print_hits(args.query, searcher.search(args.query, k=args.k, mode=args.mode), args.json, sys.stdout)
-    except (RagError, ValueError) as e:
-        print(f"error: {e}", file=sys.stderr)
-        return 2
-    return 0
+            return _run_batch(searcher, queries, args, sys.stdout)
+        _print_hits(args.query, searcher.search(args.query, k=args.k, mode=args.mode), args.json, sys.stdout)
+    except (RagError, ValueError, OSError) as e:
+        print(f"error: {' '.join(str(e).split())}", file=sys.stderr)
+        return EXIT_ERROR
+    return EXIT_OK
 
 
 def _warn_if_stale(searcher: Searcher, corpus: Path) -> None:

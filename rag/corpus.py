@@ -1,14 +1,25 @@
 """Which files are corpus documents, how their bytes become text, and whether an index is stale.
 
-One home for the file rules that ingest (loading) and search (the stale-index warning)
-both apply: ``.txt``/``.md`` files under the corpus folder, hidden ones skipped, UTF-8 only,
-binary and oversized files refused.
+One home for the file rules that ingest (loading), uploads and search (the stale-index
+warning) all apply:
+
+* a document is a ``.txt``/``.md``/``.markdown`` file under the corpus folder; hidden files
+  and folders are skipped, folder links are not followed;
+* it is read only when its resolved path is inside the resolved corpus folder: a link to a
+  file elsewhere (``x.md -> /etc/passwd``) is skipped with a reason, and the check is made
+  again when the file is opened;
+* its name must be valid UTF-8 (names are stored in the index as text);
+* its bytes must be UTF-8 text without NUL bytes, at most :data:`MAX_BYTES`, with some text
+  after any front matter (empty files are not documents).
 """
 
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Mapping
+import os
+import re
+import stat
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -16,34 +27,132 @@ from rag.errors import CorpusError
 
 SUFFIXES = (".txt", ".md", ".markdown")
 MAX_BYTES = 20_000_000
+# A leading ``---`` … ``---`` block (YAML front matter; ingest/loader.py parses it).
+FRONT_MATTER = re.compile(r"\A---[ \t]*\n(.*?\n)---[ \t]*(?:\n|\Z)", re.DOTALL)
+
+# on_skip(name, reason): a file under the corpus folder that is not read as a document.
+OnSkip = Callable[[str, str], None]
+
+
+def printable(name: str) -> str:
+    """``name`` as one printable line, for messages: bytes that are not UTF-8 as ``\\xff``,
+    control characters escaped (a newline in a file name cannot split a warning line).
+
+    >>> printable("bad\\udcff\\nname.md")
+    'bad\\\\xff\\\\nname.md'
+    """
+    try:
+        raw = name.encode("utf-8", "surrogateescape")
+    except UnicodeEncodeError:
+        raw = name.encode("utf-8", "backslashreplace")
+    text = raw.decode("utf-8", "backslashreplace")
+    return "".join(c if c.isprintable() else repr(c)[1:-1] for c in text)
 
 
 class UnreadableFileError(CorpusError):
-    """A file is binary, not UTF-8, or too large."""
+    """A file is not a readable document (binary, not UTF-8, too large, empty, outside the
+    corpus …). ``reason`` says why, without the name."""
+
+    def __init__(self, name: str, reason: str):
+        super().__init__(f"{printable(name)}: {reason}")
+        self.name = name
+        self.reason = reason
+
+
+def front_matter_end(text: str) -> int:
+    """Offset where the body starts: after a leading ``---`` block, else 0."""
+    m = FRONT_MATTER.match(text)
+    return m.end() if m else 0
 
 
 def decode(data: bytes, name: str) -> str:
-    """Decode a text file's bytes; refuse binary or non-UTF-8 data with a clear message."""
+    """Decode a text file's bytes; refuse binary, non-UTF-8, oversized or empty files with a
+    clear reason (:class:`UnreadableFileError`)."""
     if len(data) > MAX_BYTES:
-        raise UnreadableFileError(f"{name}: {len(data):,} bytes is over the {MAX_BYTES:,}-byte limit")
-    if b"\x00" in data[:8192]:
-        raise UnreadableFileError(f"{name}: looks binary (NUL bytes); only UTF-8 .txt/.md files are read")
+        raise UnreadableFileError(name, f"{len(data):,} bytes is over the {MAX_BYTES:,}-byte limit")
+    if b"\x00" in data:  # anywhere, not only in the first block
+        raise UnreadableFileError(name, "looks binary (NUL bytes); only UTF-8 .txt/.md files are read")
     try:
         text = data.decode("utf-8-sig")
     except UnicodeDecodeError as e:
-        raise UnreadableFileError(f"{name}: not UTF-8 text ({e.reason} at byte {e.start})") from None
-    return text.replace("\r\n", "\n").replace("\r", "\n")
+        raise UnreadableFileError(name, f"not UTF-8 text ({e.reason} at byte {e.start})") from None
+    text = text.replace("\r\n", "\n").replace("\r", "\n")
+    if not text.strip():
+        raise UnreadableFileError(name, "the file is empty")
+    if not text[front_matter_end(text) :].strip():
+        raise UnreadableFileError(name, "there is no text after the front matter")
+    return text
 
 
-def corpus_files(root: Path) -> list[Path]:
-    """The ``.txt``/``.md`` files under ``root``, sorted, hidden files skipped."""
+def _inside(path: Path, base: Path) -> bool:
+    return path == base or base in path.parents
+
+
+def corpus_files(root: Path, *, on_skip: OnSkip | None = None) -> list[Path]:
+    """The ``.txt``/``.md`` files under ``root``, sorted; hidden files and folders skipped.
+
+    Folder links are not followed. A file whose resolved path leaves the (resolved) corpus
+    folder, a broken link, something that is not a regular file, or a name that is not
+    valid UTF-8 is left out and reported to ``on_skip(name, reason)``.
+    """
+    root = Path(root)
     if not root.is_dir():
         raise CorpusError(f"corpus folder {root} does not exist")
-    return sorted(
-        p
-        for p in root.rglob("*")
-        if p.is_file() and p.suffix.lower() in SUFFIXES and not any(s.startswith(".") for s in p.relative_to(root).parts)
-    )
+    base = root.resolve()
+    out: list[Path] = []
+    for folder, dirs, files in os.walk(root):  # followlinks=False
+        dirs[:] = [d for d in dirs if not d.startswith(".")]
+        for fname in files:
+            if fname.startswith(".") or not fname.lower().endswith(SUFFIXES):
+                continue
+            path = Path(folder) / fname
+            rel = path.relative_to(root).as_posix()
+            _, reason = _resolve(path, rel, base)
+            if reason is None:
+                out.append(path)
+            elif on_skip is not None:
+                on_skip(rel, reason)
+    return sorted(out)
+
+
+def _resolve(path: Path, rel: str, base: Path) -> tuple[Path | None, str | None]:
+    """``(resolved path, None)`` for a readable corpus file, else ``(None, reason)``."""
+    try:
+        rel.encode("utf-8")
+    except UnicodeEncodeError:
+        return None, "the file name is not valid UTF-8; rename the file"
+    try:
+        real = path.resolve(strict=True)
+        mode = real.stat().st_mode
+    except (OSError, RuntimeError):  # RuntimeError: a link loop
+        return None, "a broken link" if path.is_symlink() else "cannot be opened"
+    if not _inside(real, base):
+        return None, "a link to a file outside the corpus folder; not read"
+    if not stat.S_ISREG(mode):
+        return None, "not a regular file"
+    return real, None
+
+
+def read_file(path: Path, root: Path) -> bytes:
+    """The bytes of corpus file ``path`` (at most :data:`MAX_BYTES` + 1).
+
+    The corpus policy is checked again as the file is opened, so a file swapped for a link
+    after :func:`corpus_files` listed it is not followed out of the corpus folder either.
+    """
+    path, root = Path(path), Path(root)
+    rel = path.relative_to(root).as_posix() if path.is_relative_to(root) else path.name
+    real, reason = _resolve(path, rel, root.resolve())
+    if reason is not None:
+        raise UnreadableFileError(rel, reason)
+    flags = os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_NONBLOCK", 0)
+    fd = os.open(real, flags)
+    with os.fdopen(fd, "rb") as f:
+        st = os.fstat(f.fileno())
+        if not stat.S_ISREG(st.st_mode):
+            raise UnreadableFileError(rel, "not a regular file")
+        if st.st_size > MAX_BYTES:
+            raise UnreadableFileError(rel, f"{st.st_size:,} bytes is over the {MAX_BYTES:,}-byte limit")
+        return f.read(MAX_BYTES + 1)
 
 
 def document_hashes(corpus_dir: Path) -> dict[str, str]:
@@ -51,8 +160,8 @@ def document_hashes(corpus_dir: Path) -> dict[str, str]:
     out = {}
     for p in corpus_files(Path(corpus_dir)):
         try:
-            data = p.read_bytes()
-            decode(data, p.name)  # files ingest skips (binary, not UTF-8) are not documents
+            data = read_file(p, Path(corpus_dir))
+            decode(data, p.name)  # files ingest skips (binary, not UTF-8, empty) are not documents
         except (OSError, UnreadableFileError):
             continue
         out[p.relative_to(corpus_dir).as_posix()] = hashlib.sha256(data).hexdigest()
@@ -61,7 +170,9 @@ def document_hashes(corpus_dir: Path) -> dict[str, str]:
 
 def stale_documents(manifest: Mapping[str, Any], corpus_dir: Path) -> list[str]:
     """Documents added, changed or removed in ``corpus_dir`` since the index with ``manifest``
-    was built."""
+    was built. A file the build skipped (its ``skipped`` entry) counts as known while it is
+    unchanged."""
     now = document_hashes(Path(corpus_dir))
-    then = {k: v["sha256"] for k, v in manifest.get("documents", {}).items()}
-    return sorted(k for k in set(now) | set(then) if now.get(k) != then.get(k))
+    docs = {k: v["sha256"] for k, v in manifest.get("documents", {}).items()}
+    known = {**{k: v["sha256"] for k, v in manifest.get("skipped", {}).items()}, **docs}
+    return sorted(k for k in set(now) | set(docs) if now.get(k) != known.get(k))

@@ -76,9 +76,18 @@ class DenseIndex:
             _faiss().write_index(self.index, str(folder / "dense.faiss"))
 
     @classmethod
-    def load(cls, folder: Path, *, kind: str) -> DenseIndex:
-        dense = cls(np.load(folder / "vectors.npy", allow_pickle=False), kind=kind)
+    def load(cls, folder: Path, *, kind: str, vectors: np.ndarray | None = None) -> DenseIndex:
+        """Load from ``folder`` (``vectors``: the already loaded and checked ``vectors.npy``)."""
+        if vectors is None:
+            vectors = np.load(folder / "vectors.npy", allow_pickle=False)
+        dense = cls(vectors, kind=kind)
         if dense.kind == "hnsw" and (folder / "dense.faiss").exists():
-            dense._index = _faiss().read_index(str(folder / "dense.faiss"))
+            index = _faiss().read_index(str(folder / "dense.faiss"))
+            if index.ntotal != len(dense) or index.d != dense.dim:
+                raise ValueError(
+                    f"dense.faiss holds {index.ntotal} vectors of dimension {index.d}, "
+                    f"vectors.npy {len(dense)} of dimension {dense.dim}"
+                )
+            dense._index = index
             dense._index.hnsw.efSearch = dense.ef_search
         return dense

@@ -27,3 +27,7 @@ class ModelLoadError(RagError):
 
 class CorpusError(RagError):
     """The corpus is empty or unusable."""
+
+
+class IndexWriteError(RagError, OSError):
+    """A new index build could not be written (disk full, no permission); the old one still serves."""

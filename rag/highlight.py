@@ -208,14 +208,31 @@ def answer_html(text: str, flagged: Iterable[str] = ()) -> str:
     return f'<div class="studyrag-answer" style="{DOC_STYLE}">{"".join(out)}</div>'
 
 
-_MD_ESCAPE = re.compile(r"([\\`*_{}\[\]<>#|~$])")
+_MD_ESCAPE = re.compile(r"([\\`*_{}\[\]<>#|~$!])")
+# GitHub-flavoured Markdown turns bare URLs, www. names and e-mail addresses into links,
+# and Streamlit turns :shortcodes: into emoji and icons — on the text *after* escapes and
+# character references are decoded, so escaping cannot stop them. An invisible WORD JOINER
+# (U+2060) after every ':', between 'www' and '.', and before '@' breaks each pattern.
+WORD_JOINER = "\u2060"
+_AUTOLINK = re.compile(r"(?<=:)|(?i:(?<=www)(?=\.))|(?=@)")
+
+
+def no_autolinks(text: str) -> str:
+    """``text`` with a word joiner where Markdown would start an auto-link or a shortcode.
+
+    >>> no_autolinks("see https://x.org or www.x.org, a@b.co") == "see https:\u2060//x.org or www\u2060.x.org, a\u2060@b.co"
+    True
+    """
+    return _AUTOLINK.sub(WORD_JOINER, text)
 
 
 def md_escape(text: str) -> str:
-    """Backslash-escape Markdown in ``text`` (for widget labels, which render Markdown but not HTML)."""
-    return _MD_ESCAPE.sub(r"\\\1", " ".join(text.split()))
+    """``text`` inert inside Markdown without HTML (``st.warning``/``st.error``/``st.caption``,
+    widget labels): one line, Markdown backslash-escaped, no auto-links or shortcodes."""
+    return _MD_ESCAPE.sub(r"\\\1", no_autolinks(" ".join(text.split())))
 
 
 def inline(text: str) -> str:
-    """Short escaped text (a title, a question) for use inside Markdown with HTML allowed."""
-    return escape(text)
+    """Short escaped text (a title, a question) for use inside Markdown with HTML allowed:
+    HTML and Markdown escaped, no auto-links or shortcodes."""
+    return escape(no_autolinks(text))

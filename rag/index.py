@@ -15,7 +15,15 @@ Layout of one build folder::
 
 An index root holds build folders under ``builds/`` and a ``CURRENT`` file naming the live
 one. :func:`write_index` writes a new build completely, then replaces ``CURRENT`` with an
-atomic rename, so a failed build leaves the old index serving.
+atomic rename, so a failed build leaves the old index serving. Writers take the root's
+cross-process lock (:func:`write_lock`, the file ``.write.lock``) so two ingests never
+interleave, and old builds are removed only when finished and not the one ``CURRENT``
+names.
+
+:meth:`Index.load` trusts nothing it reads: every manifest key, every array's dtype and
+shape (the :data:`ARRAYS` table), finite vectors, every chunk's document and offsets are
+checked, and any failure is the one :class:`~rag.errors.IndexCorruptError` that says
+"rebuild".
 """
 
 from __future__ import annotations
@@ -23,21 +31,31 @@ from __future__ import annotations
 import functools
 import json
 import os
+import re
 import shutil
 import time
+import types
+import typing
 import uuid
-from dataclasses import dataclass, field
+from collections import Counter
+from collections.abc import Callable
+from dataclasses import MISSING, dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
 import numpy as np
+from filelock import FileLock
 
+from rag.analyze import ANALYZERS
 from rag.bm25 import BM25Index
-from rag.dense import DenseIndex
+from rag.dense import FAISS_KINDS, DenseIndex
 from rag.errors import IndexCorruptError, IndexMissingError
 from rag.types import Chunk, Document
 
 FORMAT_VERSION = 2
+LOCK_FILE = ".write.lock"
+STALE_BUILD_SECONDS = 3600  # an unfinished build older than this is a killed ingest's leftovers
+_BUILD_NAME = re.compile(r"^[0-9A-Za-z][0-9A-Za-z_.-]*$")
 
 
 @dataclass
@@ -125,45 +143,247 @@ class Index:
         np.save(folder / "unit_offsets.npy", self.unit_offsets.astype(np.int64), allow_pickle=False)
         np.save(folder / "unit_spans.npy", self.unit_spans.astype(np.int64).reshape(-1, 2), allow_pickle=False)
         # The manifest goes last: a folder without one is an unfinished build.
-        (folder / "manifest.json").write_text(json.dumps(self.manifest, ensure_ascii=False, indent=1))
+        (folder / "manifest.json").write_text(json.dumps(self.manifest, ensure_ascii=False, indent=1), encoding="utf-8")
 
     @classmethod
     def load(cls, folder: Path) -> Index:
+        """Load and check a build folder; any problem is an :class:`IndexCorruptError`."""
+        folder = Path(folder)
         try:
-            manifest = json.loads((folder / "manifest.json").read_text())
-            if not isinstance(manifest, dict):
-                raise ValueError(f"manifest.json holds a {type(manifest).__name__}, not an object")
-            if manifest.get("format_version") != FORMAT_VERSION:
-                raise IndexCorruptError(
-                    f"index at {folder} has format {manifest.get('format_version')!r}, this version reads "
-                    f"{FORMAT_VERSION}: rebuild it with `python -m ingest --rebuild`"
-                )
-            with open(folder / "documents.jsonl", encoding="utf-8") as f:
-                docs = [Document.from_dict(json.loads(line)) for line in f]
-            with open(folder / "chunks.jsonl", encoding="utf-8") as f:
-                chunks = [Chunk.from_dict(json.loads(line)) for line in f]
-            return cls(
+            manifest = _check_manifest(json.loads((folder / "manifest.json").read_text(encoding="utf-8")), folder)
+            docs = _read_records(folder / "documents.jsonl", Document)
+            chunks = _read_records(folder / "chunks.jsonl", Chunk)
+            sizes = {"chunks": len(chunks), "dim": manifest["encoder"]["dim"]}
+            _check_counts(manifest, docs, chunks)
+            arrays = _load_arrays(folder, sizes)
+            bm25 = BM25Index.load(folder)
+            dense = DenseIndex.load(folder, kind=manifest["faiss"], vectors=arrays["vectors.npy"])
+            if bm25.analyzer != manifest["analyzer"]:
+                raise _Invalid(f"bm25.json names analyzer {bm25.analyzer!r}, the manifest {manifest['analyzer']!r}")
+            index = cls(
                 manifest=manifest,
                 documents={d.doc_id: d for d in docs},
                 chunks=chunks,
-                bm25=BM25Index.load(folder),
-                dense=DenseIndex.load(folder, kind=manifest["faiss"]),
-                heads=np.load(folder / "heads.npy", allow_pickle=False),
-                units=np.load(folder / "units.npy", allow_pickle=False),
-                unit_offsets=np.load(folder / "unit_offsets.npy", allow_pickle=False),
-                unit_spans=np.load(folder / "unit_spans.npy", allow_pickle=False),
+                bm25=bm25,
+                dense=dense,
+                heads=arrays["heads.npy"],
+                units=arrays["units.npy"],
+                unit_offsets=arrays["unit_offsets.npy"],
+                unit_spans=arrays["unit_spans.npy"],
                 path=folder,
             )
+            _check_offsets(index)
+            return index
         except IndexCorruptError:
             raise
-        except (OSError, EOFError, ValueError, KeyError, TypeError) as e:  # EOFError: an empty .npy
-            raise IndexCorruptError(
-                f"index at {folder} is unreadable ({type(e).__name__}: {e}); rebuild it with `python -m ingest --rebuild`"
-            ) from None
+        except RecursionError:
+            reason = "RecursionError: nested too deeply"
+        except (_Invalid, OSError, EOFError, ValueError, KeyError, TypeError, RuntimeError, UnicodeError) as e:
+            # EOFError: an empty .npy; RuntimeError: FAISS cannot read dense.faiss
+            reason = e.args[0] if isinstance(e, _Invalid) else f"{type(e).__name__}: {e}"
+        reason = " ".join(str(reason).split())
+        raise IndexCorruptError(
+            f"index at {folder} is unreadable ({reason[:300]}); rebuild it with `python -m ingest --rebuild`"
+        ) from None
+
+
+# --- Checks made by Index.load ---------------------------------------------------------
+
+
+class _Invalid(ValueError):
+    """One thing in a build folder that is not as written."""
+
+
+@dataclass(frozen=True)
+class ArrayFile:
+    """One ``.npy`` file of a build: dtype kind(s) allowed on disk, the dtype it is held in,
+    and its shape in named sizes (``chunks``, ``dim``, ``units``) or numbers.
+
+    ``sizes`` derives further named sizes from the array (checked first), for the files
+    after it in :data:`ARRAYS`.
+    """
+
+    name: str
+    kinds: str  # numpy dtype kinds: "f" float, "i"/"u" integer
+    dtype: type
+    shape: tuple[str | int, ...]
+    finite: bool = True
+    sizes: Callable[[np.ndarray], dict[str, int]] | None = None
+
+
+def _offset_sizes(a: np.ndarray) -> dict[str, int]:
+    if a[0] != 0 or (np.diff(a) < 0).any():
+        raise _Invalid("unit_offsets.npy must start at 0 and never decrease")
+    return {"units": int(a[-1])}
+
+
+# One entry per array file, in load order. A new array in the index format is one more row.
+ARRAYS: tuple[ArrayFile, ...] = (
+    ArrayFile("vectors.npy", "f", np.float32, ("chunks", "dim")),
+    ArrayFile("heads.npy", "f", np.float32, ("chunks", "dim")),
+    ArrayFile("unit_offsets.npy", "iu", np.int64, ("chunks+1",), sizes=_offset_sizes),
+    ArrayFile("units.npy", "f", np.float32, ("units", "dim")),
+    ArrayFile("unit_spans.npy", "iu", np.int64, ("units", 2)),
+)
+
+
+def _load_arrays(folder: Path, sizes: dict[str, int]) -> dict[str, np.ndarray]:
+    sizes = {**sizes, "chunks+1": sizes["chunks"] + 1}
+    out = {}
+    for spec in ARRAYS:
+        a = np.load(folder / spec.name, allow_pickle=False)
+        want = tuple(sizes[d] if isinstance(d, str) else d for d in spec.shape)
+        if a.dtype.kind not in spec.kinds:
+            raise _Invalid(f"{spec.name} holds {a.dtype}, not {np.dtype(spec.dtype).name}")
+        if a.shape != want:
+            raise _Invalid(f"{spec.name} has shape {a.shape}, expected {want} (index parts disagree)")
+        if spec.finite and a.dtype.kind == "f" and not np.isfinite(a).all():
+            raise _Invalid(f"{spec.name} holds NaN or infinite values")
+        a = a.astype(spec.dtype, copy=False)
+        if spec.sizes is not None:
+            sizes.update(spec.sizes(a))
+        out[spec.name] = a
+    return out
+
+
+def _check_manifest(m: Any, folder: Path) -> dict[str, Any]:
+    if not isinstance(m, dict):
+        raise _Invalid(f"manifest.json holds a {type(m).__name__}, not an object")
+    if m.get("format_version") != FORMAT_VERSION:
+        raise IndexCorruptError(
+            f"index at {folder} has format {m.get('format_version')!r}, this version reads "
+            f"{FORMAT_VERSION}: rebuild it with `python -m ingest --rebuild`"
+        )
+    enc = m.get("encoder")
+    if not isinstance(enc, dict) or not isinstance(enc.get("id"), str) or not enc["id"]:
+        raise _Invalid("manifest.json has no encoder id")
+    if not _is_int(enc.get("dim")) or enc["dim"] < 1:
+        raise _Invalid(f"manifest.json has encoder dim {enc.get('dim')!r}")
+    if m.get("analyzer") not in ANALYZERS:
+        raise _Invalid(f"manifest.json names analyzer {m.get('analyzer')!r}")
+    if m.get("faiss") not in FAISS_KINDS:
+        raise _Invalid(f"manifest.json names FAISS kind {m.get('faiss')!r}")
+    if not _is_int(m.get("chunks")) or m["chunks"] < 1:
+        raise _Invalid(f"manifest.json has chunk count {m.get('chunks')!r}")
+    for key, needs_count in (("documents", True), ("skipped", False)):
+        entries = m.get(key, {} if key == "skipped" else None)
+        if not isinstance(entries, dict) or (key == "documents" and not entries):
+            raise _Invalid(f"manifest.json has no {key} table")
+        for doc_id, info in entries.items():
+            if not isinstance(info, dict) or not isinstance(info.get("sha256"), str):
+                raise _Invalid(f"manifest.json: {key} entry {doc_id!r} has no sha256")
+            if needs_count and not _is_int(info.get("chunks")):
+                raise _Invalid(f"manifest.json: document {doc_id!r} has no chunk count")
+    return m
+
+
+def _is_int(x: Any) -> bool:
+    return isinstance(x, int) and not isinstance(x, bool)
+
+
+def _conforms(value: Any, hint: Any) -> bool:
+    """Whether a JSON value fits a record field's type hint (str, int, X | None, tuple[str, ...])."""
+    origin = typing.get_origin(hint)
+    if origin in (types.UnionType, typing.Union):
+        return any(_conforms(value, h) for h in typing.get_args(hint))
+    if hint is type(None):
+        return value is None
+    if origin is tuple:
+        item = typing.get_args(hint)[0]
+        return isinstance(value, list) and all(_conforms(v, item) for v in value)
+    if hint is int:
+        return _is_int(value)
+    if hint is float:
+        return isinstance(value, (int, float)) and not isinstance(value, bool)
+    return isinstance(value, hint)
+
+
+@functools.cache
+def _schema(cls: type) -> tuple[dict[str, Any], frozenset[str]]:
+    hints = typing.get_type_hints(cls)
+    fs = [f for f in fields(cls) if f.init]
+    required = frozenset(f.name for f in fs if f.default is MISSING and f.default_factory is MISSING)
+    return {f.name: hints[f.name] for f in fs}, required
+
+
+def _read_records(path: Path, cls: type) -> list:
+    """Every line of a JSONL file as a ``cls`` record, each field type-checked."""
+    hints, required = _schema(cls)
+    out = []
+    with open(path, encoding="utf-8") as f:
+        for n, line in enumerate(f, start=1):
+            d = json.loads(line)
+            if not isinstance(d, dict) or not required <= d.keys() <= hints.keys():
+                raise _Invalid(f"{path.name} line {n} is not a {cls.__name__} record")
+            bad = [k for k, v in d.items() if not _conforms(v, hints[k])]
+            if bad:
+                raise _Invalid(f"{path.name} line {n}: {', '.join(bad)} of the wrong type")
+            out.append(cls.from_dict(d))
+    return out
+
+
+def _check_counts(manifest: dict[str, Any], docs: list[Document], chunks: list[Chunk]) -> None:
+    if manifest["chunks"] != len(chunks):
+        raise _Invalid(f"index parts disagree: the manifest lists {manifest['chunks']} chunks, chunks.jsonl has {len(chunks)}")
+    by_doc = Counter(c.doc_id for c in chunks)
+    listed = {k: v["chunks"] for k, v in manifest["documents"].items()}
+    ids = [d.doc_id for d in docs]
+    if len(set(ids)) != len(ids) or set(ids) != set(listed):
+        raise _Invalid("index parts disagree: documents.jsonl and the manifest list different documents")
+    missing = sorted(set(by_doc) - set(ids))
+    if missing:
+        raise _Invalid(f"chunks of a document that is not in documents.jsonl ({missing[0]!r})")
+    if any(by_doc.get(k, 0) != v for k, v in listed.items()):
+        raise _Invalid("index parts disagree: chunk counts per document differ from the manifest")
+    if len({c.id for c in chunks}) != len(chunks):
+        raise _Invalid("two chunks share an id")
+
+
+def _check_offsets(index: Index) -> None:
+    """Every document's body start, every chunk's offsets and text, every unit's span."""
+    for d in index.documents.values():
+        if not 0 <= d.body_start <= len(d.text):
+            raise _Invalid(f"document {d.doc_id!r} has body start {d.body_start} outside its text")
+    for c in index.chunks:
+        text = index.documents[c.doc_id].text
+        if not (0 <= c.start <= c.end <= len(text)) or text[c.start : c.end] != c.text:
+            raise _Invalid(f"chunk {c.id} offsets {c.start}:{c.end} do not point at its text in {c.doc_id!r}")
+        if c.parallel is not None and c.parallel not in index.by_id:
+            raise _Invalid(f"chunk {c.id} names a parallel chunk that does not exist")
+    owner = index.unit_owner
+    starts = np.array([c.start for c in index.chunks], dtype=np.int64)[owner]
+    ends = np.array([c.end for c in index.chunks], dtype=np.int64)[owner]
+    s, e = index.unit_spans[:, 0], index.unit_spans[:, 1]
+    if not ((starts <= s) & (s <= e) & (e <= ends)).all():
+        raise _Invalid("unit_spans.npy has spans outside their chunks")
 
 
 def _build_folder(root: Path) -> Path:
     return root / "builds" / f"{time.strftime('%Y%m%d-%H%M%S')}-{uuid.uuid4().hex[:8]}"
+
+
+def write_lock(root: Path) -> FileLock:
+    """The cross-process lock (a file inside ``root``) that every index writer holds.
+
+    Re-entrant within a thread (one instance per lock file), exclusive between threads and
+    processes; released by the operating system if its holder dies.
+    """
+    root = Path(root)
+    root.mkdir(parents=True, exist_ok=True)
+    return FileLock(str((root / LOCK_FILE).resolve()), is_singleton=True)
+
+
+def _pointer(root: Path) -> str | None:
+    """The build name ``CURRENT`` holds (``None`` when there is no ``CURRENT``)."""
+    try:
+        name = (root / "CURRENT").read_text(encoding="utf-8").strip()
+    except FileNotFoundError:
+        return None
+    except (OSError, UnicodeError) as e:
+        raise IndexCorruptError(f"index at {root}: CURRENT is unreadable ({e}); run `python -m ingest --rebuild`") from None
+    if not _BUILD_NAME.match(name):
+        raise IndexCorruptError(f"index at {root}: CURRENT does not name a build; run `python -m ingest --rebuild`")
+    return name
 
 
 def current_folder(root: Path) -> Path:
@@ -171,37 +391,83 @@ def current_folder(root: Path) -> Path:
     root = Path(root)
     if (root / "manifest.json").exists():
         return root
-    pointer = root / "CURRENT"
-    if not pointer.exists():
+    name = _pointer(root)
+    if name is None:
         raise IndexMissingError(f"no index at {root}: build one with `python -m ingest`")
-    folder = root / "builds" / pointer.read_text().strip()
+    folder = root / "builds" / name
     if not (folder / "manifest.json").exists():
         raise IndexCorruptError(f"index at {root} points to a missing build ({folder.name}); run `python -m ingest --rebuild`")
     return folder
 
 
 def open_index(root: Path) -> Index:
-    """Load the live index under ``root``."""
-    return Index.load(current_folder(root))
+    """Load the live index under ``root``.
+
+    If the build being read is switched out and removed meanwhile (an ingest finished), the
+    new ``CURRENT`` is read instead.
+    """
+    for attempt in range(3):
+        folder = current_folder(root)
+        try:
+            return Index.load(folder)
+        except IndexCorruptError:
+            if attempt == 2 or current_folder(root) == folder:
+                raise
+    raise AssertionError("unreachable")
+
+
+def _switch(root: Path, name: str) -> None:
+    """Point ``CURRENT`` at build ``name`` with one atomic rename."""
+    tmp = root / f"CURRENT.{uuid.uuid4().hex[:8]}.tmp"
+    try:
+        with open(tmp, "w", encoding="utf-8") as f:
+            f.write(name)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, root / "CURRENT")
+    finally:
+        tmp.unlink(missing_ok=True)
+
+
+def _prune(root: Path, keep: int, new: str) -> None:
+    """Remove old builds: finished ones beyond the ``keep`` most recent (the live one counts),
+    and unfinished ones only when older than :data:`STALE_BUILD_SECONDS` (a killed ingest's).
+
+    Never the build ``CURRENT`` names (read again here) or the one just written.
+    """
+    live = {_pointer(root), new}
+    builds = sorted((p for p in (root / "builds").iterdir() if p.is_dir() and p.name not in live), key=lambda p: p.name)
+    finished = [p for p in builds if (p / "manifest.json").exists()]
+    for old in finished[: max(0, len(finished) - keep + 1)]:
+        shutil.rmtree(old, ignore_errors=True)
+    now = time.time()
+    for p in builds:
+        try:
+            unfinished_and_old = not (p / "manifest.json").exists() and now - p.stat().st_mtime > STALE_BUILD_SECONDS
+        except OSError:
+            continue
+        if unfinished_and_old:
+            shutil.rmtree(p, ignore_errors=True)
 
 
 def write_index(index: Index, root: Path, *, keep: int = 1) -> Path:
     """Save ``index`` as a new build under ``root`` and switch ``CURRENT`` to it atomically.
 
-    Older builds beyond the ``keep`` most recent are removed after the switch.
+    Holds the root's :func:`write_lock` throughout. A failed save removes the partial build
+    and leaves ``CURRENT`` as it was. Older finished builds beyond the ``keep`` most recent
+    are removed after the switch.
     """
+    if keep < 1:
+        raise ValueError(f"keep must be >= 1, got {keep}")
     root = Path(root)
-    folder = _build_folder(root)
-    try:
-        index.save(folder)
-    except BaseException:
-        shutil.rmtree(folder, ignore_errors=True)
-        raise
-    tmp = root / f"CURRENT.{uuid.uuid4().hex[:8]}.tmp"
-    tmp.write_text(folder.name)
-    os.replace(tmp, root / "CURRENT")
-    index.path = folder
-    builds = sorted((p for p in (root / "builds").iterdir() if p.is_dir() and p != folder), key=lambda p: p.name)
-    for old in builds[: max(0, len(builds) - keep + 1)]:
-        shutil.rmtree(old, ignore_errors=True)
+    with write_lock(root):
+        folder = _build_folder(root)
+        try:
+            index.save(folder)
+            _switch(root, folder.name)
+        except BaseException:
+            shutil.rmtree(folder, ignore_errors=True)
+            raise
+        index.path = folder
+        _prune(root, keep, folder.name)
     return folder

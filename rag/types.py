@@ -8,8 +8,17 @@ are character offsets into its document's text: ``doc.text[c.start:c.end] == c.t
 from __future__ import annotations
 
 import dataclasses
+import math
 from dataclasses import dataclass, field
 from typing import Any
+
+
+def finite_or_none(x: float | None) -> float | None:
+    """``float(x)``, or ``None`` for None, NaN and infinities (JSON has no NaN)."""
+    if x is None:
+        return None
+    x = float(x)
+    return x if math.isfinite(x) else None
 
 
 @dataclass(frozen=True)
@@ -94,7 +103,7 @@ class Hit:
         c = self.chunk
         return {
             "rank": self.rank,
-            "score": float(self.score),
+            "score": finite_or_none(self.score),
             "chunk_id": c.id,
             "doc_id": c.doc_id,
             "title": c.title,
@@ -106,5 +115,5 @@ class Hit:
             "end": c.end,
             "text": c.text,
             "parallel": c.parallel,
-            "scores": {k: (None if v is None else float(v)) for k, v in self.scores.items()},
+            "scores": {k: finite_or_none(v) for k, v in self.scores.items()},
         }

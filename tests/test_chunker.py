@@ -7,7 +7,7 @@ from dataclasses import dataclass
 
 import pytest
 import yaml
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
 from conftest import CORPUS, JA_TOP50, NUMBERED_DOC, ZH_TOP50
@@ -142,6 +142,7 @@ def overlaps(c, s: int, e: int) -> bool:
 @given(doc=documents(), max_chars=st.sampled_from([50, 80, 200, DEFAULT_MAX_CHARS]))
 def test_generated_documents_keep_invariants(doc, max_chars):
     raw, lines = doc
+    assume(any(ln.text.strip() for ln in lines))  # an empty file is not a document (test_faults)
     d = parse_document("gen/doc.md", raw)
     chunks = chunk_document(d, max_chars=max_chars)
     check_invariants(d, chunks, max_chars)
@@ -167,7 +168,8 @@ def test_generated_documents_keep_invariants(doc, max_chars):
 @given(doc=documents())
 @settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 def test_chunk_ids_depend_on_document_and_text(doc):
-    raw, _ = doc
+    raw, lines = doc
+    assume(any(ln.text.strip() for ln in lines))
     a = chunk_document(parse_document("a.md", raw))
     b = chunk_document(parse_document("b.md", raw))
     assert [c.text for c in a] == [c.text for c in b]
@@ -224,6 +226,31 @@ def test_heading_only_document_never_packs_across_boilerplate():
     check_invariants(d, chunks, 50)
     s = d.text.index("首页")
     assert not any(overlaps(c, s, s + len("首页 发现")) for c in chunks)
+
+
+def _teasers_by_definition(lines: list[str]) -> set[int]:
+    """The teaser rule as first written (quadratic): a line of 60+ characters whose first 40
+    characters start some later, different line."""
+    return {
+        i
+        for i, st_ in enumerate(lines)
+        if len(st_) >= 60 and any(o.startswith(st_[:40]) and o != st_ for o in lines[i + 1 :])
+    }
+
+
+_PREFIXES = ["A" * 40, "B" * 39, "あ" * 40, "A" * 20]
+teaser_lines = st.lists(
+    st.builds(lambda p, tail: p + tail, st.sampled_from(_PREFIXES), st.text(alphabet="xyz ", max_size=30)),
+    max_size=40,
+)
+
+
+@given(lines=teaser_lines)
+@settings(max_examples=300, deadline=None)
+def test_linear_teaser_scan_matches_the_definition(lines):
+    from ingest.chunker import _teasers
+
+    assert _teasers(lines) == _teasers_by_definition(lines)
 
 
 def test_max_chars_below_minimum_is_rejected():

@@ -178,11 +178,11 @@ def test_text_output_and_stale_warning(real_index, corpus_copy, tmp_path):
 def test_ingest_cli_skips_unreadable_files(tmp_path):
     corpus = write_corpus(tmp_path / "corpus", {**SMALL_CORPUS, "scan.md": b"\x00\x01\x02"})
     proc = run_cli("ingest", "--corpus", str(corpus), "--index", str(tmp_path / "idx"), "--quiet", cwd=tmp_path)
-    assert proc.returncode == 0, proc.stderr
+    assert proc.returncode == 1, proc.stderr  # done with warnings
     assert "warning: skipped scan.md" in proc.stderr and "Traceback" not in proc.stderr
     assert f"indexed {len(SMALL_CORPUS)} documents" in proc.stdout
     again = run_cli("ingest", "--corpus", str(corpus), "--index", str(tmp_path / "idx"), "--quiet", cwd=tmp_path)
-    assert again.returncode == 0 and "up to date" in again.stdout
+    assert again.returncode == 1 and "up to date" in again.stdout
 
 
 @pytest.mark.model

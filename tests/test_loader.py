@@ -8,7 +8,7 @@ import warnings
 import pytest
 
 from conftest import CORPUS, JA_TOP50, SMALL_CORPUS, write_corpus
-from ingest.loader import corpus_files, load_corpus, parse_document
+from ingest.loader import UnreadableFileError, corpus_files, load_corpus, parse_document
 from ingest.pipeline import ingest
 from rag.errors import CorpusError
 
@@ -49,7 +49,9 @@ def test_without_front_matter_title_is_first_line():
     assert d.title == "LoRAの基礎"
     assert d.body_start == 0 and d.tags == () and d.source == ""
     assert d.lang == "ja"
-    assert parse_document("empty-ish.txt", b"\n\n").title == "empty-ish"
+    assert parse_document("title-less.txt", b"\n\n1. first item\n").title == "title-less"
+    with pytest.raises(UnreadableFileError, match="empty"):  # an empty file is not a document
+        parse_document("empty-ish.txt", b"\n\n")
 
 
 def test_bom_and_crlf_are_normalised():
