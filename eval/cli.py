@@ -5,7 +5,8 @@
     python -m eval seed --modes bm25,dense,hybrid,rerank          # -> eval/runs/seed/
     python -m eval squad PATH.json --modes bm25,hybrid,rerank --json  # -> eval/runs/<file name>/
     python -m eval ablations                # analyzers x chunk sizes on the dev halves
-    python -m eval tune                     # fusion weights + reranker weights on the dev halves
+    python -m eval tune                     # dense mix, fusion, reranker on the dev halves -> rag/tuned.json
+    python -m eval answers [--calibrate]    # the answer benchmark (key points, abstention, support, latency)
     python -m eval ceiling                  # what the offline features can reach (diagnostic)
     python -m eval scale                    # 1k / 10k / 100k synthetic chunks
 
@@ -131,7 +132,7 @@ def _positive_int(text: str) -> int:
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(prog="python -m eval", description=__doc__.split("\n")[0])
     p.add_argument("target", nargs="?", default="all",
-                   help="all | seed | jsquad | cmrc2018 | squad PATH | ablations | tune | ceiling | scale")
+                   help="all | seed | jsquad | cmrc2018 | squad PATH | answers | ablations | tune | ceiling | scale")
     p.add_argument("path", nargs="?", type=Path, help="SQuAD-format file (with `squad`)")
     p.add_argument("--modes", default=",".join(MODES), help="comma-separated: " + ",".join(MODES))
     p.add_argument("--split", default="test", choices=("dev", "test", "all"), help="query half (default: held-out test)")
@@ -139,6 +140,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--limit", type=_positive_int, help="at most this many queries per set")
     p.add_argument("--encoder", default=DEFAULT_ENCODER, help="e5-small (default) | use-m3 | minilm | st:<model>")
     p.add_argument("--json", action="store_true", help="print the scores as one JSON object on stdout")
+    p.add_argument("--calibrate", action="store_true", help="answers: refit the relevance model on the dev half first")
+    p.add_argument("--tune", action="store_true", help="answers: choose the extraction values on the dev half first")
     p.add_argument("--out", type=Path, default=None, help="results folder (default eval/results[/quick])")
     args = p.parse_args(argv)
     warnings.simplefilter("ignore")
@@ -157,6 +160,13 @@ def main(argv: list[str] | None = None) -> int:
         from eval.tune import main as tune
 
         return tune(limit=limit, out=args.out or RESULTS, encoder=args.encoder)
+    if args.target == "answers":
+        from eval.answers import main as answers
+
+        out = args.out or (RESULTS if args.split in ("test", "all") and limit is None else RUNS / "answers")
+        answers(out=out, encoder=args.encoder, split="all" if args.split == "test" else args.split,
+                do_calibrate=args.calibrate, do_tune=args.tune)
+        return 0
     if args.target == "ceiling":
         from eval.ceiling import main as ceiling
 

@@ -119,18 +119,28 @@ def check_citations(text: str, numbers: Collection[int], passages: Mapping[int, 
     return checks
 
 
+def _is_item(s: str) -> bool:
+    return s.lstrip().startswith(("- ", "* ", "+ ", "•", "・", "●")) or bool(re.match(r"^\d{1,3}[.)、．]", s.lstrip()))
+
+
+def _is_formula(s: str) -> bool:
+    return bool(re.search(r"[=∑Σ√]", s)) and not re.search(r"[。．.！？!?](?:\s*\[\d+\])?$", s)
+
+
 def join_sentences(sentences: list[str]) -> str:
-    """Sentences as one text: CJK sentences run on, others get a space, list items a line."""
-    out = ""
+    """Sentences as one text: CJK sentences run on, others get a space; list items, and the
+    sentence after a list, start a line."""
+    out, prev = "", ""
     for s in sentences:
         if out:
-            if s.lstrip().startswith(("-", "*", "+", "•", "・", "●")) or re.match(r"^\d{1,3}[.)、．]", s.lstrip()):
+            if _is_item(s) or _is_item(prev) or re.search(r"[:：](?:\s*\[\d+\])?$", prev) or _is_formula(prev) or _is_formula(s):
                 out += "\n"
             elif not (CJK.search(out[-1]) or out[-1] in "。！？」』）】]"):
                 out += " "
             elif out.endswith("]") and not CJK.search(s[:1]):
                 out += " "
         out += s
+        prev = s
     return out
 
 

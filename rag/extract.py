@@ -12,6 +12,7 @@ both of its sides. Pure functions of the index, the query and the hits.
 
 from __future__ import annotations
 
+import dataclasses
 import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -22,21 +23,42 @@ from rag.index import Index
 from rag.text import BULLET, FENCE, QUESTION_WORDS, WORDY, normalize, plain
 from rag.types import Chunk, Query
 
-# Tuned on the answer benchmark's dev half (``python -m eval answers --split dev``); see
-# eval/results/answers.md.
-UNIT_MARGIN = 0.035  # a unit is quoted when its score is within this of the best unit's
-TERM_BONUS = 0.04  # added to a unit's cosine x the share of the question's terms it contains
-QA_MATCH = 0.86  # cosine of the question and a Q&A item's own question above which the item is quoted whole
-SECOND_PASSAGE = 0.02  # another passage is quoted only if its best unit is within this of the best
-MAX_PASSAGES = 3
-MAX_UNITS = 8
 MAX_LIST_ITEMS = 12
 MAX_CHARS = 900
+
+
+@dataclass(frozen=True)
+class ExtractParams:
+    """The extraction's tunable values; ``python -m eval answers --tune`` chooses them on the
+    answer benchmark's dev half and writes them to ``rag/tuned.json`` (``answer.extract``)."""
+
+    unit_margin: float = 0.035  # a unit is quoted when its score is within this of the best unit's
+    term_bonus: float = 0.04  # added to a unit's cosine x the share of the question's terms it contains
+    rank_penalty: float = 0.005  # subtracted from a unit's score per rank of its passage below the first
+    second_passage: float = 0.02  # another passage is quoted only if its best unit is within this of the best
+    qa_match: float = 0.0  # the best passage, a Q&A item, is quoted whole when its question's cosine reaches this
+    paragraph_chars: int = 0  # a picked sentence brings the rest of its paragraph when that is this short
+    max_passages: int = 4
+    max_units: int = 8
+    max_item_chars: int = 700  # a Q&A answer body up to this long can be quoted whole
+
+
+DEFAULT_PARAMS = ExtractParams()
 
 _QA_LINE = re.compile(r"^\s*(?:\d{1,3}[.)．]\s*\*\*|(?:问题|問題|质问|質問|Q)\s*\d{1,3}\s*[:：.．、])")
 _SECTION_LINE = re.compile(r"^\s*(?:\d{1,2}(?:\.\d{1,2})*\.?\s+\S|課題\s*\d+\s*[:：]|#)")
 _SENT_END = tuple("。．.！!？?")
 _QUESTION_END = re.compile(r"[？?][" + re.escape("」』）)\"'”’】*") + r"]*$")
+# Interview prompts and rhetorical questions are questions too: 「…を説明せよ。」「…してください。」
+# 「…とは何でしょうか。」「…是什么呢。」, "Explain …".
+_PROMPT = re.compile(
+    r"(?:せよ|しなさい|述べよ|示せ|答えよ|ください|でしょうか|ですか|のか|だろうか|吗|呢)\s*(?:[（(][^）)]*[）)])?\s*[。.]?$"
+    r"|^(?:请|請)(?:解释|说明|描述|比较|设计|实现)"
+    r"|^(?:explain|describe|design|implement|compare|derive|discuss|walk me through)\b",
+    re.I,
+)
+_STEPS = re.compile(r"手順|ステップ|方法|対策|やり方|流れ|段階|種類|步骤|方法|策略|措施|阶段|流程|哪几|哪些|几种|"
+                    r"steps?|stages?|ways?|strateg|how to|list|types?|kinds?", re.I)
 _COMPARE = (
     re.compile(r"(?P<a>[^、，,。？?\s]{1,30}?)\s*(?:と|や)\s*(?P<b>[^、，,。？?\s]{1,30}?)\s*(?:の|は)?\s*(?:違い|ちがい|差|比較|区別)"),
     re.compile(r"(?P<a>[^、，,。？?\s]{1,30}?)\s*(?:和|与|跟|同|及)\s*(?P<b>[^、，,。？?\s]{1,30}?)\s*(?:的|之间的|有)?\s*(?:什么)?\s*(?:区别|不同|差异|比较|对比|异同)"),
@@ -55,29 +77,41 @@ class Unit:
     start: int
     end: int
     text: str
-    kind: str  # text | bullet | lead | heading | question | code | table
+    kind: str  # text | bullet | lead | formula | heading | question | code | table
     score: float = 0.0
 
     @property
     def quotable(self) -> bool:
-        return self.kind in ("text", "bullet", "lead")
+        return self.kind in ("text", "bullet", "lead", "formula")
+
+
+_FORMULA = re.compile(r"[=≈∑Σ√×∂]")
+MAX_FORMULA_CHARS = 120
 
 
 def unit_kind(chunk: Chunk, line: str, unit: str, in_code: bool) -> str:
-    """What a unit is, from its own text and the line it sits on."""
-    if in_code or FENCE.match(line):
-        return "code"
+    """What a unit is, from its own text and the line it sits on: ``text``, ``bullet``,
+    ``lead`` (introduces a list), ``formula`` (a short formula in a code block) — quotable —
+    or ``heading``, ``question`` (also interview prompts and rhetorical questions), ``code``,
+    ``table`` — never quoted."""
     s = line.strip()
+    if FENCE.match(line):
+        return "code"
+    if in_code:
+        return "formula" if _FORMULA.search(s) and len(s) <= MAX_FORMULA_CHARS and "->" not in s else "code"
     if s.startswith("|"):
         return "table"
     if s.startswith("#") or _QA_LINE.match(s):
         return "heading"
     u = plain(unit)
-    if chunk.heading and (u == plain(chunk.heading) or (len(u) >= 4 and u in plain(chunk.heading))):
+    head = plain(chunk.heading) if chunk.heading else ""
+    if head and (u == head or (len(u) >= 4 and u in head) or (head in u and len(u) <= len(head) + 12)):
         return "heading"
-    if _QUESTION_END.search(unit.strip()):
+    if _QUESTION_END.search(unit.strip()) or _PROMPT.search(u):
         return "question"
-    if _SECTION_LINE.match(s) and not s.endswith(_SENT_END) and len(s) <= 60 and not BULLET.match(s.split(" ")[0] + " "):
+    if _SECTION_LINE.match(s) and not s.endswith(_SENT_END) and len(s) <= 60 and (
+        re.match(r"^\d{1,2}\.\d", s) or not BULLET.match(s)
+    ):
         return "heading"
     if len(WORDY.findall(u)) < 4:
         return "heading" if not BULLET.match(s) else "bullet"
@@ -102,12 +136,17 @@ def chunk_units(index: Index, row: int) -> list[Unit]:
         if fence:
             in_code = not in_code
         pos += len(line) + 1
-    out = []
+    out: list[Unit] = []
+    line_kind: dict[int, str] = {}  # a line that opens with a question is a question throughout
     for k, (s, e) in enumerate(index.chunk_unit_spans(row)):
         s, e = int(s), int(e)
         rel = s - chunk.start
         ls, le, code = next(((a, b, c) for a, b, c in line_at if a <= rel <= b), (rel, rel, False))
-        out.append(Unit(row, k, s, e, doc[s:e], unit_kind(chunk, text[ls:le], doc[s:e], code)))
+        kind = unit_kind(chunk, text[ls:le], doc[s:e], code)
+        if line_kind.get(ls) in ("question", "heading") and kind in ("text", "lead"):
+            kind = line_kind[ls]
+        line_kind.setdefault(ls, kind)
+        out.append(Unit(row, k, s, e, doc[s:e], kind))
     return out
 
 
@@ -116,8 +155,9 @@ def content_terms(query: Query) -> set[str]:
     return {t for t in query.tokens if not t.startswith("~") and t not in QUESTION_WORDS and len(t) > 1}
 
 
-def score_units(index: Index, query: Query, units: list[Unit], analyze: Callable[[str], list[str]]) -> list[Unit]:
-    """``units`` with ``score`` = cosine with the query + :data:`TERM_BONUS` x the idf-weighted
+def score_units(index: Index, query: Query, units: list[Unit], analyze: Callable[[str], list[str]],
+                term_bonus: float = DEFAULT_PARAMS.term_bonus) -> list[Unit]:
+    """``units`` with ``score`` = cosine with the query + ``term_bonus`` x the idf-weighted
     share of the question's content terms the unit contains."""
     if not units:
         return []
@@ -131,7 +171,7 @@ def score_units(index: Index, query: Query, units: list[Unit], analyze: Callable
         bonus = 0.0
         if total:
             toks = set(analyze(u.text))
-            bonus = TERM_BONUS * sum(w for t, w in idf.items() if t in toks) / total
+            bonus = term_bonus * sum(w for t, w in idf.items() if t in toks) / total
         out.append(Unit(u.row, u.index, u.start, u.end, u.text, u.kind, float(c) + bonus))
     return out
 
@@ -179,29 +219,34 @@ def select(
     analyze: Callable[[str], list[str]],
     *,
     question: str,
-    exclude: frozenset[tuple[int, int]] = frozenset(),
+    side_units: Callable[[str], list[Unit]] | None = None,
+    params: ExtractParams = DEFAULT_PARAMS,
 ) -> list[Selection]:
     """The units that answer ``query`` from the passages ``rows`` (best first), grouped by
-    passage. ``exclude`` holds document spans already quoted (a follow-up's previous answer)."""
-    rows = list(dict.fromkeys(rows))[:MAX_PASSAGES]
+    passage. ``side_units(side)`` finds candidate units for one side of a comparison that the
+    picked units do not name (e.g. by searching for it)."""
+    p = params
+    rows = list(dict.fromkeys(rows))[: p.max_passages]
     if not rows:
         return []
-    per = {r: score_units(index, query, chunk_units(index, r), analyze) for r in rows}
-    quotable = {r: [u for u in us if u.quotable and (u.start, u.end) not in exclude] for r, us in per.items()}
+    quotable: dict[int, list[Unit]] = {}
+    for rank, r in enumerate(rows):
+        us = score_units(index, query, [u for u in chunk_units(index, r) if u.quotable], analyze, p.term_bonus)
+        quotable[r] = [dataclasses.replace(u, score=u.score - p.rank_penalty * rank) for u in us]
     scored = [u for us in quotable.values() for u in us]
     if not scored:
         return []
     best = max(u.score for u in scored)
     top = rows[0]
     first = index.chunks[top]
-    # A Q&A item whose own question matches: quote its whole (short) answer body.
+    steps = bool(_STEPS.search(question))
     if (
-        not exclude
-        and first.kind == "qa"
-        and first.heading
-        and float(index.heads[top] @ query.vector) >= QA_MATCH
+        first.kind == "qa"
         and quotable[top]
+        and sum(len(u.text) for u in quotable[top]) <= p.max_item_chars
+        and (not first.heading or float(index.heads[top] @ query.vector) >= p.qa_match)
     ):
+        # The best passage is a Q&A item whose question matches: its answer body is short, quote it whole.
         picked = {top: list(quotable[top])}
     else:
         picked = {}
@@ -209,41 +254,66 @@ def select(
             us = quotable[r]
             if not us:
                 continue
-            rbest = max(u.score for u in us)
-            if picked and rbest < best - SECOND_PASSAGE:
+            if picked and max(u.score for u in us) < best - p.second_passage:
                 continue
-            keep = [u for u in us if u.score >= best - UNIT_MARGIN]
+            keep = [u for u in us if u.score >= best - p.unit_margin]
             if keep:
                 picked[r] = keep
-        picked = _cap(picked)
-    picked = {r: _expand_lists(quotable[r], us) for r, us in picked.items()}
+        picked = _cap(picked, p.max_units)
+        picked = {r: _expand_lists(quotable[r], us, steps) for r, us in picked.items()}
+        if p.paragraph_chars:
+            picked = {r: _whole_paragraphs(index, quotable[r], us, p.paragraph_chars) for r, us in picked.items()}
     sides = comparison_sides(question)
     if sides:
-        picked = _cover_sides(picked, quotable, rows, sides)
+        picked = _cover_sides(picked, quotable, rows, sides, side_units)
     return [Selection(r, tuple(sorted(us, key=lambda u: u.start)), whole_item=(r == top and len(us) == len(quotable[r])))
             for r, us in picked.items() if us]
 
 
-def _cap(picked: dict[int, list[Unit]]) -> dict[int, list[Unit]]:
-    """At most :data:`MAX_UNITS` units and about :data:`MAX_CHARS` characters, best first."""
+def _whole_paragraphs(index: Index, units: list[Unit], chosen: list[Unit], max_chars: int) -> list[Unit]:
+    """A picked sentence brings the other sentences of its paragraph (its line) when the
+    paragraph is at most ``max_chars`` long: an explanation is not cut in half."""
+    doc = index.documents[index.chunks[units[0].row].doc_id].text if units else ""
+
+    def line_of(u: Unit) -> tuple[int, int]:
+        a = doc.rfind("\n", 0, u.start) + 1
+        b = doc.find("\n", u.end)
+        return a, (len(doc) if b < 0 else b)
+
+    keep = {u.index for u in chosen}
+    for u in chosen:
+        if u.kind != "text":
+            continue
+        a, b = line_of(u)
+        if b - a <= max_chars:
+            keep |= {v.index for v in units if v.kind == "text" and a <= v.start and v.end <= b}
+    return [u for u in units if u.index in keep]
+
+
+def _cap(picked: dict[int, list[Unit]], max_units: int) -> dict[int, list[Unit]]:
+    """At most ``max_units`` units and about :data:`MAX_CHARS` characters, best first."""
     flat = sorted(((u.score, r, u) for r, us in picked.items() for u in us), key=lambda x: -x[0])
     out: dict[int, list[Unit]] = {}
     chars = 0
     for _, r, u in flat:
-        if sum(len(v) for v in out.values()) >= MAX_UNITS or (chars and chars + len(u.text) > MAX_CHARS):
+        if sum(len(v) for v in out.values()) >= max_units or (chars and chars + len(u.text) > MAX_CHARS):
             break
         out.setdefault(r, []).append(u)
         chars += len(u.text)
     return {r: out[r] for r in picked if r in out}
 
 
-def _expand_lists(units: list[Unit], chosen: list[Unit]) -> list[Unit]:
-    """Keep a list together: a chosen lead-in brings its items, a chosen item its lead-in and
-    siblings (contiguous bullets of the same passage), up to :data:`MAX_LIST_ITEMS`."""
+def _expand_lists(units: list[Unit], chosen: list[Unit], steps: bool) -> list[Unit]:
+    """Keep a list together: when its lead-in is chosen, two of its items are, or the question
+    asks for steps or kinds, the lead-in and all items (contiguous bullets of the passage)
+    are quoted, up to :data:`MAX_LIST_ITEMS`; a lone item that answers stays alone."""
     by_pos = {u.index: u for u in units}
     keep = {u.index for u in chosen}
+    bullets = [u for u in chosen if u.kind == "bullet"]
     for u in chosen:
         if u.kind not in ("lead", "bullet"):
+            continue
+        if u.kind == "bullet" and not steps and len(bullets) < 2:
             continue
         i = u.index
         while (i - 1) in by_pos and by_pos[i - 1].kind == "bullet" and u.kind == "bullet":
@@ -260,14 +330,18 @@ def _expand_lists(units: list[Unit], chosen: list[Unit]) -> list[Unit]:
     return [u for k, u in enumerate(out) if u.kind != "lead" or (k + 1 < len(out) and out[k + 1].kind == "bullet")]
 
 
-def _cover_sides(picked, quotable, rows, sides) -> dict[int, list[Unit]]:
-    """Make sure both sides of a comparison are named: add the best unit naming a missing side."""
+def _cover_sides(picked, quotable, rows, sides, side_units) -> dict[int, list[Unit]]:
+    """Make sure both sides of a comparison are answered: for a side no picked unit names,
+    add the best unit naming it among the passages, else the best unit ``side_units`` finds."""
     out = {r: list(us) for r, us in picked.items()}
     for side in sides:
         if any(mentions(u.text, side) for us in out.values() for u in us):
             continue
         cands = [u for r in rows for u in quotable[r] if mentions(u.text, side)]
+        if not cands and side_units is not None:
+            cands = [u for u in side_units(side) if u.quotable]
         if cands:
             u = max(cands, key=lambda u: u.score)
-            out.setdefault(u.row, []).append(u)
+            if all((u.start, u.end) != (v.start, v.end) for us in out.values() for v in us):
+                out.setdefault(u.row, []).append(u)
     return {r: out[r] for r in list(dict.fromkeys([*picked, *out]))}

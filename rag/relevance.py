@@ -28,7 +28,8 @@ from rag.text import CJK, EN_STOP, QUESTION_WORDS, normalize
 from rag.types import Hit, Query
 
 # Defaults until `python -m eval answers --calibrate` has written calibrated values.
-DEFAULT_CALIBRATION = {"weights": {"passage": 30.0, "unit": 30.0, "cjk_missing": -3.0}, "bias": -50.0, "threshold": 0.5}
+DEFAULT_CALIBRATION = {"weights": {"passage": 30.0, "unit": 30.0, "cjk_missing": -3.0, "english": 1.5}, "bias": -50.0,
+                       "threshold": 0.5}
 _NAME = re.compile(r"[A-Za-z][A-Za-z0-9]*(?:[-_.+/][A-Za-z0-9]+)*(?:[ -]?\d+(?:\.\d+)?)?")
 _SENTENCE_START = re.compile(r"(?:^|[.?!]\s+)([A-Z][a-z]+)")
 
@@ -113,15 +114,16 @@ def features(index: Index, query: Query, hits: Sequence[Hit], analyze: Callable[
              *, depth: int = 3) -> dict[str, float]:
     """The similarity features of the calibrated model for ``query`` and its top ``hits``."""
     rows = np.array([index.by_id[h.chunk.id] for h in hits[:depth]], dtype=np.int64)
+    english = 1.0 if query.lang == "en" else 0.0  # a question across languages scores lower cosines
     if not len(rows) or query.vector is None:
-        return {"passage": 0.0, "unit": 0.0, "cjk_missing": cjk_missing_share(index, query)}
+        return {"passage": 0.0, "unit": 0.0, "cjk_missing": cjk_missing_share(index, query), "english": english}
     passage = float(index.passage_similarity(rows, query.vector).max())
     best = 0.0
     for r in rows:
         for u in chunk_units(index, int(r)):
             if u.quotable:
                 best = max(best, float(index.units[index.unit_offsets[r] + u.index] @ query.vector))
-    return {"passage": passage, "unit": best, "cjk_missing": cjk_missing_share(index, query)}
+    return {"passage": passage, "unit": best, "cjk_missing": cjk_missing_share(index, query), "english": english}
 
 
 def calibrated(feats: Mapping[str, float], calibration: Mapping | None = None) -> float:

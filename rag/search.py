@@ -190,21 +190,34 @@ class Searcher:
     def passage_similarity(self, rows: np.ndarray, qv: np.ndarray) -> np.ndarray:
         return self.index.passage_similarity(rows, qv, whole_weight=self.tuned.whole_weight)
 
-    def search(self, query: str, *, k: int = 10, mode: str | None = None) -> list[Hit]:
-        """The ``k`` best chunks for ``query``, best first (``mode`` defaults to the tuned one)."""
+    def search(self, query: str, *, k: int = 10, mode: str | None = None, doc_ids=None) -> list[Hit]:
+        """The ``k`` best chunks for ``query``, best first (``mode`` defaults to the tuned one;
+        ``doc_ids`` limits the search to those documents)."""
         mode = mode if mode is not None else self.default_mode
         if mode not in MODES:
             raise ValueError(f"mode must be one of {', '.join(MODES)}; got {mode!r}")
         if not 1 <= k <= MAX_K:
             raise ValueError(f"k must be between 1 and {MAX_K}, got {k}")
         q = self.make_query(query, dense=mode != "bm25")
-        return self.search_query(q, k=k, mode=mode)
+        return self.search_query(q, k=k, mode=mode, doc_ids=doc_ids)
 
-    def search_query(self, q: Query, *, k: int, mode: str) -> list[Hit]:
+    def search_query(self, q: Query, *, k: int, mode: str, doc_ids=None) -> list[Hit]:
         """:meth:`search` for a ready :class:`Query`."""
+        if mode not in MODES:
+            raise ValueError(f"mode must be one of {', '.join(MODES)}; got {mode!r}")
         n = max(k, self.tuned.candidates)
         bm25, all_bm25 = self.bm25_leg(q, n) if mode != "dense" else ({}, None)
         dense = self.dense_leg(q, n) if mode != "bm25" else {}
+        if doc_ids is not None:
+            allowed = set(doc_ids)
+            keep = lambda run: {i: s for i, s in run.items() if self.index.chunks[i].doc_id in allowed}  # noqa: E731
+            if mode != "dense":
+                mask = np.array([c.doc_id in allowed for c in self.index.chunks])
+                all_bm25 = np.where(mask, all_bm25, 0.0)
+                idx, sc = top_n(all_bm25, n)
+                bm25 = dict(zip(idx.tolist(), sc.tolist()))
+            if mode != "bm25":
+                dense = keep(self.dense_leg(q, 4 * n)) or keep(self.dense_leg(q, len(self.index.chunks)))
         primary = bm25 if mode == "bm25" else dense if mode == "dense" else fuse(self.tuned, q, bm25, dense)
         order = sorted(primary, key=lambda i: -primary[i])
         reranking = mode == "rerank" and self.reranker is not None

@@ -18,7 +18,8 @@ CLOSERS = "」』）)\"'”’】"
 
 # --- sentences and units ----------------------------------------------------------------
 _END = re.compile(r"[。！？!?]+[" + re.escape(CLOSERS) + r"]*|\.(?=\s)|\n\s*\n")
-_UNIT_END = re.compile(r"[。！？!?]+[" + re.escape(CLOSERS) + r"]*|\.(?=\s)|\n")
+# A unit ends at 。！？!?, at an English full stop after a letter (not "3.1. Heading"), or a line end.
+_UNIT_END = re.compile(r"[。！？!?]+[" + re.escape(CLOSERS) + r"]*|(?<=[^\W\d_])\.(?=\s)|\n")
 MIN_UNIT_WORD_CHARS = 2
 
 
@@ -47,9 +48,9 @@ def unit_spans(text: str) -> list[tuple[int, int]]:
 
     A bullet, a step or a heading is one unit; a paragraph line gives one unit per sentence.
 
-    >>> t = "# 見出し\\n- 手順A\\n本文です。次の文。\\n---"
+    >>> t = "# 見出し\\n- 手順A\\n本文です。次の文。\\n---\\n3.1. Self-Attention. It works."
     >>> [t[s:e] for s, e in unit_spans(t)]
-    ['# 見出し', '- 手順A', '本文です。', '次の文。']
+    ['# 見出し', '- 手順A', '本文です。', '次の文。', '3.1. Self-Attention.', 'It works.']
     """
     out: list[tuple[int, int]] = []
     s = 0

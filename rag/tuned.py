@@ -29,6 +29,8 @@ class Tuned:
       cosine plus the rest x the best cosine among its units (lines, sentences) and heading.
     * ``reranker``: ``{"features": [...], "weights": [...]}`` of the feature reranker, or
       ``None`` when no reranker beat ``hybrid`` on questions it was not fitted to.
+    * ``answer``: ``{"calibration": {...}}``, the relevance model the answerer abstains by
+      (written by ``python -m eval answers --calibrate``).
     """
 
     encoder: str
@@ -40,6 +42,7 @@ class Tuned:
     candidates: int = 50
     default_mode: str = "hybrid"
     reranker: dict[str, Any] | None = None
+    answer: dict[str, Any] | None = None
     note: str = ""
     evidence: dict[str, Any] = field(default_factory=dict, compare=False)
 

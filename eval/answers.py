@@ -1,0 +1,283 @@
+"""``python -m eval answers``: how good are the answers a learner reads?
+
+Gold set: ``eval/data/answer_questions.jsonl`` (on-topic questions with the key points a
+right answer must contain, follow-up pairs, follow-ups the notes do not cover) and
+``eval/data/answer_offtopic.jsonl`` (questions the notes do not answer); see
+``eval/data/ANSWERS.md``. Every question goes through :func:`rag.answer.ask` exactly as the
+app and ``rag ask`` call it (default settings, a follow-up with its previous turn).
+
+Metrics, per split (dev / test) and per language and type:
+
+* key points: share of on-topic answers containing **every** key point, containing at
+  least half, and the mean share of points (an abstention covers none);
+* abstention: precision and recall of "the notes do not cover this" (off-topic questions
+  and uncovered follow-ups should abstain; on-topic ones should not), the confusion table;
+* support: share of answer sentences whose cited passage (or its translation) contains them;
+* latency of the whole ``ask`` (warm, per question, 2 cores).
+
+``--calibrate`` first fits the relevance model (:mod:`rag.relevance`) on the dev half —
+on-topic questions of this set and of the retrieval gold set against the off-topic dev
+questions — and writes it to ``rag/tuned.json``; then scores both halves.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import time
+import warnings
+from collections import defaultdict
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+from tqdm import tqdm
+
+from eval import report
+from eval.datasets import HERE, load_seed
+from eval.runner import CachingEncoder, build_index
+from rag.answer import Answer, Settings, ask
+from rag.encoders import load_encoder
+from rag.relevance import features
+from rag.search import Searcher
+from rag.text import normalize
+from rag.tuned import TUNED_FILE, encoder_key, load_tuned, save_tuned
+
+QUESTIONS = HERE / "data" / "answer_questions.jsonl"
+OFFTOPIC = HERE / "data" / "answer_offtopic.jsonl"
+CAL_FEATURES = ("passage", "unit", "cjk_missing", "english")
+MAX_FALSE_ABSTAIN = 0.02  # the threshold keeps at most this share of dev on-topic questions from an answer
+
+
+@dataclass(frozen=True)
+class Item:
+    qid: str
+    question: str
+    lang: str
+    type: str
+    split: str
+    expect: str  # answer | not_covered | abstain
+    key_points: tuple[tuple[str, ...], ...]
+    previous: str | None = None
+
+
+def load_items(paths=(QUESTIONS, OFFTOPIC)) -> list[Item]:
+    out = []
+    for path in paths:
+        for line in Path(path).read_text(encoding="utf-8").splitlines():
+            if line.strip():
+                r = json.loads(line)
+                out.append(Item(r["qid"], r["question"], r["lang"], r["type"], r["split"], r["expect"],
+                                tuple(tuple(p) for p in r["key_points"]), r.get("previous")))
+    return out
+
+
+def covered(point: tuple[str, ...], text: str) -> bool:
+    """A key point is covered when any of its alternatives occurs in the answer (NFKC, lower case)."""
+    t = normalize(text)
+    return any(normalize(alt) in t for alt in point)
+
+
+@dataclass
+class Outcome:
+    item: Item
+    answer: Answer
+    points: list[bool]
+    ms: float
+
+    @property
+    def abstained(self) -> bool:
+        return self.answer.abstained
+
+    @property
+    def should_abstain(self) -> bool:
+        return self.item.expect in ("abstain", "not_covered")
+
+    @property
+    def share(self) -> float:
+        return sum(self.points) / len(self.points) if self.points else 0.0
+
+
+def run(searcher: Searcher, items: list[Item], *, progress: bool = True) -> list[Outcome]:
+    out = []
+    for it in tqdm(items, desc="answers", disable=not progress, leave=False):
+        history = []
+        if it.previous:
+            history = [ask(searcher, it.previous)]
+        t = time.perf_counter()
+        a = ask(searcher, it.question, Settings(), history=history)
+        ms = (time.perf_counter() - t) * 1000
+        body = a.text if a.answered else ""
+        out.append(Outcome(it, a, [covered(p, body) for p in it.key_points], ms))
+    return out
+
+
+def summarize(outs: list[Outcome]) -> dict:
+    on = [o for o in outs if o.item.expect == "answer"]
+    tp = sum(o.abstained and o.should_abstain for o in outs)
+    fp = sum(o.abstained and not o.should_abstain for o in outs)
+    fn = sum(not o.abstained and o.should_abstain for o in outs)
+    tn = sum(not o.abstained and not o.should_abstain for o in outs)
+    checks = [c for o in outs if o.answer.answered and o.answer.answerer == "extractive" for c in o.answer.checks]
+    ms = np.array([o.ms for o in outs]) if outs else np.zeros(1)
+    off = [o for o in outs if o.item.expect == "abstain"]
+    nc = [o for o in outs if o.item.expect == "not_covered"]
+    return {
+        "questions": len(outs),
+        "on_topic": len(on),
+        "all_points": float(np.mean([all(o.points) and o.answer.answered for o in on])) if on else float("nan"),
+        "half_points": float(np.mean([o.share >= 0.5 and o.answer.answered for o in on])) if on else float("nan"),
+        "mean_point_share": float(np.mean([o.share for o in on])) if on else float("nan"),
+        "wrongly_abstained": float(np.mean([o.abstained for o in on])) if on else float("nan"),
+        "offtopic_abstained": float(np.mean([o.abstained for o in off])) if off else float("nan"),
+        "uncovered_followups_abstained": float(np.mean([o.abstained for o in nc])) if nc else float("nan"),
+        "abstain_precision": tp / (tp + fp) if tp + fp else float("nan"),
+        "abstain_recall": tp / (tp + fn) if tp + fn else float("nan"),
+        "confusion": {"abstained_should": tp, "abstained_should_not": fp, "answered_should_not": fn,
+                      "answered_should": tn},
+        "supported_sentences": float(np.mean([c.ok for c in checks])) if checks else float("nan"),
+        "sentences": len(checks),
+        "latency_p50_ms": float(np.percentile(ms, 50)),
+        "latency_p95_ms": float(np.percentile(ms, 95)),
+    }
+
+
+def calibrate(searcher: Searcher, items: list[Item]) -> dict:
+    """Fit the relevance model on the dev half: on-topic (this set's non-follow-up questions
+    and the retrieval gold set's dev questions) against off-topic dev questions."""
+    from sklearn.linear_model import LogisticRegression
+
+    on = [i.question for i in items if i.split == "dev" and i.expect == "answer" and not i.previous]
+    on += [q.text for q in load_seed().subset("dev").queries]
+    off = [i.question for i in items if i.split == "dev" and i.expect == "abstain"]
+    X, y = [], []
+    for texts, label in ((on, 1), (off, 0)):
+        for t in texts:
+            q = searcher.make_query(t)
+            f = features(searcher.index, q, searcher.search_query(q, k=5, mode=searcher.default_mode))
+            X.append([f[k] for k in CAL_FEATURES])
+            y.append(label)
+    X, y = np.array(X), np.array(y)
+    # balanced classes: an off-topic question counts as much as an on-topic one
+    model = LogisticRegression(C=10.0, class_weight="balanced", max_iter=5000).fit(X, y)
+    p_on = model.predict_proba(X[y == 1])[:, 1]
+    # the threshold: as strict as possible while wrongly abstaining on at most MAX_FALSE_ABSTAIN of dev on-topic
+    threshold = float(min(0.5, np.quantile(p_on, MAX_FALSE_ABSTAIN)))
+    p_off = model.predict_proba(X[y == 0])[:, 1]
+    return {"weights": dict(zip(CAL_FEATURES, map(float, model.coef_[0]))), "bias": float(model.intercept_[0]),
+            "threshold": threshold, "fitted_on": {"on_topic": int(y.sum()), "off_topic": int((1 - y).sum()),
+                                                  "dev_off_topic_below_threshold": float(np.mean(p_off < threshold))}}
+
+
+GRID = {
+    "unit_margin": (0.02, 0.035, 0.05, 0.07),
+    "paragraph_chars": (0, 300),
+    "qa_match": (0.0, 0.82),
+    "second_passage": (0.02, 0.04),
+    "term_bonus": (0.04, 0.08),
+}
+
+
+def objective(summary: dict) -> float:
+    """What the extraction grid maximises on dev: answers with every key point, and with half."""
+    return (summary["all_points"] + summary["half_points"]) / 2
+
+
+def tune_extraction(searcher: Searcher, items: list[Item]) -> tuple[dict, list[dict]]:
+    """Every combination of :data:`GRID` on the dev half; the best by :func:`objective`."""
+    import itertools
+
+    dev = [i for i in items if i.split == "dev" and i.expect != "abstain"]
+    base = searcher.tuned
+    rows = []
+    for values in tqdm(list(itertools.product(*GRID.values())), desc="extraction grid", leave=False):
+        params = dict(zip(GRID, values))
+        searcher.tuned = dataclasses.replace(base, answer={**(base.answer or {}), "extract": params})
+        summ = summarize(run(searcher, dev, progress=False))
+        rows.append({**params, "objective": objective(summ), "all_points": summ["all_points"],
+                     "half_points": summ["half_points"], "mean_point_share": summ["mean_point_share"]})
+    searcher.tuned = base
+    best = max(rows, key=lambda r: (r["objective"], r["mean_point_share"]))
+    return {k: best[k] for k in GRID}, rows
+
+
+def main(*, out: Path, encoder: str = "e5-small", split: str = "all", do_calibrate: bool = False,
+         do_tune: bool = False, write_files: bool = True) -> dict:
+    warnings.simplefilter("ignore")
+    t0 = time.time()
+    enc = CachingEncoder(load_encoder(encoder), cache_queries=False)
+    seed = load_seed()
+    index = build_index(seed, enc, progress=False).index
+    enc.save()
+    searcher = Searcher(index, encoder=enc)
+    items = load_items()
+    if do_calibrate:
+        cal = calibrate(searcher, items)
+        tuned = load_tuned(enc.id)
+        tuned = dataclasses.replace(tuned, answer={**(tuned.answer or {}), "calibration": cal})
+        save_tuned(tuned, TUNED_FILE)
+        searcher.tuned = tuned
+        print(f"calibration: {cal}", flush=True)
+    grid_rows = []
+    if do_tune:
+        best, grid_rows = tune_extraction(searcher, items)
+        tuned = load_tuned(enc.id)
+        tuned = dataclasses.replace(tuned, answer={**(tuned.answer or {}), "extract": best})
+        save_tuned(tuned, TUNED_FILE)
+        searcher.tuned = tuned
+        print(f"extraction: {best}", flush=True)
+    for it in items[:3]:  # warm up (tokenizers, lazily built look-ups)
+        ask(searcher, it.question)
+    chosen = [i for i in items if split == "all" or i.split == split]
+    outs = run(searcher, chosen)
+    res: dict = {"encoder": enc.id, "tuned_default_mode": searcher.default_mode, "splits": {}}
+    for sp in ("dev", "test"):
+        group = [o for o in outs if o.item.split == sp]
+        if not group:
+            continue
+        res["splits"][sp] = {"all": summarize(group)}
+        by = defaultdict(list)
+        for o in group:
+            by[f"lang={o.item.lang}"].append(o)
+            by[f"type={o.item.type}"].append(o)
+        res["splits"][sp].update({k: summarize(v) for k, v in sorted(by.items())})
+    res["seconds"] = time.time() - t0
+    res["extraction_grid"] = grid_rows
+    if write_files:
+        _write(out, res, outs, encoder)
+    return res
+
+
+COLS = ("questions", "all_points", "half_points", "mean_point_share", "wrongly_abstained", "offtopic_abstained",
+        "uncovered_followups_abstained", "abstain_precision", "abstain_recall", "supported_sentences",
+        "latency_p50_ms", "latency_p95_ms")
+
+
+def _write(out: Path, res: dict, outs: list[Outcome], encoder: str) -> None:
+    out.mkdir(parents=True, exist_ok=True)
+    md = ["# Answer benchmark", "",
+          f"Command: `python -m eval answers --encoder {encoder}` ({res['seconds']:.0f} s); encoder `{res['encoder']}`, "
+          f"default mode `{res['tuned_default_mode']}`. Gold set: `eval/data/answer_*.jsonl` (see ANSWERS.md). "
+          "The relevance model was fitted on the dev half only; the test half is held out.", ""]
+    for sp, groups in res["splits"].items():
+        md += [f"## {sp} half", "", report.table(groups, COLS, "group"), ""]
+        c = groups["all"]["confusion"]
+        md += ["Abstention confusion table:", "", "| | should abstain | should answer |", "|---|---|---|",
+               f"| abstained | {c['abstained_should']} | {c['abstained_should_not']} |",
+               f"| answered | {c['answered_should_not']} | {c['answered_should']} |", ""]
+    misses = [o for o in outs if o.item.split == "test" and o.item.expect == "answer" and not all(o.points)]
+    md += ["## Held-out answers missing a key point (first 30)", ""]
+    for o in misses[:30]:
+        miss = [p[0] for p, ok in zip(o.item.key_points, o.points) if not ok]
+        state = "abstained" if o.abstained else "answered"
+        md.append(f"- `{o.item.qid}` ({o.item.lang}/{o.item.type}) {o.item.question} — {state}; missing: {', '.join(miss)}")
+    (out / "answers.md").write_text("\n".join(md) + "\n", encoding="utf-8")
+    report.write_json(out / "answers.json", {**res, "answers": [
+        {"qid": o.item.qid, "split": o.item.split, "expect": o.item.expect, "points": o.points, "ms": o.ms,
+         **{k: v for k, v in o.answer.to_dict().items() if k in ("answer", "abstained", "reason", "relevance")}}
+        for o in outs]})
+    print("\n".join(md[:40]))
+
+
+def encoder_name(key: str) -> str:
+    return encoder_key(key)
