@@ -7,6 +7,7 @@
     python -m eval tune                     # fusion weights + reranker weights on the dev halves
     python -m eval ceiling                  # what the offline features can reach (diagnostic)
     python -m eval scale                    # 1k / 10k / 100k synthetic chunks
+    python -m eval drill [--tune] [--index DIR]   # mock-interview grading vs hand labels
 
 Progress goes to stderr; ``--json`` prints one JSON object on stdout.
 """
@@ -114,13 +115,15 @@ def _positive_int(text: str) -> int:
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(prog="python -m eval", description=__doc__.split("\n")[0])
     p.add_argument("target", nargs="?", default="all",
-                   help="all | seed | jsquad | cmrc2018 | squad PATH | ablations | tune | ceiling | scale")
+                   help="all | seed | jsquad | cmrc2018 | squad PATH | ablations | tune | ceiling | scale | drill")
     p.add_argument("path", nargs="?", type=Path, help="SQuAD-format file (with `squad`)")
     p.add_argument("--modes", default=",".join(MODES), help="comma-separated: " + ",".join(MODES))
     p.add_argument("--split", default="test", choices=("dev", "test", "all"), help="query half (default: held-out test)")
     p.add_argument("--quick", action="store_true", help=f"at most {QUICK_LIMIT} queries per set (for CI)")
     p.add_argument("--limit", type=_positive_int, help="at most this many queries per set")
-    p.add_argument("--encoder", default="use-m3")
+    p.add_argument("--encoder", default=None, help="encoder (default: use-m3; e5-small for drill)")
+    p.add_argument("--index", type=Path, default=None, help="drill: grade against this index instead of building one")
+    p.add_argument("--tune", action="store_true", help="drill: tune the grading thresholds on the dev half first")
     p.add_argument("--json", action="store_true", help="print the scores as one JSON object on stdout")
     p.add_argument("--out", type=Path, default=None, help="results folder (default eval/results[/quick])")
     args = p.parse_args(argv)
@@ -144,6 +147,11 @@ def main(argv: list[str] | None = None) -> int:
         from eval.ceiling import main as ceiling
 
         return ceiling(limit=limit, out=args.out or RESULTS)
+    if args.target == "drill":
+        from eval.drill import main as drill
+
+        return drill(out=args.out or RESULTS, index_dir=args.index, encoder=args.encoder or "e5-small", do_tune=args.tune)
+    encoder_name = args.encoder or "use-m3"
     if args.target == "scale":
         from eval.scale import main as scale
 
@@ -169,7 +177,7 @@ def main(argv: list[str] | None = None) -> int:
     if empty:
         print(f"error: no queries in the {args.split} split of {', '.join(empty)} (try --split all)", file=sys.stderr)
         return 2
-    results = run_sets(datasets, modes, split=args.split, limit=limit, encoder_name=args.encoder, progress=progress)
+    results = run_sets(datasets, modes, split=args.split, limit=limit, encoder_name=encoder_name, progress=progress)
     out = args.out or (RESULTS / "quick" if args.quick else RESULTS)
     path = write_report(results, out, title="Retrieval benchmarks" + (" (quick)" if args.quick else ""))
     print(f"report: {path}", file=sys.stderr)

@@ -139,7 +139,8 @@ def is_question(line: str) -> bool:
     return bool(_QUESTION.search(plain(line)))
 
 
-def _prose(text: str, s: int, e: int) -> bool:
+def is_prose(text: str, s: int, e: int) -> bool:
+    """Whether ``text[s:e]`` is a sentence worth quoting: not code, a table, a formula, a question or a lead-in."""
     unit = text[s:e]
     core = plain(unit)
     if _SKIP_UNIT.match(unit) or len(WORDY.findall(core)) < MIN_PROSE_CHARS:
@@ -157,7 +158,7 @@ def key_sentences(text: str, start: int, end: int) -> list[tuple[int, int]]:
     tables, formulas and questions are never quoted. Spans are document offsets."""
     body = text[start:end]
     code = _code_ranges(body)
-    units = [(s, e) for s, e in unit_spans(body) if not any(a <= s < b for a, b in code) and _prose(body, s, e)]
+    units = [(s, e) for s, e in unit_spans(body) if not any(a <= s < b for a, b in code) and is_prose(body, s, e)]
     firsts, rest, prev_end = [], [], 0
     for s, e in units:
         gap = body[prev_end:s]
@@ -371,3 +372,13 @@ def drill_questions(chunks: Sequence[Chunk], documents: Mapping[str, Document]) 
                 )
             )
     return out
+
+
+def question_list_chunk_ids(chunks: Sequence[Chunk], documents: Mapping[str, Document]) -> frozenset[str]:
+    """Ids of the chunks that are question lists: they ask, they do not answer, so a drill never
+    takes its key points from them."""
+    out: set[str] = set()
+    for g, (s, e), _ in _article_groups(group_chunks(chunks), documents):
+        if s < e and is_question_list(documents[g.doc_id].text, s, e):
+            out.update(c.id for c in g.chunks)
+    return frozenset(out)
