@@ -134,12 +134,13 @@ def tune(items: list[Item], refs: dict, measured: dict) -> tuple[grading.Params,
                 m = measured[it.id]
                 if m is None:
                     continue  # "uncovered": never agrees with a graded label
-                cov = [grading.point_covered(r.term_share, r.margin, m.same_language, r.contradicted, point) for r in m.points]
+                status = [grading.point_status(r.term_share, r.margin, m.same_language, r.numbers_differ, point)
+                          for r in m.points]
                 code = grading.verdict_code(
-                    grading.coverage(cov, [r.point.weight for r in m.points]),
+                    grading.coverage([c for c, _ in status], [r.point.weight for r in m.points]),
                     same_language=m.same_language, precision=m.precision,
                     best_margin=max((r.margin for r in m.points), default=-1.0),
-                    contradicted=any(r.contradicted for r in m.points), params=SimpleNamespace(**mesh))
+                    contradicted=any(x for _, x in status), params=SimpleNamespace(**mesh))
                 hits += code == lab
             score[a, b] = hits / len(dev)
     valid = np.broadcast_to(

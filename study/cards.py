@@ -201,8 +201,11 @@ def topic_of(group: _Group, doc: Document) -> str:
     """The topic a card counts under: a Q&A item's document title, a section's top-level heading."""
     if group.kind == "qa":
         return doc.title
-    top = group.section.split(" > ")[0].strip() if group.section else ""
-    return top or group.heading or doc.title
+    top = plain(group.section.split(" > ")[0]) if group.section else ""
+    top = top or plain(group.heading)
+    if not top:
+        return doc.title
+    return f"{plain(doc.title)} — {top}" if top.lower() in GENERIC_HEADINGS else top
 
 
 # --- cards ---------------------------------------------------------------------------------

@@ -127,7 +127,8 @@ class PointResult:
     similarity: float  # best cosine between the point and an answer sentence
     margin: float  # that similarity minus the sentence's cosine with the bare question
     term_share: float  # idf-weighted share of the point's terms the answer uses
-    contradicted: bool = False
+    numbers_differ: bool = False  # that sentence states numbers, and the answer none of the point's
+    contradicted: bool = False  # the answer says the point, with other numbers (set by decide)
     evidence: str = ""  # the answer sentence closest to the point
 
 
@@ -323,7 +324,7 @@ def _terms(searcher: Any, text: str) -> set[str]:
 
 
 def measure(searcher: Any, ref: Reference, answer: str) -> Measured:
-    """The evidence for grading ``answer`` (``covered`` is left False: :func:`decide` sets it).
+    """The evidence for grading ``answer`` (``covered``/``contradicted`` are left False: :func:`decide` sets them).
     One encoder call for the answer's sentences."""
     text = answer.strip()[:MAX_ANSWER_CHARS]
     sents = answer_sentences(text)
@@ -345,7 +346,7 @@ def measure(searcher: Any, ref: Reference, answer: str) -> Measured:
             similarity=float(sim[i, j]),
             margin=float(sim[i, j] - to_question[j]),
             term_share=grading.term_share(terms, answer_terms, {t: idf(t) for t in terms}),
-            contradicted=grading.contradicts(pt.text, sents[j], text),
+            numbers_differ=grading.numbers_differ(pt.text, sents[j], text),
             evidence=sents[j],
         ))
     passage_terms = {t for r in ref.rows for t in index.bm25.tokens[r]}
@@ -357,8 +358,10 @@ def measure(searcher: Any, ref: Reference, answer: str) -> Measured:
 
 def decide(ref: Reference, m: Measured, params: grading.Params, lang: str) -> Grade:
     """The grade from measured evidence: pure, so thresholds can be tuned on stored measurements."""
-    marked = [dataclasses.replace(r, covered=grading.point_covered(r.term_share, r.margin, m.same_language,
-                                                                   r.contradicted, params)) for r in m.points]
+    marked = []
+    for r in m.points:
+        covered, contra = grading.point_status(r.term_share, r.margin, m.same_language, r.numbers_differ, params)
+        marked.append(dataclasses.replace(r, covered=covered, contradicted=contra))
     share = grading.coverage([r.covered for r in marked], [r.point.weight for r in marked])
     v = grading.verdict(share, same_language=m.same_language, precision=m.precision,
                         best_margin=max((r.margin for r in marked), default=-1.0),

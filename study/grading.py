@@ -11,9 +11,9 @@ Two kinds of evidence, because term overlap means nothing across languages:
   answer sentence closest to it is closer to it than to the bare question by ``margin_at``
   (embedding cosines; the question is the baseline of "on topic, says nothing").
 
-A number in the point that the answer contradicts (its matching sentence states numbers,
-none of the point's, and the answer never states the point's) leaves the point missed and
-caps the grade at partial. The verdict: ``good`` when the weighted share of covered points
+A point the answer says with other numbers (its closest sentence states numbers, none of the
+point's, and the answer never states the point's: QLoRA with "8ビット" where the notes say 4)
+is contradicted: missed, and the grade is at most partial. The verdict: ``good`` when the weighted share of covered points
 reaches ``good_at``; ``partial`` when it reaches ``partial_at``, or the answer is faithful
 (precision ≥ ``precision_partial``) or, across languages, its best margin reaches
 ``margin_partial``; else ``wrong``.
@@ -115,27 +115,28 @@ def numbers(text: str) -> set[str]:
     return {re.sub(r",(?=\d{3}\b)", "", n) for n in _NUMBER.findall(text)}
 
 
-def contradicts(point_text: str, sentence: str, answer: str) -> bool:
+def numbers_differ(point_text: str, sentence: str, answer: str) -> bool:
     """The answer sentence closest to the point states numbers, and the whole answer never
-    states any of the point's numbers (QLoRA with "8ビット" where the notes say 4).
+    states any of the point's numbers.
 
-    >>> contradicts("例：4ビット精度", "8ビットに量子化します", "8ビットに量子化します")
+    >>> numbers_differ("例：4ビット精度", "8ビットに量子化します", "8ビットに量子化します")
     True
     """
     p = numbers(point_text)
     return bool(p and numbers(sentence) and not (p & numbers(answer)))
 
 
-def point_covered(share: float, margin: float, same_language: bool, contradicted: bool, params: Params) -> bool:
-    """Whether an answer covers a point (see the module docstring).
+def point_status(share: float, margin: float, same_language: bool, numbers_differ: bool, params: Params) -> tuple[bool, bool]:
+    """``(covered, contradicted)`` for one point: the answer *says* the point when it uses enough
+    of its terms (same language) or its closest sentence is closer to it than to the question by
+    ``margin_at`` (another language); saying it with other numbers is a contradiction, not coverage.
 
     >>> p = Params(share_at=0.2, margin_at=0.01)
-    >>> point_covered(0.5, 0.0, True, False, p), point_covered(0.1, 0.5, True, False, p), point_covered(0.0, 0.02, False, False, p)
-    (True, False, True)
+    >>> point_status(0.5, 0.0, True, False, p), point_status(0.1, 0.5, True, False, p), point_status(0.0, 0.02, False, True, p)
+    ((True, False), (False, False), (False, True))
     """
-    if contradicted:
-        return False
-    return share >= params.share_at if same_language else margin >= params.margin_at
+    says = share >= params.share_at if same_language else margin >= params.margin_at
+    return says and not numbers_differ, says and numbers_differ
 
 
 def coverage(covered: Sequence[bool], weights: Sequence[float]) -> float:

@@ -51,7 +51,8 @@ def make_scheduler(*, desired_retention: float = DESIRED_RETENTION, fuzz: bool =
     return fsrs.Scheduler(desired_retention=desired_retention, enable_fuzzing=fuzz)
 
 
-def _utc(now: datetime | None) -> datetime:
+def as_utc(now: datetime | None) -> datetime:
+    """``now`` in UTC (now if ``None``); a naive time is refused rather than guessed."""
     if now is None:
         return datetime.now(timezone.utc)
     if now.tzinfo is None:
@@ -79,7 +80,7 @@ def apply_rating(scheduler, state: CardState | None, card_id: str, rating: str |
     import fsrs
 
     r = parse_rating(rating)
-    now = _utc(now)
+    now = as_utc(now)
     before = to_fsrs(state, card_id, now)
     after, _ = scheduler.review_card(before, fsrs.Rating(r), now)
     t = now.timestamp()
@@ -115,7 +116,7 @@ def review(store: Store, profile_id: int, card_id: str, rating: str | int, *, no
 
 def preview(scheduler, state: CardState | None, card_id: str, now: datetime | None = None) -> dict[str, datetime]:
     """When the card would next be due for each rating (for the buttons' labels)."""
-    now = _utc(now)
+    now = as_utc(now)
     return {name: datetime.fromtimestamp(apply_rating(scheduler, state, card_id, r, now)[0].due, timezone.utc)
             for name, r in RATINGS.items()}
 
@@ -123,7 +124,7 @@ def preview(scheduler, state: CardState | None, card_id: str, now: datetime | No
 def day_window(now: datetime | None = None, tz: tzinfo | None = None) -> tuple[float, float]:
     """Epoch seconds ``[start, end)`` of the study day containing ``now`` (starting at
     :data:`DAY_START_HOUR` local time, or in ``tz``)."""
-    local = _utc(now).astimezone(tz)
+    local = as_utc(now).astimezone(tz)
     start = local.replace(hour=DAY_START_HOUR, minute=0, second=0, microsecond=0)
     if local < start:
         start -= timedelta(days=1)
@@ -154,7 +155,7 @@ def queue(store: Store, profile_id: int, *, now: datetime | None = None, new_per
     """Cards due now, then never-seen cards in corpus order, at most ``new_per_day`` started a day."""
     if new_per_day < 0:
         raise ValueError(f"new_per_day must be >= 0, got {new_per_day}")
-    now_u = _utc(now)
+    now_u = as_utc(now)
     t = now_u.timestamp()
     start, end = day_window(now_u, tz)
     started = store.introduced(profile_id, start, end)
