@@ -192,7 +192,10 @@ COMMANDS = {"cards": cmd_cards, "sync": cmd_sync, "profiles": cmd_profiles, "pro
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = parser().parse_args(argv)
+    try:
+        args = parser().parse_args(argv)
+    except SystemExit as e:  # bad arguments (already reported on one line) or --help
+        return int(e.code or 0)
     if args.cmd is None:
         print("usage: studyrag study {" + ",".join(COMMANDS) + "} [options]\n" + __doc__.split("\n\n")[1].rstrip(),
               file=sys.stderr)

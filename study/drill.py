@@ -380,10 +380,11 @@ def grade(searcher: Any, ref: Reference, answer: str, *, params: grading.Params 
     ``empty`` (a prompt) when there is no answer, else good / partial / wrong with the covered
     and missed points. Messages are in ``lang`` (default: the answer's, else the question's)."""
     text = answer.strip() if isinstance(answer, str) else ""
-    lang = lang or (detect_lang(text) if text else ref.lang)
+    said = bool(answer_sentences(text))
+    lang = lang or (detect_lang(text) if said else ref.lang)
     if not ref.coverage.covered or not ref.points:
         return Grade("uncovered", _message("uncovered", lang), None, (), (), ref)
-    if not answer_sentences(text):
+    if not said:
         return Grade("empty", _message("empty", lang), None, (), (), ref)
     p = params if params is not None else grading.load_params(searcher.encoder.id)
     return decide(ref, measure(searcher, ref, text), p, lang)
