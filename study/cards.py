@@ -41,9 +41,9 @@ GENERIC_HEADINGS = frozenset(
 _QUESTION = re.compile(
     r"[？?]|せよ|示せ|述べよ|挙げよ|答えよ|書け|しなさい|してください|教えて|ですか|でしょうか|吗|什么|如何|为什么|怎么|怎样|请(?:解释|说明|描述|比较|介绍)"
     r"|^(?:what|why|how|when|which|who|explain|describe|compare|design|implement|derive)\b",
-    re.I,
+    re.IGNORECASE,
 )
-_QA_PREFIX = re.compile(r"^\s*(?:问题|問題|质问|質問|Q|Question)\s*\d*\s*[:：.．]\s*", re.I)
+_QA_PREFIX = re.compile(r"^\s*(?:问题|問題|质问|質問|Q|Question)\s*\d*\s*[:：.．]\s*", re.IGNORECASE)
 _SKIP_UNIT = re.compile(r"^\s*(?:\||\$\$|```|~~~|<)")
 
 

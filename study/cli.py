@@ -168,7 +168,7 @@ def cmd_drill(args) -> None:
 
     g = drill.drill(Searcher.open(args.index), args.question, args.answer)
     if args.json:
-        pt = lambda r: {"text": r.point.text, "source": r.point.source.to_dict(), "evidence": r.evidence,  # noqa: E731
+        pt = lambda r: {"text": r.point.text, "source": r.point.source.to_dict(), "evidence": r.evidence,
                         "contradicted": r.contradicted}
         _out({"verdict": g.verdict, "message": g.message, "share": g.share,
               "covered": [pt(r) for r in g.covered], "missed": [pt(r) for r in g.missed]})

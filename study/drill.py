@@ -51,7 +51,7 @@ _WRAPPERS = (
     re.compile(r"^「(.+)」について(?:説明|教えて)(?:してください|ください|せよ)?[。.]?$"),
     re.compile(r"^(.+?)(?:を|について)(?:説明|解説)(?:してください|しなさい|せよ)[。.]?$"),
     re.compile(r"^请(?:解释|说明|介绍)「?(.+?)」?[。.]?$"),
-    re.compile(r"^(?:Explain|Describe)\s+[“\"]?(.+?)[”\"]?\.?$", re.I),
+    re.compile(r"^(?:Explain|Describe)\s+[“\"]?(.+?)[”\"]?\.?$", re.IGNORECASE),
 )
 
 MESSAGES = {
@@ -199,7 +199,7 @@ def notes_cover(searcher: Any, question: str, hits: Sequence[Hit], relevance: fl
 
 # --- key points -----------------------------------------------------------------------------
 
-_QA_PREFIX = re.compile(r"^\s*(?:问题|問題|质问|質問|Q|Question)\s*\d*\s*[:：.．]\s*", re.I)
+_QA_PREFIX = re.compile(r"^\s*(?:问题|問題|质问|質問|Q|Question)\s*\d*\s*[:：.．]\s*", re.IGNORECASE)
 
 
 def _is_heading_unit(text: str, heading: str) -> bool:
@@ -331,7 +331,7 @@ def measure(searcher: Any, ref: Reference, answer: str) -> Measured:
     index = searcher.index
     if not sents or not ref.points:
         return Measured((), True, 0.0)
-    idf = lambda t: max(0.0, index.bm25.idf(t))  # noqa: E731
+    idf = lambda t: max(0.0, index.bm25.idf(t))
     vecs = searcher.encoder.encode(sents, query=False)
     sim = ref.vectors @ vecs.T  # points x sentences
     to_question = vecs @ ref.question_vector

@@ -7,8 +7,8 @@ import time
 
 import numpy as np
 import pytest
-
 from conftest import CORPUS, JA_TOP50, ZH_TOP50
+
 from ingest.chunker import chunk_document
 from ingest.loader import parse_document
 from rag.index import open_index

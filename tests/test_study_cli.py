@@ -6,8 +6,8 @@ from __future__ import annotations
 import json
 
 import pytest
-
 from conftest import run_cli
+
 from rag.index import open_index
 from study import cli
 from study.store import DB_NAME

@@ -8,8 +8,8 @@ import json
 
 import numpy as np
 import pytest
-
 from conftest import FakeEncoder
+
 from rag.index import open_index
 from rag.search import Searcher
 from study import drill, grading
@@ -41,7 +41,7 @@ def test_point_status_and_verdict():
     assert grading.point_status(0.4, -1.0, True, True, p) == (False, True)
     assert grading.point_status(0.0, 0.02, False, False, p) == (True, False)
     assert grading.point_status(0.9, 0.0, False, False, p) == (False, False)  # across languages terms do not count
-    v = lambda share, **kw: grading.verdict(share, **{"same_language": True, "precision": 0.6, "best_margin": 0.0,  # noqa: E731
+    v = lambda share, **kw: grading.verdict(share, **{"same_language": True, "precision": 0.6, "best_margin": 0.0,
                                                       "contradicted": False, "params": p, **kw})
     assert v(0.7) == "good"
     assert v(0.7, precision=0.1) == "partial"  # covers the points but talks about other things

@@ -10,11 +10,11 @@ import zipfile
 from datetime import datetime, timedelta, timezone
 
 import pytest
+from test_study_store import card
 
 from study import export, progress, schedule
 from study.store import Store
 from study.types import Card, Source
-from test_study_store import card
 
 NOW = datetime(2025, 3, 10, 12, 0, tzinfo=timezone.utc)
 UTC = timezone.utc

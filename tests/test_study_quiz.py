@@ -5,12 +5,12 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from test_study_cards import twin_linked
 
 from rag.index import open_index
 from study import quiz
 from study.cards import build_cards
 from study.types import Card, Source
-from test_study_cards import twin_linked
 
 
 def qa_card(i: int, back: dict[str, str], topic: str = "t", chunks: tuple[str, ...] | None = None) -> Card:

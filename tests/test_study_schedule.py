@@ -6,10 +6,10 @@ from datetime import datetime, timedelta, timezone
 
 import fsrs
 import pytest
+from test_study_store import card
 
 from study import schedule
 from study.store import Store
-from test_study_store import card
 
 NOW = datetime(2025, 3, 1, 12, 0, tzinfo=timezone.utc)
 JST = timezone(timedelta(hours=9))

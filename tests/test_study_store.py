@@ -11,9 +11,10 @@ import threading
 from datetime import datetime, timedelta, timezone
 
 import pytest
-
 from conftest import ROOT
-from study import schedule, store as store_mod
+
+from study import schedule
+from study import store as store_mod
 from study.store import DB_NAME, Migration, ProfileError, Store, StoreError
 from study.types import Card, Source
 
