@@ -99,8 +99,10 @@ def measure_all(searcher, items: list[Item]) -> tuple[dict, dict, dict]:
             n_grade += 1
         else:
             measured[it.id] = None
-    timing = {"ms_per_question": round(1000 * t_ref / max(1, len(refs)), 1),
-              "ms_per_answer": round(1000 * t_grade / max(1, n_grade), 1)}
+    timing = {
+        "ms_per_question": round(1000 * t_ref / max(1, len(refs)), 1),
+        "ms_per_answer": round(1000 * t_grade / max(1, n_grade), 1),
+    }
     return refs, measured, timing
 
 
@@ -146,17 +148,21 @@ def tune(items: list[Item], refs: dict, measured: dict) -> tuple[grading.Params,
                 m = measured[it.id]
                 if m is None:
                     continue  # "uncovered": never agrees with a graded label
-                status = [grading.point_status(r.term_share, r.margin, m.same_language, r.numbers_differ, point)
-                          for r in m.points]
+                status = [
+                    grading.point_status(r.term_share, r.margin, m.same_language, r.numbers_differ, point)
+                    for r in m.points
+                ]
                 code = grading.verdict_code(
                     grading.coverage([c for c, _ in status], [r.point.weight for r in m.points]),
-                    same_language=m.same_language, precision=m.precision,
+                    same_language=m.same_language,
+                    precision=m.precision,
                     best_margin=max((r.margin for r in m.points), default=-1.0),
-                    contradicted=any(x for _, x in status), params=SimpleNamespace(**mesh))
+                    contradicted=any(x for _, x in status),
+                    params=SimpleNamespace(**mesh),
+                )
                 hits += code == lab
             score[a, b] = hits / len(dev)
-    valid = np.broadcast_to(
-        np.expand_dims(mesh["partial_at"] <= mesh["good_at"], (0, 1)), shape)
+    valid = np.broadcast_to(np.expand_dims(mesh["partial_at"] <= mesh["good_at"], (0, 1)), shape)
     score = np.where(valid, score, -1.0)
     smooth = uniform_filter(np.where(valid, score, 0.0), size=3, mode="nearest")
     best = np.flatnonzero(score == score.max())
@@ -164,8 +170,9 @@ def tune(items: list[Item], refs: dict, measured: dict) -> tuple[grading.Params,
     return grading.Params(**{k: GRID[k][i] for k, i in zip(GRID, idx)}), float(score.max())
 
 
-def write_params(encoder_id: str, params: grading.Params, dev_agreement: float, n_dev: int,
-                 path: Path = grading.PARAMS_FILE) -> None:
+def write_params(
+    encoder_id: str, params: grading.Params, dev_agreement: float, n_dev: int, path: Path = grading.PARAMS_FILE
+) -> None:
     data = json.loads(path.read_text(encoding="utf-8")) if path.exists() else {}
     data.setdefault("encoders", {})[grading.encoder_key(encoder_id)] = {
         "params": params.to_dict(),
@@ -202,8 +209,9 @@ def summarize(items: list[Item], preds: dict[str, str]) -> dict:
     }
 
 
-def main(*, out: Path, index_dir: Path | None = None, encoder: str = "e5-small", do_tune: bool = False,
-         data: Path = DATA) -> int:
+def main(
+    *, out: Path, index_dir: Path | None = None, encoder: str = "e5-small", do_tune: bool = False, data: Path = DATA
+) -> int:
     warnings.simplefilter("ignore")
     items = load_items(data)
     t0 = time.perf_counter()
@@ -213,25 +221,42 @@ def main(*, out: Path, index_dir: Path | None = None, encoder: str = "e5-small",
     refs, measured, timing = measure_all(searcher, items)
     if do_tune:
         params, dev_agree = tune(items, refs, measured)
-        write_params(searcher.encoder.id, params, dev_agree, sum(it.split == "dev" and it.label in LABELS for it in items))
+        write_params(
+            searcher.encoder.id, params, dev_agree, sum(it.split == "dev" and it.label in LABELS for it in items)
+        )
     params = grading.load_params(searcher.encoder.id)
     preds = {it.id: predict(it, refs, measured, params) for it in items}
     res = {
         "encoder": searcher.encoder.id,
         "params": params.to_dict(),
-        "coverage_min_relevance": drill.MIN_RELEVANCE.get(grading.encoder_key(searcher.encoder.id), drill.DEFAULT_MIN_RELEVANCE),
+        "coverage_min_relevance": drill.MIN_RELEVANCE.get(
+            grading.encoder_key(searcher.encoder.id), drill.DEFAULT_MIN_RELEVANCE
+        ),
         "index_s": round(t_index, 1),
         **timing,
-        "splits": {s: summarize([it for it in items if it.split == s or s == "all"], preds) for s in ("test", "dev", "all")},
-        "items": [{"id": it.id, "split": it.split, "lang": it.lang, "label": it.label, "grader": preds[it.id],
-                   "note": it.note} for it in items],
+        "splits": {
+            s: summarize([it for it in items if it.split == s or s == "all"], preds) for s in ("test", "dev", "all")
+        },
+        "items": [
+            {
+                "id": it.id,
+                "split": it.split,
+                "lang": it.lang,
+                "label": it.label,
+                "grader": preds[it.id],
+                "note": it.note,
+            }
+            for it in items
+        ],
     }
     out.mkdir(parents=True, exist_ok=True)
     report.write_json(out / "drill.json", res)
     (out / "drill.md").write_text(render(res, items), encoding="utf-8")
     t = res["splits"]["test"]
-    print(f"drill grading: held-out agreement {t['agreement']:.3f} on {t['graded_answers']} answers "
-          f"(all: {res['splits']['all']['agreement']:.3f}); report: {out / 'drill.md'}")
+    print(
+        f"drill grading: held-out agreement {t['agreement']:.3f} on {t['graded_answers']} answers "
+        f"(all: {res['splits']['all']['agreement']:.3f}); report: {out / 'drill.md'}"
+    )
     return 0
 
 
@@ -261,18 +286,29 @@ def render(res: dict, items: list[Item]) -> str:
     for name in ("test", "dev", "all"):
         r = s[name]
         lang = {k: f"{v['agreement']:.2f} ({v['answers']})" for k, v in r["by_language"].items()}
-        md.append(f"| {name}{' (held out)' if name == 'test' else ''} | {r['graded_answers']} | {r['agreement']:.3f} | "
-                  f"{lang.get('ja', '-')} | {lang.get('zh', '-')} | {lang.get('en', '-')} | "
-                  f"{r['uncovered_recognised']}/{r['uncovered_questions']} | {r['covered_said_uncovered']} |")
+        md.append(
+            f"| {name}{' (held out)' if name == 'test' else ''} | {r['graded_answers']} | {r['agreement']:.3f} | "
+            f"{lang.get('ja', '-')} | {lang.get('zh', '-')} | {lang.get('en', '-')} | "
+            f"{r['uncovered_recognised']}/{r['uncovered_questions']} | {r['covered_said_uncovered']} |"
+        )
     for name in ("test", "all"):
         md += ["", f"Confusion table, {name} (rows: hand label, columns: grader):", "", _table(s[name]["confusion"])]
     wrong = [i for i in res["items"] if i["label"] != i["grader"]]
-    md += ["", "Disagreements:", "", "| id | split | lang | label | grader | what the answer does |", "|---|---|---|---|---|---|"]
+    md += [
+        "",
+        "Disagreements:",
+        "",
+        "| id | split | lang | label | grader | what the answer does |",
+        "|---|---|---|---|---|---|",
+    ]
     md += [f"| {i['id']} | {i['split']} | {i['lang']} | {i['label']} | {i['grader']} | {i['note']} |" for i in wrong]
     unc = sum(1 for i in wrong if i["split"] == "test" and i["grader"] == "uncovered" and i["label"] != "uncovered")
-    md += ["", "How to read this: a grade of `uncovered` for a labelled answer means the grader said the notes do "
-           f"not cover the question (it gives no grade then); {unc} of the held-out disagreements are of that kind. "
-           "The signals (term share, answer precision, embedding margin against the bare question) were designed "
-           "while reading answers from both halves; only the thresholds were fitted, on dev. With 30 answers per "
-           "half, one answer moves agreement by 0.033."]
+    md += [
+        "",
+        "How to read this: a grade of `uncovered` for a labelled answer means the grader said the notes do "
+        f"not cover the question (it gives no grade then); {unc} of the held-out disagreements are of that kind. "
+        "The signals (term share, answer precision, embedding margin against the bare question) were designed "
+        "while reading answers from both halves; only the thresholds were fitted, on dev. With 30 answers per "
+        "half, one answer moves agreement by 0.033.",
+    ]
     return "\n".join(md) + "\n"

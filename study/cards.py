@@ -74,7 +74,9 @@ def group_chunks(chunks: Sequence[Chunk]) -> list[_Group]:
     for i, c in enumerate(chunks):
         last = groups[-1] if groups else None
         if last and (last.doc_id, last.kind, last.section, last.qnum) == (c.doc_id, c.kind, c.section, c.qnum):
-            groups[-1] = _Group(last.doc_id, last.kind, last.section, last.heading, last.qnum, (*last.chunks, c), last.order)
+            groups[-1] = _Group(
+                last.doc_id, last.kind, last.section, last.heading, last.qnum, (*last.chunks, c), last.order
+            )
         else:
             groups.append(_Group(c.doc_id, c.kind, c.section, c.heading, c.qnum, (c,), i))
     return groups
@@ -265,7 +267,9 @@ def _twins(items: list[_Item]) -> list[list[_Item]]:
 
 
 def _qa_cards(groups: list[_Group], documents: Mapping[str, Document]) -> list[tuple[int, Card]]:
-    items = [it for g in groups if g.kind == "qa" and g.qnum is not None for it in [_qa_item(g, documents[g.doc_id])] if it]
+    items = [
+        it for g in groups if g.kind == "qa" and g.qnum is not None for it in [_qa_item(g, documents[g.doc_id])] if it
+    ]
     used: set[str] = set()
     out = []
     for twins in _twins(items):
@@ -298,7 +302,9 @@ def is_question_list(text: str, start: int, end: int) -> bool:
     lines = [ln for ln in text[start:end].split("\n") if WORDY.search(ln)]
     items = [ln for ln in lines if BULLET.match(ln)]
     asked = sum(is_question(ln) for ln in items)
-    return len(items) >= MIN_QUESTION_ITEMS and asked >= QUESTION_LIST_SHARE * len(items) and 2 * len(items) >= len(lines)
+    return (
+        len(items) >= MIN_QUESTION_ITEMS and asked >= QUESTION_LIST_SHARE * len(items) and 2 * len(items) >= len(lines)
+    )
 
 
 def _article_groups(groups: list[_Group], documents: Mapping[str, Document]):

@@ -109,8 +109,10 @@ def cmd_sync(args) -> None:
 
     with _store(args.data) as store:
         r = store.sync_cards(cards_from_index(_index(args.index)))
-    print(f"cards: {len(r.added)} added, {len(r.updated)} updated, {len(r.unchanged)} unchanged, "
-          f"{len(r.archived)} archived, {len(r.restored)} restored")
+    print(
+        f"cards: {len(r.added)} added, {len(r.updated)} updated, {len(r.unchanged)} unchanged, "
+        f"{len(r.archived)} archived, {len(r.restored)} restored"
+    )
 
 
 def cmd_profiles(args) -> None:
@@ -130,7 +132,9 @@ def cmd_progress(args) -> None:
         _out(data)
         return
     d, r = data["due"], data["retention"]
-    print(f"due now {d['due_now']}, due today {d['due_today']}, new left today {d['new_left_today']} ({d['cards']} cards)")
+    print(
+        f"due now {d['due_now']}, due today {d['due_today']}, new left today {d['new_left_today']} ({d['cards']} cards)"
+    )
     print("retention " + ("—" if r["retention"] is None else f"{r['retention']:.0%} of {r['reviews']} reviews"))
     for day in data["reviews_per_day"]:
         if day["reviews"]:
@@ -144,11 +148,17 @@ def cmd_export(args) -> None:
 
     with _synced_store(args) as store:
         if args.json is not None:
-            path, n = export.write_progress(args.json, store, args.profile), len(store.states(store.profile(args.profile).id))
+            path, n = (
+                export.write_progress(args.json, store, args.profile),
+                len(store.states(store.profile(args.profile).id)),
+            )
         else:
             cards, states = export.deck_for_export(store, args.profile)
-            path = export.write_anki(args.anki, cards, states, profile=args.profile) if args.anki is not None \
+            path = (
+                export.write_anki(args.anki, cards, states, profile=args.profile)
+                if args.anki is not None
                 else export.write_csv(args.csv, cards, states)
+            )
             n = len(cards)
     print(f"wrote {path} ({n} {'card states' if args.json is not None else 'cards'})")
 
@@ -158,8 +168,11 @@ def cmd_import(args) -> None:
 
     with _synced_store(args) as store:
         r = export.import_progress(store, args.profile, args.file)
-    print(f"imported into {args.profile!r}: {r.states_taken} card states taken, {r.states_kept} kept (newer here), "
-          f"{r.reviews_added} reviews added" + (f"; {len(r.unknown_cards)} cards not in this deck skipped" if r.unknown_cards else ""))
+    print(
+        f"imported into {args.profile!r}: {r.states_taken} card states taken, {r.states_kept} kept (newer here), "
+        f"{r.reviews_added} reviews added"
+        + (f"; {len(r.unknown_cards)} cards not in this deck skipped" if r.unknown_cards else "")
+    )
 
 
 def cmd_drill(args) -> None:
@@ -168,10 +181,24 @@ def cmd_drill(args) -> None:
 
     g = drill.drill(Searcher.open(args.index), args.question, args.answer)
     if args.json:
-        pt = lambda r: {"text": r.point.text, "source": r.point.source.to_dict(), "evidence": r.evidence,
-                        "contradicted": r.contradicted}
-        _out({"verdict": g.verdict, "message": g.message, "share": g.share,
-              "covered": [pt(r) for r in g.covered], "missed": [pt(r) for r in g.missed]})
+
+        def pt(r):
+            return {
+                "text": r.point.text,
+                "source": r.point.source.to_dict(),
+                "evidence": r.evidence,
+                "contradicted": r.contradicted,
+            }
+
+        _out(
+            {
+                "verdict": g.verdict,
+                "message": g.message,
+                "share": g.share,
+                "covered": [pt(r) for r in g.covered],
+                "missed": [pt(r) for r in g.missed],
+            }
+        )
         return
     print(f"{g.verdict}: {g.message}")
     for mark, rs in (("+", g.covered), ("-", g.missed)):
@@ -187,8 +214,16 @@ def cmd_questions(args) -> None:
         _out(q.to_dict()) if args.json else print(f"{q.id}\n  {q.text}")
 
 
-COMMANDS = {"cards": cmd_cards, "sync": cmd_sync, "profiles": cmd_profiles, "progress": cmd_progress,
-            "export": cmd_export, "import": cmd_import, "drill": cmd_drill, "questions": cmd_questions}
+COMMANDS = {
+    "cards": cmd_cards,
+    "sync": cmd_sync,
+    "profiles": cmd_profiles,
+    "progress": cmd_progress,
+    "export": cmd_export,
+    "import": cmd_import,
+    "drill": cmd_drill,
+    "questions": cmd_questions,
+}
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -197,8 +232,10 @@ def main(argv: list[str] | None = None) -> int:
     except SystemExit as e:  # bad arguments (already reported on one line) or --help
         return int(e.code or 0)
     if args.cmd is None:
-        print("usage: studyrag study {" + ",".join(COMMANDS) + "} [options]\n" + __doc__.split("\n\n")[1].rstrip(),
-              file=sys.stderr)
+        print(
+            "usage: studyrag study {" + ",".join(COMMANDS) + "} [options]\n" + __doc__.split("\n\n")[1].rstrip(),
+            file=sys.stderr,
+        )
         return 2
     try:
         COMMANDS[args.cmd](args)

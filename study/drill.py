@@ -290,8 +290,9 @@ def key_points(index: Any, rows: Sequence[int], qv: np.ndarray, *, max_points: i
     return tuple(p for _, p, _ in kept), vecs
 
 
-def reference(searcher: Any, question: str, *, k: int = SEARCH_K,
-              covers: Callable[..., Coverage] = notes_cover) -> Reference:
+def reference(
+    searcher: Any, question: str, *, k: int = SEARCH_K, covers: Callable[..., Coverage] = notes_cover
+) -> Reference:
     """What the notes say about ``question``: candidate passages, the coverage decision
     (``covers(searcher, question, hits, relevance)``), and the key points of the best passage."""
     from rag.search import check_query
@@ -324,14 +325,17 @@ def _terms(searcher: Any, text: str) -> set[str]:
 
 
 def measure(searcher: Any, ref: Reference, answer: str) -> Measured:
-    """The evidence for grading ``answer`` (``covered``/``contradicted`` are left False: :func:`decide` sets them).
-    One encoder call for the answer's sentences."""
+    """The evidence for grading ``answer``: one encoder call for its sentences.
+    (``covered`` and ``contradicted`` are left False: :func:`decide` sets them.)"""
     text = answer.strip()[:MAX_ANSWER_CHARS]
     sents = answer_sentences(text)
     index = searcher.index
     if not sents or not ref.points:
         return Measured((), True, 0.0)
-    idf = lambda t: max(0.0, index.bm25.idf(t))
+
+    def idf(t: str) -> float:
+        return max(0.0, index.bm25.idf(t))
+
     vecs = searcher.encoder.encode(sents, query=False)
     sim = ref.vectors @ vecs.T  # points x sentences
     to_question = vecs @ ref.question_vector
@@ -340,15 +344,17 @@ def measure(searcher: Any, ref: Reference, answer: str) -> Measured:
     for i, pt in enumerate(ref.points):
         j = int(sim[i].argmax())
         terms = _terms(searcher, pt.text)
-        points.append(PointResult(
-            point=pt,
-            covered=False,
-            similarity=float(sim[i, j]),
-            margin=float(sim[i, j] - to_question[j]),
-            term_share=grading.term_share(terms, answer_terms, {t: idf(t) for t in terms}),
-            numbers_differ=grading.numbers_differ(pt.text, sents[j], text),
-            evidence=sents[j],
-        ))
+        points.append(
+            PointResult(
+                point=pt,
+                covered=False,
+                similarity=float(sim[i, j]),
+                margin=float(sim[i, j] - to_question[j]),
+                term_share=grading.term_share(terms, answer_terms, {t: idf(t) for t in terms}),
+                numbers_differ=grading.numbers_differ(pt.text, sents[j], text),
+                evidence=sents[j],
+            )
+        )
     passage_terms = {t for r in ref.rows for t in index.bm25.tokens[r]}
     known = {t for t in answer_terms if t in index.bm25.vocabulary}
     precision = grading.term_share(known, passage_terms, {t: idf(t) for t in known})
@@ -363,19 +369,31 @@ def decide(ref: Reference, m: Measured, params: grading.Params, lang: str) -> Gr
         covered, contra = grading.point_status(r.term_share, r.margin, m.same_language, r.numbers_differ, params)
         marked.append(dataclasses.replace(r, covered=covered, contradicted=contra))
     share = grading.coverage([r.covered for r in marked], [r.point.weight for r in marked])
-    v = grading.verdict(share, same_language=m.same_language, precision=m.precision,
-                        best_margin=max((r.margin for r in marked), default=-1.0),
-                        contradicted=any(r.contradicted for r in marked), params=params)
-    return Grade(v, _message(v, lang), share, tuple(r for r in marked if r.covered),
-                 tuple(r for r in marked if not r.covered), ref)
+    v = grading.verdict(
+        share,
+        same_language=m.same_language,
+        precision=m.precision,
+        best_margin=max((r.margin for r in marked), default=-1.0),
+        contradicted=any(r.contradicted for r in marked),
+        params=params,
+    )
+    return Grade(
+        v,
+        _message(v, lang),
+        share,
+        tuple(r for r in marked if r.covered),
+        tuple(r for r in marked if not r.covered),
+        ref,
+    )
 
 
 def _message(kind: str, lang: str) -> str:
     return MESSAGES[kind].get(lang, MESSAGES[kind]["en"])
 
 
-def grade(searcher: Any, ref: Reference, answer: str, *, params: grading.Params | None = None,
-          lang: str | None = None) -> Grade:
+def grade(
+    searcher: Any, ref: Reference, answer: str, *, params: grading.Params | None = None, lang: str | None = None
+) -> Grade:
     """Grade ``answer`` against ``ref``: ``uncovered`` when the notes do not answer the question,
     ``empty`` (a prompt) when there is no answer, else good / partial / wrong with the covered
     and missed points. Messages are in ``lang`` (default: the answer's, else the question's)."""

@@ -35,10 +35,21 @@ PROGRESS_VERSION = 1
 ANKI_COLLECTION_CREATED = 1411124400  # genanki's collection creation time: review due dates count days from it
 LANG_ORDER = ("ja", "zh", "en")
 CSV_COLUMNS = (
-    "id", "kind", "topic",
-    *(f"front_{lang}" for lang in LANG_ORDER), *(f"back_{lang}" for lang in LANG_ORDER),
-    "source_doc", "source_start", "source_end",
-    "state", "due", "stability", "difficulty", "reps", "lapses", "last_review",
+    "id",
+    "kind",
+    "topic",
+    *(f"front_{lang}" for lang in LANG_ORDER),
+    *(f"back_{lang}" for lang in LANG_ORDER),
+    "source_doc",
+    "source_start",
+    "source_end",
+    "state",
+    "due",
+    "stability",
+    "difficulty",
+    "reps",
+    "lapses",
+    "last_review",
 )
 STATE_NAMES = {None: "new", 1: "learning", 2: "review", 3: "relearning"}
 
@@ -84,11 +95,13 @@ def _anki_model():
         ANKI_MODEL_ID,
         "StudyRAG card",
         fields=[{"name": "Front"}, {"name": "Back"}, {"name": "Source"}, {"name": "StudyRAG id"}],
-        templates=[{
-            "name": "Card 1",
-            "qfmt": "{{Front}}",
-            "afmt": '{{FrontSide}}<hr id="answer">{{Back}}<div class="source">{{Source}}</div>',
-        }],
+        templates=[
+            {
+                "name": "Card 1",
+                "qfmt": "{{Front}}",
+                "afmt": '{{FrontSide}}<hr id="answer">{{Back}}<div class="source">{{Source}}</div>',
+            }
+        ],
         css=".card { font-size: 20px; text-align: left; } .source { margin-top: 1em; font-size: 13px; color: #666; }",
     )
 
@@ -108,8 +121,9 @@ def _anki_schedule(st: CardState | None, position: int, now: float) -> dict:
     return {"type": 1 if state == 1 else 3, "queue": 1, "due": int(st.due), "ivl": 0, **common}
 
 
-def write_anki(path: str | Path, cards: Sequence[Card], states: dict[str, CardState], *, profile: str,
-               now: float | None = None) -> Path:
+def write_anki(
+    path: str | Path, cards: Sequence[Card], states: dict[str, CardState], *, profile: str, now: float | None = None
+) -> Path:
     """Write ``cards`` (with the profile's ``states``) as an Anki package at ``path``."""
     import genanki
 
@@ -122,8 +136,26 @@ def write_anki(path: str | Path, cards: Sequence[Card], states: dict[str, CardSt
             s = self.sched
             cursor.execute(
                 "INSERT INTO cards VALUES(?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?);",
-                (next(id_gen), note_id, deck_id, self.ord, int(timestamp), -1, s["type"], s["queue"], s["due"],
-                 s["ivl"], 2500 if s["type"] == 2 else 0, s["reps"], s["lapses"], 0, 0, 0, 0, s["data"]),
+                (
+                    next(id_gen),
+                    note_id,
+                    deck_id,
+                    self.ord,
+                    int(timestamp),
+                    -1,
+                    s["type"],
+                    s["queue"],
+                    s["due"],
+                    s["ivl"],
+                    2500 if s["type"] == 2 else 0,
+                    s["reps"],
+                    s["lapses"],
+                    0,
+                    0,
+                    0,
+                    0,
+                    s["data"],
+                ),
             )
 
     now = time.time() if now is None else now
@@ -152,12 +184,21 @@ def csv_rows(cards: Sequence[Card], states: dict[str, CardState]) -> list[dict[s
     for c in cards:
         st = states.get(c.id)
         f = st.fsrs if st else {}
-        row = {"id": c.id, "kind": c.kind, "topic": c.topic,
-               "source_doc": c.source.doc_id, "source_start": str(c.source.start), "source_end": str(c.source.end),
-               "state": STATE_NAMES.get(f.get("state")) if st else "new",
-               "due": _iso(st.due) if st else "", "stability": str(f.get("stability") or ""),
-               "difficulty": str(f.get("difficulty") or ""), "reps": str(st.reps if st else 0),
-               "lapses": str(st.lapses if st else 0), "last_review": _iso(st.last_review) if st else ""}
+        row = {
+            "id": c.id,
+            "kind": c.kind,
+            "topic": c.topic,
+            "source_doc": c.source.doc_id,
+            "source_start": str(c.source.start),
+            "source_end": str(c.source.end),
+            "state": STATE_NAMES.get(f.get("state")) if st else "new",
+            "due": _iso(st.due) if st else "",
+            "stability": str(f.get("stability") or ""),
+            "difficulty": str(f.get("difficulty") or ""),
+            "reps": str(st.reps if st else 0),
+            "lapses": str(st.lapses if st else 0),
+            "last_review": _iso(st.last_review) if st else "",
+        }
         for lang in LANG_ORDER:
             row[f"front_{lang}"] = c.front.get(lang, "")
             row[f"back_{lang}"] = c.back.get(lang, "")
@@ -185,11 +226,30 @@ def progress_data(store: Store, profile: str) -> dict:
         "version": PROGRESS_VERSION,
         "profile": p.name,
         "exported_at": _iso(time.time()),
-        "states": [{"card_id": s.card_id, "fsrs": s.fsrs, "due": s.due, "reps": s.reps, "lapses": s.lapses,
-                    "first_review": s.first_review, "last_review": s.last_review} for s in store.states(p.id).values()],
-        "reviews": [{"card_id": r.card_id, "rating": r.rating, "reviewed_at": r.reviewed_at, "duration_ms": r.duration_ms,
-                     "state_before": r.state_before, "state_after": r.state_after, "due_after": r.due_after}
-                    for r in store.reviews(p.id)],
+        "states": [
+            {
+                "card_id": s.card_id,
+                "fsrs": s.fsrs,
+                "due": s.due,
+                "reps": s.reps,
+                "lapses": s.lapses,
+                "first_review": s.first_review,
+                "last_review": s.last_review,
+            }
+            for s in store.states(p.id).values()
+        ],
+        "reviews": [
+            {
+                "card_id": r.card_id,
+                "rating": r.rating,
+                "reviewed_at": r.reviewed_at,
+                "duration_ms": r.duration_ms,
+                "state_before": r.state_before,
+                "state_after": r.state_after,
+                "due_after": r.due_after,
+            }
+            for r in store.reviews(p.id)
+        ],
     }
 
 
@@ -209,26 +269,48 @@ def read_progress(path: str | Path) -> tuple[list[CardState], list[Review]]:
     try:
         data = json.loads(raw.decode("utf-8-sig"))
     except (UnicodeDecodeError, json.JSONDecodeError):
-        raise ImportFileError(f"{path} is not a StudyRAG progress file: it is not JSON "
-                              f"(export one with `studyrag study export --json FILE --profile NAME`)") from None
+        raise ImportFileError(
+            f"{path} is not a StudyRAG progress file: it is not JSON "
+            f"(export one with `studyrag study export --json FILE --profile NAME`)"
+        ) from None
     if not isinstance(data, dict) or data.get("format") != PROGRESS_FORMAT:
-        raise ImportFileError(f"{path} is not a StudyRAG progress file: its \"format\" is not {PROGRESS_FORMAT!r}")
+        raise ImportFileError(f'{path} is not a StudyRAG progress file: its "format" is not {PROGRESS_FORMAT!r}')
     if data.get("version") != PROGRESS_VERSION:
-        raise ImportFileError(f"{path} is a StudyRAG progress file of version {data.get('version')!r}; "
-                              f"this version reads version {PROGRESS_VERSION}")
+        raise ImportFileError(
+            f"{path} is a StudyRAG progress file of version {data.get('version')!r}; "
+            f"this version reads version {PROGRESS_VERSION}"
+        )
     try:
-        states = [CardState(str(s["card_id"]), dict(s["fsrs"]), float(s["due"]), int(s["reps"]), int(s["lapses"]),
-                            None if s.get("first_review") is None else float(s["first_review"]),
-                            None if s.get("last_review") is None else float(s["last_review"]))
-                  for s in data["states"]]
+        states = [
+            CardState(
+                str(s["card_id"]),
+                dict(s["fsrs"]),
+                float(s["due"]),
+                int(s["reps"]),
+                int(s["lapses"]),
+                None if s.get("first_review") is None else float(s["first_review"]),
+                None if s.get("last_review") is None else float(s["last_review"]),
+            )
+            for s in data["states"]
+        ]
         for s in states:
             _check_fsrs(s)
-        reviews = [Review(str(r["card_id"]), int(r["rating"]), float(r["reviewed_at"]), int(r["state_before"]),
-                          int(r["state_after"]), float(r["due_after"]),
-                          None if r.get("duration_ms") is None else int(r["duration_ms"]))
-                   for r in data["reviews"]]
+        reviews = [
+            Review(
+                str(r["card_id"]),
+                int(r["rating"]),
+                float(r["reviewed_at"]),
+                int(r["state_before"]),
+                int(r["state_after"]),
+                float(r["due_after"]),
+                None if r.get("duration_ms") is None else int(r["duration_ms"]),
+            )
+            for r in data["reviews"]
+        ]
     except (KeyError, TypeError, ValueError, AttributeError) as e:
-        raise ImportFileError(f"{path} looks like a StudyRAG progress file but an entry is malformed ({type(e).__name__}: {e})") from None
+        raise ImportFileError(
+            f"{path} looks like a StudyRAG progress file but an entry is malformed ({type(e).__name__}: {e})"
+        ) from None
     bad = [r for r in reviews if r.rating not in (1, 2, 3, 4)]
     if bad:
         raise ImportFileError(f"{path}: review ratings must be 1-4, got {bad[0].rating}")
@@ -266,8 +348,10 @@ def import_progress(store: Store, profile: str, path: str | Path) -> ImportRepor
                 taken += 1
             else:
                 kept += 1
-        have = {(r["card_id"], r["reviewed_at"], r["rating"]) for r in conn.execute(
-            "SELECT card_id, reviewed_at, rating FROM reviews WHERE profile_id = ?", (p.id,))}
+        have = {
+            (r["card_id"], r["reviewed_at"], r["rating"])
+            for r in conn.execute("SELECT card_id, reviewed_at, rating FROM reviews WHERE profile_id = ?", (p.id,))
+        }
         for r in reviews:
             if r.card_id in known and (r.card_id, r.reviewed_at, r.rating) not in have:
                 store.add_review(conn, p.id, r)
@@ -280,4 +364,3 @@ def deck_for_export(store: Store, profile: str) -> tuple[list[Card], dict[str, C
     """The live cards and the profile's states (what the Anki and CSV writers take)."""
     p = store.profile(profile)
     return [sc.card for sc in store.cards()], store.states(p.id)
-

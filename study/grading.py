@@ -58,7 +58,9 @@ class Params:
                 raise ValueError(f"{f.name} must be a number, got {v!r}")
         for name in ("share_at", "precision_good", "precision_partial"):
             if not 0.0 <= getattr(self, name) <= 1.5:
-                raise ValueError(f"{name} must be within [0, 1.5] (above 1 switches the rule off), got {getattr(self, name)}")
+                raise ValueError(
+                    f"{name} must be within [0, 1.5] (above 1 switches the rule off), got {getattr(self, name)}"
+                )
         if not 0.0 < self.partial_at <= self.good_at <= 1.0:
             raise ValueError(f"need 0 < partial_at <= good_at <= 1, got {self.partial_at}, {self.good_at}")
         for name in ("margin_at", "margin_partial"):
@@ -126,7 +128,9 @@ def numbers_differ(point_text: str, sentence: str, answer: str) -> bool:
     return bool(p and numbers(sentence) and not (p & numbers(answer)))
 
 
-def point_status(share: float, margin: float, same_language: bool, numbers_differ: bool, params: Params) -> tuple[bool, bool]:
+def point_status(
+    share: float, margin: float, same_language: bool, numbers_differ: bool, params: Params
+) -> tuple[bool, bool]:
     """``(covered, contradicted)`` for one point: the answer *says* the point when it uses enough
     of its terms (same language) or its closest sentence is closer to it than to the question by
     ``margin_at`` (another language); saying it with other numbers is a contradiction, not coverage.
@@ -154,15 +158,26 @@ def verdict_code(share, *, same_language, precision, best_margin, contradicted, 
     elementwise on numpy arrays too, parameters included, so the tuner scores a whole grid at
     once with the very rule the grader uses."""
     faithful = np.asarray(precision) >= params.precision_good
-    good = (np.asarray(share) >= params.good_at) & ~np.asarray(contradicted, dtype=bool) & (faithful | ~np.asarray(same_language, dtype=bool))
-    part = (np.asarray(share) >= params.partial_at) | np.asarray(contradicted, dtype=bool) | np.where(
-        same_language, np.asarray(precision) >= params.precision_partial, np.asarray(best_margin) >= params.margin_partial
+    good = (
+        (np.asarray(share) >= params.good_at)
+        & ~np.asarray(contradicted, dtype=bool)
+        & (faithful | ~np.asarray(same_language, dtype=bool))
+    )
+    part = (
+        (np.asarray(share) >= params.partial_at)
+        | np.asarray(contradicted, dtype=bool)
+        | np.where(
+            same_language,
+            np.asarray(precision) >= params.precision_partial,
+            np.asarray(best_margin) >= params.margin_partial,
+        )
     )
     return np.where(good, 0, np.where(part, 1, 2))
 
 
-def verdict(share: float, *, same_language: bool, precision: float, best_margin: float, contradicted: bool,
-            params: Params) -> str:
+def verdict(
+    share: float, *, same_language: bool, precision: float, best_margin: float, contradicted: bool, params: Params
+) -> str:
     """``good`` / ``partial`` / ``wrong`` from the weighted share of covered points and the
     answer-level evidence (see the module docstring).
 
@@ -176,6 +191,12 @@ def verdict(share: float, *, same_language: bool, precision: float, best_margin:
     >>> verdict(0.0, same_language=False, precision=0.0, best_margin=0.0, contradicted=False, params=p)
     'partial'
     """
-    code = verdict_code(share, same_language=same_language, precision=precision, best_margin=best_margin,
-                        contradicted=contradicted, params=params)
+    code = verdict_code(
+        share,
+        same_language=same_language,
+        precision=precision,
+        best_margin=best_margin,
+        contradicted=contradicted,
+        params=params,
+    )
     return VERDICTS[int(code)]

@@ -30,8 +30,14 @@ def _day(ts: float, tz: tzinfo | None) -> str:
     return local.date().isoformat()
 
 
-def due_today(store: Store, profile_id: int, *, now: datetime | None = None, new_per_day: int = schedule.DEFAULT_NEW_PER_DAY,
-              tz: tzinfo | None = None) -> dict:
+def due_today(
+    store: Store,
+    profile_id: int,
+    *,
+    now: datetime | None = None,
+    new_per_day: int = schedule.DEFAULT_NEW_PER_DAY,
+    tz: tzinfo | None = None,
+) -> dict:
     now = _now(now)
     t = now.timestamp()
     start, end = schedule.day_window(now, tz)
@@ -45,8 +51,9 @@ def due_today(store: Store, profile_id: int, *, now: datetime | None = None, new
     }
 
 
-def reviews_per_day(store: Store, profile_id: int, *, days: int = 30, now: datetime | None = None,
-                    tz: tzinfo | None = None) -> list[dict]:
+def reviews_per_day(
+    store: Store, profile_id: int, *, days: int = 30, now: datetime | None = None, tz: tzinfo | None = None
+) -> list[dict]:
     """``[{"date", "reviews", "again"}]`` for the last ``days`` study days, oldest first (zeros included)."""
     if days < 1:
         raise ValueError(f"days must be >= 1, got {days}")
@@ -93,11 +100,21 @@ def mastery_by_topic(store: Store, profile_id: int, *, now: datetime | None = No
         a["seen"] += 1
         a["mature"] += int(card.state == fsrs.State.Review and (card.stability or 0.0) >= MATURE_DAYS)
         a["recall"] += float(sched.get_card_retrievability(card, now))
-    return [{"topic": t, "cards": agg[t]["cards"], "seen": agg[t]["seen"], "mature": agg[t]["mature"],
-             "mastery": agg[t]["recall"] / agg[t]["cards"]} for t in order]
+    return [
+        {
+            "topic": t,
+            "cards": agg[t]["cards"],
+            "seen": agg[t]["seen"],
+            "mature": agg[t]["mature"],
+            "mastery": agg[t]["recall"] / agg[t]["cards"],
+        }
+        for t in order
+    ]
 
 
-def summary(store: Store, profile_id: int, *, now: datetime | None = None, days: int = 30, tz: tzinfo | None = None) -> dict:
+def summary(
+    store: Store, profile_id: int, *, now: datetime | None = None, days: int = 30, tz: tzinfo | None = None
+) -> dict:
     """All of the above in one dict (what ``studyrag study progress`` prints)."""
     return {
         "due": due_today(store, profile_id, now=now, tz=tz),

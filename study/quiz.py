@@ -121,7 +121,9 @@ def distractors(i: int, cards: Sequence[Card], vectors: np.ndarray, lang: str, k
     return out
 
 
-def make_question(i: int, cards: Sequence[Card], vectors: np.ndarray, *, lang: str, seed: int | str = 0) -> QuizQuestion:
+def make_question(
+    i: int, cards: Sequence[Card], vectors: np.ndarray, *, lang: str, seed: int | str = 0
+) -> QuizQuestion:
     """A question on card ``i`` in ``lang`` (the card's own language when it lacks ``lang``)."""
     right = cards[i]
     lang = right.pick(lang)
@@ -143,8 +145,9 @@ def make_question(i: int, cards: Sequence[Card], vectors: np.ndarray, *, lang: s
     )
 
 
-def make_quiz(cards: Sequence[Card], vectors: np.ndarray, *, n: int = 10, lang: str = "ja",
-              seed: int | str = 0) -> list[QuizQuestion]:
+def make_quiz(
+    cards: Sequence[Card], vectors: np.ndarray, *, n: int = 10, lang: str = "ja", seed: int | str = 0
+) -> list[QuizQuestion]:
     """``n`` questions on Q&A cards chosen by ``seed`` (all of them if fewer)."""
     if n < 1:
         raise ValueError(f"n must be >= 1, got {n}")

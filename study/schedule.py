@@ -74,8 +74,15 @@ def to_fsrs(state: CardState | None, card_id: str, now: datetime):
     return fsrs.Card.from_dict(state.fsrs)
 
 
-def apply_rating(scheduler, state: CardState | None, card_id: str, rating: str | int, now: datetime | None = None,
-                 *, duration_ms: int | None = None) -> tuple[CardState, Review]:
+def apply_rating(
+    scheduler,
+    state: CardState | None,
+    card_id: str,
+    rating: str | int,
+    now: datetime | None = None,
+    *,
+    duration_ms: int | None = None,
+) -> tuple[CardState, Review]:
     """The state after rating the card at ``now``, and the review to log. Pure: nothing is stored."""
     import fsrs
 
@@ -98,8 +105,16 @@ def apply_rating(scheduler, state: CardState | None, card_id: str, rating: str |
     return new, Review(card_id, r, t, was, int(after.state), new.due, duration_ms)
 
 
-def review(store: Store, profile_id: int, card_id: str, rating: str | int, *, now: datetime | None = None,
-           scheduler=None, duration_ms: int | None = None) -> Review:
+def review(
+    store: Store,
+    profile_id: int,
+    card_id: str,
+    rating: str | int,
+    *,
+    now: datetime | None = None,
+    scheduler=None,
+    duration_ms: int | None = None,
+) -> Review:
     """Rate ``card_id`` for the profile and store it: read, schedule and write in one transaction,
     so a rating made meanwhile in another session is built on, never overwritten."""
     sched = scheduler if scheduler is not None else make_scheduler()
@@ -107,8 +122,9 @@ def review(store: Store, profile_id: int, card_id: str, rating: str | int, *, no
         row = conn.execute("SELECT archived FROM cards WHERE id = ?", (card_id,)).fetchone()
         if row is None:
             raise KeyError(f"no card {card_id!r} in the study store")
-        new, rv = apply_rating(sched, store.state(profile_id, card_id, conn=conn), card_id, rating, now,
-                               duration_ms=duration_ms)
+        new, rv = apply_rating(
+            sched, store.state(profile_id, card_id, conn=conn), card_id, rating, now, duration_ms=duration_ms
+        )
         store.put_state(conn, profile_id, new)
         store.add_review(conn, profile_id, rv)
     return rv
@@ -117,8 +133,10 @@ def review(store: Store, profile_id: int, card_id: str, rating: str | int, *, no
 def preview(scheduler, state: CardState | None, card_id: str, now: datetime | None = None) -> dict[str, datetime]:
     """When the card would next be due for each rating (for the buttons' labels)."""
     now = as_utc(now)
-    return {name: datetime.fromtimestamp(apply_rating(scheduler, state, card_id, r, now)[0].due, timezone.utc)
-            for name, r in RATINGS.items()}
+    return {
+        name: datetime.fromtimestamp(apply_rating(scheduler, state, card_id, r, now)[0].due, timezone.utc)
+        for name, r in RATINGS.items()
+    }
 
 
 def day_window(now: datetime | None = None, tz: tzinfo | None = None) -> tuple[float, float]:
@@ -150,8 +168,14 @@ class Queue:
         return self.next_id is None
 
 
-def queue(store: Store, profile_id: int, *, now: datetime | None = None, new_per_day: int = DEFAULT_NEW_PER_DAY,
-          tz: tzinfo | None = None) -> Queue:
+def queue(
+    store: Store,
+    profile_id: int,
+    *,
+    now: datetime | None = None,
+    new_per_day: int = DEFAULT_NEW_PER_DAY,
+    tz: tzinfo | None = None,
+) -> Queue:
     """Cards due now, then never-seen cards in corpus order, at most ``new_per_day`` started a day."""
     if new_per_day < 0:
         raise ValueError(f"new_per_day must be >= 0, got {new_per_day}")

@@ -312,7 +312,9 @@ class Store:
         row = self.conn.execute("SELECT id, name FROM profiles WHERE name = ?", (n,)).fetchone()
         if row is None:
             known = [p.name for p in self.profiles()]
-            raise ProfileError(f"no profile named {n!r}" + (f"; profiles: {', '.join(map(repr, known))}" if known else ""))
+            raise ProfileError(
+                f"no profile named {n!r}" + (f"; profiles: {', '.join(map(repr, known))}" if known else "")
+            )
         return Profile(row["id"], row["name"])
 
     def profiles(self) -> list[Profile]:
@@ -331,7 +333,10 @@ class Store:
         added, updated, unchanged, archived, restored = [], [], [], [], []
         now = time.time()
         with self.write() as c:
-            old = {r["id"]: (r["content_hash"], bool(r["archived"])) for r in c.execute("SELECT id, content_hash, archived FROM cards")}
+            old = {
+                r["id"]: (r["content_hash"], bool(r["archived"]))
+                for r in c.execute("SELECT id, content_hash, archived FROM cards")
+            }
             for pos, card in enumerate(cards):
                 h = card.content_hash()
                 content = json.dumps(card.to_dict(), ensure_ascii=False)
@@ -364,16 +369,21 @@ class Store:
 
     def card(self, card_id: str) -> StoredCard | None:
         r = self.conn.execute("SELECT content, archived, position FROM cards WHERE id = ?", (card_id,)).fetchone()
-        return None if r is None else StoredCard(Card.from_dict(json.loads(r["content"])), bool(r["archived"]), r["position"])
-
+        return (
+            None
+            if r is None
+            else StoredCard(Card.from_dict(json.loads(r["content"])), bool(r["archived"]), r["position"])
+        )
 
     # --- scheduling state and review log ------------------------------------------------------
 
     def state(self, profile_id: int, card_id: str, *, conn: sqlite3.Connection | None = None) -> CardState | None:
         """A profile's state of one card (``None``: never reviewed). Pass ``conn`` inside :meth:`write`."""
-        r = (conn or self.conn).execute(
-            "SELECT * FROM card_states WHERE profile_id = ? AND card_id = ?", (profile_id, card_id)
-        ).fetchone()
+        r = (
+            (conn or self.conn)
+            .execute("SELECT * FROM card_states WHERE profile_id = ? AND card_id = ?", (profile_id, card_id))
+            .fetchone()
+        )
         return None if r is None else CardState.from_row(r)
 
     def states(self, profile_id: int) -> dict[str, CardState]:
@@ -393,7 +403,16 @@ class Store:
         conn.execute(
             "INSERT INTO reviews(profile_id, card_id, rating, reviewed_at, duration_ms, state_before, state_after, due_after) "
             "VALUES (?,?,?,?,?,?,?,?)",
-            (profile_id, rv.card_id, rv.rating, rv.reviewed_at, rv.duration_ms, rv.state_before, rv.state_after, rv.due_after),
+            (
+                profile_id,
+                rv.card_id,
+                rv.rating,
+                rv.reviewed_at,
+                rv.duration_ms,
+                rv.state_before,
+                rv.state_after,
+                rv.due_after,
+            ),
         )
 
     def reviews(self, profile_id: int, *, since: float | None = None, until: float | None = None) -> list[Review]:
@@ -451,7 +470,9 @@ class CardState:
 
     @classmethod
     def from_row(cls, r: sqlite3.Row) -> CardState:
-        return cls(r["card_id"], json.loads(r["fsrs"]), r["due"], r["reps"], r["lapses"], r["first_review"], r["last_review"])
+        return cls(
+            r["card_id"], json.loads(r["fsrs"]), r["due"], r["reps"], r["lapses"], r["first_review"], r["last_review"]
+        )
 
 
 @dataclass(frozen=True)
@@ -468,7 +489,15 @@ class Review:
 
     @classmethod
     def from_row(cls, r: sqlite3.Row) -> Review:
-        return cls(r["card_id"], r["rating"], r["reviewed_at"], r["state_before"], r["state_after"], r["due_after"], r["duration_ms"])
+        return cls(
+            r["card_id"],
+            r["rating"],
+            r["reviewed_at"],
+            r["state_before"],
+            r["state_after"],
+            r["due_after"],
+            r["duration_ms"],
+        )
 
 
 def _statements(sql: str) -> list[str]:

@@ -49,10 +49,14 @@ def test_export_import_round_trip(study_dirs, capsys, tmp_path):
     index_dir, data = study_dirs
     assert call(capsys, "profiles", "--add", "ana <1>", "--data", data)[0] == 0
     for flag, name in (("--anki", "deck.apkg"), ("--csv", "deck.csv"), ("--json", "p.json")):
-        code, out, err = call(capsys, "export", flag, tmp_path / name, "--profile", "ana <1>", "--index", index_dir, "--data", data)
+        code, out, err = call(
+            capsys, "export", flag, tmp_path / name, "--profile", "ana <1>", "--index", index_dir, "--data", data
+        )
         assert code == 0, err
         assert (tmp_path / name).stat().st_size > 0 and "wrote" in out
-    code, out, err = call(capsys, "import", tmp_path / "p.json", "--profile", "bo", "--index", index_dir, "--data", data)
+    code, out, err = call(
+        capsys, "import", tmp_path / "p.json", "--profile", "bo", "--index", index_dir, "--data", data
+    )
     assert code == 0, err and "imported into 'bo'" in out
     code, out, _ = call(capsys, "profiles", "--data", data)
     assert out.splitlines() == ["ana <1>", "bo"]
@@ -68,16 +72,34 @@ def test_sync_reports_changes(study_dirs, capsys):
 
 def test_errors_are_one_line(study_dirs, capsys, tmp_path):
     index_dir, data = study_dirs
-    assert_clean_error(*call(capsys, "export", "--anki", tmp_path / "d.apkg", "--profile", "nobody",
-                             "--index", index_dir, "--data", data)[::2], "no profile named 'nobody'")
+    assert_clean_error(
+        *call(
+            capsys, "export", "--anki", tmp_path / "d.apkg", "--profile", "nobody", "--index", index_dir, "--data", data
+        )[::2],
+        "no profile named 'nobody'",
+    )
     (tmp_path / "x.csv").write_text("a,b\n1,2\n")
-    assert_clean_error(*call(capsys, "import", tmp_path / "x.csv", "--profile", "ana", "--index", index_dir,
-                             "--data", data)[::2], "not a StudyRAG progress file")
+    assert_clean_error(
+        *call(capsys, "import", tmp_path / "x.csv", "--profile", "ana", "--index", index_dir, "--data", data)[::2],
+        "not a StudyRAG progress file",
+    )
     assert_clean_error(*call(capsys, "cards", "--index", tmp_path / "none")[::2], "no index at")
     assert_clean_error(*call(capsys, "export", "--profile", "ana", "--index", index_dir)[::2], "required")
     assert_clean_error(*call(capsys, "profiles", "--add", "   ", "--data", data)[::2], "empty")
-    assert_clean_error(*call(capsys, "export", "--anki", tmp_path / "no" / "such" / "d.apkg", "--profile", "ana <1>",
-                             "--index", index_dir, "--data", data)[::2])
+    assert_clean_error(
+        *call(
+            capsys,
+            "export",
+            "--anki",
+            tmp_path / "no" / "such" / "d.apkg",
+            "--profile",
+            "ana <1>",
+            "--index",
+            index_dir,
+            "--data",
+            data,
+        )[::2]
+    )
     assert_clean_error(*call(capsys)[::2], "usage: studyrag study")
 
 
@@ -91,8 +113,20 @@ def test_corrupt_progress_file_is_refused_and_kept(study_dirs, capsys):
 
 def test_studyrag_dispatches_study_in_a_fresh_process(study_dirs, tmp_path):
     index_dir, data = study_dirs
-    proc = run_cli("ui.cli", "study", "export", "--csv", str(tmp_path / "d.csv"), "--profile", "nobody",
-                   "--index", str(index_dir), "--data", str(data), cwd=tmp_path)
+    proc = run_cli(
+        "ui.cli",
+        "study",
+        "export",
+        "--csv",
+        str(tmp_path / "d.csv"),
+        "--profile",
+        "nobody",
+        "--index",
+        str(index_dir),
+        "--data",
+        str(data),
+        cwd=tmp_path,
+    )
     assert proc.returncode == 2 and proc.stderr.startswith("error: no profile named") and "Traceback" not in proc.stderr
     proc = run_cli("ui.cli", "study", "cards", "--json", "--index", str(index_dir), cwd=tmp_path)
     assert proc.returncode == 0 and len(proc.stdout.splitlines()) == 139

@@ -35,14 +35,24 @@ def test_numbers_and_contradictions():
 
 
 def test_point_status_and_verdict():
-    p = grading.Params(share_at=0.3, margin_at=0.01, good_at=0.6, partial_at=0.2, precision_good=0.3,
-                       precision_partial=0.5, margin_partial=-0.02)
+    p = grading.Params(
+        share_at=0.3,
+        margin_at=0.01,
+        good_at=0.6,
+        partial_at=0.2,
+        precision_good=0.3,
+        precision_partial=0.5,
+        margin_partial=-0.02,
+    )
     assert grading.point_status(0.4, -1.0, True, False, p) == (True, False)
     assert grading.point_status(0.4, -1.0, True, True, p) == (False, True)
     assert grading.point_status(0.0, 0.02, False, False, p) == (True, False)
     assert grading.point_status(0.9, 0.0, False, False, p) == (False, False)  # across languages terms do not count
-    v = lambda share, **kw: grading.verdict(share, **{"same_language": True, "precision": 0.6, "best_margin": 0.0,
-                                                      "contradicted": False, "params": p, **kw})
+
+    def v(share, **kw):
+        base = {"same_language": True, "precision": 0.6, "best_margin": 0.0, "contradicted": False, "params": p}
+        return grading.verdict(share, **{**base, **kw})
+
     assert v(0.7) == "good"
     assert v(0.7, precision=0.1) == "partial"  # covers the points but talks about other things
     assert v(0.7, contradicted=True) == "partial"
@@ -58,12 +68,22 @@ def test_verdict_code_scores_a_grid_with_the_same_rule():
 
     grid = SimpleNamespace(**{k: np.array([v, v]) for k, v in grading.Params().to_dict().items()})
     grid.good_at = np.array([0.5, 0.9])
-    codes = grading.verdict_code(0.7, same_language=True, precision=0.6, best_margin=0.0, contradicted=False, params=grid)
+    codes = grading.verdict_code(
+        0.7, same_language=True, precision=0.6, best_margin=0.0, contradicted=False, params=grid
+    )
     assert codes.tolist() == [0, 1]
 
 
-@pytest.mark.parametrize("bad", [{"good_at": 0.2, "partial_at": 0.5}, {"share_at": -0.1}, {"partial_at": 0.0},
-                                 {"margin_at": float("nan")}, {"good_at": True}])
+@pytest.mark.parametrize(
+    "bad",
+    [
+        {"good_at": 0.2, "partial_at": 0.5},
+        {"share_at": -0.1},
+        {"partial_at": 0.0},
+        {"margin_at": float("nan")},
+        {"good_at": True},
+    ],
+)
 def test_params_are_checked(bad):
     with pytest.raises(ValueError):
         grading.Params(**bad)
@@ -93,8 +113,11 @@ def test_decide_from_measurements_hand_checked():
     pts = [_point("A", 2.0), _point("B", 1.0), _point("C", 1.0)]
     ref = Reference("q?", "ja", drill.Coverage(True, 0.9), tuple(pts), ())
     p = grading.Params(share_at=0.3, good_at=0.7, partial_at=0.2)
-    m = Measured(tuple(PointResult(pt, False, 0.9, 0.0, s, n) for pt, s, n in
-                       zip(pts, (0.5, 0.4, 0.1), (False, False, False))), True, 0.8)
+    m = Measured(
+        tuple(PointResult(pt, False, 0.9, 0.0, s, n) for pt, s, n in zip(pts, (0.5, 0.4, 0.1), (False, False, False))),
+        True,
+        0.8,
+    )
     g = drill.decide(ref, m, p, "ja")
     assert (g.verdict, g.share) == ("good", pytest.approx(0.75))
     assert [r.point.text for r in g.covered] == ["A", "B"] and [r.point.text for r in g.missed] == ["C"]
@@ -106,13 +129,16 @@ def test_decide_from_measurements_hand_checked():
 # --- small text rules ---------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("q, expected", [
-    ("「ハルシネーション」について説明してください。", "ハルシネーション"),
-    ("RLHFの仕組みを説明してください。", "RLHFの仕組み"),
-    ("请解释「混合检索」。", "混合检索"),
-    ("Explain “Fusion”.", "Fusion"),
-    ("LoRAとQLoRAの違いは？", "LoRAとQLoRAの違いは？"),
-])
+@pytest.mark.parametrize(
+    "q, expected",
+    [
+        ("「ハルシネーション」について説明してください。", "ハルシネーション"),
+        ("RLHFの仕組みを説明してください。", "RLHFの仕組み"),
+        ("请解释「混合检索」。", "混合检索"),
+        ("Explain “Fusion”.", "Fusion"),
+        ("LoRAとQLoRAの違いは？", "LoRAとQLoRAの違いは？"),
+    ],
+)
 def test_search_text_drops_instruction_wrappers(q, expected):
     assert drill.search_text(q) == expected
 
@@ -156,8 +182,11 @@ def test_points_never_come_from_the_question_list(fake_searcher):
     index = fake_searcher.index
     listed = drill.unanswering_chunks(index)
     assert listed and all(index.chunks[index.by_id[c]].doc_id == "senior-ai-engineer-questions-ja.md" for c in listed)
-    ref = drill.reference(fake_searcher, "エージェント実行における無限ループをどのように防ぐか？",
-                          covers=lambda *a: drill.Coverage(True, 1.0))
+    ref = drill.reference(
+        fake_searcher,
+        "エージェント実行における無限ループをどのように防ぐか？",
+        covers=lambda *a: drill.Coverage(True, 1.0),
+    )
     assert all(h.chunk.id not in listed for h in ref.hits)
     assert ref.points and all(p.chunk_id not in listed for p in ref.points)
 
@@ -175,7 +204,9 @@ def test_the_notes_own_answer_is_good_and_an_unrelated_one_is_wrong(fake_searche
     params = grading.Params()
     good = drill.grade(fake_searcher, ref, own, params=params)
     assert good.verdict == "good" and not good.missed
-    off = drill.grade(fake_searcher, ref, "昨日は駅前の店でラーメンを食べました。とても美味しかったです。", params=params)
+    off = drill.grade(
+        fake_searcher, ref, "昨日は駅前の店でラーメンを食べました。とても美味しかったです。", params=params
+    )
     assert off.verdict == "wrong" and not off.covered
 
 
@@ -188,14 +219,23 @@ def test_answer_language_sets_the_message(fake_searcher):
 # --- hand-labelled answers, real encoder ----------------------------------------------------------
 
 LABELLED = {  # ids in eval/data/drill_answers.jsonl whose grade is clear-cut
-    "d001": "good", "d013": "good", "d040": "good", "d005": "partial", "d045": "wrong", "d030": "wrong",
+    "d001": "good",
+    "d013": "good",
+    "d040": "good",
+    "d005": "partial",
+    "d045": "wrong",
+    "d030": "wrong",
 }
 
 
 @pytest.mark.model
 def test_hand_labelled_answers_with_the_real_encoder(real_searcher):
-    items = {json.loads(line)["id"]: json.loads(line) for line in
-             (grading.PARAMS_FILE.parents[1] / "eval" / "data" / "drill_answers.jsonl").read_text(encoding="utf-8").splitlines()}
+    items = {
+        json.loads(line)["id"]: json.loads(line)
+        for line in (grading.PARAMS_FILE.parents[1] / "eval" / "data" / "drill_answers.jsonl")
+        .read_text(encoding="utf-8")
+        .splitlines()
+    }
     for item_id, label in LABELLED.items():
         it = items[item_id]
         assert it["label"] == label
@@ -205,8 +245,10 @@ def test_hand_labelled_answers_with_the_real_encoder(real_searcher):
 
 @pytest.mark.model
 def test_real_encoder_says_the_notes_do_not_cover_senior_questions(real_searcher):
-    for q in ("Llama 3/4がALiBiではなくRoPEを使用する理由は？長所と短所。",
-              "エージェント実行における無限ループをどのように防ぐか？",
-              "Compare vLLM, TGI and TensorRT-LLM for inference speed."):
+    for q in (
+        "Llama 3/4がALiBiではなくRoPEを使用する理由は？長所と短所。",
+        "エージェント実行における無限ループをどのように防ぐか？",
+        "Compare vLLM, TGI and TensorRT-LLM for inference speed.",
+    ):
         ref = drill.reference(real_searcher, q)
         assert not ref.coverage.covered, (q, ref.coverage)

@@ -24,8 +24,16 @@ UTC = timezone.utc
 def deck(tmp_path):
     s = Store.open(tmp_path / "data")
     cards = [card(i) for i in range(1, 5)]
-    cards.append(Card("section:g.md#Tips", "section", {"en": "Explain “<b>Tips</b>”."}, {"en": "Use <script>x</script> & more."},
-                      {"en": Source("g.md", 5, 30, "Use <script>x</script> & more.", "en")}, topic="Guide"))
+    cards.append(
+        Card(
+            "section:g.md#Tips",
+            "section",
+            {"en": "Explain “<b>Tips</b>”."},
+            {"en": "Use <script>x</script> & more."},
+            {"en": Source("g.md", 5, 30, "Use <script>x</script> & more.", "en")},
+            topic="Guide",
+        )
+    )
     s.sync_cards(cards)
     p = s.add_profile("ana")
     yield s, p.id
@@ -49,7 +57,10 @@ def test_progress_figures(deck):
     assert progress.retention(s, pid, days=5, now=NOW) == {"reviews": 1, "remembered": 0, "retention": 0.0}
     days = progress.reviews_per_day(s, pid, days=10, now=NOW, tz=UTC)
     assert [d["date"] for d in days] == [f"2025-03-{k:02d}" for k in range(1, 11)]
-    assert {d["date"]: (d["reviews"], d["again"]) for d in days if d["reviews"]} == {"2025-03-08": (1, 1), "2025-03-10": (1, 0)}
+    assert {d["date"]: (d["reviews"], d["again"]) for d in days if d["reviews"]} == {
+        "2025-03-08": (1, 1),
+        "2025-03-10": (1, 0),
+    }
     due = progress.due_today(s, pid, now=NOW, tz=UTC, new_per_day=2)
     assert due["cards"] == 5 and due["new_started_today"] == 1 and due["new_left_today"] == 1
     mastery = {m["topic"]: m for m in progress.mastery_by_topic(s, pid, now=NOW)}
@@ -89,8 +100,10 @@ def test_anki_package_carries_the_schedule(deck, tmp_path):
     con = read_apkg(path, tmp_path)
     notes = con.execute("SELECT id, guid, mid, flds FROM notes").fetchall()
     assert len(notes) == 5 and {n["mid"] for n in notes} == {export.ANKI_MODEL_ID}
-    rows = {n["flds"].split("\x1f")[3]: dict(con.execute("SELECT * FROM cards WHERE nid = ?", (n["id"],)).fetchone())
-            for n in notes}
+    rows = {
+        n["flds"].split("\x1f")[3]: dict(con.execute("SELECT * FROM cards WHERE nid = ?", (n["id"],)).fetchone())
+        for n in notes
+    }
     q1, q2, q3 = rows["qa:d.md#Q1"], rows["qa:d.md#Q2"], rows["qa:d.md#Q3"]
     st = states["qa:d.md#Q1"]
     assert (q1["type"], q1["queue"], q1["reps"]) == (2, 2, 1)
@@ -148,16 +161,22 @@ def test_progress_file_round_trip_and_merge(deck, tmp_path):
     other.close()
 
 
-@pytest.mark.parametrize("content, reason", [
-    (b"\x89PNG\r\n\x1a\n\x00\x00", "not JSON"),
-    (b"id,kind,topic\nqa:x,qa,t\n", "not JSON"),
-    (b'{"cards": []}', 'its "format" is not'),
-    (b'[1, 2]', 'its "format" is not'),
-    (b'{"format": "studyrag-progress", "version": 9, "states": [], "reviews": []}', "version 9"),
-    (b'{"format": "studyrag-progress", "version": 1, "states": [{"card_id": "x"}], "reviews": []}', "malformed"),
-    (b'{"format": "studyrag-progress", "version": 1, "states": [], "reviews": [{"card_id": "x", "rating": 7, '
-     b'"reviewed_at": 1, "state_before": 0, "state_after": 1, "due_after": 2}]}', "ratings must be 1-4"),
-])
+@pytest.mark.parametrize(
+    "content, reason",
+    [
+        (b"\x89PNG\r\n\x1a\n\x00\x00", "not JSON"),
+        (b"id,kind,topic\nqa:x,qa,t\n", "not JSON"),
+        (b'{"cards": []}', 'its "format" is not'),
+        (b"[1, 2]", 'its "format" is not'),
+        (b'{"format": "studyrag-progress", "version": 9, "states": [], "reviews": []}', "version 9"),
+        (b'{"format": "studyrag-progress", "version": 1, "states": [{"card_id": "x"}], "reviews": []}', "malformed"),
+        (
+            b'{"format": "studyrag-progress", "version": 1, "states": [], "reviews": [{"card_id": "x", "rating": 7, '
+            b'"reviewed_at": 1, "state_before": 0, "state_after": 1, "due_after": 2}]}',
+            "ratings must be 1-4",
+        ),
+    ],
+)
 def test_files_that_are_not_ours_are_rejected_with_the_reason(deck, tmp_path, content, reason):
     s, pid = deck
     f = tmp_path / "in.json"

@@ -33,7 +33,9 @@ def unit(*xs):
 
 def test_distractors_are_the_nearest_other_items_hand_checked():
     cards = [qa_card(i, {"en": f"Answer number {i}."}) for i in range(6)]
-    vectors = np.stack([unit(1, 0, 0), unit(0.9, 0.1, 0), unit(0, 1, 0), unit(0.8, 0, 0.2), unit(0.5, 0.5, 0), unit(0, 0, 1)])
+    vectors = np.stack(
+        [unit(1, 0, 0), unit(0.9, 0.1, 0), unit(0, 1, 0), unit(0.8, 0, 0.2), unit(0.5, 0.5, 0), unit(0, 0, 1)]
+    )
     # cosines to card 0: 1: .994, 3: .970, 4: .707, 2: 0, 5: 0
     assert quiz.distractors(0, cards, vectors, "en") == [1, 3, 4]
 

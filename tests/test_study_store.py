@@ -131,8 +131,11 @@ def test_an_older_file_is_migrated_and_keeps_its_data(tmp_path, monkeypatch):
         p = s.add_profile("ana")
         s.sync_cards([card(1)])
         schedule.review(s, p.id, "qa:d.md#Q1", "good", now=NOW)
-    extra = Migration(2, "conversations (example of a later migration)",
-                      "CREATE TABLE conversations (id INTEGER PRIMARY KEY, profile_id INTEGER REFERENCES profiles(id));")
+    extra = Migration(
+        2,
+        "conversations (example of a later migration)",
+        "CREATE TABLE conversations (id INTEGER PRIMARY KEY, profile_id INTEGER REFERENCES profiles(id));",
+    )
     monkeypatch.setattr(store_mod, "MIGRATIONS", (*store_mod.MIGRATIONS, extra))
     monkeypatch.setattr(store_mod, "SCHEMA_VERSION", 2)
     with Store.open(folder) as s:
@@ -148,7 +151,9 @@ def test_migration_numbers_are_consecutive():
 # --- profiles ----------------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("name", ["'; DROP TABLE profiles; --", "<script>alert(1)</script>", "田中 🐱", "مرحبا", "a" * 80])
+@pytest.mark.parametrize(
+    "name", ["'; DROP TABLE profiles; --", "<script>alert(1)</script>", "田中 🐱", "مرحبا", "a" * 80]
+)
 def test_profile_names_are_stored_as_given(store, name):
     p = store.add_profile(name)
     assert store.profile(name) == p and p.name == name
@@ -180,7 +185,12 @@ def test_resync_keeps_progress_and_archives_what_is_gone(store):
     before = store.states(p.id)
     # re-ingest: card 2 edited, card 3's source gone, card 4 new
     r = store.sync_cards([card(1), card(2, "a better answer"), card(4)])
-    assert (r.added, r.updated, r.unchanged, r.archived) == (("qa:d.md#Q4",), ("qa:d.md#Q2",), ("qa:d.md#Q1",), ("qa:d.md#Q3",))
+    assert (r.added, r.updated, r.unchanged, r.archived) == (
+        ("qa:d.md#Q4",),
+        ("qa:d.md#Q2",),
+        ("qa:d.md#Q1",),
+        ("qa:d.md#Q3",),
+    )
     after = store.states(p.id)
     assert after == before  # nothing about progress changed, nothing deleted
     assert [c.card.id for c in store.cards()] == ["qa:d.md#Q1", "qa:d.md#Q2", "qa:d.md#Q4"]
@@ -246,8 +256,14 @@ def test_two_processes_rating_the_same_card_lose_nothing(tmp_path):
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
     n = 30
     procs = [
-        subprocess.Popen([sys.executable, "-c", WORKER, str(folder), str(n), r], env=env, cwd=str(tmp_path),
-                         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        subprocess.Popen(
+            [sys.executable, "-c", WORKER, str(folder), str(n), r],
+            env=env,
+            cwd=str(tmp_path),
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
         for r in ("good", "hard")
     ]
     outs = [p.communicate(timeout=120) for p in procs]
@@ -263,10 +279,16 @@ def test_a_review_survives_a_killed_process(tmp_path):
     with Store.open(folder) as s:
         s.add_profile("ana")
         s.sync_cards([card(1), card(2)])
-    code = WORKER.replace('print("done")', 'import os; os._exit(9)  # killed: no close, no checkpoint')
+    code = WORKER.replace('print("done")', "import os; os._exit(9)  # killed: no close, no checkpoint")
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
-    proc = subprocess.run([sys.executable, "-c", code, str(folder), "3", "good"], env=env, cwd=str(tmp_path),
-                          capture_output=True, text=True, timeout=120)
+    proc = subprocess.run(
+        [sys.executable, "-c", code, str(folder), "3", "good"],
+        env=env,
+        cwd=str(tmp_path),
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert proc.returncode == 9, proc.stderr
     with Store.open(folder) as s:
         assert len(s.reviews(s.profile("ana").id)) == 3
