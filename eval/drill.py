@@ -153,7 +153,7 @@ def tune(items: list[Item], refs: dict, measured: dict) -> tuple[grading.Params,
                     for r in m.points
                 ]
                 code = grading.verdict_code(
-                    grading.coverage([c for c, _ in status], [r.point.weight for r in m.points]),
+                    grading.coverage([c for c, _ in status]),
                     same_language=m.same_language,
                     precision=m.precision,
                     best_margin=max((r.margin for r in m.points), default=-1.0),

@@ -85,7 +85,8 @@ MESSAGES = {
 
 @dataclass(frozen=True)
 class KeyPoint:
-    """A sentence of the notes an answer should make; ``weight`` is its similarity to the question."""
+    """A sentence of the notes an answer should make; ``weight`` is its similarity to the question
+    (it chose the point; grading counts every point equally)."""
 
     text: str
     source: Source
@@ -368,7 +369,7 @@ def decide(ref: Reference, m: Measured, params: grading.Params, lang: str) -> Gr
     for r in m.points:
         covered, contra = grading.point_status(r.term_share, r.margin, m.same_language, r.numbers_differ, params)
         marked.append(dataclasses.replace(r, covered=covered, contradicted=contra))
-    share = grading.coverage([r.covered for r in marked], [r.point.weight for r in marked])
+    share = grading.coverage([r.covered for r in marked])
     v = grading.verdict(
         share,
         same_language=m.same_language,

@@ -13,7 +13,7 @@ Two kinds of evidence, because term overlap means nothing across languages:
 
 A point the answer says with other numbers (its closest sentence states numbers, none of the
 point's, and the answer never states the point's: QLoRA with "8ビット" where the notes say 4)
-is contradicted: missed, and the grade is at most partial. The verdict: ``good`` when the weighted share of covered points
+is contradicted: missed, and the grade is at most partial. The verdict: ``good`` when the share of covered points
 reaches ``good_at``; ``partial`` when it reaches ``partial_at``, or the answer is faithful
 (precision ≥ ``precision_partial``) or, across languages, its best margin reaches
 ``margin_partial``; else ``wrong``.
@@ -143,14 +143,20 @@ def point_status(
     return says and not numbers_differ, says and numbers_differ
 
 
-def coverage(covered: Sequence[bool], weights: Sequence[float]) -> float:
-    """Weighted share of covered points.
+def coverage(covered: Sequence[bool], weights: Sequence[float] | None = None) -> float:
+    """(Weighted) share of covered points; negative weights count as 0, all-zero weights as equal.
+    The drill counts every key point equally: the encoders' question-to-sentence similarities
+    are too compressed (e5) or too noisy to rank the points by importance.
 
-    >>> coverage([True, False, True], [2.0, 1.0, 1.0])
-    0.75
+    >>> coverage([True, False, True]), coverage([True, False, True], [2.0, 1.0, 1.0]), coverage([True, False], [-0.1, -0.2])
+    (0.6666666666666666, 0.75, 0.5)
     """
-    w = np.asarray(weights, dtype=np.float64)
-    return float(w[np.asarray(covered, dtype=bool)].sum() / w.sum()) if w.sum() > 0 else 0.0
+    if len(covered) == 0:
+        return 0.0
+    w = np.ones(len(covered)) if weights is None else np.clip(np.asarray(weights, dtype=np.float64), 0.0, None)
+    if w.sum() <= 0:
+        w = np.ones(len(w))
+    return float(w[np.asarray(covered, dtype=bool)].sum() / w.sum())
 
 
 def verdict_code(share, *, same_language, precision, best_margin, contradicted, params: Params):

@@ -112,14 +112,14 @@ def _point(text: str, w: float = 1.0) -> KeyPoint:
 def test_decide_from_measurements_hand_checked():
     pts = [_point("A", 2.0), _point("B", 1.0), _point("C", 1.0)]
     ref = Reference("q?", "ja", drill.Coverage(True, 0.9), tuple(pts), ())
-    p = grading.Params(share_at=0.3, good_at=0.7, partial_at=0.2)
+    p = grading.Params(share_at=0.3, good_at=0.6, partial_at=0.2)
     m = Measured(
         tuple(PointResult(pt, False, 0.9, 0.0, s, n) for pt, s, n in zip(pts, (0.5, 0.4, 0.1), (False, False, False))),
         True,
         0.8,
     )
     g = drill.decide(ref, m, p, "ja")
-    assert (g.verdict, g.share) == ("good", pytest.approx(0.75))
+    assert (g.verdict, g.share) == ("good", pytest.approx(2 / 3))
     assert [r.point.text for r in g.covered] == ["A", "B"] and [r.point.text for r in g.missed] == ["C"]
     m2 = Measured((PointResult(pts[0], False, 0.9, 0.0, 0.5, True), *m.points[1:]), True, 0.8)
     g2 = drill.decide(ref, m2, p, "ja")
