@@ -9,6 +9,7 @@
     python -m eval answers [--calibrate]    # the answer benchmark (key points, abstention, support, latency)
     python -m eval ceiling                  # what the offline features can reach (diagnostic)
     python -m eval scale                    # 1k / 10k / 100k synthetic chunks
+    python -m eval drill [--tune] [--index DIR]   # mock-interview grading vs hand labels
 
 Progress goes to stderr; ``--json`` prints one JSON object on stdout.
 """
@@ -132,16 +133,18 @@ def _positive_int(text: str) -> int:
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(prog="python -m eval", description=__doc__.split("\n")[0])
     p.add_argument("target", nargs="?", default="all",
-                   help="all | seed | jsquad | cmrc2018 | squad PATH | answers | ablations | tune | ceiling | scale")
+                   help="all | seed | jsquad | cmrc2018 | squad PATH | answers | drill | ablations | tune | ceiling | scale")
     p.add_argument("path", nargs="?", type=Path, help="SQuAD-format file (with `squad`)")
     p.add_argument("--modes", default=",".join(MODES), help="comma-separated: " + ",".join(MODES))
     p.add_argument("--split", default="test", choices=("dev", "test", "all"), help="query half (default: held-out test)")
     p.add_argument("--quick", action="store_true", help=f"at most {QUICK_LIMIT} queries per set (for CI)")
     p.add_argument("--limit", type=_positive_int, help="at most this many queries per set")
     p.add_argument("--encoder", default=DEFAULT_ENCODER, help="e5-small (default) | use-m3 | minilm | st:<model>")
+    p.add_argument("--index", type=Path, default=None, help="drill: grade against this index instead of building one")
     p.add_argument("--json", action="store_true", help="print the scores as one JSON object on stdout")
     p.add_argument("--calibrate", action="store_true", help="answers: refit the relevance model on the dev half first")
-    p.add_argument("--tune", action="store_true", help="answers: choose the extraction values on the dev half first")
+    p.add_argument("--tune", action="store_true",
+                   help="answers: choose the extraction values on the dev half first; drill: tune the grading thresholds")
     p.add_argument("--out", type=Path, default=None, help="results folder (default eval/results[/quick])")
     args = p.parse_args(argv)
     warnings.simplefilter("ignore")
@@ -171,6 +174,10 @@ def main(argv: list[str] | None = None) -> int:
         from eval.ceiling import main as ceiling
 
         return ceiling(limit=limit, out=args.out or RESULTS, encoder=args.encoder)
+    if args.target == "drill":
+        from eval.drill import main as drill
+
+        return drill(out=args.out or RESULTS, index_dir=args.index, encoder=args.encoder, do_tune=args.tune)
     if args.target == "scale":
         from eval.scale import main as scale
 

@@ -1,4 +1,4 @@
-"""``studyrag``: one command for the shells of every package (``ingest``, ``search``, ``ask``).
+"""``studyrag``: one command for the shells of every package (``ingest``, ``search``, ``study``).
 
 Each subcommand's module is imported only when it runs (``studyrag search`` never loads
 the ingest pipeline).
@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import sys
 
-USAGE = "usage: studyrag {ingest,search} [options]"
+USAGE = "usage: studyrag {ingest,search,study} [options]"
 
 
 def studyrag(argv: list[str] | None = None) -> int:
@@ -22,6 +22,10 @@ def studyrag(argv: list[str] | None = None) -> int:
         from ingest.cli import main
 
         return main(rest)
+    if cmd == "study":
+        from study.cli import main as study_main
+
+        return study_main(rest)
     print(USAGE, file=sys.stderr)
     return 2
 

@@ -1,0 +1,393 @@
+"""Cards from the index's chunks: pure functions, no model, no store.
+
+* Every numbered Q&A item (chunks of kind ``qa``) is a card: front = its question, back = the
+  answer body (the item without its question line), cited. An item and its translation
+  (linked by ``Chunk.parallel``) are one card holding both languages.
+* Every section of an article (a document without Q&A items) is an "Explain …" card: front
+  from the heading, in the document's language; back = the section's key sentences, cited.
+* A section that is a list of questions without answers (a mock-interview question list) gives
+  :class:`~study.types.DrillQuestion` items instead of cards: it has nothing to put on a back.
+
+Card ids name where a card lives, not what it says (``qa:<doc>#Q12``,
+``section:<doc>#<heading path>``), so editing a document keeps the progress of its other cards.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+
+from rag.text import BULLET, FENCE, WORDY, plain, unit_spans
+from rag.types import Chunk, Document
+from study.types import Card, DrillQuestion, Source
+
+MAX_KEY_SENTENCES = 4  # sentences on the back of a section card
+MIN_KEY_SENTENCES = 2  # filled from later sentences when the section has few paragraphs
+MIN_PROSE_CHARS = 8  # letters or digits a key sentence needs
+MIN_QUESTION_ITEMS = 2  # a question list has at least this many items …
+QUESTION_LIST_SHARE = 0.6  # … and at least this share of its lines are questions
+
+EXPLAIN = {
+    "ja": "「{h}」について説明してください。",
+    "zh": "请解释「{h}」。",
+    "en": "Explain “{h}”.",
+}
+# Headings that mean nothing without their document: the front names the document too.
+GENERIC_HEADINGS = frozenset(
+    "はじめに まとめ 結論 概要 序論 おわりに 目次 引言 前言 总结 結語 结论 概述 导言 "
+    "introduction intro summary conclusion conclusions overview preface".split()
+)
+_QUESTION = re.compile(
+    r"[？?]|せよ|示せ|述べよ|挙げよ|答えよ|書け|しなさい|してください|教えて|ですか|でしょうか|吗|什么|如何|为什么|怎么|怎样|请(?:解释|说明|描述|比较|介绍)"
+    r"|^(?:what|why|how|when|which|who|explain|describe|compare|design|implement|derive)\b",
+    re.IGNORECASE,
+)
+_QA_PREFIX = re.compile(r"^\s*(?:问题|問題|质问|質問|Q|Question)\s*\d*\s*[:：.．]\s*", re.IGNORECASE)
+_SKIP_UNIT = re.compile(r"^\s*(?:\||\$\$|```|~~~|<)")
+
+
+@dataclass(frozen=True)
+class _Group:
+    """Consecutive chunks of one Q&A item or one section of one document."""
+
+    doc_id: str
+    kind: str
+    section: str
+    heading: str
+    qnum: int | None
+    chunks: tuple[Chunk, ...]
+    order: int  # position of the first chunk in the index
+
+    @property
+    def start(self) -> int:
+        return self.chunks[0].start
+
+    @property
+    def end(self) -> int:
+        return self.chunks[-1].end
+
+
+def group_chunks(chunks: Sequence[Chunk]) -> list[_Group]:
+    """Consecutive chunks of the same document, kind and heading path, as one group each."""
+    groups: list[_Group] = []
+    for i, c in enumerate(chunks):
+        last = groups[-1] if groups else None
+        if last and (last.doc_id, last.kind, last.section, last.qnum) == (c.doc_id, c.kind, c.section, c.qnum):
+            groups[-1] = _Group(
+                last.doc_id, last.kind, last.section, last.heading, last.qnum, (*last.chunks, c), last.order
+            )
+        else:
+            groups.append(_Group(c.doc_id, c.kind, c.section, c.heading, c.qnum, (c,), i))
+    return groups
+
+
+# --- text helpers --------------------------------------------------------------------------
+
+
+def _trim(text: str, s: int, e: int) -> tuple[int, int]:
+    while s < e and text[s].isspace():
+        s += 1
+    while e > s and text[e - 1].isspace():
+        e -= 1
+    return s, e
+
+
+def _is_heading_line(line: str, heading: str) -> bool:
+    a = _QA_PREFIX.sub("", plain(line))
+    b = plain(heading)
+    return bool(a and b) and (a == b or b in a or a in b)
+
+
+def body_span(text: str, group: _Group) -> tuple[int, int]:
+    """The group's span without its first line when that line is its question or heading."""
+    s, e = group.start, group.end
+    nl = text.find("\n", s, e)
+    first = text[s : nl if nl >= 0 else e]
+    if group.heading and (_is_heading_line(first, group.heading) or first.lstrip().startswith("#")):
+        s = nl if nl >= 0 else e
+    return _trim(text, s, e)
+
+
+def display_line(line: str) -> str:
+    """A line for a card: Markdown gone, a list marker kept as ``•`` (or its number)."""
+    m = BULLET.match(line)
+    body = plain(line)
+    if not m or re.match(r"^\s*\d+(\.\d+)+", line):
+        return body
+    marker = m.group(0).strip()
+    return f"{marker if marker[:1].isdigit() or marker[:1] in '(（' else '•'} {body}"
+
+
+def clean_text(text: str) -> str:
+    """Text for the back of a card: one display line per non-empty line, code fences dropped."""
+    out, in_code = [], False
+    for raw in text.split("\n"):
+        if FENCE.match(raw):
+            in_code = not in_code
+            continue
+        line = raw.rstrip() if in_code else display_line(raw)
+        if line.strip():
+            out.append(line)
+    return "\n".join(out)
+
+
+def is_question(line: str) -> bool:
+    """Whether a line asks something (a question mark, or an imperative like 説明せよ / 请解释 / Explain).
+
+    >>> is_question("- LoRAとQLoRAの違いは？"), is_question("AdamWを導出せよ。"), is_question("LoRAは低ランク行列です。")
+    (True, True, False)
+    """
+    return bool(_QUESTION.search(plain(line)))
+
+
+def is_prose(text: str, s: int, e: int) -> bool:
+    """Whether ``text[s:e]`` is a sentence worth quoting: not code, a table, a formula, a question or a lead-in."""
+    unit = text[s:e]
+    core = plain(unit)
+    if _SKIP_UNIT.match(unit) or len(WORDY.findall(core)) < MIN_PROSE_CHARS:
+        return False
+    if core.endswith((":", "：", "？", "?")) or "=" in core:
+        return False  # a list's lead-in, a question, a formula
+    visible = re.sub(r"\s", "", core)
+    return len(WORDY.findall(core)) >= 0.6 * len(visible)
+
+
+def key_sentences(text: str, start: int, end: int) -> list[tuple[int, int]]:
+    """The sentences of ``text[start:end]`` a section card quotes: the first prose sentence of each
+    paragraph or list item, in order, up to :data:`MAX_KEY_SENTENCES` (topped up with the next
+    sentences when the section has fewer than :data:`MIN_KEY_SENTENCES` paragraphs). Code,
+    tables, formulas and questions are never quoted. Spans are document offsets."""
+    body = text[start:end]
+    code = _code_ranges(body)
+    units = [(s, e) for s, e in unit_spans(body) if not any(a <= s < b for a, b in code) and is_prose(body, s, e)]
+    firsts, rest, prev_end = [], [], 0
+    for s, e in units:
+        gap = body[prev_end:s]
+        new_block = not firsts and not rest or "\n" in gap
+        (firsts if new_block else rest).append((s, e))
+        prev_end = e
+    chosen = firsts[:MAX_KEY_SENTENCES]
+    if len(chosen) < MIN_KEY_SENTENCES:
+        chosen = sorted(chosen + rest[: MIN_KEY_SENTENCES - len(chosen)])
+    return [(start + s, start + e) for s, e in chosen]
+
+
+def _code_ranges(body: str) -> list[tuple[int, int]]:
+    out, pos, open_at = [], 0, None
+    for line in body.split("\n"):
+        if FENCE.match(line):
+            if open_at is None:
+                open_at = pos
+            else:
+                out.append((open_at, pos + len(line)))
+                open_at = None
+        pos += len(line) + 1
+    if open_at is not None:
+        out.append((open_at, len(body)))
+    return out
+
+
+def explain_front(heading: str, lang: str, title: str = "") -> str:
+    """「〇〇」について説明してください。 / 请解释「〇〇」。 / Explain “…”. — in ``lang``.
+
+    A generic heading (まとめ, Introduction …) is named with its document's title.
+    """
+    h = plain(heading).rstrip("：:")
+    if h.lower() in GENERIC_HEADINGS and title:
+        h = f"{plain(title)} — {h}"
+    return EXPLAIN.get(lang, EXPLAIN["en"]).format(h=h)
+
+
+def topic_of(group: _Group, doc: Document) -> str:
+    """The topic a card counts under: a Q&A item's document title, a section's top-level heading."""
+    if group.kind == "qa":
+        return doc.title
+    top = plain(group.section.split(" > ")[0]) if group.section else ""
+    top = top or plain(group.heading)
+    if not top:
+        return doc.title
+    return f"{plain(doc.title)} — {top}" if top.lower() in GENERIC_HEADINGS else top
+
+
+# --- cards ---------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class _Item:
+    """One Q&A item in one language, ready to merge with its translations."""
+
+    group: _Group
+    lang: str
+    front: str
+    back: str
+    source: Source
+
+
+def _qa_item(group: _Group, doc: Document) -> _Item | None:
+    s, e = body_span(doc.text, group)
+    back = clean_text(doc.text[s:e])
+    front = plain(_QA_PREFIX.sub("", group.heading))
+    if not back or not front:
+        return None
+    lang = doc.lang if doc.lang else group.chunks[0].lang
+    return _Item(group, lang, front, back, Source(group.doc_id, s, e, doc.text[s:e], lang))
+
+
+def _twins(items: list[_Item]) -> list[list[_Item]]:
+    """Items joined with their translations (``Chunk.parallel`` links), in corpus order."""
+    owner = {c.id: k for k, it in enumerate(items) for c in it.group.chunks}
+    parent = list(range(len(items)))
+
+    def find(k: int) -> int:
+        while parent[k] != k:
+            parent[k] = parent[parent[k]]
+            k = parent[k]
+        return k
+
+    for k, it in enumerate(items):
+        for c in it.group.chunks:
+            j = owner.get(c.parallel) if c.parallel else None
+            if j is not None:
+                parent[find(j)] = find(k)
+    comps: dict[int, list[_Item]] = {}
+    for k, it in enumerate(items):
+        comps.setdefault(find(k), []).append(it)
+    out: list[list[_Item]] = []
+    for comp in comps.values():
+        comp.sort(key=lambda it: it.group.doc_id)
+        card: list[_Item] = []
+        for it in comp:  # one item per language; a second one in a language stands alone
+            if any(o.lang == it.lang for o in card):
+                out.append([it])
+            else:
+                card.append(it)
+        out.append(card)
+    return out
+
+
+def _qa_cards(groups: list[_Group], documents: Mapping[str, Document]) -> list[tuple[int, Card]]:
+    items = [
+        it for g in groups if g.kind == "qa" and g.qnum is not None for it in [_qa_item(g, documents[g.doc_id])] if it
+    ]
+    used: set[str] = set()
+    out = []
+    for twins in _twins(items):
+        first = twins[0].group
+        cid = f"qa:{first.doc_id}#Q{first.qnum}"
+        if cid in used:  # two lists numbered from 1 in one document
+            cid = f"qa:{first.doc_id}#{first.section}"
+        used.add(cid)
+        card = Card(
+            id=cid,
+            kind="qa",
+            front={it.lang: it.front for it in twins},
+            back={it.lang: it.back for it in twins},
+            sources={it.lang: it.source for it in twins},
+            topic=topic_of(first, documents[first.doc_id]),
+            qnum=first.qnum,
+            chunk_ids=tuple(c.id for it in twins for c in it.group.chunks),
+        )
+        out.append((min(it.group.order for it in twins), card))
+    return out
+
+
+def _section_path(group: _Group) -> str:
+    return group.section or plain(group.heading)
+
+
+def is_question_list(text: str, start: int, end: int) -> bool:
+    """Whether ``text[start:end]`` is a list of questions: at least :data:`MIN_QUESTION_ITEMS`
+    list items, :data:`QUESTION_LIST_SHARE` of them questions, and the list is most of the text."""
+    lines = [ln for ln in text[start:end].split("\n") if WORDY.search(ln)]
+    items = [ln for ln in lines if BULLET.match(ln)]
+    asked = sum(is_question(ln) for ln in items)
+    return (
+        len(items) >= MIN_QUESTION_ITEMS and asked >= QUESTION_LIST_SHARE * len(items) and 2 * len(items) >= len(lines)
+    )
+
+
+def _article_groups(groups: list[_Group], documents: Mapping[str, Document]):
+    """(group, body span, path id) of every section of every document without Q&A items."""
+    qa_docs = {g.doc_id for g in groups if g.kind == "qa"}
+    seen: dict[tuple[str, str], int] = {}
+    for g in groups:
+        if g.kind != "section" or g.doc_id in qa_docs:
+            continue
+        path = _section_path(g)
+        n = seen[(g.doc_id, path)] = seen.get((g.doc_id, path), 0) + 1
+        yield g, body_span(documents[g.doc_id].text, g), path if n == 1 else f"{path} #{n}"
+
+
+def _section_cards(groups: list[_Group], documents: Mapping[str, Document]) -> list[tuple[int, Card]]:
+    out = []
+    for g, (s, e), path in _article_groups(groups, documents):
+        doc = documents[g.doc_id]
+        if s >= e or is_question_list(doc.text, s, e):
+            continue
+        spans = key_sentences(doc.text, s, e)
+        if not spans:
+            continue
+        lang = doc.lang
+        card = Card(
+            id=f"section:{g.doc_id}#{path}",
+            kind="section",
+            front={lang: explain_front(g.heading or path, lang, doc.title)},
+            back={lang: "\n".join(display_line(doc.text[a:b]) for a, b in spans)},
+            sources={lang: Source(g.doc_id, s, e, doc.text[s:e], lang)},
+            topic=topic_of(g, doc),
+            key_spans=tuple(spans),
+            chunk_ids=tuple(c.id for c in g.chunks),
+        )
+        out.append((g.order, card))
+    return out
+
+
+def build_cards(chunks: Sequence[Chunk], documents: Mapping[str, Document]) -> list[Card]:
+    """Every card of the corpus, in corpus order (see the module docstring for the rules)."""
+    groups = group_chunks(chunks)
+    cards = _qa_cards(groups, documents) + _section_cards(groups, documents)
+    return [c for _, c in sorted(cards, key=lambda t: t[0])]
+
+
+def cards_from_index(index) -> list[Card]:
+    """:func:`build_cards` over an :class:`~rag.index.Index`."""
+    return build_cards(index.chunks, index.documents)
+
+
+def drill_questions(chunks: Sequence[Chunk], documents: Mapping[str, Document]) -> list[DrillQuestion]:
+    """The questions of every question-list section (they have no answers in the notes, so they
+    are for the mock interview, not flashcards). Id: document + heading path + item number."""
+    out = []
+    for g, (s, e), path in _article_groups(group_chunks(chunks), documents):
+        doc = documents[g.doc_id]
+        if s >= e or not is_question_list(doc.text, s, e):
+            continue
+        n, pos = 0, s
+        for line in doc.text[s:e].split("\n"):
+            a, b = _trim(doc.text, pos, pos + len(line))
+            pos += len(line) + 1
+            if not (BULLET.match(line) and is_question(line)):
+                continue
+            n += 1
+            lang = doc.lang
+            out.append(
+                DrillQuestion(
+                    id=f"drill:{g.doc_id}#{path}#{n}",
+                    text=plain(line),
+                    lang=lang,
+                    topic=plain(g.heading) or path,
+                    source=Source(g.doc_id, a, b, doc.text[a:b], lang),
+                )
+            )
+    return out
+
+
+def question_list_chunk_ids(chunks: Sequence[Chunk], documents: Mapping[str, Document]) -> frozenset[str]:
+    """Ids of the chunks that are question lists: they ask, they do not answer, so a drill never
+    takes its key points from them."""
+    out: set[str] = set()
+    for g, (s, e), _ in _article_groups(group_chunks(chunks), documents):
+        if s < e and is_question_list(documents[g.doc_id].text, s, e):
+            out.update(c.id for c in g.chunks)
+    return frozenset(out)

@@ -1,0 +1,366 @@
+"""The deck with a profile's scheduling state, out and back in.
+
+* :func:`write_anki` — an Anki package (``genanki``; stable model and deck ids, note guids from
+  the card ids, so a re-export updates the same notes). Each card carries its FSRS state the
+  way Anki stores it: type/queue/due/interval/reps/lapses and ``{"s", "d"}`` memory state.
+* :func:`write_csv` — one row per card: id, kind, topic, front/back per language, source span,
+  and the state (due, stability, difficulty, reps, lapses, last review).
+* :func:`write_progress` / :func:`read_progress` / :func:`import_progress` — our own progress
+  file (JSON, ``{"format": "studyrag-progress", "version": 1, …}``): states and the review log.
+  Importing merges: a card's state is taken when it is newer than the one stored; reviews
+  already there are not added twice; cards the deck does not have are reported, not created.
+  A file that is not ours is rejected with the reason.
+
+Every text from the notes is HTML-escaped in the Anki fields (it is data, not markup).
+"""
+
+from __future__ import annotations
+
+import csv
+import hashlib
+import html
+import json
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from pathlib import Path
+
+from rag.errors import RagError
+from study.store import CardState, Review, Store
+from study.types import Card
+
+PROGRESS_FORMAT = "studyrag-progress"
+PROGRESS_VERSION = 1
+ANKI_COLLECTION_CREATED = 1411124400  # genanki's collection creation time: review due dates count days from it
+LANG_ORDER = ("ja", "zh", "en")
+CSV_COLUMNS = (
+    "id",
+    "kind",
+    "topic",
+    *(f"front_{lang}" for lang in LANG_ORDER),
+    *(f"back_{lang}" for lang in LANG_ORDER),
+    "source_doc",
+    "source_start",
+    "source_end",
+    "state",
+    "due",
+    "stability",
+    "difficulty",
+    "reps",
+    "lapses",
+    "last_review",
+)
+STATE_NAMES = {None: "new", 1: "learning", 2: "review", 3: "relearning"}
+
+
+class ImportFileError(RagError, ValueError):
+    """The file is not a StudyRAG progress file (the message says why)."""
+
+
+def _stable_id(name: str) -> int:
+    """A fixed id in Anki's range for ``name`` (model and deck ids must never change)."""
+    return (1 << 30) + int(hashlib.sha1(name.encode()).hexdigest()[:7], 16)
+
+
+ANKI_MODEL_ID = _stable_id("studyrag card model v1")
+
+
+def deck_id(profile: str) -> int:
+    return _stable_id(f"studyrag deck: {profile}")
+
+
+def _iso(ts: float | None) -> str:
+    return "" if ts is None else datetime.fromtimestamp(ts, timezone.utc).isoformat(timespec="seconds")
+
+
+def _html(text: str) -> str:
+    return html.escape(text).replace("\n", "<br>")
+
+
+def _field(texts: dict[str, str]) -> str:
+    langs = [lang for lang in LANG_ORDER if lang in texts] + [lang for lang in texts if lang not in LANG_ORDER]
+    if len(langs) == 1:
+        return _html(texts[langs[0]])
+    return "".join(f'<div lang="{lang}">{_html(texts[lang])}</div>' for lang in langs)
+
+
+# --- Anki ------------------------------------------------------------------------------------
+
+
+def _anki_model():
+    import genanki
+
+    return genanki.Model(
+        ANKI_MODEL_ID,
+        "StudyRAG card",
+        fields=[{"name": "Front"}, {"name": "Back"}, {"name": "Source"}, {"name": "StudyRAG id"}],
+        templates=[
+            {
+                "name": "Card 1",
+                "qfmt": "{{Front}}",
+                "afmt": '{{FrontSide}}<hr id="answer">{{Back}}<div class="source">{{Source}}</div>',
+            }
+        ],
+        css=".card { font-size: 20px; text-align: left; } .source { margin-top: 1em; font-size: 13px; color: #666; }",
+    )
+
+
+def _anki_schedule(st: CardState | None, position: int, now: float) -> dict:
+    """Anki's card columns for an FSRS state (new cards keep their corpus position)."""
+    if st is None:
+        return {"type": 0, "queue": 0, "due": position, "ivl": 0, "reps": 0, "lapses": 0, "data": ""}
+    f = st.fsrs
+    state = int(f.get("state", 1))
+    memory = {"s": round(float(f["stability"]), 4), "d": round(float(f["difficulty"]), 4)} if f.get("stability") else {}
+    common = {"reps": st.reps, "lapses": st.lapses, "data": json.dumps(memory) if memory else ""}
+    if state == 2:  # review: due counts days from the collection's creation
+        last = st.last_review if st.last_review is not None else now
+        ivl = max(1, round((st.due - last) / 86400))
+        return {"type": 2, "queue": 2, "due": int((st.due - ANKI_COLLECTION_CREATED) // 86400), "ivl": ivl, **common}
+    return {"type": 1 if state == 1 else 3, "queue": 1, "due": int(st.due), "ivl": 0, **common}
+
+
+def write_anki(
+    path: str | Path, cards: Sequence[Card], states: dict[str, CardState], *, profile: str, now: float | None = None
+) -> Path:
+    """Write ``cards`` (with the profile's ``states``) as an Anki package at ``path``."""
+    import genanki
+
+    class ScheduledCard(genanki.Card):
+        def __init__(self, sched: dict):
+            super().__init__(0)
+            self.sched = sched
+
+        def write_to_db(self, cursor, timestamp, deck_id, note_id, id_gen, due=0):
+            s = self.sched
+            cursor.execute(
+                "INSERT INTO cards VALUES(?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?);",
+                (
+                    next(id_gen),
+                    note_id,
+                    deck_id,
+                    self.ord,
+                    int(timestamp),
+                    -1,
+                    s["type"],
+                    s["queue"],
+                    s["due"],
+                    s["ivl"],
+                    2500 if s["type"] == 2 else 0,
+                    s["reps"],
+                    s["lapses"],
+                    0,
+                    0,
+                    0,
+                    0,
+                    s["data"],
+                ),
+            )
+
+    now = time.time() if now is None else now
+    model = _anki_model()
+    deck = genanki.Deck(deck_id(profile), f"StudyRAG::{profile}")
+    for pos, c in enumerate(cards):
+        src = c.source
+        note = genanki.Note(
+            model=model,
+            fields=[_field(c.front), _field(c.back), _html(f"{src.doc_id} [{src.start}:{src.end}]"), _html(c.id)],
+            guid=genanki.guid_for(c.id),
+            tags=["studyrag", f"studyrag::{c.kind}"],
+        )
+        note.cards = [ScheduledCard(_anki_schedule(states.get(c.id), pos, now))]
+        deck.add_note(note)
+    path = Path(path)
+    genanki.Package(deck).write_to_file(str(path), timestamp=now)
+    return path
+
+
+# --- CSV ---------------------------------------------------------------------------------------
+
+
+def csv_rows(cards: Sequence[Card], states: dict[str, CardState]) -> list[dict[str, str]]:
+    rows = []
+    for c in cards:
+        st = states.get(c.id)
+        f = st.fsrs if st else {}
+        row = {
+            "id": c.id,
+            "kind": c.kind,
+            "topic": c.topic,
+            "source_doc": c.source.doc_id,
+            "source_start": str(c.source.start),
+            "source_end": str(c.source.end),
+            "state": STATE_NAMES.get(f.get("state")) if st else "new",
+            "due": _iso(st.due) if st else "",
+            "stability": str(f.get("stability") or ""),
+            "difficulty": str(f.get("difficulty") or ""),
+            "reps": str(st.reps if st else 0),
+            "lapses": str(st.lapses if st else 0),
+            "last_review": _iso(st.last_review) if st else "",
+        }
+        for lang in LANG_ORDER:
+            row[f"front_{lang}"] = c.front.get(lang, "")
+            row[f"back_{lang}"] = c.back.get(lang, "")
+        rows.append(row)
+    return rows
+
+
+def write_csv(path: str | Path, cards: Sequence[Card], states: dict[str, CardState]) -> Path:
+    """One row per card (UTF-8 with a BOM, so spreadsheet programs read Japanese and Chinese)."""
+    path = Path(path)
+    with open(path, "w", encoding="utf-8-sig", newline="") as f:
+        w = csv.DictWriter(f, fieldnames=CSV_COLUMNS)
+        w.writeheader()
+        w.writerows(csv_rows(cards, states))
+    return path
+
+
+# --- our progress file ---------------------------------------------------------------------------
+
+
+def progress_data(store: Store, profile: str) -> dict:
+    p = store.profile(profile)
+    return {
+        "format": PROGRESS_FORMAT,
+        "version": PROGRESS_VERSION,
+        "profile": p.name,
+        "exported_at": _iso(time.time()),
+        "states": [
+            {
+                "card_id": s.card_id,
+                "fsrs": s.fsrs,
+                "due": s.due,
+                "reps": s.reps,
+                "lapses": s.lapses,
+                "first_review": s.first_review,
+                "last_review": s.last_review,
+            }
+            for s in store.states(p.id).values()
+        ],
+        "reviews": [
+            {
+                "card_id": r.card_id,
+                "rating": r.rating,
+                "reviewed_at": r.reviewed_at,
+                "duration_ms": r.duration_ms,
+                "state_before": r.state_before,
+                "state_after": r.state_after,
+                "due_after": r.due_after,
+            }
+            for r in store.reviews(p.id)
+        ],
+    }
+
+
+def write_progress(path: str | Path, store: Store, profile: str) -> Path:
+    path = Path(path)
+    path.write_text(json.dumps(progress_data(store, profile), ensure_ascii=False, indent=1), encoding="utf-8")
+    return path
+
+
+def read_progress(path: str | Path) -> tuple[list[CardState], list[Review]]:
+    """States and reviews from our progress file; :class:`ImportFileError` saying why a file is not one."""
+    path = Path(path)
+    try:
+        raw = path.read_bytes()
+    except OSError as e:
+        raise ImportFileError(f"cannot read {path}: {e.strerror or e}") from None
+    try:
+        data = json.loads(raw.decode("utf-8-sig"))
+    except (UnicodeDecodeError, json.JSONDecodeError):
+        raise ImportFileError(
+            f"{path} is not a StudyRAG progress file: it is not JSON "
+            f"(export one with `studyrag study export --json FILE --profile NAME`)"
+        ) from None
+    if not isinstance(data, dict) or data.get("format") != PROGRESS_FORMAT:
+        raise ImportFileError(f'{path} is not a StudyRAG progress file: its "format" is not {PROGRESS_FORMAT!r}')
+    if data.get("version") != PROGRESS_VERSION:
+        raise ImportFileError(
+            f"{path} is a StudyRAG progress file of version {data.get('version')!r}; "
+            f"this version reads version {PROGRESS_VERSION}"
+        )
+    try:
+        states = [
+            CardState(
+                str(s["card_id"]),
+                dict(s["fsrs"]),
+                float(s["due"]),
+                int(s["reps"]),
+                int(s["lapses"]),
+                None if s.get("first_review") is None else float(s["first_review"]),
+                None if s.get("last_review") is None else float(s["last_review"]),
+            )
+            for s in data["states"]
+        ]
+        for s in states:
+            _check_fsrs(s)
+        reviews = [
+            Review(
+                str(r["card_id"]),
+                int(r["rating"]),
+                float(r["reviewed_at"]),
+                int(r["state_before"]),
+                int(r["state_after"]),
+                float(r["due_after"]),
+                None if r.get("duration_ms") is None else int(r["duration_ms"]),
+            )
+            for r in data["reviews"]
+        ]
+    except (KeyError, TypeError, ValueError, AttributeError) as e:
+        raise ImportFileError(
+            f"{path} looks like a StudyRAG progress file but an entry is malformed ({type(e).__name__}: {e})"
+        ) from None
+    bad = [r for r in reviews if r.rating not in (1, 2, 3, 4)]
+    if bad:
+        raise ImportFileError(f"{path}: review ratings must be 1-4, got {bad[0].rating}")
+    return states, reviews
+
+
+def _check_fsrs(st: CardState) -> None:
+    import fsrs
+
+    fsrs.Card.from_dict(st.fsrs)  # raises on a malformed state
+
+
+@dataclass(frozen=True)
+class ImportReport:
+    states_taken: int
+    states_kept: int  # the stored state was as new or newer
+    reviews_added: int
+    unknown_cards: tuple[str, ...]
+
+
+def import_progress(store: Store, profile: str, path: str | Path) -> ImportReport:
+    """Merge a progress file into ``profile`` (created if needed), in one transaction."""
+    states, reviews = read_progress(path)
+    p = store.add_profile(profile)
+    known = {sc.card.id for sc in store.cards(include_archived=True)}
+    unknown = sorted({s.card_id for s in states} - known | {r.card_id for r in reviews} - known)
+    taken = kept = added = 0
+    with store.write() as conn:
+        for s in states:
+            if s.card_id not in known:
+                continue
+            cur = store.state(p.id, s.card_id, conn=conn)
+            if cur is None or (s.last_review or 0) > (cur.last_review or 0):
+                store.put_state(conn, p.id, s)
+                taken += 1
+            else:
+                kept += 1
+        have = {
+            (r["card_id"], r["reviewed_at"], r["rating"])
+            for r in conn.execute("SELECT card_id, reviewed_at, rating FROM reviews WHERE profile_id = ?", (p.id,))
+        }
+        for r in reviews:
+            if r.card_id in known and (r.card_id, r.reviewed_at, r.rating) not in have:
+                store.add_review(conn, p.id, r)
+                have.add((r.card_id, r.reviewed_at, r.rating))
+                added += 1
+    return ImportReport(taken, kept, added, tuple(unknown))
+
+
+def deck_for_export(store: Store, profile: str) -> tuple[list[Card], dict[str, CardState]]:
+    """The live cards and the profile's states (what the Anki and CSV writers take)."""
+    p = store.profile(profile)
+    return [sc.card for sc in store.cards()], store.states(p.id)

@@ -1,0 +1,514 @@
+"""Study progress in SQLite: profiles, cards, each profile's scheduling state, the review log.
+
+One file, ``<data>/study.sqlite3``, in a data folder outside the index (default ``./data``, or
+``$STUDYRAG_DATA``). WAL mode; every write is one ``BEGIN IMMEDIATE`` transaction, so two
+sessions (threads or processes) of the same profile never lose a review: the second waits for
+the first and then reads what it wrote.
+
+The schema is versioned with ``PRAGMA user_version`` and numbered :data:`MIGRATIONS`. A file
+that is not ours, is corrupt, or has a newer schema than this code knows is refused with a
+:class:`StoreError` and left exactly as it was (no silent reset).
+
+Adding tables later (e.g. conversations): append a :class:`Migration` with the next number to
+:data:`MIGRATIONS`; never edit a released one. Opening an older file runs the missing steps in
+order, each in its own transaction, and a test checks a version-1 file upgrades.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sqlite3
+import threading
+import time
+import unicodedata
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+from rag.errors import RagError
+from study.types import Card
+
+DB_NAME = "study.sqlite3"
+DATA_ENV = "STUDYRAG_DATA"
+APPLICATION_ID = 0x53525354  # "SRST": marks the file as a StudyRAG study store
+BUSY_TIMEOUT_S = 30.0
+MAX_PROFILE_NAME = 80
+_SQLITE_MAGIC = b"SQLite format 3\x00"
+
+
+class StoreError(RagError):
+    """The progress file cannot be used (corrupt, newer schema, not ours); it was left untouched."""
+
+
+class ProfileError(RagError, ValueError):
+    """A profile name is unusable or unknown."""
+
+
+@dataclass(frozen=True)
+class Migration:
+    """Step ``version`` of the schema: SQL run once, in a transaction, when a file is older."""
+
+    version: int
+    description: str
+    sql: str
+
+
+MIGRATIONS: tuple[Migration, ...] = (
+    Migration(
+        1,
+        "profiles, cards, per-profile card state, review log",
+        """
+        CREATE TABLE profiles (
+            id INTEGER PRIMARY KEY,
+            name TEXT NOT NULL UNIQUE,
+            created REAL NOT NULL
+        );
+        CREATE TABLE cards (
+            id TEXT PRIMARY KEY,
+            kind TEXT NOT NULL,
+            content TEXT NOT NULL,          -- Card.to_dict() as JSON
+            content_hash TEXT NOT NULL,
+            position INTEGER NOT NULL,      -- corpus order: new cards are introduced in it
+            archived INTEGER NOT NULL DEFAULT 0,
+            updated REAL NOT NULL
+        );
+        CREATE TABLE card_states (
+            profile_id INTEGER NOT NULL REFERENCES profiles(id) ON DELETE CASCADE,
+            card_id TEXT NOT NULL REFERENCES cards(id),
+            fsrs TEXT NOT NULL,             -- fsrs.Card.to_dict() as JSON
+            due REAL NOT NULL,              -- epoch seconds, for the due queue
+            reps INTEGER NOT NULL DEFAULT 0,
+            lapses INTEGER NOT NULL DEFAULT 0,
+            first_review REAL,
+            last_review REAL,
+            PRIMARY KEY (profile_id, card_id)
+        );
+        CREATE INDEX card_states_due ON card_states(profile_id, due);
+        CREATE TABLE reviews (
+            id INTEGER PRIMARY KEY,
+            profile_id INTEGER NOT NULL REFERENCES profiles(id) ON DELETE CASCADE,
+            card_id TEXT NOT NULL REFERENCES cards(id),
+            rating INTEGER NOT NULL CHECK (rating BETWEEN 1 AND 4),
+            reviewed_at REAL NOT NULL,
+            duration_ms INTEGER,
+            state_before INTEGER NOT NULL,  -- fsrs.State (0 = new)
+            state_after INTEGER NOT NULL,
+            due_after REAL NOT NULL
+        );
+        CREATE INDEX reviews_profile_time ON reviews(profile_id, reviewed_at);
+        """,
+    ),
+)
+SCHEMA_VERSION = MIGRATIONS[-1].version
+
+
+def default_data_dir() -> Path:
+    """``$STUDYRAG_DATA`` if set, else ``./data``."""
+    env = os.environ.get(DATA_ENV, "").strip()
+    return Path(env) if env else Path("data")
+
+
+def check_profile_name(name: str) -> str:
+    """The name, stripped of surrounding spaces and NFC-normalised; any characters but control
+    characters are allowed (the UI escapes them). Raises :class:`ProfileError`."""
+    if not isinstance(name, str):
+        raise ProfileError(f"profile name must be text, got {type(name).__name__}")
+    n = unicodedata.normalize("NFC", name.strip())
+    if not n:
+        raise ProfileError("profile name is empty: type a name")
+    if len(n) > MAX_PROFILE_NAME:
+        raise ProfileError(f"profile name is {len(n)} characters; the limit is {MAX_PROFILE_NAME}")
+    if any(unicodedata.category(ch) == "Cc" for ch in n):
+        raise ProfileError("profile name contains a control character (a line break or tab); use one line of text")
+    return n
+
+
+@dataclass(frozen=True)
+class Profile:
+    id: int
+    name: str
+
+
+@dataclass(frozen=True)
+class SyncReport:
+    """What :meth:`Store.sync_cards` changed (card ids)."""
+
+    added: tuple[str, ...] = ()
+    updated: tuple[str, ...] = ()
+    unchanged: tuple[str, ...] = ()
+    archived: tuple[str, ...] = ()
+    restored: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class StoredCard:
+    card: Card
+    archived: bool
+    position: int
+
+
+def _check_file(path: Path) -> None:
+    """Refuse a file that is not a SQLite database, before SQLite touches it."""
+    try:
+        size = path.stat().st_size
+    except FileNotFoundError:
+        return
+    if size == 0:
+        return
+    with open(path, "rb") as f:
+        head = f.read(len(_SQLITE_MAGIC))
+    if head != _SQLITE_MAGIC:
+        raise StoreError(
+            f"{path} is not a StudyRAG progress file (not a SQLite database); it was left untouched. "
+            f"Move it aside (or point {DATA_ENV} / --data elsewhere) to start a new one"
+        )
+
+
+class Store:
+    """The study database. One connection per thread (safe to share between app sessions)."""
+
+    def __init__(self, path: Path):
+        self.path = Path(path)
+        self._local = threading.local()
+        self._lock = threading.Lock()
+        self._conns: list[sqlite3.Connection] = []
+        self._open_checked()
+
+    @classmethod
+    def open(cls, data_dir: str | Path | None = None) -> Store:
+        """Open (creating if needed) the store in ``data_dir`` (default :func:`default_data_dir`)."""
+        folder = Path(data_dir) if data_dir is not None else default_data_dir()
+        if folder.exists() and not folder.is_dir():
+            raise StoreError(f"data folder {folder} is a file, not a folder")
+        try:
+            folder.mkdir(parents=True, exist_ok=True)
+        except OSError as e:
+            raise StoreError(f"cannot create data folder {folder}: {e}") from None
+        return cls(folder / DB_NAME)
+
+    # --- connections and transactions -----------------------------------------------------
+
+    def _connect(self) -> sqlite3.Connection:
+        conn = sqlite3.connect(self.path, timeout=BUSY_TIMEOUT_S, isolation_level=None, check_same_thread=False)
+        conn.row_factory = sqlite3.Row
+        return conn
+
+    def _open_checked(self) -> None:
+        """Check the file (read only), then set WAL and bring the schema up to date."""
+        _check_file(self.path)
+        conn = self._connect()
+        try:
+            version, app_id, has_tables = self._inspect(conn)
+            if version > SCHEMA_VERSION:
+                raise StoreError(
+                    f"{self.path} has progress schema version {version}; this StudyRAG reads up to version "
+                    f"{SCHEMA_VERSION}. Upgrade StudyRAG to use it (the file was left untouched)"
+                )
+            if has_tables and app_id != APPLICATION_ID:
+                raise StoreError(
+                    f"{self.path} is a SQLite database but not a StudyRAG progress file; it was left untouched. "
+                    f"Point {DATA_ENV} / --data at another folder"
+                )
+            conn.execute("PRAGMA journal_mode=WAL")
+            conn.execute("PRAGMA synchronous=FULL")
+            self._migrate(conn, version)
+        except sqlite3.DatabaseError as e:
+            conn.close()
+            raise StoreError(
+                f"{self.path} is not a readable progress file ({e}); it was left untouched. "
+                "Restore a backup, or move it aside to start afresh"
+            ) from None
+        except BaseException:
+            conn.close()
+            raise
+        self._register(conn)
+
+    def _inspect(self, conn: sqlite3.Connection) -> tuple[int, int, bool]:
+        check = conn.execute("PRAGMA quick_check").fetchone()[0]
+        if check != "ok":
+            raise sqlite3.DatabaseError(f"integrity check: {check}")
+        version = conn.execute("PRAGMA user_version").fetchone()[0]
+        app_id = conn.execute("PRAGMA application_id").fetchone()[0]
+        has_tables = conn.execute("SELECT count(*) FROM sqlite_master").fetchone()[0] > 0
+        return version, app_id, has_tables
+
+    def _migrate(self, conn: sqlite3.Connection, version: int) -> None:
+        for m in MIGRATIONS:
+            if m.version <= version:
+                continue
+            conn.execute("BEGIN IMMEDIATE")
+            try:
+                # Re-read inside the lock: another process may have migrated meanwhile.
+                if conn.execute("PRAGMA user_version").fetchone()[0] >= m.version:
+                    conn.execute("ROLLBACK")
+                    continue
+                for stmt in _statements(m.sql):
+                    conn.execute(stmt)
+                conn.execute(f"PRAGMA application_id = {APPLICATION_ID}")
+                conn.execute(f"PRAGMA user_version = {m.version}")
+                conn.execute("COMMIT")
+            except BaseException:
+                conn.execute("ROLLBACK")
+                raise
+
+    def _register(self, conn: sqlite3.Connection) -> None:
+        conn.execute("PRAGMA foreign_keys=ON")
+        self._local.conn = conn
+        with self._lock:
+            self._conns.append(conn)
+
+    @property
+    def conn(self) -> sqlite3.Connection:
+        conn = getattr(self._local, "conn", None)
+        if conn is None:
+            conn = self._connect()
+            self._register(conn)
+        return conn
+
+    @contextmanager
+    def write(self) -> Iterator[sqlite3.Connection]:
+        """A write transaction (``BEGIN IMMEDIATE``): read-modify-write inside it is atomic."""
+        conn = self.conn
+        conn.execute("BEGIN IMMEDIATE")
+        try:
+            yield conn
+        except BaseException:
+            conn.execute("ROLLBACK")
+            raise
+        conn.execute("COMMIT")
+
+    def close(self) -> None:
+        with self._lock:
+            for c in self._conns:
+                c.close()
+            self._conns.clear()
+        self._local = threading.local()
+
+    def __enter__(self) -> Store:
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+    @property
+    def schema_version(self) -> int:
+        return self.conn.execute("PRAGMA user_version").fetchone()[0]
+
+    # --- profiles ---------------------------------------------------------------------------
+
+    def add_profile(self, name: str) -> Profile:
+        """Create profile ``name`` (or return it if it exists)."""
+        n = check_profile_name(name)
+        with self.write() as c:
+            c.execute("INSERT OR IGNORE INTO profiles(name, created) VALUES (?, ?)", (n, time.time()))
+            row = c.execute("SELECT id, name FROM profiles WHERE name = ?", (n,)).fetchone()
+        return Profile(row["id"], row["name"])
+
+    def profile(self, name: str) -> Profile:
+        """The profile called ``name``; :class:`ProfileError` naming the known ones if there is none."""
+        n = check_profile_name(name)
+        row = self.conn.execute("SELECT id, name FROM profiles WHERE name = ?", (n,)).fetchone()
+        if row is None:
+            known = [p.name for p in self.profiles()]
+            raise ProfileError(
+                f"no profile named {n!r}" + (f"; profiles: {', '.join(map(repr, known))}" if known else "")
+            )
+        return Profile(row["id"], row["name"])
+
+    def profiles(self) -> list[Profile]:
+        return [Profile(r["id"], r["name"]) for r in self.conn.execute("SELECT id, name FROM profiles ORDER BY name")]
+
+    # --- cards ------------------------------------------------------------------------------
+
+    def sync_cards(self, cards: Iterable[Card]) -> SyncReport:
+        """Make the stored deck match ``cards``: add new ones, refresh edited ones (progress kept),
+        archive (never delete) those whose source is gone, restore archived ones that are back."""
+        cards = list(cards)
+        ids = [c.id for c in cards]
+        if len(set(ids)) != len(ids):
+            dup = sorted({i for i in ids if ids.count(i) > 1})
+            raise ValueError(f"card ids must be unique; repeated: {dup[:5]}")
+        added, updated, unchanged, archived, restored = [], [], [], [], []
+        now = time.time()
+        with self.write() as c:
+            old = {
+                r["id"]: (r["content_hash"], bool(r["archived"]))
+                for r in c.execute("SELECT id, content_hash, archived FROM cards")
+            }
+            for pos, card in enumerate(cards):
+                h = card.content_hash()
+                content = json.dumps(card.to_dict(), ensure_ascii=False)
+                if card.id not in old:
+                    c.execute(
+                        "INSERT INTO cards(id, kind, content, content_hash, position, archived, updated) VALUES (?,?,?,?,?,0,?)",
+                        (card.id, card.kind, content, h, pos, now),
+                    )
+                    added.append(card.id)
+                    continue
+                was_hash, was_archived = old[card.id]
+                changed = was_hash != h
+                c.execute(
+                    "UPDATE cards SET kind=?, content=?, content_hash=?, position=?, archived=0 WHERE id=?",
+                    (card.kind, content, h, pos, card.id),
+                )
+                if changed or was_archived:
+                    c.execute("UPDATE cards SET updated=? WHERE id=?", (now, card.id))
+                (restored if was_archived else updated if changed else unchanged).append(card.id)
+            keep = set(ids)
+            gone = [i for i, (_, arch) in old.items() if not arch and i not in keep]
+            c.executemany("UPDATE cards SET archived=1, updated=? WHERE id=?", [(now, i) for i in gone])
+            archived.extend(gone)
+        return SyncReport(tuple(added), tuple(updated), tuple(unchanged), tuple(archived), tuple(restored))
+
+    def cards(self, *, include_archived: bool = False) -> list[StoredCard]:
+        q = "SELECT content, archived, position FROM cards" + ("" if include_archived else " WHERE archived = 0")
+        rows = self.conn.execute(q + " ORDER BY archived, position").fetchall()
+        return [StoredCard(Card.from_dict(json.loads(r["content"])), bool(r["archived"]), r["position"]) for r in rows]
+
+    def card(self, card_id: str) -> StoredCard | None:
+        r = self.conn.execute("SELECT content, archived, position FROM cards WHERE id = ?", (card_id,)).fetchone()
+        return (
+            None
+            if r is None
+            else StoredCard(Card.from_dict(json.loads(r["content"])), bool(r["archived"]), r["position"])
+        )
+
+    # --- scheduling state and review log ------------------------------------------------------
+
+    def state(self, profile_id: int, card_id: str, *, conn: sqlite3.Connection | None = None) -> CardState | None:
+        """A profile's state of one card (``None``: never reviewed). Pass ``conn`` inside :meth:`write`."""
+        r = (
+            (conn or self.conn)
+            .execute("SELECT * FROM card_states WHERE profile_id = ? AND card_id = ?", (profile_id, card_id))
+            .fetchone()
+        )
+        return None if r is None else CardState.from_row(r)
+
+    def states(self, profile_id: int) -> dict[str, CardState]:
+        rows = self.conn.execute("SELECT * FROM card_states WHERE profile_id = ?", (profile_id,))
+        return {r["card_id"]: CardState.from_row(r) for r in rows}
+
+    def put_state(self, conn: sqlite3.Connection, profile_id: int, st: CardState) -> None:
+        """Write a card state (call inside :meth:`write`)."""
+        conn.execute(
+            "INSERT OR REPLACE INTO card_states(profile_id, card_id, fsrs, due, reps, lapses, first_review, last_review) "
+            "VALUES (?,?,?,?,?,?,?,?)",
+            (profile_id, st.card_id, json.dumps(st.fsrs), st.due, st.reps, st.lapses, st.first_review, st.last_review),
+        )
+
+    def add_review(self, conn: sqlite3.Connection, profile_id: int, rv: Review) -> None:
+        """Append to the review log (call inside :meth:`write`)."""
+        conn.execute(
+            "INSERT INTO reviews(profile_id, card_id, rating, reviewed_at, duration_ms, state_before, state_after, due_after) "
+            "VALUES (?,?,?,?,?,?,?,?)",
+            (
+                profile_id,
+                rv.card_id,
+                rv.rating,
+                rv.reviewed_at,
+                rv.duration_ms,
+                rv.state_before,
+                rv.state_after,
+                rv.due_after,
+            ),
+        )
+
+    def reviews(self, profile_id: int, *, since: float | None = None, until: float | None = None) -> list[Review]:
+        """The profile's reviews in time order, optionally within ``[since, until)`` (epoch seconds)."""
+        q = "SELECT * FROM reviews WHERE profile_id = ? AND reviewed_at >= ? AND reviewed_at < ? ORDER BY reviewed_at, id"
+        rows = self.conn.execute(q, (profile_id, -1e18 if since is None else since, 1e18 if until is None else until))
+        return [Review.from_row(r) for r in rows]
+
+    def due_ids(self, profile_id: int, now: float, *, conn: sqlite3.Connection | None = None) -> list[str]:
+        """Ids of the profile's live cards due at ``now``, most overdue first."""
+        rows = (conn or self.conn).execute(
+            "SELECT s.card_id FROM card_states s JOIN cards c ON c.id = s.card_id "
+            "WHERE s.profile_id = ? AND c.archived = 0 AND s.due <= ? ORDER BY s.due, c.position",
+            (profile_id, now),
+        )
+        return [r[0] for r in rows]
+
+    def new_ids(self, profile_id: int, *, conn: sqlite3.Connection | None = None) -> list[str]:
+        """Ids of live cards the profile has never reviewed, in corpus order."""
+        rows = (conn or self.conn).execute(
+            "SELECT c.id FROM cards c LEFT JOIN card_states s ON s.card_id = c.id AND s.profile_id = ? "
+            "WHERE c.archived = 0 AND s.card_id IS NULL ORDER BY c.position",
+            (profile_id,),
+        )
+        return [r[0] for r in rows]
+
+    def next_due(self, profile_id: int, after: float) -> float | None:
+        """The soonest due time after ``after`` among the profile's live cards."""
+        return self.conn.execute(
+            "SELECT min(s.due) FROM card_states s JOIN cards c ON c.id = s.card_id "
+            "WHERE s.profile_id = ? AND c.archived = 0 AND s.due > ?",
+            (profile_id, after),
+        ).fetchone()[0]
+
+    def introduced(self, profile_id: int, since: float, until: float) -> int:
+        """How many cards the profile reviewed for the first time within ``[since, until)``."""
+        return self.conn.execute(
+            "SELECT count(*) FROM card_states WHERE profile_id = ? AND first_review >= ? AND first_review < ?",
+            (profile_id, since, until),
+        ).fetchone()[0]
+
+
+@dataclass(frozen=True)
+class CardState:
+    """A profile's scheduling state of one card: the FSRS card (``fsrs.Card.to_dict()``) plus
+    counters. Times are epoch seconds."""
+
+    card_id: str
+    fsrs: dict
+    due: float
+    reps: int = 0
+    lapses: int = 0
+    first_review: float | None = None
+    last_review: float | None = None
+
+    @classmethod
+    def from_row(cls, r: sqlite3.Row) -> CardState:
+        return cls(
+            r["card_id"], json.loads(r["fsrs"]), r["due"], r["reps"], r["lapses"], r["first_review"], r["last_review"]
+        )
+
+
+@dataclass(frozen=True)
+class Review:
+    """One rated review. ``state_before`` 0 means the card was new."""
+
+    card_id: str
+    rating: int
+    reviewed_at: float
+    state_before: int
+    state_after: int
+    due_after: float
+    duration_ms: int | None = None
+
+    @classmethod
+    def from_row(cls, r: sqlite3.Row) -> Review:
+        return cls(
+            r["card_id"],
+            r["rating"],
+            r["reviewed_at"],
+            r["state_before"],
+            r["state_after"],
+            r["due_after"],
+            r["duration_ms"],
+        )
+
+
+def _statements(sql: str) -> list[str]:
+    """Split a migration script into statements (``sqlite3.complete_statement`` decides where)."""
+    out, buf = [], ""
+    for line in sql.splitlines(keepends=True):
+        buf += line
+        if sqlite3.complete_statement(buf):
+            if buf.strip():
+                out.append(buf.strip())
+            buf = ""
+    if buf.strip():
+        out.append(buf.strip())
+    return out

@@ -1,0 +1,254 @@
+"""Mock-interview drill and grading: pure rules with hand-computed values, the flow with the fake
+encoder (empty answers, uncovered questions, points never from a question list), and a few
+hand-labelled answers graded with the real encoder (``model``)."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+from conftest import FakeEncoder
+
+from rag.index import open_index
+from rag.search import Searcher
+from study import drill, grading
+from study.drill import KeyPoint, Measured, PointResult, Reference
+from study.types import Source
+
+# --- pure grading rules -------------------------------------------------------------------------
+
+
+def test_term_share_and_coverage_hand_computed():
+    assert grading.term_share({"a", "b", "c"}, {"a", "c"}, {"a": 2.0, "b": 1.0, "c": 1.0}) == pytest.approx(0.75)
+    assert grading.term_share(set(), {"a"}, {}) == 0.0
+    assert grading.coverage([True, False], [3.0, 1.0]) == pytest.approx(0.75)
+    assert grading.coverage([], []) == 0.0
+
+
+def test_numbers_and_contradictions():
+    assert grading.numbers("32,000トークン、温度0.8、1割") == {"32000", "0.8", "10%".rstrip("%")}
+    assert grading.numbers_differ("全パラメータの10%だけ", "全体の90%を使う", "全体の90%を使う")
+    assert not grading.numbers_differ("全パラメータの10%だけ", "全体の1割を使う", "全体の1割を使う")
+    assert not grading.numbers_differ("4ビット精度", "量子化します", "量子化します")  # no number stated
+    assert not grading.numbers_differ("4ビット精度", "8ビットではなく", "8ビットではなく4ビットです")  # said elsewhere
+
+
+def test_point_status_and_verdict():
+    p = grading.Params(
+        share_at=0.3,
+        margin_at=0.01,
+        good_at=0.6,
+        partial_at=0.2,
+        precision_good=0.3,
+        precision_partial=0.5,
+        margin_partial=-0.02,
+    )
+    assert grading.point_status(0.4, -1.0, True, False, p) == (True, False)
+    assert grading.point_status(0.4, -1.0, True, True, p) == (False, True)
+    assert grading.point_status(0.0, 0.02, False, False, p) == (True, False)
+    assert grading.point_status(0.9, 0.0, False, False, p) == (False, False)  # across languages terms do not count
+
+    def v(share, **kw):
+        base = {"same_language": True, "precision": 0.6, "best_margin": 0.0, "contradicted": False, "params": p}
+        return grading.verdict(share, **{**base, **kw})
+
+    assert v(0.7) == "good"
+    assert v(0.7, precision=0.1) == "partial"  # covers the points but talks about other things
+    assert v(0.7, contradicted=True) == "partial"
+    assert v(0.3) == "partial"
+    assert v(0.0, precision=0.6) == "partial"  # says little, all of it in the notes
+    assert v(0.0, precision=0.4) == "wrong"
+    assert v(0.0, same_language=False, best_margin=-0.01) == "partial"
+    assert v(0.0, same_language=False, best_margin=-0.05) == "wrong"
+
+
+def test_verdict_code_scores_a_grid_with_the_same_rule():
+    from types import SimpleNamespace
+
+    grid = SimpleNamespace(**{k: np.array([v, v]) for k, v in grading.Params().to_dict().items()})
+    grid.good_at = np.array([0.5, 0.9])
+    codes = grading.verdict_code(
+        0.7, same_language=True, precision=0.6, best_margin=0.0, contradicted=False, params=grid
+    )
+    assert codes.tolist() == [0, 1]
+
+
+@pytest.mark.parametrize(
+    "bad",
+    [
+        {"good_at": 0.2, "partial_at": 0.5},
+        {"share_at": -0.1},
+        {"partial_at": 0.0},
+        {"margin_at": float("nan")},
+        {"good_at": True},
+    ],
+)
+def test_params_are_checked(bad):
+    with pytest.raises(ValueError):
+        grading.Params(**bad)
+
+
+def test_params_file(tmp_path):
+    f = tmp_path / "g.json"
+    f.write_text(json.dumps({"encoders": {"e5-small": {"params": {**grading.Params().to_dict(), "good_at": 0.7}}}}))
+    assert grading.load_params("e5-small@0.3.0", f).good_at == 0.7
+    assert grading.load_params("fake-ngram-64", f) == grading.Params()
+    assert grading.load_params("e5-small", tmp_path / "missing.json") == grading.Params()
+
+
+def test_tuned_parameters_ship_for_the_default_encoder():
+    from rag.encoders import DEFAULT_ENCODER
+
+    data = json.loads(grading.PARAMS_FILE.read_text(encoding="utf-8"))
+    assert DEFAULT_ENCODER in data["encoders"]
+    grading.Params.from_dict(data["encoders"][DEFAULT_ENCODER]["params"])
+
+
+def _point(text: str, w: float = 1.0) -> KeyPoint:
+    return KeyPoint(text, Source("d", 0, len(text), text, "ja"), "c", w)
+
+
+def test_decide_from_measurements_hand_checked():
+    pts = [_point("A", 2.0), _point("B", 1.0), _point("C", 1.0)]
+    ref = Reference("q?", "ja", drill.Coverage(True, 0.9), tuple(pts), ())
+    p = grading.Params(share_at=0.3, good_at=0.6, partial_at=0.2)
+    m = Measured(
+        tuple(PointResult(pt, False, 0.9, 0.0, s, n) for pt, s, n in zip(pts, (0.5, 0.4, 0.1), (False, False, False))),
+        True,
+        0.8,
+    )
+    g = drill.decide(ref, m, p, "ja")
+    assert (g.verdict, g.share) == ("good", pytest.approx(2 / 3))
+    assert [r.point.text for r in g.covered] == ["A", "B"] and [r.point.text for r in g.missed] == ["C"]
+    m2 = Measured((PointResult(pts[0], False, 0.9, 0.0, 0.5, True), *m.points[1:]), True, 0.8)
+    g2 = drill.decide(ref, m2, p, "ja")
+    assert g2.verdict == "partial" and g2.missed[0].contradicted
+
+
+# --- small text rules ---------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "q, expected",
+    [
+        ("「ハルシネーション」について説明してください。", "ハルシネーション"),
+        ("RLHFの仕組みを説明してください。", "RLHFの仕組み"),
+        ("请解释「混合检索」。", "混合检索"),
+        ("Explain “Fusion”.", "Fusion"),
+        ("LoRAとQLoRAの違いは？", "LoRAとQLoRAの違いは？"),
+    ],
+)
+def test_search_text_drops_instruction_wrappers(q, expected):
+    assert drill.search_text(q) == expected
+
+
+def test_names_in_questions():
+    assert drill.names_in("Llama 3/4がALiBiではなくRoPEを使用する理由は？") == ["ALiBi", "RoPE"]
+    assert drill.names_in("vLLM、TGI、TensorRT-LLMを比較せよ") == ["vLLM", "TGI", "TensorRT-LLM"]
+    assert drill.names_in("ユーザーのジェイルブレイクを防ぐには") == ["ユーザー", "ジェイルブレイク"]
+    assert drill.unknown_names("RAGとRoPEの違い", "rag は検索拡張生成") == ["RoPE"]
+
+
+# --- the flow, with the fake encoder -------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def fake_searcher(corpus_fake_index):
+    index_dir, _ = corpus_fake_index
+    return Searcher(open_index(index_dir), encoder=FakeEncoder())
+
+
+def test_empty_answer_gets_a_prompt_not_a_grade(fake_searcher):
+    ref = drill.reference(fake_searcher, "LoRAとQLoRAの違いは？")
+    for answer in ("", "   \n ", "。"):
+        g = drill.grade(fake_searcher, ref, answer)
+        assert g.verdict == "empty" and not g.graded and g.share is None
+        assert "回答を入力" in g.message and not g.covered and not g.missed
+
+
+def test_uncovered_question_says_so_and_invents_nothing(fake_searcher):
+    ref = drill.reference(fake_searcher, "Llama 3がALiBiではなくRoPEを使う理由は？")
+    assert not ref.coverage.covered and ref.coverage.unknown == ("ALiBi", "RoPE")
+    assert ref.points == ()
+    g = drill.grade(fake_searcher, ref, "RoPEは回転で位置を表します。")
+    assert g.verdict == "uncovered" and "ノートにありません" in g.message
+    assert g.covered == () and g.missed == ()
+    never = drill.reference(fake_searcher, "LoRAとQLoRAの違いは？", covers=lambda *a: drill.Coverage(False, 0.0))
+    assert drill.grade(fake_searcher, never, "LoRAは低ランク行列です。").verdict == "uncovered"
+
+
+def test_points_never_come_from_the_question_list(fake_searcher):
+    index = fake_searcher.index
+    listed = drill.unanswering_chunks(index)
+    assert listed and all(index.chunks[index.by_id[c]].doc_id == "senior-ai-engineer-questions-ja.md" for c in listed)
+    ref = drill.reference(
+        fake_searcher,
+        "エージェント実行における無限ループをどのように防ぐか？",
+        covers=lambda *a: drill.Coverage(True, 1.0),
+    )
+    assert all(h.chunk.id not in listed for h in ref.hits)
+    assert ref.points and all(p.chunk_id not in listed for p in ref.points)
+
+
+def test_the_notes_own_answer_is_good_and_an_unrelated_one_is_wrong(fake_searcher):
+    ref = drill.reference(fake_searcher, "LoRAとQLoRAのファインチューニングの違いは？")
+    assert ref.coverage.covered
+    idx = fake_searcher.index
+    passage = idx.chunks[ref.rows[0]]
+    assert passage.qnum == 4 and passage.kind == "qa"
+    assert all(not p.text.startswith("4.") and "違いは" not in p.text for p in ref.points)  # never the question line
+    for p in ref.points:
+        assert idx.documents[p.source.doc_id].text[p.source.start : p.source.end] == p.source.text
+    own = " ".join(p.text for p in ref.points)
+    params = grading.Params()
+    good = drill.grade(fake_searcher, ref, own, params=params)
+    assert good.verdict == "good" and not good.missed
+    off = drill.grade(
+        fake_searcher, ref, "昨日は駅前の店でラーメンを食べました。とても美味しかったです。", params=params
+    )
+    assert off.verdict == "wrong" and not off.covered
+
+
+def test_answer_language_sets_the_message(fake_searcher):
+    ref = drill.reference(fake_searcher, "LoRAとQLoRAの違いは？")
+    g = drill.grade(fake_searcher, ref, "I have no idea.", params=grading.Params())
+    assert g.graded and g.message == drill.MESSAGES[g.verdict]["en"]
+
+
+# --- hand-labelled answers, real encoder ----------------------------------------------------------
+
+LABELLED = {  # ids in eval/data/drill_answers.jsonl whose grade is clear-cut
+    "d001": "good",
+    "d013": "good",
+    "d040": "good",
+    "d005": "partial",
+    "d045": "wrong",
+    "d030": "wrong",
+}
+
+
+@pytest.mark.model
+def test_hand_labelled_answers_with_the_real_encoder(real_searcher):
+    items = {
+        json.loads(line)["id"]: json.loads(line)
+        for line in (grading.PARAMS_FILE.parents[1] / "eval" / "data" / "drill_answers.jsonl")
+        .read_text(encoding="utf-8")
+        .splitlines()
+    }
+    for item_id, label in LABELLED.items():
+        it = items[item_id]
+        assert it["label"] == label
+        g = drill.drill(real_searcher, it["question"], it["answer"])
+        assert g.verdict == label, (item_id, g.verdict, g.share)
+
+
+@pytest.mark.model
+def test_real_encoder_says_the_notes_do_not_cover_senior_questions(real_searcher):
+    for q in (
+        "Llama 3/4がALiBiではなくRoPEを使用する理由は？長所と短所。",
+        "エージェント実行における無限ループをどのように防ぐか？",
+        "Compare vLLM, TGI and TensorRT-LLM for inference speed.",
+    ):
+        ref = drill.reference(real_searcher, q)
+        assert not ref.coverage.covered, (q, ref.coverage)

@@ -1,0 +1,113 @@
+"""Quiz: distractors are the nearest other items, never the answer or its twin, never repeated;
+deterministic shuffles; explanation with citation; per-topic score."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from test_study_cards import twin_linked
+
+from rag.index import open_index
+from study import quiz
+from study.cards import build_cards
+from study.types import Card, Source
+
+
+def qa_card(i: int, back: dict[str, str], topic: str = "t", chunks: tuple[str, ...] | None = None) -> Card:
+    return Card(
+        id=f"qa:d#Q{i}",
+        kind="qa",
+        front={lang: f"Q{i} {lang}?" for lang in back},
+        back=back,
+        sources={lang: Source("d", 0, len(t), t, lang) for lang, t in back.items()},
+        topic=topic,
+        qnum=i,
+        chunk_ids=chunks if chunks is not None else (f"c{i}",),
+    )
+
+
+def unit(*xs):
+    v = np.array(xs, dtype=np.float32)
+    return v / np.linalg.norm(v)
+
+
+def test_distractors_are_the_nearest_other_items_hand_checked():
+    cards = [qa_card(i, {"en": f"Answer number {i}."}) for i in range(6)]
+    vectors = np.stack(
+        [unit(1, 0, 0), unit(0.9, 0.1, 0), unit(0, 1, 0), unit(0.8, 0, 0.2), unit(0.5, 0.5, 0), unit(0, 0, 1)]
+    )
+    # cosines to card 0: 1: .994, 3: .970, 4: .707, 2: 0, 5: 0
+    assert quiz.distractors(0, cards, vectors, "en") == [1, 3, 4]
+
+
+def test_never_the_answer_its_twin_or_a_duplicate_text():
+    cards = [
+        qa_card(0, {"ja": "正解です。", "zh": "正确答案。"}, chunks=("a-ja", "a-zh")),
+        qa_card(1, {"ja": "正解です。"}),  # same text as the answer: not an option
+        qa_card(2, {"ja": "翻訳の双子です。"}, chunks=("a-zh",)),  # shares a chunk (a twin): not an option
+        qa_card(3, {"ja": "別の答えです。"}),
+        qa_card(4, {"ja": "別の答えです。"}),  # duplicate of card 3's text: only one of them
+        qa_card(5, {"ja": "三つ目の答え。"}),
+        qa_card(6, {"ja": "四つ目の答え。"}),
+        Card("section:d#x", "section", {"ja": "x"}, {"ja": "節の説明です。"}, {"ja": Source("d", 0, 1, "x", "ja")}),
+    ]
+    vectors = np.stack([unit(1, 0.01 * k) for k in range(8)])  # all nearly identical: only the rules decide
+    got = quiz.distractors(0, cards, vectors, "ja")
+    assert got == [3, 5, 6]
+
+
+@pytest.fixture(scope="module")
+def seed_deck(corpus_fake_index):
+    index = open_index(corpus_fake_index[0])
+    cards = build_cards(twin_linked(index.chunks), index.documents)
+    return index, cards, quiz.card_vectors(cards, index)
+
+
+def test_quiz_on_the_seed_corpus(seed_deck):
+    index, cards, vectors = seed_deck
+    assert np.allclose(np.linalg.norm(vectors, axis=1), 1.0, atol=1e-5)
+    for lang in ("ja", "zh"):
+        qs = quiz.make_quiz(cards, vectors, n=50, lang=lang, seed=7)
+        assert len(qs) == 50
+        for q in qs:
+            ids = [o.card_id for o in q.options]
+            texts = [o.text for o in q.options]
+            assert len(q.options) == 4 and len(set(ids)) == 4 and len(set(texts)) == 4
+            assert ids[q.answer] == q.card_id and ids.count(q.card_id) == 1
+            assert all(i.startswith("qa:") for i in ids)
+            assert q.lang == lang and q.source.lang == lang
+            assert index.documents[q.source.doc_id].text[q.source.start : q.source.end] == q.source.text
+            assert all(len(t) <= quiz.MAX_OPTION_CHARS for t in texts)
+
+
+def test_same_seed_same_quiz_other_seed_other_order(seed_deck):
+    _, cards, vectors = seed_deck
+    a = quiz.make_quiz(cards, vectors, n=10, seed=1)
+    assert a == quiz.make_quiz(cards, vectors, n=10, seed=1)
+    b = quiz.make_quiz(cards, vectors, n=50, seed=2)
+    answers = {q.answer for q in b}
+    assert len(answers) >= 3  # the right answer is not always in the same place
+
+
+def test_language_without_text_falls_back_to_the_cards_own(seed_deck):
+    _, cards, vectors = seed_deck
+    q = quiz.make_quiz(cards, vectors, n=1, lang="en", seed=0)[0]
+    assert q.lang in ("ja", "zh")
+
+
+def test_score_per_topic():
+    cards = [qa_card(i, {"en": f"Answer {i}."}, topic="A" if i < 3 else "B") for i in range(6)]
+    vectors = np.eye(6, dtype=np.float32)
+    qs = [quiz.make_question(i, cards, vectors, lang="en", seed=0) for i in range(6)]
+    answers = [quiz.check(q, q.answer if k % 2 == 0 else (q.answer + 1) % 4) for k, q in enumerate(qs)]
+    s = quiz.score(answers)
+    assert (s.correct, s.total, s.ratio) == (3, 6, 0.5)
+    assert s.by_topic == {"A": {"correct": 2, "total": 3}, "B": {"correct": 1, "total": 3}}
+    with pytest.raises(ValueError, match="option number"):
+        quiz.check(qs[0], 4)
+
+
+def test_too_few_items():
+    cards = [qa_card(i, {"en": f"Answer {i}."}) for i in range(3)]
+    with pytest.raises(ValueError, match="too few"):
+        quiz.make_question(0, cards, np.eye(3, dtype=np.float32), lang="en")

@@ -1,0 +1,294 @@
+"""The study store: where it lives, its schema versions, refusing files it must not touch,
+profiles with any name, re-syncing cards, and two writers at once."""
+
+from __future__ import annotations
+
+import os
+import sqlite3
+import subprocess
+import sys
+import threading
+from datetime import datetime, timedelta, timezone
+
+import pytest
+from conftest import ROOT
+
+from study import schedule
+from study import store as store_mod
+from study.store import DB_NAME, Migration, ProfileError, Store, StoreError
+from study.types import Card, Source
+
+NOW = datetime(2025, 3, 1, 12, 0, tzinfo=timezone.utc)
+
+
+def card(i: int, text: str = "", doc: str = "d.md") -> Card:
+    back = text or f"answer {i}"
+    return Card(
+        id=f"qa:{doc}#Q{i}",
+        kind="qa",
+        front={"en": f"question {i}?"},
+        back={"en": back},
+        sources={"en": Source(doc, 0, len(back), back, "en")},
+        topic="t",
+        qnum=i,
+    )
+
+
+@pytest.fixture
+def store(tmp_path):
+    s = Store.open(tmp_path / "data")
+    yield s
+    s.close()
+
+
+# --- where and what --------------------------------------------------------------------------
+
+
+def test_new_store_is_wal_and_versioned(store):
+    assert store.path.name == DB_NAME
+    assert store.schema_version == store_mod.SCHEMA_VERSION
+    assert store.conn.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+    assert store.conn.execute("PRAGMA application_id").fetchone()[0] == store_mod.APPLICATION_ID
+
+
+def test_data_folder_from_env_then_default(tmp_path, monkeypatch):
+    monkeypatch.setenv("STUDYRAG_DATA", str(tmp_path / "elsewhere"))
+    with Store.open() as s:
+        assert s.path == tmp_path / "elsewhere" / DB_NAME
+    monkeypatch.delenv("STUDYRAG_DATA")
+    monkeypatch.chdir(tmp_path)
+    with Store.open() as s:
+        assert s.path.resolve() == (tmp_path / "data" / DB_NAME).resolve()
+
+
+def test_data_path_that_is_a_file(tmp_path):
+    (tmp_path / "f").write_text("x")
+    with pytest.raises(StoreError, match="is a file"):
+        Store.open(tmp_path / "f")
+
+
+# --- files we must not touch -------------------------------------------------------------------
+
+
+def snapshot(folder):
+    return {p.name: p.read_bytes() for p in folder.iterdir()}
+
+
+def test_garbage_file_is_refused_and_left_untouched(tmp_path):
+    folder = tmp_path / "data"
+    folder.mkdir()
+    (folder / DB_NAME).write_bytes(b"this is not a database\x00\xff" * 50)
+    before = snapshot(folder)
+    with pytest.raises(StoreError, match="not a StudyRAG progress file.*left untouched"):
+        Store.open(folder)
+    assert snapshot(folder) == before
+
+
+def test_corrupt_database_is_refused_and_left_untouched(tmp_path):
+    folder = tmp_path / "data"
+    with Store.open(folder) as s:
+        s.add_profile("ana")
+        s.sync_cards([card(i, "x" * 3000) for i in range(30)])
+        s.conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+    db = folder / DB_NAME
+    data = bytearray(db.read_bytes())
+    data[4096:12288] = b"\xde\xad\xbe\xef" * 2048  # scribble over pages 2-3 (the header stays valid)
+    db.write_bytes(bytes(data))
+    before = snapshot(folder)
+    with pytest.raises(StoreError, match="left untouched"):
+        Store.open(folder)
+    assert snapshot(folder) == before
+
+
+def test_newer_schema_is_refused_and_left_untouched(tmp_path):
+    folder = tmp_path / "data"
+    with Store.open(folder) as s:
+        s.add_profile("ana")
+        s.conn.execute("PRAGMA user_version = 99")
+        s.conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+    before = snapshot(folder)
+    with pytest.raises(StoreError, match="schema version 99.*reads up to version 1.*Upgrade"):
+        Store.open(folder)
+    assert snapshot(folder) == before
+
+
+def test_someone_elses_sqlite_file_is_refused(tmp_path):
+    folder = tmp_path / "data"
+    folder.mkdir()
+    con = sqlite3.connect(folder / DB_NAME)
+    con.execute("CREATE TABLE invoices (id INTEGER)")
+    con.commit()
+    con.close()
+    before = snapshot(folder)
+    with pytest.raises(StoreError, match="not a StudyRAG progress file"):
+        Store.open(folder)
+    assert snapshot(folder) == before
+
+
+def test_an_older_file_is_migrated_and_keeps_its_data(tmp_path, monkeypatch):
+    folder = tmp_path / "data"
+    with Store.open(folder) as s:
+        p = s.add_profile("ana")
+        s.sync_cards([card(1)])
+        schedule.review(s, p.id, "qa:d.md#Q1", "good", now=NOW)
+    extra = Migration(
+        2,
+        "conversations (example of a later migration)",
+        "CREATE TABLE conversations (id INTEGER PRIMARY KEY, profile_id INTEGER REFERENCES profiles(id));",
+    )
+    monkeypatch.setattr(store_mod, "MIGRATIONS", (*store_mod.MIGRATIONS, extra))
+    monkeypatch.setattr(store_mod, "SCHEMA_VERSION", 2)
+    with Store.open(folder) as s:
+        assert s.schema_version == 2
+        assert s.conn.execute("SELECT count(*) FROM conversations").fetchone()[0] == 0
+        assert len(s.reviews(s.profile("ana").id)) == 1
+
+
+def test_migration_numbers_are_consecutive():
+    assert [m.version for m in store_mod.MIGRATIONS] == list(range(1, len(store_mod.MIGRATIONS) + 1))
+
+
+# --- profiles ----------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "name", ["'; DROP TABLE profiles; --", "<script>alert(1)</script>", "田中 🐱", "مرحبا", "a" * 80]
+)
+def test_profile_names_are_stored_as_given(store, name):
+    p = store.add_profile(name)
+    assert store.profile(name) == p and p.name == name
+    assert store.add_profile(f"  {name} ") == p  # surrounding spaces do not make a new one
+    assert store.conn.execute("SELECT count(*) FROM sqlite_master WHERE name = 'profiles'").fetchone()[0] == 1
+
+
+@pytest.mark.parametrize("name, msg", [("", "empty"), ("   ", "empty"), ("a\nb", "control"), ("x" * 81, "limit")])
+def test_bad_profile_names(store, name, msg):
+    with pytest.raises(ProfileError, match=msg):
+        store.add_profile(name)
+
+
+def test_unknown_profile_names_the_known_ones(store):
+    store.add_profile("ana")
+    with pytest.raises(ProfileError, match="no profile named 'bo'; profiles: 'ana'"):
+        store.profile("bo")
+
+
+# --- re-syncing cards --------------------------------------------------------------------------
+
+
+def test_resync_keeps_progress_and_archives_what_is_gone(store):
+    p = store.add_profile("ana")
+    r = store.sync_cards([card(1), card(2), card(3)])
+    assert r.added == ("qa:d.md#Q1", "qa:d.md#Q2", "qa:d.md#Q3")
+    for i in (1, 2, 3):
+        schedule.review(store, p.id, f"qa:d.md#Q{i}", "good", now=NOW)
+    before = store.states(p.id)
+    # re-ingest: card 2 edited, card 3's source gone, card 4 new
+    r = store.sync_cards([card(1), card(2, "a better answer"), card(4)])
+    assert (r.added, r.updated, r.unchanged, r.archived) == (
+        ("qa:d.md#Q4",),
+        ("qa:d.md#Q2",),
+        ("qa:d.md#Q1",),
+        ("qa:d.md#Q3",),
+    )
+    after = store.states(p.id)
+    assert after == before  # nothing about progress changed, nothing deleted
+    assert [c.card.id for c in store.cards()] == ["qa:d.md#Q1", "qa:d.md#Q2", "qa:d.md#Q4"]
+    assert store.card("qa:d.md#Q2").card.back == {"en": "a better answer"}
+    gone = store.card("qa:d.md#Q3")
+    assert gone.archived and len(store.cards(include_archived=True)) == 4
+    assert "qa:d.md#Q3" not in schedule.queue(store, p.id, now=NOW + timedelta(days=30)).due
+    # the source comes back: so does the card, with its progress
+    r = store.sync_cards([card(1), card(2, "a better answer"), card(3), card(4)])
+    assert r.restored == ("qa:d.md#Q3",)
+    assert store.states(p.id)["qa:d.md#Q3"] == before["qa:d.md#Q3"]
+
+
+def test_sync_refuses_repeated_ids(store):
+    with pytest.raises(ValueError, match="unique"):
+        store.sync_cards([card(1), card(1)])
+
+
+# --- two writers -------------------------------------------------------------------------------
+
+
+def test_two_threads_rating_the_same_card_lose_nothing(store):
+    p = store.add_profile("ana")
+    store.sync_cards([card(1)])
+    n, errors = 25, []
+
+    def rate(rating):
+        try:
+            for k in range(n):
+                schedule.review(store, p.id, "qa:d.md#Q1", rating, now=NOW + timedelta(minutes=k))
+        except Exception as e:  # pragma: no cover - reported below
+            errors.append(e)
+
+    threads = [threading.Thread(target=rate, args=(r,)) for r in ("good", "again")]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert not errors
+    assert len(store.reviews(p.id)) == 2 * n
+    assert store.state(p.id, "qa:d.md#Q1").reps == 2 * n
+
+
+WORKER = """
+import sys
+from datetime import datetime, timedelta, timezone
+from study.store import Store
+from study import schedule
+s = Store.open(sys.argv[1])
+p = s.profile("ana")
+t0 = datetime(2025, 3, 1, 12, tzinfo=timezone.utc)
+for k in range(int(sys.argv[2])):
+    schedule.review(s, p.id, "qa:d.md#Q1", sys.argv[3], now=t0 + timedelta(minutes=k))
+print("done")
+"""
+
+
+def test_two_processes_rating_the_same_card_lose_nothing(tmp_path):
+    folder = tmp_path / "data"
+    with Store.open(folder) as s:
+        s.add_profile("ana")
+        s.sync_cards([card(1)])
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    n = 30
+    procs = [
+        subprocess.Popen(
+            [sys.executable, "-c", WORKER, str(folder), str(n), r],
+            env=env,
+            cwd=str(tmp_path),
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        for r in ("good", "hard")
+    ]
+    outs = [p.communicate(timeout=120) for p in procs]
+    assert all(p.returncode == 0 for p in procs), outs
+    with Store.open(folder) as s:
+        pid = s.profile("ana").id
+        assert len(s.reviews(pid)) == 2 * n
+        assert s.state(pid, "qa:d.md#Q1").reps == 2 * n
+
+
+def test_a_review_survives_a_killed_process(tmp_path):
+    folder = tmp_path / "data"
+    with Store.open(folder) as s:
+        s.add_profile("ana")
+        s.sync_cards([card(1), card(2)])
+    code = WORKER.replace('print("done")', "import os; os._exit(9)  # killed: no close, no checkpoint")
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    proc = subprocess.run(
+        [sys.executable, "-c", code, str(folder), "3", "good"],
+        env=env,
+        cwd=str(tmp_path),
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert proc.returncode == 9, proc.stderr
+    with Store.open(folder) as s:
+        assert len(s.reviews(s.profile("ana").id)) == 3
