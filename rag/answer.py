@@ -26,7 +26,8 @@ from dataclasses import dataclass
 from rag import messages
 from rag.citations import Citation, SentenceCheck, check_citations, cite, join_sentences
 from rag.extract import ExtractParams, Selection, content_terms, select
-from rag.followup import combined_query, is_followup
+from rag.followup import addresses, aspect_of, combined_query, is_followup
+from rag.relevance import distinctive_terms
 from rag.lang import detect_lang
 from rag.llm import LLM_TIMEOUT_S, AnswererError, chat_completion
 from rag.relevance import Judgement, judge
@@ -37,7 +38,6 @@ from rag.types import Chunk, Hit
 ANSWER_LANGS = ("auto", "ja", "zh", "en")
 ANSWERERS = ("extractive", "endpoint")
 NEAREST_TOPICS = 3
-FOLLOWUP_GAIN = 0.01  # a follow-up's new sentence must gain this much similarity from the follow-up's words
 
 __all__ = ["ANSWERERS", "ANSWER_LANGS", "Answer", "AnswererError", "Citation", "Settings", "ask"]
 
@@ -310,31 +310,33 @@ def followup_aspect(question: str) -> str:
 
 
 def _new_for_followup(searcher: Searcher, sel: list[Selection], question: str, prev: Answer) -> list[Selection]:
-    """Keep the follow-up's sentences that answer what it adds: a sentence naming one of the
-    follow-up's own topic words, or one that the follow-up's words make clearly more similar
-    than the previous question alone (by :data:`FOLLOWUP_GAIN`). A follow-up that only
-    finds the previous answer again gets nothing."""
+    """The follow-up's sentences, or nothing when the notes do not address what it adds.
+
+    What a follow-up adds is its new topic words (not in the previous question, known to the
+    notes: 「じゃあQLoRAは？」) or the facet it asks about (drawbacks, advantages, examples:
+    「それの欠点は？」). The sentences must name one of the new words, or use the words of a
+    passage addressing the facet; otherwise the notes say nothing more and the answer says so
+    rather than repeating the previous one."""
     index = searcher.index
-    own = searcher.make_query(question)
-    terms = {t for t in content_terms(own) if t not in QUESTION_WORDS and t in index.bm25.vocabulary}
-    before = searcher.make_query(prev.query or prev.question).vector
-    now = searcher.make_query(combined_query(question, prev.query or prev.question)).vector
-    old = prev.quoted_spans()
-    out = []
-    for s in sel:
-        doc = index.chunks[s.row].doc_id
-        keep = []
-        for u in s.units:
-            v = index.units[index.unit_offsets[s.row] + u.index]
-            gain = float(v @ now) - float(v @ before)
-            named = bool(terms & set(searcher.analyze(u.text)))
-            if named or (gain >= FOLLOWUP_GAIN and (doc, u.start, u.end) not in old):
-                keep.append(u)
-        if keep:
-            out.append(Selection(s.row, tuple(keep)))
-    if out and {(index.chunks[s.row].doc_id, u.start, u.end) for s in out for u in s.units} <= old and not terms:
+    lang = detect_lang(question)
+    before = set(searcher.make_query(prev.query or prev.question).tokens)
+    if lang == "en":
+        new = {t.lower() for t in distinctive_terms(question, "en")} - {t.lower() for t in distinctive_terms(prev.question, "en")}
+        new_tokens = {t for t in new if t in index.bm25.vocabulary}
+    else:
+        own = searcher.make_query(question)
+        new_tokens = {t for t in content_terms(own) - before
+                      if t in index.bm25.vocabulary and not aspect_of(t) and t not in QUESTION_WORDS}
+    aspect = aspect_of(question)
+    texts = [(s, u) for s in sel for u in s.units]
+    if new_tokens:
+        hit = [(s, u) for s, u in texts if new_tokens & set(searcher.analyze(u.text)) or
+               any(t in u.text.lower() for t in new_tokens)]
+        if not hit and not (aspect and any(addresses(aspect, u.text) for _, u in texts)):
+            return []
+    elif aspect and not any(addresses(aspect, u.text) for _, u in texts):
         return []
-    return out
+    return sel
 
 
 # --- generated answers -----------------------------------------------------------------------------

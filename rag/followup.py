@@ -14,14 +14,47 @@ from collections.abc import Callable
 from rag.text import CJK, QUESTION_WORDS
 
 _JA_ZH_CUES = re.compile(
-    r"^(?:じゃあ|では|では、|それでは|なら|それ|その|これ|この|あれ|あの|そいつ|そっち|"
-    r"它|它们|这个|那个|这|那|这种|那种|此|其|那么|那它|然后)"
+    r"^(?:じゃあ|じゃ|では|それでは|なら|それ|その|これ|この|あれ|あの|そいつ|そっち|そんな|そういう|こういう|そう|"
+    r"它|它们|这个|那个|这|那|这种|那种|此|其|那么|那它|然后|还有|另外)"
 )
-_JA_ZH_INSIDE = re.compile(r"(?:それ|その|これ|この|它|它们|这个|那个|这种|那种)")
+_JA_ZH_INSIDE = re.compile(r"(?:それ|その|これ|この|そんな|そういう|它|它们|这个|那个|这种|那种|这样|那样)")
 _EN_CUES = re.compile(
-    r"\b(?:it|its|it's|itself|that|this|these|those|they|them|their|the former|the latter)\b", re.I
+    r"\b(?:it|its|it's|itself|that|this|these|those|they|them|their|the former|the latter|such)\b|\bthen\s*\??$", re.I
 )
 _EN_OPENERS = re.compile(r"^(?:and|also|so|then|what about|how about|and what about|why|but)\b", re.I)
+
+# Facets a follow-up asks about without naming a topic, with the words a passage uses when it
+# does address them (ja / zh / en). 「欠点は？」 asks for drawbacks; a passage that names none
+# does not answer it, however close to the topic it is.
+ASPECTS: dict[str, tuple[re.Pattern, re.Pattern]] = {
+    "drawbacks": (
+        re.compile(r"欠点|デメリット|短所|弱点|課題|問題点|限界|難点|缺点|劣势|弱点|局限|难点|问题|挑战|"
+                   r"drawback|disadvantage|downside|limitation|weakness|cons\b|problem|challenge", re.I),
+        re.compile(r"欠点|デメリット|短所|弱点|課題|問題|限界|難点|困難|懸念|缺点|劣势|局限|难点|问题|挑战|困难|"
+                   r"不足|しかし|ただし|但|然而|難しい|困難|高く|増加|リスク|风险", re.I),
+    ),
+    "advantages": (
+        re.compile(r"利点|メリット|長所|強み|良い点|好处|优点|优势|益处|advantage|benefit|pros\b|strength", re.I),
+        re.compile(r"利点|メリット|長所|強み|向上|効率|削減|可能|最適|好处|优点|优势|提高|减少|降低|实现|适合|有效", re.I),
+    ),
+    "examples": (
+        re.compile(r"例は|例を|具体例|例えば|举例|例子|比如|example|instance", re.I),
+        re.compile(r"例|例えば|如|例如|比如|e\.g\.", re.I),
+    ),
+}
+
+
+def aspect_of(question: str) -> str | None:
+    """The facet a follow-up asks about (:data:`ASPECTS`), if it is one of them."""
+    for name, (asks, _) in ASPECTS.items():
+        if asks.search(question):
+            return name
+    return None
+
+
+def addresses(aspect: str, text: str) -> bool:
+    """Whether ``text`` uses the words of a passage that addresses ``aspect``."""
+    return bool(ASPECTS[aspect][1].search(text))
 MAX_CJK_CHARS = 14  # a CJK question this short is a follow-up when it names no known topic
 MAX_WORDS = 8
 
@@ -49,6 +82,8 @@ def is_followup(question: str, analyze: Callable[[str], list[str]] | None = None
         if len(words) <= 2 * MAX_WORDS and (_EN_CUES.search(q) or _EN_OPENERS.match(q)):
             return True
     short = (cjk and cjk <= MAX_CJK_CHARS and len(words) <= 1) or (not cjk and len(words) <= 3)
+    if short and aspect_of(q) and (cjk <= 8 or len(words) <= 4):
+        return True  # 「対策は？」「缺点呢?」"drawbacks?"
     if short and analyze is not None:
         topics = [t for t in analyze(q) if not t.startswith("~") and t not in QUESTION_WORDS and len(t) > 1]
         if not topics:

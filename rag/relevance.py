@@ -8,9 +8,10 @@ Two signals, combined:
   (``python -m eval answers --calibrate``; the weights live in ``rag/tuned.json``).
   Its output is the ``relevance`` shown with an answer: one scale for every question.
 * **Distinctive terms**: names, versions and products in the question (``GPT-6``,
-  ``Kubernetes``, ``Llama 5``) must occur in the notes' quotable text (not only in a list
-  of interview questions). When one does not, the notes do not cover the question, however
-  similar the rest of it sounds.
+  ``Kubernetes``, ``Llama 5``) should occur in what the notes explain (not only in a list
+  of interview questions). The share missing is a feature of the model; a versioned
+  product name missing (``GPT-6`` when the notes know GPT-4) decides on its own: the notes
+  do not cover the question, however similar the rest of it sounds.
 """
 
 from __future__ import annotations
@@ -28,9 +29,13 @@ from rag.text import CJK, EN_STOP, QUESTION_WORDS, normalize
 from rag.types import Hit, Query
 
 # Defaults until `python -m eval answers --calibrate` has written calibrated values.
-DEFAULT_CALIBRATION = {"weights": {"passage": 30.0, "unit": 30.0, "cjk_missing": -3.0, "english": 1.5}, "bias": -50.0,
-                       "threshold": 0.5}
-_NAME = re.compile(r"[A-Za-z][A-Za-z0-9]*(?:[-_.+/][A-Za-z0-9]+)*(?:[ -]?\d+(?:\.\d+)?)?")
+DEFAULT_CALIBRATION = {"weights": {"passage": 30.0, "unit": 30.0, "cjk_missing": -3.0, "english": 1.5,
+                                   "term_missing": -3.0}, "bias": -50.0, "threshold": 0.5}
+_NAME = re.compile(r"[A-Za-z][A-Za-z0-9]*(?:[-_.+/][A-Za-z0-9]+)*")
+_VERSION_AFTER = re.compile(r"[ -]?\d+(?:\.\d+)?(?![A-Za-z0-9.])")
+# A product or model with a version: GPT-6, Llama 5, Claude 4, Gemini 3.5. Absent from the
+# notes, it means the notes cannot answer, however close the rest of the question is.
+_VERSIONED = re.compile(r"^[A-Za-z]{2,}[A-Za-z]*[ -]?\d+(?:\.\d+)?$")
 _SENTENCE_START = re.compile(r"(?:^|[.?!]\s+)([A-Z][a-z]+)")
 
 
@@ -50,11 +55,17 @@ def _squash(text: str) -> str:
 
 
 def quotable_text(index: Index) -> str:
-    """The notes' quotable units (no question lists, headings or code), normalised and
-    squashed, for term look-ups; made once per index and kept on it."""
+    """What the notes explain, for term look-ups: the quotable units, and the headings and
+    questions of passages that answer them (not a bare list of interview questions, not
+    code), normalised and squashed; made once per index and kept on it."""
     got = index.__dict__.get("_quotable_text")
     if got is None:
-        parts = [u.text for i in range(len(index.chunks)) for u in chunk_units(index, i) if u.quotable]
+        parts = []
+        for i in range(len(index.chunks)):
+            units = chunk_units(index, i)
+            if any(u.quotable for u in units):
+                parts += [u.text for u in units if u.quotable or u.kind == "heading"]
+                parts.append(index.chunks[i].heading)
         got = index.__dict__["_quotable_text"] = "\n".join(_squash(p) for p in parts)
     return got
 
@@ -77,19 +88,25 @@ def distinctive_terms(question: str, lang: str) -> list[str]:
     ['GPT-6']
     >>> distinctive_terms("How does Kubernetes autoscaling work?", "en"), distinctive_terms("LoRAとは？", "ja")
     (['Kubernetes'], ['LoRA'])
+    >>> distinctive_terms("fine-tune a 70B model using 4-bit", "en"), distinctive_terms("Llama 5の文脈長", "ja")
+    ([], ['Llama 5'])
     """
     starts = {m.start(1) for m in _SENTENCE_START.finditer(question)}
     out = []
     for m in _NAME.finditer(question):
         t = m.group(0).strip()
+        v = _VERSION_AFTER.match(question, m.end())
+        if v and t[0].isupper() and t.isalpha():  # "Llama 5", "Claude 4": a name with its version
+            t = question[m.start() : v.end()]
         low = t.lower()
         if low in EN_STOP or low in QUESTION_WORDS or len(t) < 2:
             continue
         caps_inside = any(c.isupper() for c in t[1:])
+        named = any(c.isdigit() for c in t) or caps_inside
         if lang in ("ja", "zh"):
-            keep = True
+            keep = named or t[0].isupper()
         else:
-            keep = any(c.isdigit() for c in t) or caps_inside or (t[0].isupper() and m.start() not in starts)
+            keep = named or (t[0].isupper() and m.start() not in starts)
         if keep and t not in out:
             out.append(t)
     return out
@@ -101,6 +118,17 @@ def missing_terms(index: Index, question: str, lang: str) -> list[str]:
     return [t for t in distinctive_terms(question, lang) if _squash(t) not in text]
 
 
+def missing_versions(index: Index, question: str, lang: str) -> list[str]:
+    """Versioned product names in ``question`` (GPT-6, Llama 5) that the notes never explain."""
+    return [t for t in missing_terms(index, question, lang) if _VERSIONED.match(t)]
+
+
+def term_missing_share(index: Index, question: str, lang: str) -> float:
+    """Share of the question's distinctive terms the notes do not explain (0 when it has none)."""
+    terms = distinctive_terms(question, lang)
+    return len(missing_terms(index, question, lang)) / len(terms) if terms else 0.0
+
+
 def cjk_missing_share(index: Index, query: Query) -> float:
     """Share of the question's CJK content words that occur nowhere in the notes."""
     words = [t for t in content_terms(query) if CJK.search(t)]
@@ -110,20 +138,24 @@ def cjk_missing_share(index: Index, query: Query) -> float:
     return sum(1 for t in words if _squash(t) not in text) / len(words)
 
 
-def features(index: Index, query: Query, hits: Sequence[Hit], analyze: Callable[[str], list[str]] | None = None,
+def features(index: Index, query: Query, hits: Sequence[Hit], question: str | None = None,
              *, depth: int = 3) -> dict[str, float]:
-    """The similarity features of the calibrated model for ``query`` and its top ``hits``."""
+    """The features of the calibrated model for ``query`` and its top ``hits``: the best
+    passage and unit cosines, the share of the question's CJK words and of its distinctive
+    terms the notes lack, and whether it is English (cross-language cosines run lower)."""
     rows = np.array([index.by_id[h.chunk.id] for h in hits[:depth]], dtype=np.int64)
-    english = 1.0 if query.lang == "en" else 0.0  # a question across languages scores lower cosines
+    english = 1.0 if query.lang == "en" else 0.0
+    base = {"cjk_missing": cjk_missing_share(index, query), "english": english,
+            "term_missing": term_missing_share(index, question if question is not None else query.text, query.lang)}
     if not len(rows) or query.vector is None:
-        return {"passage": 0.0, "unit": 0.0, "cjk_missing": cjk_missing_share(index, query), "english": english}
+        return {"passage": 0.0, "unit": 0.0, **base}
     passage = float(index.passage_similarity(rows, query.vector).max())
     best = 0.0
     for r in rows:
         for u in chunk_units(index, int(r)):
             if u.quotable:
                 best = max(best, float(index.units[index.unit_offsets[r] + u.index] @ query.vector))
-    return {"passage": passage, "unit": best, "cjk_missing": cjk_missing_share(index, query), "english": english}
+    return {"passage": passage, "unit": best, **base}
 
 
 def calibrated(feats: Mapping[str, float], calibration: Mapping | None = None) -> float:
@@ -135,10 +167,10 @@ def calibrated(feats: Mapping[str, float], calibration: Mapping | None = None) -
 
 def judge(index: Index, query: Query, hits: Sequence[Hit], *, question: str, lang: str,
           calibration: Mapping | None = None) -> Judgement:
-    """Answer or abstain: a distinctive term missing from the notes, or a calibrated
+    """Answer or abstain: a versioned product name missing from the notes, or a calibrated
     relevance under the threshold, means the notes do not cover the question."""
-    feats = features(index, query, hits)
+    feats = features(index, query, hits, question)
     rel = calibrated(feats, calibration)
-    missing = tuple(missing_terms(index, question, lang))
+    missing = tuple(missing_versions(index, question, lang))
     threshold = (calibration or DEFAULT_CALIBRATION).get("threshold", 0.5)
     return Judgement(rel, bool(hits) and not missing and rel >= threshold, missing, feats)
