@@ -182,11 +182,12 @@ def calibrate(searcher: Searcher, items: list[Item]) -> dict:
 
 
 GRID = {
-    "unit_margin": (0.02, 0.035, 0.05, 0.07),
+    "unit_margin": (0.05, 0.07, 0.1),
     "paragraph_chars": (0, 300),
-    "qa_match": (0.0, 0.82),
     "second_passage": (0.02, 0.04),
     "term_bonus": (0.04, 0.08),
+    "qa_margin": (0.02, 1.0),
+    "dense_extra": (0, 2),
 }
 
 

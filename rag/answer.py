@@ -150,9 +150,16 @@ def ask(searcher: Searcher, question: str, settings: Settings = Settings(), *,
                 relevance=verdict.relevance)
     if not verdict.answerable:
         return _timed(_abstain(searcher, hits, lang, verdict, base), t0)
-    rows = passage_rows(index, hits, lang)
     params = extract_params(searcher)
-    sel = select(index, query, [r for r, _, _ in rows], searcher.analyze, question=q, params=params,
+    rows = passage_rows(index, hits, lang)
+    if params.dense_extra:
+        # The keyword leg only matches passages in the question's own language: add the best
+        # passages of the dense leg alone, so a Chinese question can find a Japanese article.
+        seen = {r for r, _, _ in rows}
+        dense_hits = searcher.search_query(query, k=params.dense_extra, mode="dense", doc_ids=settings.doc_ids)
+        rows = rows[: params.max_passages] + [x for x in passage_rows(index, dense_hits, lang) if x[0] not in seen]
+    sel = select(index, query, [r for r, _, _ in rows], searcher.analyze, question=q,
+                 params=dataclasses.replace(params, max_passages=params.max_passages + params.dense_extra),
                  side_units=lambda side: side_units(searcher, side, lang, mode, settings.doc_ids, params))
     if followup:
         sel = _new_for_followup(searcher, sel, q, prev)

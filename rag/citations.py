@@ -133,7 +133,8 @@ def join_sentences(sentences: list[str]) -> str:
     out, prev = "", ""
     for s in sentences:
         if out:
-            if _is_item(s) or _is_item(prev) or re.search(r"[:：](?:\s*\[\d+\])?$", prev) or _is_formula(prev) or _is_formula(s):
+            unended = not re.search(r"[。．.！!？?][" + re.escape(CLOSERS) + r"]*$", prev)  # "…使うことで[1]"
+            if _is_item(s) or _is_item(prev) or unended or _is_formula(s):
                 out += "\n"
             elif not (CJK.search(out[-1]) or out[-1] in "。！？」』）】]"):
                 out += " "

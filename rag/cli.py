@@ -1,15 +1,17 @@
-"""Command line: ``python -m rag search …`` (``studyrag search`` runs the same function)."""
+"""Command line: ``python -m rag search …`` and ``python -m rag ask …`` (``studyrag search`` /
+``studyrag ask`` run the same functions)."""
 
 from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 from pathlib import Path
 
 from rag.corpus import stale_documents
 from rag.errors import RagError
-from rag.search import MAX_K, MODES, Searcher
+from rag.search import MAX_K, MODES, Searcher, check_query
 
 DEFAULT_INDEX = Path("index")
 DEFAULT_CORPUS = Path("corpus")
@@ -135,10 +137,106 @@ def _warn_if_stale(searcher: Searcher, corpus: Path) -> None:
 
 
 
+# --- ask ------------------------------------------------------------------------------------
+
+ASK_EPILOG = """--json prints one object: {"question", "answer", "abstained", "lang", "citations": [{"n",
+"chunk_id", "doc_id", "title", "start", "end", "text", "parallel_text", …}], "relevance", "ms", …};
+every [n] in "answer" is in "citations". When "abstained" is true, "answer" says what the notes
+do not cover and names the nearest topics they do.
+
+--batch writes one such JSON line per question (each line answered on its own); a line that
+cannot be answered gets {"line", "question", "error"} and the run goes on. Blank lines are
+skipped (a 'warning:' line on stderr names them).
+
+exit status: 0 every question answered (or abstained); 1 (--batch) some lines failed; 2 error.
+"""
+
+
+def ask_parser() -> argparse.ArgumentParser:
+    from rag.answer import ANSWER_LANGS, ANSWERERS
+
+    p = argparse.ArgumentParser(
+        prog="python -m rag ask",
+        description="Answer a question from the study notes, every sentence cited.",
+        epilog=ASK_EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    p.add_argument("question", nargs="?", help="the question (ja / zh / en)")
+    p.add_argument("--batch", type=Path, help="file with one question per line; writes JSON Lines")
+    p.add_argument("--json", action="store_true", help="print JSON instead of text")
+    p.add_argument("--lang", choices=ANSWER_LANGS, default="auto", help="answer language (default: the question's)")
+    p.add_argument("--k", type=int, default=5, help="passages to retrieve (default 5)")
+    p.add_argument("--mode", choices=MODES, default=None, help="retrieval depth (default: the tuned mode)")
+    p.add_argument("--answerer", choices=ANSWERERS, default="extractive",
+                   help="extractive (offline, default) or endpoint (an OpenAI-compatible chat endpoint)")
+    p.add_argument("--llm-url", default=os.environ.get("STUDYRAG_LLM_URL", ""), help="endpoint URL (or STUDYRAG_LLM_URL)")
+    p.add_argument("--llm-model", default=os.environ.get("STUDYRAG_LLM_MODEL", ""), help="model name (or STUDYRAG_LLM_MODEL)")
+    p.add_argument("--index", type=Path, default=DEFAULT_INDEX, help="index folder (default ./index)")
+    p.add_argument("--corpus", type=Path, default=DEFAULT_CORPUS, help="corpus folder, to check the index is fresh")
+    return p
+
+
+def _print_answer(answer, as_json: bool, out) -> None:
+    if as_json:
+        out.write(_json_line(answer.to_dict()))
+        return
+    out.write(answer.text.rstrip() + "\n")
+    for c in answer.citations:
+        ch = c.chunk
+        where = " · ".join(x for x in (ch.title, ch.section.split(" > ")[-1] if ch.section else "") if x)
+        out.write(f"  [{c.number}] {where} ({ch.doc_id}, {ch.lang}, characters {ch.start}-{ch.end})\n")
+    if answer.note:
+        out.write(f"note: {answer.note}\n")
+
+
+def ask_main(argv: list[str] | None = None) -> int:
+    from rag.answer import Settings, ask
+
+    args = ask_parser().parse_args(argv)
+    if (args.question is None) == (args.batch is None):
+        print("error: give a question or --batch FILE (not both)", file=sys.stderr)
+        return EXIT_ERROR
+    try:
+        questions = _read_batch(args.batch) if args.batch is not None else []
+        settings = Settings(mode=args.mode, k=args.k, answer_lang=args.lang, answerer=args.answerer,
+                            llm_url=args.llm_url, llm_model=args.llm_model,
+                            llm_api_key=os.environ.get("STUDYRAG_LLM_API_KEY") or None)
+        if args.batch is None:
+            check_query(args.question)  # a bad question is an error before the model loads
+        searcher = Searcher.open(args.index)
+        _warn_if_stale(searcher, args.corpus)
+        if args.batch is None:
+            _print_answer(ask(searcher, args.question, settings), args.json, sys.stdout)
+            return EXIT_OK
+        failed = 0
+        for n, q in questions:
+            try:
+                _print_answer(ask(searcher, q, settings), True, sys.stdout)
+            except (RagError, ValueError) as e:
+                failed += 1
+                sys.stdout.write(_json_line({"line": n, "question": q[:200], "error": " ".join(str(e).split())}))
+            sys.stdout.flush()
+        if failed:
+            print(f"warning: {failed} of {len(questions)} questions failed (see their error records)", file=sys.stderr)
+            return EXIT_SOME_FAILED
+    except (RagError, ValueError, OSError) as e:
+        print(f"error: {' '.join(str(e).split())}", file=sys.stderr)
+        return EXIT_ERROR
+    return EXIT_OK
+
+
+USAGE = (
+    "usage: python -m rag search QUERY [--k K] [--mode MODE] [--json] | --batch FILE\n"
+    "       python -m rag ask QUESTION [--json] [--lang auto|ja|zh|en] | --batch FILE"
+)
+
+
 def main(argv: list[str] | None = None) -> int:
-    """``python -m rag search …``"""
+    """``python -m rag search …`` / ``python -m rag ask …``"""
     argv = list(sys.argv[1:] if argv is None else argv)
-    if not argv or argv[0] != "search":
-        print("usage: python -m rag search QUERY [--k K] [--mode MODE] [--json] | --batch FILE", file=sys.stderr)
-        return 2
-    return search_main(argv[1:])
+    if argv and argv[0] == "search":
+        return search_main(argv[1:])
+    if argv and argv[0] == "ask":
+        return ask_main(argv[1:])
+    print(USAGE, file=sys.stderr)
+    return EXIT_ERROR

@@ -37,8 +37,10 @@ class ExtractParams:
     rank_penalty: float = 0.005  # subtracted from a unit's score per rank of its passage below the first
     second_passage: float = 0.02  # another passage is quoted only if its best unit is within this of the best
     qa_match: float = 0.0  # the best passage, a Q&A item, is quoted whole when its question's cosine reaches this
+    qa_margin: float = 1.0  # … and its best unit is within this of the best unit of all passages
     paragraph_chars: int = 0  # a picked sentence brings the rest of its paragraph when that is this short
     max_passages: int = 4
+    dense_extra: int = 0  # passages of the dense leg alone added as candidates (cross-language recall)
     max_units: int = 8
     max_item_chars: int = 700  # a Q&A answer body up to this long can be quoted whole
 
@@ -98,7 +100,11 @@ def unit_kind(chunk: Chunk, line: str, unit: str, in_code: bool) -> str:
     if FENCE.match(line):
         return "code"
     if in_code:
-        return "formula" if _FORMULA.search(s) and len(s) <= MAX_FORMULA_CHARS and "->" not in s else "code"
+        if "->" in s or len(s) > MAX_FORMULA_CHARS:
+            return "code"
+        if _FORMULA.search(s):
+            return "formula"
+        return "bullet" if BULLET.match(s) and len(WORDY.findall(s)) >= 3 else "code"  # "- 1: 完全一致"
     if s.startswith("|"):
         return "table"
     if s.startswith("#") or _QA_LINE.match(s):
@@ -245,6 +251,7 @@ def select(
         and quotable[top]
         and sum(len(u.text) for u in quotable[top]) <= p.max_item_chars
         and (not first.heading or float(index.heads[top] @ query.vector) >= p.qa_match)
+        and max(u.score for u in quotable[top]) >= best - p.qa_margin
     ):
         # The best passage is a Q&A item whose question matches: its answer body is short, quote it whole.
         picked = {top: list(quotable[top])}
@@ -282,11 +289,13 @@ def _whole_paragraphs(index: Index, units: list[Unit], chosen: list[Unit], max_c
 
     keep = {u.index for u in chosen}
     for u in chosen:
-        if u.kind != "text":
+        if u.kind not in ("text", "bullet", "lead"):
             continue
         a, b = line_of(u)
-        if b - a <= max_chars:
-            keep |= {v.index for v in units if v.kind == "text" and a <= v.start and v.end <= b}
+        line_units = [v for v in units if a <= v.start and v.end <= b]
+        # a list item is quoted with the rest of its line; a paragraph when it is short
+        if u.kind == "bullet" or (line_units and line_units[0].kind == "bullet") or b - a <= max_chars:
+            keep |= {v.index for v in line_units if v.kind in ("text", "bullet", "lead")}
     return [u for u in units if u.index in keep]
 
 

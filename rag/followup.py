@@ -44,6 +44,15 @@ ASPECTS: dict[str, tuple[re.Pattern, re.Pattern]] = {
 }
 
 
+# Words that name a facet, not a topic: a short question made of them leans on the previous one.
+FACETS = re.compile(
+    r"^(?:対策|方法|手順|理由|原因|例|具体例|違い|仕組み|特徴|種類|用途|利点|欠点|メリット|デメリット|課題|限界|"
+    r"缺点|优点|好处|方法|步骤|原因|例子|区别|原理|特点|用途|作用|难点|问题|局限|"
+    r"pros|cons|drawbacks?|advantages?|benefits?|examples?|steps?|reasons?|limitations?|uses?)$",
+    re.I,
+)
+
+
 def aspect_of(question: str) -> str | None:
     """The facet a follow-up asks about (:data:`ASPECTS`), if it is one of them."""
     for name, (asks, _) in ASPECTS.items():
@@ -82,11 +91,12 @@ def is_followup(question: str, analyze: Callable[[str], list[str]] | None = None
         if len(words) <= 2 * MAX_WORDS and (_EN_CUES.search(q) or _EN_OPENERS.match(q)):
             return True
     short = (cjk and cjk <= MAX_CJK_CHARS and len(words) <= 1) or (not cjk and len(words) <= 3)
-    if short and aspect_of(q) and (cjk <= 8 or len(words) <= 4):
+    core = re.sub(r"(?:は|って|とは|について|呢|吗|是什么|有哪些)?\s*[？?。.!！]*$", "", q).strip()
+    if short and (aspect_of(q) or FACETS.match(core)) and (cjk <= 8 or len(words) <= 4):
         return True  # 「対策は？」「缺点呢?」"drawbacks?"
     if short and analyze is not None:
         topics = [t for t in analyze(q) if not t.startswith("~") and t not in QUESTION_WORDS and len(t) > 1]
-        if not topics:
+        if not topics or all(FACETS.match(t) for t in topics):
             return True
         if known is not None and not any(known(t) for t in topics):
             return True

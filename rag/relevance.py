@@ -32,7 +32,7 @@ from rag.types import Hit, Query
 DEFAULT_CALIBRATION = {"weights": {"passage": 30.0, "unit": 30.0, "cjk_missing": -3.0, "english": 1.5,
                                    "term_missing": -3.0}, "bias": -50.0, "threshold": 0.5}
 _NAME = re.compile(r"[A-Za-z][A-Za-z0-9]*(?:[-_.+/][A-Za-z0-9]+)*")
-_VERSION_AFTER = re.compile(r"[ -]?\d+(?:\.\d+)?(?![A-Za-z0-9.])")
+_VERSION_AFTER = re.compile(r"[ -]?\d+(?:\.\d+)?(?![A-Za-z0-9.\-])")  # "Llama 5", not "QLoRA 4-bit"
 # A product or model with a version: GPT-6, Llama 5, Claude 4, Gemini 3.5. Absent from the
 # notes, it means the notes cannot answer, however close the rest of the question is.
 _VERSIONED = re.compile(r"^[A-Za-z]{2,}[A-Za-z]*[ -]?\d+(?:\.\d+)?$")

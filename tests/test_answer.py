@@ -1,400 +1,428 @@
-"""Unit tests of rag/answer.py and rag/highlight.py on hand-made chunks and hits (no models)."""
+"""Cited answers on a small corpus with the deterministic fake encoder: extraction, citations,
+abstention, follow-ups, answer language, the endpoint answerer, the ``rag ask`` command."""
 
 from __future__ import annotations
 
-import html
 import json
-import re
 import threading
 from http.server import BaseHTTPRequestHandler, HTTPServer
 
 import pytest
 
-from rag.answer import (
-    MIN_RELEVANCE,
-    NO_ANSWER,
-    TERM_MATCH_BONUS,
-    AnswererError,
-    answer_body,
-    answer_language,
-    chat_completion,
-    check_citations,
-    cite,
-    effective_relevance,
-    endpoint_url,
-    extractive_answer,
-    generative_answer,
-    is_followup,
-    localize,
-    markers_in,
-    retrieval_query,
-    split_sentences,
-)
-from rag.highlight import answer_html, document_html, escape, highlight, passage_html, query_terms, term_spans
-from rag.types import Chunk, Hit
+from conftest import FakeEncoder, fake_tuned, write_corpus
+from rag.answer import Answer, Settings, ask, followup_aspect
+from rag.citations import check_citations, cite, join_sentences, supported
+from rag.extract import comparison_sides, unit_kind
+from rag.followup import aspect_of, is_followup
+from rag.relevance import calibrated, distinctive_terms
+from rag.text import answer_sentences, markers_in
+from rag.types import Chunk
 
-JA_Q4 = Chunk(
-    id="ja4",
-    doc_id="top50-ja.md",
-    title="LLM Interview Questions",
-    text=(
-        "4. **LoRAとQLoRAの違いは？**\n\n"
-        "    LoRAは、モデル層に低ランク行列を追加し、少ないメモリで適応します。"
-        "QLoRAはさらに量子化を適用し、メモリ使用量を削減します。"
-        "例えば、QLoRAなら70Bモデルも単一GPUで微調整できます。"
-    ),
-    start=100,
-    end=200,
-    lang="ja",
-    section="質問と回答 > Q4",
-    heading="LoRAとQLoRAの違いは？",
-    qnum=4,
-    kind="qa",
-    parallel="zh4",
-)
-ZH_Q4 = Chunk(
-    id="zh4",
-    doc_id="top50-zh.txt",
-    title="大语言模型面试50题",
-    text=(
-        "问题4:LoRA与QLoRA有什么区别?\n\n\n"
-        "LoRA是一种微调方法,通过向模型层添加低秩矩阵来实现高效适应。"
-        "QLoRA通过应用量化进一步减少内存使用。\n\n\n注释:两者都属于参数高效微调"
-    ),
-    start=50,
-    end=150,
-    lang="zh",
-    section="引言 > Q4",
-    heading="LoRA与QLoRA有什么区别?",
-    qnum=4,
-    kind="qa",
-    parallel="ja4",
-)
-JA_SECTION = Chunk(
-    id="jasec",
-    doc_id="notes-ja.md",
-    title="LLMノート",
-    text=(
-        "## 量子化\n\n- 量子化はモデルの重みを低いビット数で表します。\n"
-        "- **メモリ**と計算量が減ります\n\n```\ncode = 1\n```\n\n量子化の種類は？"
-    ),
-    start=0,
-    end=80,
-    lang="ja",
-    section="量子化",
-    heading="量子化",
-    kind="section",
-)
-EN_TEXT = Chunk(
-    id="en1",
-    doc_id="notes-en.md",
-    title="Notes",
-    text="Beam search keeps the k best sequences at each step. Greedy decoding keeps only one.",
-    start=0,
-    end=86,
-    lang="en",
-    kind="text",
-)
-CHUNKS = {c.id: c for c in (JA_Q4, ZH_Q4, JA_SECTION, EN_TEXT)}
-lookup = CHUNKS.get
+NOTES = {
+    "qa-ja.md": """---
+title: "LLM面接メモ"
+---
+
+# LLM面接メモ
+
+## 質問と回答
+
+1. **LoRAとQLoRAの違いは？**
+
+    LoRAは低ランク行列を追加して効率よく微調整します。QLoRAはさらに4ビット量子化を使い、メモリを節約します。
+
+2. **温度パラメータの役割は？**
+
+    温度はサンプリングのランダム性を調整します。高い温度は確率分布を平坦化し、多様な出力になります。
+
+3. **破滅的忘却を防ぐ方法は？**
+
+    破滅的忘却を防ぐ方法は次のとおりです：
+    - リハーサル：古いデータを混ぜて学習する
+    - 弾性重み固定：重要な重みを守る
+    - モジュール追加：タスクごとの部品を足す
+""",
+    "qa-zh.txt": """LLM面试笔记
+
+问题1:LoRA与QLoRA有什么区别?
+
+LoRA通过添加低秩矩阵高效微调。QLoRA进一步使用4位量化,节省内存。
+
+问题2:温度参数有什么作用?
+
+温度调节采样的随机性。高温度使概率分布平坦化,输出更多样。
+
+问题3:如何防止灾难性遗忘?
+
+防止灾难性遗忘的方法:
+- 重放:混合旧数据训练
+- 弹性权重巩固:保护重要权重
+- 模块化:为每个任务添加模块
+""",
+    "article-ja.md": """# 検索の基礎
+
+## ハイブリッド検索
+
+ハイブリッド検索はBM25とベクトル検索のスコアを融合します。そもそもなぜ融合するのでしょうか。
+キーワード一致と意味の近さを両方使えるからです。
+
+## 面接での質問
+
+- 検索システムを設計せよ。
+- リランキングの利点を説明してください。
+""",
+}
+
+QUESTION = "LoRAとQLoRAの違いは？"
+# For the fake encoder (its cosines run far below a real model's): a small relevance model.
+CALIBRATION = {"weights": {"passage": 12.0, "unit": 12.0, "term_missing": -6.0}, "bias": -6.0, "threshold": 0.5}
 
 
-def hit(chunk: Chunk, rank: int, dense: float, rerank: float = 1.0) -> Hit:
-    return Hit(chunk, rank, rerank, {"bm25": 3.0, "dense": dense, "fused": 0.9, "rerank": rerank})
+@pytest.fixture(scope="module")
+def searcher(tmp_path_factory):
+    from ingest.pipeline import ingest
+    from rag.index import open_index
+    from rag.search import Searcher
+
+    base = tmp_path_factory.mktemp("answers")
+    corpus = write_corpus(base / "corpus", NOTES)
+    enc = FakeEncoder()
+    ingest(corpus, base / "index", encoder=enc)
+    index = link_twins(open_index(base / "index"))
+    tuned = fake_tuned(answer={"calibration": CALIBRATION})
+    return Searcher(index, encoder=enc, tuned=tuned)
 
 
-def sentences_are_cited(text: str, n: int) -> None:
-    sents = split_sentences(text)
-    assert sents
-    for s in sents:
-        marks = markers_in(s)
-        assert marks, f"sentence without a marker: {s!r}"
-        assert all(1 <= m <= n for m in marks), s
+def link_twins(index):
+    """Link the ja and zh Q&A items by number (the fake encoder cannot tell a translation; the
+    real one does, see test_models)."""
+    import dataclasses
 
-
-# --- extractive answers ---------------------------------------------------------------------
-
-
-def test_every_sentence_carries_a_valid_marker():
-    hits = [hit(JA_Q4, 1, 0.45), hit(JA_SECTION, 2, 0.44), hit(EN_TEXT, 3, 0.1)]
-    a = extractive_answer(hits, lang="ja", lookup=lookup)
-    assert a.answered and a.answerer == "extractive"
-    assert [c.number for c in a.citations] == [1, 2]
-    sentences_are_cited(a.text, len(a.citations))
-    assert all(c.ok for c in a.checks) and not a.flagged
-    # the answer body, not the question line; no Markdown left
-    assert "違いは" not in a.text and "**" not in a.text and "- " not in a.text
-    assert a.text.startswith("LoRAは、モデル層に低ランク行列を追加し")
-    assert "[1]。" in a.text and "[2]。" in a.text
-    # the section's code block and its trailing question are not quoted
-    assert "code" not in a.text and "種類は" not in a.text
-
-
-def test_answer_is_short():
-    a = extractive_answer([hit(JA_Q4, 1, 0.5)], lang="ja", lookup=lookup)
-    assert len(split_sentences(a.text)) == 2  # first sentences of the best passage
-    assert "70B" not in a.text
-
-
-def test_language_swap_to_the_askers_language_via_parallel():
-    # a Chinese question whose best hit is the Japanese passage: quote its Chinese translation
-    a = extractive_answer([hit(JA_Q4, 1, 0.5)], lang="zh", lookup=lookup)
-    assert a.answered
-    c = a.citations[0]
-    assert c.chunk.id == "zh4" and c.translated and c.hit.chunk.id == "ja4"
-    assert a.text.startswith("LoRA是一种微调方法")
-    sentences_are_cited(a.text, 1)
-    assert not a.note
-
-
-def test_no_swap_without_translation_in_that_language():
-    # English question: there is no English translation, keep the best passage as it is
-    a = extractive_answer([hit(JA_Q4, 1, 0.5)], lang="en", lookup=lookup)
-    assert a.citations[0].chunk.id == "ja4" and not a.citations[0].translated
-    assert "English" in a.note
-    # Japanese question, Japanese passage: nothing to swap
-    chunk, swapped = localize(JA_Q4, "ja", lookup)
-    assert chunk is JA_Q4 and not swapped
-    # a parallel id the index does not know
-    chunk, swapped = localize(JA_Q4, "zh", lambda _id: None)
-    assert chunk is JA_Q4 and not swapped
-
-
-def test_a_passage_and_its_translation_are_quoted_once():
-    a = extractive_answer([hit(ZH_Q4, 1, 0.5), hit(JA_Q4, 2, 0.5)], lang="ja", lookup=lookup)
-    assert [c.chunk.id for c in a.citations] == ["ja4"]
-
-
-def test_english_passage_sentences():
-    a = extractive_answer([hit(EN_TEXT, 1, 0.6)], lang="en", lookup=lookup)
-    assert a.text == "Beam search keeps the k best sequences at each step [1]. Greedy decoding keeps only one [1]."
-    sentences_are_cited(a.text, 1)
-
-
-@pytest.mark.parametrize("lang", ["ja", "zh", "en"])
-def test_no_answer_when_nothing_is_relevant(lang):
-    weak = [hit(JA_Q4, 1, MIN_RELEVANCE - 0.05, rerank=3.4), hit(ZH_Q4, 2, 0.02)]
-    a = extractive_answer(weak, lang=lang, lookup=lookup)
-    assert not a.answered and a.answerer == "none"
-    assert a.text == NO_ANSWER[lang] and not a.citations and not a.cited()
-    assert a.relevance == pytest.approx(MIN_RELEVANCE - 0.05)
-    assert not extractive_answer([], lang=lang).answered
-
-
-def test_term_match_bonus_lifts_short_keyword_questions():
-    sims = [0.12, 0.05]
-    eff = effective_relevance(sims, [True, False])
-    assert eff == pytest.approx([0.12 + TERM_MATCH_BONUS, 0.05])
-    hits = [hit(JA_Q4, 1, 0.12), hit(ZH_Q4, 2, 0.05)]
-    assert not extractive_answer(hits, lang="ja", lookup=lookup).answered
-    assert extractive_answer(hits, lang="ja", lookup=lookup, similarities=eff).answered
-
-
-def test_answer_body_and_cite():
-    assert answer_body(JA_Q4).startswith("LoRAは、")
-    body = answer_body(ZH_Q4)
-    assert body.startswith("LoRA是一种") and "问题4" not in body
-    sec = answer_body(JA_SECTION)
-    assert sec.splitlines()[:2] == ["量子化はモデルの重みを低いビット数で表します。", "メモリと計算量が減ります"]
-    assert cite("これは文です。", 2) == "これは文です[2]。"
-    assert cite("これは「引用」です。」", 1) == "これは「引用」です[1]。」"
-    assert cite("No stop here", 3) == "No stop here [3]."
-    assert cite("句点なし", 1) == "句点なし[1]。"
-    # bracketed numbers inside the document are not mistaken for markers
-    assert markers_in(cite("see [7] for details.", 1)) == [1]
-
-
-# --- the citation checker -----------------------------------------------------------------
-
-
-def test_checker_flags_an_unmarked_sentence_and_an_out_of_range_marker():
-    text = "LoRAは低ランク行列を足します[1]。QLoRAは量子化も使います。メモリが減ります[3]。It is cheap [2]."
-    checks = check_citations(text, [1, 2])
-    assert [c.ok for c in checks] == [True, False, False, True]
-    assert checks[1].problem == "no citation marker"
-    assert "[3]" in checks[2].problem
-    assert checks[2].markers == (3,)
-
-
-def test_checker_accepts_markers_after_the_stop_and_lists():
-    text = "Beam search keeps k candidates.[1] Greedy keeps one. [2]\n- a bullet [1, 2]\n- another bullet"
-    checks = check_citations(text, [1, 2])
-    assert [c.text for c in checks] == [
-        "Beam search keeps k candidates.[1]",
-        "Greedy keeps one. [2]",
-        "- a bullet [1, 2]",
-        "- another bullet",
+    first = {}
+    for c in index.chunks:
+        if c.kind == "qa":
+            first.setdefault((c.doc_id, c.qnum), c.id)
+    other = {"qa-ja.md": "qa-zh.txt", "qa-zh.txt": "qa-ja.md"}
+    index.chunks = [
+        dataclasses.replace(c, parallel=first.get((other[c.doc_id], c.qnum))) if c.kind == "qa" and c.doc_id in other else c
+        for c in index.chunks
     ]
-    assert [c.ok for c in checks] == [True, True, True, False]
-    assert split_sentences("版本是3.5[1]。下一句[2]！") == ["版本是3.5[1]。", "下一句[2]！"]
+    index.by_id = {c.id: i for i, c in enumerate(index.chunks)}
+    return index
 
 
-# --- generative answers -------------------------------------------------------------------
+def _all_checks_pass(a: Answer) -> None:
+    numbers = {c.number for c in a.citations}
+    body = a.text[len(a.lead):] if a.lead else a.text
+    sentences = answer_sentences(body)
+    assert sentences and a.checks
+    for s in sentences:
+        marks = markers_in(s)
+        assert marks and set(marks) <= numbers, s
+    assert all(c.ok for c in a.checks), [(c.text, c.problem) for c in a.flagged]
 
 
-def test_generative_answer_checks_the_reply():
-    seen = {}
+# --- text units and citations -----------------------------------------------------------------
 
-    def fake_llm(messages):
-        seen["messages"] = messages
-        return "LoRA adds low-rank matrices [1]. QLoRA also quantizes. It fits one GPU [9]."
 
-    a = generative_answer(
-        "LoRA vs QLoRA?", [hit(JA_Q4, 1, 0.5), hit(EN_TEXT, 2, 0.3)], lang="en", complete=fake_llm, lookup=lookup
-    )
-    assert a.answered and a.answerer == "endpoint"
-    assert [f.text for f in a.flagged] == ["QLoRA also quantizes.", "It fits one GPU [9]."]
-    assert [c.number for c in a.cited()] == [1]
-    prompt = seen["messages"][1]["content"]
-    assert "[1] (LLM Interview Questions" in prompt and "[2] (Notes" in prompt
-    assert "[1] or [2]" in seen["messages"][0]["content"]
-    # nothing relevant: the model is not asked
-    b = generative_answer("weather?", [hit(JA_Q4, 1, 0.01)], lang="en", complete=lambda m: pytest.fail("called"))
-    assert not b.answered
+def _qa_chunk(heading="LoRAとQLoRAの違いは？"):
+    return Chunk(id="c", doc_id="d", text="", start=0, end=0, lang="ja", heading=heading, kind="qa", qnum=1)
+
+
+@pytest.mark.parametrize(
+    ("line", "kind"),
+    [
+        ("1. **LoRAとQLoRAの違いは？**", "heading"),
+        ("## ハイブリッド検索", "heading"),
+        ("3.1. 自己注意機構(Self-Attention)", "heading"),
+        ("課題1: ハルシネーション(事実に基づかない情報の生成)", "heading"),
+        ("そもそも言語モデルとは何でしょうか。", "question"),
+        ("- 検索システムを設計せよ。", "question"),
+        ("- リランキングの利点を説明してください。", "question"),
+        ("Explain attention from scratch.", "question"),
+        ("温度は何を調整する？", "question"),
+        ("| a | b |", "table"),
+        ("対策として次があります：", "lead"),
+        ("- リハーサル：古いデータを混ぜて学習する", "bullet"),
+        ("温度はサンプリングのランダム性を調整します。", "text"),
+        ("top-kサンプリングは上位k個から選びます（例：k=20）。", "text"),
+    ],
+)
+def test_unit_kinds(line, kind):
+    assert unit_kind(_qa_chunk(), line, line, in_code=False) == kind
+
+
+def test_units_in_code_blocks():
+    c = _qa_chunk()
+    assert unit_kind(c, "    DKL(P||Q) = ∑P(x)log[P(x)/Q(x)]", "DKL(P||Q) = ∑P(x)log[P(x)/Q(x)]", in_code=True) == "formula"
+    assert unit_kind(c, "User->>Model: 入力", "User->>Model: 入力", in_code=True) == "code"
+    assert unit_kind(c, "- 1: 完全一致", "- 1: 完全一致", in_code=True) == "bullet"
+
+
+def test_cite_and_check():
+    assert cite("LoRAは行列を追加します。", 1) == "LoRAは行列を追加します[1]。"
+    assert cite("It adds matrices.", 2) == "It adds matrices [2]."
+    assert cite("数式 [3] を参照", 4) == "数式 ［3］ を参照[4]"  # a bracketed number in a quote is no marker
+    passages = {1: ["LoRAは**行列**を\n追加します。"]}
+    checks = check_citations("LoRAは行列を追加します[1]。捏造です[1]。無印です。範囲外です[7]。", [1], passages)
+    assert [c.ok for c in checks] == [True, False, False, False]
+    assert "does not contain" in checks[1].problem and "no citation" in checks[2].problem and "[7]" in checks[3].problem
+    assert supported("- 古いデータを混ぜて学習する[2]", ["    - リハーサル：古いデータを混ぜて学習する"])
+
+
+def test_join_puts_list_items_and_unended_lines_on_their_own_line():
+    text = join_sentences(["方法は次のとおり：[1]", "- A[1]", "- B[1]", "以上です[1]。", "途中の行[2]", "次の文[2]。"])
+    assert text.split("\n") == ["方法は次のとおり：[1]", "- A[1]", "- B[1]", "以上です[1]。途中の行[2]", "次の文[2]。"]
+
+
+# --- comparison, distinctive terms, follow-ups (pure) ---------------------------------------------
+
+
+def test_comparison_sides():
+    assert comparison_sides("LoRAとQLoRAの違いは？") == ("LoRA", "QLoRA")
+    assert comparison_sides("LoRA和QLoRA有什么区别?") == ("LoRA", "QLoRA")
+    assert comparison_sides("What is the difference between top-k and top-p?") == ("top-k", "top-p")
+    assert comparison_sides("zero-shot vs few-shot learning") == ("zero-shot", "few-shot learning")
+    assert comparison_sides("What is LoRA?") is None
+
+
+def test_distinctive_terms():
+    assert distinctive_terms("What new features does GPT-6 have?", "en") == ["GPT-6"]
+    assert distinctive_terms("how does temperature reshape the distribution", "en") == []
+    assert distinctive_terms("Llama 5の文脈長は？", "ja") == ["Llama 5"]
+    assert distinctive_terms("MoEのgating functionとは", "ja") == ["MoE"]  # lower-case English words are no names
+
+
+def test_calibrated_relevance_is_a_probability_rising_with_similarity():
+    lo = calibrated({"passage": 0.2, "unit": 0.2}, CALIBRATION)
+    hi = calibrated({"passage": 0.8, "unit": 0.8}, CALIBRATION)
+    assert 0.0 < lo < 0.5 < hi < 1.0
+    assert calibrated({"passage": 0.8, "unit": 0.8, "term_missing": 1.0}, CALIBRATION) < hi
+
+
+@pytest.mark.parametrize(
+    ("question", "expected"),
+    [
+        ("それの欠点は？", True),
+        ("その報酬モデルはどうやって作るの？", True),
+        ("它有什么缺点?", True),
+        ("那调到1.5会怎样?", True),
+        ("What are its limitations?", True),
+        ("And how is top-p different?", True),
+        ("対策は？", True),
+        ("LoRAとQLoRAの違いは？", False),
+        ("What is beam search?", False),
+        ("温度参数有什么作用?", False),
+    ],
+)
+def test_is_followup(question, expected):
+    assert is_followup(question) is expected
+
+
+def test_followup_aspect():
+    assert aspect_of("それの欠点は？") == "drawbacks" and aspect_of("What are its advantages?") == "advantages"
+    assert aspect_of("LoRAとは？") is None
+    assert followup_aspect("それの欠点は？") == "欠点"
+
+
+# --- ask: the whole answerer on the fake index ----------------------------------------------------
+
+
+def test_a_matching_qa_item_is_quoted_whole_with_valid_markers(searcher):
+    a = ask(searcher, QUESTION)
+    assert a.answered and a.answerer == "extractive" and a.lang == "ja" and not a.lead
+    c = a.citations[0].chunk
+    assert (c.doc_id, c.qnum) == ("qa-ja.md", 1)
+    assert "低ランク行列" in a.text and "4ビット量子化" in a.text  # both sides of the comparison
+    assert "違いは" not in a.text  # the item's own question is never quoted
+    _all_checks_pass(a)
+    quote = a.citations[0].quotes[0]
+    doc = searcher.index.documents["qa-ja.md"].text
+    assert doc[quote[0] : quote[1]] in c.text  # quotes are document spans inside the cited passage
+
+
+def test_chinese_question_is_answered_from_the_chinese_twin(searcher):
+    a = ask(searcher, "LoRA与QLoRA有什么区别?")
+    assert a.answered and a.lang == "zh"
+    assert a.citations[0].chunk.lang == "zh" and "4位量化" in a.text
+    assert a.citations[0].parallel is not None and a.citations[0].parallel.lang == "ja"
+    _all_checks_pass(a)
+
+
+def test_answer_language_setting_swaps_to_the_translation(searcher):
+    a = ask(searcher, QUESTION, Settings(answer_lang="zh"))
+    assert a.lang == "zh" and a.citations[0].chunk.lang == "zh" and a.citations[0].translated
+    _all_checks_pass(a)
+
+
+def test_english_answers_get_a_lead_in_naming_the_topic_and_language(searcher):
+    for a in (ask(searcher, QUESTION, Settings(answer_lang="en")), ask(searcher, "LoRA QLoRA 4-bit quantization")):
+        assert a.answered and a.lang == "en"
+        assert a.lead.startswith("From the ") and " notes on “" in a.lead
+        assert a.text.startswith(a.lead + "\n")
+        _all_checks_pass(a)
+
+
+def test_a_steps_question_keeps_the_list_together(searcher):
+    a = ask(searcher, "破滅的忘却を防ぐ方法は？")
+    assert a.answered
+    for item in ("リハーサル", "弾性重み固定", "モジュール追加"):
+        assert item in a.text
+    _all_checks_pass(a)
+
+
+def test_questions_and_interview_prompts_are_never_quoted(searcher):
+    a = ask(searcher, "ハイブリッド検索はなぜ融合するの？")
+    assert a.answered
+    assert "でしょうか" not in a.text and "設計せよ" not in a.text and "説明してください" not in a.text
+    assert "融合" in a.text
+    _all_checks_pass(a)
+
+
+@pytest.mark.parametrize("question", ["What new features does GPT-6 have?", "Llama 5の文脈長は？"])
+def test_a_missing_versioned_name_abstains_with_nearest_topics(searcher, question):
+    a = ask(searcher, question)
+    assert a.abstained and a.reason == "missing_terms" and a.missing
+    assert not a.citations and a.suggestions
+    assert a.missing[0] in a.text and a.suggestions[0] in a.text
+
+
+def test_off_topic_questions_abstain(searcher):
+    a = ask(searcher, "How do I bake sourdough bread at home?")
+    assert a.abstained and a.reason == "off_topic" and a.relevance < 0.5
+    assert "do not cover" in a.text
+
+
+def test_a_followup_is_searched_with_the_previous_question(searcher):
+    first = ask(searcher, "LoRAとは？")
+    a = ask(searcher, "じゃあQLoRAは？", history=[first])
+    assert a.followup and a.query.startswith("LoRAとは？") and a.answered
+    assert "QLoRA" in a.text
+    _all_checks_pass(a)
+
+
+def test_a_followup_the_notes_do_not_cover_says_so_instead_of_repeating(searcher):
+    first = ask(searcher, "LoRAとQLoRAの違いは？")
+    a = ask(searcher, "それの欠点は？", history=[first])
+    assert a.followup and a.abstained and a.reason == "followup_not_covered"
+    assert "欠点" in a.text and a.text != first.text and not a.citations
+
+
+def test_to_dict_is_the_documented_json(searcher):
+    d = ask(searcher, QUESTION).to_dict()
+    assert {"question", "answer", "abstained", "lang", "citations", "relevance", "ms"} <= set(d)
+    c = d["citations"][0]
+    assert {"n", "chunk_id", "doc_id", "title", "start", "end", "text", "parallel_text"} <= set(c)
+    assert set(markers_in(d["answer"])) <= {x["n"] for x in d["citations"]}
+    doc = json.loads(json.dumps(d, allow_nan=False))  # strict JSON
+    assert doc["question"] == QUESTION
+
+
+def test_bad_settings_are_refused():
+    with pytest.raises(ValueError, match="answer_lang"):
+        Settings(answer_lang="fr")
+    with pytest.raises(ValueError, match="answerer"):
+        Settings(answerer="magic")
+
+
+# --- the endpoint answerer ---------------------------------------------------------------------------
 
 
 class _FakeLLM(BaseHTTPRequestHandler):
-    reply: dict = {}
+    reply = "LoRAは低ランク行列を使います[1]。出典のない文です。"
     status = 200
+    last: dict = {}
 
     def do_POST(self):  # noqa: N802
-        body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
-        type(self).last = body
-        self.send_response(self.status)
+        _FakeLLM.last = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
+        body = json.dumps({"choices": [{"message": {"role": "assistant", "content": _FakeLLM.reply}}]}).encode()
+        self.send_response(_FakeLLM.status)
         self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(body)))
         self.end_headers()
-        self.wfile.write(json.dumps(self.reply).encode())
+        self.wfile.write(body)
 
-    def log_message(self, *args):
+    def log_message(self, *a):
         pass
 
 
 @pytest.fixture
-def fake_llm_server():
+def llm():
     server = HTTPServer(("127.0.0.1", 0), _FakeLLM)
-    t = threading.Thread(target=server.serve_forever, daemon=True)
-    t.start()
-    yield server
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    yield f"http://127.0.0.1:{server.server_port}"
     server.shutdown()
     server.server_close()
 
 
-def test_chat_completion_posts_openai_style(fake_llm_server):
+def test_endpoint_answers_are_checked_sentence_by_sentence(searcher, llm):
     _FakeLLM.status = 200
-    _FakeLLM.reply = {"choices": [{"message": {"role": "assistant", "content": "<think>hmm</think>答えです[1]。"}}]}
-    url = f"http://127.0.0.1:{fake_llm_server.server_port}"
-    out = chat_completion(url, "tiny", [{"role": "user", "content": "q"}], timeout=5)
-    assert out == "答えです[1]。"
-    assert _FakeLLM.last["model"] == "tiny" and _FakeLLM.last["messages"][0]["content"] == "q"
-    _FakeLLM.reply = {"error": "nope"}
-    with pytest.raises(AnswererError, match="not an OpenAI-style"):
-        chat_completion(url + "/v1", "tiny", [], timeout=5)
+    a = ask(searcher, QUESTION, Settings(answerer="endpoint", llm_url=llm, llm_model="tiny"))
+    assert a.answerer == "endpoint" and a.answered
+    assert [c.text for c in a.flagged] == ["出典のない文です。"]
+    assert "Japanese" in _FakeLLM.last["messages"][0]["content"]  # written in the asker's language
+    assert "[1]" in _FakeLLM.last["messages"][1]["content"]  # the numbered passages
+
+
+def test_endpoint_failure_falls_back_to_the_extractive_answer(searcher, llm):
     _FakeLLM.status = 500
-    with pytest.raises(AnswererError, match="HTTP 500"):
-        chat_completion(url, "tiny", [], timeout=5)
+    a = ask(searcher, QUESTION, Settings(answerer="endpoint", llm_url=llm, llm_model="tiny"))
+    assert a.answerer == "extractive" and "HTTP 500" in a.note
+    _all_checks_pass(a)
+    a = ask(searcher, QUESTION, Settings(answerer="endpoint", llm_url="", llm_model="tiny"))
+    assert a.answerer == "extractive" and "http" in a.note
 
 
-def test_chat_completion_errors_are_clear():
-    import socket
-
-    with socket.socket() as s:  # a port nobody listens on
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-    with pytest.raises(AnswererError, match="cannot reach the answer endpoint"):
-        chat_completion(f"http://127.0.0.1:{port}", "m", [], timeout=2)
-    with pytest.raises(AnswererError, match="must start with http"):
-        chat_completion("localhost:1234", "m", [])
-    with pytest.raises(AnswererError, match="no model name"):
-        chat_completion("http://127.0.0.1:1", " ", [])
-    assert endpoint_url("http://h:1/") == "http://h:1/v1/chat/completions"
-    assert endpoint_url("http://h:1/v1") == "http://h:1/v1/chat/completions"
-    assert endpoint_url("http://h:1/v1/chat/completions") == "http://h:1/v1/chat/completions"
+# --- rag ask (library CLI in-process) ----------------------------------------------------------------
 
 
-# --- follow-ups and language ----------------------------------------------------------------
+@pytest.fixture
+def cli_index(tmp_path, monkeypatch):
+    """An index of the notes built with the fake encoder, which ``load_encoder`` can load by name."""
+    import rag.encoders
+    from ingest.pipeline import ingest
+    from rag import tuned
+
+    corpus = write_corpus(tmp_path / "corpus", NOTES)
+    ingest(corpus, tmp_path / "index", encoder=FakeEncoder())
+    real = rag.encoders.load_encoder
+    monkeypatch.setattr(rag.encoders, "load_encoder", lambda n=None: FakeEncoder() if n and n.startswith("fake") else real(n))
+    monkeypatch.setattr("rag.search.load_encoder", rag.encoders.load_encoder)
+    monkeypatch.setattr(tuned, "TUNED_FILE", tmp_path / "tuned.json")
+    tuned.save_tuned(fake_tuned(answer={"calibration": CALIBRATION}), tmp_path / "tuned.json")
+    monkeypatch.setattr("rag.search.load_tuned", lambda e: tuned.load_tuned(e, tmp_path / "tuned.json"))
+    return tmp_path
 
 
-def test_followups_are_joined_to_the_previous_question():
-    prev = "LoRAとQLoRAの違いは？"
-    assert retrieval_query("それの利点は？", prev) == (f"{prev} それの利点は？", True)
-    assert retrieval_query("what about its memory use?", "what is LoRA") == (
-        "what is LoRA what about its memory use?",
-        True,
-    )
-    assert retrieval_query("那QLoRA呢？", "什么是LoRA") == ("什么是LoRA 那QLoRA呢？", True)
-    # a new, self-contained question is searched as it is
-    q = "トランスフォーマーのアテンション機構はどのように動作しますか？"
-    assert retrieval_query(q, prev) == (q, False)
-    assert retrieval_query("それは？", None) == ("それは？", False)
-    assert is_followup("それで？", analyze=lambda s: [])
-    assert is_followup("why?")
-    # a short but self-contained question is not a follow-up
-    assert not is_followup("RAGとは？", analyze=lambda s: ["rag", "~rag"])
-    assert not is_followup("beam search vs greedy decoding", analyze=lambda s: s.split())
+def test_ask_command(cli_index, capsys):
+    from rag.cli import main
+
+    assert main(["ask", QUESTION, "--index", str(cli_index / "index"), "--corpus", str(cli_index / "corpus")]) == 0
+    out = capsys.readouterr().out
+    assert "[1]" in out and "qa-ja.md" in out
+    assert main(["ask", "What is RLHF?", "--json", "--index", str(cli_index / "index")]) == 0
+    d = json.loads(capsys.readouterr().out)
+    assert d["question"] == "What is RLHF?" and isinstance(d["abstained"], bool)
 
 
-def test_answer_language():
-    assert answer_language("LoRAとは？") == "ja"
-    assert answer_language("什么是LoRA") == "zh"
-    assert answer_language("what is LoRA") == "en"
-    assert answer_language("what is LoRA", "zh") == "zh"
+@pytest.mark.parametrize("question", ["", "   ", "x" * 5000])
+def test_ask_command_refuses_unusable_questions(cli_index, capsys, question):
+    from rag.cli import main
+
+    assert main(["ask", question, "--index", str(cli_index / "index")]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("error: ") and err.count("\n") == 1 and "Traceback" not in err
 
 
-# --- highlighting -------------------------------------------------------------------------
+def test_ask_batch_skips_blank_lines_and_reports_bad_ones(cli_index, capsys):
+    from rag.cli import main
 
-EVIL = 'Intro <script>alert("x")</script> and <img src=x onerror="alert(1)"> [link](javascript:alert(1)) **b** $x$\n\nLoRA & QLoRA'
-
-
-def test_highlight_escapes_everything_and_marks_terms():
-    out = highlight(EVIL, ["lora", "script"])
-    assert "<script" not in out and "<img" not in out and "](javascript" not in out
-    assert "&lt;<mark>script</mark>&gt;" in out and "&lt;img" in out
-    assert "<mark>LoRA</mark>" in out and "Q<mark>LoRA</mark>" not in out  # Latin terms match at word starts
-    # the only tags are ours; the text round-trips
-    assert set(re.findall(r"</?([a-z]+)", out)) <= {"mark", "br"}
-    assert html.unescape(re.sub(r"<[^>]+>", "", out.replace("<br>", "\n"))) == EVIL
-
-
-def test_terms_do_not_match_inside_entities():
-    out = highlight("a & b < c", ["amp", "lt"])
-    assert "<mark>" not in out and out == "a &amp; b &lt; c"
-
-
-def test_highlight_cjk_and_width_insensitive():
-    text = "ＬＬＭのトークン化とは、テキストをトークンに分割することです。"
-    spans = term_spans(text, ["llm", "トークン"])
-    assert [text[s:e] for s, e in spans] == ["ＬＬＭ", "トークン", "トークン"]
-    assert highlight(text, ["トークン化"]).count("<mark>") == 1
-
-
-def test_query_terms():
-    terms = query_terms("What is tokenization in LLMs?", analyze=lambda s: ["token", "llm"])
-    assert "token" in terms and "tokenization" in terms and "what" not in terms and "is" not in terms
-    assert query_terms("LoRAとは何か") == ["lora"] or "lora" in query_terms("LoRAとは何か")
-    assert highlight("Tokenization matters", terms) == "<mark>Tokenization</mark> matters"
-
-
-def test_passage_and_document_html_are_inert():
-    p = passage_html(EVIL, ["lora"])
-    assert p.startswith('<div class="studyrag-passage"') and "<script" not in p and "\n" not in p
-    doc = "First line.\n" + EVIL + "\nLast line."
-    start = doc.index("<img")
-    end = start + len('<img src=x onerror="alert(1)">')
-    d = document_html(doc, start, end, ["img"])
-    assert d.count('<mark id="cited"') == 1 and "<img" not in d and "<script" not in d
-    plain = lambda h: html.unescape(re.sub(r"<[^>]+>", "", h.replace("<br>", "\n")))  # noqa: E731
-    before, after = d.split('<mark id="cited" class="studyrag-cited">')
-    assert plain(before) == doc[:start]
-    assert plain(before + after) == doc
-    assert "<mark>img</mark>" in after  # query terms are marked inside the cited passage
-    # bad offsets: the document is shown without a cited mark
-    assert 'id="cited"' not in document_html(doc, 5, 1)
-
-
-def test_answer_html_marks_citations_and_flagged_sentences():
-    text = "A <b>bold</b> claim [1]. An unsupported one."
-    out = answer_html(text, ["An unsupported one."])
-    assert "<b>" not in out and "&lt;b&gt;" in out
-    assert 'class="studyrag-cite"' in out and "&#91;1&#93;" in out
-    assert 'class="studyrag-flagged"' in out
-    assert escape("[1]") == "&#91;1&#93;"
+    batch = cli_index / "q.txt"
+    batch.write_text(f"{QUESTION}\n\n{'x' * 3000}\nGPT-6の新機能は？\n", encoding="utf-8")
+    assert main(["ask", "--batch", str(batch), "--json", "--index", str(cli_index / "index")]) == 1
+    captured = capsys.readouterr()
+    lines = [json.loads(x) for x in captured.out.splitlines()]
+    assert [x.get("line") for x in lines] == [None, 3, None]
+    assert lines[0]["answered"] if "answered" in lines[0] else not lines[0]["abstained"]
+    assert "error" in lines[1] and lines[2]["abstained"]
+    assert "blank line" in captured.err and "1 of 3" in captured.err

@@ -1,4 +1,4 @@
-"""``studyrag``: one command for the shells of every package (``ingest``, ``search``, ``study``).
+"""``studyrag``: one command for the shells of every package (``ingest``, ``search``, ``ask``, ``study``).
 
 Each subcommand's module is imported only when it runs (``studyrag search`` never loads
 the ingest pipeline).
@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import sys
 
-USAGE = "usage: studyrag {ingest,search,study} [options]"
+USAGE = "usage: studyrag {ingest,search,ask,study} [options]"
 
 
 def studyrag(argv: list[str] | None = None) -> int:
@@ -18,6 +18,10 @@ def studyrag(argv: list[str] | None = None) -> int:
         from rag.cli import search_main
 
         return search_main(rest)
+    if cmd == "ask":
+        from rag.cli import ask_main
+
+        return ask_main(rest)
     if cmd == "ingest":
         from ingest.cli import main
 
