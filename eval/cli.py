@@ -9,6 +9,8 @@
     python -m eval answers [--calibrate]    # the answer benchmark (key points, abstention, support, latency)
     python -m eval ceiling                  # what the offline features can reach (diagnostic)
     python -m eval scale                    # 1k / 10k / 100k synthetic chunks
+    python -m eval sparse                   # the encoder's sparse head as a third leg? (dev halves)
+    python -m eval speed                    # ingest time, encoding rate, latency idle and beside a busy encoder
     python -m eval drill [--tune] [--index DIR]   # mock-interview grading vs hand labels
 
 Progress goes to stderr; ``--json`` prints one JSON object on stdout.
@@ -133,7 +135,7 @@ def _positive_int(text: str) -> int:
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(prog="python -m eval", description=__doc__.split("\n")[0])
     p.add_argument("target", nargs="?", default="all",
-                   help="all | seed | jsquad | cmrc2018 | squad PATH | answers | drill | ablations | tune | ceiling | scale")
+                   help="all | seed | jsquad | cmrc2018 | squad PATH | answers | drill | speed | sparse | ablations | tune | ceiling | scale")
     p.add_argument("path", nargs="?", type=Path, help="SQuAD-format file (with `squad`)")
     p.add_argument("--modes", default=",".join(MODES), help="comma-separated: " + ",".join(MODES))
     p.add_argument("--split", default="test", choices=("dev", "test", "all"), help="query half (default: held-out test)")
@@ -174,6 +176,14 @@ def main(argv: list[str] | None = None) -> int:
         from eval.ceiling import main as ceiling
 
         return ceiling(limit=limit, out=args.out or RESULTS, encoder=args.encoder)
+    if args.target == "sparse":
+        from eval.sparse import main as sparse
+
+        return sparse(out=args.out or RESULTS, encoder=args.encoder, limit=limit)
+    if args.target == "speed":
+        from eval.speed import main as speed
+
+        return speed(out=args.out or RESULTS, encoder=args.encoder)
     if args.target == "drill":
         from eval.drill import main as drill
 

@@ -229,9 +229,7 @@ def main(
     res = {
         "encoder": searcher.encoder.id,
         "params": params.to_dict(),
-        "coverage_min_relevance": drill.MIN_RELEVANCE.get(
-            grading.encoder_key(searcher.encoder.id), drill.DEFAULT_MIN_RELEVANCE
-        ),
+        "coverage": "rag.relevance.judge (the answerer's calibrated relevance) + unknown names",
         "index_s": round(t_index, 1),
         **timing,
         "splits": {

@@ -62,19 +62,25 @@ class _OpenMP:
     """
 
     def __init__(self, libraries: list[str]):
-        self._set = None
+        self._set = self._get = None
         for lib in libraries:
             try:
-                fn = ctypes.CDLL(lib).omp_set_num_threads
+                handle = ctypes.CDLL(lib)
+                fn, get = handle.omp_set_num_threads, handle.omp_get_max_threads
             except (OSError, AttributeError):
                 continue
             fn.argtypes, fn.restype = [ctypes.c_int], None
-            self._set = fn
+            get.argtypes, get.restype = [], ctypes.c_int
+            self._set, self._get = fn, get
             break
 
     def threads(self, n: int) -> None:
         if self._set is not None:
             self._set(int(n))
+
+    def max_threads(self) -> int | None:
+        """The calling thread's OpenMP thread count (``None`` when the runtime is unknown)."""
+        return int(self._get()) if self._get is not None else None
 
 
 class E5Encoder:

@@ -98,6 +98,18 @@ class Index:
             got = cache[i] = frozenset(self.bm25.tokens[i])
         return got
 
+    def vocabulary_of(self, lang: str) -> frozenset[str]:
+        """The analyzed terms of the chunks written in ``lang`` (made on first use, then kept)."""
+        cache = self.__dict__.setdefault("_vocab_by_lang", {})
+        got = cache.get(lang)
+        if got is None:
+            terms: set[str] = set()
+            for c, toks in zip(self.chunks, self.bm25.tokens):
+                if c.lang == lang:
+                    terms.update(toks)
+            got = cache[lang] = frozenset(terms)
+        return got
+
     def chunk_units(self, i: int) -> np.ndarray:
         return self.units[self.unit_offsets[i] : self.unit_offsets[i + 1]]
 

@@ -150,12 +150,15 @@ class Searcher:
         self._tokens.clear()
 
     def vocabulary_coverage(self, text: str) -> float:
-        """Share of the query's distinct tokens that occur in the index at all. English words
-        asked of a Japanese corpus mostly do not: then the keyword leg should count less."""
+        """Share of the query's distinct tokens that occur in the notes written in the query's
+        own language. An English question over Japanese and Chinese notes shares only stray
+        English words with them: its keyword leg should count for little (chosen on the dev
+        halves, eval/results/tuning.md)."""
         toks = set(self.query_tokens(text))
         if not toks:
             return 0.0
-        return sum(1 for t in toks if t in self.index.bm25.vocabulary) / len(toks)
+        vocab = self.index.vocabulary_of(detect_lang(text))
+        return sum(1 for t in toks if t in vocab) / len(toks)
 
     def make_query(self, text: str, *, dense: bool = True) -> Query:
         """The :class:`Query` record every stage reads (the vector only when ``dense``)."""

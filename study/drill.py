@@ -35,15 +35,8 @@ SEARCH_K = 10  # candidates from each of the default and the dense search
 MAX_PASSAGES = 1  # key points come from the passage most similar to the question
 MAX_POINTS = 6
 MAX_ANSWER_CHARS = 4000
-# Coverage decision (default): the chosen passage's relevance (see best_passages) must reach
-# MIN_RELEVANCE for the encoder, and the question must not mostly name things the notes never
-# mention (RoPE, vLLM, ジェイルブレイク …). Measured on the questions of
-# eval/data/drill_answers.jsonl with e5-small: the passages of 19 of the 20 covered questions
-# score 0.872-0.976 (the 20th, an English question on overfitting, finds the wrong passage,
-# 0.842), those of the 6 questions the notes do not answer 0.844-0.877. An encoder not listed
-# relies on the names rule alone.
-MIN_RELEVANCE = {"e5-small": 0.87}
-DEFAULT_MIN_RELEVANCE = 0.0
+# Coverage decision (default, notes_cover): the answerer's calibrated judgement (rag.relevance),
+# and the question must not mostly name things the notes never mention (RoPE, vLLM, ジェイルブレイク …).
 _NAME = re.compile(r"[A-Za-z][A-Za-z0-9]*(?:[-.+][A-Za-z0-9]+)*")
 _KATAKANA_NAME = re.compile(r"[\u30a0-\u30ffー]{4,}")
 # A drill question that is a card's "Explain …" front searches for its heading alone.
@@ -188,14 +181,19 @@ def unknown_names(question: str, notes_text: str) -> list[str]:
 
 
 def notes_cover(searcher: Any, question: str, hits: Sequence[Hit], relevance: float) -> Coverage:
-    """Default decision: the best passage is similar enough (:data:`MIN_RELEVANCE` for the
-    encoder) and at most half the names the question asks about are unknown to the notes.
-    A stand-in until the answer module's calibrated abstention replaces it (``covers=``)."""
-    need = MIN_RELEVANCE.get(grading.encoder_key(searcher.encoder.id), DEFAULT_MIN_RELEVANCE)
+    """Default decision: the answerer's own (:func:`rag.relevance.judge`, the calibrated
+    relevance and the distinctive-term check), so the drill and the chat agree on what the
+    notes cover. ``relevance`` (the drill's best-passage similarity) is kept for display."""
+    from rag.relevance import judge
+
+    q = searcher.make_query(search_text(question))
+    ranked = searcher.search_query(q, k=5, mode=searcher.default_mode)
+    cal = (searcher.tuned.answer or {}).get("calibration")
+    verdict = judge(searcher.index, q, ranked, question=question, lang=detect_lang(question), calibration=cal)
     names = names_in(question)
     unknown = unknown_names(question, notes_text(searcher.index)) if names else []
-    ok = bool(hits) and relevance >= need and 2 * len(unknown) <= len(names)
-    return Coverage(ok, relevance, tuple(unknown))
+    ok = bool(hits) and verdict.answerable and 2 * len(unknown) <= len(names)
+    return Coverage(ok, verdict.relevance, tuple(dict.fromkeys([*verdict.missing, *unknown])))
 
 
 # --- key points -----------------------------------------------------------------------------
@@ -215,7 +213,7 @@ def candidates(searcher: Any, query: str, *, k: int = SEARCH_K) -> list[Hit]:
     question lists."""
     exclude = unanswering_chunks(searcher.index)
     seen: dict[str, Hit] = {}
-    for mode in ("rerank", "dense"):
+    for mode in (searcher.default_mode, "dense"):
         for h in searcher.search(query, k=k, mode=mode):
             if h.chunk.id not in exclude:
                 seen.setdefault(h.chunk.id, h)
@@ -244,20 +242,16 @@ def with_twins(index: Any, rows: Sequence[int]) -> tuple[int, ...]:
     return tuple(dict.fromkeys(out))
 
 
-_CACHE: dict[int, tuple[Any, frozenset[str], str]] = {}
-
-
 def _index_facts(index: Any) -> tuple[frozenset[str], str]:
-    hit = _CACHE.get(id(index))
-    if hit is None or hit[0] is not index:
+    """The question-list chunks and the notes' text, made once per index and kept on it."""
+    got = index.__dict__.get("_drill_facts")
+    if got is None:
         import unicodedata
 
-        if len(_CACHE) >= 4:
-            _CACHE.clear()
         skip = question_list_chunk_ids(index.chunks, index.documents)
         text = unicodedata.normalize("NFKC", "\n".join(c.text for c in index.chunks if c.id not in skip)).lower()
-        hit = _CACHE[id(index)] = (index, skip, text)
-    return hit[1], hit[2]
+        got = index.__dict__["_drill_facts"] = (skip, text)
+    return got
 
 
 def unanswering_chunks(index: Any) -> frozenset[str]:

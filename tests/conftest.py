@@ -166,6 +166,10 @@ def small_index(small_corpus, tmp_path, fake_encoder):
     return small_corpus, index_dir, fake_encoder
 
 
+# The fake encoder's cosines run far below a real model's: its own small relevance model.
+FAKE_CALIBRATION = {"weights": {"passage": 12.0, "unit": 12.0, "term_missing": -6.0}, "bias": -6.0, "threshold": 0.5}
+
+
 def fake_tuned(**kw):
     """Tuned values for the fake encoder (it has no entry in rag/tuned.json): a small
     feature reranker so every mode has something to do."""
@@ -178,6 +182,7 @@ def fake_tuned(**kw):
         whole_weight=0.5,
         default_mode="rerank",
         reranker={"features": ["fused", "unit", "coverage", "fused*unknown"], "weights": [2.0, 1.0, 1.0, 0.5]},
+        answer={"calibration": FAKE_CALIBRATION},
     )
     return Tuned(**{**base, **kw})
 
@@ -226,7 +231,7 @@ def run_cli(module: str, *args: str, cwd: Path | None = None, timeout: float = 1
 
 @pytest.fixture(scope="session")
 def real_index(tmp_path_factory) -> Path:
-    """The real corpus indexed once with the bundled default encoder (use-m3)."""
+    """The real corpus indexed once with the bundled default encoder (e5-small)."""
     index_dir = tmp_path_factory.mktemp("real") / "index"
     proc = run_cli("ingest", "--corpus", str(CORPUS), "--index", str(index_dir), "--quiet")
     assert proc.returncode == 0, proc.stderr

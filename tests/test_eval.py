@@ -617,7 +617,7 @@ def test_cli_end_to_end_with_fake_encoder(tiny_squad, tmp_path, fake_cli, capsys
 
 @pytest.mark.model
 def test_cli_end_to_end_with_bundled_encoder(tiny_squad, tmp_path):
-    """``python -m eval squad tiny.json --json --out tmp`` in a subprocess on use-m3.
+    """``python -m eval squad tiny.json --json --out tmp`` in a subprocess on the default encoder.
 
     The only change from a plain ``python -m eval`` is the vector cache folder (it cannot be
     chosen from the command line), patched before ``eval`` runs as ``__main__``."""

