@@ -180,7 +180,7 @@ def write_params(
         "tuned_on": f"eval/data/drill_answers.jsonl, dev half ({n_dev} graded answers), `python -m eval drill --tune`",
     }
     path.write_text(json.dumps(data, ensure_ascii=False, indent=1) + "\n", encoding="utf-8")
-    grading._table.cache_clear()
+    grading.forget_params()
 
 
 def _table(conf: dict[str, dict[str, int]]) -> str:
@@ -273,8 +273,9 @@ def render(res: dict, items: list[Item]) -> str:
         "notes do not answer. Questions are split in halves (dev / test), so the answers to one question are never "
         "on both sides; the thresholds below were chosen on dev only.",
         "",
-        f"Grading parameters: {res['params']}. Coverage decision: best passage relevance ≥ "
-        f"{res['coverage_min_relevance']} and at most half the names the question asks about unknown to the notes. "
+        f"Grading parameters: {res['params']}. Coverage decision: the answerer's calibrated judgement "
+        "(rag.relevance, the same as the chat's abstention) and at most half the names the question asks about "
+        "unknown to the notes. "
         f"Time on this machine (2 cores): {res['ms_per_question']:.0f} ms per question (retrieval and key points), "
         f"{res['ms_per_answer']:.0f} ms per answer (one encoder call).",
         "",

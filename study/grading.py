@@ -88,6 +88,11 @@ def _table(path: Path) -> dict:
         return {}
 
 
+def forget_params() -> None:
+    """Drop the cached parameter files (after the tuner wrote a new one)."""
+    _table.cache_clear()
+
+
 def load_params(encoder_id: str, path: Path = PARAMS_FILE) -> Params:
     """The tuned parameters for ``encoder_id`` (defaults when it was never tuned)."""
     d = _table(path).get(encoder_key(encoder_id))
