@@ -89,7 +89,7 @@ def _welcome(build: str) -> None:
         st.subheader(tr("landing.suggested"))
         for j, q in enumerate(questions):
             st.button(md_escape(q), key=f"suggest-{j}", on_click=_ask_later, args=(q,), icon=":material/help:",
-                      type="tertiary")
+                      type="tertiary", wrap=True)
 
 
 # --- one question and its answer -----------------------------------------------------------------
@@ -161,8 +161,7 @@ def _form() -> str | None:
                             label_visibility="collapsed")
         left, right = st.columns([4, 1], vertical_alignment="center")
         left.caption(tr("ask.limit", limit=f"{MAX_QUERY_CHARS:,}"))
-        sent = right.form_submit_button(tr("ask.submit"), type="primary", icon=":material/send:", width="stretch",
-                                        shortcut="Ctrl+Enter")
+        sent = right.form_submit_button(tr("ask.submit"), type="primary", icon=":material/send:", width="stretch")
     return text if sent else None
 
 

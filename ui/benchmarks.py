@@ -12,7 +12,7 @@ import streamlit as st
 
 from rag.highlight import md_escape
 from ui import render as r
-from ui import state
+from ui import i18n, state
 from ui.notes import markdown_html
 from ui.reports import QUICK_QUESTIONS, available, pieces, quick_command
 from ui.state import ROOT, tr
@@ -29,9 +29,12 @@ def render() -> None:
         st.info(tr("bench.none"))
     else:
         names = [n for n, _ in reports]
+        if "bench_pick_next" in st.session_state:
+            st.session_state["bench_pick"] = st.session_state.pop("bench_pick_next")
         if st.session_state.get("bench_pick") not in names:
             st.session_state["bench_pick"] = names[0]
-        name = st.radio(tr("bench.report"), names, format_func=_label, horizontal=True, key="bench_pick", persist_state="session")
+        lang = state.lang()  # fixed now: a format function may be called outside this run
+        name = st.radio(tr("bench.report"), names, format_func=lambda n: _label(n, lang), horizontal=True, key="bench_pick", persist_state="session")
         path = dict(reports)[name]
         st.caption(tr("bench.written", when=time.strftime("%Y-%m-%d %H:%M", time.localtime(path.stat().st_mtime))))
         for piece in pieces(path):
@@ -43,10 +46,9 @@ def render() -> None:
     _quick()
 
 
-def _label(name: str) -> str:
-    key = f"report.{name}"
+def _label(name: str, lang: str) -> str:
     try:
-        return tr(key)
+        return i18n.t(f"report.{name}", lang)
     except KeyError:
         return name
 
@@ -98,7 +100,7 @@ def _run(cmd: list[str]) -> None:
     tail.empty()
     if rc == 0:
         bar.progress(1.0, text=tr("bench.done", s=f"{time.monotonic() - t0:.0f}"))
-        st.session_state["bench_pick"] = "quick"
+        st.session_state["bench_pick_next"] = "quick"
         st.session_state["bench_done"] = f"{time.monotonic() - t0:.0f}"
         st.rerun()
     else:

@@ -10,7 +10,7 @@ from rag.errors import RagError
 from rag.highlight import md_escape
 from study.drill import grade, reference
 from ui import render as r
-from ui import state
+from ui import i18n, state
 from ui.notes import marker_html, source_panel, source_target, with_panels
 from ui.state import tr
 
@@ -30,7 +30,8 @@ def render() -> None:
     st.title(tr("drill.title"))
     st.write(tr("drill.intro"))
     kinds = ["list", "cards"] if ctx.deck.questions else ["cards"]
-    kind = st.radio(tr("drill.from"), kinds, format_func=lambda k: tr(f"drill.from_{k}"), horizontal=True,
+    lang = state.lang()  # fixed now: a format function may be called outside this run
+    kind = st.radio(tr("drill.from"), kinds, format_func=lambda k: i18n.t(f"drill.from_{k}", lang), horizontal=True,
                     key="drill_from", persist_state="session")
     questions = _questions(ctx, kind)
     if not questions:

@@ -78,16 +78,17 @@ def _conversations(s, p) -> None:
 
 def _settings() -> None:
     ss = st.session_state
+    lang = state.lang()  # fixed now: a format function may be called outside this run
     with st.expander(tr("side.settings"), icon=":material/tune:"):
-        st.selectbox(tr("side.mode"), (None, *MODES), format_func=lambda m: tr(f"mode.{m or 'auto'}"), key="mode", persist_state="session")
+        st.selectbox(tr("side.mode"), (None, *MODES), format_func=lambda m: i18n.t(f"mode.{m or 'auto'}", lang), key="mode", persist_state="session")
         st.slider(tr("side.k"), 1, 20, 5, key="k", persist_state="session")
         st.selectbox(
             tr("side.answer_lang"),
             ANSWER_LANGS,
-            format_func=lambda x: tr("answer_lang.auto") if x == "auto" else i18n.NATIVE[x],
+            format_func=lambda x: i18n.t("answer_lang.auto", lang) if x == "auto" else i18n.NATIVE[x],
             key="answer_lang", persist_state="session",
         )
-        st.radio(tr("side.answerer"), ANSWERERS, format_func=lambda x: tr(f"answerer.{x}"), key="answerer", persist_state="session")
+        st.radio(tr("side.answerer"), ANSWERERS, format_func=lambda x: i18n.t(f"answerer.{x}", lang), key="answerer", persist_state="session")
         if ss.get("answerer") == "endpoint":
             st.text_input(tr("side.llm_url"), placeholder="http://localhost:11434", key="llm_url", persist_state="session")
             st.text_input(tr("side.llm_model"), key="llm_model", persist_state="session")
