@@ -459,7 +459,7 @@ def test_documents_are_listed_by_title_and_rendered_inert(env):
     for tag in re.findall(r"<[^>]*>", doc):
         assert not re.search(r"\b(?:href|src|on\w+)\s*=", tag, re.I), tag
     assert "&lt;script&gt;window.&#95;&#95;pwned" in doc and "&lt;img src=&quot;x&quot;" in doc
-    assert "<h1>XSS test note</h1>" in doc and "<strong>bold</strong>" in doc
+    assert '<div class="studyrag-h1" role="heading" aria-level="1">XSS test note</div>' in doc and "<strong>bold</strong>" in doc
     assert "title:" not in doc
     [heading] = [h for h in texts(at.subheader) if "Security note" in h]
     assert "<b>" not in heading.replace("\\<b\\>", "") and "<img" not in heading.replace("\\<img", "")
@@ -531,7 +531,7 @@ def test_benchmarks_page_shows_reports_readably_and_runs_the_quick_benchmark(env
     (results / "drill.md").write_text("# Drill grading\n\nAgreement 0.78.\n", encoding="utf-8")
     ok(at.run())
     report = " ".join(md(at))
-    assert "<h2>seed</h2>" in report and "Test split, 116 queries" in report and "<table>" in report
+    assert '<div class="studyrag-h2" role="heading" aria-level="2">seed</div>' in report and "Test split, 116 queries" in report and "<table>" in report
     assert len(at.get("imgs")) == 1 or len(at.get("image")) == 1
     at.radio(key="bench_pick").set_value("drill")
     ok(at.run())

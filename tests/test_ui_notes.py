@@ -55,7 +55,7 @@ def test_markdown_is_rendered_and_inert():
     doc = hostile_doc()
     out = notes.document_html(doc)
     assert_inert(out)
-    assert "<h1>XSS &lt;script&gt;alert&#40;1&#41;&lt;/script&gt;</h1>" in out
+    assert '<div class="studyrag-h1" role="heading" aria-level="1">XSS &lt;script&gt;alert&#40;1&#41;&lt;/script&gt;</div>' in out
     assert "&lt;img src=&quot;x&quot; onerror=&quot;window.&#95;&#95;pwned=2&quot;&gt;" in out
     assert '<span class="studyrag-link">a web link</span>' in out  # words kept, target dropped
     assert '<span class="studyrag-image">[pic]</span>' in out

@@ -21,10 +21,11 @@ def render() -> None:
     s, p = ctx.store, ctx.profile
     ss = st.session_state
     st.title(tr("fc.title"))
-    with st.popover("", icon=":material/settings:"):
+    per_day = int(ss.get("fc_new_per_day", schedule.DEFAULT_NEW_PER_DAY))
+    with st.popover(f"{tr('fc.new_per_day')}: {per_day}", icon=":material/settings:"):
         st.number_input(tr("fc.new_per_day"), min_value=0, max_value=500, value=schedule.DEFAULT_NEW_PER_DAY,
                         step=5, key="fc_new_per_day", persist_state="session")
-    q = schedule.queue(s, p.id, new_per_day=int(ss.get("fc_new_per_day", schedule.DEFAULT_NEW_PER_DAY)))
+    q = schedule.queue(s, p.id, new_per_day=int(ss.get("fc_new_per_day", per_day)))
     start, end = schedule.day_window()
     done = len(s.reviews(p.id, since=start, until=end))
     st.caption(tr("fc.counts", due=len(q.due), new=len(q.new), done=done))
@@ -65,7 +66,9 @@ def _card(ctx: state.Study, card) -> None:
         st.divider()
         src = card.sources[lang]
         spans = card.key_spans if lang == card.langs[0] else ()
-        head = " · ".join(x for x in (titles.get(src.doc_id, src.doc_id), card.topic) if x)
+        title = titles.get(src.doc_id, src.doc_id)
+        where = f"Q{card.qnum}" if card.qnum is not None else card.topic
+        head = " · ".join(dict.fromkeys(x for x in (title, where) if x))
         panel = source_panel(1, src, head, spans)
         r.html(cited_text_html(card.back[lang], "sr-card", panel, close=tr("ask.panel_close")))
         r.source_button(tr("study.source"), source_target(src), key="fc-source", back={"page": "flashcards"})

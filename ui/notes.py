@@ -66,6 +66,14 @@ def _md() -> MarkdownIt:
     def br(self, tokens, idx, options, env):
         return "<br>"
 
+    # Headings as our own elements: Streamlit would give h1-h6 anchor links of its own.
+    def heading_open(self, tokens, idx, options, env):
+        n = int(tokens[idx].tag[1])
+        return f'<div class="studyrag-h{n}" role="heading" aria-level="{n}">'
+
+    def heading_close(self, tokens, idx, options, env):
+        return "</div>"
+
     for name, fn in {
         "text": text,
         "code_inline": code_inline,
@@ -78,6 +86,8 @@ def _md() -> MarkdownIt:
         "image": image,
         "softbreak": br,
         "hardbreak": br,
+        "heading_open": heading_open,
+        "heading_close": heading_close,
     }.items():
         md.add_render_rule(name, fn)
     return md

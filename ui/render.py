@@ -27,10 +27,12 @@ _ACTIVE_RULES = "\n".join(
 CSS = f"""
 <style>
 .studyrag-notes {{ line-height: 1.7; overflow-wrap: anywhere; }}
-.studyrag-notes h1 {{ font-size: 1.45rem; margin: 1rem 0 .4rem; padding: 0; }}
-.studyrag-notes h2 {{ font-size: 1.25rem; margin: .9rem 0 .35rem; padding: 0; }}
-.studyrag-notes h3 {{ font-size: 1.1rem; margin: .8rem 0 .3rem; padding: 0; }}
-.studyrag-notes h4, .studyrag-notes h5, .studyrag-notes h6 {{ font-size: 1rem; margin: .6rem 0 .25rem; padding: 0; }}
+.studyrag-h1, .studyrag-h2, .studyrag-h3, .studyrag-h4, .studyrag-h5, .studyrag-h6 {{ font-weight: 700;
+  line-height: 1.4; }}
+.studyrag-h1 {{ font-size: 1.45rem; margin: 1rem 0 .4rem; }}
+.studyrag-h2 {{ font-size: 1.25rem; margin: .9rem 0 .35rem; }}
+.studyrag-h3 {{ font-size: 1.1rem; margin: .8rem 0 .3rem; }}
+.studyrag-h4, .studyrag-h5, .studyrag-h6 {{ font-size: 1rem; margin: .6rem 0 .25rem; }}
 .studyrag-notes p {{ margin: 0 0 .6rem; }}
 .studyrag-notes pre {{ background: rgba(128,128,128,.10); padding: .5rem .7rem; border-radius: 4px;
   overflow-x: auto; white-space: pre; font-size: .85rem; }}

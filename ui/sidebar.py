@@ -65,7 +65,7 @@ def _conversations(s, p) -> None:
     for c in convs:
         left, right = st.columns([0.84, 0.16], vertical_alignment="center", gap="small")
         label = md_escape(c.title)
-        if left.button(label, key=f"chat-{c.id}", type="primary" if c.id == active else "tertiary", width="stretch"):
+        if left.button(label, key=f"chat-{c.id}", type="secondary" if c.id == active else "tertiary", width="stretch"):
             state.open_conversation(c.id)
             state.go("ask", scroll_turn=-1)
         if right.button("", key=f"del-chat-{c.id}", icon=":material/delete:", help=tr("side.delete_chat"),
