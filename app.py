@@ -16,9 +16,8 @@ ROOT = Path(__file__).resolve().parent
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
-from ui import add, ask, benchmarks, drill, export, flashcards, progress, quiz, sidebar, sources  # noqa: E402
-from ui import render, state  # noqa: E402
-from ui.state import tr  # noqa: E402
+from ui import add, ask, benchmarks, drill, export, flashcards, progress, quiz, render, sidebar, sources, state
+from ui.state import tr
 
 st.set_page_config(page_title="StudyRAG", page_icon="📚", layout="wide")
 state.init_session()

@@ -172,11 +172,12 @@ def test_app_is_a_thin_entry_point_and_the_cli_stays_streamlit_free():
     for name in pages:
         src = (ROOT / "ui" / f"{name}.py").read_text(encoding="utf-8")
         assert "def render() -> None:" in src
-        assert not re.search(r"^from ui import .*\b(" + "|".join(p for p in pages if p != name) + r")\b", src, re.M)
+        assert not re.search(r"^from ui import .*\b(" + "|".join(p for p in pages if p != name) + r")\b", src, re.MULTILINE)
         assert len(src.splitlines()) < 220, name
     code = "import sys, ui.cli, ui.notes, ui.i18n, ui.conversation, ui.suggest, ui.reports; " \
            "assert 'streamlit' not in sys.modules, 'streamlit imported'"
-    proc = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=120)
+    proc = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=120,
+                          check=False)
     assert proc.returncode == 0, proc.stderr
 
 
@@ -457,7 +458,7 @@ def test_documents_are_listed_by_title_and_rendered_inert(env):
     ok(at.run())
     [doc] = [m for m in md(at) if 'class="studyrag-document' in m]
     for tag in re.findall(r"<[^>]*>", doc):
-        assert not re.search(r"\b(?:href|src|on\w+)\s*=", tag, re.I), tag
+        assert not re.search(r"\b(?:href|src|on\w+)\s*=", tag, re.IGNORECASE), tag
     assert "&lt;script&gt;window.&#95;&#95;pwned" in doc and "&lt;img src=&quot;x&quot;" in doc
     assert '<div class="studyrag-h1" role="heading" aria-level="1">XSS test note</div>' in doc and "<strong>bold</strong>" in doc
     assert "title:" not in doc
@@ -579,6 +580,7 @@ def test_flashcards_review_with_fsrs_and_a_daily_new_limit(env):
     ok(at.run())
     assert title(at) == "闪卡" and "fc-show" not in [b.key for b in at.button]  # the card as it was left
     fronts = [review_one(at, rating) for rating in ("good", "again", "easy")]
+    assert len(set(fronts)) == 3
     s = store(env)
     reviews = s.reviews(s.profile("learner").id)
     assert [r.rating for r in reviews] == [3, 1, 4]

@@ -116,7 +116,7 @@ def _turn(i: int, a: Answer, titles: dict[str, str]) -> None:
                     said = " / ".join(f"“{md_escape(f.text[:80])}”" for f in a.flagged)
                     st.warning(tr("ask.flagged", sentences=said))
                 if a.note:
-                    error = a.note[: -len(ENDPOINT_SUFFIX)] if a.note.endswith(ENDPOINT_SUFFIX) else a.note
+                    error = a.note.removesuffix(ENDPOINT_SUFFIX)
                     st.caption(tr("ask.endpoint_failed", error=md_escape(error)))
                 if i == len(state.turns()) - 1:
                     st.caption(tr("ask.click_hint"))

@@ -11,8 +11,8 @@ import time
 import streamlit as st
 
 from rag.highlight import md_escape
-from ui import render as r
 from ui import i18n, state
+from ui import render as r
 from ui.notes import markdown_html
 from ui.reports import QUICK_QUESTIONS, available, pieces, quick_command
 from ui.state import ROOT, tr

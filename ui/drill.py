@@ -9,8 +9,8 @@ import streamlit as st
 from rag.errors import RagError
 from rag.highlight import md_escape
 from study.drill import grade, reference
-from ui import render as r
 from ui import i18n, state
+from ui import render as r
 from ui.notes import marker_html, source_panel, source_target, with_panels
 from ui.state import tr
 

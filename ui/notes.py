@@ -35,8 +35,7 @@ _TAG = re.compile(r"(<[^>]*>)")
 _BLOCK_PREFIX = re.compile(r"[ \t]*(?:(?:#{1,6}|[-*+]|\d{1,9}[.)]|>|\|)[ \t]+|>|\|)*(?:\*\*|__)?")
 _FENCE_LINE = re.compile(r"[ \t]*(?:```|~~~)[^\n]*(?:\n|$)")
 GENERIC_HEADINGS = frozenset(
-    "はじめに まとめ 結論 概要 序論 おわりに 目次 引言 前言 总结 结论 概述 导言 "
-    "introduction intro summary conclusion conclusions overview preface contents".split()
+    ["はじめに", "まとめ", "結論", "概要", "序論", "おわりに", "目次", "引言", "前言", "总结", "结论", "概述", "导言", "introduction", "intro", "summary", "conclusion", "conclusions", "overview", "preface", "contents"]
 )
 
 
@@ -215,7 +214,7 @@ def document_html(doc: Document, *, cited: tuple[int, int] | None = None,
     """A whole document without its front matter; ``doc.text[cited[0]:cited[1]]`` is marked
     (its first piece has ``id="cited"``) and so are the ``quotes`` inside it."""
     b = doc.body_start
-    shift = lambda span: (span[0] - b, span[1] - b)  # noqa: E731
+    shift = lambda span: (span[0] - b, span[1] - b)
     body = render_text(
         doc.text[b:],
         markdown=is_markdown(doc.doc_id),

@@ -98,20 +98,17 @@ def source_button(label: str, target: dict, *, key: str, back: dict | None = Non
 
 def scroll_to(selector: str, *, block: str = "start") -> None:
     """Scroll the page so the element matching ``selector`` (one we made) is in view."""
-    script = """
-<script>
-(function () {
-  const sel = %s, block = %s;
-  let tries = 0;
-  function go() {
-    const el = window.parent.document.querySelector(sel) || document.querySelector(sel);
-    if (el) { el.scrollIntoView({block: block, behavior: "instant"}); return; }
-    if (++tries < 50) setTimeout(go, 100);
-  }
-  setTimeout(go, 50);
-})();
-</script>
-""" % (json.dumps(selector), json.dumps(block))
+    script = (
+        "<script>(function () {"
+        f"const sel = {json.dumps(selector)}, block = {json.dumps(block)}; let tries = 0;"
+        "function go() {"
+        "  const el = window.parent.document.querySelector(sel) || document.querySelector(sel);"
+        "  if (el) { el.scrollIntoView({block: block, behavior: 'instant'}); return; }"
+        "  if (++tries < 50) setTimeout(go, 100);"
+        "}"
+        "setTimeout(go, 50);"
+        "})();</script>"
+    )
     st.html(script, unsafe_allow_javascript=True)
 
 

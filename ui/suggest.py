@@ -17,7 +17,7 @@ from ui.notes import GENERIC_HEADINGS, display_title
 
 MAX_TOPICS = 8
 _LATIN_NAME = re.compile(r"[A-Za-z][A-Za-z0-9]*(?:[-][A-Za-z0-9]+)*(?:\s+[A-Z][A-Za-z0-9]*(?:-[A-Za-z0-9]+)*)*")
-_TOO_GENERIC = frozenset("llm llms ai q a the and or of in to for is are what how why nlp gpu cpu api".split())
+_TOO_GENERIC = frozenset(["llm", "llms", "ai", "q", "a", "the", "and", "or", "of", "in", "to", "for", "is", "are", "what", "how", "why", "nlp", "gpu", "cpu", "api"])
 
 
 @dataclass(frozen=True)
@@ -113,9 +113,8 @@ def suggested_questions(index, lang: str, n: int = 6) -> list[str]:
                 sections.append(h)
     picks = _spread(qa, n - min(2, len(sections)) if sections else n)
     picks += [t("q.about", lang, topic=h) for h in _spread(sections, n - len(picks))]
-    if len(picks) >= n or lang != "en":
-        if picks:
-            return picks[:n]
+    if picks and (len(picks) >= n or lang != "en"):
+        return picks[:n]
     in_titles = " ".join(d.title for d in index.documents.values())
     names = [x for x in _latin_names([c.heading for c in index.chunks if c.heading]) if x not in in_titles]
     picks += [t("q.what_is", lang, term=name) for name in _spread(names, n - len(picks))]
