@@ -37,7 +37,8 @@ def render() -> None:
     if not questions:
         st.info(tr("drill.no_questions"))
         return
-    question = st.selectbox(tr("drill.question"), questions, format_func=md_escape, key=f"drill_q_{kind}", persist_state="session")
+    # a select box shows its options as plain text (inert as they are); radio options are Markdown
+    question = st.selectbox(tr("drill.question"), questions, key=f"drill_q_{kind}", persist_state="session")
     answer = st.text_area(tr("drill.answer"), key="drill_answer", persist_state="session", height=160)
     if st.button(tr("drill.grade"), key="drill-grade", type="primary", icon=":material/grading:"):
         try:
