@@ -209,9 +209,17 @@ def test_first_load_ask_open_a_citation_open_the_source_and_go_back(browser, app
 
 
 def test_chinese_interface_and_a_reload_keeps_the_conversation(browser, app_url):
-    ctx, page, _ = open_app(browser, app_url)
+    ctx, page, _ = open_app(browser, app_url, height=700)
     try:
         ask(page, "什么是注意力机制？")
+        ask(page, "Transformerとは何ですか")
+        # the newest answer is in view, its evidence folded
+        page.wait_for_function(
+            "() => { const el = document.querySelector('.st-key-turn-1'); if (!el) return false;"
+            " const r = el.getBoundingClientRect(); return r.top >= -5 && r.top < window.innerHeight / 2; }",
+            timeout=10_000,
+        )
+        assert page.locator(".sr-panel:visible").count() == 0
         page.get_by_role("combobox", name="Interface language").click()
         page.get_by_role("option", name="中文").click()
         page.get_by_role("heading", name="向笔记提问").wait_for()
@@ -223,6 +231,7 @@ def test_chinese_interface_and_a_reload_keeps_the_conversation(browser, app_url)
         page.get_by_role("heading", name="向笔记提问").wait_for(timeout=60_000)
         page.locator(".studyrag-answer label.studyrag-cite").first.wait_for(timeout=30_000)
         assert page.get_by_text("什么是注意力机制？").first.is_visible()
+        assert page.locator(".studyrag-answer").count() == 2
         shot(page, "reloaded.png")
     finally:
         ctx.close()
@@ -246,7 +255,8 @@ def test_review_three_flashcards_and_a_reload_keeps_the_progress(browser, app_ur
         page.get_by_text("今日の学習済み: 3").wait_for(timeout=60_000)
         page.get_by_role("link", name="学習の記録").click()
         page.get_by_role("heading", name="学習の記録").wait_for()
-        page.locator("canvas, svg").first.wait_for(timeout=30_000)
+        charts = page.locator("[data-testid='stVegaLiteChart'] canvas")
+        charts.nth(1).wait_for(timeout=30_000)  # reviews per day, mastery per topic
         shot(page, "progress.png")
     finally:
         ctx.close()

@@ -8,6 +8,7 @@ from datetime import timezone
 
 import streamlit as st
 
+from rag.highlight import md_escape
 from rag.messages import lang_name
 from study import schedule
 from ui import render as r
@@ -53,7 +54,8 @@ def _card(ctx: state.Study, card) -> None:
     lang = card.pick(ui)
     titles = state.titles(ctx.searcher)
     with st.container(border=True, key="fc-card"):
-        st.caption(" · ".join([tr(f"fc.kind.{card.kind}"), tr("study.topic", topic=card.topic)]))
+        topic = state.topic_names(ctx.searcher)(card.topic)
+        st.caption(" · ".join([tr(f"fc.kind.{card.kind}"), tr("study.topic", topic=md_escape(topic))]))
         if lang != ui:
             st.caption(tr("study.shown_in", lang=lang_name(ui, lang), ui=lang_name(ui, ui)))
         r.html(f'<div class="studyrag-card-front">{r.text(card.front[lang])}</div>')
@@ -67,7 +69,7 @@ def _card(ctx: state.Study, card) -> None:
         src = card.sources[lang]
         spans = card.key_spans if lang == card.langs[0] else ()
         title = titles.get(src.doc_id, src.doc_id)
-        where = f"Q{card.qnum}" if card.qnum is not None else card.topic
+        where = f"Q{card.qnum}" if card.qnum is not None else topic
         head = " · ".join(dict.fromkeys(x for x in (title, where) if x))
         panel = source_panel(1, src, head, spans)
         r.html(cited_text_html(card.back[lang], "sr-card", panel, close=tr("ask.panel_close")))

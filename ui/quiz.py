@@ -45,7 +45,7 @@ def render() -> None:
         return
     i = ss["quiz_i"]
     if i >= len(quiz):
-        _result(ss["quiz_answers"])
+        _result(ss["quiz_answers"], state.topic_names(ctx.searcher))
         return
     _question(ctx, quiz, i)
 
@@ -81,7 +81,8 @@ def _question(ctx: state.Study, quiz, i: int) -> None:
             st.error(tr("quiz.wrong", letter=LETTERS[q.answer]))
         st.caption(tr("quiz.explanation"))
         titles = state.titles(ctx.searcher)
-        head = " · ".join(x for x in (titles.get(q.source.doc_id, q.source.doc_id), q.topic) if x)
+        head = " · ".join(dict.fromkeys(x for x in (titles.get(q.source.doc_id, q.source.doc_id),
+                                                    state.topic_names(ctx.searcher)(q.topic)) if x))
         r.html(cited_text_html(q.explanation, f"sr-quiz-{i}", source_panel(1, q.source, head),
                                close=tr("ask.panel_close")))
         r.source_button(tr("study.source"), source_target(q.source), key=f"quiz-source-{i}",
@@ -93,11 +94,12 @@ def _question(ctx: state.Study, quiz, i: int) -> None:
         st.rerun()
 
 
-def _result(answers) -> None:
+def _result(answers, topic_name) -> None:
     sc = score(answers)
     st.subheader(tr("quiz.score", right=sc.correct, total=sc.total, pct=round(100 * sc.ratio)))
     st.caption(tr("quiz.by_topic"))
     st.dataframe(
-        [{tr("col.topic"): t, tr("col.right"): v["correct"], tr("col.total"): v["total"]} for t, v in sc.by_topic.items()],
+        [{tr("col.topic"): topic_name(t), tr("col.right"): v["correct"], tr("col.total"): v["total"]}
+         for t, v in sc.by_topic.items()],
         hide_index=True,
     )

@@ -205,6 +205,22 @@ def titles(searcher: Searcher) -> dict[str, str]:
     return _titles(build_key(searcher))
 
 
+def topic_names(searcher: Searcher):
+    """A function naming a card's topic as a learner reads it: a topic that starts with a
+    document's file-name title ("llm-technical-foundations-ja — はじめに") gets the shown title."""
+    index = searcher.index
+    shown = titles(searcher)
+    swap = {doc.title: shown[d] for d, doc in index.documents.items() if shown.get(d) and shown[d] != doc.title}
+
+    def name(topic: str) -> str:
+        for old, new in swap.items():
+            if topic == old or topic.startswith(f"{old} — "):
+                return new + topic[len(old):]
+        return topic
+
+    return name
+
+
 # --- the store, the learner ----------------------------------------------------------------------
 
 
