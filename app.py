@@ -16,8 +16,8 @@ ROOT = Path(__file__).resolve().parent
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
-from ui import add, ask, benchmarks, drill, export, flashcards, progress, quiz, render, sidebar, sources, state
-from ui.state import tr
+from ui import add, ask, benchmarks, drill, export, flashcards, progress, quiz, render, sidebar, sources, state  # noqa: E402
+from ui.state import tr  # noqa: E402
 
 st.set_page_config(page_title="StudyRAG", page_icon="📚", layout="wide")
 state.init_session()
@@ -27,20 +27,24 @@ PAGES = {
     "ask": st.Page(ask.render, title=tr("page.ask"), icon=":material/forum:", url_path="ask", default=True),
     "sources": st.Page(sources.render, title=tr("page.sources"), icon=":material/description:", url_path="sources"),
     "add": st.Page(add.render, title=tr("page.add"), icon=":material/upload_file:", url_path="add"),
-    "flashcards": st.Page(flashcards.render, title=tr("page.flashcards"), icon=":material/style:",
-                          url_path="flashcards"),
+    "flashcards": st.Page(
+        flashcards.render, title=tr("page.flashcards"), icon=":material/style:", url_path="flashcards"
+    ),
     "quiz": st.Page(quiz.render, title=tr("page.quiz"), icon=":material/quiz:", url_path="quiz"),
     "drill": st.Page(drill.render, title=tr("page.drill"), icon=":material/record_voice_over:", url_path="drill"),
     "progress": st.Page(progress.render, title=tr("page.progress"), icon=":material/insights:", url_path="progress"),
     "export": st.Page(export.render, title=tr("page.export"), icon=":material/swap_vert:", url_path="export"),
-    "benchmarks": st.Page(benchmarks.render, title=tr("page.benchmarks"), icon=":material/speed:",
-                          url_path="benchmarks"),
+    "benchmarks": st.Page(
+        benchmarks.render, title=tr("page.benchmarks"), icon=":material/speed:", url_path="benchmarks"
+    ),
 }
-page = st.navigation({
-    tr("nav.notes"): [PAGES[k] for k in ("ask", "sources", "add")],
-    tr("nav.study"): [PAGES[k] for k in ("flashcards", "quiz", "drill", "progress", "export")],
-    tr("nav.info"): [PAGES["benchmarks"]],
-})
+page = st.navigation(
+    {
+        tr("nav.notes"): [PAGES[k] for k in ("ask", "sources", "add")],
+        tr("nav.study"): [PAGES[k] for k in ("flashcards", "quiz", "drill", "progress", "export")],
+        tr("nav.info"): [PAGES["benchmarks"]],
+    }
+)
 # Programmatic navigation: st.session_state["goto"] names a key of PAGES (buttons, tests).
 goto = st.session_state.pop("goto", None)
 if goto in PAGES and PAGES[goto].url_path != page.url_path:

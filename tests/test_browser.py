@@ -100,9 +100,23 @@ def app_url(browser, real_index, tmp_path_factory):
         env.pop(var, None)
     log = open(work / "streamlit.log", "w")
     proc = subprocess.Popen(
-        [sys.executable, "-m", "streamlit", "run", str(ROOT / "app.py"), "--server.port", str(port),
-         "--server.address", "127.0.0.1", "--server.fileWatcherType", "none"],
-        cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT,
+        [
+            sys.executable,
+            "-m",
+            "streamlit",
+            "run",
+            str(ROOT / "app.py"),
+            "--server.port",
+            str(port),
+            "--server.address",
+            "127.0.0.1",
+            "--server.fileWatcherType",
+            "none",
+        ],
+        cwd=ROOT,
+        env=env,
+        stdout=log,
+        stderr=subprocess.STDOUT,
     )
     url = f"http://127.0.0.1:{port}"
     try:
@@ -170,8 +184,10 @@ def test_first_load_ask_open_a_citation_open_the_source_and_go_back(browser, app
     page.get_by_text("Questions to start with").wait_for(timeout=60_000)
     cached = time.perf_counter() - t0
     TIMINGS.update(first_load_warm_server_s=round(warm, 2), first_load_warm_browser_cache_s=round(cached, 2))
-    print(f"\nfirst page load: cold {cold:.2f} s; warm server, new browser {warm:.2f} s; "
-          f"warm server, cached browser {cached:.2f} s (target <= 3 s warm)")
+    print(
+        f"\nfirst page load: cold {cold:.2f} s; warm server, new browser {warm:.2f} s; "
+        f"warm server, cached browser {cached:.2f} s (target <= 3 s warm)"
+    )
     try:
         assert page.get_by_text("What your notes cover").is_visible()
         page.get_by_role("button", name="What is LoRA?").wait_for()
@@ -197,8 +213,11 @@ def test_first_load_ask_open_a_citation_open_the_source_and_go_back(browser, app
             " return r.top >= 0 && r.top < window.innerHeight; }",
             timeout=10_000,
         )
-        assert "LoRA" in page.locator(".studyrag-document mark.studyrag-cited").first.inner_text() or \
-            "LoRA" in " ".join(page.locator(".studyrag-document mark.studyrag-cited").all_inner_texts())
+        assert "LoRA" in page.locator(
+            ".studyrag-document mark.studyrag-cited"
+        ).first.inner_text() or "LoRA" in " ".join(
+            page.locator(".studyrag-document mark.studyrag-cited").all_inner_texts()
+        )
         shot(page, "source.png")
         page.get_by_role("button", name="← Back to the answer").click()
         page.locator(".studyrag-answer").first.wait_for()

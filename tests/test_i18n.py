@@ -73,8 +73,10 @@ def test_key_families_built_at_run_time_are_complete():
         + [f"drill.from_{k}" for k in ("list", "cards")]
         + [f"stage.{s}" for s in STAGES]
         + [f"report.{r}" for r in (*SHIPPED, "quick")]
-        + [f"page.{p}" for p in ("ask", "sources", "add", "flashcards", "quiz", "drill", "progress", "export",
-                                 "benchmarks")]
+        + [
+            f"page.{p}"
+            for p in ("ask", "sources", "add", "flashcards", "quiz", "drill", "progress", "export", "benchmarks")
+        ]
     )
     for lang in i18n.LANGS:
         assert not [k for k in needed if k not in i18n.MESSAGES[lang]], lang
@@ -82,7 +84,14 @@ def test_key_families_built_at_run_time_are_complete():
 
 def test_language_from_the_browser_locale():
     assert [i18n.from_locale(x) for x in ("ja-JP", "zh-CN", "zh_TW", "en-GB", "fr-FR", "", None)] == [
-        "ja", "zh", "zh", "en", "en", "en", "en"]
+        "ja",
+        "zh",
+        "zh",
+        "en",
+        "en",
+        "en",
+        "en",
+    ]
 
 
 def test_t_fills_values_and_falls_back_to_english_for_an_unknown_language():

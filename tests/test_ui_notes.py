@@ -46,23 +46,58 @@ def assert_inert(html: str) -> None:
         assert not re.search(r"\b(?:href|src|on\w+|style|action|formaction)\s*=", tag, re.IGNORECASE), tag
     assert "javascript:" not in html.lower() and "://" not in html and "\n" not in html
     tags = set(re.findall(r"</?([a-z0-9]+)", html))
-    assert tags <= {"div", "p", "h1", "h2", "h3", "h4", "h5", "h6", "ul", "ol", "li", "strong", "em", "code", "pre",
-                    "span", "br", "table", "thead", "tbody", "tr", "th", "td", "blockquote", "hr", "s", "mark",
-                    "label", "input", "details", "summary"}, tags
+    assert tags <= {
+        "div",
+        "p",
+        "h1",
+        "h2",
+        "h3",
+        "h4",
+        "h5",
+        "h6",
+        "ul",
+        "ol",
+        "li",
+        "strong",
+        "em",
+        "code",
+        "pre",
+        "span",
+        "br",
+        "table",
+        "thead",
+        "tbody",
+        "tr",
+        "th",
+        "td",
+        "blockquote",
+        "hr",
+        "s",
+        "mark",
+        "label",
+        "input",
+        "details",
+        "summary",
+    }, tags
 
 
 def test_markdown_is_rendered_and_inert():
     doc = hostile_doc()
     out = notes.document_html(doc)
     assert_inert(out)
-    assert '<div class="studyrag-h1" role="heading" aria-level="1">XSS &lt;script&gt;alert&#40;1&#41;&lt;/script&gt;</div>' in out
+    assert (
+        '<div class="studyrag-h1" role="heading" aria-level="1">XSS &lt;script&gt;alert&#40;1&#41;&lt;/script&gt;</div>'
+        in out
+    )
     assert "&lt;img src=&quot;x&quot; onerror=&quot;window.&#95;&#95;pwned=2&quot;&gt;" in out
     assert '<span class="studyrag-link">a web link</span>' in out  # words kept, target dropped
     assert '<span class="studyrag-image">[pic]</span>' in out
     assert "<pre><code>&lt;script&gt;" in out and "blank line above" in out  # a blank line in code stays inside
     assert "<table>" in out and "&lt;b&gt;b&lt;/b&gt;" in out
     assert "title:" not in out  # the front matter is not shown as text …
-    assert notes.metadata_line(doc) == "https://evil.example/x · #a #<script>"  # … but as a line (escaped by the caller)
+    assert (
+        notes.metadata_line(doc) == "https://evil.example/x · #a #<script>"
+    )  # … but as a line (escaped by the caller)
 
 
 def test_plain_text_documents_keep_their_lines_and_are_inert():
@@ -104,25 +139,41 @@ def test_document_highlight_of_a_real_qa_item_and_its_quotes():
     q = text.index("LoRA（Low-Rank")
     out = notes.document_html(doc, cited=(s, e), quotes=[(q, text.index("。", q) + 1)])
     assert_inert(out)
-    cited = out[out.index('id="cited"') - 40:]
-    assert cited.startswith('<strong><mark class="studyrag-cited" id="cited">LoRAとQLoRA') or \
-        '<mark class="studyrag-cited" id="cited">LoRAとQLoRA' in cited
+    cited = out[out.index('id="cited"') - 40 :]
+    assert (
+        cited.startswith('<strong><mark class="studyrag-cited" id="cited">LoRAとQLoRA')
+        or '<mark class="studyrag-cited" id="cited">LoRAとQLoRA' in cited
+    )
     assert '<mark class="studyrag-quote">LoRA（Low&#45;Rank Adaptation）は' in out
     assert out.count("<mark") == out.count("</mark>")
     assert "トップ50" in out and "title:" not in out
 
 
 def chunk(**kw) -> Chunk:
-    base = dict(id="c1", doc_id="d.txt", text="问题36:检索增强生成(RAG)的步骤是什么?\n\n检索然后生成。", start=0, end=30,
-                lang="zh", title="大语言模型面试50题", section="引言 > Q36", heading="检索增强生成(RAG)的步骤是什么?",
-                qnum=36, kind="qa")
+    base = dict(
+        id="c1",
+        doc_id="d.txt",
+        text="问题36:检索增强生成(RAG)的步骤是什么?\n\n检索然后生成。",
+        start=0,
+        end=30,
+        lang="zh",
+        title="大语言模型面试50题",
+        section="引言 > Q36",
+        heading="检索增强生成(RAG)的步骤是什么?",
+        qnum=36,
+        kind="qa",
+    )
     return Chunk(**{**base, **kw})
 
 
 def test_labels_name_qa_items_by_their_question_and_sections_by_their_path():
     assert notes.passage_label(chunk()) == "Q36. 检索增强生成(RAG)的步骤是什么?"
-    sec = chunk(kind="section", qnum=None, section="3. LLMアーキテクチャ > 3.1. 自己注意機構(Self-Attention)",
-                heading="3.1. 自己注意機構(Self-Attention)")
+    sec = chunk(
+        kind="section",
+        qnum=None,
+        section="3. LLMアーキテクチャ > 3.1. 自己注意機構(Self-Attention)",
+        heading="3.1. 自己注意機構(Self-Attention)",
+    )
     assert notes.passage_label(sec) == "LLMアーキテクチャ › 自己注意機構(Self-Attention)"
 
 
@@ -141,15 +192,39 @@ def answer(text="LoRAは低ランク行列を追加します[1]。QLoRAは量子
     from rag.answer import Answer
     from rag.citations import Citation, SentenceCheck
 
-    ja = chunk(id="ja", doc_id="ja.md", lang="ja", text="4. **LoRAとQLoRAの違いは？**\n\n    LoRAは低ランク行列を追加します。",
-               start=100, end=140, section="質問と回答 > Q4", heading="LoRAとQLoRAの違いは？", qnum=4)
+    ja = chunk(
+        id="ja",
+        doc_id="ja.md",
+        lang="ja",
+        text="4. **LoRAとQLoRAの違いは？**\n\n    LoRAは低ランク行列を追加します。",
+        start=100,
+        end=140,
+        section="質問と回答 > Q4",
+        heading="LoRAとQLoRAの違いは？",
+        qnum=4,
+    )
     zh = chunk(id="zh", lang="zh", parallel="ja")
     hit = Hit(ja, 1, 1.0, {"bm25": 3.0, "dense": 0.9, "fused": 1.0, "rerank": 2.0})
     cits = (Citation(1, ja, hit, False, zh, ((130, 140),)), Citation(2, zh, Hit(ja, 2, 0.5, {}), True, ja, ()))
-    checks = (SentenceCheck("LoRAは低ランク行列を追加します[1]。", (1,), True), SentenceCheck("QLoRAは量子化します[2]。", (2,), True),
-              SentenceCheck("It is magic.", (), False, "no citation marker"))
-    base = dict(question="LoRA <b>?</b>", text=text, citations=cits, abstained=False, lang="ja", answerer="extractive",
-                relevance=0.8, checks=checks, hits=(hit,), query="LoRA", mode="rerank", ms=12.0)
+    checks = (
+        SentenceCheck("LoRAは低ランク行列を追加します[1]。", (1,), True),
+        SentenceCheck("QLoRAは量子化します[2]。", (2,), True),
+        SentenceCheck("It is magic.", (), False, "no citation marker"),
+    )
+    base = dict(
+        question="LoRA <b>?</b>",
+        text=text,
+        citations=cits,
+        abstained=False,
+        lang="ja",
+        answerer="extractive",
+        relevance=0.8,
+        checks=checks,
+        hits=(hit,),
+        query="LoRA",
+        mode="rerank",
+        ms=12.0,
+    )
     return Answer(**{**base, **kw})
 
 
@@ -168,8 +243,10 @@ def test_answer_markers_open_their_passages_in_place():
 
 
 def test_a_lead_line_and_an_invalid_marker():
-    a = answer(text="From the Japanese notes on “LoRA”:\nLoRAは低ランク行列を追加します[1]。QLoRA[7]。",
-               lead="From the Japanese notes on “LoRA”:")
+    a = answer(
+        text="From the Japanese notes on “LoRA”:\nLoRAは低ランク行列を追加します[1]。QLoRA[7]。",
+        lead="From the Japanese notes on “LoRA”:",
+    )
     out = notes.answer_html(a, key="k", lang="ja", titles={})
     assert out.count('<div class="studyrag-lead">') == 1
     assert '<span class="studyrag-bad-cite">&#91;7&#93;</span>' in out
@@ -213,7 +290,9 @@ def test_reports_list_and_split(tmp_path):
     results.mkdir()
     (results / "report.md").write_text(
         "# Retrieval\n\n## seed — test split, 116 queries over 159 chunks (5 documents); index build 1.4 s\n\n"
-        "| a | b |\n|---|---|\n| 1 | 2 |\n\n![hits](hits.png)\n\n![outside](../x.png)\nAfter.\n", encoding="utf-8")
+        "| a | b |\n|---|---|\n| 1 | 2 |\n\n![hits](hits.png)\n\n![outside](../x.png)\nAfter.\n",
+        encoding="utf-8",
+    )
     (results / "hits.png").write_bytes(b"png")
     (results / "drill.md").write_text("# Drill\n", encoding="utf-8")
     (results / "extra.md").write_text("# Extra\n", encoding="utf-8")

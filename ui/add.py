@@ -56,8 +56,9 @@ def _upload(files: list[tuple[str, bytes]], encoder: str) -> None:
     bar, progress = _progress_bar()
     messages: list[tuple[str, str]] = []
     try:
-        result, report = add_documents(files, state.corpus_dir(), state.index_dir(),
-                                       state.get_encoder(encoder), progress=progress)
+        result, report = add_documents(
+            files, state.corpus_dir(), state.index_dir(), state.get_encoder(encoder), progress=progress
+        )
     except (RagError, OSError) as e:
         bar.empty()
         ss["upload_messages"] = [("error", tr("add.failed", error=md_escape(str(e))))]
@@ -88,8 +89,9 @@ def _stale(searcher) -> None:
     if st.button(tr("add.update"), key="update-index"):
         bar, progress = _progress_bar()
         try:
-            report = update_index(state.corpus_dir(), state.index_dir(), state.get_encoder(searcher.index.encoder_id),
-                                  progress=progress)
+            report = update_index(
+                state.corpus_dir(), state.index_dir(), state.get_encoder(searcher.index.encoder_id), progress=progress
+            )
         except (RagError, OSError) as e:
             bar.empty()
             st.error(tr("add.failed", error=md_escape(str(e))))

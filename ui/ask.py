@@ -59,8 +59,11 @@ def _scope(searcher: Searcher, titles: dict[str, str]) -> frozenset[str] | None:
     """Checkboxes, one per document (all ticked by default); ``None`` means all."""
     docs = list(searcher.index.documents)
     ticked = [d for d in docs if st.session_state.get(f"scope-{d}", True)]
-    summary = tr("ask.scope_all", n=len(docs)) if len(ticked) == len(docs) else tr(
-        "ask.scope_some", k=len(ticked), n=len(docs))
+    summary = (
+        tr("ask.scope_all", n=len(docs))
+        if len(ticked) == len(docs)
+        else tr("ask.scope_some", k=len(ticked), n=len(docs))
+    )
     with st.expander(f"{tr('ask.scope')}: {summary}", icon=":material/library_books:"):
         for d in docs:
             st.checkbox(md_escape(titles.get(d, d)), value=True, key=f"scope-{d}", persist_state="session")
@@ -81,15 +84,24 @@ def _welcome(build: str) -> None:
         for d in docs:
             counts = [tr("landing.qa", n=d.qa)] if d.qa else []
             counts += [tr("landing.sections", n=d.sections)] if d.sections and not d.qa else []
-            r.html(f"<b>{r.text(d.title)}</b> <span class='studyrag-meta'>· {r.escape(lang_name(lang, d.lang))}"
-                   f" · {r.escape(' · '.join(counts))}</span>")
+            r.html(
+                f"<b>{r.text(d.title)}</b> <span class='studyrag-meta'>· {r.escape(lang_name(lang, d.lang))}"
+                f" · {r.escape(' · '.join(counts))}</span>"
+            )
             if d.topics:
                 r.caption(" · ".join(d.topics))
     with right:
         st.subheader(tr("landing.suggested"))
         for j, q in enumerate(questions):
-            st.button(md_escape(q), key=f"suggest-{j}", on_click=_ask_later, args=(q,), icon=":material/help:",
-                      type="tertiary", wrap=True)
+            st.button(
+                md_escape(q),
+                key=f"suggest-{j}",
+                on_click=_ask_later,
+                args=(q,),
+                icon=":material/help:",
+                type="tertiary",
+                wrap=True,
+            )
 
 
 # --- one question and its answer -----------------------------------------------------------------
@@ -97,8 +109,14 @@ def _welcome(build: str) -> None:
 
 def _target(c) -> dict:
     ch = c.chunk
-    return {"doc_id": ch.doc_id, "start": ch.start, "end": ch.end, "text": ch.text,
-            "quotes": [list(q) for q in c.quotes], "number": c.number}
+    return {
+        "doc_id": ch.doc_id,
+        "start": ch.start,
+        "end": ch.end,
+        "text": ch.text,
+        "quotes": [list(q) for q in c.quotes],
+        "number": c.number,
+    }
 
 
 def _turn(i: int, a: Answer, titles: dict[str, str]) -> None:
@@ -122,8 +140,12 @@ def _turn(i: int, a: Answer, titles: dict[str, str]) -> None:
                     st.caption(tr("ask.click_hint"))
                 with st.container(horizontal=True, gap="small"):
                     for c in a.cited():
-                        r.source_button(tr("ask.open_source", n=c.number), _target(c), key=f"open-{i}-{c.number}",
-                                        back={"page": "ask", "turn": i})
+                        r.source_button(
+                            tr("ask.open_source", n=c.number),
+                            _target(c),
+                            key=f"open-{i}-{c.number}",
+                            back={"page": "ask", "turn": i},
+                        )
             else:
                 st.info("  \n".join(md_escape(line) for line in a.text.splitlines() if line.strip()))
                 if a.suggestions:
@@ -131,8 +153,13 @@ def _turn(i: int, a: Answer, titles: dict[str, str]) -> None:
                     with st.container(horizontal=True, gap="small"):
                         for j, s in enumerate(a.suggestions):
                             q = as_question(s, lang)
-                            st.button(md_escape(q), key=f"retry-{i}-{j}", on_click=_ask_later, args=(q,),
-                                      icon=":material/help:")
+                            st.button(
+                                md_escape(q),
+                                key=f"retry-{i}-{j}",
+                                on_click=_ask_later,
+                                args=(q,),
+                                icon=":material/help:",
+                            )
             if st.session_state.get("details"):
                 _details(a, titles)
 
@@ -140,8 +167,15 @@ def _turn(i: int, a: Answer, titles: dict[str, str]) -> None:
 def _details(a: Answer, titles: dict[str, str]) -> None:
     with st.expander(tr("ask.details")):
         rel = "–" if a.relevance is None else f"{a.relevance:.2f}"
-        st.caption(tr("ask.details_line", mode=tr(f"mode.{a.mode}") if a.mode else "", relevance=rel,
-                      ms=f"{a.ms:.0f}", answerer=tr(f"answerer.{a.answerer}")))
+        st.caption(
+            tr(
+                "ask.details_line",
+                mode=tr(f"mode.{a.mode}") if a.mode else "",
+                relevance=rel,
+                ms=f"{a.ms:.0f}",
+                answerer=tr(f"answerer.{a.answerer}"),
+            )
+        )
         if a.query and a.query != a.question:
             st.caption(tr("ask.details_searched", query=md_escape(a.query)))
         st.caption(tr("ask.details_hits"))
@@ -157,8 +191,9 @@ def _form() -> str | None:
     if st.session_state.pop("_clear_box", False):
         st.session_state["ask_box"] = ""
     with st.form("ask-form", border=True, enter_to_submit=False):
-        text = st.text_area(tr("ask.box"), key="ask_box", placeholder=tr("ask.placeholder"), height=80,
-                            label_visibility="collapsed")
+        text = st.text_area(
+            tr("ask.box"), key="ask_box", placeholder=tr("ask.placeholder"), height=80, label_visibility="collapsed"
+        )
         left, right = st.columns([4, 1], vertical_alignment="center")
         left.caption(tr("ask.limit", limit=f"{MAX_QUERY_CHARS:,}"))
         sent = right.form_submit_button(tr("ask.submit"), type="primary", icon=":material/send:", width="stretch")

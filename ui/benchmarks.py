@@ -34,7 +34,14 @@ def render() -> None:
         if st.session_state.get("bench_pick") not in names:
             st.session_state["bench_pick"] = names[0]
         lang = state.lang()  # fixed now: a format function may be called outside this run
-        name = st.radio(tr("bench.report"), names, format_func=lambda n: _label(n, lang), horizontal=True, key="bench_pick", persist_state="session")
+        name = st.radio(
+            tr("bench.report"),
+            names,
+            format_func=lambda n: _label(n, lang),
+            horizontal=True,
+            key="bench_pick",
+            persist_state="session",
+        )
         path = dict(reports)[name]
         st.caption(tr("bench.written", when=time.strftime("%Y-%m-%d %H:%M", time.localtime(path.stat().st_mtime))))
         for piece in pieces(path):
@@ -76,8 +83,16 @@ def _run(cmd: list[str]) -> None:
     lines: list[str] = []
     t0 = time.monotonic()
     try:
-        proc = subprocess.Popen(cmd, cwd=ROOT, env={**os.environ, "PYTHONUNBUFFERED": "1"}, stdout=subprocess.PIPE,
-                                stderr=subprocess.STDOUT, text=True, encoding="utf-8", errors="replace")
+        proc = subprocess.Popen(
+            cmd,
+            cwd=ROOT,
+            env={**os.environ, "PYTHONUNBUFFERED": "1"},
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+            encoding="utf-8",
+            errors="replace",
+        )
     except OSError as e:
         st.error(tr("bench.failed", code=md_escape(str(e))))
         return

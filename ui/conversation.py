@@ -18,8 +18,12 @@ RECORD_VERSION = 1
 
 
 def _hit(h: Hit) -> dict[str, Any]:
-    return {"chunk": h.chunk.to_dict(), "rank": h.rank, "score": float(h.score),
-            "scores": {k: (None if v is None else float(v)) for k, v in h.scores.items()}}
+    return {
+        "chunk": h.chunk.to_dict(),
+        "rank": h.rank,
+        "score": float(h.score),
+        "scores": {k: (None if v is None else float(v)) for k, v in h.scores.items()},
+    }
 
 
 def _unhit(d: dict[str, Any]) -> Hit:

@@ -31,8 +31,14 @@ def render() -> None:
     st.write(tr("drill.intro"))
     kinds = ["list", "cards"] if ctx.deck.questions else ["cards"]
     lang = state.lang()  # fixed now: a format function may be called outside this run
-    kind = st.radio(tr("drill.from"), kinds, format_func=lambda k: i18n.t(f"drill.from_{k}", lang), horizontal=True,
-                    key="drill_from", persist_state="session")
+    kind = st.radio(
+        tr("drill.from"),
+        kinds,
+        format_func=lambda k: i18n.t(f"drill.from_{k}", lang),
+        horizontal=True,
+        key="drill_from",
+        persist_state="session",
+    )
     questions = _questions(ctx, kind)
     if not questions:
         st.info(tr("drill.no_questions"))
@@ -73,8 +79,15 @@ def _show(ctx: state.Study, g) -> None:
     titles = state.titles(ctx.searcher)
     points = list(g.covered) + list(g.missed)
     number = {id(pr): n for n, pr in enumerate(points, start=1)}
-    panels = [source_panel(number[id(pr)], pr.point.source, titles.get(pr.point.source.doc_id, ""),
-                           [(pr.point.source.start, pr.point.source.end)]) for pr in points]
+    panels = [
+        source_panel(
+            number[id(pr)],
+            pr.point.source,
+            titles.get(pr.point.source.doc_id, ""),
+            [(pr.point.source.start, pr.point.source.end)],
+        )
+        for pr in points
+    ]
     lines = []
     for title, group in ((tr("drill.covered"), g.covered), (tr("drill.missed"), g.missed)):
         if not group:
@@ -84,6 +97,9 @@ def _show(ctx: state.Study, g) -> None:
     r.html(with_panels("sr-drill", "".join(lines), panels, close=tr("ask.panel_close")))
     sources = {pr.point.source.doc_id: pr.point.source for pr in points}
     for k, src in enumerate(sources.values()):
-        r.source_button(f"{tr('study.source')}: {md_escape(titles.get(src.doc_id, src.doc_id))}", source_target(src),
-                        key=f"drill-source-{k}", back={"page": "drill"})
-
+        r.source_button(
+            f"{tr('study.source')}: {md_escape(titles.get(src.doc_id, src.doc_id))}",
+            source_target(src),
+            key=f"drill-source-{k}",
+            back={"page": "drill"},
+        )

@@ -37,21 +37,40 @@ def render() -> None:
     cards, states = deck_for_export(s, p.name)
     stem = f"studyrag-{safe_stem(p.name)}"
     cols = st.columns(3)
-    cols[0].download_button(tr("exp.anki"), _file_bytes(lambda f: write_anki(f, cards, states, profile=p.name), ".apkg"),
-                            file_name=f"{stem}.apkg", mime="application/octet-stream", key="exp-anki",
-                            icon=":material/download:", on_click="ignore")
-    cols[1].download_button(tr("exp.csv"), _file_bytes(lambda f: write_csv(f, cards, states), ".csv"),
-                            file_name=f"{stem}.csv", mime="text/csv", key="exp-csv", icon=":material/download:",
-                            on_click="ignore")
-    cols[2].download_button(tr("exp.progress"), _file_bytes(lambda f: write_progress(f, s, p.name), ".json"),
-                            file_name=f"{stem}-progress.json", mime="application/json", key="exp-progress",
-                            icon=":material/download:", on_click="ignore")
+    cols[0].download_button(
+        tr("exp.anki"),
+        _file_bytes(lambda f: write_anki(f, cards, states, profile=p.name), ".apkg"),
+        file_name=f"{stem}.apkg",
+        mime="application/octet-stream",
+        key="exp-anki",
+        icon=":material/download:",
+        on_click="ignore",
+    )
+    cols[1].download_button(
+        tr("exp.csv"),
+        _file_bytes(lambda f: write_csv(f, cards, states), ".csv"),
+        file_name=f"{stem}.csv",
+        mime="text/csv",
+        key="exp-csv",
+        icon=":material/download:",
+        on_click="ignore",
+    )
+    cols[2].download_button(
+        tr("exp.progress"),
+        _file_bytes(lambda f: write_progress(f, s, p.name), ".json"),
+        file_name=f"{stem}-progress.json",
+        mime="application/json",
+        key="exp-progress",
+        icon=":material/download:",
+        on_click="ignore",
+    )
     st.divider()
     st.subheader(tr("exp.import"))
     ss = st.session_state
     ss.setdefault("exp_round", 0)
-    up = st.file_uploader(tr("exp.import"), type=["json"], key=f"exp-upload-{ss['exp_round']}",
-                          label_visibility="collapsed")
+    up = st.file_uploader(
+        tr("exp.import"), type=["json"], key=f"exp-upload-{ss['exp_round']}", label_visibility="collapsed"
+    )
     if st.button(tr("exp.import_button"), key="exp-import", disabled=up is None, type="primary"):
         _import(s, p.name, up.name, up.getvalue())
     for kind, msg in ss.get("exp_messages", []):

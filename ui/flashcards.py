@@ -24,8 +24,15 @@ def render() -> None:
     st.title(tr("fc.title"))
     per_day = int(ss.get("fc_new_per_day", schedule.DEFAULT_NEW_PER_DAY))
     with st.popover(f"{tr('fc.new_per_day')}: {per_day}", icon=":material/settings:"):
-        st.number_input(tr("fc.new_per_day"), min_value=0, max_value=500, value=schedule.DEFAULT_NEW_PER_DAY,
-                        step=5, key="fc_new_per_day", persist_state="session")
+        st.number_input(
+            tr("fc.new_per_day"),
+            min_value=0,
+            max_value=500,
+            value=schedule.DEFAULT_NEW_PER_DAY,
+            step=5,
+            key="fc_new_per_day",
+            persist_state="session",
+        )
     q = schedule.queue(s, p.id, new_per_day=int(ss.get("fc_new_per_day", per_day)))
     start, end = schedule.day_window()
     done = len(s.reviews(p.id, since=start, until=end))

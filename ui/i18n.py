@@ -311,10 +311,12 @@ JA = {
     "ask.open_source": "[{n}] を資料の中で開く",
     "ask.try": "代わりにこんな質問はどうでしょう:",
     "ask.flagged": "ノートで裏付けられていない文: {sentences}",
-    "ask.endpoint_no_url": "言語モデルのサーバーのアドレスがまだありません。サイドバーの「回答の設定」で入力してください"
-    "（例: http://localhost:11434）。それまではノートからの引用で答えます。",
-    "ask.endpoint_bad_url": "サーバーのアドレスは http:// か https:// で始めてください。それまではノートからの引用で答えます。",
-    "ask.endpoint_failed": "言語モデルのサーバーが応答しませんでした（{error}）。代わりにノートからの引用で答えています。",
+    "ask.endpoint_no_url": "言語モデルのサーバーのアドレスがまだありません。"
+    "サイドバーの「回答の設定」で入力してください（例: http://localhost:11434）。それまではノートからの引用で答えます。",
+    "ask.endpoint_bad_url": "サーバーのアドレスは http:// か https:// で始めてください。"
+    "それまではノートからの引用で答えます。",
+    "ask.endpoint_failed": "言語モデルのサーバーが応答しませんでした（{error}）。"
+    "代わりにノートからの引用で答えています。",
     "ask.failed": "この質問には答えられませんでした: {error}",
     "ask.panel_close": "閉じる",
     "ask.translated": "{lang}のノートの翻訳",
@@ -367,7 +369,8 @@ JA = {
     "index.rebuilding": "作り直しています…",
     "index.error": "ノートを検索できません: {error}",
     "bench.title": "ベンチマーク",
-    "bench.intro": "検索と回答の性能を、手作業で作った質問で測った結果です。フル実行はコマンドで行います: {command}（約5分）。",
+    "bench.intro": "検索と回答の性能を、手作業で作った質問で測った結果です。"
+    "フル実行はコマンドで行います: {command}（約5分）。",
     "bench.report": "レポート",
     "bench.none": "ベンチマークのレポートはまだありません。",
     "bench.written": "作成日時 {when}",

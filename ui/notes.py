@@ -35,7 +35,29 @@ _TAG = re.compile(r"(<[^>]*>)")
 _BLOCK_PREFIX = re.compile(r"[ \t]*(?:(?:#{1,6}|[-*+]|\d{1,9}[.)]|>|\|)[ \t]+|>|\|)*(?:\*\*|__)?")
 _FENCE_LINE = re.compile(r"[ \t]*(?:```|~~~)[^\n]*(?:\n|$)")
 GENERIC_HEADINGS = frozenset(
-    ["はじめに", "まとめ", "結論", "概要", "序論", "おわりに", "目次", "引言", "前言", "总结", "结论", "概述", "导言", "introduction", "intro", "summary", "conclusion", "conclusions", "overview", "preface", "contents"]
+    [
+        "はじめに",
+        "まとめ",
+        "結論",
+        "概要",
+        "序論",
+        "おわりに",
+        "目次",
+        "引言",
+        "前言",
+        "总结",
+        "结论",
+        "概述",
+        "导言",
+        "introduction",
+        "intro",
+        "summary",
+        "conclusion",
+        "conclusions",
+        "overview",
+        "preface",
+        "contents",
+    ]
 )
 
 
@@ -193,8 +215,14 @@ def apply_sentinels(html: str, *, cited_id: str = "") -> str:
     return "".join(out)
 
 
-def render_text(text: str, *, markdown: bool, cited: tuple[int, int] | None = None,
-                quotes: Iterable[tuple[int, int]] = (), cited_id: str = "") -> str:
+def render_text(
+    text: str,
+    *,
+    markdown: bool,
+    cited: tuple[int, int] | None = None,
+    quotes: Iterable[tuple[int, int]] = (),
+    cited_id: str = "",
+) -> str:
     """``text`` as inert HTML (Markdown or plain), ``cited`` and ``quotes`` spans (offsets into
     ``text``) marked."""
     src = with_sentinels(text, cited, quotes)
@@ -209,12 +237,16 @@ def passage_html(chunk: Chunk, quotes: Iterable[tuple[int, int]] = ()) -> str:
     return f'<div class="studyrag-passage studyrag-notes">{body}</div>'
 
 
-def document_html(doc: Document, *, cited: tuple[int, int] | None = None,
-                  quotes: Iterable[tuple[int, int]] = ()) -> str:
+def document_html(
+    doc: Document, *, cited: tuple[int, int] | None = None, quotes: Iterable[tuple[int, int]] = ()
+) -> str:
     """A whole document without its front matter; ``doc.text[cited[0]:cited[1]]`` is marked
     (its first piece has ``id="cited"``) and so are the ``quotes`` inside it."""
     b = doc.body_start
-    shift = lambda span: (span[0] - b, span[1] - b)
+
+    def shift(span):
+        return span[0] - b, span[1] - b
+
     body = render_text(
         doc.text[b:],
         markdown=is_markdown(doc.doc_id),
@@ -288,17 +320,19 @@ class Panel:
 
 def marker_html(key: str, n: int) -> str:
     """A clickable ``[n]``: it toggles panel ``n`` of block ``key`` (a label for its checkbox)."""
-    return (f'<label for="{key}-{n}" class="studyrag-cite" data-n="{n}" role="button" tabindex="0">'
-            f"&#91;{n}&#93;</label>")
+    return f'<label for="{key}-{n}" class="studyrag-cite" data-n="{n}" role="button" tabindex="0">&#91;{n}&#93;</label>'
 
 
-def with_panels(key: str, body_html: str, panels: Sequence[Panel], *, css_class: str = "studyrag-cited-text",
-                close: str = "×") -> str:
+def with_panels(
+    key: str, body_html: str, panels: Sequence[Panel], *, css_class: str = "studyrag-cited-text", close: str = "×"
+) -> str:
     """``body_html`` (holding :func:`marker_html` markers) followed by the panels, each shown
     when its marker is clicked and hidden again by its close mark. Pure HTML and CSS: it opens
     in place, instantly, with no round trip."""
     panels = list(panels)[:MAX_PANELS]
-    toggles = "".join(f'<input type="checkbox" class="sr-toggle" id="{key}-{p.number}" data-n="{p.number}">' for p in panels)
+    toggles = "".join(
+        f'<input type="checkbox" class="sr-toggle" id="{key}-{p.number}" data-n="{p.number}">' for p in panels
+    )
     boxes = "".join(
         f'<div class="sr-panel" data-n="{p.number}"><div class="sr-panel-head">'
         f'<label for="{key}-{p.number}" class="sr-close" title="{escape(close)}">×</label>'
@@ -306,17 +340,23 @@ def with_panels(key: str, body_html: str, panels: Sequence[Panel], *, css_class:
         f"{p.body_html}{p.extra_html}</div>"
         for p in panels
     )
-    return (f'<div class="{css_class}" id="{key}">{toggles}<div class="sr-body">{body_html}</div>'
-            f'<div class="sr-panels">{boxes}</div></div>')
+    return (
+        f'<div class="{css_class}" id="{key}">{toggles}<div class="sr-body">{body_html}</div>'
+        f'<div class="sr-panels">{boxes}</div></div>'
+    )
 
 
 def _with_markers(text: str, key: str, valid: set[int]) -> str:
     out, pos = [], 0
     for m in MARKER.finditer(text):
-        out.append(escape(text[pos:m.start()]))
+        out.append(escape(text[pos : m.start()]))
         nums = [int(x) for x in re.findall(r"\d+", m.group(1))]
-        out.append("".join(marker_html(key, n) if n in valid else f'<span class="studyrag-bad-cite">&#91;{n}&#93;</span>'
-                           for n in nums))
+        out.append(
+            "".join(
+                marker_html(key, n) if n in valid else f'<span class="studyrag-bad-cite">&#91;{n}&#93;</span>'
+                for n in nums
+            )
+        )
         pos = m.end()
     out.append(escape(text[pos:]))
     return "".join(out)
@@ -349,15 +389,19 @@ def answer_html(a, *, key: str, lang: str, titles: Mapping[str, str]) -> str:
     lead = ""
     if a.lead and text.startswith(a.lead):
         lead = f'<div class="studyrag-lead">{escape(a.lead)}</div>'
-        text = text[len(a.lead):].lstrip("\n")
-    body = lead + f'<div class="studyrag-answer-text">{answer_body_html(text, key, valid, [f.text for f in a.flagged])}</div>'
+        text = text[len(a.lead) :].lstrip("\n")
+    body = (
+        lead
+        + f'<div class="studyrag-answer-text">{answer_body_html(text, key, valid, [f.text for f in a.flagged])}</div>'
+    )
     panels = []
     for c in cited:
         ch = c.chunk
         head = " · ".join(x for x in (titles.get(ch.doc_id) or ch.title, passage_label(ch)) if x)
         note = ""
         if c.translated:
-            note = f'<div class="sr-note">{escape(t("ask.translated", lang, lang=lang_name(lang, c.hit.chunk.lang)))}</div>'
+            said = t("ask.translated", lang, lang=lang_name(lang, c.hit.chunk.lang))
+            note = f'<div class="sr-note">{escape(said)}</div>'
         extra = ""
         if c.parallel is not None:
             other = t("ask.other_language", lang, lang=lang_name(lang, c.parallel.lang))

@@ -22,8 +22,9 @@ def _new(ctx: state.Study) -> None:
     ss = st.session_state
     n = int(ss.get("quiz_n", 10))
     try:
-        ss["quiz"] = make_quiz(list(ctx.deck.cards), ctx.deck.vectors, n=n, lang=state.lang(),
-                               seed=f"{ss.get('profile')}|{time.time_ns()}")
+        ss["quiz"] = make_quiz(
+            list(ctx.deck.cards), ctx.deck.vectors, n=n, lang=state.lang(), seed=f"{ss.get('profile')}|{time.time_ns()}"
+        )
     except ValueError:
         ss["quiz"] = []
     ss["quiz_i"], ss["quiz_answers"], ss["quiz_checked"] = 0, [], False
@@ -35,8 +36,11 @@ def render() -> None:
     st.title(tr("quiz.title"))
     left, right = st.columns([1, 3], vertical_alignment="bottom")
     left.selectbox(tr("quiz.n"), SIZES, index=1, key="quiz_n", persist_state="session")
-    if right.button(tr("quiz.start"), key="quiz-new", icon=":material/refresh:") or "quiz" not in ss \
-            or ss.get("quiz_lang") != state.lang():
+    if (
+        right.button(tr("quiz.start"), key="quiz-new", icon=":material/refresh:")
+        or "quiz" not in ss
+        or ss.get("quiz_lang") != state.lang()
+    ):
         ss["quiz_lang"] = state.lang()
         _new(ctx)
     quiz = ss["quiz"]
@@ -81,12 +85,15 @@ def _question(ctx: state.Study, quiz, i: int) -> None:
             st.error(tr("quiz.wrong", letter=LETTERS[q.answer]))
         st.caption(tr("quiz.explanation"))
         titles = state.titles(ctx.searcher)
-        head = " · ".join(dict.fromkeys(x for x in (titles.get(q.source.doc_id, q.source.doc_id),
-                                                    state.topic_names(ctx.searcher)(q.topic)) if x))
-        r.html(cited_text_html(q.explanation, f"sr-quiz-{i}", source_panel(1, q.source, head),
-                               close=tr("ask.panel_close")))
-        r.source_button(tr("study.source"), source_target(q.source), key=f"quiz-source-{i}",
-                        back={"page": "quiz"})
+        head = " · ".join(
+            dict.fromkeys(
+                x for x in (titles.get(q.source.doc_id, q.source.doc_id), state.topic_names(ctx.searcher)(q.topic)) if x
+            )
+        )
+        r.html(
+            cited_text_html(q.explanation, f"sr-quiz-{i}", source_panel(1, q.source, head), close=tr("ask.panel_close"))
+        )
+        r.source_button(tr("study.source"), source_target(q.source), key=f"quiz-source-{i}", back={"page": "quiz"})
     last = i + 1 >= len(quiz)
     if st.button(tr("quiz.finish") if last else tr("quiz.next"), key="quiz-next", type="primary"):
         ss["quiz_i"] = i + 1
@@ -99,7 +106,9 @@ def _result(answers, topic_name) -> None:
     st.subheader(tr("quiz.score", right=sc.correct, total=sc.total, pct=round(100 * sc.ratio)))
     st.caption(tr("quiz.by_topic"))
     st.dataframe(
-        [{tr("col.topic"): topic_name(t), tr("col.right"): v["correct"], tr("col.total"): v["total"]}
-         for t, v in sc.by_topic.items()],
+        [
+            {tr("col.topic"): topic_name(t), tr("col.right"): v["correct"], tr("col.total"): v["total"]}
+            for t, v in sc.by_topic.items()
+        ],
         hide_index=True,
     )

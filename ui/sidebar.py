@@ -16,7 +16,9 @@ MAX_LISTED = 30
 
 def render() -> None:
     with st.sidebar:
-        st.selectbox(tr("side.language"), i18n.LANGS, format_func=i18n.NATIVE.get, key="ui_lang", persist_state="session")
+        st.selectbox(
+            tr("side.language"), i18n.LANGS, format_func=i18n.NATIVE.get, key="ui_lang", persist_state="session"
+        )
         s = state.store()
         p = state.profile(s)
         if s is None or p is None:
@@ -68,8 +70,9 @@ def _conversations(s, p) -> None:
         if left.button(label, key=f"chat-{c.id}", type="secondary" if c.id == active else "tertiary", width="stretch"):
             state.open_conversation(c.id)
             state.go("ask", scroll_turn=-1)
-        if right.button("", key=f"del-chat-{c.id}", icon=":material/delete:", help=tr("side.delete_chat"),
-                        type="tertiary"):
+        if right.button(
+            "", key=f"del-chat-{c.id}", icon=":material/delete:", help=tr("side.delete_chat"), type="tertiary"
+        ):
             s.delete_conversation(p.id, c.id)
             if c.id == active:
                 state.new_conversation()
@@ -80,16 +83,31 @@ def _settings() -> None:
     ss = st.session_state
     lang = state.lang()  # fixed now: a format function may be called outside this run
     with st.expander(tr("side.settings"), icon=":material/tune:"):
-        st.selectbox(tr("side.mode"), (None, *MODES), format_func=lambda m: i18n.t(f"mode.{m or 'auto'}", lang), key="mode", persist_state="session")
+        st.selectbox(
+            tr("side.mode"),
+            (None, *MODES),
+            format_func=lambda m: i18n.t(f"mode.{m or 'auto'}", lang),
+            key="mode",
+            persist_state="session",
+        )
         st.slider(tr("side.k"), 1, 20, 5, key="k", persist_state="session")
         st.selectbox(
             tr("side.answer_lang"),
             ANSWER_LANGS,
             format_func=lambda x: i18n.t("answer_lang.auto", lang) if x == "auto" else i18n.NATIVE[x],
-            key="answer_lang", persist_state="session",
+            key="answer_lang",
+            persist_state="session",
         )
-        st.radio(tr("side.answerer"), ANSWERERS, format_func=lambda x: i18n.t(f"answerer.{x}", lang), key="answerer", persist_state="session")
+        st.radio(
+            tr("side.answerer"),
+            ANSWERERS,
+            format_func=lambda x: i18n.t(f"answerer.{x}", lang),
+            key="answerer",
+            persist_state="session",
+        )
         if ss.get("answerer") == "endpoint":
-            st.text_input(tr("side.llm_url"), placeholder="http://localhost:11434", key="llm_url", persist_state="session")
+            st.text_input(
+                tr("side.llm_url"), placeholder="http://localhost:11434", key="llm_url", persist_state="session"
+            )
             st.text_input(tr("side.llm_model"), key="llm_model", persist_state="session")
     st.toggle(tr("side.details"), key="details", persist_state="session")

@@ -56,7 +56,9 @@ def render() -> None:
     docs = list(index.documents)
     if ss.get("source_doc") not in index.documents:
         ss["source_doc"] = target["doc_id"] if target and target.get("doc_id") in index.documents else docs[0]
-    doc_id = st.selectbox(tr("sources.pick"), docs, format_func=lambda d: titles.get(d, d), key="source_doc", persist_state="session")
+    doc_id = st.selectbox(
+        tr("sources.pick"), docs, format_func=lambda d: titles.get(d, d), key="source_doc", persist_state="session"
+    )
     doc = index.documents[doc_id]
     span = cited_span(doc, target)
     quotes = [tuple(q) for q in (target or {}).get("quotes", ())] if span else []

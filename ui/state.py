@@ -215,7 +215,7 @@ def topic_names(searcher: Searcher):
     def name(topic: str) -> str:
         for old, new in swap.items():
             if topic == old or topic.startswith(f"{old} — "):
-                return new + topic[len(old):]
+                return new + topic[len(old) :]
         return topic
 
     return name
@@ -384,8 +384,12 @@ def _deck(build: str) -> Deck:
 
     index = get_searcher(build).index
     cards = tuple(cards_from_index(index))
-    return Deck(cards, {c.id: c for c in cards}, tuple(drill_questions(index.chunks, index.documents)),
-                card_vectors(cards, index))
+    return Deck(
+        cards,
+        {c.id: c for c in cards},
+        tuple(drill_questions(index.chunks, index.documents)),
+        card_vectors(cards, index),
+    )
 
 
 @st.cache_resource(show_spinner=False, max_entries=8)

@@ -17,7 +17,31 @@ from ui.notes import GENERIC_HEADINGS, display_title
 
 MAX_TOPICS = 8
 _LATIN_NAME = re.compile(r"[A-Za-z][A-Za-z0-9]*(?:[-][A-Za-z0-9]+)*(?:\s+[A-Z][A-Za-z0-9]*(?:-[A-Za-z0-9]+)*)*")
-_TOO_GENERIC = frozenset(["llm", "llms", "ai", "q", "a", "the", "and", "or", "of", "in", "to", "for", "is", "are", "what", "how", "why", "nlp", "gpu", "cpu", "api"])
+_TOO_GENERIC = frozenset(
+    [
+        "llm",
+        "llms",
+        "ai",
+        "q",
+        "a",
+        "the",
+        "and",
+        "or",
+        "of",
+        "in",
+        "to",
+        "for",
+        "is",
+        "are",
+        "what",
+        "how",
+        "why",
+        "nlp",
+        "gpu",
+        "cpu",
+        "api",
+    ]
+)
 
 
 @dataclass(frozen=True)
@@ -108,8 +132,14 @@ def suggested_questions(index, lang: str, n: int = 6) -> list[str]:
     for c in index.chunks:
         if c.kind == "section" and c.lang == lang and c.heading:
             h = _clean(c.heading)
-            if (h and h.lower() not in GENERIC_HEADINGS and h not in sections and h not in titles
-                    and h not in umbrellas and not re.search(r"[?？]$", h)):
+            if (
+                h
+                and h.lower() not in GENERIC_HEADINGS
+                and h not in sections
+                and h not in titles
+                and h not in umbrellas
+                and not re.search(r"[?？]$", h)
+            ):
                 sections.append(h)
     picks = _spread(qa, n - min(2, len(sections)) if sections else n)
     picks += [t("q.about", lang, topic=h) for h in _spread(sections, n - len(picks))]
