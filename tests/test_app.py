@@ -166,6 +166,10 @@ def title(at) -> str:
     return at.title[0].value if at.title else ""
 
 
+def current_build(index: Path) -> str:
+    return (index / "CURRENT").read_text().strip()
+
+
 def store(env):
     from study.store import Store
 
@@ -543,6 +547,68 @@ def test_files_changed_outside_the_app_can_be_read_from_the_add_page(env):
     button(at, "update-index").click()
     ok(at.run())
     assert not at.warning and any("7 documents" in s for s in texts(at.success))
+
+
+def test_upload_handler_refuses_bad_files_before_writing(tmp_path):
+    """ingest.uploads without a model: validation, naming, no silent overwrite."""
+    from ingest.uploads import MAX_UPLOAD_BYTES, save_uploads
+
+    corpus = tmp_path / "corpus"
+    corpus.mkdir()
+    (corpus / "seed.md").write_text("# Seed\n\nAlready here.\n", encoding="utf-8")
+    result = save_uploads(
+        [
+            ("../../etc/notes.md", b"# Notes\n\nFirst version.\n"),
+            ("notes.md", b"# Notes\n\nSecond version.\n"),  # same name, other content: kept as notes-2.md
+            ("copy.md", b"# Seed\n\nAlready here.\n"),  # identical to a corpus file
+            ("big.txt", b"a" * (MAX_UPLOAD_BYTES + 1)),
+            ("nul.txt", b"abc\x00def"),
+            ("sjis.txt", "日本語".encode("shift_jis")),
+            ("blank.md", b"\n\n"),
+            ("front-only.md", b"---\ntitle: x\n---\n"),
+            ("picture.png", b"\x89PNG"),
+        ],
+        corpus,
+    )
+    assert result.saved == ["uploads/notes.md", "uploads/notes-2.md"]
+    assert result.unchanged == ["seed.md"]
+    refused = dict(result.refused)
+    assert set(refused) == {"big.txt", "nul.txt", "sjis.txt", "blank.md", "front-only.md", "picture.png"}
+    assert "limit" in refused["big.txt"] and "binary" in refused["nul.txt"] and "not UTF-8" in refused["sjis.txt"]
+    assert "empty" in refused["blank.md"] and "front matter" in refused["front-only.md"]
+    assert "only .md and .txt" in refused["picture.png"]
+    assert sorted(p.name for p in (corpus / "uploads").iterdir()) == ["notes-2.md", "notes.md"]
+    assert (corpus / "uploads" / "notes.md").read_bytes() == b"# Notes\n\nFirst version.\n"
+
+
+def test_bad_upload_leaves_the_index_alone_and_ingest_keeps_other_searchers_working(env):
+    from rag.index import open_index
+    from rag.search import Searcher
+    from ingest.uploads import add_documents
+
+    encoder = FakeEncoder()
+    index, corpus = env / "index", env / "corpus"
+    before = current_build(index)
+    old = Searcher(open_index(index), encoder=encoder)
+    result, report = add_documents([("bad.txt", b"\xff\xfe\x00\x00")], corpus, index, encoder)
+    assert result.refused and report is None and current_build(index) == before
+
+    stages = []
+    result, report = add_documents(
+        [("photosynthesis.md", GOOD_UPLOAD.encode())],
+        corpus,
+        index,
+        encoder,
+        progress=lambda desc, n, total: stages.append(desc),
+    )
+    assert report.written and "uploads/photosynthesis.md" in report.embedded_documents
+    assert {"chunks", "sentences"} <= set(stages)
+    assert current_build(index) != before and not (index / "builds" / before).exists()
+    # a searcher loaded before the swap keeps answering, from its own (old) build
+    hits = old.search("LoRAとQLoRAの違いは？", k=3)
+    assert hits and all(h.chunk.doc_id != "uploads/photosynthesis.md" for h in old.search("Calvin cycle", k=5))
+    new = Searcher(open_index(index), encoder=encoder)
+    assert new.search("Calvin cycle photosynthesis", k=1)[0].chunk.doc_id == "uploads/photosynthesis.md"
 
 
 def test_first_start_builds_the_index(env):
