@@ -335,6 +335,24 @@ def test_choose_which_documents_to_ask(env):
     assert len(answers(at)) == 1
 
 
+def test_answer_settings_search_method_passages_and_answer_language(env):
+    at = new_app(lang="en")
+    at.selectbox(key="mode").set_value("bm25")
+    at.slider(key="k").set_value(3)
+    at.toggle(key="details").set_value(True)
+    ok(at.run())
+    ask(at, ASKED)
+    assert any(c.startswith("Keywords · relevance") for c in texts(at.caption))
+    assert len([m for m in md(at) if re.match(r"\d+\. ", m)]) == 3  # three passages read
+    at.selectbox(key="mode").set_value(None)
+    at.selectbox(key="answer_lang").set_value("zh")
+    ok(at.run())
+    ask(at, ASKED)
+    last = answers(at)[-1]
+    text = last.split('<div class="sr-panels">')[0]
+    assert re.search(r"[\u4e00-\u9fff]", text) and not re.search(r"[\u3040-\u30ff]", text)  # quoted from the zh twin
+
+
 def test_the_endpoint_without_an_address_is_explained_not_raised(env):
     at = new_app(lang="en")
     at.radio(key="answerer").set_value("endpoint")
