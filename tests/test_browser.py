@@ -274,7 +274,7 @@ def test_review_three_flashcards_and_a_reload_keeps_the_progress(browser, app_ur
         page.get_by_text("今日の学習済み: 3").wait_for(timeout=60_000)
         page.get_by_role("link", name="学習の記録").click()
         page.get_by_role("heading", name="学習の記録").wait_for()
-        charts = page.locator("[data-testid='stVegaLiteChart'] canvas")
+        charts = page.locator("[data-testid='stVegaLiteChart'] .marks")
         charts.nth(1).wait_for(timeout=30_000)  # reviews per day, mastery per topic
         shot(page, "progress.png")
     finally:
