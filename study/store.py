@@ -1,4 +1,5 @@
-"""Study progress in SQLite: profiles, cards, each profile's scheduling state, the review log.
+"""Study progress in SQLite: profiles, cards, each profile's scheduling state, the review log,
+and the profile's saved conversations.
 
 One file, ``<data>/study.sqlite3``, in a data folder outside the index (default ``./data``, or
 ``$STUDYRAG_DATA``). WAL mode; every write is one ``BEGIN IMMEDIATE`` transaction, so two
@@ -9,9 +10,10 @@ The schema is versioned with ``PRAGMA user_version`` and numbered :data:`MIGRATI
 that is not ours, is corrupt, or has a newer schema than this code knows is refused with a
 :class:`StoreError` and left exactly as it was (no silent reset).
 
-Adding tables later (e.g. conversations): append a :class:`Migration` with the next number to
-:data:`MIGRATIONS`; never edit a released one. Opening an older file runs the missing steps in
-order, each in its own transaction, and a test checks a version-1 file upgrades.
+Adding tables later: append a :class:`Migration` with the next number to :data:`MIGRATIONS`;
+never edit a released one. Opening an older file runs the missing steps in order, each in its
+own transaction, and a test checks a version-1 file upgrades. Version 2 added the app's saved
+conversations (one row per conversation, one per question-and-answer message).
 """
 
 from __future__ import annotations
@@ -35,6 +37,7 @@ DATA_ENV = "STUDYRAG_DATA"
 APPLICATION_ID = 0x53525354  # "SRST": marks the file as a StudyRAG study store
 BUSY_TIMEOUT_S = 30.0
 MAX_PROFILE_NAME = 80
+MAX_TITLE = 120  # characters of a conversation title
 _SQLITE_MAGIC = b"SQLite format 3\x00"
 
 
@@ -98,6 +101,28 @@ MIGRATIONS: tuple[Migration, ...] = (
             due_after REAL NOT NULL
         );
         CREATE INDEX reviews_profile_time ON reviews(profile_id, reviewed_at);
+        """,
+    ),
+    Migration(
+        2,
+        "conversations and their messages, per profile",
+        """
+        CREATE TABLE conversations (
+            id INTEGER PRIMARY KEY,
+            profile_id INTEGER NOT NULL REFERENCES profiles(id) ON DELETE CASCADE,
+            title TEXT NOT NULL,
+            created REAL NOT NULL,
+            updated REAL NOT NULL
+        );
+        CREATE INDEX conversations_profile_updated ON conversations(profile_id, updated);
+        CREATE TABLE messages (
+            id INTEGER PRIMARY KEY,
+            conversation_id INTEGER NOT NULL REFERENCES conversations(id) ON DELETE CASCADE,
+            position INTEGER NOT NULL,      -- 0, 1, 2 … in the conversation
+            content TEXT NOT NULL,          -- one question and its answer, as JSON
+            created REAL NOT NULL,
+            UNIQUE (conversation_id, position)
+        );
         """,
     ),
 )
@@ -453,6 +478,104 @@ class Store:
             "SELECT count(*) FROM card_states WHERE profile_id = ? AND first_review >= ? AND first_review < ?",
             (profile_id, since, until),
         ).fetchone()[0]
+
+
+    # --- conversations ----------------------------------------------------------------------
+
+    def add_conversation(self, profile_id: int, title: str) -> Conversation:
+        """Start a conversation for the profile; ``title`` is cut to :data:`MAX_TITLE` characters."""
+        t = " ".join(str(title).split())[:MAX_TITLE] or "…"
+        now = time.time()
+        with self.write() as c:
+            cur = c.execute(
+                "INSERT INTO conversations(profile_id, title, created, updated) VALUES (?,?,?,?)",
+                (profile_id, t, now, now),
+            )
+            cid = cur.lastrowid
+        return Conversation(cid, profile_id, t, now, now, 0)
+
+    def conversations(self, profile_id: int) -> list[Conversation]:
+        """The profile's conversations, the most recently updated first."""
+        rows = self.conn.execute(
+            "SELECT c.*, (SELECT count(*) FROM messages m WHERE m.conversation_id = c.id) AS n "
+            "FROM conversations c WHERE c.profile_id = ? ORDER BY c.updated DESC, c.id DESC",
+            (profile_id,),
+        )
+        return [Conversation.from_row(r) for r in rows]
+
+    def conversation(self, profile_id: int, conversation_id: int) -> Conversation | None:
+        """One of the profile's conversations (``None`` if it has none with that id)."""
+        r = self.conn.execute(
+            "SELECT c.*, (SELECT count(*) FROM messages m WHERE m.conversation_id = c.id) AS n "
+            "FROM conversations c WHERE c.profile_id = ? AND c.id = ?",
+            (profile_id, conversation_id),
+        ).fetchone()
+        return None if r is None else Conversation.from_row(r)
+
+    def add_message(self, profile_id: int, conversation_id: int, content: dict) -> int:
+        """Append ``content`` (JSON-ready) to the profile's conversation; returns its position.
+        :class:`KeyError` when the profile has no such conversation (e.g. deleted meanwhile)."""
+        blob = json.dumps(content, ensure_ascii=False)
+        now = time.time()
+        with self.write() as c:
+            if c.execute(
+                "SELECT 1 FROM conversations WHERE id = ? AND profile_id = ?", (conversation_id, profile_id)
+            ).fetchone() is None:
+                raise KeyError(f"no conversation {conversation_id} for profile {profile_id}")
+            pos = c.execute(
+                "SELECT coalesce(max(position) + 1, 0) FROM messages WHERE conversation_id = ?", (conversation_id,)
+            ).fetchone()[0]
+            c.execute(
+                "INSERT INTO messages(conversation_id, position, content, created) VALUES (?,?,?,?)",
+                (conversation_id, pos, blob, now),
+            )
+            c.execute("UPDATE conversations SET updated = ? WHERE id = ?", (now, conversation_id))
+        return pos
+
+    def messages(self, profile_id: int, conversation_id: int) -> list[dict]:
+        """The messages of the profile's conversation, in order (``[]`` if there is no such one)."""
+        rows = self.conn.execute(
+            "SELECT m.content FROM messages m JOIN conversations c ON c.id = m.conversation_id "
+            "WHERE c.profile_id = ? AND c.id = ? ORDER BY m.position",
+            (profile_id, conversation_id),
+        )
+        return [json.loads(r[0]) for r in rows]
+
+    def rename_conversation(self, profile_id: int, conversation_id: int, title: str) -> None:
+        t = " ".join(str(title).split())[:MAX_TITLE] or "…"
+        with self.write() as c:
+            c.execute(
+                "UPDATE conversations SET title = ? WHERE id = ? AND profile_id = ?", (t, conversation_id, profile_id)
+            )
+
+    def delete_conversation(self, profile_id: int, conversation_id: int) -> bool:
+        """Delete the profile's conversation and its messages; ``False`` if there was none."""
+        with self.write() as c:
+            c.execute(
+                "DELETE FROM messages WHERE conversation_id IN "
+                "(SELECT id FROM conversations WHERE id = ? AND profile_id = ?)",
+                (conversation_id, profile_id),
+            )
+            n = c.execute(
+                "DELETE FROM conversations WHERE id = ? AND profile_id = ?", (conversation_id, profile_id)
+            ).rowcount
+        return n > 0
+
+
+@dataclass(frozen=True)
+class Conversation:
+    """A saved conversation: ``messages`` is how many question-and-answer messages it holds."""
+
+    id: int
+    profile_id: int
+    title: str
+    created: float
+    updated: float
+    messages: int = 0
+
+    @classmethod
+    def from_row(cls, r: sqlite3.Row) -> Conversation:
+        return cls(r["id"], r["profile_id"], r["title"], r["created"], r["updated"], r["n"])
 
 
 @dataclass(frozen=True)

@@ -1,13 +1,16 @@
 """The app in a real browser: `streamlit run app.py` driven by Debian's Chromium (playwright).
 
 Never `playwright install` (no network): the system Chromium at /usr/bin/chromium is used.
-Without it the tests skip, except on CI (env CI set), where they fail.
-Screenshots go to tests/artifacts/ (git-ignored); with STUDYRAG_README_SCREENSHOT=1 the
-answered-question screenshot is also written to docs/screenshot.png.
+Without it the tests skip, except on CI (env CI set), where they fail. The index is built once
+per session with the real default encoder (conftest's ``real_index``, about a minute).
+Screenshots go to tests/artifacts/ (git-ignored) with ``timings.json`` (first page load, cold and
+warm; reported, not asserted); with STUDYRAG_README_SCREENSHOT=1 the answer with an opened
+citation is also written to docs/screenshot.png.
 """
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import socket
@@ -19,7 +22,7 @@ from pathlib import Path
 
 import pytest
 
-pytestmark = [pytest.mark.browser, pytest.mark.model]  # the real bundled encoder too
+pytestmark = [pytest.mark.browser, pytest.mark.model]  # the real default encoder too
 
 ROOT = Path(__file__).resolve().parents[1]
 ARTIFACTS = ROOT / "tests" / "artifacts"
@@ -33,8 +36,19 @@ CHROMIUM_ARGS = [
     "--disable-background-networking",
     "--disable-component-update",
     "--disable-sync",
+    "--disable-default-apps",
 ]
-ASK = "Ask a question"
+QUESTION = "LoRAとQLoRAの違いは？"
+HOSTILE = """---
+title: "Security note <b>bold</b> <img src=x onerror=alert(1)>"
+---
+# XSS test note
+
+This note is about cross-site scripting (XSS) in study tools. <script>window.__pwned = 1; alert("xss")</script>
+An image tag <img src="x" onerror="window.__pwned = 2"> must show as text.
+A [markdown link](javascript:alert(3)) and **bold** stay harmless.
+"""
+TIMINGS: dict[str, float] = {}
 
 
 def _need(condition: bool, why: str) -> None:
@@ -56,16 +70,9 @@ def browser():
         b = pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
         yield b
         b.close()
-
-
-def _test_app():
-    """tests/test_app.py as a module (its seed_index: one index build per test session)."""
-    import importlib.util
-
-    spec = importlib.util.spec_from_file_location("studyrag_test_app", Path(__file__).with_name("test_app.py"))
-    mod = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(mod)
-    return mod
+    if TIMINGS:
+        ARTIFACTS.mkdir(parents=True, exist_ok=True)
+        (ARTIFACTS / "timings.json").write_text(json.dumps(TIMINGS, indent=1) + "\n", encoding="utf-8")
 
 
 def _free_port() -> int:
@@ -75,23 +82,21 @@ def _free_port() -> int:
 
 
 @pytest.fixture(scope="module")
-def app_url(browser, tmp_path_factory):
-    """`streamlit run app.py` on a free port, over tmp copies of the corpus and index."""
-    from rag.encoders import load_encoder
-
-    base = _test_app().seed_index(tmp_path_factory, load_encoder("use-m3"))
+def app_url(browser, real_index, tmp_path_factory):
+    """`streamlit run app.py` on a free port, over tmp copies of the corpus and the index."""
     work = tmp_path_factory.mktemp("browser")
-    shutil.copytree(base / "corpus", work / "corpus")
-    shutil.copytree(base / "index", work / "index")
+    shutil.copytree(ROOT / "corpus", work / "corpus", ignore=shutil.ignore_patterns("uploads"))
+    shutil.copytree(real_index, work / "index")
     port = _free_port()
     env = {
         **os.environ,
         "STUDYRAG_CORPUS": str(work / "corpus"),
         "STUDYRAG_INDEX": str(work / "index"),
-        "STUDYRAG_EVAL_RESULTS": str(work / "eval-results"),
+        "STUDYRAG_DATA": str(work / "data"),
+        "STUDYRAG_EVAL_RUNS": str(work / "runs"),
         "PYTHONPATH": os.pathsep.join(p for p in (str(ROOT), os.environ.get("PYTHONPATH", "")) if p),
     }
-    for var in ("STUDYRAG_LLM_URL", "STUDYRAG_LLM_MODEL"):
+    for var in ("STUDYRAG_LLM_URL", "STUDYRAG_LLM_MODEL", "STUDYRAG_LLM_API_KEY"):
         env.pop(var, None)
     log = open(work / "streamlit.log", "w")
     proc = subprocess.Popen(
@@ -101,16 +106,12 @@ def app_url(browser, tmp_path_factory):
             "streamlit",
             "run",
             str(ROOT / "app.py"),
-            "--server.headless",
-            "true",
             "--server.port",
             str(port),
             "--server.address",
             "127.0.0.1",
             "--server.fileWatcherType",
             "none",
-            "--browser.gatherUsageStats",
-            "false",
         ],
         cwd=ROOT,
         env=env,
@@ -143,64 +144,68 @@ def app_url(browser, tmp_path_factory):
         log.close()
 
 
-def open_app(browser, url: str, *, width: int = 1400, height: int = 1000):
-    ctx = browser.new_context(viewport={"width": width, "height": height})
+def open_app(browser, url: str, *, locale: str = "en-US", width: int = 1400, height: int = 1000, path: str = ""):
+    """A new browser context (a new session) on the app; returns (context, page, seconds to the
+    question box and the suggested questions)."""
+    ctx = browser.new_context(viewport={"width": width, "height": height}, locale=locale)
     page = ctx.new_page()
     page.dialogs = []
     page.on("dialog", lambda d: (page.dialogs.append(d.message), d.dismiss()))
-    page.goto(url)
-    page.get_by_placeholder(ASK).wait_for(timeout=90_000)  # first load builds the searcher
-    return ctx, page
-
-
-def ask(page, question: str) -> float:
-    """Type a question, send it; seconds until its answer with a citation [n] is shown."""
-    before = page.locator(".studyrag-answer").count()
-    box = page.get_by_placeholder(ASK)
-    box.fill(question)
     t0 = time.perf_counter()
-    box.press("Enter")
-    page.locator(".studyrag-answer").nth(before).locator(".studyrag-cite", has_text="[1]").first.wait_for(
-        timeout=60_000
-    )
+    page.goto(url + path)
+    page.locator("textarea").first.wait_for(timeout=180_000)  # the first load of all loads the model
+    return ctx, page, time.perf_counter() - t0
+
+
+def ask(page, question: str, button: str = "Ask") -> float:
+    """Type a question and send it; seconds until its answer with a citation marker is shown."""
+    before = page.locator(".studyrag-answer").count()
+    page.locator("textarea").first.fill(question)
+    t0 = time.perf_counter()
+    page.get_by_role("button", name=button, exact=True).click()
+    page.locator(".studyrag-answer").nth(before).locator("label.studyrag-cite").first.wait_for(timeout=60_000)
     return time.perf_counter() - t0
 
 
-def test_ask_answer_with_citation_cards(browser, app_url):
+def shot(page, name: str) -> None:
     ARTIFACTS.mkdir(parents=True, exist_ok=True)
-    ctx, page = open_app(browser, app_url, height=1300)
+    page.wait_for_timeout(400)
+    page.screenshot(path=str(ARTIFACTS / name))
+
+
+def test_first_load_ask_open_a_citation_open_the_source_and_go_back(browser, app_url):
+    ctx, page, cold = open_app(browser, app_url)
+    TIMINGS["first_load_cold_s"] = round(cold, 2)
+    ctx.close()
+    ctx, page, warm = open_app(browser, app_url)
+    page.get_by_text("Questions to start with").wait_for()
+    t0 = time.perf_counter()
+    page.reload()
+    page.get_by_text("Questions to start with").wait_for(timeout=60_000)
+    cached = time.perf_counter() - t0
+    TIMINGS.update(first_load_warm_server_s=round(warm, 2), first_load_warm_browser_cache_s=round(cached, 2))
+    print(
+        f"\nfirst page load: cold {cold:.2f} s; warm server, new browser {warm:.2f} s; "
+        f"warm server, cached browser {cached:.2f} s (target <= 3 s warm)"
+    )
     try:
-        page.get_by_text("Show scores").click()
-        seconds = ask(page, "LoRAとQLoRAの違いは？")
-        assert seconds < 10, f"answer took {seconds:.1f} s"
+        assert page.get_by_text("What your notes cover").is_visible()
+        page.get_by_role("button", name="What is LoRA?").wait_for()
+        assert page.get_by_text("Deploy").count() == 0  # the toolbar is trimmed for a local learner
+        seconds = ask(page, QUESTION)
+        TIMINGS["answer_s"] = round(seconds, 2)
         answer = page.locator(".studyrag-answer").first
-        assert "[1]" in answer.inner_text() and "LoRA" in answer.inner_text()
-        # an evidence card: title, scores, passage with highlighted terms, open-source button
-        card = page.locator("[class*='st-key-card-0-1']").first
-        card.wait_for()
-        text = card.inner_text()
-        assert "[1]" in text and "LLM Interview Questions" in text and "bm25" in text and "rerank" in text
-        assert card.locator(".studyrag-passage mark").count() > 0
-        assert card.get_by_role("button", name="Open source").is_visible()
-        assert card.get_by_text("Parallel passage").is_visible()
-        page.wait_for_timeout(500)
-        page.screenshot(path=str(ARTIFACTS / "app.png"))
+        assert "LoRA" in answer.inner_text()
+        panel = answer.locator(".sr-panel").first
+        assert not panel.is_visible()  # evidence stays folded until asked for
+        answer.locator("label.studyrag-cite").first.click()
+        panel.wait_for(state="visible")
+        assert panel.locator("mark.studyrag-quote").count() > 0 and "LoRA" in panel.inner_text()
+        assert "**" not in panel.inner_text()
+        shot(page, "answer.png")
         if os.environ.get("STUDYRAG_README_SCREENSHOT"):
-            (ROOT / "docs").mkdir(exist_ok=True)
             page.screenshot(path=str(ROOT / "docs" / "screenshot.png"))
-        # warm app: the next question is answered quickly
-        seconds2 = ask(page, "什么是注意力机制？")
-        assert seconds2 < 5, f"warm answer took {seconds2:.1f} s"
-        assert not page.dialogs
-    finally:
-        ctx.close()
-
-
-def test_open_source_scrolls_to_the_cited_passage_and_document_is_inert(browser, app_url):
-    ctx, page = open_app(browser, app_url, height=800)
-    try:
-        ask(page, "cross-site scripting XSS note")
-        page.get_by_role("button", name="Open source").first.click()
+        page.get_by_role("button", name="Open [1] in its document").click()
         cited = page.locator("mark#cited")
         cited.wait_for(timeout=30_000)
         page.wait_for_function(
@@ -208,49 +213,97 @@ def test_open_source_scrolls_to_the_cited_passage_and_document_is_inert(browser,
             " return r.top >= 0 && r.top < window.innerHeight; }",
             timeout=10_000,
         )
-        # the hostile markup shows as text and nothing in it ran
-        doc = page.locator(".studyrag-document")
-        assert "<script>window.__pwned = 1" in doc.inner_text()
-        assert '<img src="x" onerror=' in doc.inner_text()
-        assert doc.locator("script, img, a").count() == 0
-        page.wait_for_timeout(500)
-        assert page.evaluate("() => window.__pwned") is None
+        assert "LoRA" in page.locator(
+            ".studyrag-document mark.studyrag-cited"
+        ).first.inner_text() or "LoRA" in " ".join(
+            page.locator(".studyrag-document mark.studyrag-cited").all_inner_texts()
+        )
+        shot(page, "source.png")
+        page.get_by_role("button", name="← Back to the answer").click()
+        page.locator(".studyrag-answer").first.wait_for()
+        assert page.get_by_role("heading", name="Ask your notes").is_visible()
         assert not page.dialogs
-        page.screenshot(path=str(ARTIFACTS / "source.png"))
     finally:
         ctx.close()
 
 
-def test_sessions_at_once_and_an_upload_does_not_break_searching(browser, app_url, tmp_path):
-    ctx_a, a = open_app(browser, app_url)
-    ctx_b, b = open_app(browser, app_url)
+def test_chinese_interface_and_a_reload_keeps_the_conversation(browser, app_url):
+    ctx, page, _ = open_app(browser, app_url, height=700)
     try:
-        # two sessions ask at the same time
-        for page, q in ((a, "ビームサーチとは何ですか"), (b, "what is a context window")):
-            page.get_by_placeholder(ASK).fill(q)
-        a.get_by_placeholder(ASK).press("Enter")
-        b.get_by_placeholder(ASK).press("Enter")
-        for page in (a, b):
-            page.locator(".studyrag-answer .studyrag-cite").first.wait_for(timeout=60_000)
+        ask(page, "什么是注意力机制？")
+        ask(page, "Transformerとは何ですか")
+        # the newest answer is in view, its evidence folded
+        page.wait_for_function(
+            "() => { const el = document.querySelector('.st-key-turn-1'); if (!el) return false;"
+            " const r = el.getBoundingClientRect(); return r.top >= -5 && r.top < window.innerHeight / 2; }",
+            timeout=10_000,
+        )
+        assert page.locator(".sr-panel:visible").count() == 0
+        page.get_by_role("combobox", name="Interface language").click()
+        page.get_by_role("option", name="中文").click()
+        page.get_by_role("heading", name="向笔记提问").wait_for()
+        for label in ("新对话", "回答设置", "提问"):
+            assert page.get_by_text(label, exact=True).first.is_visible(), label
+        assert page.get_by_role("link", name="闪卡").is_visible()
+        shot(page, "chinese.png")
+        page.reload()
+        page.get_by_role("heading", name="向笔记提问").wait_for(timeout=60_000)
+        page.locator(".studyrag-answer label.studyrag-cite").first.wait_for(timeout=30_000)
+        assert page.get_by_text("什么是注意力机制？").first.is_visible()
+        assert page.locator(".studyrag-answer").count() == 2
+        shot(page, "reloaded.png")
+    finally:
+        ctx.close()
 
-        # session A adds a document while session B keeps asking
+
+def test_review_three_flashcards_and_a_reload_keeps_the_progress(browser, app_url):
+    ctx, page, _ = open_app(browser, app_url, locale="ja-JP")
+    try:
+        page.get_by_role("link", name="フラッシュカード").click()
+        page.get_by_role("heading", name="フラッシュカード").wait_for()
+        for k, rating in enumerate(("正解", "もう一度", "簡単")):
+            page.get_by_role("button", name="答えを見る").click()
+            page.locator(".studyrag-cited-text").wait_for()
+            if k == 0:
+                page.locator(".studyrag-cited-text label.studyrag-cite").click()
+                page.locator(".studyrag-cited-text .sr-panel").wait_for(state="visible")
+                shot(page, "flashcard.png")
+            page.get_by_role("button", name=rating).first.click()
+            page.get_by_text(f"今日の学習済み: {k + 1}").wait_for(timeout=30_000)
+        page.reload()
+        page.get_by_text("今日の学習済み: 3").wait_for(timeout=60_000)
+        page.get_by_role("link", name="学習の記録").click()
+        page.get_by_role("heading", name="学習の記録").wait_for()
+        charts = page.locator("[data-testid='stVegaLiteChart'] .marks")
+        charts.nth(1).wait_for(timeout=30_000)  # reviews per day, mastery per topic
+        shot(page, "progress.png")
+    finally:
+        ctx.close()
+
+
+def test_an_uploaded_hostile_note_is_shown_inert_while_another_session_asks(browser, app_url, tmp_path):
+    ctx_a, a, _ = open_app(browser, app_url)
+    ctx_b, b, _ = open_app(browser, app_url)
+    try:
         a.get_by_role("link", name="Add documents").click()
         a.get_by_text("Markdown or text files").first.wait_for()
-        note = tmp_path / "photosynthesis.md"
-        note.write_text(
-            "# Photosynthesis notes\n\nPhotosynthesis converts light energy into chemical energy in chloroplasts.\n",
-            encoding="utf-8",
-        )
+        note = tmp_path / "xss-note.md"
+        note.write_text(HOSTILE, encoding="utf-8")
         a.locator("input[type='file']").set_input_files(str(note))
-        a.get_by_role("button", name="Add to the index").click()
-        b.get_by_placeholder(ASK).fill("RAGとは何ですか")
-        b.get_by_placeholder(ASK).press("Enter")
-        b.locator(".studyrag-answer").nth(1).locator(".studyrag-cite").first.wait_for(timeout=60_000)
-        a.get_by_text("Added uploads/photosynthesis.md").wait_for(timeout=90_000)
-        # a new question in B now finds the new document
-        ask(b, "What does photosynthesis convert light energy into?")
-        assert "chemical energy" in b.locator(".studyrag-answer").nth(2).inner_text()
-        a.screenshot(path=str(ARTIFACTS / "upload.png"))
+        a.get_by_role("button", name="Add to my notes").click()
+        ask(b, "RAGとは何ですか")  # the other session keeps answering meanwhile
+        a.get_by_text("Added uploads/xss-note.md").wait_for(timeout=180_000)
+        a.get_by_role("link", name="Documents", exact=True).click()
+        a.get_by_role("combobox", name="Open a document").click()
+        a.get_by_role("option", name="Security note").first.click()
+        doc = a.locator(".studyrag-document")
+        doc.get_by_text("cross-site scripting").wait_for()
+        assert "<script>window.__pwned = 1" in doc.inner_text()
+        assert '<img src="x" onerror=' in doc.inner_text()
+        assert doc.locator("script, img, a, iframe").count() == 0
+        a.wait_for_timeout(500)
+        assert a.evaluate("() => window.__pwned") is None and not a.dialogs
+        shot(a, "inert-note.png")
     finally:
         ctx_a.close()
         ctx_b.close()

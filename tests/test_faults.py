@@ -25,7 +25,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from conftest import ROOT, SMALL_CORPUS, FakeEncoder, write_corpus
+from conftest import ROOT, SMALL_CORPUS, FakeEncoder, fake_tuned, write_corpus
 from ingest.loader import FrontMatterError, parse_document
 from ingest.pipeline import ingest
 from rag.corpus import UnreadableFileError, corpus_files, document_hashes, read_file, stale_documents
@@ -663,26 +663,41 @@ def test_markdown_helpers_leave_nothing_live():
 
 
 @pytest.fixture
-def fake_app(built, monkeypatch):
-    """The Streamlit app over the small index, with the fake encoder for every model."""
+def fake_app(built, monkeypatch, tmp_path):
+    """The Streamlit app over the small index, on the fake encoder (registered by name)."""
     import streamlit as st
 
-    import rag.encoders
+    import rag.search
+    from rag.encoders import register_encoder
 
     corpus, index, _ = built
-    monkeypatch.setattr(rag.encoders, "load_encoder", lambda name="": FakeEncoder())
+    register_encoder("fake-ngram-64", FakeEncoder)
+    calibration = {"weights": {"passage": 10.0, "unit": 10.0}, "bias": -8.0, "threshold": 0.5}
+    monkeypatch.setattr(rag.search, "load_tuned", lambda encoder_id, *a, **k: fake_tuned(
+        answer={"calibration": calibration}))
     monkeypatch.setenv("STUDYRAG_CORPUS", str(corpus))
     monkeypatch.setenv("STUDYRAG_INDEX", str(index))
+    monkeypatch.setenv("STUDYRAG_DATA", str(tmp_path / "data"))
     for var in ("STUDYRAG_LLM_URL", "STUDYRAG_LLM_MODEL", "STUDYRAG_LLM_API_KEY"):
         monkeypatch.delenv(var, raising=False)
-    st.cache_resource.clear()  # an encoder cached by name by another test must not be reused
+    st.cache_resource.clear()  # a searcher cached by another test must not be reused
+    st.cache_data.clear()
     from streamlit.testing.v1 import AppTest
 
     at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=60)
+    at.query_params["lang"] = "en"
     at.run()
     assert not at.exception, at.exception
     yield at
+    register_encoder("fake-ngram-64", None)
     st.cache_resource.clear()
+    st.cache_data.clear()
+
+
+def ask_app(at, question: str) -> None:
+    at.text_area(key="ask_box").set_value(question)
+    next(b for b in at.button if b.label == "Ask").click()
+    at.run()
 
 
 def shown(elements) -> list[str]:
@@ -704,14 +719,14 @@ def test_app_shows_endpoint_replies_and_errors_inert(fake_app, endpoint):
     at.radio(key="answerer").set_value("endpoint").run()
     at.text_input(key="llm_url").set_value(good.url).run()
     at.text_input(key="llm_model").set_value("fake").run()
-    at.chat_input[0].set_value("LoRAとQLoRAの違いは？").run()
+    ask_app(at, "LoRAとQLoRAの違いは？")
     assert not at.exception, at.exception
     warnings = shown(at.warning)
-    assert any("Not backed by a valid citation" in w and "the docs" in w for w in warnings), warnings
+    assert any("Not backed by the notes" in w and "the docs" in w for w in warnings), warnings
     assert_inert(warnings)
 
     at.text_input(key="llm_url").set_value(broken.url).run()
-    at.chat_input[0].set_value("温度パラメータの役割は？").run()
+    ask_app(at, "温度パラメータの役割は？")
     assert not at.exception, at.exception
     notes = [c for c in shown(at.caption) if "HTTP 500" in c]
     assert notes, shown(at.caption)
@@ -726,7 +741,7 @@ def test_app_upload_of_bad_files_shows_reasons_not_tracebacks(fake_app):
     files = [("nested.md", BAD_FILES["nested.md"], "text/markdown"), ("bomb.md", BAD_FILES["bomb.md"], "text/markdown"),
              ("tags.md", BAD_FILES["tags-map.md"], "text/markdown")]
     at.file_uploader[0].set_value(files).run()
-    next(b for b in at.button if b.label == "Add to the index").click().run()
+    at.button(key="add-files").click().run()
     assert not at.exception, at.exception
     errors = " ".join(shown(at.error))
     assert "nested.md" in errors and "nested deeper" in errors

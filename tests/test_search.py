@@ -377,3 +377,18 @@ print("HEAVY", heavy)
     proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
     assert proc.returncode == 0, proc.stderr
     assert "HEAVY []" in proc.stdout
+
+
+def test_a_registered_encoder_is_loaded_by_name_and_by_recorded_id(fake_encoder):
+    from rag.encoders import load_encoder, register_encoder
+
+    register_encoder("fake-ngram-64", lambda: fake_encoder)
+    try:
+        assert load_encoder("fake-ngram-64") is fake_encoder
+        assert load_encoder("fake-ngram-64@1") is fake_encoder
+    finally:
+        register_encoder("fake-ngram-64", None)
+    with pytest.raises(Exception, match="unknown encoder"):
+        load_encoder("fake-ngram-64")
+    with pytest.raises(ValueError, match="without '@'"):
+        register_encoder("x@1", lambda: fake_encoder)

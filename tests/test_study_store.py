@@ -107,7 +107,7 @@ def test_newer_schema_is_refused_and_left_untouched(tmp_path):
         s.conn.execute("PRAGMA user_version = 99")
         s.conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
     before = snapshot(folder)
-    with pytest.raises(StoreError, match="schema version 99.*reads up to version 1.*Upgrade"):
+    with pytest.raises(StoreError, match=f"schema version 99.*reads up to version {store_mod.SCHEMA_VERSION}.*Upgrade"):
         Store.open(folder)
     assert snapshot(folder) == before
 
@@ -125,21 +125,40 @@ def test_someone_elses_sqlite_file_is_refused(tmp_path):
     assert snapshot(folder) == before
 
 
-def test_an_older_file_is_migrated_and_keeps_its_data(tmp_path, monkeypatch):
+def _version_1_file(folder, monkeypatch):
+    """A progress file as the first release wrote it (schema version 1), with a review in it."""
+    with monkeypatch.context() as m:
+        m.setattr(store_mod, "MIGRATIONS", store_mod.MIGRATIONS[:1])
+        m.setattr(store_mod, "SCHEMA_VERSION", 1)
+        with Store.open(folder) as s:
+            p = s.add_profile("ana")
+            s.sync_cards([card(1)])
+            schedule.review(s, p.id, "qa:d.md#Q1", "good", now=NOW)
+            assert s.schema_version == 1
+
+
+def test_a_version_1_file_gains_conversations_and_keeps_its_data(tmp_path, monkeypatch):
     folder = tmp_path / "data"
+    _version_1_file(folder, monkeypatch)
     with Store.open(folder) as s:
-        p = s.add_profile("ana")
-        s.sync_cards([card(1)])
-        schedule.review(s, p.id, "qa:d.md#Q1", "good", now=NOW)
-    extra = Migration(
-        2,
-        "conversations (example of a later migration)",
-        "CREATE TABLE conversations (id INTEGER PRIMARY KEY, profile_id INTEGER REFERENCES profiles(id));",
-    )
+        assert s.schema_version == store_mod.SCHEMA_VERSION >= 2
+        pid = s.profile("ana").id
+        assert len(s.reviews(pid)) == 1
+        c = s.add_conversation(pid, "LoRA?")
+        s.add_message(pid, c.id, {"question": "LoRA?"})
+        assert s.messages(pid, c.id) == [{"question": "LoRA?"}]
+
+
+def test_a_later_migration_runs_on_an_older_file(tmp_path, monkeypatch):
+    folder = tmp_path / "data"
+    _version_1_file(folder, monkeypatch)
+    nxt = store_mod.SCHEMA_VERSION + 1
+    extra = Migration(nxt, "an example of a later migration", "CREATE TABLE notes (id INTEGER PRIMARY KEY);")
     monkeypatch.setattr(store_mod, "MIGRATIONS", (*store_mod.MIGRATIONS, extra))
-    monkeypatch.setattr(store_mod, "SCHEMA_VERSION", 2)
+    monkeypatch.setattr(store_mod, "SCHEMA_VERSION", nxt)
     with Store.open(folder) as s:
-        assert s.schema_version == 2
+        assert s.schema_version == nxt
+        assert s.conn.execute("SELECT count(*) FROM notes").fetchone()[0] == 0
         assert s.conn.execute("SELECT count(*) FROM conversations").fetchone()[0] == 0
         assert len(s.reviews(s.profile("ana").id)) == 1
 
@@ -292,3 +311,43 @@ def test_a_review_survives_a_killed_process(tmp_path):
     assert proc.returncode == 9, proc.stderr
     with Store.open(folder) as s:
         assert len(s.reviews(s.profile("ana").id)) == 3
+
+
+# --- conversations -----------------------------------------------------------------------------
+
+
+def test_conversations_are_kept_per_profile_in_order(store):
+    ana, bo = store.add_profile("ana"), store.add_profile("bo")
+    first = store.add_conversation(ana.id, "  LoRAとQLoRAの違いは？\n  ")
+    assert first.title == "LoRAとQLoRAの違いは？" and first.messages == 0
+    assert [store.add_message(ana.id, first.id, {"q": i, "text": "注意力 <b>"}) for i in range(3)] == [0, 1, 2]
+    second = store.add_conversation(ana.id, "x" * 500)
+    assert len(second.title) == store_mod.MAX_TITLE
+    store.add_message(ana.id, first.id, {"q": 3})  # the first is now the most recent
+    assert [c.id for c in store.conversations(ana.id)] == [first.id, second.id]
+    assert store.conversation(ana.id, first.id).messages == 4
+    assert [m["q"] for m in store.messages(ana.id, first.id)] == [0, 1, 2, 3]
+    assert store.messages(ana.id, first.id)[0]["text"] == "注意力 <b>"
+    # another profile sees nothing of ana's and cannot write to or delete it
+    assert store.conversations(bo.id) == [] and store.conversation(bo.id, first.id) is None
+    assert store.messages(bo.id, first.id) == []
+    with pytest.raises(KeyError):
+        store.add_message(bo.id, first.id, {"q": "intruder"})
+    assert not store.delete_conversation(bo.id, first.id)
+    store.rename_conversation(ana.id, second.id, "Attention")
+    assert store.conversation(ana.id, second.id).title == "Attention"
+    assert store.delete_conversation(ana.id, first.id)
+    assert [c.id for c in store.conversations(ana.id)] == [second.id]
+    assert store.conn.execute("SELECT count(*) FROM messages").fetchone()[0] == 0
+
+
+def test_conversations_survive_reopening(tmp_path):
+    folder = tmp_path / "data"
+    with Store.open(folder) as s:
+        p = s.add_profile("<img src=x onerror=alert(1)>/../..")
+        c = s.add_conversation(p.id, "q")
+        s.add_message(p.id, c.id, {"question": "q", "answer": "a [1]"})
+    with Store.open(folder) as s:
+        p = s.profile("<img src=x onerror=alert(1)>/../..")
+        assert [m["answer"] for m in s.messages(p.id, s.conversations(p.id)[0].id)] == ["a [1]"]
+    assert sorted(x.name for x in folder.iterdir() if not x.name.startswith(DB_NAME)) == []

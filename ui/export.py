@@ -1,0 +1,96 @@
+"""Export & import: the deck with the learner's scheduling state for Anki (.apkg) and as CSV,
+our progress file out and back in (refused with the reason when it is not one)."""
+
+from __future__ import annotations
+
+import re
+import tempfile
+from pathlib import Path
+
+import streamlit as st
+
+from rag.highlight import md_escape
+from study.export import ImportFileError, deck_for_export, import_progress, write_anki, write_csv, write_progress
+from study.store import StoreError
+from ui import state
+from ui.state import tr
+
+
+def safe_stem(name: str) -> str:
+    """A file-name stem for a learner's name (no folders, no odd characters)."""
+    stem = re.sub(r"[^\w.-]+", "_", name, flags=re.UNICODE).strip("._")[:40]
+    return stem or "learner"
+
+
+def _file_bytes(write, suffix: str) -> bytes:
+    with tempfile.TemporaryDirectory() as tmp:
+        path = Path(tmp) / f"deck{suffix}"
+        write(path)
+        return path.read_bytes()
+
+
+def render() -> None:
+    ctx = state.study()
+    s, p = ctx.store, ctx.profile
+    st.title(tr("exp.title"))
+    st.write(tr("exp.intro"))
+    cards, states = deck_for_export(s, p.name)
+    stem = f"studyrag-{safe_stem(p.name)}"
+    cols = st.columns(3)
+    cols[0].download_button(
+        tr("exp.anki"),
+        _file_bytes(lambda f: write_anki(f, cards, states, profile=p.name), ".apkg"),
+        file_name=f"{stem}.apkg",
+        mime="application/octet-stream",
+        key="exp-anki",
+        icon=":material/download:",
+        on_click="ignore",
+    )
+    cols[1].download_button(
+        tr("exp.csv"),
+        _file_bytes(lambda f: write_csv(f, cards, states), ".csv"),
+        file_name=f"{stem}.csv",
+        mime="text/csv",
+        key="exp-csv",
+        icon=":material/download:",
+        on_click="ignore",
+    )
+    cols[2].download_button(
+        tr("exp.progress"),
+        _file_bytes(lambda f: write_progress(f, s, p.name), ".json"),
+        file_name=f"{stem}-progress.json",
+        mime="application/json",
+        key="exp-progress",
+        icon=":material/download:",
+        on_click="ignore",
+    )
+    st.divider()
+    st.subheader(tr("exp.import"))
+    ss = st.session_state
+    ss.setdefault("exp_round", 0)
+    up = st.file_uploader(
+        tr("exp.import"), type=["json"], key=f"exp-upload-{ss['exp_round']}", label_visibility="collapsed"
+    )
+    if st.button(tr("exp.import_button"), key="exp-import", disabled=up is None, type="primary"):
+        _import(s, p.name, up.name, up.getvalue())
+    for kind, msg in ss.get("exp_messages", []):
+        getattr(st, kind)(msg)
+
+
+def _import(s, profile: str, name: str, data: bytes) -> None:
+    ss = st.session_state
+    with tempfile.TemporaryDirectory() as tmp:
+        path = Path(tmp) / "progress.json"
+        path.write_bytes(data)
+        try:
+            rep = import_progress(s, profile, path)
+        except (ImportFileError, StoreError) as e:
+            reason = str(e).replace(str(path), name)
+            ss["exp_messages"] = [("error", tr("exp.refused", reason=md_escape(reason)))]
+            return
+    msgs = [("success", tr("exp.imported", taken=rep.states_taken, reviews=rep.reviews_added, kept=rep.states_kept))]
+    if rep.unknown_cards:
+        msgs.append(("info", tr("exp.unknown", n=len(rep.unknown_cards))))
+    ss["exp_messages"] = msgs
+    ss["exp_round"] += 1
+    st.rerun()

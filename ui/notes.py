@@ -1,0 +1,429 @@
+"""Notes shown as notes: Markdown rendered to inert HTML, passages and documents with the cited
+sentences marked, and the names a learner reads (document titles, Q&A labels).
+
+Streamlit-free (the pages and the tests call it). Every text here comes from the documents, so
+all of it is escaped (:func:`rag.highlight.escape`); the only tags in the output are the ones
+the Markdown renderer and this module write. Raw HTML in a note shows as text, links keep their
+words but lose their target, images become their description in brackets.
+
+The output has no newline, so ``st.markdown(..., unsafe_allow_html=True)`` takes it as one HTML
+block and never parses Markdown, LaTeX or auto-links inside it.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import PurePosixPath
+
+from markdown_it import MarkdownIt
+
+from rag.highlight import escape
+from rag.text import MARKER, plain
+from rag.types import Chunk, Document
+
+# Private-use characters that mark where a highlight starts and ends while the text goes
+# through the Markdown renderer; any in a document are replaced (same length) first.
+CITE_ON, CITE_OFF, QUOTE_ON, QUOTE_OFF = "\ue000", "\ue001", "\ue002", "\ue003"
+_SENTINELS = CITE_ON + CITE_OFF + QUOTE_ON + QUOTE_OFF
+_STRIP_SENTINELS = {ord(c): "\ufffd" for c in _SENTINELS}
+_TAG = re.compile(r"(<[^>]*>)")
+# What may precede a line's text in Markdown: indentation, heading marks, list markers, block
+# quotes, a table's leading pipe, an opening emphasis. A highlight starting at a line start
+# begins after it (else "## Title" would no longer be a heading).
+_BLOCK_PREFIX = re.compile(r"[ \t]*(?:(?:#{1,6}|[-*+]|\d{1,9}[.)]|>|\|)[ \t]+|>|\|)*(?:\*\*|__)?")
+_FENCE_LINE = re.compile(r"[ \t]*(?:```|~~~)[^\n]*(?:\n|$)")
+GENERIC_HEADINGS = frozenset(
+    [
+        "はじめに",
+        "まとめ",
+        "結論",
+        "概要",
+        "序論",
+        "おわりに",
+        "目次",
+        "引言",
+        "前言",
+        "总结",
+        "结论",
+        "概述",
+        "导言",
+        "introduction",
+        "intro",
+        "summary",
+        "conclusion",
+        "conclusions",
+        "overview",
+        "preface",
+        "contents",
+    ]
+)
+
+
+def _md() -> MarkdownIt:
+    md = MarkdownIt("commonmark", {"html": False, "linkify": False, "typographer": False})
+    md.enable(["table", "strikethrough"])
+
+    def text(self, tokens, idx, options, env):
+        return escape(tokens[idx].content)
+
+    def code_inline(self, tokens, idx, options, env):
+        return f"<code>{escape(tokens[idx].content)}</code>"
+
+    def code_block(self, tokens, idx, options, env):  # fences too: the info string is dropped
+        return f"<pre><code>{escape(tokens[idx].content.rstrip(chr(10)))}</code></pre>"
+
+    def link_open(self, tokens, idx, options, env):
+        return '<span class="studyrag-link">'
+
+    def link_close(self, tokens, idx, options, env):
+        return "</span>"
+
+    def image(self, tokens, idx, options, env):
+        alt = "".join(t.content for t in (tokens[idx].children or []))
+        return f'<span class="studyrag-image">[{escape(alt or "image")}]</span>'
+
+    def br(self, tokens, idx, options, env):
+        return "<br>"
+
+    # Headings as our own elements: Streamlit would give h1-h6 anchor links of its own.
+    def heading_open(self, tokens, idx, options, env):
+        n = int(tokens[idx].tag[1])
+        return f'<div class="studyrag-h{n}" role="heading" aria-level="{n}">'
+
+    def heading_close(self, tokens, idx, options, env):
+        return "</div>"
+
+    for name, fn in {
+        "text": text,
+        "code_inline": code_inline,
+        "code_block": code_block,
+        "fence": code_block,
+        "html_block": text,
+        "html_inline": text,
+        "link_open": link_open,
+        "link_close": link_close,
+        "image": image,
+        "softbreak": br,
+        "hardbreak": br,
+        "heading_open": heading_open,
+        "heading_close": heading_close,
+    }.items():
+        md.add_render_rule(name, fn)
+    return md
+
+
+_MARKDOWN = _md()
+
+
+def is_markdown(doc_id: str) -> bool:
+    """Markdown files are rendered; plain-text files are shown line for line."""
+    return PurePosixPath(doc_id).suffix.lower() in (".md", ".markdown")
+
+
+def markdown_html(text: str) -> str:
+    """``text`` rendered as Markdown, inert, on one line."""
+    return _MARKDOWN.render(text).replace("\n", "")
+
+
+def plain_html(text: str) -> str:
+    """``text`` escaped, its line breaks kept, runs of blank lines shortened to one."""
+    text = re.sub(r"\n[ \t]*\n(?:[ \t]*\n)+", "\n\n", text.strip("\n"))
+    return escape(text)
+
+
+# --- highlights -------------------------------------------------------------------------------
+
+
+def _on_position(text: str, pos: int) -> int:
+    """Where a highlight starting at ``pos`` should begin: after a line's block prefix, past
+    a fence line and past leading whitespace."""
+    while pos < len(text) and text[pos] in " \t\n":
+        pos += 1
+    if pos == 0 or text[pos - 1] == "\n":
+        m = _FENCE_LINE.match(text, pos)
+        if m:
+            return _on_position(text, m.end()) if m.end() > pos else pos
+        m = _BLOCK_PREFIX.match(text, pos)
+        if m:
+            pos = m.end()
+    return pos
+
+
+def _off_position(text: str, pos: int) -> int:
+    """Where a highlight ending at ``pos`` should end: before trailing whitespace."""
+    while pos > 0 and text[pos - 1] in " \t\n":
+        pos -= 1
+    return pos
+
+
+def with_sentinels(text: str, cited: tuple[int, int] | None, quotes: Iterable[tuple[int, int]]) -> str:
+    """``text`` with the highlight marks inserted (offsets are into ``text``)."""
+    text = text.translate(_STRIP_SENTINELS)
+    marks: list[tuple[int, int, str]] = []  # (position, order, char): ends before starts at one place
+
+    def add(s: int, e: int, on: str, off: str) -> None:
+        s, e = max(0, s), min(len(text), e)
+        if s >= e:
+            return
+        a, b = _on_position(text, s), _off_position(text, e)
+        if a < b:
+            marks.append((a, 1, on))
+            marks.append((b, 0, off))
+
+    if cited is not None:
+        add(cited[0], cited[1], CITE_ON, CITE_OFF)
+    for s, e in quotes:
+        add(s, e, QUOTE_ON, QUOTE_OFF)
+    out, pos = [], 0
+    for p, _, ch in sorted(marks):
+        out.append(text[pos:p])
+        out.append(ch)
+        pos = p
+    out.append(text[pos:])
+    return "".join(out)
+
+
+def apply_sentinels(html: str, *, cited_id: str = "") -> str:
+    """Replace the marks in rendered HTML by ``<mark>`` elements around each piece of text, so
+    a highlight across paragraphs or list items never breaks the nesting. The first cited piece
+    gets ``id=cited_id`` (to scroll to it)."""
+    if not any(c in html for c in _SENTINELS):
+        return html
+    cite = quote = False
+    first = bool(cited_id)
+    out: list[str] = []
+    for part in _TAG.split(html):
+        if not part or part.startswith("<"):
+            out.append(part)
+            continue
+        for piece in re.split(f"([{_SENTINELS}])", part):
+            if piece in (CITE_ON, CITE_OFF, QUOTE_ON, QUOTE_OFF):
+                cite = piece == CITE_ON if piece in (CITE_ON, CITE_OFF) else cite
+                quote = piece == QUOTE_ON if piece in (QUOTE_ON, QUOTE_OFF) else quote
+                continue
+            if not piece:
+                continue
+            if quote:
+                piece = f'<mark class="studyrag-quote">{piece}</mark>'
+            if cite:
+                attr = f' id="{escape(cited_id)}"' if first else ""
+                first = False
+                piece = f'<mark class="studyrag-cited"{attr}>{piece}</mark>'
+            out.append(piece)
+    return "".join(out)
+
+
+def render_text(
+    text: str,
+    *,
+    markdown: bool,
+    cited: tuple[int, int] | None = None,
+    quotes: Iterable[tuple[int, int]] = (),
+    cited_id: str = "",
+) -> str:
+    """``text`` as inert HTML (Markdown or plain), ``cited`` and ``quotes`` spans (offsets into
+    ``text``) marked."""
+    src = with_sentinels(text, cited, quotes)
+    body = markdown_html(src) if markdown else plain_html(src)
+    return apply_sentinels(body, cited_id=cited_id)
+
+
+def passage_html(chunk: Chunk, quotes: Iterable[tuple[int, int]] = ()) -> str:
+    """A passage, its quoted sentences (document offsets) marked."""
+    rel = [(s - chunk.start, e - chunk.start) for s, e in quotes if chunk.start <= s < chunk.end]
+    body = render_text(chunk.text, markdown=is_markdown(chunk.doc_id), quotes=rel)
+    return f'<div class="studyrag-passage studyrag-notes">{body}</div>'
+
+
+def document_html(
+    doc: Document, *, cited: tuple[int, int] | None = None, quotes: Iterable[tuple[int, int]] = ()
+) -> str:
+    """A whole document without its front matter; ``doc.text[cited[0]:cited[1]]`` is marked
+    (its first piece has ``id="cited"``) and so are the ``quotes`` inside it."""
+    b = doc.body_start
+
+    def shift(span):
+        return span[0] - b, span[1] - b
+
+    body = render_text(
+        doc.text[b:],
+        markdown=is_markdown(doc.doc_id),
+        cited=shift(cited) if cited is not None and cited[1] > b else None,
+        quotes=[shift(q) for q in quotes if q[1] > b],
+        cited_id="cited",
+    )
+    return f'<div class="studyrag-document studyrag-notes">{body}</div>'
+
+
+# --- names --------------------------------------------------------------------------------------
+
+
+def _strip_number(heading: str) -> str:
+    return re.sub(r"^\d+(?:\.\d+)*\.?\s*", "", plain(heading))
+
+
+def display_title(doc: Document, chunks: Sequence[Chunk] = ()) -> str:
+    """The document's title; when it has none of its own (the loader fell back to the file
+    name), its first topics: the top-level headings that are not "introduction" or "summary"."""
+    if doc.title and doc.title != PurePosixPath(doc.doc_id).stem:
+        return doc.title
+    tops: list[str] = []
+    for c in chunks:
+        if c.doc_id != doc.doc_id or not c.section:
+            continue
+        top = _strip_number(c.section.split(" > ")[0])
+        top = re.split(r"[:：]", top)[0].strip()
+        if top and top.lower() not in GENERIC_HEADINGS and top not in tops:
+            tops.append(top)
+    return "・".join(tops[:3]) if tops else doc.title
+
+
+def passage_label(chunk: Chunk) -> str:
+    """Where a passage sits, in the words of the notes: a Q&A item's number and question, or
+    a section's heading path (at most two levels)."""
+    if chunk.kind == "qa" and chunk.qnum is not None:
+        q = plain(chunk.heading)
+        return f"Q{chunk.qnum}. {q}" if q else f"Q{chunk.qnum}"
+    parts = [_strip_number(p) for p in chunk.section.split(" > ") if p.strip()] if chunk.section else []
+    parts = [p for p in parts if p]
+    if not parts and chunk.heading:
+        parts = [plain(chunk.heading)]
+    return " › ".join(parts[-2:])
+
+
+def metadata_line(doc: Document) -> str:
+    """The front matter as one short line of plain text (source, tags), or ``""``."""
+    bits = []
+    if doc.source:
+        bits.append(doc.source)
+    if doc.tags:
+        bits.append(" ".join(f"#{t}" for t in doc.tags))
+    return " · ".join(bits)
+
+
+# --- cited text with passages that open in place -----------------------------------------------
+
+MAX_PANELS = 30  # the style sheet has rules for this many markers per block
+
+
+@dataclass(frozen=True)
+class Panel:
+    """The passage behind marker ``number``: a heading line (plain text) and inert HTML."""
+
+    number: int
+    head: str
+    body_html: str
+    extra_html: str = ""
+
+
+def marker_html(key: str, n: int) -> str:
+    """A clickable ``[n]``: it toggles panel ``n`` of block ``key`` (a label for its checkbox)."""
+    return f'<label for="{key}-{n}" class="studyrag-cite" data-n="{n}" role="button" tabindex="0">&#91;{n}&#93;</label>'
+
+
+def with_panels(
+    key: str, body_html: str, panels: Sequence[Panel], *, css_class: str = "studyrag-cited-text", close: str = "×"
+) -> str:
+    """``body_html`` (holding :func:`marker_html` markers) followed by the panels, each shown
+    when its marker is clicked and hidden again by its close mark. Pure HTML and CSS: it opens
+    in place, instantly, with no round trip."""
+    panels = list(panels)[:MAX_PANELS]
+    toggles = "".join(
+        f'<input type="checkbox" class="sr-toggle" id="{key}-{p.number}" data-n="{p.number}">' for p in panels
+    )
+    boxes = "".join(
+        f'<div class="sr-panel" data-n="{p.number}"><div class="sr-panel-head">'
+        f'<label for="{key}-{p.number}" class="sr-close" title="{escape(close)}">×</label>'
+        f'<span class="sr-num">&#91;{p.number}&#93;</span> {escape(p.head)}</div>'
+        f"{p.body_html}{p.extra_html}</div>"
+        for p in panels
+    )
+    return (
+        f'<div class="{css_class}" id="{key}">{toggles}<div class="sr-body">{body_html}</div>'
+        f'<div class="sr-panels">{boxes}</div></div>'
+    )
+
+
+def _with_markers(text: str, key: str, valid: set[int]) -> str:
+    out, pos = [], 0
+    for m in MARKER.finditer(text):
+        out.append(escape(text[pos : m.start()]))
+        nums = [int(x) for x in re.findall(r"\d+", m.group(1))]
+        out.append(
+            "".join(
+                marker_html(key, n) if n in valid else f'<span class="studyrag-bad-cite">&#91;{n}&#93;</span>'
+                for n in nums
+            )
+        )
+        pos = m.end()
+    out.append(escape(text[pos:]))
+    return "".join(out)
+
+
+def answer_body_html(text: str, key: str, valid: set[int], flagged: Iterable[str] = ()) -> str:
+    """An answer's text, inert, markers clickable, sentences without a valid citation marked."""
+    out, pos = [], 0
+    for f in flagged:
+        i = text.find(f, pos) if f else -1
+        if i < 0:
+            continue
+        out.append(_with_markers(text[pos:i], key, valid))
+        out.append(f'<span class="studyrag-flagged">{_with_markers(f, key, valid)}</span>')
+        pos = i + len(f)
+    out.append(_with_markers(text[pos:], key, valid))
+    return "".join(out)
+
+
+def answer_html(a, *, key: str, lang: str, titles: Mapping[str, str]) -> str:
+    """An :class:`~rag.answer.Answer` as inert HTML: the lead-in line, the text with clickable
+    markers, and one panel per cited passage (its quoted sentences marked, its translation
+    one click further). ``titles`` maps document ids to the titles to show."""
+    from rag.messages import lang_name
+    from ui.i18n import t
+
+    cited = a.cited()
+    valid = {c.number for c in cited}
+    text = a.text
+    lead = ""
+    if a.lead and text.startswith(a.lead):
+        lead = f'<div class="studyrag-lead">{escape(a.lead)}</div>'
+        text = text[len(a.lead) :].lstrip("\n")
+    body = (
+        lead
+        + f'<div class="studyrag-answer-text">{answer_body_html(text, key, valid, [f.text for f in a.flagged])}</div>'
+    )
+    panels = []
+    for c in cited:
+        ch = c.chunk
+        head = " · ".join(x for x in (titles.get(ch.doc_id) or ch.title, passage_label(ch)) if x)
+        note = ""
+        if c.translated:
+            said = t("ask.translated", lang, lang=lang_name(lang, c.hit.chunk.lang))
+            note = f'<div class="sr-note">{escape(said)}</div>'
+        extra = ""
+        if c.parallel is not None:
+            other = t("ask.other_language", lang, lang=lang_name(lang, c.parallel.lang))
+            extra = f"<details><summary>{escape(other)}</summary>{passage_html(c.parallel)}</details>"
+        panels.append(Panel(c.number, head, note + passage_html(ch, c.quotes), extra))
+    return with_panels(key, body, panels, css_class="studyrag-answer", close=t("ask.panel_close", lang))
+
+
+def source_panel(number: int, source, head: str, spans: Iterable[tuple[int, int]] = ()) -> Panel:
+    """The panel of a :class:`~study.types.Source` (a card's or a key point's passage), the
+    ``spans`` (document offsets) inside it marked."""
+    rel = [(s - source.start, e - source.start) for s, e in spans if source.start <= s < source.end]
+    body = render_text(source.text, markdown=is_markdown(source.doc_id), quotes=rel)
+    return Panel(number, head, f'<div class="studyrag-passage studyrag-notes">{body}</div>')
+
+
+def cited_text_html(text: str, key: str, panel: Panel, *, close: str = "×") -> str:
+    """Plain ``text`` (a card's back, a quiz explanation) ending in marker ``[n]`` that opens ``panel``."""
+    body = f'<div class="studyrag-card-text">{escape(text.strip())} {marker_html(key, panel.number)}</div>'
+    return with_panels(key, body, [panel], css_class="studyrag-cited-text", close=close)
+
+
+def source_target(source) -> dict:
+    """Where "open in its document" goes for a :class:`~study.types.Source`."""
+    return {"doc_id": source.doc_id, "start": source.start, "end": source.end, "text": source.text, "quotes": []}

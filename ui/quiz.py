@@ -1,0 +1,114 @@
+"""Quiz: multiple choice from the Q&A cards (three near-miss distractors), the explanation
+with its citation after each answer, and a per-topic summary at the end."""
+
+from __future__ import annotations
+
+import time
+
+import streamlit as st
+
+from rag.highlight import md_escape
+from study.quiz import check, make_quiz, score
+from ui import render as r
+from ui import state
+from ui.notes import cited_text_html, source_panel, source_target
+from ui.state import tr
+
+LETTERS = "ABCDEFGH"
+SIZES = (5, 10, 20)
+
+
+def _new(ctx: state.Study) -> None:
+    ss = st.session_state
+    n = int(ss.get("quiz_n", 10))
+    try:
+        ss["quiz"] = make_quiz(
+            list(ctx.deck.cards), ctx.deck.vectors, n=n, lang=state.lang(), seed=f"{ss.get('profile')}|{time.time_ns()}"
+        )
+    except ValueError:
+        ss["quiz"] = []
+    ss["quiz_i"], ss["quiz_answers"], ss["quiz_checked"] = 0, [], False
+
+
+def render() -> None:
+    ctx = state.study()
+    ss = st.session_state
+    st.title(tr("quiz.title"))
+    left, right = st.columns([1, 3], vertical_alignment="bottom")
+    left.selectbox(tr("quiz.n"), SIZES, index=1, key="quiz_n", persist_state="session")
+    if (
+        right.button(tr("quiz.start"), key="quiz-new", icon=":material/refresh:")
+        or "quiz" not in ss
+        or ss.get("quiz_lang") != state.lang()
+    ):
+        ss["quiz_lang"] = state.lang()
+        _new(ctx)
+    quiz = ss["quiz"]
+    if not quiz:
+        st.info(tr("quiz.too_few"))
+        return
+    i = ss["quiz_i"]
+    if i >= len(quiz):
+        _result(ss["quiz_answers"], state.topic_names(ctx.searcher))
+        return
+    _question(ctx, quiz, i)
+
+
+def _question(ctx: state.Study, quiz, i: int) -> None:
+    ss = st.session_state
+    q = quiz[i]
+    st.caption(tr("quiz.progress", i=i + 1, n=len(quiz)))
+    with st.container(border=True, key="quiz-card"):
+        r.html(f'<div class="studyrag-card-front">{r.text(q.prompt)}</div>')
+        checked = ss.get("quiz_checked", False)
+        choice = st.radio(
+            tr("quiz.choose"),
+            list(range(len(q.options))),
+            format_func=lambda k: f"{LETTERS[k]}. {md_escape(q.options[k].text)}",
+            index=None,
+            key=f"quiz_choice_{i}",
+            disabled=checked,
+        )
+        if not checked:
+            if st.button(tr("quiz.check"), key="quiz-check", type="primary"):
+                if choice is None:
+                    st.warning(tr("quiz.pick"))
+                    return
+                ss["quiz_answers"].append(check(q, int(choice)))
+                ss["quiz_checked"] = True
+                st.rerun()
+            return
+        a = ss["quiz_answers"][-1]
+        if a.correct:
+            st.success(tr("quiz.right"))
+        else:
+            st.error(tr("quiz.wrong", letter=LETTERS[q.answer]))
+        st.caption(tr("quiz.explanation"))
+        titles = state.titles(ctx.searcher)
+        head = " · ".join(
+            dict.fromkeys(
+                x for x in (titles.get(q.source.doc_id, q.source.doc_id), state.topic_names(ctx.searcher)(q.topic)) if x
+            )
+        )
+        r.html(
+            cited_text_html(q.explanation, f"sr-quiz-{i}", source_panel(1, q.source, head), close=tr("ask.panel_close"))
+        )
+        r.source_button(tr("study.source"), source_target(q.source), key=f"quiz-source-{i}", back={"page": "quiz"})
+    last = i + 1 >= len(quiz)
+    if st.button(tr("quiz.finish") if last else tr("quiz.next"), key="quiz-next", type="primary"):
+        ss["quiz_i"] = i + 1
+        ss["quiz_checked"] = False
+        st.rerun()
+
+
+def _result(answers, topic_name) -> None:
+    sc = score(answers)
+    st.subheader(tr("quiz.score", right=sc.correct, total=sc.total, pct=round(100 * sc.ratio)))
+    st.caption(tr("quiz.by_topic"))
+    st.dataframe(
+        [
+            {tr("col.topic"): topic_name(t), tr("col.right"): v["correct"], tr("col.total"): v["total"]}
+            for t, v in sc.by_topic.items()
+        ],
+        hide_index=True,
+    )

@@ -1,0 +1,83 @@
+"""Benchmark reports for the app: which exist, and each as Markdown pieces and figures.
+
+Streamlit-free. The shipped reports live in ``eval/results/``; the quick run (the command in
+:func:`quick_command`) writes to ``eval/runs/quick/``.
+"""
+
+from __future__ import annotations
+
+import re
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+
+SHIPPED = ("report", "answers", "drill", "tuning", "ablations", "ceiling", "scale", "encoders")
+QUICK_QUESTIONS = 40
+QUICK_MODES = "hybrid,rerank"
+LONG_HEADING = 60
+_IMAGE = re.compile(r"^\s*!\[([^\]]*)\]\(([^)\s]+)\)\s*$")
+_HEADING = re.compile(r"^(#{1,6})\s+(.*)$")
+
+
+def quick_command(out: Path, python: str = sys.executable) -> list[str]:
+    """The quick benchmark: seed questions of the held-out half, two search modes (under a minute)."""
+    return [python, "-m", "eval", "seed", "--limit", str(QUICK_QUESTIONS), "--modes", QUICK_MODES, "--out", str(out)]
+
+
+def available(results: Path, runs: Path) -> list[tuple[str, Path]]:
+    """``(name, path)`` of the reports there are: the quick run's first, then the shipped ones
+    in a fixed order, then any other Markdown file in the results folder."""
+    out = []
+    quick = runs / "quick" / "report.md"
+    if quick.is_file():
+        out.append(("quick", quick))
+    for name in SHIPPED:
+        p = results / f"{name}.md"
+        if p.is_file():
+            out.append((name, p))
+    if results.is_dir():
+        out += [(p.stem, p) for p in sorted(results.glob("*.md")) if p.stem not in SHIPPED]
+    return out
+
+
+@dataclass(frozen=True)
+class Piece:
+    """A run of Markdown (``text``) or a figure (``image``, with its caption)."""
+
+    text: str = ""
+    image: Path | None = None
+    caption: str = ""
+
+
+def _heading(line: str) -> list[str]:
+    """A long heading ("## seed — test split, 116 queries …") as a short heading and a line."""
+    m = _HEADING.match(line)
+    if not m or len(m.group(2)) <= LONG_HEADING:
+        return [line]
+    head, sep, rest = m.group(2).partition(" — ")
+    if not sep:
+        head, sep, rest = m.group(2).partition(", ")
+    if not sep:
+        return [line]
+    return [f"{m.group(1)} {head}", "", rest[0].upper() + rest[1:] if rest else rest, ""]
+
+
+def pieces(report: Path) -> list[Piece]:
+    """The report as Markdown pieces and figures: a figure line naming an image inside the
+    report's folder becomes a figure; long headings are split; other images are left as text."""
+    folder = report.parent.resolve()
+    out: list[Piece] = []
+    buf: list[str] = []
+    for line in report.read_text(encoding="utf-8", errors="replace").splitlines():
+        m = _IMAGE.match(line)
+        path = (report.parent / m.group(2)).resolve() if m and "://" not in m.group(2) else None
+        if path is not None and path.is_file() and folder in path.parents:
+            if buf:
+                out.append(Piece(text="\n".join(buf)))
+                buf = []
+            out.append(Piece(image=path, caption=m.group(1) or path.stem))
+        else:
+            buf.extend(_heading(line))
+    if buf:
+        out.append(Piece(text="\n".join(buf)))
+    return out

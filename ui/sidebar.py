@@ -1,0 +1,113 @@
+"""The sidebar: interface language, learner, saved conversations, answer settings."""
+
+from __future__ import annotations
+
+import streamlit as st
+
+from rag.answer import ANSWER_LANGS, ANSWERERS
+from rag.highlight import md_escape
+from rag.search import MODES
+from study.store import MAX_PROFILE_NAME, ProfileError, StoreError
+from ui import i18n, state
+from ui.state import tr
+
+MAX_LISTED = 30
+
+
+def render() -> None:
+    with st.sidebar:
+        st.selectbox(
+            tr("side.language"), i18n.LANGS, format_func=i18n.NATIVE.get, key="ui_lang", persist_state="session"
+        )
+        s = state.store()
+        p = state.profile(s)
+        if s is None or p is None:
+            st.warning(tr("store.unavailable", path=md_escape(str(state.data_dir()))))
+            with st.expander(tr("store.reason")):
+                st.caption(md_escape(st.session_state.get("store_error", "")))
+        else:
+            _profiles(s, p)
+            _conversations(s, p)
+        _settings()
+
+
+def _profiles(s, p) -> None:
+    names = [x.name for x in s.profiles()]
+    if st.session_state.get("profile_pick") not in names:
+        st.session_state["profile_pick"] = p.name
+    picked = st.selectbox(tr("side.profile"), names, key="profile_pick", help=tr("side.profile_help"))
+    if picked and picked != p.name:
+        state.switch_profile(picked)
+        st.rerun()
+    with st.popover(tr("side.new_profile"), icon=":material/person_add:"):
+        with st.form("new-profile", clear_on_submit=True, border=False):
+            name = st.text_input(tr("side.new_profile_name"), key="new_profile_name")
+            if st.form_submit_button(tr("side.add_profile")):
+                try:
+                    made = s.add_profile(name or "")
+                except ProfileError:
+                    st.error(tr("side.profile_bad", limit=MAX_PROFILE_NAME))
+                except StoreError as e:
+                    st.session_state["store_error"] = str(e)
+                else:
+                    state.switch_profile(made.name)
+                    st.session_state.pop("profile_pick", None)
+                    st.rerun()
+
+
+def _conversations(s, p) -> None:
+    st.subheader(tr("side.conversations"), divider=False)
+    if st.button(tr("side.new_chat"), icon=":material/add_comment:", key="new-chat", width="stretch"):
+        state.new_conversation()
+        state.go("ask")
+    convs = s.conversations(p.id)[:MAX_LISTED]
+    if not convs:
+        st.caption(tr("side.no_chats"))
+    active = st.session_state.get("conv_id")
+    for c in convs:
+        left, right = st.columns([0.84, 0.16], vertical_alignment="center", gap="small")
+        label = md_escape(c.title)
+        if left.button(label, key=f"chat-{c.id}", type="secondary" if c.id == active else "tertiary", width="stretch"):
+            state.open_conversation(c.id)
+            state.go("ask", scroll_turn=-1)
+        if right.button(
+            "", key=f"del-chat-{c.id}", icon=":material/delete:", help=tr("side.delete_chat"), type="tertiary"
+        ):
+            s.delete_conversation(p.id, c.id)
+            if c.id == active:
+                state.new_conversation()
+            st.rerun()
+
+
+def _settings() -> None:
+    ss = st.session_state
+    lang = state.lang()  # fixed now: a format function may be called outside this run
+    with st.expander(tr("side.settings"), icon=":material/tune:"):
+        st.selectbox(
+            tr("side.mode"),
+            (None, *MODES),
+            format_func=lambda m: i18n.t(f"mode.{m or 'auto'}", lang),
+            key="mode",
+            persist_state="session",
+        )
+        st.slider(tr("side.k"), 1, 20, 5, key="k", persist_state="session")
+        st.selectbox(
+            tr("side.answer_lang"),
+            ANSWER_LANGS,
+            format_func=lambda x: i18n.t("answer_lang.auto", lang) if x == "auto" else i18n.NATIVE[x],
+            key="answer_lang",
+            persist_state="session",
+        )
+        st.radio(
+            tr("side.answerer"),
+            ANSWERERS,
+            format_func=lambda x: i18n.t(f"answerer.{x}", lang),
+            key="answerer",
+            persist_state="session",
+        )
+        if ss.get("answerer") == "endpoint":
+            st.text_input(
+                tr("side.llm_url"), placeholder="http://localhost:11434", key="llm_url", persist_state="session"
+            )
+            st.text_input(tr("side.llm_model"), key="llm_model", persist_state="session")
+    st.toggle(tr("side.details"), key="details", persist_state="session")

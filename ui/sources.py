@@ -1,0 +1,73 @@
+"""Documents page: the notes listed, and one document shown as notes, the cited passage
+highlighted and scrolled into view, with a way back to where the learner came from."""
+
+from __future__ import annotations
+
+from collections import Counter
+
+import streamlit as st
+
+from rag.highlight import md_escape
+from rag.messages import lang_name
+from ui import render as r
+from ui import state
+from ui.notes import document_html, metadata_line
+from ui.state import tr
+
+
+def cited_span(doc, target: dict | None) -> tuple[int, int] | None:
+    """Where the target passage is in ``doc`` now: its recorded offsets, or (the document was
+    edited) wherever its text is; ``None`` when it is gone."""
+    if not target or target.get("doc_id") != doc.doc_id:
+        return None
+    s, e, text = int(target["start"]), int(target["end"]), target.get("text", "")
+    if doc.text[s:e] == text:
+        return s, e
+    i = doc.text.find(text) if text else -1
+    return (i, i + len(text)) if i >= 0 else None
+
+
+def render() -> None:
+    searcher = state.load_searcher()
+    index = searcher.index
+    titles = state.titles(searcher)
+    lang = state.lang()
+    ss = st.session_state
+    target = ss.get("source_target")
+    back = (target or {}).get("back") or {}
+    if back.get("page"):
+        label = tr("sources.back") if back["page"] == "ask" else tr("sources.back_card")
+        if st.button(label, key="source-back", icon=":material/arrow_back:"):
+            state.go(back["page"], scroll_turn=back.get("turn"), source_target=None)
+    st.title(tr("sources.title"))
+    counts = Counter(c.doc_id for c in index.chunks)
+    st.dataframe(
+        [
+            {
+                tr("col.title"): titles.get(d, doc.title),
+                tr("col.language"): lang_name(lang, doc.lang),
+                tr("col.sections"): counts[d],
+                tr("col.file"): d,
+            }
+            for d, doc in index.documents.items()
+        ],
+        hide_index=True,
+    )
+    docs = list(index.documents)
+    if ss.get("source_doc") not in index.documents:
+        ss["source_doc"] = target["doc_id"] if target and target.get("doc_id") in index.documents else docs[0]
+    doc_id = st.selectbox(
+        tr("sources.pick"), docs, format_func=lambda d: titles.get(d, d), key="source_doc", persist_state="session"
+    )
+    doc = index.documents[doc_id]
+    span = cited_span(doc, target)
+    quotes = [tuple(q) for q in (target or {}).get("quotes", ())] if span else []
+    st.subheader(md_escape(titles.get(doc_id, doc.title)), anchor=False)
+    meta = " · ".join(x for x in (doc_id, lang_name(lang, doc.lang), metadata_line(doc)) if x)
+    r.html(f'<div class="studyrag-meta">{r.text(meta)}</div>')
+    if target and target.get("doc_id") == doc_id:
+        st.caption(tr("sources.cited") if span else tr("sources.moved"))
+    with st.container(height=640, border=True, key="document"):
+        r.html(document_html(doc, cited=span, quotes=quotes))
+    if span:
+        r.scroll_to("#cited", block="center")

@@ -1,0 +1,429 @@
+"""What the pages share: folders, the cached searcher / store / deck, and the session's
+language, learner profile, conversation and answer settings.
+
+Environment: ``STUDYRAG_INDEX`` / ``STUDYRAG_CORPUS`` (default ./index, ./corpus),
+``STUDYRAG_DATA`` (saved conversations and study progress, default ./data),
+``STUDYRAG_ENCODER`` (the encoder a first start builds the index with), ``STUDYRAG_LLM_URL`` /
+``STUDYRAG_LLM_MODEL`` / ``STUDYRAG_LLM_API_KEY`` (the optional answer endpoint),
+``STUDYRAG_EVAL_RESULTS`` / ``STUDYRAG_EVAL_RUNS`` (benchmark reports, default ./eval/results
+and ./eval/runs).
+"""
+
+from __future__ import annotations
+
+import os
+import sqlite3
+from dataclasses import dataclass
+from pathlib import Path
+
+import streamlit as st
+
+from rag.answer import Answer, Settings
+from rag.encoders import DEFAULT_ENCODER, load_encoder
+from rag.errors import IndexCorruptError, IndexMissingError, RagError
+from rag.index import Index, current_folder
+from rag.search import Searcher
+from study.store import Profile, ProfileError, Store, StoreError
+from ui import i18n
+from ui.conversation import from_record, title_for, to_record
+
+ROOT = Path(__file__).resolve().parents[1]
+DEFAULT_PROFILE = "learner"
+WARM_UP = ("LLMとは何ですか", "什么是大语言模型", "what is a language model")
+
+
+# --- folders -----------------------------------------------------------------------------------
+
+
+def _env_path(var: str, default: Path) -> Path:
+    v = os.environ.get(var, "").strip()
+    return Path(v) if v else default
+
+
+def corpus_dir() -> Path:
+    return _env_path("STUDYRAG_CORPUS", ROOT / "corpus")
+
+
+def index_dir() -> Path:
+    return _env_path("STUDYRAG_INDEX", ROOT / "index")
+
+
+def data_dir() -> Path:
+    return _env_path("STUDYRAG_DATA", ROOT / "data")
+
+
+def results_dir() -> Path:
+    return _env_path("STUDYRAG_EVAL_RESULTS", ROOT / "eval" / "results")
+
+
+def runs_dir() -> Path:
+    return _env_path("STUDYRAG_EVAL_RUNS", ROOT / "eval" / "runs")
+
+
+def build_encoder() -> str:
+    return os.environ.get("STUDYRAG_ENCODER", "").strip() or DEFAULT_ENCODER
+
+
+# --- language ------------------------------------------------------------------------------------
+
+
+def lang() -> str:
+    v = st.session_state.get("ui_lang")
+    return v if v in i18n.LANGS else i18n.DEFAULT_LANG
+
+
+def tr(key: str, /, **values) -> str:
+    """The interface text ``key`` in the session's language."""
+    return i18n.t(key, lang(), **values)
+
+
+def init_session() -> None:
+    """First run of a session: language, learner and conversation from the address (a reload
+    keeps them), else from the browser's language and the stored profiles."""
+    ss = st.session_state
+    if ss.get("_initialised"):
+        return
+    ss["_initialised"] = True
+    qp = st.query_params
+    want = qp.get("lang")
+    ss["ui_lang"] = want if want in i18n.LANGS else i18n.from_locale(_browser_locale())
+    ss["_want_profile"] = qp.get("profile")
+    chat = qp.get("chat")
+    ss["_want_chat"] = int(chat) if chat and chat.isdigit() else None
+
+
+def _browser_locale() -> str | None:
+    try:
+        return st.context.locale
+    except Exception:  # noqa: BLE001 -- older Streamlit or no browser (tests): English
+        return None
+
+
+def sync_address() -> None:
+    """Write the language, learner and open conversation into the address bar."""
+    ss = st.session_state
+    want = {"lang": lang()}
+    if ss.get("profile"):
+        want["profile"] = ss["profile"]
+    if ss.get("conv_id") is not None:
+        want["chat"] = str(ss["conv_id"])
+    qp = st.query_params
+    if {k: qp.get(k) for k in ("lang", "profile", "chat")} != {k: want.get(k) for k in ("lang", "profile", "chat")}:
+        for k in ("profile", "chat"):
+            if k not in want and k in qp:
+                del qp[k]
+        qp.update(want)
+
+
+def go(page: str, **values) -> None:
+    """Switch to ``page`` (a key of the app's pages) after storing ``values`` in the session."""
+    st.session_state.update(values)
+    st.session_state["goto"] = page
+    st.rerun()
+
+
+# --- the searcher ------------------------------------------------------------------------------
+
+
+@st.cache_resource(show_spinner=False)
+def get_encoder(name: str):
+    """The encoder, loaded once per process."""
+    return load_encoder(name)
+
+
+@st.cache_resource(show_spinner=False, max_entries=4)
+def get_searcher(build: str) -> Searcher:
+    """A searcher over one index build (keyed on the build folder ``index/CURRENT`` names):
+    after an ingest the next run loads the new build; older sessions keep theirs."""
+    from rag.answer import ask
+
+    index = Index.load(Path(build))
+    searcher = Searcher(index, encoder=get_encoder(index.encoder_id))
+    for q in WARM_UP:  # the analyzers' dictionaries, the encoder's first call, the answerer's caches
+        try:
+            ask(searcher, q)
+        except RagError:
+            pass
+    return searcher
+
+
+def live_build() -> Path:
+    """The live build folder; on a first start the index is built from the corpus first."""
+    try:
+        return current_folder(index_dir())
+    except IndexMissingError:
+        from ingest.uploads import update_index
+
+        with st.spinner(tr("index.building")):
+            update_index(corpus_dir(), index_dir(), get_encoder(build_encoder()))
+        return current_folder(index_dir())
+
+
+def load_searcher() -> Searcher:
+    """The cached searcher of the live build, or a friendly stop."""
+    from rag.highlight import md_escape
+
+    try:
+        for attempt in range(3):
+            build = live_build()
+            try:
+                with st.spinner(tr("index.loading")):
+                    return get_searcher(str(build))
+            except IndexCorruptError:
+                # another session's ingest may have switched builds meanwhile: read CURRENT again
+                if attempt == 2 or current_folder(index_dir()) == build:
+                    raise
+    except IndexCorruptError:
+        st.error(tr("index.unreadable"))
+        if st.button(tr("index.rebuild"), key="rebuild-index"):
+            from ingest.uploads import update_index
+
+            with st.spinner(tr("index.rebuilding")):
+                update_index(corpus_dir(), index_dir(), get_encoder(build_encoder()), rebuild=True)
+            st.rerun()
+        st.stop()
+    except RagError as e:
+        st.error(tr("index.error", error=md_escape(str(e))))
+        st.stop()
+    raise AssertionError("unreachable")
+
+
+def build_key(searcher: Searcher) -> str:
+    return str(searcher.index.path)
+
+
+@st.cache_data(show_spinner=False, max_entries=8)
+def _titles(build: str) -> dict[str, str]:
+    from ui.notes import display_title
+
+    index = get_searcher(build).index
+    return {d: display_title(doc, index.chunks) for d, doc in index.documents.items()}
+
+
+def titles(searcher: Searcher) -> dict[str, str]:
+    """Document id -> the title a learner sees (see :func:`ui.notes.display_title`)."""
+    return _titles(build_key(searcher))
+
+
+def topic_names(searcher: Searcher):
+    """A function naming a card's topic as a learner reads it: a topic that starts with a
+    document's file-name title ("llm-technical-foundations-ja — はじめに") gets the shown title."""
+    index = searcher.index
+    shown = titles(searcher)
+    swap = {doc.title: shown[d] for d, doc in index.documents.items() if shown.get(d) and shown[d] != doc.title}
+
+    def name(topic: str) -> str:
+        for old, new in swap.items():
+            if topic == old or topic.startswith(f"{old} — "):
+                return new + topic[len(old) :]
+        return topic
+
+    return name
+
+
+# --- the store, the learner ----------------------------------------------------------------------
+
+
+@st.cache_resource(show_spinner=False)
+def _open_store(path: str) -> Store:
+    return Store.open(path)
+
+
+def store() -> Store | None:
+    """The study store, or ``None`` when it cannot be opened (the reason is in
+    ``st.session_state["store_error"]``; the file is left as it is)."""
+    try:
+        s = _open_store(str(data_dir()))
+    except StoreError as e:
+        st.session_state["store_error"] = str(e)
+        return None
+    st.session_state.pop("store_error", None)
+    return s
+
+
+def profile(s: Store | None) -> Profile | None:
+    """The session's learner (created on first use: the address's, else the first stored, else
+    :data:`DEFAULT_PROFILE`)."""
+    if s is None:
+        return None
+    ss = st.session_state
+    name = ss.get("profile") or ss.pop("_want_profile", None)
+    try:
+        if name:
+            try:
+                p = s.profile(name)
+            except ProfileError:
+                p = None
+            if p is not None:
+                ss["profile"] = p.name
+                return p
+        known = s.profiles()
+        p = known[0] if known else s.add_profile(DEFAULT_PROFILE)
+    except (StoreError, sqlite3.Error) as e:
+        ss["store_error"] = str(e)
+        return None
+    ss["profile"] = p.name
+    return p
+
+
+def switch_profile(name: str) -> None:
+    ss = st.session_state
+    if ss.get("profile") != name:
+        ss["profile"] = name
+        new_conversation()
+        for k in [k for k in ss if isinstance(k, str) and k.startswith(("quiz", "fc_", "drill"))]:
+            del ss[k]
+
+
+# --- the conversation ------------------------------------------------------------------------------
+
+
+def turns() -> list[Answer]:
+    """The open conversation's answers, oldest first (loaded from the store after a reload)."""
+    ss = st.session_state
+    if "turns" not in ss:
+        ss["turns"] = []
+        want = ss.pop("_want_chat", None)
+        if want is not None:
+            open_conversation(want)
+    return ss["turns"]
+
+
+def open_conversation(conv_id: int) -> None:
+    ss = st.session_state
+    s = store()
+    p = profile(s)
+    if s is None or p is None or s.conversation(p.id, conv_id) is None:
+        ss["turns"], ss["conv_id"] = [], None
+        return
+    loaded = []
+    for rec in s.messages(p.id, conv_id):
+        try:
+            loaded.append(from_record(rec))
+        except ValueError:
+            continue  # a message this version cannot read is skipped, not fatal
+    ss["turns"], ss["conv_id"] = loaded, conv_id
+
+
+def new_conversation() -> None:
+    st.session_state["turns"] = []
+    st.session_state["conv_id"] = None
+
+
+def save_turn(a: Answer) -> None:
+    """Append ``a`` to the open conversation (and save it when the store is there)."""
+    ss = st.session_state
+    turns().append(a)
+    s = store()
+    p = profile(s)
+    if s is None or p is None:
+        return
+    try:
+        if ss.get("conv_id") is None or s.conversation(p.id, ss["conv_id"]) is None:
+            ss["conv_id"] = s.add_conversation(p.id, title_for(a.question)).id
+        s.add_message(p.id, ss["conv_id"], to_record(a))
+    except (StoreError, sqlite3.Error, KeyError) as e:
+        ss["store_error"] = str(e)
+
+
+# --- answer settings ---------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class EndpointCheck:
+    """The answerer the learner chose, and what to tell them when it cannot be used."""
+
+    settings: Settings
+    problem: str = ""  # an i18n key, or ""
+
+
+def answer_settings(doc_ids: frozenset[str] | None) -> EndpointCheck:
+    """:class:`Settings` from the sidebar; an endpoint without a usable address falls back to
+    quoting the notes, with the reason."""
+    ss = st.session_state
+    url = (ss.get("llm_url") or os.environ.get("STUDYRAG_LLM_URL", "")).strip()
+    answerer = ss.get("answerer", "extractive")
+    problem = ""
+    if answerer == "endpoint" and not url:
+        answerer, problem = "extractive", "ask.endpoint_no_url"
+    elif answerer == "endpoint" and not url.lower().startswith(("http://", "https://")):
+        answerer, problem = "extractive", "ask.endpoint_bad_url"
+    mode = ss.get("mode")
+    return EndpointCheck(
+        Settings(
+            mode=mode if mode else None,
+            k=int(ss.get("k", 5)),
+            answer_lang=ss.get("answer_lang", "auto"),
+            answerer=answerer,
+            llm_url=url,
+            llm_model=(ss.get("llm_model") or os.environ.get("STUDYRAG_LLM_MODEL", "")).strip(),
+            llm_api_key=os.environ.get("STUDYRAG_LLM_API_KEY") or None,
+            doc_ids=doc_ids,
+        ),
+        problem,
+    )
+
+
+# --- study ------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Deck:
+    """The cards and mock-interview questions of one index build (made once per build)."""
+
+    cards: tuple
+    by_id: dict
+    questions: tuple
+    vectors: object  # one unit vector per card (for quiz distractors)
+
+
+@st.cache_resource(show_spinner=False, max_entries=8)
+def _deck(build: str) -> Deck:
+    from study.cards import cards_from_index, drill_questions
+    from study.quiz import card_vectors
+
+    index = get_searcher(build).index
+    cards = tuple(cards_from_index(index))
+    return Deck(
+        cards,
+        {c.id: c for c in cards},
+        tuple(drill_questions(index.chunks, index.documents)),
+        card_vectors(cards, index),
+    )
+
+
+@st.cache_resource(show_spinner=False, max_entries=8)
+def _synced(build: str, db: str) -> bool:
+    """Bring the stored deck up to date with the build's cards (once per build and store)."""
+    _open_store(db).sync_cards(_deck(build).cards)
+    return True
+
+
+def deck(searcher: Searcher) -> Deck:
+    return _deck(build_key(searcher))
+
+
+@dataclass(frozen=True)
+class Study:
+    searcher: Searcher
+    store: Store
+    profile: Profile
+    deck: Deck
+
+
+def study() -> Study:
+    """What a study page needs: the searcher, the store (its deck synced), the learner; a
+    friendly stop when the store cannot be opened."""
+    searcher = load_searcher()
+    s = store()
+    p = profile(s)
+    if s is None or p is None:
+        st.warning(tr("study.no_store"))
+        st.stop()
+    try:
+        _synced(build_key(searcher), str(data_dir()))
+    except (StoreError, sqlite3.Error) as e:
+        st.session_state["store_error"] = str(e)
+        st.warning(tr("study.no_store"))
+        st.stop()
+    return Study(searcher, s, p, deck(searcher))

@@ -1,0 +1,153 @@
+"""What the notes cover and questions to start with, drawn from the notes themselves.
+
+Streamlit-free. Q&A items give their own questions; article sections give "Tell me about
+…"; for English, where the notes are Japanese or Chinese, the Latin-script names in their
+headings give "What is …?" (LoRA, RLHF, Self-Attention).
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from rag.text import plain
+from ui.i18n import t
+from ui.notes import GENERIC_HEADINGS, display_title
+
+MAX_TOPICS = 8
+_LATIN_NAME = re.compile(r"[A-Za-z][A-Za-z0-9]*(?:[-][A-Za-z0-9]+)*(?:\s+[A-Z][A-Za-z0-9]*(?:-[A-Za-z0-9]+)*)*")
+_TOO_GENERIC = frozenset(
+    [
+        "llm",
+        "llms",
+        "ai",
+        "q",
+        "a",
+        "the",
+        "and",
+        "or",
+        "of",
+        "in",
+        "to",
+        "for",
+        "is",
+        "are",
+        "what",
+        "how",
+        "why",
+        "nlp",
+        "gpu",
+        "cpu",
+        "api",
+    ]
+)
+
+
+@dataclass(frozen=True)
+class DocSummary:
+    """One document as the landing page lists it."""
+
+    doc_id: str
+    title: str
+    lang: str
+    qa: int  # Q&A items
+    sections: int  # other sections
+    topics: tuple[str, ...]  # its top-level headings, in order
+
+
+def _clean(heading: str) -> str:
+    return re.sub(r"^\d+(?:\.\d+)*\.?\s*", "", plain(heading))
+
+
+def _umbrella(chunks) -> str:
+    """The heading every section of a document sits under (its H1 title line), or ``""``."""
+    tops = {c.section.split(" > ")[0] for c in chunks if c.section}
+    return tops.pop() if len(tops) == 1 else ""
+
+
+def _top(section: str, umbrella: str) -> str:
+    parts = section.split(" > ") if section else []
+    if umbrella and parts and parts[0] == umbrella:
+        parts = parts[1:]
+    return _clean(parts[0]) if parts else ""
+
+
+def overview(index) -> list[DocSummary]:
+    """Every document with its title, language, Q&A count, section count and main topics."""
+    out = []
+    for doc in index.documents.values():
+        chunks = [c for c in index.chunks if c.doc_id == doc.doc_id]
+        qa = {c.qnum for c in chunks if c.kind == "qa" and c.qnum is not None}
+        sections = {c.section for c in chunks if c.kind != "qa" and c.section}
+        title = display_title(doc, chunks)
+        umbrella = _umbrella(chunks)
+        topics: list[str] = []
+        for c in chunks:
+            if c.kind == "qa":
+                continue
+            top = _top(c.section, umbrella)
+            if top and top.lower() not in GENERIC_HEADINGS and top != plain(title) and top not in topics:
+                topics.append(top)
+        out.append(DocSummary(doc.doc_id, title, doc.lang, len(qa), len(sections), tuple(topics[:MAX_TOPICS])))
+    return out
+
+
+def as_question(topic: str, lang: str) -> str:
+    """A topic as something to ask: a question stays one, a heading becomes "Tell me about …"."""
+    topic = plain(topic)
+    if re.search(r"[?？]\s*$", topic):
+        return topic
+    return t("q.about", lang, topic=topic)
+
+
+def _spread(items: Sequence[str], n: int) -> list[str]:
+    """``n`` items spread evenly over ``items`` (all when there are fewer)."""
+    if len(items) <= n:
+        return list(items)
+    step = len(items) / n
+    return [items[int(k * step)] for k in range(n)]
+
+
+def _latin_names(texts: Sequence[str]) -> list[str]:
+    out: list[str] = []
+    for text in texts:
+        for m in _LATIN_NAME.finditer(text):
+            name = m.group(0).strip()
+            if len(name) < 3 or name.lower() in _TOO_GENERIC or name.lower().rstrip("s") in _TOO_GENERIC:
+                continue
+            if name not in out:
+                out.append(name)
+    return out
+
+
+def suggested_questions(index, lang: str, n: int = 6) -> list[str]:
+    """``n`` questions from the notes in ``lang``: Q&A questions and section headings of notes
+    in that language, or (for English over other-language notes) the names they discuss."""
+    qa = [plain(c.heading) for c in index.chunks if c.kind == "qa" and c.heading and c.lang == lang]
+    qa = list(dict.fromkeys(qa))
+    titles = {plain(d.title) for d in index.documents.values()}
+    umbrellas = {_clean(_umbrella([c for c in index.chunks if c.doc_id == d])) for d in index.documents}
+    sections = []
+    for c in index.chunks:
+        if c.kind == "section" and c.lang == lang and c.heading:
+            h = _clean(c.heading)
+            if (
+                h
+                and h.lower() not in GENERIC_HEADINGS
+                and h not in sections
+                and h not in titles
+                and h not in umbrellas
+                and not re.search(r"[?？]$", h)
+            ):
+                sections.append(h)
+    picks = _spread(qa, n - min(2, len(sections)) if sections else n)
+    picks += [t("q.about", lang, topic=h) for h in _spread(sections, n - len(picks))]
+    if picks and (len(picks) >= n or lang != "en"):
+        return picks[:n]
+    in_titles = " ".join(d.title for d in index.documents.values())
+    names = [x for x in _latin_names([c.heading for c in index.chunks if c.heading]) if x not in in_titles]
+    picks += [t("q.what_is", lang, term=name) for name in _spread(names, n - len(picks))]
+    if not picks:  # notes in no language we know of: their own questions
+        picks = _spread(list(dict.fromkeys(plain(c.heading) for c in index.chunks if c.kind == "qa" and c.heading)), n)
+    return picks[:n]
