@@ -87,7 +87,8 @@ class Answer:
     hits: tuple[Hit, ...] = ()
     mode: str = ""
     ms: float = 0.0
-    note: str = ""
+    note: str = ""  # for the CLI: what else happened (e.g. the endpoint failed), in English
+    error: str = ""  # the endpoint's failure, when the extractive answer stands in for it
 
     @property
     def answered(self) -> bool:
@@ -123,6 +124,7 @@ class Answer:
             "answerer": self.answerer,
             "flagged": [{"sentence": c.text, "problem": c.problem} for c in self.flagged],
             "note": self.note,
+            "error": self.error,
         }
 
 
@@ -177,7 +179,7 @@ def ask(searcher: Searcher, question: str, settings: Settings = Settings(), *,
             return _timed(_generate(searcher, q, settings, citations, base), t0)
         except AnswererError as e:
             note = f"{e} — showing the extractive answer instead."
-            return _timed(_extractive(citations, sel, lang, base, note=note), t0)
+            return _timed(dataclasses.replace(_extractive(citations, sel, lang, base, note=note), error=str(e)), t0)
     return _timed(_extractive(citations, sel, lang, base), t0)
 
 

@@ -16,7 +16,6 @@ from ui.notes import answer_html, passage_label
 from ui.state import tr
 from ui.suggest import as_question, overview, suggested_questions
 
-ENDPOINT_SUFFIX = " — showing the extractive answer instead."
 
 
 @st.cache_data(show_spinner=False, max_entries=8)
@@ -133,9 +132,8 @@ def _turn(i: int, a: Answer, titles: dict[str, str]) -> None:
                 if a.flagged:
                     said = " / ".join(f"“{md_escape(f.text[:80])}”" for f in a.flagged)
                     st.warning(tr("ask.flagged", sentences=said))
-                if a.note:
-                    error = a.note.removesuffix(ENDPOINT_SUFFIX)
-                    st.caption(tr("ask.endpoint_failed", error=md_escape(error)))
+                if a.error:
+                    st.caption(tr("ask.endpoint_failed", error=md_escape(a.error)))
                 if i == len(state.turns()) - 1:
                     st.caption(tr("ask.click_hint"))
                 with st.container(horizontal=True, gap="small"):
