@@ -34,7 +34,9 @@ def parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--corpus", type=Path, default=Path("corpus"), help="documents folder (default ./corpus)")
     p.add_argument("--index", type=Path, default=Path("index"), help="index folder (default ./index)")
-    p.add_argument("--encoder", default=DEFAULT_ENCODER, help="use-m3 | minilm | st:<model id or path>")
+    p.add_argument("--encoder", default=DEFAULT_ENCODER,
+                   help="e5-small (default, bundled) | use-m3 | minilm | st:<sentence-transformers id or path>")
+    p.add_argument("--device", default="cpu", help="for st: models: cpu (default), cuda, mps …")
     p.add_argument("--analyzer", choices=ANALYZERS, default=config.ANALYZER)
     p.add_argument("--chunk-size", type=int, default=config.CHUNK_MAX_CHARS, help="max characters per chunk")
     p.add_argument("--faiss", choices=FAISS_KINDS, default="auto", help="dense index kind")
@@ -52,7 +54,7 @@ def main(argv: list[str] | None = None) -> int:
         report = ingest(
             args.corpus,
             args.index,
-            encoder=load_encoder(args.encoder),
+            encoder=load_encoder(args.encoder, device=args.device),
             analyzer=args.analyzer,
             max_chars=args.chunk_size,
             faiss=args.faiss,

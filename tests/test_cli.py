@@ -190,3 +190,11 @@ def test_ingest_cli_empty_corpus(tmp_path):
     (tmp_path / "corpus").mkdir()
     proc = run_cli("ingest", "--corpus", str(tmp_path / "corpus"), "--index", str(tmp_path / "idx"), "--quiet", cwd=tmp_path)
     assert_clean_error(proc, "no readable")
+
+
+def test_device_applies_to_sentence_transformers_models_only():
+    from rag.encoders import load_encoder
+    from rag.errors import ModelLoadError
+
+    with pytest.raises(ModelLoadError, match="CPU only.*st:"):
+        load_encoder("e5-small", device="cuda")

@@ -34,13 +34,19 @@ def test_index_records_the_bundled_encoder(real_searcher):
     assert real_searcher.tuned.encoder == "e5-small"  # the tuned values of this encoder are in use
 
 
-def test_e5_encodes_a_query_on_one_thread_and_a_batch_on_all_cores():
-    """One query on one OpenMP thread (two spinning threads on a busy 2-core machine cost
-    ~700 ms a query); batches on every core. The setting is per calling thread."""
+def test_e5_encodes_a_query_on_one_thread_when_busy_and_a_batch_on_all_cores(monkeypatch):
+    """One query on one OpenMP thread when the cores are busy (two spinning threads cost far
+    more then); batches on every core. The setting is per calling thread."""
     import threading
 
-    from rag.encoders import E5Encoder
+    import rag.encoders
+    from rag.encoders import E5Encoder, query_threads
 
+    assert query_threads(1) == 1
+    monkeypatch.setattr(rag.encoders.os, "getloadavg", lambda: (0.1, 0.1, 0.1))
+    assert query_threads(2) == 2  # an idle machine: both cores for the query
+    monkeypatch.setattr(rag.encoders.os, "getloadavg", lambda: (2.0, 2.0, 2.0))
+    assert query_threads(2) == 1  # another process keeps the cores busy
     enc = E5Encoder(batch_threads=2)
     seen = {}
 

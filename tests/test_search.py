@@ -392,3 +392,15 @@ def test_a_registered_encoder_is_loaded_by_name_and_by_recorded_id(fake_encoder)
         load_encoder("fake-ngram-64")
     with pytest.raises(ValueError, match="without '@'"):
         register_encoder("x@1", lambda: fake_encoder)
+
+
+def test_rag_depends_on_nothing_above_it():
+    """Dependencies point down: the library never imports ingest, study, the app or streamlit."""
+    code = (
+        f"import sys; sys.path.insert(0, {str(ROOT)!r}); "
+        "import rag, rag.search, rag.answer, rag.cli, rag.extract, rag.relevance, rag.followup; "
+        "print(sorted({m.split('.')[0] for m in sys.modules} & {'ingest', 'study', 'ui', 'streamlit', 'app'}))"
+    )
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.strip() == "[]"
