@@ -225,7 +225,17 @@ def main(argv: list[str] | None = None) -> int:
     settings = {"command": "python -m eval " + " ".join(argv if argv is not None else sys.argv[1:]),
                 "encoder": load_encoder_id(args.encoder), "tuned": load_tuned(load_encoder_id(args.encoder)).to_dict(),
                 "analyzer": config.ANALYZER, "chunk_max_chars": config.CHUNK_MAX_CHARS}
-    path = write_report(results, out, title="Retrieval benchmarks" + (" (quick)" if args.quick else ""), settings=settings)
+    extra = ""
+    if args.target == "all" and not args.quick and limit is None:
+        # The full benchmark also scores the answers a learner reads (eval/results/answers.md).
+        from eval.answers import COLS, main as answers
+
+        ans = answers(out=out, encoder=args.encoder)
+        rows = {sp: g["all"] for sp, g in ans["splits"].items()}
+        extra = "\n".join(["## Answers (`python -m eval answers`, details in [answers.md](answers.md))", "",
+                           report.table(rows, COLS, "half"), ""])
+    path = write_report(results, out, title="Retrieval and answer benchmarks" if extra else
+                        "Retrieval benchmarks" + (" (quick)" if args.quick else ""), settings=settings, extra_md=extra)
     print(f"report: {path}", file=sys.stderr)
     if args.json:
         clean = {n: {m: {k: v for k, v in r.items() if k not in ("by", "latencies_ms")} for m, r in res["modes"].items()}

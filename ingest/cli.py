@@ -54,7 +54,7 @@ def main(argv: list[str] | None = None) -> int:
         report = ingest(
             args.corpus,
             args.index,
-            encoder=load_encoder(args.encoder, device=args.device),
+            encoder=load_encoder(args.encoder) if args.device == "cpu" else load_encoder(args.encoder, device=args.device),
             analyzer=args.analyzer,
             max_chars=args.chunk_size,
             faiss=args.faiss,

@@ -19,6 +19,8 @@ import re
 import unicodedata
 from collections.abc import Callable, Iterable
 
+from rag.text import CJK, CJK_CLASS, EN_STOP, MARKER, QUESTION_WORDS
+
 # HTML's specials, plus characters Markdown (or Streamlit's LaTeX / emoji shortcodes)
 # would act on, as numeric character references; newlines as <br>.
 _ESCAPES = {ord(c): html.escape(c, quote=True) for c in "&<>\"'"}
@@ -26,16 +28,10 @@ _ESCAPES.update({ord(c): f"&#{ord(c)};" for c in "\\`*_{}[]()#+-!|~$:"})
 _ESCAPES.update({ord("\n"): "<br>", ord("\r"): ""})
 _HIRAGANA = re.compile(r"^[\u3040-\u309f]+$")
 _LATIN_TERM = re.compile(r"^[0-9a-z\u00c0-\u024f][0-9a-z\u00c0-\u024f.\-+]*$")
-_CJK = re.compile(r"[\u3040-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff]")
-# Question words and fillers that carry no topic: marking them would only add noise.
-_STOP_TERMS = frozenset(
-    "什么 为什么 怎么 怎样 如何 哪些 哪个 是否 可以 一下 有什么 区别 "
-    "とは 何か なぜ どう どの どんな 教える ある いる する なる できる れる".split()
-)
-_EN_STOP = frozenset(
-    "a an and are as at be by can do does for from how in into is it its of on or "
-    "the their this to was what when where which while who why with you your".split()
-)
+_CJK = CJK
+# Question words, fillers and stop words carry no topic: marking them would only add noise.
+_STOP_TERMS = QUESTION_WORDS | frozenset("怎样 哪个 是否 可以 一下 教える ある いる する なる できる れる".split())
+_EN_STOP = EN_STOP
 
 DOC_STYLE = "white-space: pre-wrap; line-height: 1.6;"
 
@@ -74,7 +70,7 @@ def query_terms(query: str, analyze: Callable[[str], list[str]] | None = None) -
     tokens += re.findall(r"[0-9a-z\u00c0-\u024f][0-9a-z\u00c0-\u024f\-+]*", norm)
     if analyze is None:
         # No analyzer: CJK runs as they are.
-        tokens += re.findall(r"[\u3040-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff]{2,}", norm)
+        tokens += re.findall(f"[{CJK_CLASS}]{{2,}}", norm)
     out: list[str] = []
     for t in tokens:
         t = t.strip()
@@ -172,7 +168,7 @@ SCROLL_TO_CITED_JS = """
 """
 
 
-_CITE = re.compile(r"\[(\d+(?:\s*[,，、]\s*\d+)*)\]")
+_CITE = MARKER
 CITE_STYLE = (
     "display:inline-block; font-size:0.78em; font-weight:600; color:#1c4e80; background:#e3eefa; "
     "border-radius:4px; padding:0 3px; margin:0 1px; vertical-align:super; line-height:1.2;"
