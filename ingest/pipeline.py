@@ -96,21 +96,28 @@ def _units(chunks: list[Chunk]) -> tuple[list[str], np.ndarray, np.ndarray]:
     return texts, np.asarray(offsets, dtype=np.int64), np.asarray(spans, dtype=np.int64).reshape(-1, 2)
 
 
-def _embed(encoder: Encoder, texts: list[str], desc: str, progress: bool, on_progress: OnProgress = None) -> np.ndarray:
-    out = np.zeros((len(texts), encoder.dim), dtype=np.float32)
+def _embed(encoder: Encoder, texts: list[str], desc: str, progress: bool, on_progress: OnProgress = None,
+           known: dict[str, np.ndarray] | None = None) -> np.ndarray:
+    """Vectors of ``texts``; each distinct text is encoded once (``known`` carries the vectors
+    of earlier stages: a heading line and its heading, a repeated list item)."""
+    known = known if known is not None else {}
+    todo = [t for t in dict.fromkeys(texts) if t not in known]
     step = 64
     if on_progress:
-        on_progress(desc, 0, len(texts))
-    with tqdm(total=len(texts), desc=desc, unit="text", disable=not progress, leave=False) as bar:
-        for i in range(0, len(texts), step):
-            batch = texts[i : i + step]
+        on_progress(desc, 0, len(todo))
+    with tqdm(total=len(todo), desc=desc, unit="text", disable=not progress, leave=False) as bar:
+        for i in range(0, len(todo), step):
+            batch = todo[i : i + step]
             vecs = encoder.encode(batch, query=False)
             if not np.isfinite(vecs).all():  # the index would be refused as corrupt when loaded
                 raise RagError(f"the encoder {encoder.id} returned NaN or infinite vectors; the index is unchanged")
-            out[i : i + len(batch)] = vecs
+            known.update(zip(batch, np.asarray(vecs, dtype=np.float32)))
             bar.update(len(batch))
             if on_progress:
-                on_progress(desc, i + len(batch), len(texts))
+                on_progress(desc, i + len(batch), len(todo))
+    out = np.zeros((len(texts), encoder.dim), dtype=np.float32)
+    for i, t in enumerate(texts):
+        out[i] = known[t]
     return out
 
 
@@ -156,11 +163,12 @@ def _embed_docs(
     all_chunks = [c for _, cs in chunked for c in cs]
     if not all_chunks:
         return [_DocPart(d, [], *_empty(encoder.dim)) for d, _ in chunked]
-    vecs = _embed(encoder, [c.text for c in all_chunks], "chunks", progress, on_progress)
+    known: dict[str, np.ndarray] = {}
+    vecs = _embed(encoder, [c.text for c in all_chunks], "chunks", progress, on_progress, known)
     headings = sorted({c.heading for c in all_chunks if c.heading})
-    head_vecs = dict(zip(headings, _embed(encoder, headings, "headings", progress, on_progress))) if headings else {}
+    head_vecs = dict(zip(headings, _embed(encoder, headings, "headings", progress, on_progress, known))) if headings else {}
     unit_texts, unit_off, unit_span = _units(all_chunks)
-    unit_vecs = _embed(encoder, unit_texts, "sentences", progress, on_progress)
+    unit_vecs = _embed(encoder, unit_texts, "sentences", progress, on_progress, known)
     parts, pos = [], 0
     for d, cs in chunked:
         n = len(cs)

@@ -145,8 +145,9 @@ def test_batch_writes_json_lines(real_index, tmp_path):
         assert [h["rank"] for h in obj["hits"]] == [1, 2, 3]
         for h in obj["hits"]:
             assert HIT_KEYS <= set(h)
-            assert set(h["scores"]) == STAGES and all(isinstance(h["scores"][s], float) for s in STAGES)
-            assert h["score"] == h["scores"]["rerank"]
+            # the default mode (hybrid, rag/tuned.json): every stage up to fusion scored, no rerank
+            assert set(h["scores"]) == STAGES and all(isinstance(h["scores"][s], float) for s in ("bm25", "dense", "fused"))
+            assert h["scores"]["rerank"] is None and h["score"] == h["scores"]["fused"]
             assert h["lang"] in ("ja", "zh", "en")
             assert texts[h["doc_id"]][h["start"] : h["end"]] == h["text"]
 
