@@ -39,7 +39,7 @@ while True:
 """
 
 
-BUSY_WARMUP_S = 30.0  # an ingest beside the app runs for a while: let the load average see it
+BUSY_WARMUP_S = 5.0  # let the second process get going
 
 
 def _settle(max_wait_s: float = 90.0) -> None:

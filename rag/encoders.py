@@ -83,18 +83,32 @@ class _OpenMP:
         return int(self._get()) if self._get is not None else None
 
 
+def running_tasks() -> int | None:
+    """Tasks runnable right now, the caller included (Linux ``/proc/loadavg``); ``None`` elsewhere."""
+    try:
+        with open("/proc/loadavg", encoding="ascii") as f:
+            return int(f.read().split()[3].split("/")[0])
+    except (OSError, ValueError, IndexError):
+        return None
+
+
 def query_threads(cores: int) -> int:
-    """OpenMP threads for one query: two when the machine is otherwise idle (a 2-core query
-    takes half the time), one when other work keeps the cores busy (two threads then
-    spin-wait for each other: measured p50 80 ms / p95 212 ms against 49 / 92 ms on one
-    thread beside a process encoding on all cores). "Busy" is the 1-minute load average."""
+    """OpenMP threads for one query: two when nothing else is running (a 2-core query takes
+    half the time), one when other work keeps the cores busy — two threads then spin-wait for
+    each other (measured p50 80 ms / p95 212 ms against 49 / 92 ms on one thread, beside a
+    process encoding on all cores). "Busy" is read at the moment of the query: more tasks
+    runnable than cores (``/proc/loadavg``: 1–2 here when idle, 3 beside a 2-thread encoder),
+    or, where that is unknown, a 1-minute load average above all cores but half of one."""
     if cores < 2:
         return 1
+    running = running_tasks()
+    if running is not None:  # the caller and, just after a query, its own idle OpenMP worker
+        return 2 if running <= cores else 1
     try:
         load = os.getloadavg()[0]
     except OSError:  # pragma: no cover - platforms without it
         return 1
-    return 2 if load < cores - 1.25 else 1
+    return 2 if load < cores - 0.5 else 1
 
 
 class E5Encoder:

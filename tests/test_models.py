@@ -43,10 +43,15 @@ def test_e5_encodes_a_query_on_one_thread_when_busy_and_a_batch_on_all_cores(mon
     from rag.encoders import E5Encoder, query_threads
 
     assert query_threads(1) == 1
-    monkeypatch.setattr(rag.encoders.os, "getloadavg", lambda: (0.1, 0.1, 0.1))
-    assert query_threads(2) == 2  # an idle machine: both cores for the query
-    monkeypatch.setattr(rag.encoders.os, "getloadavg", lambda: (2.0, 2.0, 2.0))
+    monkeypatch.setattr(rag.encoders, "running_tasks", lambda: 2)
+    assert query_threads(2) == 2  # nothing else running: both cores for the query
+    monkeypatch.setattr(rag.encoders, "running_tasks", lambda: 3)
     assert query_threads(2) == 1  # another process keeps the cores busy
+    monkeypatch.setattr(rag.encoders, "running_tasks", lambda: None)
+    monkeypatch.setattr(rag.encoders.os, "getloadavg", lambda: (0.1, 0.1, 0.1))
+    assert query_threads(2) == 2  # no /proc: the load average decides
+    monkeypatch.setattr(rag.encoders.os, "getloadavg", lambda: (2.0, 2.0, 2.0))
+    assert query_threads(2) == 1
     enc = E5Encoder(batch_threads=2)
     seen = {}
 
