@@ -10,6 +10,7 @@
     python -m eval ceiling                  # what the offline features can reach (diagnostic)
     python -m eval scale                    # 1k / 10k / 100k synthetic chunks
     python -m eval sparse                   # the encoder's sparse head as a third leg? (dev halves)
+    python -m eval phrasing                 # questions wrapped in a request ("…について教えてください")
     python -m eval speed                    # ingest time, encoding rate, latency idle and beside a busy encoder
     python -m eval drill [--tune] [--index DIR]   # mock-interview grading vs hand labels
 
@@ -135,7 +136,7 @@ def _positive_int(text: str) -> int:
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(prog="python -m eval", description=__doc__.split("\n")[0])
     p.add_argument("target", nargs="?", default="all",
-                   help="all | seed | jsquad | cmrc2018 | squad PATH | answers | drill | speed | sparse | ablations | tune | ceiling | scale")
+                   help="all | seed | jsquad | cmrc2018 | squad PATH | answers | drill | phrasing | speed | sparse | ablations | tune | ceiling | scale")
     p.add_argument("path", nargs="?", type=Path, help="SQuAD-format file (with `squad`)")
     p.add_argument("--modes", default=",".join(MODES), help="comma-separated: " + ",".join(MODES))
     p.add_argument("--split", default="test", choices=("dev", "test", "all"), help="query half (default: held-out test)")
@@ -180,6 +181,10 @@ def main(argv: list[str] | None = None) -> int:
         from eval.sparse import main as sparse
 
         return sparse(out=args.out or RESULTS, encoder=args.encoder, limit=limit)
+    if args.target == "phrasing":
+        from eval.phrasing import main as phrasing
+
+        return phrasing(out=args.out or RESULTS, encoder=args.encoder)
     if args.target == "speed":
         from eval.speed import main as speed
 

@@ -24,6 +24,7 @@ from rag.fusion import rrf, wsum
 from rag.index import Index, open_index
 from rag.lang import detect_lang
 from rag.rerank import CrossEncoderReranker, FeatureReranker, Reranker
+from rag.text import search_text
 from rag.tuned import MODES, Tuned, load_tuned
 from rag.types import Hit, Query
 
@@ -161,14 +162,17 @@ class Searcher:
         return sum(1 for t in toks if t in vocab) / len(toks)
 
     def make_query(self, text: str, *, dense: bool = True) -> Query:
-        """The :class:`Query` record every stage reads (the vector only when ``dense``)."""
+        """The :class:`Query` record every stage reads (the vector only when ``dense``). Both
+        legs search for what the question asks about: a request wrapper (「…を教えてください」,
+        "Tell me about …") is left out (:func:`rag.text.search_text`)."""
         q = check_query(text)
+        core = search_text(q)
         return Query(
             text=q,
             lang=detect_lang(q),
-            tokens=self.query_tokens(q),
-            coverage=self.vocabulary_coverage(q),
-            vector=self.query_vector(q) if dense else None,
+            tokens=self.query_tokens(core),
+            coverage=self.vocabulary_coverage(core),
+            vector=self.query_vector(core) if dense else None,
         )
 
     # --- the stages ----------------------------------------------------------------------------

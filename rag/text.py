@@ -106,6 +106,49 @@ QUESTION_WORDS = frozenset(
     "explain describe tell difference between vs versus please".split()
 )
 
+# --- request wrappers ---------------------------------------------------------------------
+# 「…について教えてください」「请介绍一下…」"Tell me about …": the wrapper says how to answer,
+# not what about. Its words ("教えて", "説明") sit in every list of interview questions in the
+# notes, so a keyword search for them finds question lists instead of answers (seed questions
+# wrapped this way lost 15 points of hit@1, eval/results/phrasing.md).
+_JA_REQUEST = re.compile(
+    r"(?:について|に関して|を)?(?:もっと|詳しく|くわしく|簡単に|かんたんに|ざっくり|わかりやすく|分かりやすく)?"
+    r"(?:教えて|説明して|解説して)(?:ください|下さい|くれ(?:ますか|ない)?|ほしい|欲しい|もらえ(?:ますか|る)|いただけ(?:ますか|る))?"
+    r"(?:ませんか)?[。．.？?！!\s]*$"
+    r"|(?:について|に関して|を)(?:説明|解説)(?:せよ|しなさい)[。．.]?\s*$"
+)
+_ZH_REQUEST = re.compile(
+    r"^(?:请|請)?(?:问|問|你)?(?:详细|詳細|简单|簡單)?(?:地)?(?:介绍|介紹|解释|解釋|说明|說明|讲讲|講講|讲解|講解|描述)(?:一下)?(?:[:：])?"
+    r"|(?:请|請)?(?:详细|简单)?(?:介绍|介紹|解释|解釋|说明|說明|讲讲|讲解)一下"
+)
+_EN_REQUEST = re.compile(
+    r"^(?:(?:can|could|would) you\s+)?(?:please\s+)?(?:explain|describe|tell me about|walk me through)\b\s*[:,]?\s*"
+    r"|\s*,?\s*please[.?!]*\s*$",
+    re.I,
+)
+_QUOTED = re.compile(r"^[「『“\"](.+?)[」』”\"][。．.？?]?$")
+
+
+def search_text(question: str) -> str:
+    """What ``question`` asks about, without a request wrapper (what to search for); the
+    question itself when nothing would be left.
+
+    >>> search_text("RAGの仕組みを教えてください"), search_text("「ハルシネーション」について説明してください。")
+    ('RAGの仕組み', 'ハルシネーション')
+    >>> search_text("请介绍一下混合检索"), search_text("Tell me about LoRA, please")
+    ('混合检索', 'LoRA')
+    >>> search_text("LoRAとQLoRAの違いは？"), search_text("教えて")
+    ('LoRAとQLoRAの違いは？', '教えて')
+    """
+    q = question.strip()
+    core = _EN_REQUEST.sub("", _ZH_REQUEST.sub("", _JA_REQUEST.sub("", q))).strip()
+    m = _QUOTED.match(core)
+    if m:
+        core = m.group(1).strip()
+    core = core.rstrip("。．. ").strip() if core != q else core
+    return core if WORDY.search(core) else q
+
+
 # --- citation markers ---------------------------------------------------------------------
 MARKER = re.compile(r"\[(\d+(?:\s*[,，、]\s*\d+)*)\]")
 _MARKERS_TAIL = r"(?:\s*\[\d+(?:\s*[,，、]\s*\d+)*\])*"

@@ -25,7 +25,7 @@ from typing import Any
 import numpy as np
 
 from rag.lang import detect_lang
-from rag.text import plain, unit_spans
+from rag.text import plain, search_text, unit_spans
 from rag.types import Hit
 from study import grading
 from study.cards import is_prose, question_list_chunk_ids
@@ -40,13 +40,6 @@ MAX_ANSWER_CHARS = 4000
 _NAME = re.compile(r"[A-Za-z][A-Za-z0-9]*(?:[-.+][A-Za-z0-9]+)*")
 _KATAKANA_NAME = re.compile(r"[\u30a0-\u30ffー]{4,}")
 # A drill question that is a card's "Explain …" front searches for its heading alone.
-_WRAPPERS = (
-    re.compile(r"^「(.+)」について(?:説明|教えて)(?:してください|ください|せよ)?[。.]?$"),
-    re.compile(r"^(.+?)(?:を|について)(?:説明|解説)(?:してください|しなさい|せよ)[。.]?$"),
-    re.compile(r"^请(?:解释|说明|介绍)「?(.+?)」?[。.]?$"),
-    re.compile(r"^(?:Explain|Describe)\s+[“\"]?(.+?)[”\"]?\.?$", re.IGNORECASE),
-)
-
 MESSAGES = {
     "empty": {
         "ja": "回答を入力してください。要点を自分の言葉で、一文でも書いてみましょう。",
@@ -155,17 +148,6 @@ class Grade:
 # --- the coverage decision ----------------------------------------------------------------
 
 
-def search_text(question: str) -> str:
-    """The question without an instruction wrapper: 「RLHF」について説明してください。 → RLHF.
-    Such wrappers match every list of questions and conclusion in the notes."""
-    q = question.strip()
-    for w in _WRAPPERS:
-        m = w.match(q)
-        if m and m.group(1).strip():
-            return m.group(1).strip()
-    return q
-
-
 def names_in(text: str) -> list[str]:
     """Proper names a question asks about: Latin words with two capitals or a digit (RoPE,
     AdamW, vLLM, GPT-4) and katakana words of four or more characters (ジェイルブレイク)."""
@@ -186,7 +168,7 @@ def notes_cover(searcher: Any, question: str, hits: Sequence[Hit], relevance: fl
     notes cover. ``relevance`` (the drill's best-passage similarity) is kept for display."""
     from rag.relevance import judge
 
-    q = searcher.make_query(search_text(question))
+    q = searcher.make_query(question)
     ranked = searcher.search_query(q, k=5, mode=searcher.default_mode)
     cal = (searcher.tuned.answer or {}).get("calibration")
     verdict = judge(searcher.index, q, ranked, question=question, lang=detect_lang(question), calibration=cal)

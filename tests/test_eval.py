@@ -642,3 +642,22 @@ def test_cli_end_to_end_with_bundled_encoder(tiny_squad, tmp_path):
     _check_outputs(out, "tiny", "test", n_test, proc.stdout)
     assert list(cache.glob("vectors-*.npz"))
     assert _tree(RESULTS_DIR) == before
+
+
+def test_phrasing_wraps_every_question_twice_and_reports_three_rankings(tmp_path, monkeypatch):
+    import eval.phrasing as phrasing
+
+    forms = phrasing.wrapped("s001", "LoRAとは？", "ja")
+    assert len(set(forms)) == 2 and all("LoRAとは" in f and f != "LoRAとは？" for f in forms)
+    assert forms == phrasing.wrapped("s001", "LoRAとは？", "ja")  # stable per question
+    monkeypatch.setattr(phrasing, "load_encoder", lambda name: FakeEncoder())
+    monkeypatch.setattr(phrasing, "CachingEncoder", functools.partial(CachingEncoder, cache_dir=tmp_path / "cache"))
+    assert phrasing.main(out=tmp_path / "out") == 0
+    data = json.loads((tmp_path / "out" / "phrasing.json").read_text(encoding="utf-8"))
+    for split in ("dev", "test"):
+        res = data["results"][split]
+        n = res["as written"]["queries"]
+        assert n > 50
+        assert res["wrapped, searched verbatim"]["queries"] == res["wrapped (default)"]["queries"] == 2 * n
+        assert sum(res[f"wrapped (default) / {lang}"]["queries"] for lang in ("ja", "zh", "en")) == 2 * n
+    assert "## test half" in (tmp_path / "out" / "phrasing.md").read_text(encoding="utf-8")

@@ -16,6 +16,7 @@ from rag.index import open_index
 from rag.parallel import link_parallel
 from rag.rerank import GATE, FeatureReranker, feature_matrix
 from rag.search import MAX_QUERY_CHARS, MODES, Searcher, check_query, prefer_query_language
+from rag.text import search_text
 from rag.types import Chunk, Hit
 
 Q = "LoRAとQLoRAの違いは？"
@@ -404,3 +405,35 @@ def test_rag_depends_on_nothing_above_it():
     proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
     assert proc.returncode == 0, proc.stderr
     assert proc.stdout.strip() == "[]"
+
+
+# --- request wrappers -----------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "q, expected",
+    [
+        ("「ハルシネーション」について説明してください。", "ハルシネーション"),
+        ("RLHFの仕組みを説明してください。", "RLHFの仕組み"),
+        ("请解释「混合检索」。", "混合检索"),
+        ("Explain “Fusion”.", "Fusion"),
+        ("LoRAとQLoRAの違いは？", "LoRAとQLoRAの違いは？"),
+        ("温度について詳しく教えてもらえますか？", "温度"),
+        ("请详细介绍一下注意力机制", "注意力机制"),
+        ("Can you walk me through RLHF, please?", "RLHF"),
+        ("教えてください", "教えてください"),  # nothing left: the question as it is
+        ("モデルが教えていないことまでできる現象", "モデルが教えていないことまでできる現象"),
+    ],
+)
+def test_search_text_drops_instruction_wrappers(q, expected):
+    assert search_text(q) == expected
+
+
+def test_a_request_wrapper_does_not_change_what_is_searched(small_searcher):
+    s = small_searcher
+    for wrapped, core in (("LoRAとQLoRAの違いについて詳しく教えてください", "LoRAとQLoRAの違い"),
+                          ("Tell me about reciprocal rank fusion, please", "reciprocal rank fusion")):
+        w, c = s.make_query(wrapped), s.make_query(core)
+        assert w.text == wrapped  # the question itself is kept (language, terms, the answer)
+        assert w.tokens == c.tokens and np.array_equal(w.vector, c.vector)
+        assert [h.chunk.id for h in s.search(wrapped, k=5)] == [h.chunk.id for h in s.search(core, k=5)]

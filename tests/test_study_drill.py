@@ -129,20 +129,6 @@ def test_decide_from_measurements_hand_checked():
 # --- small text rules ---------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize(
-    "q, expected",
-    [
-        ("「ハルシネーション」について説明してください。", "ハルシネーション"),
-        ("RLHFの仕組みを説明してください。", "RLHFの仕組み"),
-        ("请解释「混合检索」。", "混合检索"),
-        ("Explain “Fusion”.", "Fusion"),
-        ("LoRAとQLoRAの違いは？", "LoRAとQLoRAの違いは？"),
-    ],
-)
-def test_search_text_drops_instruction_wrappers(q, expected):
-    assert drill.search_text(q) == expected
-
-
 def test_names_in_questions():
     assert drill.names_in("Llama 3/4がALiBiではなくRoPEを使用する理由は？") == ["ALiBi", "RoPE"]
     assert drill.names_in("vLLM、TGI、TensorRT-LLMを比較せよ") == ["vLLM", "TGI", "TensorRT-LLM"]
