@@ -37,7 +37,7 @@ from eval.runner import CachingEncoder, build_index, fused_run
 from rag import tuned as tuned_mod
 from rag.encoders import load_encoder
 from rag.rerank import GATE, feature_matrix
-from rag.search import Searcher, fuse
+from rag.search import Searcher, fuse, names_first
 from rag.tuned import Tuned, encoder_key, save_tuned
 from rag.types import Hit, Query
 
@@ -100,10 +100,15 @@ def settings_grid() -> dict[str, dict]:
 
 
 def score_setting(chunks, ds: Dataset, qrels, legs: list[Legs], tuned: Tuned) -> tuple[dict, dict]:
-    """Scores and run of one setting, fused by the searcher's own :func:`rag.search.fuse`."""
+    """Scores and run of one setting, fused by the searcher's own :func:`rag.search.fuse`
+    (and ordered by :func:`rag.search.names_first` when the setting says so)."""
     run = {}
     for q, lg in zip(ds.queries, legs):
-        run[q.qid] = fused_run(ds, chunks, fuse(tuned, lg.query, lg.bm25, dense_of(lg, tuned.whole_weight)))
+        fused = fuse(tuned, lg.query, lg.bm25, dense_of(lg, tuned.whole_weight))
+        if tuned.names_first:
+            order = names_first(chunks, sorted(fused, key=lambda i: -fused[i]), lg.query)
+            fused = {i: float(len(order) - r) for r, i in enumerate(order)}
+        run[q.qid] = fused_run(ds, chunks, fused)
     return metrics.score(qrels, run), run
 
 
@@ -273,6 +278,17 @@ def main(*, limit: int | None = None, out: Path, encoder: str = "e5-small") -> i
                     "delta_hit@1": grids[n][best]["hit@1"] - legs_scores[n][leg]["hit@1"]}
     print(f"fusion: {best}", flush=True)
 
+    # 2b. names first: kept only if at or above the plain fused order on every dev set
+    names = {}
+    for n, (index, dev, s) in built.items():
+        on, _ = score_setting(index.chunks, dev, qrels[n], legs[n], dataclasses.replace(fusion, names_first=True))
+        names[n] = {"off": grids[n][best], "on": on,
+                    "delta_hit@1": on["hit@1"] - grids[n][best]["hit@1"], "delta_mrr@10": on["mrr@10"] - grids[n][best]["mrr@10"]}
+    keep_names = all(r["delta_hit@1"] >= 0 and r["delta_mrr@10"] >= 0 for r in names.values()) and \
+        np.mean([r["delta_mrr@10"] for r in names.values()]) > 0
+    fusion = dataclasses.replace(fusion, names_first=bool(keep_names))
+    print(f"names first: {'kept' if keep_names else 'not kept'}", flush=True)
+
     # 3. reranker, judged leave-one-source-out
     sources = []
     for n, (index, dev, s) in built.items():
@@ -288,16 +304,23 @@ def main(*, limit: int | None = None, out: Path, encoder: str = "e5-small") -> i
         c["never_worse"] = all(d[m] >= 0.0 for d in deltas.values() for m in d)  # strict: no tolerance here
         c["mean_mrr_gain"] = float(np.mean([d["mrr@10"] for d in deltas.values()]))
     ok = [n for n, c in cands.items() if c["never_worse"] and c["mean_mrr_gain"] > 0]
-    chosen = max(ok, key=lambda n: cands[n]["mean_mrr_gain"]) if ok else None
+    # The best candidate stays available as ``--mode rerank`` (the benchmark compares every
+    # stage side by side); it becomes the default only if it wins on every held-out source.
+    chosen = max(ok or cands, key=lambda n: cands[n]["mean_mrr_gain"]) if cands else None
     reranker = None
     if chosen is not None:
         c = cands[chosen]
         w = fit_pairwise(sources, c["features"], c["C"])
         reranker = {"features": list(c["features"]), "weights": [float(x) for x in w], "C": c["C"],
-                    "fitted_on": [s.name for s in sources], "loso_mean_mrr_gain": c["mean_mrr_gain"]}
-    default_rerank = reranker is not None and cands[chosen]["mean_mrr_gain"] >= MIN_RERANK_GAIN
+                    "fitted_on": [s.name for s in sources], "loso_mean_mrr_gain": c["mean_mrr_gain"],
+                    "never_worse": c["never_worse"]}
+    default_rerank = bool(ok) and cands[chosen]["mean_mrr_gain"] >= MIN_RERANK_GAIN
     if reranker is None:
-        why = "no reranker was at or above hybrid on every held-out source: it is not shipped, the default mode is hybrid"
+        why = "no reranker candidate: the default mode is hybrid"
+    elif not ok:
+        why = (f"no reranker was at or above hybrid on every held-out source: the best ({chosen}, "
+               f"{cands[chosen]['mean_mrr_gain']:+.4f} MRR@10 on average) is available as --mode rerank, "
+               "the default mode is hybrid")
     elif default_rerank:
         why = f"reranker {chosen} is the default: at or above hybrid on every held-out source"
     else:
@@ -305,19 +328,21 @@ def main(*, limit: int | None = None, out: Path, encoder: str = "e5-small") -> i
                f"({cands[chosen]['mean_mrr_gain']:+.4f} MRR@10) is under {MIN_RERANK_GAIN}, within noise")
     final = dataclasses.replace(
         fusion,
+        answer=tuned_mod.load_tuned(key).answer,  # the answerer's values are fitted by `eval answers --calibrate --tune`
         default_mode="rerank" if default_rerank else "hybrid",
         reranker=reranker,
         note=f"fitted by `python -m eval tune --encoder {key}` on the dev halves ({time.strftime('%Y-%m-%d')}); {why}",
         evidence={"fusion": best, "whole_weight": whole_weight,
+                  "names_first": {n: {"delta_hit@1": r["delta_hit@1"], "delta_mrr@10": r["delta_mrr@10"]} for n, r in names.items()},
                   "reranker_loso": {n: {"never_worse": c["never_worse"], "mean_mrr_gain": c["mean_mrr_gain"]}
                                     for n, c in cands.items()}},
     )
     save_tuned(final, tuned_mod.TUNED_FILE)
-    _write(out, t0, key, dense_scores, whole_weight, grids, feas, best, tests, hybrid, cands, chosen, final, sources)
+    _write(out, t0, key, dense_scores, whole_weight, grids, feas, best, tests, hybrid, cands, chosen, final, sources, names)
     return 0
 
 
-def _write(out, t0, key, dense_scores, whole_weight, grids, feas, best, tests, hybrid, cands, chosen, final, sources):
+def _write(out, t0, key, dense_scores, whole_weight, grids, feas, best, tests, hybrid, cands, chosen, final, sources, names):
     md = ["# Tuning on the dev halves", "",
           f"Command: `python -m eval tune --encoder {key}` ({time.time() - t0:.0f} s). Writes `rag/tuned.json` "
           "(the entry for this encoder), which the searcher reads.", "",
@@ -341,6 +366,15 @@ def _write(out, t0, key, dense_scores, whole_weight, grids, feas, best, tests, h
     for name, g in grids.items():
         rows = {k: {**v, "feasible": feas[k]["feasible"]} for k, v in g.items()}
         md += [f"### {name} (dev)", "", report.table(rows, ("hit@1", "hit@5", "mrr@10", "ndcg@10", "feasible"), "setting"), ""]
+    kept = final.names_first
+    md += ["## 2b. Names first", "",
+           "Fused candidates that contain every name the question asks about (RAG, LoRA, GPT-4 …: "
+           "`rag.text.distinctive_terms`) go first, each group in its fused order (`rag.search.names_first`). "
+           "Kept only if at or above the plain fused order on every dev set (hit@1 and MRR@10) and better on average: "
+           f"**{'kept' if kept else 'not kept'}**.", "",
+           "| set | hit@1 off → on | MRR@10 off → on |", "|---|---|---|"]
+    md += [f"| {n} | {r['off']['hit@1']:.3f} → {r['on']['hit@1']:.3f} | {r['off']['mrr@10']:.3f} → {r['on']['mrr@10']:.3f} |"
+           for n, r in names.items()] + [""]
     md += ["## 3. Reranker (leave-one-source-out)", "",
            "Sources: " + ", ".join(f"{s.name} ({len(s.groups)} q)" for s in sources)
            + ". Each row: weights fitted on three sources, scored on the fourth; Δ against the fused ranking "
@@ -354,7 +388,12 @@ def _write(out, t0, key, dense_scores, whole_weight, grids, feas, best, tests, h
                   + f" | {c['mean_mrr_gain']:+.4f} | {'yes' if c['never_worse'] else 'no'} |")
     md += ["", "Hybrid on each source: " + ", ".join(f"{n} hit@1 {r['hit@1']:.3f} / MRR@10 {r['mrr@10']:.3f}"
                                                      for n, r in hybrid.items()), ""]
-    if chosen:
+    if chosen and not cands[chosen]["never_worse"]:
+        md += [f"**No candidate was at or above hybrid on every held-out source.** The best, **{chosen}** "
+               f"({cands[chosen]['mean_mrr_gain']:+.4f} MRR@10 on average), refitted on all four sources, stays "
+               "available as `--mode rerank` so the benchmark can compare it; the default mode is **hybrid**: a stage "
+               "is kept only if it wins on questions it was not fitted to.", ""]
+    elif chosen:
         md += [f"Best: **{chosen}**, refitted on all four sources. Default mode: **{final.default_mode}** — "
                f"{final.note.split('; ', 1)[-1]}.", "", "| feature | weight |", "|---|---|"]
         md += [f"| {f} | {w:+.3f} |" for f, w in zip(final.reranker["features"], final.reranker["weights"])]
@@ -366,6 +405,7 @@ def _write(out, t0, key, dense_scores, whole_weight, grids, feas, best, tests, h
     report.write_json(out / (f"tuning-{key}.json" if key != "e5-small" else "tuning.json"),
                       {"dense_mix": dense_scores, "fusion": {"chosen": best, "grid": grids, "feasibility": feas,
                                                              "tests": tests},
+                       "names_first": names,
                        "reranker": {"hybrid": hybrid, "candidates": cands, "chosen": chosen},
                        "tuned": final.to_dict()})
     print("\n".join(md))

@@ -27,12 +27,11 @@ from rag import messages
 from rag.citations import Citation, SentenceCheck, check_citations, cite, join_sentences
 from rag.extract import ExtractParams, Selection, content_terms, select
 from rag.followup import addresses, aspect_of, combined_query, is_followup
-from rag.relevance import distinctive_terms
 from rag.lang import detect_lang
 from rag.llm import LLM_TIMEOUT_S, AnswererError, chat_completion
 from rag.relevance import Judgement, judge
 from rag.search import Searcher, check_query
-from rag.text import BULLET, QUESTION_WORDS, plain
+from rag.text import BULLET, QUESTION_WORDS, distinctive_terms, plain
 from rag.types import Chunk, Hit
 
 ANSWER_LANGS = ("auto", "ja", "zh", "en")

@@ -59,6 +59,15 @@ _PROMPT = re.compile(
     r"|^(?:explain|describe|design|implement|compare|derive|discuss|walk me through)\b",
     re.I,
 )
+# Sentences about the document itself — its introduction, sign-off, a request to share it —
+# say nothing about any topic: 「本ガイドは…」「本記事では…」「今回は…深掘りしてみました」
+# 「最後まで読んでいただき…」「注释:这份…文档…」「如果您觉得这篇文章对您有帮助…」.
+_META = re.compile(
+    r"^(?:注释|註釋|注|備考)?\s*[:：]?\s*(?:本ガイド|このガイド|本記事|この記事で|今回は|本稿|本文(?:では|は)|这份|本指南|本文将|这篇文章|"
+    r"如果您觉得|in this (?:article|guide|post)|this (?:article|guide|post) )"
+    r"|ガイドです[。.]?$|最後まで読んで|ありがとうございました|点赞|关注我的|thanks for reading",
+    re.I,
+)
 _STEPS = re.compile(r"手順|ステップ|方法|対策|やり方|流れ|段階|種類|步骤|方法|策略|措施|阶段|流程|哪几|哪些|几种|"
                     r"steps?|stages?|ways?|strateg|how to|list|types?|kinds?", re.I)
 _COMPARE = (
@@ -79,7 +88,7 @@ class Unit:
     start: int
     end: int
     text: str
-    kind: str  # text | bullet | lead | formula | heading | question | code | table
+    kind: str  # text | bullet | lead | formula | heading | question | code | table | meta
     score: float = 0.0
 
     @property
@@ -95,7 +104,7 @@ def unit_kind(chunk: Chunk, line: str, unit: str, in_code: bool) -> str:
     """What a unit is, from its own text and the line it sits on: ``text``, ``bullet``,
     ``lead`` (introduces a list), ``formula`` (a short formula in a code block) — quotable —
     or ``heading``, ``question`` (also interview prompts and rhetorical questions), ``code``,
-    ``table`` — never quoted."""
+    ``table``, ``meta`` (a sentence about the document itself) — never quoted."""
     s = line.strip()
     if FENCE.match(line):
         return "code"
@@ -115,6 +124,8 @@ def unit_kind(chunk: Chunk, line: str, unit: str, in_code: bool) -> str:
         return "heading"
     if _QUESTION_END.search(unit.strip()) or _PROMPT.search(u):
         return "question"
+    if _META.search(u):
+        return "meta"
     if _SECTION_LINE.match(s) and not s.endswith(_SENT_END) and len(s) <= 60 and (
         re.match(r"^\d{1,2}\.\d", s) or not BULLET.match(s)
     ):

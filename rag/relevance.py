@@ -16,6 +16,7 @@ Two signals, combined:
 
 from __future__ import annotations
 
+
 import math
 import re
 from collections.abc import Mapping, Sequence
@@ -25,18 +26,15 @@ import numpy as np
 
 from rag.extract import chunk_units, content_terms
 from rag.index import Index
-from rag.text import CJK, EN_STOP, QUESTION_WORDS, normalize
+from rag.text import CJK, distinctive_terms, squash
 from rag.types import Hit, Query
 
 # Defaults until `python -m eval answers --calibrate` has written calibrated values.
 DEFAULT_CALIBRATION = {"weights": {"passage": 30.0, "unit": 30.0, "cjk_missing": -3.0, "english": 1.5,
                                    "term_missing": -3.0}, "bias": -50.0, "threshold": 0.5}
-_NAME = re.compile(r"[A-Za-z][A-Za-z0-9]*(?:[-_.+/][A-Za-z0-9]+)*")
-_VERSION_AFTER = re.compile(r"[ -]?\d+(?:\.\d+)?(?![A-Za-z0-9.\-])")  # "Llama 5", not "QLoRA 4-bit"
 # A product or model with a version: GPT-6, Llama 5, Claude 4, Gemini 3.5. Absent from the
 # notes, it means the notes cannot answer, however close the rest of the question is.
 _VERSIONED = re.compile(r"^[A-Za-z]{2,}[A-Za-z]*[ -]?\d+(?:\.\d+)?$")
-_SENTENCE_START = re.compile(r"(?:^|[.?!]\s+)([A-Z][a-z]+)")
 
 
 @dataclass(frozen=True)
@@ -50,8 +48,7 @@ class Judgement:
     features: Mapping[str, float] = field(default_factory=dict)
 
 
-def _squash(text: str) -> str:
-    return re.sub(r"[\s\-_.]+", "", normalize(text))
+_squash = squash
 
 
 def quotable_text(index: Index) -> str:
@@ -76,40 +73,6 @@ def notes_text(index: Index) -> str:
     if got is None:
         got = index.__dict__["_notes_text"] = "\n".join(_squash(d.text) for d in index.documents.values())
     return got
-
-
-def distinctive_terms(question: str, lang: str) -> list[str]:
-    """Names, versions and products in ``question``: Latin-script terms with a digit or a
-    capital inside (``GPT-6``, ``vLLM``), capitalised words not opening a sentence
-    (``Kubernetes``), every Latin-script term of a Japanese or Chinese question, with a
-    version number that follows (``Llama 5``).
-
-    >>> distinctive_terms("What new features does GPT-6 have?", "en")
-    ['GPT-6']
-    >>> distinctive_terms("How does Kubernetes autoscaling work?", "en"), distinctive_terms("LoRAとは？", "ja")
-    (['Kubernetes'], ['LoRA'])
-    >>> distinctive_terms("fine-tune a 70B model using 4-bit", "en"), distinctive_terms("Llama 5の文脈長", "ja")
-    ([], ['Llama 5'])
-    """
-    starts = {m.start(1) for m in _SENTENCE_START.finditer(question)}
-    out = []
-    for m in _NAME.finditer(question):
-        t = m.group(0).strip()
-        v = _VERSION_AFTER.match(question, m.end())
-        if v and t[0].isupper() and t.isalpha():  # "Llama 5", "Claude 4": a name with its version
-            t = question[m.start() : v.end()]
-        low = t.lower()
-        if low in EN_STOP or low in QUESTION_WORDS or len(t) < 2:
-            continue
-        caps_inside = any(c.isupper() for c in t[1:])
-        named = any(c.isdigit() for c in t) or caps_inside
-        if lang in ("ja", "zh"):
-            keep = named or t[0].isupper()
-        else:
-            keep = named or (t[0].isupper() and m.start() not in starts)
-        if keep and t not in out:
-            out.append(t)
-    return out
 
 
 def missing_terms(index: Index, question: str, lang: str) -> list[str]:

@@ -11,7 +11,7 @@ from __future__ import annotations
 import dataclasses
 import time
 from collections import OrderedDict
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 import numpy as np
@@ -24,9 +24,9 @@ from rag.fusion import rrf, wsum
 from rag.index import Index, open_index
 from rag.lang import detect_lang
 from rag.rerank import CrossEncoderReranker, FeatureReranker, Reranker
-from rag.text import search_text
+from rag.text import distinctive_terms, search_text, squash
 from rag.tuned import MODES, Tuned, load_tuned
-from rag.types import Hit, Query
+from rag.types import Chunk, Hit, Query
 
 MAX_QUERY_CHARS = 2000
 MAX_K = 200
@@ -40,7 +40,8 @@ def _remember(cache: OrderedDict, key, value):
         cache.popitem(last=False)
     return value
 
-__all__ = ["MODES", "MAX_K", "MAX_QUERY_CHARS", "Searcher", "check_query", "fuse", "fusion_weights", "prefer_query_language"]
+__all__ = ["MODES", "MAX_K", "MAX_QUERY_CHARS", "Searcher", "check_query", "fuse", "fusion_weights", "names_first",
+           "prefer_query_language"]
 
 
 def check_query(query: str) -> str:
@@ -66,6 +67,21 @@ def prefer_query_language(hits: list[Hit], qlang: str) -> list[Hit]:
             out[i], out[j] = out[j], out[i]
             pos[out[i].chunk.id], pos[out[j].chunk.id] = i, j
     return [dataclasses.replace(h, rank=r) for r, h in enumerate(out, start=1)]
+
+
+def names_first(chunks: Sequence[Chunk], order: list[int], query: Query) -> list[int]:
+    """``order`` (chunk rows, best first) with the passages that contain every name the
+    question asks about (:func:`rag.text.distinctive_terms`: RAG, LoRA, GPT-4 …) moved to the
+    front, each group in its order. "RAGの仕組み" wants a passage on RAG before one on how LLMs
+    work, however often the latter says 仕組み. Unchanged when no candidate has every name."""
+    names = [t for t in (squash(n) for n in distinctive_terms(query.text, query.lang)) if t]
+    if not names:
+        return order
+    named = [i for i in order if all(t in squash(chunks[i].text) for t in names)]
+    if not named or named[0] == order[0]:
+        return order
+    first = set(named)
+    return named + [i for i in order if i not in first]
 
 
 def fusion_weights(tuned: Tuned, query: Query) -> tuple[float, float]:
@@ -227,6 +243,9 @@ class Searcher:
                 dense = keep(self.dense_leg(q, 4 * n)) or keep(self.dense_leg(q, len(self.index.chunks)))
         primary = bm25 if mode == "bm25" else dense if mode == "dense" else fuse(self.tuned, q, bm25, dense)
         order = sorted(primary, key=lambda i: -primary[i])
+        fused = mode in ("hybrid", "rerank")
+        if fused and self.tuned.names_first:
+            order = names_first(self.index.chunks, order, q)
         reranking = mode == "rerank" and self.reranker is not None
         keep = order[: n if reranking else k]
         dense_of = (
@@ -234,7 +253,6 @@ class Searcher:
             if mode != "bm25" and keep
             else {}
         )
-        fused = mode in ("hybrid", "rerank")
         hits = [
             Hit(
                 chunk=self.index.chunks[i],

@@ -149,6 +149,52 @@ def search_text(question: str) -> str:
     return core if WORDY.search(core) else q
 
 
+# --- names -----------------------------------------------------------------------------------
+_NAME = re.compile(r"[A-Za-z][A-Za-z0-9]*(?:[-_.+/][A-Za-z0-9]+)*")
+_VERSION_AFTER = re.compile(r"[ -]?\d+(?:\.\d+)?(?![A-Za-z0-9.\-])")  # "Llama 5", not "QLoRA 4-bit"
+_SENTENCE_START = re.compile(r"(?:^|[.?!]\s+)([A-Z][a-z]+)")
+
+
+def distinctive_terms(question: str, lang: str) -> list[str]:
+    """Names, versions and products in ``question``: Latin-script terms with a digit or a
+    capital inside (``GPT-6``, ``vLLM``), capitalised words not opening a sentence
+    (``Kubernetes``), every Latin-script term of a Japanese or Chinese question, with a
+    version number that follows (``Llama 5``).
+
+    >>> distinctive_terms("What new features does GPT-6 have?", "en")
+    ['GPT-6']
+    >>> distinctive_terms("How does Kubernetes autoscaling work?", "en"), distinctive_terms("LoRAとは？", "ja")
+    (['Kubernetes'], ['LoRA'])
+    >>> distinctive_terms("fine-tune a 70B model using 4-bit", "en"), distinctive_terms("Llama 5の文脈長", "ja")
+    ([], ['Llama 5'])
+    """
+    starts = {m.start(1) for m in _SENTENCE_START.finditer(question)}
+    out = []
+    for m in _NAME.finditer(question):
+        t = m.group(0).strip()
+        v = _VERSION_AFTER.match(question, m.end())
+        if v and t[0].isupper() and t.isalpha():  # "Llama 5", "Claude 4": a name with its version
+            t = question[m.start() : v.end()]
+        low = t.lower()
+        if low in EN_STOP or low in QUESTION_WORDS or len(t) < 2:
+            continue
+        caps_inside = any(c.isupper() for c in t[1:])
+        named = any(c.isdigit() for c in t) or caps_inside
+        if lang in ("ja", "zh"):
+            keep = named or t[0].isupper()
+        else:
+            keep = named or (t[0].isupper() and m.start() not in starts)
+        if keep and t not in out:
+            out.append(t)
+    return out
+
+
+def squash(text: str) -> str:
+    """Normalised (:func:`normalize`) without spaces, hyphens, underscores or dots, for name
+    look-ups: "GPT-4" and "gpt 4" and "ＧＰＴ４" squash alike."""
+    return re.sub(r"[\s\-_.]+", "", normalize(text))
+
+
 # --- citation markers ---------------------------------------------------------------------
 MARKER = re.compile(r"\[(\d+(?:\s*[,，、]\s*\d+)*)\]")
 _MARKERS_TAIL = r"(?:\s*\[\d+(?:\s*[,，、]\s*\d+)*\])*"

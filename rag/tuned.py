@@ -27,6 +27,8 @@ class Tuned:
       the rest.
     * ``whole_weight``: the dense score of a passage is ``whole_weight`` x its whole-passage
       cosine plus the rest x the best cosine among its units (lines, sentences) and heading.
+    * ``names_first``: fused candidates that contain every name the question asks about
+      (RAG, LoRA, GPT-4 …) go first (:func:`rag.search.names_first`).
     * ``reranker``: ``{"features": [...], "weights": [...]}`` of the feature reranker, or
       ``None`` when no reranker beat ``hybrid`` on questions it was not fitted to.
     * ``answer``: ``{"calibration": {...}}``, the relevance model the answerer abstains by
@@ -40,6 +42,7 @@ class Tuned:
     rrf_k: int = 60
     whole_weight: float = 0.5
     candidates: int = 50
+    names_first: bool = False
     default_mode: str = "hybrid"
     reranker: dict[str, Any] | None = None
     answer: dict[str, Any] | None = None

@@ -15,7 +15,7 @@ from rag.errors import QueryError
 from rag.index import open_index
 from rag.parallel import link_parallel
 from rag.rerank import GATE, FeatureReranker, feature_matrix
-from rag.search import MAX_QUERY_CHARS, MODES, Searcher, check_query, prefer_query_language
+from rag.search import MAX_QUERY_CHARS, MODES, Searcher, check_query, names_first, prefer_query_language
 from rag.text import search_text
 from rag.types import Chunk, Hit
 
@@ -437,3 +437,32 @@ def test_a_request_wrapper_does_not_change_what_is_searched(small_searcher):
         assert w.text == wrapped  # the question itself is kept (language, terms, the answer)
         assert w.tokens == c.tokens and np.array_equal(w.vector, c.vector)
         assert [h.chunk.id for h in s.search(wrapped, k=5)] == [h.chunk.id for h in s.search(core, k=5)]
+
+
+# --- names first ----------------------------------------------------------------------
+
+
+def test_passages_naming_what_is_asked_come_first(small_searcher):
+    s = small_searcher
+    chunks = s.index.chunks
+    order = [s.index.by_id[h.chunk.id] for h in s.search("温度パラメータの役割は？", k=10, mode="hybrid")]
+    assert "LoRA" not in chunks[order[0]].text
+    moved = names_first(chunks, order, s.make_query("LoRAの役割は？"))
+    assert "LoRA" in chunks[moved[0]].text and sorted(moved) == sorted(order)  # reordered, nothing lost
+    named = [i for i in order if "LoRA" in chunks[i].text]
+    assert moved == named + [i for i in order if i not in named]  # each group keeps its order
+    # no name, or a name no candidate has: the order stands
+    for q in ("温度の役割は？", "What about Kubernetes?"):
+        assert names_first(chunks, order, s.make_query(q)) == order
+
+
+def test_names_first_is_a_tuned_switch_of_the_fused_modes(small_searcher):
+    import dataclasses
+
+    s = small_searcher
+    on = Searcher(s.index, encoder=s.encoder, tuned=dataclasses.replace(s.tuned, names_first=True))
+    q = "LoRA 温度パラメータ ランダム性"
+    has_lora = lambda hits: ["LoRA" in h.chunk.text for h in hits]  # noqa: E731
+    assert has_lora(s.search(q, k=5, mode="hybrid"))[:2] == [False, True]  # off: the temperature item leads
+    assert has_lora(on.search(q, k=5, mode="hybrid"))[0]  # on: the item naming LoRA leads
+    assert [h.chunk.id for h in on.search(q, k=5, mode="bm25")] == [h.chunk.id for h in s.search(q, k=5, mode="bm25")]
