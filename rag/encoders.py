@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import ctypes
 import os
+import time
 from collections.abc import Callable, Sequence
 from importlib import metadata
 from pathlib import Path
@@ -92,23 +93,41 @@ def running_tasks() -> int | None:
         return None
 
 
+BUSY_HOLD_S = 10.0  # once the cores were seen busy, queries stay on one thread this long
+SPIN_S = 0.15  # a short query slower than this on two threads was spin-waiting: the cores are busy
+_busy_until = 0.0
+
+
+def mark_busy(now: float | None = None) -> None:
+    """Remember that the cores are busy: queries use one thread for :data:`BUSY_HOLD_S`."""
+    global _busy_until
+    _busy_until = (time.monotonic() if now is None else now) + BUSY_HOLD_S
+
+
 def query_threads(cores: int) -> int:
     """OpenMP threads for one query: two when nothing else is running (a 2-core query takes
     half the time), one when other work keeps the cores busy — two threads then spin-wait for
-    each other (measured p50 80 ms / p95 212 ms against 49 / 92 ms on one thread, beside a
-    process encoding on all cores). "Busy" is read at the moment of the query: more tasks
-    runnable than cores (``/proc/loadavg``: 1–2 here when idle, 3 beside a 2-thread encoder),
-    or, where that is unknown, a 1-minute load average above all cores but half of one."""
+    each other (measured p50 80 ms / p95 212 ms, and single queries of 700 ms, against 49 / 92 ms
+    on one thread, beside a process encoding on all cores). "Busy" is read at the moment of the
+    query — more tasks runnable than cores (``/proc/loadavg``: 1–2 here when idle, 3 beside a
+    2-thread encoder), or, where that is unknown, a 1-minute load average above all cores but
+    half of one — and held for :data:`BUSY_HOLD_S` (a busy process has gaps between its batches
+    that a single reading can fall into), as is a two-thread query that took over :data:`SPIN_S`."""
     if cores < 2:
         return 1
+    now = time.monotonic()
     running = running_tasks()
-    if running is not None:  # the caller and, just after a query, its own idle OpenMP worker
-        return 2 if running <= cores else 1
-    try:
-        load = os.getloadavg()[0]
-    except OSError:  # pragma: no cover - platforms without it
+    if running is None:
+        try:
+            busy = os.getloadavg()[0] >= cores - 0.5
+        except OSError:  # pragma: no cover - platforms without it
+            return 1
+    else:  # the caller and, just after a query, its own idle OpenMP worker
+        busy = running > cores
+    if busy:
+        mark_busy(now)
         return 1
-    return 2 if load < cores - 0.5 else 1
+    return 1 if now < _busy_until else 2
 
 
 class E5Encoder:
@@ -151,8 +170,13 @@ class E5Encoder:
         if not texts:
             return np.zeros((0, self.dim), dtype=np.float32)
         if len(texts) == 1:
-            self._omp.threads(query_threads(self.batch_threads) if query else 1)
-            return l2_normalize(self._model.encode(texts, query).reshape(1, self.dim))
+            threads = query_threads(self.batch_threads) if query else 1
+            self._omp.threads(threads)
+            t = time.monotonic()
+            v = self._model.encode(texts, query)
+            if threads > 1 and time.monotonic() - t > SPIN_S and len(texts[0]) < 300:
+                mark_busy()
+            return l2_normalize(v.reshape(1, self.dim))
         self._omp.threads(self.batch_threads)
         out = [
             np.asarray(self._model.encode(texts[i : i + self.batch_size], query), dtype=np.float32).reshape(-1, self.dim)

@@ -42,11 +42,22 @@ def test_e5_encodes_a_query_on_one_thread_when_busy_and_a_batch_on_all_cores(mon
     import rag.encoders
     from rag.encoders import E5Encoder, query_threads
 
+    clock = [1000.0]
+    monkeypatch.setattr(rag.encoders.time, "monotonic", lambda: clock[0])
+    monkeypatch.setattr(rag.encoders, "_busy_until", 0.0)
     assert query_threads(1) == 1
     monkeypatch.setattr(rag.encoders, "running_tasks", lambda: 2)
     assert query_threads(2) == 2  # nothing else running: both cores for the query
     monkeypatch.setattr(rag.encoders, "running_tasks", lambda: 3)
     assert query_threads(2) == 1  # another process keeps the cores busy
+    monkeypatch.setattr(rag.encoders, "running_tasks", lambda: 2)
+    clock[0] += rag.encoders.BUSY_HOLD_S - 1
+    assert query_threads(2) == 1  # a gap between the other process's batches: still busy
+    clock[0] += 2
+    assert query_threads(2) == 2  # quiet for the whole hold: both cores again
+    rag.encoders.mark_busy()  # a two-thread query that spun
+    assert query_threads(2) == 1
+    clock[0] += rag.encoders.BUSY_HOLD_S + 1
     monkeypatch.setattr(rag.encoders, "running_tasks", lambda: None)
     monkeypatch.setattr(rag.encoders.os, "getloadavg", lambda: (0.1, 0.1, 0.1))
     assert query_threads(2) == 2  # no /proc: the load average decides
