@@ -11,7 +11,7 @@ import sys
 from dataclasses import dataclass
 from pathlib import Path
 
-SHIPPED = ("report", "answers", "drill", "tuning", "ablations", "ceiling", "scale", "encoders")
+SHIPPED = ("report", "answers", "phrasing", "speed", "drill", "tuning", "ablations", "ceiling", "scale", "sparse", "encoders")
 QUICK_QUESTIONS = 40
 QUICK_MODES = "hybrid,rerank"
 LONG_HEADING = 60
