@@ -18,7 +18,7 @@ import re
 from dataclasses import dataclass
 
 from rag.lang import detect_lang
-from rag.text import sentence_spans
+from rag.text import sentence_spans, trim_span
 from rag.types import Chunk, Document
 
 DEFAULT_MAX_CHARS = 800
@@ -235,14 +235,6 @@ def _pieces(text: str, blocks: list[_Block], max_chars: int) -> list[tuple[int, 
     return out
 
 
-def _trim(text: str, s: int, e: int) -> tuple[int, int]:
-    while s < e and text[s].isspace():
-        s += 1
-    while e > s and text[e - 1].isspace():
-        e -= 1
-    return s, e
-
-
 def _pack(text: str, pieces: list[tuple[int, int]], max_chars: int) -> list[tuple[int, int]]:
     spans: list[tuple[int, int]] = []
     for s, e in pieces:
@@ -250,7 +242,7 @@ def _pack(text: str, pieces: list[tuple[int, int]], max_chars: int) -> list[tupl
             spans[-1] = (spans[-1][0], e)
         else:
             spans.append((s, e))
-    return [t for t in (_trim(text, s, e) for s, e in spans) if len(text[t[0] : t[1]].strip()) >= MIN_CHUNK_CHARS]
+    return [t for t in (trim_span(text, s, e) for s, e in spans) if len(text[t[0] : t[1]].strip()) >= MIN_CHUNK_CHARS]
 
 
 def chunk_id(doc_id: str, text: str) -> str:

@@ -42,6 +42,15 @@ def sentence_spans(text: str, start: int = 0, end: int | None = None) -> list[tu
     return spans
 
 
+def trim_span(text: str, s: int, e: int) -> tuple[int, int]:
+    """``(s, e)`` narrowed past the white space at both ends of ``text[s:e]``."""
+    while s < e and text[s].isspace():
+        s += 1
+    while e > s and text[e - 1].isspace():
+        e -= 1
+    return s, e
+
+
 def unit_spans(text: str) -> list[tuple[int, int]]:
     """The quotable units of a passage: every line, cut again at sentence ends; spans are
     trimmed of whitespace and a unit needs at least two letters or digits.
@@ -58,11 +67,7 @@ def unit_spans(text: str) -> list[tuple[int, int]]:
         e = m.end() if m is not None else len(text)
         if e <= s and m is not None:
             continue
-        a, b = s, e
-        while a < b and text[a].isspace():
-            a += 1
-        while b > a and text[b - 1].isspace():
-            b -= 1
+        a, b = trim_span(text, s, e)
         if len(WORDY.findall(text[a:b])) >= MIN_UNIT_WORD_CHARS:
             out.append((a, b))
         s = e

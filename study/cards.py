@@ -18,7 +18,7 @@ import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
-from rag.text import BULLET, FENCE, WORDY, plain, unit_spans
+from rag.text import BULLET, FENCE, WORDY, plain, trim_span, unit_spans
 from rag.types import Chunk, Document
 from study.types import Card, DrillQuestion, Source
 
@@ -85,14 +85,6 @@ def group_chunks(chunks: Sequence[Chunk]) -> list[_Group]:
 # --- text helpers --------------------------------------------------------------------------
 
 
-def _trim(text: str, s: int, e: int) -> tuple[int, int]:
-    while s < e and text[s].isspace():
-        s += 1
-    while e > s and text[e - 1].isspace():
-        e -= 1
-    return s, e
-
-
 def _is_heading_line(line: str, heading: str) -> bool:
     a = _QA_PREFIX.sub("", plain(line))
     b = plain(heading)
@@ -106,7 +98,7 @@ def body_span(text: str, group: _Group) -> tuple[int, int]:
     first = text[s : nl if nl >= 0 else e]
     if group.heading and (_is_heading_line(first, group.heading) or first.lstrip().startswith("#")):
         s = nl if nl >= 0 else e
-    return _trim(text, s, e)
+    return trim_span(text, s, e)
 
 
 def display_line(line: str) -> str:
@@ -365,7 +357,7 @@ def drill_questions(chunks: Sequence[Chunk], documents: Mapping[str, Document]) 
             continue
         n, pos = 0, s
         for line in doc.text[s:e].split("\n"):
-            a, b = _trim(doc.text, pos, pos + len(line))
+            a, b = trim_span(doc.text, pos, pos + len(line))
             pos += len(line) + 1
             if not (BULLET.match(line) and is_question(line)):
                 continue
