@@ -88,18 +88,19 @@ def _read_batch(path: Path) -> list[tuple[int, str]]:
     return queries
 
 
-def _run_batch(searcher: Searcher, queries: list[tuple[int, str]], args, out) -> int:
-    """Search every line; a line that fails becomes an error record and the run goes on."""
+def _run_batch(lines: list[tuple[int, str]], answer_one, field: str, plural: str, out) -> int:
+    """``answer_one(text)`` for every line; a line that fails becomes an error record
+    ``{"line", field, "error"}`` and the run goes on."""
     failed = 0
-    for n, q in queries:
+    for n, q in lines:
         try:
-            _print_hits(q, searcher.search(q, k=args.k, mode=args.mode), True, out)
+            answer_one(q)
         except (RagError, ValueError) as e:
             failed += 1
-            out.write(_json_line({"line": n, "query": q[:200], "error": str(e)}))
+            out.write(_json_line({"line": n, field: q[:200], "error": " ".join(str(e).split())}))
         out.flush()
     if failed:
-        print(f"warning: {failed} of {len(queries)} queries failed (see their error records)", file=sys.stderr)
+        print(f"warning: {failed} of {len(lines)} {plural} failed (see their error records)", file=sys.stderr)
         return EXIT_SOME_FAILED
     return EXIT_OK
 
@@ -116,7 +117,10 @@ def search_main(argv: list[str] | None = None) -> int:
         searcher = Searcher.open(args.index, encoder=args.encoder, reranker=args.reranker)
         _warn_if_stale(searcher, args.corpus)
         if args.batch is not None:
-            return _run_batch(searcher, queries, args, sys.stdout)
+            return _run_batch(
+                queries, lambda q: _print_hits(q, searcher.search(q, k=args.k, mode=args.mode), True, sys.stdout),
+                "query", "queries", sys.stdout,
+            )
         _print_hits(args.query, searcher.search(args.query, k=args.k, mode=args.mode), args.json, sys.stdout)
     except (RagError, ValueError, OSError) as e:
         print(f"error: {' '.join(str(e).split())}", file=sys.stderr)
@@ -208,21 +212,11 @@ def ask_main(argv: list[str] | None = None) -> int:
         if args.batch is None:
             _print_answer(ask(searcher, args.question, settings), args.json, sys.stdout)
             return EXIT_OK
-        failed = 0
-        for n, q in questions:
-            try:
-                _print_answer(ask(searcher, q, settings), True, sys.stdout)
-            except (RagError, ValueError) as e:
-                failed += 1
-                sys.stdout.write(_json_line({"line": n, "question": q[:200], "error": " ".join(str(e).split())}))
-            sys.stdout.flush()
-        if failed:
-            print(f"warning: {failed} of {len(questions)} questions failed (see their error records)", file=sys.stderr)
-            return EXIT_SOME_FAILED
+        return _run_batch(questions, lambda q: _print_answer(ask(searcher, q, settings), True, sys.stdout),
+                          "question", "questions", sys.stdout)
     except (RagError, ValueError, OSError) as e:
         print(f"error: {' '.join(str(e).split())}", file=sys.stderr)
         return EXIT_ERROR
-    return EXIT_OK
 
 
 USAGE = (
