@@ -13,12 +13,14 @@ Files checked (both in eval/data/):
 
 Standard library only. Exits non-zero on any problem.
 """
-import json
 import re
 import sys
 import unicodedata
 from collections import Counter, defaultdict
 from pathlib import Path
+
+from goldcheck import (CJK_RE, KANA_RE, QA_JA, QA_ZH, check_anchor, check_pairs, load_jsonl, locate, note_qa_item,
+                       qa_item_starts, read_corpus)
 
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent.parent
@@ -26,14 +28,8 @@ CORPUS = ROOT / "corpus"
 ONTOPIC = HERE / "answer_questions.jsonl"
 OFFTOPIC = HERE / "answer_offtopic.jsonl"
 
-DOCS = [
-    "llm-interview-top50-ja.md",
-    "llm-interview-top50-zh.txt",
-    "llm-technical-foundations-ja.txt",
-    "zenn-mondo-llm-ja.md",
-    "senior-ai-engineer-questions-ja.md",
-]
-QA_JA, QA_ZH, ART_FOUND, ART_ZENN, SENIOR = DOCS
+ART_FOUND, ART_ZENN, SENIOR = "llm-technical-foundations-ja.txt", "zenn-mondo-llm-ja.md", "senior-ai-engineer-questions-ja.md"
+DOCS = [QA_JA, QA_ZH, ART_FOUND, ART_ZENN, SENIOR]
 ARTICLES = (ART_FOUND, ART_ZENN)
 
 KEYS = ["qid", "question", "lang", "type", "split", "previous", "key_points", "sources", "expect"]
@@ -62,8 +58,6 @@ ANCHOR_MIN, ANCHOR_MAX = 10, 60
 MAX_POINTS = 4
 QID_ON = re.compile(r"^a\d{3,}$")
 QID_OFF = re.compile(r"^o\d{3,}$")
-CJK_RE = re.compile(r"[\u3040-\u30ff\u3400-\u9fff\uf900-\ufaff]")
-KANA_RE = re.compile(r"[\u3040-\u30ff]")
 
 
 def norm(s):
@@ -71,43 +65,15 @@ def norm(s):
     return unicodedata.normalize("NFKC", s).lower()
 
 
-def item_starts(text, pattern):
-    return sorted((m.start(), int(m.group(1))) for m in re.finditer(pattern, text, re.M))
-
-
 def section_starts(text, pattern):
     return sorted((m.start(), m.group(0).strip()) for m in re.finditer(pattern, text, re.M))
 
 
-def locate(starts, pos):
-    found = None
-    for off, label in starts:
-        if off <= pos:
-            found = label
-        else:
-            break
-    return found
-
-
-def load_jsonl(path, problems):
-    rows = []
+def load_rows(path, problems):
     if not path.exists():
         problems.append(f"missing file {path}")
-        return rows
-    for ln, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1):
-        if not line.strip():
-            problems.append(f"{path.name} line {ln}: empty line")
-            continue
-        try:
-            obj = json.loads(line)
-        except json.JSONDecodeError as e:
-            problems.append(f"{path.name} line {ln}: invalid JSON ({e})")
-            continue
-        if not isinstance(obj, dict):
-            problems.append(f"{path.name} line {ln}: not a JSON object")
-            continue
-        rows.append((ln, obj))
-    return rows
+        return []
+    return load_jsonl(path, problems, prefix=f"{path.name} ")
 
 
 def check_text(tag, field, s, lang, problems):
@@ -129,26 +95,14 @@ def check_text(tag, field, s, lang, problems):
 def main():
     problems = []
 
-    texts = {}
-    for d in DOCS:
-        p = CORPUS / d
-        if not p.exists():
-            problems.append(f"missing corpus document {p}")
-            continue
-        texts[d] = p.read_text(encoding="utf-8")
+    texts = read_corpus(CORPUS, DOCS, problems)
     if problems:
         for p in problems:
             print("ERROR:", p)
         return 1
     normed = {d: norm(t) for d, t in texts.items()}
 
-    qa_starts = {
-        QA_JA: item_starts(texts[QA_JA], r"^(\d+)\. \*\*"),
-        QA_ZH: item_starts(texts[QA_ZH], r"^问题(\d+):"),
-    }
-    for d, st in qa_starts.items():
-        if [n for _, n in st] != list(range(1, 51)):
-            problems.append(f"{d}: could not locate Q&A items 1..50 (found {len(st)})")
+    qa_starts = qa_item_starts(texts, problems)
     art_sections = {
         ART_FOUND: section_starts(texts[ART_FOUND], r"^(?:\d\.(?:\d\.)? .+|課題\d: .+)$"),
         ART_ZENN: section_starts(texts[ART_ZENN], r"^#{1,3} .+$"),
@@ -165,8 +119,8 @@ def main():
                 return norm(texts[d][lo:hi])
         return ""
 
-    on_rows = load_jsonl(ONTOPIC, problems)
-    off_rows = load_jsonl(OFFTOPIC, problems)
+    on_rows = load_rows(ONTOPIC, problems)
+    off_rows = load_rows(OFFTOPIC, problems)
 
     qids = Counter()
     questions = Counter()
@@ -206,7 +160,7 @@ def main():
         passages = []
         if not isinstance(sources, list):
             problems.append(f"{tag}: sources must be a list")
-            return docs
+            return docs, passages
         if required and not sources:
             problems.append(f"{tag}: sources must not be empty")
         if not required and sources:
@@ -214,44 +168,23 @@ def main():
         seen = set()
         items = {QA_JA: set(), QA_ZH: set()}
         for s in sources:
-            if not isinstance(s, dict) or set(s) != {"doc", "anchor"}:
-                problems.append(f"{tag}: source must be {{doc, anchor}}: {s!r}")
+            ref = check_anchor(tag, s, texts, seen, problems, lengths=(ANCHOR_MIN, ANCHOR_MAX))
+            if ref is None:
                 continue
-            d, a = s["doc"], s["anchor"]
-            if d not in texts:
-                problems.append(f"{tag}: unknown doc {d!r}")
-                continue
-            if not isinstance(a, str):
-                problems.append(f"{tag}: anchor is not a string")
-                continue
-            if (d, a) in seen:
-                problems.append(f"{tag}: duplicate source {a!r}")
-            seen.add((d, a))
+            d, a, pos = ref
             docs.add(d)
             by_doc[d] += 1
-            if not (ANCHOR_MIN <= len(a) <= ANCHOR_MAX):
-                problems.append(f"{tag}: anchor length {len(a)} not in [{ANCHOR_MIN},{ANCHOR_MAX}]: {a!r}")
-            cnt = texts[d].count(a)
-            if cnt != 1:
-                problems.append(f"{tag}: anchor occurs {cnt}x in {d}: {a!r}")
+            if pos is None:
                 continue
-            pos = texts[d].find(a)
             passages.append(passage(d, pos))
             if d in items:
-                n = locate(qa_starts[d], pos)
-                if n is None:
-                    problems.append(f"{tag}: anchor outside the 50 Q&A items in {d}: {a!r}")
-                else:
-                    items[d].add(n)
+                note_qa_item(tag, d, a, pos, qa_starts, items, problems)
             if d in sections_hit:
                 sec = locate(art_sections[d], pos)
                 if sec:
                     sections_hit[d][sec] += 1
         # a Q&A item is always listed with its translation
-        for n in sorted(items[QA_JA] ^ items[QA_ZH]):
-            problems.append(f"{tag}: Q&A item {n} listed in only one of {QA_JA} / {QA_ZH}")
-        for n in items[QA_JA] & items[QA_ZH]:
-            qa_items[n] += 1
+        check_pairs(tag, items, qa_items, problems)
         return docs, passages
 
     def check_points(tag, kps, required, src_docs, passages):

@@ -6,11 +6,13 @@ Optional arguments: [questions.jsonl] [corpus_dir]
 
 Prints counts per lang / type / split / doc and exits non-zero on any problem.
 """
-import json
 import re
 import sys
 from collections import Counter
 from pathlib import Path
+
+from goldcheck import (CJK_RE, KANA_RE, QA_JA, QA_ZH, check_anchor, check_pairs, load_jsonl, note_qa_item,
+                       qa_item_starts, read_corpus)
 
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent.parent
@@ -18,13 +20,12 @@ QFILE = Path(sys.argv[1]) if len(sys.argv) > 1 else HERE / "seed_questions.jsonl
 CORPUS = Path(sys.argv[2]) if len(sys.argv) > 2 else ROOT / "corpus"
 
 DOCS = [
-    "llm-interview-top50-ja.md",
-    "llm-interview-top50-zh.txt",
+    QA_JA,
+    QA_ZH,
     "senior-ai-engineer-questions-ja.md",
     "zenn-mondo-llm-ja.md",
     "llm-technical-foundations-ja.txt",
 ]
-QA_JA, QA_ZH = DOCS[0], DOCS[1]
 LANGS = {"ja", "zh", "en"}
 TYPES = {"paraphrase", "keyword", "mixed", "crosslingual"}
 SPLITS = {"dev", "test"}
@@ -33,69 +34,26 @@ MIN_QUERIES = 150
 MIN_LANG_SHARE = 0.25
 ANCHOR_MIN, ANCHOR_MAX = 10, 60
 QID_RE = re.compile(r"^s\d{3,}$")
-CJK_RE = re.compile(r"[\u3040-\u30ff\u3400-\u9fff\uf900-\ufaff]")
-KANA_RE = re.compile(r"[\u3040-\u30ff]")
 LATIN_RE = re.compile(r"[A-Za-z]")
-
-
-def item_starts(text, pattern):
-    """Return sorted list of (offset, item_number) for numbered Q&A items."""
-    return sorted((m.start(), int(m.group(1))) for m in re.finditer(pattern, text, re.M))
-
-
-def item_at(starts, pos):
-    """Q&A item number containing character offset pos (None if before item 1)."""
-    num = None
-    for off, n in starts:
-        if off <= pos:
-            num = n
-        else:
-            break
-    return num
 
 
 def main():
     problems = []
     warnings = []
 
-    texts = {}
-    for d in DOCS:
-        p = CORPUS / d
-        if not p.exists():
-            problems.append(f"missing corpus document {p}")
-            continue
-        texts[d] = p.read_text(encoding="utf-8")
+    texts = read_corpus(CORPUS, DOCS, problems)
     if problems:
         for p in problems:
             print("ERROR:", p)
         return 1
 
-    qa_starts = {
-        QA_JA: item_starts(texts[QA_JA], r"^(\d+)\. \*\*"),
-        QA_ZH: item_starts(texts[QA_ZH], r"^问题(\d+):"),
-    }
-    for d, st in qa_starts.items():
-        if [n for _, n in st] != list(range(1, 51)):
-            problems.append(f"{d}: could not locate Q&A items 1..50 (found {len(st)})")
+    qa_starts = qa_item_starts(texts, problems)
 
     if not QFILE.exists():
         print("ERROR: missing", QFILE)
         return 1
 
-    rows = []
-    for ln, line in enumerate(QFILE.read_text(encoding="utf-8").splitlines(), 1):
-        if not line.strip():
-            problems.append(f"line {ln}: empty line")
-            continue
-        try:
-            obj = json.loads(line)
-        except json.JSONDecodeError as e:
-            problems.append(f"line {ln}: invalid JSON ({e})")
-            continue
-        if not isinstance(obj, dict):
-            problems.append(f"line {ln}: not a JSON object")
-            continue
-        rows.append((ln, obj))
+    rows = load_jsonl(QFILE, problems)
 
     qids = Counter()
     queries = Counter()
@@ -153,38 +111,17 @@ def main():
         seen = set()
         items = {QA_JA: set(), QA_ZH: set()}
         for r in rel:
-            if not isinstance(r, dict) or set(r) != {"doc", "anchor"}:
-                problems.append(f"{tag}: relevant entry must be {{doc, anchor}}: {r!r}")
+            ref = check_anchor(tag, r, texts, seen, problems, lengths=(ANCHOR_MIN, ANCHOR_MAX),
+                               what="relevant entry", dup="anchor")
+            if ref is None:
                 continue
-            d, a = r["doc"], r["anchor"]
-            if d not in texts:
-                problems.append(f"{tag}: unknown doc {d!r}")
-                continue
-            if not isinstance(a, str):
-                problems.append(f"{tag}: anchor is not a string")
-                continue
-            if (d, a) in seen:
-                problems.append(f"{tag}: duplicate anchor {a!r}")
-            seen.add((d, a))
+            d, a, pos = ref
             n_anchors += 1
             by_doc[d] += 1
-            if not (ANCHOR_MIN <= len(a) <= ANCHOR_MAX):
-                problems.append(f"{tag}: anchor length {len(a)} not in [{ANCHOR_MIN},{ANCHOR_MAX}]: {a!r}")
-            cnt = texts[d].count(a)
-            if cnt != 1:
-                problems.append(f"{tag}: anchor occurs {cnt}x in {d}: {a!r}")
-                continue
-            if d in items:
-                n = item_at(qa_starts[d], texts[d].find(a))
-                if n is None:
-                    problems.append(f"{tag}: anchor outside the 50 Q&A items in {d}: {a!r}")
-                else:
-                    items[d].add(n)
+            if pos is not None and d in items:
+                note_qa_item(tag, d, a, pos, qa_starts, items, problems)
         # an answer in the ja Q&A list must be paired with the zh translation and vice versa
-        for n in sorted(items[QA_JA] ^ items[QA_ZH]):
-            problems.append(f"{tag}: Q&A item {n} listed in only one of {QA_JA} / {QA_ZH}")
-        for n in items[QA_JA] & items[QA_ZH]:
-            qa_items[n] += 1
+        check_pairs(tag, items, qa_items, problems)
 
     for qid, c in qids.items():
         if c > 1:
