@@ -9,7 +9,7 @@ from http.server import BaseHTTPRequestHandler, HTTPServer
 
 import pytest
 
-from conftest import FakeEncoder, fake_tuned, write_corpus
+from conftest import FAKE_CALIBRATION, FakeEncoder, fake_tuned, write_corpus
 from rag.answer import Answer, Settings, ask, followup_aspect
 from rag.citations import check_citations, cite, join_sentences, supported
 from rag.extract import comparison_sides, unit_kind
@@ -75,7 +75,6 @@ LoRA通过添加低秩矩阵高效微调。QLoRA进一步使用4位量化,节省
 
 QUESTION = "LoRAとQLoRAの違いは？"
 # For the fake encoder (its cosines run far below a real model's): a small relevance model.
-CALIBRATION = {"weights": {"passage": 12.0, "unit": 12.0, "term_missing": -6.0}, "bias": -6.0, "threshold": 0.5}
 
 
 @pytest.fixture(scope="module")
@@ -89,8 +88,7 @@ def searcher(tmp_path_factory):
     enc = FakeEncoder()
     ingest(corpus, base / "index", encoder=enc)
     index = link_twins(open_index(base / "index"))
-    tuned = fake_tuned(answer={"calibration": CALIBRATION})
-    return Searcher(index, encoder=enc, tuned=tuned)
+    return Searcher(index, encoder=enc, tuned=fake_tuned())
 
 
 def link_twins(index):
@@ -199,10 +197,10 @@ def test_distinctive_terms():
 
 
 def test_calibrated_relevance_is_a_probability_rising_with_similarity():
-    lo = calibrated({"passage": 0.2, "unit": 0.2}, CALIBRATION)
-    hi = calibrated({"passage": 0.8, "unit": 0.8}, CALIBRATION)
+    lo = calibrated({"passage": 0.2, "unit": 0.2}, FAKE_CALIBRATION)
+    hi = calibrated({"passage": 0.8, "unit": 0.8}, FAKE_CALIBRATION)
     assert 0.0 < lo < 0.5 < hi < 1.0
-    assert calibrated({"passage": 0.8, "unit": 0.8, "term_missing": 1.0}, CALIBRATION) < hi
+    assert calibrated({"passage": 0.8, "unit": 0.8, "term_missing": 1.0}, FAKE_CALIBRATION) < hi
 
 
 @pytest.mark.parametrize(
@@ -394,7 +392,7 @@ def cli_index(tmp_path, monkeypatch):
     monkeypatch.setattr(rag.encoders, "load_encoder", lambda n=None: FakeEncoder() if n and n.startswith("fake") else real(n))
     monkeypatch.setattr("rag.search.load_encoder", rag.encoders.load_encoder)
     monkeypatch.setattr(tuned, "TUNED_FILE", tmp_path / "tuned.json")
-    tuned.save_tuned(fake_tuned(answer={"calibration": CALIBRATION}), tmp_path / "tuned.json")
+    tuned.save_tuned(fake_tuned(), tmp_path / "tuned.json")
     monkeypatch.setattr("rag.search.load_tuned", lambda e: tuned.load_tuned(e, tmp_path / "tuned.json"))
     return tmp_path
 
