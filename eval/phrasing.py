@@ -17,6 +17,7 @@ Writes ``eval/results/phrasing.{md,json}``.
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import time
 import warnings
@@ -48,9 +49,9 @@ def wrapped(qid: str, text: str, lang: str) -> list[str]:
 
 def verbatim(searcher: Searcher, text: str) -> Query:
     """``text`` searched word for word (no wrapper removed)."""
-    q = searcher.make_query(text)
-    return Query(text=q.text, lang=q.lang, tokens=searcher.query_tokens(q.text),
-                 coverage=searcher.vocabulary_coverage(q.text), vector=searcher.query_vector(q.text))
+    q = searcher.make_query(text, dense=False)  # checked, language detected; nothing encoded yet
+    return dataclasses.replace(q, tokens=searcher.query_tokens(q.text), coverage=searcher.vocabulary_coverage(q.text),
+                               vector=searcher.query_vector(q.text))
 
 
 def main(*, out: Path, encoder: str = "e5-small") -> int:

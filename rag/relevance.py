@@ -48,9 +48,6 @@ class Judgement:
     features: Mapping[str, float] = field(default_factory=dict)
 
 
-_squash = squash
-
-
 def quotable_text(index: Index) -> str:
     """What the notes explain, for term look-ups: the quotable units, and the headings and
     questions of passages that answer them (not a bare list of interview questions, not
@@ -63,7 +60,7 @@ def quotable_text(index: Index) -> str:
             if any(u.quotable for u in units):
                 parts += [u.text for u in units if u.quotable or u.kind == "heading"]
                 parts.append(index.chunks[i].heading)
-        got = index.__dict__["_quotable_text"] = "\n".join(_squash(p) for p in parts)
+        got = index.__dict__["_quotable_text"] = "\n".join(squash(p) for p in parts)
     return got
 
 
@@ -71,14 +68,14 @@ def notes_text(index: Index) -> str:
     """All the notes' text, normalised and squashed (kept on the index)."""
     got = index.__dict__.get("_notes_text")
     if got is None:
-        got = index.__dict__["_notes_text"] = "\n".join(_squash(d.text) for d in index.documents.values())
+        got = index.__dict__["_notes_text"] = "\n".join(squash(d.text) for d in index.documents.values())
     return got
 
 
 def missing_terms(index: Index, question: str, lang: str) -> list[str]:
     """The distinctive terms of ``question`` that the notes' quotable text does not contain."""
     text = quotable_text(index)
-    return [t for t in distinctive_terms(question, lang) if _squash(t) not in text]
+    return [t for t in distinctive_terms(question, lang) if squash(t) not in text]
 
 
 def missing_versions(index: Index, question: str, lang: str) -> list[str]:
@@ -98,7 +95,7 @@ def cjk_missing_share(index: Index, query: Query) -> float:
     if not words:
         return 0.0
     text = notes_text(index)
-    return sum(1 for t in words if _squash(t) not in text) / len(words)
+    return sum(1 for t in words if squash(t) not in text) / len(words)
 
 
 def features(index: Index, query: Query, hits: Sequence[Hit], question: str | None = None,
