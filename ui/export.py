@@ -36,34 +36,16 @@ def render() -> None:
     st.write(tr("exp.intro"))
     cards, states = deck_for_export(s, p.name)
     stem = f"studyrag-{safe_stem(p.name)}"
-    cols = st.columns(3)
-    cols[0].download_button(
-        tr("exp.anki"),
-        _file_bytes(lambda f: write_anki(f, cards, states, profile=p.name), ".apkg"),
-        file_name=f"{stem}.apkg",
-        mime="application/octet-stream",
-        key="exp-anki",
-        icon=":material/download:",
-        on_click="ignore",
+    files = (  # label, writer, suffix, file name, MIME type, widget key
+        ("exp.anki", lambda f: write_anki(f, cards, states, profile=p.name), ".apkg", f"{stem}.apkg",
+         "application/octet-stream", "exp-anki"),
+        ("exp.csv", lambda f: write_csv(f, cards, states), ".csv", f"{stem}.csv", "text/csv", "exp-csv"),
+        ("exp.progress", lambda f: write_progress(f, s, p.name), ".json", f"{stem}-progress.json",
+         "application/json", "exp-progress"),
     )
-    cols[1].download_button(
-        tr("exp.csv"),
-        _file_bytes(lambda f: write_csv(f, cards, states), ".csv"),
-        file_name=f"{stem}.csv",
-        mime="text/csv",
-        key="exp-csv",
-        icon=":material/download:",
-        on_click="ignore",
-    )
-    cols[2].download_button(
-        tr("exp.progress"),
-        _file_bytes(lambda f: write_progress(f, s, p.name), ".json"),
-        file_name=f"{stem}-progress.json",
-        mime="application/json",
-        key="exp-progress",
-        icon=":material/download:",
-        on_click="ignore",
-    )
+    for col, (label, write, suffix, name, mime, key) in zip(st.columns(len(files)), files):
+        col.download_button(tr(label), _file_bytes(write, suffix), file_name=name, mime=mime, key=key,
+                            icon=":material/download:", on_click="ignore")
     st.divider()
     st.subheader(tr("exp.import"))
     ss = st.session_state
