@@ -16,7 +16,6 @@ Two signals, combined:
 
 from __future__ import annotations
 
-
 import math
 import re
 from collections.abc import Mapping, Sequence
