@@ -1,10 +1,13 @@
-"""Study progress in SQLite: profiles, cards, each profile's scheduling state, the review log,
-and the profile's saved conversations.
+"""Study progress in SQLite or PostgreSQL: profiles, cards, each profile's scheduling state, the
+review log, and the profile's saved conversations.
 
-One file, ``<data>/study.sqlite3``, in a data folder outside the index (default ``./data``, or
-``$STUDYRAG_DATA``). WAL mode; every write is one ``BEGIN IMMEDIATE`` transaction, so two
-sessions (threads or processes) of the same profile never lose a review: the second waits for
-the first and then reads what it wrote.
+By default one file, ``<data>/study.sqlite3``, in a data folder outside the index (default
+``./data``, or ``$STUDYRAG_DATA``); with ``--store`` / ``$STUDYRAG_STORE`` set to a
+``postgresql://`` URL, a PostgreSQL database that any number of app replicas share
+(:mod:`study.db` holds the little that differs between the two). Every write is one transaction
+that shuts out other writers (SQLite ``BEGIN IMMEDIATE``, PostgreSQL an advisory lock), so two
+sessions (threads, processes or replicas) of the same profile never lose a review: the second
+waits for the first and then reads what it wrote.
 
 The schema is versioned with ``PRAGMA user_version`` and numbered :data:`MIGRATIONS`. A file
 that is not ours, is corrupt, or has a newer schema than this code knows is refused with a
@@ -21,7 +24,6 @@ from __future__ import annotations
 import json
 import os
 import sqlite3
-import threading
 import time
 import unicodedata
 from collections.abc import Iterable, Iterator
@@ -30,15 +32,14 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from rag.errors import RagError
+from study import db
 from study.types import Card
 
 DB_NAME = "study.sqlite3"
-DATA_ENV = "STUDYRAG_DATA"
-APPLICATION_ID = 0x53525354  # "SRST": marks the file as a StudyRAG study store
-BUSY_TIMEOUT_S = 30.0
+DATA_ENV = db.DATA_ENV
+APPLICATION_ID = db.WRITE_LOCK  # "SRST": marks the file (or schema) as a StudyRAG study store
 MAX_PROFILE_NAME = 80
 MAX_TITLE = 120  # characters of a conversation title
-_SQLITE_MAGIC = b"SQLite format 3\x00"
 
 
 class StoreError(RagError):
@@ -174,36 +175,23 @@ class StoredCard:
     position: int
 
 
-def _check_file(path: Path) -> None:
-    """Refuse a file that is not a SQLite database, before SQLite touches it."""
-    try:
-        size = path.stat().st_size
-    except FileNotFoundError:
-        return
-    if size == 0:
-        return
-    with open(path, "rb") as f:
-        head = f.read(len(_SQLITE_MAGIC))
-    if head != _SQLITE_MAGIC:
-        raise StoreError(
-            f"{path} is not a StudyRAG progress file (not a SQLite database); it was left untouched. "
-            f"Move it aside (or point {DATA_ENV} / --data elsewhere) to start a new one"
-        )
-
-
 class Store:
     """The study database. One connection per thread (safe to share between app sessions)."""
 
-    def __init__(self, path: Path):
-        self.path = Path(path)
-        self._local = threading.local()
-        self._lock = threading.Lock()
-        self._conns: list[sqlite3.Connection] = []
+    def __init__(self, where: Path | str):
+        """``where``: the SQLite file, or a ``postgresql://`` URL."""
+        self.backend = db.backend_for(where)
+        self.path = self.backend.path  # None for PostgreSQL
+        self.where = self.backend.where  # for messages (no password)
+        self._conns = db.Connections(self.backend)
         self._open_checked()
 
     @classmethod
     def open(cls, data_dir: str | Path | None = None) -> Store:
-        """Open (creating if needed) the store in ``data_dir`` (default :func:`default_data_dir`)."""
+        """Open (creating if needed) the store in ``data_dir`` (default :func:`default_data_dir`),
+        or the PostgreSQL database when it is a ``postgresql://`` URL (see :func:`db.resolve_store`)."""
+        if db.is_url(data_dir):
+            return cls(data_dir)
         folder = Path(data_dir) if data_dir is not None else default_data_dir()
         if folder.exists() and not folder.is_dir():
             raise StoreError(f"data folder {folder} is a file, not a folder")
@@ -215,88 +203,73 @@ class Store:
 
     # --- connections and transactions -----------------------------------------------------
 
-    def _connect(self) -> sqlite3.Connection:
-        conn = sqlite3.connect(self.path, timeout=BUSY_TIMEOUT_S, isolation_level=None, check_same_thread=False)
-        conn.row_factory = sqlite3.Row
-        return conn
-
     def _open_checked(self) -> None:
-        """Check the file (read only), then set WAL and bring the schema up to date."""
-        _check_file(self.path)
-        conn = self._connect()
+        """Check the file or schema (read only), then set WAL and bring the schema up to date."""
         try:
-            version, app_id, has_tables = self._inspect(conn)
+            self.backend.check()
+            conn = self.backend.connect()
+        except db.CannotConnect as e:
+            raise StoreError(str(e)) from None
+        except db.DatabaseUnusable as e:
+            raise StoreError(
+                f"{e}; it was left untouched. Move it aside (or point {DATA_ENV} / --data elsewhere) to start a new one"
+            ) from None
+        try:
+            version, app_id, has_tables = self.backend.inspect(conn)
             if version > SCHEMA_VERSION:
                 raise StoreError(
-                    f"{self.path} has progress schema version {version}; this StudyRAG reads up to version "
+                    f"{self.where} has progress schema version {version}; this StudyRAG reads up to version "
                     f"{SCHEMA_VERSION}. Upgrade StudyRAG to use it (the file was left untouched)"
                 )
             if has_tables and app_id != APPLICATION_ID:
                 raise StoreError(
-                    f"{self.path} is a SQLite database but not a StudyRAG progress file; it was left untouched. "
-                    f"Point {DATA_ENV} / --data at another folder"
+                    f"{self.where} is {self.backend.what} but not a StudyRAG progress file; it was left untouched. "
+                    f"Point {DATA_ENV} / --data (or {db.STORE_ENV} / --store) elsewhere"
                 )
-            conn.execute("PRAGMA journal_mode=WAL")
-            conn.execute("PRAGMA synchronous=FULL")
+            self.backend.prepare(conn)
             self._migrate(conn, version)
-        except sqlite3.DatabaseError as e:
+        except self.backend.errors as e:
             conn.close()
             raise StoreError(
-                f"{self.path} is not a readable progress file ({e}); it was left untouched. "
+                f"{self.where} is not a readable progress file ({e}); it was left untouched. "
                 "Restore a backup, or move it aside to start afresh"
             ) from None
         except BaseException:
             conn.close()
             raise
-        self._register(conn)
-
-    def _inspect(self, conn: sqlite3.Connection) -> tuple[int, int, bool]:
-        check = conn.execute("PRAGMA quick_check").fetchone()[0]
-        if check != "ok":
-            raise sqlite3.DatabaseError(f"integrity check: {check}")
-        version = conn.execute("PRAGMA user_version").fetchone()[0]
-        app_id = conn.execute("PRAGMA application_id").fetchone()[0]
-        has_tables = conn.execute("SELECT count(*) FROM sqlite_master").fetchone()[0] > 0
-        return version, app_id, has_tables
+        self._conns.adopt(conn)
 
     def _migrate(self, conn: sqlite3.Connection, version: int) -> None:
         for m in MIGRATIONS:
             if m.version <= version:
                 continue
-            conn.execute("BEGIN IMMEDIATE")
+            self.backend.begin_write(conn)
             try:
                 # Re-read inside the lock: another process may have migrated meanwhile.
-                if conn.execute("PRAGMA user_version").fetchone()[0] >= m.version:
+                if self.backend.version(conn) >= m.version:
                     conn.execute("ROLLBACK")
                     continue
-                for stmt in _statements(m.sql):
+                for stmt in self.backend.ddl(m.sql):
                     conn.execute(stmt)
-                conn.execute(f"PRAGMA application_id = {APPLICATION_ID}")
-                conn.execute(f"PRAGMA user_version = {m.version}")
+                self.backend.set_version(conn, m.version, APPLICATION_ID)
                 conn.execute("COMMIT")
             except BaseException:
                 conn.execute("ROLLBACK")
                 raise
 
-    def _register(self, conn: sqlite3.Connection) -> None:
-        conn.execute("PRAGMA foreign_keys=ON")
-        self._local.conn = conn
-        with self._lock:
-            self._conns.append(conn)
-
     @property
     def conn(self) -> sqlite3.Connection:
-        conn = getattr(self._local, "conn", None)
-        if conn is None:
-            conn = self._connect()
-            self._register(conn)
-        return conn
+        """This thread's connection (``execute(sql, params)`` with ``?`` placeholders on either engine)."""
+        try:
+            return self._conns.get()
+        except db.CannotConnect as e:
+            raise StoreError(str(e)) from None
 
     @contextmanager
     def write(self) -> Iterator[sqlite3.Connection]:
-        """A write transaction (``BEGIN IMMEDIATE``): read-modify-write inside it is atomic."""
+        """A write transaction that shuts out other writers: read-modify-write inside it is atomic."""
         conn = self.conn
-        conn.execute("BEGIN IMMEDIATE")
+        self.backend.begin_write(conn)
         try:
             yield conn
         except BaseException:
@@ -305,11 +278,7 @@ class Store:
         conn.execute("COMMIT")
 
     def close(self) -> None:
-        with self._lock:
-            for c in self._conns:
-                c.close()
-            self._conns.clear()
-        self._local = threading.local()
+        self._conns.close()
 
     def __enter__(self) -> Store:
         return self
@@ -319,7 +288,7 @@ class Store:
 
     @property
     def schema_version(self) -> int:
-        return self.conn.execute("PRAGMA user_version").fetchone()[0]
+        return self.backend.version(self.conn)
 
     # --- profiles ---------------------------------------------------------------------------
 
@@ -327,7 +296,7 @@ class Store:
         """Create profile ``name`` (or return it if it exists)."""
         n = check_profile_name(name)
         with self.write() as c:
-            c.execute("INSERT OR IGNORE INTO profiles(name, created) VALUES (?, ?)", (n, time.time()))
+            c.execute("INSERT INTO profiles(name, created) VALUES (?, ?) ON CONFLICT (name) DO NOTHING", (n, time.time()))
             row = c.execute("SELECT id, name FROM profiles WHERE name = ?", (n,)).fetchone()
         return Profile(row["id"], row["name"])
 
@@ -418,8 +387,10 @@ class Store:
     def put_state(self, conn: sqlite3.Connection, profile_id: int, st: CardState) -> None:
         """Write a card state (call inside :meth:`write`)."""
         conn.execute(
-            "INSERT OR REPLACE INTO card_states(profile_id, card_id, fsrs, due, reps, lapses, first_review, last_review) "
-            "VALUES (?,?,?,?,?,?,?,?)",
+            "INSERT INTO card_states(profile_id, card_id, fsrs, due, reps, lapses, first_review, last_review) "
+            "VALUES (?,?,?,?,?,?,?,?) ON CONFLICT (profile_id, card_id) DO UPDATE SET fsrs = excluded.fsrs, "
+            "due = excluded.due, reps = excluded.reps, lapses = excluded.lapses, "
+            "first_review = excluded.first_review, last_review = excluded.last_review",
             (profile_id, st.card_id, json.dumps(st.fsrs), st.due, st.reps, st.lapses, st.first_review, st.last_review),
         )
 
@@ -487,11 +458,10 @@ class Store:
         t = " ".join(str(title).split())[:MAX_TITLE] or "…"
         now = time.time()
         with self.write() as c:
-            cur = c.execute(
-                "INSERT INTO conversations(profile_id, title, created, updated) VALUES (?,?,?,?)",
+            cid = c.execute(
+                "INSERT INTO conversations(profile_id, title, created, updated) VALUES (?,?,?,?) RETURNING id",
                 (profile_id, t, now, now),
-            )
-            cid = cur.lastrowid
+            ).fetchone()[0]
         return Conversation(cid, profile_id, t, now, now, 0)
 
     def conversations(self, profile_id: int) -> list[Conversation]:
@@ -622,16 +592,3 @@ class Review:
             r["duration_ms"],
         )
 
-
-def _statements(sql: str) -> list[str]:
-    """Split a migration script into statements (``sqlite3.complete_statement`` decides where)."""
-    out, buf = [], ""
-    for line in sql.splitlines(keepends=True):
-        buf += line
-        if sqlite3.complete_statement(buf):
-            if buf.strip():
-                out.append(buf.strip())
-            buf = ""
-    if buf.strip():
-        out.append(buf.strip())
-    return out

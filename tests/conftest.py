@@ -250,3 +250,57 @@ def corpus_copy(tmp_path) -> Path:
     dst = tmp_path / "corpus"
     shutil.copytree(CORPUS, dst)
     return dst
+
+
+# --- PostgreSQL: one fresh database per test run, one fresh schema per test -------------------------
+
+PG_ENV = "STUDYRAG_TEST_PG"  # an admin URL of a running server (.ci/run starts one and sets it)
+
+
+@pytest.fixture(scope="session")
+def pg_database():
+    """The URL of a database created for this run and dropped after it, on the server at
+    ``$STUDYRAG_TEST_PG``, else on a throwaway cluster started here (Debian's ``postgresql``);
+    the tests that need it are skipped, with the reason, only when neither is possible."""
+    import secrets
+    import tempfile
+    from urllib.parse import urlsplit, urlunsplit
+
+    import pg_server
+
+    try:
+        import psycopg
+    except ImportError:
+        pytest.skip("psycopg is not installed (pip install -e '.[postgres]')")
+    admin, base = os.environ.get(PG_ENV, "").strip(), None
+    if not admin:
+        base = Path(tempfile.mkdtemp(prefix="studyrag-pg-"))  # not under pytest's 0700 tmp: the server user reads it
+        try:
+            admin = pg_server.start(base)
+        except RuntimeError as e:
+            shutil.rmtree(base, ignore_errors=True)
+            pytest.skip(f"no PostgreSQL server: {e}")
+    name = f"studyrag_test_{os.getpid()}_{secrets.token_hex(3)}"
+    with psycopg.connect(admin, autocommit=True) as c:
+        c.execute(f'CREATE DATABASE "{name}"')
+    try:
+        yield urlunsplit(urlsplit(admin)._replace(path=f"/{name}", query=""))
+    finally:
+        with psycopg.connect(admin, autocommit=True) as c:
+            c.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        if base is not None:
+            pg_server.stop(base)
+            shutil.rmtree(base, ignore_errors=True)
+
+
+@pytest.fixture
+def pg_url(pg_database) -> str:
+    """A URL whose ``search_path`` is a new, empty schema of the run's database."""
+    import secrets
+
+    import psycopg
+
+    schema = f"t_{secrets.token_hex(5)}"
+    with psycopg.connect(pg_database, autocommit=True) as c:
+        c.execute(f"CREATE SCHEMA {schema}")
+    return f"{pg_database}?options=-csearch_path%3D{schema}"

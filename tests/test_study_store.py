@@ -1,5 +1,8 @@
 """The study store: where it lives, its schema versions, refusing files it must not touch,
-profiles with any name, re-syncing cards, and two writers at once."""
+profiles with any name, re-syncing cards, and two writers at once.
+
+Every test that is not about SQLite files runs twice: on a SQLite folder and on a fresh schema
+of a real PostgreSQL server (``pg_url`` in conftest: one database per run)."""
 
 from __future__ import annotations
 
@@ -13,7 +16,7 @@ from datetime import datetime, timedelta, timezone
 import pytest
 from conftest import ROOT
 
-from study import schedule
+from study import db, schedule
 from study import store as store_mod
 from study.store import DB_NAME, Migration, ProfileError, Store, StoreError
 from study.types import Card, Source
@@ -34,9 +37,15 @@ def card(i: int, text: str = "", doc: str = "d.md") -> Card:
     )
 
 
+@pytest.fixture(params=["sqlite", "postgresql"])
+def where(request, tmp_path):
+    """Where a new store goes: a data folder, or a PostgreSQL URL (an empty schema)."""
+    return tmp_path / "data" if request.param == "sqlite" else request.getfixturevalue("pg_url")
+
+
 @pytest.fixture
-def store(tmp_path):
-    s = Store.open(tmp_path / "data")
+def store(where):
+    s = Store.open(where)
     yield s
     s.close()
 
@@ -44,11 +53,48 @@ def store(tmp_path):
 # --- where and what --------------------------------------------------------------------------
 
 
-def test_new_store_is_wal_and_versioned(store):
+def test_new_store_is_wal_and_versioned(tmp_path):
+    store = Store.open(tmp_path / "data")
     assert store.path.name == DB_NAME
     assert store.schema_version == store_mod.SCHEMA_VERSION
     assert store.conn.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
     assert store.conn.execute("PRAGMA application_id").fetchone()[0] == store_mod.APPLICATION_ID
+
+
+def test_new_postgresql_store_is_versioned_with_8_byte_times(pg_url):
+    with Store.open(pg_url) as s:
+        assert s.path is None and s.schema_version == store_mod.SCHEMA_VERSION
+        row = s.conn.execute(f"SELECT application_id, version FROM {db.SCHEMA_TABLE}").fetchone()
+        assert (row["application_id"], row[1]) == (store_mod.APPLICATION_ID, store_mod.SCHEMA_VERSION)
+        types = dict(
+            s.conn.execute(
+                "SELECT column_name, data_type FROM information_schema.columns "
+                "WHERE table_schema = current_schema() AND table_name = 'reviews'"
+            ).fetchall()
+        )
+        assert types["reviewed_at"] == "double precision" and types["id"] == "integer"
+        p = s.add_profile("ana")
+        c = s.add_conversation(p.id, "q")
+        assert s.conversation(p.id, c.id).created == c.created  # a REAL would keep ~7 digits of 1.7e9
+
+
+def test_the_store_setting_chooses_the_engine(tmp_path, monkeypatch):
+    url = "postgresql://study:s3cret@db.example:5432/progress"
+    monkeypatch.delenv(db.STORE_ENV, raising=False)
+    monkeypatch.setenv("STUDYRAG_DATA", str(tmp_path / "d"))
+    assert db.resolve_store() == tmp_path / "d"
+    assert db.resolve_store(data_dir=tmp_path / "x") == tmp_path / "x"
+    assert db.resolve_store(store=url) == url
+    monkeypatch.setenv(db.STORE_ENV, url)
+    assert db.resolve_store(data_dir=tmp_path / "x") == url
+    with pytest.raises(ValueError, match="postgresql:// URL"):
+        db.resolve_store(store=str(tmp_path / "a-folder"))
+    assert db.display(url) == "postgresql://study:***@db.example:5432/progress"
+
+
+def test_an_unreachable_server_is_one_clear_error_without_the_password():
+    with pytest.raises(StoreError, match=r"cannot connect to the progress database postgresql://u:\*\*\*@127\.0\.0\.1:1/x"):
+        Store.open("postgresql://u:hunter2@127.0.0.1:1/x?connect_timeout=2")
 
 
 def test_data_folder_from_env_then_default(tmp_path, monkeypatch):
@@ -100,16 +146,30 @@ def test_corrupt_database_is_refused_and_left_untouched(tmp_path):
     assert snapshot(folder) == before
 
 
-def test_newer_schema_is_refused_and_left_untouched(tmp_path):
-    folder = tmp_path / "data"
-    with Store.open(folder) as s:
+def contents(where):
+    """Every byte of a data folder, or every row of every table of a PostgreSQL schema."""
+    if not db.is_url(where):
+        return snapshot(where)
+    c = db.backend_for(where).connect()  # a bare connection: opening a Store would migrate
+    try:
+        q = "SELECT table_name FROM information_schema.tables WHERE table_schema = current_schema() ORDER BY 1"
+        tables = [r[0] for r in c.execute(q)]
+        return {t: sorted(map(tuple, c.execute(f"SELECT * FROM {t}").fetchall())) for t in tables}
+    finally:
+        c.close()
+
+
+def test_newer_schema_is_refused_and_left_untouched(where):
+    with Store.open(where) as s:
         s.add_profile("ana")
-        s.conn.execute("PRAGMA user_version = 99")
-        s.conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
-    before = snapshot(folder)
+        with s.write() as c:
+            s.backend.set_version(c, 99, store_mod.APPLICATION_ID)
+        if s.path is not None:
+            s.conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+    before = contents(where)
     with pytest.raises(StoreError, match=f"schema version 99.*reads up to version {store_mod.SCHEMA_VERSION}.*Upgrade"):
-        Store.open(folder)
-    assert snapshot(folder) == before
+        Store.open(where)
+    assert contents(where) == before != {}
 
 
 def test_someone_elses_sqlite_file_is_refused(tmp_path):
@@ -125,6 +185,17 @@ def test_someone_elses_sqlite_file_is_refused(tmp_path):
     assert snapshot(folder) == before
 
 
+def test_someone_elses_postgresql_schema_is_refused(pg_url):
+    c = db.backend_for(pg_url).connect()
+    c.execute("CREATE TABLE invoices (id INTEGER)")
+    c.execute("INSERT INTO invoices VALUES (7)")
+    c.close()
+    before = contents(pg_url)
+    with pytest.raises(StoreError, match="PostgreSQL schema with other tables but not a StudyRAG progress file"):
+        Store.open(pg_url)
+    assert contents(pg_url) == before == {"invoices": [(7,)]}
+
+
 def _version_1_file(folder, monkeypatch):
     """A progress file as the first release wrote it (schema version 1), with a review in it."""
     with monkeypatch.context() as m:
@@ -137,8 +208,8 @@ def _version_1_file(folder, monkeypatch):
             assert s.schema_version == 1
 
 
-def test_a_version_1_file_gains_conversations_and_keeps_its_data(tmp_path, monkeypatch):
-    folder = tmp_path / "data"
+def test_a_version_1_file_gains_conversations_and_keeps_its_data(where, monkeypatch):
+    folder = where
     _version_1_file(folder, monkeypatch)
     with Store.open(folder) as s:
         assert s.schema_version == store_mod.SCHEMA_VERSION >= 2
@@ -149,8 +220,8 @@ def test_a_version_1_file_gains_conversations_and_keeps_its_data(tmp_path, monke
         assert s.messages(pid, c.id) == [{"question": "LoRA?"}]
 
 
-def test_a_later_migration_runs_on_an_older_file(tmp_path, monkeypatch):
-    folder = tmp_path / "data"
+def test_a_later_migration_runs_on_an_older_file(where, monkeypatch):
+    folder = where
     _version_1_file(folder, monkeypatch)
     nxt = store_mod.SCHEMA_VERSION + 1
     extra = Migration(nxt, "an example of a later migration", "CREATE TABLE notes (id INTEGER PRIMARY KEY);")
@@ -177,7 +248,7 @@ def test_profile_names_are_stored_as_given(store, name):
     p = store.add_profile(name)
     assert store.profile(name) == p and p.name == name
     assert store.add_profile(f"  {name} ") == p  # surrounding spaces do not make a new one
-    assert store.conn.execute("SELECT count(*) FROM sqlite_master WHERE name = 'profiles'").fetchone()[0] == 1
+    assert store.conn.execute("SELECT count(*) FROM profiles").fetchone()[0] == 1  # the table is still there
 
 
 @pytest.mark.parametrize("name, msg", [("", "empty"), ("   ", "empty"), ("a\nb", "control"), ("x" * 81, "limit")])
@@ -256,10 +327,13 @@ def test_two_threads_rating_the_same_card_lose_nothing(store):
 WORKER = """
 import sys
 from datetime import datetime, timedelta, timezone
+from pathlib import Path
 from study.store import Store
 from study import schedule
-s = Store.open(sys.argv[1])
+s = Store.open(sys.argv[1] if sys.argv[1].startswith("postgresql://") else Path(sys.argv[1]))
 p = s.profile("ana")
+print("ready", flush=True)
+sys.stdin.readline()  # the start gate: both workers rate at the same time
 t0 = datetime(2025, 3, 1, 12, tzinfo=timezone.utc)
 for k in range(int(sys.argv[2])):
     schedule.review(s, p.id, "qa:d.md#Q1", sys.argv[3], now=t0 + timedelta(minutes=k))
@@ -267,24 +341,29 @@ print("done")
 """
 
 
-def test_two_processes_rating_the_same_card_lose_nothing(tmp_path):
-    folder = tmp_path / "data"
+def test_two_processes_rating_the_same_card_lose_nothing(where, tmp_path):
+    folder = where
     with Store.open(folder) as s:
         s.add_profile("ana")
         s.sync_cards([card(1)])
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
-    n = 30
+    n = 60
     procs = [
         subprocess.Popen(
             [sys.executable, "-c", WORKER, str(folder), str(n), r],
             env=env,
             cwd=str(tmp_path),
+            stdin=subprocess.PIPE,
             stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,
             text=True,
         )
         for r in ("good", "hard")
     ]
+    assert [p.stdout.readline() for p in procs] == ["ready\n"] * 2, [p.stderr.read() for p in procs]
+    for p in procs:  # open the gate for both before waiting for either
+        p.stdin.write("go\n")
+        p.stdin.flush()
     outs = [p.communicate(timeout=120) for p in procs]
     assert all(p.returncode == 0 for p in procs), outs
     with Store.open(folder) as s:
@@ -293,8 +372,8 @@ def test_two_processes_rating_the_same_card_lose_nothing(tmp_path):
         assert s.state(pid, "qa:d.md#Q1").reps == 2 * n
 
 
-def test_a_review_survives_a_killed_process(tmp_path):
-    folder = tmp_path / "data"
+def test_a_review_survives_a_killed_process(where, tmp_path):
+    folder = where
     with Store.open(folder) as s:
         s.add_profile("ana")
         s.sync_cards([card(1), card(2)])
@@ -304,6 +383,7 @@ def test_a_review_survives_a_killed_process(tmp_path):
         [sys.executable, "-c", code, str(folder), "3", "good"],
         env=env,
         cwd=str(tmp_path),
+        input="go\n",
         capture_output=True,
         text=True,
         timeout=120,
@@ -341,8 +421,8 @@ def test_conversations_are_kept_per_profile_in_order(store):
     assert store.conn.execute("SELECT count(*) FROM messages").fetchone()[0] == 0
 
 
-def test_conversations_survive_reopening(tmp_path):
-    folder = tmp_path / "data"
+def test_conversations_survive_reopening(where):
+    folder = where
     with Store.open(folder) as s:
         p = s.add_profile("<img src=x onerror=alert(1)>/../..")
         c = s.add_conversation(p.id, "q")
@@ -350,4 +430,5 @@ def test_conversations_survive_reopening(tmp_path):
     with Store.open(folder) as s:
         p = s.profile("<img src=x onerror=alert(1)>/../..")
         assert [m["answer"] for m in s.messages(p.id, s.conversations(p.id)[0].id)] == ["a [1]"]
-    assert sorted(x.name for x in folder.iterdir() if not x.name.startswith(DB_NAME)) == []
+    if not db.is_url(folder):
+        assert sorted(x.name for x in folder.iterdir() if not x.name.startswith(DB_NAME)) == []
