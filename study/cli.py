@@ -10,7 +10,8 @@
     studyrag study questions                            the mock-interview questions (no answers in the notes)
 
 Options everywhere: ``--index DIR`` (default ./index), ``--data DIR`` (default $STUDYRAG_DATA or
-./data). Errors print one ``error:`` line and exit 2.
+./data), ``--store postgresql://…`` (default $STUDYRAG_STORE: progress in PostgreSQL instead of
+the data folder). Errors print one ``error:`` line and exit 2.
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ import sys
 from pathlib import Path
 
 from rag.errors import RagError
+from study.db import errors as db_errors
 
 DEFAULT_INDEX = Path("index")
 
@@ -35,6 +37,9 @@ def parser() -> argparse.ArgumentParser:
     common = argparse.ArgumentParser(add_help=False)
     common.add_argument("--index", type=Path, default=DEFAULT_INDEX, help="index folder (default ./index)")
     common.add_argument("--data", type=Path, default=None, help="study data folder (default $STUDYRAG_DATA or ./data)")
+    common.add_argument(
+        "--store", default=None, metavar="URL", help="postgresql:// URL of the progress database (default $STUDYRAG_STORE)"
+    )
     sub = p.add_subparsers(dest="cmd", parser_class=_Parser)
     c = sub.add_parser("cards", parents=[common], help="print every card")
     c.add_argument("--json", action="store_true", help="one JSON object per line")
@@ -69,17 +74,18 @@ def _index(path: Path):
     return open_index(path)
 
 
-def _store(data: Path | None):
+def _store(args):
+    from study.db import resolve_store
     from study.store import Store
 
-    return Store.open(data)
+    return Store.open(resolve_store(args.store, args.data))
 
 
 def _synced_store(args):
     """The store, its deck first brought up to date with the index when there is one."""
     from study.cards import cards_from_index
 
-    store = _store(args.data)
+    store = _store(args)
     if args.index.exists():
         store.sync_cards(cards_from_index(_index(args.index)))
     elif not store.cards():
@@ -107,7 +113,7 @@ def cmd_cards(args) -> None:
 def cmd_sync(args) -> None:
     from study.cards import cards_from_index
 
-    with _store(args.data) as store:
+    with _store(args) as store:
         r = store.sync_cards(cards_from_index(_index(args.index)))
     print(
         f"cards: {len(r.added)} added, {len(r.updated)} updated, {len(r.unchanged)} unchanged, "
@@ -116,7 +122,7 @@ def cmd_sync(args) -> None:
 
 
 def cmd_profiles(args) -> None:
-    with _store(args.data) as store:
+    with _store(args) as store:
         if args.add is not None:
             store.add_profile(args.add)
         for p in store.profiles():
@@ -126,7 +132,7 @@ def cmd_profiles(args) -> None:
 def cmd_progress(args) -> None:
     from study import progress
 
-    with _store(args.data) as store:
+    with _store(args) as store:
         data = progress.summary(store, store.profile(args.profile).id, days=args.days)
     if args.json:
         _out(data)
@@ -239,7 +245,7 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     try:
         COMMANDS[args.cmd](args)
-    except (RagError, ValueError, KeyError) as e:
+    except (RagError, ValueError, KeyError, *db_errors()) as e:
         print(f"error: {e.args[0] if isinstance(e, KeyError) and e.args else e}", file=sys.stderr)
         return 2
     except OSError as e:

@@ -432,3 +432,44 @@ def test_conversations_survive_reopening(where):
         assert [m["answer"] for m in s.messages(p.id, s.conversations(p.id)[0].id)] == ["a [1]"]
     if not db.is_url(folder):
         assert sorted(x.name for x in folder.iterdir() if not x.name.startswith(DB_NAME)) == []
+
+
+# --- connections ---------------------------------------------------------------------------------
+
+
+def test_a_new_thread_takes_over_the_connection_of_an_ended_one(store, monkeypatch):
+    """Streamlit runs each rerun in a new thread: 30 reruns must not open 30 connections."""
+    opened, connect = [], store.backend.connect
+    monkeypatch.setattr(store.backend, "connect", lambda: opened.append(1) or connect())
+    p = store.add_profile("ana")
+    for _ in range(30):
+        t = threading.Thread(target=lambda: store.conversations(p.id))
+        t.start()
+        t.join()
+    assert len(opened) <= 1
+
+
+def test_a_lost_server_connection_fails_one_call_then_reconnects(pg_url):
+    with Store.open(pg_url) as s:
+        p = s.add_profile("ana")
+        killer = db.backend_for(pg_url).connect()
+        pid = s.conn.execute("SELECT pg_backend_pid()").fetchone()[0]
+        killer.execute("SELECT pg_terminate_backend(?)", (pid,))
+        killer.close()
+        with pytest.raises(db.errors()):
+            s.profiles()
+        assert s.profiles() == [p]
+
+
+def test_the_cli_takes_the_store_url(pg_url, tmp_path, capsys, monkeypatch):
+    from study.cli import main
+
+    monkeypatch.chdir(tmp_path)  # the default data folder would be ./data
+
+    none = str(tmp_path / "no-index")
+    assert main(["profiles", "--add", "田中", "--store", pg_url, "--index", none]) == 0
+    assert main(["profiles", "--store", pg_url, "--index", none]) == 0
+    assert capsys.readouterr().out == "田中\n田中\n"
+    assert not (tmp_path / "data").exists()
+    assert main(["profiles", "--store", str(tmp_path / "folder"), "--index", none]) == 2
+    assert capsys.readouterr().err.count("\n") == 1

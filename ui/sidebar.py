@@ -22,7 +22,7 @@ def render() -> None:
         s = state.store()
         p = state.profile(s)
         if s is None or p is None:
-            st.warning(tr("store.unavailable", path=md_escape(str(state.data_dir()))))
+            st.warning(tr("store.unavailable", path=md_escape(state.store_label())))
             with st.expander(tr("store.reason")):
                 st.caption(md_escape(st.session_state.get("store_error", "")))
         else:

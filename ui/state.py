@@ -3,6 +3,7 @@ language, learner profile, conversation and answer settings.
 
 Environment: ``STUDYRAG_INDEX`` / ``STUDYRAG_CORPUS`` (default ./index, ./corpus),
 ``STUDYRAG_DATA`` (saved conversations and study progress, default ./data),
+``STUDYRAG_STORE`` (a ``postgresql://`` URL: progress and conversations in PostgreSQL instead),
 ``STUDYRAG_ENCODER`` (the encoder a first start builds the index with), ``STUDYRAG_LLM_URL`` /
 ``STUDYRAG_LLM_MODEL`` / ``STUDYRAG_LLM_API_KEY`` (the optional answer endpoint),
 ``STUDYRAG_EVAL_RESULTS`` / ``STUDYRAG_EVAL_RUNS`` (benchmark reports, default ./eval/results
@@ -12,7 +13,6 @@ and ./eval/runs).
 from __future__ import annotations
 
 import os
-import sqlite3
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -23,6 +23,7 @@ from rag.encoders import DEFAULT_ENCODER, load_encoder
 from rag.errors import IndexCorruptError, IndexMissingError, RagError
 from rag.index import Index, current_folder
 from rag.search import Searcher
+from study import db
 from study.store import Profile, ProfileError, Store, StoreError
 from ui import i18n
 from ui.conversation import from_record, title_for, to_record
@@ -50,6 +51,19 @@ def index_dir() -> Path:
 
 def data_dir() -> Path:
     return _env_path("STUDYRAG_DATA", ROOT / "data")
+
+
+def store_where() -> str:
+    """Where progress lives: ``$STUDYRAG_STORE`` when it is a PostgreSQL URL, else the data folder."""
+    return str(db.resolve_store(data_dir=data_dir()))
+
+
+def store_label() -> str:
+    """:func:`store_where` for display (a URL without its password)."""
+    try:
+        return db.display(store_where())
+    except ValueError:
+        return os.environ.get(db.STORE_ENV, "")
 
 
 def results_dir() -> Path:
@@ -233,8 +247,8 @@ def store() -> Store | None:
     """The study store, or ``None`` when it cannot be opened (the reason is in
     ``st.session_state["store_error"]``; the file is left as it is)."""
     try:
-        s = _open_store(str(data_dir()))
-    except StoreError as e:
+        s = _open_store(store_where())
+    except (StoreError, ValueError) as e:
         st.session_state["store_error"] = str(e)
         return None
     st.session_state.pop("store_error", None)
@@ -259,7 +273,7 @@ def profile(s: Store | None) -> Profile | None:
                 return p
         known = s.profiles()
         p = known[0] if known else s.add_profile(DEFAULT_PROFILE)
-    except (StoreError, sqlite3.Error) as e:
+    except (StoreError, *db.errors()) as e:
         ss["store_error"] = str(e)
         return None
     ss["profile"] = p.name
@@ -322,7 +336,7 @@ def save_turn(a: Answer) -> None:
         if ss.get("conv_id") is None or s.conversation(p.id, ss["conv_id"]) is None:
             ss["conv_id"] = s.add_conversation(p.id, title_for(a.question)).id
         s.add_message(p.id, ss["conv_id"], to_record(a))
-    except (StoreError, sqlite3.Error, KeyError) as e:
+    except (StoreError, *db.errors(), KeyError) as e:
         ss["store_error"] = str(e)
 
 
@@ -421,8 +435,8 @@ def study() -> Study:
         st.warning(tr("study.no_store"))
         st.stop()
     try:
-        _synced(build_key(searcher), str(data_dir()))
-    except (StoreError, sqlite3.Error) as e:
+        _synced(build_key(searcher), store_where())
+    except (StoreError, *db.errors()) as e:
         st.session_state["store_error"] = str(e)
         st.warning(tr("study.no_store"))
         st.stop()

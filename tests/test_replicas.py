@@ -1,0 +1,111 @@
+"""Two app replicas sharing one PostgreSQL store and one index folder: two processes, each its
+own Streamlit runtime (tests/replica.py drives one session of app.py in it). A question asked in
+one and cards reviewed in the other: each sees the other's conversation and progress."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+
+import pytest
+from conftest import ROOT, FakeEncoder
+
+from study.store import Store
+
+ASKED = "LoRAとQLoRAの違いは？"
+FOLLOW_UP = "QLoRAの量子化は？"
+
+
+@pytest.fixture(scope="module")
+def shared_index(tmp_path_factory):
+    """The seed corpus indexed with the fake encoder (as tests/test_app.py does), read by both."""
+    import rag.parallel
+    from ingest.pipeline import ingest
+
+    base = tmp_path_factory.mktemp("replicas")
+    shutil.copytree(ROOT / "corpus", base / "corpus", ignore=shutil.ignore_patterns("uploads"))
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(rag.parallel, "MIN_DOC_SIMILARITY", -1.0)
+        mp.setattr(rag.parallel, "MIN_ITEM_SIMILARITY", -1.0)
+        ingest(base / "corpus", base / "index", encoder=FakeEncoder())
+    return base
+
+
+class Replica:
+    def __init__(self, env: dict, cwd):
+        self.proc = subprocess.Popen(
+            [sys.executable, str(ROOT / "tests" / "replica.py")],
+            env=env,
+            cwd=str(cwd),
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+
+    def reply(self) -> dict:
+        line = self.proc.stdout.readline()
+        if not line:
+            self.proc.wait(timeout=30)
+            raise AssertionError(f"replica ended: {self.proc.stderr.read()[-3000:]}")
+        return json.loads(line)
+
+    def send(self, **cmd) -> dict:
+        self.proc.stdin.write(json.dumps(cmd) + "\n")
+        self.proc.stdin.flush()
+        return self.reply()
+
+    def stop(self) -> None:
+        if self.proc.poll() is None:
+            try:
+                self.proc.communicate(json.dumps({"op": "quit"}) + "\n", timeout=30)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.communicate()
+
+
+def test_two_replicas_share_progress_and_conversations(shared_index, pg_url, tmp_path):
+    env = {
+        **{k: v for k, v in os.environ.items() if not k.startswith("STUDYRAG_")},
+        "PYTHONPATH": str(ROOT),
+        "STUDYRAG_INDEX": str(shared_index / "index"),
+        "STUDYRAG_CORPUS": str(shared_index / "corpus"),
+        "STUDYRAG_DATA": str(tmp_path / "data"),  # must stay unused: the store is the server
+        "STUDYRAG_STORE": pg_url,
+        "STUDYRAG_ENCODER": "fake-ngram-64",
+        "STUDYRAG_EVAL_RESULTS": str(tmp_path / "eval-results"),
+        "STUDYRAG_EVAL_RUNS": str(tmp_path / "eval-runs"),
+    }
+    a, b = Replica(env, tmp_path), Replica(env, tmp_path)
+    try:
+        first_a, first_b = a.reply(), b.reply()
+        assert first_a["ready"] and first_b["ready"] and not first_a["warnings"], first_a
+        # ask in replica A
+        ra = a.send(op="ask", q=ASKED)
+        assert ra["asked"] == [ASKED]
+        [conv] = ra["chats"]
+        # review two cards in replica B; a page load there lists A's conversation
+        rb = b.send(op="review", n=2)
+        assert rb["counts"] and rb["counts"][0].endswith("Reviewed today: 2"), rb
+        rb = b.send(op="reload")
+        assert rb["chats"] == [conv]
+        # B opens it and asks a follow-up in it
+        rb = b.send(op="open", conv=conv)
+        assert rb["asked"] == [ASKED]
+        rb = b.send(op="ask", q=FOLLOW_UP)
+        assert rb["asked"] == [ASKED, FOLLOW_UP] and rb["chats"] == [conv]
+        # A, on a page load, sees B's reviews and B's follow-up
+        ra = a.send(op="reload", page="flashcards")
+        assert ra["counts"][0].endswith("Reviewed today: 2"), ra
+        ra = a.send(op="open", conv=conv)
+        assert ra["asked"] == [ASKED, FOLLOW_UP]
+    finally:
+        a.stop()
+        b.stop()
+    with Store.open(pg_url) as s:
+        p = s.profile("learner")
+        assert len(s.reviews(p.id)) == 2 and [c.messages for c in s.conversations(p.id)] == [2]
+    assert not (tmp_path / "data").exists()
