@@ -13,6 +13,7 @@
     python -m eval phrasing                 # questions wrapped in a request ("…について教えてください")
     python -m eval speed                    # ingest time, encoding rate, latency idle and beside a busy encoder
     python -m eval drill [--tune] [--index DIR]   # mock-interview grading vs hand labels
+    python -m eval store --url postgresql://…      # study store: SQLite vs PostgreSQL latency, concurrent ratings
 
 Progress goes to stderr; ``--json`` prints one JSON object on stdout.
 """
@@ -149,6 +150,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--tune", action="store_true",
                    help="answers: choose the extraction values on the dev half first; drill: tune the grading thresholds")
     p.add_argument("--out", type=Path, default=None, help="results folder (default eval/results[/quick])")
+    p.add_argument("--url", default=None, help="store: admin URL of a PostgreSQL server (default $STUDYRAG_TEST_PG)")
     args = p.parse_args(argv)
     warnings.simplefilter("ignore")
     modes = [m.strip() for m in args.modes.split(",") if m.strip()]
@@ -193,6 +195,10 @@ def main(argv: list[str] | None = None) -> int:
         from eval.drill import main as drill
 
         return drill(out=args.out or RESULTS, index_dir=args.index, encoder=args.encoder, do_tune=args.tune)
+    if args.target == "store":
+        from eval.store import main as store
+
+        return store(out=args.out or (RUNS / "store" if args.quick else RESULTS), url=args.url, quick=args.quick)
     if args.target == "scale":
         from eval.scale import main as scale
 

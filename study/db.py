@@ -8,9 +8,11 @@ placeholders, ``INSERT … ON CONFLICT``, ``RETURNING``. This module holds only 
 - the placeholder style (PostgreSQL's ``%s``) and rows readable by name or position;
 - the migrations' column types (``INTEGER PRIMARY KEY`` is an identity column, ``REAL`` a double);
 - where the schema version is kept (SQLite ``PRAGMA user_version``; PostgreSQL a one-row table);
-- how a write transaction shuts out other writers. SQLite: ``BEGIN IMMEDIATE``. PostgreSQL:
-  ``BEGIN`` then a transaction-scoped advisory lock, so a read-modify-write (a rating) waits for
-  the one before it in any app replica and then reads what it wrote. Readers never wait (WAL / MVCC).
+- how a write transaction shuts out other writers. SQLite: ``BEGIN IMMEDIATE`` (one writer at a
+  time). PostgreSQL: ``BEGIN`` then transaction-scoped advisory locks, so a read-modify-write (a
+  rating) waits for the one before it in any app replica and then reads what it wrote. A write
+  for one profile takes the store lock shared and the profile's lock exclusive (learners' ratings
+  commit side by side); any other write takes the store lock exclusive. Readers never wait.
 
 Example: ``Store.open(resolve_store())`` opens ``$STUDYRAG_STORE`` if it is a URL, else
 ``<$STUDYRAG_DATA or ./data>/study.sqlite3``.
@@ -144,7 +146,7 @@ class SQLite:
         conn.execute("PRAGMA journal_mode=WAL")
         conn.execute("PRAGMA synchronous=FULL")
 
-    def begin_write(self, conn) -> None:
+    def begin_write(self, conn, profile_id: int | None = None) -> None:
         conn.execute("BEGIN IMMEDIATE")
 
     def version(self, conn) -> int:
@@ -260,9 +262,15 @@ class Postgres:
     def prepare(self, conn) -> None:
         return None
 
-    def begin_write(self, conn) -> None:
+    def begin_write(self, conn, profile_id: int | None = None) -> None:
         conn.execute("BEGIN")
-        conn.execute("SELECT pg_advisory_xact_lock(?)", (WRITE_LOCK,))
+        if profile_id is None:
+            conn.execute("SELECT pg_advisory_xact_lock(?)", (WRITE_LOCK,))
+        else:  # store lock first, always: no lock-order deadlock
+            conn.execute(
+                "SELECT pg_advisory_xact_lock_shared(?), pg_advisory_xact_lock(?, ?)",
+                (WRITE_LOCK, WRITE_LOCK, int(profile_id)),
+            )
 
     def version(self, conn) -> int:
         if not self._has_schema_table(conn):

@@ -118,7 +118,7 @@ def review(
     """Rate ``card_id`` for the profile and store it: read, schedule and write in one transaction,
     so a rating made meanwhile in another session is built on, never overwritten."""
     sched = scheduler if scheduler is not None else make_scheduler()
-    with store.write() as conn:
+    with store.write(profile_id=profile_id) as conn:
         row = conn.execute("SELECT archived FROM cards WHERE id = ?", (card_id,)).fetchone()
         if row is None:
             raise KeyError(f"no card {card_id!r} in the study store")

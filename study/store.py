@@ -266,10 +266,12 @@ class Store:
             raise StoreError(str(e)) from None
 
     @contextmanager
-    def write(self) -> Iterator[sqlite3.Connection]:
-        """A write transaction that shuts out other writers: read-modify-write inside it is atomic."""
+    def write(self, *, profile_id: int | None = None) -> Iterator[sqlite3.Connection]:
+        """A write transaction that shuts out other writers: read-modify-write inside it is atomic.
+        With ``profile_id`` (it writes that profile's rows only), PostgreSQL lets other profiles'
+        writes run beside it."""
         conn = self.conn
-        self.backend.begin_write(conn)
+        self.backend.begin_write(conn, profile_id)
         try:
             yield conn
         except BaseException:

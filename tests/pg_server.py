@@ -2,8 +2,11 @@
 folder, trust authentication, listening on 127.0.0.1 at a free port. Stdlib only, so ``.ci/run``
 can call it before the venv exists:
 
-    python3 tests/pg_server.py start DIR     # prints the admin URL: postgresql://postgres@127.0.0.1:PORT/postgres
+    python3 tests/pg_server.py start DIR [--fsync]   # prints the admin URL: postgresql://postgres@127.0.0.1:PORT/postgres
     python3 tests/pg_server.py stop DIR
+
+Tests run it with ``fsync=off`` (nothing to keep); ``--fsync`` keeps PostgreSQL's durable default,
+for benchmarks that compare commit latency with SQLite's ``synchronous=FULL``.
 
 As root, initdb and the server run as the ``postgres`` user (PostgreSQL refuses to run as root).
 """
@@ -40,7 +43,7 @@ def _as_owner(cmd: list[str]) -> list[str]:
     return ["runuser", "-u", "postgres", "--", *cmd] if os.geteuid() == 0 else cmd
 
 
-def start(base: Path) -> str:
+def start(base: Path, *, fsync: bool = False) -> str:
     """Create and start a cluster in ``base``; return its admin URL. Raises ``RuntimeError`` with
     the reason (in one line) when it cannot."""
     bins = bin_dir()
@@ -59,7 +62,7 @@ def start(base: Path) -> str:
         [
             str(bins / "pg_ctl"),
             "-D", str(data), "-l", str(base / "log"), "-w", "-t", "60",
-            "-o", f"-p {port} -k {sock} -c listen_addresses=127.0.0.1 -c fsync=off -c max_connections=200",
+            "-o", f"-p {port} -k {sock} -c listen_addresses=127.0.0.1 -c fsync={'on' if fsync else 'off'} -c max_connections=200",
             "start",
         ],
     ]  # fmt: skip
@@ -86,12 +89,13 @@ def stop(base: Path) -> None:
 
 
 if __name__ == "__main__":
-    if len(sys.argv) != 3 or sys.argv[1] not in ("start", "stop"):
-        sys.exit("usage: pg_server.py start|stop DIR")
-    if sys.argv[1] == "stop":
-        stop(Path(sys.argv[2]))
+    args = sys.argv[1:]
+    if len(args) < 2 or args[0] not in ("start", "stop") or args[2:] not in ([], ["--fsync"]):
+        sys.exit("usage: pg_server.py start DIR [--fsync] | stop DIR")
+    if args[0] == "stop":
+        stop(Path(args[1]))
     else:
         try:
-            print(start(Path(sys.argv[2])))
+            print(start(Path(args[1]), fsync=args[2:] == ["--fsync"]))
         except RuntimeError as e:
             sys.exit(f"error: {e}")

@@ -6,11 +6,13 @@ of a real PostgreSQL server (``pg_url`` in conftest: one database per run)."""
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import sqlite3
 import subprocess
 import sys
 import threading
+import time
 from datetime import datetime, timedelta, timezone
 
 import pytest
@@ -322,6 +324,60 @@ def test_two_threads_rating_the_same_card_lose_nothing(store):
     assert not errors
     assert len(store.reviews(p.id)) == 2 * n
     assert store.state(p.id, "qa:d.md#Q1").reps == 2 * n
+
+
+def test_a_store_wide_write_and_ratings_of_the_same_profile_lose_nothing(store):
+    """A write without a profile (an import, a sync) excludes the profile writes too."""
+    p = store.add_profile("ana")
+    store.sync_cards([card(1)])
+    schedule.review(store, p.id, "qa:d.md#Q1", "good", now=NOW)
+    n, errors = 25, []
+
+    def rate():
+        try:
+            for k in range(n):
+                schedule.review(store, p.id, "qa:d.md#Q1", "good", now=NOW + timedelta(minutes=k + 1))
+        except Exception as e:  # pragma: no cover - reported below
+            errors.append(e)
+
+    def bump():  # a store-wide read-modify-write of the same row
+        try:
+            for _ in range(n):
+                with store.write() as c:
+                    st = store.state(p.id, "qa:d.md#Q1", conn=c)
+                    store.put_state(c, p.id, dataclasses.replace(st, lapses=st.lapses + 1))
+        except Exception as e:  # pragma: no cover - reported below
+            errors.append(e)
+
+    threads = [threading.Thread(target=rate), threading.Thread(target=bump)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert not errors
+    st = store.state(p.id, "qa:d.md#Q1")
+    assert (st.reps, st.lapses) == (1 + n, n)  # no rating overwrote a bump, no bump a rating
+
+
+def test_postgresql_ratings_of_other_profiles_do_not_wait(pg_url):
+    with Store.open(pg_url) as s:
+        a, b = s.add_profile("a"), s.add_profile("b")
+        s.sync_cards([card(1)])
+        done = []
+
+        def rate(p):
+            schedule.review(s, p.id, "qa:d.md#Q1", "good", now=NOW)
+            done.append(p.name)
+
+        ta, tb = threading.Thread(target=rate, args=(a,)), threading.Thread(target=rate, args=(b,))
+        with s.write(profile_id=a.id):  # a transaction of profile a, left open
+            ta.start()
+            tb.start()
+            tb.join(timeout=20)
+            time.sleep(0.5)
+            assert done == ["b"]  # b went ahead; a waits for a's open transaction
+        ta.join(timeout=20)
+        assert done == ["b", "a"]
 
 
 WORKER = """
