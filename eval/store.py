@@ -32,6 +32,7 @@ from study.types import Card, Source
 ROOT = Path(__file__).resolve().parents[1]
 T0 = datetime(2025, 3, 1, 12, tzinfo=timezone.utc)
 CARDS = 200
+FILL_PROFILES = 50  # 10,000 card states and 20,000 reviews more, for bytes per row
 
 WORKER = """
 import sys
@@ -103,10 +104,45 @@ def latency(targets: dict[str, object], *, blocks: int, per_block: int) -> dict:
                     t = time.perf_counter()
                     schedule.queue(s, pid, now=now)
                     queue[name].append(time.perf_counter() - t)
+        sizes = {}
+        for n, s in stores.items():
+            _fill(s, profiles=FILL_PROFILES)
+            sizes[n] = _bytes_per_row(s)
     finally:
         for s in stores.values():
             s.close()
-    return {n: {"rating": _ms(rate[n]), "queue": _ms(queue[n])} for n in stores}
+    return {n: {"rating": _ms(rate[n]), "queue": _ms(queue[n]), "bytes_per_row": sizes[n]} for n in stores}
+
+
+def _fill(s: Store, *, profiles: int) -> None:
+    """``profiles`` more learners, each with a state for every card and two reviews of each."""
+    from study.store import CardState, Review
+
+    for k in range(profiles):
+        pid = s.add_profile(f"fill{k}").id
+        with s.write(profile_id=pid) as c:
+            for i in range(CARDS):
+                card_id, t = f"c{i}", T0.timestamp() + i
+                fsrs = {"card_id": i, "state": 2, "step": None, "stability": 3.2, "difficulty": 5.1,
+                        "due": "2025-03-04T12:00:00+00:00", "last_review": "2025-03-01T12:00:00+00:00"}  # fmt: skip
+                s.put_state(c, pid, CardState(card_id, fsrs, t + 3 * 86400, 2, 0, t, t + 60))
+                for j in range(2):
+                    s.add_review(c, pid, Review(card_id, 3, t + 60 * j, min(j, 1), 2, t + 86400 * (j + 1), 4200))
+
+
+def _bytes_per_row(s: Store) -> dict:
+    """On-disk bytes per row (table and its indexes) of the review log and the card states."""
+    out = {}
+    for table, index in (("reviews", "reviews_profile_time"), ("card_states", "card_states_due")):
+        rows = s.conn.execute(f"SELECT count(*) FROM {table}").fetchone()[0]
+        if s.path is None:
+            size = s.conn.execute("SELECT pg_total_relation_size(?::regclass)", (table,)).fetchone()[0]
+        else:
+            size = s.conn.execute(
+                "SELECT sum(pgsize) FROM dbstat WHERE name IN (?, ?, ?)", (table, index, f"sqlite_autoindex_{table}_1")
+            ).fetchone()[0]
+        out[table] = round(size / rows) if rows else None
+    return out
 
 
 def contention(where, *, procs: int, per_proc: int, same_profile: bool) -> dict:
@@ -227,12 +263,15 @@ def _markdown(d: dict) -> str:
         f"PostgreSQL {pg['server_version']} over {pg['connection']} (fsync={pg['fsync']}, "
         f"synchronous_commit={pg['synchronous_commit']}); SQLite WAL, synchronous=FULL. {d['cards']} cards, one profile.",
         "",
-        "| engine | rating p50 ms | rating p95 ms | rating mean ms | queue p50 ms | queue p95 ms | n |",
-        "|---|---:|---:|---:|---:|---:|---:|",
+        "| engine | rating p50 ms | rating p95 ms | rating mean ms | queue p50 ms | queue p95 ms | n | bytes per review | bytes per card state |",
+        "|---|---:|---:|---:|---:|---:|---:|---:|---:|",
     ]
     for eng, v in d["latency"].items():
-        r, q = v["rating"], v["queue"]
-        lines.append(f"| {eng} | {r['p50_ms']} | {r['p95_ms']} | {r['mean_ms']} | {q['p50_ms']} | {q['p95_ms']} | {r['n']} |")
+        r, q, b = v["rating"], v["queue"], v["bytes_per_row"]
+        lines.append(
+            f"| {eng} | {r['p50_ms']} | {r['p95_ms']} | {r['mean_ms']} | {q['p50_ms']} | {q['p95_ms']} | {r['n']} "
+            f"| {b['reviews']} | {b['card_states']} |"
+        )
     lines += [
         "",
         "Processes rating card c0 at once (start gate, then back-to-back), all as one profile or each as its own:",

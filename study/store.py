@@ -459,7 +459,7 @@ class Store:
         """Start a conversation for the profile; ``title`` is cut to :data:`MAX_TITLE` characters."""
         t = " ".join(str(title).split())[:MAX_TITLE] or "…"
         now = time.time()
-        with self.write() as c:
+        with self.write(profile_id=profile_id) as c:
             cid = c.execute(
                 "INSERT INTO conversations(profile_id, title, created, updated) VALUES (?,?,?,?) RETURNING id",
                 (profile_id, t, now, now),
@@ -489,7 +489,7 @@ class Store:
         :class:`KeyError` when the profile has no such conversation (e.g. deleted meanwhile)."""
         blob = json.dumps(content, ensure_ascii=False)
         now = time.time()
-        with self.write() as c:
+        with self.write(profile_id=profile_id) as c:
             if c.execute(
                 "SELECT 1 FROM conversations WHERE id = ? AND profile_id = ?", (conversation_id, profile_id)
             ).fetchone() is None:
@@ -515,14 +515,14 @@ class Store:
 
     def rename_conversation(self, profile_id: int, conversation_id: int, title: str) -> None:
         t = " ".join(str(title).split())[:MAX_TITLE] or "…"
-        with self.write() as c:
+        with self.write(profile_id=profile_id) as c:
             c.execute(
                 "UPDATE conversations SET title = ? WHERE id = ? AND profile_id = ?", (t, conversation_id, profile_id)
             )
 
     def delete_conversation(self, profile_id: int, conversation_id: int) -> bool:
         """Delete the profile's conversation and its messages; ``False`` if there was none."""
-        with self.write() as c:
+        with self.write(profile_id=profile_id) as c:
             c.execute(
                 "DELETE FROM messages WHERE conversation_id IN "
                 "(SELECT id FROM conversations WHERE id = ? AND profile_id = ?)",

@@ -14,6 +14,9 @@ import os
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+# The app and CLI under test keep progress in their tmp data folders, never in a developer's server
+# (tests that want PostgreSQL ask for the `pg_url` fixture).
+os.environ.pop("STUDYRAG_STORE", None)
 
 import shutil
 import subprocess
