@@ -217,6 +217,7 @@ def main(*, out: Path, url: str | None, quick: bool = False) -> int:
         print("error: `python -m eval store` needs --url postgresql://… of a running server "
               "(python3 tests/pg_server.py start DIR --fsync prints one)", file=sys.stderr)  # fmt: skip
         return 2
+    load = round(os.getloadavg()[0], 1)
     name, db_url, server = _database(admin)
     blocks, per_block = (2, 20) if quick else (6, 50)
     per_proc = 25 if quick else 100
@@ -240,7 +241,8 @@ def main(*, out: Path, url: str | None, quick: bool = False) -> int:
             c.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
     data = {
         "command": "python -m eval store" + (" --quick" if quick else "") + " --url postgresql://…",
-        "machine": {"cpus": os.cpu_count(), "platform": platform.platform(), "python": platform.python_version()},
+        "machine": {"cpus": os.cpu_count(), "platform": platform.platform(), "python": platform.python_version(),
+                    "load_average_1min_at_start": load},  # fmt: skip
         "postgresql": {**server, "connection": "TCP 127.0.0.1, same machine"},
         "sqlite": {"journal_mode": "wal", "synchronous": "FULL"},
         "cards": CARDS,
@@ -259,7 +261,8 @@ def _markdown(d: dict) -> str:
     lines = [
         "# Study store: SQLite vs PostgreSQL",
         "",
-        f"`{d['command']}` — {d['machine']['cpus']} CPUs (shared with other work: timings are noisy), "
+        f"`{d['command']}` — {d['machine']['cpus']} CPUs shared with other work (1-minute load "
+        f"{d['machine']['load_average_1min_at_start']} at the start: timings are noisy), "
         f"PostgreSQL {pg['server_version']} over {pg['connection']} (fsync={pg['fsync']}, "
         f"synchronous_commit={pg['synchronous_commit']}); SQLite WAL, synchronous=FULL. {d['cards']} cards, one profile.",
         "",

@@ -14,9 +14,6 @@ import os
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
-# The app and CLI under test keep progress in their tmp data folders, never in a developer's server
-# (tests that want PostgreSQL ask for the `pg_url` fixture).
-os.environ.pop("STUDYRAG_STORE", None)
 
 import shutil
 import subprocess
@@ -256,6 +253,13 @@ def corpus_copy(tmp_path) -> Path:
 
 
 # --- PostgreSQL: one fresh database per test run, one fresh schema per test -------------------------
+
+
+def pytest_configure(config):
+    """The app and CLI under test keep progress in their tmp data folders, never in a developer's
+    server (tests that want PostgreSQL ask for ``pg_url``; tests/replica.py is given it)."""
+    os.environ.pop("STUDYRAG_STORE", None)
+
 
 PG_ENV = "STUDYRAG_TEST_PG"  # an admin URL of a running server (.ci/run starts one and sets it)
 

@@ -4,7 +4,7 @@ stdin, one JSON reply per line on stdout. The index, corpus and store come from 
 (STUDYRAG_INDEX, STUDYRAG_CORPUS, STUDYRAG_STORE), as for ``streamlit run app.py``.
 
 Commands: {"op": "ask", "q": TEXT} · {"op": "review", "n": N} · {"op": "reload"} ·
-{"op": "open", "conv": ID} · {"op": "quit"}. Every reply carries what the session shows:
+{"op": "open", "conv": ID} · {"op": "reload", "query": {...}, "page": NAME} · {"op": "quit"}. Every reply carries what the session shows:
 the questions in its conversation, the conversations in its sidebar, the flashcard counts line.
 """
 
@@ -30,10 +30,12 @@ CALIBRATION = {
 }
 
 
-def new_session():
+def new_session(query: dict | None = None):
     from streamlit.testing.v1 import AppTest
 
     at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=120)
+    for k, v in (query or {}).items():
+        at.query_params[k] = v
     at.query_params["lang"] = "en"
     return ok(at.run())
 
@@ -79,10 +81,11 @@ def main() -> None:
                     ok(at.run())
                 at.button(key="rate-good").click()
                 ok(at.run())
-        elif op == "reload":  # a page load: a new session in this replica
-            at = new_session()
-            at.session_state["goto"] = cmd.get("page", "ask")
-            ok(at.run())
+        elif op == "reload":  # a page load (its address's parameters in "query"): a new session here
+            at = new_session(cmd.get("query"))
+            if "page" in cmd:
+                at.session_state["goto"] = cmd["page"]
+                ok(at.run())
         elif op == "open":
             at.button(key=f"chat-{cmd['conv']}").click()
             ok(at.run())

@@ -102,6 +102,9 @@ def test_two_replicas_share_progress_and_conversations(shared_index, pg_url, tmp
         assert ra["counts"][0].endswith("Reviewed today: 2"), ra
         ra = a.send(op="open", conv=conv)
         assert ra["asked"] == [ASKED, FOLLOW_UP]
+        # the address A's session shows, loaded in B (a load balancer sent the reload there)
+        rb = b.send(op="reload", query={"profile": "learner", "chat": str(conv)})
+        assert rb["asked"] == [ASKED, FOLLOW_UP]
     finally:
         a.stop()
         b.stop()
