@@ -235,7 +235,8 @@ def main(*, out: Path, url: str | None, quick: bool = False) -> int:
                         tag = f"c{procs}{'s' if same else 'd'}"
                         w = Path(tmp) / tag if engine == "sqlite" else _schema(db_url, tag)
                         print(f"{procs} processes on {engine} …", file=sys.stderr)
-                        conc.append({"engine": engine, **contention(w, procs=procs, per_proc=per_proc, same_profile=same)})
+                        r = contention(w, procs=procs, per_proc=per_proc, same_profile=same)
+                        conc.append({"engine": engine, **r})
     finally:
         with psycopg.connect(admin, autocommit=True) as c:
             c.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
@@ -264,9 +265,11 @@ def _markdown(d: dict) -> str:
         f"`{d['command']}` — {d['machine']['cpus']} CPUs shared with other work (1-minute load "
         f"{d['machine']['load_average_1min_at_start']} at the start: timings are noisy), "
         f"PostgreSQL {pg['server_version']} over {pg['connection']} (fsync={pg['fsync']}, "
-        f"synchronous_commit={pg['synchronous_commit']}); SQLite WAL, synchronous=FULL. {d['cards']} cards, one profile.",
+        f"synchronous_commit={pg['synchronous_commit']}); SQLite WAL, synchronous=FULL. {d['cards']} cards; "
+        f"latency as one profile, bytes per row after {FILL_PROFILES} more profiles' states and reviews.",
         "",
-        "| engine | rating p50 ms | rating p95 ms | rating mean ms | queue p50 ms | queue p95 ms | n | bytes per review | bytes per card state |",
+        "| engine | rating p50 ms | rating p95 ms | rating mean ms | queue p50 ms | queue p95 ms | n "
+        "| bytes per review | bytes per card state |",
         "|---|---:|---:|---:|---:|---:|---:|---:|---:|",
     ]
     for eng, v in d["latency"].items():
@@ -284,7 +287,7 @@ def _markdown(d: dict) -> str:
     ]
     for c in d["contention"]:
         lines.append(
-            f"| {c['engine']} | {c['profiles']} | {c['processes']} | {c['ratings']} | {c['logged']} | {c['reps']} | {c['lost']} | "
-            f"{c['doubled']} | {c['seconds']} | {c['ratings_per_s']} |"
+            f"| {c['engine']} | {c['profiles']} | {c['processes']} | {c['ratings']} | {c['logged']} | {c['reps']} "
+            f"| {c['lost']} | {c['doubled']} | {c['seconds']} | {c['ratings_per_s']} |"
         )
     return "\n".join(lines) + "\n"

@@ -38,7 +38,7 @@ def parser() -> argparse.ArgumentParser:
     common.add_argument("--index", type=Path, default=DEFAULT_INDEX, help="index folder (default ./index)")
     common.add_argument("--data", type=Path, default=None, help="study data folder (default $STUDYRAG_DATA or ./data)")
     common.add_argument(
-        "--store", default=None, metavar="URL", help="postgresql:// URL of the progress database (default $STUDYRAG_STORE)"
+        "--store", default=None, metavar="URL", help="postgresql:// URL of the progress database ($STUDYRAG_STORE)"
     )
     sub = p.add_subparsers(dest="cmd", parser_class=_Parser)
     c = sub.add_parser("cards", parents=[common], help="print every card")

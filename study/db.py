@@ -243,7 +243,7 @@ class Postgres:
                 self.url, autocommit=True, row_factory=_row_factory, connect_timeout=CONNECT_TIMEOUT_S
             )
         except psycopg.Error as e:
-            reason = (str(e).strip().splitlines() or ["no reason given"])[-1]
+            reason = " ".join(line.strip() for line in str(e).splitlines() if line.strip()) or "no reason given"
             raise CannotConnect(f"cannot connect to the progress database {self.where}: {reason}") from None
         return PgConnection(raw)
 

@@ -298,7 +298,9 @@ class Store:
         """Create profile ``name`` (or return it if it exists)."""
         n = check_profile_name(name)
         with self.write() as c:
-            c.execute("INSERT INTO profiles(name, created) VALUES (?, ?) ON CONFLICT (name) DO NOTHING", (n, time.time()))
+            c.execute(
+                "INSERT INTO profiles(name, created) VALUES (?, ?) ON CONFLICT (name) DO NOTHING", (n, time.time())
+            )
             row = c.execute("SELECT id, name FROM profiles WHERE name = ?", (n,)).fetchone()
         return Profile(row["id"], row["name"])
 

@@ -2,7 +2,7 @@
 folder, trust authentication, listening on 127.0.0.1 at a free port. Stdlib only, so ``.ci/run``
 can call it before the venv exists:
 
-    python3 tests/pg_server.py start DIR [--fsync]   # prints the admin URL: postgresql://postgres@127.0.0.1:PORT/postgres
+    python3 tests/pg_server.py start DIR [--fsync]   # prints postgresql://postgres@127.0.0.1:PORT/postgres
     python3 tests/pg_server.py stop DIR
 
 Tests run it with ``fsync=off`` (nothing to keep); ``--fsync`` keeps PostgreSQL's durable default,
@@ -62,7 +62,8 @@ def start(base: Path, *, fsync: bool = False) -> str:
         [
             str(bins / "pg_ctl"),
             "-D", str(data), "-l", str(base / "log"), "-w", "-t", "60",
-            "-o", f"-p {port} -k {sock} -c listen_addresses=127.0.0.1 -c fsync={'on' if fsync else 'off'} -c max_connections=200",
+            "-o", f"-p {port} -k {sock} -c listen_addresses=127.0.0.1 -c max_connections=200 "
+                  f"-c fsync={'on' if fsync else 'off'}",
             "start",
         ],
     ]  # fmt: skip

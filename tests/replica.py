@@ -3,9 +3,10 @@
 stdin, one JSON reply per line on stdout. The index, corpus and store come from the environment
 (STUDYRAG_INDEX, STUDYRAG_CORPUS, STUDYRAG_STORE), as for ``streamlit run app.py``.
 
-Commands: {"op": "ask", "q": TEXT} · {"op": "review", "n": N} · {"op": "reload"} ·
-{"op": "open", "conv": ID} · {"op": "reload", "query": {...}, "page": NAME} · {"op": "quit"}. Every reply carries what the session shows:
-the questions in its conversation, the conversations in its sidebar, the flashcard counts line.
+Commands: {"op": "ask", "q": TEXT} · {"op": "review", "n": N} · {"op": "open", "conv": ID} ·
+{"op": "reload", "query": {...}, "page": NAME} (a page load) · {"op": "quit"}. Every reply
+carries what the session shows: the questions in its conversation, the conversations in its
+sidebar, the flashcard counts line.
 """
 
 from __future__ import annotations
