@@ -41,7 +41,7 @@ from rag.encoders import load_encoder
 from rag.relevance import features
 from rag.search import Searcher
 from rag.text import normalize
-from rag.tuned import TUNED_FILE, encoder_key, load_tuned, save_tuned
+from rag.tuned import TUNED_FILE, load_tuned, save_tuned
 
 QUESTIONS = HERE / "data" / "answer_questions.jsonl"
 OFFTOPIC = HERE / "data" / "answer_offtopic.jsonl"
@@ -290,7 +290,3 @@ def _write(out: Path, res: dict, outs: list[Outcome], encoder: str) -> None:
          **{k: v for k, v in o.answer.to_dict().items() if k in ("answer", "abstained", "reason", "relevance")}}
         for o in outs]})
     print("\n".join(md[:40]))
-
-
-def encoder_name(key: str) -> str:
-    return encoder_key(key)

@@ -21,6 +21,7 @@ import numpy as np
 
 from eval import report
 from eval.runner import CachingEncoder
+from rag.tuned import encoder_key
 from study import drill, grading
 
 HERE = Path(__file__).resolve().parent
@@ -174,7 +175,7 @@ def write_params(
     encoder_id: str, params: grading.Params, dev_agreement: float, n_dev: int, path: Path = grading.PARAMS_FILE
 ) -> None:
     data = json.loads(path.read_text(encoding="utf-8")) if path.exists() else {}
-    data.setdefault("encoders", {})[grading.encoder_key(encoder_id)] = {
+    data.setdefault("encoders", {})[encoder_key(encoder_id)] = {
         "params": params.to_dict(),
         "dev_agreement": round(dev_agreement, 4),
         "tuned_on": f"eval/data/drill_answers.jsonl, dev half ({n_dev} graded answers), `python -m eval drill --tune`",

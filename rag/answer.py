@@ -18,7 +18,6 @@ Abstention is :mod:`rag.relevance`; follow-ups :mod:`rag.followup`.
 from __future__ import annotations
 
 import dataclasses
-import re
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -27,11 +26,13 @@ from rag import messages
 from rag.citations import Citation, SentenceCheck, check_citations, cite, join_sentences
 from rag.extract import ExtractParams, Selection, content_terms, select
 from rag.followup import addresses, aspect_of, combined_query, is_followup
-from rag.lang import detect_lang
 from rag.llm import LLM_TIMEOUT_S, AnswererError, chat_completion
 from rag.relevance import Judgement, judge
 from rag.search import Searcher, check_query
-from rag.text import BULLET, QUESTION_WORDS, distinctive_terms, plain
+from rag.rules.names import distinctive_terms
+from rag.rules.questions import QUESTION_WORDS, followup_aspect
+from rag.rules.script import detect_lang
+from rag.rules.structure import BULLET, plain
 from rag.types import Chunk, Hit
 
 ANSWER_LANGS = ("auto", "ja", "zh", "en")
@@ -301,21 +302,6 @@ def _abstain(searcher: Searcher, hits, lang: str, verdict: Judgement, base: dict
 
 
 # --- follow-ups ----------------------------------------------------------------------------------
-
-_CUE = re.compile(
-    r"^(?:じゃあ|では|それでは|なら|それ|その|これ|この|あれ|あの|它们|它|这个|那个|这种|那种|那么|那|这|"
-    r"and|also|so|then|but|what about|how about)\s*(?:の|は|が|を|に|で|と|的)?",
-    re.I,
-)
-
-
-def followup_aspect(question: str) -> str:
-    """What a follow-up asks about, without its reference words (「それの欠点は？」 → 欠点)."""
-    q = _CUE.sub("", question.strip()).strip(" 、，,")
-    q = re.sub(r"(?:は|って|とは|について|有什么|是什么|吗|呢)?\s*[？?。.!！]*$", "", q)
-    q = re.sub(r"^(?:what|how|why)\s+(?:are|is|does|do|about)\s+(?:its|their|the)?\s*", "", q, flags=re.I)
-    return q.strip()[:60]
-
 
 def _new_for_followup(searcher: Searcher, sel: list[Selection], question: str, prev: Answer) -> list[Selection]:
     """The follow-up's sentences, or nothing when the notes do not address what it adds.

@@ -2,7 +2,7 @@
 and the check that every answer sentence carries a valid marker and is supported.
 
 Pure functions over records; the text rules (marker pattern, sentence ends) live in
-:mod:`rag.text`.
+:mod:`rag.rules`.
 """
 
 from __future__ import annotations
@@ -11,7 +11,10 @@ import re
 from collections.abc import Collection, Mapping
 from dataclasses import dataclass, field
 
-from rag.text import CJK, CLOSERS, MARKER, answer_sentences, markers_in, normalize, strip_markers
+from rag.rules.normalize import squash_markup
+from rag.rules.script import CJK, CLOSERS
+from rag.rules.sentences import MARKER, answer_sentences, markers_in, strip_markers
+from rag.rules.structure import BULLET, is_list_item
 from rag.types import Chunk, Hit
 
 
@@ -81,16 +84,11 @@ def cite(sentence: str, number: int) -> str:
 def supported(sentence: str, passage_texts: Collection[str]) -> bool:
     """Whether ``sentence`` (markers and list marks removed) occurs in one of the passages,
     compared after NFKC, lower-casing and dropping whitespace and Markdown emphasis."""
-    core = _squash(strip_markers(sentence))
-    core = re.sub(r"^(?:[-*+•・●◦]|\d{1,3}[.)、．])", "", core)
+    core = BULLET.sub("", squash_markup(strip_markers(sentence)), count=1)
     core = core.rstrip("。.!！?？")
     if not core:
         return False
-    return any(core in _squash(p) for p in passage_texts)
-
-
-def _squash(text: str) -> str:
-    return re.sub(r"[\s*_`]+", "", normalize(text))
+    return any(core in squash_markup(p) for p in passage_texts)
 
 
 def check_citations(text: str, numbers: Collection[int], passages: Mapping[int, Collection[str]] | None = None,
@@ -119,10 +117,6 @@ def check_citations(text: str, numbers: Collection[int], passages: Mapping[int, 
     return checks
 
 
-def _is_item(s: str) -> bool:
-    return s.lstrip().startswith(("- ", "* ", "+ ", "•", "・", "●")) or bool(re.match(r"^\d{1,3}[.)、．]", s.lstrip()))
-
-
 def _is_formula(s: str) -> bool:
     return bool(re.search(r"[=∑Σ√]", s)) and not re.search(r"[。．.！？!?](?:\s*\[\d+\])?$", s)
 
@@ -134,7 +128,7 @@ def join_sentences(sentences: list[str]) -> str:
     for s in sentences:
         if out:
             unended = not re.search(r"[。．.！!？?][" + re.escape(CLOSERS) + r"]*$", prev)  # "…使うことで[1]"
-            if _is_item(s) or _is_item(prev) or unended or _is_formula(s):
+            if is_list_item(s) or is_list_item(prev) or unended or _is_formula(s):
                 out += "\n"
             elif not (CJK.search(out[-1]) or out[-1] in "。！？」』）】]"):
                 out += " "

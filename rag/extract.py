@@ -20,7 +20,10 @@ from dataclasses import dataclass
 import numpy as np
 
 from rag.index import Index
-from rag.text import BULLET, FENCE, QUESTION_WORDS, WORDY, normalize, plain
+from rag.rules.normalize import normalize
+from rag.rules.questions import QUESTION_WORDS, is_question_unit
+from rag.rules.script import WORDY
+from rag.rules.structure import BULLET, FENCE, QA_LINE, SECTION_LINE, plain
 from rag.types import Chunk, Query
 
 MAX_LIST_ITEMS = 12
@@ -47,18 +50,7 @@ class ExtractParams:
 
 DEFAULT_PARAMS = ExtractParams()
 
-_QA_LINE = re.compile(r"^\s*(?:\d{1,3}[.)．]\s*\*\*|(?:问题|問題|质问|質問|Q)\s*\d{1,3}\s*[:：.．、])")
-_SECTION_LINE = re.compile(r"^\s*(?:\d{1,2}(?:\.\d{1,2})*\.?\s+\S|課題\s*\d+\s*[:：]|#)")
 _SENT_END = tuple("。．.！!？?")
-_QUESTION_END = re.compile(r"[？?][" + re.escape("」』）)\"'”’】*") + r"]*$")
-# Interview prompts and rhetorical questions are questions too: 「…を説明せよ。」「…してください。」
-# 「…とは何でしょうか。」「…是什么呢。」, "Explain …".
-_PROMPT = re.compile(
-    r"(?:せよ|しなさい|述べよ|示せ|答えよ|ください|でしょうか|ですか|のか|だろうか|吗|呢)\s*(?:[（(][^）)]*[）)])?\s*[。.]?$"
-    r"|^(?:请|請)(?:解释|说明|描述|比较|设计|实现)"
-    r"|^(?:explain|describe|design|implement|compare|derive|discuss|walk me through)\b",
-    re.I,
-)
 # Sentences about the document itself — its introduction, sign-off, a request to share it —
 # say nothing about any topic: 「本ガイドは…」「本記事では…」「今回は…深掘りしてみました」
 # 「最後まで読んでいただき…」「注释:这份…文档…」「如果您觉得这篇文章对您有帮助…」.
@@ -116,17 +108,17 @@ def unit_kind(chunk: Chunk, line: str, unit: str, in_code: bool) -> str:
         return "bullet" if BULLET.match(s) and len(WORDY.findall(s)) >= 3 else "code"  # "- 1: 完全一致"
     if s.startswith("|"):
         return "table"
-    if s.startswith("#") or _QA_LINE.match(s):
+    if s.startswith("#") or QA_LINE.match(s):
         return "heading"
     u = plain(unit)
     head = plain(chunk.heading) if chunk.heading else ""
     if head and (u == head or (len(u) >= 4 and u in head) or (head in u and len(u) <= len(head) + 12)):
         return "heading"
-    if _QUESTION_END.search(unit.strip()) or _PROMPT.search(u):
+    if is_question_unit(unit):
         return "question"
     if _META.search(u):
         return "meta"
-    if _SECTION_LINE.match(s) and not s.endswith(_SENT_END) and len(s) <= 60 and (
+    if SECTION_LINE.match(s) and not s.endswith(_SENT_END) and len(s) <= 60 and (
         re.match(r"^\d{1,2}\.\d", s) or not BULLET.match(s)
     ):
         return "heading"

@@ -18,7 +18,10 @@ import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
-from rag.text import BULLET, FENCE, WORDY, plain, trim_span, unit_spans
+from rag.rules.questions import is_question
+from rag.rules.script import WORDY
+from rag.rules.sentences import trim_span, unit_spans
+from rag.rules.structure import BULLET, FENCE, GENERIC_HEADINGS, plain, strip_qa_label
 from rag.types import Chunk, Document
 from study.types import Card, DrillQuestion, Source
 
@@ -33,17 +36,6 @@ EXPLAIN = {
     "zh": "请解释「{h}」。",
     "en": "Explain “{h}”.",
 }
-# Headings that mean nothing without their document: the front names the document too.
-GENERIC_HEADINGS = frozenset(
-    "はじめに まとめ 結論 概要 序論 おわりに 目次 引言 前言 总结 結語 结论 概述 导言 "
-    "introduction intro summary conclusion conclusions overview preface".split()
-)
-_QUESTION = re.compile(
-    r"[？?]|せよ|示せ|述べよ|挙げよ|答えよ|書け|しなさい|してください|教えて|ですか|でしょうか|吗|什么|如何|为什么|怎么|怎样|请(?:解释|说明|描述|比较|介绍)"
-    r"|^(?:what|why|how|when|which|who|explain|describe|compare|design|implement|derive)\b",
-    re.IGNORECASE,
-)
-_QA_PREFIX = re.compile(r"^\s*(?:问题|問題|质问|質問|Q|Question)\s*\d*\s*[:：.．]\s*", re.IGNORECASE)
 _SKIP_UNIT = re.compile(r"^\s*(?:\||\$\$|```|~~~|<)")
 
 
@@ -86,7 +78,7 @@ def group_chunks(chunks: Sequence[Chunk]) -> list[_Group]:
 
 
 def _is_heading_line(line: str, heading: str) -> bool:
-    a = _QA_PREFIX.sub("", plain(line))
+    a = strip_qa_label(plain(line))
     b = plain(heading)
     return bool(a and b) and (a == b or b in a or a in b)
 
@@ -122,15 +114,6 @@ def clean_text(text: str) -> str:
         if line.strip():
             out.append(line)
     return "\n".join(out)
-
-
-def is_question(line: str) -> bool:
-    """Whether a line asks something (a question mark, or an imperative like 説明せよ / 请解释 / Explain).
-
-    >>> is_question("- LoRAとQLoRAの違いは？"), is_question("AdamWを導出せよ。"), is_question("LoRAは低ランク行列です。")
-    (True, True, False)
-    """
-    return bool(_QUESTION.search(plain(line)))
 
 
 def is_prose(text: str, s: int, e: int) -> bool:
@@ -219,7 +202,7 @@ class _Item:
 def _qa_item(group: _Group, doc: Document) -> _Item | None:
     s, e = body_span(doc.text, group)
     back = clean_text(doc.text[s:e])
-    front = plain(_QA_PREFIX.sub("", group.heading))
+    front = plain(strip_qa_label(group.heading))
     if not back or not front:
         return None
     lang = doc.lang if doc.lang else group.chunks[0].lang
