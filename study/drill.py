@@ -31,7 +31,7 @@ from rag.rules.sentences import unit_spans
 from rag.rules.structure import plain, strip_qa_label
 from rag.types import Hit
 from study import grading
-from study.cards import is_prose, question_list_chunk_ids
+from study.cards import is_prose
 from study.types import Source
 
 SEARCH_K = 10  # candidates from each of the default and the dense search
@@ -149,9 +149,9 @@ class Grade:
 # --- the coverage decision ----------------------------------------------------------------
 
 
-def unknown_names(question: str, notes_text: str) -> list[str]:
-    """The names in ``question`` that ``notes_text`` (lower-cased, NFKC) never mentions."""
-    return [n for n in proper_names(question) if normalize(n) not in notes_text]
+def unknown_names(question: str, answer_text: str) -> list[str]:
+    """The names in ``question`` that ``answer_text`` (lower-cased, NFKC) never mentions."""
+    return [n for n in proper_names(question) if normalize(n) not in answer_text]
 
 
 def notes_cover(searcher: Any, question: str, hits: Sequence[Hit], relevance: float) -> Coverage:
@@ -165,7 +165,7 @@ def notes_cover(searcher: Any, question: str, hits: Sequence[Hit], relevance: fl
     cal = (searcher.tuned.answer or {}).get("calibration")
     verdict = judge(searcher.index, q, ranked, question=question, lang=detect_lang(question), calibration=cal)
     names = proper_names(question)
-    unknown = unknown_names(question, notes_text(searcher.index)) if names else []
+    unknown = unknown_names(question, searcher.index.facts.answer_text) if names else []
     ok = bool(hits) and verdict.answerable and 2 * len(unknown) <= len(names)
     return Coverage(ok, verdict.relevance, tuple(dict.fromkeys([*verdict.missing, *unknown])))
 
@@ -184,7 +184,7 @@ def candidates(searcher: Any, query: str, *, k: int = SEARCH_K) -> list[Hit]:
     """Passages that may answer ``query``: the default search's and the dense leg's top ``k``
     (an English question over Japanese notes is often found by the embeddings alone), without
     question lists."""
-    exclude = unanswering_chunks(searcher.index)
+    exclude = searcher.index.facts.question_lists
     seen: dict[str, Hit] = {}
     for mode in (searcher.default_mode, "dense"):
         for h in searcher.search(query, k=k, mode=mode):
@@ -213,28 +213,6 @@ def with_twins(index: Any, rows: Sequence[int]) -> tuple[int, ...]:
         if p and p in index.by_id:
             out.append(index.by_id[p])
     return tuple(dict.fromkeys(out))
-
-
-def _index_facts(index: Any) -> tuple[frozenset[str], str]:
-    """The question-list chunks and the notes' text, made once per index and kept on it."""
-    got = index.__dict__.get("_drill_facts")
-    if got is None:
-        import unicodedata
-
-        skip = question_list_chunk_ids(index.chunks, index.documents)
-        text = unicodedata.normalize("NFKC", "\n".join(c.text for c in index.chunks if c.id not in skip)).lower()
-        got = index.__dict__["_drill_facts"] = (skip, text)
-    return got
-
-
-def unanswering_chunks(index: Any) -> frozenset[str]:
-    """Chunk ids of the question lists in ``index`` (cached per index)."""
-    return _index_facts(index)[0]
-
-
-def notes_text(index: Any) -> str:
-    """All answering text of the notes, NFKC lower-cased (for :func:`unknown_names`)."""
-    return _index_facts(index)[1]
 
 
 def key_points(index: Any, rows: Sequence[int], qv: np.ndarray, *, max_points: int = MAX_POINTS):

@@ -12,7 +12,8 @@ import pytest
 from conftest import FAKE_CALIBRATION, FakeEncoder, fake_tuned, write_corpus
 from rag.answer import Answer, Settings, ask, followup_aspect
 from rag.citations import check_citations, cite, join_sentences, supported
-from rag.extract import comparison_sides, unit_kind
+from rag.extract import comparison_sides
+from rag.units import unit_kind
 from rag.followup import aspect_of, is_followup
 from rag.relevance import calibrated, distinctive_terms
 from rag.text import answer_sentences, markers_in

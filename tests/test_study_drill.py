@@ -167,7 +167,7 @@ def test_uncovered_question_says_so_and_invents_nothing(fake_searcher):
 
 def test_points_never_come_from_the_question_list(fake_searcher):
     index = fake_searcher.index
-    listed = drill.unanswering_chunks(index)
+    listed = index.facts.question_lists
     assert listed and all(index.chunks[index.by_id[c]].doc_id == "senior-ai-engineer-questions-ja.md" for c in listed)
     ref = drill.reference(
         fake_searcher,
