@@ -21,6 +21,7 @@ import numpy as np
 
 from eval import report
 from eval.runner import CachingEncoder
+from rag.encoders import DEFAULT_ENCODER
 from rag.tuned import encoder_key
 from study import drill, grading
 
@@ -211,7 +212,7 @@ def summarize(items: list[Item], preds: dict[str, str]) -> dict:
 
 
 def main(
-    *, out: Path, index_dir: Path | None = None, encoder: str = "e5-small", do_tune: bool = False, data: Path = DATA
+    *, out: Path, index_dir: Path | None = None, encoder: str = DEFAULT_ENCODER, do_tune: bool = False, data: Path = DATA
 ) -> int:
     warnings.simplefilter("ignore")
     items = load_items(data)

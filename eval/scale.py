@@ -22,7 +22,7 @@ from eval.datasets import default_sets
 from eval.runner import CachingEncoder, build_index
 from rag.bm25 import BM25Index
 from rag.dense import DenseIndex
-from rag.encoders import load_encoder
+from rag.encoders import DEFAULT_ENCODER, load_encoder
 from rag.facts import IndexFacts, vocabulary_by_language
 from rag.index import Index
 from rag.search import MODES, Searcher
@@ -93,7 +93,7 @@ def synthesize(bases: list[Index], n: int, seed: int = 0) -> tuple[Index, dict]:
     return index, timings
 
 
-def main(*, out: Path, quick: bool = False, encoder: str = "e5-small") -> int:
+def main(*, out: Path, quick: bool = False, encoder: str = DEFAULT_ENCODER) -> int:
     warnings.simplefilter("ignore")
     enc = CachingEncoder(load_encoder(encoder))
     sets = default_sets()

@@ -22,6 +22,7 @@ import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+from rag.context import DEFAULT_K
 from rag import messages
 from rag.citations import Citation, SentenceCheck, check_citations, cite, join_sentences
 from rag.extract import ExtractParams, Selection, content_terms, select
@@ -48,7 +49,7 @@ class Settings:
     documents asked (``None``: all)."""
 
     mode: str | None = None
-    k: int = 5
+    k: int = DEFAULT_K
     answer_lang: str = "auto"
     answerer: str = "extractive"
     llm_url: str = ""

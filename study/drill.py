@@ -23,6 +23,7 @@ from typing import Any
 
 import numpy as np
 
+from rag.context import DEFAULT_K
 from rag.rules.names import proper_names
 from rag.rules.normalize import normalize
 from rag.rules.questions import search_text
@@ -161,7 +162,7 @@ def notes_cover(searcher: Any, question: str, hits: Sequence[Hit], relevance: fl
     from rag.relevance import judge
 
     q = searcher.make_query(question)
-    ranked = searcher.search_query(q, k=5, mode=searcher.default_mode)
+    ranked = searcher.search_query(q, k=DEFAULT_K, mode=searcher.default_mode)
     cal = (searcher.tuned.answer or {}).get("calibration")
     verdict = judge(searcher.index, q, ranked, question=question, lang=detect_lang(question), calibration=cal)
     names = proper_names(question)

@@ -19,7 +19,6 @@ conversations (one row per conversation, one per question-and-answer message).
 from __future__ import annotations
 
 import json
-import os
 import sqlite3
 import threading
 import time
@@ -29,11 +28,12 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
+from rag.context import DATA_ENV
+from rag.context import data_dir as data_dir_of
 from rag.errors import RagError
 from study.types import Card
 
 DB_NAME = "study.sqlite3"
-DATA_ENV = "STUDYRAG_DATA"
 APPLICATION_ID = 0x53525354  # "SRST": marks the file as a StudyRAG study store
 BUSY_TIMEOUT_S = 30.0
 MAX_PROFILE_NAME = 80
@@ -129,12 +129,6 @@ MIGRATIONS: tuple[Migration, ...] = (
 SCHEMA_VERSION = MIGRATIONS[-1].version
 
 
-def default_data_dir() -> Path:
-    """``$STUDYRAG_DATA`` if set, else ``./data``."""
-    env = os.environ.get(DATA_ENV, "").strip()
-    return Path(env) if env else Path("data")
-
-
 def check_profile_name(name: str) -> str:
     """The name, stripped of surrounding spaces and NFC-normalised; any characters but control
     characters are allowed (the UI escapes them). Raises :class:`ProfileError`."""
@@ -203,8 +197,8 @@ class Store:
 
     @classmethod
     def open(cls, data_dir: str | Path | None = None) -> Store:
-        """Open (creating if needed) the store in ``data_dir`` (default :func:`default_data_dir`)."""
-        folder = Path(data_dir) if data_dir is not None else default_data_dir()
+        """Open (creating if needed) the store in ``data_dir`` (default :func:`rag.context.data_dir`)."""
+        folder = data_dir_of(data_dir)
         if folder.exists() and not folder.is_dir():
             raise StoreError(f"data folder {folder} is a file, not a folder")
         try:

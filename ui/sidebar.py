@@ -5,6 +5,7 @@ from __future__ import annotations
 import streamlit as st
 
 from rag.answer import ANSWER_LANGS, ANSWERERS
+from rag.context import DEFAULT_K
 from rag.highlight import md_escape
 from rag.search import MODES
 from study.store import MAX_PROFILE_NAME, ProfileError, StoreError
@@ -90,7 +91,7 @@ def _settings() -> None:
             key="mode",
             persist_state="session",
         )
-        st.slider(tr("side.k"), 1, 20, 5, key="k", persist_state="session")
+        st.slider(tr("side.k"), 1, 20, DEFAULT_K, key="k", persist_state="session")
         st.selectbox(
             tr("side.answer_lang"),
             ANSWER_LANGS,

@@ -1,17 +1,14 @@
 """What the pages share: folders, the cached searcher / store / deck, and the session's
 language, learner profile, conversation and answer settings.
 
-Environment: ``STUDYRAG_INDEX`` / ``STUDYRAG_CORPUS`` (default ./index, ./corpus),
-``STUDYRAG_DATA`` (saved conversations and study progress, default ./data),
-``STUDYRAG_ENCODER`` (the encoder a first start builds the index with), ``STUDYRAG_LLM_URL`` /
-``STUDYRAG_LLM_MODEL`` / ``STUDYRAG_LLM_API_KEY`` (the optional answer endpoint),
-``STUDYRAG_EVAL_RESULTS`` / ``STUDYRAG_EVAL_RUNS`` (benchmark reports, default ./eval/results
-and ./eval/runs).
+Folders, the encoder, the answer endpoint and the default number of passages come from
+:func:`rag.context.resolve`, the function the command line calls too (``STUDYRAG_INDEX``,
+``STUDYRAG_CORPUS``, ``STUDYRAG_DATA``, ``STUDYRAG_ENCODER``, ``STUDYRAG_LLM_*``,
+``STUDYRAG_EVAL_RESULTS`` / ``STUDYRAG_EVAL_RUNS``).
 """
 
 from __future__ import annotations
 
-import os
 import sqlite3
 from dataclasses import dataclass
 from pathlib import Path
@@ -19,7 +16,8 @@ from pathlib import Path
 import streamlit as st
 
 from rag.answer import Answer, Settings
-from rag.encoders import DEFAULT_ENCODER, load_encoder
+from rag.context import DEFAULT_K, Context, resolve
+from rag.encoders import load_encoder
 from rag.errors import IndexCorruptError, IndexMissingError, RagError
 from rag.index import Index, current_folder
 from rag.search import Searcher
@@ -27,7 +25,6 @@ from study.store import Profile, ProfileError, Store, StoreError
 from ui import i18n
 from ui.conversation import from_record, title_for, to_record
 
-ROOT = Path(__file__).resolve().parents[1]
 DEFAULT_PROFILE = "learner"
 WARM_UP = ("LLMとは何ですか", "什么是大语言模型", "what is a language model")
 
@@ -35,33 +32,34 @@ WARM_UP = ("LLMとは何ですか", "什么是大语言模型", "what is a langu
 # --- folders -----------------------------------------------------------------------------------
 
 
-def _env_path(var: str, default: Path) -> Path:
-    v = os.environ.get(var, "").strip()
-    return Path(v) if v else default
+def context() -> Context:
+    """The app's paths and settings, resolved by the same function as the command line's
+    (:func:`rag.context.resolve`)."""
+    return resolve()
 
 
 def corpus_dir() -> Path:
-    return _env_path("STUDYRAG_CORPUS", ROOT / "corpus")
+    return context().corpus
 
 
 def index_dir() -> Path:
-    return _env_path("STUDYRAG_INDEX", ROOT / "index")
+    return context().index_folder
 
 
 def data_dir() -> Path:
-    return _env_path("STUDYRAG_DATA", ROOT / "data")
+    return context().data
 
 
 def results_dir() -> Path:
-    return _env_path("STUDYRAG_EVAL_RESULTS", ROOT / "eval" / "results")
+    return context().results
 
 
 def runs_dir() -> Path:
-    return _env_path("STUDYRAG_EVAL_RUNS", ROOT / "eval" / "runs")
+    return context().runs
 
 
 def build_encoder() -> str:
-    return os.environ.get("STUDYRAG_ENCODER", "").strip() or DEFAULT_ENCODER
+    return context().encoder
 
 
 # --- language ------------------------------------------------------------------------------------
@@ -340,8 +338,8 @@ class EndpointCheck:
 def answer_settings(doc_ids: frozenset[str] | None) -> EndpointCheck:
     """:class:`Settings` from the sidebar; an endpoint without a usable address falls back to
     quoting the notes, with the reason."""
-    ss = st.session_state
-    url = (ss.get("llm_url") or os.environ.get("STUDYRAG_LLM_URL", "")).strip()
+    ss, ctx = st.session_state, context()
+    url = (ss.get("llm_url") or ctx.llm_url).strip()
     answerer = ss.get("answerer", "extractive")
     problem = ""
     if answerer == "endpoint" and not url:
@@ -352,12 +350,12 @@ def answer_settings(doc_ids: frozenset[str] | None) -> EndpointCheck:
     return EndpointCheck(
         Settings(
             mode=mode if mode else None,
-            k=int(ss.get("k", 5)),
+            k=int(ss.get("k", DEFAULT_K)),
             answer_lang=ss.get("answer_lang", "auto"),
             answerer=answerer,
             llm_url=url,
-            llm_model=(ss.get("llm_model") or os.environ.get("STUDYRAG_LLM_MODEL", "")).strip(),
-            llm_api_key=os.environ.get("STUDYRAG_LLM_API_KEY") or None,
+            llm_model=(ss.get("llm_model") or ctx.llm_model).strip(),
+            llm_api_key=ctx.llm_api_key,
             doc_ids=doc_ids,
         ),
         problem,
