@@ -104,18 +104,17 @@ class Answer:
         used = {n for c in self.checks for n in c.markers}
         return [c for c in self.citations if c.number in used]
 
-    def quoted_spans(self) -> frozenset[tuple[str, int, int]]:
-        return frozenset((c.chunk.doc_id, s, e) for c in self.citations for s, e in c.quotes)
-
     def to_dict(self) -> dict:
+        """The answer as JSON-ready data — what ``rag ask --json`` prints and a saved
+        conversation stores; :meth:`from_dict` reads it back (``flagged`` is derived)."""
         return {
             "question": self.question,
             "answer": self.text,
             "abstained": self.abstained,
             "lang": self.lang,
             "citations": [c.to_dict() for c in self.citations],
-            "relevance": None if self.relevance is None else round(float(self.relevance), 4),
-            "ms": round(self.ms, 1),
+            "relevance": None if self.relevance is None else float(self.relevance),
+            "ms": float(self.ms),
             "lead": self.lead,
             "reason": self.reason,
             "missing": list(self.missing),
@@ -126,7 +125,38 @@ class Answer:
             "flagged": [{"sentence": c.text, "problem": c.problem} for c in self.flagged],
             "note": self.note,
             "error": self.error,
+            "checks": [c.to_dict() for c in self.checks],
+            "hits": [h.to_dict() for h in self.hits],
+            "mode": self.mode,
         }
+
+    @classmethod
+    def from_dict(cls, d: dict) -> Answer:
+        """The :class:`Answer` :meth:`to_dict` made; :class:`ValueError` when ``d`` is not one."""
+        try:
+            return cls(
+                question=str(d["question"]),
+                text=str(d["answer"]),
+                citations=tuple(Citation.from_dict(c) for c in d.get("citations", ())),
+                abstained=bool(d["abstained"]),
+                lang=str(d.get("lang", "en")),
+                answerer=str(d.get("answerer", "")),
+                relevance=None if d.get("relevance") is None else float(d["relevance"]),
+                lead=str(d.get("lead", "")),
+                reason=str(d.get("reason", "")),
+                missing=tuple(str(x) for x in d.get("missing", ())),
+                suggestions=tuple(str(x) for x in d.get("suggestions", ())),
+                checks=tuple(SentenceCheck.from_dict(c) for c in d.get("checks", ())),
+                query=str(d.get("query", "")),
+                followup=bool(d.get("followup", False)),
+                hits=tuple(Hit.from_dict(h) for h in d.get("hits", ())),
+                mode=str(d.get("mode", "")),
+                ms=float(d.get("ms", 0.0)),
+                note=str(d.get("note", "")),
+                error=str(d.get("error", "")),
+            )
+        except (KeyError, TypeError, ValueError, AttributeError) as e:
+            raise ValueError(f"not a saved answer ({type(e).__name__}: {e})") from None
 
 
 def answer_language(question: str, setting: str = "auto") -> str:

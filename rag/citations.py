@@ -49,7 +49,24 @@ class Citation:
             "text": c.text,
             "parallel_text": self.parallel.text if self.parallel is not None else None,
             "quotes": [list(q) for q in self.quotes],
+            "heading": c.heading,
+            "qnum": c.qnum,
+            "kind": c.kind,
+            "parallel_id": c.parallel,
+            "translated": self.translated,
+            "hit": self.hit.to_dict(),
+            "parallel_chunk": None if self.parallel is None else self.parallel.to_dict(),
         }
+
+    @classmethod
+    def from_dict(cls, d: dict) -> Citation:
+        chunk = Chunk(id=d["chunk_id"], doc_id=d["doc_id"], text=d["text"], start=int(d["start"]), end=int(d["end"]),
+                      lang=d["lang"], title=d.get("title", ""), section=d.get("section", ""),
+                      heading=d.get("heading", ""), qnum=d.get("qnum"), kind=d.get("kind", "text"),
+                      parallel=d.get("parallel_id"))
+        par = d.get("parallel_chunk")
+        return cls(int(d["n"]), chunk, Hit.from_dict(d["hit"]), bool(d.get("translated", False)),
+                   None if par is None else Chunk.from_dict(par), tuple((int(s), int(e)) for s, e in d.get("quotes", ())))
 
 
 @dataclass(frozen=True)
@@ -61,6 +78,13 @@ class SentenceCheck:
     markers: tuple[int, ...]
     ok: bool
     problem: str = ""
+
+    def to_dict(self) -> dict:
+        return {"text": self.text, "markers": list(self.markers), "ok": self.ok, "problem": self.problem}
+
+    @classmethod
+    def from_dict(cls, d: dict) -> SentenceCheck:
+        return cls(str(d["text"]), tuple(int(m) for m in d["markers"]), bool(d["ok"]), str(d.get("problem", "")))
 
 
 def cite(sentence: str, number: int) -> str:
@@ -137,16 +161,3 @@ def join_sentences(sentences: list[str]) -> str:
         out += s
         prev = s
     return out
-
-
-@dataclass
-class Quote:
-    """A unit picked for an answer: its span in the document and its citation number."""
-
-    start: int
-    end: int
-    number: int
-    text: str
-    kind: str = "text"
-    score: float = 0.0
-    meta: dict = field(default_factory=dict)

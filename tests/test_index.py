@@ -11,8 +11,9 @@ import pytest
 
 from conftest import CORPUS, SMALL_CORPUS, FakeEncoder, write_corpus
 from ingest.loader import load_corpus
-from ingest.pipeline import build, ingest, stale_documents
+from ingest.pipeline import build, ingest
 from rag.bm25 import BM25Index
+from rag.corpus import stale_documents
 from rag.dense import DenseIndex
 from rag.errors import EncoderMismatchError, IndexCorruptError, IndexMissingError, ModelLoadError
 from rag.index import Index, current_folder, open_index, write_index
@@ -136,25 +137,25 @@ def test_failed_save_leaves_the_old_index_serving(small_index, monkeypatch):
     assert [p.name for p in (index_dir / "builds").iterdir()] == [old_folder.name]  # the partial build is gone
     still = open_index(index_dir)
     _assert_same_index(old, still)
-    assert stale_documents(still, corpus) == ["en-guide.md"]
+    assert stale_documents(still.manifest, corpus) == ["en-guide.md"]
 
     # and the next successful ingest switches over
     report = ingest(corpus, index_dir, encoder=enc)
     assert report.written and report.embedded_documents == ["en-guide.md"]
     assert current_folder(index_dir) != old_folder
-    assert stale_documents(open_index(index_dir), corpus) == []
+    assert stale_documents(open_index(index_dir).manifest, corpus) == []
 
 
 def test_staleness(small_index):
     corpus, index_dir, enc = small_index
     index = open_index(index_dir)
-    assert stale_documents(index, corpus) == []
+    assert stale_documents(index.manifest, corpus) == []
     (corpus / "zh-notes.txt").write_text((corpus / "zh-notes.txt").read_text() + "\n新增一段。\n")
-    assert stale_documents(index, corpus) == ["zh-notes.txt"]
+    assert stale_documents(index.manifest, corpus) == ["zh-notes.txt"]
     (corpus / "new.md").write_text("# New\n\nfresh text here\n")
-    assert stale_documents(index, corpus) == ["new.md", "zh-notes.txt"]
+    assert stale_documents(index.manifest, corpus) == ["new.md", "zh-notes.txt"]
     (corpus / "en-guide.md").unlink()
-    assert stale_documents(index, corpus) == ["en-guide.md", "new.md", "zh-notes.txt"]
+    assert stale_documents(index.manifest, corpus) == ["en-guide.md", "new.md", "zh-notes.txt"]
 
 
 def test_files_ingest_skips_are_not_stale(small_index):
@@ -164,7 +165,7 @@ def test_files_ingest_skips_are_not_stale(small_index):
     with pytest.warns(UserWarning):
         report = ingest(corpus, index_dir, encoder=enc)
     assert not report.written  # nothing readable changed
-    assert stale_documents(open_index(index_dir), corpus) == []
+    assert stale_documents(open_index(index_dir).manifest, corpus) == []
 
 
 def test_incremental_ingest_embeds_only_changed_documents(small_index):

@@ -24,6 +24,7 @@ from rag.search import Searcher
 from study.store import Profile, ProfileError, Store, StoreError
 from ui import i18n
 from ui.conversation import from_record, title_for, to_record
+from study.conversations import Conversations
 
 DEFAULT_PROFILE = "learner"
 WARM_UP = ("LLMとは何ですか", "什么是大语言模型", "what is a language model")
@@ -291,11 +292,11 @@ def open_conversation(conv_id: int) -> None:
     ss = st.session_state
     s = store()
     p = profile(s)
-    if s is None or p is None or s.conversation(p.id, conv_id) is None:
+    if s is None or p is None or Conversations(s).get(p.id, conv_id) is None:
         ss["turns"], ss["conv_id"] = [], None
         return
     loaded = []
-    for rec in s.messages(p.id, conv_id):
+    for rec in Conversations(s).messages(p.id, conv_id):
         try:
             loaded.append(from_record(rec))
         except ValueError:
@@ -317,9 +318,9 @@ def save_turn(a: Answer) -> None:
     if s is None or p is None:
         return
     try:
-        if ss.get("conv_id") is None or s.conversation(p.id, ss["conv_id"]) is None:
-            ss["conv_id"] = s.add_conversation(p.id, title_for(a.question)).id
-        s.add_message(p.id, ss["conv_id"], to_record(a))
+        if ss.get("conv_id") is None or Conversations(s).get(p.id, ss["conv_id"]) is None:
+            ss["conv_id"] = Conversations(s).add(p.id, title_for(a.question)).id
+        Conversations(s).add_message(p.id, ss["conv_id"], to_record(a))
     except (StoreError, sqlite3.Error, KeyError) as e:
         ss["store_error"] = str(e)
 
