@@ -21,10 +21,10 @@ import json
 import sys
 from pathlib import Path
 
+from rag.context import resolve
 from rag.errors import RagError
+from rag.shell import EXIT_ERROR, EXIT_OK, add_location_options, guarded
 from study.db import errors as db_errors
-
-DEFAULT_INDEX = Path("index")
 
 
 class _Parser(argparse.ArgumentParser):
@@ -35,11 +35,7 @@ class _Parser(argparse.ArgumentParser):
 def parser() -> argparse.ArgumentParser:
     p = _Parser(prog="studyrag study", description="Flashcards, progress and the mock-interview drill.")
     common = argparse.ArgumentParser(add_help=False)
-    common.add_argument("--index", type=Path, default=DEFAULT_INDEX, help="index folder (default ./index)")
-    common.add_argument("--data", type=Path, default=None, help="study data folder (default $STUDYRAG_DATA or ./data)")
-    common.add_argument(
-        "--store", default=None, metavar="URL", help="postgresql:// URL of the progress database ($STUDYRAG_STORE)"
-    )
+    add_location_options(common, "index", "data", "store")
     sub = p.add_subparsers(dest="cmd", parser_class=_Parser)
     c = sub.add_parser("cards", parents=[common], help="print every card")
     c.add_argument("--json", action="store_true", help="one JSON object per line")
@@ -75,10 +71,9 @@ def _index(path: Path):
 
 
 def _store(args):
-    from study.db import resolve_store
     from study.store import Store
 
-    return Store.open(resolve_store(args.store, args.data))
+    return Store.open(args.store)
 
 
 def _synced_store(args):
@@ -242,16 +237,21 @@ def main(argv: list[str] | None = None) -> int:
             "usage: studyrag study {" + ",".join(COMMANDS) + "} [options]\n" + __doc__.split("\n\n")[1].rstrip(),
             file=sys.stderr,
         )
-        return 2
+        return EXIT_ERROR
+    return _run(args)
+
+
+@guarded
+def _run(args) -> int:
+    from study.store import StoreError
+
+    ctx = resolve(index=args.index, data=args.data, store=args.store)
+    args.index, args.data, args.store = ctx.index_folder, ctx.data, ctx.store
     try:
         COMMANDS[args.cmd](args)
-    except (RagError, ValueError, KeyError, *db_errors()) as e:
-        print(f"error: {e.args[0] if isinstance(e, KeyError) and e.args else e}", file=sys.stderr)
-        return 2
-    except OSError as e:
-        print(f"error: {e.filename or ''}: {e.strerror or e}".replace("error: : ", "error: "), file=sys.stderr)
-        return 2
-    return 0
+    except db_errors() as e:  # the database failed mid-command (a full disk, a server gone)
+        raise StoreError(f"progress store {ctx.store_label}: {e}") from None
+    return EXIT_OK
 
 
 if __name__ == "__main__":  # pragma: no cover

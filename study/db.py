@@ -14,8 +14,8 @@ placeholders, ``INSERT … ON CONFLICT``, ``RETURNING``. This module holds only 
   for one profile takes the store lock shared and the profile's lock exclusive (learners' ratings
   commit side by side); any other write takes the store lock exclusive. Readers never wait.
 
-Example: ``Store.open(resolve_store())`` opens ``$STUDYRAG_STORE`` if it is a URL, else
-``<$STUDYRAG_DATA or ./data>/study.sqlite3``.
+Which one is :func:`rag.context.store_location`'s choice (``--store`` / ``$STUDYRAG_STORE``, else
+the data folder); :meth:`study.store.Store.open` takes either.
 """
 
 from __future__ import annotations
@@ -27,11 +27,9 @@ import sqlite3
 import sys
 import threading
 from pathlib import Path
-from urllib.parse import urlsplit, urlunsplit
 
-STORE_ENV = "STUDYRAG_STORE"
-DATA_ENV = "STUDYRAG_DATA"
-URL_SCHEMES = ("postgresql://", "postgres://")
+from rag.context import STORE_URL_SCHEMES, hide_password
+
 BUSY_TIMEOUT_S = 30.0
 CONNECT_TIMEOUT_S = 10
 SCHEMA_TABLE = "studyrag_schema"  # PostgreSQL: (application_id, version), one row
@@ -53,32 +51,7 @@ def errors() -> tuple[type[BaseException], ...]:
 
 
 def is_url(where: object) -> bool:
-    return isinstance(where, str) and where.startswith(URL_SCHEMES)
-
-
-def resolve_store(store: str | Path | None = None, data_dir: str | Path | None = None) -> str | Path:
-    """Where progress lives: ``store`` (``--store``), else ``$STUDYRAG_STORE``, when it is a
-    PostgreSQL URL; otherwise the data folder (``data_dir``, else ``$STUDYRAG_DATA``, else ``./data``),
-    whose ``study.sqlite3`` is the SQLite store. A ``--store`` that is neither is refused."""
-    for value in (store, os.environ.get(STORE_ENV, "").strip() or None):
-        if value is None:
-            continue
-        if is_url(str(value)):
-            return str(value)
-        raise ValueError(f"store must be a postgresql:// URL, got {display(str(value))!r} (a folder goes in --data)")
-    if data_dir is not None:
-        return Path(data_dir)
-    env = os.environ.get(DATA_ENV, "").strip()
-    return Path(env) if env else Path("data")
-
-
-def display(url: str) -> str:
-    """``url`` with its password replaced by ``***`` (for messages)."""
-    parts = urlsplit(url)
-    if parts.password is None:
-        return url
-    netloc = parts.netloc.replace(f":{parts.password}@", ":***@", 1)
-    return urlunsplit(parts._replace(netloc=netloc))
+    return isinstance(where, str) and where.startswith(STORE_URL_SCHEMES)
 
 
 def backend_for(where: str | Path) -> SQLite | Postgres:
@@ -224,7 +197,7 @@ class Postgres:
 
     def __init__(self, url: str):
         self.url = url
-        self.where = display(url)
+        self.where = hide_password(url)
 
     @property
     def errors(self) -> tuple[type[BaseException], ...]:

@@ -13,6 +13,7 @@ import sys
 import pytest
 from conftest import ROOT, FakeEncoder
 
+from study.conversations import Conversations
 from study.store import Store
 
 ASKED = "LoRAとQLoRAの違いは？"
@@ -110,5 +111,5 @@ def test_two_replicas_share_progress_and_conversations(shared_index, pg_url, tmp
         b.stop()
     with Store.open(pg_url) as s:
         p = s.profile("learner")
-        assert len(s.reviews(p.id)) == 2 and [c.messages for c in s.conversations(p.id)] == [2]
+        assert len(s.reviews(p.id)) == 2 and [c.messages for c in Conversations(s).list(p.id)] == [2]
     assert not (tmp_path / "data").exists()

@@ -20,6 +20,7 @@ from conftest import ROOT
 
 from study import db, schedule
 from study import store as store_mod
+from study.conversations import Conversations
 from study.store import DB_NAME, Migration, ProfileError, Store, StoreError
 from study.types import Card, Source
 
@@ -76,22 +77,25 @@ def test_new_postgresql_store_is_versioned_with_8_byte_times(pg_url):
         )
         assert types["reviewed_at"] == "double precision" and types["id"] == "integer"
         p = s.add_profile("ana")
-        c = s.add_conversation(p.id, "q")
-        assert s.conversation(p.id, c.id).created == c.created  # a REAL would keep ~7 digits of 1.7e9
+        c = Conversations(s).add(p.id, "q")
+        assert Conversations(s).get(p.id, c.id).created == c.created  # a REAL would keep ~7 digits of 1.7e9
 
 
 def test_the_store_setting_chooses_the_engine(tmp_path, monkeypatch):
+    from rag import context
+
     url = "postgresql://study:s3cret@db.example:5432/progress"
-    monkeypatch.delenv(db.STORE_ENV, raising=False)
+    monkeypatch.delenv(context.STORE_ENV, raising=False)
     monkeypatch.setenv("STUDYRAG_DATA", str(tmp_path / "d"))
-    assert db.resolve_store() == tmp_path / "d"
-    assert db.resolve_store(data_dir=tmp_path / "x") == tmp_path / "x"
-    assert db.resolve_store(store=url) == url
-    monkeypatch.setenv(db.STORE_ENV, url)
-    assert db.resolve_store(data_dir=tmp_path / "x") == url
-    with pytest.raises(ValueError, match="postgresql:// URL"):
-        db.resolve_store(store=str(tmp_path / "a-folder"))
-    assert db.display(url) == "postgresql://study:***@db.example:5432/progress"
+    assert context.resolve().store == str(tmp_path / "d")
+    assert context.resolve(data=tmp_path / "x").store == str(tmp_path / "x")
+    assert context.resolve(store=url).store == url
+    monkeypatch.setenv(context.STORE_ENV, url)
+    ctx = context.resolve(data=tmp_path / "x")
+    assert ctx.store == url and ctx.data == tmp_path / "x"
+    assert ctx.store_label == "postgresql://study:***@db.example:5432/progress"
+    with pytest.raises(StoreError, match="give a postgresql:// URL or a data folder"):
+        Store.open("sqlite:///tmp/x.db")
 
 
 def test_an_unreachable_server_is_one_clear_error_without_the_password():
@@ -219,9 +223,9 @@ def test_a_version_1_file_gains_conversations_and_keeps_its_data(where, monkeypa
         assert s.schema_version == store_mod.SCHEMA_VERSION >= 2
         pid = s.profile("ana").id
         assert len(s.reviews(pid)) == 1
-        c = s.add_conversation(pid, "LoRA?")
-        s.add_message(pid, c.id, {"question": "LoRA?"})
-        assert s.messages(pid, c.id) == [{"question": "LoRA?"}]
+        c = Conversations(s).add(pid, "LoRA?")
+        Conversations(s).add_message(pid, c.id, {"question": "LoRA?"})
+        assert Conversations(s).messages(pid, c.id) == [{"question": "LoRA?"}]
 
 
 def test_a_later_migration_runs_on_an_older_file(where, monkeypatch):
@@ -456,26 +460,26 @@ def test_a_review_survives_a_killed_process(where, tmp_path):
 
 def test_conversations_are_kept_per_profile_in_order(store):
     ana, bo = store.add_profile("ana"), store.add_profile("bo")
-    first = store.add_conversation(ana.id, "  LoRAとQLoRAの違いは？\n  ")
+    first = Conversations(store).add(ana.id, "  LoRAとQLoRAの違いは？\n  ")
     assert first.title == "LoRAとQLoRAの違いは？" and first.messages == 0
-    assert [store.add_message(ana.id, first.id, {"q": i, "text": "注意力 <b>"}) for i in range(3)] == [0, 1, 2]
-    second = store.add_conversation(ana.id, "x" * 500)
+    assert [Conversations(store).add_message(ana.id, first.id, {"q": i, "text": "注意力 <b>"}) for i in range(3)] == [0, 1, 2]
+    second = Conversations(store).add(ana.id, "x" * 500)
     assert len(second.title) == store_mod.MAX_TITLE
-    store.add_message(ana.id, first.id, {"q": 3})  # the first is now the most recent
-    assert [c.id for c in store.conversations(ana.id)] == [first.id, second.id]
-    assert store.conversation(ana.id, first.id).messages == 4
-    assert [m["q"] for m in store.messages(ana.id, first.id)] == [0, 1, 2, 3]
-    assert store.messages(ana.id, first.id)[0]["text"] == "注意力 <b>"
+    Conversations(store).add_message(ana.id, first.id, {"q": 3})  # the first is now the most recent
+    assert [c.id for c in Conversations(store).list(ana.id)] == [first.id, second.id]
+    assert Conversations(store).get(ana.id, first.id).messages == 4
+    assert [m["q"] for m in Conversations(store).messages(ana.id, first.id)] == [0, 1, 2, 3]
+    assert Conversations(store).messages(ana.id, first.id)[0]["text"] == "注意力 <b>"
     # another profile sees nothing of ana's and cannot write to or delete it
-    assert store.conversations(bo.id) == [] and store.conversation(bo.id, first.id) is None
-    assert store.messages(bo.id, first.id) == []
+    assert Conversations(store).list(bo.id) == [] and Conversations(store).get(bo.id, first.id) is None
+    assert Conversations(store).messages(bo.id, first.id) == []
     with pytest.raises(KeyError):
-        store.add_message(bo.id, first.id, {"q": "intruder"})
-    assert not store.delete_conversation(bo.id, first.id)
-    store.rename_conversation(ana.id, second.id, "Attention")
-    assert store.conversation(ana.id, second.id).title == "Attention"
-    assert store.delete_conversation(ana.id, first.id)
-    assert [c.id for c in store.conversations(ana.id)] == [second.id]
+        Conversations(store).add_message(bo.id, first.id, {"q": "intruder"})
+    assert not Conversations(store).delete(bo.id, first.id)
+    Conversations(store).rename(ana.id, second.id, "Attention")
+    assert Conversations(store).get(ana.id, second.id).title == "Attention"
+    assert Conversations(store).delete(ana.id, first.id)
+    assert [c.id for c in Conversations(store).list(ana.id)] == [second.id]
     assert store.conn.execute("SELECT count(*) FROM messages").fetchone()[0] == 0
 
 
@@ -483,11 +487,11 @@ def test_conversations_survive_reopening(where):
     folder = where
     with Store.open(folder) as s:
         p = s.add_profile("<img src=x onerror=alert(1)>/../..")
-        c = s.add_conversation(p.id, "q")
-        s.add_message(p.id, c.id, {"question": "q", "answer": "a [1]"})
+        c = Conversations(s).add(p.id, "q")
+        Conversations(s).add_message(p.id, c.id, {"question": "q", "answer": "a [1]"})
     with Store.open(folder) as s:
         p = s.profile("<img src=x onerror=alert(1)>/../..")
-        assert [m["answer"] for m in s.messages(p.id, s.conversations(p.id)[0].id)] == ["a [1]"]
+        assert [m["answer"] for m in Conversations(s).messages(p.id, Conversations(s).list(p.id)[0].id)] == ["a [1]"]
     if not db.is_url(folder):
         assert sorted(x.name for x in folder.iterdir() if not x.name.startswith(DB_NAME)) == []
 
@@ -501,7 +505,7 @@ def test_a_new_thread_takes_over_the_connection_of_an_ended_one(store, monkeypat
     monkeypatch.setattr(store.backend, "connect", lambda: opened.append(1) or connect())
     p = store.add_profile("ana")
     for _ in range(30):
-        t = threading.Thread(target=lambda: store.conversations(p.id))
+        t = threading.Thread(target=lambda: Conversations(store).list(p.id))
         t.start()
         t.join()
     assert len(opened) <= 1
@@ -529,5 +533,6 @@ def test_the_cli_takes_the_store_url(pg_url, tmp_path, capsys, monkeypatch):
     assert main(["profiles", "--store", pg_url, "--index", none]) == 0
     assert capsys.readouterr().out == "田中\n田中\n"
     assert not (tmp_path / "data").exists()
-    assert main(["profiles", "--store", str(tmp_path / "folder"), "--index", none]) == 2
-    assert capsys.readouterr().err.count("\n") == 1
+    assert main(["profiles", "--store", "mysql://u:pw@h/db", "--index", none]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "postgresql:// URL or a data folder" in err and "pw" not in err

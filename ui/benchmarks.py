@@ -15,7 +15,8 @@ from ui import i18n, state
 from ui import render as r
 from ui.notes import markdown_html
 from ui.reports import QUICK_QUESTIONS, available, pieces, quick_command
-from ui.state import ROOT, tr
+from rag.context import ROOT
+from ui.state import tr
 
 _PERCENT = re.compile(r"(\d{1,3})%\|")
 _COUNT = re.compile(r"\b(\d+)/(\d+)\b")

@@ -5,11 +5,13 @@ from __future__ import annotations
 import streamlit as st
 
 from rag.answer import ANSWER_LANGS, ANSWERERS
+from rag.context import DEFAULT_K
 from rag.highlight import md_escape
 from rag.search import MODES
 from study.store import MAX_PROFILE_NAME, ProfileError, StoreError
 from ui import i18n, state
 from ui.state import tr
+from study.conversations import Conversations
 
 MAX_LISTED = 30
 
@@ -60,7 +62,7 @@ def _conversations(s, p) -> None:
     if st.button(tr("side.new_chat"), icon=":material/add_comment:", key="new-chat", width="stretch"):
         state.new_conversation()
         state.go("ask")
-    convs = s.conversations(p.id)[:MAX_LISTED]
+    convs = Conversations(s).list(p.id)[:MAX_LISTED]
     if not convs:
         st.caption(tr("side.no_chats"))
     active = st.session_state.get("conv_id")
@@ -73,7 +75,7 @@ def _conversations(s, p) -> None:
         if right.button(
             "", key=f"del-chat-{c.id}", icon=":material/delete:", help=tr("side.delete_chat"), type="tertiary"
         ):
-            s.delete_conversation(p.id, c.id)
+            Conversations(s).delete(p.id, c.id)
             if c.id == active:
                 state.new_conversation()
             st.rerun()
@@ -90,7 +92,7 @@ def _settings() -> None:
             key="mode",
             persist_state="session",
         )
-        st.slider(tr("side.k"), 1, 20, 5, key="k", persist_state="session")
+        st.slider(tr("side.k"), 1, 20, DEFAULT_K, key="k", persist_state="session")
         st.selectbox(
             tr("side.answer_lang"),
             ANSWER_LANGS,

@@ -1,25 +1,22 @@
 """What the pages share: folders, the cached searcher / store / deck, and the session's
 language, learner profile, conversation and answer settings.
 
-Environment: ``STUDYRAG_INDEX`` / ``STUDYRAG_CORPUS`` (default ./index, ./corpus),
-``STUDYRAG_DATA`` (saved conversations and study progress, default ./data),
-``STUDYRAG_STORE`` (a ``postgresql://`` URL: progress and conversations in PostgreSQL instead),
-``STUDYRAG_ENCODER`` (the encoder a first start builds the index with), ``STUDYRAG_LLM_URL`` /
-``STUDYRAG_LLM_MODEL`` / ``STUDYRAG_LLM_API_KEY`` (the optional answer endpoint),
-``STUDYRAG_EVAL_RESULTS`` / ``STUDYRAG_EVAL_RUNS`` (benchmark reports, default ./eval/results
-and ./eval/runs).
+Folders, the encoder, the answer endpoint and the default number of passages come from
+:func:`rag.context.resolve`, the function the command line calls too (``STUDYRAG_INDEX``,
+``STUDYRAG_CORPUS``, ``STUDYRAG_DATA``, ``STUDYRAG_STORE``, ``STUDYRAG_ENCODER``, ``STUDYRAG_LLM_*``,
+``STUDYRAG_EVAL_RESULTS`` / ``STUDYRAG_EVAL_RUNS``).
 """
 
 from __future__ import annotations
 
-import os
 from dataclasses import dataclass
 from pathlib import Path
 
 import streamlit as st
 
 from rag.answer import Answer, Settings
-from rag.encoders import DEFAULT_ENCODER, load_encoder
+from rag.context import DEFAULT_K, Context, resolve
+from rag.encoders import load_encoder
 from rag.errors import IndexCorruptError, IndexMissingError, RagError
 from rag.index import Index, current_folder
 from rag.search import Searcher
@@ -27,8 +24,8 @@ from study import db
 from study.store import Profile, ProfileError, Store, StoreError
 from ui import i18n
 from ui.conversation import from_record, title_for, to_record
+from study.conversations import Conversations
 
-ROOT = Path(__file__).resolve().parents[1]
 DEFAULT_PROFILE = "learner"
 WARM_UP = ("LLMとは何ですか", "什么是大语言模型", "what is a language model")
 
@@ -36,46 +33,44 @@ WARM_UP = ("LLMとは何ですか", "什么是大语言模型", "what is a langu
 # --- folders -----------------------------------------------------------------------------------
 
 
-def _env_path(var: str, default: Path) -> Path:
-    v = os.environ.get(var, "").strip()
-    return Path(v) if v else default
+def context() -> Context:
+    """The app's paths and settings, resolved by the same function as the command line's
+    (:func:`rag.context.resolve`)."""
+    return resolve()
 
 
 def corpus_dir() -> Path:
-    return _env_path("STUDYRAG_CORPUS", ROOT / "corpus")
+    return context().corpus
 
 
 def index_dir() -> Path:
-    return _env_path("STUDYRAG_INDEX", ROOT / "index")
+    return context().index_folder
 
 
 def data_dir() -> Path:
-    return _env_path("STUDYRAG_DATA", ROOT / "data")
+    return context().data
 
 
 def store_where() -> str:
-    """Where progress lives: ``$STUDYRAG_STORE`` when it is a PostgreSQL URL, else the data folder."""
-    return str(db.resolve_store(data_dir=data_dir()))
+    """Where progress lives: a PostgreSQL URL (``$STUDYRAG_STORE``), else the data folder."""
+    return context().store
 
 
 def store_label() -> str:
     """:func:`store_where` for display (a URL without its password)."""
-    try:
-        return db.display(store_where())
-    except ValueError:
-        return os.environ.get(db.STORE_ENV, "")
+    return context().store_label
 
 
 def results_dir() -> Path:
-    return _env_path("STUDYRAG_EVAL_RESULTS", ROOT / "eval" / "results")
+    return context().results
 
 
 def runs_dir() -> Path:
-    return _env_path("STUDYRAG_EVAL_RUNS", ROOT / "eval" / "runs")
+    return context().runs
 
 
 def build_encoder() -> str:
-    return os.environ.get("STUDYRAG_ENCODER", "").strip() or DEFAULT_ENCODER
+    return context().encoder
 
 
 # --- language ------------------------------------------------------------------------------------
@@ -248,7 +243,7 @@ def store() -> Store | None:
     ``st.session_state["store_error"]``; the file is left as it is)."""
     try:
         s = _open_store(store_where())
-    except (StoreError, ValueError) as e:
+    except StoreError as e:
         st.session_state["store_error"] = str(e)
         return None
     st.session_state.pop("store_error", None)
@@ -307,11 +302,11 @@ def open_conversation(conv_id: int) -> None:
     ss = st.session_state
     s = store()
     p = profile(s)
-    if s is None or p is None or s.conversation(p.id, conv_id) is None:
+    if s is None or p is None or Conversations(s).get(p.id, conv_id) is None:
         ss["turns"], ss["conv_id"] = [], None
         return
     loaded = []
-    for rec in s.messages(p.id, conv_id):
+    for rec in Conversations(s).messages(p.id, conv_id):
         try:
             loaded.append(from_record(rec))
         except ValueError:
@@ -333,9 +328,9 @@ def save_turn(a: Answer) -> None:
     if s is None or p is None:
         return
     try:
-        if ss.get("conv_id") is None or s.conversation(p.id, ss["conv_id"]) is None:
-            ss["conv_id"] = s.add_conversation(p.id, title_for(a.question)).id
-        s.add_message(p.id, ss["conv_id"], to_record(a))
+        if ss.get("conv_id") is None or Conversations(s).get(p.id, ss["conv_id"]) is None:
+            ss["conv_id"] = Conversations(s).add(p.id, title_for(a.question)).id
+        Conversations(s).add_message(p.id, ss["conv_id"], to_record(a))
     except (StoreError, *db.errors(), KeyError) as e:
         ss["store_error"] = str(e)
 
@@ -354,8 +349,8 @@ class EndpointCheck:
 def answer_settings(doc_ids: frozenset[str] | None) -> EndpointCheck:
     """:class:`Settings` from the sidebar; an endpoint without a usable address falls back to
     quoting the notes, with the reason."""
-    ss = st.session_state
-    url = (ss.get("llm_url") or os.environ.get("STUDYRAG_LLM_URL", "")).strip()
+    ss, ctx = st.session_state, context()
+    url = (ss.get("llm_url") or ctx.llm_url).strip()
     answerer = ss.get("answerer", "extractive")
     problem = ""
     if answerer == "endpoint" and not url:
@@ -366,12 +361,12 @@ def answer_settings(doc_ids: frozenset[str] | None) -> EndpointCheck:
     return EndpointCheck(
         Settings(
             mode=mode if mode else None,
-            k=int(ss.get("k", 5)),
+            k=int(ss.get("k", DEFAULT_K)),
             answer_lang=ss.get("answer_lang", "auto"),
             answerer=answerer,
             llm_url=url,
-            llm_model=(ss.get("llm_model") or os.environ.get("STUDYRAG_LLM_MODEL", "")).strip(),
-            llm_api_key=os.environ.get("STUDYRAG_LLM_API_KEY") or None,
+            llm_model=(ss.get("llm_model") or ctx.llm_model).strip(),
+            llm_api_key=ctx.llm_api_key,
             doc_ids=doc_ids,
         ),
         problem,
