@@ -432,6 +432,18 @@ def test_a_corrupt_store_is_reported_left_untouched_and_asking_still_works(env):
     assert any("cannot be opened" in w for w in texts(at.warning))
 
 
+def test_an_unreachable_progress_server_is_reported_without_its_password(env, monkeypatch):
+    monkeypatch.setenv("STUDYRAG_STORE", "postgresql://study:hunter2@127.0.0.1:1/progress?connect_timeout=2")
+    at = new_app(lang="en")
+    warning = " ".join(texts(at.warning))
+    shown = warning.replace("\u2060", "").replace("\\", "")  # the inert-text escapes undone
+    assert "cannot be opened" in warning and "postgresql://study:***@127.0.0.1:1/progress" in shown
+    assert "hunter2" not in warning + " ".join(texts(at.caption))
+    ask(at, ASKED)
+    assert len(answers(at)) == 1
+    assert not (env / "data").exists()  # no SQLite file behind the learner's back
+
+
 # --- the interface language -----------------------------------------------------------------------------
 
 PAGES = ["ask", "sources", "add", "flashcards", "quiz", "drill", "progress", "export", "benchmarks"]
