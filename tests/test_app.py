@@ -759,7 +759,7 @@ def test_quiz_with_explanations_and_a_per_topic_score(env):
         at.radio(key=f"quiz_choice_{i}").set_value(i % 4)
         button(at, "quiz-check").click()
         ok(at.run())
-        right = at.session_state["quiz"][i].answer == i % 4
+        right = at.session_state["_state.Quiz"].questions[i].answer == i % 4
         assert (len(at.success), len(at.error)) == ((1, 0) if right else (0, 1))
         assert any("studyrag-cited-text" in m and "sr-panel" in m for m in md(at))
         button(at, "quiz-next").click()
@@ -775,7 +775,7 @@ def test_mock_interview_prompts_grades_and_says_when_the_notes_do_not_cover(env)
     # an empty answer: a prompt, not a grade
     button(at, "drill-grade").click()
     ok(at.run())
-    ref = at.session_state["drill_ref"]
+    ref = at.session_state["_state.Drill"].ref
     if ref.coverage.covered and ref.points:  # an empty answer to a question the notes answer: a prompt
         assert any("Type your answer first" in w for w in texts(at.warning)) and not at.info
     else:  # the notes do not answer it: said first, whatever the answer

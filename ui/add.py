@@ -9,6 +9,7 @@ from ingest.uploads import MAX_UPLOAD_BYTES, UPLOAD_DIR, add_documents, overall_
 from rag.corpus import stale_documents
 from rag.errors import RagError
 from rag.highlight import md_escape
+from ui import session
 from ui import render as r
 from ui import state
 from ui.state import tr
@@ -20,18 +21,17 @@ def render() -> None:
     searcher = state.load_searcher()
     st.title(tr("add.title"))
     st.write(tr("add.intro", mb=MAX_UPLOAD_BYTES // 1_000_000))
-    ss = st.session_state
-    ss.setdefault("uploader_round", 0)
+    up = session.get(session.Uploads)
     files = st.file_uploader(
         tr("add.files"),
         type=["md", "txt"],
         accept_multiple_files=True,
         max_upload_size=max(1, MAX_UPLOAD_BYTES // 1_000_000),
-        key=f"uploader-{ss['uploader_round']}",
+        key=f"uploader-{up.round}",
     )
     if st.button(tr("add.button"), type="primary", disabled=not files, key="add-files"):
         _upload([(f.name, f.getvalue()) for f in files], searcher.index.encoder_id)
-    for kind, msg in ss.get("upload_messages", []):
+    for kind, msg in up.messages:
         getattr(st, kind)(msg)
     _stale(searcher)
     uploads = state.corpus_dir() / UPLOAD_DIR
@@ -52,7 +52,7 @@ def _progress_bar():
 
 
 def _upload(files: list[tuple[str, bytes]], encoder: str) -> None:
-    ss = st.session_state
+    up = session.get(session.Uploads)
     bar, progress = _progress_bar()
     messages: list[tuple[str, str]] = []
     try:
@@ -61,7 +61,7 @@ def _upload(files: list[tuple[str, bytes]], encoder: str) -> None:
         )
     except (RagError, OSError) as e:
         bar.empty()
-        ss["upload_messages"] = [("error", tr("add.failed", error=md_escape(str(e))))]
+        up.messages = [("error", tr("add.failed", error=md_escape(str(e))))]
         return
     bar.progress(1.0, text=tr("stage.done"))
     for _name, why in result.refused:
@@ -70,9 +70,9 @@ def _upload(files: list[tuple[str, bytes]], encoder: str) -> None:
         messages.append(("info", tr("add.unchanged", name=md_escape(d))))
     if result.saved:
         messages.append(("success", tr("add.added", names=r.joined(result.saved), docs=report.documents)))
-    ss["upload_messages"] = messages
+    up.messages = messages
     if result.saved:
-        ss["uploader_round"] += 1  # clears the uploader
+        up.round += 1  # a new uploader: the old one's files are cleared
         st.rerun()
 
 
@@ -97,5 +97,5 @@ def _stale(searcher) -> None:
             st.error(tr("add.failed", error=md_escape(str(e))))
             return
         bar.progress(1.0, text=tr("stage.done"))
-        st.session_state["upload_messages"] = [("success", tr("add.updated", docs=report.documents))]
+        session.get(session.Uploads).messages = [("success", tr("add.updated", docs=report.documents))]
         st.rerun()

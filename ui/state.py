@@ -22,7 +22,7 @@ from rag.index import Index, current_folder
 from rag.search import Searcher
 from study import db
 from study.store import Profile, ProfileError, Store, StoreError
-from ui import i18n
+from ui import i18n, session
 from ui.conversation import from_record, title_for, to_record
 from study.conversations import Conversations
 
@@ -89,16 +89,16 @@ def tr(key: str, /, **values) -> str:
 def init_session() -> None:
     """First run of a session: language, learner and conversation from the address (a reload
     keeps them), else from the browser's language and the stored profiles."""
-    ss = st.session_state
-    if ss.get("_initialised"):
+    me = session.get(session.Learner)
+    if me.initialised:
         return
-    ss["_initialised"] = True
+    me.initialised = True
     qp = st.query_params
     want = qp.get("lang")
-    ss["ui_lang"] = want if want in i18n.LANGS else i18n.from_locale(_browser_locale())
-    ss["_want_profile"] = qp.get("profile")
+    st.session_state["ui_lang"] = want if want in i18n.LANGS else i18n.from_locale(_browser_locale())
+    me.want_profile = qp.get("profile")
     chat = qp.get("chat")
-    ss["_want_chat"] = int(chat) if chat and chat.isdigit() else None
+    me.want_chat = int(chat) if chat and chat.isdigit() else None
 
 
 def _browser_locale() -> str | None:
@@ -110,12 +110,12 @@ def _browser_locale() -> str | None:
 
 def sync_address() -> None:
     """Write the language, learner and open conversation into the address bar."""
-    ss = st.session_state
+    me, chat = session.get(session.Learner), session.get(session.Chat)
     want = {"lang": lang()}
-    if ss.get("profile"):
-        want["profile"] = ss["profile"]
-    if ss.get("conv_id") is not None:
-        want["chat"] = str(ss["conv_id"])
+    if me.profile:
+        want["profile"] = me.profile
+    if chat.conv_id is not None:
+        want["chat"] = str(chat.conv_id)
     qp = st.query_params
     if {k: qp.get(k) for k in ("lang", "profile", "chat")} != {k: want.get(k) for k in ("lang", "profile", "chat")}:
         for k in ("profile", "chat"):
@@ -124,10 +124,9 @@ def sync_address() -> None:
         qp.update(want)
 
 
-def go(page: str, **values) -> None:
-    """Switch to ``page`` (a key of the app's pages) after storing ``values`` in the session."""
-    st.session_state.update(values)
-    st.session_state["goto"] = page
+def go(page: str) -> None:
+    """Switch to ``page`` (a key of the app's pages); set the page's state first."""
+    session.navigate(page)
     st.rerun()
 
 
@@ -240,13 +239,13 @@ def _open_store(path: str) -> Store:
 
 def store() -> Store | None:
     """The study store, or ``None`` when it cannot be opened (the reason is in
-    ``st.session_state["store_error"]``; the file is left as it is)."""
+    ``Learner.store_error``; the file is left as it is)."""
     try:
         s = _open_store(store_where())
     except StoreError as e:
-        st.session_state["store_error"] = str(e)
+        session.get(session.Learner).store_error = str(e)
         return None
-    st.session_state.pop("store_error", None)
+    session.get(session.Learner).store_error = None
     return s
 
 
@@ -255,8 +254,8 @@ def profile(s: Store | None) -> Profile | None:
     :data:`DEFAULT_PROFILE`)."""
     if s is None:
         return None
-    ss = st.session_state
-    name = ss.get("profile") or ss.pop("_want_profile", None)
+    me = session.get(session.Learner)
+    name, me.want_profile = me.profile or me.want_profile, None
     try:
         if name:
             try:
@@ -264,24 +263,25 @@ def profile(s: Store | None) -> Profile | None:
             except ProfileError:
                 p = None
             if p is not None:
-                ss["profile"] = p.name
+                me.profile = p.name
                 return p
         known = s.profiles()
         p = known[0] if known else s.add_profile(DEFAULT_PROFILE)
     except (StoreError, *db.errors()) as e:
-        ss["store_error"] = str(e)
+        me.store_error = str(e)
         return None
-    ss["profile"] = p.name
+    me.profile = p.name
     return p
 
 
 def switch_profile(name: str) -> None:
-    ss = st.session_state
-    if ss.get("profile") != name:
-        ss["profile"] = name
+    """Make ``name`` the session's learner: the learner's pages (conversation, quiz, cards,
+    drill) start afresh."""
+    me = session.get(session.Learner)
+    if me.profile != name:
+        me.profile = name
+        session.reset(*session.LEARNER_PAGES)
         new_conversation()
-        for k in [k for k in ss if isinstance(k, str) and k.startswith(("quiz", "fc_", "drill"))]:
-            del ss[k]
 
 
 # --- the conversation ------------------------------------------------------------------------------
@@ -289,21 +289,21 @@ def switch_profile(name: str) -> None:
 
 def turns() -> list[Answer]:
     """The open conversation's answers, oldest first (loaded from the store after a reload)."""
-    ss = st.session_state
-    if "turns" not in ss:
-        ss["turns"] = []
-        want = ss.pop("_want_chat", None)
+    chat, me = session.get(session.Chat), session.get(session.Learner)
+    if chat.turns is None:
+        chat.turns = []
+        want, me.want_chat = me.want_chat, None
         if want is not None:
             open_conversation(want)
-    return ss["turns"]
+    return chat.turns
 
 
 def open_conversation(conv_id: int) -> None:
-    ss = st.session_state
+    chat = session.get(session.Chat)
     s = store()
     p = profile(s)
     if s is None or p is None or Conversations(s).get(p.id, conv_id) is None:
-        ss["turns"], ss["conv_id"] = [], None
+        chat.turns, chat.conv_id = [], None
         return
     loaded = []
     for rec in Conversations(s).messages(p.id, conv_id):
@@ -311,28 +311,29 @@ def open_conversation(conv_id: int) -> None:
             loaded.append(from_record(rec))
         except ValueError:
             continue  # a message this version cannot read is skipped, not fatal
-    ss["turns"], ss["conv_id"] = loaded, conv_id
+    chat.turns, chat.conv_id = loaded, conv_id
 
 
 def new_conversation() -> None:
-    st.session_state["turns"] = []
-    st.session_state["conv_id"] = None
+    chat = session.get(session.Chat)
+    chat.turns, chat.conv_id = [], None
 
 
 def save_turn(a: Answer) -> None:
     """Append ``a`` to the open conversation (and save it when the store is there)."""
-    ss = st.session_state
+    chat = session.get(session.Chat)
     turns().append(a)
     s = store()
     p = profile(s)
     if s is None or p is None:
         return
+    convs = Conversations(s)
     try:
-        if ss.get("conv_id") is None or Conversations(s).get(p.id, ss["conv_id"]) is None:
-            ss["conv_id"] = Conversations(s).add(p.id, title_for(a.question)).id
-        Conversations(s).add_message(p.id, ss["conv_id"], to_record(a))
+        if chat.conv_id is None or convs.get(p.id, chat.conv_id) is None:
+            chat.conv_id = convs.add(p.id, title_for(a.question)).id
+        convs.add_message(p.id, chat.conv_id, to_record(a))
     except (StoreError, *db.errors(), KeyError) as e:
-        ss["store_error"] = str(e)
+        session.get(session.Learner).store_error = str(e)
 
 
 # --- answer settings ---------------------------------------------------------------------------------
@@ -432,7 +433,7 @@ def study() -> Study:
     try:
         _synced(build_key(searcher), store_where())
     except (StoreError, *db.errors()) as e:
-        st.session_state["store_error"] = str(e)
+        session.get(session.Learner).store_error = str(e)
         st.warning(tr("study.no_store"))
         st.stop()
     return Study(searcher, s, p, deck(searcher))
