@@ -26,12 +26,14 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from rag.corpus import corpus_files, printable, read_file
+from rag.corpus import MAX_BYTES, corpus_files, is_file_format, printable, read_file
+from rag.corpus import SUFFIXES as CORPUS_SUFFIXES
 from rag.errors import CorpusError, RagError
 
 UPLOAD_DIR = "uploads"
-SUFFIXES = (".md", ".txt")
-MAX_UPLOAD_BYTES = 2_000_000
+SUFFIXES = (".md", ".txt") + tuple(s for s in CORPUS_SUFFIXES if is_file_format(s))
+MAX_UPLOAD_BYTES = 2_000_000  # a text file
+MAX_FILE_UPLOAD_BYTES = MAX_BYTES  # a PDF, slide deck, Word file or saved web page
 MAX_NAME_CHARS = 100
 MAX_NAME_BYTES = 200  # file systems allow 255 bytes per name; leaves room for "-12.md"
 
@@ -58,12 +60,14 @@ class UploadResult:
 
 
 def safe_name(name: str) -> str:
-    """A plain file name for ``name``: no folders, no leading dot, only .md/.txt, short
+    """A plain file name for ``name``: no folders, no leading dot, only :data:`SUFFIXES`, short
     enough for any file system (at most :data:`MAX_NAME_BYTES` bytes of UTF-8)."""
     base = re.split(r"[\\/]", unicodedata.normalize("NFKC", name or ""))[-1].strip()
     stem, dot, ext = base.rpartition(".")
     if not dot or f".{ext.lower()}" not in SUFFIXES:
-        raise UploadError(f"{printable(name) if name else '(no name)'}: only .md and .txt files can be added")
+        raise UploadError(
+            f"{printable(name) if name else '(no name)'}: only {', '.join(SUFFIXES)} files can be added"
+        )
     stem = re.sub(r"[^\w\-. ]+", "_", stem, flags=re.UNICODE).strip(" ._")
     stem = re.sub(r"\s+", "-", stem)[:MAX_NAME_CHARS]
     while len(stem.encode("utf-8", "surrogatepass")) > MAX_NAME_BYTES:
@@ -79,8 +83,9 @@ def check_upload(name: str, data: bytes):
 
     fname = safe_name(name)
     shown = printable(name)
-    if len(data) > MAX_UPLOAD_BYTES:
-        raise UploadError(f"{shown}: {len(data):,} bytes is over the {MAX_UPLOAD_BYTES:,}-byte limit for uploads")
+    limit = MAX_FILE_UPLOAD_BYTES if is_file_format(fname) else MAX_UPLOAD_BYTES
+    if len(data) > limit:
+        raise UploadError(f"{shown}: {len(data):,} bytes is over the {limit:,}-byte limit for uploads")
     try:
         doc = parse_document(f"{UPLOAD_DIR}/{fname}", data)
         chunk_document(doc)  # what ingest will do: a file it would skip is refused now

@@ -11,6 +11,7 @@ import re
 from collections.abc import Collection, Mapping
 from dataclasses import dataclass, field
 
+from rag.origin import Location
 from rag.text import CJK, CLOSERS, MARKER, answer_sentences, markers_in, normalize, strip_markers
 from rag.types import Chunk, Hit
 
@@ -22,7 +23,8 @@ class Citation:
     ``chunk`` is the passage shown and quoted; ``hit`` the retrieved hit behind it;
     ``translated`` says ``chunk`` is the parallel (translation) of ``hit.chunk``;
     ``parallel`` is the same passage in the other language, when the notes have it;
-    ``quotes`` are the document spans of the sentences quoted from it.
+    ``quotes`` are the document spans of the sentences quoted from it; ``location`` where
+    they are in the original file (page and boxes, slide), when it is not a text file.
     """
 
     number: int
@@ -31,9 +33,11 @@ class Citation:
     translated: bool = False
     parallel: Chunk | None = None
     quotes: tuple[tuple[int, int], ...] = ()
+    location: Location | None = None
 
     def to_dict(self) -> dict:
         c = self.chunk
+        where = self.location.to_dict() if self.location is not None else Location.empty_dict()
         return {
             "n": self.number,
             "chunk_id": c.id,
@@ -46,6 +50,7 @@ class Citation:
             "text": c.text,
             "parallel_text": self.parallel.text if self.parallel is not None else None,
             "quotes": [list(q) for q in self.quotes],
+            **where,
         }
 
 

@@ -28,6 +28,7 @@ checked, and any failure is the one :class:`~rag.errors.IndexCorruptError` that 
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import json
 import os
@@ -307,6 +308,8 @@ def _conforms(value: Any, hint: Any) -> bool:
         return _is_int(value)
     if hint is float:
         return isinstance(value, (int, float)) and not isinstance(value, bool)
+    if dataclasses.is_dataclass(hint):  # a nested record: its from_dict checks the rest
+        return isinstance(value, dict)
     return isinstance(value, hint)
 
 
@@ -356,6 +359,8 @@ def _check_offsets(index: Index) -> None:
     for d in index.documents.values():
         if not 0 <= d.body_start <= len(d.text):
             raise _Invalid(f"document {d.doc_id!r} has body start {d.body_start} outside its text")
+        if d.origin is not None and d.origin.extent > len(d.text):
+            raise _Invalid(f"document {d.doc_id!r} has an origin map beyond its text")
     for c in index.chunks:
         text = index.documents[c.doc_id].text
         if not (0 <= c.start <= c.end <= len(text)) or text[c.start : c.end] != c.text:

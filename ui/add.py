@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import streamlit as st
 
-from ingest.uploads import MAX_UPLOAD_BYTES, UPLOAD_DIR, add_documents, overall_fraction, update_index
+from ingest.uploads import MAX_FILE_UPLOAD_BYTES, MAX_UPLOAD_BYTES, SUFFIXES, UPLOAD_DIR, add_documents, overall_fraction, update_index
 from rag.corpus import stale_documents
 from rag.errors import RagError
 from rag.highlight import md_escape
@@ -19,14 +19,14 @@ STAGES = ("chunks", "headings", "sentences", "analyze")
 def render() -> None:
     searcher = state.load_searcher()
     st.title(tr("add.title"))
-    st.write(tr("add.intro", mb=MAX_UPLOAD_BYTES // 1_000_000))
+    st.write(tr("add.intro", mb=MAX_UPLOAD_BYTES // 1_000_000, file_mb=MAX_FILE_UPLOAD_BYTES // 1_000_000))
     ss = st.session_state
     ss.setdefault("uploader_round", 0)
     files = st.file_uploader(
         tr("add.files"),
-        type=["md", "txt"],
+        type=[s.lstrip(".") for s in SUFFIXES],
         accept_multiple_files=True,
-        max_upload_size=max(1, MAX_UPLOAD_BYTES // 1_000_000),
+        max_upload_size=max(1, MAX_FILE_UPLOAD_BYTES // 1_000_000),
         key=f"uploader-{ss['uploader_round']}",
     )
     if st.button(tr("add.button"), type="primary", disabled=not files, key="add-files"):
@@ -35,7 +35,7 @@ def render() -> None:
         getattr(st, kind)(msg)
     _stale(searcher)
     uploads = state.corpus_dir() / UPLOAD_DIR
-    mine = sorted(p.name for p in uploads.glob("*") if p.suffix.lower() in (".md", ".txt")) if uploads.is_dir() else []
+    mine = sorted(p.name for p in uploads.glob("*") if p.suffix.lower() in SUFFIXES) if uploads.is_dir() else []
     if mine:
         st.caption(tr("add.so_far", names=r.joined(mine)))
 

@@ -12,6 +12,7 @@ from typing import Any
 
 from rag.answer import Answer
 from rag.citations import Citation, SentenceCheck
+from rag.origin import Location
 from rag.types import Chunk, Hit
 
 RECORD_VERSION = 1
@@ -58,6 +59,7 @@ def to_record(a: Answer) -> dict[str, Any]:
                 "translated": c.translated,
                 "parallel": None if c.parallel is None else c.parallel.to_dict(),
                 "quotes": [list(q) for q in c.quotes],
+                "location": None if c.location is None else c.location.to_dict(),
             }
             for c in a.citations
         ],
@@ -76,6 +78,7 @@ def from_record(d: dict[str, Any]) -> Answer:
                 bool(c.get("translated")),
                 None if c.get("parallel") is None else Chunk.from_dict(c["parallel"]),
                 tuple((int(s), int(e)) for s, e in c.get("quotes", ())),
+                None if c.get("location") is None else Location.from_dict(c["location"]),
             )
             for c in d.get("citations", ())
         )

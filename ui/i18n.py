@@ -116,9 +116,10 @@ EN = {
     "col.file": "File",
     # add
     "add.title": "Add documents",
-    "add.intro": "Upload Markdown or plain-text files (UTF-8, up to {mb} MB each). They are added to your notes; "
+    "add.intro": "Upload PDFs, slides (.pptx), Word files (.docx), saved web pages (.html), or Markdown and "
+    "plain-text files (UTF-8, up to {mb} MB each; the others up to {file_mb} MB). They are added to your notes; "
     "asking keeps working while they are read.",
-    "add.files": "Markdown or text files",
+    "add.files": "PDF, slides, Word, web page, Markdown or text files",
     "add.button": "Add to my notes",
     "add.refused": "Not added: {reason}",
     "add.unchanged": "Already in your notes: {name}",
@@ -347,9 +348,10 @@ JA = {
     "col.sections": "箇所",
     "col.file": "ファイル",
     "add.title": "資料を追加",
-    "add.intro": "Markdown またはテキストのファイル（UTF-8、1ファイル{mb} MBまで）をアップロードしてください。"
+    "add.intro": "PDF、スライド（.pptx）、Word（.docx）、保存したWebページ（.html）、Markdown またはテキストの"
+    "ファイル（UTF-8、1ファイル{mb} MBまで。その他は{file_mb} MBまで）をアップロードしてください。"
     "ノートに追加され、読み込み中も質問できます。",
-    "add.files": "Markdown / テキストファイル",
+    "add.files": "PDF / スライド / Word / Webページ / Markdown / テキストファイル",
     "add.button": "ノートに追加",
     "add.refused": "追加しませんでした: {reason}",
     "add.unchanged": "すでにノートにあります: {name}",
@@ -567,8 +569,9 @@ ZH = {
     "col.sections": "段落",
     "col.file": "文件",
     "add.title": "添加资料",
-    "add.intro": "上传 Markdown 或纯文本文件（UTF-8，每个不超过{mb} MB）。文件会加入你的笔记，读取期间仍可提问。",
-    "add.files": "Markdown 或文本文件",
+    "add.intro": "上传 PDF、幻灯片（.pptx）、Word（.docx）、保存的网页（.html）、Markdown 或纯文本文件"
+    "（UTF-8，每个不超过{mb} MB；其他格式不超过{file_mb} MB）。文件会加入你的笔记，读取期间仍可提问。",
+    "add.files": "PDF、幻灯片、Word、网页、Markdown 或文本文件",
     "add.button": "添加到笔记",
     "add.refused": "未添加: {reason}",
     "add.unchanged": "笔记中已有: {name}",

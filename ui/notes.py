@@ -397,7 +397,8 @@ def answer_html(a, *, key: str, lang: str, titles: Mapping[str, str]) -> str:
     panels = []
     for c in cited:
         ch = c.chunk
-        head = " · ".join(x for x in (titles.get(ch.doc_id) or ch.title, passage_label(ch)) if x)
+        page = c.location.label if c.location is not None else ""
+        head = " · ".join(x for x in (titles.get(ch.doc_id) or ch.title, passage_label(ch), page) if x)
         note = ""
         if c.translated:
             said = t("ask.translated", lang, lang=lang_name(lang, c.hit.chunk.lang))
