@@ -15,9 +15,10 @@ import datetime
 import hashlib
 import re
 import warnings
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import yaml
 
@@ -216,12 +217,19 @@ def _warn(s: Skipped) -> None:
 
 
 def load_corpus(
-    root: Path, *, on_skip: Callable[[Skipped], None] | None = None, limits: Limits | None = None
+    root: Path,
+    *,
+    on_skip: Callable[[Skipped], None] | None = None,
+    limits: Limits | None = None,
+    known_skips: Mapping[str, Mapping[str, Any]] | None = None,
 ) -> list[Document]:
     """Load every readable document under ``root``.
 
     A file that cannot be read or parsed — for any reason — is skipped and reported to
     ``on_skip`` (default: a warning naming it and the reason); the others still load.
+    ``known_skips`` (the last index's ``skipped`` table: ``doc_id -> {sha256, reason}``)
+    lets a PDF, slide deck, Word file or web page skipped before be skipped again unread
+    while its bytes are unchanged (a bomb costs its time limit once, not every ingest).
     """
     root = Path(root)
     skip = on_skip if on_skip is not None else _warn
@@ -233,6 +241,10 @@ def load_corpus(
             text = None if is_file_format(doc_id) else decode(data, doc_id)
         except Exception as e:  # noqa: BLE001 -- one bad file must not stop the others
             skip(Skipped(doc_id, failure_reason(e)))  # not a document for the stale check either
+            continue
+        known = (known_skips or {}).get(doc_id)
+        if text is None and known and known.get("sha256") == hashlib.sha256(data).hexdigest():
+            skip(Skipped(doc_id, str(known.get("reason", "skipped by the last ingest")), known["sha256"]))
             continue
         try:
             if text is None:

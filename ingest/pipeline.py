@@ -22,6 +22,7 @@ from tqdm import tqdm
 
 from ingest.chunker import chunk_document
 from ingest.loader import Skipped, failure_reason, load_corpus
+from ingest.readers.base import Limits
 from rag import config, corpus
 from rag.analyze import get_analyzer
 from rag.bm25 import BM25Index
@@ -303,12 +304,14 @@ def ingest(
     rebuild: bool = False,
     progress: bool = False,
     on_progress: OnProgress = None,
+    limits: Limits | None = None,
 ) -> IngestReport:
     """Bring the index under ``index_dir`` up to date with ``corpus_dir``.
 
     ``progress`` shows tqdm bars on stderr; ``on_progress(stage, done, total)`` is called as
     each stage (chunks, headings, sentences, analyze) advances, for a UI's own progress bar.
-    Each skipped file is a warning and a line of ``report.skipped_files``. Holds the index's
+    Each skipped file is a warning and a line of ``report.skipped_files``; PDFs, slides, Word
+    files and web pages are read under ``limits`` (time, memory, pages, unzipped size). Holds the index's
     write lock throughout (a second ingest, in any process, waits for this one).
     """
     t0 = time.perf_counter()
@@ -327,9 +330,10 @@ def ingest(
     except OSError as e:
         raise IndexWriteError(f"cannot lock the index folder {index_dir} for writing ({e.strerror or e})") from None
     try:
-        docs = load_corpus(Path(corpus_dir), on_skip=skip)
         old = None if rebuild else try_open(index_dir)
         want = settings(encoder, analyzer, max_chars, faiss)
+        known = old.manifest.get("skipped", {}) if old is not None and _compatible(old, want) else {}
+        docs = load_corpus(Path(corpus_dir), on_skip=skip, limits=limits, known_skips=known)
         if old is not None and _compatible(old, want):
             # Files that failed to chunk last time and are unchanged are skipped again, unread.
             before = old.manifest.get("skipped", {})
