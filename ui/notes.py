@@ -118,8 +118,11 @@ _MARKDOWN = _md()
 
 
 def is_markdown(doc_id: str) -> bool:
-    """Markdown files are rendered; plain-text files are shown line for line."""
-    return PurePosixPath(doc_id).suffix.lower() in (".md", ".markdown")
+    """Markdown files — and PDFs, slides, Word files and web pages, whose readers write
+    Markdown — are rendered; plain-text files are shown line for line."""
+    from rag.corpus import is_file_format
+
+    return PurePosixPath(doc_id).suffix.lower() in (".md", ".markdown") or is_file_format(doc_id)
 
 
 def markdown_html(text: str) -> str:
