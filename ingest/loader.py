@@ -180,17 +180,30 @@ def parse_document(doc_id: str, data: bytes, *, limits: Limits | None = None) ->
     return _document(doc_id, data, decode(data, doc_id))
 
 
+# The last few files read (suffix, sha256) -> Extract: an upload is checked, then ingested;
+# a 300-page PDF is read once, not twice.
+_RECENT: dict[tuple[str, str], Any] = {}
+_RECENT_MAX = 4
+
+
 def _read_format(doc_id: str, data: bytes, limits: Limits) -> Document:
-    try:
-        got = read_isolated(doc_id, data, limits)
-    except ReaderError as e:
-        raise UnreadableFileError(doc_id, str(e)) from None
+    sha = hashlib.sha256(data).hexdigest()
+    key = (Path(doc_id).suffix.lower(), sha)
+    got = _RECENT.get(key)
+    if got is None:
+        try:
+            got = read_isolated(doc_id, data, limits)
+        except ReaderError as e:
+            raise UnreadableFileError(doc_id, str(e)) from None
+        _RECENT[key] = got
+        while len(_RECENT) > _RECENT_MAX:
+            _RECENT.pop(next(iter(_RECENT)))
     return Document(
         doc_id=doc_id,
         text=got.text,
         title=got.title or _first_title(got.text, 0) or Path(doc_id).stem,
         lang=detect_lang(got.text),
-        sha256=hashlib.sha256(data).hexdigest(),
+        sha256=sha,
         origin=got.origin,
     )
 

@@ -276,6 +276,9 @@ def _check_manifest(m: Any, folder: Path) -> dict[str, Any]:
         raise _Invalid(f"manifest.json names analyzer {m.get('analyzer')!r}")
     if m.get("faiss") not in FAISS_KINDS:
         raise _Invalid(f"manifest.json names FAISS kind {m.get('faiss')!r}")
+    pending = m.get("pending", [])
+    if not isinstance(pending, list) or not all(isinstance(d, str) for d in pending):
+        raise _Invalid("manifest.json: pending must be a list of document ids")
     if not _is_int(m.get("chunks")) or m["chunks"] < 1:
         raise _Invalid(f"manifest.json has chunk count {m.get('chunks')!r}")
     for key, needs_count in (("documents", True), ("skipped", False)):

@@ -123,3 +123,72 @@ def test_ingest_cli_prints_one_warning_line_per_bad_file(tmp_path):
     warnings = [ln for ln in proc.stderr.splitlines() if ln.strip()]
     assert len(warnings) == 2 and all(ln.startswith("warning: skipped ") for ln in warnings), proc.stderr
     assert "Traceback" not in proc.stderr
+
+
+def test_keyword_first_publishes_a_bm25_build_then_swaps_in_the_full_one(tmp_path):
+    from conftest import SMALL_CORPUS, write_corpus
+    from rag.index import current_folder
+
+    corpus = write_corpus(tmp_path / "corpus", SMALL_CORPUS)
+    enc = FakeEncoder()
+    ingest(corpus, tmp_path / "index", encoder=enc)
+    shutil.copy(FIX / "two-column.pdf", corpus / "two-column.pdf")
+    seen = []
+
+    def on_progress(stage, n, total):
+        if stage == "searchable":  # the keyword build is live: what a reader opens now
+            idx = open_index(tmp_path / "index")
+            s = Searcher(idx, encoder=enc, tuned=fake_tuned())
+            hits = s.search("hallucination traced back to a source document", k=3, mode="hybrid")
+            seen.append((idx.manifest.get("pending"), hits[0].chunk.doc_id, hits[0].scores.get("dense")))
+
+    report = ingest(corpus, tmp_path / "index", encoder=enc, keyword_first=True, on_progress=on_progress)
+    assert seen == [(["two-column.pdf"], "two-column.pdf", None)]  # keyword-only, and the PDF is found
+    assert report.searchable_seconds is not None and report.searchable_seconds <= report.seconds
+    full = open_index(tmp_path / "index")
+    assert "pending" not in full.manifest and report.embedded_documents == ["two-column.pdf"]
+    assert sorted(report.reused_documents) == sorted(SMALL_CORPUS)  # the old vectors were kept
+    rows = [i for i, c in enumerate(full.chunks) if c.doc_id == "two-column.pdf"]
+    assert (abs(full.dense.vectors[rows]).sum(axis=1) > 0).all()
+    assert len(list((tmp_path / "index" / "builds").iterdir())) == 1 and current_folder(tmp_path / "index") == full.path
+
+
+def test_an_interrupted_keyword_first_ingest_is_finished_by_the_next_one(tmp_path):
+    from conftest import SMALL_CORPUS, write_corpus
+
+    corpus = write_corpus(tmp_path / "corpus", SMALL_CORPUS)
+    shutil.copy(FIX / "two-column.pdf", corpus / "two-column.pdf")
+    enc = FakeEncoder()
+
+    def die(stage, n, total):
+        if stage == "searchable":
+            raise KeyboardInterrupt  # the process stops after publishing the keyword build
+
+    with pytest.raises(KeyboardInterrupt):
+        ingest(corpus, tmp_path / "index", encoder=enc, keyword_first=True, on_progress=die)
+    assert open_index(tmp_path / "index").manifest["pending"]
+    report = ingest(corpus, tmp_path / "index", encoder=enc)
+    assert report.written and "pending" not in open_index(tmp_path / "index").manifest
+
+
+def test_an_upload_is_read_in_the_background_keyword_build_first(tmp_path):
+    import time
+
+    from conftest import SMALL_CORPUS, write_corpus
+    from ingest.uploads import UploadError, start_adding
+
+    corpus = write_corpus(tmp_path / "corpus", SMALL_CORPUS)
+    enc = FakeEncoder()
+    ingest(corpus, tmp_path / "index", encoder=enc)
+    pdf = (FIX / "two-column.pdf").read_bytes()
+    job = start_adding([("Two Columns.pdf", pdf)], corpus, tmp_path / "index", enc)
+    with pytest.raises(UploadError, match="still being read"):
+        start_adding([("again.pdf", pdf)], corpus, tmp_path / "index", enc)
+    deadline = time.monotonic() + 120
+    while not job.finished and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert job.finished and not job.error, job.error
+    assert job.result.saved == ["uploads/Two-Columns.pdf"] and job.searchable_s is not None
+    index = open_index(tmp_path / "index")
+    assert "uploads/Two-Columns.pdf" in index.documents and "pending" not in index.manifest
+    assert (corpus / "uploads" / "Two-Columns.pdf").read_bytes() == pdf  # the original is kept

@@ -5,8 +5,18 @@ from __future__ import annotations
 
 import streamlit as st
 
-from ingest.uploads import MAX_FILE_UPLOAD_BYTES, MAX_UPLOAD_BYTES, SUFFIXES, UPLOAD_DIR, add_documents, overall_fraction, update_index
-from rag.corpus import stale_documents
+from ingest.uploads import (
+    MAX_FILE_UPLOAD_BYTES,
+    MAX_UPLOAD_BYTES,
+    SUFFIXES,
+    UPLOAD_DIR,
+    UploadError,
+    add_documents,
+    overall_fraction,
+    start_adding,
+    update_index,
+)
+from rag.corpus import is_file_format, stale_documents
 from rag.errors import RagError
 from rag.highlight import md_escape
 from ui import render as r
@@ -31,6 +41,8 @@ def render() -> None:
     )
     if st.button(tr("add.button"), type="primary", disabled=not files, key="add-files"):
         _upload([(f.name, f.getvalue()) for f in files], searcher.index.encoder_id)
+    if ss.get("add_job") is not None:
+        _job_panel()
     for kind, msg in ss.get("upload_messages", []):
         getattr(st, kind)(msg)
     _stale(searcher)
@@ -52,6 +64,21 @@ def _progress_bar():
 
 
 def _upload(files: list[tuple[str, bytes]], encoder: str) -> None:
+    """Text files are read at once (seconds); PDFs, slides, Word files and web pages in the
+    background: the learner can keep asking meanwhile, and the files are searchable by
+    keyword as soon as their keyword-only build is live."""
+    if not any(is_file_format(name) for name, _ in files):
+        _upload_now(files, encoder)
+        return
+    ss = st.session_state
+    ss["upload_messages"] = []
+    try:
+        ss["add_job"] = start_adding(files, state.corpus_dir(), state.index_dir(), state.get_encoder(encoder))
+    except UploadError as e:
+        ss["upload_messages"] = [("error", tr("add.failed", error=md_escape(str(e))))]
+
+
+def _upload_now(files: list[tuple[str, bytes]], encoder: str) -> None:
     ss = st.session_state
     bar, progress = _progress_bar()
     messages: list[tuple[str, str]] = []
@@ -74,6 +101,39 @@ def _upload(files: list[tuple[str, bytes]], encoder: str) -> None:
     if result.saved:
         ss["uploader_round"] += 1  # clears the uploader
         st.rerun()
+
+
+@st.fragment(run_every=1.0)
+def _job_panel() -> None:
+    """Progress of this session's upload, per stage, in the learner's language; the outcome
+    when it is done."""
+    ss = st.session_state
+    job = ss.get("add_job")
+    if job is None:
+        return
+    names = r.joined(job.names)
+    if not job.finished:
+        label = tr(f"stage.{job.stage}") if job.stage in STAGES else tr("stage.checking")
+        count = f" {job.done}/{job.total}" if job.total else ""
+        st.progress(overall_fraction(job.stage, job.done, job.total), text=f"{names} — {label}{count}")
+        if job.searchable_s is not None:
+            st.info(tr("add.searchable", names=names, s=f"{job.searchable_s:.1f}"))
+        return
+    ss["add_job"] = None
+    messages: list[tuple[str, str]] = []
+    if job.error:
+        messages.append(("error", tr("add.failed", error=md_escape(job.error))))
+    result = job.result
+    if result is not None:
+        for _name, why in result.refused:
+            messages.append(("error", tr("add.refused", reason=md_escape(why))))
+        for d in result.unchanged:
+            messages.append(("info", tr("add.unchanged", name=md_escape(d))))
+        if result.saved and job.report is not None:
+            messages.append(("success", tr("add.added", names=r.joined(result.saved), docs=job.report.documents)))
+            ss["uploader_round"] += 1  # clears the uploader
+    ss["upload_messages"] = messages
+    st.rerun(scope="app")
 
 
 def _stale(searcher) -> None:
