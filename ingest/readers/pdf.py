@@ -14,6 +14,7 @@ would have fitted) keeps its line break. Pages without text are read by OCR
 from __future__ import annotations
 
 import ctypes
+import os
 import re
 from collections import Counter
 from dataclasses import dataclass
@@ -66,47 +67,49 @@ def _page_lines(page, number: int) -> list[PdfLine]:
         lefts: list[float] = []
         rights: list[float] = []
         tops: list[float] = []
-        bottoms: list[float] = []
         sizes: list[float] = []
-        band = (0.0, 0.0)
+        band_top = band_bottom = 0.0
 
         def flush():
             text = "".join(chars)
             lead, trail = len(text) - len(text.lstrip()), len(text.rstrip())
             if trail > lead and tops:
-                sizes.sort()
                 edges = lefts[lead:trail] + [rights[trail - 1]]
-                lines.append(PdfLine(number, text[lead:trail], edges, min(tops), max(bottoms), sizes[len(sizes) // 2]))
-            for a in (chars, lefts, rights, tops, bottoms, sizes):
+                lines.append(PdfLine(number, text[lead:trail], edges, band_top, band_bottom, sizes[0]))
+            for a in (chars, lefts, rights, tops, sizes):
                 a.clear()
 
+        get_unicode, get_box, get_size = raw.FPDFText_GetUnicode, raw.FPDFText_GetCharBox, raw.FPDFText_GetFontSize
+        handle = tp.raw
         for k in range(n):
-            u = raw.FPDFText_GetUnicode(tp.raw, k)
-            if u in (10, 13):
+            u = get_unicode(handle, k)
+            if u == 10 or u == 13:
                 flush()
                 continue
-            if 0xD800 <= u <= 0xDFFF or (u < 32 and u not in (2, 9)):
-                continue
-            ch = " " if u == 9 else chr(u)
-            if ch == " " or raw.FPDFText_IsGenerated(tp.raw, k):
+            if u == 32 or u == 9:  # spaces (PDFium's own between words too): no box of their own
                 x = rights[-1] if rights else 0.0
-                chars.append(ch)
+                chars.append(" ")
                 lefts.append(x)
                 rights.append(x)
                 continue
-            raw.FPDFText_GetCharBox(tp.raw, k, l, r, b, t)
+            if u < 32 and u != 2 or 0xD800 <= u <= 0xDFFF:
+                continue
+            get_box(handle, k, l, r, b, t)
             top, bottom = h - t.value, h - b.value
             if tops:  # a character below or above the current line starts a new one
                 mid = (top + bottom) / 2
-                if mid > band[1] or mid < band[0]:
+                if mid > band_bottom or mid < band_top:
                     flush()
-            band = (top, bottom) if not tops else (min(band[0], top), max(band[1], bottom))
-            chars.append(ch)
+            if not tops:
+                band_top, band_bottom = top, bottom
+                sizes.append(get_size(handle, k))  # a line's size: its first character's
+            else:
+                band_top = top if top < band_top else band_top
+                band_bottom = bottom if bottom > band_bottom else band_bottom
+            chars.append(chr(u))
             lefts.append(l.value)
             rights.append(r.value)
             tops.append(top)
-            bottoms.append(bottom)
-            sizes.append(raw.FPDFText_GetFontSize(tp.raw, k))
         flush()
         return _merge_same_line(lines)
     finally:
@@ -293,6 +296,43 @@ def open_pdf(data: bytes):
         raise ReaderError(f"damaged PDF ({msg.split(':')[-1].strip() or msg})") from None
 
 
+PARALLEL_FROM_PAGES = 24  # a longer PDF is read by one process per core, a range of pages each
+
+
+def _read_range(data: bytes, start: int, stop: int):
+    """Lines, sizes and the scanned (textless) page indexes of pages ``start:stop``."""
+    pdf = open_pdf(data)
+    try:
+        pages, sizes, scanned = [], [], []
+        for i in range(start, stop):
+            page = pdf[i]
+            try:
+                w, h = page.get_size()
+                lines = _page_lines(page, i + 1)
+            finally:
+                page.close()
+            if sum(len(ln.text.strip()) for ln in lines) < 5:
+                scanned.append(i)
+            sizes.append((round(w, 2), round(h, 2)))
+            pages.append(lines)
+        return pages, sizes, scanned
+    finally:
+        pdf.close()
+
+
+def _read_all(data: bytes, n: int):
+    workers = min(os.cpu_count() or 1, 4)
+    if n < PARALLEL_FROM_PAGES or workers < 2:
+        return _read_range(data, 0, n)
+    import multiprocessing
+    from concurrent.futures import ProcessPoolExecutor
+
+    bounds = [n * k // workers for k in range(workers + 1)]
+    with ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("fork")) as pool:
+        parts = list(pool.map(_read_range, [data] * workers, bounds[:-1], bounds[1:]))
+    return [x for p in parts for x in p[0]], [x for p in parts for x in p[1]], [x for p in parts for x in p[2]]
+
+
 def read_pdf(data: bytes, limits: Limits) -> Extract:
     pdf = open_pdf(data)
     try:
@@ -302,18 +342,7 @@ def read_pdf(data: bytes, limits: Limits) -> Extract:
         if n == 0:
             raise ReaderError("the PDF has no pages")
         meta = pdf.get_metadata_dict()
-        pages, sizes, scanned = [], [], []
-        for i in range(n):
-            page = pdf[i]
-            try:
-                w, h = page.get_size()
-                lines = _page_lines(page, i + 1)
-                if sum(len(ln.text.strip()) for ln in lines) < 5:
-                    scanned.append(i)
-                sizes.append((round(w, 2), round(h, 2)))
-                pages.append(lines)
-            finally:
-                page.close()
+        pages, sizes, scanned = _read_all(data, n)
         if scanned:
             from ingest.readers import ocr
 
