@@ -220,12 +220,14 @@ def build(
     skipped: list[Skipped] | None = None,
     on_skip: OnSkip | None = None,
     keyword_only: bool = False,
+    known_tokens: dict[str, list[str]] | None = None,
 ) -> Index:
     """Build an in-memory index of ``docs``, reusing ``old``'s vectors for unchanged documents.
 
     ``keyword_only``: the new documents are chunked and analysed but not embedded (zero
     vectors) and listed in the manifest's ``pending``; the searcher then answers with BM25
     alone until the full build replaces this one (a big file is searchable in seconds).
+    ``known_tokens`` (chunk id -> analysed terms) skips analysing chunks analysed before.
 
     A document that cannot be chunked is left out and reported to ``on_skip`` (default: a
     warning). ``skipped`` lists files left out before (by the loader); with the ones left
@@ -271,7 +273,7 @@ def build(
     tokens_of = get_analyzer(analyzer)
     tokens = []
     for n, c in enumerate(tqdm(chunks, desc="analyze", disable=not progress, leave=False), start=1):
-        tokens.append(tokens_of(c.text))
+        tokens.append(known_tokens[c.id] if known_tokens and c.id in known_tokens else tokens_of(c.text))
         if on_progress and (n % 16 == 0 or n == len(chunks)):
             on_progress("analyze", n, len(chunks))
     manifest = {
@@ -401,6 +403,7 @@ def ingest(
         index = build(
             docs, encoder, analyzer=analyzer, max_chars=max_chars, faiss=faiss, old=old, progress=progress,
             report=report, on_progress=on_progress, skipped=skipped, on_skip=skip,
+            known_tokens={c.id: t for c, t in zip(quick.chunks, quick.bm25.tokens)} if keyword_first else None,
         )
         report.path = _write(index, index_dir)
     finally:
