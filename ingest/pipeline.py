@@ -307,11 +307,6 @@ def try_open(index_dir: Path) -> Index | None:
         return None
 
 
-def stale_documents(index: Index, corpus_dir: Path) -> list[str]:
-    """Documents added, changed or removed in ``corpus_dir`` since ``index`` was built."""
-    return corpus.stale_documents(index.manifest, corpus_dir)
-
-
 def _warn(s: Skipped) -> None:
     warnings.warn(s.message(), stacklevel=3)
 

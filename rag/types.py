@@ -120,6 +120,17 @@ class Hit:
             "start": c.start,
             "end": c.end,
             "text": c.text,
+            "kind": c.kind,
             "parallel": c.parallel,
             "scores": {k: finite_or_none(v) for k, v in self.scores.items()},
         }
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> Hit:
+        """The hit :meth:`to_dict` made (a score JSON could not hold comes back as NaN)."""
+        chunk = Chunk(id=d["chunk_id"], doc_id=d["doc_id"], text=d["text"], start=int(d["start"]), end=int(d["end"]),
+                      lang=d["lang"], title=d.get("title", ""), section=d.get("section", ""),
+                      heading=d.get("heading", ""), qnum=d.get("qnum"), kind=d.get("kind", "text"),
+                      parallel=d.get("parallel"))
+        score = d.get("score")
+        return cls(chunk, int(d["rank"]), math.nan if score is None else float(score), dict(d.get("scores") or {}))

@@ -19,6 +19,7 @@ from ingest.uploads import (
 from rag.corpus import is_file_format, stale_documents
 from rag.errors import RagError
 from rag.highlight import md_escape
+from ui import session
 from ui import render as r
 from ui import state
 from ui.state import tr
@@ -30,20 +31,19 @@ def render() -> None:
     searcher = state.load_searcher()
     st.title(tr("add.title"))
     st.write(tr("add.intro", mb=MAX_UPLOAD_BYTES // 1_000_000, file_mb=MAX_FILE_UPLOAD_BYTES // 1_000_000))
-    ss = st.session_state
-    ss.setdefault("uploader_round", 0)
+    up = session.get(session.Uploads)
     files = st.file_uploader(
         tr("add.files"),
         type=[s.lstrip(".") for s in SUFFIXES],
         accept_multiple_files=True,
         max_upload_size=max(1, MAX_FILE_UPLOAD_BYTES // 1_000_000),
-        key=f"uploader-{ss['uploader_round']}",
+        key=f"uploader-{up.round}",
     )
     if st.button(tr("add.button"), type="primary", disabled=not files, key="add-files"):
         _upload([(f.name, f.getvalue()) for f in files], searcher.index.encoder_id)
-    if ss.get("add_job") is not None:
+    if up.job is not None:
         _job_panel()
-    for kind, msg in ss.get("upload_messages", []):
+    for kind, msg in up.messages:
         getattr(st, kind)(msg)
     _stale(searcher)
     uploads = state.corpus_dir() / UPLOAD_DIR
@@ -70,45 +70,20 @@ def _upload(files: list[tuple[str, bytes]], encoder: str) -> None:
     if not any(is_file_format(name) for name, _ in files):
         _upload_now(files, encoder)
         return
-    ss = st.session_state
-    ss["upload_messages"] = []
+    up = session.get(session.Uploads)
+    up.messages = []
     try:
-        ss["add_job"] = start_adding(files, state.corpus_dir(), state.index_dir(), state.get_encoder(encoder))
+        up.job = start_adding(files, state.corpus_dir(), state.index_dir(), state.get_encoder(encoder))
     except UploadError as e:
-        ss["upload_messages"] = [("error", tr("add.failed", error=md_escape(str(e))))]
-
-
-def _upload_now(files: list[tuple[str, bytes]], encoder: str) -> None:
-    ss = st.session_state
-    bar, progress = _progress_bar()
-    messages: list[tuple[str, str]] = []
-    try:
-        result, report = add_documents(
-            files, state.corpus_dir(), state.index_dir(), state.get_encoder(encoder), progress=progress
-        )
-    except (RagError, OSError) as e:
-        bar.empty()
-        ss["upload_messages"] = [("error", tr("add.failed", error=md_escape(str(e))))]
-        return
-    bar.progress(1.0, text=tr("stage.done"))
-    for _name, why in result.refused:
-        messages.append(("error", tr("add.refused", reason=md_escape(why))))
-    for d in result.unchanged:
-        messages.append(("info", tr("add.unchanged", name=md_escape(d))))
-    if result.saved:
-        messages.append(("success", tr("add.added", names=r.joined(result.saved), docs=report.documents)))
-    ss["upload_messages"] = messages
-    if result.saved:
-        ss["uploader_round"] += 1  # clears the uploader
-        st.rerun()
+        up.messages = [("error", tr("add.failed", error=md_escape(str(e))))]
 
 
 @st.fragment(run_every=1.0)
 def _job_panel() -> None:
     """Progress of this session's upload, per stage, in the learner's language; the outcome
     when it is done."""
-    ss = st.session_state
-    job = ss.get("add_job")
+    up = session.get(session.Uploads)
+    job = up.job
     if job is None:
         return
     names = r.joined(job.names)
@@ -119,7 +94,7 @@ def _job_panel() -> None:
         if job.searchable_s is not None:
             st.info(tr("add.searchable", names=names, s=f"{job.searchable_s:.1f}"))
         return
-    ss["add_job"] = None
+    up.job = None
     messages: list[tuple[str, str]] = []
     if job.error:
         messages.append(("error", tr("add.failed", error=md_escape(job.error))))
@@ -131,9 +106,34 @@ def _job_panel() -> None:
             messages.append(("info", tr("add.unchanged", name=md_escape(d))))
         if result.saved and job.report is not None:
             messages.append(("success", tr("add.added", names=r.joined(result.saved), docs=job.report.documents)))
-            ss["uploader_round"] += 1  # clears the uploader
-    ss["upload_messages"] = messages
+            up.round += 1  # a new uploader: the old one's files are cleared
+    up.messages = messages
     st.rerun(scope="app")
+
+
+def _upload_now(files: list[tuple[str, bytes]], encoder: str) -> None:
+    up = session.get(session.Uploads)
+    bar, progress = _progress_bar()
+    messages: list[tuple[str, str]] = []
+    try:
+        result, report = add_documents(
+            files, state.corpus_dir(), state.index_dir(), state.get_encoder(encoder), progress=progress
+        )
+    except (RagError, OSError) as e:
+        bar.empty()
+        up.messages = [("error", tr("add.failed", error=md_escape(str(e))))]
+        return
+    bar.progress(1.0, text=tr("stage.done"))
+    for _name, why in result.refused:
+        messages.append(("error", tr("add.refused", reason=md_escape(why))))
+    for d in result.unchanged:
+        messages.append(("info", tr("add.unchanged", name=md_escape(d))))
+    if result.saved:
+        messages.append(("success", tr("add.added", names=r.joined(result.saved), docs=report.documents)))
+    up.messages = messages
+    if result.saved:
+        up.round += 1  # a new uploader: the old one's files are cleared
+        st.rerun()
 
 
 def _stale(searcher) -> None:
@@ -157,5 +157,5 @@ def _stale(searcher) -> None:
             st.error(tr("add.failed", error=md_escape(str(e))))
             return
         bar.progress(1.0, text=tr("stage.done"))
-        st.session_state["upload_messages"] = [("success", tr("add.updated", docs=report.documents))]
+        session.get(session.Uploads).messages = [("success", tr("add.updated", docs=report.documents))]
         st.rerun()

@@ -20,7 +20,8 @@ from pathlib import PurePosixPath
 from markdown_it import MarkdownIt
 
 from rag.highlight import escape
-from rag.text import MARKER, plain
+from rag.rules.sentences import MARKER
+from rag.rules.structure import GENERIC_HEADINGS, plain
 from rag.types import Chunk, Document
 
 # Private-use characters that mark where a highlight starts and ends while the text goes
@@ -34,32 +35,6 @@ _TAG = re.compile(r"(<[^>]*>)")
 # begins after it (else "## Title" would no longer be a heading).
 _BLOCK_PREFIX = re.compile(r"[ \t]*(?:(?:#{1,6}|[-*+]|\d{1,9}[.)]|>|\|)[ \t]+|>|\|)*(?:\*\*|__)?")
 _FENCE_LINE = re.compile(r"[ \t]*(?:```|~~~)[^\n]*(?:\n|$)")
-GENERIC_HEADINGS = frozenset(
-    [
-        "はじめに",
-        "まとめ",
-        "結論",
-        "概要",
-        "序論",
-        "おわりに",
-        "目次",
-        "引言",
-        "前言",
-        "总结",
-        "结论",
-        "概述",
-        "导言",
-        "introduction",
-        "intro",
-        "summary",
-        "conclusion",
-        "conclusions",
-        "overview",
-        "preface",
-        "contents",
-    ]
-)
-
 
 def _md() -> MarkdownIt:
     md = MarkdownIt("commonmark", {"html": False, "linkify": False, "typographer": False})

@@ -10,7 +10,7 @@ import streamlit as st
 from rag.highlight import md_escape
 from rag.messages import lang_name
 from ui import render as r
-from ui import state
+from ui import session, state
 from ui.notes import document_html, metadata_line
 from ui.state import tr
 
@@ -32,13 +32,16 @@ def render() -> None:
     index = searcher.index
     titles = state.titles(searcher)
     lang = state.lang()
-    ss = st.session_state
-    target = ss.get("source_target")
+    ss = st.session_state  # the document picker's widget value ("source_doc")
+    src = session.get(session.Sources)
+    target = src.target
     back = (target or {}).get("back") or {}
     if back.get("page"):
         label = tr("sources.back") if back["page"] == "ask" else tr("sources.back_card")
         if st.button(label, key="source-back", icon=":material/arrow_back:"):
-            state.go(back["page"], scroll_turn=back.get("turn"), source_target=None)
+            session.get(session.Chat).scroll_turn = back.get("turn")
+            src.target = None
+            state.go(back["page"])
     st.title(tr("sources.title"))
     counts = Counter(c.doc_id for c in index.chunks)
     st.dataframe(
