@@ -38,6 +38,10 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--chunk-size", type=int, default=config.CHUNK_MAX_CHARS, help="max characters per chunk")
     p.add_argument("--faiss", choices=FAISS_KINDS, default="auto", help="dense index kind")
     p.add_argument("--rebuild", action="store_true", help="re-embed everything")
+    p.add_argument("--keyword-first", action="store_true",
+                   help="publish a keyword-only index first (searchable in seconds), then the full one")
+    p.add_argument("--file-timeout", type=float, default=None,
+                   help="seconds allowed to read one PDF/PPTX/DOCX/HTML file (default 120)")
     p.add_argument("--quiet", action="store_true", help="no progress bars")
     return p
 
@@ -46,6 +50,7 @@ def parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     args = parser().parse_args(argv)
     from ingest.pipeline import ingest
+    from ingest.readers.base import Limits
 
     ctx = resolve(corpus=args.corpus, index=args.index, encoder=args.encoder)
     warnings.simplefilter("ignore")  # skipped files are reported below, once
@@ -58,6 +63,8 @@ def main(argv: list[str] | None = None) -> int:
         faiss=args.faiss,
         rebuild=args.rebuild,
         progress=not args.quiet,
+        keyword_first=args.keyword_first,
+        limits=Limits(seconds=args.file_timeout) if args.file_timeout is not None else None,
     )
     for msg in report.skipped_files:
         print(f"warning: {msg}", file=sys.stderr)

@@ -28,6 +28,7 @@ from rag.citations import Citation, SentenceCheck, check_citations, cite, join_s
 from rag.extract import ExtractParams, Selection, content_terms, select
 from rag.followup import addresses, aspect_of, combined_query, is_followup
 from rag.llm import LLM_TIMEOUT_S, AnswererError, chat_completion
+from rag.origin import locate
 from rag.relevance import Judgement, judge
 from rag.search import Searcher, check_query
 from rag.rules.names import distinctive_terms
@@ -268,7 +269,10 @@ def _citations(index, sel: list[Selection], rows) -> tuple[Citation, ...]:
         if hit is None:  # a unit pulled in from a passage outside the ranked rows (comparison side)
             hit = Hit(chunk=chunk, rank=0, score=0.0, scores={})
         twin = index.chunks[index.by_id[chunk.parallel]] if chunk.parallel in index.by_id else None
-        out.append(Citation(n, chunk, hit, translated, twin, tuple((u.start, u.end) for u in s.units)))
+        quotes = tuple((u.start, u.end) for u in s.units)
+        doc = index.documents.get(chunk.doc_id)
+        where = locate(doc.origin if doc is not None else None, quotes or ((chunk.start, chunk.end),))
+        out.append(Citation(n, chunk, hit, translated, twin, quotes, where))
     return tuple(out)
 
 

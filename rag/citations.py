@@ -11,6 +11,7 @@ import re
 from collections.abc import Collection, Mapping
 from dataclasses import dataclass, field
 
+from rag.origin import Location
 from rag.rules.normalize import squash_markup
 from rag.rules.script import CJK, CLOSERS
 from rag.rules.sentences import MARKER, answer_sentences, markers_in, strip_markers
@@ -25,7 +26,8 @@ class Citation:
     ``chunk`` is the passage shown and quoted; ``hit`` the retrieved hit behind it;
     ``translated`` says ``chunk`` is the parallel (translation) of ``hit.chunk``;
     ``parallel`` is the same passage in the other language, when the notes have it;
-    ``quotes`` are the document spans of the sentences quoted from it.
+    ``quotes`` are the document spans of the sentences quoted from it; ``location`` where
+    they are in the original file (page and boxes, slide), when it is not a text file.
     """
 
     number: int
@@ -34,9 +36,11 @@ class Citation:
     translated: bool = False
     parallel: Chunk | None = None
     quotes: tuple[tuple[int, int], ...] = ()
+    location: Location | None = None
 
     def to_dict(self) -> dict:
         c = self.chunk
+        where = self.location.to_dict() if self.location is not None else Location.empty_dict()
         return {
             "n": self.number,
             "chunk_id": c.id,
@@ -56,6 +60,7 @@ class Citation:
             "translated": self.translated,
             "hit": self.hit.to_dict(),
             "parallel_chunk": None if self.parallel is None else self.parallel.to_dict(),
+            **where,
         }
 
     @classmethod
@@ -66,7 +71,8 @@ class Citation:
                       parallel=d.get("parallel_id"))
         par = d.get("parallel_chunk")
         return cls(int(d["n"]), chunk, Hit.from_dict(d["hit"]), bool(d.get("translated", False)),
-                   None if par is None else Chunk.from_dict(par), tuple((int(s), int(e)) for s, e in d.get("quotes", ())))
+                   None if par is None else Chunk.from_dict(par), tuple((int(s), int(e)) for s, e in d.get("quotes", ())),
+                   Location.from_dict(d) if d.get("location") else None)
 
 
 @dataclass(frozen=True)

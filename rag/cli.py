@@ -132,7 +132,8 @@ def _warn_if_stale(searcher: Searcher, corpus: Path) -> None:
 # --- ask ------------------------------------------------------------------------------------
 
 ASK_EPILOG = """--json prints one object: {"question", "answer", "abstained", "lang", "citations": [{"n",
-"chunk_id", "doc_id", "title", "start", "end", "text", "parallel_text", …}], "relevance", "ms", …};
+"chunk_id", "doc_id", "title", "start", "end", "text", "parallel_text", "page", "slide", "location",
+"boxes", …}], "relevance", "ms", …}; "page"/"boxes" (PDFs) say where the quotes are in the original;
 every [n] in "answer" is in "citations". When "abstained" is true, "answer" says what the notes
 do not cover and names the nearest topics they do.
 
@@ -174,7 +175,8 @@ def _print_answer(answer, as_json: bool, out) -> None:
     out.write(answer.text.rstrip() + "\n")
     for c in answer.citations:
         ch = c.chunk
-        where = " · ".join(x for x in (ch.title, ch.section.split(" > ")[-1] if ch.section else "") if x)
+        page = c.location.label if c.location is not None else ""
+        where = " · ".join(x for x in (ch.title, ch.section.split(" > ")[-1] if ch.section else "", page) if x)
         out.write(f"  [{c.number}] {where} ({ch.doc_id}, {ch.lang}, characters {ch.start}-{ch.end})\n")
     if answer.note:
         out.write(f"note: {answer.note}\n")

@@ -32,6 +32,7 @@ checked, and any failure is the one :class:`~rag.errors.IndexCorruptError` that 
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import json
 import os
@@ -279,6 +280,9 @@ def _check_manifest(m: Any, folder: Path) -> dict[str, Any]:
         raise _Invalid(f"manifest.json names analyzer {m.get('analyzer')!r}")
     if m.get("faiss") not in FAISS_KINDS:
         raise _Invalid(f"manifest.json names FAISS kind {m.get('faiss')!r}")
+    pending = m.get("pending", [])
+    if not isinstance(pending, list) or not all(isinstance(d, str) for d in pending):
+        raise _Invalid("manifest.json: pending must be a list of document ids")
     if not _is_int(m.get("chunks")) or m["chunks"] < 1:
         raise _Invalid(f"manifest.json has chunk count {m.get('chunks')!r}")
     for key, needs_count in (("documents", True), ("skipped", False)):
@@ -311,6 +315,8 @@ def _conforms(value: Any, hint: Any) -> bool:
         return _is_int(value)
     if hint is float:
         return isinstance(value, (int, float)) and not isinstance(value, bool)
+    if dataclasses.is_dataclass(hint):  # a nested record: its from_dict checks the rest
+        return isinstance(value, dict)
     return isinstance(value, hint)
 
 
@@ -360,6 +366,8 @@ def _check_offsets(index: Index) -> None:
     for d in index.documents.values():
         if not 0 <= d.body_start <= len(d.text):
             raise _Invalid(f"document {d.doc_id!r} has body start {d.body_start} outside its text")
+        if d.origin is not None and d.origin.extent > len(d.text):
+            raise _Invalid(f"document {d.doc_id!r} has an origin map beyond its text")
     for c in index.chunks:
         text = index.documents[c.doc_id].text
         if not (0 <= c.start <= c.end <= len(text)) or text[c.start : c.end] != c.text:

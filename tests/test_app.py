@@ -607,7 +607,7 @@ def test_upload_handler_refuses_bad_files_before_writing(tmp_path):
     assert set(refused) == {"big.txt", "nul.txt", "sjis.txt", "blank.md", "front-only.md", "picture.png"}
     assert "limit" in refused["big.txt"] and "binary" in refused["nul.txt"] and "not UTF-8" in refused["sjis.txt"]
     assert "empty" in refused["blank.md"] and "front matter" in refused["front-only.md"]
-    assert "only .md and .txt" in refused["picture.png"]
+    assert "only .md, .txt, .pdf" in refused["picture.png"]
     assert sorted(p.name for p in (corpus / "uploads").iterdir()) == ["notes-2.md", "notes.md"]
     assert (corpus / "uploads" / "notes.md").read_bytes() == b"# Notes\n\nFirst version.\n"
 

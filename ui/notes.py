@@ -93,8 +93,11 @@ _MARKDOWN = _md()
 
 
 def is_markdown(doc_id: str) -> bool:
-    """Markdown files are rendered; plain-text files are shown line for line."""
-    return PurePosixPath(doc_id).suffix.lower() in (".md", ".markdown")
+    """Markdown files — and PDFs, slides, Word files and web pages, whose readers write
+    Markdown — are rendered; plain-text files are shown line for line."""
+    from rag.corpus import is_file_format
+
+    return PurePosixPath(doc_id).suffix.lower() in (".md", ".markdown") or is_file_format(doc_id)
 
 
 def markdown_html(text: str) -> str:
@@ -372,7 +375,8 @@ def answer_html(a, *, key: str, lang: str, titles: Mapping[str, str]) -> str:
     panels = []
     for c in cited:
         ch = c.chunk
-        head = " · ".join(x for x in (titles.get(ch.doc_id) or ch.title, passage_label(ch)) if x)
+        page = c.location.label if c.location is not None else ""
+        head = " · ".join(x for x in (titles.get(ch.doc_id) or ch.title, passage_label(ch), page) if x)
         note = ""
         if c.translated:
             said = t("ask.translated", lang, lang=lang_name(lang, c.hit.chunk.lang))

@@ -110,6 +110,7 @@ class Uploads:
 
     round: int = 0
     messages: list = field(default_factory=list)
+    job: Any = None  # ingest.uploads.AddJob of a PDF/slides/Word/web upload being read in the background
 
 
 @dataclass
