@@ -71,8 +71,11 @@ def _md() -> MarkdownIt:
     def code_inline(self, tokens, idx, options, env):
         return f"<code>{escape(tokens[idx].content)}</code>"
 
-    def code_block(self, tokens, idx, options, env):  # fences too: the info string is dropped
-        return f"<pre><code>{escape(tokens[idx].content.rstrip(chr(10)))}</code></pre>"
+    # Fences too (the info string is dropped). Not <pre><code>: Streamlit renders a block <code>
+    # with its own highlighter from String(children), so each <br> (and any highlight) inside
+    # one showed as ",[object Object],". A <div> of our class keeps the lines and the marks.
+    def code_block(self, tokens, idx, options, env):
+        return f'<div class="studyrag-code" role="code">{escape(tokens[idx].content.rstrip(chr(10)))}</div>'
 
     def link_open(self, tokens, idx, options, env):
         return '<span class="studyrag-link">'

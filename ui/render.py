@@ -34,8 +34,9 @@ CSS = f"""
 .studyrag-h3 {{ font-size: 1.1rem; margin: .8rem 0 .3rem; }}
 .studyrag-h4, .studyrag-h5, .studyrag-h6 {{ font-size: 1rem; margin: .6rem 0 .25rem; }}
 .studyrag-notes p {{ margin: 0 0 .6rem; }}
-.studyrag-notes pre {{ background: rgba(128,128,128,.10); padding: .5rem .7rem; border-radius: 4px;
-  overflow-x: auto; white-space: pre; font-size: .85rem; }}
+.studyrag-notes pre, .studyrag-code {{ background: rgba(128,128,128,.10); padding: .5rem .7rem; border-radius: 4px;
+  overflow-x: auto; white-space: pre; font-size: .85rem; margin: .2rem 0 .7rem; overflow-wrap: normal;
+  font-family: "Source Code Pro", ui-monospace, monospace; line-height: 1.5; }}
 .studyrag-notes table {{ border-collapse: collapse; margin: .4rem 0 .8rem; font-size: .9rem; }}
 .studyrag-notes th, .studyrag-notes td {{ border: 1px solid rgba(128,128,128,.35); padding: .2rem .5rem; }}
 .studyrag-notes blockquote {{ border-left: 3px solid rgba(128,128,128,.4); margin: .3rem 0; padding-left: .7rem; }}
