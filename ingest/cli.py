@@ -9,6 +9,7 @@ from pathlib import Path
 
 from rag import config
 from rag.analyze import ANALYZERS
+from rag.corpus import data_uploads
 from rag.dense import FAISS_KINDS
 from rag.encoders import DEFAULT_ENCODER, load_encoder
 from rag.errors import RagError
@@ -34,6 +35,9 @@ def parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--corpus", type=Path, default=Path("corpus"), help="documents folder (default ./corpus)")
     p.add_argument("--index", type=Path, default=Path("index"), help="index folder (default ./index)")
+    p.add_argument("--uploads", type=Path, default=data_uploads(),
+                   help="the learner's uploaded documents, indexed as uploads/<name> when the folder exists "
+                   "(default $STUDYRAG_DATA/uploads, else ./data/uploads)")
     p.add_argument("--encoder", default=DEFAULT_ENCODER,
                    help="e5-small (default, bundled) | use-m3 | minilm | st:<sentence-transformers id or path>")
     p.add_argument("--device", default="cpu", help="for st: models: cpu (default), cuda, mps …")
@@ -60,6 +64,7 @@ def main(argv: list[str] | None = None) -> int:
             faiss=args.faiss,
             rebuild=args.rebuild,
             progress=not args.quiet,
+            uploads=args.uploads,
         )
     except (RagError, ValueError, OSError) as e:
         print(f"error: {' '.join(str(e).split())}", file=sys.stderr)

@@ -283,9 +283,9 @@ def try_open(index_dir: Path) -> Index | None:
         return None
 
 
-def stale_documents(index: Index, corpus_dir: Path) -> list[str]:
-    """Documents added, changed or removed in ``corpus_dir`` since ``index`` was built."""
-    return corpus.stale_documents(index.manifest, corpus_dir)
+def stale_documents(index: Index, corpus_dir: Path, *, uploads: Path | None = None) -> list[str]:
+    """Documents added, changed or removed in ``corpus_dir`` (and ``uploads``) since ``index`` was built."""
+    return corpus.stale_documents(index.manifest, corpus_dir, uploads=uploads)
 
 
 def _warn(s: Skipped) -> None:
@@ -303,8 +303,10 @@ def ingest(
     rebuild: bool = False,
     progress: bool = False,
     on_progress: OnProgress = None,
+    uploads: Path | None = None,
 ) -> IngestReport:
-    """Bring the index under ``index_dir`` up to date with ``corpus_dir``.
+    """Bring the index under ``index_dir`` up to date with ``corpus_dir`` and the learner's
+    ``uploads`` folder (its files indexed as ``uploads/<name>``; none when ``None``).
 
     ``progress`` shows tqdm bars on stderr; ``on_progress(stage, done, total)`` is called as
     each stage (chunks, headings, sentences, analyze) advances, for a UI's own progress bar.
@@ -327,7 +329,7 @@ def ingest(
     except OSError as e:
         raise IndexWriteError(f"cannot lock the index folder {index_dir} for writing ({e.strerror or e})") from None
     try:
-        docs = load_corpus(Path(corpus_dir), on_skip=skip)
+        docs = load_corpus(Path(corpus_dir), uploads=uploads, on_skip=skip)
         old = None if rebuild else try_open(index_dir)
         want = settings(encoder, analyzer, max_chars, faiss)
         if old is not None and _compatible(old, want):

@@ -1,4 +1,8 @@
-"""Adding a user's own documents: validate, save under ``corpus/uploads/``, re-index.
+"""Adding a user's own documents: validate, save in the uploads folder, re-index.
+
+The app saves them in the data folder (``$STUDYRAG_DATA/uploads``, passed as ``uploads=``),
+never in the checkout; they are indexed as ``uploads/<name>``. Without ``uploads=`` the
+folder is ``corpus/uploads/`` (a corpus of one's own, on the command line).
 
 Every file is checked with :func:`ingest.loader.parse_document` and the chunker (what
 ingest runs) *before* anything is written, so a binary, non-UTF-8, empty, oversized or
@@ -26,10 +30,10 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from rag.corpus import corpus_files, printable, read_file
+from rag.corpus import UPLOADS, document_files, printable, read_file
 from rag.errors import CorpusError, RagError
 
-UPLOAD_DIR = "uploads"
+UPLOAD_DIR = UPLOADS
 SUFFIXES = (".md", ".txt")
 MAX_UPLOAD_BYTES = 2_000_000
 MAX_NAME_CHARS = 100
@@ -115,25 +119,32 @@ def _save_new(folder: Path, fname: str, data: bytes) -> Path:
     raise AssertionError("unreachable")
 
 
-def _corpus_hashes(corpus_dir: Path) -> dict[str, str]:
+def _corpus_hashes(corpus_dir: Path, uploads: Path | None = None) -> dict[str, str]:
     out = {}
     try:
-        files = corpus_files(corpus_dir)
+        files = document_files(corpus_dir, uploads=uploads)
     except CorpusError:
         return out
-    for p in files:
+    for doc_id, p, root in files:
         try:
-            out[hashlib.sha256(read_file(p, corpus_dir)).hexdigest()] = p.relative_to(corpus_dir).as_posix()
+            out[hashlib.sha256(read_file(p, root)).hexdigest()] = doc_id
         except (OSError, CorpusError):
             continue
     return out
 
 
-def save_uploads(files: Iterable[tuple[str, bytes]], corpus_dir: str | Path) -> UploadResult:
-    """Check every ``(name, bytes)``; save the good ones under ``corpus_dir/uploads/``.
+def _folder(corpus_dir: str | Path, uploads: str | Path | None) -> Path:
+    return Path(uploads) if uploads is not None else Path(corpus_dir) / UPLOAD_DIR
+
+
+def save_uploads(
+    files: Iterable[tuple[str, bytes]], corpus_dir: str | Path, *, uploads: str | Path | None = None
+) -> UploadResult:
+    """Check every ``(name, bytes)``; save the good ones in ``uploads`` (default
+    ``corpus_dir/uploads/``) as documents ``uploads/<name>``.
 
     Nothing is written for a refused file. A file identical to one already in the corpus
-    is listed as unchanged, not saved twice.
+    or the uploads is listed as unchanged, not saved twice.
     """
     corpus = Path(corpus_dir)
     result = UploadResult()
@@ -145,13 +156,13 @@ def save_uploads(files: Iterable[tuple[str, bytes]], corpus_dir: str | Path) -> 
             result.refused.append((name, str(e)))
     if not good:
         return result
-    folder = corpus / UPLOAD_DIR
+    folder = _folder(corpus, uploads)
     try:
         folder.mkdir(parents=True, exist_ok=True)
     except OSError as e:
         result.refused.extend((g[0], f"{printable(g[0])}: could not be saved ({e.strerror or e})") for g in good)
         return result
-    known = _corpus_hashes(corpus)
+    known = _corpus_hashes(corpus, Path(uploads) if uploads is not None else None)
     for name, fname, doc, data in good:
         if doc.sha256 in known:
             result.unchanged.append(known[doc.sha256])
@@ -161,17 +172,18 @@ def save_uploads(files: Iterable[tuple[str, bytes]], corpus_dir: str | Path) -> 
         except OSError as e:
             result.refused.append((name, f"{printable(name)}: could not be saved ({e.strerror or e})"))
             continue
-        doc_id = path.relative_to(corpus).as_posix()
+        doc_id = f"{UPLOAD_DIR}/{path.relative_to(folder).as_posix()}"
         known[doc.sha256] = doc_id
         result.saved.append(doc_id)
     return result
 
 
-def remove_saved(doc_ids: Iterable[str], corpus_dir: str | Path) -> None:
+def remove_saved(doc_ids: Iterable[str], corpus_dir: str | Path, *, uploads: str | Path | None = None) -> None:
     """Undo :func:`save_uploads` (after a failed ingest)."""
+    folder = _folder(corpus_dir, uploads)
     for d in doc_ids:
         try:
-            (Path(corpus_dir) / d).unlink()
+            (folder / d.removeprefix(f"{UPLOAD_DIR}/")).unlink()
         except OSError:
             pass
 
@@ -190,9 +202,16 @@ def overall_fraction(desc: str, n: int, total: int | None) -> float:
 
 
 def update_index(
-    corpus_dir: str | Path, index_dir: str | Path, encoder, *, progress: Progress | None = None, rebuild: bool = False
+    corpus_dir: str | Path,
+    index_dir: str | Path,
+    encoder,
+    *,
+    progress: Progress | None = None,
+    rebuild: bool = False,
+    uploads: str | Path | None = None,
 ):
-    """Bring the index up to date with the corpus (incremental); one ingest at a time.
+    """Bring the index up to date with the corpus and the ``uploads`` folder (incremental);
+    one ingest at a time.
 
     The index writes a new build and swaps its ``CURRENT`` pointer atomically, so searchers
     loaded from the old build keep working. Returns the :class:`~ingest.pipeline.IngestReport`.
@@ -203,7 +222,14 @@ def update_index(
 
     with INGEST_LOCK, warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        return ingest(Path(corpus_dir), Path(index_dir), encoder=encoder, rebuild=rebuild, on_progress=progress)
+        return ingest(
+            Path(corpus_dir),
+            Path(index_dir),
+            encoder=encoder,
+            rebuild=rebuild,
+            on_progress=progress,
+            uploads=Path(uploads) if uploads is not None else None,
+        )
 
 
 def add_documents(
@@ -213,18 +239,20 @@ def add_documents(
     encoder,
     *,
     progress: Progress | None = None,
+    uploads: str | Path | None = None,
 ):
-    """Save valid uploads and re-index; returns ``(UploadResult, IngestReport | None)``.
+    """Save valid uploads (in ``uploads``, default ``corpus_dir/uploads/``) and re-index;
+    returns ``(UploadResult, IngestReport | None)``.
 
     If the ingest fails the saved files are removed again and the error is re-raised;
     the live index is untouched.
     """
-    result = save_uploads(files, corpus_dir)
+    result = save_uploads(files, corpus_dir, uploads=uploads)
     if not result.saved:
         return result, None
     try:
-        report = update_index(corpus_dir, index_dir, encoder, progress=progress)
+        report = update_index(corpus_dir, index_dir, encoder, progress=progress, uploads=uploads)
     except (RagError, ValueError, OSError):
-        remove_saved(result.saved, corpus_dir)
+        remove_saved(result.saved, corpus_dir, uploads=uploads)
         raise
     return result, report

@@ -9,7 +9,7 @@ import os
 import sys
 from pathlib import Path
 
-from rag.corpus import stale_documents
+from rag.corpus import data_uploads, stale_documents
 from rag.errors import RagError
 from rag.search import MAX_K, MODES, Searcher, check_query
 
@@ -131,7 +131,7 @@ def search_main(argv: list[str] | None = None) -> int:
 def _warn_if_stale(searcher: Searcher, corpus: Path) -> None:
     if not corpus.is_dir():
         return
-    stale = stale_documents(searcher.index.manifest, corpus)
+    stale = stale_documents(searcher.index.manifest, corpus, uploads=data_uploads())
     if stale:
         print(
             f"warning: the index is stale ({len(stale)} document(s) changed: {', '.join(stale[:3])}"

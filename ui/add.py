@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import streamlit as st
 
-from ingest.uploads import MAX_UPLOAD_BYTES, UPLOAD_DIR, add_documents, overall_fraction, update_index
+from ingest.uploads import MAX_UPLOAD_BYTES, add_documents, overall_fraction, update_index
 from rag.corpus import stale_documents
 from rag.errors import RagError
 from rag.highlight import md_escape
@@ -34,7 +34,7 @@ def render() -> None:
     for kind, msg in ss.get("upload_messages", []):
         getattr(st, kind)(msg)
     _stale(searcher)
-    uploads = state.corpus_dir() / UPLOAD_DIR
+    uploads = state.uploads_dir()
     mine = sorted(p.name for p in uploads.glob("*") if p.suffix.lower() in (".md", ".txt")) if uploads.is_dir() else []
     if mine:
         st.caption(tr("add.so_far", names=r.joined(mine)))
@@ -57,7 +57,12 @@ def _upload(files: list[tuple[str, bytes]], encoder: str) -> None:
     messages: list[tuple[str, str]] = []
     try:
         result, report = add_documents(
-            files, state.corpus_dir(), state.index_dir(), state.get_encoder(encoder), progress=progress
+            files,
+            state.corpus_dir(),
+            state.index_dir(),
+            state.get_encoder(encoder),
+            progress=progress,
+            uploads=state.uploads_dir(),
         )
     except (RagError, OSError) as e:
         bar.empty()
@@ -79,7 +84,7 @@ def _upload(files: list[tuple[str, bytes]], encoder: str) -> None:
 def _stale(searcher) -> None:
     """Offer to re-read files that changed in the notes folder outside the app."""
     try:
-        stale = stale_documents(searcher.index.manifest, state.corpus_dir())
+        stale = stale_documents(searcher.index.manifest, state.corpus_dir(), uploads=state.uploads_dir())
     except (RagError, OSError):
         return
     if not stale:
@@ -90,7 +95,11 @@ def _stale(searcher) -> None:
         bar, progress = _progress_bar()
         try:
             report = update_index(
-                state.corpus_dir(), state.index_dir(), state.get_encoder(searcher.index.encoder_id), progress=progress
+                state.corpus_dir(),
+                state.index_dir(),
+                state.get_encoder(searcher.index.encoder_id),
+                progress=progress,
+                uploads=state.uploads_dir(),
             )
         except (RagError, OSError) as e:
             bar.empty()

@@ -67,7 +67,7 @@ def _quick() -> None:
     if not harness:
         st.caption(tr("bench.no_harness"))
     if st.button(tr("bench.quick"), disabled=not harness, key="bench-quick", icon=":material/play_arrow:"):
-        _run(quick_command(out))
+        _run(quick_command(out, index=state.index_dir()))
     done = st.session_state.pop("bench_done", None)
     if done is not None:
         st.success(tr("bench.done", s=done))

@@ -28,6 +28,7 @@ def _new(ctx: state.Study) -> None:
     except ValueError:
         ss["quiz"] = []
     ss["quiz_i"], ss["quiz_answers"], ss["quiz_checked"] = 0, [], False
+    ss["quiz_made_n"] = n
 
 
 def render() -> None:
@@ -40,6 +41,7 @@ def render() -> None:
         right.button(tr("quiz.start"), key="quiz-new", icon=":material/refresh:")
         or "quiz" not in ss
         or ss.get("quiz_lang") != state.lang()
+        or ss.get("quiz_made_n") != int(ss.get("quiz_n", 10))  # the chosen size, at once
     ):
         ss["quiz_lang"] = state.lang()
         _new(ctx)
@@ -105,10 +107,14 @@ def _result(answers, topic_name) -> None:
     sc = score(answers)
     st.subheader(tr("quiz.score", right=sc.correct, total=sc.total, pct=round(100 * sc.ratio)))
     st.caption(tr("quiz.by_topic"))
-    st.dataframe(
-        [
-            {tr("col.topic"): topic_name(t), tr("col.right"): v["correct"], tr("col.total"): v["total"]}
-            for t, v in sc.by_topic.items()
-        ],
-        hide_index=True,
+    r.html(topic_score_html(sc.by_topic, topic_name))
+
+
+def topic_score_html(by_topic: dict, topic_name) -> str:
+    """The per-topic score as a small table of text (topics come from the notes: escaped)."""
+    head = "".join(f"<th>{r.escape(tr(k))}</th>" for k in ("col.topic", "col.right", "col.total"))
+    rows = "".join(
+        f'<tr class="topic"><td>{r.escape(topic_name(t))}</td><td>{v["correct"]}</td><td>{v["total"]}</td></tr>'
+        for t, v in sorted(by_topic.items(), key=lambda kv: (-kv[1]["total"], kv[0]))
     )
+    return f'<div class="studyrag-notes"><table class="studyrag-topic-score"><tr>{head}</tr>{rows}</table></div>'

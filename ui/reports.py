@@ -1,7 +1,7 @@
 """Benchmark reports for the app: which exist, and each as Markdown pieces and figures.
 
 Streamlit-free. The shipped reports live in ``eval/results/``; the quick run (the command in
-:func:`quick_command`) writes to ``eval/runs/quick/``.
+:func:`quick_command`) writes to the data folder's ``runs/quick/``.
 """
 
 from __future__ import annotations
@@ -19,9 +19,12 @@ _IMAGE = re.compile(r"^\s*!\[([^\]]*)\]\(([^)\s]+)\)\s*$")
 _HEADING = re.compile(r"^(#{1,6})\s+(.*)$")
 
 
-def quick_command(out: Path, python: str = sys.executable) -> list[str]:
-    """The quick benchmark: seed questions of the held-out half, two search modes (under a minute)."""
-    return [python, "-m", "eval", "seed", "--limit", str(QUICK_QUESTIONS), "--modes", QUICK_MODES, "--out", str(out)]
+def quick_command(out: Path, python: str = sys.executable, *, index: Path | None = None) -> list[str]:
+    """The quick benchmark: seed questions of the held-out half, two search modes (under a
+    minute). With ``index`` (the app's) it searches that index instead of embedding the notes
+    again (eval falls back to building one when the index holds other documents)."""
+    cmd = [python, "-m", "eval", "seed", "--limit", str(QUICK_QUESTIONS), "--modes", QUICK_MODES, "--out", str(out)]
+    return cmd + (["--index", str(index)] if index is not None else [])
 
 
 def available(results: Path, runs: Path) -> list[tuple[str, Path]]:

@@ -2,11 +2,12 @@
 language, learner profile, conversation and answer settings.
 
 Environment: ``STUDYRAG_INDEX`` / ``STUDYRAG_CORPUS`` (default ./index, ./corpus),
-``STUDYRAG_DATA`` (saved conversations and study progress, default ./data),
+``STUDYRAG_DATA`` (saved conversations, study progress, uploaded documents and quick benchmark
+runs, default ./data),
 ``STUDYRAG_ENCODER`` (the encoder a first start builds the index with), ``STUDYRAG_LLM_URL`` /
 ``STUDYRAG_LLM_MODEL`` / ``STUDYRAG_LLM_API_KEY`` (the optional answer endpoint),
 ``STUDYRAG_EVAL_RESULTS`` / ``STUDYRAG_EVAL_RUNS`` (benchmark reports, default ./eval/results
-and ./eval/runs).
+and the data folder's runs/).
 """
 
 from __future__ import annotations
@@ -57,7 +58,14 @@ def results_dir() -> Path:
 
 
 def runs_dir() -> Path:
-    return _env_path("STUDYRAG_EVAL_RUNS", ROOT / "eval" / "runs")
+    return _env_path("STUDYRAG_EVAL_RUNS", data_dir() / "runs")
+
+
+def uploads_dir() -> Path:
+    """The learner's uploaded documents: in the data folder, never in the checkout."""
+    from rag.corpus import UPLOADS
+
+    return data_dir() / UPLOADS
 
 
 def build_encoder() -> str:
@@ -155,7 +163,7 @@ def live_build() -> Path:
         from ingest.uploads import update_index
 
         with st.spinner(tr("index.building")):
-            update_index(corpus_dir(), index_dir(), get_encoder(build_encoder()))
+            update_index(corpus_dir(), index_dir(), get_encoder(build_encoder()), uploads=uploads_dir())
         return current_folder(index_dir())
 
 
@@ -179,7 +187,9 @@ def load_searcher() -> Searcher:
             from ingest.uploads import update_index
 
             with st.spinner(tr("index.rebuilding")):
-                update_index(corpus_dir(), index_dir(), get_encoder(build_encoder()), rebuild=True)
+                update_index(
+                    corpus_dir(), index_dir(), get_encoder(build_encoder()), rebuild=True, uploads=uploads_dir()
+                )
             st.rerun()
         st.stop()
     except RagError as e:

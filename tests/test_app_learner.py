@@ -1,0 +1,221 @@
+"""The app and the command line as a learner meets them (issue 17): uploads and quick runs in the
+data folder, the answer language English, the quiz, labels, CLI profiles and a deck without
+scheduling state. AppTest on the fake encoder, as tests/test_app.py (whose fixtures these use).
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import sys
+from pathlib import Path
+
+import pytest
+from conftest import ROOT, FakeEncoder
+from test_app import GOOD_UPLOAD, answers, ask, button, env, fake_built, goto, md, new_app, ok, texts  # noqa: F401
+
+
+# --- 10: the learner's files live in the data folder ----------------------------------------------
+
+
+def test_an_upload_is_saved_in_the_data_folder_and_indexed_from_there(env):
+    at = new_app(lang="en")
+    goto(at, "add")
+    at.file_uploader[0].set_value([("photosynthesis.md", GOOD_UPLOAD.encode(), "text/markdown")])
+    ok(at.run())
+    button(at, "add-files").click()
+    ok(at.run())
+    assert any("Added uploads/photosynthesis.md" in s for s in texts(at.success))
+    assert (env / "data" / "uploads" / "photosynthesis.md").read_text(encoding="utf-8") == GOOD_UPLOAD
+    assert not (env / "corpus" / "uploads").exists()  # nothing written into the notes folder
+    manifest = json.loads((env / "index" / "builds" / (env / "index" / "CURRENT").read_text().strip() / "manifest.json").read_text())
+    assert "uploads/photosynthesis.md" in manifest["documents"]
+    again = new_app(lang="en")
+    ask(again, "What does the Calvin cycle do in photosynthesis?")
+    assert any("Calvin" in a for a in answers(again))
+    # the index is not stale: the Add page offers no re-read of the upload
+    goto(again, "add")
+    assert not again.warning
+    assert any("photosynthesis.md" in c.value for c in again.caption)
+
+
+def test_a_rebuild_keeps_the_data_folders_uploads(env):
+    from ingest.uploads import save_uploads, update_index
+    from rag.corpus import stale_documents
+    from rag.index import open_index
+
+    uploads = env / "data" / "uploads"
+    r = save_uploads([("mine.md", GOOD_UPLOAD.encode())], env / "corpus", uploads=uploads)
+    assert r.saved == ["uploads/mine.md"] and (uploads / "mine.md").is_file()
+    assert stale_documents(open_index(env / "index").manifest, env / "corpus", uploads=uploads) == ["uploads/mine.md"]
+    update_index(env / "corpus", env / "index", FakeEncoder(), rebuild=True, uploads=uploads)
+    index = open_index(env / "index")
+    assert "uploads/mine.md" in index.documents
+    assert stale_documents(index.manifest, env / "corpus", uploads=uploads) == []
+    # the same bytes again are "unchanged", found in the uploads folder
+    again = save_uploads([("copy.md", GOOD_UPLOAD.encode())], env / "corpus", uploads=uploads)
+    assert again.unchanged == ["uploads/mine.md"] and not again.saved
+
+
+def test_the_ingest_command_reads_the_data_folders_uploads(tmp_path):
+    corpus, data = tmp_path / "corpus", tmp_path / "data"
+    corpus.mkdir()
+    (corpus / "seed.md").write_text("# Seed\n\nThe seed note says hello.\n", encoding="utf-8")
+    (data / "uploads").mkdir(parents=True)
+    (data / "uploads" / "mine.md").write_text(GOOD_UPLOAD, encoding="utf-8")
+    from ingest.cli import parser
+
+    assert parser().parse_args([]).uploads == Path("data") / "uploads"
+    import os
+
+    os.environ["STUDYRAG_DATA"] = str(data)
+    try:
+        args = parser().parse_args([])
+    finally:
+        del os.environ["STUDYRAG_DATA"]
+    assert args.uploads == data / "uploads"
+    from ingest.loader import load_corpus
+
+    assert [d.doc_id for d in load_corpus(corpus, uploads=data / "uploads")] == ["seed.md", "uploads/mine.md"]
+    assert [d.doc_id for d in load_corpus(corpus)] == ["seed.md"]
+
+
+def test_an_upload_named_like_a_corpus_file_under_uploads_is_skipped_with_a_reason(tmp_path):
+    from ingest.loader import load_corpus
+
+    corpus, uploads = tmp_path / "corpus", tmp_path / "data" / "uploads"
+    (corpus / "uploads").mkdir(parents=True)
+    uploads.mkdir(parents=True)
+    (corpus / "uploads" / "x.md").write_text("# Old\n\nThe older copy in the notes folder.\n", encoding="utf-8")
+    (uploads / "x.md").write_text("# New\n\nThe copy in the data folder.\n", encoding="utf-8")
+    skipped = []
+    docs = load_corpus(corpus, uploads=uploads, on_skip=skipped.append)
+    assert [d.doc_id for d in docs] == ["uploads/x.md"] and "older copy" in docs[0].text
+    assert len(skipped) == 1 and "corpus folder has a file of this name" in skipped[0].message()
+
+
+def test_quick_runs_default_to_the_data_folder(env, monkeypatch):
+    from ui import state
+
+    monkeypatch.delenv("STUDYRAG_EVAL_RUNS")
+    assert state.runs_dir() == env / "data" / "runs"
+    assert ROOT not in state.runs_dir().parents
+
+
+# --- 11: the command line without the app ------------------------------------------------------------
+
+
+@pytest.fixture
+def study_dirs(corpus_fake_index, tmp_path):
+    return corpus_fake_index[0], tmp_path / "data"
+
+
+def _study(capsys, *argv):
+    from study import cli
+
+    code = cli.main([str(a) for a in argv])
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+def test_profiles_add_then_export_with_it(study_dirs, capsys, tmp_path):
+    index_dir, data = study_dirs
+    code, out, err = _study(capsys, "profiles", "add", "mei", "--data", data)
+    assert code == 0 and out.splitlines() == ["mei"], err
+    assert _study(capsys, "profiles", "add", "ana", "--data", data)[1].splitlines() == ["ana", "mei"]
+    code, out, err = _study(capsys, "export", "--anki", tmp_path / "m.apkg", "--profile", "mei", "--index", index_dir, "--data", data)
+    assert code == 0 and "wrote" in out, err
+    code, _, err = _study(capsys, "profiles", "add", "--data", data)
+    assert code == 2 and err.startswith("error:") and "needs a NAME" in err
+    code, _, err = _study(capsys, "profiles", "remove", "x", "--data", data)
+    assert code == 2 and err.startswith("error:") and "Traceback" not in err
+    code, _, err = _study(capsys, "export", "--anki", tmp_path / "x.apkg", "--profile", "nobody", "--index", index_dir, "--data", data)
+    assert code == 2 and "no profile named 'nobody'" in err and "profiles add NAME" in err
+
+
+def _anki_cards(path: Path) -> list[tuple]:
+    import sqlite3
+    import zipfile
+
+    with zipfile.ZipFile(path) as z:
+        db = path.with_suffix(".anki2")
+        db.write_bytes(z.read("collection.anki2"))
+    conn = sqlite3.connect(db)
+    try:
+        decks = json.loads(conn.execute("SELECT decks FROM col").fetchone()[0])
+        rows = conn.execute("SELECT type, queue, ivl, reps, lapses FROM cards").fetchall()
+    finally:
+        conn.close()
+    return [d["name"] for d in decks.values()], rows
+
+
+def test_export_without_a_profile_writes_a_deck_with_no_scheduling_state(study_dirs, capsys, tmp_path):
+    index_dir, data = study_dirs
+    code, out, err = _study(capsys, "export", "--anki", tmp_path / "deck.apkg", "--index", index_dir, "--data", data)
+    assert code == 0 and "wrote" in out and "(139 cards)" in out, err
+    names, rows = _anki_cards(tmp_path / "deck.apkg")
+    assert "StudyRAG" in names and len(rows) == 139
+    assert all(r == (0, 0, 0, 0, 0) for r in rows)  # every card new: no type, queue, interval, reviews
+    # a learner who reviewed a card: with the profile the card is scheduled, without it new
+    from study.schedule import review
+    from study.store import Store
+
+    with Store.open(data) as store:
+        p = store.add_profile("mei")
+        card = store.cards()[0].card
+        review(store, p.id, card.id, "good")
+    _study(capsys, "export", "--anki", tmp_path / "mei.apkg", "--profile", "mei", "--index", index_dir, "--data", data)
+    assert sum(r[3] for r in _anki_cards(tmp_path / "mei.apkg")[1]) == 1
+    _study(capsys, "export", "--anki", tmp_path / "again.apkg", "--index", index_dir, "--data", data)
+    assert all(r == (0, 0, 0, 0, 0) for r in _anki_cards(tmp_path / "again.apkg")[1])
+    code, out, err = _study(capsys, "export", "--json", tmp_path / "p.json", "--index", index_dir, "--data", data)
+    assert code == 2 and "--profile" in err
+    code, out, err = _study(capsys, "export", "--csv", tmp_path / "d.csv", "--index", index_dir, "--data", data)
+    assert code == 0, err
+    text = (tmp_path / "d.csv").read_text(encoding="utf-8-sig")
+    assert text.count(",new,") >= 139
+
+
+# --- 6: the quiz ---------------------------------------------------------------------------------------
+
+
+def test_the_quiz_size_follows_the_choice_at_once_and_the_score_is_per_section(env):
+    import html as html_lib
+    import re
+
+    at = new_app(lang="ja")
+    goto(at, "quiz")
+    assert "10問中1問目" in " ".join(texts(at.caption))
+    at.selectbox(key="quiz_n").set_value(5)
+    ok(at.run())
+    assert "5問中1問目" in " ".join(texts(at.caption))  # no "new quiz" needed
+    for i in range(5):
+        at.radio(key=f"quiz_choice_{i}").set_value(0)
+        button(at, "quiz-check").click()
+        ok(at.run())
+        button(at, "quiz-next").click()
+        ok(at.run())
+    table = [m for m in md(at) if "studyrag-topic-score" in m][0]
+    rows = [html_lib.unescape(x) for x in re.findall(r'<tr class="topic"><td>(.*?)</td>', table)]
+    from rag.index import open_index
+
+    titles = {d.title for d in open_index(env / "index").documents.values()}
+    assert rows and not set(rows) & titles, rows  # sections of the notes, not the Q&A list's title
+    assert sum(int(n) for n in re.findall(r"<td>\d+</td><td>(\d+)</td></tr>", table)) == 5
+
+
+def test_quiz_options_hide_the_words_that_give_the_answer_away(env):
+    from rag.index import open_index
+    from study.cards import cards_from_index
+    from study.quiz import card_vectors, giveaway, make_quiz
+
+    index = open_index(env / "index")
+    cards = cards_from_index(index)
+    vectors = card_vectors(cards, index)
+    shown = make_quiz(cards, vectors, n=40, lang="zh", seed=1, pool=3, hide=False)
+    hidden = make_quiz(cards, vectors, n=40, lang="zh", seed=1)
+    before = sum(bool(giveaway(q.prompt, [o.text for o in q.options], q.answer)) for q in shown)
+    after = sum(bool(giveaway(q.prompt, [o.text for o in q.options], q.answer)) for q in hidden)
+    print(f"\nright option the only one with a key term of the question: {before}/40 -> {after}/40")
+    assert after < before / 3
+    assert any("＿＿" in o.text for q in hidden for o in q.options if o.card_id != q.card_id)  # blanks everywhere
