@@ -219,3 +219,166 @@ def test_quiz_options_hide_the_words_that_give_the_answer_away(env):
     print(f"\nright option the only one with a key term of the question: {before}/40 -> {after}/40")
     assert after < before / 3
     assert any("＿＿" in o.text for q in hidden for o in q.options if o.card_id != q.card_id)  # blanks everywhere
+
+
+# --- 5: the answer language English --------------------------------------------------------------------
+
+
+class _StubbornLLM:
+    """A local OpenAI-compatible endpoint that, like a small model, first answers in the
+    language of the passages (Japanese) and writes English only when asked again for it."""
+
+    def __init__(self):
+        import threading
+        from http.server import BaseHTTPRequestHandler, HTTPServer
+
+        outer = self
+        self.requests: list[dict] = []
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_POST(self):  # noqa: N802
+                body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
+                outer.requests.append(body)
+                last = body["messages"][-1]["content"]
+                english = "again in English" in last
+                reply = "LoRA trains small low-rank matrices instead of all weights [1]." if english else (
+                    "LoRAは低ランク行列だけを学習します[1]。"
+                )
+                data = json.dumps({"choices": [{"message": {"role": "assistant", "content": reply}}]}).encode()
+                self.send_response(200)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(data)))
+                self.end_headers()
+                self.wfile.write(data)
+
+            def log_message(self, *a):
+                pass
+
+        self.server = HTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self.server.server_port}"
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+    def close(self):
+        self.server.shutdown()
+        self.server.server_close()
+
+
+@pytest.fixture
+def stubborn_llm():
+    llm = _StubbornLLM()
+    yield llm
+    llm.close()
+
+
+def test_english_says_the_notes_have_no_english_and_how_to_get_english_answers(env):
+    import streamlit as st
+
+    from ingest.uploads import update_index
+
+    at = new_app(lang="en")
+    at.selectbox(key="answer_lang").set_value("en")
+    ok(at.run())
+    assert not any("no English text" in c.value for c in at.sidebar.caption)  # the XSS note is English
+    (env / "corpus" / "xss-note.md").unlink()
+    update_index(env / "corpus", env / "index", FakeEncoder())
+    st.cache_resource.clear()
+    at = new_app(lang="en")
+    at.selectbox(key="answer_lang").set_value("en")
+    ok(at.run())
+    said = " ".join(c.value for c in at.sidebar.caption)
+    assert "Your notes have no English text" in said and "A language-model server" in said
+    assert "Japanese" in said and "Chinese" in said
+    at = new_app(lang="ja")
+    at.selectbox(key="answer_lang").set_value("en")
+    ok(at.run())
+    assert any("ノートには英語の文章がない" in c.value for c in at.sidebar.caption)
+    at.selectbox(key="answer_lang").set_value("ja")  # the notes have Japanese: nothing to say
+    ok(at.run())
+    assert not any("文章がない" in c.value for c in at.sidebar.caption)
+
+
+def test_english_from_the_endpoint_even_when_it_first_answers_in_the_notes_language(env, stubborn_llm):
+    at = new_app(lang="en")
+    at.selectbox(key="answer_lang").set_value("en")
+    at.radio(key="answerer").set_value("endpoint")
+    ok(at.run())
+    at.text_input(key="llm_url").set_value(stubborn_llm.url)
+    at.text_input(key="llm_model").set_value("tiny")
+    ok(at.run())
+    assert any("writes the answer in English" in c.value for c in at.sidebar.caption)
+    ask(at, "LoRAとQLoRAの違いは？")
+    shown = answers(at)[-1].split('<div class="sr-panels">')[0]
+    turn = at.session_state["turns"][-1]
+    assert "instead of all weights" in shown, (turn.answerer, turn.error, turn.note, len(stubborn_llm.requests))
+    assert "低ランク" not in shown
+    first = stubborn_llm.requests[0]["messages"]
+    assert "in English" in first[0]["content"] and first[-1]["content"].endswith("Answer in English.")
+    assert len(stubborn_llm.requests) == 2  # asked once more, in so many words
+
+
+def test_an_endpoint_answer_already_in_the_asked_language_is_not_asked_again(env, stubborn_llm):
+    at = new_app(lang="ja")
+    at.radio(key="answerer").set_value("endpoint")
+    ok(at.run())
+    at.text_input(key="llm_url").set_value(stubborn_llm.url)
+    at.text_input(key="llm_model").set_value("tiny")
+    ok(at.run())
+    ask(at, "LoRAとQLoRAの違いは？")
+    assert "低ランク" in answers(at)[-1] and len(stubborn_llm.requests) == 1
+
+
+# --- 8: labels and layout ------------------------------------------------------------------------------
+
+
+def test_the_upload_message_follows_the_interface_language(env):
+    at = new_app(lang="ja")
+    goto(at, "add")
+    assert any("アップロード" in m for m in md(at) + [h.value for h in at.get("html")] if isinstance(m, str))
+    at.file_uploader[0].set_value([("photosynthesis.md", GOOD_UPLOAD.encode(), "text/markdown")])
+    ok(at.run())
+    button(at, "add-files").click()
+    ok(at.run())
+    assert any("を追加しました" in s for s in texts(at.success))
+    at.selectbox(key="ui_lang").set_value("zh")
+    ok(at.run())
+    assert any(s.startswith("已添加") for s in texts(at.success)) and not any("を追加" in s for s in texts(at.success))
+
+
+def test_every_topic_is_named_in_the_interface_language_on_the_progress_page(env):
+    import html as html_lib
+    import re
+
+    at = new_app(lang="zh")
+    goto(at, "progress")
+    bars = [m for m in md(at) if 'class="studyrag-mastery"' in m][0]
+    names = [html_lib.unescape(x) for x in re.findall(r'<div class="topic">(.*?)</div>', bars)]
+    assert len(names) >= 10 and len(set(names)) == len(names)
+    assert any(n.endswith("— 引言") for n in names) and not any(n.endswith("はじめに") for n in names)
+    assert not any("llm-technical-foundations-ja" in n for n in names)  # shown titles, not file names
+
+
+def test_citation_headings_name_each_part_once():
+    from ui.notes import panel_head
+
+    assert panel_head("Zorblax caching", "Zorblax caching") == "Zorblax caching"
+    assert panel_head("Notes", "Q3. What is RAG?") == "Notes · Q3. What is RAG?"
+    assert panel_head("", "A") == "A" and panel_head("A", "a") == "A"
+
+
+def test_report_headings_are_never_cut_inside_brackets():
+    from ui.reports import _heading
+
+    line = "## Answers (`python -m eval answers`, details in [answers.md](answers.md))"
+    assert _heading(line) == ["## Answers", "", "`python -m eval answers`, details in [answers.md](answers.md)", ""]
+    long = "## seed — test split, 116 queries over 159 chunks (5 documents); index build 1.7 s"
+    assert _heading(long)[0] == "## seed"
+    odd = "## A very long heading (with, a comma inside the bracket) and no other place to cut it at all"
+    assert _heading(odd) == [odd]
+
+
+def test_quiz_masking_hides_a_term_and_its_inflections():
+    from study.quiz import mask
+
+    assert mask("分词是将文本分解的过程。", {"分词"}, "zh") == "＿＿是将文本分解的过程。"
+    assert mask("Tokenization splits text; tokenizing is fast.", {"token"}, "en") == "___ splits text; ___ is fast."
+    assert mask("LoRA and QLoRA", set(), "en") == "LoRA and QLoRA"

@@ -68,8 +68,10 @@ _LONE_STOPS = """() => {
       const stop = rectsOf(n, i, i + 1)[0];
       if (!stop) continue;
       // every other character of the same block on the same line
+      if (stop.right <= 0 || stop.left >= window.innerWidth) continue;  // off screen (a folded sidebar)
       let block = n.parentElement;
       while (block && getComputedStyle(block).display.startsWith('inline')) block = block.parentElement;
+      if (!block || block.getBoundingClientRect().width < 40) continue;
       const w2 = document.createTreeWalker(block, NodeFilter.SHOW_TEXT);
       let company = 0;
       for (let m = w2.nextNode(); m; m = w2.nextNode()) {
@@ -100,6 +102,9 @@ def test_code_blocks_keep_their_lines_in_the_document_and_in_citation_panels(bro
         page.get_by_role("option", name=ZENN).first.click()
         doc = page.locator(".studyrag-document")
         doc.get_by_text("そもそも言語モデルとは何でしょうか").wait_for(timeout=30_000)
+        page.wait_for_function(  # the first code block has rendered, one way or the other
+            "() => /パン|object Object/.test(document.querySelector('.studyrag-document').innerText)", timeout=30_000
+        )
         shown = doc.inner_text()
         assert "[object Object]" not in shown
         # the first fenced block of the article, line for line as in the file
@@ -155,6 +160,10 @@ def test_labels_in_the_interface_language_and_a_layout_that_breaks_no_word(brows
         zone.wait_for()
         said = zone.inner_text()
         assert "Upload" not in said and "per file" not in said, said
+        shown = zone.evaluate(
+            "z => [...z.querySelectorAll('*')].map(e => getComputedStyle(e, '::after').content).join(' ')"
+        )
+        assert "アップロード" in shown and "MBまで" in shown, shown
         # the success message follows a language switch
         note = tmp_path / "zorblax.md"
         note.write_text("# Zorblax caching\n\nZorblax caching keeps answers warm for the tests.\n", encoding="utf-8")
@@ -198,12 +207,33 @@ def test_labels_in_the_interface_language_and_a_layout_that_breaks_no_word(brows
         back.wait_for(timeout=30_000)
         label = back.inner_text()
         assert label.count("←") + label.count("arrow_back") == 1, label
-        # sidebar titles share one left edge
+        # two saved conversations (one open): their titles in the sidebar start at one left edge;
+        # an answer's markers keep their full stop on their line
+        page.get_by_role("link", name="質問する", exact=True).click()
+        for question in ("LoRAとQLoRAの違いは？", "温度パラメータとは何ですか"):
+            page.get_by_role("button", name="新しい会話").click()
+            page.locator("textarea").first.fill(question)
+            page.get_by_role("button", name="質問する", exact=True).click()
+            page.locator(".studyrag-answer label.studyrag-cite").first.wait_for(timeout=60_000)
+        page.locator("[class*='st-key-chat-'] button").nth(1).wait_for(timeout=30_000)
         lefts = page.evaluate(
-            """() => [...document.querySelectorAll('[data-testid="stSidebarUserContent"] h3,'
-                 + ' [data-testid="stSidebarUserContent"] [data-testid="stWidgetLabel"] p')]
-                 .filter(e => e.offsetParent).map(e => Math.round(e.getBoundingClientRect().left))"""
+            """() => [...document.querySelectorAll("[class*='st-key-chat-'] button p")].map(p => {
+                 const r = document.createRange(); r.selectNodeContents(p);
+                 return Math.round(r.getClientRects()[0].left); })"""
         )
-        assert lefts and max(lefts) - min(lefts) <= 2, lefts
+        assert len(lefts) >= 2 and max(lefts) - min(lefts) <= 2, lefts
+        for width in (700, 900, 1100):
+            page.set_viewport_size({"width": width, "height": 900})
+            page.wait_for_timeout(500)
+            assert not page.evaluate(_LONE_STOPS), (width, page.evaluate(_LONE_STOPS))
+            glued = page.evaluate(
+                """() => [...document.querySelectorAll('.studyrag-answer label.studyrag-cite')].filter(m => {
+                     const next = m.nextSibling; if (!next || next.nodeType !== 3 || !/^[。．.、，,]/.test(next.data))
+                       return false;
+                     const r = document.createRange(); r.setStart(next, 0); r.setEnd(next, 1);
+                     const a = m.getBoundingClientRect(), b = r.getBoundingClientRect();
+                     return Math.abs(a.bottom - b.bottom) > a.height; }).length"""
+            )
+            assert glued == 0, f"{glued} markers parted from their full stop at width {width}"
     finally:
         ctx.close()

@@ -22,6 +22,9 @@ def render() -> None:
     st.write(tr("add.intro", mb=MAX_UPLOAD_BYTES // 1_000_000))
     ss = st.session_state
     ss.setdefault("uploader_round", 0)
+    r.uploader_labels(
+        tr("add.upload_button"), tr("add.upload_limit", mb=MAX_UPLOAD_BYTES // 1_000_000, types="MD, TXT")
+    )
     files = st.file_uploader(
         tr("add.files"),
         type=["md", "txt"],
@@ -31,8 +34,8 @@ def render() -> None:
     )
     if st.button(tr("add.button"), type="primary", disabled=not files, key="add-files"):
         _upload([(f.name, f.getvalue()) for f in files], searcher.index.encoder_id)
-    for kind, msg in ss.get("upload_messages", []):
-        getattr(st, kind)(msg)
+    for kind, key, values in ss.get("upload_messages", []):  # worded now: in today's language
+        getattr(st, kind)(tr(key, **values))
     _stale(searcher)
     uploads = state.uploads_dir()
     mine = sorted(p.name for p in uploads.glob("*") if p.suffix.lower() in (".md", ".txt")) if uploads.is_dir() else []
@@ -54,7 +57,7 @@ def _progress_bar():
 def _upload(files: list[tuple[str, bytes]], encoder: str) -> None:
     ss = st.session_state
     bar, progress = _progress_bar()
-    messages: list[tuple[str, str]] = []
+    messages: list[tuple[str, str, dict]] = []  # (kind, i18n key, values)
     try:
         result, report = add_documents(
             files,
@@ -66,15 +69,15 @@ def _upload(files: list[tuple[str, bytes]], encoder: str) -> None:
         )
     except (RagError, OSError) as e:
         bar.empty()
-        ss["upload_messages"] = [("error", tr("add.failed", error=md_escape(str(e))))]
+        ss["upload_messages"] = [("error", "add.failed", {"error": md_escape(str(e))})]
         return
     bar.progress(1.0, text=tr("stage.done"))
     for _name, why in result.refused:
-        messages.append(("error", tr("add.refused", reason=md_escape(why))))
+        messages.append(("error", "add.refused", {"reason": md_escape(why)}))
     for d in result.unchanged:
-        messages.append(("info", tr("add.unchanged", name=md_escape(d))))
+        messages.append(("info", "add.unchanged", {"name": md_escape(d)}))
     if result.saved:
-        messages.append(("success", tr("add.added", names=r.joined(result.saved), docs=report.documents)))
+        messages.append(("success", "add.added", {"names": r.joined(result.saved), "docs": report.documents}))
     ss["upload_messages"] = messages
     if result.saved:
         ss["uploader_round"] += 1  # clears the uploader
@@ -106,5 +109,5 @@ def _stale(searcher) -> None:
             st.error(tr("add.failed", error=md_escape(str(e))))
             return
         bar.progress(1.0, text=tr("stage.done"))
-        st.session_state["upload_messages"] = [("success", tr("add.updated", docs=report.documents))]
+        st.session_state["upload_messages"] = [("success", "add.updated", {"docs": report.documents})]
         st.rerun()

@@ -37,7 +37,7 @@ def render() -> None:
     back = (target or {}).get("back") or {}
     if back.get("page"):
         label = tr("sources.back") if back["page"] == "ask" else tr("sources.back_card")
-        if st.button(label, key="source-back", icon=":material/arrow_back:"):
+        if st.button(label, key="source-back"):  # the label has its arrow: one, not two
             state.go(back["page"], scroll_turn=back.get("turn"), source_target=None)
     st.title(tr("sources.title"))
     counts = Counter(c.doc_id for c in index.chunks)

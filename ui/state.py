@@ -210,6 +210,18 @@ def _titles(build: str) -> dict[str, str]:
     return {d: display_title(doc, index.chunks) for d, doc in index.documents.items()}
 
 
+def notes_languages() -> frozenset[str]:
+    """The languages of the live build's documents (empty while there is no index yet)."""
+    try:
+        build = str(current_folder(index_dir()))
+    except RagError:
+        return frozenset()
+    try:
+        return frozenset(d.lang for d in get_searcher(build).index.documents.values())
+    except RagError:
+        return frozenset()
+
+
 def titles(searcher: Searcher) -> dict[str, str]:
     """Document id -> the title a learner sees (see :func:`ui.notes.display_title`)."""
     return _titles(build_key(searcher))
