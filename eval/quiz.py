@@ -112,7 +112,6 @@ def main(argv: list[str] | None = None) -> int:
         "",
         f"Command: `python -m eval.quiz --index {args.index}`. Encoder `{index.encoder_id}`. Every Q&A card asked "
         "once per language it has; *give-away* = the right option is the only one repeating a key term of the "
-        "",
         "question (analyzer words, question words left out); *word-match guesser* = picks the option sharing the "
         "most words and CJK bigrams with the question (ties at random; chance is 25%).",
         "",

@@ -15,6 +15,24 @@ from conftest import ROOT, FakeEncoder
 from test_app import GOOD_UPLOAD, answers, ask, button, env, fake_built, goto, md, new_app, ok, texts  # noqa: F401
 
 
+@pytest.fixture(scope="module")
+def real_index(tmp_path_factory) -> Path:
+    """The real corpus indexed with the bundled encoder, with room for a busy machine;
+    ``STUDYRAG_TEST_REAL_INDEX`` names one already built from ./corpus to reuse."""
+    import os
+
+    from conftest import CORPUS, run_cli
+
+    index_dir = tmp_path_factory.mktemp("real-learner") / "index"
+    prebuilt = os.environ.get("STUDYRAG_TEST_REAL_INDEX", "").strip()
+    if prebuilt:
+        shutil.copytree(prebuilt, index_dir)
+        return index_dir
+    proc = run_cli("ingest", "--corpus", str(CORPUS), "--index", str(index_dir), "--quiet", timeout=900)
+    assert proc.returncode == 0, proc.stderr
+    return index_dir
+
+
 # --- 10: the learner's files live in the data folder ----------------------------------------------
 
 
@@ -382,3 +400,51 @@ def test_quiz_masking_hides_a_term_and_its_inflections():
     assert mask("分词是将文本分解的过程。", {"分词"}, "zh") == "＿＿是将文本分解的过程。"
     assert mask("Tokenization splits text; tokenizing is fast.", {"token"}, "en") == "___ splits text; ___ is fast."
     assert mask("LoRA and QLoRA", set(), "en") == "LoRA and QLoRA"
+
+
+# --- 9: the quick benchmark reads the app's index ---------------------------------------------------------
+
+
+@pytest.mark.model
+def test_the_quick_benchmark_searches_the_apps_index_instead_of_building_one(real_index, tmp_path):
+    """Prints the time (the machine is shared: no timed assertion); checks that no index was
+    built and that the scores are the ones of the seed set's held-out half."""
+    import os
+    import subprocess
+    import time
+
+    from ui.reports import quick_command
+
+    out = tmp_path / "data" / "runs" / "quick"
+    env = {**os.environ, "PYTHONPATH": str(ROOT) + os.pathsep + os.environ.get("PYTHONPATH", "")}
+    t0 = time.perf_counter()
+    proc = subprocess.run(
+        quick_command(out, index=real_index), cwd=ROOT, env=env, capture_output=True, text=True, timeout=1200
+    )
+    seconds = time.perf_counter() - t0
+    print(f"\nquick benchmark on the app's index: {seconds:.1f} s (40 held-out seed questions, hybrid + rerank)")
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert "building an index" not in proc.stderr and "not using" not in proc.stderr
+    results = json.loads((out / "results.json").read_text(encoding="utf-8"))["results"]["seed"]
+    assert results["queries"] == 40 and results["index_build_s"] < 5  # a read, not an embedding run
+    assert results["modes"]["hybrid"]["hit@1"] > 0.5
+    assert not (ROOT / "eval" / "runs" / "quick" / "results.json").exists() or (
+        (ROOT / "eval" / "runs" / "quick" / "results.json").stat().st_mtime < t0
+    )  # nothing written into the checkout
+
+
+def test_the_quick_benchmark_builds_an_index_when_the_given_one_holds_other_notes(tmp_path, corpus_fake_index):
+    from eval.cli import prebuilt_index
+    from eval.datasets import load_seed
+
+    ds = load_seed()
+    built, why = prebuilt_index(corpus_fake_index[0], ds)
+    assert built is not None and why == ""  # the same documents: used as it is
+    other = tmp_path / "corpus"
+    other.mkdir()
+    (other / "x.md").write_text("# X\n\nSomething else entirely.\n", encoding="utf-8")
+    from ingest.pipeline import ingest
+
+    ingest(other, tmp_path / "index", encoder=FakeEncoder())
+    built, why = prebuilt_index(tmp_path / "index", ds)
+    assert built is None and "seed documents differ" in why

@@ -137,7 +137,7 @@ def test_the_quiz_follows_the_chosen_size_and_scores_per_topic(browser, app_url)
         page.get_by_text("Question 1 of 5").wait_for(timeout=30_000)  # no "New quiz" needed
         for i in range(5):
             page.get_by_text(f"Question {i + 1} of 5").wait_for(timeout=30_000)
-            page.locator("[data-testid='stRadio'] label").first.click()
+            page.locator(".st-key-quiz-card [data-testid='stRadioOption']").first.click()
             page.get_by_role("button", name="Check").click()
             page.get_by_role("button", name="See the result" if i == 4 else "Next question").click()
         table = page.locator("[data-testid='stDataFrame'], .studyrag-topic-score").first
@@ -172,7 +172,7 @@ def test_labels_in_the_interface_language_and_a_layout_that_breaks_no_word(brows
         page.get_by_text("を追加しました").wait_for(timeout=180_000)
         page.get_by_role("combobox", name="表示言語").click()
         page.get_by_role("option", name="中文").click()
-        page.get_by_text("已添加").wait_for(timeout=30_000)
+        page.get_by_text("已添加 uploads/zorblax.md").wait_for(timeout=30_000)
         assert page.get_by_text("を追加しました").count() == 0
         # back to Japanese: one arrow on the way back from a document
         page.get_by_role("combobox", name="界面语言").click()
@@ -210,12 +210,13 @@ def test_labels_in_the_interface_language_and_a_layout_that_breaks_no_word(brows
         # two saved conversations (one open): their titles in the sidebar start at one left edge;
         # an answer's markers keep their full stop on their line
         page.get_by_role("link", name="質問する", exact=True).click()
-        for question in ("LoRAとQLoRAの違いは？", "温度パラメータとは何ですか"):
+        for k, question in enumerate(("LoRAとQLoRAの違いは？", "温度パラメータとは何ですか")):
             page.get_by_role("button", name="新しい会話").click()
+            page.locator(".studyrag-answer").first.wait_for(state="detached", timeout=30_000)
             page.locator("textarea").first.fill(question)
             page.get_by_role("button", name="質問する", exact=True).click()
             page.locator(".studyrag-answer label.studyrag-cite").first.wait_for(timeout=60_000)
-        page.locator("[class*='st-key-chat-'] button").nth(1).wait_for(timeout=30_000)
+            page.locator("[class*='st-key-chat-'] button").nth(k).wait_for(timeout=30_000)
         lefts = page.evaluate(
             """() => [...document.querySelectorAll("[class*='st-key-chat-'] button p")].map(p => {
                  const r = document.createRange(); r.selectNodeContents(p);
