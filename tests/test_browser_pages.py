@@ -137,8 +137,11 @@ def test_the_quiz_follows_the_chosen_size_and_scores_per_topic(browser, app_url)
         page.get_by_text("Question 1 of 5").wait_for(timeout=30_000)  # no "New quiz" needed
         for i in range(5):
             page.get_by_text(f"Question {i + 1} of 5").wait_for(timeout=30_000)
-            page.locator(".st-key-quiz-card [data-testid='stRadioOption']").first.click()
+            live = ".st-key-quiz-card [data-testid='stRadioOption']:not(:has(input[disabled]))"
+            page.locator(live).first.click()
+            page.locator(f"{live} input:checked").wait_for(state="attached")
             page.get_by_role("button", name="Check").click()
+            page.get_by_text("What the notes say").wait_for(timeout=30_000)
             page.get_by_role("button", name="See the result" if i == 4 else "Next question").click()
         table = page.locator("[data-testid='stDataFrame'], .studyrag-topic-score").first
         table.wait_for(timeout=30_000)

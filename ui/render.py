@@ -44,6 +44,8 @@ CSS = f"""
 .studyrag-notes table {{ display: block; max-width: 100%; overflow-x: auto; }}
 [class*="st-key-chat-"] button {{ justify-content: flex-start; text-align: left; padding-left: .6rem;
   padding-right: .6rem; }}
+[class*="st-key-chat-"] button div, [class*="st-key-chat-"] button span {{ justify-content: flex-start; }}
+[class*="st-key-chat-"] button[data-testid="stBaseButton-tertiary"] {{ border: 1px solid transparent; }}
 [class*="st-key-chat-"] button p {{ text-align: left; }}
 .studyrag-mastery {{ display: grid; grid-template-columns: minmax(8rem, max-content) 1fr; gap: .3rem .8rem;
   align-items: center; font-size: .9rem; margin: .3rem 0 1rem; }}
