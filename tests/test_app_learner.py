@@ -326,7 +326,7 @@ def test_english_from_the_endpoint_even_when_it_first_answers_in_the_notes_langu
     assert any("writes the answer in English" in c.value for c in at.sidebar.caption)
     ask(at, "LoRAとQLoRAの違いは？")
     shown = answers(at)[-1].split('<div class="sr-panels">')[0]
-    turn = at.session_state["turns"][-1]
+    turn = at.session_state["_state.Chat"].turns[-1]
     assert "instead of all weights" in shown, (turn.answerer, turn.error, turn.note, len(stubborn_llm.requests))
     assert "低ランク" not in shown
     first = stubborn_llm.requests[0]["messages"]
