@@ -18,6 +18,7 @@ Abstention is :mod:`rag.relevance`; follow-ups :mod:`rag.followup`.
 from __future__ import annotations
 
 import dataclasses
+import re
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass

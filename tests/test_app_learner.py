@@ -76,22 +76,28 @@ def test_a_rebuild_keeps_the_data_folders_uploads(env):
 
 
 def test_the_ingest_command_reads_the_data_folders_uploads(tmp_path):
+    from rag.encoders import register_encoder
+
+    register_encoder("fake-ngram-64", FakeEncoder)
     corpus, data = tmp_path / "corpus", tmp_path / "data"
     corpus.mkdir()
     (corpus / "seed.md").write_text("# Seed\n\nThe seed note says hello.\n", encoding="utf-8")
     (data / "uploads").mkdir(parents=True)
     (data / "uploads" / "mine.md").write_text(GOOD_UPLOAD, encoding="utf-8")
-    from ingest.cli import parser
+    from rag.context import resolve
 
-    assert parser().parse_args([]).uploads == Path("data") / "uploads"
-    import os
+    assert resolve(data=data).uploads == data / "uploads"
+    from ingest.cli import main
 
-    os.environ["STUDYRAG_DATA"] = str(data)
     try:
-        args = parser().parse_args([])
+        code = main(["--corpus", str(corpus), "--index", str(tmp_path / "index"), "--data", str(data), "--quiet",
+                     "--encoder", "fake-ngram-64"])
     finally:
-        del os.environ["STUDYRAG_DATA"]
-    assert args.uploads == data / "uploads"
+        register_encoder("fake-ngram-64", None)
+    assert code == 0
+    from rag.index import open_index
+
+    assert set(open_index(tmp_path / "index").documents) == {"seed.md", "uploads/mine.md"}
     from ingest.loader import load_corpus
 
     assert [d.doc_id for d in load_corpus(corpus, uploads=data / "uploads")] == ["seed.md", "uploads/mine.md"]
