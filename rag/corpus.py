@@ -200,6 +200,17 @@ def document_files(
     return out
 
 
+def document_location(corpus_dir: Path, doc_id: str, *, uploads: Path | None = None) -> tuple[Path, Path]:
+    """``(path, root)`` of document ``doc_id``: in the corpus folder, or (``uploads/<name>``
+    that the corpus folder does not have) in the ``uploads`` folder — as :func:`document_files`."""
+    corpus_dir = Path(corpus_dir)
+    path = corpus_dir / doc_id
+    prefix = f"{UPLOADS}/"
+    if uploads is not None and doc_id.startswith(prefix) and not path.exists():
+        return Path(uploads) / doc_id[len(prefix) :], Path(uploads)
+    return path, corpus_dir
+
+
 def document_hashes(corpus_dir: Path, *, uploads: Path | None = None) -> dict[str, str]:
     """``doc_id -> sha256`` of every readable document under ``corpus_dir`` (and ``uploads``)."""
     out = {}

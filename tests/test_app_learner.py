@@ -454,3 +454,19 @@ def test_the_quick_benchmark_builds_an_index_when_the_given_one_holds_other_note
     ingest(other, tmp_path / "index", encoder=FakeEncoder())
     built, why = prebuilt_index(tmp_path / "index", ds)
     assert built is None and "seed documents differ" in why
+
+
+def test_an_uploads_original_file_is_found_in_the_data_folder(tmp_path):
+    import hashlib
+
+    from ui.pdfview import original_bytes
+
+    corpus, uploads = tmp_path / "corpus", tmp_path / "data" / "uploads"
+    corpus.mkdir()
+    uploads.mkdir(parents=True)
+    data = b"%PDF-1.4 not really a pdf, only its bytes"
+    (uploads / "paper.pdf").write_bytes(data)
+    sha = hashlib.sha256(data).hexdigest()
+    assert original_bytes(corpus, "uploads/paper.pdf", sha, uploads=uploads) == data
+    assert original_bytes(corpus, "uploads/paper.pdf", sha) is None  # not in the checkout
+    assert original_bytes(corpus, "uploads/paper.pdf", "0" * 64, uploads=uploads) is None  # changed since

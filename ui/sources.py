@@ -88,7 +88,7 @@ def _cited_page(doc, span, quotes):
     where = locate(doc.origin, quotes or [span])
     if where is None:
         return None
-    data = original_bytes(state.corpus_dir(), doc.doc_id, doc.sha256)
+    data = original_bytes(state.corpus_dir(), doc.doc_id, doc.sha256, uploads=state.uploads_dir())
     left, right = st.columns(2, gap="medium")
     with left:
         st.caption(tr("sources.page", page=where.label))
