@@ -23,15 +23,18 @@ from __future__ import annotations
 
 import argparse
 import json
+import resource
 import sys
+import time
 import warnings
 from pathlib import Path
 
 from eval import report
 from eval.datasets import BENCHMARKS, Dataset, load_seed, load_squad
-from eval.runner import CachingEncoder, build_index, evaluate_modes
+from eval.runner import BuiltIndex, CachingEncoder, build_index, evaluate_modes
 from rag import config
 from rag.encoders import DEFAULT_ENCODER, load_encoder
+from rag.errors import RagError
 from rag.search import MODES, Searcher
 from rag.tuned import load_tuned
 
@@ -52,12 +55,38 @@ def _datasets(names: list[str], squad_path: Path | None) -> list[Dataset]:
     return out
 
 
+def prebuilt_index(index_dir: Path, ds: Dataset):
+    """The seed set's index from an index folder (the app's): a read, not a rebuild — the
+    quick benchmark's minute was mostly embedding the notes again. ``(BuiltIndex, "")``, or
+    ``(None, why)`` when it was not built from the same documents (then one is built)."""
+    from rag.index import open_index
+
+    t = time.perf_counter()
+    try:
+        index = open_index(index_dir)
+    except RagError as e:
+        return None, str(e)
+    docs = index.manifest.get("documents", {})
+    differ = [d.doc_id for d in ds.docs if docs.get(d.doc_id, {}).get("sha256") != d.sha256]
+    if differ:
+        return None, f"{len(differ)} of the seed documents differ in {index_dir} (e.g. {differ[0]})"
+    return BuiltIndex(index, time.perf_counter() - t, resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024), ""
+
+
 def run_sets(datasets: list[Dataset], modes: list[str], *, split: str, limit: int | None,
-             encoder_name: str, progress: bool) -> dict:
-    enc = CachingEncoder(_encoder(encoder_name), cache_queries=False)
+             encoder_name: str, progress: bool, index_dir: Path | None = None) -> dict:
+    """Each set's modes on its held-out (or chosen) half. ``index_dir``: the seed set is searched
+    in that index (with the encoder it records) when it holds the same documents."""
     results = {}
     for ds in datasets:
-        built = build_index(ds, enc, progress=progress)
+        built, why = prebuilt_index(index_dir, ds) if index_dir is not None and ds.name == "seed" else (None, "")
+        if why:
+            print(f"warning: not using {index_dir}: {why}; building an index", file=sys.stderr)
+        if built is not None:
+            enc = _encoder(built.index.encoder_id)
+        else:
+            enc = CachingEncoder(_encoder(encoder_name), cache_queries=False)
+            built = build_index(ds, enc, progress=progress)
         sub = ds.subset(split, limit)
         searcher = Searcher(built.index, encoder=enc)
         res = evaluate_modes(searcher, sub, modes, progress=progress)
@@ -72,7 +101,8 @@ def run_sets(datasets: list[Dataset], modes: list[str], *, split: str, limit: in
             "_runs": res["runs"],
             "_qrels": res["qrels"],
         }
-        enc.save()
+        if isinstance(enc, CachingEncoder):
+            enc.save()
     return results
 
 
@@ -145,7 +175,9 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--quick", action="store_true", help=f"at most {QUICK_LIMIT} queries per set (for CI)")
     p.add_argument("--limit", type=_positive_int, help="at most this many queries per set")
     p.add_argument("--encoder", default=DEFAULT_ENCODER, help="e5-small (default) | use-m3 | minilm | st:<model>")
-    p.add_argument("--index", type=Path, default=None, help="drill: grade against this index instead of building one")
+    p.add_argument("--index", type=Path, default=None,
+                   help="drill: grade against this index; seed: search this index (built from ./corpus, e.g. the "
+                   "app's) instead of building one")
     p.add_argument("--json", action="store_true", help="print the scores as one JSON object on stdout")
     p.add_argument("--calibrate", action="store_true", help="answers: refit the relevance model on the dev half first")
     p.add_argument("--tune", action="store_true",
@@ -233,7 +265,8 @@ def main(argv: list[str] | None = None) -> int:
     if empty:
         print(f"error: no queries in the {args.split} split of {', '.join(empty)} (try --split all)", file=sys.stderr)
         return 2
-    results = run_sets(datasets, modes, split=args.split, limit=limit, encoder_name=args.encoder, progress=progress)
+    results = run_sets(datasets, modes, split=args.split, limit=limit, encoder_name=args.encoder, progress=progress,
+                       index_dir=args.index)
     if args.out is not None:
         out = args.out
     elif args.quick:

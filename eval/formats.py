@@ -276,6 +276,89 @@ def big_file(pdf: Path, encoder, folder: Path, questions: list[str], *, seed_enc
     }
 
 
+def big_file_window(pdf: Path, encoder_name: str, folder: Path, questions: list[str], *, window_s: float = 90.0) -> dict:
+    """The 300-page PDF through ``python -m ingest --keyword-first`` in a child process (as an
+    upload would run beside the app): seconds until its keyword-only build is live (CURRENT
+    appears), answer latency over a small index during ``window_s`` of the child's embedding
+    vs idle (back to back), then the child is stopped; the full embedding time is the number
+    of texts to encode over the measured encoding rate."""
+    import os
+    import subprocess
+
+    from ingest.pipeline import ingest
+    from ingest.readers import extract
+    from rag.answer import ask
+    from rag.encoders import load_encoder
+    from rag.index import open_index
+    from rag.search import Searcher
+
+    enc = load_encoder(encoder_name)
+    small_corpus, small_index = folder / "small-corpus", folder / "small-index"
+    small_corpus.mkdir(parents=True, exist_ok=True)
+    shutil.copy(ROOT / "corpus" / "senior-ai-engineer-questions-ja.md", small_corpus)
+    ingest(small_corpus, small_index, encoder=enc)
+    searcher = Searcher(open_index(small_index), encoder=enc)
+
+    def timed(until: float | None = None) -> list[float]:
+        out = []
+        while True:
+            for q in questions:
+                t = time.perf_counter()
+                ask(searcher, q)
+                out.append((time.perf_counter() - t) * 1000)
+                if until is not None and time.perf_counter() >= until:
+                    return out
+            if until is None:
+                return out
+
+    timed()
+    idle = timed()
+    corpus, index = folder / "big-corpus", folder / "big-index"
+    corpus.mkdir(parents=True, exist_ok=True)
+    shutil.copy(pdf, corpus / pdf.name)
+    env = {**os.environ, "PYTHONPATH": str(ROOT) + os.pathsep + os.environ.get("PYTHONPATH", "")}
+    t0 = time.perf_counter()
+    child = subprocess.Popen([sys.executable, "-m", "ingest", "--corpus", str(corpus), "--index", str(index),
+                              "--keyword-first", "--quiet", "--encoder", encoder_name], env=env,
+                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        while not (index / "CURRENT").exists() and child.poll() is None:
+            time.sleep(0.05)
+        searchable = time.perf_counter() - t0
+        kw = Searcher(open_index(index), encoder=enc)
+        hits = kw.search("LoRAとQLoRAのファインチューニングの違い", k=3)
+        busy = timed(until=time.perf_counter() + window_s)
+    finally:
+        child.kill()
+        child.wait()
+    got = extract(pdf.name, pdf.read_bytes(), Limits())
+    from ingest.chunker import chunk_document
+    from ingest.pipeline import _units
+    from rag.types import Document as Doc
+
+    chunks = chunk_document(Doc(pdf.name, got.text, got.title, "ja", "x", origin=got.origin))
+    texts = {c.text for c in chunks} | {c.heading for c in chunks if c.heading} | set(_units(chunks)[0])
+    sample = sorted(texts)[:256]
+    t = time.perf_counter()
+    for i in range(0, len(sample), 64):
+        enc.encode(sample[i : i + 64], query=False)
+    rate = len(sample) / (time.perf_counter() - t)
+    return {
+        "pages": len(got.origin.sizes),
+        "keyword_searchable_s": searchable,
+        "keyword_build_pending": kw.index.manifest.get("pending"),
+        "keyword_top_hit": hits[0].chunk.doc_id if hits else None,
+        "texts_to_encode": len(texts),
+        "encode_texts_per_s": rate,
+        "fully_embedded_s_estimate": searchable + len(texts) / rate,
+        "answer_ms_idle_p50": statistics.median(idle),
+        "answer_ms_while_embedding_p50": statistics.median(busy),
+        "answers_while_embedding": len(busy),
+        "ratio_p50": statistics.median(busy) / statistics.median(idle),
+        "load_average": os.getloadavg()[0],
+    }
+
+
 def run(out_dir: Path, *, encoder_name: str, parts=("parity", "cited", "ocr", "speed", "big")) -> dict:
     from eval.runner import CachingEncoder
     from rag.encoders import load_encoder
@@ -293,7 +376,7 @@ def run(out_dir: Path, *, encoder_name: str, parts=("parity", "cited", "ocr", "s
         if "ocr" in parts:
             result["ocr"] = ocr_accuracy()
             save()
-        if "speed" in parts or "big" in parts:
+        if "speed" in parts or "big" in parts or "window" in parts:
             pdf = big_pdf(ROOT / "eval" / "runs" / "formats" / "big-300.pdf")
         if "speed" in parts:
             result["extraction"] = extraction_speed(pdf)
@@ -309,6 +392,11 @@ def run(out_dir: Path, *, encoder_name: str, parts=("parity", "cited", "ocr", "s
             result["cited_pages"] = cited_pages(enc, tmp / "cited")
             print(f"cited pages: {result['cited_pages']}", file=sys.stderr)
             enc.save()
+            save()
+        if "window" in parts:
+            qs = [json.loads(x)["query"] for x in SEED_QUESTIONS.read_text(encoding="utf-8").splitlines()[:10]]
+            result["big_file_window"] = big_file_window(pdf, encoder_name, tmp / "window", qs)
+            print(f"big file window: {result['big_file_window']}", file=sys.stderr)
             save()
         if "big" in parts:
             qs = [json.loads(x)["query"] for x in SEED_QUESTIONS.read_text(encoding="utf-8").splitlines()[:10]]
@@ -349,6 +437,17 @@ def markdown(r: dict) -> str:
         lines += ["## OCR (scanned fixture, Tesseract jpn+chi_sim+eng)", "", "| language | character accuracy |", "|---|---|"]
         lines += [f"| {k} | {v['char_accuracy']:.3f} |" for k, v in r["ocr"].items()]
         lines.append("")
+    if "big_file_window" in r:
+        b = r["big_file_window"]
+        lines += ["## A 300-page PDF added beside the app (`python -m ingest --keyword-first` in a child process)", "",
+                  f"* {b['pages']} pages; keyword-searchable (its keyword-only build live) after "
+                  f"**{b['keyword_searchable_s']:.1f} s** (load average {b['load_average']:.0f} on 2 cores)",
+                  f"* fully embedded: **~{b['fully_embedded_s_estimate']:.0f} s** (estimate: {b['texts_to_encode']:,} "
+                  f"distinct passages, headings and sentences at the measured {b['encode_texts_per_s']:.1f} texts/s) — "
+                  "bounded by the encoder (e5-small on the CPU), not by reading or BM25",
+                  f"* answer latency p50 over a small index: idle {b['answer_ms_idle_p50']:.0f} ms, while the child embeds "
+                  f"{b['answer_ms_while_embedding_p50']:.0f} ms (**{b['ratio_p50']:.2f}×**, {b['answers_while_embedding']} answers "
+                  "in a 90 s window)", ""]
     if "big_file" in r:
         b = r["big_file"]
         ratio = "–" if b["ratio_p50"] is None else f"{b['ratio_p50']:.2f}×"

@@ -70,7 +70,7 @@ def _quick() -> None:
     if not harness:
         st.caption(tr("bench.no_harness"))
     if st.button(tr("bench.quick"), disabled=not harness, key="bench-quick", icon=":material/play_arrow:"):
-        _run(quick_command(out))
+        _run(quick_command(out, index=state.index_dir()))
     bench = session.get(session.Bench)
     done, bench.done = bench.done, None
     if done is not None:

@@ -704,6 +704,56 @@ ZH = {
     "exp.refused": "没有导入这个文件，你的学习进度保持不变: {reason}",
 }
 
+# --- a learner's first week (answer language, uploader, topics) ---------------------------------------
+EN.update(
+    {
+        "side.answer_lang_no_notes": "Your notes have no {lang} text, so offline answers quote them in {langs}, "
+        "with one line in {lang} saying where the quote comes from. For answers written in {lang}, choose "
+        "“A language-model server” under “Who writes the answer”.",
+        "side.answer_lang_endpoint": "The language-model server writes the answer in {lang} from the notes.",
+        "add.upload_button": "Upload",
+        "add.upload_limit": "{mb} MB per file • {types}",
+        "add.drop_here": "Drag and drop files here",
+        "prog.topic": "Topic",
+        "prog.cards_seen": "{seen} of {cards} cards seen",
+        "list.sep": ", ",
+        "topic.intro": "Introduction",
+        "topic.summary": "Summary",
+    }
+)
+JA.update(
+    {
+        "side.answer_lang_no_notes": "ノートには{lang}の文章がないため、オフラインの回答は{langs}のノートを引用し、"
+        "引用元を{lang}で一行添えます。{lang}で書かれた回答が必要なら、「回答の作り方」で"
+        "「言語モデルのサーバー」を選んでください。",
+        "side.answer_lang_endpoint": "言語モデルのサーバーがノートをもとに{lang}で回答を書きます。",
+        "add.upload_button": "アップロード",
+        "add.upload_limit": "1ファイル{mb} MBまで • {types}",
+        "add.drop_here": "ここにファイルをドラッグ＆ドロップ",
+        "prog.topic": "トピック",
+        "prog.cards_seen": "{cards}枚中{seen}枚学習済み",
+        "list.sep": "、",
+        "topic.intro": "はじめに",
+        "topic.summary": "まとめ",
+    }
+)
+ZH.update(
+    {
+        "side.answer_lang_no_notes": "你的笔记中没有{lang}文本，因此离线回答会引用{langs}笔记，并用{lang}写一行说明出处。"
+        "如需用{lang}撰写的回答，请在“回答生成方式”中选择“语言模型服务”。",
+        "side.answer_lang_endpoint": "语言模型服务会根据笔记用{lang}撰写回答。",
+        "add.upload_button": "上传",
+        "add.upload_limit": "每个文件不超过{mb} MB • {types}",
+        "add.drop_here": "将文件拖放到这里",
+        "prog.topic": "主题",
+        "prog.cards_seen": "已学习{seen}/{cards}张卡片",
+        "list.sep": "、",
+        "topic.intro": "引言",
+        "topic.summary": "总结",
+    }
+)
+
+
 MESSAGES: dict[str, dict[str, str]] = {"en": EN, "ja": JA, "zh": ZH}
 
 
