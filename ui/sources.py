@@ -37,6 +37,8 @@ def render() -> None:
     back = (target or {}).get("back") or {}
     if back.get("page"):
         label = tr("sources.back") if back["page"] == "ask" else tr("sources.back_card")
+        if back["page"] == "benchmarks":
+            label = tr("mine.back")
         if st.button(label, key="source-back", icon=":material/arrow_back:"):
             state.go(back["page"], scroll_turn=back.get("turn"), source_target=None)
     st.title(tr("sources.title"))
