@@ -84,8 +84,8 @@ def _split_of_file(path: Path) -> str:
 def _finish(name: str, docs: dict[str, Document], texts: dict[str, str], qrels: dict[str, dict[str, int]],
             splits: dict[str, str]) -> Dataset:
     queries = []
-    for qid in sorted(qrels):
-        if not any(g > 0 for g in qrels[qid].values()):
+    for qid in texts:  # file order, so --limit samples the same queries as the file's other readers
+        if qid not in qrels or not any(g > 0 for g in qrels[qid].values()):
             continue  # a query with no relevant passage cannot be scored (BEIR drops them too)
         text = texts[qid]
         queries.append(Query(qid, text, detect_lang(text), "question", splits[qid]))

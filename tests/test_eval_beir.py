@@ -33,7 +33,7 @@ RESULTS_DIR = ROOT / "eval" / "results"
 def test_beir_reader_keeps_grades_and_drops_zero_and_unjudged():
     ds = load_beir(BEIR)
     assert ds.level == "doc" and len(ds.docs) == 10
-    assert sorted(q.qid for q in ds.queries) == [f"q{i}" for i in range(1, 9)]  # q9 has no judgement
+    assert [q.qid for q in ds.queries] == [f"q{i}" for i in range(1, 9)]  # file order; q9 has no judgement
     qrels = ds.qrels([])
     assert qrels["q2"] == {"d3": 2, "d4": 1}
     assert qrels["q8"] == {"d1": 1}  # d10 judged 0 = not relevant
@@ -316,3 +316,91 @@ def test_default_mode_at_least_bm25_with_the_bundled_encoder(path, tmp_path, mon
     res = run_sets([ds], ["bm25", default], split="all", limit=None, encoder_name="e5-small", progress=False,
                    deep=True)[ds.name]
     assert res["modes"][default]["ndcg@10"] >= res["modes"]["bm25"]["ndcg@10"]
+
+
+# --- test my own notes ------------------------------------------------------------------------
+
+
+def test_read_questions_csv_and_jsonl():
+    from eval.mine import MineQuestion, read_questions
+
+    csv_bytes = "\ufeffQuestion,Document,Phrase\nWhat is RRF?,en-guide.md,Reciprocal\n,,\n温度は？,ja-qa.md,\n".encode()
+    assert read_questions(csv_bytes, "q.csv") == [MineQuestion(2, "What is RRF?", "en-guide.md", "Reciprocal"),
+                                                  MineQuestion(4, "温度は？", "ja-qa.md", "")]
+    jsonl = '{"question": "What is RRF?", "document": "en-guide.md"}\n\n{"question": "q2", "document": "x", "phrase": "p"}\n'
+    assert read_questions(jsonl.encode(), "q.jsonl") == [MineQuestion(1, "What is RRF?", "en-guide.md", ""),
+                                                        MineQuestion(3, "q2", "x", "p")]
+
+
+@pytest.mark.parametrize("data, name, needle", [
+    (b"question,phrase\nq,p\n", "q.csv", "must name the columns question,document"),
+    (b"question,document\nq,\n", "q.csv", "q.csv:2: no document"),
+    (b"question,document\n,doc\n", "q.csv", "q.csv:2: no question"),
+    (b"question,document\n", "q.csv", "no questions"),
+    (b"\xff\xfe\x00", "q.csv", "not UTF-8"),
+    (b'{"question": "q", "document": "d"}\n[1]\n', "q.jsonl", "q.jsonl:2: expected an object"),
+])
+def test_read_questions_errors_name_the_line(data, name, needle):
+    from eval.mine import QuestionsError, read_questions
+
+    with pytest.raises(QuestionsError, match=needle):
+        read_questions(data, name)
+
+
+def test_documents_resolve_by_id_name_stem_or_title(small_searcher):
+    from eval.mine import MineQuestion, QuestionsError, resolve_documents
+
+    idx = small_searcher.index
+    qs = [MineQuestion(2, "q", "en-guide.md"), MineQuestion(3, "q", "EN-GUIDE"), MineQuestion(4, "q", "retrieval guide")]
+    assert set(resolve_documents(idx, qs).values()) == {"en-guide.md"}
+    with pytest.raises(QuestionsError, match=r"line 5: 'nope.md'.*The notes have: en-guide.md"):
+        resolve_documents(idx, [*qs, MineQuestion(5, "q", "nope.md")])
+
+
+def test_mine_scores_every_mode_and_lists_the_misses(small_searcher):
+    from eval.mine import MineQuestion, markdown, run
+
+    right = MineQuestion(2, "Reciprocal rank fusion adds one over k plus rank", "en-guide.md", "reciprocal RANK fusion")
+    wrong = MineQuestion(3, "Reciprocal rank fusion adds one over k plus rank", "ja-qa.md", "温度")
+    rep = run(small_searcher, [right, wrong])
+    assert set(rep.modes) == set(MODES) and rep.questions == 2
+    # the BM25 top hit is the fusion passage (the words are the passage's own); the second
+    # question expects a passage that does not mention fusion: a miss everywhere
+    assert rep.modes["bm25"] == {"hit@1": 0.5, "hit@5": 0.5}
+    assert all(s["hit@5"] <= 0.5 for s in rep.modes.values())
+    missed = {m.question.line: m for m in rep.misses}
+    assert 3 in missed
+    m = missed[3]
+    assert m.doc_id == "ja-qa.md" and m.expected is not None and "温度" in m.expected.text
+    assert m.expected.doc_id == "ja-qa.md" and m.found is not None and m.found.doc_id != "ja-qa.md"
+    text = markdown(rep, "mine.csv")
+    assert "| 3 |" in text and "ja-qa.md:" in text and "hit@5" in text
+    d = rep.to_dict()
+    assert set(d) >= {"modes", "default_mode", "n_queries"} and d["misses"][-1]["expected"]["doc_id"] == "ja-qa.md"
+
+
+def test_mine_cli_bad_input_is_one_line(tmp_path, capsys):
+    from eval.cli import main
+
+    assert main(["mine", str(tmp_path / "missing.csv")]) == 2
+    bad = tmp_path / "bad.csv"
+    bad.write_text("question\nq\n")
+    assert main(["mine", str(bad), "--index", str(tmp_path)]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 2 and all(e.startswith("error:") for e in err) and "question,document" in err[1]
+
+
+@pytest.mark.model
+def test_mine_on_the_example_file_with_the_real_index(real_index, tmp_path):
+    from conftest import run_cli
+
+    proc = run_cli("eval", "mine", str(ROOT / "eval" / "data" / "mine_example.csv"), "--index", str(real_index),
+                   "--json", "--out", str(tmp_path / "out"), timeout=600)
+    assert proc.returncode == 0, proc.stderr
+    payload = json.loads(proc.stdout)
+    n = sum(1 for line in (ROOT / "eval" / "data" / "mine_example.csv").read_text().splitlines()[1:] if line.strip())
+    assert payload["n_queries"] == n and set(payload["modes"]) == set(MODES)
+    for s in payload["modes"].values():
+        assert 0 <= s["hit@1"] <= s["hit@5"] <= 1
+    assert len(payload["misses"]) == round(n * (1 - payload["modes"][payload["default_mode"]]["hit@5"]))
+    assert (tmp_path / "out" / "mine.md").is_file()
