@@ -19,6 +19,7 @@
     python -m eval to-beir SQUAD.json OUT_DIR           # a SQuAD-format file as a BEIR folder
     python -m eval beir-check               # JSQuAD / CMRC: SQuAD path vs BEIR path (within 0.002)
     python -m eval beir-scale               # BEIR-style runs over 10k / 100k synthetic passages
+    python -m eval formats [--parts parity,cited,ocr,speed,big]  # the seed corpus as PDF/DOCX/HTML/PPTX; big PDFs
 
 Progress goes to stderr; ``--json`` prints one JSON object on stdout.
 """
@@ -27,15 +28,18 @@ from __future__ import annotations
 
 import argparse
 import json
+import resource
 import sys
+import time
 import warnings
 from pathlib import Path
 
 from eval import report
 from eval.datasets import BENCHMARKS, Dataset, load_seed, load_squad
-from eval.runner import CachingEncoder, build_index, cached_index, evaluate_modes
+from eval.runner import BuiltIndex, CachingEncoder, build_index, cached_index, evaluate_modes
 from rag import config
 from rag.encoders import DEFAULT_ENCODER, load_encoder
+from rag.errors import RagError
 from rag.search import MODES, Searcher
 from rag.tuned import load_tuned
 
@@ -63,18 +67,44 @@ def _datasets(names: list[str], squad_path: Path | None) -> list[Dataset]:
     return out
 
 
+def prebuilt_index(index_dir: Path, ds: Dataset):
+    """The seed set's index from an index folder (the app's): a read, not a rebuild — the
+    quick benchmark's minute was mostly embedding the notes again. ``(BuiltIndex, "")``, or
+    ``(None, why)`` when it was not built from the same documents (then one is built)."""
+    from rag.index import open_index
+
+    t = time.perf_counter()
+    try:
+        index = open_index(index_dir)
+    except RagError as e:
+        return None, str(e)
+    docs = index.manifest.get("documents", {})
+    differ = [d.doc_id for d in ds.docs if docs.get(d.doc_id, {}).get("sha256") != d.sha256]
+    if differ:
+        return None, f"{len(differ)} of the seed documents differ in {index_dir} (e.g. {differ[0]})"
+    return BuiltIndex(index, time.perf_counter() - t, resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024), ""
+
+
 def run_sets(datasets: list[Dataset], modes: list[str], *, split: str, limit: int | None,
-             encoder_name: str, progress: bool, deep: bool = False, cache_queries: bool = False) -> dict:
-    """Every set, every mode. ``deep`` (BEIR-style sets): the index is a throw-away one cached by
-    content hash under the data folder, runs are 100 deep, recall@100 is scored and the
-    significance test is on nDCG@10. ``cache_queries`` keeps query vectors in the on-disk cache
-    (for comparisons that do not report latency)."""
+             encoder_name: str, progress: bool, index_dir: Path | None = None, deep: bool = False,
+             cache_queries: bool = False) -> dict:
+    """Each set's modes on its held-out (or chosen) half. ``index_dir``: the seed set is searched
+    in that index (with the encoder it records) when it holds the same documents. ``deep``
+    (BEIR-style sets): the index is a throw-away one cached by content hash under the data
+    folder, runs are 100 deep, recall@100 is scored and the significance test is on nDCG@10.
+    ``cache_queries`` keeps query vectors in the on-disk cache (comparisons without latency)."""
     from eval.metrics import DEEP_METRICS, METRICS
 
-    enc = CachingEncoder(_encoder(encoder_name), cache_queries=cache_queries)
     results = {}
     for ds in datasets:
-        built = cached_index(ds, enc, progress=progress) if deep else build_index(ds, enc, progress=progress)
+        built, why = prebuilt_index(index_dir, ds) if index_dir is not None and ds.name == "seed" else (None, "")
+        if why:
+            print(f"warning: not using {index_dir}: {why}; building an index", file=sys.stderr)
+        if built is not None:
+            enc = _encoder(built.index.encoder_id)
+        else:
+            enc = CachingEncoder(_encoder(encoder_name), cache_queries=cache_queries)
+            built = cached_index(ds, enc, progress=progress) if deep else build_index(ds, enc, progress=progress)
         sub = ds.subset(split, limit)
         searcher = Searcher(built.index, encoder=enc)
         res = evaluate_modes(searcher, sub, modes, progress=progress, k=100 if deep else 10,
@@ -92,7 +122,8 @@ def run_sets(datasets: list[Dataset], modes: list[str], *, split: str, limit: in
             "_runs": res["runs"],
             "_qrels": res["qrels"],
         }
-        enc.save()
+        if isinstance(enc, CachingEncoder):
+            enc.save()
     return results
 
 
@@ -166,7 +197,8 @@ def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(prog="python -m eval", description=__doc__.split("\n")[0])
     p.add_argument("target", nargs="?", default="all",
                    help="all | seed | jsquad | cmrc2018 | squad PATH | beir PATH | compare RUN… | mine FILE | to-beir SQUAD OUT"
-                        " | answers | drill | phrasing | speed | sparse | ablations | tune | ceiling | scale | beir-scale")
+                        " | answers | drill | phrasing | speed | sparse | ablations | tune | ceiling | scale | formats"
+                        " | beir-check | beir-scale")
     p.add_argument("paths", nargs="*", type=Path,
                    help="squad: a SQuAD-format file; beir: a BEIR folder or a Mr. TyDi/MIRACL/JQaRA file; "
                         "compare: TREC run files; mine: a CSV/JSONL of questions")
@@ -177,7 +209,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--limit", type=_positive_int, help="at most this many queries per set")
     p.add_argument("--encoder", default=DEFAULT_ENCODER, help="e5-small (default) | use-m3 | minilm | st:<model>")
     p.add_argument("--index", type=Path, default=None,
-                   help="drill: grade against this index instead of building one; mine: the notes' index (default ./index)")
+                   help="drill: grade against this index; seed: search this index (built from ./corpus, e.g. the "
+                   "app's) instead of building one; mine: the notes' index (default ./index)")
     p.add_argument("--save-run", type=Path, default=None, metavar="DIR",
                    help="also write one TREC run file per mode (qid Q0 docid rank score tag) and the qrels into DIR")
     p.add_argument("--qrels", type=Path, default=None, help="compare: TREC or BEIR qrels file")
@@ -186,6 +219,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--tune", action="store_true",
                    help="answers: choose the extraction values on the dev half first; drill: tune the grading thresholds")
     p.add_argument("--out", type=Path, default=None, help="results folder (default eval/results[/quick])")
+    p.add_argument("--parts", default="parity,cited,ocr,speed,big", help="formats: which parts to run")
     args = p.parse_args(argv)
     args.path = args.paths[0] if args.paths else None
     if args.split is None and args.target not in BEIR_TARGETS:
@@ -209,6 +243,13 @@ def main(argv: list[str] | None = None) -> int:
         from eval.tune import main as tune
 
         return tune(limit=limit, out=args.out or RESULTS, encoder=args.encoder)
+    if args.target == "formats":
+        from eval.formats import run as formats
+
+        parts = tuple(x.strip() for x in args.parts.split(",") if x.strip())
+        full = set(parts) == {"parity", "cited", "ocr", "speed", "big"}
+        formats(args.out or (RESULTS if full else RUNS / "formats"), encoder_name=args.encoder, parts=parts)
+        return 0
     if args.target == "answers":
         from eval.answers import main as answers
 
@@ -300,7 +341,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"error: no queries in the {args.split} split of {', '.join(empty)} (try --split all)", file=sys.stderr)
         return 2
     results = run_sets(datasets, modes, split=args.split, limit=limit, encoder_name=args.encoder, progress=progress,
-                       deep=deep)
+                       index_dir=args.index, deep=deep)
     if args.out is not None:
         out = args.out
     elif args.quick:

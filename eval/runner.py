@@ -25,7 +25,6 @@ from rag.index import Index
 from rag.search import MAX_K, Searcher
 
 CACHE = Path(__file__).resolve().parent / "runs" / "cache"
-ROOT = Path(__file__).resolve().parents[1]
 
 
 class CachingEncoder:
@@ -78,8 +77,9 @@ class BuiltIndex:
 
 def data_cache() -> Path:
     """``$STUDYRAG_DATA/cache`` (default ./data/cache): where throw-away benchmark indexes live."""
-    base = os.environ.get("STUDYRAG_DATA")
-    return (Path(base) if base else ROOT / "data") / "cache"
+    from rag.context import data_dir
+
+    return data_dir() / "cache"
 
 
 def content_key(ds: Dataset, encoder_id: str, analyzer: str, max_chars: int) -> str:
