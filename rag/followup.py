@@ -140,8 +140,8 @@ def is_followup(question: str, analyze: Callable[[str], list[str]] | None = None
             return True
     short = (cjk and cjk <= MAX_CJK_CHARS and len(words) <= 1) or (not cjk and len(words) <= 3)
     core = re.sub(r"(?:は|って|とは|について|呢|吗|是什么|有哪些)?\s*[？?。.!！]*$", "", q).strip()
-    if short and (aspect_of(q) or FACETS.match(core)) and (cjk <= 8 or len(words) <= 4):
-        return True  # 「対策は？」「缺点呢?」"drawbacks?"
+    if short and (aspect_of(q) or FACETS.match(core)) and not _names_something(q, analyze, known, detect_lang(q)):
+        return True  # 「対策は？」「缺点呢?」"drawbacks?" — not 「LoRAの欠点は？」
     if not cjk and len(words) <= 6 and not _names_something(q, analyze, known):
         return True  # "Can you give an example?", "What are the steps?"
     if short and cjk and not _names_something(q, analyze, known):

@@ -234,6 +234,9 @@ def test_calibrated_relevance_is_a_probability_rising_with_similarity():
         ("高くするとどうなる？", True),
         ("怎么避免?", True),
         ("知识蒸馏是什么?", False),
+        # asking for a facet of a topic it names is no follow-up
+        ("LoRAの欠点は？", False),
+        ("什么是幻觉，怎么缓解？", False),
     ],
 )
 def test_is_followup(question, expected):
