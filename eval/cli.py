@@ -26,7 +26,7 @@ import warnings
 from pathlib import Path
 
 from eval import report
-from eval.datasets import BENCHMARKS, Dataset, load_seed, load_squad
+from eval.datasets import BENCHMARKS, Dataset, load_crosslingual, load_seed, load_squad
 from eval.runner import CachingEncoder, build_index, evaluate_modes
 from rag import config
 from rag.encoders import DEFAULT_ENCODER, load_encoder
@@ -43,6 +43,8 @@ def _datasets(names: list[str], squad_path: Path | None) -> list[Dataset]:
     for n in names:
         if n == "seed":
             out.append(load_seed())
+        elif n == "xling":
+            out.append(load_crosslingual())
         elif n == "squad":
             out.append(load_squad(squad_path))
         else:
@@ -136,7 +138,7 @@ def _positive_int(text: str) -> int:
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(prog="python -m eval", description=__doc__.split("\n")[0])
     p.add_argument("target", nargs="?", default="all",
-                   help="all | seed | jsquad | cmrc2018 | squad PATH | answers | drill | phrasing | speed | sparse | ablations | tune | ceiling | scale")
+                   help="all | seed | xling | jsquad | cmrc2018 | squad PATH | answers | drill | phrasing | speed | sparse | ablations | tune | ceiling | scale")
     p.add_argument("path", nargs="?", type=Path, help="SQuAD-format file (with `squad`)")
     p.add_argument("--modes", default=",".join(MODES), help="comma-separated: " + ",".join(MODES))
     p.add_argument("--split", default="test", choices=("dev", "test", "all"), help="query half (default: held-out test)")
@@ -203,8 +205,8 @@ def main(argv: list[str] | None = None) -> int:
             return 2
         names = ["squad"]
     elif args.target == "all":
-        names = ["seed", "jsquad", "cmrc2018"]
-    elif args.target in ("seed", *BENCHMARKS):
+        names = ["seed", "xling", "jsquad", "cmrc2018"]
+    elif args.target in ("seed", "xling", *BENCHMARKS):
         names = [args.target]
     else:
         print(f"error: unknown target {args.target!r}", file=sys.stderr)
