@@ -77,6 +77,8 @@ def unit_spans(text: str) -> list[tuple[int, int]]:
 # --- Markdown decoration ----------------------------------------------------------------
 FENCE = re.compile(r"^\s*(```|~~~)")
 BULLET = re.compile(r"^\s*(?:[-*+•・●◦]|\d{1,3}[.)、．]|[（(]\d{1,3}[)）])\s*")
+# An annotator's aside after an answer (「注释:…」 in the Chinese Q&A): commentary, no key point.
+NOTE_LINE = re.compile(r"^\s*(?:注释|註釋|注|备注|備考|補足|Note)\s*[:：]", re.I)
 _EMPH = re.compile(r"(\*\*|__|\*|`)")
 _LINK = re.compile(r"!?\[([^\]]*)\]\([^)]*\)")
 
