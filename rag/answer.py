@@ -162,7 +162,8 @@ def ask(searcher: Searcher, question: str, settings: Settings = Settings(), *,
         rows = rows[: params.max_passages] + [x for x in passage_rows(index, dense_hits, lang) if x[0] not in seen]
     sel = select(index, query, [r for r, _, _ in rows], searcher.analyze, question=q,
                  params=dataclasses.replace(params, max_passages=params.max_passages + params.dense_extra),
-                 side_units=lambda side: side_units(searcher, side, lang, mode, settings.doc_ids, params))
+                 side_units=lambda side: side_units(searcher, side, lang, mode, settings.doc_ids, params),
+                 about=text)
     if followup:
         sel = _new_for_followup(searcher, sel, q, prev)
         if not sel:
