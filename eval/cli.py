@@ -13,6 +13,7 @@
     python -m eval phrasing                 # questions wrapped in a request ("…について教えてください")
     python -m eval speed                    # ingest time, encoding rate, latency idle and beside a busy encoder
     python -m eval drill [--tune] [--index DIR]   # mock-interview grading vs hand labels
+    python -m eval formats [--parts parity,cited,ocr,speed,big]  # the seed corpus as PDF/DOCX/HTML/PPTX; big PDFs
 
 Progress goes to stderr; ``--json`` prints one JSON object on stdout.
 """
@@ -138,7 +139,7 @@ def _positive_int(text: str) -> int:
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(prog="python -m eval", description=__doc__.split("\n")[0])
     p.add_argument("target", nargs="?", default="all",
-                   help="all | seed | xling | jsquad | cmrc2018 | squad PATH | answers | drill | phrasing | speed | sparse | ablations | tune | ceiling | scale")
+                   help="all | seed | xling | jsquad | cmrc2018 | squad PATH | answers | drill | phrasing | speed | sparse | ablations | tune | ceiling | scale | formats")
     p.add_argument("path", nargs="?", type=Path, help="SQuAD-format file (with `squad`)")
     p.add_argument("--modes", default=",".join(MODES), help="comma-separated: " + ",".join(MODES))
     p.add_argument("--split", default="test", choices=("dev", "test", "all"), help="query half (default: held-out test)")
@@ -151,6 +152,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--tune", action="store_true",
                    help="answers: choose the extraction values on the dev half first; drill: tune the grading thresholds")
     p.add_argument("--out", type=Path, default=None, help="results folder (default eval/results[/quick])")
+    p.add_argument("--parts", default="parity,cited,ocr,speed,big", help="formats: which parts to run")
     args = p.parse_args(argv)
     warnings.simplefilter("ignore")
     modes = [m.strip() for m in args.modes.split(",") if m.strip()]
@@ -168,6 +170,13 @@ def main(argv: list[str] | None = None) -> int:
         from eval.tune import main as tune
 
         return tune(limit=limit, out=args.out or RESULTS, encoder=args.encoder)
+    if args.target == "formats":
+        from eval.formats import run as formats
+
+        parts = tuple(x.strip() for x in args.parts.split(",") if x.strip())
+        full = set(parts) == {"parity", "cited", "ocr", "speed", "big"}
+        formats(args.out or (RESULTS if full else RUNS / "formats"), encoder_name=args.encoder, parts=parts)
+        return 0
     if args.target == "answers":
         from eval.answers import main as answers
 

@@ -3,8 +3,9 @@
 One home for the file rules that ingest (loading), uploads and search (the stale-index
 warning) all apply:
 
-* a document is a ``.txt``/``.md``/``.markdown`` file under the corpus folder; hidden files
-  and folders are skipped, folder links are not followed;
+* a document is a ``.txt``/``.md``/``.markdown`` file, or a PDF, ``.pptx``, ``.docx`` or saved
+  ``.html`` page (:data:`FILE_SUFFIXES`, read by ``ingest/readers``), under the corpus folder;
+  hidden files and folders are skipped, folder links are not followed;
 * it is read only when its resolved path is inside the resolved corpus folder: a link to a
   file elsewhere (``x.md -> /etc/passwd``) is skipped with a reason, and the check is made
   again when the file is opened;
@@ -25,7 +26,9 @@ from typing import Any
 
 from rag.errors import CorpusError
 
-SUFFIXES = (".txt", ".md", ".markdown")
+TEXT_SUFFIXES = (".txt", ".md", ".markdown")
+FILE_SUFFIXES = (".pdf", ".pptx", ".docx", ".html", ".htm")  # ingest/readers has one reader each
+SUFFIXES = TEXT_SUFFIXES + FILE_SUFFIXES
 MAX_BYTES = 20_000_000
 # A leading ``---`` … ``---`` block (YAML front matter; ingest/loader.py parses it).
 FRONT_MATTER = re.compile(r"\A---[ \t]*\n(.*?\n)---[ \t]*(?:\n|\Z)", re.DOTALL)
@@ -84,12 +87,17 @@ def decode(data: bytes, name: str) -> str:
     return text
 
 
+def is_file_format(name: str) -> bool:
+    """Whether ``name`` is read by a format reader (PDF, slides, Word, web page), not as text."""
+    return name.lower().endswith(FILE_SUFFIXES)
+
+
 def _inside(path: Path, base: Path) -> bool:
     return path == base or base in path.parents
 
 
 def corpus_files(root: Path, *, on_skip: OnSkip | None = None) -> list[Path]:
-    """The ``.txt``/``.md`` files under ``root``, sorted; hidden files and folders skipped.
+    """The document files (:data:`SUFFIXES`) under ``root``, sorted; hidden files and folders skipped.
 
     Folder links are not followed. A file whose resolved path leaves the (resolved) corpus
     folder, a broken link, something that is not a regular file, or a name that is not
@@ -161,7 +169,8 @@ def document_hashes(corpus_dir: Path) -> dict[str, str]:
     for p in corpus_files(Path(corpus_dir)):
         try:
             data = read_file(p, Path(corpus_dir))
-            decode(data, p.name)  # files ingest skips (binary, not UTF-8, empty) are not documents
+            if not is_file_format(p.name):
+                decode(data, p.name)  # files ingest skips (binary, not UTF-8, empty) are not documents
         except (OSError, UnreadableFileError):
             continue
         out[p.relative_to(corpus_dir).as_posix()] = hashlib.sha256(data).hexdigest()

@@ -11,18 +11,8 @@ from __future__ import annotations
 import re
 from collections.abc import Callable
 
-from rag.lang import detect_lang
-from rag.text import CJK, EN_STOP, QUESTION_WORDS
-
-_JA_ZH_CUES = re.compile(
-    r"^(?:じゃあ|じゃ|では|それでは|なら|それ|その|これ|この|あれ|あの|そいつ|そっち|そんな|そういう|こういう|そう|"
-    r"它|它们|这个|那个|这|那|这种|那种|此|其|那么|那它|然后|还有|另外)"
-)
-_JA_ZH_INSIDE = re.compile(r"(?:それ|その|これ|この|そんな|そういう|它|它们|这个|那个|这种|那种|这样|那样)")
-_EN_CUES = re.compile(
-    r"\b(?:it|its|it's|itself|that|this|these|those|they|them|their|the former|the latter|such)\b|\bthen\s*\??$", re.I
-)
-_EN_OPENERS = re.compile(r"^(?:and|also|then|what about|how about|and what about|but)\b", re.I)
+from rag.rules.questions import EN_CUE, EN_OPENER, EN_STOP, JA_ZH_CUE, JA_ZH_INSIDE, QUESTION_WORDS
+from rag.rules.script import CJK, detect_lang
 
 # Facets a follow-up asks about without naming a topic, with the words a passage uses when it
 # does address them (ja / zh / en). 「欠点は？」 asks for drawbacks; a passage that names none
@@ -124,18 +114,18 @@ def is_followup(question: str, analyze: Callable[[str], list[str]] | None = None
     if which and not _ALTERNATIVES.search(q) and not _refers_inside(q, which, analyze, known):
         return True
     if cjk:
-        if _JA_ZH_CUES.match(q):
+        if JA_ZH_CUE.match(q):
             return True
-        inside = _JA_ZH_INSIDE.search(q)
+        inside = JA_ZH_INSIDE.search(q)
         if inside and cjk <= 2 * MAX_CJK_CHARS and not _refers_inside(q, inside, analyze, known):
             return True
-        cue = _EN_CUES.search(q)
+        cue = EN_CUE.search(q)
         if cue and len(words) <= MAX_WORDS and not _refers_inside(q, cue, analyze, known):
             return True
     elif words:
-        if _EN_OPENERS.match(q) and len(words) <= 2 * MAX_WORDS:
+        if EN_OPENER.match(q) and len(words) <= 2 * MAX_WORDS:
             return True
-        cue = _EN_CUES.search(q)
+        cue = EN_CUE.search(q)
         if cue and len(words) <= 2 * MAX_WORDS and not _refers_inside(q, cue, analyze, known):
             return True
     short = (cjk and cjk <= MAX_CJK_CHARS and len(words) <= 1) or (not cjk and len(words) <= 3)

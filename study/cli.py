@@ -20,9 +20,9 @@ import json
 import sys
 from pathlib import Path
 
+from rag.context import resolve
 from rag.errors import RagError
-
-DEFAULT_INDEX = Path("index")
+from rag.shell import EXIT_ERROR, EXIT_OK, add_location_options, guarded
 
 
 class _Parser(argparse.ArgumentParser):
@@ -33,8 +33,7 @@ class _Parser(argparse.ArgumentParser):
 def parser() -> argparse.ArgumentParser:
     p = _Parser(prog="studyrag study", description="Flashcards, progress and the mock-interview drill.")
     common = argparse.ArgumentParser(add_help=False)
-    common.add_argument("--index", type=Path, default=DEFAULT_INDEX, help="index folder (default ./index)")
-    common.add_argument("--data", type=Path, default=None, help="study data folder (default $STUDYRAG_DATA or ./data)")
+    add_location_options(common, "index", "data")
     sub = p.add_subparsers(dest="cmd", parser_class=_Parser)
     c = sub.add_parser("cards", parents=[common], help="print every card")
     c.add_argument("--json", action="store_true", help="one JSON object per line")
@@ -236,16 +235,16 @@ def main(argv: list[str] | None = None) -> int:
             "usage: studyrag study {" + ",".join(COMMANDS) + "} [options]\n" + __doc__.split("\n\n")[1].rstrip(),
             file=sys.stderr,
         )
-        return 2
-    try:
-        COMMANDS[args.cmd](args)
-    except (RagError, ValueError, KeyError) as e:
-        print(f"error: {e.args[0] if isinstance(e, KeyError) and e.args else e}", file=sys.stderr)
-        return 2
-    except OSError as e:
-        print(f"error: {e.filename or ''}: {e.strerror or e}".replace("error: : ", "error: "), file=sys.stderr)
-        return 2
-    return 0
+        return EXIT_ERROR
+    return _run(args)
+
+
+@guarded
+def _run(args) -> int:
+    ctx = resolve(index=args.index, data=args.data)
+    args.index, args.data = ctx.index_folder, ctx.data
+    COMMANDS[args.cmd](args)
+    return EXIT_OK
 
 
 if __name__ == "__main__":  # pragma: no cover

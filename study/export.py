@@ -110,15 +110,18 @@ def _anki_schedule(st: CardState | None, position: int, now: float) -> dict:
     """Anki's card columns for an FSRS state (new cards keep their corpus position)."""
     if st is None:
         return {"type": 0, "queue": 0, "due": position, "ivl": 0, "reps": 0, "lapses": 0, "data": ""}
+    import fsrs
+
     f = st.fsrs
-    state = int(f.get("state", 1))
+    state = fsrs.State(int(f.get("state", fsrs.State.Learning)))
     memory = {"s": round(float(f["stability"]), 4), "d": round(float(f["difficulty"]), 4)} if f.get("stability") else {}
     common = {"reps": st.reps, "lapses": st.lapses, "data": json.dumps(memory) if memory else ""}
-    if state == 2:  # review: due counts days from the collection's creation
+    if state == fsrs.State.Review:  # due counts days from the collection's creation
         last = st.last_review if st.last_review is not None else now
         ivl = max(1, round((st.due - last) / 86400))
         return {"type": 2, "queue": 2, "due": int((st.due - ANKI_COLLECTION_CREATED) // 86400), "ivl": ivl, **common}
-    return {"type": 1 if state == 1 else 3, "queue": 1, "due": int(st.due), "ivl": 0, **common}
+    learning = 1 if state == fsrs.State.Learning else 3  # Anki's card types: learning / relearning
+    return {"type": learning, "queue": 1, "due": int(st.due), "ivl": 0, **common}
 
 
 def write_anki(
@@ -348,10 +351,7 @@ def import_progress(store: Store, profile: str, path: str | Path) -> ImportRepor
                 taken += 1
             else:
                 kept += 1
-        have = {
-            (r["card_id"], r["reviewed_at"], r["rating"])
-            for r in conn.execute("SELECT card_id, reviewed_at, rating FROM reviews WHERE profile_id = ?", (p.id,))
-        }
+        have = store.review_keys(p.id, conn=conn)
         for r in reviews:
             if r.card_id in known and (r.card_id, r.reviewed_at, r.rating) not in have:
                 store.add_review(conn, p.id, r)

@@ -3,6 +3,8 @@ learner reads, answers with clickable markers, saved turns, suggestions, benchma
 
 from __future__ import annotations
 
+import json
+
 import re
 
 import pytest
@@ -264,6 +266,34 @@ def test_a_saved_turn_reads_back_the_same():
     with pytest.raises(ValueError, match="not a saved answer"):
         from_record({"question": "x"})
     assert title_for("  a\n  long   question " * 10).endswith("…") and len(title_for("x" * 100)) == 60
+
+
+def _v1_record(a):
+    """A turn as the store held it before answers serialised themselves (record version 1)."""
+    def hit(h):
+        return {"chunk": h.chunk.to_dict(), "rank": h.rank, "score": float(h.score), "scores": dict(h.scores)}
+
+    return {
+        "v": 1, "question": a.question, "text": a.text, "abstained": a.abstained, "lang": a.lang,
+        "answerer": a.answerer, "relevance": a.relevance, "lead": a.lead, "reason": a.reason,
+        "missing": list(a.missing), "suggestions": list(a.suggestions),
+        "checks": [{"text": c.text, "markers": list(c.markers), "ok": c.ok, "problem": c.problem} for c in a.checks],
+        "query": a.query, "followup": a.followup, "mode": a.mode, "ms": float(a.ms), "note": a.note,
+        "citations": [{"number": c.number, "chunk": c.chunk.to_dict(), "hit": hit(c.hit), "translated": c.translated,
+                       "parallel": None if c.parallel is None else c.parallel.to_dict(),
+                       "quotes": [list(q) for q in c.quotes]} for c in a.citations],
+        "hits": [hit(h) for h in a.hits],
+    }
+
+
+def test_conversations_saved_before_version_2_still_read():
+    from ui.conversation import RECORD_VERSION, from_record, to_record
+
+    a = answer()
+    assert to_record(a)["v"] == RECORD_VERSION == 2
+    assert from_record(json.loads(json.dumps(_v1_record(a), ensure_ascii=False))) == a
+    with pytest.raises(ValueError, match="not a saved answer"):
+        from_record({"v": 1, "question": "x"})
 
 
 def test_suggested_questions_are_drawn_from_the_notes_in_each_language(corpus_fake_index):

@@ -20,7 +20,8 @@ from pathlib import PurePosixPath
 from markdown_it import MarkdownIt
 
 from rag.highlight import escape
-from rag.text import MARKER, plain
+from rag.rules.sentences import MARKER
+from rag.rules.structure import GENERIC_HEADINGS, plain
 from rag.types import Chunk, Document
 
 # Private-use characters that mark where a highlight starts and ends while the text goes
@@ -34,32 +35,6 @@ _TAG = re.compile(r"(<[^>]*>)")
 # begins after it (else "## Title" would no longer be a heading).
 _BLOCK_PREFIX = re.compile(r"[ \t]*(?:(?:#{1,6}|[-*+]|\d{1,9}[.)]|>|\|)[ \t]+|>|\|)*(?:\*\*|__)?")
 _FENCE_LINE = re.compile(r"[ \t]*(?:```|~~~)[^\n]*(?:\n|$)")
-GENERIC_HEADINGS = frozenset(
-    [
-        "はじめに",
-        "まとめ",
-        "結論",
-        "概要",
-        "序論",
-        "おわりに",
-        "目次",
-        "引言",
-        "前言",
-        "总结",
-        "结论",
-        "概述",
-        "导言",
-        "introduction",
-        "intro",
-        "summary",
-        "conclusion",
-        "conclusions",
-        "overview",
-        "preface",
-        "contents",
-    ]
-)
-
 
 def _md() -> MarkdownIt:
     md = MarkdownIt("commonmark", {"html": False, "linkify": False, "typographer": False})
@@ -118,8 +93,11 @@ _MARKDOWN = _md()
 
 
 def is_markdown(doc_id: str) -> bool:
-    """Markdown files are rendered; plain-text files are shown line for line."""
-    return PurePosixPath(doc_id).suffix.lower() in (".md", ".markdown")
+    """Markdown files — and PDFs, slides, Word files and web pages, whose readers write
+    Markdown — are rendered; plain-text files are shown line for line."""
+    from rag.corpus import is_file_format
+
+    return PurePosixPath(doc_id).suffix.lower() in (".md", ".markdown") or is_file_format(doc_id)
 
 
 def markdown_html(text: str) -> str:
@@ -397,7 +375,8 @@ def answer_html(a, *, key: str, lang: str, titles: Mapping[str, str]) -> str:
     panels = []
     for c in cited:
         ch = c.chunk
-        head = " · ".join(x for x in (titles.get(ch.doc_id) or ch.title, passage_label(ch)) if x)
+        page = c.location.label if c.location is not None else ""
+        head = " · ".join(x for x in (titles.get(ch.doc_id) or ch.title, passage_label(ch), page) if x)
         note = ""
         if c.translated:
             said = t("ask.translated", lang, lang=lang_name(lang, c.hit.chunk.lang))

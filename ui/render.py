@@ -10,7 +10,7 @@ from collections.abc import Iterable
 import streamlit as st
 
 from rag.highlight import escape, md_escape
-from ui import state
+from ui import session, state
 from ui.notes import MAX_PANELS
 from ui.state import tr
 
@@ -93,7 +93,9 @@ def source_button(label: str, target: dict, *, key: str, back: dict | None = Non
     """A button that opens a document at ``target`` (``doc_id``, ``start``, ``end``, ``text``,
     ``quotes``); ``back`` says where its "back" button returns to."""
     if st.button(label, key=key, icon=":material/description:", type="tertiary"):
-        state.go("sources", source_target={**target, "back": back or {}}, source_doc=target["doc_id"])
+        session.get(session.Sources).target = {**target, "back": back or {}}
+        st.session_state["source_doc"] = target["doc_id"]  # the document picker's widget value
+        state.go("sources")
 
 
 def scroll_to(selector: str, *, block: str = "start") -> None:
