@@ -33,7 +33,9 @@ def parser() -> argparse.ArgumentParser:
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     p.add_argument("--corpus", type=Path, default=Path("corpus"), help="documents folder (default ./corpus)")
-    p.add_argument("--index", type=Path, default=Path("index"), help="index folder (default ./index)")
+    p.add_argument("--index", default="index",
+                   help="index: a folder (default ./index), a Milvus Lite file (.db), milvus://HOST:PORT[?token=T], "
+                        "qdrant+local:///ABS/PATH or qdrant://HOST:PORT[?api_key=K]")
     p.add_argument("--encoder", default=DEFAULT_ENCODER,
                    help="e5-small (default, bundled) | use-m3 | minilm | st:<sentence-transformers id or path>")
     p.add_argument("--device", default="cpu", help="for st: models: cpu (default), cuda, mps …")
@@ -41,8 +43,20 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--chunk-size", type=int, default=config.CHUNK_MAX_CHARS, help="max characters per chunk")
     p.add_argument("--faiss", choices=FAISS_KINDS, default="auto", help="dense index kind")
     p.add_argument("--rebuild", action="store_true", help="re-embed everything")
+    p.add_argument("--ray", metavar="ADDRESS", default=None,
+                   help="encode on a Ray cluster: auto (the running one), local (start one here) or ray://HOST:PORT")
+    p.add_argument("--ray-workers", type=int, default=None, metavar="N",
+                   help="encoder copies on the cluster (default: one per CPU, or per GPU with --device cuda)")
     p.add_argument("--quiet", action="store_true", help="no progress bars")
     return p
+
+
+def _encoder(args):
+    if args.ray is not None:
+        from ingest.distributed import RayEncoder
+
+        return RayEncoder(args.encoder, address=args.ray, device=args.device, workers=args.ray_workers)
+    return load_encoder(args.encoder) if args.device == "cpu" else load_encoder(args.encoder, device=args.device)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -54,7 +68,7 @@ def main(argv: list[str] | None = None) -> int:
         report = ingest(
             args.corpus,
             args.index,
-            encoder=load_encoder(args.encoder) if args.device == "cpu" else load_encoder(args.encoder, device=args.device),
+            encoder=_encoder(args),
             analyzer=args.analyzer,
             max_chars=args.chunk_size,
             faiss=args.faiss,

@@ -28,7 +28,8 @@ from rag.bm25 import BM25Index
 from rag.dense import DenseIndex
 from rag.encoders import Encoder
 from rag.errors import IndexWriteError, RagError
-from rag.index import FORMAT_VERSION, Index, open_index, write_index, write_lock
+from rag.backends import open_index, write_index, write_lock
+from rag.index import FORMAT_VERSION, Index
 from rag.parallel import link_parallel
 from rag.text import plain, unit_spans
 from rag.types import Chunk, Document
@@ -102,7 +103,7 @@ def _embed(encoder: Encoder, texts: list[str], desc: str, progress: bool, on_pro
     of earlier stages: a heading line and its heading, a repeated list item)."""
     known = known if known is not None else {}
     todo = [t for t in dict.fromkeys(texts) if t not in known]
-    step = 64
+    step = getattr(encoder, "ingest_batch", 64)  # a RayEncoder takes bigger batches to split
     if on_progress:
         on_progress(desc, 0, len(todo))
     with tqdm(total=len(todo), desc=desc, unit="text", disable=not progress, leave=False) as bar:
@@ -275,7 +276,7 @@ def build(
     )
 
 
-def try_open(index_dir: Path) -> Index | None:
+def try_open(index_dir: str | Path) -> Index | None:
     """The current index, or None if there is none or it cannot be read (it will be rebuilt)."""
     try:
         return open_index(index_dir)
@@ -294,7 +295,7 @@ def _warn(s: Skipped) -> None:
 
 def ingest(
     corpus_dir: Path,
-    index_dir: Path,
+    index_dir: str | Path,
     *,
     encoder: Encoder,
     analyzer: str = config.ANALYZER,
@@ -304,7 +305,8 @@ def ingest(
     progress: bool = False,
     on_progress: OnProgress = None,
 ) -> IngestReport:
-    """Bring the index under ``index_dir`` up to date with ``corpus_dir``.
+    """Bring the index at ``index_dir`` (a folder or an engine URI, :mod:`rag.backends`) up to
+    date with ``corpus_dir``.
 
     ``progress`` shows tqdm bars on stderr; ``on_progress(stage, done, total)`` is called as
     each stage (chunks, headings, sentences, analyze) advances, for a UI's own progress bar.
@@ -320,7 +322,6 @@ def ingest(
         report.skipped_files.append(s.message())
         _warn(s)
 
-    index_dir = Path(index_dir)
     try:
         lock = write_lock(index_dir)
         lock.acquire()

@@ -203,7 +203,7 @@ def update_index(
 
     with INGEST_LOCK, warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        return ingest(Path(corpus_dir), Path(index_dir), encoder=encoder, rebuild=rebuild, on_progress=progress)
+        return ingest(Path(corpus_dir), index_dir, encoder=encoder, rebuild=rebuild, on_progress=progress)
 
 
 def add_documents(

@@ -65,7 +65,9 @@ def search_parser() -> argparse.ArgumentParser:
     p.add_argument("--k", type=int, default=5, help="number of passages (default 5)")
     p.add_argument("--mode", choices=MODES, default=None, help="pipeline depth (default: the tuned mode, see rag/tuned.json)")
     p.add_argument("--json", action="store_true", help="print JSON instead of text")
-    p.add_argument("--index", type=Path, default=DEFAULT_INDEX, help="index folder (default ./index)")
+    p.add_argument("--index", default=str(DEFAULT_INDEX),
+                   help="index: a folder (default ./index), a Milvus Lite file (.db), milvus://HOST:PORT, "
+                        "qdrant+local:///ABS/PATH or qdrant://HOST:PORT")
     p.add_argument("--encoder", help="query encoder (default: the one that built the index)")
     p.add_argument("--reranker", default="auto", help="auto (the tuned one, if any) | none | cross:<CrossEncoder id or path>")
     p.add_argument("--corpus", type=Path, default=DEFAULT_CORPUS, help="corpus folder, to check the index is fresh")
@@ -175,7 +177,9 @@ def ask_parser() -> argparse.ArgumentParser:
                    help="extractive (offline, default) or endpoint (an OpenAI-compatible chat endpoint)")
     p.add_argument("--llm-url", default=os.environ.get("STUDYRAG_LLM_URL", ""), help="endpoint URL (or STUDYRAG_LLM_URL)")
     p.add_argument("--llm-model", default=os.environ.get("STUDYRAG_LLM_MODEL", ""), help="model name (or STUDYRAG_LLM_MODEL)")
-    p.add_argument("--index", type=Path, default=DEFAULT_INDEX, help="index folder (default ./index)")
+    p.add_argument("--index", default=str(DEFAULT_INDEX),
+                   help="index: a folder (default ./index), a Milvus Lite file (.db), milvus://HOST:PORT, "
+                        "qdrant+local:///ABS/PATH or qdrant://HOST:PORT")
     p.add_argument("--corpus", type=Path, default=DEFAULT_CORPUS, help="corpus folder, to check the index is fresh")
     return p
 

@@ -21,7 +21,7 @@ from rag.bm25 import top_n
 from rag.encoders import Encoder, load_encoder
 from rag.errors import EncoderMismatchError, QueryError
 from rag.fusion import rrf, wsum
-from rag.index import Index, open_index
+from rag.index import Index
 from rag.lang import detect_lang
 from rag.rerank import CrossEncoderReranker, FeatureReranker, Reranker
 from rag.text import distinctive_terms, search_text, squash
@@ -140,8 +140,11 @@ class Searcher:
 
     @classmethod
     def open(cls, index_dir: str | Path, *, encoder: str | None = None, **kwargs) -> Searcher:
-        """Load the index under ``index_dir`` and the encoder that built it (or ``encoder``)."""
-        index = open_index(Path(index_dir))
+        """Load the index at ``index_dir`` (a folder or an engine URI, :mod:`rag.backends`) and
+        the encoder that built it (or ``encoder``)."""
+        from rag.backends import open_index
+
+        index = open_index(index_dir)
         return cls(index, encoder=load_encoder(encoder or index.encoder_id), **kwargs)
 
     # --- the query, computed once ------------------------------------------------------------
@@ -195,9 +198,7 @@ class Searcher:
 
     def bm25_leg(self, query: Query, n: int) -> tuple[dict[int, float], np.ndarray]:
         """Top-``n`` BM25 chunks (positive scores only) and every chunk's score."""
-        scores = self.index.bm25.scores(list(query.tokens))
-        idx, s = top_n(scores, n)
-        return dict(zip(idx.tolist(), s.tolist())), scores
+        return self.index.bm25.leg(list(query.tokens), n)
 
     def dense_leg(self, query: Query, n: int) -> dict[int, float]:
         """Multi-vector dense retrieval: nearest chunks and nearest units (pooled to their

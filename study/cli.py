@@ -33,7 +33,9 @@ class _Parser(argparse.ArgumentParser):
 def parser() -> argparse.ArgumentParser:
     p = _Parser(prog="studyrag study", description="Flashcards, progress and the mock-interview drill.")
     common = argparse.ArgumentParser(add_help=False)
-    common.add_argument("--index", type=Path, default=DEFAULT_INDEX, help="index folder (default ./index)")
+    common.add_argument("--index", default=str(DEFAULT_INDEX),
+                   help="index: a folder (default ./index), a Milvus Lite file (.db), milvus://HOST:PORT, "
+                        "qdrant+local:///ABS/PATH or qdrant://HOST:PORT")
     common.add_argument("--data", type=Path, default=None, help="study data folder (default $STUDYRAG_DATA or ./data)")
     sub = p.add_subparsers(dest="cmd", parser_class=_Parser)
     c = sub.add_parser("cards", parents=[common], help="print every card")
@@ -63,8 +65,8 @@ def parser() -> argparse.ArgumentParser:
     return p
 
 
-def _index(path: Path):
-    from rag.index import open_index
+def _index(path: str | Path):
+    from rag.backends import open_index
 
     return open_index(path)
 

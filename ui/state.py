@@ -21,7 +21,7 @@ import streamlit as st
 from rag.answer import Answer, Settings
 from rag.encoders import DEFAULT_ENCODER, load_encoder
 from rag.errors import IndexCorruptError, IndexMissingError, RagError
-from rag.index import Index, current_folder
+from rag.backends import live_key, open_live
 from rag.search import Searcher
 from study.store import Profile, ProfileError, Store, StoreError
 from ui import i18n
@@ -44,8 +44,10 @@ def corpus_dir() -> Path:
     return _env_path("STUDYRAG_CORPUS", ROOT / "corpus")
 
 
-def index_dir() -> Path:
-    return _env_path("STUDYRAG_INDEX", ROOT / "index")
+def index_dir() -> str | Path:
+    """The index setting: a folder, or an engine URI / Milvus Lite file (:mod:`rag.backends`)."""
+    v = os.environ.get("STUDYRAG_INDEX", "").strip()
+    return v if "://" in v or v.endswith(".db") else _env_path("STUDYRAG_INDEX", ROOT / "index")
 
 
 def data_dir() -> Path:
@@ -137,7 +139,7 @@ def get_searcher(build: str) -> Searcher:
     after an ingest the next run loads the new build; older sessions keep theirs."""
     from rag.answer import ask
 
-    index = Index.load(Path(build))
+    index = open_live(build)
     searcher = Searcher(index, encoder=get_encoder(index.encoder_id))
     for q in WARM_UP:  # the analyzers' dictionaries, the encoder's first call, the answerer's caches
         try:
@@ -147,16 +149,17 @@ def get_searcher(build: str) -> Searcher:
     return searcher
 
 
-def live_build() -> Path:
-    """The live build folder; on a first start the index is built from the corpus first."""
+def live_build() -> str:
+    """The live build (folder, or engine URI and version); on a first start the index is built
+    from the corpus first."""
     try:
-        return current_folder(index_dir())
+        return live_key(index_dir())
     except IndexMissingError:
         from ingest.uploads import update_index
 
         with st.spinner(tr("index.building")):
             update_index(corpus_dir(), index_dir(), get_encoder(build_encoder()))
-        return current_folder(index_dir())
+        return live_key(index_dir())
 
 
 def load_searcher() -> Searcher:
@@ -171,7 +174,7 @@ def load_searcher() -> Searcher:
                     return get_searcher(str(build))
             except IndexCorruptError:
                 # another session's ingest may have switched builds meanwhile: read CURRENT again
-                if attempt == 2 or current_folder(index_dir()) == build:
+                if attempt == 2 or live_key(index_dir()) == build:
                     raise
     except IndexCorruptError:
         st.error(tr("index.unreadable"))
@@ -189,7 +192,8 @@ def load_searcher() -> Searcher:
 
 
 def build_key(searcher: Searcher) -> str:
-    return str(searcher.index.path)
+    be = getattr(searcher.index, "backend", None)
+    return str(searcher.index.path) if be is None else f"{be.uri}#{be.version}"
 
 
 @st.cache_data(show_spinner=False, max_entries=8)
