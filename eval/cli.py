@@ -9,6 +9,9 @@
     python -m eval answers [--calibrate]    # the answer benchmark (key points, abstention, support, latency)
     python -m eval ceiling                  # what the offline features can reach (diagnostic)
     python -m eval scale                    # 1k / 10k / 100k synthetic chunks
+    python -m eval scale --backend folder,milvus-lite,qdrant-local   # 100k chunks per index backend
+    python -m eval backends                 # the seed index on every backend: same top 10? HNSW recall
+    python -m eval ray                      # ingest encoding on a local Ray cluster vs the plain loop
     python -m eval sparse                   # the encoder's sparse head as a third leg? (dev halves)
     python -m eval phrasing                 # questions wrapped in a request ("…について教えてください")
     python -m eval speed                    # ingest time, encoding rate, latency idle and beside a busy encoder
@@ -136,7 +139,7 @@ def _positive_int(text: str) -> int:
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(prog="python -m eval", description=__doc__.split("\n")[0])
     p.add_argument("target", nargs="?", default="all",
-                   help="all | seed | jsquad | cmrc2018 | squad PATH | answers | drill | phrasing | speed | sparse | ablations | tune | ceiling | scale")
+                   help="all | seed | jsquad | cmrc2018 | squad PATH | answers | drill | phrasing | speed | sparse | ablations | tune | ceiling | scale | backends | ray")
     p.add_argument("path", nargs="?", type=Path, help="SQuAD-format file (with `squad`)")
     p.add_argument("--modes", default=",".join(MODES), help="comma-separated: " + ",".join(MODES))
     p.add_argument("--split", default="test", choices=("dev", "test", "all"), help="query half (default: held-out test)")
@@ -145,6 +148,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--encoder", default=DEFAULT_ENCODER, help="e5-small (default) | use-m3 | minilm | st:<model>")
     p.add_argument("--index", type=Path, default=None, help="drill: grade against this index instead of building one")
     p.add_argument("--json", action="store_true", help="print the scores as one JSON object on stdout")
+    p.add_argument("--backend", default=None,
+                   help="scale / backends: comma-separated index backends (folder,milvus-lite,qdrant-local)")
     p.add_argument("--calibrate", action="store_true", help="answers: refit the relevance model on the dev half first")
     p.add_argument("--tune", action="store_true",
                    help="answers: choose the extraction values on the dev half first; drill: tune the grading thresholds")
@@ -193,6 +198,21 @@ def main(argv: list[str] | None = None) -> int:
         from eval.drill import main as drill
 
         return drill(out=args.out or RESULTS, index_dir=args.index, encoder=args.encoder, do_tune=args.tune)
+    if args.target == "backends":
+        from eval.backends import NEEDS
+        from eval.backends import main as backends
+
+        return backends(out=args.out or RESULTS, encoder=args.encoder,
+                        backends=tuple(args.backend.split(",")) if args.backend else tuple(NEEDS))
+    if args.target == "ray":
+        from eval.ray_bench import main as ray_bench
+
+        return ray_bench(out=args.out or RESULTS, encoder=args.encoder)
+    if args.target == "scale" and args.backend:
+        from eval.scale import compare_backends
+
+        return compare_backends(out=args.out or RESULTS, backends=tuple(args.backend.split(",")), quick=args.quick,
+                                encoder=args.encoder)
     if args.target == "scale":
         from eval.scale import main as scale
 

@@ -50,7 +50,7 @@ class RayEncoder:
         try:
             import ray
         except ImportError:
-            raise RagError("--ray needs Ray: pip install 'ray[data]'") from None
+            raise RagError("--ray needs Ray: pip install ray") from None
         if not ray.is_initialized():
             try:
                 ray.init(address=None if address == "local" else address, log_to_driver=False,

@@ -26,7 +26,7 @@ from filelock import FileLock
 from rag.backends.base import CHUNKS, SPACES, UNITS, IndexBackend, Row
 from rag.errors import RagError
 
-__all__ = ["CHUNKS", "SPACES", "UNITS", "IndexBackend", "Location", "Row", "backend", "live_key", "locate",
+__all__ = ["CHUNKS", "SPACES", "UNITS", "IndexBackend", "Location", "Row", "backend", "live_key", "locate", "new_backend", "open_live",
            "open_index", "write_index", "write_lock"]
 
 KINDS = ("folder", "milvus-lite", "milvus", "qdrant-local", "qdrant")
@@ -180,9 +180,27 @@ def open_live(key: str):
 def backend(setting: str | Path) -> IndexBackend:
     """The live index at ``setting`` through the :class:`IndexBackend` protocol."""
     loc = locate(setting)
-    index = open_index(setting)
     if loc.is_folder:
         from rag.backends.folder import FolderBackend
 
-        return FolderBackend.from_index(index, uri=loc.uri)
-    return index.backend
+        return FolderBackend.from_index(open_index(setting), uri=loc.uri)
+    from rag.backends.engine import live_backend
+
+    return live_backend(_safe_engine(loc), uri=loc.uri, prefix=PREFIX)
+
+
+def new_backend(setting: str | Path, *, dim: int, manifest: dict, hnsw: bool = False, prefix: str = PREFIX) -> IndexBackend:
+    """An empty, writable :class:`IndexBackend` at ``setting`` — a new version that is not
+    live (nothing reads it until :func:`write_index` switches one in); for tools and tests of
+    the protocol itself. The folder's is in memory."""
+    loc = locate(setting)
+    if loc.is_folder:
+        from rag.backends.folder import FolderBackend
+
+        return FolderBackend(uri=loc.uri, manifest=manifest)
+    from rag.backends.engine import EngineBackend, new_version
+
+    be = EngineBackend(_safe_engine(loc), uri=loc.uri, prefix=prefix, version=new_version(), hnsw=hnsw,
+                       manifest=manifest)
+    be.create(dim)
+    return be

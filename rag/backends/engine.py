@@ -246,6 +246,17 @@ def attach(index: Index, be: EngineBackend) -> EngineIndex:
     )
 
 
+def live_backend(engine, *, uri: str, prefix: str) -> EngineBackend:
+    """The live version through the protocol, without reading its records."""
+    version = pointer(engine, prefix)
+    if version is None:
+        raise IndexMissingError(f"no index at {uri}: build one with `python -m ingest --index {uri}`")
+    be = EngineBackend(engine, uri=uri, prefix=prefix, version=version)
+    m = be.describe()
+    be.hnsw = m.get("faiss") == "hnsw" or (m.get("faiss") == "auto" and m.get("chunks", 0) >= HNSW_FROM)
+    return be
+
+
 def load_index(engine, *, uri: str, prefix: str) -> EngineIndex:
     """The live version's index; any inconsistency is an :class:`IndexCorruptError`."""
     version = pointer(engine, prefix)

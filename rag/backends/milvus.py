@@ -95,7 +95,7 @@ class MilvusEngine:
 
     def _search(self, name: str, data, field: str, k: int, params: dict):
         res = self.c.search(self._load(name), data=[data], anns_field=field, limit=min(k, MAX_TOPK),
-                            search_params={"metric_type": "IP", "params": params}, output_fields=[])
+                            search_params={"metric_type": "IP", "params": params}, output_fields=["id"])
         hits = res[0]
         return as_top([h["id"] for h in hits], [h["distance"] for h in hits])
 

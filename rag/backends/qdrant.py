@@ -38,6 +38,7 @@ class QdrantEngine:
 
     def __init__(self, *, path: str | None = None, url: str | None = None, api_key: str | None = None):
         self.target = path or url
+        self.local = path is not None  # local mode always searches exactly and says so if asked otherwise
         self.c = client(path=path, url=url, api_key=api_key)
 
     def names(self) -> list[str]:
@@ -84,7 +85,7 @@ class QdrantEngine:
     def _query(self, name: str, query, using: str, k: int, exact: bool):
         from qdrant_client import models
 
-        params = models.SearchParams(exact=exact, hnsw_ef=max(128, k))
+        params = None if self.local else models.SearchParams(exact=exact, hnsw_ef=max(128, k))
         pts = self.c.query_points(name, query=query, using=using, limit=k, search_params=params,
                                   with_payload=False).points
         return as_top([p.id for p in pts], [p.score for p in pts])
