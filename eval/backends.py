@@ -60,7 +60,7 @@ def _hnsw_recall(vectors: np.ndarray, queries: np.ndarray, tmp: Path, label: str
         from rag.backends.base import Row
 
         be = new_backend(str(tmp / f"hnsw-{label}.db"), dim=vectors.shape[1], manifest={}, hnsw=True)
-        be.upsert([Row(i, "d", v) for i, v in enumerate(vectors)])
+        be.upsert([Row(i, "d", v, {}) for i, v in enumerate(vectors)])
         be.engine.settle(be.name("chunks"), len(vectors), vectors[0])
         out["milvus_lite_hnsw_recall@10"] = recall_at([be.dense_top(q, 10)[0].tolist() for q in queries], exact)
         be.drop()

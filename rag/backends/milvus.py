@@ -19,7 +19,8 @@ from rag.errors import RagError
 
 BATCH = 512
 MAX_TOPK = 16_384  # Milvus's limit on one search's k
-SETTLE_SECONDS = 120.0
+SETTLE_SECONDS = 600.0  # an HNSW build over ~600k unit vectors on 2 busy cores takes minutes
+NO_TERM = 2**32 - 2  # the largest sparse index Milvus takes; our term ids count from 0
 _CLIENTS: dict[tuple[str, str], object] = {}
 
 
@@ -70,7 +71,9 @@ class MilvusEngine:
             ip.add_index("dense", index_type="FLAT", metric_type="IP")
         if sparse:
             ip.add_index("sparse", index_type="SPARSE_INVERTED_INDEX", metric_type="IP")
-        self.c.create_collection(name, schema=s, index_params=ip, consistency_level="Strong")
+        # Session reads: this client sees its own writes without a strong read's wait; other
+        # processes read a version only after settle() saw every row with a strong read
+        self.c.create_collection(name, schema=s, index_params=ip, consistency_level="Session")
 
     def drop(self, name: str) -> None:
         self._loaded.discard(name)
@@ -83,13 +86,15 @@ class MilvusEngine:
                 rec = {"id": r.key, "doc_id": r.doc_id, "dense": np.asarray(r.dense, np.float32).tolist(),
                        "payload": dict(r.payload)}
                 if r.sparse is not None:
-                    # Milvus refuses an empty sparse row: a chunk without terms gets one zero weight
-                    rec["sparse"] = {int(t): float(w) for t, w in r.sparse.items()} or {0: 0.0}
+                    # Milvus refuses a sparse row without a nonzero weight: a chunk without terms gets a
+                    # negligible weight on a term id no query has
+                    rec["sparse"] = {int(t): float(w) for t, w in r.sparse.items() if w} or {NO_TERM: 1e-30}
                 batch.append(rec)
             self.c.upsert(name, batch)
 
     def delete_doc(self, name: str, doc_id: str) -> int:
-        n = self.c.query(self._load(name), filter=f"doc_id == {json.dumps(doc_id)}", output_fields=["count(*)"])[0]["count(*)"]
+        n = self.c.query(self._load(name), filter=f"doc_id == {json.dumps(doc_id)}", output_fields=["count(*)"],
+                         consistency_level="Strong")[0]["count(*)"]
         self.c.delete(name, filter=f"doc_id == {json.dumps(doc_id)}")
         return int(n)
 
@@ -111,14 +116,15 @@ class MilvusEngine:
         return keys[keep], scores[keep]
 
     def count(self, name: str) -> int:
-        return int(self.c.query(self._load(name), filter="", output_fields=["count(*)"])[0]["count(*)"])
+        return int(self.c.query(self._load(name), filter="", output_fields=["count(*)"],
+                                consistency_level="Strong")[0]["count(*)"])
 
     def scan(self, name: str, n: int, *, vectors: bool = True) -> Iterator[Row]:
         """Rows with keys ``0 … n-1``, in key order."""
         fields = ["id", "doc_id", "payload"] + (["dense"] if vectors else [])
         for lo in range(0, n, BATCH):
             got = self.c.query(self._load(name), filter=f"id >= {lo} and id < {lo + BATCH}", output_fields=fields,
-                               limit=BATCH)
+                               limit=BATCH, consistency_level="Strong")
             for r in sorted(got, key=lambda r: r["id"]):
                 yield Row(int(r["id"]), r["doc_id"], np.asarray(r.get("dense", ()), np.float32), None, r["payload"])
 
