@@ -240,3 +240,55 @@ def test_cli_ingest_and_search_take_the_setting(setting, tmp_path):
     proc = run_cli("rag", "search", "LoRA", "--index", setting, "--k", "3", "--json")
     assert proc.returncode == 0, proc.stderr
     assert proc.stdout.count('"chunk_id"') == 3
+
+
+@pytest.fixture
+def milvus_server(tmp_path):
+    """``milvus-lite server`` on a free local port: the gRPC server protocol of ``milvus://``."""
+    import socket
+    import subprocess
+    import sys
+    import time
+    from pathlib import Path
+
+    exe = Path(sys.executable).with_name("milvus-lite")
+    if importlib.util.find_spec("milvus_lite") is None or not exe.exists():
+        pytest.skip("milvus-lite is not installed (pip install -e '.[dev]')")
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    proc = subprocess.Popen([str(exe), "server", "--data-dir", str(tmp_path / "milvus"), "--host", "127.0.0.1",
+                             "--port", str(port)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                socket.create_connection(("127.0.0.1", port), timeout=1).close()
+                break
+            except OSError:
+                if proc.poll() is not None or time.monotonic() > deadline:
+                    pytest.fail("milvus-lite server did not start")
+                time.sleep(0.3)
+        yield f"milvus://127.0.0.1:{port}"
+    finally:
+        proc.terminate()
+        proc.wait(timeout=30)
+
+
+@pytest.mark.model
+def test_a_milvus_server_serves_processes_through_the_same_code(milvus_server, tmp_path):
+    """Ingest in one process, search in others, incremental update: all through ``milvus://``."""
+    from conftest import run_cli
+
+    corpus = write_corpus(tmp_path / "corpus", SMALL_CORPUS)
+    proc = run_cli("ingest", "--corpus", str(corpus), "--index", milvus_server, "--encoder", "use-m3", "--quiet")
+    assert proc.returncode == 0, proc.stderr
+    (corpus / "added.md").write_text("# Quokka\n\nQuokka retrieval notes about quokkas.\n", encoding="utf-8")
+    proc = run_cli("ingest", "--corpus", str(corpus), "--index", milvus_server, "--encoder", "use-m3", "--quiet")
+    assert proc.returncode == 0 and "embedded 1, reused 3" in proc.stdout, proc.stdout + proc.stderr
+    proc = run_cli("rag", "search", "quokka", "--index", milvus_server, "--k", "1", "--mode", "bm25", "--json")
+    assert proc.returncode == 0 and '"doc_id": "added.md"' in proc.stdout, proc.stdout + proc.stderr
+    index = open_index(milvus_server)
+    assert "added.md" in index.documents and index.encoder_id.startswith("use-m3")
+    proc = run_cli("rag", "search", "x", "--index", "milvus://127.0.0.1:1")
+    assert proc.returncode == 2 and proc.stderr.startswith("error:") and "Traceback" not in proc.stderr
