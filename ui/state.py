@@ -19,9 +19,9 @@ from pathlib import Path
 import streamlit as st
 
 from rag.answer import Answer, Settings
+from rag.backends import live_key, open_live
 from rag.encoders import DEFAULT_ENCODER, load_encoder
 from rag.errors import IndexCorruptError, IndexMissingError, RagError
-from rag.backends import live_key, open_live
 from rag.search import Searcher
 from study.store import Profile, ProfileError, Store, StoreError
 from ui import i18n

@@ -28,7 +28,7 @@ from typing import Any
 
 import numpy as np
 
-from rag.backends.base import CHUNKS, UNITS, Row, as_top, check_k, check_space
+from rag.backends.base import CHUNKS, UNITS, Row, check_k, check_space
 from rag.bm25 import BM25Index
 from rag.dense import HNSW_FROM, DenseIndex
 from rag.errors import IndexCorruptError, IndexMissingError, IndexWriteError, RagError
