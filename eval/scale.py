@@ -271,6 +271,12 @@ def compare_backends(*, out: Path, backends: tuple[str, ...], quick: bool = Fals
         row["build_ms_per_item"] = 1000 * row["build_s"] / (row["chunks"] + row["sentences"])
         rows[f"{kind} ({m:,})"] = row
         print(kind, row, flush=True)
+    write_backends_report(rows, notes, backends, out)
+    return 0
+
+
+def write_backends_report(rows: dict, notes: list[str], backends: tuple[str, ...], out: Path) -> None:
+    """``scale-backends.{md,json}`` from :func:`measure_backend` rows (one per backend and size)."""
     cols = ("chunks", "sentences", "dense_kind", "build_s", "build_ms_per_item", "client_rss_mb",
             "engine_process_rss_mb", "disk_mb", "hybrid_p50_ms", "hybrid_p95_ms")
     md = ["# Scale: the same synthetic chunks on each index backend", "",
@@ -279,12 +285,12 @@ def compare_backends(*, out: Path, backends: tuple[str, ...], quick: bool = Fals
           f"fresh process; {QUERIES} seed questions, hybrid mode, query vectors cached (search only). `build_s`: "
           "making the written records searchable (folder: FAISS builds + save; engines: insert, index, wait "
           "until served). `client_rss_mb`: the searching process (records and vectors for rescoring are held "
-          "there on every backend); `engine_process_rss_mb`: the engine's own processes, if any. Shared "
-          "2-core machine, other work running: timings are noisy.", "",
+          "there on every backend; Milvus Lite and Qdrant local run inside it, so their memory is counted there); "
+          "`engine_process_rss_mb`: engine processes of their own, if any. Shared 2-core machine with other work "
+          "running (load average ~20): timings are noisy and far above an idle machine's.", "",
           report.table(rows, cols, "backend"), ""]
     md += [f"- {x}" for x in notes] + [""]
     out.mkdir(parents=True, exist_ok=True)
     (out / "scale-backends.md").write_text("\n".join(md), encoding="utf-8")
     report.write_json(out / "scale-backends.json", {"rows": rows, "notes": notes})
     print("\n".join(md))
-    return 0
