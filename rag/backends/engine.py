@@ -242,7 +242,7 @@ def attach(index: Index, be: EngineBackend) -> EngineIndex:
         manifest=be.describe(), documents=index.documents, chunks=index.chunks, bm25=bm25,
         dense=EngineDense(index.dense.vectors, kind=index.dense.kind, backend=be, space=CHUNKS),
         heads=index.heads, units=index.units, unit_offsets=index.unit_offsets, unit_spans=index.unit_spans,
-        path=None, backend=be,
+        path=None, facts=index.facts, backend=be,
     )
 
 
