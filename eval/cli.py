@@ -127,8 +127,9 @@ def run_sets(datasets: list[Dataset], modes: list[str], *, split: str, limit: in
             "_runs": res["runs"],
             "_qrels": res["qrels"],
         }
-        if isinstance(enc, CachingEncoder):
-            enc.save()
+        save = getattr(enc, "save", None)  # a CachingEncoder keeps new query vectors for the next run
+        if callable(save):
+            save()
     return results
 
 
