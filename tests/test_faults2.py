@@ -1,0 +1,349 @@
+"""Fault tests, second round: the 63-probe hardening pass (19 failures) as tests, one section per
+class of issue 18.
+
+A. hostile progress files            E. instructions planted in a document
+B. spreadsheet formulas in exports   F. learner identity
+C. one analyzer shared by threads    G. the store's own structure
+D. questions with no visible content H. deep Markdown; the stale-index check's cost
+
+Every fault ends in one clear line, no traceback, nothing lost, nothing live.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import sqlite3
+import sys
+import threading
+import time
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
+
+import pytest
+from conftest import SMALL_CORPUS, FakeEncoder, write_corpus
+from test_study_store import card
+
+from study import export, schedule
+from study.store import Store
+
+DAY = 86_400.0
+
+
+# =========================================================================================
+# A. Hostile progress files
+# =========================================================================================
+
+
+@pytest.fixture
+def deck(tmp_path):
+    """A store of four cards; learner "ana" reviewed card 1 twice (the file ``good`` exports her)."""
+    data = tmp_path / "data"
+    s = Store.open(data)
+    s.sync_cards([card(i) for i in range(1, 5)])
+    pid = s.add_profile("ana").id
+    sched = schedule.make_scheduler(fuzz=False)
+    now = datetime.now(timezone.utc)
+    for days, rating in ((3, "good"), (1, "good")):
+        schedule.review(s, pid, "qa:d.md#Q1", rating, now=now - timedelta(days=days), scheduler=sched)
+    good = export.progress_data(s, "ana")
+    yield s, data, good
+    s.close()
+
+
+def _tables(s: Store) -> dict[str, list]:
+    c = s.conn
+    return {t: c.execute(f"SELECT * FROM {t} ORDER BY 1, 2").fetchall() for t in ("profiles", "card_states", "reviews")}
+
+
+def _with(good: dict, where: str, key: str, value) -> dict:
+    """``good`` with ``states[0][key]`` (or ``reviews[0]``, ``states[0].fsrs``) set to ``value``."""
+    d = json.loads(json.dumps(good))
+    target = {"state": d["states"][0], "review": d["reviews"][0], "fsrs": d["states"][0]["fsrs"]}[where]
+    target[key] = value
+    return d
+
+
+NAN = float("nan")
+HOSTILE = {  # name: (file bytes from the good file, what the one error line says)
+    "deep-100k": (lambda g: b"[" * 100_000 + b"]" * 100_000, "nests 100,000 levels deep"),
+    "deep-in-entry": (lambda g: json.dumps(_with(g, "state", "x", json.loads("[" * 20 + "]" * 20))).encode(),
+                      "nests 23 levels deep"),
+    "reps-1e30": (lambda g: json.dumps(_with(g, "state", "reps", 10**30)).encode(), "states[0].reps is 1e+30"),
+    "nan-date": (lambda g: json.dumps(_with(g, "review", "reviewed_at", NAN)).encode(), "NaN"),
+    "due-infinity": (lambda g: json.dumps(_with(g, "state", "due", float("inf"))).encode(), "Infinity"),
+    "due-1e400": (lambda g: json.dumps(_with(g, "state", "due", 1)).encode().replace(b'"due": 1,', b'"due": 1e400,'),
+                  "too large"),
+    "year-31690708": (lambda g: json.dumps(_with(g, "state", "due", 1e15)).encode(),
+                      "states[0].due is 1,000,000,000,000,000; a date must be between 2000 and 100 years from now"),
+    "year-1970": (lambda g: json.dumps(_with(g, "review", "due_after", 5.0)).encode(), "reviews[0].due_after is 5"),
+    "review-in-2100": (lambda g: json.dumps(_with(g, "review", "reviewed_at", 4102444800.0)).encode(),
+                       "reviews[0].reviewed_at is 4,102,444,800; a date must be between 2000 and now"),
+    "stability-negative": (lambda g: json.dumps(_with(g, "fsrs", "stability", -5)).encode(),
+                           "states[0].fsrs.stability is -5; it must be from 0.001 to 100,000"),
+    "difficulty-11": (lambda g: json.dumps(_with(g, "fsrs", "difficulty", 11.0)).encode(), "fsrs.difficulty is 11"),
+    "fsrs-state-9": (lambda g: json.dumps(_with(g, "fsrs", "state", 9)).encode(), "fsrs.state is 9"),
+    "fsrs-due-naive": (lambda g: json.dumps(_with(g, "fsrs", "due", "2025-01-01T00:00:00")).encode(), "no time zone"),
+    "rating-true": (lambda g: json.dumps(_with(g, "review", "rating", True)).encode(), "reviews[0].rating is True"),
+    "reps-as-text": (lambda g: json.dumps(_with(g, "state", "reps", "3")).encode(), "states[0].reps is '3'"),
+    "lapses-over-reps": (lambda g: json.dumps(_with(g, "state", "lapses", 99)).encode(), "states[0].lapses is 99"),
+    "duration-negative": (lambda g: json.dumps(_with(g, "review", "duration_ms", -1)).encode(), "duration_ms is -1"),
+    "card-id-huge": (lambda g: json.dumps(_with(g, "state", "card_id", "x" * 10_000)).encode(), "1 to 512 characters"),
+    "states-not-list": (lambda g: json.dumps({**g, "states": {"a": 1}}).encode(), '"states" is'),
+    "huge-int-text": (lambda g: json.dumps(g).encode().replace(b'"reps": 2', b'"reps": ' + b"9" * 5000), "not JSON"),
+}
+
+
+@pytest.mark.parametrize("name", HOSTILE)
+def test_a_hostile_progress_file_is_refused_whole_before_anything_is_written(deck, tmp_path, name):
+    s, _, good = deck
+    make, says = HOSTILE[name]
+    f = tmp_path / f"{name}.json"
+    f.write_bytes(make(good))
+    before = _tables(s)
+    with pytest.raises(export.ImportFileError) as e:
+        export.import_progress(s, "newcomer", f)
+    msg = str(e.value)
+    assert str(f) in msg and says in msg and "\n" not in msg, msg
+    assert _tables(s) == before  # no profile left behind, nothing merged
+
+
+def test_a_file_over_the_size_cap_is_refused_unread(deck, tmp_path, monkeypatch):
+    from study import validate
+
+    s, _, good = deck
+    monkeypatch.setattr(validate, "MAX_BYTES", 10_000)
+    f = tmp_path / "big.json"
+    f.write_bytes(json.dumps(good).encode() + b" " * 20_000)
+    with pytest.raises(export.ImportFileError, match=r"big.json is not a StudyRAG progress file: it is 10,001 bytes"):
+        export.import_progress(s, "ana", f)
+
+
+def test_the_size_cap_holds_a_real_export_with_room():
+    """A 20,000-card deck with 200,000 reviews, exported as our writer does, fits the cap."""
+    from study import validate
+
+    entry = {"card_id": "qa:notes/some-long-file-name.md#Q123", "rating": 3, "reviewed_at": 1.7e9 + 0.123456,
+             "duration_ms": 12345, "state_before": 2, "state_after": 2, "due_after": 1.7e9 + 0.654321}
+    per_review = len(json.dumps(entry, indent=1)) + 2
+    assert 200_000 * per_review * 1.2 < validate.MAX_BYTES
+
+
+def test_the_nesting_check_never_recurses(tmp_path):
+    from study import validate
+
+    raw = b'{"a": "' + b"[" * 50_000 + b'", "b": [' + b"{" * 3 + b"}" * 3 + b"]}"
+    assert validate.nesting(raw) == 5  # brackets inside strings do not count
+    assert validate.nesting(b"[" * 1_000_000) == 1_000_000
+
+
+def test_import_command_shows_one_line_for_a_deep_file_and_a_bad_value(deck, tmp_path, capsys):
+    from study import cli
+
+    s, data, good = deck
+    for name in ("deep-100k", "reps-1e30", "stability-negative"):
+        f = tmp_path / f"{name}.json"
+        f.write_bytes(HOSTILE[name][0](good))
+        code = cli.main(["import", str(f), "--profile", "newcomer", "--data", str(data), "--index", str(tmp_path / "no")])
+        err = capsys.readouterr().err
+        assert code == 2 and "Traceback" not in err, err
+        lines = err.strip().splitlines()
+        assert len(lines) == 1 and lines[0].startswith("error: ") and f.name in lines[0], err
+    assert [p.name for p in s.profiles()] == ["ana"]
+
+
+def test_exports_work_after_a_refused_import(deck, tmp_path):
+    """The values that used to get in (due = Infinity, year 31,690,708) broke every later export."""
+    s, _, good = deck
+    f = tmp_path / "inf.json"
+    f.write_bytes(HOSTILE["due-infinity"][0](good))
+    with pytest.raises(export.ImportFileError):
+        export.import_progress(s, "ana", f)
+    cards, states = export.deck_for_export(s, "ana")
+    export.write_csv(tmp_path / "d.csv", cards, states)
+    export.write_anki(tmp_path / "d.apkg", cards, states, profile="ana")
+
+
+def test_a_good_file_round_trips_into_a_new_learner_in_one_transaction(deck, tmp_path):
+    s, _, good = deck
+    f = tmp_path / "good.json"
+    f.write_text(json.dumps(good))
+    r = export.import_progress(s, "bo", f)
+    assert (r.states_taken, r.reviews_added) == (1, 2)
+    bo = s.profile("bo").id
+    assert s.states(bo)["qa:d.md#Q1"].reps == 2 and len(s.reviews(bo)) == 2
+
+
+def test_merge_follows_review_history_not_a_stated_date(deck, tmp_path):
+    """A state claiming a last review later than any review it carries is not taken; a file whose
+    reviews are older than the ones stored does not replace the stored state."""
+    s, _, good = deck
+    ana = s.profile("ana").id
+    stored = s.states(ana)["qa:d.md#Q1"]
+    claims = json.loads(json.dumps(good))
+    claims["states"][0]["last_review"] = time.time() - 60  # later than its own reviews: no review backs it
+    claims["states"][0]["reps"] = 40
+    f = tmp_path / "claims.json"
+    f.write_text(json.dumps(claims))
+    r = export.import_progress(s, "ana", f)
+    assert (r.states_taken, r.states_kept, r.reviews_added) == (0, 1, 0)
+    assert s.states(ana)["qa:d.md#Q1"] == stored
+
+    # Another learner reviews card 1 once more, later; importing the older file into her keeps hers.
+    g = tmp_path / "good.json"
+    g.write_text(json.dumps(good))
+    export.import_progress(s, "cy", g)
+    cy = s.profile("cy").id
+    schedule.review(s, cy, "qa:d.md#Q1", "again", scheduler=schedule.make_scheduler(fuzz=False))
+    mine = s.states(cy)["qa:d.md#Q1"]
+    r = export.import_progress(s, "cy", g)
+    assert (r.states_taken, r.states_kept, r.reviews_added) == (0, 1, 0)
+    assert s.states(cy)["qa:d.md#Q1"] == mine and mine.reps == 3
+
+
+def test_rating_and_flashcards_work_after_any_accepted_import(deck, tmp_path):
+    """Whatever passes validation can be rated (stability -5 used to break the card for good)."""
+    s, _, good = deck
+    edge = json.loads(json.dumps(good))
+    edge["states"][0]["fsrs"]["stability"] = 0.001
+    edge["states"][0]["fsrs"]["difficulty"] = 10.0
+    f = tmp_path / "edge.json"
+    f.write_text(json.dumps(edge))
+    export.import_progress(s, "dee", f)
+    dee = s.profile("dee").id
+    schedule.review(s, dee, "qa:d.md#Q1", "good", scheduler=schedule.make_scheduler())
+
+
+# =========================================================================================
+# B. Spreadsheet formulas in exports
+# =========================================================================================
+
+FORMULAS = ['=HYPERLINK("http://evil.example","x")', "=cmd|' /C calc'!A0", "+1+1", "-2+3", "@SUM(A1:A2)",
+            "\t=1+1", "\r=1+1", "＝1+1"]
+
+
+def test_csv_cells_a_spreadsheet_would_run_are_text(tmp_path):
+    from study.types import Card, Source
+
+    cards = [
+        Card(f"qa:x.md#Q{i}", "qa", {"en": f}, {"en": f}, {"en": Source("x.md", 0, 3, f, "en")}, topic=f)
+        for i, f in enumerate(FORMULAS)
+    ]
+    path = export.write_csv(tmp_path / "d.csv", cards, {})
+    with open(path, encoding="utf-8-sig", newline="") as fh:
+        rows = list(csv.DictReader(fh))
+    for f, row in zip(FORMULAS, rows):
+        for col in ("front_en", "back_en", "topic"):
+            assert row[col] == "'" + f, (col, row[col])
+    assert rows[0]["source_start"] == "0" and rows[0]["reps"] == "0"  # our numbers unchanged
+
+
+def test_every_exported_text_cell_goes_through_the_rule():
+    """Each CSV column is either one of ours (ids, numbers, dates, names of states) or passes
+    :func:`spreadsheet_cell`: a row of formulas has none left live."""
+    from rag.safety import spreadsheet_cell
+
+    assert all(spreadsheet_cell(spreadsheet_cell(f)) == spreadsheet_cell(f) for f in FORMULAS)
+    assert spreadsheet_cell("plain text") == "plain text" and spreadsheet_cell("'quoted") == "'quoted"
+
+
+# =========================================================================================
+# C. One analyzer shared by threads
+# =========================================================================================
+
+
+def test_one_searcher_answers_from_eight_threads(small_searcher):
+    """8 threads × 60 English questions on one searcher (the app shares one across sessions):
+    no exception, and every answer is the one a single thread gets."""
+    from rag.answer import ask
+
+    questions = ["What does LoRA train?", "How does retrieval augmented generation work?",
+                 "Explain the temperature parameter", "What is quantization used for?",
+                 "Which layers does fine-tuning update?", "Describe running and jumping quickly"]
+    expect = {q: ask(small_searcher, q).text for q in questions}
+    errors, wrong = [], []
+
+    def work(seed: int) -> None:
+        try:
+            for i in range(60):
+                q = questions[(seed + i) % len(questions)]
+                if ask(small_searcher, q).text != expect[q]:
+                    wrong.append(q)
+        except Exception as e:  # noqa: BLE001 -- any exception is the failure being tested for
+            errors.append(repr(e))
+
+    switch = sys.getswitchinterval()
+    sys.setswitchinterval(1e-5)  # switch threads often, as a busy server does
+    try:
+        threads = [threading.Thread(target=work, args=(n,)) for n in range(8)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+    finally:
+        sys.setswitchinterval(switch)
+    assert not errors and not wrong, (errors[:3], wrong[:3])
+
+
+def test_the_stemmer_is_exact_under_contention():
+    """Snowball's stemmer keeps per-word state in the object: 8 threads on 20,000 words each."""
+    from rag.analyze import bigram_tokens
+
+    words = "running jumped generalization tokenizers embeddings quantized retrieving studies".split()
+    want = {w: bigram_tokens(w) for w in words}
+    bad = []
+
+    def work(k: int) -> None:
+        try:
+            for i in range(20_000):
+                w = words[(i + k) % len(words)]
+                if bigram_tokens(w) != want[w]:
+                    bad.append(w)
+        except Exception as e:  # noqa: BLE001
+            bad.append(repr(e))
+
+    threads = [threading.Thread(target=work, args=(n,)) for n in range(8)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert not bad, bad[:5]
+
+
+# =========================================================================================
+# D. Questions with no visible content
+# =========================================================================================
+
+BLANK_QUESTIONS = {
+    "zero-width": "\u200b\u200b\u200b",
+    "bidi": "\u202e\u202d\u2066\u2069",
+    "bom": "\ufeff",
+    "emoji": "🤔🙂👍",
+    "mixed": " \u200b\ufeff 🤔 \u202e?! \u3164 ",
+    "controls": "\x01\x02\x7f",
+}
+
+
+@pytest.mark.parametrize("text", BLANK_QUESTIONS.values(), ids=BLANK_QUESTIONS.keys())
+def test_a_question_with_nothing_visible_is_the_empty_question_error(small_searcher, text):
+    from rag.answer import ask
+    from rag.errors import QueryError
+
+    with pytest.raises(QueryError, match="query is empty"):
+        ask(small_searcher, text)
+    with pytest.raises(QueryError, match="query is empty"):
+        small_searcher.search(text)
+
+
+@pytest.mark.parametrize("text", ["RAG", "検索", "为什么", "42", "\u200bLoRA\u200b", "🤔 LoRA?"])
+def test_a_question_with_content_is_searched(small_searcher, text):
+    assert small_searcher.search(text) is not None
+
+
+@pytest.mark.parametrize("text", list(BLANK_QUESTIONS.values())[:4], ids=list(BLANK_QUESTIONS)[:4])
+def test_ask_command_exits_2_on_a_blank_question(tmp_path, text, capsys):
+    import rag.cli
+
+    code = rag.cli.main(["ask", text, "--index", str(tmp_path / "index")])
+    err = capsys.readouterr().err
+    assert code == 2 and err.strip().startswith("error: query is empty") and len(err.strip().splitlines()) == 1, err
