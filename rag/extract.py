@@ -20,6 +20,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from rag.index import Index
+from rag.safety import addresses_reader
 from rag.text import BULLET, FENCE, QUESTION_WORDS, WORDY, normalize, plain
 from rag.types import Chunk, Query
 
@@ -88,7 +89,7 @@ class Unit:
     start: int
     end: int
     text: str
-    kind: str  # text | bullet | lead | formula | heading | question | code | table | meta
+    kind: str  # text | bullet | lead | formula | heading | question | code | table | meta | planted
     score: float = 0.0
 
     @property
@@ -104,7 +105,8 @@ def unit_kind(chunk: Chunk, line: str, unit: str, in_code: bool) -> str:
     """What a unit is, from its own text and the line it sits on: ``text``, ``bullet``,
     ``lead`` (introduces a list), ``formula`` (a short formula in a code block) — quotable —
     or ``heading``, ``question`` (also interview prompts and rhetorical questions), ``code``,
-    ``table``, ``meta`` (a sentence about the document itself) — never quoted."""
+    ``table``, ``meta`` (a sentence about the document itself), ``planted`` (one that gives
+    orders to an AI or the reader, :func:`rag.safety.addresses_reader`) — never quoted."""
     s = line.strip()
     if FENCE.match(line):
         return "code"
@@ -122,6 +124,8 @@ def unit_kind(chunk: Chunk, line: str, unit: str, in_code: bool) -> str:
     head = plain(chunk.heading) if chunk.heading else ""
     if head and (u == head or (len(u) >= 4 and u in head) or (head in u and len(u) <= len(head) + 12)):
         return "heading"
+    if addresses_reader(u):  # "ignore previous instructions", "you must …": planted, never an answer
+        return "planted"
     if _QUESTION_END.search(unit.strip()) or _PROMPT.search(u):
         return "question"
     if _META.search(u):
