@@ -39,6 +39,15 @@ def visible(text: str) -> str:
     return "".join(c for c in text if not invisible(c))
 
 
+def reveal(text: str) -> str:
+    """``text`` with each invisible character written out, for showing a name that has them.
+
+    >>> reveal("ali\u200bce\u202e")
+    'ali<U+200B>ce<U+202E>'
+    """
+    return "".join(f"<U+{ord(c):04X}>" if invisible(c) else c for c in text)
+
+
 def has_content(text: str) -> bool:
     """Whether ``text`` holds a letter, a digit or a CJK character once invisible and control
     characters are removed (emoji, symbols and punctuation alone are not a question).

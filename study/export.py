@@ -31,7 +31,7 @@ from pathlib import Path
 from rag.errors import RagError
 from rag.safety import spreadsheet_cell
 from study import validate
-from study.store import CardState, Review, Store, check_profile_name
+from study.store import CardState, Review, Store, check_profile_name, same_name
 from study.types import Card
 
 PROGRESS_FORMAT = "studyrag-progress"
@@ -397,8 +397,10 @@ def import_progress(store: Store, profile: str, path: str | Path) -> ImportRepor
 
 def _profile_in(conn, name: str) -> int:
     """The id of profile ``name`` (an already-checked name), created inside the open transaction."""
-    conn.execute("INSERT OR IGNORE INTO profiles(name, created) VALUES (?, ?)", (name, time.time()))
-    return conn.execute("SELECT id FROM profiles WHERE name = ?", (name,)).fetchone()[0]
+    same = same_name(conn, name)
+    if same is not None:
+        return same.id
+    return conn.execute("INSERT INTO profiles(name, created) VALUES (?, ?)", (name, time.time())).lastrowid
 
 
 def deck_for_export(store: Store, profile: str) -> tuple[list[Card], dict[str, CardState]]:

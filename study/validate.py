@@ -18,8 +18,6 @@ import re
 import time
 from typing import Any
 
-import numpy as np
-
 MAX_BYTES = 64 * 1024 * 1024  # 200,000 reviews as our writer lays them out are about 40 MB
 MAX_DEPTH = 8  # our files nest 4 deep: {states: [{fsrs: {…}}]}
 MIN_TIME = 946_684_800.0  # 2000-01-01T00:00:00Z
@@ -47,6 +45,8 @@ def nesting(raw: bytes) -> int:
     >>> nesting(b'{"a": [1, {"b": "[[[["}]}'), nesting(b"[" * 5 + b"]" * 5), nesting(b"1")
     (3, 5, 0)
     """
+    import numpy as np
+
     brackets = _NOT_BRACKET.sub(b"", _STRING.sub(b"", raw))
     if not brackets:
         return 0
@@ -179,3 +179,99 @@ def _show(v: Any) -> str:
 
 def now() -> float:
     return time.time()
+
+
+# --- learner names -------------------------------------------------------------------------------
+
+
+def display_key(name: str) -> str:
+    """What a learner's name looks like on screen: NFKC, invisible characters removed, runs of
+    spaces as one. Two names with the same key are the same learner.
+
+    >>> display_key("ali\\u200bce") == display_key("\\uff41lice") == display_key(" alice ")
+    True
+    """
+    import unicodedata
+
+    from rag.safety import visible
+
+    return " ".join(visible(unicodedata.normalize("NFKC", name)).split())
+
+
+def profile_name(name: str, limit: int) -> str:
+    """A learner's name as stored: NFKC, spaces collapsed; refused (``ValueError`` with the
+    reason) when empty, too long, or holding invisible, bidi or control characters, which would
+    let two learners look alike or one look like nothing."""
+    import unicodedata
+
+    from rag.safety import BIDI_CONTROLS, invisible
+
+    if not isinstance(name, str):
+        raise ValueError(f"profile name must be text, got {type(name).__name__}")
+    n = unicodedata.normalize("NFKC", name)
+    if any(unicodedata.category(ch) == "Cc" and ch not in " " for ch in n.strip()):
+        raise ValueError("profile name contains a control character (a line break or tab); use one line of text")
+    if any(ch in BIDI_CONTROLS for ch in n):
+        raise ValueError("profile name contains a text-direction control character; type the name without it")
+    bad = sorted({f"U+{ord(ch):04X}" for ch in n if invisible(ch)})
+    if bad:
+        raise ValueError(f"profile name contains invisible characters ({', '.join(bad[:3])}); type the name without them")
+    n = " ".join(n.split())
+    if not n:
+        raise ValueError("profile name is empty: type a name")
+    if len(n) > limit:
+        raise ValueError(f"profile name is {len(n)} characters; the limit is {limit}")
+    return n
+
+
+# --- the study store's own structure ---------------------------------------------------------------
+
+JSON_COLUMNS = (("cards", "content"), ("card_states", "fsrs"), ("messages", "content"))
+
+
+def _columns(conn, table: str) -> dict[str, tuple[str, int, int]]:
+    return {r[1]: (r[2].upper(), r[3], r[5]) for r in conn.execute(f"PRAGMA table_info({table})")}
+
+
+def expected_structure(scripts: list[str]) -> dict[str, dict[str, tuple[str, int, int]]]:
+    """``{table: {column: (type, not null, primary key)}}`` the migration ``scripts`` make."""
+    import sqlite3
+
+    mem = sqlite3.connect(":memory:")
+    try:
+        for sql in scripts:
+            mem.executescript(sql)
+        tables = [r[0] for r in mem.execute("SELECT name FROM sqlite_master WHERE type = 'table'")]
+        return {t: _columns(mem, t) for t in tables}
+    finally:
+        mem.close()
+
+
+def integrity_problem(rows: list[str]) -> str:
+    """``PRAGMA quick_check`` rows as one line ("" when the file is sound)."""
+    lines = [" ".join(r.split()) for r in rows]
+    if lines == ["ok"]:
+        return ""
+    first = lines[0] if len(lines[0]) <= 160 else lines[0][:159] + "…"
+    return f"integrity check found {len(lines):,} problem{'s' if len(lines) != 1 else ''} (first: {first})"
+
+
+def structure_problem(conn, expected: dict[str, dict[str, tuple[str, int, int]]]) -> str:
+    """What is wrong with the store's tables, columns and JSON columns ("" when nothing)."""
+    have = {r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
+    for table, cols in expected.items():
+        if table not in have:
+            return f"its table {table!r} is missing"
+        got = _columns(conn, table)
+        for col, spec in cols.items():
+            if col not in got:
+                return f"its table {table!r} has no column {col!r}"
+            if got[col] != spec:
+                return f"its column {table}.{col} is declared {got[col][0] or 'without a type'}, not {spec[0]}"
+    for table, col in JSON_COLUMNS:
+        if table not in expected:
+            continue
+        row = conn.execute(f"SELECT rowid FROM {table} WHERE json_valid({col}) = 0 LIMIT 1").fetchone()
+        if row is not None:
+            return f"row {row[0]} of table {table!r} holds a {col} that is not JSON"
+    return ""

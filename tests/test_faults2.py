@@ -353,7 +353,7 @@ def test_ask_command_exits_2_on_a_blank_question(tmp_path, text, capsys):
 # E. Instructions planted in a document
 # =========================================================================================
 
-from test_faults import Endpoint, completion, endpoint, fake_app, reply  # noqa: E402,F401  (fixtures)
+from test_faults import Endpoint, built, completion, corpus, endpoint, fake_app, reply  # noqa: E402,F401  (fixtures)
 
 PLANTED = {
     "lora.md": "# LoRA adapters\n\n"
@@ -458,3 +458,189 @@ def test_links_in_answers_are_text():
     html = answer_html("See http://evil.example/login or www.evil.example [1].", ["See http://evil.example/login"])
     assert "://" not in html.replace("&#58;", ":").replace(WORD_JOINER, "") or WORD_JOINER in html
     assert "<a " not in html and "http:" + WORD_JOINER in html.replace("&#58;", ":")
+
+
+def test_the_app_gives_the_empty_question_message_for_invisible_text(fake_app):
+    from test_faults import ask_app
+
+    at = fake_app
+    for text in ("\u200b\u200b\u200b", "\ufeff\u202e", "🤔🙂"):
+        ask_app(at, text)
+        assert not at.exception, at.exception
+        assert "Type a question first." in [w.value for w in at.warning], [w.value for w in at.warning]
+    assert not [m for m in at.markdown if "studyrag-answer" in m.value]  # nothing was answered
+
+
+# =========================================================================================
+# F. Learner identity
+# =========================================================================================
+
+
+def _session(query: dict):
+    """A new browser session (a page load) of the app with ``query`` in the address."""
+    from streamlit.testing.v1 import AppTest
+
+    from conftest import ROOT
+
+    at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=60)
+    at.query_params["lang"] = "en"
+    for k, v in query.items():
+        at.query_params[k] = v
+    at.run()
+    assert not at.exception, at.exception
+    return at
+
+
+@pytest.fixture
+def alice(fake_app, tmp_path):
+    """The app's store with learner "alice" and one saved conversation of hers."""
+    s = Store.open(tmp_path / "data")
+    a = s.add_profile("alice")
+    s.add_conversation(a.id, "alice's own")
+    yield s, a
+    s.close()
+
+
+def test_an_unknown_profile_in_the_address_joins_nobody(alice):
+    from test_faults import ask_app
+
+    s, a = alice
+    at = _session({"profile": "mallory"})
+    warns = [w.value for w in at.sidebar.warning]
+    assert any("There is no learner called “mallory”" in w for w in warns), warns
+    assert "profile" not in at.session_state or not at.session_state["profile"]
+    assert not [b for b in at.button if (b.key or "").startswith("chat-")]  # alice's conversations not shown
+    ask_app(at, "LoRAとQLoRAの違いは？")
+    assert not at.exception, at.exception
+    assert [c.title for c in s.conversations(a.id)] == ["alice's own"]  # nothing written into alice
+    assert "mallory" not in [p.name for p in s.profiles()]
+    # the learner creates "mallory" after the prompt, and only then is anything saved
+    next(b for b in at.button if b.key == "profile-create").click()
+    at.run()
+    assert not at.exception, at.exception
+    assert "mallory" in [p.name for p in s.profiles()]
+    assert at.session_state["profile"] == "mallory"
+
+
+def test_an_unknown_profile_can_continue_as_an_existing_learner_by_choice(alice):
+    s, a = alice
+    at = _session({"profile": "nobody"})
+    at.selectbox(key="profile-continue").set_value("alice").run()
+    assert not at.exception, at.exception
+    assert at.session_state["profile"] == "alice"
+    assert [b for b in at.button if (b.key or "").startswith("chat-")]
+
+
+@pytest.mark.parametrize("name", ["ali\u200bce", "\u202eecila", "\u200b\u200b", "\ufeffalice"])
+def test_invisible_and_bidi_names_are_refused_in_the_address_and_the_store(alice, name):
+    from study.store import ProfileError
+
+    s, a = alice
+    at = _session({"profile": name})
+    warns = [w.value for w in at.sidebar.warning]
+    assert any("cannot exist" in w and "<U+" in w for w in warns), warns
+    assert not [b for b in at.button if b.key == "profile-create"]
+    before = s.profiles()
+    with pytest.raises(ProfileError, match="invisible|text-direction"):
+        s.add_profile(name)
+    assert s.profiles() == before
+
+
+def test_names_that_display_the_same_are_the_same_learner(alice):
+    s, a = alice
+    assert s.add_profile("ａｌｉｃｅ").id == a.id  # full-width letters: NFKC
+    assert s.add_profile("  alice ").id == a.id and s.profile("alice").id == a.id
+    # a name stored before the rule, with a zero-width space inside, is found by how it looks
+    s.conn.execute("INSERT INTO profiles(name, created) VALUES (?, 0)", ("b\u200bob",))
+    assert s.profile("bob").name == "b\u200bob" and s.add_profile("bob").name == "b\u200bob"
+    at = _session({"profile": "ａｌｉｃｅ"})
+    assert at.session_state["profile"] == "alice"
+
+
+def test_the_cli_refuses_an_invisible_profile_name_in_one_line(tmp_path, capsys):
+    from study import cli
+
+    code = cli.main(["profiles", "--add", "\u202eecila", "--data", str(tmp_path / "d")])
+    err = capsys.readouterr().err
+    assert code == 2 and err.startswith("error: profile name contains") and len(err.strip().splitlines()) == 1, err
+
+
+# =========================================================================================
+# G. The store's own structure
+# =========================================================================================
+
+
+def _our_store(folder: Path, n_cards: int = 4) -> Path:
+    with Store.open(folder) as s:
+        s.sync_cards([card(i, text="answer " * (1 + i % 50)) for i in range(1, n_cards + 1)])
+        pid = s.add_profile("ana").id
+        sched = schedule.make_scheduler(fuzz=False)
+        for i in range(1, min(n_cards, 50) + 1):
+            schedule.review(s, pid, f"qa:d.md#Q{i}", "good", scheduler=sched)
+    return folder / "study.sqlite3"
+
+
+def _damage(path: Path, *sql: str) -> None:
+    c = sqlite3.connect(path)
+    for q in sql:
+        c.execute(q)
+    c.commit()
+    c.close()
+
+
+STRUCTURE_DAMAGE = {
+    "table-dropped": (("DROP TABLE reviews",), "its table 'reviews' is missing"),
+    "column-dropped": (("DROP INDEX card_states_due", "ALTER TABLE card_states DROP COLUMN due"),
+                       "its table 'card_states' has no column 'due'"),
+    "state-not-json": (("UPDATE card_states SET fsrs = 'Expecting value'",),
+                       "row 1 of table 'card_states' holds a fsrs that is not JSON"),
+    "card-not-json": (("UPDATE cards SET content = '{broken'",), "holds a content that is not JSON"),
+}
+
+
+@pytest.mark.parametrize("name", STRUCTURE_DAMAGE)
+def test_a_damaged_store_structure_is_one_line_and_left_untouched(tmp_path, name, capsys):
+    from study import cli
+    from study.store import StoreError
+
+    path = _our_store(tmp_path / "data")
+    sql, says = STRUCTURE_DAMAGE[name]
+    _damage(path, *sql)
+    before = path.read_bytes()
+    with pytest.raises(StoreError) as e:
+        Store.open(tmp_path / "data")
+    msg = str(e.value)
+    assert says in msg and "structure is damaged" in msg and "\n" not in msg, msg
+    code = cli.main(["profiles", "--data", str(tmp_path / "data")])
+    err = capsys.readouterr().err
+    assert code == 2 and len(err.strip().splitlines()) == 1 and says in err, err
+    assert path.read_bytes() == before
+
+
+def test_page_bit_flips_are_one_line(tmp_path, capsys):
+    """200 flipped bytes across the file's pages: one line (it was three lines of integrity output)."""
+    import random
+
+    from study import cli
+    from study.store import StoreError
+
+    path = _our_store(tmp_path / "data", n_cards=400)
+    c = sqlite3.connect(path)
+    c.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+    page = c.execute("PRAGMA page_size").fetchone()[0]
+    c.close()
+    raw = bytearray(path.read_bytes())
+    pages = len(raw) // page
+    assert pages > 20
+    rnd = random.Random(7)
+    for _ in range(200):
+        p = rnd.randrange(1, pages)  # page 0 holds the header: leave it, so the file is still "ours"
+        raw[p * page + rnd.randrange(8, page)] ^= 0xFF
+    path.write_bytes(bytes(raw))
+    with pytest.raises(StoreError) as e:
+        Store.open(tmp_path / "data")
+    assert "\n" not in str(e.value) and "left untouched" in str(e.value), str(e.value)
+    code = cli.main(["profiles", "--data", str(tmp_path / "data")])
+    err = capsys.readouterr().err
+    assert code == 2 and len(err.strip().splitlines()) == 1, err
+    assert path.read_bytes() == bytes(raw)

@@ -6,8 +6,9 @@ import streamlit as st
 
 from rag.answer import ANSWER_LANGS, ANSWERERS
 from rag.highlight import md_escape
+from rag.safety import reveal
 from rag.search import MODES
-from study.store import MAX_PROFILE_NAME, ProfileError, StoreError
+from study.store import MAX_PROFILE_NAME, ProfileError, StoreError, check_profile_name
 from ui import i18n, state
 from ui.state import tr
 
@@ -21,7 +22,9 @@ def render() -> None:
         )
         s = state.store()
         p = state.profile(s)
-        if s is None or p is None:
+        if s is not None and p is None and st.session_state.get("profile_unknown") is not None:
+            _unknown_profile(s, st.session_state["profile_unknown"])
+        elif s is None or p is None:
             st.warning(tr("store.unavailable", path=md_escape(str(state.data_dir()))))
             with st.expander(tr("store.reason")):
                 st.caption(md_escape(st.session_state.get("store_error", "")))
@@ -39,6 +42,11 @@ def _profiles(s, p) -> None:
     if picked and picked != p.name:
         state.switch_profile(picked)
         st.rerun()
+    _profiles_add(s)
+
+
+def _profiles_add(s) -> None:
+    """The "new learner" form."""
     with st.popover(tr("side.new_profile"), icon=":material/person_add:"):
         with st.form("new-profile", clear_on_submit=True, border=False):
             name = st.text_input(tr("side.new_profile_name"), key="new_profile_name")
@@ -53,6 +61,35 @@ def _profiles(s, p) -> None:
                     state.switch_profile(made.name)
                     st.session_state.pop("profile_pick", None)
                     st.rerun()
+
+
+def _unknown_profile(s, name: str) -> None:
+    """The address named a learner nobody is: create it, or continue as one who exists."""
+    try:
+        ok = check_profile_name(name)
+    except ProfileError:
+        ok = None
+    shown = md_escape(reveal(name) if ok is None else ok)
+    if ok is None:
+        st.warning(tr("side.profile_unknown_bad", name=shown))
+    else:
+        st.warning(tr("side.profile_unknown", name=shown))
+        if st.button(tr("side.profile_create", name=shown), key="profile-create", icon=":material/person_add:"):
+            try:
+                made = s.add_profile(ok)
+            except (ProfileError, StoreError) as e:
+                st.session_state["store_error"] = str(e)
+            else:
+                state.switch_profile(made.name)
+                st.rerun()
+    names = [x.name for x in s.profiles()]
+    picked = st.selectbox(tr("side.profile_continue"), names, index=None, placeholder=tr("side.profile_choose"),
+                          key="profile-continue")
+    if picked:
+        state.switch_profile(picked)
+        st.session_state.pop("profile-continue", None)
+        st.rerun()
+    _profiles_add(s)
 
 
 def _conversations(s, p) -> None:

@@ -242,12 +242,17 @@ def store() -> Store | None:
 
 
 def profile(s: Store | None) -> Profile | None:
-    """The session's learner (created on first use: the address's, else the first stored, else
-    :data:`DEFAULT_PROFILE`)."""
+    """The session's learner: the one chosen, else the address's (``?profile=``), else the first
+    stored, else :data:`DEFAULT_PROFILE` created. A name in the address that no learner has
+    never joins another learner: it is kept in ``profile_unknown`` and ``None`` returned until
+    the learner is created or another one chosen in the sidebar."""
     if s is None:
         return None
     ss = st.session_state
-    name = ss.get("profile") or ss.pop("_want_profile", None)
+    name = ss.get("profile")
+    want = ss.pop("_want_profile", None)
+    if not name and want:
+        name = want
     try:
         if name:
             try:
@@ -257,6 +262,10 @@ def profile(s: Store | None) -> Profile | None:
             if p is not None:
                 ss["profile"] = p.name
                 return p
+            ss["profile_unknown"] = name
+            ss.pop("profile", None)
+        if ss.get("profile_unknown") is not None:
+            return None
         known = s.profiles()
         p = known[0] if known else s.add_profile(DEFAULT_PROFILE)
     except (StoreError, sqlite3.Error) as e:
@@ -268,6 +277,7 @@ def profile(s: Store | None) -> Profile | None:
 
 def switch_profile(name: str) -> None:
     ss = st.session_state
+    ss.pop("profile_unknown", None)
     if ss.get("profile") != name:
         ss["profile"] = name
         new_conversation()
@@ -417,6 +427,9 @@ def study() -> Study:
     searcher = load_searcher()
     s = store()
     p = profile(s)
+    if s is not None and p is None and st.session_state.get("profile_unknown") is not None:
+        st.info(tr("study.no_profile"))
+        st.stop()
     if s is None or p is None:
         st.warning(tr("study.no_store"))
         st.stop()
