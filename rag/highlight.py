@@ -188,21 +188,19 @@ def _with_cites(text: str) -> str:
 
 
 def answer_html(text: str, flagged: Iterable[str] = ()) -> str:
-    """An answer as inert HTML: markers ``[n]`` styled as citations, ``flagged`` sentences marked,
-    links and addresses shown as text (:func:`no_autolinks`)."""
+    """An answer as inert HTML: markers ``[n]`` styled as citations, ``flagged`` sentences marked."""
     out: list[str] = []
     pos = 0
     for f in flagged:
         i = text.find(f, pos) if f else -1
         if i < 0:
             continue
-        out.append(_with_cites(no_autolinks(text[pos:i])))
+        out.append(_with_cites(text[pos:i]))
         out.append(
-            f'<span class="studyrag-flagged" style="{FLAG_STYLE}" title="not backed by the notes">'
-            f"{_with_cites(no_autolinks(f))}</span>"
+            f'<span class="studyrag-flagged" style="{FLAG_STYLE}" title="no valid citation">{_with_cites(f)}</span>'
         )
         pos = i + len(f)
-    out.append(_with_cites(no_autolinks(text[pos:])))
+    out.append(_with_cites(text[pos:]))
     return f'<div class="studyrag-answer" style="{DOC_STYLE}">{"".join(out)}</div>'
 
 

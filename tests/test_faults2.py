@@ -453,11 +453,14 @@ def test_an_obeying_reply_is_flagged_sentence_by_sentence(planted, endpoint):
 
 
 def test_links_in_answers_are_text():
-    from rag.highlight import WORD_JOINER, answer_html
+    from rag.highlight import WORD_JOINER
+    from ui.notes import answer_body_html
 
-    html = answer_html("See http://evil.example/login or www.evil.example [1].", ["See http://evil.example/login"])
-    assert "://" not in html.replace("&#58;", ":").replace(WORD_JOINER, "") or WORD_JOINER in html
-    assert "<a " not in html and "http:" + WORD_JOINER in html.replace("&#58;", ":")
+    html = answer_body_html("See http://evil.example/login or www.evil.example [1].", "k", {1},
+                            ["See http://evil.example/login or www.evil.example [1]."])
+    assert "<a " not in html and "studyrag-flagged" in html
+    decoded = html.replace("&#58;", ":").replace("&#46;", ".")
+    assert "http:" + WORD_JOINER in decoded and "www" + WORD_JOINER in decoded  # no auto-link can form
 
 
 def test_the_app_gives_the_empty_question_message_for_invisible_text(fake_app):
@@ -483,7 +486,7 @@ def _session(query: dict):
     from conftest import ROOT
 
     at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=60)
-    at.query_params["lang"] = "en"
+    at.query_params["lang"] = query.get("lang", "en")
     for k, v in query.items():
         at.query_params[k] = v
     at.run()
@@ -644,3 +647,77 @@ def test_page_bit_flips_are_one_line(tmp_path, capsys):
     err = capsys.readouterr().err
     assert code == 2 and len(err.strip().splitlines()) == 1, err
     assert path.read_bytes() == bytes(raw)
+
+
+# =========================================================================================
+# H. Deep Markdown; the stale-index check's cost
+# =========================================================================================
+
+
+def deep_list(n: int) -> str:
+    return "".join("  " * i + f"- item{i}\n" for i in range(n))
+
+
+@pytest.mark.parametrize("text,first,last", [
+    (deep_list(300), "item0", "item299"),
+    (">" * 40 + " the deepest quote says this", "the deepest quote says this", "the deepest quote says this"),
+    ("# Title\n\n" + "".join("   " * i + f"1. step{i}\n" for i in range(60)) + "\nafter the list\n",
+     "step0", "after the list"),
+])
+def test_markdown_deeper_than_the_renderer_is_flattened_with_a_notice_never_dropped(text, first, last):
+    from ui.notes import MAX_NESTING, markdown_html
+
+    html = markdown_html(text, lang="en")
+    assert html.startswith('<div class="studyrag-notice" role="note">') and f"more than {MAX_NESTING} levels" in html
+    assert first in html and last in html
+    words = [w for line in text.splitlines() for w in line.replace(">", " ").split() if w.isalnum()]
+    assert all(w in html for w in words)
+    assert "\n" not in html and "<ul>" not in html  # one HTML block, flat
+
+
+def test_ordinary_markdown_is_rendered_not_flattened():
+    from conftest import CORPUS
+
+    from ui.notes import markdown_html
+
+    assert "<ul><li>a<ul><li>b</li></ul></li></ul>" in markdown_html("- a\n  - b\n\n[ref]: http://e.example\n\n-\n")
+    for p in sorted(CORPUS.glob("*.md")):
+        assert "studyrag-notice" not in markdown_html(p.read_text(encoding="utf-8")), p.name
+    nested = "".join("  " * i + f"- level{i}\n" for i in range(9))  # as deep as lists render
+    assert "studyrag-notice" not in markdown_html(nested) and "level8" in markdown_html(nested)
+
+
+@pytest.fixture
+def deep_app(tmp_path, monkeypatch):
+    """The app over the small corpus plus a 600-deep Markdown list."""
+    import streamlit as st
+    from conftest import fake_tuned
+
+    import rag.search
+    from ingest.pipeline import ingest
+    from rag.encoders import register_encoder
+
+    corpus = write_corpus(tmp_path / "corpus", {**SMALL_CORPUS, "deep.md": "# Deep list\n\n" + deep_list(600)})
+    ingest(corpus, tmp_path / "index", encoder=FakeEncoder())
+    register_encoder("fake-ngram-64", FakeEncoder)
+    monkeypatch.setattr(rag.search, "load_tuned", lambda encoder_id, *a, **k: fake_tuned())
+    for var, sub in (("CORPUS", "corpus"), ("INDEX", "index"), ("DATA", "data")):
+        monkeypatch.setenv(f"STUDYRAG_{var}", str(tmp_path / sub))
+    st.cache_resource.clear()
+    st.cache_data.clear()
+    yield
+    register_encoder("fake-ngram-64", None)
+    st.cache_resource.clear()
+    st.cache_data.clear()
+
+
+@pytest.mark.parametrize("lang,notice", [("en", "shown as plain lines"), ("ja", "そのまま表示"), ("zh", "逐行显示")])
+def test_the_documents_page_shows_a_deep_note_whole_with_a_notice(deep_app, lang, notice):
+    at = _session({"lang": lang})
+    at.session_state["goto"] = "sources"
+    at.run()
+    at.selectbox(key="source_doc").set_value("deep.md").run()
+    assert not at.exception, at.exception
+    [doc] = [m.value for m in at.markdown if 'class="studyrag-document' in m.value]
+    assert "studyrag-notice" in doc and notice in doc
+    assert all(f"item{i}<br>" in doc or doc.endswith(f"item{i}</div>") for i in range(600))

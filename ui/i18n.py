@@ -174,6 +174,7 @@ EN = {
     # study, shared
     "study.no_store": "Study progress needs the saved-data file, which cannot be opened (see the sidebar).",
     "study.no_profile": "Choose or create a learner in the sidebar first.",
+    "notes.flattened": "This note nests lists or quotes more than {limit} levels deep, deeper than can be laid out: it is shown as plain lines, nothing left out.",
     "study.no_cards": "No cards yet: your notes have no Q&A items or sections.",
     "study.shown_in": "Shown in {lang}: the notes have no {ui} version of this card.",
     "study.topic": "Topic: {topic}",
@@ -409,6 +410,7 @@ JA = {
     "report.encoders": "エンコーダー",
     "study.no_store": "学習の記録を保存するファイルを開けません（サイドバーを参照）。",
     "study.no_profile": "まずサイドバーで学習者を選ぶか作成してください。",
+    "notes.flattened": "このノートはリストや引用が{limit}段より深く入れ子になっていて整形できないため、すべての行をそのまま表示しています（省略はありません）。",
     "study.no_cards": "カードがまだありません。ノートに質問と回答や節がありません。",
     "study.shown_in": "{lang}で表示しています。このカードには{ui}版がありません。",
     "study.topic": "トピック: {topic}",
@@ -633,6 +635,7 @@ ZH = {
     "report.encoders": "编码器",
     "study.no_store": "无法打开保存学习进度的文件（见侧边栏）。",
     "study.no_profile": "请先在侧边栏选择或创建学习者。",
+    "notes.flattened": "这份笔记的列表或引用嵌套超过{limit}层，无法排版，因此按原样逐行显示全部内容（没有省略）。",
     "study.no_cards": "还没有卡片：笔记中没有问答题或章节。",
     "study.shown_in": "以{lang}显示：这张卡片没有{ui}版本。",
     "study.topic": "主题: {topic}",

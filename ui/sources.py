@@ -68,6 +68,6 @@ def render() -> None:
     if target and target.get("doc_id") == doc_id:
         st.caption(tr("sources.cited") if span else tr("sources.moved"))
     with st.container(height=640, border=True, key="document"):
-        r.html(document_html(doc, cited=span, quotes=quotes))
+        r.html(document_html(doc, cited=span, quotes=quotes, lang=lang))
     if span:
         r.scroll_to("#cited", block="center")
