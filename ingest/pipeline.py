@@ -321,6 +321,7 @@ def ingest(
         _warn(s)
 
     index_dir = Path(index_dir)
+    started_ns = time.time_ns()  # files modified after this are not stamped (their bytes may be older)
     try:
         lock = write_lock(index_dir)
         lock.acquire()
@@ -350,6 +351,9 @@ def ingest(
         index = build(
             docs, encoder, analyzer=analyzer, max_chars=max_chars, faiss=faiss, old=old, progress=progress,
             report=report, on_progress=on_progress, skipped=skipped, on_skip=skip,
+        )
+        index.manifest["stamps"] = corpus.file_stamps(
+            Path(corpus_dir), [*index.manifest["documents"], *index.manifest["skipped"]], since_ns=started_ns
         )
         try:
             report.path = write_index(index, index_dir)
