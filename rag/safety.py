@@ -67,7 +67,6 @@ _ADDRESSED = re.compile(
             r"\b(?:ignore|disregard|forget|override|bypass)\b[^.!?\n]{0,40}\b(?:instructions?|prompts?|rules?|"
             r"guidelines?|context|messages?|directions?)\b",
             r"\byou\s+(?:must|are required to|are now|will now)\b",
-            r"\b(?:the |an? )?(?:ai|assistant|chatbot|llm)\s+(?:must|should|shall|is required to|will now)\b",
             r"\byou are (?:now )?(?:an?|the) (?:ai|assistant|language model|chatbot|llm)\b",
             r"\b(?:as an? (?:ai|language model)|developer mode)\b",
             r"^\s*(?:please\s+)?(?:ignore|disregard|forget|reveal|visit|click|log ?in|sign ?in)\b",
@@ -78,7 +77,7 @@ _ADDRESSED = re.compile(
             r"あなたは.{0,30}(?:しなければ(?:なりません|ならない)|する必要があります|してください|すること)",
             r"(?:AI|アシスタント)として(?:振る舞|ふるま|行動)",
             # Chinese: 忽略之前的指令 / 无视以上指示 / 你必须 / 系统提示
-            r"(?:忽略|无视|忽视|无视|忘记|忘掉|不要理会)(?:掉)?(?:之前|以前|先前|上面|上述|以上|前面|所有)?的?(?:所有)?"
+            r"(?:忽略|无视|忽视|忘记|忘掉|不要理会)(?:掉)?(?:之前|以前|先前|上面|上述|以上|前面|所有)?的?(?:所有)?"
             r"(?:指令|指示|提示|命令|规则|說明|说明)",
             r"你(?:现在)?(?:必须|务必|一定要|现在是)",
             r"作为(?:一个)?(?:AI|人工智能|助手|语言模型)[，,]?你",
