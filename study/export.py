@@ -268,7 +268,7 @@ def read_progress(path: str | Path, *, now: float | None = None) -> tuple[list[C
     """States and reviews from our progress file, every value checked (:mod:`study.validate`);
     :class:`ImportFileError` naming the file and the reason, before anything is written."""
     path = Path(path)
-    now = validate.now() if now is None else now
+    now = validate.current_time() if now is None else now
     try:
         with open(path, "rb") as f:
             raw = f.read(validate.MAX_BYTES + 1)

@@ -177,7 +177,7 @@ def _show(v: Any) -> str:
     return s if len(s) <= 60 else s[:59] + "…"
 
 
-def now() -> float:
+def current_time() -> float:
     return time.time()
 
 

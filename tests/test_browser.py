@@ -315,7 +315,9 @@ def test_an_unknown_learner_in_the_address_is_asked_about_not_joined(browser, ap
     ctx_a, a, _ = open_app(browser, app_url, path="/?profile=learner")
     try:
         ask(a, "ベクトル検索とは何ですか")
-        a.get_by_role("button", name="ベクトル検索とは何ですか").first.wait_for(timeout=30_000)  # her saved conversation
+        a.wait_for_timeout(1000)
+        a.reload()  # the sidebar lists the conversation saved by the last run
+        a.get_by_role("button", name="ベクトル検索とは何ですか").first.wait_for(timeout=60_000)
     finally:
         ctx_a.close()
     ctx, page, _ = open_app(browser, app_url, path="/?profile=mallory")

@@ -215,6 +215,29 @@ def test_rating_and_flashcards_work_after_any_accepted_import(deck, tmp_path):
     schedule.review(s, dee, "qa:d.md#Q1", "good", scheduler=schedule.make_scheduler())
 
 
+def test_the_export_page_refuses_hostile_files_in_one_line_and_keeps_working(fake_app):
+    """The app's import: a 100,000-deep file and due = Infinity are one message naming the file;
+    the Export page (whose downloads broke on every visit after such an import) still renders."""
+    at = fake_app
+    at.session_state["goto"] = "export"
+    at.run()
+    assert not at.exception, at.exception
+    files = {"deep.json": b"[" * 100_000 + b"]" * 100_000,
+             "inf.json": json.dumps({"format": "studyrag-progress", "version": 1, "reviews": [],
+                                     "states": [{"card_id": "x", "fsrs": {}, "due": float("inf"), "reps": 1,
+                                                 "lapses": 0}]}).encode()}
+    for name, data in files.items():
+        at.file_uploader[0].set_value([(name, data, "application/json")]).run()
+        next(b for b in at.button if b.key == "exp-import").click()
+        at.run()
+        assert not at.exception, at.exception
+        [err] = [e.value for e in at.error]
+        assert name in err and "\n" not in err and ("nests 100,000 levels" in err or "Infinity" in err), err
+    at.session_state["goto"] = "export"
+    at.run()
+    assert not at.exception and len(at.get("download_button")) == 3
+
+
 # =========================================================================================
 # B. Spreadsheet formulas in exports
 # =========================================================================================
@@ -661,7 +684,7 @@ def deep_list(n: int) -> str:
 
 
 @pytest.mark.parametrize("text,first,last", [
-    (deep_list(300), "item0", "item299"),
+    (deep_list(2000), "item0", "item1999"),  # the probe: 4 MB
     (">" * 40 + " the deepest quote says this", "the deepest quote says this", "the deepest quote says this"),
     ("# Title\n\n" + "".join("   " * i + f"1. step{i}\n" for i in range(60)) + "\nafter the list\n",
      "step0", "after the list"),
