@@ -16,7 +16,7 @@ ROOT = Path(__file__).resolve().parent
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
-from ui import add, ask, benchmarks, drill, export, flashcards, progress, quiz, render, sidebar, sources, state  # noqa: E402
+from ui import add, ask, benchmarks, drill, export, flashcards, progress, quiz, render, session, sidebar, sources, state  # noqa: E402
 from ui.state import tr  # noqa: E402
 
 st.set_page_config(page_title="StudyRAG", page_icon="📚", layout="wide")
@@ -45,8 +45,8 @@ page = st.navigation(
         tr("nav.info"): [PAGES["benchmarks"]],
     }
 )
-# Programmatic navigation: st.session_state["goto"] names a key of PAGES (buttons, tests).
-goto = st.session_state.pop("goto", None)
+# Programmatic navigation: session.GOTO names a key of PAGES (buttons, tests).
+goto = session.take_navigation()
 if goto in PAGES and PAGES[goto].url_path != page.url_path:
     st.switch_page(PAGES[goto])
 sidebar.render()

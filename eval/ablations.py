@@ -13,7 +13,7 @@ from eval.runner import CachingEncoder, build_index, evaluate_modes
 from rag import config
 from rag.analyze import ANALYZERS
 from rag.bm25 import BM25Index
-from rag.encoders import load_encoder
+from rag.encoders import DEFAULT_ENCODER, load_encoder
 from rag.search import MODES, Searcher
 
 CHUNK_SIZES = (400, 800, 1200)
@@ -25,7 +25,7 @@ def _row(res: dict) -> dict:
     return {m: {k: v for k, v in r.items() if k not in ("by", "latencies_ms")} for m, r in res["modes"].items()}
 
 
-def main(*, limit: int | None = None, out: Path, encoder: str = "e5-small") -> int:
+def main(*, limit: int | None = None, out: Path, encoder: str = DEFAULT_ENCODER) -> int:
     warnings.simplefilter("ignore")
     t0 = time.time()
     enc = CachingEncoder(load_encoder(encoder))

@@ -36,12 +36,13 @@ from tqdm import tqdm
 from eval import report
 from eval.datasets import HERE, load_seed
 from eval.runner import CachingEncoder, build_index
+from rag.context import DEFAULT_K
 from rag.answer import Answer, Settings, ask
-from rag.encoders import load_encoder
+from rag.encoders import DEFAULT_ENCODER, load_encoder
 from rag.relevance import features
 from rag.search import Searcher
 from rag.text import normalize
-from rag.tuned import TUNED_FILE, encoder_key, load_tuned, save_tuned
+from rag.tuned import TUNED_FILE, load_tuned, save_tuned
 
 QUESTIONS = HERE / "data" / "answer_questions.jsonl"
 OFFTOPIC = HERE / "data" / "answer_offtopic.jsonl"
@@ -158,7 +159,7 @@ def calibrate(searcher: Searcher, items: list[Item]) -> dict:
 
     def row(t):
         q = searcher.make_query(t)
-        f = features(searcher.index, q, searcher.search_query(q, k=5, mode=searcher.default_mode), t)
+        f = features(searcher.index, q, searcher.search_query(q, k=DEFAULT_K, mode=searcher.default_mode), t)
         return [f[k] for k in CAL_FEATURES]
 
     X = np.array([row(t) for t in on + off])
@@ -214,7 +215,7 @@ def tune_extraction(searcher: Searcher, items: list[Item]) -> tuple[dict, list[d
     return {k: best[k] for k in GRID}, rows
 
 
-def main(*, out: Path, encoder: str = "e5-small", split: str = "all", do_calibrate: bool = False,
+def main(*, out: Path, encoder: str = DEFAULT_ENCODER, split: str = "all", do_calibrate: bool = False,
          do_tune: bool = False, write_files: bool = True) -> dict:
     warnings.simplefilter("ignore")
     t0 = time.time()
@@ -290,7 +291,3 @@ def _write(out: Path, res: dict, outs: list[Outcome], encoder: str) -> None:
          **{k: v for k, v in o.answer.to_dict().items() if k in ("answer", "abstained", "reason", "relevance")}}
         for o in outs]})
     print("\n".join(md[:40]))
-
-
-def encoder_name(key: str) -> str:
-    return encoder_key(key)

@@ -25,7 +25,7 @@ from eval import metrics, report
 from eval.datasets import default_sets
 from eval.runner import CachingEncoder, build_index
 from eval.tune import CANDIDATES, FEATURE_SETS, cols, fit_pairwise, hybrid_run, make_source, ranked_run
-from rag.encoders import load_encoder
+from rag.encoders import DEFAULT_ENCODER, load_encoder
 from rag.search import Searcher
 
 FIT = "fitted on these questions (in-sample)"
@@ -48,7 +48,7 @@ def ceiling(searcher: Searcher, ds) -> dict:
     return out
 
 
-def main(*, limit: int | None = None, out: Path, encoder: str = "e5-small") -> int:
+def main(*, limit: int | None = None, out: Path, encoder: str = DEFAULT_ENCODER) -> int:
     warnings.simplefilter("ignore")
     t0 = time.time()
     enc = CachingEncoder(load_encoder(encoder))

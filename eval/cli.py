@@ -13,6 +13,7 @@
     python -m eval phrasing                 # questions wrapped in a request ("…について教えてください")
     python -m eval speed                    # ingest time, encoding rate, latency idle and beside a busy encoder
     python -m eval drill [--tune] [--index DIR]   # mock-interview grading vs hand labels
+    python -m eval formats [--parts parity,cited,ocr,speed,big]  # the seed corpus as PDF/DOCX/HTML/PPTX; big PDFs
 
 Progress goes to stderr; ``--json`` prints one JSON object on stdout.
 """
@@ -21,15 +22,18 @@ from __future__ import annotations
 
 import argparse
 import json
+import resource
 import sys
+import time
 import warnings
 from pathlib import Path
 
 from eval import report
 from eval.datasets import BENCHMARKS, Dataset, load_seed, load_squad
-from eval.runner import CachingEncoder, build_index, evaluate_modes
+from eval.runner import BuiltIndex, CachingEncoder, build_index, evaluate_modes
 from rag import config
 from rag.encoders import DEFAULT_ENCODER, load_encoder
+from rag.errors import RagError
 from rag.search import MODES, Searcher
 from rag.tuned import load_tuned
 
@@ -50,12 +54,38 @@ def _datasets(names: list[str], squad_path: Path | None) -> list[Dataset]:
     return out
 
 
+def prebuilt_index(index_dir: Path, ds: Dataset):
+    """The seed set's index from an index folder (the app's): a read, not a rebuild — the
+    quick benchmark's minute was mostly embedding the notes again. ``(BuiltIndex, "")``, or
+    ``(None, why)`` when it was not built from the same documents (then one is built)."""
+    from rag.index import open_index
+
+    t = time.perf_counter()
+    try:
+        index = open_index(index_dir)
+    except RagError as e:
+        return None, str(e)
+    docs = index.manifest.get("documents", {})
+    differ = [d.doc_id for d in ds.docs if docs.get(d.doc_id, {}).get("sha256") != d.sha256]
+    if differ:
+        return None, f"{len(differ)} of the seed documents differ in {index_dir} (e.g. {differ[0]})"
+    return BuiltIndex(index, time.perf_counter() - t, resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024), ""
+
+
 def run_sets(datasets: list[Dataset], modes: list[str], *, split: str, limit: int | None,
-             encoder_name: str, progress: bool) -> dict:
-    enc = CachingEncoder(_encoder(encoder_name), cache_queries=False)
+             encoder_name: str, progress: bool, index_dir: Path | None = None) -> dict:
+    """Each set's modes on its held-out (or chosen) half. ``index_dir``: the seed set is searched
+    in that index (with the encoder it records) when it holds the same documents."""
     results = {}
     for ds in datasets:
-        built = build_index(ds, enc, progress=progress)
+        built, why = prebuilt_index(index_dir, ds) if index_dir is not None and ds.name == "seed" else (None, "")
+        if why:
+            print(f"warning: not using {index_dir}: {why}; building an index", file=sys.stderr)
+        if built is not None:
+            enc = _encoder(built.index.encoder_id)
+        else:
+            enc = CachingEncoder(_encoder(encoder_name), cache_queries=False)
+            built = build_index(ds, enc, progress=progress)
         sub = ds.subset(split, limit)
         searcher = Searcher(built.index, encoder=enc)
         res = evaluate_modes(searcher, sub, modes, progress=progress)
@@ -70,7 +100,8 @@ def run_sets(datasets: list[Dataset], modes: list[str], *, split: str, limit: in
             "_runs": res["runs"],
             "_qrels": res["qrels"],
         }
-        enc.save()
+        if isinstance(enc, CachingEncoder):
+            enc.save()
     return results
 
 
@@ -136,19 +167,22 @@ def _positive_int(text: str) -> int:
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(prog="python -m eval", description=__doc__.split("\n")[0])
     p.add_argument("target", nargs="?", default="all",
-                   help="all | seed | jsquad | cmrc2018 | squad PATH | answers | drill | phrasing | speed | sparse | ablations | tune | ceiling | scale")
+                   help="all | seed | jsquad | cmrc2018 | squad PATH | answers | drill | phrasing | speed | sparse | ablations | tune | ceiling | scale | formats")
     p.add_argument("path", nargs="?", type=Path, help="SQuAD-format file (with `squad`)")
     p.add_argument("--modes", default=",".join(MODES), help="comma-separated: " + ",".join(MODES))
     p.add_argument("--split", default="test", choices=("dev", "test", "all"), help="query half (default: held-out test)")
     p.add_argument("--quick", action="store_true", help=f"at most {QUICK_LIMIT} queries per set (for CI)")
     p.add_argument("--limit", type=_positive_int, help="at most this many queries per set")
     p.add_argument("--encoder", default=DEFAULT_ENCODER, help="e5-small (default) | use-m3 | minilm | st:<model>")
-    p.add_argument("--index", type=Path, default=None, help="drill: grade against this index instead of building one")
+    p.add_argument("--index", type=Path, default=None,
+                   help="drill: grade against this index; seed: search this index (built from ./corpus, e.g. the "
+                   "app's) instead of building one")
     p.add_argument("--json", action="store_true", help="print the scores as one JSON object on stdout")
     p.add_argument("--calibrate", action="store_true", help="answers: refit the relevance model on the dev half first")
     p.add_argument("--tune", action="store_true",
                    help="answers: choose the extraction values on the dev half first; drill: tune the grading thresholds")
     p.add_argument("--out", type=Path, default=None, help="results folder (default eval/results[/quick])")
+    p.add_argument("--parts", default="parity,cited,ocr,speed,big", help="formats: which parts to run")
     args = p.parse_args(argv)
     warnings.simplefilter("ignore")
     modes = [m.strip() for m in args.modes.split(",") if m.strip()]
@@ -166,6 +200,13 @@ def main(argv: list[str] | None = None) -> int:
         from eval.tune import main as tune
 
         return tune(limit=limit, out=args.out or RESULTS, encoder=args.encoder)
+    if args.target == "formats":
+        from eval.formats import run as formats
+
+        parts = tuple(x.strip() for x in args.parts.split(",") if x.strip())
+        full = set(parts) == {"parity", "cited", "ocr", "speed", "big"}
+        formats(args.out or (RESULTS if full else RUNS / "formats"), encoder_name=args.encoder, parts=parts)
+        return 0
     if args.target == "answers":
         from eval.answers import main as answers
 
@@ -218,7 +259,8 @@ def main(argv: list[str] | None = None) -> int:
     if empty:
         print(f"error: no queries in the {args.split} split of {', '.join(empty)} (try --split all)", file=sys.stderr)
         return 2
-    results = run_sets(datasets, modes, split=args.split, limit=limit, encoder_name=args.encoder, progress=progress)
+    results = run_sets(datasets, modes, split=args.split, limit=limit, encoder_name=args.encoder, progress=progress,
+                       index_dir=args.index)
     if args.out is not None:
         out = args.out
     elif args.quick:

@@ -21,6 +21,8 @@ import numpy as np
 
 from eval import report
 from eval.runner import CachingEncoder
+from rag.encoders import DEFAULT_ENCODER
+from rag.tuned import encoder_key
 from study import drill, grading
 
 HERE = Path(__file__).resolve().parent
@@ -174,7 +176,7 @@ def write_params(
     encoder_id: str, params: grading.Params, dev_agreement: float, n_dev: int, path: Path = grading.PARAMS_FILE
 ) -> None:
     data = json.loads(path.read_text(encoding="utf-8")) if path.exists() else {}
-    data.setdefault("encoders", {})[grading.encoder_key(encoder_id)] = {
+    data.setdefault("encoders", {})[encoder_key(encoder_id)] = {
         "params": params.to_dict(),
         "dev_agreement": round(dev_agreement, 4),
         "tuned_on": f"eval/data/drill_answers.jsonl, dev half ({n_dev} graded answers), `python -m eval drill --tune`",
@@ -210,7 +212,7 @@ def summarize(items: list[Item], preds: dict[str, str]) -> dict:
 
 
 def main(
-    *, out: Path, index_dir: Path | None = None, encoder: str = "e5-small", do_tune: bool = False, data: Path = DATA
+    *, out: Path, index_dir: Path | None = None, encoder: str = DEFAULT_ENCODER, do_tune: bool = False, data: Path = DATA
 ) -> int:
     warnings.simplefilter("ignore")
     items = load_items(data)

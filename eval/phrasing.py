@@ -28,7 +28,7 @@ import numpy as np
 from eval import metrics, report
 from eval.datasets import load_seed
 from eval.runner import CachingEncoder, build_index, fused_run
-from rag.encoders import load_encoder
+from rag.encoders import DEFAULT_ENCODER, load_encoder
 from rag.search import Searcher
 from rag.types import Query
 
@@ -54,7 +54,7 @@ def verbatim(searcher: Searcher, text: str) -> Query:
                                vector=searcher.query_vector(q.text))
 
 
-def main(*, out: Path, encoder: str = "e5-small") -> int:
+def main(*, out: Path, encoder: str = DEFAULT_ENCODER) -> int:
     warnings.simplefilter("ignore")
     t0 = time.time()
     ds = load_seed()

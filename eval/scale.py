@@ -22,7 +22,8 @@ from eval.datasets import default_sets
 from eval.runner import CachingEncoder, build_index
 from rag.bm25 import BM25Index
 from rag.dense import DenseIndex
-from rag.encoders import load_encoder
+from rag.encoders import DEFAULT_ENCODER, load_encoder
+from rag.facts import IndexFacts, vocabulary_by_language
 from rag.index import Index
 from rag.search import MODES, Searcher
 
@@ -47,7 +48,7 @@ def synthesize(bases: list[Index], n: int, seed: int = 0) -> tuple[Index, dict]:
     rng = np.random.default_rng(seed)
     pool = [(b, i) for b in bases for i in range(len(b.chunks))]
     picks = rng.integers(0, len(pool), n)
-    chunks, tokens, vecs, heads, units, counts, spans = [], [], [], [], [], [], []
+    chunks, tokens, vecs, heads, units, counts, spans, kinds = [], [], [], [], [], [], [], []
     for j, p in enumerate(picks):
         b, i = pool[p]
         c = b.chunks[i]
@@ -58,6 +59,7 @@ def synthesize(bases: list[Index], n: int, seed: int = 0) -> tuple[Index, dict]:
         u = b.chunk_units(i)
         units.append(u)
         spans.append(b.chunk_unit_spans(i))
+        kinds.append(b.facts.unit_kinds[b.unit_offsets[i] : b.unit_offsets[i + 1]])
         counts.append(len(u))
     timings = {}
     t = time.perf_counter()
@@ -78,6 +80,10 @@ def synthesize(bases: list[Index], n: int, seed: int = 0) -> tuple[Index, dict]:
         units=all_units,
         unit_offsets=np.concatenate([[0], np.cumsum(counts)]).astype(np.int64),
         unit_spans=np.vstack(spans),
+        # synthetic chunks have no documents: the facts come from the chunks they copy
+        facts=IndexFacts(unit_kinds=np.concatenate(kinds), question_lists=frozenset(),
+                         vocabulary=vocabulary_by_language(chunks, tokens),
+                         quotable_text="", squashed_notes="", answer_text=""),
     )
     t = time.perf_counter()
     _ = index.unit_dense.index
@@ -87,7 +93,7 @@ def synthesize(bases: list[Index], n: int, seed: int = 0) -> tuple[Index, dict]:
     return index, timings
 
 
-def main(*, out: Path, quick: bool = False, encoder: str = "e5-small") -> int:
+def main(*, out: Path, quick: bool = False, encoder: str = DEFAULT_ENCODER) -> int:
     warnings.simplefilter("ignore")
     enc = CachingEncoder(load_encoder(encoder))
     sets = default_sets()

@@ -21,7 +21,7 @@ from tqdm import tqdm
 from eval import metrics, report
 from eval.datasets import default_sets
 from eval.runner import CACHE, CachingEncoder, build_index, fused_run
-from rag.encoders import load_encoder
+from rag.encoders import DEFAULT_ENCODER, load_encoder
 from rag.fusion import wsum
 from rag.search import Searcher, fusion_weights
 
@@ -40,7 +40,7 @@ def sparse_matrix(enc, name: str, texts: list[str]):
     return m
 
 
-def main(*, out: Path, encoder: str = "e5-small", limit: int | None = None) -> int:
+def main(*, out: Path, encoder: str = DEFAULT_ENCODER, limit: int | None = None) -> int:
     warnings.simplefilter("ignore")
     t0 = time.time()
     raw = load_encoder(encoder)

@@ -26,6 +26,7 @@ import numpy as np
 from eval import report
 from eval.answers import load_items
 from eval.datasets import ROOT, load_seed
+from rag.context import DEFAULT_K
 from rag.encoders import DEFAULT_ENCODER
 
 BUSY = """
@@ -65,7 +66,7 @@ def _latencies(searcher, questions: list[str]) -> dict:
     from rag.answer import ask
 
     out = {}
-    for name, fn in (("search", lambda q: searcher.search(q, k=5)), ("ask", lambda q: ask(searcher, q))):
+    for name, fn in (("search", lambda q: searcher.search(q, k=DEFAULT_K)), ("ask", lambda q: ask(searcher, q))):
         fn(questions[0] + " ")  # warm
         ms = []
         for q in questions:

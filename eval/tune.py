@@ -35,7 +35,7 @@ from eval import metrics, report
 from eval.datasets import Dataset, default_sets, heading_questions
 from eval.runner import CachingEncoder, build_index, fused_run
 from rag import tuned as tuned_mod
-from rag.encoders import load_encoder
+from rag.encoders import DEFAULT_ENCODER, load_encoder
 from rag.rerank import GATE, feature_matrix
 from rag.search import Searcher, fuse, names_first
 from rag.tuned import Tuned, encoder_key, save_tuned
@@ -233,7 +233,7 @@ def loso(sources: list[Source]) -> dict[str, dict]:
     return out
 
 
-def main(*, limit: int | None = None, out: Path, encoder: str = "e5-small") -> int:
+def main(*, limit: int | None = None, out: Path, encoder: str = DEFAULT_ENCODER) -> int:
     warnings.simplefilter("ignore")
     t0 = time.time()
     enc = CachingEncoder(load_encoder(encoder))
@@ -401,8 +401,8 @@ def _write(out, t0, key, dense_scores, whole_weight, grids, feas, best, tests, h
         md += ["**No candidate was at or above hybrid on every held-out source**, so no reranker is kept and the "
                "default mode is **hybrid**: a stage is kept only if it wins on questions it was not fitted to.", ""]
     out.mkdir(parents=True, exist_ok=True)
-    (out / f"tuning-{key}.md" if key != "e5-small" else out / "tuning.md").write_text("\n".join(md) + "\n")
-    report.write_json(out / (f"tuning-{key}.json" if key != "e5-small" else "tuning.json"),
+    (out / f"tuning-{key}.md" if key != DEFAULT_ENCODER else out / "tuning.md").write_text("\n".join(md) + "\n")
+    report.write_json(out / (f"tuning-{key}.json" if key != DEFAULT_ENCODER else "tuning.json"),
                       {"dense_mix": dense_scores, "fusion": {"chosen": best, "grid": grids, "feasibility": feas,
                                                              "tests": tests},
                        "names_first": names,

@@ -17,18 +17,13 @@ import hashlib
 import re
 from dataclasses import dataclass
 
-from rag.lang import detect_lang
-from rag.text import sentence_spans, trim_span
+from rag.rules.script import detect_lang
+from rag.rules.sentences import sentence_spans, trim_span
+from rag.rules.structure import BULLET_LINE, FENCE, MD_HEADING, NUM_HEADING, qa_item
 from rag.types import Chunk, Document
 
 DEFAULT_MAX_CHARS = 800
 
-_MD_HEADING = re.compile(r"^(#{1,6})\s+(.+?)\s*#*\s*$")
-_QA_BOLD = re.compile(r"^\s{0,3}(\d{1,3})[.)．]\s*\*\*(.+?)\*\*\s*$")
-_QA_LABEL = re.compile(r"^\s{0,3}(?:问题|問題|质问|題|Q)\s*(\d{1,3})\s*[:：.．、]\s*(.+?)\s*$", re.I)
-_NUM_HEADING = re.compile(r"^(\d{1,2}(?:\.\d{1,2})*)\.?\s+(\S.{0,58})$")
-_BULLET = re.compile(r"^\s*(?:[-*+•・●◦]|\d{1,3}[.)])\s+")
-_FENCE = re.compile(r"^\s*(```|~~~)")
 _NO_HEADING_END = tuple("。．.？?！!：:、,，;；")
 _BOILERPLATE = re.compile(
     r"点赞|转发|关注(我的)?公众号|公众号文章|文章来自|扫码|二维码|未来已来|有缘一起同行|"
@@ -67,14 +62,14 @@ def _scan(doc: Document) -> list[_Line]:
         raw.append((pos, pos + len(line), line))
         pos += len(line) + 1
     stripped = [r[2].strip() for r in raw]
-    has_md = any(_MD_HEADING.match(s) for s in stripped)
+    has_md = any(MD_HEADING.match(s) for s in stripped)
     teasers = _teasers(stripped)
     seen: set[str] = set()
     lines: list[_Line] = []
     in_code = False
     for i, (s, e, line) in enumerate(raw):
         st = stripped[i]
-        if _FENCE.match(line):
+        if FENCE.match(line):
             in_code = not in_code
             lines.append(_Line(s, e, line, "text"))
             continue
@@ -89,18 +84,18 @@ def _scan(doc: Document) -> list[_Line]:
         if dup or i in teasers or _is_boilerplate(st):
             lines.append(_Line(s, e, line, "drop"))
             continue
-        if m := _QA_BOLD.match(line) or _QA_LABEL.match(line):
-            lines.append(_Line(s, e, line, "qa", label=m.group(2).strip(), qnum=int(m.group(1))))
-        elif m := _MD_HEADING.match(line):
+        if item := qa_item(line):
+            lines.append(_Line(s, e, line, "qa", label=item[1], qnum=item[0]))
+        elif m := MD_HEADING.match(line):
             lines.append(_Line(s, e, line, "heading", len(m.group(1)), m.group(2).strip("* ")))
         elif (
-            (m := _NUM_HEADING.match(line))
+            (m := NUM_HEADING.match(line))
             and not has_md
             and "**" not in st
             and not st.endswith(_NO_HEADING_END)
         ):
             lines.append(_Line(s, e, line, "heading", m.group(1).count(".") + 1, m.group(2).strip()))
-        elif _BULLET.match(line):
+        elif BULLET_LINE.match(line):
             lines.append(_Line(s, e, line, "bullet"))
         elif not has_md and ((st == doc.title and len(st) <= 60) or _standalone_title(raw, stripped, i)):
             lines.append(_Line(s, e, line, "heading", 1, st))

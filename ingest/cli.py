@@ -9,13 +9,13 @@ from pathlib import Path
 
 from rag import config
 from rag.analyze import ANALYZERS
+from rag.context import resolve
 from rag.dense import FAISS_KINDS
-from rag.encoders import DEFAULT_ENCODER, load_encoder
-from rag.errors import RagError
+from rag.encoders import load_encoder
+from rag.shell import EXIT_ERROR, EXIT_OK, add_location_options, guarded
+from rag.shell import EXIT_SOME_FAILED as EXIT_WARNINGS  # done, but some files were skipped
 
-EXIT_OK = 0
-EXIT_WARNINGS = 1  # done, but some files were skipped (each named in a warning line)
-EXIT_ERROR = 2  # nothing was written; the previous index (if any) is unchanged
+__all__ = ["EXIT_ERROR", "EXIT_OK", "EXIT_WARNINGS", "main", "parser"]
 
 EPILOG = """exit status:
   0  done, every file indexed
@@ -32,38 +32,45 @@ def parser() -> argparse.ArgumentParser:
         epilog=EPILOG,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    p.add_argument("--corpus", type=Path, default=Path("corpus"), help="documents folder (default ./corpus)")
-    p.add_argument("--index", type=Path, default=Path("index"), help="index folder (default ./index)")
-    p.add_argument("--encoder", default=DEFAULT_ENCODER,
-                   help="e5-small (default, bundled) | use-m3 | minilm | st:<sentence-transformers id or path>")
+    add_location_options(p, "corpus", "index", "data", "encoder",
+                         encoder_help="e5-small (default; or $STUDYRAG_ENCODER) | use-m3 | minilm | st:<model>")
+    p.add_argument("--uploads", type=Path, default=None,
+                   help="the learner's uploaded documents, indexed as uploads/<name> when the folder exists "
+                   "(default: the data folder's uploads/)")
     p.add_argument("--device", default="cpu", help="for st: models: cpu (default), cuda, mps …")
     p.add_argument("--analyzer", choices=ANALYZERS, default=config.ANALYZER)
     p.add_argument("--chunk-size", type=int, default=config.CHUNK_MAX_CHARS, help="max characters per chunk")
     p.add_argument("--faiss", choices=FAISS_KINDS, default="auto", help="dense index kind")
     p.add_argument("--rebuild", action="store_true", help="re-embed everything")
+    p.add_argument("--keyword-first", action="store_true",
+                   help="publish a keyword-only index first (searchable in seconds), then the full one")
+    p.add_argument("--file-timeout", type=float, default=None,
+                   help="seconds allowed to read one PDF/PPTX/DOCX/HTML file (default 120)")
     p.add_argument("--quiet", action="store_true", help="no progress bars")
     return p
 
 
+@guarded
 def main(argv: list[str] | None = None) -> int:
     args = parser().parse_args(argv)
     from ingest.pipeline import ingest
+    from ingest.readers.base import Limits
 
+    ctx = resolve(corpus=args.corpus, index=args.index, data=args.data, encoder=args.encoder)
     warnings.simplefilter("ignore")  # skipped files are reported below, once
-    try:
-        report = ingest(
-            args.corpus,
-            args.index,
-            encoder=load_encoder(args.encoder) if args.device == "cpu" else load_encoder(args.encoder, device=args.device),
-            analyzer=args.analyzer,
-            max_chars=args.chunk_size,
-            faiss=args.faiss,
-            rebuild=args.rebuild,
-            progress=not args.quiet,
-        )
-    except (RagError, ValueError, OSError) as e:
-        print(f"error: {' '.join(str(e).split())}", file=sys.stderr)
-        return EXIT_ERROR
+    report = ingest(
+        ctx.corpus,
+        ctx.index_folder,
+        encoder=load_encoder(ctx.encoder) if args.device == "cpu" else load_encoder(ctx.encoder, device=args.device),
+        analyzer=args.analyzer,
+        max_chars=args.chunk_size,
+        faiss=args.faiss,
+        rebuild=args.rebuild,
+        progress=not args.quiet,
+        keyword_first=args.keyword_first,
+        limits=Limits(seconds=args.file_timeout) if args.file_timeout is not None else None,
+        uploads=args.uploads if args.uploads is not None else ctx.uploads,
+    )
     for msg in report.skipped_files:
         print(f"warning: {msg}", file=sys.stderr)
     print(report.summary())

@@ -15,13 +15,25 @@ import datetime
 import hashlib
 import re
 import warnings
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import yaml
 
-from rag.corpus import FRONT_MATTER, UnreadableFileError, corpus_files, decode, printable, read_file
+from rag.corpus import (
+    FRONT_MATTER,
+    UnreadableFileError,
+    corpus_files,
+    decode,
+    document_files,
+    is_file_format,
+    printable,
+    read_file,
+)
+from ingest.readers.base import Limits, ReaderError
+from ingest.readers.sandbox import read_isolated
 from rag.errors import CorpusError
 from rag.lang import detect_lang
 from rag.types import Document
@@ -164,13 +176,45 @@ def _first_title(text: str, start: int) -> str:
     return ""
 
 
-def parse_document(doc_id: str, data: bytes) -> Document:
+def parse_document(doc_id: str, data: bytes, *, limits: Limits | None = None) -> Document:
     """Make a Document from raw bytes (the one place file content becomes a record).
 
-    Raises :class:`UnreadableFileError` (binary, not UTF-8, empty …) or
+    ``.md``/``.txt`` are decoded here; PDFs, slides, Word files and web pages are read by
+    their reader (``ingest/readers``) in a subprocess under ``limits``. Raises
+    :class:`UnreadableFileError` (binary, not UTF-8, empty, encrypted, a bomb …) or
     :class:`FrontMatterError`, whose ``reason`` says why.
     """
+    if is_file_format(doc_id):
+        return _read_format(doc_id, data, limits if limits is not None else Limits())
     return _document(doc_id, data, decode(data, doc_id))
+
+
+# The last few files read (suffix, sha256) -> Extract: an upload is checked, then ingested;
+# a 300-page PDF is read once, not twice.
+_RECENT: dict[tuple[str, str], Any] = {}
+_RECENT_MAX = 4
+
+
+def _read_format(doc_id: str, data: bytes, limits: Limits) -> Document:
+    sha = hashlib.sha256(data).hexdigest()
+    key = (Path(doc_id).suffix.lower(), sha)
+    got = _RECENT.get(key)
+    if got is None:
+        try:
+            got = read_isolated(doc_id, data, limits)
+        except ReaderError as e:
+            raise UnreadableFileError(doc_id, str(e)) from None
+        _RECENT[key] = got
+        while len(_RECENT) > _RECENT_MAX:
+            _RECENT.pop(next(iter(_RECENT)))
+    return Document(
+        doc_id=doc_id,
+        text=got.text,
+        title=got.title or _first_title(got.text, 0) or Path(doc_id).stem,
+        lang=detect_lang(got.text),
+        sha256=sha,
+        origin=got.origin,
+    )
 
 
 def _document(doc_id: str, data: bytes, text: str) -> Document:
@@ -194,27 +238,46 @@ def _warn(s: Skipped) -> None:
     warnings.warn(s.message(), stacklevel=3)
 
 
-def load_corpus(root: Path, *, on_skip: Callable[[Skipped], None] | None = None) -> list[Document]:
-    """Load every readable document under ``root``.
+def load_corpus(
+    root: Path,
+    *,
+    uploads: Path | None = None,
+    on_skip: Callable[[Skipped], None] | None = None,
+    limits: Limits | None = None,
+    known_skips: Mapping[str, Mapping[str, Any]] | None = None,
+) -> list[Document]:
+    """Load every readable document under ``root`` (and the ``uploads`` folder, as
+    ``uploads/<name>``: see :func:`rag.corpus.document_files`).
 
     A file that cannot be read or parsed — for any reason — is skipped and reported to
     ``on_skip`` (default: a warning naming it and the reason); the others still load.
+    ``known_skips`` (the last index's ``skipped`` table: ``doc_id -> {sha256, reason}``)
+    lets a PDF, slide deck, Word file or web page skipped before be skipped again unread
+    while its bytes are unchanged (a bomb costs its time limit once, not every ingest).
     """
     root = Path(root)
     skip = on_skip if on_skip is not None else _warn
     docs = []
-    for path in corpus_files(root, on_skip=lambda name, reason: skip(Skipped(name, reason))):
-        doc_id = path.relative_to(root).as_posix()
+    for doc_id, path, base in document_files(
+        root, uploads=uploads, on_skip=lambda name, reason: skip(Skipped(name, reason))
+    ):
         try:
-            data = read_file(path, root)
-            text = decode(data, doc_id)
+            data = read_file(path, base)
+            text = None if is_file_format(doc_id) else decode(data, doc_id)
         except Exception as e:  # noqa: BLE001 -- one bad file must not stop the others
             skip(Skipped(doc_id, failure_reason(e)))  # not a document for the stale check either
             continue
+        known = (known_skips or {}).get(doc_id)
+        if text is None and known and known.get("sha256") == hashlib.sha256(data).hexdigest():
+            skip(Skipped(doc_id, str(known.get("reason", "skipped by the last ingest")), known["sha256"]))
+            continue
         try:
-            docs.append(_document(doc_id, data, text))
+            if text is None:
+                docs.append(_read_format(doc_id, data, limits if limits is not None else Limits()))
+            else:
+                docs.append(_document(doc_id, data, text))
         except Exception as e:  # noqa: BLE001 -- a parse failure skips this file only
             skip(Skipped(doc_id, failure_reason(e), hashlib.sha256(data).hexdigest()))
     if not docs:
-        raise CorpusError(f"no readable .txt/.md documents in {root}")
+        raise CorpusError(f"no readable documents (.md, .txt, .pdf, .pptx, .docx, .html) in {root}")
     return docs

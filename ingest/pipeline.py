@@ -22,6 +22,7 @@ from tqdm import tqdm
 
 from ingest.chunker import chunk_document
 from ingest.loader import Skipped, failure_reason, load_corpus
+from ingest.readers.base import Limits
 from rag import config, corpus
 from rag.analyze import get_analyzer
 from rag.bm25 import BM25Index
@@ -49,6 +50,7 @@ class IngestReport:
     removed_documents: list[str] = field(default_factory=list)
     skipped_files: list[str] = field(default_factory=list)  # one message per skipped file
     seconds: float = 0.0
+    searchable_seconds: float | None = None  # keyword_first: when the keyword-only build went live
     written: bool = False
     path: Path | None = None
 
@@ -191,6 +193,14 @@ def _embed_docs(
     return parts
 
 
+def _unembedded(doc: Document, chunks: list[Chunk], dim: int) -> _DocPart:
+    """A document's part of a keyword-only build: its chunks and unit spans, zero vectors."""
+    _, offsets, spans = _units(chunks)
+    n, units = len(chunks), int(offsets[-1]) if len(offsets) else 0
+    z = np.zeros((n, dim), np.float32)
+    return _DocPart(doc, chunks, z, z.copy(), np.zeros((units, dim), np.float32), np.diff(offsets), spans)
+
+
 def _empty(dim: int):
     z = np.zeros((0, dim), np.float32)
     return z, z, z, np.zeros(0, np.int64), np.zeros((0, 2), np.int64)
@@ -209,8 +219,15 @@ def build(
     on_progress: OnProgress = None,
     skipped: list[Skipped] | None = None,
     on_skip: OnSkip | None = None,
+    keyword_only: bool = False,
+    known_tokens: dict[str, list[str]] | None = None,
 ) -> Index:
     """Build an in-memory index of ``docs``, reusing ``old``'s vectors for unchanged documents.
+
+    ``keyword_only``: the new documents are chunked and analysed but not embedded (zero
+    vectors) and listed in the manifest's ``pending``; the searcher then answers with BM25
+    alone until the full build replaces this one (a big file is searchable in seconds).
+    ``known_tokens`` (chunk id -> analysed terms) skips analysing chunks analysed before.
 
     A document that cannot be chunked is left out and reported to ``on_skip`` (default: a
     warning). ``skipped`` lists files left out before (by the loader); with the ones left
@@ -229,17 +246,22 @@ def build(
     old_rows: dict[str, list[int]] = defaultdict(list)
     for i, c in enumerate(old.chunks if reusable else []):
         old_rows[c.doc_id].append(i)
+    pending_before = set(old.manifest.get("pending", ())) if reusable else set()
     for d in docs:
         prev = old.documents.get(d.doc_id) if reusable else None
-        if prev is not None and prev.sha256 == d.sha256:
+        if prev is not None and prev.sha256 == d.sha256 and d.doc_id not in pending_before:
             parts[d.doc_id] = _reuse(old, d, old_rows[d.doc_id])
             report.reused_documents.append(d.doc_id)
         else:
             fresh.append(d)
     chunked = _chunk_each(fresh, max_chars, skip)
-    report.embedded_documents.extend(d.doc_id for d, _ in chunked)
-    for p in _embed_docs(chunked, encoder, progress, on_progress) if chunked else []:
-        parts[p.doc.doc_id] = p
+    if keyword_only:
+        for d, cs in chunked:
+            parts[d.doc_id] = _unembedded(d, cs, encoder.dim)
+    else:
+        report.embedded_documents.extend(d.doc_id for d, _ in chunked)
+        for p in _embed_docs(chunked, encoder, progress, on_progress) if chunked else []:
+            parts[p.doc.doc_id] = p
     ordered = [parts[d.doc_id] for d in docs if d.doc_id in parts]
     if not ordered:
         raise RagError("no document could be indexed (see the skipped files)")
@@ -251,7 +273,7 @@ def build(
     tokens_of = get_analyzer(analyzer)
     tokens = []
     for n, c in enumerate(tqdm(chunks, desc="analyze", disable=not progress, leave=False), start=1):
-        tokens.append(tokens_of(c.text))
+        tokens.append(known_tokens[c.id] if known_tokens and c.id in known_tokens else tokens_of(c.text))
         if on_progress and (n % 16 == 0 or n == len(chunks)):
             on_progress("analyze", n, len(chunks))
     manifest = {
@@ -261,6 +283,8 @@ def build(
         "chunks": len(chunks),
         "skipped": {s.doc_id: {"sha256": s.sha256, "reason": s.reason} for s in skipped if s.sha256},
     }
+    if keyword_only and chunked:
+        manifest["pending"] = sorted(d.doc_id for d, _ in chunked)
     counts = np.concatenate([p.unit_counts for p in ordered])
     return Index(
         manifest=manifest,
@@ -283,13 +307,17 @@ def try_open(index_dir: Path) -> Index | None:
         return None
 
 
-def stale_documents(index: Index, corpus_dir: Path) -> list[str]:
-    """Documents added, changed or removed in ``corpus_dir`` since ``index`` was built."""
-    return corpus.stale_documents(index.manifest, corpus_dir)
-
-
 def _warn(s: Skipped) -> None:
     warnings.warn(s.message(), stacklevel=3)
+
+
+def _write(index: Index, index_dir: Path) -> Path:
+    try:
+        return write_index(index, index_dir)
+    except OSError as e:
+        raise IndexWriteError(
+            f"could not write the new index under {index_dir} ({e.strerror or e}); the previous index is unchanged"
+        ) from None
 
 
 def ingest(
@@ -303,12 +331,22 @@ def ingest(
     rebuild: bool = False,
     progress: bool = False,
     on_progress: OnProgress = None,
+    limits: Limits | None = None,
+    keyword_first: bool = False,
+    uploads: Path | None = None,
 ) -> IngestReport:
-    """Bring the index under ``index_dir`` up to date with ``corpus_dir``.
+    """Bring the index under ``index_dir`` up to date with ``corpus_dir`` and the learner's
+    ``uploads`` folder (its files indexed as ``uploads/<name>``; none when ``None``).
 
     ``progress`` shows tqdm bars on stderr; ``on_progress(stage, done, total)`` is called as
     each stage (chunks, headings, sentences, analyze) advances, for a UI's own progress bar.
-    Each skipped file is a warning and a line of ``report.skipped_files``. Holds the index's
+    ``keyword_first``: when documents must be embedded, a keyword-only build (BM25 over all
+    chunks, the new documents' vectors pending) is published first and the full build
+    swapped in after it (``report.searchable_seconds`` says when the first was live); each
+    switch is atomic, so a reader never sees a half-built index.
+
+    Each skipped file is a warning and a line of ``report.skipped_files``; PDFs, slides, Word
+    files and web pages are read under ``limits`` (time, memory, pages, unzipped size). Holds the index's
     write lock throughout (a second ingest, in any process, waits for this one).
     """
     t0 = time.perf_counter()
@@ -328,9 +366,10 @@ def ingest(
     except OSError as e:
         raise IndexWriteError(f"cannot lock the index folder {index_dir} for writing ({e.strerror or e})") from None
     try:
-        docs = load_corpus(Path(corpus_dir), on_skip=skip)
         old = None if rebuild else try_open(index_dir)
         want = settings(encoder, analyzer, max_chars, faiss)
+        known = old.manifest.get("skipped", {}) if old is not None and _compatible(old, want) else {}
+        docs = load_corpus(Path(corpus_dir), uploads=uploads, on_skip=skip, limits=limits, known_skips=known)
         if old is not None and _compatible(old, want):
             # Files that failed to chunk last time and are unchanged are skipped again, unread.
             before = old.manifest.get("skipped", {})
@@ -340,7 +379,7 @@ def ingest(
             current = {d.doc_id: d.sha256 for d in docs}
             unchanged = current == {k: v["sha256"] for k, v in old.manifest["documents"].items()} and {
                 s.doc_id: s.sha256 for s in skipped if s.sha256
-            } == {k: v["sha256"] for k, v in before.items()}
+            } == {k: v["sha256"] for k, v in before.items()} and not old.manifest.get("pending")
             if unchanged:
                 report.documents = len(docs)
                 report.chunks = len(old.chunks)
@@ -348,19 +387,27 @@ def ingest(
                 report.path = old.path
                 return report
             report.removed_documents = sorted(set(old.documents) - set(current))
+        if keyword_first:
+            quick = build(
+                docs, encoder, analyzer=analyzer, max_chars=max_chars, faiss=faiss, old=old, progress=progress,
+                report=IngestReport(), on_progress=on_progress, skipped=list(skipped), on_skip=lambda s: None,
+                keyword_only=True,
+            )
+            if quick.manifest.get("pending"):
+                _write(quick, index_dir)
+                report.searchable_seconds = time.perf_counter() - t0
+                if on_progress:
+                    on_progress("searchable", 1, 1)
         index = build(
             docs, encoder, analyzer=analyzer, max_chars=max_chars, faiss=faiss, old=old, progress=progress,
             report=report, on_progress=on_progress, skipped=skipped, on_skip=skip,
+            known_tokens={c.id: t for c, t in zip(quick.chunks, quick.bm25.tokens)} if keyword_first else None,
         )
         index.manifest["stamps"] = corpus.file_stamps(
-            Path(corpus_dir), [*index.manifest["documents"], *index.manifest["skipped"]], since_ns=started_ns
+            Path(corpus_dir), [*index.manifest["documents"], *index.manifest["skipped"]], since_ns=started_ns,
+            uploads=uploads,
         )
-        try:
-            report.path = write_index(index, index_dir)
-        except OSError as e:
-            raise IndexWriteError(
-                f"could not write the new index under {index_dir} ({e.strerror or e}); the previous index is unchanged"
-            ) from None
+        report.path = _write(index, index_dir)
     finally:
         lock.release()
     report.documents = len(index.documents)

@@ -22,7 +22,6 @@ from rag.lang import detect_lang
 from rag.text import CJK_CLASS, EN_STOP, ZH_STOP, normalize
 
 ANALYZERS = ("bigram", "words", "words+bigram")
-DEFAULT_ANALYZER = "words+bigram"
 
 _RUN = re.compile(
     rf"(?P<cjk>[{CJK_CLASS}]+)"

@@ -2,7 +2,7 @@
 and the check that every answer sentence carries a valid marker and is supported.
 
 Pure functions over records; the text rules (marker pattern, sentence ends) live in
-:mod:`rag.text`.
+:mod:`rag.rules`.
 """
 
 from __future__ import annotations
@@ -11,7 +11,11 @@ import re
 from collections.abc import Collection, Mapping
 from dataclasses import dataclass, field
 
-from rag.text import CJK, CLOSERS, MARKER, answer_sentences, markers_in, normalize, strip_markers
+from rag.origin import Location
+from rag.rules.normalize import squash_markup
+from rag.rules.script import CJK, CLOSERS
+from rag.rules.sentences import MARKER, answer_sentences, markers_in, strip_markers
+from rag.rules.structure import BULLET, is_list_item
 from rag.types import Chunk, Hit
 
 
@@ -22,7 +26,8 @@ class Citation:
     ``chunk`` is the passage shown and quoted; ``hit`` the retrieved hit behind it;
     ``translated`` says ``chunk`` is the parallel (translation) of ``hit.chunk``;
     ``parallel`` is the same passage in the other language, when the notes have it;
-    ``quotes`` are the document spans of the sentences quoted from it.
+    ``quotes`` are the document spans of the sentences quoted from it; ``location`` where
+    they are in the original file (page and boxes, slide), when it is not a text file.
     """
 
     number: int
@@ -31,9 +36,11 @@ class Citation:
     translated: bool = False
     parallel: Chunk | None = None
     quotes: tuple[tuple[int, int], ...] = ()
+    location: Location | None = None
 
     def to_dict(self) -> dict:
         c = self.chunk
+        where = self.location.to_dict() if self.location is not None else Location.empty_dict()
         return {
             "n": self.number,
             "chunk_id": c.id,
@@ -46,7 +53,26 @@ class Citation:
             "text": c.text,
             "parallel_text": self.parallel.text if self.parallel is not None else None,
             "quotes": [list(q) for q in self.quotes],
+            "heading": c.heading,
+            "qnum": c.qnum,
+            "kind": c.kind,
+            "parallel_id": c.parallel,
+            "translated": self.translated,
+            "hit": self.hit.to_dict(),
+            "parallel_chunk": None if self.parallel is None else self.parallel.to_dict(),
+            **where,
         }
+
+    @classmethod
+    def from_dict(cls, d: dict) -> Citation:
+        chunk = Chunk(id=d["chunk_id"], doc_id=d["doc_id"], text=d["text"], start=int(d["start"]), end=int(d["end"]),
+                      lang=d["lang"], title=d.get("title", ""), section=d.get("section", ""),
+                      heading=d.get("heading", ""), qnum=d.get("qnum"), kind=d.get("kind", "text"),
+                      parallel=d.get("parallel_id"))
+        par = d.get("parallel_chunk")
+        return cls(int(d["n"]), chunk, Hit.from_dict(d["hit"]), bool(d.get("translated", False)),
+                   None if par is None else Chunk.from_dict(par), tuple((int(s), int(e)) for s, e in d.get("quotes", ())),
+                   Location.from_dict(d) if d.get("location") else None)
 
 
 @dataclass(frozen=True)
@@ -58,6 +84,13 @@ class SentenceCheck:
     markers: tuple[int, ...]
     ok: bool
     problem: str = ""
+
+    def to_dict(self) -> dict:
+        return {"text": self.text, "markers": list(self.markers), "ok": self.ok, "problem": self.problem}
+
+    @classmethod
+    def from_dict(cls, d: dict) -> SentenceCheck:
+        return cls(str(d["text"]), tuple(int(m) for m in d["markers"]), bool(d["ok"]), str(d.get("problem", "")))
 
 
 def cite(sentence: str, number: int) -> str:
@@ -81,16 +114,11 @@ def cite(sentence: str, number: int) -> str:
 def supported(sentence: str, passage_texts: Collection[str]) -> bool:
     """Whether ``sentence`` (markers and list marks removed) occurs in one of the passages,
     compared after NFKC, lower-casing and dropping whitespace and Markdown emphasis."""
-    core = _squash(strip_markers(sentence))
-    core = re.sub(r"^(?:[-*+•・●◦]|\d{1,3}[.)、．])", "", core)
+    core = BULLET.sub("", squash_markup(strip_markers(sentence)), count=1)
     core = core.rstrip("。.!！?？")
     if not core:
         return False
-    return any(core in _squash(p) for p in passage_texts)
-
-
-def _squash(text: str) -> str:
-    return re.sub(r"[\s*_`]+", "", normalize(text))
+    return any(core in squash_markup(p) for p in passage_texts)
 
 
 def check_citations(text: str, numbers: Collection[int], passages: Mapping[int, Collection[str]] | None = None,
@@ -119,10 +147,6 @@ def check_citations(text: str, numbers: Collection[int], passages: Mapping[int, 
     return checks
 
 
-def _is_item(s: str) -> bool:
-    return s.lstrip().startswith(("- ", "* ", "+ ", "•", "・", "●")) or bool(re.match(r"^\d{1,3}[.)、．]", s.lstrip()))
-
-
 def _is_formula(s: str) -> bool:
     return bool(re.search(r"[=∑Σ√]", s)) and not re.search(r"[。．.！？!?](?:\s*\[\d+\])?$", s)
 
@@ -134,7 +158,7 @@ def join_sentences(sentences: list[str]) -> str:
     for s in sentences:
         if out:
             unended = not re.search(r"[。．.！!？?][" + re.escape(CLOSERS) + r"]*$", prev)  # "…使うことで[1]"
-            if _is_item(s) or _is_item(prev) or unended or _is_formula(s):
+            if is_list_item(s) or is_list_item(prev) or unended or _is_formula(s):
                 out += "\n"
             elif not (CJK.search(out[-1]) or out[-1] in "。！？」』）】]"):
                 out += " "
@@ -143,16 +167,3 @@ def join_sentences(sentences: list[str]) -> str:
         out += s
         prev = s
     return out
-
-
-@dataclass
-class Quote:
-    """A unit picked for an answer: its span in the document and its citation number."""
-
-    start: int
-    end: int
-    number: int
-    text: str
-    kind: str = "text"
-    score: float = 0.0
-    meta: dict = field(default_factory=dict)

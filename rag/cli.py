@@ -5,21 +5,14 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import sys
 from pathlib import Path
 
+from rag.context import resolve
 from rag.corpus import stale_documents
 from rag.errors import RagError
 from rag.search import MAX_K, MODES, Searcher, check_query
-
-DEFAULT_INDEX = Path("index")
-DEFAULT_CORPUS = Path("corpus")
-
-
-EXIT_OK = 0
-EXIT_SOME_FAILED = 1  # --batch: some lines were not searched (their error records say why)
-EXIT_ERROR = 2
+from rag.shell import EXIT_ERROR, EXIT_OK, EXIT_SOME_FAILED, add_location_options, guarded
 
 
 def _json_line(obj) -> str:
@@ -62,13 +55,11 @@ def search_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("query", nargs="?", help="question or keywords (ja / zh / en)")
     p.add_argument("--batch", type=Path, help="file with one query per line; writes JSON Lines")
-    p.add_argument("--k", type=int, default=5, help="number of passages (default 5)")
+    p.add_argument("--k", type=int, default=None, help="number of passages (default 5)")
     p.add_argument("--mode", choices=MODES, default=None, help="pipeline depth (default: the tuned mode, see rag/tuned.json)")
     p.add_argument("--json", action="store_true", help="print JSON instead of text")
-    p.add_argument("--index", type=Path, default=DEFAULT_INDEX, help="index folder (default ./index)")
-    p.add_argument("--encoder", help="query encoder (default: the one that built the index)")
     p.add_argument("--reranker", default="auto", help="auto (the tuned one, if any) | none | cross:<CrossEncoder id or path>")
-    p.add_argument("--corpus", type=Path, default=DEFAULT_CORPUS, help="corpus folder, to check the index is fresh")
+    add_location_options(p, "index", "corpus", "encoder", encoder_help="query encoder (default: the one that built the index)")
     return p
 
 
@@ -105,33 +96,30 @@ def _run_batch(lines: list[tuple[int, str]], answer_one, field: str, plural: str
     return EXIT_OK
 
 
+@guarded
 def search_main(argv: list[str] | None = None) -> int:
     args = search_parser().parse_args(argv)
     if (args.query is None) == (args.batch is None):
-        print("error: give a query or --batch FILE (not both)", file=sys.stderr)
-        return EXIT_ERROR
-    try:
-        queries = _read_batch(args.batch) if args.batch is not None else []
-        if not 1 <= args.k <= MAX_K:  # the same for every line: an error, not a per-line failure
-            raise ValueError(f"k must be between 1 and {MAX_K}, got {args.k}")
-        searcher = Searcher.open(args.index, encoder=args.encoder, reranker=args.reranker)
-        _warn_if_stale(searcher, args.corpus)
-        if args.batch is not None:
-            return _run_batch(
-                queries, lambda q: _print_hits(q, searcher.search(q, k=args.k, mode=args.mode), True, sys.stdout),
-                "query", "queries", sys.stdout,
-            )
-        _print_hits(args.query, searcher.search(args.query, k=args.k, mode=args.mode), args.json, sys.stdout)
-    except (RagError, ValueError, OSError) as e:
-        print(f"error: {' '.join(str(e).split())}", file=sys.stderr)
-        return EXIT_ERROR
+        raise ValueError("give a query or --batch FILE (not both)")
+    ctx = resolve(index=args.index, corpus=args.corpus, k=args.k)
+    queries = _read_batch(args.batch) if args.batch is not None else []
+    if not 1 <= ctx.k <= MAX_K:  # the same for every line: an error, not a per-line failure
+        raise ValueError(f"k must be between 1 and {MAX_K}, got {ctx.k}")
+    searcher = Searcher.open(ctx.index_folder, encoder=args.encoder, reranker=args.reranker)
+    _warn_if_stale(searcher, ctx.corpus, ctx.uploads)
+    if args.batch is not None:
+        return _run_batch(
+            queries, lambda q: _print_hits(q, searcher.search(q, k=ctx.k, mode=args.mode), True, sys.stdout),
+            "query", "queries", sys.stdout,
+        )
+    _print_hits(args.query, searcher.search(args.query, k=ctx.k, mode=args.mode), args.json, sys.stdout)
     return EXIT_OK
 
 
-def _warn_if_stale(searcher: Searcher, corpus: Path) -> None:
+def _warn_if_stale(searcher: Searcher, corpus: Path, uploads: Path | None = None) -> None:
     if not corpus.is_dir():
         return
-    stale = stale_documents(searcher.index.manifest, corpus)
+    stale = stale_documents(searcher.index.manifest, corpus, uploads=uploads)
     if stale:
         print(
             f"warning: the index is stale ({len(stale)} document(s) changed: {', '.join(stale[:3])}"
@@ -144,7 +132,8 @@ def _warn_if_stale(searcher: Searcher, corpus: Path) -> None:
 # --- ask ------------------------------------------------------------------------------------
 
 ASK_EPILOG = """--json prints one object: {"question", "answer", "abstained", "lang", "citations": [{"n",
-"chunk_id", "doc_id", "title", "start", "end", "text", "parallel_text", …}], "relevance", "ms", …};
+"chunk_id", "doc_id", "title", "start", "end", "text", "parallel_text", "page", "slide", "location",
+"boxes", …}], "relevance", "ms", …}; "page"/"boxes" (PDFs) say where the quotes are in the original;
 every [n] in "answer" is in "citations". When "abstained" is true, "answer" says what the notes
 do not cover and names the nearest topics they do.
 
@@ -169,14 +158,13 @@ def ask_parser() -> argparse.ArgumentParser:
     p.add_argument("--batch", type=Path, help="file with one question per line; writes JSON Lines")
     p.add_argument("--json", action="store_true", help="print JSON instead of text")
     p.add_argument("--lang", choices=ANSWER_LANGS, default="auto", help="answer language (default: the question's)")
-    p.add_argument("--k", type=int, default=5, help="passages to retrieve (default 5)")
+    p.add_argument("--k", type=int, default=None, help="passages to retrieve (default 5)")
     p.add_argument("--mode", choices=MODES, default=None, help="retrieval depth (default: the tuned mode)")
     p.add_argument("--answerer", choices=ANSWERERS, default="extractive",
                    help="extractive (offline, default) or endpoint (an OpenAI-compatible chat endpoint)")
-    p.add_argument("--llm-url", default=os.environ.get("STUDYRAG_LLM_URL", ""), help="endpoint URL (or STUDYRAG_LLM_URL)")
-    p.add_argument("--llm-model", default=os.environ.get("STUDYRAG_LLM_MODEL", ""), help="model name (or STUDYRAG_LLM_MODEL)")
-    p.add_argument("--index", type=Path, default=DEFAULT_INDEX, help="index folder (default ./index)")
-    p.add_argument("--corpus", type=Path, default=DEFAULT_CORPUS, help="corpus folder, to check the index is fresh")
+    p.add_argument("--llm-url", default=None, help="endpoint URL (or STUDYRAG_LLM_URL)")
+    p.add_argument("--llm-model", default=None, help="model name (or STUDYRAG_LLM_MODEL)")
+    add_location_options(p, "index", "corpus")
     return p
 
 
@@ -187,36 +175,35 @@ def _print_answer(answer, as_json: bool, out) -> None:
     out.write(answer.text.rstrip() + "\n")
     for c in answer.citations:
         ch = c.chunk
-        where = " · ".join(x for x in (ch.title, ch.section.split(" > ")[-1] if ch.section else "") if x)
+        page = c.location.label if c.location is not None else ""
+        where = " · ".join(x for x in (ch.title, ch.section.split(" > ")[-1] if ch.section else "", page) if x)
         out.write(f"  [{c.number}] {where} ({ch.doc_id}, {ch.lang}, characters {ch.start}-{ch.end})\n")
     if answer.note:
         out.write(f"note: {answer.note}\n")
 
 
+@guarded
 def ask_main(argv: list[str] | None = None) -> int:
     from rag.answer import Settings, ask
 
     args = ask_parser().parse_args(argv)
     if (args.question is None) == (args.batch is None):
-        print("error: give a question or --batch FILE (not both)", file=sys.stderr)
-        return EXIT_ERROR
-    try:
-        questions = _read_batch(args.batch) if args.batch is not None else []
-        settings = Settings(mode=args.mode, k=args.k, answer_lang=args.lang, answerer=args.answerer,
-                            llm_url=args.llm_url, llm_model=args.llm_model,
-                            llm_api_key=os.environ.get("STUDYRAG_LLM_API_KEY") or None)
-        if args.batch is None:
-            check_query(args.question)  # a bad question is an error before the model loads
-        searcher = Searcher.open(args.index)
-        _warn_if_stale(searcher, args.corpus)
-        if args.batch is None:
-            _print_answer(ask(searcher, args.question, settings), args.json, sys.stdout)
-            return EXIT_OK
-        return _run_batch(questions, lambda q: _print_answer(ask(searcher, q, settings), True, sys.stdout),
-                          "question", "questions", sys.stdout)
-    except (RagError, ValueError, OSError) as e:
-        print(f"error: {' '.join(str(e).split())}", file=sys.stderr)
-        return EXIT_ERROR
+        raise ValueError("give a question or --batch FILE (not both)")
+    ctx = resolve(index=args.index, corpus=args.corpus, k=args.k)
+    questions = _read_batch(args.batch) if args.batch is not None else []
+    settings = Settings(mode=args.mode, k=ctx.k, answer_lang=args.lang, answerer=args.answerer,
+                        llm_url=args.llm_url if args.llm_url is not None else ctx.llm_url,
+                        llm_model=args.llm_model if args.llm_model is not None else ctx.llm_model,
+                        llm_api_key=ctx.llm_api_key)
+    if args.batch is None:
+        check_query(args.question)  # a bad question is an error before the model loads
+    searcher = Searcher.open(ctx.index_folder)
+    _warn_if_stale(searcher, ctx.corpus, ctx.uploads)
+    if args.batch is None:
+        _print_answer(ask(searcher, args.question, settings), args.json, sys.stdout)
+        return EXIT_OK
+    return _run_batch(questions, lambda q: _print_answer(ask(searcher, q, settings), True, sys.stdout),
+                      "question", "questions", sys.stdout)
 
 
 USAGE = (

@@ -3,8 +3,9 @@
 One home for the file rules that ingest (loading), uploads and search (the stale-index
 warning) all apply:
 
-* a document is a ``.txt``/``.md``/``.markdown`` file under the corpus folder; hidden files
-  and folders are skipped, folder links are not followed;
+* a document is a ``.txt``/``.md``/``.markdown`` file, or a PDF, ``.pptx``, ``.docx`` or saved
+  ``.html`` page (:data:`FILE_SUFFIXES`, read by ``ingest/readers``), under the corpus folder;
+  hidden files and folders are skipped, folder links are not followed;
 * it is read only when its resolved path is inside the resolved corpus folder: a link to a
   file elsewhere (``x.md -> /etc/passwd``) is skipped with a reason, and the check is made
   again when the file is opened;
@@ -25,7 +26,9 @@ from typing import Any
 
 from rag.errors import CorpusError
 
-SUFFIXES = (".txt", ".md", ".markdown")
+TEXT_SUFFIXES = (".txt", ".md", ".markdown")
+FILE_SUFFIXES = (".pdf", ".pptx", ".docx", ".html", ".htm")  # ingest/readers has one reader each
+SUFFIXES = TEXT_SUFFIXES + FILE_SUFFIXES
 MAX_BYTES = 20_000_000
 # A leading ``---`` … ``---`` block (YAML front matter; ingest/loader.py parses it).
 FRONT_MATTER = re.compile(r"\A---[ \t]*\n(.*?\n)---[ \t]*(?:\n|\Z)", re.DOTALL)
@@ -84,12 +87,17 @@ def decode(data: bytes, name: str) -> str:
     return text
 
 
+def is_file_format(name: str) -> bool:
+    """Whether ``name`` is read by a format reader (PDF, slides, Word, web page), not as text."""
+    return name.lower().endswith(FILE_SUFFIXES)
+
+
 def _inside(path: Path, base: Path) -> bool:
     return path == base or base in path.parents
 
 
 def corpus_files(root: Path, *, on_skip: OnSkip | None = None) -> list[Path]:
-    """The ``.txt``/``.md`` files under ``root``, sorted; hidden files and folders skipped.
+    """The document files (:data:`SUFFIXES`) under ``root``, sorted; hidden files and folders skipped.
 
     Folder links are not followed. A file whose resolved path leaves the (resolved) corpus
     folder, a broken link, something that is not a regular file, or a name that is not
@@ -155,23 +163,72 @@ def read_file(path: Path, root: Path) -> bytes:
         return f.read(MAX_BYTES + 1)
 
 
+# The learner's own documents live in the data folder (``$STUDYRAG_DATA/uploads``), not in the
+# checkout; the index reads them as ``uploads/<name>`` next to the corpus folder's files.
+UPLOADS = "uploads"
+
+
+def uploads_folder(data: Path) -> Path:
+    """The uploads folder of a data folder (the data folder comes from :func:`rag.context.resolve`)."""
+    return Path(data) / UPLOADS
+
+
+def document_files(
+    corpus_dir: Path, *, uploads: Path | None = None, on_skip: OnSkip | None = None
+) -> list[tuple[str, Path, Path]]:
+    """``(doc_id, path, root)`` of every document: the corpus folder's files (ids relative to
+    it), then the ``uploads`` folder's (ids ``uploads/<name>``) when it exists. An upload whose
+    id the corpus folder already has (an older ``corpus/uploads/``) is left out, named to
+    ``on_skip``. Only the corpus folder must exist."""
+    corpus_dir = Path(corpus_dir)
+    out = [(p.relative_to(corpus_dir).as_posix(), p, corpus_dir) for p in corpus_files(corpus_dir, on_skip=on_skip)]
+    if uploads is None or not Path(uploads).is_dir():
+        return out
+    uploads = Path(uploads)
+    taken = {d for d, _, _ in out}
+
+    def skip_upload(name: str, reason: str) -> None:
+        if on_skip is not None:
+            on_skip(f"{UPLOADS}/{name}", reason)
+
+    for p in corpus_files(uploads, on_skip=skip_upload):
+        doc_id = f"{UPLOADS}/{p.relative_to(uploads).as_posix()}"
+        if doc_id in taken:
+            skip_upload(p.relative_to(uploads).as_posix(), f"the corpus folder has a file of this name ({doc_id})")
+            continue
+        out.append((doc_id, p, uploads))
+    return out
+
+
+def document_location(corpus_dir: Path, doc_id: str, *, uploads: Path | None = None) -> tuple[Path, Path]:
+    """``(path, root)`` of document ``doc_id``: in the corpus folder, or (``uploads/<name>``
+    that the corpus folder does not have) in the ``uploads`` folder — as :func:`document_files`."""
+    corpus_dir = Path(corpus_dir)
+    path = corpus_dir / doc_id
+    prefix = f"{UPLOADS}/"
+    if uploads is not None and doc_id.startswith(prefix) and not path.exists():
+        return Path(uploads) / doc_id[len(prefix) :], Path(uploads)
+    return path, corpus_dir
+
+
 def _document_hash(path: Path, root: Path) -> str | None:
-    """The sha256 of corpus file ``path`` when it is a readable document, else ``None``."""
+    """The sha256 of document file ``path`` (under ``root``) when it is a readable document, else ``None``."""
     try:
         data = read_file(path, root)
-        decode(data, path.name)  # files ingest skips (binary, not UTF-8, empty) are not documents
+        if not is_file_format(path.name):
+            decode(data, path.name)  # files ingest skips (binary, not UTF-8, empty) are not documents
     except (OSError, UnreadableFileError):
         return None
     return hashlib.sha256(data).hexdigest()
 
 
-def document_hashes(corpus_dir: Path) -> dict[str, str]:
-    """``doc_id -> sha256`` of every readable document under ``corpus_dir``."""
+def document_hashes(corpus_dir: Path, *, uploads: Path | None = None) -> dict[str, str]:
+    """``doc_id -> sha256`` of every readable document under ``corpus_dir`` (and ``uploads``)."""
     out = {}
-    for p in corpus_files(Path(corpus_dir)):
-        h = _document_hash(p, Path(corpus_dir))
+    for doc_id, p, root in document_files(Path(corpus_dir), uploads=uploads):
+        h = _document_hash(p, root)
         if h is not None:
-            out[p.relative_to(corpus_dir).as_posix()] = h
+            out[doc_id] = h
     return out
 
 
@@ -180,14 +237,15 @@ def document_hashes(corpus_dir: Path) -> dict[str, str]:
 STAMP_MARGIN_NS = 2_000_000_000  # a file modified this close to the build's start is hashed every time
 
 
-def file_stamps(corpus_dir: Path, doc_ids, *, since_ns: int) -> dict[str, list[int]]:
+def file_stamps(corpus_dir: Path, doc_ids, *, since_ns: int, uploads: Path | None = None) -> dict[str, list[int]]:
     """``doc_id -> [size, mtime_ns]`` of the regular (not linked) files ``doc_ids`` last modified
     well before ``since_ns`` (when their bytes were read): what the manifest keeps so that
     :func:`stale_documents` can skip unchanged files without reading them."""
     out = {}
     for doc_id in doc_ids:
+        path, _ = document_location(Path(corpus_dir), doc_id, uploads=uploads)
         try:
-            st = os.lstat(Path(corpus_dir) / doc_id)
+            st = os.lstat(path)
         except OSError:
             continue
         if stat.S_ISREG(st.st_mode) and st.st_mtime_ns < since_ns - STAMP_MARGIN_NS:
@@ -226,10 +284,10 @@ def _walk_stamps(root: Path) -> dict[str, tuple[str, list[int] | None]]:
     return out
 
 
-def stale_documents(manifest: Mapping[str, Any], corpus_dir: Path) -> list[str]:
-    """Documents added, changed or removed in ``corpus_dir`` since the index with ``manifest``
-    was built. A file the build skipped (its ``skipped`` entry) counts as known while it is
-    unchanged.
+def stale_documents(manifest: Mapping[str, Any], corpus_dir: Path, *, uploads: Path | None = None) -> list[str]:
+    """Documents added, changed or removed in ``corpus_dir`` (and ``uploads``) since the index
+    with ``manifest`` was built. A file the build skipped (its ``skipped`` entry) counts as
+    known while it is unchanged.
 
     O(changed files): a file whose size and modification time match the manifest's ``stamps``
     is taken as unchanged without being read; only the others are read and hashed (every file,
@@ -239,17 +297,22 @@ def stale_documents(manifest: Mapping[str, Any], corpus_dir: Path) -> list[str]:
     known = {**{k: v["sha256"] for k, v in manifest.get("skipped", {}).items()}, **docs}
     stamps = manifest.get("stamps")
     if not isinstance(stamps, dict) or not stamps:
-        now = document_hashes(corpus_dir)
-    else:
-        if not corpus_dir.is_dir():
-            raise CorpusError(f"corpus folder {corpus_dir} does not exist")
-        now, base = {}, corpus_dir.resolve()
-        for rel, (path, stamp) in _walk_stamps(corpus_dir).items():
-            if stamp is not None and rel in known and stamps.get(rel) == stamp:  # a bad entry never equals
-                now[rel] = known[rel]
-                continue
-            _, reason = _resolve(Path(path), rel, base)
-            h = None if reason is not None else _document_hash(Path(path), corpus_dir)
-            if h is not None:
-                now[rel] = h
+        now = document_hashes(corpus_dir, uploads=uploads)
+        return sorted(k for k in set(now) | set(docs) if now.get(k) != known.get(k))
+    if not corpus_dir.is_dir():
+        raise CorpusError(f"corpus folder {corpus_dir} does not exist")
+    found = {rel: (path, stamp, rel, corpus_dir) for rel, (path, stamp) in _walk_stamps(corpus_dir).items()}
+    if uploads is not None and Path(uploads).is_dir():  # as document_files: the corpus folder's name wins
+        for rel, (path, stamp) in _walk_stamps(Path(uploads)).items():
+            found.setdefault(f"{UPLOADS}/{rel}", (path, stamp, rel, Path(uploads)))
+    now, bases = {}, {}
+    for doc_id, (path, stamp, rel, root) in found.items():
+        if stamp is not None and doc_id in known and stamps.get(doc_id) == stamp:  # a bad entry never equals
+            now[doc_id] = known[doc_id]
+            continue
+        base = bases.setdefault(root, root.resolve())
+        _, reason = _resolve(Path(path), rel, base)
+        h = None if reason is not None else _document_hash(Path(path), root)
+        if h is not None:
+            now[doc_id] = h
     return sorted(k for k in set(now) | set(docs) if now.get(k) != known.get(k))

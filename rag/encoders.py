@@ -29,7 +29,6 @@ import numpy as np
 from rag.errors import ModelLoadError
 
 DEFAULT_ENCODER = "e5-small"
-ENCODER_NAMES = ("e5-small", "use-m3", "minilm", "st:<model id or path>")
 
 
 @runtime_checkable

@@ -1,7 +1,7 @@
 """Query-focused extraction: which sentences of the retrieved passages answer the question.
 
 Every unit (line or sentence, stored with its vector and document span at ingest) of the
-top passages is classified (:func:`unit_kind`: questions, headings, code and table rows
+top passages is classified (:func:`rag.units.unit_kind`, decided when the index is built: questions, headings, code and table rows
 are never quoted) and scored against the question: its cosine with the query vector, plus
 a bonus for the question's distinctive terms it contains. The answer is composed from the
 units that score close to the best one, across passages, in document order within each
@@ -20,9 +20,10 @@ from dataclasses import dataclass
 import numpy as np
 
 from rag.index import Index
-from rag.safety import addresses_reader
-from rag.text import BULLET, FENCE, QUESTION_WORDS, WORDY, normalize, plain
-from rag.types import Chunk, Query
+from rag.rules.normalize import normalize
+from rag.rules.questions import QUESTION_WORDS
+from rag.types import Query
+from rag.units import QUOTABLE, UNIT_KINDS
 
 MAX_LIST_ITEMS = 12
 MAX_CHARS = 900
@@ -48,27 +49,6 @@ class ExtractParams:
 
 DEFAULT_PARAMS = ExtractParams()
 
-_QA_LINE = re.compile(r"^\s*(?:\d{1,3}[.)．]\s*\*\*|(?:问题|問題|质问|質問|Q)\s*\d{1,3}\s*[:：.．、])")
-_SECTION_LINE = re.compile(r"^\s*(?:\d{1,2}(?:\.\d{1,2})*\.?\s+\S|課題\s*\d+\s*[:：]|#)")
-_SENT_END = tuple("。．.！!？?")
-_QUESTION_END = re.compile(r"[？?][" + re.escape("」』）)\"'”’】*") + r"]*$")
-# Interview prompts and rhetorical questions are questions too: 「…を説明せよ。」「…してください。」
-# 「…とは何でしょうか。」「…是什么呢。」, "Explain …".
-_PROMPT = re.compile(
-    r"(?:せよ|しなさい|述べよ|示せ|答えよ|ください|でしょうか|ですか|のか|だろうか|吗|呢)\s*(?:[（(][^）)]*[）)])?\s*[。.]?$"
-    r"|^(?:请|請)(?:解释|说明|描述|比较|设计|实现)"
-    r"|^(?:explain|describe|design|implement|compare|derive|discuss|walk me through)\b",
-    re.I,
-)
-# Sentences about the document itself — its introduction, sign-off, a request to share it —
-# say nothing about any topic: 「本ガイドは…」「本記事では…」「今回は…深掘りしてみました」
-# 「最後まで読んでいただき…」「注释:这份…文档…」「如果您觉得这篇文章对您有帮助…」.
-_META = re.compile(
-    r"^(?:注释|註釋|注|備考)?\s*[:：]?\s*(?:本ガイド|このガイド|本記事|この記事で|今回は|本稿|本文(?:では|は)|这份|本指南|本文将|这篇文章|"
-    r"如果您觉得|in this (?:article|guide|post)|this (?:article|guide|post) )"
-    r"|ガイドです[。.]?$|最後まで読んで|ありがとうございました|点赞|关注我的|thanks for reading",
-    re.I,
-)
 _STEPS = re.compile(r"手順|ステップ|方法|対策|やり方|流れ|段階|種類|步骤|方法|策略|措施|阶段|流程|哪几|哪些|几种|"
                     r"steps?|stages?|ways?|strateg|how to|list|types?|kinds?", re.I)
 _COMPARE = (
@@ -94,81 +74,15 @@ class Unit:
 
     @property
     def quotable(self) -> bool:
-        return self.kind in ("text", "bullet", "lead", "formula")
-
-
-_FORMULA = re.compile(r"[=≈∑Σ√×∂]")
-MAX_FORMULA_CHARS = 120
-
-
-def unit_kind(chunk: Chunk, line: str, unit: str, in_code: bool) -> str:
-    """What a unit is, from its own text and the line it sits on: ``text``, ``bullet``,
-    ``lead`` (introduces a list), ``formula`` (a short formula in a code block) — quotable —
-    or ``heading``, ``question`` (also interview prompts and rhetorical questions), ``code``,
-    ``table``, ``meta`` (a sentence about the document itself), ``planted`` (one that gives
-    orders to an AI or the reader, :func:`rag.safety.addresses_reader`) — never quoted."""
-    s = line.strip()
-    if FENCE.match(line):
-        return "code"
-    if in_code:
-        if "->" in s or len(s) > MAX_FORMULA_CHARS:
-            return "code"
-        if _FORMULA.search(s):
-            return "formula"
-        return "bullet" if BULLET.match(s) and len(WORDY.findall(s)) >= 3 else "code"  # "- 1: 完全一致"
-    if s.startswith("|"):
-        return "table"
-    if s.startswith("#") or _QA_LINE.match(s):
-        return "heading"
-    u = plain(unit)
-    head = plain(chunk.heading) if chunk.heading else ""
-    if head and (u == head or (len(u) >= 4 and u in head) or (head in u and len(u) <= len(head) + 12)):
-        return "heading"
-    if addresses_reader(u):  # "ignore previous instructions", "you must …": planted, never an answer
-        return "planted"
-    if _QUESTION_END.search(unit.strip()) or _PROMPT.search(u):
-        return "question"
-    if _META.search(u):
-        return "meta"
-    if _SECTION_LINE.match(s) and not s.endswith(_SENT_END) and len(s) <= 60 and (
-        re.match(r"^\d{1,2}\.\d", s) or not BULLET.match(s)
-    ):
-        return "heading"
-    if len(WORDY.findall(u)) < 4:
-        return "heading" if not BULLET.match(s) else "bullet"
-    if u.endswith((":", "：")):
-        return "lead"
-    if BULLET.match(s):
-        return "bullet"
-    return "text"
+        return self.kind in QUOTABLE
 
 
 def chunk_units(index: Index, row: int) -> list[Unit]:
-    """The units of chunk ``row`` with their kinds (scores 0)."""
-    chunk = index.chunks[row]
-    doc = index.documents[chunk.doc_id].text
-    text = chunk.text
-    # the line each unit sits on, and whether that line is inside a code fence
-    line_at: list[tuple[int, int, bool]] = []
-    pos, in_code = 0, False
-    for line in text.split("\n"):
-        fence = bool(FENCE.match(line))
-        line_at.append((pos, pos + len(line), in_code and not fence))
-        if fence:
-            in_code = not in_code
-        pos += len(line) + 1
-    out: list[Unit] = []
-    line_kind: dict[int, str] = {}  # a line that opens with a question is a question throughout
-    for k, (s, e) in enumerate(index.chunk_unit_spans(row)):
-        s, e = int(s), int(e)
-        rel = s - chunk.start
-        ls, le, code = next(((a, b, c) for a, b, c in line_at if a <= rel <= b), (rel, rel, False))
-        kind = unit_kind(chunk, text[ls:le], doc[s:e], code)
-        if line_kind.get(ls) in ("question", "heading") and kind in ("text", "lead"):
-            kind = line_kind[ls]
-        line_kind.setdefault(ls, kind)
-        out.append(Unit(row, k, s, e, doc[s:e], kind))
-    return out
+    """The units of chunk ``row`` with their kinds (computed when the index was built; scores 0)."""
+    a, b = int(index.unit_offsets[row]), int(index.unit_offsets[row + 1])
+    doc = index.documents[index.chunks[row].doc_id].text
+    return [Unit(row, k, int(s), int(e), doc[int(s):int(e)], UNIT_KINDS[int(code)])
+            for k, ((s, e), code) in enumerate(zip(index.unit_spans[a:b], index.facts.unit_kinds[a:b]))]
 
 
 def content_terms(query: Query) -> set[str]:

@@ -11,17 +11,8 @@ from __future__ import annotations
 import re
 from collections.abc import Callable
 
-from rag.text import CJK, QUESTION_WORDS
-
-_JA_ZH_CUES = re.compile(
-    r"^(?:じゃあ|じゃ|では|それでは|なら|それ|その|これ|この|あれ|あの|そいつ|そっち|そんな|そういう|こういう|そう|"
-    r"它|它们|这个|那个|这|那|这种|那种|此|其|那么|那它|然后|还有|另外)"
-)
-_JA_ZH_INSIDE = re.compile(r"(?:それ|その|これ|この|そんな|そういう|它|它们|这个|那个|这种|那种|这样|那样)")
-_EN_CUES = re.compile(
-    r"\b(?:it|its|it's|itself|that|this|these|those|they|them|their|the former|the latter|such)\b|\bthen\s*\??$", re.I
-)
-_EN_OPENERS = re.compile(r"^(?:and|also|so|then|what about|how about|and what about|why|but)\b", re.I)
+from rag.rules.questions import EN_CUE, EN_OPENER, JA_ZH_CUE, JA_ZH_INSIDE, QUESTION_WORDS
+from rag.rules.script import CJK
 
 # Facets a follow-up asks about without naming a topic, with the words a passage uses when it
 # does address them (ja / zh / en). 「欠点は？」 asks for drawbacks; a passage that names none
@@ -83,12 +74,12 @@ def is_followup(question: str, analyze: Callable[[str], list[str]] | None = None
     cjk = len(CJK.findall(q))
     words = re.findall(r"[A-Za-z][\w\-+.']*", q)
     if cjk:
-        if _JA_ZH_CUES.match(q) or (cjk <= 2 * MAX_CJK_CHARS and _JA_ZH_INSIDE.search(q)):
+        if JA_ZH_CUE.match(q) or (cjk <= 2 * MAX_CJK_CHARS and JA_ZH_INSIDE.search(q)):
             return True
-        if _EN_CUES.search(q) and len(words) <= MAX_WORDS:
+        if EN_CUE.search(q) and len(words) <= MAX_WORDS:
             return True
     elif words:
-        if len(words) <= 2 * MAX_WORDS and (_EN_CUES.search(q) or _EN_OPENERS.match(q)):
+        if len(words) <= 2 * MAX_WORDS and (EN_CUE.search(q) or EN_OPENER.match(q)):
             return True
     short = (cjk and cjk <= MAX_CJK_CHARS and len(words) <= 1) or (not cjk and len(words) <= 3)
     core = re.sub(r"(?:は|って|とは|について|呢|吗|是什么|有哪些)?\s*[？?。.!！]*$", "", q).strip()

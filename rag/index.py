@@ -9,8 +9,12 @@ Layout of one build folder::
     vectors.npy         chunk vectors (float32, L2-normalised)
     heads.npy           vectors of each chunk's question/heading (zeros where none)
     units.npy, unit_offsets.npy   vectors of the chunks' units (lines and sentences, see
-                        rag.text.unit_spans); chunk i owns rows offsets[i]:offsets[i+1]
+                        rag.rules.sentences.unit_spans); chunk i owns rows offsets[i]:offsets[i+1]
     unit_spans.npy      (start, end) of each unit in its document's text
+    unit_kinds.npy, facts.json   what queries need, computed at build time (rag.facts):
+                        unit kinds, vocabulary per language, question lists, quotable text
+    bm25_matrix.npz, bm25_vocab.json, bm25_idf.npy   BM25's term x chunk score matrix,
+                        its vocabulary and idf: loading reads them, nothing is recomputed
     dense.faiss         only for HNSW
 
 An index root holds build folders under ``builds/`` and a ``CURRENT`` file naming the live
@@ -28,6 +32,7 @@ checked, and any failure is the one :class:`~rag.errors.IndexCorruptError` that 
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import json
 import os
@@ -50,9 +55,10 @@ from rag.analyze import ANALYZERS
 from rag.bm25 import BM25Index
 from rag.dense import FAISS_KINDS, DenseIndex
 from rag.errors import IndexCorruptError, IndexMissingError
+from rag.facts import IndexFacts, derive_facts
 from rag.types import Chunk, Document
 
-FORMAT_VERSION = 2
+FORMAT_VERSION = 3  # 3: BM25 matrix and the derived facts saved with the index
 LOCK_FILE = ".write.lock"
 STALE_BUILD_SECONDS = 3600  # an unfinished build older than this is a killed ingest's leftovers
 _BUILD_NAME = re.compile(r"^[0-9A-Za-z][0-9A-Za-z_.-]*$")
@@ -72,6 +78,7 @@ class Index:
     unit_offsets: np.ndarray
     unit_spans: np.ndarray
     path: Path | None = None
+    facts: IndexFacts | None = field(default=None, repr=False)  # derived at build time when not given
     by_id: dict[str, int] = field(init=False, repr=False)
 
     def __post_init__(self):
@@ -85,30 +92,25 @@ class Index:
                 f"{len(self.units)} unit vectors, {len(self.unit_spans)} unit spans"
             )
         self.by_id = {c.id: i for i, c in enumerate(self.chunks)}
+        if self.facts is None:
+            self.facts = derive_facts(self.documents, self.chunks, self.bm25.tokens, self.unit_spans, self.unit_offsets)
 
     @property
     def encoder_id(self) -> str:
         return self.manifest["encoder"]["id"]
 
+    @functools.cached_property
+    def token_sets(self) -> tuple[frozenset[str], ...]:
+        """The distinct analyzed terms of every chunk."""
+        return tuple(frozenset(t) for t in self.bm25.tokens)
+
     def token_set(self, i: int) -> frozenset[str]:
-        """The distinct analyzed terms of chunk ``i`` (made on first use, then kept)."""
-        cache = self.__dict__.setdefault("_token_sets", {})
-        got = cache.get(i)
-        if got is None:
-            got = cache[i] = frozenset(self.bm25.tokens[i])
-        return got
+        """The distinct analyzed terms of chunk ``i``."""
+        return self.token_sets[i]
 
     def vocabulary_of(self, lang: str) -> frozenset[str]:
-        """The analyzed terms of the chunks written in ``lang`` (made on first use, then kept)."""
-        cache = self.__dict__.setdefault("_vocab_by_lang", {})
-        got = cache.get(lang)
-        if got is None:
-            terms: set[str] = set()
-            for c, toks in zip(self.chunks, self.bm25.tokens):
-                if c.lang == lang:
-                    terms.update(toks)
-            got = cache[lang] = frozenset(terms)
-        return got
+        """The analyzed terms of the chunks written in ``lang`` (computed at build time)."""
+        return self.facts.vocabulary.get(lang, frozenset())
 
     def chunk_units(self, i: int) -> np.ndarray:
         return self.units[self.unit_offsets[i] : self.unit_offsets[i + 1]]
@@ -154,6 +156,7 @@ class Index:
         np.save(folder / "units.npy", self.units.astype(np.float32), allow_pickle=False)
         np.save(folder / "unit_offsets.npy", self.unit_offsets.astype(np.int64), allow_pickle=False)
         np.save(folder / "unit_spans.npy", self.unit_spans.astype(np.int64).reshape(-1, 2), allow_pickle=False)
+        self.facts.save(folder)
         # The manifest goes last: a folder without one is an unfinished build.
         (folder / "manifest.json").write_text(json.dumps(self.manifest, ensure_ascii=False, indent=1), encoding="utf-8")
 
@@ -172,6 +175,7 @@ class Index:
             dense = DenseIndex.load(folder, kind=manifest["faiss"], vectors=arrays["vectors.npy"])
             if bm25.analyzer != manifest["analyzer"]:
                 raise _Invalid(f"bm25.json names analyzer {bm25.analyzer!r}, the manifest {manifest['analyzer']!r}")
+            facts = IndexFacts.load(folder, units=len(arrays["units.npy"]), chunk_ids=frozenset(c.id for c in chunks))
             index = cls(
                 manifest=manifest,
                 documents={d.doc_id: d for d in docs},
@@ -183,6 +187,7 @@ class Index:
                 unit_offsets=arrays["unit_offsets.npy"],
                 unit_spans=arrays["unit_spans.npy"],
                 path=folder,
+                facts=facts,
             )
             _check_offsets(index)
             return index
@@ -275,6 +280,9 @@ def _check_manifest(m: Any, folder: Path) -> dict[str, Any]:
         raise _Invalid(f"manifest.json names analyzer {m.get('analyzer')!r}")
     if m.get("faiss") not in FAISS_KINDS:
         raise _Invalid(f"manifest.json names FAISS kind {m.get('faiss')!r}")
+    pending = m.get("pending", [])
+    if not isinstance(pending, list) or not all(isinstance(d, str) for d in pending):
+        raise _Invalid("manifest.json: pending must be a list of document ids")
     if not _is_int(m.get("chunks")) or m["chunks"] < 1:
         raise _Invalid(f"manifest.json has chunk count {m.get('chunks')!r}")
     for key, needs_count in (("documents", True), ("skipped", False)):
@@ -307,6 +315,8 @@ def _conforms(value: Any, hint: Any) -> bool:
         return _is_int(value)
     if hint is float:
         return isinstance(value, (int, float)) and not isinstance(value, bool)
+    if dataclasses.is_dataclass(hint):  # a nested record: its from_dict checks the rest
+        return isinstance(value, dict)
     return isinstance(value, hint)
 
 
@@ -356,6 +366,8 @@ def _check_offsets(index: Index) -> None:
     for d in index.documents.values():
         if not 0 <= d.body_start <= len(d.text):
             raise _Invalid(f"document {d.doc_id!r} has body start {d.body_start} outside its text")
+        if d.origin is not None and d.origin.extent > len(d.text):
+            raise _Invalid(f"document {d.doc_id!r} has an origin map beyond its text")
     for c in index.chunks:
         text = index.documents[c.doc_id].text
         if not (0 <= c.start <= c.end <= len(text)) or text[c.start : c.end] != c.text:

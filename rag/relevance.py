@@ -47,33 +47,9 @@ class Judgement:
     features: Mapping[str, float] = field(default_factory=dict)
 
 
-def quotable_text(index: Index) -> str:
-    """What the notes explain, for term look-ups: the quotable units, and the headings and
-    questions of passages that answer them (not a bare list of interview questions, not
-    code), normalised and squashed; made once per index and kept on it."""
-    got = index.__dict__.get("_quotable_text")
-    if got is None:
-        parts = []
-        for i in range(len(index.chunks)):
-            units = chunk_units(index, i)
-            if any(u.quotable for u in units):
-                parts += [u.text for u in units if u.quotable or u.kind == "heading"]
-                parts.append(index.chunks[i].heading)
-        got = index.__dict__["_quotable_text"] = "\n".join(squash(p) for p in parts)
-    return got
-
-
-def notes_text(index: Index) -> str:
-    """All the notes' text, normalised and squashed (kept on the index)."""
-    got = index.__dict__.get("_notes_text")
-    if got is None:
-        got = index.__dict__["_notes_text"] = "\n".join(squash(d.text) for d in index.documents.values())
-    return got
-
-
 def missing_terms(index: Index, question: str, lang: str) -> list[str]:
     """The distinctive terms of ``question`` that the notes' quotable text does not contain."""
-    text = quotable_text(index)
+    text = index.facts.quotable_text
     return [t for t in distinctive_terms(question, lang) if squash(t) not in text]
 
 
@@ -93,7 +69,7 @@ def cjk_missing_share(index: Index, query: Query) -> float:
     words = [t for t in content_terms(query) if CJK.search(t)]
     if not words:
         return 0.0
-    text = notes_text(index)
+    text = index.facts.squashed_notes
     return sum(1 for t in words if squash(t) not in text) / len(words)
 
 

@@ -235,6 +235,8 @@ class Searcher:
         """:meth:`search` for a ready :class:`Query`."""
         if mode not in MODES:
             raise ValueError(f"mode must be one of {', '.join(MODES)}; got {mode!r}")
+        if self.index.manifest.get("pending"):  # a keyword-only build: new documents not embedded yet
+            mode = "bm25"
         n = max(k, self.tuned.candidates)
         bm25, all_bm25 = self.bm25_leg(q, n) if mode != "dense" else ({}, None)
         dense = self.dense_leg(q, n) if mode != "bm25" else {}

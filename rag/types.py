@@ -12,6 +12,8 @@ import math
 from dataclasses import dataclass, field
 from typing import Any
 
+from rag.origin import Origin
+
 
 def finite_or_none(x: float | None) -> float | None:
     """``float(x)``, or ``None`` for None, NaN and infinities (JSON has no NaN)."""
@@ -33,15 +35,19 @@ class Document:
     source: str = ""
     tags: tuple[str, ...] = ()
     body_start: int = 0  # offset after YAML front matter
+    # Where the text came from in a PDF, slide deck, Word or web page (None: the text is the file).
+    origin: Origin | None = None
 
     def to_dict(self) -> dict[str, Any]:
-        d = dataclasses.asdict(self)
+        d = {f.name: getattr(self, f.name) for f in dataclasses.fields(self)}
         d["tags"] = list(self.tags)
+        d["origin"] = None if self.origin is None else self.origin.to_dict()
         return d
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> Document:
-        return cls(**{**d, "tags": tuple(d.get("tags", ()))})
+        origin = d.get("origin")
+        return cls(**{**d, "tags": tuple(d.get("tags", ())), "origin": None if origin is None else Origin.from_dict(origin)})
 
 
 @dataclass(frozen=True)
@@ -114,6 +120,17 @@ class Hit:
             "start": c.start,
             "end": c.end,
             "text": c.text,
+            "kind": c.kind,
             "parallel": c.parallel,
             "scores": {k: finite_or_none(v) for k, v in self.scores.items()},
         }
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> Hit:
+        """The hit :meth:`to_dict` made (a score JSON could not hold comes back as NaN)."""
+        chunk = Chunk(id=d["chunk_id"], doc_id=d["doc_id"], text=d["text"], start=int(d["start"]), end=int(d["end"]),
+                      lang=d["lang"], title=d.get("title", ""), section=d.get("section", ""),
+                      heading=d.get("heading", ""), qnum=d.get("qnum"), kind=d.get("kind", "text"),
+                      parallel=d.get("parallel"))
+        score = d.get("score")
+        return cls(chunk, int(d["rank"]), math.nan if score is None else float(score), dict(d.get("scores") or {}))

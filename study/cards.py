@@ -18,87 +18,27 @@ import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
-from rag.text import BULLET, FENCE, WORDY, plain, trim_span, unit_spans
+from rag.rules.questions import is_question
+from rag.rules.script import WORDY
+from rag.rules.sentences import trim_span, unit_spans
+from rag.rules.structure import BULLET, FENCE, GENERIC_HEADINGS, plain, strip_qa_label
+from rag.sections import Group, article_sections, body_span, group_chunks, is_question_list
 from rag.types import Chunk, Document
 from study.types import Card, DrillQuestion, Source
 
 MAX_KEY_SENTENCES = 4  # sentences on the back of a section card
 MIN_KEY_SENTENCES = 2  # filled from later sentences when the section has few paragraphs
 MIN_PROSE_CHARS = 8  # letters or digits a key sentence needs
-MIN_QUESTION_ITEMS = 2  # a question list has at least this many items …
-QUESTION_LIST_SHARE = 0.6  # … and at least this share of its lines are questions
 
 EXPLAIN = {
     "ja": "「{h}」について説明してください。",
     "zh": "请解释「{h}」。",
     "en": "Explain “{h}”.",
 }
-# Headings that mean nothing without their document: the front names the document too.
-GENERIC_HEADINGS = frozenset(
-    "はじめに まとめ 結論 概要 序論 おわりに 目次 引言 前言 总结 結語 结论 概述 导言 "
-    "introduction intro summary conclusion conclusions overview preface".split()
-)
-_QUESTION = re.compile(
-    r"[？?]|せよ|示せ|述べよ|挙げよ|答えよ|書け|しなさい|してください|教えて|ですか|でしょうか|吗|什么|如何|为什么|怎么|怎样|请(?:解释|说明|描述|比较|介绍)"
-    r"|^(?:what|why|how|when|which|who|explain|describe|compare|design|implement|derive)\b",
-    re.IGNORECASE,
-)
-_QA_PREFIX = re.compile(r"^\s*(?:问题|問題|质问|質問|Q|Question)\s*\d*\s*[:：.．]\s*", re.IGNORECASE)
 _SKIP_UNIT = re.compile(r"^\s*(?:\||\$\$|```|~~~|<)")
 
 
-@dataclass(frozen=True)
-class _Group:
-    """Consecutive chunks of one Q&A item or one section of one document."""
-
-    doc_id: str
-    kind: str
-    section: str
-    heading: str
-    qnum: int | None
-    chunks: tuple[Chunk, ...]
-    order: int  # position of the first chunk in the index
-
-    @property
-    def start(self) -> int:
-        return self.chunks[0].start
-
-    @property
-    def end(self) -> int:
-        return self.chunks[-1].end
-
-
-def group_chunks(chunks: Sequence[Chunk]) -> list[_Group]:
-    """Consecutive chunks of the same document, kind and heading path, as one group each."""
-    groups: list[_Group] = []
-    for i, c in enumerate(chunks):
-        last = groups[-1] if groups else None
-        if last and (last.doc_id, last.kind, last.section, last.qnum) == (c.doc_id, c.kind, c.section, c.qnum):
-            groups[-1] = _Group(
-                last.doc_id, last.kind, last.section, last.heading, last.qnum, (*last.chunks, c), last.order
-            )
-        else:
-            groups.append(_Group(c.doc_id, c.kind, c.section, c.heading, c.qnum, (c,), i))
-    return groups
-
-
 # --- text helpers --------------------------------------------------------------------------
-
-
-def _is_heading_line(line: str, heading: str) -> bool:
-    a = _QA_PREFIX.sub("", plain(line))
-    b = plain(heading)
-    return bool(a and b) and (a == b or b in a or a in b)
-
-
-def body_span(text: str, group: _Group) -> tuple[int, int]:
-    """The group's span without its first line when that line is its question or heading."""
-    s, e = group.start, group.end
-    nl = text.find("\n", s, e)
-    first = text[s : nl if nl >= 0 else e]
-    if group.heading and (_is_heading_line(first, group.heading) or first.lstrip().startswith("#")):
-        s = nl if nl >= 0 else e
-    return trim_span(text, s, e)
 
 
 def display_line(line: str) -> str:
@@ -122,15 +62,6 @@ def clean_text(text: str) -> str:
         if line.strip():
             out.append(line)
     return "\n".join(out)
-
-
-def is_question(line: str) -> bool:
-    """Whether a line asks something (a question mark, or an imperative like 説明せよ / 请解释 / Explain).
-
-    >>> is_question("- LoRAとQLoRAの違いは？"), is_question("AdamWを導出せよ。"), is_question("LoRAは低ランク行列です。")
-    (True, True, False)
-    """
-    return bool(_QUESTION.search(plain(line)))
 
 
 def is_prose(text: str, s: int, e: int) -> bool:
@@ -191,7 +122,7 @@ def explain_front(heading: str, lang: str, title: str = "") -> str:
     return EXPLAIN.get(lang, EXPLAIN["en"]).format(h=h)
 
 
-def topic_of(group: _Group, doc: Document) -> str:
+def topic_of(group: Group, doc: Document) -> str:
     """The topic a card counts under: a Q&A item's document title, a section's top-level heading."""
     if group.kind == "qa":
         return doc.title
@@ -209,17 +140,17 @@ def topic_of(group: _Group, doc: Document) -> str:
 class _Item:
     """One Q&A item in one language, ready to merge with its translations."""
 
-    group: _Group
+    group: Group
     lang: str
     front: str
     back: str
     source: Source
 
 
-def _qa_item(group: _Group, doc: Document) -> _Item | None:
+def _qa_item(group: Group, doc: Document) -> _Item | None:
     s, e = body_span(doc.text, group)
     back = clean_text(doc.text[s:e])
-    front = plain(_QA_PREFIX.sub("", group.heading))
+    front = plain(strip_qa_label(group.heading))
     if not back or not front:
         return None
     lang = doc.lang if doc.lang else group.chunks[0].lang
@@ -258,7 +189,7 @@ def _twins(items: list[_Item]) -> list[list[_Item]]:
     return out
 
 
-def _qa_cards(groups: list[_Group], documents: Mapping[str, Document]) -> list[tuple[int, Card]]:
+def _qa_cards(groups: list[Group], documents: Mapping[str, Document]) -> list[tuple[int, Card]]:
     items = [
         it for g in groups if g.kind == "qa" and g.qnum is not None for it in [_qa_item(g, documents[g.doc_id])] if it
     ]
@@ -284,36 +215,9 @@ def _qa_cards(groups: list[_Group], documents: Mapping[str, Document]) -> list[t
     return out
 
 
-def _section_path(group: _Group) -> str:
-    return group.section or plain(group.heading)
-
-
-def is_question_list(text: str, start: int, end: int) -> bool:
-    """Whether ``text[start:end]`` is a list of questions: at least :data:`MIN_QUESTION_ITEMS`
-    list items, :data:`QUESTION_LIST_SHARE` of them questions, and the list is most of the text."""
-    lines = [ln for ln in text[start:end].split("\n") if WORDY.search(ln)]
-    items = [ln for ln in lines if BULLET.match(ln)]
-    asked = sum(is_question(ln) for ln in items)
-    return (
-        len(items) >= MIN_QUESTION_ITEMS and asked >= QUESTION_LIST_SHARE * len(items) and 2 * len(items) >= len(lines)
-    )
-
-
-def _article_groups(groups: list[_Group], documents: Mapping[str, Document]):
-    """(group, body span, path id) of every section of every document without Q&A items."""
-    qa_docs = {g.doc_id for g in groups if g.kind == "qa"}
-    seen: dict[tuple[str, str], int] = {}
-    for g in groups:
-        if g.kind != "section" or g.doc_id in qa_docs:
-            continue
-        path = _section_path(g)
-        n = seen[(g.doc_id, path)] = seen.get((g.doc_id, path), 0) + 1
-        yield g, body_span(documents[g.doc_id].text, g), path if n == 1 else f"{path} #{n}"
-
-
-def _section_cards(groups: list[_Group], documents: Mapping[str, Document]) -> list[tuple[int, Card]]:
+def _section_cards(groups: list[Group], documents: Mapping[str, Document]) -> list[tuple[int, Card]]:
     out = []
-    for g, (s, e), path in _article_groups(groups, documents):
+    for g, (s, e), path in article_sections(groups, documents):
         doc = documents[g.doc_id]
         if s >= e or is_question_list(doc.text, s, e):
             continue
@@ -351,7 +255,7 @@ def drill_questions(chunks: Sequence[Chunk], documents: Mapping[str, Document]) 
     """The questions of every question-list section (they have no answers in the notes, so they
     are for the mock interview, not flashcards). Id: document + heading path + item number."""
     out = []
-    for g, (s, e), path in _article_groups(group_chunks(chunks), documents):
+    for g, (s, e), path in article_sections(group_chunks(chunks), documents):
         doc = documents[g.doc_id]
         if s >= e or not is_question_list(doc.text, s, e):
             continue
@@ -373,13 +277,3 @@ def drill_questions(chunks: Sequence[Chunk], documents: Mapping[str, Document]) 
                 )
             )
     return out
-
-
-def question_list_chunk_ids(chunks: Sequence[Chunk], documents: Mapping[str, Document]) -> frozenset[str]:
-    """Ids of the chunks that are question lists: they ask, they do not answer, so a drill never
-    takes its key points from them."""
-    out: set[str] = set()
-    for g, (s, e), _ in _article_groups(group_chunks(chunks), documents):
-        if s < e and is_question_list(documents[g.doc_id].text, s, e):
-            out.update(c.id for c in g.chunks)
-    return frozenset(out)

@@ -17,18 +17,22 @@ abstention replaces it.
 from __future__ import annotations
 
 import dataclasses
-import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
 
-from rag.lang import detect_lang
-from rag.text import plain, search_text, unit_spans
+from rag.context import DEFAULT_K
+from rag.rules.names import proper_names
+from rag.rules.normalize import normalize
+from rag.rules.questions import search_text
+from rag.rules.script import detect_lang
+from rag.rules.sentences import unit_spans
+from rag.rules.structure import plain, strip_qa_label
 from rag.types import Hit
 from study import grading
-from study.cards import is_prose, question_list_chunk_ids
+from study.cards import is_prose
 from study.types import Source
 
 SEARCH_K = 10  # candidates from each of the default and the dense search
@@ -37,8 +41,6 @@ MAX_POINTS = 6
 MAX_ANSWER_CHARS = 4000
 # Coverage decision (default, notes_cover): the answerer's calibrated judgement (rag.relevance),
 # and the question must not mostly name things the notes never mention (RoPE, vLLM, ジェイルブレイク …).
-_NAME = re.compile(r"[A-Za-z][A-Za-z0-9]*(?:[-.+][A-Za-z0-9]+)*")
-_KATAKANA_NAME = re.compile(r"[\u30a0-\u30ffー]{4,}")
 # A drill question that is a card's "Explain …" front searches for its heading alone.
 MESSAGES = {
     "empty": {
@@ -148,18 +150,9 @@ class Grade:
 # --- the coverage decision ----------------------------------------------------------------
 
 
-def names_in(text: str) -> list[str]:
-    """Proper names a question asks about: Latin words with two capitals or a digit (RoPE,
-    AdamW, vLLM, GPT-4) and katakana words of four or more characters (ジェイルブレイク)."""
-    latin = [w for w in _NAME.findall(text) if sum(ch.isupper() for ch in w) >= 2 or any(ch.isdigit() for ch in w)]
-    return list(dict.fromkeys(latin + _KATAKANA_NAME.findall(text)))
-
-
-def unknown_names(question: str, notes_text: str) -> list[str]:
-    """The names in ``question`` that ``notes_text`` (lower-cased, NFKC) never mentions."""
-    import unicodedata
-
-    return [n for n in names_in(question) if unicodedata.normalize("NFKC", n).lower() not in notes_text]
+def unknown_names(question: str, answer_text: str) -> list[str]:
+    """The names in ``question`` that ``answer_text`` (lower-cased, NFKC) never mentions."""
+    return [n for n in proper_names(question) if normalize(n) not in answer_text]
 
 
 def notes_cover(searcher: Any, question: str, hits: Sequence[Hit], relevance: float) -> Coverage:
@@ -169,22 +162,21 @@ def notes_cover(searcher: Any, question: str, hits: Sequence[Hit], relevance: fl
     from rag.relevance import judge
 
     q = searcher.make_query(question)
-    ranked = searcher.search_query(q, k=5, mode=searcher.default_mode)
+    ranked = searcher.search_query(q, k=DEFAULT_K, mode=searcher.default_mode)
     cal = (searcher.tuned.answer or {}).get("calibration")
     verdict = judge(searcher.index, q, ranked, question=question, lang=detect_lang(question), calibration=cal)
-    names = names_in(question)
-    unknown = unknown_names(question, notes_text(searcher.index)) if names else []
+    names = proper_names(question)
+    unknown = unknown_names(question, searcher.index.facts.answer_text) if names else []
     ok = bool(hits) and verdict.answerable and 2 * len(unknown) <= len(names)
     return Coverage(ok, verdict.relevance, tuple(dict.fromkeys([*verdict.missing, *unknown])))
 
 
 # --- key points -----------------------------------------------------------------------------
 
-_QA_PREFIX = re.compile(r"^\s*(?:问题|問題|质问|質問|Q|Question)\s*\d*\s*[:：.．]\s*", re.IGNORECASE)
 
 
 def _is_heading_unit(text: str, heading: str) -> bool:
-    t = plain(_QA_PREFIX.sub("", text.strip().lstrip("#")))
+    t = plain(strip_qa_label(text.strip().lstrip("#")))
     h = plain(heading)
     return bool(h) and (t == h or t in h or h in t)
 
@@ -193,7 +185,7 @@ def candidates(searcher: Any, query: str, *, k: int = SEARCH_K) -> list[Hit]:
     """Passages that may answer ``query``: the default search's and the dense leg's top ``k``
     (an English question over Japanese notes is often found by the embeddings alone), without
     question lists."""
-    exclude = unanswering_chunks(searcher.index)
+    exclude = searcher.index.facts.question_lists
     seen: dict[str, Hit] = {}
     for mode in (searcher.default_mode, "dense"):
         for h in searcher.search(query, k=k, mode=mode):
@@ -222,28 +214,6 @@ def with_twins(index: Any, rows: Sequence[int]) -> tuple[int, ...]:
         if p and p in index.by_id:
             out.append(index.by_id[p])
     return tuple(dict.fromkeys(out))
-
-
-def _index_facts(index: Any) -> tuple[frozenset[str], str]:
-    """The question-list chunks and the notes' text, made once per index and kept on it."""
-    got = index.__dict__.get("_drill_facts")
-    if got is None:
-        import unicodedata
-
-        skip = question_list_chunk_ids(index.chunks, index.documents)
-        text = unicodedata.normalize("NFKC", "\n".join(c.text for c in index.chunks if c.id not in skip)).lower()
-        got = index.__dict__["_drill_facts"] = (skip, text)
-    return got
-
-
-def unanswering_chunks(index: Any) -> frozenset[str]:
-    """Chunk ids of the question lists in ``index`` (cached per index)."""
-    return _index_facts(index)[0]
-
-
-def notes_text(index: Any) -> str:
-    """All answering text of the notes, NFKC lower-cased (for :func:`unknown_names`)."""
-    return _index_facts(index)[1]
 
 
 def key_points(index: Any, rows: Sequence[int], qv: np.ndarray, *, max_points: int = MAX_POINTS):

@@ -114,21 +114,30 @@ def _anki_schedule(st: CardState | None, position: int, now: float) -> dict:
     """Anki's card columns for an FSRS state (new cards keep their corpus position)."""
     if st is None:
         return {"type": 0, "queue": 0, "due": position, "ivl": 0, "reps": 0, "lapses": 0, "data": ""}
+    import fsrs
+
     f = st.fsrs
-    state = int(f.get("state", 1))
+    state = fsrs.State(int(f.get("state", fsrs.State.Learning)))
     memory = {"s": round(float(f["stability"]), 4), "d": round(float(f["difficulty"]), 4)} if f.get("stability") else {}
     common = {"reps": st.reps, "lapses": st.lapses, "data": json.dumps(memory) if memory else ""}
-    if state == 2:  # review: due counts days from the collection's creation
+    if state == fsrs.State.Review:  # due counts days from the collection's creation
         last = st.last_review if st.last_review is not None else now
         ivl = max(1, round((st.due - last) / 86400))
         return {"type": 2, "queue": 2, "due": int((st.due - ANKI_COLLECTION_CREATED) // 86400), "ivl": ivl, **common}
-    return {"type": 1 if state == 1 else 3, "queue": 1, "due": int(st.due), "ivl": 0, **common}
+    learning = 1 if state == fsrs.State.Learning else 3  # Anki's card types: learning / relearning
+    return {"type": learning, "queue": 1, "due": int(st.due), "ivl": 0, **common}
 
 
 def write_anki(
-    path: str | Path, cards: Sequence[Card], states: dict[str, CardState], *, profile: str, now: float | None = None
+    path: str | Path,
+    cards: Sequence[Card],
+    states: dict[str, CardState],
+    *,
+    profile: str | None,
+    now: float | None = None,
 ) -> Path:
-    """Write ``cards`` (with the profile's ``states``) as an Anki package at ``path``."""
+    """Write ``cards`` (with the profile's ``states``) as an Anki package at ``path``; with
+    ``profile=None`` one deck "StudyRAG" whose cards are all new."""
     import genanki
 
     class ScheduledCard(genanki.Card):
@@ -164,7 +173,7 @@ def write_anki(
 
     now = time.time() if now is None else now
     model = _anki_model()
-    deck = genanki.Deck(deck_id(profile), f"StudyRAG::{profile}")
+    deck = genanki.Deck(deck_id(profile or ""), f"StudyRAG::{profile}" if profile else "StudyRAG")
     for pos, c in enumerate(cards):
         src = c.source
         note = genanki.Note(
@@ -383,10 +392,7 @@ def import_progress(store: Store, profile: str, path: str | Path) -> ImportRepor
                 taken += 1
             else:
                 kept += 1
-        have = {
-            (r["card_id"], r["reviewed_at"], r["rating"])
-            for r in conn.execute("SELECT card_id, reviewed_at, rating FROM reviews WHERE profile_id = ?", (p,))
-        }
+        have = store.review_keys(p, conn=conn)
         for r in reviews:
             if r.card_id in known and (r.card_id, r.reviewed_at, r.rating) not in have:
                 store.add_review(conn, p, r)
@@ -403,7 +409,8 @@ def _profile_in(conn, name: str) -> int:
     return conn.execute("INSERT INTO profiles(name, created) VALUES (?, ?)", (name, time.time())).lastrowid
 
 
-def deck_for_export(store: Store, profile: str) -> tuple[list[Card], dict[str, CardState]]:
-    """The live cards and the profile's states (what the Anki and CSV writers take)."""
-    p = store.profile(profile)
-    return [sc.card for sc in store.cards()], store.states(p.id)
+def deck_for_export(store: Store, profile: str | None) -> tuple[list[Card], dict[str, CardState]]:
+    """The live cards and the profile's states (what the Anki and CSV writers take); no
+    states without a profile (a deck to start from)."""
+    cards = [sc.card for sc in store.cards()]
+    return cards, (store.states(store.profile(profile).id) if profile is not None else {})

@@ -35,6 +35,8 @@ from pathlib import Path
 
 import numpy as np
 
+from rag.tuned import encoder_key
+
 PARAMS_FILE = Path(__file__).resolve().parent / "grading.json"
 VERDICTS = ("good", "partial", "wrong")
 _NUMBER = re.compile(r"\d+(?:[.,]\d+)*")
@@ -73,11 +75,6 @@ class Params:
     @classmethod
     def from_dict(cls, d: Mapping[str, float]) -> Params:
         return cls(**{k: float(v) for k, v in d.items()})
-
-
-def encoder_key(encoder_id: str) -> str:
-    """The encoder's name without its version: ``e5-small@0.3.0`` → ``e5-small``."""
-    return encoder_id.split("@")[0]
 
 
 @functools.lru_cache(maxsize=8)

@@ -17,7 +17,6 @@ from study import schedule
 from study.store import Store
 
 MATURE_DAYS = 21.0  # a card whose memory lasts three weeks counts as mastered (Anki's "mature")
-REVIEW_STATE = 2  # fsrs.State.Review
 
 
 def _now(now: datetime | None) -> datetime:
@@ -73,7 +72,9 @@ def retention(store: Store, profile_id: int, *, days: int = 30, now: datetime | 
     """``{"reviews", "remembered", "retention"}`` over the last ``days`` days: reviews of cards in
     the review state (new and learning steps excluded); ``retention`` is ``None`` without any."""
     now = _now(now)
-    rs = [r for r in store.reviews(profile_id, since=now.timestamp() - days * 86400) if r.state_before == REVIEW_STATE]
+    import fsrs
+
+    rs = [r for r in store.reviews(profile_id, since=now.timestamp() - days * 86400) if r.state_before == fsrs.State.Review]
     kept = sum(r.rating != schedule.RATINGS["again"] for r in rs)
     return {"reviews": len(rs), "remembered": kept, "retention": kept / len(rs) if rs else None}
 

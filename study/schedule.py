@@ -119,8 +119,7 @@ def review(
     so a rating made meanwhile in another session is built on, never overwritten."""
     sched = scheduler if scheduler is not None else make_scheduler()
     with store.write() as conn:
-        row = conn.execute("SELECT archived FROM cards WHERE id = ?", (card_id,)).fetchone()
-        if row is None:
+        if store.card(card_id, conn=conn) is None:
             raise KeyError(f"no card {card_id!r} in the study store")
         new, rv = apply_rating(
             sched, store.state(profile_id, card_id, conn=conn), card_id, rating, now, duration_ms=duration_ms

@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import functools
 import json
-import os
 import sqlite3
 import threading
 import time
@@ -29,12 +28,13 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
+from rag.context import DATA_ENV
+from rag.context import data_dir as data_dir_of
 from rag.errors import RagError
 from study import validate
 from study.types import Card
 
 DB_NAME = "study.sqlite3"
-DATA_ENV = "STUDYRAG_DATA"
 APPLICATION_ID = 0x53525354  # "SRST": marks the file as a StudyRAG study store
 BUSY_TIMEOUT_S = 30.0
 MAX_PROFILE_NAME = 80
@@ -130,12 +130,6 @@ MIGRATIONS: tuple[Migration, ...] = (
 SCHEMA_VERSION = MIGRATIONS[-1].version
 
 
-def default_data_dir() -> Path:
-    """``$STUDYRAG_DATA`` if set, else ``./data``."""
-    env = os.environ.get(DATA_ENV, "").strip()
-    return Path(env) if env else Path("data")
-
-
 def check_profile_name(name: str) -> str:
     """The name as stored (NFKC, spaces collapsed); invisible, bidi and control characters are
     refused (:func:`study.validate.profile_name`). Raises :class:`ProfileError`."""
@@ -198,8 +192,8 @@ class Store:
 
     @classmethod
     def open(cls, data_dir: str | Path | None = None) -> Store:
-        """Open (creating if needed) the store in ``data_dir`` (default :func:`default_data_dir`)."""
-        folder = Path(data_dir) if data_dir is not None else default_data_dir()
+        """Open (creating if needed) the store in ``data_dir`` (default :func:`rag.context.data_dir`)."""
+        folder = data_dir_of(data_dir)
         if folder.exists() and not folder.is_dir():
             raise StoreError(f"data folder {folder} is a file, not a folder")
         try:
@@ -401,8 +395,9 @@ class Store:
         rows = self.conn.execute(q + " ORDER BY archived, position").fetchall()
         return [StoredCard(Card.from_dict(json.loads(r["content"])), bool(r["archived"]), r["position"]) for r in rows]
 
-    def card(self, card_id: str) -> StoredCard | None:
-        r = self.conn.execute("SELECT content, archived, position FROM cards WHERE id = ?", (card_id,)).fetchone()
+    def card(self, card_id: str, *, conn: sqlite3.Connection | None = None) -> StoredCard | None:
+        """One card (``None``: not in the store). Pass ``conn`` inside :meth:`write`."""
+        r = (conn or self.conn).execute("SELECT content, archived, position FROM cards WHERE id = ?", (card_id,)).fetchone()
         return (
             None
             if r is None
@@ -455,6 +450,13 @@ class Store:
         rows = self.conn.execute(q, (profile_id, -1e18 if since is None else since, 1e18 if until is None else until))
         return [Review.from_row(r) for r in rows]
 
+    def review_keys(self, profile_id: int, *, conn: sqlite3.Connection | None = None) -> set[tuple[str, float, int]]:
+        """``(card_id, reviewed_at, rating)`` of every review of the profile (to skip duplicates on import)."""
+        rows = (conn or self.conn).execute(
+            "SELECT card_id, reviewed_at, rating FROM reviews WHERE profile_id = ?", (profile_id,)
+        )
+        return {(r["card_id"], r["reviewed_at"], r["rating"]) for r in rows}
+
     def due_ids(self, profile_id: int, now: float, *, conn: sqlite3.Connection | None = None) -> list[str]:
         """Ids of the profile's live cards due at ``now``, most overdue first."""
         rows = (conn or self.conn).execute(
@@ -487,104 +489,6 @@ class Store:
             "SELECT count(*) FROM card_states WHERE profile_id = ? AND first_review >= ? AND first_review < ?",
             (profile_id, since, until),
         ).fetchone()[0]
-
-
-    # --- conversations ----------------------------------------------------------------------
-
-    def add_conversation(self, profile_id: int, title: str) -> Conversation:
-        """Start a conversation for the profile; ``title`` is cut to :data:`MAX_TITLE` characters."""
-        t = " ".join(str(title).split())[:MAX_TITLE] or "…"
-        now = time.time()
-        with self.write() as c:
-            cur = c.execute(
-                "INSERT INTO conversations(profile_id, title, created, updated) VALUES (?,?,?,?)",
-                (profile_id, t, now, now),
-            )
-            cid = cur.lastrowid
-        return Conversation(cid, profile_id, t, now, now, 0)
-
-    def conversations(self, profile_id: int) -> list[Conversation]:
-        """The profile's conversations, the most recently updated first."""
-        rows = self.conn.execute(
-            "SELECT c.*, (SELECT count(*) FROM messages m WHERE m.conversation_id = c.id) AS n "
-            "FROM conversations c WHERE c.profile_id = ? ORDER BY c.updated DESC, c.id DESC",
-            (profile_id,),
-        )
-        return [Conversation.from_row(r) for r in rows]
-
-    def conversation(self, profile_id: int, conversation_id: int) -> Conversation | None:
-        """One of the profile's conversations (``None`` if it has none with that id)."""
-        r = self.conn.execute(
-            "SELECT c.*, (SELECT count(*) FROM messages m WHERE m.conversation_id = c.id) AS n "
-            "FROM conversations c WHERE c.profile_id = ? AND c.id = ?",
-            (profile_id, conversation_id),
-        ).fetchone()
-        return None if r is None else Conversation.from_row(r)
-
-    def add_message(self, profile_id: int, conversation_id: int, content: dict) -> int:
-        """Append ``content`` (JSON-ready) to the profile's conversation; returns its position.
-        :class:`KeyError` when the profile has no such conversation (e.g. deleted meanwhile)."""
-        blob = json.dumps(content, ensure_ascii=False)
-        now = time.time()
-        with self.write() as c:
-            if c.execute(
-                "SELECT 1 FROM conversations WHERE id = ? AND profile_id = ?", (conversation_id, profile_id)
-            ).fetchone() is None:
-                raise KeyError(f"no conversation {conversation_id} for profile {profile_id}")
-            pos = c.execute(
-                "SELECT coalesce(max(position) + 1, 0) FROM messages WHERE conversation_id = ?", (conversation_id,)
-            ).fetchone()[0]
-            c.execute(
-                "INSERT INTO messages(conversation_id, position, content, created) VALUES (?,?,?,?)",
-                (conversation_id, pos, blob, now),
-            )
-            c.execute("UPDATE conversations SET updated = ? WHERE id = ?", (now, conversation_id))
-        return pos
-
-    def messages(self, profile_id: int, conversation_id: int) -> list[dict]:
-        """The messages of the profile's conversation, in order (``[]`` if there is no such one)."""
-        rows = self.conn.execute(
-            "SELECT m.content FROM messages m JOIN conversations c ON c.id = m.conversation_id "
-            "WHERE c.profile_id = ? AND c.id = ? ORDER BY m.position",
-            (profile_id, conversation_id),
-        )
-        return [json.loads(r[0]) for r in rows]
-
-    def rename_conversation(self, profile_id: int, conversation_id: int, title: str) -> None:
-        t = " ".join(str(title).split())[:MAX_TITLE] or "…"
-        with self.write() as c:
-            c.execute(
-                "UPDATE conversations SET title = ? WHERE id = ? AND profile_id = ?", (t, conversation_id, profile_id)
-            )
-
-    def delete_conversation(self, profile_id: int, conversation_id: int) -> bool:
-        """Delete the profile's conversation and its messages; ``False`` if there was none."""
-        with self.write() as c:
-            c.execute(
-                "DELETE FROM messages WHERE conversation_id IN "
-                "(SELECT id FROM conversations WHERE id = ? AND profile_id = ?)",
-                (conversation_id, profile_id),
-            )
-            n = c.execute(
-                "DELETE FROM conversations WHERE id = ? AND profile_id = ?", (conversation_id, profile_id)
-            ).rowcount
-        return n > 0
-
-
-@dataclass(frozen=True)
-class Conversation:
-    """A saved conversation: ``messages`` is how many question-and-answer messages it holds."""
-
-    id: int
-    profile_id: int
-    title: str
-    created: float
-    updated: float
-    messages: int = 0
-
-    @classmethod
-    def from_row(cls, r: sqlite3.Row) -> Conversation:
-        return cls(r["id"], r["profile_id"], r["title"], r["created"], r["updated"], r["n"])
 
 
 @dataclass(frozen=True)

@@ -3,6 +3,7 @@ abstention, follow-ups, answer language, the endpoint answerer, the ``rag ask`` 
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import threading
 from http.server import BaseHTTPRequestHandler, HTTPServer
@@ -12,7 +13,8 @@ import pytest
 from conftest import FAKE_CALIBRATION, FakeEncoder, fake_tuned, write_corpus
 from rag.answer import Answer, Settings, ask, followup_aspect
 from rag.citations import check_citations, cite, join_sentences, supported
-from rag.extract import comparison_sides, unit_kind
+from rag.extract import comparison_sides
+from rag.units import unit_kind
 from rag.followup import aspect_of, is_followup
 from rag.relevance import calibrated, distinctive_terms
 from rag.text import answer_sentences, markers_in
@@ -321,6 +323,20 @@ def test_to_dict_is_the_documented_json(searcher):
     assert doc["question"] == QUESTION
 
 
+@pytest.mark.parametrize("question", [QUESTION, "LoRA和QLoRA有什么区别？", "What is LoRA?", "GPT-6の新機能は？"])
+def test_answer_round_trips_through_its_dict(searcher, question):
+    """One serialisation, both ways: what `rag ask --json` prints is what a conversation
+    stores, and it reads back as the same Answer (through strict JSON)."""
+    a = ask(searcher, question)
+    assert a.hits or a.abstained
+    back = Answer.from_dict(json.loads(json.dumps(a.to_dict(), ensure_ascii=False, allow_nan=False)))
+    assert back == a
+    failed = dataclasses.replace(a, error="HTTP 500 from the endpoint", note="endpoint failed")
+    assert Answer.from_dict(failed.to_dict()) == failed
+    with pytest.raises(ValueError, match="not a saved answer"):
+        Answer.from_dict({"question": "x"})
+
+
 def test_bad_settings_are_refused():
     with pytest.raises(ValueError, match="answer_lang"):
         Settings(answer_lang="fr")
@@ -372,6 +388,11 @@ def test_endpoint_failure_falls_back_to_the_extractive_answer(searcher, llm):
     a = ask(searcher, QUESTION, Settings(answerer="endpoint", llm_url=llm, llm_model="tiny"))
     assert a.answerer == "extractive" and "HTTP 500" in a.note
     _all_checks_pass(a)
+    # a reloaded conversation keeps the "endpoint failed" note (the saved record once dropped it)
+    from ui.conversation import from_record, to_record
+
+    assert a.error
+    assert from_record(json.loads(json.dumps(to_record(a)))).error == a.error
     a = ask(searcher, QUESTION, Settings(answerer="endpoint", llm_url="", llm_model="tiny"))
     assert a.answerer == "extractive" and "http" in a.note
 

@@ -10,8 +10,10 @@ citation is also written to docs/screenshot.png.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
+import re
 import shutil
 import socket
 import subprocess
@@ -87,6 +89,27 @@ def app_url(browser, real_index, tmp_path_factory):
     work = tmp_path_factory.mktemp("browser")
     shutil.copytree(ROOT / "corpus", work / "corpus", ignore=shutil.ignore_patterns("uploads"))
     shutil.copytree(real_index, work / "index")
+    with _serve(work) as url:
+        yield url
+
+
+@pytest.fixture(scope="module")
+def pdf_app_url(browser, tmp_path_factory):
+    """The app over notes that are PDFs (printed by Chromium; tests/fixtures/make_fixtures.py)."""
+    from conftest import run_cli
+
+    work = tmp_path_factory.mktemp("browser-pdf")
+    (work / "corpus").mkdir()
+    name = "llm-interview-top50-ja.pdf"
+    shutil.copy(ROOT / "tests" / "fixtures" / "formats" / "seed" / name, work / "corpus" / name)
+    proc = run_cli("ingest", "--corpus", str(work / "corpus"), "--index", str(work / "index"), "--quiet", timeout=900)
+    assert proc.returncode == 0, proc.stderr
+    with _serve(work) as url:
+        yield url
+
+
+@contextlib.contextmanager
+def _serve(work: Path):
     port = _free_port()
     env = {
         **os.environ,
@@ -362,5 +385,36 @@ def test_a_note_nested_too_deep_is_shown_whole_with_a_notice(browser, app_url, t
         assert "shown as plain lines" in doc.locator(".studyrag-notice").inner_text()
         assert "level 59 of the list" in doc.inner_text() and "level 0 of the list" in doc.inner_text()
         shot(page, "deep-note.png")
+
+
+def test_a_pdf_citation_opens_the_page_with_the_quotes_highlighted(browser, pdf_app_url):
+    ctx, page, _ = open_app(browser, pdf_app_url)
+    try:
+        ask(page, QUESTION)
+        answer = page.locator(".studyrag-answer").first
+        answer.locator("label.studyrag-cite").first.click()
+        panel = answer.locator(".sr-panel").first
+        panel.wait_for(state="visible")
+        assert re.search(r"p\. \d+", panel.inner_text())  # the citation names its page
+        page.get_by_role("button", name="Open [1] in its document").click()
+        shown = page.locator(".studyrag-pdfpage img")
+        shown.wait_for(timeout=30_000)
+        page.wait_for_function(
+            "() => { const i = document.querySelector('.studyrag-pdfpage img'); return i && i.naturalWidth > 500; }",
+            timeout=10_000,
+        )
+        marks = page.locator(".studyrag-pdfpage .studyrag-pdfmark")
+        assert marks.count() > 0
+        img = shown.bounding_box()
+        for i in range(marks.count()):  # every highlight lies on the page image
+            b = marks.nth(i).bounding_box()
+            assert img["x"] <= b["x"] and b["x"] + b["width"] <= img["x"] + img["width"] + 1
+            assert img["y"] <= b["y"] and b["y"] + b["height"] <= img["y"] + img["height"] + 1
+        assert page.get_by_text(re.compile(r"Page as printed: p\. \d+")).is_visible()
+        assert page.locator(".studyrag-document mark.studyrag-cited").count() > 0  # the text beside it
+        shot(page, "pdf-page.png")
+        page.get_by_role("button", name="← Back to the answer").click()
+        page.locator(".studyrag-answer").first.wait_for()
+        assert page.get_by_role("heading", name="Ask your notes").is_visible()
     finally:
         ctx.close()

@@ -26,6 +26,7 @@ from conftest import SMALL_CORPUS, FakeEncoder, write_corpus
 from test_study_store import card
 
 from study import export, schedule
+from study.conversations import Conversations
 from study.store import Store
 
 DAY = 86_400.0
@@ -519,12 +520,20 @@ def _session(query: dict):
     return at
 
 
+def learner(at) -> str | None:
+    """The session's learner (``ui.session.Learner.profile``)."""
+    from ui import session
+
+    me = at.session_state[session._key(session.Learner)]
+    return me.profile
+
+
 @pytest.fixture
 def alice(fake_app, tmp_path):
     """The app's store with learner "alice" and one saved conversation of hers."""
     s = Store.open(tmp_path / "data")
     a = s.add_profile("alice")
-    s.add_conversation(a.id, "alice's own")
+    Conversations(s).add(a.id, "alice's own")
     yield s, a
     s.close()
 
@@ -536,18 +545,18 @@ def test_an_unknown_profile_in_the_address_joins_nobody(alice):
     at = _session({"profile": "mallory"})
     warns = [w.value for w in at.sidebar.warning]
     assert any("There is no learner called “mallory”" in w for w in warns), warns
-    assert "profile" not in at.session_state or not at.session_state["profile"]
+    assert learner(at) is None
     assert not [b for b in at.button if (b.key or "").startswith("chat-")]  # alice's conversations not shown
     ask_app(at, "LoRAとQLoRAの違いは？")
     assert not at.exception, at.exception
-    assert [c.title for c in s.conversations(a.id)] == ["alice's own"]  # nothing written into alice
+    assert [c.title for c in Conversations(s).list(a.id)] == ["alice's own"]  # nothing written into alice
     assert "mallory" not in [p.name for p in s.profiles()]
     # the learner creates "mallory" after the prompt, and only then is anything saved
     next(b for b in at.button if b.key == "profile-create").click()
     at.run()
     assert not at.exception, at.exception
     assert "mallory" in [p.name for p in s.profiles()]
-    assert at.session_state["profile"] == "mallory"
+    assert learner(at) == "mallory"
 
 
 def test_an_unknown_profile_can_continue_as_an_existing_learner_by_choice(alice):
@@ -555,7 +564,7 @@ def test_an_unknown_profile_can_continue_as_an_existing_learner_by_choice(alice)
     at = _session({"profile": "nobody"})
     at.selectbox(key="profile-continue").set_value("alice").run()
     assert not at.exception, at.exception
-    assert at.session_state["profile"] == "alice"
+    assert learner(at) == "alice"
     assert [b for b in at.button if (b.key or "").startswith("chat-")]
 
 
@@ -582,7 +591,7 @@ def test_names_that_display_the_same_are_the_same_learner(alice):
     s.conn.execute("INSERT INTO profiles(name, created) VALUES (?, 0)", ("b\u200bob",))
     assert s.profile("bob").name == "b\u200bob" and s.add_profile("bob").name == "b\u200bob"
     at = _session({"profile": "ａｌｉｃｅ"})
-    assert at.session_state["profile"] == "alice"
+    assert learner(at) == "alice"
 
 
 def test_the_cli_refuses_an_invisible_profile_name_in_one_line(tmp_path, capsys):

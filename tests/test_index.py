@@ -11,8 +11,9 @@ import pytest
 
 from conftest import CORPUS, SMALL_CORPUS, FakeEncoder, write_corpus
 from ingest.loader import load_corpus
-from ingest.pipeline import build, ingest, stale_documents
+from ingest.pipeline import build, ingest
 from rag.bm25 import BM25Index
+from rag.corpus import stale_documents
 from rag.dense import DenseIndex
 from rag.errors import EncoderMismatchError, IndexCorruptError, IndexMissingError, ModelLoadError
 from rag.index import Index, current_folder, open_index, write_index
@@ -32,6 +33,10 @@ def _assert_same_index(a: Index, b: Index) -> None:
         assert x.dtype == y.dtype and np.array_equal(x, y), name
     assert a.dense.kind == b.dense.kind
     assert np.array_equal(a.dense.vectors, b.dense.vectors)
+    assert list(a.bm25.vocabulary) == list(b.bm25.vocabulary)
+    assert (a.bm25._weights != b.bm25._weights).nnz == 0
+    assert np.array_equal(a.facts.unit_kinds, b.facts.unit_kinds)
+    assert a.facts.to_dict() == b.facts.to_dict()
 
 
 def _results(index: Index, enc) -> list:
@@ -133,25 +138,25 @@ def test_failed_save_leaves_the_old_index_serving(small_index, monkeypatch):
     assert [p.name for p in (index_dir / "builds").iterdir()] == [old_folder.name]  # the partial build is gone
     still = open_index(index_dir)
     _assert_same_index(old, still)
-    assert stale_documents(still, corpus) == ["en-guide.md"]
+    assert stale_documents(still.manifest, corpus) == ["en-guide.md"]
 
     # and the next successful ingest switches over
     report = ingest(corpus, index_dir, encoder=enc)
     assert report.written and report.embedded_documents == ["en-guide.md"]
     assert current_folder(index_dir) != old_folder
-    assert stale_documents(open_index(index_dir), corpus) == []
+    assert stale_documents(open_index(index_dir).manifest, corpus) == []
 
 
 def test_staleness(small_index):
     corpus, index_dir, enc = small_index
     index = open_index(index_dir)
-    assert stale_documents(index, corpus) == []
+    assert stale_documents(index.manifest, corpus) == []
     (corpus / "zh-notes.txt").write_text((corpus / "zh-notes.txt").read_text() + "\n新增一段。\n")
-    assert stale_documents(index, corpus) == ["zh-notes.txt"]
+    assert stale_documents(index.manifest, corpus) == ["zh-notes.txt"]
     (corpus / "new.md").write_text("# New\n\nfresh text here\n")
-    assert stale_documents(index, corpus) == ["new.md", "zh-notes.txt"]
+    assert stale_documents(index.manifest, corpus) == ["new.md", "zh-notes.txt"]
     (corpus / "en-guide.md").unlink()
-    assert stale_documents(index, corpus) == ["en-guide.md", "new.md", "zh-notes.txt"]
+    assert stale_documents(index.manifest, corpus) == ["en-guide.md", "new.md", "zh-notes.txt"]
 
 
 def test_files_ingest_skips_are_not_stale(small_index):
@@ -161,7 +166,7 @@ def test_files_ingest_skips_are_not_stale(small_index):
     with pytest.warns(UserWarning):
         report = ingest(corpus, index_dir, encoder=enc)
     assert not report.written  # nothing readable changed
-    assert stale_documents(open_index(index_dir), corpus) == []
+    assert stale_documents(open_index(index_dir).manifest, corpus) == []
 
 
 def test_incremental_ingest_embeds_only_changed_documents(small_index):
@@ -342,3 +347,82 @@ def test_build_of_empty_documents_fails_clearly(tmp_path, fake_encoder):
         docs = load_corpus(write_corpus(tmp_path, {"blank.md": "\n\n", "tiny.md": "# x\n"}))
     with pytest.raises(RagError, match="no text"):
         build(docs, fake_encoder)
+
+
+# --- derived facts and BM25's matrix are saved with the index, loading reads them ---------------
+
+
+def test_load_reads_bm25_and_facts_instead_of_rebuilding(small_index, monkeypatch):
+    _, index_dir, enc = small_index
+    folder = current_folder(index_dir)
+    for name in ("bm25_matrix.npz", "bm25_vocab.json", "bm25_idf.npy", "facts.json", "unit_kinds.npy"):
+        assert (folder / name).exists(), name
+    import rag.bm25
+    import rag.index
+
+    def fail(*a, **k):
+        raise AssertionError("load recomputed what the build saved")
+
+    monkeypatch.setattr(rag.bm25.BM25Index, "_term_matrix", staticmethod(fail))
+    monkeypatch.setattr(rag.index, "derive_facts", fail)
+    loaded = open_index(index_dir)
+    # the saved matrix scores exactly as rank_bm25 does (its statistics built only for this check)
+    for q in QUERIES:
+        toks = loaded.bm25.analyze(q)
+        assert np.allclose(loaded.bm25.scores(toks), loaded.bm25.reference_scores(toks), atol=1e-5)
+    assert loaded.vocabulary_of("ja") and loaded.vocabulary_of("xx") == frozenset()
+
+
+def test_facts_match_a_fresh_derivation(corpus_fake_index):
+    from rag.facts import derive_facts
+    from rag.units import UNIT_KINDS
+
+    index_dir, _ = corpus_fake_index
+    idx = open_index(index_dir)
+    fresh = derive_facts(idx.documents, idx.chunks, idx.bm25.tokens, idx.unit_spans, idx.unit_offsets)
+    assert fresh.to_dict() == idx.facts.to_dict() and np.array_equal(fresh.unit_kinds, idx.facts.unit_kinds)
+    kinds = {UNIT_KINDS[k] for k in idx.facts.unit_kinds}
+    assert {"text", "bullet", "heading", "question"} <= kinds
+    lists = idx.facts.question_lists
+    assert lists and {idx.chunks[idx.by_id[c]].doc_id for c in lists} == {"senior-ai-engineer-questions-ja.md"}
+    assert "lora" in idx.facts.squashed_notes and "lora" in idx.facts.answer_text
+
+
+def test_a_format_2_index_says_rebuild(small_index):
+    _, index_dir, _ = small_index
+    path = current_folder(index_dir) / "manifest.json"
+    m = json.loads(path.read_text())
+    path.write_text(json.dumps({**m, "format_version": 2}))
+    with pytest.raises(IndexCorruptError, match=r"format 2.*rebuild it with `python -m ingest --rebuild`"):
+        open_index(index_dir)
+
+
+@pytest.mark.parametrize("name, content", [
+    ("facts.json", b'{"question_lists": ["no such chunk"]}'),
+    ("facts.json", b"[]"),
+    ("bm25_vocab.json", b'["a", "a"]'),
+    ("unit_kinds.npy", None),
+    ("bm25_matrix.npz", None),
+])
+def test_damaged_saved_facts_are_index_corrupt(small_index, name, content):
+    _, index_dir, _ = small_index
+    path = current_folder(index_dir) / name
+    if content is None:
+        _truncate(path, 10)
+    else:
+        path.write_bytes(content)
+    with pytest.raises(IndexCorruptError, match="rebuild"):
+        open_index(index_dir)
+
+
+def test_the_scale_benchmarks_synthetic_index_carries_its_facts(small_index):
+    """eval.scale copies chunks without their documents: the facts come from the chunks copied."""
+    from eval.scale import synthesize
+
+    _, index_dir, enc = small_index
+    base = open_index(index_dir)
+    big, _ = synthesize([base], 60)
+    assert len(big.facts.unit_kinds) == len(big.units)
+    assert big.vocabulary_of("ja") and big.facts.question_lists == frozenset()
+    for mode in ("bm25", "hybrid"):
+        assert Searcher(big, encoder=enc).search("LoRAとQLoRAの違いは？", k=5, mode=mode)

@@ -80,13 +80,15 @@ def test_corpus_files_skips_hidden_and_other_suffixes(tmp_path):
             "c.MARKDOWN": "# C\n",
             ".hidden.md": "# hidden\n",
             ".git/x.md": "# in a hidden folder\n",
-            "paper.pdf": b"%PDF-1.4",
+            "paper.pdf": b"%PDF-1.4",  # a document file (read by its reader; this one is damaged)
             "notes.rst": "rst\n",
         },
     )
     got = [p.relative_to(tmp_path).as_posix() for p in corpus_files(tmp_path)]
-    assert got == ["a.md", "c.MARKDOWN", "sub/b.txt"]
-    assert [d.doc_id for d in load_corpus(tmp_path)] == got
+    assert got == ["a.md", "c.MARKDOWN", "paper.pdf", "sub/b.txt"]
+    skipped = []
+    assert [d.doc_id for d in load_corpus(tmp_path, on_skip=skipped.append)] == ["a.md", "c.MARKDOWN", "sub/b.txt"]
+    assert [s.doc_id for s in skipped] == ["paper.pdf"] and "damaged PDF" in skipped[0].reason
 
 
 def test_binary_and_non_utf8_files_are_skipped_with_a_warning(tmp_path):

@@ -98,9 +98,16 @@ def _legs(s: Searcher, q: str):
 
 
 def _coverage(s: Searcher, q: str) -> float:
-    vocab = {t for toks in s.index.bm25.tokens for t in toks}
-    qt = set(s.analyze(q))
-    return len(qt & vocab) / len(qt)
+    """Reference for the adaptive weight: the share of the question's terms (request wrapper
+    left out) found in the notes written in the question's own language."""
+    from rag.rules.questions import search_text
+    from rag.rules.script import detect_lang
+
+    core = search_text(q)
+    lang = detect_lang(core)
+    vocab = {t for c, toks in zip(s.index.chunks, s.index.bm25.tokens) if c.lang == lang for t in toks}
+    qt = set(s.analyze(core))
+    return len(qt & vocab) / len(qt) if qt else 0.0
 
 
 @pytest.mark.parametrize("q", [Q, "reciprocal rank fusion", "混合检索"])

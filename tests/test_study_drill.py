@@ -11,6 +11,7 @@ import pytest
 from conftest import FakeEncoder, fake_tuned
 
 from rag.index import open_index
+from rag.rules.names import proper_names
 from rag.search import Searcher
 from study import drill, grading
 from study.drill import KeyPoint, Measured, PointResult, Reference
@@ -130,9 +131,9 @@ def test_decide_from_measurements_hand_checked():
 
 
 def test_names_in_questions():
-    assert drill.names_in("Llama 3/4がALiBiではなくRoPEを使用する理由は？") == ["ALiBi", "RoPE"]
-    assert drill.names_in("vLLM、TGI、TensorRT-LLMを比較せよ") == ["vLLM", "TGI", "TensorRT-LLM"]
-    assert drill.names_in("ユーザーのジェイルブレイクを防ぐには") == ["ユーザー", "ジェイルブレイク"]
+    assert proper_names("Llama 3/4がALiBiではなくRoPEを使用する理由は？") == ["ALiBi", "RoPE"]
+    assert proper_names("vLLM、TGI、TensorRT-LLMを比較せよ") == ["vLLM", "TGI", "TensorRT-LLM"]
+    assert proper_names("ユーザーのジェイルブレイクを防ぐには") == ["ユーザー", "ジェイルブレイク"]
     assert drill.unknown_names("RAGとRoPEの違い", "rag は検索拡張生成") == ["RoPE"]
 
 
@@ -166,7 +167,7 @@ def test_uncovered_question_says_so_and_invents_nothing(fake_searcher):
 
 def test_points_never_come_from_the_question_list(fake_searcher):
     index = fake_searcher.index
-    listed = drill.unanswering_chunks(index)
+    listed = index.facts.question_lists
     assert listed and all(index.chunks[index.by_id[c]].doc_id == "senior-ai-engineer-questions-ja.md" for c in listed)
     ref = drill.reference(
         fake_searcher,

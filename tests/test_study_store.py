@@ -15,6 +15,7 @@ from conftest import ROOT
 
 from study import schedule
 from study import store as store_mod
+from study.conversations import Conversations
 from study.store import DB_NAME, Migration, ProfileError, Store, StoreError
 from study.types import Card, Source
 
@@ -144,9 +145,9 @@ def test_a_version_1_file_gains_conversations_and_keeps_its_data(tmp_path, monke
         assert s.schema_version == store_mod.SCHEMA_VERSION >= 2
         pid = s.profile("ana").id
         assert len(s.reviews(pid)) == 1
-        c = s.add_conversation(pid, "LoRA?")
-        s.add_message(pid, c.id, {"question": "LoRA?"})
-        assert s.messages(pid, c.id) == [{"question": "LoRA?"}]
+        c = Conversations(s).add(pid, "LoRA?")
+        Conversations(s).add_message(pid, c.id, {"question": "LoRA?"})
+        assert Conversations(s).messages(pid, c.id) == [{"question": "LoRA?"}]
 
 
 def test_a_later_migration_runs_on_an_older_file(tmp_path, monkeypatch):
@@ -318,26 +319,26 @@ def test_a_review_survives_a_killed_process(tmp_path):
 
 def test_conversations_are_kept_per_profile_in_order(store):
     ana, bo = store.add_profile("ana"), store.add_profile("bo")
-    first = store.add_conversation(ana.id, "  LoRAとQLoRAの違いは？\n  ")
+    first = Conversations(store).add(ana.id, "  LoRAとQLoRAの違いは？\n  ")
     assert first.title == "LoRAとQLoRAの違いは？" and first.messages == 0
-    assert [store.add_message(ana.id, first.id, {"q": i, "text": "注意力 <b>"}) for i in range(3)] == [0, 1, 2]
-    second = store.add_conversation(ana.id, "x" * 500)
+    assert [Conversations(store).add_message(ana.id, first.id, {"q": i, "text": "注意力 <b>"}) for i in range(3)] == [0, 1, 2]
+    second = Conversations(store).add(ana.id, "x" * 500)
     assert len(second.title) == store_mod.MAX_TITLE
-    store.add_message(ana.id, first.id, {"q": 3})  # the first is now the most recent
-    assert [c.id for c in store.conversations(ana.id)] == [first.id, second.id]
-    assert store.conversation(ana.id, first.id).messages == 4
-    assert [m["q"] for m in store.messages(ana.id, first.id)] == [0, 1, 2, 3]
-    assert store.messages(ana.id, first.id)[0]["text"] == "注意力 <b>"
+    Conversations(store).add_message(ana.id, first.id, {"q": 3})  # the first is now the most recent
+    assert [c.id for c in Conversations(store).list(ana.id)] == [first.id, second.id]
+    assert Conversations(store).get(ana.id, first.id).messages == 4
+    assert [m["q"] for m in Conversations(store).messages(ana.id, first.id)] == [0, 1, 2, 3]
+    assert Conversations(store).messages(ana.id, first.id)[0]["text"] == "注意力 <b>"
     # another profile sees nothing of ana's and cannot write to or delete it
-    assert store.conversations(bo.id) == [] and store.conversation(bo.id, first.id) is None
-    assert store.messages(bo.id, first.id) == []
+    assert Conversations(store).list(bo.id) == [] and Conversations(store).get(bo.id, first.id) is None
+    assert Conversations(store).messages(bo.id, first.id) == []
     with pytest.raises(KeyError):
-        store.add_message(bo.id, first.id, {"q": "intruder"})
-    assert not store.delete_conversation(bo.id, first.id)
-    store.rename_conversation(ana.id, second.id, "Attention")
-    assert store.conversation(ana.id, second.id).title == "Attention"
-    assert store.delete_conversation(ana.id, first.id)
-    assert [c.id for c in store.conversations(ana.id)] == [second.id]
+        Conversations(store).add_message(bo.id, first.id, {"q": "intruder"})
+    assert not Conversations(store).delete(bo.id, first.id)
+    Conversations(store).rename(ana.id, second.id, "Attention")
+    assert Conversations(store).get(ana.id, second.id).title == "Attention"
+    assert Conversations(store).delete(ana.id, first.id)
+    assert [c.id for c in Conversations(store).list(ana.id)] == [second.id]
     assert store.conn.execute("SELECT count(*) FROM messages").fetchone()[0] == 0
 
 
@@ -345,9 +346,9 @@ def test_conversations_survive_reopening(tmp_path):
     folder = tmp_path / "data"
     with Store.open(folder) as s:
         p = s.add_profile("<img src=x onerror=alert(1)>/../..")
-        c = s.add_conversation(p.id, "q")
-        s.add_message(p.id, c.id, {"question": "q", "answer": "a [1]"})
+        c = Conversations(s).add(p.id, "q")
+        Conversations(s).add_message(p.id, c.id, {"question": "q", "answer": "a [1]"})
     with Store.open(folder) as s:
         p = s.profile("<img src=x onerror=alert(1)>/../..")
-        assert [m["answer"] for m in s.messages(p.id, s.conversations(p.id)[0].id)] == ["a [1]"]
+        assert [m["answer"] for m in Conversations(s).messages(p.id, Conversations(s).list(p.id)[0].id)] == ["a [1]"]
     assert sorted(x.name for x in folder.iterdir() if not x.name.startswith(DB_NAME)) == []

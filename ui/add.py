@@ -5,10 +5,20 @@ from __future__ import annotations
 
 import streamlit as st
 
-from ingest.uploads import MAX_UPLOAD_BYTES, UPLOAD_DIR, add_documents, overall_fraction, update_index
-from rag.corpus import stale_documents
+from ingest.uploads import (
+    MAX_FILE_UPLOAD_BYTES,
+    MAX_UPLOAD_BYTES,
+    SUFFIXES,
+    UploadError,
+    add_documents,
+    overall_fraction,
+    start_adding,
+    update_index,
+)
+from rag.corpus import is_file_format, stale_documents
 from rag.errors import RagError
 from rag.highlight import md_escape
+from ui import session
 from ui import render as r
 from ui import state
 from ui.state import tr
@@ -19,23 +29,27 @@ STAGES = ("chunks", "headings", "sentences", "analyze")
 def render() -> None:
     searcher = state.load_searcher()
     st.title(tr("add.title"))
-    st.write(tr("add.intro", mb=MAX_UPLOAD_BYTES // 1_000_000))
-    ss = st.session_state
-    ss.setdefault("uploader_round", 0)
+    st.write(tr("add.intro", mb=MAX_UPLOAD_BYTES // 1_000_000, file_mb=MAX_FILE_UPLOAD_BYTES // 1_000_000))
+    up = session.get(session.Uploads)
+    types = ", ".join(x.lstrip(".").upper() for x in SUFFIXES)
+    limit = tr("add.upload_limit", mb=MAX_FILE_UPLOAD_BYTES // 1_000_000, types=types)
+    r.uploader_labels(tr("add.upload_button"), limit)
     files = st.file_uploader(
         tr("add.files"),
-        type=["md", "txt"],
+        type=[s.lstrip(".") for s in SUFFIXES],
         accept_multiple_files=True,
-        max_upload_size=max(1, MAX_UPLOAD_BYTES // 1_000_000),
-        key=f"uploader-{ss['uploader_round']}",
+        max_upload_size=max(1, MAX_FILE_UPLOAD_BYTES // 1_000_000),
+        key=f"uploader-{up.round}",
     )
     if st.button(tr("add.button"), type="primary", disabled=not files, key="add-files"):
         _upload([(f.name, f.getvalue()) for f in files], searcher.index.encoder_id)
-    for kind, msg in ss.get("upload_messages", []):
-        getattr(st, kind)(msg)
+    if up.job is not None:
+        _job_panel()
+    for kind, key, values in up.messages:  # worded now: in the language chosen since
+        getattr(st, kind)(tr(key, **values))
     _stale(searcher)
-    uploads = state.corpus_dir() / UPLOAD_DIR
-    mine = sorted(p.name for p in uploads.glob("*") if p.suffix.lower() in (".md", ".txt")) if uploads.is_dir() else []
+    uploads = state.uploads_dir()
+    mine = sorted(p.name for p in uploads.glob("*") if p.suffix.lower() in SUFFIXES) if uploads.is_dir() else []
     if mine:
         st.caption(tr("add.so_far", names=r.joined(mine)))
 
@@ -52,34 +66,89 @@ def _progress_bar():
 
 
 def _upload(files: list[tuple[str, bytes]], encoder: str) -> None:
-    ss = st.session_state
+    """Text files are read at once (seconds); PDFs, slides, Word files and web pages in the
+    background: the learner can keep asking meanwhile, and the files are searchable by
+    keyword as soon as their keyword-only build is live."""
+    if not any(is_file_format(name) for name, _ in files):
+        _upload_now(files, encoder)
+        return
+    up = session.get(session.Uploads)
+    up.messages = []
+    try:
+        up.job = start_adding(
+            files, state.corpus_dir(), state.index_dir(), state.get_encoder(encoder), uploads=state.uploads_dir()
+        )
+    except UploadError as e:
+        up.messages = [("error", "add.failed", {"error": md_escape(str(e))})]
+
+
+@st.fragment(run_every=1.0)
+def _job_panel() -> None:
+    """Progress of this session's upload, per stage, in the learner's language; the outcome
+    when it is done."""
+    up = session.get(session.Uploads)
+    job = up.job
+    if job is None:
+        return
+    names = r.joined(job.names)
+    if not job.finished:
+        label = tr(f"stage.{job.stage}") if job.stage in STAGES else tr("stage.checking")
+        count = f" {job.done}/{job.total}" if job.total else ""
+        st.progress(overall_fraction(job.stage, job.done, job.total), text=f"{names} — {label}{count}")
+        if job.searchable_s is not None:
+            st.info(tr("add.searchable", names=names, s=f"{job.searchable_s:.1f}"))
+        return
+    up.job = None
+    messages: list[tuple[str, str, dict]] = []  # (kind, i18n key, values)
+    if job.error:
+        messages.append(("error", "add.failed", {"error": md_escape(job.error)}))
+    result = job.result
+    if result is not None:
+        for _name, why in result.refused:
+            messages.append(("error", "add.refused", {"reason": md_escape(why)}))
+        for d in result.unchanged:
+            messages.append(("info", "add.unchanged", {"name": md_escape(d)}))
+        if result.saved and job.report is not None:
+            messages.append(("success", "add.added", {"names": r.joined(result.saved), "docs": job.report.documents}))
+            up.round += 1  # a new uploader: the old one's files are cleared
+    up.messages = messages
+    st.rerun(scope="app")
+
+
+def _upload_now(files: list[tuple[str, bytes]], encoder: str) -> None:
+    up = session.get(session.Uploads)
     bar, progress = _progress_bar()
-    messages: list[tuple[str, str]] = []
+    messages: list[tuple[str, str, dict]] = []  # (kind, i18n key, values)
     try:
         result, report = add_documents(
-            files, state.corpus_dir(), state.index_dir(), state.get_encoder(encoder), progress=progress
+            files,
+            state.corpus_dir(),
+            state.index_dir(),
+            state.get_encoder(encoder),
+            progress=progress,
+            uploads=state.uploads_dir(),
         )
     except (RagError, OSError) as e:
         bar.empty()
-        ss["upload_messages"] = [("error", tr("add.failed", error=md_escape(str(e))))]
+        up.messages = [("error", "add.failed", {"error": md_escape(str(e))})]
         return
     bar.progress(1.0, text=tr("stage.done"))
     for _name, why in result.refused:
-        messages.append(("error", tr("add.refused", reason=md_escape(why))))
+        messages.append(("error", "add.refused", {"reason": md_escape(why)}))
     for d in result.unchanged:
-        messages.append(("info", tr("add.unchanged", name=md_escape(d))))
+        messages.append(("info", "add.unchanged", {"name": md_escape(d)}))
     if result.saved:
-        messages.append(("success", tr("add.added", names=r.joined(result.saved), docs=report.documents)))
-    ss["upload_messages"] = messages
+        messages.append(("success", "add.added", {"names": r.joined(result.saved), "docs": report.documents}))
+    up.messages = messages
     if result.saved:
-        ss["uploader_round"] += 1  # clears the uploader
+        up.round += 1  # a new uploader: the old one's files are cleared
         st.rerun()
 
 
 def _stale(searcher) -> None:
     """Offer to re-read files that changed in the notes folder outside the app."""
     try:
-        stale = stale_documents(searcher.index.manifest, state.corpus_dir())
+        stale = stale_documents(searcher.index.manifest, state.corpus_dir(), uploads=state.uploads_dir())
     except (RagError, OSError):
         return
     if not stale:
@@ -90,12 +159,16 @@ def _stale(searcher) -> None:
         bar, progress = _progress_bar()
         try:
             report = update_index(
-                state.corpus_dir(), state.index_dir(), state.get_encoder(searcher.index.encoder_id), progress=progress
+                state.corpus_dir(),
+                state.index_dir(),
+                state.get_encoder(searcher.index.encoder_id),
+                progress=progress,
+                uploads=state.uploads_dir(),
             )
         except (RagError, OSError) as e:
             bar.empty()
             st.error(tr("add.failed", error=md_escape(str(e))))
             return
         bar.progress(1.0, text=tr("stage.done"))
-        st.session_state["upload_messages"] = [("success", tr("add.updated", docs=report.documents))]
+        session.get(session.Uploads).messages = [("success", "add.updated", {"docs": report.documents})]
         st.rerun()

@@ -10,6 +10,7 @@ from rag.errors import RagError
 from rag.highlight import md_escape
 from rag.messages import lang_name
 from rag.search import MAX_QUERY_CHARS, Searcher, is_empty_question
+from ui import session
 from ui import render as r
 from ui import state
 from ui.notes import answer_html, passage_label
@@ -25,7 +26,7 @@ def _landing(build: str, lang: str) -> tuple[list, list[str]]:
 
 
 def _ask_later(question: str) -> None:
-    st.session_state["pending_question"] = question
+    session.get(session.Chat).pending_question = question
 
 
 def render() -> None:
@@ -43,10 +44,11 @@ def render() -> None:
     if check.problem:
         st.warning(tr(check.problem))
     typed = _form()
-    question = st.session_state.pop("pending_question", None) or typed
+    chat = session.get(session.Chat)
+    question, chat.pending_question = chat.pending_question or typed, None
     if question is not None:
         _answer(searcher, question, check, doc_ids)
-    target = st.session_state.pop("scroll_turn", None)
+    target, chat.scroll_turn = chat.scroll_turn, None
     if target is not None and turns:
         r.scroll_to(f".st-key-turn-{len(turns) - 1 if target == -1 else target}")
 
@@ -186,8 +188,10 @@ def _details(a: Answer, titles: dict[str, str]) -> None:
 
 
 def _form() -> str | None:
-    if st.session_state.pop("_clear_box", False):
-        st.session_state["ask_box"] = ""
+    chat = session.get(session.Chat)
+    if chat.clear_box:
+        chat.clear_box = False
+        st.session_state["ask_box"] = ""  # the question box's own widget value
     with st.form("ask-form", border=True, enter_to_submit=False):
         text = st.text_area(
             tr("ask.box"), key="ask_box", placeholder=tr("ask.placeholder"), height=80, label_visibility="collapsed"
@@ -216,6 +220,6 @@ def _answer(searcher: Searcher, question: str, check: state.EndpointCheck, doc_i
         st.error(tr("ask.failed", error=md_escape(str(e))))
         return
     state.save_turn(a)
-    st.session_state["_clear_box"] = True
-    st.session_state["scroll_turn"] = len(state.turns()) - 1
+    chat = session.get(session.Chat)
+    chat.clear_box, chat.scroll_turn = True, len(state.turns()) - 1
     st.rerun()

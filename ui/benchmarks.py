@@ -15,7 +15,9 @@ from ui import i18n, state
 from ui import render as r
 from ui.notes import markdown_html
 from ui.reports import QUICK_QUESTIONS, available, pieces, quick_command
-from ui.state import ROOT, tr
+from rag.context import ROOT
+from ui import session
+from ui.state import tr
 
 _PERCENT = re.compile(r"(\d{1,3})%\|")
 _COUNT = re.compile(r"\b(\d+)/(\d+)\b")
@@ -29,8 +31,9 @@ def render() -> None:
         st.info(tr("bench.none"))
     else:
         names = [n for n, _ in reports]
-        if "bench_pick_next" in st.session_state:
-            st.session_state["bench_pick"] = st.session_state.pop("bench_pick_next")
+        bench = session.get(session.Bench)
+        if bench.pick_next is not None:  # the radio's own widget value, set before it is drawn
+            st.session_state["bench_pick"], bench.pick_next = bench.pick_next, None
         if st.session_state.get("bench_pick") not in names:
             st.session_state["bench_pick"] = names[0]
         lang = state.lang()  # fixed now: a format function may be called outside this run
@@ -67,11 +70,12 @@ def _quick() -> None:
     if not harness:
         st.caption(tr("bench.no_harness"))
     if st.button(tr("bench.quick"), disabled=not harness, key="bench-quick", icon=":material/play_arrow:"):
-        _run(quick_command(out))
-    done = st.session_state.pop("bench_done", None)
+        _run(quick_command(out, index=state.index_dir()))
+    bench = session.get(session.Bench)
+    done, bench.done = bench.done, None
     if done is not None:
         st.success(tr("bench.done", s=done))
-    log = st.session_state.get("bench_log")
+    log = bench.log
     if log:
         with st.expander(tr("bench.log")):
             st.code(log[-6000:], language=None)
@@ -111,12 +115,12 @@ def _run(cmd: list[str]) -> None:
         lines.append(line)
         tail.code("\n".join(lines[-12:]), language=None)
     rc = proc.wait()
-    st.session_state["bench_log"] = "\n".join(lines)
+    bench = session.get(session.Bench)
+    bench.log = "\n".join(lines)
     tail.empty()
     if rc == 0:
         bar.progress(1.0, text=tr("bench.done", s=f"{time.monotonic() - t0:.0f}"))
-        st.session_state["bench_pick_next"] = "quick"
-        st.session_state["bench_done"] = f"{time.monotonic() - t0:.0f}"
+        bench.pick_next, bench.done = "quick", f"{time.monotonic() - t0:.0f}"
         st.rerun()
     else:
         bar.empty()

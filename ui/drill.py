@@ -9,6 +9,7 @@ import streamlit as st
 from rag.errors import RagError
 from rag.highlight import md_escape
 from study.drill import grade, reference
+from ui import session
 from ui import i18n, state
 from ui import render as r
 from ui.notes import marker_html, source_panel, source_target, with_panels
@@ -26,7 +27,7 @@ def _questions(ctx: state.Study, kind: str) -> list[str]:
 
 def render() -> None:
     ctx = state.study()
-    ss = st.session_state
+    drill = session.get(session.Drill)
     st.title(tr("drill.title"))
     st.write(tr("drill.intro"))
     kinds = ["list", "cards"] if ctx.deck.questions else ["cards"]
@@ -49,23 +50,22 @@ def render() -> None:
     if st.button(tr("drill.grade"), key="drill-grade", type="primary", icon=":material/grading:"):
         try:
             ref = _reference(ctx, question)
-            ss["drill_result"] = (question, grade(ctx.searcher, ref, answer or "", lang=state.lang()))
+            drill.result = (question, grade(ctx.searcher, ref, answer or "", lang=state.lang()))
         except RagError as e:
             st.error(tr("ask.failed", error=md_escape(str(e))))
             return
-    result = ss.get("drill_result")
+    result = drill.result
     if result and result[0] == question:
         _show(ctx, result[1])
 
 
 def _reference(ctx: state.Study, question: str):
     """The notes' reference for a question, kept while the learner tries again."""
-    ss = st.session_state
+    drill = session.get(session.Drill)
     key = (state.build_key(ctx.searcher), question)
-    if ss.get("drill_ref_key") != key:
-        ss["drill_ref"] = reference(ctx.searcher, question)
-        ss["drill_ref_key"] = key
-    return ss["drill_ref"]
+    if drill.ref_key != key:
+        drill.ref, drill.ref_key = reference(ctx.searcher, question), key
+    return drill.ref
 
 
 def _show(ctx: state.Study, g) -> None:

@@ -12,6 +12,7 @@ import streamlit as st
 from rag.highlight import md_escape
 from study.export import ImportFileError, deck_for_export, import_progress, write_anki, write_csv, write_progress
 from study.store import StoreError
+from ui import session
 from ui import state
 from ui.state import tr
 
@@ -48,19 +49,18 @@ def render() -> None:
                             icon=":material/download:", on_click="ignore")
     st.divider()
     st.subheader(tr("exp.import"))
-    ss = st.session_state
-    ss.setdefault("exp_round", 0)
+    tx = session.get(session.Transfer)
     up = st.file_uploader(
-        tr("exp.import"), type=["json"], key=f"exp-upload-{ss['exp_round']}", label_visibility="collapsed"
+        tr("exp.import"), type=["json"], key=f"exp-upload-{tx.round}", label_visibility="collapsed"
     )
     if st.button(tr("exp.import_button"), key="exp-import", disabled=up is None, type="primary"):
         _import(s, p.name, up.name, up.getvalue())
-    for kind, msg in ss.get("exp_messages", []):
+    for kind, msg in tx.messages:
         getattr(st, kind)(msg)
 
 
 def _import(s, profile: str, name: str, data: bytes) -> None:
-    ss = st.session_state
+    tx = session.get(session.Transfer)
     with tempfile.TemporaryDirectory() as tmp:
         path = Path(tmp) / "progress.json"
         path.write_bytes(data)
@@ -68,11 +68,11 @@ def _import(s, profile: str, name: str, data: bytes) -> None:
             rep = import_progress(s, profile, path)
         except (ImportFileError, StoreError) as e:
             reason = str(e).replace(str(path), name)
-            ss["exp_messages"] = [("error", tr("exp.refused", reason=md_escape(reason)))]
+            tx.messages = [("error", tr("exp.refused", reason=md_escape(reason)))]
             return
     msgs = [("success", tr("exp.imported", taken=rep.states_taken, reviews=rep.reviews_added, kept=rep.states_kept))]
     if rep.unknown_cards:
         msgs.append(("info", tr("exp.unknown", n=len(rep.unknown_cards))))
-    ss["exp_messages"] = msgs
-    ss["exp_round"] += 1
+    tx.messages = msgs
+    tx.round += 1
     st.rerun()

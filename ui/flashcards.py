@@ -11,6 +11,7 @@ import streamlit as st
 from rag.highlight import md_escape
 from rag.messages import lang_name
 from study import schedule
+from ui import session
 from ui import render as r
 from ui import state
 from ui.notes import cited_text_html, source_panel, source_target
@@ -37,7 +38,8 @@ def render() -> None:
     start, end = schedule.day_window()
     done = len(s.reviews(p.id, since=start, until=end))
     st.caption(tr("fc.counts", due=len(q.due), new=len(q.new), done=done))
-    saved = ss.pop("fc_saved", None)
+    fc = session.get(session.Flashcards)
+    saved, fc.saved = fc.saved, None
     if saved:
         st.toast(tr("fc.saved", rating=tr(f"rating.{saved}")))
     if q.empty:
@@ -56,7 +58,7 @@ def render() -> None:
 
 
 def _card(ctx: state.Study, card) -> None:
-    ss = st.session_state
+    fc = session.get(session.Flashcards)
     ui = state.lang()
     lang = card.pick(ui)
     titles = state.titles(ctx.searcher)
@@ -66,10 +68,9 @@ def _card(ctx: state.Study, card) -> None:
         if lang != ui:
             st.caption(tr("study.shown_in", lang=lang_name(ui, lang), ui=lang_name(ui, ui)))
         r.html(f'<div class="studyrag-card-front">{r.text(card.front[lang])}</div>')
-        if ss.get("fc_shown") != card.id:
+        if fc.shown != card.id:
             if st.button(tr("fc.show"), key="fc-show", type="primary", icon=":material/visibility:"):
-                ss["fc_shown"] = card.id
-                ss["fc_started"] = time.time()
+                fc.shown, fc.started = card.id, time.time()
                 st.rerun()
             return
         st.divider()
@@ -85,7 +86,7 @@ def _card(ctx: state.Study, card) -> None:
 
 
 def _rate(ctx: state.Study, card) -> None:
-    ss = st.session_state
+    fc = session.get(session.Flashcards)
     st.write(tr("fc.rate"))
     sched = schedule.make_scheduler()
     due = schedule.preview(sched, ctx.store.state(ctx.profile.id, card.id), card.id)
@@ -93,9 +94,8 @@ def _rate(ctx: state.Study, card) -> None:
     for col, name in zip(cols, schedule.RATINGS):
         label = f"{tr(f'rating.{name}')} · {r.when(due[name].astimezone(timezone.utc).timestamp())}"
         if col.button(label, key=f"rate-{name}", width="stretch", type="primary" if name == "good" else "secondary"):
-            started = ss.pop("fc_started", None)
+            started, fc.started = fc.started, None
             ms = int((time.time() - started) * 1000) if started else None
             schedule.review(ctx.store, ctx.profile.id, card.id, name, scheduler=sched, duration_ms=ms)
-            ss["fc_saved"] = name
-            ss.pop("fc_shown", None)
+            fc.saved, fc.shown = name, None
             st.rerun()

@@ -111,6 +111,8 @@ EN = {
     # sources
     "sources.title": "Documents",
     "sources.pick": "Open a document",
+    "sources.no_original": "The original file is gone or has changed since it was read; the extracted text is shown instead.",
+    "sources.page": "Page as printed: {page} — the quoted sentences highlighted",
     "sources.cited": "The cited passage is highlighted.",
     "sources.moved": "The cited passage is no longer in this document (it has been edited).",
     "sources.back": "← Back to the answer",
@@ -121,10 +123,12 @@ EN = {
     "col.file": "File",
     # add
     "add.title": "Add documents",
-    "add.intro": "Upload Markdown or plain-text files (UTF-8, up to {mb} MB each). They are added to your notes; "
+    "add.intro": "Upload PDFs, slides (.pptx), Word files (.docx), saved web pages (.html), or Markdown and "
+    "plain-text files (UTF-8, up to {mb} MB each; the others up to {file_mb} MB). They are added to your notes; "
     "asking keeps working while they are read.",
-    "add.files": "Markdown or text files",
+    "add.files": "PDF, slides, Word, web page, Markdown or text files",
     "add.button": "Add to my notes",
+    "add.searchable": "{names}: searchable by keyword now ({s} s); the meaning search is being added in the background — you can keep asking.",
     "add.refused": "Not added: {reason}",
     "add.unchanged": "Already in your notes: {name}",
     "add.added": "Added {names}. Your notes now have {docs} documents.",
@@ -350,6 +354,8 @@ JA = {
     "q.what_is": "{term}とは何ですか？",
     "sources.title": "資料",
     "sources.pick": "資料を開く",
+    "sources.no_original": "元のファイルが見つからないか、読み込み後に変更されています。抽出したテキストを表示します。",
+    "sources.page": "原本のページ: {page}（引用した文を強調）",
     "sources.cited": "引用した箇所を強調表示しています。",
     "sources.moved": "引用した箇所はこの資料にもうありません（資料が編集されました）。",
     "sources.back": "← 回答に戻る",
@@ -359,10 +365,12 @@ JA = {
     "col.sections": "箇所",
     "col.file": "ファイル",
     "add.title": "資料を追加",
-    "add.intro": "Markdown またはテキストのファイル（UTF-8、1ファイル{mb} MBまで）をアップロードしてください。"
+    "add.intro": "PDF、スライド（.pptx）、Word（.docx）、保存したWebページ（.html）、Markdown またはテキストの"
+    "ファイル（UTF-8、1ファイル{mb} MBまで。その他は{file_mb} MBまで）をアップロードしてください。"
     "ノートに追加され、読み込み中も質問できます。",
-    "add.files": "Markdown / テキストファイル",
+    "add.files": "PDF / スライド / Word / Webページ / Markdown / テキストファイル",
     "add.button": "ノートに追加",
+    "add.searchable": "{names}: キーワードで検索できるようになりました（{s} 秒）。意味検索はバックグラウンドで追加中です。質問はそのまま続けられます。",
     "add.refused": "追加しませんでした: {reason}",
     "add.unchanged": "すでにノートにあります: {name}",
     "add.added": "{names} を追加しました。資料は{docs}件になりました。",
@@ -577,6 +585,8 @@ ZH = {
     "q.what_is": "什么是{term}？",
     "sources.title": "资料",
     "sources.pick": "打开资料",
+    "sources.no_original": "原始文件已不存在或在读取后被修改；显示的是提取的文本。",
+    "sources.page": "原文页面: {page}（引用的句子已高亮）",
     "sources.cited": "引用的段落已高亮显示。",
     "sources.moved": "引用的段落已不在这份资料中（资料已被修改）。",
     "sources.back": "← 返回回答",
@@ -586,9 +596,11 @@ ZH = {
     "col.sections": "段落",
     "col.file": "文件",
     "add.title": "添加资料",
-    "add.intro": "上传 Markdown 或纯文本文件（UTF-8，每个不超过{mb} MB）。文件会加入你的笔记，读取期间仍可提问。",
-    "add.files": "Markdown 或文本文件",
+    "add.intro": "上传 PDF、幻灯片（.pptx）、Word（.docx）、保存的网页（.html）、Markdown 或纯文本文件"
+    "（UTF-8，每个不超过{mb} MB；其他格式不超过{file_mb} MB）。文件会加入你的笔记，读取期间仍可提问。",
+    "add.files": "PDF、幻灯片、Word、网页、Markdown 或文本文件",
     "add.button": "添加到笔记",
+    "add.searchable": "{names}: 已可按关键词搜索（{s} 秒）；语义搜索正在后台添加，可以继续提问。",
     "add.refused": "未添加: {reason}",
     "add.unchanged": "笔记中已有: {name}",
     "add.added": "已添加 {names}。现在共有{docs}份资料。",
@@ -712,6 +724,56 @@ ZH = {
     "exp.unknown": "文件中有{n}张卡片不在你的笔记里，已跳过。",
     "exp.refused": "没有导入这个文件，你的学习进度保持不变: {reason}",
 }
+
+# --- a learner's first week (answer language, uploader, topics) ---------------------------------------
+EN.update(
+    {
+        "side.answer_lang_no_notes": "Your notes have no {lang} text, so offline answers quote them in {langs}, "
+        "with one line in {lang} saying where the quote comes from. For answers written in {lang}, choose "
+        "“A language-model server” under “Who writes the answer”.",
+        "side.answer_lang_endpoint": "The language-model server writes the answer in {lang} from the notes.",
+        "add.upload_button": "Upload",
+        "add.upload_limit": "{mb} MB per file • {types}",
+        "add.drop_here": "Drag and drop files here",
+        "prog.topic": "Topic",
+        "prog.cards_seen": "{seen} of {cards} cards seen",
+        "list.sep": ", ",
+        "topic.intro": "Introduction",
+        "topic.summary": "Summary",
+    }
+)
+JA.update(
+    {
+        "side.answer_lang_no_notes": "ノートには{lang}の文章がないため、オフラインの回答は{langs}のノートを引用し、"
+        "引用元を{lang}で一行添えます。{lang}で書かれた回答が必要なら、「回答の作り方」で"
+        "「言語モデルのサーバー」を選んでください。",
+        "side.answer_lang_endpoint": "言語モデルのサーバーがノートをもとに{lang}で回答を書きます。",
+        "add.upload_button": "アップロード",
+        "add.upload_limit": "1ファイル{mb} MBまで • {types}",
+        "add.drop_here": "ここにファイルをドラッグ＆ドロップ",
+        "prog.topic": "トピック",
+        "prog.cards_seen": "{cards}枚中{seen}枚学習済み",
+        "list.sep": "、",
+        "topic.intro": "はじめに",
+        "topic.summary": "まとめ",
+    }
+)
+ZH.update(
+    {
+        "side.answer_lang_no_notes": "你的笔记中没有{lang}文本，因此离线回答会引用{langs}笔记，并用{lang}写一行说明出处。"
+        "如需用{lang}撰写的回答，请在“回答生成方式”中选择“语言模型服务”。",
+        "side.answer_lang_endpoint": "语言模型服务会根据笔记用{lang}撰写回答。",
+        "add.upload_button": "上传",
+        "add.upload_limit": "每个文件不超过{mb} MB • {types}",
+        "add.drop_here": "将文件拖放到这里",
+        "prog.topic": "主题",
+        "prog.cards_seen": "已学习{seen}/{cards}张卡片",
+        "list.sep": "、",
+        "topic.intro": "引言",
+        "topic.summary": "总结",
+    }
+)
+
 
 MESSAGES: dict[str, dict[str, str]] = {"en": EN, "ja": JA, "zh": ZH}
 

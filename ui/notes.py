@@ -20,7 +20,8 @@ from pathlib import PurePosixPath
 from markdown_it import MarkdownIt
 
 from rag.highlight import escape, no_autolinks
-from rag.text import MARKER, plain
+from rag.rules.sentences import MARKER
+from rag.rules.structure import GENERIC_HEADINGS, plain
 from rag.types import Chunk, Document
 
 # Private-use characters that mark where a highlight starts and ends while the text goes
@@ -35,32 +36,6 @@ _TAG = re.compile(r"(<[^>]*>)")
 _BLOCK_PREFIX = re.compile(r"[ \t]*(?:(?:#{1,6}|[-*+]|\d{1,9}[.)]|>|\|)[ \t]+|>|\|)*(?:\*\*|__)?")
 MAX_NESTING = 20  # the renderer's limit (markdown-it's commonmark preset): deeper blocks are not parsed
 _FENCE_LINE = re.compile(r"[ \t]*(?:```|~~~)[^\n]*(?:\n|$)")
-GENERIC_HEADINGS = frozenset(
-    [
-        "はじめに",
-        "まとめ",
-        "結論",
-        "概要",
-        "序論",
-        "おわりに",
-        "目次",
-        "引言",
-        "前言",
-        "总结",
-        "结论",
-        "概述",
-        "导言",
-        "introduction",
-        "intro",
-        "summary",
-        "conclusion",
-        "conclusions",
-        "overview",
-        "preface",
-        "contents",
-    ]
-)
-
 
 def _md() -> MarkdownIt:
     md = MarkdownIt("commonmark", {"html": False, "linkify": False, "typographer": False, "maxNesting": MAX_NESTING})
@@ -72,8 +47,11 @@ def _md() -> MarkdownIt:
     def code_inline(self, tokens, idx, options, env):
         return f"<code>{escape(tokens[idx].content)}</code>"
 
-    def code_block(self, tokens, idx, options, env):  # fences too: the info string is dropped
-        return f"<pre><code>{escape(tokens[idx].content.rstrip(chr(10)))}</code></pre>"
+    # Fences too (the info string is dropped). Not <pre><code>: Streamlit renders a block <code>
+    # with its own highlighter from String(children), so each <br> (and any highlight) inside
+    # one showed as ",[object Object],". A <div> of our class keeps the lines and the marks.
+    def code_block(self, tokens, idx, options, env):
+        return f'<div class="studyrag-code" role="code">{escape(tokens[idx].content.rstrip(chr(10)))}</div>'
 
     def link_open(self, tokens, idx, options, env):
         return '<span class="studyrag-link">'
@@ -119,8 +97,11 @@ _MARKDOWN = _md()
 
 
 def is_markdown(doc_id: str) -> bool:
-    """Markdown files are rendered; plain-text files are shown line for line."""
-    return PurePosixPath(doc_id).suffix.lower() in (".md", ".markdown")
+    """Markdown files — and PDFs, slides, Word files and web pages, whose readers write
+    Markdown — are rendered; plain-text files are shown line for line."""
+    from rag.corpus import is_file_format
+
+    return PurePosixPath(doc_id).suffix.lower() in (".md", ".markdown") or is_file_format(doc_id)
 
 
 # Block tokens that hold a line's text: a line no such token covers was not rendered.
@@ -381,18 +362,27 @@ def with_panels(
     )
 
 
+# Punctuation that closes a sentence or clause: kept on the line of the marker before it.
+_CLOSING = re.compile(r"[。．.、，,！!？?：:；;」』）)\]】]+")
+
+
 def _with_markers(text: str, key: str, valid: set[int]) -> str:
+    """``text`` escaped, each marker clickable. A marker, the character before it and the
+    punctuation after it never part at a line end (no line that is only "。")."""
     out, pos = [], 0
     for m in MARKER.finditer(text):
-        out.append(escape(text[pos : m.start()]))
+        start = m.start() - 1 if m.start() > pos and not text[m.start() - 1].isspace() else m.start()
+        out.append(escape(text[pos:start]))
         nums = [int(x) for x in re.findall(r"\d+", m.group(1))]
-        out.append(
-            "".join(
-                marker_html(key, n) if n in valid else f'<span class="studyrag-bad-cite">&#91;{n}&#93;</span>'
-                for n in nums
-            )
+        marks = "".join(
+            marker_html(key, n) if n in valid else f'<span class="studyrag-bad-cite">&#91;{n}&#93;</span>'
+            for n in nums
         )
-        pos = m.end()
+        close = _CLOSING.match(text, m.end())
+        end = close.end() if close else m.end()
+        glued = escape(text[start : m.start()]) + marks + escape(text[m.end() : end])
+        out.append(f'<span class="studyrag-nobr">{glued}</span>')
+        pos = end
     out.append(escape(text[pos:]))
     return "".join(out)
 
@@ -433,7 +423,8 @@ def answer_html(a, *, key: str, lang: str, titles: Mapping[str, str]) -> str:
     panels = []
     for c in cited:
         ch = c.chunk
-        head = " · ".join(x for x in (titles.get(ch.doc_id) or ch.title, passage_label(ch)) if x)
+        page = c.location.label if c.location is not None else ""
+        head = panel_head(titles.get(ch.doc_id) or ch.title, passage_label(ch), page)
         note = ""
         if c.translated:
             said = t("ask.translated", lang, lang=lang_name(lang, c.hit.chunk.lang))
@@ -444,6 +435,17 @@ def answer_html(a, *, key: str, lang: str, titles: Mapping[str, str]) -> str:
             extra = f"<details><summary>{escape(other)}</summary>{passage_html(c.parallel, lang=lang)}</details>"
         panels.append(Panel(c.number, head, note + passage_html(ch, c.quotes, lang=lang), extra))
     return with_panels(key, body, panels, css_class="studyrag-answer", close=t("ask.panel_close", lang))
+
+
+def panel_head(*parts: str) -> str:
+    """A citation's heading from its parts (title, place), each once: a note whose only heading
+    is its title reads "Zorblax caching", not "Zorblax caching · Zorblax caching"."""
+    seen: list[str] = []
+    for p in parts:
+        p = (p or "").strip()
+        if p and all(p.casefold() != q.casefold() for q in seen):
+            seen.append(p)
+    return " · ".join(seen)
 
 
 def source_panel(number: int, source, head: str, spans: Iterable[tuple[int, int]] = ()) -> Panel:

@@ -9,6 +9,7 @@ import streamlit as st
 
 from rag.highlight import md_escape
 from study.quiz import check, make_quiz, score
+from ui import session
 from ui import render as r
 from ui import state
 from ui.notes import cited_text_html, source_panel, source_target
@@ -19,48 +20,51 @@ SIZES = (5, 10, 20)
 
 
 def _new(ctx: state.Study) -> None:
-    ss = st.session_state
-    n = int(ss.get("quiz_n", 10))
+    quiz = session.get(session.Quiz)
+    n = int(st.session_state.get("quiz_n", 10))  # the size picker's widget value
+    learner = session.get(session.Learner).profile
     try:
-        ss["quiz"] = make_quiz(
-            list(ctx.deck.cards), ctx.deck.vectors, n=n, lang=state.lang(), seed=f"{ss.get('profile')}|{time.time_ns()}"
+        quiz.questions = make_quiz(
+            list(ctx.deck.cards), ctx.deck.vectors, n=n, lang=state.lang(), seed=f"{learner}|{time.time_ns()}"
         )
     except ValueError:
-        ss["quiz"] = []
-    ss["quiz_i"], ss["quiz_answers"], ss["quiz_checked"] = 0, [], False
+        quiz.questions = []
+    quiz.i, quiz.answers, quiz.checked = 0, [], False
+    quiz.n = n
 
 
 def render() -> None:
     ctx = state.study()
-    ss = st.session_state
+    qs = session.get(session.Quiz)
     st.title(tr("quiz.title"))
     left, right = st.columns([1, 3], vertical_alignment="bottom")
     left.selectbox(tr("quiz.n"), SIZES, index=1, key="quiz_n", persist_state="session")
     if (
         right.button(tr("quiz.start"), key="quiz-new", icon=":material/refresh:")
-        or "quiz" not in ss
-        or ss.get("quiz_lang") != state.lang()
+        or qs.questions is None
+        or qs.lang != state.lang()
+        or qs.n != int(st.session_state.get("quiz_n", 10))  # the size just chosen, at once
     ):
-        ss["quiz_lang"] = state.lang()
+        qs.lang = state.lang()
         _new(ctx)
-    quiz = ss["quiz"]
+    quiz = qs.questions
     if not quiz:
         st.info(tr("quiz.too_few"))
         return
-    i = ss["quiz_i"]
+    i = qs.i
     if i >= len(quiz):
-        _result(ss["quiz_answers"], state.topic_names(ctx.searcher))
+        _result(qs.answers, state.topic_names(ctx.searcher))
         return
     _question(ctx, quiz, i)
 
 
 def _question(ctx: state.Study, quiz, i: int) -> None:
-    ss = st.session_state
+    qs = session.get(session.Quiz)
     q = quiz[i]
     st.caption(tr("quiz.progress", i=i + 1, n=len(quiz)))
     with st.container(border=True, key="quiz-card"):
         r.html(f'<div class="studyrag-card-front">{r.text(q.prompt)}</div>')
-        checked = ss.get("quiz_checked", False)
+        checked = qs.checked
         choice = st.radio(
             tr("quiz.choose"),
             list(range(len(q.options))),
@@ -74,11 +78,11 @@ def _question(ctx: state.Study, quiz, i: int) -> None:
                 if choice is None:
                     st.warning(tr("quiz.pick"))
                     return
-                ss["quiz_answers"].append(check(q, int(choice)))
-                ss["quiz_checked"] = True
+                qs.answers.append(check(q, int(choice)))
+                qs.checked = True
                 st.rerun()
             return
-        a = ss["quiz_answers"][-1]
+        a = qs.answers[-1]
         if a.correct:
             st.success(tr("quiz.right"))
         else:
@@ -96,8 +100,7 @@ def _question(ctx: state.Study, quiz, i: int) -> None:
         r.source_button(tr("study.source"), source_target(q.source), key=f"quiz-source-{i}", back={"page": "quiz"})
     last = i + 1 >= len(quiz)
     if st.button(tr("quiz.finish") if last else tr("quiz.next"), key="quiz-next", type="primary"):
-        ss["quiz_i"] = i + 1
-        ss["quiz_checked"] = False
+        qs.i, qs.checked = i + 1, False
         st.rerun()
 
 
@@ -105,10 +108,14 @@ def _result(answers, topic_name) -> None:
     sc = score(answers)
     st.subheader(tr("quiz.score", right=sc.correct, total=sc.total, pct=round(100 * sc.ratio)))
     st.caption(tr("quiz.by_topic"))
-    st.dataframe(
-        [
-            {tr("col.topic"): topic_name(t), tr("col.right"): v["correct"], tr("col.total"): v["total"]}
-            for t, v in sc.by_topic.items()
-        ],
-        hide_index=True,
+    r.html(topic_score_html(sc.by_topic, topic_name))
+
+
+def topic_score_html(by_topic: dict, topic_name) -> str:
+    """The per-topic score as a small table of text (topics come from the notes: escaped)."""
+    head = "".join(f"<th>{r.escape(tr(k))}</th>" for k in ("col.topic", "col.right", "col.total"))
+    rows = "".join(
+        f'<tr class="topic"><td>{r.escape(topic_name(t))}</td><td>{v["correct"]}</td><td>{v["total"]}</td></tr>'
+        for t, v in sorted(by_topic.items(), key=lambda kv: (-kv[1]["total"], kv[0]))
     )
+    return f'<div class="studyrag-notes"><table class="studyrag-topic-score"><tr>{head}</tr>{rows}</table></div>'

@@ -5,12 +5,15 @@ from __future__ import annotations
 import streamlit as st
 
 from rag.answer import ANSWER_LANGS, ANSWERERS
+from rag.context import DEFAULT_K
 from rag.highlight import md_escape
+from rag.messages import lang_name
 from rag.safety import reveal
 from rag.search import MODES
 from study.store import MAX_PROFILE_NAME, ProfileError, StoreError, check_profile_name
-from ui import i18n, state
+from ui import i18n, session, state
 from ui.state import tr
+from study.conversations import Conversations
 
 MAX_LISTED = 30
 
@@ -22,12 +25,13 @@ def render() -> None:
         )
         s = state.store()
         p = state.profile(s)
-        if s is not None and p is None and st.session_state.get("profile_unknown") is not None:
-            _unknown_profile(s, st.session_state["profile_unknown"])
+        unknown = session.get(session.Learner).unknown_profile
+        if s is not None and p is None and unknown is not None:
+            _unknown_profile(s, unknown)
         elif s is None or p is None:
             st.warning(tr("store.unavailable", path=md_escape(str(state.data_dir()))))
             with st.expander(tr("store.reason")):
-                st.caption(md_escape(st.session_state.get("store_error", "")))
+                st.caption(md_escape(session.get(session.Learner).store_error or ""))
         else:
             _profiles(s, p)
             _conversations(s, p)
@@ -56,7 +60,7 @@ def _profiles_add(s) -> None:
                 except ProfileError:
                     st.error(tr("side.profile_bad", limit=MAX_PROFILE_NAME))
                 except StoreError as e:
-                    st.session_state["store_error"] = str(e)
+                    session.get(session.Learner).store_error = str(e)
                 else:
                     state.switch_profile(made.name)
                     st.session_state.pop("profile_pick", None)
@@ -78,7 +82,7 @@ def _unknown_profile(s, name: str) -> None:
             try:
                 made = s.add_profile(ok)
             except (ProfileError, StoreError) as e:
-                st.session_state["store_error"] = str(e)
+                session.get(session.Learner).store_error = str(e)
             else:
                 state.switch_profile(made.name)
                 st.rerun()
@@ -97,20 +101,21 @@ def _conversations(s, p) -> None:
     if st.button(tr("side.new_chat"), icon=":material/add_comment:", key="new-chat", width="stretch"):
         state.new_conversation()
         state.go("ask")
-    convs = s.conversations(p.id)[:MAX_LISTED]
+    convs = Conversations(s).list(p.id)[:MAX_LISTED]
     if not convs:
         st.caption(tr("side.no_chats"))
-    active = st.session_state.get("conv_id")
+    active = session.get(session.Chat).conv_id
     for c in convs:
         left, right = st.columns([0.84, 0.16], vertical_alignment="center", gap="small")
         label = md_escape(c.title)
         if left.button(label, key=f"chat-{c.id}", type="secondary" if c.id == active else "tertiary", width="stretch"):
             state.open_conversation(c.id)
-            state.go("ask", scroll_turn=-1)
+            session.get(session.Chat).scroll_turn = -1
+            state.go("ask")
         if right.button(
             "", key=f"del-chat-{c.id}", icon=":material/delete:", help=tr("side.delete_chat"), type="tertiary"
         ):
-            s.delete_conversation(p.id, c.id)
+            Conversations(s).delete(p.id, c.id)
             if c.id == active:
                 state.new_conversation()
             st.rerun()
@@ -127,7 +132,7 @@ def _settings() -> None:
             key="mode",
             persist_state="session",
         )
-        st.slider(tr("side.k"), 1, 20, 5, key="k", persist_state="session")
+        st.slider(tr("side.k"), 1, 20, DEFAULT_K, key="k", persist_state="session")
         st.selectbox(
             tr("side.answer_lang"),
             ANSWER_LANGS,
@@ -142,9 +147,26 @@ def _settings() -> None:
             key="answerer",
             persist_state="session",
         )
+        _answer_lang_note(lang)
         if ss.get("answerer") == "endpoint":
             st.text_input(
                 tr("side.llm_url"), placeholder="http://localhost:11434", key="llm_url", persist_state="session"
             )
             st.text_input(tr("side.llm_model"), key="llm_model", persist_state="session")
     st.toggle(tr("side.details"), key="details", persist_state="session")
+
+
+def _answer_lang_note(lang: str) -> None:
+    """Say what a chosen answer language does: notes without text in it are quoted in their own
+    languages (with a line in the chosen one) unless a language-model server writes the answer."""
+    want = st.session_state.get("answer_lang", "auto")
+    if want not in i18n.NATIVE:
+        return
+    name = lang_name(lang, want)
+    if st.session_state.get("answerer") == "endpoint":
+        st.caption(tr("side.answer_lang_endpoint", lang=name))
+        return
+    have = state.notes_languages()
+    if have and want not in have:
+        langs = i18n.t("list.sep", lang).join(lang_name(lang, x) for x in sorted(have))
+        st.caption(tr("side.answer_lang_no_notes", lang=name, langs=langs))

@@ -10,7 +10,7 @@ import streamlit as st
 from rag.highlight import md_escape
 from rag.messages import lang_name
 from ui import render as r
-from ui import state
+from ui import session, state
 from ui.notes import document_html, metadata_line
 from ui.state import tr
 
@@ -32,13 +32,16 @@ def render() -> None:
     index = searcher.index
     titles = state.titles(searcher)
     lang = state.lang()
-    ss = st.session_state
-    target = ss.get("source_target")
+    ss = st.session_state  # the document picker's widget value ("source_doc")
+    src = session.get(session.Sources)
+    target = src.target
     back = (target or {}).get("back") or {}
     if back.get("page"):
         label = tr("sources.back") if back["page"] == "ask" else tr("sources.back_card")
-        if st.button(label, key="source-back", icon=":material/arrow_back:"):
-            state.go(back["page"], scroll_turn=back.get("turn"), source_target=None)
+        if st.button(label, key="source-back"):  # the label has its arrow: one, not two
+            session.get(session.Chat).scroll_turn = back.get("turn")
+            src.target = None
+            state.go(back["page"])
     st.title(tr("sources.title"))
     counts = Counter(c.doc_id for c in index.chunks)
     st.dataframe(
@@ -67,7 +70,41 @@ def render() -> None:
     r.html(f'<div class="studyrag-meta">{r.text(meta)}</div>')
     if target and target.get("doc_id") == doc_id:
         st.caption(tr("sources.cited") if span else tr("sources.moved"))
-    with st.container(height=640, border=True, key="document"):
+    page_col = _cited_page(doc, span, quotes)
+    with (page_col or st.container()), st.container(height=640, border=True, key="document"):
         r.html(document_html(doc, cited=span, quotes=quotes, lang=lang))
     if span:
         r.scroll_to("#cited", block="center")
+
+
+def _cited_page(doc, span, quotes):
+    """For a passage of a PDF: the cited page, its quoted sentences highlighted, in a left
+    column; returns the right column for the extracted text (None when not a PDF page)."""
+    from rag.origin import locate
+    from ui.pdfview import original_bytes, page_html
+
+    if span is None or doc.origin is None or doc.origin.kind != "page":
+        return None
+    where = locate(doc.origin, quotes or [span])
+    if where is None:
+        return None
+    data = original_bytes(state.corpus_dir(), doc.doc_id, doc.sha256, uploads=state.uploads_dir())
+    left, right = st.columns(2, gap="medium")
+    with left:
+        st.caption(tr("sources.page", page=where.label))
+        if data is None:
+            st.info(tr("sources.no_original"))
+        else:
+            png = _page_png(data, where.number, doc.sha256)
+            boxes = [b for b in where.boxes if b.page == where.number]
+            alt = tr("sources.page", page=where.label)
+            with st.container(height=640, border=False, key="pdf-page"):
+                r.html(page_html(png, doc.origin.sizes[where.number - 1], boxes, alt=alt))
+    return right
+
+
+@st.cache_data(max_entries=32, show_spinner=False, hash_funcs={bytes: lambda b: len(b)})
+def _page_png(data: bytes, page: int, sha256: str) -> bytes:
+    from ui.pdfview import render_page
+
+    return render_page(data, page)

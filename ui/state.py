@@ -1,17 +1,14 @@
 """What the pages share: folders, the cached searcher / store / deck, and the session's
 language, learner profile, conversation and answer settings.
 
-Environment: ``STUDYRAG_INDEX`` / ``STUDYRAG_CORPUS`` (default ./index, ./corpus),
-``STUDYRAG_DATA`` (saved conversations and study progress, default ./data),
-``STUDYRAG_ENCODER`` (the encoder a first start builds the index with), ``STUDYRAG_LLM_URL`` /
-``STUDYRAG_LLM_MODEL`` / ``STUDYRAG_LLM_API_KEY`` (the optional answer endpoint),
-``STUDYRAG_EVAL_RESULTS`` / ``STUDYRAG_EVAL_RUNS`` (benchmark reports, default ./eval/results
-and ./eval/runs).
+Folders, the encoder, the answer endpoint and the default number of passages come from
+:func:`rag.context.resolve`, the function the command line calls too (``STUDYRAG_INDEX``,
+``STUDYRAG_CORPUS``, ``STUDYRAG_DATA``, ``STUDYRAG_ENCODER``, ``STUDYRAG_LLM_*``,
+``STUDYRAG_EVAL_RESULTS`` / ``STUDYRAG_EVAL_RUNS``).
 """
 
 from __future__ import annotations
 
-import os
 import sqlite3
 from dataclasses import dataclass
 from pathlib import Path
@@ -19,15 +16,16 @@ from pathlib import Path
 import streamlit as st
 
 from rag.answer import Answer, Settings
-from rag.encoders import DEFAULT_ENCODER, load_encoder
+from rag.context import DEFAULT_K, Context, resolve
+from rag.encoders import load_encoder
 from rag.errors import IndexCorruptError, IndexMissingError, RagError
 from rag.index import Index, current_folder
 from rag.search import Searcher
 from study.store import Profile, ProfileError, Store, StoreError
-from ui import i18n
+from ui import i18n, session
 from ui.conversation import from_record, title_for, to_record
+from study.conversations import Conversations
 
-ROOT = Path(__file__).resolve().parents[1]
 DEFAULT_PROFILE = "learner"
 WARM_UP = ("LLMとは何ですか", "什么是大语言模型", "what is a language model")
 
@@ -35,33 +33,39 @@ WARM_UP = ("LLMとは何ですか", "什么是大语言模型", "what is a langu
 # --- folders -----------------------------------------------------------------------------------
 
 
-def _env_path(var: str, default: Path) -> Path:
-    v = os.environ.get(var, "").strip()
-    return Path(v) if v else default
+def context() -> Context:
+    """The app's paths and settings, resolved by the same function as the command line's
+    (:func:`rag.context.resolve`)."""
+    return resolve()
 
 
 def corpus_dir() -> Path:
-    return _env_path("STUDYRAG_CORPUS", ROOT / "corpus")
+    return context().corpus
 
 
 def index_dir() -> Path:
-    return _env_path("STUDYRAG_INDEX", ROOT / "index")
+    return context().index_folder
 
 
 def data_dir() -> Path:
-    return _env_path("STUDYRAG_DATA", ROOT / "data")
+    return context().data
 
 
 def results_dir() -> Path:
-    return _env_path("STUDYRAG_EVAL_RESULTS", ROOT / "eval" / "results")
+    return context().results
 
 
 def runs_dir() -> Path:
-    return _env_path("STUDYRAG_EVAL_RUNS", ROOT / "eval" / "runs")
+    return context().runs
+
+
+def uploads_dir() -> Path:
+    """The learner's uploaded documents: in the data folder, never in the checkout."""
+    return context().uploads
 
 
 def build_encoder() -> str:
-    return os.environ.get("STUDYRAG_ENCODER", "").strip() or DEFAULT_ENCODER
+    return context().encoder
 
 
 # --- language ------------------------------------------------------------------------------------
@@ -80,16 +84,16 @@ def tr(key: str, /, **values) -> str:
 def init_session() -> None:
     """First run of a session: language, learner and conversation from the address (a reload
     keeps them), else from the browser's language and the stored profiles."""
-    ss = st.session_state
-    if ss.get("_initialised"):
+    me = session.get(session.Learner)
+    if me.initialised:
         return
-    ss["_initialised"] = True
+    me.initialised = True
     qp = st.query_params
     want = qp.get("lang")
-    ss["ui_lang"] = want if want in i18n.LANGS else i18n.from_locale(_browser_locale())
-    ss["_want_profile"] = qp.get("profile")
+    st.session_state["ui_lang"] = want if want in i18n.LANGS else i18n.from_locale(_browser_locale())
+    me.want_profile = qp.get("profile")
     chat = qp.get("chat")
-    ss["_want_chat"] = int(chat) if chat and chat.isdigit() else None
+    me.want_chat = int(chat) if chat and chat.isdigit() else None
 
 
 def _browser_locale() -> str | None:
@@ -101,12 +105,12 @@ def _browser_locale() -> str | None:
 
 def sync_address() -> None:
     """Write the language, learner and open conversation into the address bar."""
-    ss = st.session_state
+    me, chat = session.get(session.Learner), session.get(session.Chat)
     want = {"lang": lang()}
-    if ss.get("profile"):
-        want["profile"] = ss["profile"]
-    if ss.get("conv_id") is not None:
-        want["chat"] = str(ss["conv_id"])
+    if me.profile:
+        want["profile"] = me.profile
+    if chat.conv_id is not None:
+        want["chat"] = str(chat.conv_id)
     qp = st.query_params
     if {k: qp.get(k) for k in ("lang", "profile", "chat")} != {k: want.get(k) for k in ("lang", "profile", "chat")}:
         for k in ("profile", "chat"):
@@ -115,10 +119,9 @@ def sync_address() -> None:
         qp.update(want)
 
 
-def go(page: str, **values) -> None:
-    """Switch to ``page`` (a key of the app's pages) after storing ``values`` in the session."""
-    st.session_state.update(values)
-    st.session_state["goto"] = page
+def go(page: str) -> None:
+    """Switch to ``page`` (a key of the app's pages); set the page's state first."""
+    session.navigate(page)
     st.rerun()
 
 
@@ -155,7 +158,7 @@ def live_build() -> Path:
         from ingest.uploads import update_index
 
         with st.spinner(tr("index.building")):
-            update_index(corpus_dir(), index_dir(), get_encoder(build_encoder()))
+            update_index(corpus_dir(), index_dir(), get_encoder(build_encoder()), uploads=uploads_dir())
         return current_folder(index_dir())
 
 
@@ -179,7 +182,9 @@ def load_searcher() -> Searcher:
             from ingest.uploads import update_index
 
             with st.spinner(tr("index.rebuilding")):
-                update_index(corpus_dir(), index_dir(), get_encoder(build_encoder()), rebuild=True)
+                update_index(
+                    corpus_dir(), index_dir(), get_encoder(build_encoder()), rebuild=True, uploads=uploads_dir()
+                )
             st.rerun()
         st.stop()
     except RagError as e:
@@ -198,6 +203,18 @@ def _titles(build: str) -> dict[str, str]:
 
     index = get_searcher(build).index
     return {d: display_title(doc, index.chunks) for d, doc in index.documents.items()}
+
+
+def notes_languages() -> frozenset[str]:
+    """The languages of the live build's documents (empty while there is no index yet)."""
+    try:
+        build = str(current_folder(index_dir()))
+    except RagError:
+        return frozenset()
+    try:
+        return frozenset(d.lang for d in get_searcher(build).index.documents.values())
+    except RagError:
+        return frozenset()
 
 
 def titles(searcher: Searcher) -> dict[str, str]:
@@ -231,28 +248,25 @@ def _open_store(path: str) -> Store:
 
 def store() -> Store | None:
     """The study store, or ``None`` when it cannot be opened (the reason is in
-    ``st.session_state["store_error"]``; the file is left as it is)."""
+    ``Learner.store_error``; the file is left as it is)."""
     try:
         s = _open_store(str(data_dir()))
     except StoreError as e:
-        st.session_state["store_error"] = str(e)
+        session.get(session.Learner).store_error = str(e)
         return None
-    st.session_state.pop("store_error", None)
+    session.get(session.Learner).store_error = None
     return s
 
 
 def profile(s: Store | None) -> Profile | None:
     """The session's learner: the one chosen, else the address's (``?profile=``), else the first
     stored, else :data:`DEFAULT_PROFILE` created. A name in the address that no learner has
-    never joins another learner: it is kept in ``profile_unknown`` and ``None`` returned until
+    never joins another learner: it is kept in ``Learner.unknown_profile`` and ``None`` returned until
     the learner is created or another one chosen in the sidebar."""
     if s is None:
         return None
-    ss = st.session_state
-    name = ss.get("profile")
-    want = ss.pop("_want_profile", None)
-    if not name and want:
-        name = want
+    me = session.get(session.Learner)
+    name, me.want_profile = me.profile or me.want_profile, None
     try:
         if name:
             try:
@@ -260,29 +274,29 @@ def profile(s: Store | None) -> Profile | None:
             except ProfileError:
                 p = None
             if p is not None:
-                ss["profile"] = p.name
+                me.profile = p.name
                 return p
-            ss["profile_unknown"] = name
-            ss.pop("profile", None)
-        if ss.get("profile_unknown") is not None:
+            me.unknown_profile, me.profile = name, None
+        if me.unknown_profile is not None:
             return None
         known = s.profiles()
         p = known[0] if known else s.add_profile(DEFAULT_PROFILE)
     except (StoreError, sqlite3.Error) as e:
-        ss["store_error"] = str(e)
+        me.store_error = str(e)
         return None
-    ss["profile"] = p.name
+    me.profile = p.name
     return p
 
 
 def switch_profile(name: str) -> None:
-    ss = st.session_state
-    ss.pop("profile_unknown", None)
-    if ss.get("profile") != name:
-        ss["profile"] = name
+    """Make ``name`` the session's learner: the learner's pages (conversation, quiz, cards,
+    drill) start afresh."""
+    me = session.get(session.Learner)
+    me.unknown_profile = None
+    if me.profile != name:
+        me.profile = name
+        session.reset(*session.LEARNER_PAGES)
         new_conversation()
-        for k in [k for k in ss if isinstance(k, str) and k.startswith(("quiz", "fc_", "drill"))]:
-            del ss[k]
 
 
 # --- the conversation ------------------------------------------------------------------------------
@@ -290,50 +304,51 @@ def switch_profile(name: str) -> None:
 
 def turns() -> list[Answer]:
     """The open conversation's answers, oldest first (loaded from the store after a reload)."""
-    ss = st.session_state
-    if "turns" not in ss:
-        ss["turns"] = []
-        want = ss.pop("_want_chat", None)
+    chat, me = session.get(session.Chat), session.get(session.Learner)
+    if chat.turns is None:
+        chat.turns = []
+        want, me.want_chat = me.want_chat, None
         if want is not None:
             open_conversation(want)
-    return ss["turns"]
+    return chat.turns
 
 
 def open_conversation(conv_id: int) -> None:
-    ss = st.session_state
+    chat = session.get(session.Chat)
     s = store()
     p = profile(s)
-    if s is None or p is None or s.conversation(p.id, conv_id) is None:
-        ss["turns"], ss["conv_id"] = [], None
+    if s is None or p is None or Conversations(s).get(p.id, conv_id) is None:
+        chat.turns, chat.conv_id = [], None
         return
     loaded = []
-    for rec in s.messages(p.id, conv_id):
+    for rec in Conversations(s).messages(p.id, conv_id):
         try:
             loaded.append(from_record(rec))
         except ValueError:
             continue  # a message this version cannot read is skipped, not fatal
-    ss["turns"], ss["conv_id"] = loaded, conv_id
+    chat.turns, chat.conv_id = loaded, conv_id
 
 
 def new_conversation() -> None:
-    st.session_state["turns"] = []
-    st.session_state["conv_id"] = None
+    chat = session.get(session.Chat)
+    chat.turns, chat.conv_id = [], None
 
 
 def save_turn(a: Answer) -> None:
     """Append ``a`` to the open conversation (and save it when the store is there)."""
-    ss = st.session_state
+    chat = session.get(session.Chat)
     turns().append(a)
     s = store()
     p = profile(s)
     if s is None or p is None:
         return
+    convs = Conversations(s)
     try:
-        if ss.get("conv_id") is None or s.conversation(p.id, ss["conv_id"]) is None:
-            ss["conv_id"] = s.add_conversation(p.id, title_for(a.question)).id
-        s.add_message(p.id, ss["conv_id"], to_record(a))
+        if chat.conv_id is None or convs.get(p.id, chat.conv_id) is None:
+            chat.conv_id = convs.add(p.id, title_for(a.question)).id
+        convs.add_message(p.id, chat.conv_id, to_record(a))
     except (StoreError, sqlite3.Error, KeyError) as e:
-        ss["store_error"] = str(e)
+        session.get(session.Learner).store_error = str(e)
 
 
 # --- answer settings ---------------------------------------------------------------------------------
@@ -350,8 +365,8 @@ class EndpointCheck:
 def answer_settings(doc_ids: frozenset[str] | None) -> EndpointCheck:
     """:class:`Settings` from the sidebar; an endpoint without a usable address falls back to
     quoting the notes, with the reason."""
-    ss = st.session_state
-    url = (ss.get("llm_url") or os.environ.get("STUDYRAG_LLM_URL", "")).strip()
+    ss, ctx = st.session_state, context()
+    url = (ss.get("llm_url") or ctx.llm_url).strip()
     answerer = ss.get("answerer", "extractive")
     problem = ""
     if answerer == "endpoint" and not url:
@@ -362,12 +377,12 @@ def answer_settings(doc_ids: frozenset[str] | None) -> EndpointCheck:
     return EndpointCheck(
         Settings(
             mode=mode if mode else None,
-            k=int(ss.get("k", 5)),
+            k=int(ss.get("k", DEFAULT_K)),
             answer_lang=ss.get("answer_lang", "auto"),
             answerer=answerer,
             llm_url=url,
-            llm_model=(ss.get("llm_model") or os.environ.get("STUDYRAG_LLM_MODEL", "")).strip(),
-            llm_api_key=os.environ.get("STUDYRAG_LLM_API_KEY") or None,
+            llm_model=(ss.get("llm_model") or ctx.llm_model).strip(),
+            llm_api_key=ctx.llm_api_key,
             doc_ids=doc_ids,
         ),
         problem,
@@ -427,7 +442,7 @@ def study() -> Study:
     searcher = load_searcher()
     s = store()
     p = profile(s)
-    if s is not None and p is None and st.session_state.get("profile_unknown") is not None:
+    if s is not None and p is None and session.get(session.Learner).unknown_profile is not None:
         st.info(tr("study.no_profile"))
         st.stop()
     if s is None or p is None:
@@ -436,7 +451,7 @@ def study() -> Study:
     try:
         _synced(build_key(searcher), str(data_dir()))
     except (StoreError, sqlite3.Error) as e:
-        st.session_state["store_error"] = str(e)
+        session.get(session.Learner).store_error = str(e)
         st.warning(tr("study.no_store"))
         st.stop()
     return Study(searcher, s, p, deck(searcher))

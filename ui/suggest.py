@@ -11,39 +11,12 @@ import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from rag.text import plain
+from rag.rules.names import heading_names
+from rag.rules.structure import GENERIC_HEADINGS, plain
 from ui.i18n import t
-from ui.notes import GENERIC_HEADINGS, display_title
+from ui.notes import display_title
 
 MAX_TOPICS = 8
-_LATIN_NAME = re.compile(r"[A-Za-z][A-Za-z0-9]*(?:[-][A-Za-z0-9]+)*(?:\s+[A-Z][A-Za-z0-9]*(?:-[A-Za-z0-9]+)*)*")
-_TOO_GENERIC = frozenset(
-    [
-        "llm",
-        "llms",
-        "ai",
-        "q",
-        "a",
-        "the",
-        "and",
-        "or",
-        "of",
-        "in",
-        "to",
-        "for",
-        "is",
-        "are",
-        "what",
-        "how",
-        "why",
-        "nlp",
-        "gpu",
-        "cpu",
-        "api",
-    ]
-)
-
-
 @dataclass(frozen=True)
 class DocSummary:
     """One document as the landing page lists it."""
@@ -109,18 +82,6 @@ def _spread(items: Sequence[str], n: int) -> list[str]:
     return [items[int(k * step)] for k in range(n)]
 
 
-def _latin_names(texts: Sequence[str]) -> list[str]:
-    out: list[str] = []
-    for text in texts:
-        for m in _LATIN_NAME.finditer(text):
-            name = m.group(0).strip()
-            if len(name) < 3 or name.lower() in _TOO_GENERIC or name.lower().rstrip("s") in _TOO_GENERIC:
-                continue
-            if name not in out:
-                out.append(name)
-    return out
-
-
 def suggested_questions(index, lang: str, n: int = 6) -> list[str]:
     """``n`` questions from the notes in ``lang``: Q&A questions and section headings of notes
     in that language, or (for English over other-language notes) the names they discuss."""
@@ -146,7 +107,7 @@ def suggested_questions(index, lang: str, n: int = 6) -> list[str]:
     if picks and (len(picks) >= n or lang != "en"):
         return picks[:n]
     in_titles = " ".join(d.title for d in index.documents.values())
-    names = [x for x in _latin_names([c.heading for c in index.chunks if c.heading]) if x not in in_titles]
+    names = [x for x in heading_names([c.heading for c in index.chunks if c.heading]) if x not in in_titles]
     picks += [t("q.what_is", lang, term=name) for name in _spread(names, n - len(picks))]
     if not picks:  # notes in no language we know of: their own questions
         picks = _spread(list(dict.fromkeys(plain(c.heading) for c in index.chunks if c.kind == "qa" and c.heading)), n)

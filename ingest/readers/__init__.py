@@ -1,0 +1,53 @@
+"""Readers: one module per file format, each turning a file's bytes into the same
+:class:`~ingest.readers.base.Extract` — Markdown-like text plus the map from offsets back
+to the file (:class:`rag.origin.Origin`). Chunking, search and answers never see the format.
+
+=========  ==================  ===========================
+suffix     module              library
+=========  ==================  ===========================
+.pdf       readers/pdf.py      pypdfium2 (+ Tesseract OCR)
+.pptx      readers/slides.py   python-pptx
+.docx      readers/word.py     python-docx
+.html/.htm readers/web.py      trafilatura
+=========  ==================  ===========================
+
+``.md``/``.txt`` stay with :mod:`ingest.loader` (the text is the file). Files of these
+formats are read in a subprocess with time and memory limits (:mod:`ingest.readers.sandbox`).
+"""
+
+from __future__ import annotations
+
+import importlib
+
+from ingest.readers.base import Extract, Limits, ReaderError
+from rag.corpus import FILE_SUFFIXES
+
+__all__ = ["READERS", "Extract", "Limits", "ReaderError", "extract", "reader_for"]
+
+# suffix -> (module, function): the registry. A new format is one more row (and its suffix
+# in rag.corpus.FILE_SUFFIXES, which the stale-index check reads).
+READERS: dict[str, tuple[str, str]] = {
+    ".pdf": ("ingest.readers.pdf", "read_pdf"),
+    ".pptx": ("ingest.readers.slides", "read_pptx"),
+    ".docx": ("ingest.readers.word", "read_docx"),
+    ".html": ("ingest.readers.web", "read_html"),
+    ".htm": ("ingest.readers.web", "read_html"),
+}
+assert set(READERS) == set(FILE_SUFFIXES), "rag.corpus.FILE_SUFFIXES and the reader registry disagree"
+
+
+def reader_for(name: str):
+    """The reader function for a file name (by suffix), or None for text files."""
+    suffix = "." + name.rsplit(".", 1)[-1].lower() if "." in name else ""
+    spec = READERS.get(suffix)
+    if spec is None:
+        return None
+    return getattr(importlib.import_module(spec[0]), spec[1])
+
+
+def extract(name: str, data: bytes, limits: Limits) -> Extract:
+    """Read ``data`` (a file called ``name``) in this process. Raises :class:`ReaderError`."""
+    read = reader_for(name)
+    if read is None:
+        raise ReaderError(f"no reader for {name.rsplit('.', 1)[-1]!r} files")
+    return read(data, limits)

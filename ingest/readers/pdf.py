@@ -1,0 +1,359 @@
+"""PDF → document text, through pypdfium2 (PDFium, Apache-2.0/BSD; PyMuPDF is AGPL).
+
+Per page, every character with its box and font size comes from PDFium's text page.
+Characters become lines; lines are put in reading order (two columns: the left column,
+then the right, between full-width lines); running headers and footers (the same text,
+digits aside, in the top or bottom margin of most pages) and page numbers are dropped;
+lines larger than the body font become Markdown headings (level by size); wrapped lines
+are joined — a hyphen at a line end is removed before a lower-case letter, and nothing is
+put between two CJK characters — while a line that ends early (the next line's first word
+would have fitted) keeps its line break. Pages without text are read by OCR
+(:mod:`ingest.readers.ocr`) when Tesseract is installed.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import os
+import re
+from collections import Counter
+from dataclasses import dataclass
+
+from ingest.readers.base import Extract, Limits, ReaderError, TextBuilder, is_cjk, joiner
+
+MARGIN = 0.08  # share of the page height where running headers and footers sit
+HEADING_RATIO = 1.15  # a line this much larger than the body font is a heading
+_PAGE_NUMBER = re.compile(
+    r"^[-–—\s]*(?:page\s*|p\.\s*|第\s*)?\d{1,5}(?:\s*(?:/|of|／)\s*\d{1,5})?(?:\s*(?:页|頁|ページ))?[-–—\s]*$", re.I
+)
+_NUMBERED_QUESTION = re.compile(r"^(\d{1,3}[.)．]\s*)(\S.*[？?])$")
+_WORD = re.compile(r"[A-Za-z0-9\u00C0-\u024F'’.,;:()\-]+")
+_HYPHENS = ("-", "\u00ad", "\x02", "\u2010")
+
+
+@dataclass
+class PdfLine:
+    """One line of characters on a page (coordinates in points from the top left)."""
+
+    page: int
+    text: str
+    xs: list[float]  # len(text) + 1 edges
+    top: float
+    bottom: float
+    size: float
+    column: int = 0  # 0 full width, 1 left, 2 right
+    right: float = 0.0  # right edge of its column on this page
+
+    @property
+    def x0(self) -> float:
+        return self.xs[0]
+
+    @property
+    def x1(self) -> float:
+        return self.xs[-1]
+
+
+def _page_lines(page, number: int) -> list[PdfLine]:
+    """The lines of one page, in PDFium's order."""
+    import pypdfium2.raw as raw
+
+    _, h = page.get_size()
+    tp = page.get_textpage()
+    try:
+        n = tp.count_chars()
+        l, r, b, t = (ctypes.c_double() for _ in range(4))
+        lines: list[PdfLine] = []
+        chars: list[str] = []
+        lefts: list[float] = []
+        rights: list[float] = []
+        tops: list[float] = []
+        sizes: list[float] = []
+        band_top = band_bottom = 0.0
+
+        def flush():
+            text = "".join(chars)
+            lead, trail = len(text) - len(text.lstrip()), len(text.rstrip())
+            if trail > lead and tops:
+                edges = lefts[lead:trail] + [rights[trail - 1]]
+                lines.append(PdfLine(number, text[lead:trail], edges, band_top, band_bottom, sizes[0]))
+            for a in (chars, lefts, rights, tops, sizes):
+                a.clear()
+
+        get_unicode, get_box, get_size = raw.FPDFText_GetUnicode, raw.FPDFText_GetCharBox, raw.FPDFText_GetFontSize
+        handle = tp.raw
+        for k in range(n):
+            u = get_unicode(handle, k)
+            if u == 10 or u == 13:
+                flush()
+                continue
+            if u == 32 or u == 9:  # spaces (PDFium's own between words too): no box of their own
+                x = rights[-1] if rights else 0.0
+                chars.append(" ")
+                lefts.append(x)
+                rights.append(x)
+                continue
+            if u < 32 and u != 2 or 0xD800 <= u <= 0xDFFF:
+                continue
+            get_box(handle, k, l, r, b, t)
+            top, bottom = h - t.value, h - b.value
+            if tops:  # a character below or above the current line starts a new one
+                mid = (top + bottom) / 2
+                if mid > band_bottom or mid < band_top:
+                    flush()
+            if not tops:
+                band_top, band_bottom = top, bottom
+                sizes.append(get_size(handle, k))  # a line's size: its first character's
+            else:
+                band_top = top if top < band_top else band_top
+                band_bottom = bottom if bottom > band_bottom else band_bottom
+            chars.append(chr(u))
+            lefts.append(l.value)
+            rights.append(r.value)
+            tops.append(top)
+        flush()
+        return _merge_same_line(lines)
+    finally:
+        tp.close()
+
+
+def _merge_same_line(lines: list[PdfLine]) -> list[PdfLine]:
+    """Join pieces PDFium split on one visual line (a bullet in another font, a run of
+    Latin inside CJK): the next piece starts right of the previous one, at its height."""
+    out: list[PdfLine] = []
+    for ln in lines:
+        prev = out[-1] if out else None
+        mid = (ln.top + ln.bottom) / 2
+        if prev is not None and prev.top <= mid <= prev.bottom and ln.x0 >= prev.x1 - 1:
+            gap = " " if ln.x0 - prev.x1 > 0.15 * max(prev.size, ln.size) else ""
+            xs = prev.xs[:-1] + ([prev.x1] if gap else []) + ln.xs
+            big = prev if len(prev.text) >= len(ln.text) else ln
+            out[-1] = PdfLine(prev.page, prev.text + gap + ln.text, xs, min(prev.top, ln.top),
+                              max(prev.bottom, ln.bottom), big.size)
+        else:
+            out.append(ln)
+    return out
+
+
+def _columns(lines: list[PdfLine], width: float) -> list[PdfLine]:
+    """Reading order: on a two-column page, full-width lines split the page into bands and
+    each band is read left column first, then right; otherwise PDFium's order is kept."""
+    mid, slack = width / 2, width * 0.02
+    for ln in lines:
+        ln.column = 1 if ln.x1 <= mid + slack else 2 if ln.x0 >= mid - slack else 0
+    left = sum(1 for ln in lines if ln.column == 1)
+    right = sum(1 for ln in lines if ln.column == 2)
+    if right < 4 or left < 4 or right < 0.2 * len(lines):
+        for ln in lines:
+            ln.column = 0
+        right_edge = max((ln.x1 for ln in lines), default=width)
+        for ln in lines:
+            ln.right = right_edge
+        return lines
+    for col in (0, 1, 2):
+        edge = max((ln.x1 for ln in lines if ln.column == col), default=width)
+        for ln in lines:
+            if ln.column == col:
+                ln.right = edge
+    ordered: list[PdfLine] = []
+    band: list[PdfLine] = []
+    for ln in sorted(lines, key=lambda x: (x.top, x.x0)):
+        if ln.column == 0:
+            ordered += sorted(band, key=lambda x: (x.column, x.top))
+            band = []
+            ordered.append(ln)
+        else:
+            band.append(ln)
+    return ordered + sorted(band, key=lambda x: (x.column, x.top))
+
+
+def _page_number(ln: PdfLine, total: int) -> bool:
+    """A page number: "12", "- 12 -", "p. 12", "12 / 300", "第12页" — or a line ending in
+    "page/total" (a browser's printed footer)."""
+    if _PAGE_NUMBER.match(ln.text):
+        return True
+    m = re.search(r"(\d{1,5})\s*/\s*(\d{1,5})$", ln.text)
+    return bool(m) and int(m.group(1)) == ln.page and int(m.group(2)) == total
+
+
+def _drop_running(pages: list[list[PdfLine]], heights: list[float]) -> list[list[PdfLine]]:
+    """Without running headers/footers (same text, digits aside, in the margins of at least
+    half the pages, two or more) and page numbers."""
+    def key(ln: PdfLine) -> str:
+        return re.sub(r"\d+", "#", ln.text.strip())
+
+    def marginal(ln: PdfLine, h: float) -> bool:
+        return ln.top < MARGIN * h or ln.bottom > (1 - MARGIN) * h
+
+    counts = Counter(k for lines, h in zip(pages, heights) for k in {key(ln) for ln in lines if marginal(ln, h)})
+    need = max(2, (len(pages) + 1) // 2)
+    out = []
+    for lines, h in zip(pages, heights):
+        out.append([
+            ln for ln in lines
+            if not (marginal(ln, h) and (counts[key(ln)] >= need or _page_number(ln, len(pages))))
+        ])
+    return out
+
+
+def _body_size(lines: list[PdfLine]) -> float:
+    sizes = Counter()
+    for ln in lines:
+        sizes[round(ln.size * 2) / 2] += len(ln.text)
+    return sizes.most_common(1)[0][0] if sizes else 0.0
+
+
+def _first_word_width(ln: PdfLine) -> float:
+    """Width of the next line's first word (a CJK line: its first character)."""
+    m = _WORD.match(ln.text)
+    return ln.xs[m.end() if m else 1] - ln.xs[0]
+
+
+def _soft_wrap(prev: PdfLine, nxt: PdfLine) -> bool:
+    """Whether ``nxt`` continues ``prev``'s sentence (``prev`` was wrapped, not broken)."""
+    room = prev.right - prev.x1
+    if is_cjk(nxt.text[0]) and is_cjk(prev.text[-1]):  # line-breaking rules move up to two characters
+        return room < prev.size * 2.5
+    return room < _first_word_width(nxt) + prev.size * 0.6
+
+
+def _levels(lines: list[PdfLine], body: float) -> dict[float, int]:
+    big = sorted({round(ln.size * 2) / 2 for ln in lines if ln.size >= body * HEADING_RATIO}, reverse=True)
+    return {s: min(i + 1, 4) for i, s in enumerate(big)}
+
+
+def compose(pages: list[list[PdfLine]], sizes: list[tuple[float, float]], title: str, limits: Limits) -> Extract:
+    """The document text from ordered body lines of every page."""
+    flat = [ln for lines in pages for ln in lines]
+    body = _body_size(flat)
+    levels = _levels(flat, body)
+    out = TextBuilder("page", max_chars=limits.max_text_chars)
+    prev: PdfLine | None = None
+    heading_title = ""
+    for ln in flat:
+        level = levels.get(round(ln.size * 2) / 2, 0) if len(ln.text) <= 150 else 0
+        if level:
+            same_heading = prev is not None and levels.get(round(prev.size * 2) / 2) == level and prev.page == ln.page \
+                and ln.top - prev.bottom < ln.size * 0.8
+            if same_heading:
+                out.add(joiner(prev.text, ln.text))
+            else:
+                out.blank_line()
+                out.add("#" * level + " ")
+                heading_title = heading_title or ln.text
+            _line(out, ln, ln.text, 0)
+            prev = ln
+            continue
+        if prev is not None and levels.get(round(prev.size * 2) / 2, 0):
+            out.blank_line()
+        elif prev is not None:
+            gap = ln.top - prev.bottom
+            new_paragraph = prev.page == ln.page and prev.column == ln.column and gap > max(ln.size, prev.size) * 0.6
+            if new_paragraph:
+                out.blank_line()
+            elif _soft_wrap(prev, ln):
+                if prev.text.endswith(_HYPHENS) and len(prev.text) > 1 and prev.text[-2].isalpha() \
+                        and ln.text[:1].islower():
+                    out.parts[-1] = out.parts[-1][:-1]  # the hyphen goes; its edge stays in the map
+                    out.size -= 1
+                    _trim_last_line(out)
+                else:
+                    out.add(joiner(prev.text, ln.text))
+            elif prev.page != ln.page or prev.column != ln.column:
+                out.blank_line()
+            else:
+                out.newline()
+        m = _NUMBERED_QUESTION.match(ln.text) if not out.size or out.ends_with("\n") else None
+        if m:
+            _line(out, ln, m.group(1), 0)
+            out.add("**")
+            _line(out, ln, m.group(2), len(m.group(1)))
+            out.add("**")
+        else:
+            _line(out, ln, ln.text, 0)
+        prev = ln
+    return out.extract(title or heading_title, tuple(sizes))
+
+
+def _line(out: TextBuilder, ln: PdfLine, text: str, offset: int) -> None:
+    out.add(text, ln.page, top=ln.top, bottom=ln.bottom, xs=tuple(ln.xs[offset : offset + len(text) + 1]))
+
+
+def _trim_last_line(out: TextBuilder) -> None:
+    last = out.lines[-1]
+    out.lines[-1] = type(last)(last.start, last.end - 1, last.page, last.top, last.bottom, last.xs[:-1])
+    out.units[-1][1] = min(out.units[-1][1], out.size)
+
+
+def open_pdf(data: bytes):
+    import pypdfium2 as pdfium
+
+    try:
+        return pdfium.PdfDocument(data)
+    except pdfium.PdfiumError as e:
+        msg = str(e)
+        if "password" in msg.lower():
+            raise ReaderError("encrypted PDF (it needs a password); save a copy without the password to add it") from None
+        raise ReaderError(f"damaged PDF ({msg.split(':')[-1].strip() or msg})") from None
+
+
+PARALLEL_FROM_PAGES = 24  # a longer PDF is read by one process per core, a range of pages each
+
+
+def _read_range(data: bytes, start: int, stop: int):
+    """Lines, sizes and the scanned (textless) page indexes of pages ``start:stop``."""
+    pdf = open_pdf(data)
+    try:
+        pages, sizes, scanned = [], [], []
+        for i in range(start, stop):
+            page = pdf[i]
+            try:
+                w, h = page.get_size()
+                lines = _page_lines(page, i + 1)
+            finally:
+                page.close()
+            if sum(len(ln.text.strip()) for ln in lines) < 5:
+                scanned.append(i)
+            sizes.append((round(w, 2), round(h, 2)))
+            pages.append(lines)
+        return pages, sizes, scanned
+    finally:
+        pdf.close()
+
+
+def _read_all(data: bytes, n: int):
+    workers = min(os.cpu_count() or 1, 4)
+    if n < PARALLEL_FROM_PAGES or workers < 2:
+        return _read_range(data, 0, n)
+    import multiprocessing
+    from concurrent.futures import ProcessPoolExecutor
+
+    bounds = [n * k // workers for k in range(workers + 1)]
+    with ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("fork")) as pool:
+        parts = list(pool.map(_read_range, [data] * workers, bounds[:-1], bounds[1:]))
+    return [x for p in parts for x in p[0]], [x for p in parts for x in p[1]], [x for p in parts for x in p[2]]
+
+
+def read_pdf(data: bytes, limits: Limits) -> Extract:
+    pdf = open_pdf(data)
+    try:
+        n = len(pdf)
+        if n > limits.max_pages:
+            raise ReaderError(f"{n:,} pages; the limit is {limits.max_pages:,} pages per file")
+        if n == 0:
+            raise ReaderError("the PDF has no pages")
+        meta = pdf.get_metadata_dict()
+        pages, sizes, scanned = _read_all(data, n)
+        if scanned:
+            from ingest.readers import ocr
+
+            if len(scanned) == n and not ocr.available():
+                raise ReaderError("scanned PDF: no text layer; install tesseract-ocr to read it")
+            if ocr.available():
+                for i in scanned:
+                    pages[i] = ocr.read_page(pdf, i, limits)
+        pages = [_columns(lines, w) for lines, (w, _) in zip(pages, sizes)]
+        pages = _drop_running(pages, [h for _, h in sizes])
+        title = " ".join(str(meta.get("Title", "")).split())[:200]
+        return compose(pages, sizes, "" if title.lower() in ("", "untitled") else title, limits)
+    finally:
+        pdf.close()

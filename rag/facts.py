@@ -1,0 +1,114 @@
+"""What every query needs to know about the notes, computed once when the index is built and
+saved beside it (``facts.json``, ``unit_kinds.npy``): the analyzed vocabulary per language,
+the kind of every unit, which passages are question lists, and the normalised texts that
+term look-ups search.
+
+The searcher (vocabulary of the question's language), the answerer (unit kinds, quotable
+text) and the drill (question lists, answering text) read these fields; nothing computes them
+again on a query.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from rag.rules.normalize import normalize, squash
+from rag.sections import question_list_chunk_ids
+from rag.types import Chunk, Document
+from rag.units import QUOTABLE, UNIT_KINDS, chunk_unit_kinds
+
+FACTS_FILE = "facts.json"
+KINDS_FILE = "unit_kinds.npy"
+_CODE = {k: i for i, k in enumerate(UNIT_KINDS)}
+
+
+@dataclass(frozen=True)
+class IndexFacts:
+    """Derived facts of one index; row ``r`` of ``unit_kinds`` belongs to unit row ``r``."""
+
+    unit_kinds: np.ndarray  # uint8 codes into rag.units.UNIT_KINDS, one per unit
+    question_lists: frozenset[str]  # ids of the chunks that are lists of questions
+    vocabulary: Mapping[str, frozenset[str]]  # language -> analyzed terms of its chunks
+    quotable_text: str  # quotable units and the headings of answering passages, squashed
+    squashed_notes: str  # every document's text, squashed (rag.rules.normalize.squash)
+    answer_text: str  # the chunks that are not question lists, normalised (NFKC, lowercase)
+
+    def to_dict(self) -> dict:
+        """Everything but ``unit_kinds`` (an array, saved as ``.npy``), as JSON-ready values."""
+        return {
+            "question_lists": sorted(self.question_lists),
+            "vocabulary": {lang: sorted(terms) for lang, terms in sorted(self.vocabulary.items())},
+            "quotable_text": self.quotable_text,
+            "squashed_notes": self.squashed_notes,
+            "answer_text": self.answer_text,
+        }
+
+    @classmethod
+    def from_dict(cls, d: Mapping, unit_kinds: np.ndarray) -> IndexFacts:
+        return cls(
+            unit_kinds=unit_kinds,
+            question_lists=frozenset(d["question_lists"]),
+            vocabulary={lang: frozenset(terms) for lang, terms in d["vocabulary"].items()},
+            quotable_text=d["quotable_text"],
+            squashed_notes=d["squashed_notes"],
+            answer_text=d["answer_text"],
+        )
+
+    def save(self, folder: Path) -> None:
+        np.save(folder / KINDS_FILE, self.unit_kinds.astype(np.uint8), allow_pickle=False)
+        (folder / FACTS_FILE).write_text(json.dumps(self.to_dict(), ensure_ascii=False), encoding="utf-8")
+
+    @classmethod
+    def load(cls, folder: Path, *, units: int, chunk_ids: frozenset[str]) -> IndexFacts:
+        """Read what :meth:`save` wrote; ``ValueError`` naming the file if it is not that."""
+        kinds = np.load(folder / KINDS_FILE, allow_pickle=False)
+        if kinds.dtype.kind not in "iu" or kinds.shape != (units,) or (len(kinds) and int(kinds.max()) >= len(UNIT_KINDS)):
+            raise ValueError(f"{KINDS_FILE} does not hold one unit kind per unit ({units})")
+        d = json.loads((folder / FACTS_FILE).read_text(encoding="utf-8"))
+        ok = (
+            isinstance(d, dict)
+            and all(isinstance(d.get(k), str) for k in ("quotable_text", "squashed_notes", "answer_text"))
+            and isinstance(d.get("question_lists"), list) and set(d["question_lists"]) <= chunk_ids
+            and isinstance(d.get("vocabulary"), dict)
+            and all(isinstance(v, list) and all(isinstance(t, str) for t in v) for v in d["vocabulary"].values())
+        )
+        if not ok:
+            raise ValueError(f"{FACTS_FILE} does not hold the index's facts")
+        return cls.from_dict(d, kinds.astype(np.uint8, copy=False))
+
+
+def vocabulary_by_language(chunks: Sequence[Chunk], tokens: Sequence[Sequence[str]]) -> dict[str, frozenset[str]]:
+    """The analyzed terms of the chunks of each language."""
+    out: dict[str, set[str]] = {}
+    for c, toks in zip(chunks, tokens):
+        out.setdefault(c.lang, set()).update(toks)
+    return {lang: frozenset(terms) for lang, terms in out.items()}
+
+
+def derive_facts(documents: Mapping[str, Document], chunks: Sequence[Chunk], tokens: Sequence[Sequence[str]],
+                 unit_spans: np.ndarray, unit_offsets: np.ndarray) -> IndexFacts:
+    """Compute the facts of an index from its parts (at build time)."""
+    codes: list[int] = []
+    quotable: list[str] = []
+    for i, c in enumerate(chunks):
+        doc = documents[c.doc_id].text
+        spans = unit_spans[unit_offsets[i] : unit_offsets[i + 1]]
+        kinds = chunk_unit_kinds(c, doc, spans)
+        codes += [_CODE[k] for k in kinds]
+        if any(k in QUOTABLE for k in kinds):
+            quotable += [doc[int(s) : int(e)] for (s, e), k in zip(spans, kinds) if k in QUOTABLE or k == "heading"]
+            quotable.append(c.heading)
+    lists = question_list_chunk_ids(chunks, documents)
+    return IndexFacts(
+        unit_kinds=np.asarray(codes, dtype=np.uint8),
+        question_lists=lists,
+        vocabulary=vocabulary_by_language(chunks, tokens),
+        quotable_text="\n".join(squash(p) for p in quotable),
+        squashed_notes="\n".join(squash(d.text) for d in documents.values()),
+        answer_text=normalize("\n".join(c.text for c in chunks if c.id not in lists)),
+    )

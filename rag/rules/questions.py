@@ -1,0 +1,146 @@
+"""Question forms: the words that frame a question rather than name its topic, request
+wrappers (「…について教えてください」「请介绍一下…」"Tell me about …"), what makes a line a
+question or an interview prompt, and the cue words of a follow-up (それ/它/its …).
+"""
+
+from __future__ import annotations
+
+import re
+
+from rag.rules.script import CLOSERS, WORDY
+from rag.rules.structure import plain
+
+# --- stop words ---------------------------------------------------------------------------
+EN_STOP = frozenset(
+    "a an and are as at be by can do does for from how in into is it its of on or "
+    "the their this to was what when where which while who why with you your".split()
+)
+ZH_STOP = frozenset("的 了 是 在 和 与 及 或 也 都 而 被 把 对 中 有 吗 呢 吧 啊 之 其 为 以 于 这 那 个".split())
+# Question words and fillers that name no topic (ja / zh / en), for highlighting and for
+# telling a question's topic words from its frame.
+QUESTION_WORDS = frozenset(
+    "什么 为什么 怎么 怎样 如何 哪些 哪个 是否 可以 一下 有什么 区别 请 解释 说明 介绍 "
+    "とは 何か 何 なぜ どう どの どんな 教える ある いる する なる できる れる ください 説明 違い "
+    "explain describe tell difference between vs versus please".split()
+)
+
+# --- request wrappers ---------------------------------------------------------------------
+# 「…について教えてください」「请介绍一下…」"Tell me about …": the wrapper says how to answer,
+# not what about. Its words ("教えて", "説明") sit in every list of interview questions in the
+# notes, so a keyword search for them finds question lists instead of answers (seed questions
+# wrapped this way lost 15 points of hit@1, eval/results/phrasing.md).
+_JA_REQUEST = re.compile(
+    r"(?:について|に関して|を)?(?:もっと|詳しく|くわしく|簡単に|かんたんに|ざっくり|わかりやすく|分かりやすく)?"
+    r"(?:教えて|説明して|解説して)(?:ください|下さい|くれ(?:ますか|ない)?|ほしい|欲しい|もらえ(?:ますか|る)|いただけ(?:ますか|る))?"
+    r"(?:ませんか)?[。．.？?！!\s]*$"
+    r"|(?:について|に関して|を)(?:説明|解説)(?:せよ|しなさい)[。．.]?\s*$"
+)
+_ZH_REQUEST = re.compile(
+    r"^(?:请|請)?(?:问|問|你)?(?:详细|詳細|简单|簡單)?(?:地)?(?:介绍|介紹|解释|解釋|说明|說明|讲讲|講講|讲解|講解|描述)(?:一下)?(?:[:：])?"
+    r"|(?:请|請)?(?:详细|简单)?(?:介绍|介紹|解释|解釋|说明|說明|讲讲|讲解)一下"
+)
+_EN_REQUEST = re.compile(
+    r"^(?:(?:can|could|would) you\s+)?(?:please\s+)?(?:explain|describe|tell me about|walk me through)\b\s*[:,]?\s*"
+    r"|\s*,?\s*please[.?!]*\s*$",
+    re.I,
+)
+_QUOTED = re.compile(r"^[「『“\"](.+?)[」』”\"][。．.？?]?$")
+
+
+def search_text(question: str) -> str:
+    """What ``question`` asks about, without a request wrapper (what to search for); the
+    question itself when nothing would be left.
+
+    >>> search_text("RAGの仕組みを教えてください"), search_text("「ハルシネーション」について説明してください。")
+    ('RAGの仕組み', 'ハルシネーション')
+    >>> search_text("请介绍一下混合检索"), search_text("Tell me about LoRA, please")
+    ('混合检索', 'LoRA')
+    >>> search_text("LoRAとQLoRAの違いは？"), search_text("教えて")
+    ('LoRAとQLoRAの違いは？', '教えて')
+    """
+    q = question.strip()
+    core = _EN_REQUEST.sub("", _ZH_REQUEST.sub("", _JA_REQUEST.sub("", q))).strip()
+    m = _QUOTED.match(core)
+    if m:
+        core = m.group(1).strip()
+    core = core.rstrip("。．. ").strip() if core != q else core
+    return core if WORDY.search(core) else q
+
+
+# --- question forms ------------------------------------------------------------------------------
+# A unit that ends with a question mark (closing quotes or emphasis after it).
+QUESTION_END = re.compile(r"[？?][" + re.escape(CLOSERS + "*") + r"]*$")
+# Interview prompts and rhetorical questions are questions too: 「…を説明せよ。」「…してください。」
+# 「…とは何でしょうか。」「…是什么呢。」, "Explain …" (tested on a unit without Markdown).
+PROMPT = re.compile(
+    r"(?:せよ|しなさい|述べよ|示せ|答えよ|ください|でしょうか|ですか|のか|だろうか|吗|呢)\s*(?:[（(][^）)]*[）)])?\s*[。.]?$"
+    r"|^(?:请|請)(?:解释|说明|描述|比较|设计|实现)"
+    r"|^(?:explain|describe|design|implement|compare|derive|discuss|walk me through)\b",
+    re.I,
+)
+# A list item that asks something anywhere in it (a question list's line).
+_ASKS = re.compile(
+    r"[？?]|せよ|示せ|述べよ|挙げよ|答えよ|書け|しなさい|してください|教えて|ですか|でしょうか|吗|什么|如何|为什么|怎么|怎样|请(?:解释|说明|描述|比较|介绍)"
+    r"|^(?:what|why|how|when|which|who|explain|describe|compare|design|implement|derive)\b",
+    re.IGNORECASE,
+)
+
+
+def is_question_unit(unit: str) -> bool:
+    """Whether a unit (a sentence of a passage) is a question or a prompt — never quoted as
+    an answer: it ends with a question mark, or is an imperative or rhetorical question.
+
+    >>> is_question_unit("LoRAとは何でしょうか。"), is_question_unit("请解释注意力机制"), is_question_unit("It is fast.")
+    (True, True, False)
+    """
+    return bool(QUESTION_END.search(unit.strip()) or PROMPT.search(plain(unit)))
+
+
+def is_question(line: str) -> bool:
+    """Whether a line asks something (a question mark, or an imperative like 説明せよ / 请解释 / Explain).
+
+    >>> is_question("- LoRAとQLoRAの違いは？"), is_question("AdamWを導出せよ。"), is_question("LoRAは低ランク行列です。")
+    (True, True, False)
+    """
+    return bool(_ASKS.search(plain(line)))
+
+
+# --- follow-up cues ------------------------------------------------------------------------------
+# Words that open a follow-up (それの欠点は？ / 那它的缺点呢 / And what about QLoRA?) …
+FOLLOWUP_OPENERS_JA_ZH = (
+    "じゃあ", "じゃ", "では", "それでは", "なら", "それ", "その", "これ", "この", "あれ", "あの", "そいつ", "そっち",
+    "そんな", "そういう", "こういう", "そう", "它", "它们", "这个", "那个", "这", "那", "这种", "那种", "此", "其",
+    "那么", "那它", "然后", "还有", "另外",
+)  # fmt: skip
+FOLLOWUP_OPENERS_EN = ("and", "also", "so", "then", "what about", "how about", "and what about", "but")
+# … and reference words anywhere in a short follow-up.
+FOLLOWUP_INSIDE_JA_ZH = ("それ", "その", "これ", "この", "そんな", "そういう", "它", "它们", "这个", "那个", "这种",
+                         "那种", "这样", "那样")
+FOLLOWUP_REFERENCES_EN = ("it", "its", "it's", "itself", "that", "this", "these", "those", "they", "them", "their",
+                          "the former", "the latter", "such")
+
+
+def _alternation(words) -> str:
+    return "|".join(re.escape(w) for w in sorted(words, key=len, reverse=True))
+
+
+JA_ZH_CUE = re.compile(f"^(?:{_alternation(FOLLOWUP_OPENERS_JA_ZH)})")
+JA_ZH_INSIDE = re.compile(f"(?:{_alternation(FOLLOWUP_INSIDE_JA_ZH)})")
+EN_CUE = re.compile(rf"\b(?:{_alternation(FOLLOWUP_REFERENCES_EN)})\b|\bthen\s*\??$", re.I)
+EN_OPENER = re.compile(rf"^(?:{_alternation(FOLLOWUP_OPENERS_EN)}|why)\b", re.I)
+# An opener with the particle after it, to strip from a follow-up (「それの欠点は？」 → 欠点は？).
+_OPENER_STRIP = re.compile(
+    rf"^(?:{_alternation(FOLLOWUP_OPENERS_JA_ZH + FOLLOWUP_OPENERS_EN)})\s*(?:の|は|が|を|に|で|と|的)?", re.I
+)
+
+
+def followup_aspect(question: str) -> str:
+    """What a follow-up asks about, without its reference words.
+
+    >>> followup_aspect("それの欠点は？"), followup_aspect("那它的缺点呢?"), followup_aspect("What are its limitations?")
+    ('欠点', '缺点', 'limitations')
+    """
+    q = _OPENER_STRIP.sub("", question.strip()).strip(" 、，,")
+    q = re.sub(r"(?:は|って|とは|について|有什么|是什么|吗|呢)?\s*[？?。.!！]*$", "", q)
+    q = re.sub(r"^(?:what|how|why)\s+(?:are|is|does|do|about)\s+(?:its|their|the)?\s*", "", q, flags=re.I)
+    return q.strip()[:60]

@@ -1,0 +1,120 @@
+"""Splitting: sentences, quotable units, answer sentences and their citation markers.
+
+Ingest (units are stored with their vectors), answers, citations and highlighting all split
+with these.
+"""
+
+from __future__ import annotations
+
+import re
+
+from rag.rules.script import CLOSERS, WORDY
+
+# --- sentences and units ----------------------------------------------------------------
+_END = re.compile(r"[。！？!?]+[" + re.escape(CLOSERS) + r"]*|\.(?=\s)|\n\s*\n")
+# A unit ends at 。！？!?, at an English full stop after a letter (not "3.1. Heading"), or a line end.
+_UNIT_END = re.compile(r"[。！？!?]+[" + re.escape(CLOSERS) + r"]*|(?<=[^\W\d_])\.(?=\s)|\n")
+MIN_UNIT_WORD_CHARS = 2
+
+
+def sentence_spans(text: str, start: int = 0, end: int | None = None) -> list[tuple[int, int]]:
+    """Split ``text[start:end]`` after ``。！？!?``, an English full stop, or a blank line.
+    The spans tile the range (whitespace stays with the sentence before it).
+
+    >>> t = "Aです。Bですか？ C. D"
+    >>> [t[s:e].strip() for s, e in sentence_spans(t)]
+    ['Aです。', 'Bですか？', 'C.', 'D']
+    """
+    end = len(text) if end is None else end
+    spans, s = [], start
+    for m in _END.finditer(text, start, end):
+        if m.end() > s:
+            spans.append((s, m.end()))
+            s = m.end()
+    if s < end:
+        spans.append((s, end))
+    return spans
+
+
+def trim_span(text: str, s: int, e: int) -> tuple[int, int]:
+    """``(s, e)`` narrowed past the white space at both ends of ``text[s:e]``."""
+    while s < e and text[s].isspace():
+        s += 1
+    while e > s and text[e - 1].isspace():
+        e -= 1
+    return s, e
+
+
+def unit_spans(text: str) -> list[tuple[int, int]]:
+    """The quotable units of a passage: every line, cut again at sentence ends; spans are
+    trimmed of whitespace and a unit needs at least two letters or digits.
+
+    A bullet, a step or a heading is one unit; a paragraph line gives one unit per sentence.
+
+    >>> t = "# 見出し\\n- 手順A\\n本文です。次の文。\\n---\\n3.1. Self-Attention. It works."
+    >>> [t[s:e] for s, e in unit_spans(t)]
+    ['# 見出し', '- 手順A', '本文です。', '次の文。', '3.1. Self-Attention.', 'It works.']
+    """
+    out: list[tuple[int, int]] = []
+    s = 0
+    for m in [*_UNIT_END.finditer(text), None]:
+        e = m.end() if m is not None else len(text)
+        if e <= s and m is not None:
+            continue
+        a, b = trim_span(text, s, e)
+        if len(WORDY.findall(text[a:b])) >= MIN_UNIT_WORD_CHARS:
+            out.append((a, b))
+        s = e
+    return out
+
+
+# --- citation markers ---------------------------------------------------------------------
+MARKER = re.compile(r"\[(\d+(?:\s*[,，、]\s*\d+)*)\]")
+_MARKERS_TAIL = r"(?:\s*\[\d+(?:\s*[,，、]\s*\d+)*\])*"
+# An answer sentence ends at 。！？!? (any run), at a full stop followed by space, the end or a
+# marker, or at a line break. Closing quotes and citation markers right after the stop belong to it.
+_ANSWER_END = re.compile(r"(?:[。！？!?]+|\.(?=\s|$|\[\d))[" + re.escape(CLOSERS) + r"]*" + _MARKERS_TAIL + r"|\n+")
+
+
+def markers_in(text: str) -> list[int]:
+    """Every passage number cited in ``text`` (``[2]``, ``[1, 3]``), in order.
+
+    >>> markers_in("A [1]. B [2, 3]。")
+    [1, 2, 3]
+    """
+    out: list[int] = []
+    for m in MARKER.finditer(text):
+        out.extend(int(n) for n in re.split(r"\s*[,，、]\s*", m.group(1)))
+    return out
+
+
+def strip_markers(text: str) -> str:
+    """``text`` without citation markers (and the space before them)."""
+    return re.sub(r"\s*" + MARKER.pattern, "", text)
+
+
+def answer_sentences(text: str) -> list[str]:
+    """Split an answer on 。！？.!? and line breaks; markers stay with their sentence.
+
+    >>> answer_sentences("AはBです[1]。Cです。[2] It is D [3]. E")
+    ['AはBです[1]。', 'Cです。[2]', 'It is D [3].', 'E']
+    """
+    out: list[str] = []
+    pos = 0
+    for m in _ANSWER_END.finditer(text):
+        seg = text[pos : m.end()].strip()
+        pos = m.end()
+        if seg:
+            out.append(seg)
+    tail = text[pos:].strip()
+    if tail:
+        out.append(tail)
+    merged: list[str] = []
+    for s in out:
+        if not WORDY.search(MARKER.sub("", s)):
+            # Markers or punctuation alone ("[2]" on its own line) belong to the sentence before.
+            if merged and MARKER.search(s):
+                merged[-1] = f"{merged[-1]} {s}"
+            continue
+        merged.append(s)
+    return merged

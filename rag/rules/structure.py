@@ -1,0 +1,92 @@
+"""Document structure: Q&A item labels, headings, list items, code fences, Markdown decoration
+and the headings that mean nothing without their document.
+
+The chunker cuts along these; extraction, cards and the drill recognise a Q&A item's question
+line with the same patterns, so a label the chunker accepts is one every stage accepts.
+"""
+
+from __future__ import annotations
+
+import re
+
+# --- Q&A items ---------------------------------------------------------------------------------
+# The words that label a numbered question: 问题12: / 問題3： / 质问 / 質問 / 題 / Q5. / Question 5:
+# ("Question" before "Q" and "問題" before "題", so the longer label wins).
+QA_LABEL_WORDS = ("问题", "問題", "质问", "質問", "題", "Question", "Q")
+_WORDS = "|".join(QA_LABEL_WORDS)
+_SEP = r"[:：.．、]"
+# ``12. **question**`` on a line of its own: (number, question)
+QA_BOLD = re.compile(r"^\s{0,3}(\d{1,3})[.)．]\s*\*\*(.+?)\*\*\s*$")
+# ``问题12: question``: (number, question)
+QA_LABEL = re.compile(rf"^\s{{0,3}}(?:{_WORDS})\s*(\d{{1,3}})\s*{_SEP}\s*(.+?)\s*$", re.I)
+# A line that opens a Q&A item, either form (the question may continue on the line).
+QA_LINE = re.compile(rf"^\s*(?:\d{{1,3}}[.)．]\s*\*\*|(?:{_WORDS})\s*\d{{1,3}}\s*{_SEP})", re.I)
+# The label in front of a question, number optional (``Q:``, ``问题3：``), to strip it.
+QA_PREFIX = re.compile(rf"^\s*(?:{_WORDS})\s*\d*\s*{_SEP}\s*", re.I)
+
+
+def qa_item(line: str) -> tuple[int, str] | None:
+    """``(number, question)`` when ``line`` opens a numbered Q&A item, else None.
+
+    >>> qa_item("12. **LoRAとは？**"), qa_item("问题3：什么是RAG?"), qa_item("Question 5: What is RLHF?")
+    ((12, 'LoRAとは？'), (3, '什么是RAG?'), (5, 'What is RLHF?'))
+    >>> qa_item("3.2. 手法") is None
+    True
+    """
+    m = QA_BOLD.match(line) or QA_LABEL.match(line)
+    return (int(m.group(1)), m.group(2).strip()) if m else None
+
+
+def strip_qa_label(text: str) -> str:
+    """``text`` without a leading Q&A label (``問題3：``, ``Q:``, ``Question 2.``)."""
+    return QA_PREFIX.sub("", text)
+
+
+# --- headings ----------------------------------------------------------------------------------
+MD_HEADING = re.compile(r"^(#{1,6})\s+(.+?)\s*#*\s*$")
+NUM_HEADING = re.compile(r"^(\d{1,2}(?:\.\d{1,2})*)\.?\s+(\S.{0,58})$")  # "3.2. Self-Attention"
+# A line that may be a section heading inside a passage: numbered, 「課題1:」, or Markdown.
+SECTION_LINE = re.compile(r"^\s*(?:\d{1,2}(?:\.\d{1,2})*\.?\s+\S|課題\s*\d+\s*[:：]|#)")
+# Headings that mean nothing without their document (a card's front, a topic name, a title
+# in a list of documents name the document too).
+GENERIC_HEADINGS = frozenset(
+    "はじめに まとめ 結論 概要 序論 おわりに 目次 結語 引言 前言 总结 结论 概述 导言 "
+    "introduction intro summary conclusion conclusions overview preface contents".split()
+)
+
+# --- lists and code ----------------------------------------------------------------------------
+FENCE = re.compile(r"^\s*(```|~~~)")
+# A list mark to strip: "- ", "・", "1.", "2)", "3、", "（4）" (space after it optional).
+BULLET = re.compile(r"^\s*(?:[-*+•・●◦]|\d{1,3}[.)、．]|[（(]\d{1,3}[)）])\s*")
+# A line that is a list item: a mark followed by a space (how the chunker keeps a list together).
+BULLET_LINE = re.compile(r"^\s*(?:[-*+•・●◦]|\d{1,3}[.)])\s+")
+
+
+def is_list_item(line: str) -> bool:
+    """Whether a line (of an answer) is a list item: "- a", "• a", "・a", "1. a", "2、a".
+
+    >>> is_list_item("- 手順A"), is_list_item("・手順B"), is_list_item("2、步骤"), is_list_item("-1 は負")
+    (True, True, True, False)
+    """
+    s = line.lstrip()
+    return s.startswith(("- ", "* ", "+ ", "•", "・", "●")) or bool(re.match(r"^\d{1,3}[.)、．]", s))
+
+# --- Markdown decoration -----------------------------------------------------------------------
+_EMPH = re.compile(r"(\*\*|__|\*|`)")
+_LINK = re.compile(r"!?\[([^\]]*)\]\([^)]*\)")
+
+
+def plain(line: str) -> str:
+    """A line without Markdown decoration: heading marks, quote marks, bullets and
+    numbering, emphasis, links.
+
+    >>> plain("- **RAG**: [検索](http://x)で補う")
+    'RAG: 検索で補う'
+    """
+    line = line.strip()
+    line = re.sub(r"^#{1,6}\s*", "", line)
+    line = re.sub(r"^>\s*", "", line)
+    line = BULLET.sub("", line, count=1) if BULLET.match(line) and not re.match(r"^\d+(\.\d+)+", line) else line
+    line = _LINK.sub(r"\1", line)
+    line = _EMPH.sub("", line)
+    return re.sub(r"\s+", " ", line).strip()

@@ -1,0 +1,104 @@
+"""What each unit of a passage is — ``text``, ``bullet``, ``lead`` (introduces a list),
+``formula`` (a short formula in a code block), all quotable, or ``heading``, ``question`` (also
+interview prompts and rhetorical questions), ``code``, ``table``, ``meta`` (a sentence about the
+document itself), ``planted`` (one that gives orders to an AI or the reader), never quoted.
+Decided once, when the index is built (:mod:`rag.facts`), from the unit's own text and the line
+it sits on.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+
+from rag.rules.questions import is_question_unit
+from rag.rules.script import WORDY
+from rag.rules.structure import BULLET, FENCE, QA_LINE, SECTION_LINE, plain
+from rag.safety import addresses_reader
+from rag.types import Chunk
+
+UNIT_KINDS = ("text", "bullet", "lead", "formula", "heading", "question", "code", "table", "meta", "planted")
+QUOTABLE = frozenset(UNIT_KINDS[:4])
+_SENT_END = tuple("。．.！!？?")
+# Sentences about the document itself — its introduction, sign-off, a request to share it —
+# say nothing about any topic: 「本ガイドは…」「本記事では…」「今回は…深掘りしてみました」
+# 「最後まで読んでいただき…」「注释:这份…文档…」「如果您觉得这篇文章对您有帮助…」.
+_META = re.compile(
+    r"^(?:注释|註釋|注|備考)?\s*[:：]?\s*(?:本ガイド|このガイド|本記事|この記事で|今回は|本稿|本文(?:では|は)|这份|本指南|本文将|这篇文章|"
+    r"如果您觉得|in this (?:article|guide|post)|this (?:article|guide|post) )"
+    r"|ガイドです[。.]?$|最後まで読んで|ありがとうございました|点赞|关注我的|thanks for reading",
+    re.I,
+)
+_FORMULA = re.compile(r"[=≈∑Σ√×∂]")
+MAX_FORMULA_CHARS = 120
+
+
+def unit_kind(chunk: Chunk, line: str, unit: str, in_code: bool) -> str:
+    """What a unit is, from its own text and the line it sits on: ``text``, ``bullet``,
+    ``lead`` (introduces a list), ``formula`` (a short formula in a code block) — quotable —
+    or ``heading``, ``question`` (also interview prompts and rhetorical questions), ``code``,
+    ``table``, ``meta`` (a sentence about the document itself), ``planted`` (one that gives
+    orders to an AI or the reader, :func:`rag.safety.addresses_reader`) — never quoted."""
+    s = line.strip()
+    if FENCE.match(line):
+        return "code"
+    if in_code:
+        if "->" in s or len(s) > MAX_FORMULA_CHARS:
+            return "code"
+        if _FORMULA.search(s):
+            return "formula"
+        return "bullet" if BULLET.match(s) and len(WORDY.findall(s)) >= 3 else "code"  # "- 1: 完全一致"
+    if s.startswith("|"):
+        return "table"
+    if s.startswith("#") or QA_LINE.match(s):
+        return "heading"
+    u = plain(unit)
+    head = plain(chunk.heading) if chunk.heading else ""
+    if head and (u == head or (len(u) >= 4 and u in head) or (head in u and len(u) <= len(head) + 12)):
+        return "heading"
+    if addresses_reader(u):  # "ignore previous instructions", "you must …": planted, never an answer
+        return "planted"
+    if is_question_unit(unit):
+        return "question"
+    if _META.search(u):
+        return "meta"
+    if SECTION_LINE.match(s) and not s.endswith(_SENT_END) and len(s) <= 60 and (
+        re.match(r"^\d{1,2}\.\d", s) or not BULLET.match(s)
+    ):
+        return "heading"
+    if len(WORDY.findall(u)) < 4:
+        return "heading" if not BULLET.match(s) else "bullet"
+    if u.endswith((":", "：")):
+        return "lead"
+    if BULLET.match(s):
+        return "bullet"
+    return "text"
+
+
+def chunk_unit_kinds(chunk: Chunk, doc: str, spans: Sequence[tuple[int, int]]) -> list[str]:
+    """The kind of each unit of ``chunk`` (``spans`` in offsets of the document text ``doc``);
+    a line that opens with a question or a heading is one throughout."""
+    text = chunk.text
+    # the line each unit sits on, and whether that line is inside a code fence
+    line_at: list[tuple[int, int, bool]] = []
+    pos, in_code = 0, False
+    for line in text.split("\n"):
+        fence = bool(FENCE.match(line))
+        line_at.append((pos, pos + len(line), in_code and not fence))
+        if fence:
+            in_code = not in_code
+        pos += len(line) + 1
+    out: list[str] = []
+    line_kind: dict[int, str] = {}  # a line that opens with a question is a question throughout
+    for s, e in spans:
+        s, e = int(s), int(e)
+        rel = s - chunk.start
+        ls, le, code = next(((a, b, c) for a, b, c in line_at if a <= rel <= b), (rel, rel, False))
+        kind = unit_kind(chunk, text[ls:le], doc[s:e], code)
+        if line_kind.get(ls) in ("question", "heading") and kind in ("text", "lead"):
+            kind = line_kind[ls]
+        line_kind.setdefault(ls, kind)
+        out.append(kind)
+    return out
+
+

@@ -1,0 +1,202 @@
+"""PDFs, slides, Word files and web pages through ingest, search and cited answers; hostile
+files skipped with one line each while everything else is indexed."""
+
+from __future__ import annotations
+
+import json
+import re
+import shutil
+import sys
+from pathlib import Path
+
+import pytest
+
+from conftest import FakeEncoder, fake_tuned, run_cli
+from ingest.pipeline import ingest
+from ingest.readers import Limits
+from rag.answer import ask
+from rag.index import open_index
+from rag.search import Searcher
+
+FIX = Path(__file__).parent / "fixtures" / "formats"
+sys.path.insert(0, str(Path(__file__).parent / "fixtures"))
+import make_fixtures  # noqa: E402
+
+FAST = Limits(seconds=15, memory_mb=768)
+
+
+@pytest.fixture(scope="module")
+def mixed(tmp_path_factory):
+    """A corpus of one document per format plus every hostile file, ingested once."""
+    base = tmp_path_factory.mktemp("mixed")
+    corpus = base / "corpus"
+    corpus.mkdir()
+    for name in ("llm-interview-top50-ja.pdf", "zenn-mondo-llm-ja.pptx", "senior-ai-engineer-questions-ja.docx",
+                 "llm-technical-foundations-ja.html"):
+        shutil.copy(FIX / "seed" / name, corpus / name)
+    for name in ("two-column.pdf", "encrypted.pdf", "damaged.pdf", "bomb.pdf"):
+        shutil.copy(FIX / name, corpus / name)
+    (corpus / "many-pages.pdf").write_bytes(make_fixtures.many_pages_pdf(10_000))
+    make_fixtures.docx_bomb(corpus / "huge-xml.docx", 1 << 30)
+    (corpus / "notes.md").write_text("# Notes\n\nTemperature controls randomness in sampling.\n", encoding="utf-8")
+    enc = FakeEncoder()
+    report = ingest(corpus, base / "index", encoder=enc, limits=FAST)
+    return corpus, base / "index", enc, report
+
+
+def test_hostile_files_are_one_line_each_and_the_rest_is_indexed(mixed):
+    corpus, index_dir, _, report = mixed
+    lines = {m.split(":", 1)[0].removeprefix("skipped "): m for m in report.skipped_files}
+    assert set(lines) == {"encrypted.pdf", "damaged.pdf", "bomb.pdf", "many-pages.pdf", "huge-xml.docx"}
+    assert "encrypted PDF" in lines["encrypted.pdf"] and "damaged PDF" in lines["damaged.pdf"]
+    assert re.search(r"memory limit|CPU|longer than", lines["bomb.pdf"])
+    assert "10,000 pages; the limit is 2,000" in lines["many-pages.pdf"]
+    assert "when unzipped" in lines["huge-xml.docx"]
+    assert all("\n" not in m and "Traceback" not in m for m in report.skipped_files)
+    index = open_index(index_dir)
+    assert set(index.documents) == {
+        "llm-interview-top50-ja.pdf", "zenn-mondo-llm-ja.pptx", "senior-ai-engineer-questions-ja.docx",
+        "llm-technical-foundations-ja.html", "two-column.pdf", "notes.md",
+    }
+    kinds = {d: (doc.origin.kind if doc.origin else None) for d, doc in index.documents.items()}
+    assert kinds == {
+        "llm-interview-top50-ja.pdf": "page", "two-column.pdf": "page", "zenn-mondo-llm-ja.pptx": "slide",
+        "senior-ai-engineer-questions-ja.docx": "paragraph", "llm-technical-foundations-ja.html": "paragraph",
+        "notes.md": None,
+    }
+    for c in index.chunks:  # the invariant holds for every format
+        assert index.documents[c.doc_id].text[c.start : c.end] == c.text
+
+
+def test_an_unchanged_hostile_file_is_not_read_again(mixed, monkeypatch):
+    corpus, index_dir, enc, _ = mixed
+    from ingest import loader
+
+    calls = []
+    real = loader._read_format
+    monkeypatch.setattr(loader, "_read_format", lambda *a, **k: calls.append(a[0]) or real(*a, **k))
+    report = ingest(corpus, index_dir, encoder=enc, limits=FAST)
+    assert not report.written and calls == [d for d in calls if not d.endswith(("bomb.pdf", "huge-xml.docx"))]
+    assert len(report.skipped_files) == 5
+
+
+def test_a_pdf_answer_cites_the_page_and_the_boxes_of_its_quotes(mixed):
+    _, index_dir, enc, _ = mixed
+    s = Searcher(open_index(index_dir), encoder=enc, tuned=fake_tuned())
+    a = ask(s, "LoRAとQLoRAの違いは？")
+    d = a.to_dict()
+    pdf = [c for c in d["citations"] if c["doc_id"] == "llm-interview-top50-ja.pdf"]
+    assert pdf, d["citations"]
+    doc = s.index.documents["llm-interview-top50-ja.pdf"]
+    import pypdfium2 as pdfium
+
+    raw = pdfium.PdfDocument((FIX / "seed" / "llm-interview-top50-ja.pdf").read_bytes())
+    for c in pdf:
+        assert c["location"] == f"p. {c['page']}" and c["boxes"]
+        page_text = re.sub(r"\s+", "", raw[c["page"] - 1].get_textpage().get_text_range())
+        for s0, e0 in c["quotes"]:
+            quoted = re.sub(r"\s+|\*\*", "", doc.text[s0:e0])
+            assert quoted in page_text  # the cited page holds the quoted sentence
+        assert {b[0] for b in c["boxes"]} == {c["page"]}
+    from rag.citations import Citation
+
+    for c in a.citations:  # the location survives the record's round trip (saved conversations)
+        back = Citation.from_dict(json.loads(json.dumps(c.to_dict()))).location
+        assert (back is None) == (c.location is None)
+        if back is not None:
+            assert (back.label, back.number, len(back.boxes)) == (c.location.label, c.location.number, len(c.location.boxes))
+    md = [c for c in d["citations"] if c["doc_id"] == "notes.md"]
+    assert all(c["page"] is None and c["boxes"] is None for c in md)
+
+
+def test_slides_cite_the_slide(mixed):
+    _, index_dir, enc, _ = mixed
+    s = Searcher(open_index(index_dir), encoder=enc, tuned=fake_tuned())
+    doc = s.index.documents["zenn-mondo-llm-ja.pptx"]
+    c = next(c for c in s.index.chunks if c.doc_id == doc.doc_id and "LLMとは何か" in c.text)
+    from rag.origin import locate
+
+    assert re.fullmatch(r"slide \d+", locate(doc.origin, [(c.start, c.end)]).label)
+
+
+@pytest.mark.model
+def test_ingest_cli_prints_one_warning_line_per_bad_file(tmp_path):
+    corpus = tmp_path / "corpus"
+    corpus.mkdir()
+    shutil.copy(FIX / "two-column.pdf", corpus / "two-column.pdf")
+    shutil.copy(FIX / "encrypted.pdf", corpus / "encrypted.pdf")
+    shutil.copy(FIX / "damaged.pdf", corpus / "damaged.pdf")
+    proc = run_cli("ingest", "--corpus", str(corpus), "--index", str(tmp_path / "index"), "--quiet")
+    assert proc.returncode == 1, proc.stderr
+    warnings = [ln for ln in proc.stderr.splitlines() if ln.strip()]
+    assert len(warnings) == 2 and all(ln.startswith("warning: skipped ") for ln in warnings), proc.stderr
+    assert "Traceback" not in proc.stderr
+
+
+def test_keyword_first_publishes_a_bm25_build_then_swaps_in_the_full_one(tmp_path):
+    from conftest import SMALL_CORPUS, write_corpus
+    from rag.index import current_folder
+
+    corpus = write_corpus(tmp_path / "corpus", SMALL_CORPUS)
+    enc = FakeEncoder()
+    ingest(corpus, tmp_path / "index", encoder=enc)
+    shutil.copy(FIX / "two-column.pdf", corpus / "two-column.pdf")
+    seen = []
+
+    def on_progress(stage, n, total):
+        if stage == "searchable":  # the keyword build is live: what a reader opens now
+            idx = open_index(tmp_path / "index")
+            s = Searcher(idx, encoder=enc, tuned=fake_tuned())
+            hits = s.search("hallucination traced back to a source document", k=3, mode="hybrid")
+            seen.append((idx.manifest.get("pending"), hits[0].chunk.doc_id, hits[0].scores.get("dense")))
+
+    report = ingest(corpus, tmp_path / "index", encoder=enc, keyword_first=True, on_progress=on_progress)
+    assert seen == [(["two-column.pdf"], "two-column.pdf", None)]  # keyword-only, and the PDF is found
+    assert report.searchable_seconds is not None and report.searchable_seconds <= report.seconds
+    full = open_index(tmp_path / "index")
+    assert "pending" not in full.manifest and report.embedded_documents == ["two-column.pdf"]
+    assert sorted(report.reused_documents) == sorted(SMALL_CORPUS)  # the old vectors were kept
+    rows = [i for i, c in enumerate(full.chunks) if c.doc_id == "two-column.pdf"]
+    assert (abs(full.dense.vectors[rows]).sum(axis=1) > 0).all()
+    assert len(list((tmp_path / "index" / "builds").iterdir())) == 1 and current_folder(tmp_path / "index") == full.path
+
+
+def test_an_interrupted_keyword_first_ingest_is_finished_by_the_next_one(tmp_path):
+    from conftest import SMALL_CORPUS, write_corpus
+
+    corpus = write_corpus(tmp_path / "corpus", SMALL_CORPUS)
+    shutil.copy(FIX / "two-column.pdf", corpus / "two-column.pdf")
+    enc = FakeEncoder()
+
+    def die(stage, n, total):
+        if stage == "searchable":
+            raise KeyboardInterrupt  # the process stops after publishing the keyword build
+
+    with pytest.raises(KeyboardInterrupt):
+        ingest(corpus, tmp_path / "index", encoder=enc, keyword_first=True, on_progress=die)
+    assert open_index(tmp_path / "index").manifest["pending"]
+    report = ingest(corpus, tmp_path / "index", encoder=enc)
+    assert report.written and "pending" not in open_index(tmp_path / "index").manifest
+
+
+def test_an_upload_is_read_in_the_background_keyword_build_first(tmp_path):
+    import time
+
+    from conftest import SMALL_CORPUS, write_corpus
+    from ingest.uploads import UploadError, start_adding
+
+    corpus = write_corpus(tmp_path / "corpus", SMALL_CORPUS)
+    enc = FakeEncoder()
+    ingest(corpus, tmp_path / "index", encoder=enc)
+    pdf = (FIX / "two-column.pdf").read_bytes()
+    job = start_adding([("Two Columns.pdf", pdf)], corpus, tmp_path / "index", enc)
+    with pytest.raises(UploadError, match="still being read"):
+        start_adding([("again.pdf", pdf)], corpus, tmp_path / "index", enc)
+    deadline = time.monotonic() + 120
+    while not job.finished and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert job.finished and not job.error, job.error
+    assert job.result.saved == ["uploads/Two-Columns.pdf"] and job.searchable_s is not None
+    index = open_index(tmp_path / "index")
+    assert "uploads/Two-Columns.pdf" in index.documents and "pending" not in index.manifest
+    assert (corpus / "uploads" / "Two-Columns.pdf").read_bytes() == pdf  # the original is kept

@@ -1,0 +1,268 @@
+"""Format readers on real files (tests/fixtures/make_fixtures.py made them with Chromium,
+PDFium, Pillow, pypdf, python-docx and python-pptx): text, reading order, headings,
+running headers, joins, the offset → page/box map, and the hostile files."""
+
+from __future__ import annotations
+
+import difflib
+import json
+import re
+import shutil
+import sys
+from pathlib import Path
+
+import pytest
+
+from ingest.readers import Extract, Limits, ReaderError, extract
+from ingest.readers.sandbox import read_isolated
+from rag.origin import Box, Line, Origin, locate
+
+FIX = Path(__file__).parent / "fixtures" / "formats"
+SEED = FIX / "seed"
+sys.path.insert(0, str(Path(__file__).parent / "fixtures"))
+import make_fixtures  # noqa: E402
+
+LIMITS = Limits()
+
+
+def _read(name: str, path: Path | None = None) -> Extract:
+    return extract(name, (path or FIX / name).read_bytes(), LIMITS)
+
+
+def _page_text(path: Path, page: int) -> str:
+    """What PDFium extracts from one page, whitespace removed (the check for citations)."""
+    import pypdfium2 as pdfium
+
+    pdf = pdfium.PdfDocument(path.read_bytes())
+    try:
+        return re.sub(r"\s+", "", pdf[page - 1].get_textpage().get_text_range())
+    finally:
+        pdf.close()
+
+
+# --- the origin map ---------------------------------------------------------------------
+
+
+def test_origin_maps_offsets_to_pages_labels_and_boxes():
+    o = Origin(
+        "page",
+        units=((0, 10, 1), (12, 20, 2)),
+        lines=(Line(0, 4, 1, 10.0, 20.0, (0.0, 5.0, 10.0, 15.0, 20.0)), Line(12, 14, 2, 30.0, 40.0, (1.0, 2.0, 3.0))),
+        sizes=((100.0, 200.0), (100.0, 200.0)),
+    )
+    assert o.numbers(0, 3) == (1,) and o.numbers(5, 15) == (1, 2) and o.numbers(10, 12) == (2,)
+    assert o.label(0, 3) == "p. 1" and o.label(2, 13) == "pp. 1–2"
+    assert o.boxes(1, 3) == (Box(1, 5.0, 10.0, 15.0, 20.0),)
+    assert o.boxes(2, 13) == (Box(1, 10.0, 10.0, 20.0, 20.0), Box(2, 1.0, 30.0, 2.0, 40.0))
+    assert Origin.from_dict(json.loads(json.dumps(o.to_dict()))) == o
+    loc = locate(o, [(1, 3)])
+    assert loc.to_dict() == {"page": 1, "slide": None, "location": "p. 1", "boxes": [[1, 5.0, 10.0, 15.0, 20.0]]}
+    assert locate(Origin("slide", units=((0, 5, 7),)), [(0, 2)]).label == "slide 7"
+    assert locate(None, [(0, 2)]) is None
+
+
+@pytest.mark.parametrize(
+    "bad",
+    [
+        {"kind": "chapter"},
+        {"kind": "page", "units": [[5, 2, 1]]},
+        {"kind": "page", "units": [[0, 2, 0]]},
+        {"kind": "page", "lines": [[0, 3, 1, 0, 1, [0, 1]]], "sizes": [[1, 1]]},
+        {"kind": "page", "units": "nonsense"},
+    ],
+)
+def test_malformed_origin_is_refused(bad):
+    with pytest.raises(ValueError):
+        Origin.from_dict(bad)
+
+
+# --- PDF with a text layer ----------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def seed_ja() -> Extract:
+    return _read("x.pdf", SEED / "llm-interview-top50-ja.pdf")
+
+
+def test_pdf_recovers_headings_and_numbered_questions(seed_ja):
+    text = seed_ja.text
+    assert seed_ja.title == "LLM Interview Questions"  # the PDF's metadata title (Chromium: <title>)
+    assert text.startswith("# トップ50 大規模言語モデル（LLM）面接質問集\n")
+    assert "\n## 質問と回答\n" in text
+    assert "\n4. **LoRAとQLoRAのファインチューニングの違いは？**\n" in text
+
+
+def test_pdf_drops_running_headers_footers_and_page_numbers(seed_ja):
+    raw = "".join(_page_text(SEED / "llm-interview-top50-ja.pdf", p) for p in (1, 2))
+    assert "file:///" in raw and re.search(r"\d+/\d+/\d+", raw)  # the printed header and footer exist…
+    assert "file:///" not in seed_ja.text and "LLM Interview Questions" not in seed_ja.text  # …and are gone
+    assert not re.search(r"^\s*\d+\s*/\s*8\s*$", seed_ja.text, re.M)
+
+
+def test_pdf_joins_cjk_lines_without_spaces(seed_ja):
+    # In the PDF this sentence wraps after 「クエ」; in the text it is whole.
+    assert "クエリ、キー、バリューのベクトル間で類似度" in seed_ja.text
+    assert not re.search(r"[\u3040-\u30ff\u4e00-\u9fff] [\u3040-\u30ff\u4e00-\u9fff]", seed_ja.text)
+
+
+def test_every_pdf_chunk_knows_its_pages_and_the_page_holds_its_text(seed_ja):
+    from ingest.chunker import chunk_document
+    from rag.types import Document
+
+    doc = Document("x.pdf", seed_ja.text, seed_ja.title, "ja", "0", origin=seed_ja.origin)
+    chunks = chunk_document(doc)
+    assert len(chunks) > 30
+    pages = {p: _page_text(SEED / "llm-interview-top50-ja.pdf", p) for p in range(1, len(seed_ja.origin.sizes) + 1)}
+    for c in chunks:
+        nums = seed_ja.origin.numbers(c.start, c.end)
+        assert nums, c.text
+        boxes = seed_ja.origin.boxes(c.start, c.end)
+        assert boxes and {b.page for b in boxes} <= set(nums)
+        for b in boxes:
+            w, h = seed_ja.origin.sizes[b.page - 1]
+            assert 0 <= b.x0 <= b.x1 <= w and 0 <= b.top < b.bottom <= h
+        # Each line of the chunk is on the page its boxes name.
+        for ln in seed_ja.origin.lines:
+            if c.start <= ln.start and ln.end <= c.end:
+                assert re.sub(r"\s+", "", seed_ja.text[ln.start : ln.end]) in pages[ln.page]
+
+
+def test_two_column_pdf_is_read_column_by_column_with_hyphens_joined():
+    got = _read("two-column.pdf")
+    raw = _page_text(FIX / "two-column.pdf", 1) + _page_text(FIX / "two-column.pdf", 2)
+    assert "file:///" in raw and "file:///" not in got.text  # printed footer dropped
+    order = [int(m) for m in re.findall(r"^\((\d+)\) (?:quite )*Retrieval", got.text, re.M)]
+    assert order == list(range(1, 11))
+    ja = [int(m) for m in re.findall(r"^\((\d+)\) 検索拡張生成", got.text, re.M)]
+    assert ja == list(range(1, 11))
+    assert got.text.index("(1) 検索") < got.text.index("(2) quite")
+    hyphenated = re.findall(r"([a-z]+)[-\x02\u00ad\u2010]\r\n([a-z]+)", _raw_text(FIX / "two-column.pdf"))
+    assert hyphenated, "the fixture should break a word at a soft hyphen"
+    for left, right in hyphenated:
+        assert left + right in got.text
+    assert "検索拡張生成では、まず質問に関連する文書を検索し、その内容に基づいて回答を生成する。" in got.text
+    assert len(got.origin.sizes) == 2 and got.origin.numbers(len(got.text) - 5, len(got.text)) == (2,)
+
+
+def _raw_text(path: Path) -> str:
+    import pypdfium2 as pdfium
+
+    pdf = pdfium.PdfDocument(path.read_bytes())
+    try:
+        return "".join(pdf[i].get_textpage().get_text_range() for i in range(len(pdf)))
+    finally:
+        pdf.close()
+
+
+# --- scanned PDF ------------------------------------------------------------------------
+
+
+def _char_accuracy(want: str, got: str) -> float:
+    want, got = re.sub(r"\s+", "", want), re.sub(r"\s+", "", got)
+    return difflib.SequenceMatcher(None, want, got, autojunk=False).ratio()
+
+
+@pytest.mark.skipif(shutil.which("tesseract") is None, reason="tesseract-ocr is not installed")
+def test_scanned_pdf_is_read_by_ocr_with_boxes():
+    import pypdfium2 as pdfium
+
+    assert not _raw_text(FIX / "scanned.pdf").strip()  # image-only: no text layer at all
+    got = _read("scanned.pdf")
+    want = dict(line.split("\t") for line in (FIX / "scanned.txt").read_text(encoding="utf-8").splitlines())
+    for page, lang in enumerate(("ja", "zh", "en"), start=1):
+        s, e = next((s, e) for s, e, n in got.origin.units if n == page)
+        assert _char_accuracy(want[lang], got.text[s:e]) >= 0.9, (lang, got.text[s:e])
+    assert got.origin.boxes(0, 5)[0].page == 1
+    assert pdfium  # rendered by PDFium in the reader
+
+
+def test_scanned_pdf_without_tesseract_is_skipped_with_the_reason(monkeypatch):
+    from ingest.readers import ocr
+
+    monkeypatch.setattr(ocr, "available", lambda: False)
+    with pytest.raises(ReaderError, match=r"^scanned PDF: no text layer; install tesseract-ocr to read it$"):
+        _read("scanned.pdf")
+
+
+# --- slides, Word, web pages ------------------------------------------------------------
+
+
+def test_pptx_one_section_per_slide_with_title_body_and_notes():
+    got = _read("x.pptx", SEED / "zenn-mondo-llm-ja.pptx")
+    assert got.origin.kind == "slide"
+    heads = re.findall(r"^## (.+)$", got.text, re.M)
+    assert heads[:2] == ["Zenn問答第12回「LLM」", "Zenn問答とは"]
+    i = got.text.index("## LLMとは何か")
+    assert got.origin.label(i, i + 5).startswith("slide ")
+    assert "Notes: LLMとは何か" in got.text
+    assert "- LLMは「Large Language Model" in got.text
+
+
+def test_docx_heading_styles_lists_and_tables():
+    got = _read("x.docx", SEED / "zenn-mondo-llm-ja.docx")
+    assert got.origin.kind == "paragraph"
+    assert "\n# LLMとは何か\n" in got.text and "\n## 言語モデルの基本\n" in got.text
+    assert re.search(r"^- \S", got.text, re.M)
+    table = _read("x.docx", SEED / "senior-ai-engineer-questions-ja.docx")
+    assert "### システム設計とアーキテクチャ" in table.text
+
+
+def test_docx_table_is_kept(tmp_path):
+    import docx
+
+    d = docx.Document()
+    d.add_heading("Models", level=1)
+    t = d.add_table(rows=2, cols=2)
+    for (i, j), v in {(0, 0): "name", (0, 1): "size", (1, 0): "e5-small", (1, 1): "118M"}.items():
+        t.cell(i, j).text = v
+    d.add_paragraph("First", style="List Number")
+    d.add_paragraph("Second", style="List Number")
+    path = tmp_path / "t.docx"
+    d.save(path)
+    got = _read("t.docx", path)
+    assert "| name | size |\n| --- | --- |\n| e5-small | 118M |" in got.text
+    assert "1. First\n2. Second" in got.text
+
+
+def test_saved_web_page_keeps_the_article_only():
+    got = _read("x.html", SEED / "zenn-mondo-llm-ja.html")
+    assert "LLMは「Large Language Model" in got.text
+    for chrome in ("cookies", "Advertisement", "Privacy", "Log in"):
+        assert chrome not in got.text
+    assert re.search(r"^#+ LLMとは何か", got.text, re.M)
+    assert got.title == "Zenn問答第12回「LLM」"
+
+
+# --- hostile and broken files -------------------------------------------------------------
+
+
+def test_encrypted_and_damaged_pdfs_say_why():
+    with pytest.raises(ReaderError, match="encrypted PDF"):
+        _read("encrypted.pdf")
+    with pytest.raises(ReaderError, match="damaged PDF"):
+        _read("damaged.pdf")
+
+
+def test_ten_thousand_pages_are_refused_before_reading():
+    data = make_fixtures.many_pages_pdf(10_000)
+    with pytest.raises(ReaderError, match=r"^10,000 pages; the limit is 2,000 pages per file$"):
+        extract("many.pdf", data, LIMITS)
+
+
+def test_pdf_bomb_is_stopped_by_the_subprocess_limits():
+    with pytest.raises(ReaderError, match="memory limit|CPU|longer than"):
+        read_isolated("bomb.pdf", (FIX / "bomb.pdf").read_bytes(), Limits(seconds=20, memory_mb=768))
+
+
+def test_docx_whose_xml_expands_to_a_gigabyte_is_refused(tmp_path):
+    path = tmp_path / "bomb.docx"
+    make_fixtures.docx_bomb(path, 1 << 30)
+    assert path.stat().st_size < 3_000_000
+    with pytest.raises(ReaderError, match="expands to 1,07[0-9,]+ bytes when unzipped"):
+        read_isolated("bomb.docx", path.read_bytes(), LIMITS)
+
+
+def test_a_slow_file_is_killed_at_the_time_limit():
+    # With memory to spare, inflating the bomb's 1 GiB takes longer than a 1 s limit.
+    with pytest.raises(ReaderError, match=r"longer than 1 s|more than 1 s of CPU"):
+        read_isolated("bomb.pdf", (FIX / "bomb.pdf").read_bytes(), Limits(seconds=1, memory_mb=4096))
