@@ -29,7 +29,6 @@ from study import export, schedule
 from study.conversations import Conversations
 from study.store import Store
 
-DAY = 86_400.0
 
 
 # =========================================================================================
