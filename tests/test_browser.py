@@ -385,6 +385,8 @@ def test_a_note_nested_too_deep_is_shown_whole_with_a_notice(browser, app_url, t
         assert "shown as plain lines" in doc.locator(".studyrag-notice").inner_text()
         assert "level 59 of the list" in doc.inner_text() and "level 0 of the list" in doc.inner_text()
         shot(page, "deep-note.png")
+    finally:
+        ctx.close()
 
 
 def test_a_pdf_citation_opens_the_page_with_the_quotes_highlighted(browser, pdf_app_url):
