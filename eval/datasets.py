@@ -22,6 +22,8 @@ from rag.types import Chunk, Document
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
 SEED_QUESTIONS = HERE / "data" / "seed_questions.jsonl"
+# Chinese and English questions whose answer is only in the Japanese notes (the two articles)
+CROSSLINGUAL_QUESTIONS = HERE / "data" / "crosslingual_questions.jsonl"
 BENCHMARKS = {
     "jsquad": HERE / "benchmarks" / "jsquad" / "valid-v1.3.json",
     "cmrc2018": HERE / "benchmarks" / "cmrc2018" / "trial.json",
@@ -54,10 +56,13 @@ class Dataset:
     level: str
     anchors: dict[str, list[Anchor]] = field(default_factory=dict)  # chunk level
     gold_docs: dict[str, set[str]] = field(default_factory=dict)  # doc level
+    doc_grades: dict[str, dict[str, int]] = field(default_factory=dict)  # doc level, graded (BEIR & co.)
 
     def qrels(self, chunks: list[Chunk]) -> dict[str, dict[str, int]]:
         """``{qid: {unit_id: 1}}`` where units are chunk ids or doc ids (see ``level``)."""
         if self.level == "doc":
+            if self.doc_grades:
+                return {q: dict(g) for q, g in self.doc_grades.items()}
             return {q: {d: 1 for d in docs} for q, docs in self.gold_docs.items()}
         by_doc: dict[str, list[Chunk]] = {}
         for c in chunks:
@@ -86,6 +91,7 @@ class Dataset:
             self.level,
             {k: v for k, v in self.anchors.items() if k in keep},
             {k: v for k, v in self.gold_docs.items() if k in keep},
+            {k: v for k, v in self.doc_grades.items() if k in keep},
         )
 
 
@@ -107,6 +113,13 @@ def load_seed(path: Path = SEED_QUESTIONS, corpus: Path = ROOT / "corpus") -> Da
         queries.append(Query(r["qid"], r["query"], r["lang"], r["type"], r["split"]))
         anchors[r["qid"]] = found
     return Dataset("seed", docs, queries, "chunk", anchors=anchors)
+
+
+def load_crosslingual(path: Path = CROSSLINGUAL_QUESTIONS, corpus: Path = ROOT / "corpus") -> Dataset:
+    """The cross-lingual slice: the seed corpus, zh/en questions answered only by Japanese notes."""
+    ds = load_seed(path, corpus)
+    ds.name = "xling"
+    return ds
 
 
 def _split_of(key: str) -> str:

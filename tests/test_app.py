@@ -299,6 +299,17 @@ def test_a_follow_up_says_what_it_follows(env):
     assert any(c.startswith("Follow-up to “LoRAとQLoRA") for c in texts(at.caption))
 
 
+def test_choosing_between_the_previous_answers_topics_is_a_follow_up_and_a_new_question_is_not(env):
+    at = new_app(lang="en")
+    ask(at, "What is the difference between top-k and top-p sampling?")
+    ask(at, "Which one should I use for creative writing?")
+    follow = [c for c in texts(at.caption) if c.startswith("Follow-up to")]
+    assert follow == ["Follow-up to “What is the difference between top-k and top-p sampling?”"], follow
+    ask(at, "What is LoRA and why does it save memory?")
+    assert [c for c in texts(at.caption) if c.startswith("Follow-up to")] == follow  # no second one
+    assert asked(at)[-1] == "What is LoRA and why does it save memory?"
+
+
 def test_an_over_long_question_keeps_its_text_and_shows_the_limit(env):
     from rag.search import MAX_QUERY_CHARS
 
@@ -679,6 +690,30 @@ def test_benchmarks_page_shows_reports_readably_and_runs_the_quick_benchmark(env
     ok(at.run())
     assert any(s.startswith("Finished in") for s in texts(at.success))
     assert at.radio(key="bench_pick").value == "quick" and any("hit@1 0.8" in m for m in md(at))
+
+
+def test_benchmarks_page_lists_my_notes_misses_and_opens_both_passages(env):
+    """The "test my own notes" section: a report (as the upload produces it) shows hit@1/hit@5 per
+    mode and each miss with the passage found and the one expected, each opening its document."""
+    from eval.mine import MineQuestion, MineReport, Miss
+    from rag.index import open_index
+
+    chunks = open_index(env / "index").chunks
+    found, expected = chunks[0], next(c for c in chunks if c.doc_id != chunks[0].doc_id)
+    q = MineQuestion(2, "<b>my question</b>", expected.doc_id, "")
+    rep = MineReport(1, "hybrid", {"bm25": {"hit@1": 0.0, "hit@5": 0.0}, "hybrid": {"hit@1": 0.0, "hit@5": 0.0}},
+                     (Miss(q, expected.doc_id, found, expected),), 0.5)
+    at = new_app(lang="en")
+    goto(at, "benchmarks")
+    at.session_state["mine_report"] = ("mine.csv", rep)
+    ok(at.run())
+    assert "Test my own notes" in [h.value for h in at.subheader]
+    assert any("1 questions the default search (hybrid) misses" in m for m in md(at))
+    assert [e.label for e in at.expander if "my question" in e.label]
+    button(at, "mine-e-0").click()
+    ok(at.run())
+    assert at.session_state["source_doc"] == expected.doc_id
+    assert "← Back to the benchmarks" in [b.label for b in at.button]
 
 
 # --- study pages ------------------------------------------------------------------------------------
