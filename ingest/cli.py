@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import sys
 import warnings
+from pathlib import Path
 
 from rag import config
 from rag.analyze import ANALYZERS
@@ -31,8 +32,11 @@ def parser() -> argparse.ArgumentParser:
         epilog=EPILOG,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    add_location_options(p, "corpus", "index", "encoder",
+    add_location_options(p, "corpus", "index", "data", "encoder",
                          encoder_help="e5-small (default; or $STUDYRAG_ENCODER) | use-m3 | minilm | st:<model>")
+    p.add_argument("--uploads", type=Path, default=None,
+                   help="the learner's uploaded documents, indexed as uploads/<name> when the folder exists "
+                   "(default: the data folder's uploads/)")
     p.add_argument("--device", default="cpu", help="for st: models: cpu (default), cuda, mps …")
     p.add_argument("--analyzer", choices=ANALYZERS, default=config.ANALYZER)
     p.add_argument("--chunk-size", type=int, default=config.CHUNK_MAX_CHARS, help="max characters per chunk")
@@ -52,7 +56,7 @@ def main(argv: list[str] | None = None) -> int:
     from ingest.pipeline import ingest
     from ingest.readers.base import Limits
 
-    ctx = resolve(corpus=args.corpus, index=args.index, encoder=args.encoder)
+    ctx = resolve(corpus=args.corpus, index=args.index, data=args.data, encoder=args.encoder)
     warnings.simplefilter("ignore")  # skipped files are reported below, once
     report = ingest(
         ctx.corpus,
@@ -65,6 +69,7 @@ def main(argv: list[str] | None = None) -> int:
         progress=not args.quiet,
         keyword_first=args.keyword_first,
         limits=Limits(seconds=args.file_timeout) if args.file_timeout is not None else None,
+        uploads=args.uploads if args.uploads is not None else ctx.uploads,
     )
     for msg in report.skipped_files:
         print(f"warning: {msg}", file=sys.stderr)

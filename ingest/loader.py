@@ -22,7 +22,16 @@ from typing import Any
 
 import yaml
 
-from rag.corpus import FRONT_MATTER, UnreadableFileError, corpus_files, decode, is_file_format, printable, read_file
+from rag.corpus import (
+    FRONT_MATTER,
+    UnreadableFileError,
+    corpus_files,
+    decode,
+    document_files,
+    is_file_format,
+    printable,
+    read_file,
+)
 from ingest.readers.base import Limits, ReaderError
 from ingest.readers.sandbox import read_isolated
 from rag.errors import CorpusError
@@ -232,11 +241,13 @@ def _warn(s: Skipped) -> None:
 def load_corpus(
     root: Path,
     *,
+    uploads: Path | None = None,
     on_skip: Callable[[Skipped], None] | None = None,
     limits: Limits | None = None,
     known_skips: Mapping[str, Mapping[str, Any]] | None = None,
 ) -> list[Document]:
-    """Load every readable document under ``root``.
+    """Load every readable document under ``root`` (and the ``uploads`` folder, as
+    ``uploads/<name>``: see :func:`rag.corpus.document_files`).
 
     A file that cannot be read or parsed — for any reason — is skipped and reported to
     ``on_skip`` (default: a warning naming it and the reason); the others still load.
@@ -247,10 +258,11 @@ def load_corpus(
     root = Path(root)
     skip = on_skip if on_skip is not None else _warn
     docs = []
-    for path in corpus_files(root, on_skip=lambda name, reason: skip(Skipped(name, reason))):
-        doc_id = path.relative_to(root).as_posix()
+    for doc_id, path, base in document_files(
+        root, uploads=uploads, on_skip=lambda name, reason: skip(Skipped(name, reason))
+    ):
         try:
-            data = read_file(path, root)
+            data = read_file(path, base)
             text = None if is_file_format(doc_id) else decode(data, doc_id)
         except Exception as e:  # noqa: BLE001 -- one bad file must not stop the others
             skip(Skipped(doc_id, failure_reason(e)))  # not a document for the stale check either

@@ -333,8 +333,10 @@ def ingest(
     on_progress: OnProgress = None,
     limits: Limits | None = None,
     keyword_first: bool = False,
+    uploads: Path | None = None,
 ) -> IngestReport:
-    """Bring the index under ``index_dir`` up to date with ``corpus_dir``.
+    """Bring the index under ``index_dir`` up to date with ``corpus_dir`` and the learner's
+    ``uploads`` folder (its files indexed as ``uploads/<name>``; none when ``None``).
 
     ``progress`` shows tqdm bars on stderr; ``on_progress(stage, done, total)`` is called as
     each stage (chunks, headings, sentences, analyze) advances, for a UI's own progress bar.
@@ -366,7 +368,7 @@ def ingest(
         old = None if rebuild else try_open(index_dir)
         want = settings(encoder, analyzer, max_chars, faiss)
         known = old.manifest.get("skipped", {}) if old is not None and _compatible(old, want) else {}
-        docs = load_corpus(Path(corpus_dir), on_skip=skip, limits=limits, known_skips=known)
+        docs = load_corpus(Path(corpus_dir), uploads=uploads, on_skip=skip, limits=limits, known_skips=known)
         if old is not None and _compatible(old, want):
             # Files that failed to chunk last time and are unchanged are skipped again, unread.
             before = old.manifest.get("skipped", {})

@@ -1,4 +1,8 @@
-"""Adding a user's own documents: validate, save under ``corpus/uploads/``, re-index.
+"""Adding a user's own documents: validate, save in the uploads folder, re-index.
+
+The app saves them in the data folder (``$STUDYRAG_DATA/uploads``, passed as ``uploads=``),
+never in the checkout; they are indexed as ``uploads/<name>``. Without ``uploads=`` the
+folder is ``corpus/uploads/`` (a corpus of one's own, on the command line).
 
 Every file is checked with :func:`ingest.loader.parse_document` and the chunker (what
 ingest runs) *before* anything is written, so a binary, non-UTF-8, empty, oversized or
@@ -27,11 +31,11 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from rag.corpus import MAX_BYTES, corpus_files, is_file_format, printable, read_file
+from rag.corpus import MAX_BYTES, UPLOADS, document_files, is_file_format, printable, read_file
 from rag.corpus import SUFFIXES as CORPUS_SUFFIXES
 from rag.errors import CorpusError, RagError
 
-UPLOAD_DIR = "uploads"
+UPLOAD_DIR = UPLOADS
 SUFFIXES = (".md", ".txt") + tuple(s for s in CORPUS_SUFFIXES if is_file_format(s))
 MAX_UPLOAD_BYTES = 2_000_000  # a text file
 MAX_FILE_UPLOAD_BYTES = MAX_BYTES  # a PDF, slide deck, Word file or saved web page
@@ -121,25 +125,32 @@ def _save_new(folder: Path, fname: str, data: bytes) -> Path:
     raise AssertionError("unreachable")
 
 
-def _corpus_hashes(corpus_dir: Path) -> dict[str, str]:
+def _corpus_hashes(corpus_dir: Path, uploads: Path | None = None) -> dict[str, str]:
     out = {}
     try:
-        files = corpus_files(corpus_dir)
+        files = document_files(corpus_dir, uploads=uploads)
     except CorpusError:
         return out
-    for p in files:
+    for doc_id, p, root in files:
         try:
-            out[hashlib.sha256(read_file(p, corpus_dir)).hexdigest()] = p.relative_to(corpus_dir).as_posix()
+            out[hashlib.sha256(read_file(p, root)).hexdigest()] = doc_id
         except (OSError, CorpusError):
             continue
     return out
 
 
-def save_uploads(files: Iterable[tuple[str, bytes]], corpus_dir: str | Path) -> UploadResult:
-    """Check every ``(name, bytes)``; save the good ones under ``corpus_dir/uploads/``.
+def _folder(corpus_dir: str | Path, uploads: str | Path | None) -> Path:
+    return Path(uploads) if uploads is not None else Path(corpus_dir) / UPLOAD_DIR
+
+
+def save_uploads(
+    files: Iterable[tuple[str, bytes]], corpus_dir: str | Path, *, uploads: str | Path | None = None
+) -> UploadResult:
+    """Check every ``(name, bytes)``; save the good ones in ``uploads`` (default
+    ``corpus_dir/uploads/``) as documents ``uploads/<name>``.
 
     Nothing is written for a refused file. A file identical to one already in the corpus
-    is listed as unchanged, not saved twice.
+    or the uploads is listed as unchanged, not saved twice.
     """
     corpus = Path(corpus_dir)
     result = UploadResult()
@@ -151,13 +162,13 @@ def save_uploads(files: Iterable[tuple[str, bytes]], corpus_dir: str | Path) -> 
             result.refused.append((name, str(e)))
     if not good:
         return result
-    folder = corpus / UPLOAD_DIR
+    folder = _folder(corpus, uploads)
     try:
         folder.mkdir(parents=True, exist_ok=True)
     except OSError as e:
         result.refused.extend((g[0], f"{printable(g[0])}: could not be saved ({e.strerror or e})") for g in good)
         return result
-    known = _corpus_hashes(corpus)
+    known = _corpus_hashes(corpus, Path(uploads) if uploads is not None else None)
     for name, fname, doc, data in good:
         if doc.sha256 in known:
             result.unchanged.append(known[doc.sha256])
@@ -167,17 +178,18 @@ def save_uploads(files: Iterable[tuple[str, bytes]], corpus_dir: str | Path) -> 
         except OSError as e:
             result.refused.append((name, f"{printable(name)}: could not be saved ({e.strerror or e})"))
             continue
-        doc_id = path.relative_to(corpus).as_posix()
+        doc_id = f"{UPLOAD_DIR}/{path.relative_to(folder).as_posix()}"
         known[doc.sha256] = doc_id
         result.saved.append(doc_id)
     return result
 
 
-def remove_saved(doc_ids: Iterable[str], corpus_dir: str | Path) -> None:
+def remove_saved(doc_ids: Iterable[str], corpus_dir: str | Path, *, uploads: str | Path | None = None) -> None:
     """Undo :func:`save_uploads` (after a failed ingest)."""
+    folder = _folder(corpus_dir, uploads)
     for d in doc_ids:
         try:
-            (Path(corpus_dir) / d).unlink()
+            (folder / d.removeprefix(f"{UPLOAD_DIR}/")).unlink()
         except OSError:
             pass
 
@@ -204,8 +216,10 @@ def update_index(
     progress: Progress | None = None,
     rebuild: bool = False,
     keyword_first: bool = False,
+    uploads: str | Path | None = None,
 ):
-    """Bring the index up to date with the corpus (incremental); one ingest at a time.
+    """Bring the index up to date with the corpus and the ``uploads`` folder (incremental);
+    one ingest at a time.
 
     The index writes a new build and swaps its ``CURRENT`` pointer atomically, so searchers
     loaded from the old build keep working. Returns the :class:`~ingest.pipeline.IngestReport`.
@@ -217,8 +231,13 @@ def update_index(
     with INGEST_LOCK, warnings.catch_warnings():
         warnings.simplefilter("ignore")
         return ingest(
-            Path(corpus_dir), Path(index_dir), encoder=encoder, rebuild=rebuild, on_progress=progress,
+            Path(corpus_dir),
+            Path(index_dir),
+            encoder=encoder,
+            rebuild=rebuild,
+            on_progress=progress,
             keyword_first=keyword_first,
+            uploads=Path(uploads) if uploads is not None else None,
         )
 
 
@@ -230,19 +249,23 @@ def add_documents(
     *,
     progress: Progress | None = None,
     keyword_first: bool = False,
+    uploads: str | Path | None = None,
 ):
-    """Save valid uploads and re-index; returns ``(UploadResult, IngestReport | None)``.
+    """Save valid uploads (in ``uploads``, default ``corpus_dir/uploads/``) and re-index;
+    returns ``(UploadResult, IngestReport | None)``.
 
     If the ingest fails the saved files are removed again and the error is re-raised;
     the live index is untouched.
     """
-    result = save_uploads(files, corpus_dir)
+    result = save_uploads(files, corpus_dir, uploads=uploads)
     if not result.saved:
         return result, None
     try:
-        report = update_index(corpus_dir, index_dir, encoder, progress=progress, keyword_first=keyword_first)
+        report = update_index(
+            corpus_dir, index_dir, encoder, progress=progress, keyword_first=keyword_first, uploads=uploads
+        )
     except (RagError, ValueError, OSError):
-        remove_saved(result.saved, corpus_dir)
+        remove_saved(result.saved, corpus_dir, uploads=uploads)
         raise
     return result, report
 
@@ -284,9 +307,17 @@ def current_job() -> AddJob | None:
     return _JOB
 
 
-def start_adding(files: list[tuple[str, bytes]], corpus_dir: str | Path, index_dir: str | Path, encoder) -> AddJob:
-    """Check, save and index ``files`` in a background thread (keyword-only build first);
-    returns the job at once. One job at a time: a second call while one runs raises."""
+def start_adding(
+    files: list[tuple[str, bytes]],
+    corpus_dir: str | Path,
+    index_dir: str | Path,
+    encoder,
+    *,
+    uploads: str | Path | None = None,
+) -> AddJob:
+    """Check, save (in ``uploads``, the app's data folder) and index ``files`` in a background
+    thread (keyword-only build first); returns the job at once. One job at a time: a second
+    call while one runs raises."""
     global _JOB
     with _JOB_LOCK:
         if _JOB is not None and not _JOB.finished:
@@ -296,7 +327,7 @@ def start_adding(files: list[tuple[str, bytes]], corpus_dir: str | Path, index_d
     def run() -> None:
         try:
             job.result, job.report = add_documents(
-                files, corpus_dir, index_dir, encoder, progress=job.progress, keyword_first=True
+                files, corpus_dir, index_dir, encoder, progress=job.progress, keyword_first=True, uploads=uploads
             )
         except (RagError, ValueError, OSError) as e:
             job.error = " ".join(str(e).split())

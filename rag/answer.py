@@ -18,6 +18,7 @@ Abstention is :mod:`rag.relevance`; follow-ups :mod:`rag.followup`.
 from __future__ import annotations
 
 import dataclasses
+import re
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -386,13 +387,28 @@ def build_messages(question: str, citations: Sequence[Citation], lang: str) -> l
     for c in citations:
         where = " > ".join(x for x in (c.chunk.title, c.chunk.section) if x)
         parts.append(f"[{c.number}] ({where})\n{c.chunk.text.strip()}")
-    user = "Passages:\n\n" + "\n\n".join(parts) + f"\n\nQuestion: {question.strip()}"
+    user = "Passages:\n\n" + "\n\n".join(parts) + f"\n\nQuestion: {question.strip()}\n\nAnswer in {language}."
     return [{"role": "system", "content": system}, {"role": "user", "content": user}]
 
 
+def _in_language(reply: str, lang: str) -> bool:
+    """Whether a reply is written in ``lang`` (markers and quoted names aside)."""
+    return detect_lang(re.sub(r"\[\d+(?:[,，\s]*\d+)*\]", " ", reply)) == lang
+
+
 def _generate(searcher: Searcher, question: str, settings: Settings, citations: tuple[Citation, ...], base: dict) -> Answer:
-    reply = chat_completion(settings.llm_url, settings.llm_model, build_messages(question, citations, base["lang"]),
+    """The endpoint's answer. Passages in another language pull a small model into their
+    language: a reply not in the answer language is asked for once more, in so many words."""
+    msgs = build_messages(question, citations, base["lang"])
+    reply = chat_completion(settings.llm_url, settings.llm_model, msgs,
                             timeout=settings.llm_timeout, api_key=settings.llm_api_key)
+    if not _in_language(reply, base["lang"]):
+        language = {"ja": "Japanese", "zh": "Chinese (simplified)", "en": "English"}[base["lang"]]
+        again = [*msgs, {"role": "assistant", "content": reply},
+                 {"role": "user", "content": f"Write that answer again in {language}, keeping every [n] marker."}]
+        retry = chat_completion(settings.llm_url, settings.llm_model, again,
+                                timeout=settings.llm_timeout, api_key=settings.llm_api_key)
+        reply = retry if _in_language(retry, base["lang"]) else reply
     checks = check_citations(reply, [c.number for c in citations])
     return Answer(text=reply, citations=citations, abstained=False, answerer="endpoint", checks=tuple(checks), **base)
 

@@ -106,7 +106,7 @@ def search_main(argv: list[str] | None = None) -> int:
     if not 1 <= ctx.k <= MAX_K:  # the same for every line: an error, not a per-line failure
         raise ValueError(f"k must be between 1 and {MAX_K}, got {ctx.k}")
     searcher = Searcher.open(ctx.index_folder, encoder=args.encoder, reranker=args.reranker)
-    _warn_if_stale(searcher, ctx.corpus)
+    _warn_if_stale(searcher, ctx.corpus, ctx.uploads)
     if args.batch is not None:
         return _run_batch(
             queries, lambda q: _print_hits(q, searcher.search(q, k=ctx.k, mode=args.mode), True, sys.stdout),
@@ -116,10 +116,10 @@ def search_main(argv: list[str] | None = None) -> int:
     return EXIT_OK
 
 
-def _warn_if_stale(searcher: Searcher, corpus: Path) -> None:
+def _warn_if_stale(searcher: Searcher, corpus: Path, uploads: Path | None = None) -> None:
     if not corpus.is_dir():
         return
-    stale = stale_documents(searcher.index.manifest, corpus)
+    stale = stale_documents(searcher.index.manifest, corpus, uploads=uploads)
     if stale:
         print(
             f"warning: the index is stale ({len(stale)} document(s) changed: {', '.join(stale[:3])}"
@@ -198,7 +198,7 @@ def ask_main(argv: list[str] | None = None) -> int:
     if args.batch is None:
         check_query(args.question)  # a bad question is an error before the model loads
     searcher = Searcher.open(ctx.index_folder)
-    _warn_if_stale(searcher, ctx.corpus)
+    _warn_if_stale(searcher, ctx.corpus, ctx.uploads)
     if args.batch is None:
         _print_answer(ask(searcher, args.question, settings), args.json, sys.stdout)
         return EXIT_OK

@@ -52,6 +52,13 @@ class Context:
     def index_folder(self) -> Path:
         return index_folder(self.index)
 
+    @property
+    def uploads(self) -> Path:
+        """The learner's uploaded documents: in the data folder, never in the checkout."""
+        from rag.corpus import uploads_folder
+
+        return uploads_folder(self.data)
+
 
 def _env(var: str) -> str:
     return os.environ.get(var, "").strip()
@@ -109,5 +116,5 @@ def resolve(*, corpus=None, index=None, data=None, encoder=None, k: int | None =
         llm_model=_env(LLM_MODEL_ENV),
         llm_api_key=_env(LLM_KEY_ENV) or None,
         results=_path(None, RESULTS_ENV, ROOT / "eval" / "results"),
-        runs=_path(None, RUNS_ENV, ROOT / "eval" / "runs"),
+        runs=_path(None, RUNS_ENV, data_dir(data) / "runs"),  # quick runs are the learner's: the data folder
     )

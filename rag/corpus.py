@@ -163,25 +163,73 @@ def read_file(path: Path, root: Path) -> bytes:
         return f.read(MAX_BYTES + 1)
 
 
-def document_hashes(corpus_dir: Path) -> dict[str, str]:
-    """``doc_id -> sha256`` of every readable document under ``corpus_dir``."""
+# The learner's own documents live in the data folder (``$STUDYRAG_DATA/uploads``), not in the
+# checkout; the index reads them as ``uploads/<name>`` next to the corpus folder's files.
+UPLOADS = "uploads"
+
+
+def uploads_folder(data: Path) -> Path:
+    """The uploads folder of a data folder (the data folder comes from :func:`rag.context.resolve`)."""
+    return Path(data) / UPLOADS
+
+
+def document_files(
+    corpus_dir: Path, *, uploads: Path | None = None, on_skip: OnSkip | None = None
+) -> list[tuple[str, Path, Path]]:
+    """``(doc_id, path, root)`` of every document: the corpus folder's files (ids relative to
+    it), then the ``uploads`` folder's (ids ``uploads/<name>``) when it exists. An upload whose
+    id the corpus folder already has (an older ``corpus/uploads/``) is left out, named to
+    ``on_skip``. Only the corpus folder must exist."""
+    corpus_dir = Path(corpus_dir)
+    out = [(p.relative_to(corpus_dir).as_posix(), p, corpus_dir) for p in corpus_files(corpus_dir, on_skip=on_skip)]
+    if uploads is None or not Path(uploads).is_dir():
+        return out
+    uploads = Path(uploads)
+    taken = {d for d, _, _ in out}
+
+    def skip_upload(name: str, reason: str) -> None:
+        if on_skip is not None:
+            on_skip(f"{UPLOADS}/{name}", reason)
+
+    for p in corpus_files(uploads, on_skip=skip_upload):
+        doc_id = f"{UPLOADS}/{p.relative_to(uploads).as_posix()}"
+        if doc_id in taken:
+            skip_upload(p.relative_to(uploads).as_posix(), f"the corpus folder has a file of this name ({doc_id})")
+            continue
+        out.append((doc_id, p, uploads))
+    return out
+
+
+def document_location(corpus_dir: Path, doc_id: str, *, uploads: Path | None = None) -> tuple[Path, Path]:
+    """``(path, root)`` of document ``doc_id``: in the corpus folder, or (``uploads/<name>``
+    that the corpus folder does not have) in the ``uploads`` folder — as :func:`document_files`."""
+    corpus_dir = Path(corpus_dir)
+    path = corpus_dir / doc_id
+    prefix = f"{UPLOADS}/"
+    if uploads is not None and doc_id.startswith(prefix) and not path.exists():
+        return Path(uploads) / doc_id[len(prefix) :], Path(uploads)
+    return path, corpus_dir
+
+
+def document_hashes(corpus_dir: Path, *, uploads: Path | None = None) -> dict[str, str]:
+    """``doc_id -> sha256`` of every readable document under ``corpus_dir`` (and ``uploads``)."""
     out = {}
-    for p in corpus_files(Path(corpus_dir)):
+    for doc_id, p, root in document_files(Path(corpus_dir), uploads=uploads):
         try:
-            data = read_file(p, Path(corpus_dir))
+            data = read_file(p, root)
             if not is_file_format(p.name):
                 decode(data, p.name)  # files ingest skips (binary, not UTF-8, empty) are not documents
         except (OSError, UnreadableFileError):
             continue
-        out[p.relative_to(corpus_dir).as_posix()] = hashlib.sha256(data).hexdigest()
+        out[doc_id] = hashlib.sha256(data).hexdigest()
     return out
 
 
-def stale_documents(manifest: Mapping[str, Any], corpus_dir: Path) -> list[str]:
-    """Documents added, changed or removed in ``corpus_dir`` since the index with ``manifest``
-    was built. A file the build skipped (its ``skipped`` entry) counts as known while it is
-    unchanged."""
-    now = document_hashes(Path(corpus_dir))
+def stale_documents(manifest: Mapping[str, Any], corpus_dir: Path, *, uploads: Path | None = None) -> list[str]:
+    """Documents added, changed or removed in ``corpus_dir`` (and ``uploads``) since the index
+    with ``manifest`` was built. A file the build skipped (its ``skipped`` entry) counts as
+    known while it is unchanged."""
+    now = document_hashes(Path(corpus_dir), uploads=uploads)
     docs = {k: v["sha256"] for k, v in manifest.get("documents", {}).items()}
     known = {**{k: v["sha256"] for k, v in manifest.get("skipped", {}).items()}, **docs}
     return sorted(k for k in set(now) | set(docs) if now.get(k) != known.get(k))

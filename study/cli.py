@@ -2,9 +2,10 @@
 
     studyrag study cards [--json]                       every card (built from the index)
     studyrag study sync                                 bring the stored deck up to date with the index
-    studyrag study profiles [--add NAME]                list (or add) learner profiles
+    studyrag study profiles [add NAME]                  list (or add) learner profiles (also --add NAME)
     studyrag study progress --profile NAME [--json]     due today, reviews per day, retention, mastery
-    studyrag study export --anki deck.apkg --profile NAME   (or --csv FILE, --json FILE: our progress file)
+    studyrag study export --anki deck.apkg [--profile NAME]  (or --csv FILE; --json FILE --profile NAME: our
+                                                        progress file); without a profile: no scheduling state
     studyrag study import FILE --profile NAME           merge a progress file exported earlier
     studyrag study drill "QUESTION" --answer TEXT       grade an answer against the notes
     studyrag study questions                            the mock-interview questions (no answers in the notes)
@@ -38,14 +39,18 @@ def parser() -> argparse.ArgumentParser:
     c = sub.add_parser("cards", parents=[common], help="print every card")
     c.add_argument("--json", action="store_true", help="one JSON object per line")
     sub.add_parser("sync", parents=[common], help="update the stored deck from the index")
-    c = sub.add_parser("profiles", parents=[common], help="list profiles")
-    c.add_argument("--add", metavar="NAME", help="add a profile")
+    c = sub.add_parser("profiles", parents=[common], help="list profiles; `profiles add NAME` adds one")
+    c.add_argument("action", nargs="?", choices=("add",), help="add: add the profile NAME")
+    c.add_argument("name", nargs="?", metavar="NAME", help="the profile to add")
+    c.add_argument("--add", metavar="NAME", help="add a profile (same as `profiles add NAME`)")
     c = sub.add_parser("progress", parents=[common], help="a profile's progress")
     c.add_argument("--profile", required=True)
     c.add_argument("--json", action="store_true")
     c.add_argument("--days", type=int, default=14)
-    c = sub.add_parser("export", parents=[common], help="export the deck with a profile's scheduling state")
-    c.add_argument("--profile", required=True)
+    c = sub.add_parser(
+        "export", parents=[common], help="export the deck (with a profile's scheduling state when --profile is given)"
+    )
+    c.add_argument("--profile", default=None, help="whose scheduling state to include (required for --json)")
     g = c.add_mutually_exclusive_group(required=True)
     g.add_argument("--anki", type=Path, metavar="FILE.apkg")
     g.add_argument("--csv", type=Path, metavar="FILE.csv")
@@ -115,9 +120,14 @@ def cmd_sync(args) -> None:
 
 
 def cmd_profiles(args) -> None:
+    if args.action == "add" and args.name is None:
+        raise ValueError("`profiles add` needs a NAME: studyrag study profiles add NAME")
+    if args.action == "add" and args.add is not None:
+        raise ValueError("give the name once: `profiles add NAME` or `profiles --add NAME`")
+    name = args.name if args.action == "add" else args.add
     with _store(args.data) as store:
-        if args.add is not None:
-            store.add_profile(args.add)
+        if name is not None:
+            store.add_profile(name)
         for p in store.profiles():
             print(p.name)
 
@@ -144,15 +154,25 @@ def cmd_progress(args) -> None:
 
 def cmd_export(args) -> None:
     from study import export
+    from study.store import ProfileError
 
+    if args.json is not None and args.profile is None:
+        raise ValueError("--json writes a learner's progress file: add --profile NAME")
     with _synced_store(args) as store:
+        if args.profile is not None:
+            try:
+                store.profile(args.profile)
+            except ProfileError as e:
+                raise ValueError(
+                    f"{e} (add it with `studyrag study profiles add NAME`, or export the deck without --profile)"
+                ) from None
         if args.json is not None:
             path, n = (
                 export.write_progress(args.json, store, args.profile),
                 len(store.states(store.profile(args.profile).id)),
             )
         else:
-            cards, states = export.deck_for_export(store, args.profile)
+            cards, states = export.deck_for_export(store, args.profile)  # no profile: no states
             path = (
                 export.write_anki(args.anki, cards, states, profile=args.profile)
                 if args.anki is not None

@@ -125,9 +125,15 @@ def _anki_schedule(st: CardState | None, position: int, now: float) -> dict:
 
 
 def write_anki(
-    path: str | Path, cards: Sequence[Card], states: dict[str, CardState], *, profile: str, now: float | None = None
+    path: str | Path,
+    cards: Sequence[Card],
+    states: dict[str, CardState],
+    *,
+    profile: str | None,
+    now: float | None = None,
 ) -> Path:
-    """Write ``cards`` (with the profile's ``states``) as an Anki package at ``path``."""
+    """Write ``cards`` (with the profile's ``states``) as an Anki package at ``path``; with
+    ``profile=None`` one deck "StudyRAG" whose cards are all new."""
     import genanki
 
     class ScheduledCard(genanki.Card):
@@ -163,7 +169,7 @@ def write_anki(
 
     now = time.time() if now is None else now
     model = _anki_model()
-    deck = genanki.Deck(deck_id(profile), f"StudyRAG::{profile}")
+    deck = genanki.Deck(deck_id(profile or ""), f"StudyRAG::{profile}" if profile else "StudyRAG")
     for pos, c in enumerate(cards):
         src = c.source
         note = genanki.Note(
@@ -360,7 +366,8 @@ def import_progress(store: Store, profile: str, path: str | Path) -> ImportRepor
     return ImportReport(taken, kept, added, tuple(unknown))
 
 
-def deck_for_export(store: Store, profile: str) -> tuple[list[Card], dict[str, CardState]]:
-    """The live cards and the profile's states (what the Anki and CSV writers take)."""
-    p = store.profile(profile)
-    return [sc.card for sc in store.cards()], store.states(p.id)
+def deck_for_export(store: Store, profile: str | None) -> tuple[list[Card], dict[str, CardState]]:
+    """The live cards and the profile's states (what the Anki and CSV writers take); no
+    states without a profile (a deck to start from)."""
+    cards = [sc.card for sc in store.cards()]
+    return cards, (store.states(store.profile(profile).id) if profile is not None else {})

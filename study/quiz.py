@@ -6,6 +6,15 @@ vectors, so no model runs), hence close in meaning but wrong. Never the right an
 its translation (a card already holds its twin), never two options with the same text.
 Options are shuffled by a seed, so the same seed gives the same quiz. After answering, the
 explanation is the full answer with its citation; :func:`score` sums up per topic.
+
+Not guessable by matching words: the right option of 「什么是分词？」 starts 「分词是…」. So every
+option hides the distinctive words of its *own* question and of the one asked (「＿＿是将文本分解为…」),
+as a cloze: the learner must know which explanation belongs to the term asked, and blanks
+appear in the distractors too. Words common to many answers (LLM, 模型) stay. Among the nearest :data:`POOL`
+items, distractors that share the question's key terms go first. Measured by
+``python -m eval.quiz`` (:func:`giveaway`, and a word-overlap guesser).
+A question's topic is the section of the notes' articles nearest to it (the Q&A lists have
+no sections of their own: their topic would be the document's title for every question).
 """
 
 from __future__ import annotations
@@ -22,6 +31,10 @@ from study.types import Card, Source
 
 N_OPTIONS = 4
 MAX_OPTION_CHARS = 200
+POOL = 12  # distractors are chosen among this many nearest fair items
+COMMON_SHARE = 0.2  # a word in more than this share of a language's answers is not distinctive
+BLANK = {"ja": "＿＿", "zh": "＿＿", "en": "___"}
+_LATIN_WORD = re.compile(r"[0-9A-Za-z\u00c0-\u024f]+(?:[.\-+][0-9A-Za-z]+)*")
 
 
 @dataclass(frozen=True)
@@ -99,9 +112,55 @@ def _norm(text: str) -> str:
     return re.sub(r"\W+", "", text.lower())
 
 
-def distractors(i: int, cards: Sequence[Card], vectors: np.ndarray, lang: str, k: int = N_OPTIONS - 1) -> list[int]:
-    """Indices of the ``k`` cards nearest to card ``i`` that make fair wrong options: another
-    item (no shared chunk), with an answer in ``lang``, and an option text unlike any chosen."""
+def _terms(text: str) -> set[str]:
+    from rag.analyze import word_tokens
+    from rag.text import EN_STOP, QUESTION_WORDS
+
+    return {t for t in word_tokens(text) if len(t) >= 2 and t not in QUESTION_WORDS and t not in EN_STOP}
+
+
+def key_terms(prompt: str, right: str) -> set[str]:
+    """The question's words that its right option repeats (analyzer words: MeCab / jieba /
+    stemmed English; question words and stop words left out)."""
+    return _terms(prompt) & _terms(right)
+
+
+def giveaway(prompt: str, options: Sequence[str], answer: int) -> set[str]:
+    """The key terms only the right option contains: a learner matching words picks it."""
+    keys = key_terms(prompt, options[answer])
+    for k, text in enumerate(options):
+        if k != answer:
+            keys -= _terms(text)
+    return keys
+
+
+def common_terms(cards: Sequence[Card], lang: str, share: float = COMMON_SHARE) -> frozenset[str]:
+    """Words in more than ``share`` of the Q&A answers in ``lang``: they give nothing away."""
+    texts = [option_text(c, lang) for c in cards if c.kind == "qa" and lang in c.back]
+    counts: dict[str, int] = {}
+    for t in texts:
+        for w in _terms(t):
+            counts[w] = counts.get(w, 0) + 1
+    return frozenset(w for w, n in counts.items() if n > share * max(1, len(texts)))
+
+
+def mask(text: str, terms: set[str] | frozenset[str], lang: str) -> str:
+    """``text`` with every occurrence of ``terms`` (analyzer words) blanked out: CJK words as
+    written, English words by their stem ("tokenization" also hides "Tokenization")."""
+    from rag.analyze import word_tokens
+
+    blank = BLANK.get(lang, BLANK["en"])
+    latin = {t for t in terms if t.isascii()}
+    for t in sorted(terms - latin, key=len, reverse=True):
+        text = re.sub(re.escape(t), blank, text, flags=re.IGNORECASE)
+    if latin:
+        text = _LATIN_WORD.sub(lambda m: blank if set(word_tokens(m.group(0))) & latin else m.group(0), text)
+    return re.sub(f"(?:{re.escape(blank)}\\s*)+{re.escape(blank)}", blank, text)
+
+
+def _fair(i: int, cards: Sequence[Card], vectors: np.ndarray, lang: str, n: int) -> list[int]:
+    """The ``n`` nearest cards to card ``i`` that make fair wrong options: another item (no
+    shared chunk), with an answer in ``lang``, and an option text unlike any before it."""
     right = cards[i]
     sims = vectors @ vectors[i]
     taken = {_norm(option_text(right, lang))}
@@ -116,23 +175,83 @@ def distractors(i: int, cards: Sequence[Card], vectors: np.ndarray, lang: str, k
             continue
         taken.add(key)
         out.append(j)
-        if len(out) == k:
+        if len(out) == n:
             break
     return out
 
 
+def distractors(
+    i: int, cards: Sequence[Card], vectors: np.ndarray, lang: str, k: int = N_OPTIONS - 1, *, pool: int = POOL
+) -> list[int]:
+    """Indices of ``k`` fair wrong options for card ``i``, nearest first; among the ``pool``
+    nearest, those sharing the question's key terms that the right option repeats go first
+    (each such term covered by a distractor when one has it), so no word gives the answer away."""
+    near = _fair(i, cards, vectors, lang, max(k, pool))
+    right = cards[i]
+    lang_r = right.pick(lang)
+    keys = key_terms(right.front.get(lang_r, ""), option_text(right, lang_r)) if pool > k else set()
+    out: list[int] = []
+    if keys:
+        terms = {j: _terms(option_text(cards[j], lang)) & keys for j in near}
+        uncovered = set(keys)
+        while uncovered and len(out) < k:
+            best = max((j for j in near if j not in out), key=lambda j: len(terms[j] & uncovered), default=None)
+            if best is None or not terms[best] & uncovered:
+                break
+            out.append(best)
+            uncovered -= terms[best]
+    out += [j for j in near if j not in out][: k - len(out)]
+    return sorted(out, key=near.index)
+
+
+def section_topics(cards: Sequence[Card], vectors: np.ndarray) -> dict[str, str]:
+    """Q&A card id -> the topic of the nearest section card (the articles' headings), so a quiz
+    is scored per subject rather than per interview list; empty when there are no sections."""
+    sections = [k for k, c in enumerate(cards) if c.kind == "section" and c.topic]
+    if not sections:
+        return {}
+    sims = vectors @ vectors[sections].T
+    out = {}
+    for k, c in enumerate(cards):
+        if c.kind == "qa" and np.any(vectors[k]):
+            out[c.id] = cards[sections[int(np.argmax(sims[k]))]].topic
+    return out
+
+
 def make_question(
-    i: int, cards: Sequence[Card], vectors: np.ndarray, *, lang: str, seed: int | str = 0
+    i: int,
+    cards: Sequence[Card],
+    vectors: np.ndarray,
+    *,
+    lang: str,
+    seed: int | str = 0,
+    topic: str | None = None,
+    pool: int = POOL,
+    hide: bool = True,
+    common: frozenset[str] | None = None,
 ) -> QuizQuestion:
     """A question on card ``i`` in ``lang`` (the card's own language when it lacks ``lang``)."""
     right = cards[i]
     lang = right.pick(lang)
-    wrong = distractors(i, cards, vectors, lang)
+    wrong = distractors(i, cards, vectors, lang, pool=pool)
     if len(wrong) < N_OPTIONS - 1:
         raise ValueError(f"too few other Q&A items in {lang!r} to make {N_OPTIONS - 1} distractors for {right.id}")
     picks = [i, *wrong]
     random.Random(f"{seed}|{right.id}").shuffle(picks)
-    options = tuple(Option(cards[j].id, option_text(cards[j], lang)) for j in picks)
+
+    if hide and common is None:
+        common = common_terms(cards, lang)
+
+    asked = _terms(right.front[lang])
+
+    def shown(j: int) -> str:  # the option without its own question's or the asked one's distinctive words
+        text = option_text(cards[j], lang)
+        if not hide:
+            return text
+        own = cards[j].front.get(lang) or cards[j].front[cards[j].pick(lang)]
+        return mask(text, ((_terms(own) | asked) & _terms(text)) - common, lang)
+
+    options = tuple(Option(cards[j].id, shown(j)) for j in picks)
     return QuizQuestion(
         card_id=right.id,
         lang=lang,
@@ -141,21 +260,52 @@ def make_question(
         answer=picks.index(i),
         explanation=right.back[lang],
         source=right.sources[lang],
-        topic=right.topic,
+        topic=topic if topic is not None else right.topic,
     )
 
 
 def make_quiz(
-    cards: Sequence[Card], vectors: np.ndarray, *, n: int = 10, lang: str = "ja", seed: int | str = 0
+    cards: Sequence[Card],
+    vectors: np.ndarray,
+    *,
+    n: int = 10,
+    lang: str = "ja",
+    seed: int | str = 0,
+    pool: int = POOL,
+    hide: bool = True,
 ) -> list[QuizQuestion]:
-    """``n`` questions on Q&A cards chosen by ``seed`` (all of them if fewer)."""
+    """``n`` questions on Q&A cards chosen by ``seed`` (all of them if fewer), each under the
+    topic of its nearest article section. ``pool=N_OPTIONS - 1, hide=False`` gives the
+    nearest items as distractors, words shown (the quiz before key terms were looked at)."""
     if n < 1:
         raise ValueError(f"n must be >= 1, got {n}")
     if len(vectors) != len(cards):
         raise ValueError(f"{len(cards)} cards but {len(vectors)} vectors")
     qa = [k for k, c in enumerate(cards) if c.kind == "qa"]
     chosen = sorted(random.Random(f"{seed}|pick").sample(qa, min(n, len(qa))))
-    return [make_question(k, cards, vectors, lang=lang, seed=seed) for k in chosen]
+    topics = section_topics(cards, vectors)
+    common: dict[str, frozenset[str]] = {}
+
+    def common_for(k: int) -> frozenset[str]:
+        got = cards[k].pick(lang)
+        if got not in common:
+            common[got] = common_terms(cards, got)
+        return common[got]
+
+    return [
+        make_question(
+            k,
+            cards,
+            vectors,
+            lang=lang,
+            seed=seed,
+            topic=topics.get(cards[k].id),
+            pool=pool,
+            hide=hide,
+            common=common_for(k) if hide else None,
+        )
+        for k in chosen
+    ]
 
 
 def check(question: QuizQuestion, chosen: int) -> QuizAnswer:

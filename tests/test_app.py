@@ -674,11 +674,35 @@ def test_benchmarks_page_shows_reports_readably_and_runs_the_quick_benchmark(env
         "import pathlib, sys; o = pathlib.Path(sys.argv[1]); o.mkdir(parents=True, exist_ok=True); "
         "print('seed 40/40'); (o / 'report.md').write_text('# Quick run\\n\\nhit@1 0.8\\n')"
     )
-    monkeypatch.setattr(ui.benchmarks, "quick_command", lambda out: [sys.executable, "-c", script, str(out)])
+    monkeypatch.setattr(ui.benchmarks, "quick_command", lambda out, **kw: [sys.executable, "-c", script, str(out)])
     button(at, "bench-quick").click()
     ok(at.run())
     assert any(s.startswith("Finished in") for s in texts(at.success))
     assert at.radio(key="bench_pick").value == "quick" and any("hit@1 0.8" in m for m in md(at))
+
+
+def test_benchmarks_page_lists_my_notes_misses_and_opens_both_passages(env):
+    """The "test my own notes" section: a report (as the upload produces it) shows hit@1/hit@5 per
+    mode and each miss with the passage found and the one expected, each opening its document."""
+    from eval.mine import MineQuestion, MineReport, Miss
+    from rag.index import open_index
+
+    chunks = open_index(env / "index").chunks
+    found, expected = chunks[0], next(c for c in chunks if c.doc_id != chunks[0].doc_id)
+    q = MineQuestion(2, "<b>my question</b>", expected.doc_id, "")
+    rep = MineReport(1, "hybrid", {"bm25": {"hit@1": 0.0, "hit@5": 0.0}, "hybrid": {"hit@1": 0.0, "hit@5": 0.0}},
+                     (Miss(q, expected.doc_id, found, expected),), 0.5)
+    at = new_app(lang="en")
+    goto(at, "benchmarks")
+    at.session_state["mine_report"] = ("mine.csv", rep)
+    ok(at.run())
+    assert "Test my own notes" in [h.value for h in at.subheader]
+    assert any("1 questions the default search (hybrid) misses" in m for m in md(at))
+    assert [e.label for e in at.expander if "my question" in e.label]
+    button(at, "mine-e-0").click()
+    ok(at.run())
+    assert at.session_state["source_doc"] == expected.doc_id
+    assert "← Back to the benchmarks" in [b.label for b in at.button]
 
 
 # --- study pages ------------------------------------------------------------------------------------
@@ -753,7 +777,8 @@ def test_quiz_with_explanations_and_a_per_topic_score(env):
         button(at, "quiz-next").click()
         ok(at.run())
     assert any(re.match(r"5問中\d問正解", s) for s in texts(at.subheader))
-    assert len(at.dataframe) == 1 and list(at.dataframe[0].value.columns) == ["トピック", "正解", "問題数"]
+    table = [m for m in md(at) if "studyrag-topic-score" in m]
+    assert len(table) == 1 and "<th>トピック</th><th>正解</th><th>問題数</th>" in table[0]
 
 
 def test_mock_interview_prompts_grades_and_says_when_the_notes_do_not_cover(env):
@@ -815,7 +840,8 @@ def test_progress_page_shows_figures_and_plots(env):
     assert set(metrics) == {"Due now", "Due today", "New cards left today", "Remembered (30 days)"}
     assert metrics["New cards left today"] == "18"
     charts = at.get("vega_lite_chart")
-    assert len(charts) == 2
+    assert len(charts) == 1  # reviews per day; mastery per topic is text (every topic named)
+    assert any('class="studyrag-mastery"' in m for m in md(at))
 
 
 def test_export_and_import_progress(env):

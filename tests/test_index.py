@@ -412,3 +412,16 @@ def test_damaged_saved_facts_are_index_corrupt(small_index, name, content):
         path.write_bytes(content)
     with pytest.raises(IndexCorruptError, match="rebuild"):
         open_index(index_dir)
+
+
+def test_the_scale_benchmarks_synthetic_index_carries_its_facts(small_index):
+    """eval.scale copies chunks without their documents: the facts come from the chunks copied."""
+    from eval.scale import synthesize
+
+    _, index_dir, enc = small_index
+    base = open_index(index_dir)
+    big, _ = synthesize([base], 60)
+    assert len(big.facts.unit_kinds) == len(big.units)
+    assert big.vocabulary_of("ja") and big.facts.question_lists == frozenset()
+    for mode in ("bm25", "hybrid"):
+        assert Searcher(big, encoder=enc).search("LoRAとQLoRAの違いは？", k=5, mode=mode)

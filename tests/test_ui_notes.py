@@ -94,7 +94,7 @@ def test_markdown_is_rendered_and_inert():
     assert "&lt;img src=&quot;x&quot; onerror=&quot;window.&#95;&#95;pwned=2&quot;&gt;" in out
     assert '<span class="studyrag-link">a web link</span>' in out  # words kept, target dropped
     assert '<span class="studyrag-image">[pic]</span>' in out
-    assert "<pre><code>&lt;script&gt;" in out and "blank line above" in out  # a blank line in code stays inside
+    assert '<div class="studyrag-code" role="code">&lt;script&gt;' in out and "blank line above" in out  # one block
     assert "<table>" in out and "&lt;b&gt;b&lt;/b&gt;" in out
     assert "title:" not in out  # the front matter is not shown as text …
     assert (
@@ -334,3 +334,20 @@ def test_reports_list_and_split(tmp_path):
     assert "![outside](../x.png)" in ps[2].text  # not a figure of this folder: left as (inert) text
     cmd = quick_command(runs / "quick", python="py")
     assert cmd[:4] == ["py", "-m", "eval", "seed"] and "--limit" in cmd and cmd[-1].endswith("quick")
+
+
+def test_code_blocks_are_not_streamlit_code_elements_and_keep_their_lines():
+    """Streamlit turns a <pre><code> into its highlighter from String(children): every <br> or
+    <mark> inside became ",[object Object],". Fenced and indented code is our own block."""
+    text = "# T\n\nIntro.\n\n```python\nx = 1\ny = 2\n```\n\n    indented\n    code\n"
+    doc = Document("c.md", text, "T", "en", "0")
+    cited = (text.index("x = 1"), text.index("y = 2") + 5)
+    for out in (notes.document_html(doc, cited=cited, quotes=[cited]), notes.markdown_html(text)):
+        assert "<pre" not in out and "<code>" not in out
+        assert 'class="studyrag-code" role="code">' in out
+        assert "y = 2" in out
+    marked = notes.document_html(doc, cited=cited, quotes=[cited])
+    block = marked.split('class="studyrag-code" role="code">')[1].split("</div>")[0]
+    assert "<br>" in block and "<mark" in block  # lines and highlight survive inside the block
+    inline = notes.markdown_html("a `b` c")
+    assert "<code>b</code>" in inline  # inline code is rendered by Streamlit as it is

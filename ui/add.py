@@ -9,7 +9,6 @@ from ingest.uploads import (
     MAX_FILE_UPLOAD_BYTES,
     MAX_UPLOAD_BYTES,
     SUFFIXES,
-    UPLOAD_DIR,
     UploadError,
     add_documents,
     overall_fraction,
@@ -32,6 +31,9 @@ def render() -> None:
     st.title(tr("add.title"))
     st.write(tr("add.intro", mb=MAX_UPLOAD_BYTES // 1_000_000, file_mb=MAX_FILE_UPLOAD_BYTES // 1_000_000))
     up = session.get(session.Uploads)
+    types = ", ".join(x.lstrip(".").upper() for x in SUFFIXES)
+    limit = tr("add.upload_limit", mb=MAX_FILE_UPLOAD_BYTES // 1_000_000, types=types)
+    r.uploader_labels(tr("add.upload_button"), limit)
     files = st.file_uploader(
         tr("add.files"),
         type=[s.lstrip(".") for s in SUFFIXES],
@@ -43,10 +45,10 @@ def render() -> None:
         _upload([(f.name, f.getvalue()) for f in files], searcher.index.encoder_id)
     if up.job is not None:
         _job_panel()
-    for kind, msg in up.messages:
-        getattr(st, kind)(msg)
+    for kind, key, values in up.messages:  # worded now: in the language chosen since
+        getattr(st, kind)(tr(key, **values))
     _stale(searcher)
-    uploads = state.corpus_dir() / UPLOAD_DIR
+    uploads = state.uploads_dir()
     mine = sorted(p.name for p in uploads.glob("*") if p.suffix.lower() in SUFFIXES) if uploads.is_dir() else []
     if mine:
         st.caption(tr("add.so_far", names=r.joined(mine)))
@@ -73,9 +75,11 @@ def _upload(files: list[tuple[str, bytes]], encoder: str) -> None:
     up = session.get(session.Uploads)
     up.messages = []
     try:
-        up.job = start_adding(files, state.corpus_dir(), state.index_dir(), state.get_encoder(encoder))
+        up.job = start_adding(
+            files, state.corpus_dir(), state.index_dir(), state.get_encoder(encoder), uploads=state.uploads_dir()
+        )
     except UploadError as e:
-        up.messages = [("error", tr("add.failed", error=md_escape(str(e))))]
+        up.messages = [("error", "add.failed", {"error": md_escape(str(e))})]
 
 
 @st.fragment(run_every=1.0)
@@ -95,17 +99,17 @@ def _job_panel() -> None:
             st.info(tr("add.searchable", names=names, s=f"{job.searchable_s:.1f}"))
         return
     up.job = None
-    messages: list[tuple[str, str]] = []
+    messages: list[tuple[str, str, dict]] = []  # (kind, i18n key, values)
     if job.error:
-        messages.append(("error", tr("add.failed", error=md_escape(job.error))))
+        messages.append(("error", "add.failed", {"error": md_escape(job.error)}))
     result = job.result
     if result is not None:
         for _name, why in result.refused:
-            messages.append(("error", tr("add.refused", reason=md_escape(why))))
+            messages.append(("error", "add.refused", {"reason": md_escape(why)}))
         for d in result.unchanged:
-            messages.append(("info", tr("add.unchanged", name=md_escape(d))))
+            messages.append(("info", "add.unchanged", {"name": md_escape(d)}))
         if result.saved and job.report is not None:
-            messages.append(("success", tr("add.added", names=r.joined(result.saved), docs=job.report.documents)))
+            messages.append(("success", "add.added", {"names": r.joined(result.saved), "docs": job.report.documents}))
             up.round += 1  # a new uploader: the old one's files are cleared
     up.messages = messages
     st.rerun(scope="app")
@@ -114,22 +118,27 @@ def _job_panel() -> None:
 def _upload_now(files: list[tuple[str, bytes]], encoder: str) -> None:
     up = session.get(session.Uploads)
     bar, progress = _progress_bar()
-    messages: list[tuple[str, str]] = []
+    messages: list[tuple[str, str, dict]] = []  # (kind, i18n key, values)
     try:
         result, report = add_documents(
-            files, state.corpus_dir(), state.index_dir(), state.get_encoder(encoder), progress=progress
+            files,
+            state.corpus_dir(),
+            state.index_dir(),
+            state.get_encoder(encoder),
+            progress=progress,
+            uploads=state.uploads_dir(),
         )
     except (RagError, OSError) as e:
         bar.empty()
-        up.messages = [("error", tr("add.failed", error=md_escape(str(e))))]
+        up.messages = [("error", "add.failed", {"error": md_escape(str(e))})]
         return
     bar.progress(1.0, text=tr("stage.done"))
     for _name, why in result.refused:
-        messages.append(("error", tr("add.refused", reason=md_escape(why))))
+        messages.append(("error", "add.refused", {"reason": md_escape(why)}))
     for d in result.unchanged:
-        messages.append(("info", tr("add.unchanged", name=md_escape(d))))
+        messages.append(("info", "add.unchanged", {"name": md_escape(d)}))
     if result.saved:
-        messages.append(("success", tr("add.added", names=r.joined(result.saved), docs=report.documents)))
+        messages.append(("success", "add.added", {"names": r.joined(result.saved), "docs": report.documents}))
     up.messages = messages
     if result.saved:
         up.round += 1  # a new uploader: the old one's files are cleared
@@ -139,7 +148,7 @@ def _upload_now(files: list[tuple[str, bytes]], encoder: str) -> None:
 def _stale(searcher) -> None:
     """Offer to re-read files that changed in the notes folder outside the app."""
     try:
-        stale = stale_documents(searcher.index.manifest, state.corpus_dir())
+        stale = stale_documents(searcher.index.manifest, state.corpus_dir(), uploads=state.uploads_dir())
     except (RagError, OSError):
         return
     if not stale:
@@ -150,12 +159,16 @@ def _stale(searcher) -> None:
         bar, progress = _progress_bar()
         try:
             report = update_index(
-                state.corpus_dir(), state.index_dir(), state.get_encoder(searcher.index.encoder_id), progress=progress
+                state.corpus_dir(),
+                state.index_dir(),
+                state.get_encoder(searcher.index.encoder_id),
+                progress=progress,
+                uploads=state.uploads_dir(),
             )
         except (RagError, OSError) as e:
             bar.empty()
             st.error(tr("add.failed", error=md_escape(str(e))))
             return
         bar.progress(1.0, text=tr("stage.done"))
-        session.get(session.Uploads).messages = [("success", tr("add.updated", docs=report.documents))]
+        session.get(session.Uploads).messages = [("success", "add.updated", {"docs": report.documents})]
         st.rerun()

@@ -46,8 +46,11 @@ def _md() -> MarkdownIt:
     def code_inline(self, tokens, idx, options, env):
         return f"<code>{escape(tokens[idx].content)}</code>"
 
-    def code_block(self, tokens, idx, options, env):  # fences too: the info string is dropped
-        return f"<pre><code>{escape(tokens[idx].content.rstrip(chr(10)))}</code></pre>"
+    # Fences too (the info string is dropped). Not <pre><code>: Streamlit renders a block <code>
+    # with its own highlighter from String(children), so each <br> (and any highlight) inside
+    # one showed as ",[object Object],". A <div> of our class keeps the lines and the marks.
+    def code_block(self, tokens, idx, options, env):
+        return f'<div class="studyrag-code" role="code">{escape(tokens[idx].content.rstrip(chr(10)))}</div>'
 
     def link_open(self, tokens, idx, options, env):
         return '<span class="studyrag-link">'
@@ -324,18 +327,27 @@ def with_panels(
     )
 
 
+# Punctuation that closes a sentence or clause: kept on the line of the marker before it.
+_CLOSING = re.compile(r"[。．.、，,！!？?：:；;」』）)\]】]+")
+
+
 def _with_markers(text: str, key: str, valid: set[int]) -> str:
+    """``text`` escaped, each marker clickable. A marker, the character before it and the
+    punctuation after it never part at a line end (no line that is only "。")."""
     out, pos = [], 0
     for m in MARKER.finditer(text):
-        out.append(escape(text[pos : m.start()]))
+        start = m.start() - 1 if m.start() > pos and not text[m.start() - 1].isspace() else m.start()
+        out.append(escape(text[pos:start]))
         nums = [int(x) for x in re.findall(r"\d+", m.group(1))]
-        out.append(
-            "".join(
-                marker_html(key, n) if n in valid else f'<span class="studyrag-bad-cite">&#91;{n}&#93;</span>'
-                for n in nums
-            )
+        marks = "".join(
+            marker_html(key, n) if n in valid else f'<span class="studyrag-bad-cite">&#91;{n}&#93;</span>'
+            for n in nums
         )
-        pos = m.end()
+        close = _CLOSING.match(text, m.end())
+        end = close.end() if close else m.end()
+        glued = escape(text[start : m.start()]) + marks + escape(text[m.end() : end])
+        out.append(f'<span class="studyrag-nobr">{glued}</span>')
+        pos = end
     out.append(escape(text[pos:]))
     return "".join(out)
 
@@ -376,7 +388,7 @@ def answer_html(a, *, key: str, lang: str, titles: Mapping[str, str]) -> str:
     for c in cited:
         ch = c.chunk
         page = c.location.label if c.location is not None else ""
-        head = " · ".join(x for x in (titles.get(ch.doc_id) or ch.title, passage_label(ch), page) if x)
+        head = panel_head(titles.get(ch.doc_id) or ch.title, passage_label(ch), page)
         note = ""
         if c.translated:
             said = t("ask.translated", lang, lang=lang_name(lang, c.hit.chunk.lang))
@@ -387,6 +399,17 @@ def answer_html(a, *, key: str, lang: str, titles: Mapping[str, str]) -> str:
             extra = f"<details><summary>{escape(other)}</summary>{passage_html(c.parallel)}</details>"
         panels.append(Panel(c.number, head, note + passage_html(ch, c.quotes), extra))
     return with_panels(key, body, panels, css_class="studyrag-answer", close=t("ask.panel_close", lang))
+
+
+def panel_head(*parts: str) -> str:
+    """A citation's heading from its parts (title, place), each once: a note whose only heading
+    is its title reads "Zorblax caching", not "Zorblax caching · Zorblax caching"."""
+    seen: list[str] = []
+    for p in parts:
+        p = (p or "").strip()
+        if p and all(p.casefold() != q.casefold() for q in seen):
+            seen.append(p)
+    return " · ".join(seen)
 
 
 def source_panel(number: int, source, head: str, spans: Iterable[tuple[int, int]] = ()) -> Panel:

@@ -49,12 +49,13 @@ def page_html(png: bytes, size: tuple[float, float], boxes: list[Box], *, alt: s
     )
 
 
-def original_bytes(corpus_dir: Path, doc_id: str, sha256: str) -> bytes | None:
-    """The kept original of ``doc_id`` when it is still the file that was indexed, else None."""
-    from rag.corpus import read_file
+def original_bytes(corpus_dir: Path, doc_id: str, sha256: str, *, uploads: Path | None = None) -> bytes | None:
+    """The kept original of ``doc_id`` (an upload: in the data folder's ``uploads``) when it is
+    still the file that was indexed, else None."""
+    from rag.corpus import document_location, read_file
 
     try:
-        data = read_file(Path(corpus_dir) / doc_id, Path(corpus_dir))
+        data = read_file(*document_location(Path(corpus_dir), doc_id, uploads=uploads))
     except (OSError, ValueError, Exception):  # noqa: BLE001 -- a missing or refused file shows no page
         return None
     return data if hashlib.sha256(data).hexdigest() == sha256 else None

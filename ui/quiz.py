@@ -30,6 +30,7 @@ def _new(ctx: state.Study) -> None:
     except ValueError:
         quiz.questions = []
     quiz.i, quiz.answers, quiz.checked = 0, [], False
+    quiz.n = n
 
 
 def render() -> None:
@@ -42,6 +43,7 @@ def render() -> None:
         right.button(tr("quiz.start"), key="quiz-new", icon=":material/refresh:")
         or qs.questions is None
         or qs.lang != state.lang()
+        or qs.n != int(st.session_state.get("quiz_n", 10))  # the size just chosen, at once
     ):
         qs.lang = state.lang()
         _new(ctx)
@@ -106,10 +108,14 @@ def _result(answers, topic_name) -> None:
     sc = score(answers)
     st.subheader(tr("quiz.score", right=sc.correct, total=sc.total, pct=round(100 * sc.ratio)))
     st.caption(tr("quiz.by_topic"))
-    st.dataframe(
-        [
-            {tr("col.topic"): topic_name(t), tr("col.right"): v["correct"], tr("col.total"): v["total"]}
-            for t, v in sc.by_topic.items()
-        ],
-        hide_index=True,
+    r.html(topic_score_html(sc.by_topic, topic_name))
+
+
+def topic_score_html(by_topic: dict, topic_name) -> str:
+    """The per-topic score as a small table of text (topics come from the notes: escaped)."""
+    head = "".join(f"<th>{r.escape(tr(k))}</th>" for k in ("col.topic", "col.right", "col.total"))
+    rows = "".join(
+        f'<tr class="topic"><td>{r.escape(topic_name(t))}</td><td>{v["correct"]}</td><td>{v["total"]}</td></tr>'
+        for t, v in sorted(by_topic.items(), key=lambda kv: (-kv[1]["total"], kv[0]))
     )
+    return f'<div class="studyrag-notes"><table class="studyrag-topic-score"><tr>{head}</tr>{rows}</table></div>'

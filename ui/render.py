@@ -34,10 +34,24 @@ CSS = f"""
 .studyrag-h3 {{ font-size: 1.1rem; margin: .8rem 0 .3rem; }}
 .studyrag-h4, .studyrag-h5, .studyrag-h6 {{ font-size: 1rem; margin: .6rem 0 .25rem; }}
 .studyrag-notes p {{ margin: 0 0 .6rem; }}
-.studyrag-notes pre {{ background: rgba(128,128,128,.10); padding: .5rem .7rem; border-radius: 4px;
-  overflow-x: auto; white-space: pre; font-size: .85rem; }}
+.studyrag-notes pre, .studyrag-code {{ background: rgba(128,128,128,.10); padding: .5rem .7rem; border-radius: 4px;
+  overflow-x: auto; white-space: pre; font-size: .85rem; margin: .2rem 0 .7rem; overflow-wrap: normal;
+  font-family: "Source Code Pro", ui-monospace, monospace; line-height: 1.5; }}
 .studyrag-notes table {{ border-collapse: collapse; margin: .4rem 0 .8rem; font-size: .9rem; }}
-.studyrag-notes th, .studyrag-notes td {{ border: 1px solid rgba(128,128,128,.35); padding: .2rem .5rem; }}
+.studyrag-notes th, .studyrag-notes td {{ border: 1px solid rgba(128,128,128,.35); padding: .2rem .5rem;
+  overflow-wrap: normal; word-break: normal; }}
+.studyrag-notes th {{ white-space: nowrap; }}
+.studyrag-notes table {{ display: block; max-width: 100%; overflow-x: auto; }}
+[class*="st-key-chat-"] button {{ justify-content: flex-start; text-align: left; padding-left: .6rem;
+  padding-right: .6rem; }}
+[class*="st-key-chat-"] button div, [class*="st-key-chat-"] button span {{ justify-content: flex-start; }}
+[class*="st-key-chat-"] button[data-testid="stBaseButton-tertiary"] {{ border: 1px solid transparent; }}
+[class*="st-key-chat-"] button p {{ text-align: left; }}
+.studyrag-mastery {{ display: grid; grid-template-columns: minmax(8rem, max-content) 1fr; gap: .3rem .8rem;
+  align-items: center; font-size: .9rem; margin: .3rem 0 1rem; }}
+.studyrag-mastery .bar {{ background: rgba(128,128,128,.15); border-radius: 3px; height: 1.1rem; position: relative; }}
+.studyrag-mastery .fill {{ background: #6aa84f; border-radius: 3px; height: 100%; }}
+.studyrag-mastery .pct {{ position: absolute; left: .4rem; top: 0; font-size: .75rem; line-height: 1.1rem; }}
 .studyrag-notes blockquote {{ border-left: 3px solid rgba(128,128,128,.4); margin: .3rem 0; padding-left: .7rem; }}
 .studyrag-link {{ text-decoration: underline dotted; }}
 .studyrag-image {{ color: #777; }}
@@ -51,6 +65,7 @@ mark.studyrag-cited {{ background: #dcebff; color: inherit; padding: 0; }}
   border-radius: 4px; padding: 0 4px; margin: 0 1px; vertical-align: super; line-height: 1.25; cursor: pointer;
   user-select: none; }}
 .studyrag-cite:hover {{ background: #c9defa; }}
+.studyrag-nobr {{ white-space: nowrap; }}
 .studyrag-bad-cite {{ font-size: .78em; color: #c0392b; vertical-align: super; }}
 .sr-toggle {{ display: none; }}
 .sr-panel {{ display: none; border-left: 3px solid #5b9bd5; background: rgba(91,155,213,.08); padding: .5rem .8rem;
@@ -70,6 +85,28 @@ mark.studyrag-cited {{ background: #dcebff; color: inherit; padding: 0; }}
 
 def style() -> None:
     st.html(CSS)
+
+
+def _css_string(text: str) -> str:
+    """``text`` as a CSS string literal (our own interface words; quotes and backslashes escaped)."""
+    return '"' + "".join(f"\\{ord(c):x} " if c in '"\\<>\n' else c for c in text) + '"'
+
+
+def uploader_labels(button: str, limit: str) -> None:
+    """The file uploader's own words in the interface language. Streamlit writes "Upload" and
+    "2MB per file • MD, TXT" itself, in English, with no parameter for them: its texts are
+    hidden and ours shown in their place (style only; the button and the drop zone work as
+    before, and the accessible name comes from the uploader's label)."""
+    zone = '[data-testid="stFileUploaderDropzone"]'
+    st.html(
+        "<style>"
+        f'{zone} button [data-testid="stMarkdownContainer"] p {{ display: none; }}'
+        f'{zone} button [data-testid="stMarkdownContainer"]::after {{ content: {_css_string(button)}; }}'
+        f'{zone} [data-testid="stFileUploaderDropzoneInstructions"] span {{ display: none; }}'
+        f'{zone} [data-testid="stFileUploaderDropzoneInstructions"] > div::after {{ content: {_css_string(limit)};'
+        " font-size: .875rem; opacity: .7; }"
+        "</style>"
+    )
 
 
 def html(markup: str) -> None:

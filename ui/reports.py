@@ -1,7 +1,7 @@
 """Benchmark reports for the app: which exist, and each as Markdown pieces and figures.
 
 Streamlit-free. The shipped reports live in ``eval/results/``; the quick run (the command in
-:func:`quick_command`) writes to ``eval/runs/quick/``.
+:func:`quick_command`) writes to the data folder's ``runs/quick/``.
 """
 
 from __future__ import annotations
@@ -19,9 +19,12 @@ _IMAGE = re.compile(r"^\s*!\[([^\]]*)\]\(([^)\s]+)\)\s*$")
 _HEADING = re.compile(r"^(#{1,6})\s+(.*)$")
 
 
-def quick_command(out: Path, python: str = sys.executable) -> list[str]:
-    """The quick benchmark: seed questions of the held-out half, two search modes (under a minute)."""
-    return [python, "-m", "eval", "seed", "--limit", str(QUICK_QUESTIONS), "--modes", QUICK_MODES, "--out", str(out)]
+def quick_command(out: Path, python: str = sys.executable, *, index: Path | None = None) -> list[str]:
+    """The quick benchmark: seed questions of the held-out half, two search modes (under a
+    minute). With ``index`` (the app's) it searches that index instead of embedding the notes
+    again (eval falls back to building one when the index holds other documents)."""
+    cmd = [python, "-m", "eval", "seed", "--limit", str(QUICK_QUESTIONS), "--modes", QUICK_MODES, "--out", str(out)]
+    return cmd + (["--index", str(index)] if index is not None else [])
 
 
 def available(results: Path, runs: Path) -> list[tuple[str, Path]]:
@@ -49,16 +52,28 @@ class Piece:
     caption: str = ""
 
 
+def _balanced(text: str) -> bool:
+    """No bracket or code span left open (a cut there would split "Answers (…)" in two)."""
+    return text.count("(") == text.count(")") and text.count("[") == text.count("]") and text.count("`") % 2 == 0
+
+
 def _heading(line: str) -> list[str]:
-    """A long heading ("## seed — test split, 116 queries …") as a short heading and a line."""
+    """A long heading ("## seed — test split, 116 queries …") as a short heading and a line;
+    "## Answers (`python -m eval answers`, details in …)" as "Answers" and the bracket's text.
+    Never cut inside brackets or code."""
     m = _HEADING.match(line)
     if not m or len(m.group(2)) <= LONG_HEADING:
         return [line]
-    head, sep, rest = m.group(2).partition(" — ")
-    if not sep:
-        head, sep, rest = m.group(2).partition(", ")
-    if not sep:
-        return [line]
+    text = m.group(2)
+    for sep in (" — ", ", "):
+        head, found, rest = text.partition(sep)
+        if found and _balanced(head):
+            break
+    else:
+        b = re.match(r"^(.+?)\s*\((.+)\)\s*$", text)
+        if not b or not _balanced(b.group(1)) or not _balanced(b.group(2)):
+            return [line]
+        head, rest = b.group(1), b.group(2)
     return [f"{m.group(1)} {head}", "", rest[0].upper() + rest[1:] if rest else rest, ""]
 
 

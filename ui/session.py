@@ -84,6 +84,7 @@ class Quiz:
     answers: list = field(default_factory=list)
     checked: bool = False
     lang: str | None = None
+    n: int | None = None  # the size it was made with (a new choice makes a new quiz at once)
 
 
 @dataclass

@@ -7,6 +7,7 @@ import streamlit as st
 from rag.answer import ANSWER_LANGS, ANSWERERS
 from rag.context import DEFAULT_K
 from rag.highlight import md_escape
+from rag.messages import lang_name
 from rag.search import MODES
 from study.store import MAX_PROFILE_NAME, ProfileError, StoreError
 from ui import i18n, session, state
@@ -108,9 +109,26 @@ def _settings() -> None:
             key="answerer",
             persist_state="session",
         )
+        _answer_lang_note(lang)
         if ss.get("answerer") == "endpoint":
             st.text_input(
                 tr("side.llm_url"), placeholder="http://localhost:11434", key="llm_url", persist_state="session"
             )
             st.text_input(tr("side.llm_model"), key="llm_model", persist_state="session")
     st.toggle(tr("side.details"), key="details", persist_state="session")
+
+
+def _answer_lang_note(lang: str) -> None:
+    """Say what a chosen answer language does: notes without text in it are quoted in their own
+    languages (with a line in the chosen one) unless a language-model server writes the answer."""
+    want = st.session_state.get("answer_lang", "auto")
+    if want not in i18n.NATIVE:
+        return
+    name = lang_name(lang, want)
+    if st.session_state.get("answerer") == "endpoint":
+        st.caption(tr("side.answer_lang_endpoint", lang=name))
+        return
+    have = state.notes_languages()
+    if have and want not in have:
+        langs = i18n.t("list.sep", lang).join(lang_name(lang, x) for x in sorted(have))
+        st.caption(tr("side.answer_lang_no_notes", lang=name, langs=langs))

@@ -38,7 +38,9 @@ def render() -> None:
     back = (target or {}).get("back") or {}
     if back.get("page"):
         label = tr("sources.back") if back["page"] == "ask" else tr("sources.back_card")
-        if st.button(label, key="source-back", icon=":material/arrow_back:"):
+        if back["page"] == "benchmarks":
+            label = tr("mine.back")
+        if st.button(label, key="source-back"):  # the label has its arrow: one, not two
             session.get(session.Chat).scroll_turn = back.get("turn")
             src.target = None
             state.go(back["page"])
@@ -88,7 +90,7 @@ def _cited_page(doc, span, quotes):
     where = locate(doc.origin, quotes or [span])
     if where is None:
         return None
-    data = original_bytes(state.corpus_dir(), doc.doc_id, doc.sha256)
+    data = original_bytes(state.corpus_dir(), doc.doc_id, doc.sha256, uploads=state.uploads_dir())
     left, right = st.columns(2, gap="medium")
     with left:
         st.caption(tr("sources.page", page=where.label))

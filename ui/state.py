@@ -59,6 +59,11 @@ def runs_dir() -> Path:
     return context().runs
 
 
+def uploads_dir() -> Path:
+    """The learner's uploaded documents: in the data folder, never in the checkout."""
+    return context().uploads
+
+
 def build_encoder() -> str:
     return context().encoder
 
@@ -153,7 +158,7 @@ def live_build() -> Path:
         from ingest.uploads import update_index
 
         with st.spinner(tr("index.building")):
-            update_index(corpus_dir(), index_dir(), get_encoder(build_encoder()))
+            update_index(corpus_dir(), index_dir(), get_encoder(build_encoder()), uploads=uploads_dir())
         return current_folder(index_dir())
 
 
@@ -177,7 +182,9 @@ def load_searcher() -> Searcher:
             from ingest.uploads import update_index
 
             with st.spinner(tr("index.rebuilding")):
-                update_index(corpus_dir(), index_dir(), get_encoder(build_encoder()), rebuild=True)
+                update_index(
+                    corpus_dir(), index_dir(), get_encoder(build_encoder()), rebuild=True, uploads=uploads_dir()
+                )
             st.rerun()
         st.stop()
     except RagError as e:
@@ -196,6 +203,18 @@ def _titles(build: str) -> dict[str, str]:
 
     index = get_searcher(build).index
     return {d: display_title(doc, index.chunks) for d, doc in index.documents.items()}
+
+
+def notes_languages() -> frozenset[str]:
+    """The languages of the live build's documents (empty while there is no index yet)."""
+    try:
+        build = str(current_folder(index_dir()))
+    except RagError:
+        return frozenset()
+    try:
+        return frozenset(d.lang for d in get_searcher(build).index.documents.values())
+    except RagError:
+        return frozenset()
 
 
 def titles(searcher: Searcher) -> dict[str, str]:
