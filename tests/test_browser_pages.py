@@ -138,8 +138,13 @@ def test_the_quiz_follows_the_chosen_size_and_scores_per_topic(browser, app_url)
         for i in range(5):
             page.get_by_text(f"Question {i + 1} of 5").wait_for(timeout=30_000)
             live = ".st-key-quiz-card [data-testid='stRadioOption']:not(:has(input[disabled]))"
-            page.locator(live).first.click()
-            page.locator(f"{live} input:checked").wait_for(state="attached")
+            for _ in range(5):  # a rerun may replace the card under the click: click until it holds
+                page.locator(live).first.click()
+                try:
+                    page.locator(f"{live} input:checked").wait_for(state="attached", timeout=5_000)
+                    break
+                except Exception:  # noqa: BLE001 -- playwright's TimeoutError: click again
+                    page.wait_for_timeout(500)
             page.wait_for_timeout(1000)  # the choice reaches the server (a rerun) before "Check"
             for _ in range(3):
                 page.get_by_role("button", name="Check").click()
