@@ -13,6 +13,12 @@
     python -m eval phrasing                 # questions wrapped in a request ("…について教えてください")
     python -m eval speed                    # ingest time, encoding rate, latency idle and beside a busy encoder
     python -m eval drill [--tune] [--index DIR]   # mock-interview grading vs hand labels
+    python -m eval beir DIR|FILE [--save-run RUNS]  # a BEIR folder, Mr. TyDi / MIRACL or JQaRA file -> eval/runs/beir/
+    python -m eval compare A.run B.run … --qrels FILE   # ranx table with paired significance
+    python -m eval mine QUESTIONS.csv [--index DIR]     # "test my own notes": hit@1/hit@5 per mode and the misses
+    python -m eval to-beir SQUAD.json OUT_DIR           # a SQuAD-format file as a BEIR folder
+    python -m eval beir-check               # JSQuAD / CMRC: SQuAD path vs BEIR path (within 0.002)
+    python -m eval beir-scale               # BEIR-style runs over 10k / 100k synthetic passages
     python -m eval formats [--parts parity,cited,ocr,speed,big]  # the seed corpus as PDF/DOCX/HTML/PPTX; big PDFs
 
 Progress goes to stderr; ``--json`` prints one JSON object on stdout.
@@ -30,7 +36,7 @@ from pathlib import Path
 
 from eval import report
 from eval.datasets import BENCHMARKS, Dataset, load_seed, load_squad
-from eval.runner import BuiltIndex, CachingEncoder, build_index, evaluate_modes
+from eval.runner import BuiltIndex, CachingEncoder, build_index, cached_index, evaluate_modes
 from rag import config
 from rag.encoders import DEFAULT_ENCODER, load_encoder
 from rag.errors import RagError
@@ -42,13 +48,20 @@ RUNS = Path(__file__).resolve().parent / "runs"  # everything else (quick, singl
 QUICK_LIMIT = 150
 
 
+BEIR_TARGETS = ("beir", "miracl", "mrtydi", "jqara")  # one reader tells the layouts apart
+
+
 def _datasets(names: list[str], squad_path: Path | None) -> list[Dataset]:
+    from eval.beir import load_any
+
     out = []
     for n in names:
         if n == "seed":
             out.append(load_seed())
         elif n == "squad":
             out.append(load_squad(squad_path))
+        elif n == "beir":
+            out.append(load_any(squad_path))
         else:
             out.append(load_squad(BENCHMARKS[n], n))
     return out
@@ -73,9 +86,15 @@ def prebuilt_index(index_dir: Path, ds: Dataset):
 
 
 def run_sets(datasets: list[Dataset], modes: list[str], *, split: str, limit: int | None,
-             encoder_name: str, progress: bool, index_dir: Path | None = None) -> dict:
+             encoder_name: str, progress: bool, index_dir: Path | None = None, deep: bool = False,
+             cache_queries: bool = False) -> dict:
     """Each set's modes on its held-out (or chosen) half. ``index_dir``: the seed set is searched
-    in that index (with the encoder it records) when it holds the same documents."""
+    in that index (with the encoder it records) when it holds the same documents. ``deep``
+    (BEIR-style sets): the index is a throw-away one cached by content hash under the data
+    folder, runs are 100 deep, recall@100 is scored and the significance test is on nDCG@10.
+    ``cache_queries`` keeps query vectors in the on-disk cache (comparisons without latency)."""
+    from eval.metrics import DEEP_METRICS, METRICS
+
     results = {}
     for ds in datasets:
         built, why = prebuilt_index(index_dir, ds) if index_dir is not None and ds.name == "seed" else (None, "")
@@ -84,11 +103,12 @@ def run_sets(datasets: list[Dataset], modes: list[str], *, split: str, limit: in
         if built is not None:
             enc = _encoder(built.index.encoder_id)
         else:
-            enc = CachingEncoder(_encoder(encoder_name), cache_queries=False)
-            built = build_index(ds, enc, progress=progress)
+            enc = CachingEncoder(_encoder(encoder_name), cache_queries=cache_queries)
+            built = cached_index(ds, enc, progress=progress) if deep else build_index(ds, enc, progress=progress)
         sub = ds.subset(split, limit)
         searcher = Searcher(built.index, encoder=enc)
-        res = evaluate_modes(searcher, sub, modes, progress=progress)
+        res = evaluate_modes(searcher, sub, modes, progress=progress, k=100 if deep else 10,
+                             metric_names=DEEP_METRICS if deep else METRICS)
         results[ds.name] = {
             "split": split,
             "queries": len(sub.queries),
@@ -96,7 +116,9 @@ def run_sets(datasets: list[Dataset], modes: list[str], *, split: str, limit: in
             "chunks": len(built.index.chunks),
             "index_build_s": built.seconds,
             "peak_rss_mb": built.peak_rss_mb,
+            "index_cached": built.cached,
             "modes": res["modes"],
+            "_sig_metric": "ndcg@10" if deep else "mrr@10",
             "_runs": res["runs"],
             "_qrels": res["qrels"],
         }
@@ -108,7 +130,8 @@ def run_sets(datasets: list[Dataset], modes: list[str], *, split: str, limit: in
 def _significance(results: dict) -> dict:
     from eval.metrics import compare
 
-    return {n: compare(r["_qrels"], r["_runs"]) for n, r in results.items() if len(r["_runs"]) > 1}
+    return {n: compare(r["_qrels"], r["_runs"], r.get("_sig_metric", "mrr@10"))
+            for n, r in results.items() if len(r["_runs"]) > 1}
 
 
 def write_report(results: dict, folder: Path, *, title: str, settings: dict, extra_md: str = "") -> Path:
@@ -122,14 +145,20 @@ def write_report(results: dict, folder: Path, *, title: str, settings: dict, ext
           f"`{settings['tuned']['default_mode']}` (rag/tuned.json). Held-out halves unless noted; "
           "latency is warm, per query, on this machine (2 cores).", ""]
     for n, r in results.items():
+        built = (f"index read from the content-hash cache in {r['index_build_s']:.1f} s" if r.get("index_cached") else
+                 f"index build {r['index_build_s']:.1f} s (embeddings cached after the first run)")
         md += [f"## {n} — {r['split']} split, {r['queries']} queries over {r['chunks']} chunks "
-               f"({r['documents']} documents); index build {r['index_build_s']:.1f} s (embeddings cached after the "
-               f"first run), peak process memory so far {r['peak_rss_mb']:.0f} MB", "",
+               f"({r['documents']} documents); {built}, peak process memory so far {r['peak_rss_mb']:.0f} MB", "",
                report.table(r["modes"]), ""]
         if n in sig:
+            metric = r.get("_sig_metric", "mrr@10")
             better = {m: v["significantly_better_than"] for m, v in sig[n].items() if v["significantly_better_than"]}
-            md += ["Paired randomisation test on MRR@10 (p < 0.05): "
+            md += [f"Paired randomisation test on {metric} (p < 0.05): "
                    + ("; ".join(f"{m} > {', '.join(b)}" for m, b in better.items()) or "no significant differences"), ""]
+            if "bm25" in sig[n]:
+                vs = [f"{m} {v['score'] - sig[n]['bm25']['score']:+.3f} (p = {v['p_values']['bm25']:.3g})"
+                      for m, v in sig[n].items() if m != "bm25"]
+                md += [f"Against bm25 ({metric}, difference and paired p): " + "; ".join(vs), ""]
         for group in ("lang", "type"):
             rows = {f"{m} / {g}": v for m, r2 in r["modes"].items() for g, v in r2["by"][group].items()}
             if len({g for m, r2 in r["modes"].items() for g in r2["by"][group]}) > 1:
@@ -167,16 +196,24 @@ def _positive_int(text: str) -> int:
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(prog="python -m eval", description=__doc__.split("\n")[0])
     p.add_argument("target", nargs="?", default="all",
-                   help="all | seed | jsquad | cmrc2018 | squad PATH | answers | drill | phrasing | speed | sparse | ablations | tune | ceiling | scale | formats")
-    p.add_argument("path", nargs="?", type=Path, help="SQuAD-format file (with `squad`)")
+                   help="all | seed | jsquad | cmrc2018 | squad PATH | beir PATH | compare RUN… | mine FILE | to-beir SQUAD OUT"
+                        " | answers | drill | phrasing | speed | sparse | ablations | tune | ceiling | scale | formats"
+                        " | beir-check | beir-scale")
+    p.add_argument("paths", nargs="*", type=Path,
+                   help="squad: a SQuAD-format file; beir: a BEIR folder or a Mr. TyDi/MIRACL/JQaRA file; "
+                        "compare: TREC run files; mine: a CSV/JSONL of questions")
     p.add_argument("--modes", default=",".join(MODES), help="comma-separated: " + ",".join(MODES))
-    p.add_argument("--split", default="test", choices=("dev", "test", "all"), help="query half (default: held-out test)")
+    p.add_argument("--split", default=None, choices=("dev", "test", "all"),
+                   help="query half (default: held-out test; beir: test if the set has one, else all)")
     p.add_argument("--quick", action="store_true", help=f"at most {QUICK_LIMIT} queries per set (for CI)")
     p.add_argument("--limit", type=_positive_int, help="at most this many queries per set")
     p.add_argument("--encoder", default=DEFAULT_ENCODER, help="e5-small (default) | use-m3 | minilm | st:<model>")
     p.add_argument("--index", type=Path, default=None,
                    help="drill: grade against this index; seed: search this index (built from ./corpus, e.g. the "
-                   "app's) instead of building one")
+                   "app's) instead of building one; mine: the notes' index (default ./index)")
+    p.add_argument("--save-run", type=Path, default=None, metavar="DIR",
+                   help="also write one TREC run file per mode (qid Q0 docid rank score tag) and the qrels into DIR")
+    p.add_argument("--qrels", type=Path, default=None, help="compare: TREC or BEIR qrels file")
     p.add_argument("--json", action="store_true", help="print the scores as one JSON object on stdout")
     p.add_argument("--calibrate", action="store_true", help="answers: refit the relevance model on the dev half first")
     p.add_argument("--tune", action="store_true",
@@ -184,6 +221,12 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--out", type=Path, default=None, help="results folder (default eval/results[/quick])")
     p.add_argument("--parts", default="parity,cited,ocr,speed,big", help="formats: which parts to run")
     args = p.parse_args(argv)
+    args.path = args.paths[0] if args.paths else None
+    if args.split is None and args.target not in BEIR_TARGETS:
+        args.split = "test"
+    if args.target not in ("compare", "to-beir") and len(args.paths) > 1:
+        print(f"error: `{args.target}` takes one path, got {len(args.paths)}", file=sys.stderr)
+        return 2
     warnings.simplefilter("ignore")
     modes = [m.strip() for m in args.modes.split(",") if m.strip()]
     bad = [m for m in modes if m not in MODES]
@@ -238,11 +281,47 @@ def main(argv: list[str] | None = None) -> int:
         from eval.scale import main as scale
 
         return scale(out=args.out or RESULTS, quick=args.quick, encoder=args.encoder)
+    if args.target == "compare":
+        from eval.compare import main as compare
+
+        return compare(args.paths, qrels=args.qrels, as_json=args.json)
+    if args.target == "mine":
+        from eval.mine import main as mine
+
+        return mine(args.path, index_dir=args.index, modes=modes, out=args.out or RUNS / "mine", as_json=args.json)
+    if args.target == "to-beir":
+        from eval.beir import squad_to_beir
+
+        if len(args.paths) != 2 or not args.paths[0].is_file():
+            print("error: `python -m eval to-beir SQUAD.json OUT_DIR` needs a SQuAD-format file and a folder",
+                  file=sys.stderr)
+            return 2
+        try:
+            print(f"BEIR folder: {squad_to_beir(*args.paths)}", file=sys.stderr)
+        except (OSError, ValueError, KeyError, TypeError) as e:
+            print(f"error: cannot convert {args.paths[0]}: {e}", file=sys.stderr)
+            return 2
+        return 0
+    if args.target == "beir-check":
+        from eval.beir_check import main as beir_check
+
+        return beir_check(out=args.out or RESULTS, runs=RUNS / "beir-check", encoder=args.encoder, limit=limit)
+    if args.target == "beir-scale":
+        from eval.beir_scale import main as beir_scale
+
+        return beir_scale(out=args.out or RESULTS, quick=args.quick, encoder=args.encoder)
+    deep = args.target in BEIR_TARGETS
     if args.target == "squad":
         if args.path is None or not args.path.is_file():
             print("error: `python -m eval squad PATH` needs a SQuAD-format JSON file", file=sys.stderr)
             return 2
         names = ["squad"]
+    elif deep:
+        if args.path is None or not args.path.exists():
+            print(f"error: `python -m eval {args.target} PATH` needs a BEIR folder (corpus.jsonl, queries.jsonl, "
+                  "qrels/test.tsv) or a Mr. TyDi / MIRACL / JQaRA JSONL file", file=sys.stderr)
+            return 2
+        names = ["beir"]
     elif args.target == "all":
         names = ["seed", "jsquad", "cmrc2018"]
     elif args.target in ("seed", *BENCHMARKS):
@@ -255,12 +334,14 @@ def main(argv: list[str] | None = None) -> int:
     except (OSError, ValueError, KeyError, TypeError) as e:
         print(f"error: cannot load benchmark: {e}", file=sys.stderr)
         return 2
+    if args.split is None:
+        args.split = "all" if deep and not datasets[0].subset("test").queries else "test"
     empty = [ds.name for ds in datasets if not ds.subset(args.split).queries]
     if empty:
         print(f"error: no queries in the {args.split} split of {', '.join(empty)} (try --split all)", file=sys.stderr)
         return 2
     results = run_sets(datasets, modes, split=args.split, limit=limit, encoder_name=args.encoder, progress=progress,
-                       index_dir=args.index)
+                       index_dir=args.index, deep=deep)
     if args.out is not None:
         out = args.out
     elif args.quick:
@@ -268,7 +349,8 @@ def main(argv: list[str] | None = None) -> int:
     elif args.target == "all" and args.split == "test" and limit is None:
         out = RESULTS
     else:
-        out = RUNS / (args.path.stem if args.target == "squad" else args.target) / args.split
+        out = RUNS / ("beir/" + datasets[0].name if deep else args.path.stem if args.target == "squad"
+                      else args.target) / args.split
     settings = {"command": "python -m eval " + " ".join(argv if argv is not None else sys.argv[1:]),
                 "encoder": load_encoder_id(args.encoder), "tuned": load_tuned(load_encoder_id(args.encoder)).to_dict(),
                 "analyzer": config.ANALYZER, "chunk_max_chars": config.CHUNK_MAX_CHARS}
@@ -284,11 +366,30 @@ def main(argv: list[str] | None = None) -> int:
     path = write_report(results, out, title="Retrieval and answer benchmarks" if extra else
                         "Retrieval benchmarks" + (" (quick)" if args.quick else ""), settings=settings, extra_md=extra)
     print(f"report: {path}", file=sys.stderr)
+    if args.save_run is not None:
+        for name, r in results.items():
+            report.write_trec(args.save_run, f"{name}-{r['split']}", r["_qrels"], r["_runs"])
+        print(f"TREC runs: {args.save_run}", file=sys.stderr)
     if args.json:
-        clean = {n: {m: {k: v for k, v in r.items() if k not in ("by", "latencies_ms")} for m, r in res["modes"].items()}
-                 for n, res in results.items()}
-        default_mode = load_tuned(load_encoder_id(args.encoder)).default_mode
-        payload = {"default_mode": default_mode, "modes": clean[datasets[0].name]} if len(names) == 1 else \
-            {"default_mode": default_mode, "sets": clean}
-        print(json.dumps(payload, ensure_ascii=False))
+        print(json.dumps(json_payload(results, load_tuned(load_encoder_id(args.encoder)).default_mode),
+                         ensure_ascii=False))
     return 0
+
+
+def json_payload(results: dict, default_mode: str) -> dict:
+    """The ``--json`` object, the same keys for every target: ``modes`` ({mode: {metric: value}}),
+    ``default_mode`` and ``n_queries``; with several sets, ``modes`` is the query-weighted mean
+    over them and ``sets`` holds each set in the same shape."""
+    sets = {}
+    for n, r in results.items():
+        modes = {m: {k: v for k, v in s.items() if k not in ("by", "latencies_ms")} for m, s in r["modes"].items()}
+        sets[n] = {"modes": modes, "default_mode": default_mode, "n_queries": r["queries"]}
+    if len(sets) == 1:
+        return next(iter(sets.values()))
+    total = sum(s["n_queries"] for s in sets.values())
+    pooled = {}
+    for m in next(iter(sets.values()))["modes"]:
+        keys = set.intersection(*(set(s["modes"][m]) for s in sets.values()))
+        pooled[m] = {k: sum(s["modes"][m][k] * s["n_queries"] for s in sets.values()) / total
+                     for k in sorted(keys) if k != "queries"} | {"queries": total}
+    return {"modes": pooled, "default_mode": default_mode, "n_queries": total, "sets": sets}

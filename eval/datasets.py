@@ -54,10 +54,13 @@ class Dataset:
     level: str
     anchors: dict[str, list[Anchor]] = field(default_factory=dict)  # chunk level
     gold_docs: dict[str, set[str]] = field(default_factory=dict)  # doc level
+    doc_grades: dict[str, dict[str, int]] = field(default_factory=dict)  # doc level, graded (BEIR & co.)
 
     def qrels(self, chunks: list[Chunk]) -> dict[str, dict[str, int]]:
         """``{qid: {unit_id: 1}}`` where units are chunk ids or doc ids (see ``level``)."""
         if self.level == "doc":
+            if self.doc_grades:
+                return {q: dict(g) for q, g in self.doc_grades.items()}
             return {q: {d: 1 for d in docs} for q, docs in self.gold_docs.items()}
         by_doc: dict[str, list[Chunk]] = {}
         for c in chunks:
@@ -86,6 +89,7 @@ class Dataset:
             self.level,
             {k: v for k, v in self.anchors.items() if k in keep},
             {k: v for k, v in self.gold_docs.items() if k in keep},
+            {k: v for k, v in self.doc_grades.items() if k in keep},
         )
 
 

@@ -6,6 +6,8 @@ from __future__ import annotations
 import numpy as np
 
 METRICS = ("hit_rate@1", "hit_rate@3", "hit_rate@5", "hit_rate@10", "mrr@10", "ndcg@10", "recall@10")
+# BEIR-style sets: runs 100 deep, so recall@100 (the field's second headline figure) is defined.
+DEEP_METRICS = (*METRICS, "recall@100")
 NAMES = {"hit_rate@1": "hit@1", "hit_rate@3": "hit@3", "hit_rate@5": "hit@5", "hit_rate@10": "hit@10"}
 
 
@@ -23,12 +25,12 @@ def _objects(qrels: dict, run: dict):
     return ranx.Qrels({q: qrels[q] for q in qids}), r
 
 
-def score(qrels: dict, run: dict) -> dict[str, float]:
-    """Mean of :data:`METRICS` over the queries that have judgements, keys renamed hit@k."""
+def score(qrels: dict, run: dict, names=METRICS) -> dict[str, float]:
+    """Mean of ``names`` (default :data:`METRICS`) over the queries that have judgements, keys renamed hit@k."""
     if not any(q in run for q in qrels):  # ranx cannot build an empty run
-        return {NAMES.get(m, m): float("nan") for m in METRICS} | {"queries": 0}
+        return {NAMES.get(m, m): float("nan") for m in names} | {"queries": 0}
     q, r = _objects(qrels, run)
-    res = _ranx().evaluate(q, r, list(METRICS), make_comparable=True)
+    res = _ranx().evaluate(q, r, list(names), make_comparable=True)
     return {NAMES.get(m, m): float(v) for m, v in res.items()} | {"queries": len(q.qrels)}
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-HEAD = ("hit@1", "hit@3", "hit@5", "hit@10", "mrr@10", "ndcg@10", "recall@10", "latency_p50_ms", "latency_p95_ms")
+HEAD = ("hit@1", "hit@3", "hit@5", "hit@10", "mrr@10", "ndcg@10", "recall@10", "recall@100", "latency_p50_ms", "latency_p95_ms")
 
 
 def _fmt(v) -> str:

@@ -3,7 +3,11 @@
 from __future__ import annotations
 
 import hashlib
+import json
+import os
+import re
 import resource
+import shutil
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -16,8 +20,9 @@ from eval.datasets import Dataset
 from ingest.pipeline import build
 from rag import config
 from rag.encoders import Encoder
+from rag.errors import IndexCorruptError
 from rag.index import Index
-from rag.search import Searcher
+from rag.search import MAX_K, Searcher
 
 CACHE = Path(__file__).resolve().parent / "runs" / "cache"
 
@@ -67,6 +72,49 @@ class BuiltIndex:
     index: Index
     seconds: float
     peak_rss_mb: float
+    cached: bool = False  # read from the content-hash cache instead of built
+
+
+def data_cache() -> Path:
+    """``$STUDYRAG_DATA/cache`` (default ./data/cache): where throw-away benchmark indexes live."""
+    from rag.context import data_dir
+
+    return data_dir() / "cache"
+
+
+def content_key(ds: Dataset, encoder_id: str, analyzer: str, max_chars: int) -> str:
+    """A hash of everything an index of ``ds`` depends on: the passages (id and bytes) and the settings."""
+    h = hashlib.sha256(json.dumps([encoder_id, analyzer, max_chars]).encode())
+    for d in ds.docs:
+        h.update(f"\0{d.doc_id}\0{d.sha256}".encode())
+    return h.hexdigest()
+
+
+def cached_index(ds: Dataset, encoder: Encoder, *, root: Path | None = None, analyzer: str = config.ANALYZER,
+                 max_chars: int = config.CHUNK_MAX_CHARS, progress: bool = True) -> BuiltIndex:
+    """:func:`build_index`, kept under ``root/<name>-<content hash>``: a second run over the same
+    passages with the same encoder and settings reads the index instead of building it."""
+    root = root if root is not None else data_cache()
+    safe = re.sub(r"[^A-Za-z0-9._-]+", "_", ds.name)[:40] or "set"
+    folder = root / "eval-index" / f"{safe}-{content_key(ds, encoder.id, analyzer, max_chars)[:16]}"
+    if (folder / "manifest.json").is_file():
+        t = time.perf_counter()
+        try:
+            index = Index.load(folder)
+        except IndexCorruptError:
+            shutil.rmtree(folder, ignore_errors=True)
+        else:
+            return BuiltIndex(index, time.perf_counter() - t, _peak_mb(), cached=True)
+    built = build_index(ds, encoder, analyzer=analyzer, max_chars=max_chars, progress=progress)
+    tmp = folder.with_name(folder.name + f".tmp{os.getpid()}")
+    built.index.save(tmp)
+    shutil.rmtree(folder, ignore_errors=True)
+    tmp.rename(folder)
+    return built
+
+
+def _peak_mb() -> float:
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
 def build_index(ds: Dataset, encoder: Encoder, *, analyzer: str = config.ANALYZER,
@@ -74,7 +122,7 @@ def build_index(ds: Dataset, encoder: Encoder, *, analyzer: str = config.ANALYZE
     t = time.perf_counter()
     index = build(ds.docs, encoder, analyzer=analyzer, max_chars=max_chars, progress=progress)
     secs = time.perf_counter() - t
-    return BuiltIndex(index, secs, resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024)
+    return BuiltIndex(index, secs, _peak_mb())
 
 
 def fused_run(ds: Dataset, chunks, scores: dict[int, float], k: int = 10) -> dict[str, float]:
@@ -101,7 +149,7 @@ class ModeRun:
 def run_mode(searcher: Searcher, ds: Dataset, mode: str, *, k: int = 10, progress: bool = True) -> ModeRun:
     """Ask every query; collapse chunk hits to documents when the dataset is judged per document."""
     out = ModeRun(mode, {})
-    depth = k if ds.level == "chunk" else 3 * k
+    depth = k if ds.level == "chunk" else min(3 * k, MAX_K)
     for q in tqdm(ds.queries, desc=f"{ds.name}:{mode}", disable=not progress, leave=False):
         hits, ms = searcher.timed_search(q.text, k=depth, mode=mode)
         out.latencies_ms.append(ms)
@@ -124,8 +172,10 @@ def warm_up(searcher: Searcher, ds: Dataset, modes) -> None:
             searcher.search(ds.queries[0].text + " ", k=5, mode=m)
 
 
-def evaluate_modes(searcher: Searcher, ds: Dataset, modes, *, progress: bool = True) -> dict:
-    """Scores per mode (overall, per language, per query type) plus latency, with runs and qrels."""
+def evaluate_modes(searcher: Searcher, ds: Dataset, modes, *, progress: bool = True, k: int = 10,
+                   metric_names=metrics.METRICS) -> dict:
+    """Scores per mode (overall, per language, per query type) plus latency, with runs and qrels.
+    Runs keep the top ``k`` units per query (100 for BEIR-style sets, so recall@100 is defined)."""
     qrels = ds.qrels(searcher.index.chunks)
     warm_up(searcher, ds, modes)
     result = {"qrels": qrels, "modes": {}, "runs": {}}
@@ -135,9 +185,9 @@ def evaluate_modes(searcher: Searcher, ds: Dataset, modes, *, progress: bool = T
     }
     for mode in modes:
         searcher.clear_query_cache()  # every mode pays for its own query encoding
-        mr = run_mode(searcher, ds, mode, progress=progress)
+        mr = run_mode(searcher, ds, mode, k=k, progress=progress)
         result["runs"][mode] = mr.run
-        scores = metrics.score(qrels, mr.run)
+        scores = metrics.score(qrels, mr.run, metric_names)
         scores.update(metrics.latency(mr.latencies_ms))
         scores["latencies_ms"] = mr.latencies_ms
         scores["by"] = {name: metrics.score_groups(qrels, mr.run, g) for name, g in groups.items()}

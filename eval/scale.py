@@ -44,7 +44,14 @@ def _perturb(v: np.ndarray, rng: np.random.Generator, scale: float = 0.35) -> np
     return x / np.linalg.norm(x, axis=-1, keepdims=True)
 
 
-def synthesize(bases: list[Index], n: int, seed: int = 0) -> tuple[Index, dict]:
+def sources(bases: list[Index], n: int, seed: int = 0) -> list[tuple[int, int]]:
+    """``(base number, chunk row)`` that synthetic chunk ``j`` copies (the same draw as :func:`synthesize`)."""
+    pool = [(k, i) for k, b in enumerate(bases) for i in range(len(b.chunks))]
+    return [pool[p] for p in np.random.default_rng(seed).integers(0, len(pool), n)]
+
+
+def synthesize(bases: list[Index], n: int, seed: int = 0, *, per_doc: int = 20) -> tuple[Index, dict]:
+    """``n`` synthetic chunks, ``per_doc`` to a document (1: every passage its own document, as in BEIR)."""
     rng = np.random.default_rng(seed)
     pool = [(b, i) for b in bases for i in range(len(b.chunks))]
     picks = rng.integers(0, len(pool), n)
@@ -52,7 +59,7 @@ def synthesize(bases: list[Index], n: int, seed: int = 0) -> tuple[Index, dict]:
     for j, p in enumerate(picks):
         b, i = pool[p]
         c = b.chunks[i]
-        chunks.append(dataclasses.replace(c, id=f"s{j:06d}", doc_id=f"synthetic/{j // 20:05d}", parallel=None))
+        chunks.append(dataclasses.replace(c, id=f"s{j:06d}", doc_id=f"synthetic/{j // per_doc:05d}", parallel=None))
         tokens.append(b.bm25.tokens[i] + [f"syn{j % 997}"])
         vecs.append(b.dense.vectors[i])
         heads.append(b.heads[i])

@@ -681,6 +681,30 @@ def test_benchmarks_page_shows_reports_readably_and_runs_the_quick_benchmark(env
     assert at.radio(key="bench_pick").value == "quick" and any("hit@1 0.8" in m for m in md(at))
 
 
+def test_benchmarks_page_lists_my_notes_misses_and_opens_both_passages(env):
+    """The "test my own notes" section: a report (as the upload produces it) shows hit@1/hit@5 per
+    mode and each miss with the passage found and the one expected, each opening its document."""
+    from eval.mine import MineQuestion, MineReport, Miss
+    from rag.index import open_index
+
+    chunks = open_index(env / "index").chunks
+    found, expected = chunks[0], next(c for c in chunks if c.doc_id != chunks[0].doc_id)
+    q = MineQuestion(2, "<b>my question</b>", expected.doc_id, "")
+    rep = MineReport(1, "hybrid", {"bm25": {"hit@1": 0.0, "hit@5": 0.0}, "hybrid": {"hit@1": 0.0, "hit@5": 0.0}},
+                     (Miss(q, expected.doc_id, found, expected),), 0.5)
+    at = new_app(lang="en")
+    goto(at, "benchmarks")
+    at.session_state["mine_report"] = ("mine.csv", rep)
+    ok(at.run())
+    assert "Test my own notes" in [h.value for h in at.subheader]
+    assert any("1 questions the default search (hybrid) misses" in m for m in md(at))
+    assert [e.label for e in at.expander if "my question" in e.label]
+    button(at, "mine-e-0").click()
+    ok(at.run())
+    assert at.session_state["source_doc"] == expected.doc_id
+    assert "← Back to the benchmarks" in [b.label for b in at.button]
+
+
 # --- study pages ------------------------------------------------------------------------------------
 
 

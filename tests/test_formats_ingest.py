@@ -3,6 +3,7 @@ files skipped with one line each while everything else is indexed."""
 
 from __future__ import annotations
 
+import json
 import re
 import shutil
 import sys
@@ -92,11 +93,18 @@ def test_a_pdf_answer_cites_the_page_and_the_boxes_of_its_quotes(mixed):
     raw = pdfium.PdfDocument((FIX / "seed" / "llm-interview-top50-ja.pdf").read_bytes())
     for c in pdf:
         assert c["location"] == f"p. {c['page']}" and c["boxes"]
-        page_text = re.sub(r"\s+", "", raw[c["page"] - 1].get_textpage().get_text_range())
+        page_text = re.sub(r"\s+", "", raw[c["page"] - 1].get_textpage().get_text_range()).replace("\ufffe", "-")
         for s0, e0 in c["quotes"]:
             quoted = re.sub(r"\s+|\*\*", "", doc.text[s0:e0])
             assert quoted in page_text  # the cited page holds the quoted sentence
         assert {b[0] for b in c["boxes"]} == {c["page"]}
+    from rag.citations import Citation
+
+    for c in a.citations:  # the location survives the record's round trip (saved conversations)
+        back = Citation.from_dict(json.loads(json.dumps(c.to_dict()))).location
+        assert (back is None) == (c.location is None)
+        if back is not None:
+            assert (back.label, back.number, len(back.boxes)) == (c.location.label, c.location.number, len(c.location.boxes))
     md = [c for c in d["citations"] if c["doc_id"] == "notes.md"]
     assert all(c["page"] is None and c["boxes"] is None for c in md)
 

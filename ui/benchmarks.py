@@ -54,6 +54,8 @@ def render() -> None:
                 r.html(f'<div class="studyrag-notes studyrag-report">{markdown_html(piece.text)}</div>')
     st.divider()
     _quick()
+    st.divider()
+    _mine()
 
 
 def _label(name: str, lang: str) -> str:
@@ -125,3 +127,64 @@ def _run(cmd: list[str]) -> None:
     else:
         bar.empty()
         st.error(tr("bench.failed", code=rc))
+
+
+# --- test my own notes ------------------------------------------------------------------------
+
+EXAMPLE = ROOT / "eval" / "data" / "mine_example.csv"
+
+
+def _mine() -> None:
+    """Upload questions with the document that should answer each (and optionally a phrase the
+    right passage contains); see hit@1/hit@5 per search mode and the questions the default
+    mode misses, with the passage it found and the one it should have, both openable."""
+    try:
+        from eval.mine import QuestionsError, read_questions, run
+    except ImportError:
+        return
+    st.subheader(tr("mine.title"))
+    st.caption(tr("mine.help"))
+    if EXAMPLE.is_file():
+        st.download_button(tr("mine.example"), EXAMPLE.read_bytes(), file_name=EXAMPLE.name, mime="text/csv",
+                           key="mine-example", icon=":material/download:")
+    up = st.file_uploader(tr("mine.upload"), type=["csv", "jsonl"], key="mine-file")
+    if up is not None and st.button(tr("mine.run"), key="mine-run", icon=":material/play_arrow:"):
+        searcher = state.load_searcher()
+        try:
+            questions = read_questions(up.getvalue(), up.name)
+            with st.spinner(tr("mine.running", n=len(questions))):
+                st.session_state["mine_report"] = (up.name, run(searcher, questions))
+        except QuestionsError as e:
+            st.session_state.pop("mine_report", None)
+            st.error(tr("mine.bad", reason=md_escape(str(e))))
+    got = st.session_state.get("mine_report")
+    if got is not None:
+        _mine_report(*got)
+
+
+def _mine_report(name: str, rep) -> None:
+    st.caption(tr("mine.summary", n=rep.questions, file=md_escape(name), s=f"{rep.seconds:.1f}",
+                  mode=rep.default_mode))
+    st.table({tr("mine.mode"): list(rep.modes),
+              "hit@1": [f"{v['hit@1']:.2f}" for v in rep.modes.values()],
+              "hit@5": [f"{v['hit@5']:.2f}" for v in rep.modes.values()]})
+    if not rep.misses:
+        st.success(tr("mine.no_misses"))
+        return
+    st.markdown(f"**{tr('mine.misses', n=len(rep.misses), mode=rep.default_mode)}**")
+    for i, m in enumerate(rep.misses):
+        with st.expander(f"{m.question.line}: {md_escape(m.question.question[:120])}"):
+            left, right = st.columns(2)
+            for col, chunk, label, key in ((left, m.found, "mine.found", "f"), (right, m.expected, "mine.expected", "e")):
+                with col:
+                    st.markdown(f"**{tr(label)}**")
+                    if chunk is None:
+                        st.caption(tr("mine.none"))
+                        continue
+                    r.caption(chunk.doc_id)
+                    st.markdown(md_escape(" ".join(chunk.text.split())[:600]))
+                    r.source_button(tr("mine.open"), {"doc_id": chunk.doc_id, "start": chunk.start, "end": chunk.end,
+                                                      "text": chunk.text, "quotes": []},
+                                    key=f"mine-{key}-{i}", back={"page": "benchmarks"})
+            if m.question.phrase:
+                st.caption(tr("mine.phrase", phrase=md_escape(m.question.phrase)))

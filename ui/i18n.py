@@ -768,3 +768,68 @@ def from_locale(locale: str | None) -> str:
     """The interface language for a browser locale (``ja-JP`` → ja, ``zh-TW`` → zh), else English."""
     head = (locale or "").replace("_", "-").split("-")[0].lower()
     return head if head in LANGS else DEFAULT_LANG
+
+
+# Test my own notes (Benchmarks page)
+EN.update({
+    "mine.title": "Test my own notes",
+    "mine.help": "Upload a CSV or JSONL of your questions, each with the document that should answer it (column "
+                 "`document`: its file name or title) and optionally a `phrase` the right passage contains. "
+                 "You see how often each search method finds it, and the questions it misses.",
+    "mine.example": "Download an example file",
+    "mine.upload": "Questions file (.csv or .jsonl)",
+    "mine.run": "Test my notes",
+    "mine.running": "Asking {n} questions in every search mode…",
+    "mine.bad": "This file cannot be used: {reason}",
+    "mine.summary": "{n} questions from {file}, {s} s. Default search mode: {mode}.",
+    "mine.mode": "Search mode",
+    "mine.no_misses": "The default search finds the right passage in its top 5 for every question.",
+    "mine.misses": "{n} questions the default search ({mode}) misses in its top 5",
+    "mine.found": "Found instead",
+    "mine.expected": "Should have found",
+    "mine.none": "No passage.",
+    "mine.open": "Open in its document",
+    "mine.phrase": "Expected phrase: {phrase}",
+    "mine.back": "← Back to the benchmarks",
+})
+JA.update({
+    "mine.title": "自分のノートをテストする",
+    "mine.help": "質問のCSVまたはJSONLをアップロードしてください。各質問に、答えが書かれているはずの文書（列 "
+                 "`document`: ファイル名またはタイトル）と、任意で正しい箇所に含まれる語句（`phrase`）を付けます。"
+                 "検索方法ごとの正解率と、見つけられなかった質問が表示されます。",
+    "mine.example": "サンプルファイルをダウンロード",
+    "mine.upload": "質問ファイル（.csv または .jsonl）",
+    "mine.run": "ノートをテスト",
+    "mine.running": "{n}問をすべての検索方法で検索しています…",
+    "mine.bad": "このファイルは使えません: {reason}",
+    "mine.summary": "{file} の{n}問、{s}秒。既定の検索方法: {mode}。",
+    "mine.mode": "検索方法",
+    "mine.no_misses": "既定の検索は、すべての質問で正しい箇所を上位5件以内に見つけました。",
+    "mine.misses": "既定の検索（{mode}）が上位5件で見つけられなかった質問: {n}問",
+    "mine.found": "代わりに見つかった箇所",
+    "mine.expected": "見つけるべき箇所",
+    "mine.none": "該当する箇所がありません。",
+    "mine.open": "文書で開く",
+    "mine.phrase": "期待する語句: {phrase}",
+    "mine.back": "← ベンチマークに戻る",
+})
+ZH.update({
+    "mine.title": "测试我自己的笔记",
+    "mine.help": "上传问题的CSV或JSONL文件，每个问题附上应当回答它的文档（列 `document`：文件名或标题），"
+                 "可选附上正确段落包含的短语（`phrase`）。页面显示每种检索方式的命中率，以及没有找到的问题。",
+    "mine.example": "下载示例文件",
+    "mine.upload": "问题文件（.csv 或 .jsonl）",
+    "mine.run": "测试我的笔记",
+    "mine.running": "正在用每种检索方式提问{n}个问题…",
+    "mine.bad": "无法使用此文件：{reason}",
+    "mine.summary": "来自 {file} 的{n}个问题，用时{s}秒。默认检索方式：{mode}。",
+    "mine.mode": "检索方式",
+    "mine.no_misses": "默认检索在前5个结果中为每个问题都找到了正确段落。",
+    "mine.misses": "默认检索（{mode}）在前5个结果中未找到的问题：{n}个",
+    "mine.found": "实际找到的段落",
+    "mine.expected": "应当找到的段落",
+    "mine.none": "没有段落。",
+    "mine.open": "在文档中打开",
+    "mine.phrase": "期望的短语：{phrase}",
+    "mine.back": "← 返回基准测试",
+})

@@ -38,6 +38,8 @@ def render() -> None:
     back = (target or {}).get("back") or {}
     if back.get("page"):
         label = tr("sources.back") if back["page"] == "ask" else tr("sources.back_card")
+        if back["page"] == "benchmarks":
+            label = tr("mine.back")
         if st.button(label, key="source-back"):  # the label has its arrow: one, not two
             session.get(session.Chat).scroll_turn = back.get("turn")
             src.target = None
