@@ -147,13 +147,16 @@ def test_the_quiz_follows_the_chosen_size_and_scores_per_topic(browser, app_url)
                     page.wait_for_timeout(500)
             page.wait_for_timeout(1000)  # the choice reaches the server (a rerun) before "Check"
             for _ in range(3):
-                page.get_by_role("button", name="Check").click()
-                said = page.get_by_text("What the notes say").or_(page.get_by_text("Pick an answer first."))
+                page.locator(".st-key-quiz-check button").click()
+                said = page.locator(".st-key-quiz-next button").or_(page.get_by_text("Pick an answer first."))
                 said.first.wait_for(timeout=30_000)
-                if page.get_by_text("What the notes say").count():
+                if page.locator(".st-key-quiz-next button").count():
                     break
                 page.wait_for_timeout(1000)
-            page.get_by_role("button", name="See the result" if i == 4 else "Next question").click()
+            shot(page, f"quiz-{i}.png")
+            nxt = page.locator(".st-key-quiz-next button")
+            assert nxt.inner_text().strip() == ("See the result" if i == 4 else "Next question")
+            nxt.click()
         table = page.locator("[data-testid='stDataFrame'], .studyrag-topic-score").first
         table.wait_for(timeout=30_000)
         shot(page, "quiz-score.png")
