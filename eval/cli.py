@@ -105,7 +105,8 @@ def run_sets(datasets: list[Dataset], modes: list[str], *, split: str, limit: in
         built, why = prebuilt_index(index_dir, ds) if index_dir is not None and ds.name == "seed" else (None, "")
         if why:
             print(f"warning: not using {index_dir}: {why}; building an index", file=sys.stderr)
-        if built is not None:
+        reused = built is not None
+        if reused:
             enc = _encoder(built.index.encoder_id)
         else:
             enc = CachingEncoder(_encoder(encoder_name), cache_queries=cache_queries)
