@@ -122,7 +122,7 @@ def run_sets(datasets: list[Dataset], modes: list[str], *, split: str, limit: in
             "_runs": res["runs"],
             "_qrels": res["qrels"],
         }
-        if isinstance(enc, CachingEncoder):
+        if hasattr(enc, "save"):  # the vector cache (a prebuilt index's own encoder has none)
             enc.save()
     return results
 
