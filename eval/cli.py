@@ -35,7 +35,7 @@ import warnings
 from pathlib import Path
 
 from eval import report
-from eval.datasets import BENCHMARKS, Dataset, load_seed, load_squad
+from eval.datasets import BENCHMARKS, Dataset, load_crosslingual, load_seed, load_squad
 from eval.runner import BuiltIndex, CachingEncoder, build_index, cached_index, evaluate_modes
 from rag import config
 from rag.encoders import DEFAULT_ENCODER, load_encoder
@@ -58,6 +58,8 @@ def _datasets(names: list[str], squad_path: Path | None) -> list[Dataset]:
     for n in names:
         if n == "seed":
             out.append(load_seed())
+        elif n == "xling":
+            out.append(load_crosslingual())
         elif n == "squad":
             out.append(load_squad(squad_path))
         elif n == "beir":
@@ -196,9 +198,9 @@ def _positive_int(text: str) -> int:
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(prog="python -m eval", description=__doc__.split("\n")[0])
     p.add_argument("target", nargs="?", default="all",
-                   help="all | seed | jsquad | cmrc2018 | squad PATH | beir PATH | compare RUN… | mine FILE | to-beir SQUAD OUT"
-                        " | answers | drill | phrasing | speed | sparse | ablations | tune | ceiling | scale | formats"
-                        " | beir-check | beir-scale")
+                   help="all | seed | xling | jsquad | cmrc2018 | squad PATH | beir PATH | compare RUN… | mine FILE"
+                        " | to-beir SQUAD OUT | answers | drill | phrasing | speed | sparse | ablations | tune | ceiling"
+                        " | scale | formats | beir-check | beir-scale")
     p.add_argument("paths", nargs="*", type=Path,
                    help="squad: a SQuAD-format file; beir: a BEIR folder or a Mr. TyDi/MIRACL/JQaRA file; "
                         "compare: TREC run files; mine: a CSV/JSONL of questions")
@@ -323,8 +325,8 @@ def main(argv: list[str] | None = None) -> int:
             return 2
         names = ["beir"]
     elif args.target == "all":
-        names = ["seed", "jsquad", "cmrc2018"]
-    elif args.target in ("seed", *BENCHMARKS):
+        names = ["seed", "xling", "jsquad", "cmrc2018"]
+    elif args.target in ("seed", "xling", *BENCHMARKS):
         names = [args.target]
     else:
         print(f"error: unknown target {args.target!r}", file=sys.stderr)

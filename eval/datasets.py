@@ -22,6 +22,8 @@ from rag.types import Chunk, Document
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
 SEED_QUESTIONS = HERE / "data" / "seed_questions.jsonl"
+# Chinese and English questions whose answer is only in the Japanese notes (the two articles)
+CROSSLINGUAL_QUESTIONS = HERE / "data" / "crosslingual_questions.jsonl"
 BENCHMARKS = {
     "jsquad": HERE / "benchmarks" / "jsquad" / "valid-v1.3.json",
     "cmrc2018": HERE / "benchmarks" / "cmrc2018" / "trial.json",
@@ -111,6 +113,13 @@ def load_seed(path: Path = SEED_QUESTIONS, corpus: Path = ROOT / "corpus") -> Da
         queries.append(Query(r["qid"], r["query"], r["lang"], r["type"], r["split"]))
         anchors[r["qid"]] = found
     return Dataset("seed", docs, queries, "chunk", anchors=anchors)
+
+
+def load_crosslingual(path: Path = CROSSLINGUAL_QUESTIONS, corpus: Path = ROOT / "corpus") -> Dataset:
+    """The cross-lingual slice: the seed corpus, zh/en questions answered only by Japanese notes."""
+    ds = load_seed(path, corpus)
+    ds.name = "xling"
+    return ds
 
 
 def _split_of(key: str) -> str:

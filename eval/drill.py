@@ -151,7 +151,7 @@ def tune(items: list[Item], refs: dict, measured: dict) -> tuple[grading.Params,
                 if m is None:
                     continue  # "uncovered": never agrees with a graded label
                 status = [
-                    grading.point_status(r.term_share, r.margin, m.same_language, r.numbers_differ, point)
+                    grading.point_status(r.term_share, r.margin, m.same_language, r.numbers_differ, point, r.opposite)
                     for r in m.points
                 ]
                 code = grading.verdict_code(
@@ -161,6 +161,7 @@ def tune(items: list[Item], refs: dict, measured: dict) -> tuple[grading.Params,
                     best_margin=max((r.margin for r in m.points), default=-1.0),
                     contradicted=any(x for _, x in status),
                     params=SimpleNamespace(**mesh),
+                    opposed=any(r.opposite for r in m.points),
                 )
                 hits += code == lab
             score[a, b] = hits / len(dev)

@@ -78,7 +78,8 @@ def measure(cards, vectors, *, pool: int, hide: bool) -> dict:
         "key_term_share": round(rows["with_key_term"] / n, 3),
         "mean_distractor_cosine": round(float(np.mean(rows["cosine"])), 3) if rows["cosine"] else None,
         "by_lang": {
-            lang: {**v, "giveaway_share": round(v["giveaway"] / max(1, v["questions"]), 3)} for lang, v in per_lang.items()
+            lang: {**v, "giveaway_share": round(v["giveaway"] / max(1, v["questions"]), 3)}
+            for lang, v in per_lang.items()
         },
         "topics": len(set(topics.values())),
     }

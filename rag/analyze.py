@@ -128,3 +128,35 @@ def get_analyzer(name: str) -> Callable[[str], list[str]]:
     if name not in table:
         raise ValueError(f"analyzer must be one of {', '.join(ANALYZERS)}; got {name!r}")
     return table[name]
+
+
+_JA_NOUN_SKIP = frozenset({"代名詞", "数詞", "非自立", "接尾", "副詞可能", "助数詞"})
+
+
+def topic_words(text: str, lang: str | None = None) -> list[str]:
+    """The words of a Japanese or Chinese text that can name a topic: its nouns (MeCab / jieba
+    parts of speech; pronouns and counters left out), Latin-script words, and in Chinese the
+    word a question asks about (before 是/怎么/为什么/如何: jieba tags 蒸馏, 拟合 as verbs).
+    English text: []. ``lang``: the language of the whole question ``text`` is part of."""
+    norm = normalize(text)
+    lang = lang or detect_lang(norm)
+    if lang == "ja":
+        out = []
+        for w in _tagger()(norm):
+            f = w.feature
+            if f.pos1 == "名詞" and f.pos2 not in _JA_NOUN_SKIP or _LATIN_WORD.fullmatch(w.surface):
+                out.append(getattr(f, "orthBase", None) or w.surface)
+        return out
+    if lang == "zh":
+        import jieba.posseg
+
+        _jieba()
+        words = jieba.posseg.lcut(norm)
+        return [p.word for i, p in enumerate(words)
+                if (p.flag.startswith("n") and p.flag != "nr") or p.flag == "eng"
+                or (len(p.word) > 1 and i + 1 < len(words) and _ZH_ASKS.fullmatch(words[i + 1].word))]
+    return []
+
+
+_ZH_ASKS = re.compile(r"是|怎么|怎样|怎么办|为什么|如何|为何")
+_LATIN_WORD = re.compile(r"[a-z][a-z0-9\-+.]*", re.I)

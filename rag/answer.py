@@ -25,6 +25,7 @@ from dataclasses import dataclass
 
 from rag.context import DEFAULT_K
 from rag import messages
+from rag.analyze import topic_words
 from rag.citations import Citation, SentenceCheck, check_citations, cite, join_sentences
 from rag.extract import ExtractParams, Selection, content_terms, select
 from rag.followup import addresses, aspect_of, combined_query, is_followup
@@ -195,7 +196,8 @@ def ask(searcher: Searcher, question: str, settings: Settings = Settings(), *,
         rows = rows[: params.max_passages] + [x for x in passage_rows(index, dense_hits, lang) if x[0] not in seen]
     sel = select(index, query, [r for r, _, _ in rows], searcher.analyze, question=q,
                  params=dataclasses.replace(params, max_passages=params.max_passages + params.dense_extra),
-                 side_units=lambda side: side_units(searcher, side, lang, mode, settings.doc_ids, params))
+                 side_units=lambda side: side_units(searcher, side, lang, mode, settings.doc_ids, params),
+                 about=text)
     if followup:
         sel = _new_for_followup(searcher, sel, q, prev)
         if not sel:
@@ -355,7 +357,9 @@ def _new_for_followup(searcher: Searcher, sel: list[Selection], question: str, p
         new_tokens = {t for t in new if t in index.bm25.vocabulary}
     else:
         own = searcher.make_query(question)
-        new_tokens = {t for t in content_terms(own) - before
+        # new topic words only: 「創作にはどっちを使えばいい？」 adds 創作, not 使う
+        topical = {t for w in topic_words(question, lang) for t in searcher.analyze(w)}
+        new_tokens = {t for t in (content_terms(own) & topical) - before
                       if t in index.bm25.vocabulary and not aspect_of(t) and t not in QUESTION_WORDS}
     aspect = aspect_of(question)
     texts = [(s, u) for s in sel for u in s.units]

@@ -11,8 +11,8 @@ from __future__ import annotations
 import re
 from collections.abc import Callable
 
-from rag.rules.questions import EN_CUE, EN_OPENER, JA_ZH_CUE, JA_ZH_INSIDE, QUESTION_WORDS
-from rag.rules.script import CJK
+from rag.rules.questions import EN_CUE, EN_OPENER, EN_STOP, JA_ZH_CUE, JA_ZH_INSIDE, QUESTION_WORDS
+from rag.rules.script import CJK, detect_lang
 
 # Facets a follow-up asks about without naming a topic, with the words a passage uses when it
 # does address them (ja / zh / en). 「欠点は？」 asks for drawbacks; a passage that names none
@@ -28,6 +28,12 @@ ASPECTS: dict[str, tuple[re.Pattern, re.Pattern]] = {
         re.compile(r"利点|メリット|長所|強み|良い点|好处|优点|优势|益处|advantage|benefit|pros\b|strength", re.I),
         re.compile(r"利点|メリット|長所|強み|向上|効率|削減|可能|最適|好处|优点|优势|提高|减少|降低|实现|适合|有效", re.I),
     ),
+    "remedies": (
+        re.compile(r"対策|防ぐ|防げ|防止|抑え|緩和|軽減|減らす|対処|缓解|避免|防止|应对|减少|降低|解决|"
+                   r"mitigat|prevent|reduce|avoid|counter|fix|remed", re.I),
+        re.compile(r"対策|防止|抑制|緩和|軽減|削減|対処|回避|缓解|避免|防止|应对|减少|降低|措施|"
+                   r"mitigat|prevent|reduc|avoid", re.I),
+    ),
     "examples": (
         re.compile(r"例は|例を|具体例|例えば|举例|例子|比如|example|instance", re.I),
         re.compile(r"例|例えば|如|例如|比如|e\.g\.", re.I),
@@ -37,9 +43,9 @@ ASPECTS: dict[str, tuple[re.Pattern, re.Pattern]] = {
 
 # Words that name a facet, not a topic: a short question made of them leans on the previous one.
 FACETS = re.compile(
-    r"^(?:対策|方法|手順|理由|原因|例|具体例|違い|仕組み|特徴|種類|用途|利点|欠点|メリット|デメリット|課題|限界|"
+    r"^(?:対策|方法|手順|理由|原因|例|具体例|具体|違い|仕組み|特徴|種類|用途|利点|欠点|メリット|デメリット|課題|限界|"
     r"缺点|优点|好处|方法|步骤|原因|例子|区别|原理|特点|用途|作用|难点|问题|局限|"
-    r"pros|cons|drawbacks?|advantages?|benefits?|examples?|steps?|reasons?|limitations?|uses?)$",
+    r"pros|cons|drawbacks?|downsides?|advantages?|benefits?|examples?|steps?|reasons?|limitations?|uses?)$",
     re.I,
 )
 
@@ -58,6 +64,35 @@ def addresses(aspect: str, text: str) -> bool:
 MAX_CJK_CHARS = 14  # a CJK question this short is a follow-up when it names no known topic
 MAX_WORDS = 8
 
+# "Which one …?" 「どっちを…」「哪个…」 chooses between things the previous turn named — unless the
+# question names its own alternatives (「LoRAとQLoRAのどちらが…」, "LoRA or QLoRA").
+_WHICH = re.compile(r"\bwhich(?:\s+one|\s+of\s+(?:them|the\s+two|these|those)|\s+is|\s+would|\s+should|\s+do)\b|"
+                    r"どっち|どちら|哪个|哪一个|哪种|哪一种", re.I)
+_ALTERNATIVES = re.compile(r"\S\s*(?:と|和|与|跟|还是|或者|\bor\b|\bvs\.?|\bversus\b)\s*\S", re.I)
+# A reference word after a clause of the question's own that names something refers back to
+# that clause: "What is LoRA and why does it …", 「LoRAとは何で、それは…」, 「破滅的忘却とその対策」.
+_OWN_CLAUSE = re.compile(r"^(?P<head>.+?)(?:,|、|，|;|\band\b|と(?=その|それ|これ|$))")
+_EN_FILLER = frozenset("i me my we our can could would should will you your give show tell explain "
+                       "describe mean use used using do does did happen happens make get set need".split())
+
+
+def _names_something(text: str, analyze, known, lang: str | None = None) -> bool:
+    """Whether ``text`` names a topic: a noun (ja/zh) or a content word (en) that is no facet,
+    no question word, and (ja/zh) known to the notes."""
+    from rag.analyze import topic_words
+
+    if CJK.search(text):
+        cands = [n for n in topic_words(text, lang) if n not in QUESTION_WORDS and not FACETS.match(n) and not aspect_of(n)]
+        return any(known is None or known(n) or (analyze and any(known(t) for t in analyze(n))) for n in cands)
+    words = [w.lower() for w in re.findall(r"[A-Za-z][\w\-+.']*", text)]
+    return any(w not in EN_STOP and w not in QUESTION_WORDS and w not in _EN_FILLER and not FACETS.match(w)
+               and not aspect_of(w) for w in words)
+
+
+def _refers_inside(q: str, cue: re.Match, analyze, known) -> bool:
+    head = _OWN_CLAUSE.match(q[: cue.start()])
+    return bool(head) and _names_something(head.group("head"), analyze, known, detect_lang(q))
+
 
 def is_followup(question: str, analyze: Callable[[str], list[str]] | None = None,
                 known: Callable[[str], bool] | None = None) -> bool:
@@ -69,23 +104,39 @@ def is_followup(question: str, analyze: Callable[[str], list[str]] | None = None
 
     >>> is_followup("それの欠点は？"), is_followup("What are its limitations?"), is_followup("RAGとは？")
     (True, True, False)
+    >>> is_followup("Which one should I use for creative writing?"), is_followup("What is LoRA and why does it help?")
+    (True, False)
     """
     q = question.strip()
     cjk = len(CJK.findall(q))
     words = re.findall(r"[A-Za-z][\w\-+.']*", q)
+    which = _WHICH.search(q)
+    if which and not _ALTERNATIVES.search(q) and not _refers_inside(q, which, analyze, known):
+        return True
     if cjk:
-        if JA_ZH_CUE.match(q) or (cjk <= 2 * MAX_CJK_CHARS and JA_ZH_INSIDE.search(q)):
+        if JA_ZH_CUE.match(q):
             return True
-        if EN_CUE.search(q) and len(words) <= MAX_WORDS:
+        inside = JA_ZH_INSIDE.search(q)
+        if inside and cjk <= 2 * MAX_CJK_CHARS and not _refers_inside(q, inside, analyze, known):
+            return True
+        cue = EN_CUE.search(q)
+        if cue and len(words) <= MAX_WORDS and not _refers_inside(q, cue, analyze, known):
             return True
     elif words:
-        if len(words) <= 2 * MAX_WORDS and (EN_CUE.search(q) or EN_OPENER.match(q)):
+        if EN_OPENER.match(q) and len(words) <= 2 * MAX_WORDS:
+            return True
+        cue = EN_CUE.search(q)
+        if cue and len(words) <= 2 * MAX_WORDS and not _refers_inside(q, cue, analyze, known):
             return True
     short = (cjk and cjk <= MAX_CJK_CHARS and len(words) <= 1) or (not cjk and len(words) <= 3)
     core = re.sub(r"(?:は|って|とは|について|呢|吗|是什么|有哪些)?\s*[？?。.!！]*$", "", q).strip()
-    if short and (aspect_of(q) or FACETS.match(core)) and (cjk <= 8 or len(words) <= 4):
-        return True  # 「対策は？」「缺点呢?」"drawbacks?"
-    if short and analyze is not None:
+    if short and (aspect_of(q) or FACETS.match(core)) and not _names_something(q, analyze, known, detect_lang(q)):
+        return True  # 「対策は？」「缺点呢?」"drawbacks?" — not 「LoRAの欠点は？」
+    if not cjk and len(words) <= 6 and not _names_something(q, analyze, known):
+        return True  # "Can you give an example?", "What are the steps?"
+    if short and cjk and not _names_something(q, analyze, known):
+        return True  # 「高くするとどうなる？」「怎么避免?」: no noun of its own
+    if short and analyze is not None and not cjk:
         topics = [t for t in analyze(q) if not t.startswith("~") and t not in QUESTION_WORDS and len(t) > 1]
         if not topics or all(FACETS.match(t) for t in topics):
             return True

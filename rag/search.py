@@ -44,6 +44,9 @@ __all__ = ["MODES", "MAX_K", "MAX_QUERY_CHARS", "Searcher", "check_query", "fuse
            "prefer_query_language"]
 
 
+CENTRE_SAMPLE = 2000  # passages per language whose mean score centres that language (centre_languages)
+
+
 def check_query(query: str) -> str:
     """Return the stripped query or raise :class:`QueryError`."""
     if not isinstance(query, str):
@@ -120,6 +123,7 @@ class Searcher:
         self.reranker: Reranker | None = self._make_reranker(reranker)
         self._vectors: OrderedDict[str, np.ndarray] = OrderedDict()
         self._tokens: OrderedDict[str, tuple[str, ...]] = OrderedDict()
+        self._lang_codes: tuple[np.ndarray, list[str], np.ndarray] | None = None
         self.default_mode = self.tuned.default_mode if (self.tuned.default_mode != "rerank" or self.reranker) else "hybrid"
 
     def _make_reranker(self, spec: str | Reranker) -> Reranker | None:
@@ -206,9 +210,31 @@ class Searcher:
         ci, _ = self.index.dense.top(qv, n)
         ui, _ = self.index.unit_dense.top(qv, 3 * n)
         rows = np.unique(np.concatenate([ci, self.index.unit_owner[ui]]))
-        sims = self.passage_similarity(rows, qv)
+        if self.tuned.centre_languages and len(self._languages()[1]) > 1:
+            # each passage against its own language: its score less the mean score of that
+            # language's passages (from at most CENTRE_SAMPLE of them) for this query; the best n
+            # of every language by whole-passage cosine are candidates too
+            codes, langs, sample = self._languages()
+            ref = self.passage_similarity(sample, qv)
+            means = np.array([ref[codes[sample] == k].mean() for k in range(len(langs))])
+            whole = self.index.dense.vectors @ qv
+            rows = np.unique(np.concatenate([rows, top_n(whole - means[codes], n)[0]]))
+            sims = self.passage_similarity(rows, qv) - means[codes[rows]] + float(ref.mean())
+        else:
+            sims = self.passage_similarity(rows, qv)
         best = np.argsort(-sims, kind="stable")[:n]
         return {int(rows[j]): float(sims[j]) for j in best}
+
+    def _languages(self) -> tuple[np.ndarray, list[str], np.ndarray]:
+        """Each passage's language as a code into the index's languages, and the rows whose
+        scores give a language's mean: all of them, or every k-th up to CENTRE_SAMPLE (cached)."""
+        if self._lang_codes is None or len(self._lang_codes[0]) != len(self.index.chunks):
+            langs = sorted({c.lang for c in self.index.chunks})
+            codes = np.array([langs.index(c.lang) for c in self.index.chunks], dtype=np.int64)
+            sample = np.concatenate([rows[:: max(1, len(rows) // CENTRE_SAMPLE)]
+                                     for rows in (np.flatnonzero(codes == k) for k in range(len(langs)))])
+            self._lang_codes = (codes, langs, np.sort(sample))
+        return self._lang_codes
 
     def passage_similarity(self, rows: np.ndarray, qv: np.ndarray) -> np.ndarray:
         return self.index.passage_similarity(rows, qv, whole_weight=self.tuned.whole_weight)

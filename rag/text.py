@@ -18,11 +18,11 @@ from rag.rules.sentences import (
     trim_span,
     unit_spans,
 )
-from rag.rules.structure import BULLET, FENCE, plain
+from rag.rules.structure import BULLET, FENCE, NOTE_LINE, plain
 
 __all__ = [
     "BULLET", "CJK", "CJK_CLASS", "CLOSERS", "EN_STOP", "FENCE", "HAN", "HAN_CLASS", "KANA", "KANA_CLASS", "MARKER",
-    "MIN_UNIT_WORD_CHARS", "QUESTION_WORDS", "WORDY", "ZH_STOP", "answer_sentences", "distinctive_terms",
+    "MIN_UNIT_WORD_CHARS", "NOTE_LINE", "QUESTION_WORDS", "WORDY", "ZH_STOP", "answer_sentences", "distinctive_terms",
     "markers_in", "normalize", "plain", "search_text", "sentence_spans", "squash", "strip_markers", "trim_span",
     "unit_spans",
 ]  # fmt: skip

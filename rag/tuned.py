@@ -29,6 +29,10 @@ class Tuned:
       cosine plus the rest x the best cosine among its units (lines, sentences) and heading.
     * ``names_first``: fused candidates that contain every name the question asks about
       (RAG, LoRA, GPT-4 …) go first (:func:`rag.search.names_first`).
+    * ``centre_languages``: the dense leg scores each passage against the passages of its own
+      language (its cosine less the mean cosine of that language's passages for this query):
+      the encoder ranks a Chinese question's Chinese passages above the Japanese passage that
+      answers it, whatever they say (:meth:`rag.search.Searcher.dense_leg`).
     * ``reranker``: ``{"features": [...], "weights": [...]}`` of the feature reranker, or
       ``None`` when no reranker beat ``hybrid`` on questions it was not fitted to.
     * ``answer``: ``{"calibration": {...}}``, the relevance model the answerer abstains by
@@ -43,6 +47,7 @@ class Tuned:
     whole_weight: float = 0.5
     candidates: int = 50
     names_first: bool = False
+    centre_languages: bool = False
     default_mode: str = "hybrid"
     reranker: dict[str, Any] | None = None
     answer: dict[str, Any] | None = None

@@ -29,7 +29,7 @@ from rag.rules.normalize import normalize
 from rag.rules.questions import search_text
 from rag.rules.script import detect_lang
 from rag.rules.sentences import unit_spans
-from rag.rules.structure import plain, strip_qa_label
+from rag.rules.structure import NOTE_LINE, plain, strip_qa_label
 from rag.types import Hit
 from study import grading
 from study.cards import is_prose
@@ -117,6 +117,7 @@ class PointResult:
     margin: float  # that similarity minus the sentence's cosine with the bare question
     term_share: float  # idf-weighted share of the point's terms the answer uses
     numbers_differ: bool = False  # that sentence states numbers, and the answer none of the point's
+    opposite: bool = False  # that sentence states the point's opposite (grading.opposes)
     contradicted: bool = False  # the answer says the point, with other numbers (set by decide)
     evidence: str = ""  # the answer sentence closest to the point
 
@@ -226,8 +227,8 @@ def key_points(index: Any, rows: Sequence[int], qv: np.ndarray, *, max_points: i
         for (s, e), v in zip(index.chunk_unit_spans(r), index.chunk_units(r)):
             s, e = int(s), int(e)
             unit = text[s:e]
-            if (c.heading and _is_heading_unit(unit, c.heading)) or not is_prose(text, s, e):
-                continue
+            if (c.heading and _is_heading_unit(unit, c.heading)) or not is_prose(text, s, e) or NOTE_LINE.match(unit):
+                continue  # headings, code and tables, annotators' asides (「注释:…」)
             w = float(v @ qv)
             cands.append((w, KeyPoint(plain(unit), Source(c.doc_id, s, e, unit, c.lang), c.id, w), v))
     cands.sort(key=lambda t: -t[0])
@@ -291,6 +292,7 @@ def measure(searcher: Any, ref: Reference, answer: str) -> Measured:
     for i, pt in enumerate(ref.points):
         j = int(sim[i].argmax())
         terms = _terms(searcher, pt.text)
+        others = [o.text for o in ref.points if o is not pt]
         points.append(
             PointResult(
                 point=pt,
@@ -298,7 +300,8 @@ def measure(searcher: Any, ref: Reference, answer: str) -> Measured:
                 similarity=float(sim[i, j]),
                 margin=float(sim[i, j] - to_question[j]),
                 term_share=grading.term_share(terms, answer_terms, {t: idf(t) for t in terms}),
-                numbers_differ=grading.numbers_differ(pt.text, sents[j], text),
+                numbers_differ=grading.numbers_differ(pt.text, sents[j], text, others),
+                opposite=grading.opposes(pt.text, sents[j], terms & _terms(searcher, sents[j])),
                 evidence=sents[j],
             )
         )
@@ -313,7 +316,8 @@ def decide(ref: Reference, m: Measured, params: grading.Params, lang: str) -> Gr
     """The grade from measured evidence: pure, so thresholds can be tuned on stored measurements."""
     marked = []
     for r in m.points:
-        covered, contra = grading.point_status(r.term_share, r.margin, m.same_language, r.numbers_differ, params)
+        covered, contra = grading.point_status(r.term_share, r.margin, m.same_language, r.numbers_differ, params,
+                                               r.opposite)
         marked.append(dataclasses.replace(r, covered=covered, contradicted=contra))
     share = grading.coverage([r.covered for r in marked])
     v = grading.verdict(
@@ -323,6 +327,7 @@ def decide(ref: Reference, m: Measured, params: grading.Params, lang: str) -> Gr
         best_margin=max((r.margin for r in marked), default=-1.0),
         contradicted=any(r.contradicted for r in marked),
         params=params,
+        opposed=any(r.opposite for r in marked),
     )
     return Grade(
         v,

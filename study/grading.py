@@ -12,8 +12,11 @@ Two kinds of evidence, because term overlap means nothing across languages:
   (embedding cosines; the question is the baseline of "on topic, says nothing").
 
 A point the answer says with other numbers (its closest sentence states numbers, none of the
-point's, and the answer never states the point's: QLoRA with "8ビット" where the notes say 4)
-is contradicted: missed, and the grade is at most partial. The verdict: ``good`` when the share of covered points
+point's nor another point's, and the answer never states the point's: QLoRA with "8ビット" where
+the notes say 4), or whose closest sentence states its opposite (negates a term they share:
+「QLoRA 不使用量化」; or says more where the point says less: 「内存开销很大」 against 「最小」), is
+contradicted: missed, and the grade is at most partial; stating a point's opposite makes it
+wrong unless the rest covers a good answer's share. The verdict: ``good`` when the share of covered points
 reaches ``good_at``; ``partial`` when it reaches ``partial_at``, or the answer is faithful
 (precision ≥ ``precision_partial``) or, across languages, its best margin reaches
 ``margin_partial``; else ``wrong``.
@@ -119,30 +122,86 @@ def numbers(text: str) -> set[str]:
     return {re.sub(r",(?=\d{3}\b)", "", n) for n in _NUMBER.findall(text)}
 
 
-def numbers_differ(point_text: str, sentence: str, answer: str) -> bool:
-    """The answer sentence closest to the point states numbers, and the whole answer never
-    states any of the point's numbers.
+def numbers_differ(point_text: str, sentence: str, answer: str, others: Sequence[str] = ()) -> bool:
+    """The answer sentence closest to the point states numbers — not those of the ``others``
+    key points, which it may be stating — and the whole answer never states any of the point's.
 
     >>> numbers_differ("例：4ビット精度", "8ビットに量子化します", "8ビットに量子化します")
     True
+    >>> numbers_differ("700亿参数的模型", "量化到4位精度", "量化到4位精度", others=["量化(如4位精度)"])
+    False
     """
     p = numbers(point_text)
-    return bool(p and numbers(sentence) and not (p & numbers(answer)))
+    stated = numbers(sentence) - {n for o in others for n in numbers(o)}
+    return bool(p and stated and not (p & numbers(answer)))
+
+
+# Size words of one direction and the other (ja / zh / en): a sentence saying "large" of what the
+# point says "small" states the opposite (「内存开销很大」 against 「内存开销最小」).
+_MORE = re.compile(r"大き|多い|多く|高い|増え|増加|很大|较大|更大|大量|很多|更多|增加|提高|large|big|\ba lot\b|\bmore\b|"
+                   r"\bmuch\b|high|increase", re.I)
+_LESS = re.compile(r"小さ|少な|低い|減ら|削減|最小|很小|较小|更小|最小|很少|更少|减少|降低|small|little|\bless\b|\bfew|"
+                   r"low|reduc|decrease|cut", re.I)
+# A negation right before a term (不使用量化, 量子化しない, "without quantization").
+_NEG_BEFORE = r"(?:不|没有|没|无|未|非)(?:使用|用|需要|需|会|是|做|进行)?\s*"
+_NEG_AFTER = r"\s*(?:を|は|が|も)?(?:[^\s、。,.]{0,3}?(?:ません|(?<!少)ない|せず)|なし|不要)"
+
+
+def polarity(text: str) -> int:
+    """+1 when ``text`` speaks of more/larger only, -1 of less/smaller only, else 0.
+
+    >>> polarity("内存开销最小"), polarity("LoRA 内存开销很大"), polarity("higher, but lower")
+    (-1, 1, 0)
+    """
+    more, less = bool(_MORE.search(text)), bool(_LESS.search(text))
+    return (1 if more else -1) if more != less else 0
+
+
+def negates(sentence: str, terms: Collection[str]) -> bool:
+    """Whether ``sentence`` negates one of ``terms`` (不使用量化, 量子化しない, "no quantization").
+
+    >>> negates("QLoRA 不使用量化。", {"量化", "qlora"}), negates("QLoRA使用量化。", {"量化"})
+    (True, False)
+    >>> negates("強化学習は使いません", {"学習"}), negates("学習データが少ない", {"学習"})
+    (True, False)
+    """
+    for t in terms:
+        if len(t) < 2 or t.startswith("~"):
+            continue
+        e = re.escape(t)
+        if re.search(_NEG_BEFORE + e, sentence, re.I) or re.search(e + _NEG_AFTER, sentence, re.I) or \
+                re.search(r"\b(?:not|no|without|never)\s+(?:\w+\s+){0,2}" + e, sentence, re.I):
+            return True
+    return False
+
+
+def opposes(point_text: str, sentence: str, shared_terms: Collection[str]) -> bool:
+    """The sentence closest to a point states its opposite: it negates a term the two share, or
+    speaks of more where the point speaks of less (or the reverse).
+
+    >>> opposes("QLoRAは4ビット量子化でメモリを削減", "QLoRA 不使用量化", {"量化"})
+    True
+    """
+    p, s = polarity(point_text), polarity(sentence)
+    return negates(sentence, shared_terms) or (p != 0 and s == -p)
 
 
 def point_status(
-    share: float, margin: float, same_language: bool, numbers_differ: bool, params: Params
+    share: float, margin: float, same_language: bool, numbers_differ: bool, params: Params, opposite: bool = False
 ) -> tuple[bool, bool]:
     """``(covered, contradicted)`` for one point: the answer *says* the point when it uses enough
     of its terms (same language) or its closest sentence is closer to it than to the question by
-    ``margin_at`` (another language); saying it with other numbers is a contradiction, not coverage.
+    ``margin_at`` (another language); saying it with other numbers is a contradiction, not coverage;
+    so is stating its ``opposite`` (:func:`opposes`), said or not.
 
     >>> p = Params(share_at=0.2, margin_at=0.01)
     >>> point_status(0.5, 0.0, True, False, p), point_status(0.1, 0.5, True, False, p), point_status(0.0, 0.02, False, True, p)
     ((True, False), (False, False), (False, True))
+    >>> point_status(0.5, 0.0, True, False, p, opposite=True)
+    (False, True)
     """
     says = share >= params.share_at if same_language else margin >= params.margin_at
-    return says and not numbers_differ, says and numbers_differ
+    return says and not (numbers_differ or opposite), (says and numbers_differ) or opposite
 
 
 def coverage(covered: Sequence[bool], weights: Sequence[float] | None = None) -> float:
@@ -161,17 +220,19 @@ def coverage(covered: Sequence[bool], weights: Sequence[float] | None = None) ->
     return float(w[np.asarray(covered, dtype=bool)].sum() / w.sum())
 
 
-def verdict_code(share, *, same_language, precision, best_margin, contradicted, params: Params):
+def verdict_code(share, *, same_language, precision, best_margin, contradicted, params: Params, opposed=False):
     """:func:`verdict` as an index into :data:`VERDICTS` (0 good, 1 partial, 2 wrong). Works
     elementwise on numpy arrays too, parameters included, so the tuner scores a whole grid at
-    once with the very rule the grader uses."""
+    once with the very rule the grader uses. ``opposed``: some point's opposite is stated
+    (:func:`opposes`) — partial only when the answer covers a good answer's share of the rest."""
     faithful = np.asarray(precision) >= params.precision_good
     good = (
         (np.asarray(share) >= params.good_at)
         & ~np.asarray(contradicted, dtype=bool)
         & (faithful | ~np.asarray(same_language, dtype=bool))
     )
-    part = (
+    # stating the opposite of the notes is wrong, however many of their words it reuses
+    part = ~(np.asarray(opposed, dtype=bool) & (np.asarray(share) < params.good_at)) & (
         (np.asarray(share) >= params.partial_at)
         | np.asarray(contradicted, dtype=bool)
         | np.where(
@@ -184,7 +245,8 @@ def verdict_code(share, *, same_language, precision, best_margin, contradicted, 
 
 
 def verdict(
-    share: float, *, same_language: bool, precision: float, best_margin: float, contradicted: bool, params: Params
+    share: float, *, same_language: bool, precision: float, best_margin: float, contradicted: bool, params: Params,
+    opposed: bool = False,
 ) -> str:
     """``good`` / ``partial`` / ``wrong`` from the weighted share of covered points and the
     answer-level evidence (see the module docstring).
@@ -206,5 +268,6 @@ def verdict(
         best_margin=best_margin,
         contradicted=contradicted,
         params=params,
+        opposed=opposed,
     )
     return VERDICTS[int(code)]

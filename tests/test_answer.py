@@ -218,6 +218,27 @@ def test_calibrated_relevance_is_a_probability_rising_with_similarity():
         ("LoRAとQLoRAの違いは？", False),
         ("What is beam search?", False),
         ("温度参数有什么作用?", False),
+        # choosing between what the previous turn named
+        ("Which one should I use for creative writing?", True),
+        ("創作にはどっちを使えばいい？", True),
+        ("哪个更省显存?", True),
+        ("Which is better, LoRA or QLoRA?", False),
+        ("LoRAとQLoRAのどちらがメモリ効率がいい？", False),
+        # a reference word pointing back into the question's own first clause
+        ("What is overfitting and how do you prevent it?", False),
+        ("LoRAとは何で、それはなぜメモリを節約できるの？", False),
+        ("破滅的忘却とその対策は？", False),
+        ("LoRA是什么,它为什么能节省显存?", False),
+        ("What happens if I set it very high?", True),
+        # "why" alone is no reference; a short question naming nothing is
+        ("Why do LLMs hallucinate?", False),
+        ("Can you give an example?", True),
+        ("高くするとどうなる？", True),
+        ("怎么避免?", True),
+        ("知识蒸馏是什么?", False),
+        # asking for a facet of a topic it names is no follow-up
+        ("LoRAの欠点は？", False),
+        ("什么是幻觉，怎么缓解？", False),
     ],
 )
 def test_is_followup(question, expected):

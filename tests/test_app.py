@@ -299,6 +299,17 @@ def test_a_follow_up_says_what_it_follows(env):
     assert any(c.startswith("Follow-up to “LoRAとQLoRA") for c in texts(at.caption))
 
 
+def test_choosing_between_the_previous_answers_topics_is_a_follow_up_and_a_new_question_is_not(env):
+    at = new_app(lang="en")
+    ask(at, "What is the difference between top-k and top-p sampling?")
+    ask(at, "Which one should I use for creative writing?")
+    follow = [c for c in texts(at.caption) if c.startswith("Follow-up to")]
+    assert follow == ["Follow-up to “What is the difference between top-k and top-p sampling?”"], follow
+    ask(at, "What is LoRA and why does it save memory?")
+    assert [c for c in texts(at.caption) if c.startswith("Follow-up to")] == follow  # no second one
+    assert asked(at)[-1] == "What is LoRA and why does it save memory?"
+
+
 def test_an_over_long_question_keeps_its_text_and_shows_the_limit(env):
     from rag.search import MAX_QUERY_CHARS
 

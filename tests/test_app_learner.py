@@ -46,7 +46,8 @@ def test_an_upload_is_saved_in_the_data_folder_and_indexed_from_there(env):
     assert any("Added uploads/photosynthesis.md" in s for s in texts(at.success))
     assert (env / "data" / "uploads" / "photosynthesis.md").read_text(encoding="utf-8") == GOOD_UPLOAD
     assert not (env / "corpus" / "uploads").exists()  # nothing written into the notes folder
-    manifest = json.loads((env / "index" / "builds" / (env / "index" / "CURRENT").read_text().strip() / "manifest.json").read_text())
+    build = env / "index" / "builds" / (env / "index" / "CURRENT").read_text().strip()
+    manifest = json.loads((build / "manifest.json").read_text())
     assert "uploads/photosynthesis.md" in manifest["documents"]
     again = new_app(lang="en")
     ask(again, "What does the Calvin cycle do in photosynthesis?")
@@ -147,13 +148,14 @@ def test_profiles_add_then_export_with_it(study_dirs, capsys, tmp_path):
     code, out, err = _study(capsys, "profiles", "add", "mei", "--data", data)
     assert code == 0 and out.splitlines() == ["mei"], err
     assert _study(capsys, "profiles", "add", "ana", "--data", data)[1].splitlines() == ["ana", "mei"]
-    code, out, err = _study(capsys, "export", "--anki", tmp_path / "m.apkg", "--profile", "mei", "--index", index_dir, "--data", data)
+    where = ("--index", index_dir, "--data", data)
+    code, out, err = _study(capsys, "export", "--anki", tmp_path / "m.apkg", "--profile", "mei", *where)
     assert code == 0 and "wrote" in out, err
     code, _, err = _study(capsys, "profiles", "add", "--data", data)
     assert code == 2 and err.startswith("error:") and "needs a NAME" in err
     code, _, err = _study(capsys, "profiles", "remove", "x", "--data", data)
     assert code == 2 and err.startswith("error:") and "Traceback" not in err
-    code, _, err = _study(capsys, "export", "--anki", tmp_path / "x.apkg", "--profile", "nobody", "--index", index_dir, "--data", data)
+    code, _, err = _study(capsys, "export", "--anki", tmp_path / "x.apkg", "--profile", "nobody", *where)
     assert code == 2 and "no profile named 'nobody'" in err and "profiles add NAME" in err
 
 
@@ -365,7 +367,8 @@ def test_the_upload_message_follows_the_interface_language(env):
     assert any("を追加しました" in s for s in texts(at.success))
     at.selectbox(key="ui_lang").set_value("zh")
     ok(at.run())
-    assert any(s.startswith("已添加") for s in texts(at.success)) and not any("を追加" in s for s in texts(at.success))
+    shown = texts(at.success)
+    assert any(s.startswith("已添加") for s in shown) and not any("を追加" in s for s in shown)
 
 
 def test_every_topic_is_named_in_the_interface_language_on_the_progress_page(env):

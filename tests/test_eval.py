@@ -661,3 +661,30 @@ def test_phrasing_wraps_every_question_twice_and_reports_three_rankings(tmp_path
         assert res["wrapped, searched verbatim"]["queries"] == res["wrapped (default)"]["queries"] == 2 * n
         assert sum(res[f"wrapped (default) / {lang}"]["queries"] for lang in ("ja", "zh", "en")) == 2 * n
     assert "## test half" in (tmp_path / "out" / "phrasing.md").read_text(encoding="utf-8")
+
+
+def test_followup_turns_gold_set_has_both_kinds_in_every_language_and_half():
+    from collections import Counter
+
+    from eval.answers import load_turns
+
+    turns = load_turns()
+    kinds = Counter(t.followup for t in turns)
+    assert kinds[True] >= 30 and kinds[False] >= 30
+    for followup in (True, False):
+        group = [t for t in turns if t.followup is followup]
+        assert {t.lang for t in group} == {"ja", "zh", "en"}
+        halves = Counter(t.split for t in group)
+        assert abs(halves["dev"] - halves["test"]) <= 3
+    assert len({t.qid for t in turns}) == len(turns)
+
+
+def test_crosslingual_slice_asks_in_zh_or_en_about_japanese_only_notes():
+    from eval.datasets import load_crosslingual
+
+    ds = load_crosslingual()
+    assert ds.name == "xling" and len(ds.queries) >= 40
+    assert {q.lang for q in ds.queries} == {"zh", "en"}
+    japanese = {d.doc_id for d in ds.docs if d.lang == "ja"}
+    assert all(a.doc_id in japanese and "top50" not in a.doc_id for anchors in ds.anchors.values() for a in anchors)
+    assert {q.split for q in ds.queries} == {"dev", "test"}

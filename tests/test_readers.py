@@ -35,7 +35,8 @@ def _page_text(path: Path, page: int) -> str:
 
     pdf = pdfium.PdfDocument(path.read_bytes())
     try:
-        return re.sub(r"\s+", "", pdf[page - 1].get_textpage().get_text_range())
+        # PDFium writes a hyphen that ends a line as U+FFFE
+        return re.sub(r"\s+", "", pdf[page - 1].get_textpage().get_text_range()).replace("\ufffe", "-")
     finally:
         pdf.close()
 
@@ -103,6 +104,9 @@ def test_pdf_joins_cjk_lines_without_spaces(seed_ja):
     # In the PDF this sentence wraps after 「クエ」; in the text it is whole.
     assert "クエリ、キー、バリューのベクトル間で類似度" in seed_ja.text
     assert not re.search(r"[\u3040-\u30ff\u4e00-\u9fff] [\u3040-\u30ff\u4e00-\u9fff]", seed_ja.text)
+    # "N-" ends a line in the PDF (PDFium marks it U+FFFE): the word's own hyphen stays.
+    assert "N\ufffegram" in _raw_text(SEED / "llm-interview-top50-ja.pdf")
+    assert "N-gramなどの統計モデル" in seed_ja.text
 
 
 def test_every_pdf_chunk_knows_its_pages_and_the_page_holds_its_text(seed_ja):

@@ -473,3 +473,27 @@ def test_names_first_is_a_tuned_switch_of_the_fused_modes(small_searcher):
     assert has_lora(s.search(q, k=5, mode="hybrid"))[:2] == [False, True]  # off: the temperature item leads
     assert has_lora(on.search(q, k=5, mode="hybrid"))[0]  # on: the item naming LoRA leads
     assert [h.chunk.id for h in on.search(q, k=5, mode="bm25")] == [h.chunk.id for h in s.search(q, k=5, mode="bm25")]
+
+
+def test_centring_languages_scores_each_passage_against_its_own_language(corpus_fake_index):
+    """centre_languages: a passage's dense score less its language's mean for the query —
+    within a language the order is the plain one; across languages a constant shift apiece."""
+    from rag.index import open_index
+
+    index_dir, enc = corpus_fake_index
+    index = open_index(index_dir)
+    plain = Searcher(index, encoder=enc, tuned=fake_tuned(centre_languages=False))
+    centred = Searcher(index, encoder=enc, tuned=fake_tuned(centre_languages=True))
+    q = plain.make_query("什么是幻觉，怎么缓解？")
+    n = len(index.chunks)
+    a, b = plain.dense_leg(q, n), centred.dense_leg(q, n)
+    langs = {c.lang for c in index.chunks}
+    assert len(langs) == 2 and set(a) == set(b) == set(range(n))
+    shifts = {}
+    for row in a:
+        shifts.setdefault(index.chunks[row].lang, set()).add(round(b[row] - a[row], 5))
+    assert all(len(s) == 1 for s in shifts.values())  # one shift per language
+    assert len({next(iter(s)) for s in shifts.values()}) == 2  # and they differ
+    for lang in langs:
+        mean = np.mean([b[r] for r in b if index.chunks[r].lang == lang])
+        assert mean == pytest.approx(np.mean(list(plain.passage_similarity(np.arange(n), q.vector))), abs=1e-5)

@@ -35,6 +35,41 @@ def test_numbers_and_contradictions():
     assert not grading.numbers_differ("4ビット精度", "8ビットではなく", "8ビットではなく4ビットです")  # said elsewhere
 
 
+def test_numbers_of_another_point_are_no_contradiction():
+    # "量化到4位精度" sits closest to the point on 700亿参数 but states the 4-bit point
+    assert grading.numbers_differ("700亿参数的模型", "量化到4位精度", "量化到4位精度")
+    assert not grading.numbers_differ("700亿参数的模型", "量化到4位精度", "量化到4位精度", others=["如4位精度"])
+
+
+def test_opposite_statements():
+    assert grading.negates("QLoRA 不使用量化", {"量化"})
+    assert grading.negates("RLHFでは強化学習は使いません", {"学習"})
+    assert grading.negates("it works without any quantization", {"quantization"})
+    assert not grading.negates("QLoRA使用量化", {"量化"}) and not grading.negates("学習データが少ない", {"学習"})
+    assert grading.polarity("内存开销最小") == -1 and grading.polarity("LoRA 内存开销很大") == 1
+    assert grading.polarity("needs little memory") == -1 and grading.polarity("more context, less speed") == 0
+    assert grading.opposes("内存开销最小。", "LoRA 内存开销很大", set())
+    assert not grading.opposes("内存开销最小。", "所以内存开销很小", set())
+
+
+def test_stating_the_opposite_is_wrong_unless_the_rest_is_good():
+    p = grading.Params(share_at=0.3, good_at=0.6, partial_at=0.2, precision_good=0.0, precision_partial=0.5)
+    kw = dict(same_language=True, precision=0.9, best_margin=0.0, contradicted=True, params=p)
+    assert grading.verdict(0.0, **kw) == "partial"  # faithful words, no opposition: partial as before
+    assert grading.verdict(0.0, opposed=True, **kw) == "wrong"
+    assert grading.verdict(0.4, opposed=True, **kw) == "wrong"
+    assert grading.verdict(0.7, opposed=True, **kw) == "partial"
+    assert grading.point_status(0.9, 0.0, True, False, p, opposite=True) == (False, True)
+
+
+def test_annotators_asides_are_no_key_points(fake_searcher):
+    from rag.text import NOTE_LINE
+
+    ref = drill.reference(fake_searcher, "LoRA与QLoRA在LLM微调中有什么区别?", covers=lambda *a: drill.Coverage(True, 1.0))
+    assert ref.points and not any(NOTE_LINE.match(p.source.text) for p in ref.points)
+    assert NOTE_LINE.match("注释:LoRA和QLoRA是参数高效微调(PEFT)的代表性方法") and not NOTE_LINE.match("注意力机制")
+
+
 def test_point_status_and_verdict():
     p = grading.Params(
         share_at=0.3,
@@ -212,6 +247,8 @@ LABELLED = {  # ids in eval/data/drill_answers.jsonl whose grade is clear-cut
     "d005": "partial",
     "d045": "wrong",
     "d030": "wrong",
+    "d067": "wrong",  # 「LoRA 内存开销很大; QLoRA 不使用量化」: the topic's words, the opposite facts
+    "d069": "good",  # a correct English answer
 }
 
 

@@ -28,7 +28,10 @@ _PAGE_NUMBER = re.compile(
 )
 _NUMBERED_QUESTION = re.compile(r"^(\d{1,3}[.)．]\s*)(\S.*[？?])$")
 _WORD = re.compile(r"[A-Za-z0-9\u00C0-\u024F'’.,;:()\-]+")
-_HYPHENS = ("-", "\u00ad", "\x02", "\u2010")
+# A hyphen the layout added (a soft hyphen, Chromium's U+2010) goes when a word is joined
+# again; an ASCII "-" at a line end (PDFium reports it as 0x02) belongs to the word
+# ("N-gram") and stays, joined without a space.
+_SOFT_HYPHENS = ("\u00ad", "\u2010")
 
 
 @dataclass
@@ -94,6 +97,8 @@ def _page_lines(page, number: int) -> list[PdfLine]:
                 continue
             if u < 32 and u != 2 or 0xD800 <= u <= 0xDFFF:
                 continue
+            if u == 2 or u == 0xFFFE:  # PDFium's marks for a hyphen ending a line: the hyphen itself
+                u = 0x2D
             get_box(handle, k, l, r, b, t)
             top, bottom = h - t.value, h - b.value
             if tops:  # a character below or above the current line starts a new one
@@ -251,11 +256,13 @@ def compose(pages: list[list[PdfLine]], sizes: list[tuple[float, float]], title:
             if new_paragraph:
                 out.blank_line()
             elif _soft_wrap(prev, ln):
-                if prev.text.endswith(_HYPHENS) and len(prev.text) > 1 and prev.text[-2].isalpha() \
+                if prev.text.endswith(_SOFT_HYPHENS) and len(prev.text) > 1 and prev.text[-2].isalpha() \
                         and ln.text[:1].islower():
                     out.parts[-1] = out.parts[-1][:-1]  # the hyphen goes; its edge stays in the map
                     out.size -= 1
                     _trim_last_line(out)
+                elif prev.text.endswith("-") and ln.text[:1].isalnum():
+                    pass  # a word's own hyphen at the line end ("N-gram"): kept, no space
                 else:
                     out.add(joiner(prev.text, ln.text))
             elif prev.page != ln.page or prev.column != ln.column:

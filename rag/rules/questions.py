@@ -127,7 +127,9 @@ def _alternation(words) -> str:
 JA_ZH_CUE = re.compile(f"^(?:{_alternation(FOLLOWUP_OPENERS_JA_ZH)})")
 JA_ZH_INSIDE = re.compile(f"(?:{_alternation(FOLLOWUP_INSIDE_JA_ZH)})")
 EN_CUE = re.compile(rf"\b(?:{_alternation(FOLLOWUP_REFERENCES_EN)})\b|\bthen\s*\??$", re.I)
-EN_OPENER = re.compile(rf"^(?:{_alternation(FOLLOWUP_OPENERS_EN)}|why)\b", re.I)
+# "why …" and "so …" open self-contained questions as often as follow-ups ("Why do LLMs hallucinate?",
+# "So what is RAG?"): no cue on their own (eval/data/followup_turns.jsonl)
+EN_OPENER = re.compile(rf"^(?:{_alternation(tuple(w for w in FOLLOWUP_OPENERS_EN if w != 'so'))})\b", re.I)
 # An opener with the particle after it, to strip from a follow-up (「それの欠点は？」 → 欠点は？).
 _OPENER_STRIP = re.compile(
     rf"^(?:{_alternation(FOLLOWUP_OPENERS_JA_ZH + FOLLOWUP_OPENERS_EN)})\s*(?:の|は|が|を|に|で|と|的)?", re.I

@@ -60,6 +60,8 @@ FENCE = re.compile(r"^\s*(```|~~~)")
 BULLET = re.compile(r"^\s*(?:[-*+•・●◦]|\d{1,3}[.)、．]|[（(]\d{1,3}[)）])\s*")
 # A line that is a list item: a mark followed by a space (how the chunker keeps a list together).
 BULLET_LINE = re.compile(r"^\s*(?:[-*+•・●◦]|\d{1,3}[.)])\s+")
+# An annotator's aside after an answer (「注释:…」 in the Chinese Q&A): commentary, no key point.
+NOTE_LINE = re.compile(r"^\s*(?:注释|註釋|注|备注|備考|補足|Note)\s*[:：]", re.I)
 
 
 def is_list_item(line: str) -> bool:
