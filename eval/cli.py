@@ -226,7 +226,7 @@ def main(argv: list[str] | None = None) -> int:
     args.path = args.paths[0] if args.paths else None
     if args.split is None and args.target not in BEIR_TARGETS:
         args.split = "test"
-    if args.target not in ("compare", "to-beir") and len(args.paths) > 1:
+    if args.target not in ("compare", "to-beir", "beir-check") and len(args.paths) > 1:
         print(f"error: `{args.target}` takes one path, got {len(args.paths)}", file=sys.stderr)
         return 2
     warnings.simplefilter("ignore")
