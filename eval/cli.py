@@ -102,7 +102,8 @@ def run_sets(datasets: list[Dataset], modes: list[str], *, split: str, limit: in
         built, why = prebuilt_index(index_dir, ds) if index_dir is not None and ds.name == "seed" else (None, "")
         if why:
             print(f"warning: not using {index_dir}: {why}; building an index", file=sys.stderr)
-        if built is not None:
+        reused = built is not None
+        if reused:
             enc = _encoder(built.index.encoder_id)
         else:
             enc = CachingEncoder(_encoder(encoder_name), cache_queries=cache_queries)
@@ -124,8 +125,9 @@ def run_sets(datasets: list[Dataset], modes: list[str], *, split: str, limit: in
             "_runs": res["runs"],
             "_qrels": res["qrels"],
         }
-        if hasattr(enc, "save"):  # the vector cache (a prebuilt index's own encoder has none)
-            enc.save()
+        save = getattr(enc, "save", None)  # a CachingEncoder keeps new query vectors for the next run
+        if callable(save):
+            save()
     return results
 
 

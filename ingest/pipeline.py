@@ -359,6 +359,7 @@ def ingest(
         _warn(s)
 
     index_dir = Path(index_dir)
+    started_ns = time.time_ns()  # files modified after this are not stamped (their bytes may be older)
     try:
         lock = write_lock(index_dir)
         lock.acquire()
@@ -401,6 +402,10 @@ def ingest(
             docs, encoder, analyzer=analyzer, max_chars=max_chars, faiss=faiss, old=old, progress=progress,
             report=report, on_progress=on_progress, skipped=skipped, on_skip=skip,
             known_tokens={c.id: t for c, t in zip(quick.chunks, quick.bm25.tokens)} if keyword_first else None,
+        )
+        index.manifest["stamps"] = corpus.file_stamps(
+            Path(corpus_dir), [*index.manifest["documents"], *index.manifest["skipped"]], since_ns=started_ns,
+            uploads=uploads,
         )
         report.path = _write(index, index_dir)
     finally:

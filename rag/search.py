@@ -24,6 +24,7 @@ from rag.fusion import rrf, wsum
 from rag.index import Index, open_index
 from rag.lang import detect_lang
 from rag.rerank import CrossEncoderReranker, FeatureReranker, Reranker
+from rag.safety import has_content
 from rag.text import distinctive_terms, search_text, squash
 from rag.tuned import MODES, Tuned, load_tuned
 from rag.types import Chunk, Hit, Query
@@ -40,11 +41,17 @@ def _remember(cache: OrderedDict, key, value):
         cache.popitem(last=False)
     return value
 
-__all__ = ["MODES", "MAX_K", "MAX_QUERY_CHARS", "Searcher", "check_query", "fuse", "fusion_weights", "names_first",
+__all__ = ["MODES", "MAX_K", "MAX_QUERY_CHARS", "Searcher", "check_query", "is_empty_question", "fuse", "fusion_weights", "names_first",
            "prefer_query_language"]
 
 
 CENTRE_SAMPLE = 2000  # passages per language whose mean score centres that language (centre_languages)
+
+
+def is_empty_question(text: str) -> bool:
+    """The empty-question rule: nothing but spaces, invisible or control characters (zero-width
+    spaces, bidi controls, a BOM), symbols or emoji — no letter, digit or CJK character."""
+    return not has_content(text)
 
 
 def check_query(query: str) -> str:
@@ -52,8 +59,8 @@ def check_query(query: str) -> str:
     if not isinstance(query, str):
         raise QueryError(f"query must be text, got {type(query).__name__}")
     q = query.strip()
-    if not q:
-        raise QueryError("query is empty: type a question or keywords")
+    if is_empty_question(q):
+        raise QueryError("query is empty: type a question or keywords (it has no letters, digits or CJK characters)")
     if len(q) > MAX_QUERY_CHARS:
         raise QueryError(f"query is {len(q):,} characters; the limit is {MAX_QUERY_CHARS:,}. Shorten it to the question itself")
     return q

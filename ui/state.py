@@ -259,8 +259,10 @@ def store() -> Store | None:
 
 
 def profile(s: Store | None) -> Profile | None:
-    """The session's learner (created on first use: the address's, else the first stored, else
-    :data:`DEFAULT_PROFILE`)."""
+    """The session's learner: the one chosen, else the address's (``?profile=``), else the first
+    stored, else :data:`DEFAULT_PROFILE` created. A name in the address that no learner has
+    never joins another learner: it is kept in ``Learner.unknown_profile`` and ``None`` returned until
+    the learner is created or another one chosen in the sidebar."""
     if s is None:
         return None
     me = session.get(session.Learner)
@@ -274,6 +276,9 @@ def profile(s: Store | None) -> Profile | None:
             if p is not None:
                 me.profile = p.name
                 return p
+            me.unknown_profile, me.profile = name, None
+        if me.unknown_profile is not None:
+            return None
         known = s.profiles()
         p = known[0] if known else s.add_profile(DEFAULT_PROFILE)
     except (StoreError, sqlite3.Error) as e:
@@ -287,6 +292,7 @@ def switch_profile(name: str) -> None:
     """Make ``name`` the session's learner: the learner's pages (conversation, quiz, cards,
     drill) start afresh."""
     me = session.get(session.Learner)
+    me.unknown_profile = None
     if me.profile != name:
         me.profile = name
         session.reset(*session.LEARNER_PAGES)
@@ -436,6 +442,9 @@ def study() -> Study:
     searcher = load_searcher()
     s = store()
     p = profile(s)
+    if s is not None and p is None and session.get(session.Learner).unknown_profile is not None:
+        st.info(tr("study.no_profile"))
+        st.stop()
     if s is None or p is None:
         st.warning(tr("study.no_store"))
         st.stop()
