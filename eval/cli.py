@@ -20,7 +20,7 @@
     python -m eval compare A.run B.run … --qrels FILE   # ranx table with paired significance
     python -m eval mine QUESTIONS.csv [--index DIR]     # "test my own notes": hit@1/hit@5 per mode and the misses
     python -m eval to-beir SQUAD.json OUT_DIR           # a SQuAD-format file as a BEIR folder
-    python -m eval beir-check               # JSQuAD / CMRC: SQuAD path vs BEIR path (within 0.002)
+    python -m eval beir-check [jsquad] [cmrc2018]   # SQuAD path vs BEIR path (within 0.002)
     python -m eval beir-scale               # BEIR-style runs over 10k / 100k synthetic passages
     python -m eval formats [--parts parity,cited,ocr,speed,big]  # the seed corpus as PDF/DOCX/HTML/PPTX; big PDFs
 
@@ -233,7 +233,7 @@ def main(argv: list[str] | None = None) -> int:
     args.path = args.paths[0] if args.paths else None
     if args.split is None and args.target not in BEIR_TARGETS:
         args.split = "test"
-    if args.target not in ("compare", "to-beir") and len(args.paths) > 1:
+    if args.target not in ("compare", "to-beir", "beir-check") and len(args.paths) > 1:
         print(f"error: `{args.target}` takes one path, got {len(args.paths)}", file=sys.stderr)
         return 2
     warnings.simplefilter("ignore")
@@ -329,7 +329,13 @@ def main(argv: list[str] | None = None) -> int:
     if args.target == "beir-check":
         from eval.beir_check import main as beir_check
 
-        return beir_check(out=args.out or RESULTS, runs=RUNS / "beir-check", encoder=args.encoder, limit=limit)
+        unknown = [str(p) for p in args.paths if str(p) not in BENCHMARKS]
+        if unknown:
+            print(f"error: beir-check knows {', '.join(BENCHMARKS)}, not {', '.join(unknown)}", file=sys.stderr)
+            return 2
+        return beir_check(out=args.out or RESULTS, runs=RUNS / "beir-check", encoder=args.encoder, limit=limit,
+                          names=[str(p) for p in args.paths],
+                          command="python -m eval " + " ".join(argv if argv is not None else sys.argv[1:]))
     if args.target == "beir-scale":
         from eval.beir_scale import main as beir_scale
 
