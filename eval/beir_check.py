@@ -30,7 +30,8 @@ def ndcg_from_files(qrels_file: Path, run_file: Path) -> float:
     return float(ranx.evaluate(q, r, "ndcg@10", make_comparable=True))
 
 
-def main(*, out: Path, runs: Path, encoder: str = "e5-small", limit: int | None = None) -> int:
+def main(*, out: Path, runs: Path, encoder: str = "e5-small", limit: int | None = None,
+         names: list[str] | None = None, command: str = "python -m eval beir-check") -> int:
     """``runs``: where the TREC files go (large: 100 passages per query and mode; not committed)."""
     from eval.cli import json_payload, load_encoder_id, run_sets
     from rag.tuned import load_tuned
@@ -39,6 +40,8 @@ def main(*, out: Path, runs: Path, encoder: str = "e5-small", limit: int | None 
     default = load_tuned(load_encoder_id(encoder)).default_mode
     with tempfile.TemporaryDirectory() as tmp:
         for name, path in BENCHMARKS.items():
+            if names and name not in names:
+                continue
             squad = run_sets([load_squad(path, name)], list(MODES), split="test", limit=limit,
                              encoder_name=encoder, progress=True, cache_queries=True)
             beir = run_sets([load_beir(squad_to_beir(path, Path(tmp) / name), f"{name}-beir")], list(MODES),
@@ -63,8 +66,9 @@ def main(*, out: Path, runs: Path, encoder: str = "e5-small", limit: int | None 
     worst = max(r["abs diff"] for r in rows.values())
     file_gap = max(abs(r["ranx from run file"] - r["beir ndcg@10"]) for r in rows.values())
     md = ["# JSQuAD and CMRC 2018 through the BEIR reader", "",
-          f"Command: `python -m eval beir-check`. Encoder `{encoder}`; default mode `{default}`; held-out (test) "
-          "halves. `squad` = the SQuAD-format path; `beir` = the same file converted with "
+          f"Command: `{command}`. Encoder `{encoder}`; default mode `{default}`; held-out (test) "
+          "halves" + (f" (at most {limit} questions per set, the same sample on both paths)" if limit else "")
+          + ". `squad` = the SQuAD-format path; `beir` = the same file converted with "
           "`python -m eval to-beir` and scored by `python -m eval beir` (runs 100 deep). "
           f"Largest nDCG@10 difference between the paths: {worst:.4f} (tolerance {TOLERANCE}); largest difference "
           f"between the report's nDCG@10 and ranx's from the saved TREC run: {file_gap:.2g}.", "",

@@ -9,6 +9,9 @@
     python -m eval answers [--calibrate]    # the answer benchmark (key points, abstention, support, latency)
     python -m eval ceiling                  # what the offline features can reach (diagnostic)
     python -m eval scale                    # 1k / 10k / 100k synthetic chunks
+    python -m eval scale --backend folder,milvus-lite,qdrant-local   # 100k chunks per index backend
+    python -m eval backends                 # the seed index on every backend: same top 10? HNSW recall
+    python -m eval ray                      # ingest encoding on a local Ray cluster vs the plain loop
     python -m eval sparse                   # the encoder's sparse head as a third leg? (dev halves)
     python -m eval phrasing                 # questions wrapped in a request ("…について教えてください")
     python -m eval speed                    # ingest time, encoding rate, latency idle and beside a busy encoder
@@ -18,7 +21,7 @@
     python -m eval compare A.run B.run … --qrels FILE   # ranx table with paired significance
     python -m eval mine QUESTIONS.csv [--index DIR]     # "test my own notes": hit@1/hit@5 per mode and the misses
     python -m eval to-beir SQUAD.json OUT_DIR           # a SQuAD-format file as a BEIR folder
-    python -m eval beir-check               # JSQuAD / CMRC: SQuAD path vs BEIR path (within 0.002)
+    python -m eval beir-check [jsquad] [cmrc2018]   # SQuAD path vs BEIR path (within 0.002)
     python -m eval beir-scale               # BEIR-style runs over 10k / 100k synthetic passages
     python -m eval formats [--parts parity,cited,ocr,speed,big]  # the seed corpus as PDF/DOCX/HTML/PPTX; big PDFs
 
@@ -103,7 +106,8 @@ def run_sets(datasets: list[Dataset], modes: list[str], *, split: str, limit: in
         built, why = prebuilt_index(index_dir, ds) if index_dir is not None and ds.name == "seed" else (None, "")
         if why:
             print(f"warning: not using {index_dir}: {why}; building an index", file=sys.stderr)
-        if built is not None:
+        reused = built is not None
+        if reused:
             enc = _encoder(built.index.encoder_id)
         else:
             enc = CachingEncoder(_encoder(encoder_name), cache_queries=cache_queries)
@@ -202,7 +206,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("target", nargs="?", default="all",
                    help="all | seed | xling | jsquad | cmrc2018 | squad PATH | beir PATH | compare RUN… | mine FILE"
                         " | to-beir SQUAD OUT | answers | drill | phrasing | speed | sparse | ablations | tune | ceiling"
-                        " | scale | formats | beir-check | beir-scale")
+                        " | scale | formats | beir-check | beir-scale | backends | ray")
     p.add_argument("paths", nargs="*", type=Path,
                    help="squad: a SQuAD-format file; beir: a BEIR folder or a Mr. TyDi/MIRACL/JQaRA file; "
                         "compare: TREC run files; mine: a CSV/JSONL of questions")
@@ -219,6 +223,8 @@ def main(argv: list[str] | None = None) -> int:
                    help="also write one TREC run file per mode (qid Q0 docid rank score tag) and the qrels into DIR")
     p.add_argument("--qrels", type=Path, default=None, help="compare: TREC or BEIR qrels file")
     p.add_argument("--json", action="store_true", help="print the scores as one JSON object on stdout")
+    p.add_argument("--backend", default=None,
+                   help="scale / backends: comma-separated index backends (folder,milvus-lite,qdrant-local)")
     p.add_argument("--calibrate", action="store_true", help="answers: refit the relevance model on the dev half first")
     p.add_argument("--tune", action="store_true",
                    help="answers: choose the extraction values on the dev half first; drill: tune the grading thresholds")
@@ -229,7 +235,7 @@ def main(argv: list[str] | None = None) -> int:
     args.path = args.paths[0] if args.paths else None
     if args.split is None and args.target not in BEIR_TARGETS:
         args.split = "test"
-    if args.target not in ("compare", "to-beir") and len(args.paths) > 1:
+    if args.target not in ("compare", "to-beir", "beir-check") and len(args.paths) > 1:
         print(f"error: `{args.target}` takes one path, got {len(args.paths)}", file=sys.stderr)
         return 2
     warnings.simplefilter("ignore")
@@ -286,6 +292,21 @@ def main(argv: list[str] | None = None) -> int:
         from eval.store import main as store
 
         return store(out=args.out or (RUNS / "store" if args.quick else RESULTS), url=args.url, quick=args.quick)
+    if args.target == "backends":
+        from eval.backends import NEEDS
+        from eval.backends import main as backends
+
+        return backends(out=args.out or RESULTS, encoder=args.encoder,
+                        backends=tuple(args.backend.split(",")) if args.backend else tuple(NEEDS))
+    if args.target == "ray":
+        from eval.ray_bench import main as ray_bench
+
+        return ray_bench(out=args.out or RESULTS, encoder=args.encoder)
+    if args.target == "scale" and args.backend:
+        from eval.scale import compare_backends
+
+        return compare_backends(out=args.out or RESULTS, backends=tuple(args.backend.split(",")), quick=args.quick,
+                                encoder=args.encoder)
     if args.target == "scale":
         from eval.scale import main as scale
 
@@ -314,7 +335,13 @@ def main(argv: list[str] | None = None) -> int:
     if args.target == "beir-check":
         from eval.beir_check import main as beir_check
 
-        return beir_check(out=args.out or RESULTS, runs=RUNS / "beir-check", encoder=args.encoder, limit=limit)
+        unknown = [str(p) for p in args.paths if str(p) not in BENCHMARKS]
+        if unknown:
+            print(f"error: beir-check knows {', '.join(BENCHMARKS)}, not {', '.join(unknown)}", file=sys.stderr)
+            return 2
+        return beir_check(out=args.out or RESULTS, runs=RUNS / "beir-check", encoder=args.encoder, limit=limit,
+                          names=[str(p) for p in args.paths],
+                          command="python -m eval " + " ".join(argv if argv is not None else sys.argv[1:]))
     if args.target == "beir-scale":
         from eval.beir_scale import main as beir_scale
 

@@ -462,7 +462,7 @@ def run(out_dir: Path, *, encoder_name: str, parts=("parity", "cited", "ocr", "s
             save()
         if "parity" in parts:
             result["parity"] = {}
-            for fmt in FORMATS:
+            for fmt in [f for f in FORMATS if f in parts] or FORMATS:  # e.g. --parts parity,md,pdf
                 result["parity"].update(parity(enc, tmp / "parity", formats=(fmt,)))
                 enc.save()
                 save()

@@ -200,16 +200,16 @@ def markdown(rep: MineReport, source: str) -> str:
 
 
 def main(path: Path | None, *, index_dir: Path | None, modes, out: Path, as_json: bool = False) -> int:
-    import os
-
     from rag.errors import RagError
 
     if path is None or not Path(path).is_file():
         print("error: `python -m eval mine FILE` needs a CSV or JSONL file of questions "
               "(columns question, document[, phrase])", file=sys.stderr)
         return 2
-    index_dir = index_dir if index_dir is not None else Path(os.environ.get("STUDYRAG_INDEX") or "index")
+    from rag.context import index_folder, index_location
+
     try:
+        index_dir = index_folder(index_location(index_dir))
         questions = read_questions(Path(path).read_bytes(), Path(path).name)
         t = time.perf_counter()
         searcher = Searcher.open(index_dir)
@@ -217,7 +217,7 @@ def main(path: Path | None, *, index_dir: Path | None, modes, out: Path, as_json
             searcher.search(questions[0].question + " ", k=K, mode=m)
         warm_s = time.perf_counter() - t
         rep = run(searcher, questions, modes)
-    except (QuestionsError, RagError, OSError) as e:
+    except (QuestionsError, RagError, OSError, ValueError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
     md = markdown(rep, Path(path).name)

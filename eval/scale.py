@@ -50,8 +50,10 @@ def sources(bases: list[Index], n: int, seed: int = 0) -> list[tuple[int, int]]:
     return [pool[p] for p in np.random.default_rng(seed).integers(0, len(pool), n)]
 
 
-def synthesize(bases: list[Index], n: int, seed: int = 0, *, per_doc: int = 20) -> tuple[Index, dict]:
-    """``n`` synthetic chunks, ``per_doc`` to a document (1: every passage its own document, as in BEIR)."""
+def synthesize(bases: list[Index], n: int, seed: int = 0, *, per_doc: int = 20, faiss: bool = True) -> tuple[Index, dict]:
+    """``n`` synthetic chunks, ``per_doc`` to a document (1: every passage its own document, as in BEIR);
+    ``faiss`` builds the folder's FAISS indexes now (timed), otherwise they are left to whoever
+    serves the index."""
     rng = np.random.default_rng(seed)
     pool = [(b, i) for b in bases for i in range(len(b.chunks))]
     picks = rng.integers(0, len(pool), n)
@@ -74,7 +76,8 @@ def synthesize(bases: list[Index], n: int, seed: int = 0, *, per_doc: int = 20) 
     timings["bm25_build_s"] = time.perf_counter() - t
     t = time.perf_counter()
     dense = DenseIndex(_perturb(np.vstack(vecs), rng), kind="auto")
-    _ = dense.index
+    if faiss:
+        _ = dense.index
     timings["faiss_build_s"] = time.perf_counter() - t
     all_units = _perturb(np.vstack(units), rng)
     index = Index(
@@ -93,7 +96,8 @@ def synthesize(bases: list[Index], n: int, seed: int = 0, *, per_doc: int = 20) 
                          quotable_text="", squashed_notes="", answer_text=""),
     )
     t = time.perf_counter()
-    _ = index.unit_dense.index
+    if faiss:
+        _ = index.unit_dense.index
     timings["faiss_sentences_build_s"] = time.perf_counter() - t
     timings["faiss_kind"] = dense.kind
     timings["sentences"] = int(len(all_units))
@@ -165,3 +169,135 @@ def _plot(rows: dict, path: Path) -> None:
     fig.tight_layout()
     fig.savefig(path, dpi=110)
     plt.close(fig)
+
+
+# --- the same 100k chunks on each index backend -------------------------------------------------
+
+BACKEND_SIZE = 100_000
+QDRANT_LOCAL_SIZE = 2_000  # local mode commits every point to SQLite on its own (measured below)
+
+
+def _tree_rss_mb(pid: int) -> float:
+    """RSS of a process's descendants (an engine's server process, if it runs one)."""
+    total = 0.0
+    try:
+        kids = [int(k) for t in Path(f"/proc/{pid}/task").iterdir()
+                for k in (t / "children").read_text().split()]
+    except OSError:
+        return 0.0
+    for k in kids:
+        try:
+            for line in Path(f"/proc/{k}/status").read_text().splitlines():
+                if line.startswith("VmRSS:"):
+                    total += int(line.split()[1]) / 1024
+        except OSError:
+            pass
+        total += _tree_rss_mb(k)
+    return total
+
+
+def measure_backend(kind: str, n: int, folder: Path, encoder: str = "e5-small") -> dict:
+    """Build ``n`` synthetic chunks on backend ``kind`` in ``folder`` and time hybrid search
+    (run in a fresh process per backend, so memory figures do not mix)."""
+    import os
+
+    from eval.backends import setting_for
+    from eval.datasets import load_seed
+    from ingest.pipeline import build
+    from rag.backends import write_index
+    from rag.backends.engine import attach
+
+    warnings.simplefilter("ignore")
+    enc = CachingEncoder(load_encoder(encoder))
+    seed = load_seed()
+    base = build(seed.docs, enc, faiss="flat", progress=False)
+    queries = [q.text for q in seed.queries][:QUERIES]
+    for q in queries:  # query vectors first: the timings below are search, not encoding
+        enc.encode([q], query=True)
+    enc.save()
+    index, _ = synthesize([base], n, faiss=False)
+    del base
+    rss0 = _rss_mb()
+    setting = setting_for(kind, folder)
+    t = time.perf_counter()
+    if kind == "folder":
+        _ = index.dense.index, index.unit_dense.index  # FAISS builds
+        write_index(index, setting)
+        served = index
+    else:
+        from rag.backends import backend
+
+        write_index(index, setting)
+        served = attach(index, backend(setting))
+    build_s = time.perf_counter() - t
+    s = Searcher(served, encoder=enc)
+    s.search(queries[0], k=10, mode="hybrid")
+    lat = [s.timed_search(q, k=10, mode="hybrid")[1] for q in queries]
+    disk = sum(f.stat().st_size for f in folder.rglob("*") if f.is_file())
+    return {"backend": kind, "chunks": n, "sentences": int(len(index.units)), "dense_kind": index.dense.kind,
+            "build_s": build_s, "client_rss_mb": _rss_mb(), "client_rss_added_mb": _rss_mb() - rss0,
+            "engine_process_rss_mb": _tree_rss_mb(os.getpid()), "disk_mb": disk / 2**20,
+            "hybrid_p50_ms": float(np.percentile(lat, 50)), "hybrid_p95_ms": float(np.percentile(lat, 95)),
+            "queries": len(lat)}
+
+
+def compare_backends(*, out: Path, backends: tuple[str, ...], quick: bool = False, encoder: str = "e5-small",
+                     size: int | None = None) -> int:
+    """``python -m eval scale --backend …``: each backend in its own process, one table."""
+    import json
+    import subprocess
+    import sys
+    import tempfile
+
+    from eval.backends import available
+
+    n = size if size is not None else (10_000 if quick else BACKEND_SIZE)
+    rows, notes = {}, []
+    for kind in backends:
+        why = available(kind)
+        if why:
+            notes.append(f"{kind}: skipped ({why})")
+            continue
+        m = min(n, QDRANT_LOCAL_SIZE) if kind == "qdrant-local" else n
+        if m < n:
+            notes.append(f"{kind}: {m:,} chunks, not {n:,} — local mode writes each point in its own SQLite "
+                         "transaction (see the per-point figure in this row); `qdrant://` (a server) is the "
+                         "path past that size")
+        with tempfile.TemporaryDirectory(prefix=f"scale-{kind}-") as tmp:
+            code = (f"import json, sys; from pathlib import Path; from eval.scale import measure_backend; "
+                    f"print('RESULT ' + json.dumps(measure_backend({kind!r}, {m}, Path({tmp!r}), {encoder!r})))")
+            t = time.perf_counter()
+            proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+            wall = time.perf_counter() - t
+        line = [x for x in proc.stdout.splitlines() if x.startswith("RESULT ")]
+        if proc.returncode != 0 or not line:
+            notes.append(f"{kind}: failed ({' '.join(proc.stderr.split()[-30:])})")
+            continue
+        row = json.loads(line[-1][len("RESULT "):])
+        row["wall_s"] = wall
+        row["build_ms_per_item"] = 1000 * row["build_s"] / (row["chunks"] + row["sentences"])
+        rows[f"{kind} ({m:,})"] = row
+        print(kind, row, flush=True)
+    write_backends_report(rows, notes, backends, out)
+    return 0
+
+
+def write_backends_report(rows: dict, notes: list[str], backends: tuple[str, ...], out: Path) -> None:
+    """``scale-backends.{md,json}`` from :func:`measure_backend` rows (one per backend and size)."""
+    cols = ("chunks", "sentences", "dense_kind", "build_s", "build_ms_per_item", "client_rss_mb",
+            "engine_process_rss_mb", "disk_mb", "hybrid_p50_ms", "hybrid_p95_ms")
+    md = ["# Scale: the same synthetic chunks on each index backend", "",
+          f"Command: `python -m eval scale --backend {','.join(backends)}`. Synthetic chunks from the seed index "
+          "(`synthesize`: real chunk texts and tokens, perturbed copies of their vectors); each backend in a "
+          f"fresh process; {QUERIES} seed questions, hybrid mode, query vectors cached (search only). `build_s`: "
+          "making the written records searchable (folder: FAISS builds + save; engines: insert, index, wait "
+          "until served). `client_rss_mb`: the searching process (records and vectors for rescoring are held "
+          "there on every backend; Milvus Lite and Qdrant local run inside it, so their memory is counted there); "
+          "`engine_process_rss_mb`: engine processes of their own, if any. Shared 2-core machine with other work "
+          "running (load average ~20): timings are noisy and far above an idle machine's.", "",
+          report.table(rows, cols, "backend"), ""]
+    md += [f"- {x}" for x in notes] + [""]
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "scale-backends.md").write_text("\n".join(md), encoding="utf-8")
+    report.write_json(out / "scale-backends.json", {"rows": rows, "notes": notes})
+    print("\n".join(md))

@@ -46,8 +46,20 @@ def parser() -> argparse.ArgumentParser:
                    help="publish a keyword-only index first (searchable in seconds), then the full one")
     p.add_argument("--file-timeout", type=float, default=None,
                    help="seconds allowed to read one PDF/PPTX/DOCX/HTML file (default 120)")
+    p.add_argument("--ray", metavar="ADDRESS", default=None,
+                   help="encode on a Ray cluster: auto (the running one), local (start one here) or ray://HOST:PORT")
+    p.add_argument("--ray-workers", type=int, default=None, metavar="N",
+                   help="encoder copies on the cluster (default: one per CPU, or per GPU with --device cuda)")
     p.add_argument("--quiet", action="store_true", help="no progress bars")
     return p
+
+
+def _encoder(args, name: str):
+    if args.ray is not None:
+        from ingest.distributed import RayEncoder
+
+        return RayEncoder(name, address=args.ray, device=args.device, workers=args.ray_workers)
+    return load_encoder(name) if args.device == "cpu" else load_encoder(name, device=args.device)
 
 
 @guarded
@@ -60,8 +72,8 @@ def main(argv: list[str] | None = None) -> int:
     warnings.simplefilter("ignore")  # skipped files are reported below, once
     report = ingest(
         ctx.corpus,
-        ctx.index_folder,
-        encoder=load_encoder(ctx.encoder) if args.device == "cpu" else load_encoder(ctx.encoder, device=args.device),
+        ctx.index_target,
+        encoder=_encoder(args, ctx.encoder),
         analyzer=args.analyzer,
         max_chars=args.chunk_size,
         faiss=args.faiss,

@@ -29,7 +29,8 @@ from rag.bm25 import BM25Index
 from rag.dense import DenseIndex
 from rag.encoders import Encoder
 from rag.errors import IndexWriteError, RagError
-from rag.index import FORMAT_VERSION, Index, open_index, write_index, write_lock
+from rag.backends import open_index, write_index, write_lock
+from rag.index import FORMAT_VERSION, Index
 from rag.parallel import link_parallel
 from rag.text import plain, unit_spans
 from rag.types import Chunk, Document
@@ -104,7 +105,7 @@ def _embed(encoder: Encoder, texts: list[str], desc: str, progress: bool, on_pro
     of earlier stages: a heading line and its heading, a repeated list item)."""
     known = known if known is not None else {}
     todo = [t for t in dict.fromkeys(texts) if t not in known]
-    step = 64
+    step = getattr(encoder, "ingest_batch", 64)  # a RayEncoder takes bigger batches to split
     if on_progress:
         on_progress(desc, 0, len(todo))
     with tqdm(total=len(todo), desc=desc, unit="text", disable=not progress, leave=False) as bar:
@@ -299,7 +300,7 @@ def build(
     )
 
 
-def try_open(index_dir: Path) -> Index | None:
+def try_open(index_dir: str | Path) -> Index | None:
     """The current index, or None if there is none or it cannot be read (it will be rebuilt)."""
     try:
         return open_index(index_dir)
@@ -311,7 +312,7 @@ def _warn(s: Skipped) -> None:
     warnings.warn(s.message(), stacklevel=3)
 
 
-def _write(index: Index, index_dir: Path) -> Path:
+def _write(index: Index, index_dir: str | Path) -> Path | None:
     try:
         return write_index(index, index_dir)
     except OSError as e:
@@ -322,7 +323,7 @@ def _write(index: Index, index_dir: Path) -> Path:
 
 def ingest(
     corpus_dir: Path,
-    index_dir: Path,
+    index_dir: str | Path,
     *,
     encoder: Encoder,
     analyzer: str = config.ANALYZER,
@@ -335,8 +336,9 @@ def ingest(
     keyword_first: bool = False,
     uploads: Path | None = None,
 ) -> IngestReport:
-    """Bring the index under ``index_dir`` up to date with ``corpus_dir`` and the learner's
-    ``uploads`` folder (its files indexed as ``uploads/<name>``; none when ``None``).
+    """Bring the index at ``index_dir`` (a folder or an engine URI, :mod:`rag.backends`) up to
+    date with ``corpus_dir`` and the learner's ``uploads`` folder (its files indexed as
+    ``uploads/<name>``; none when ``None``).
 
     ``progress`` shows tqdm bars on stderr; ``on_progress(stage, done, total)`` is called as
     each stage (chunks, headings, sentences, analyze) advances, for a UI's own progress bar.
@@ -358,7 +360,7 @@ def ingest(
         report.skipped_files.append(s.message())
         _warn(s)
 
-    index_dir = Path(index_dir)
+    started_ns = time.time_ns()  # files modified after this are not stamped (their bytes may be older)
     try:
         lock = write_lock(index_dir)
         lock.acquire()
@@ -401,6 +403,10 @@ def ingest(
             docs, encoder, analyzer=analyzer, max_chars=max_chars, faiss=faiss, old=old, progress=progress,
             report=report, on_progress=on_progress, skipped=skipped, on_skip=skip,
             known_tokens={c.id: t for c, t in zip(quick.chunks, quick.bm25.tokens)} if keyword_first else None,
+        )
+        index.manifest["stamps"] = corpus.file_stamps(
+            Path(corpus_dir), [*index.manifest["documents"], *index.manifest["skipped"]], since_ns=started_ns,
+            uploads=uploads,
         )
         report.path = _write(index, index_dir)
     finally:

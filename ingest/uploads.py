@@ -232,7 +232,7 @@ def update_index(
         warnings.simplefilter("ignore")
         return ingest(
             Path(corpus_dir),
-            Path(index_dir),
+            index_dir if isinstance(index_dir, Path) else str(index_dir),
             encoder=encoder,
             rebuild=rebuild,
             on_progress=progress,

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import functools
 import re
+import threading
 from collections.abc import Callable
 
 from rag.lang import detect_lang
@@ -29,6 +30,11 @@ _RUN = re.compile(
 _EN_STOP = EN_STOP
 _ZH_STOP = ZH_STOP
 _JA_DROP_POS = frozenset({"助詞", "助動詞", "補助記号", "記号", "空白"})
+# The Snowball stemmer and the MeCab tagger keep per-call state in the object: one searcher is
+# shared by every app session (thread), so each call holds its object's lock. A lock, not one
+# object per thread: Streamlit runs every rerun in a new thread, and a tagger costs ~50 ms to make.
+_STEM_LOCK = threading.Lock()
+_TAG_LOCK = threading.Lock()
 
 
 @functools.lru_cache(maxsize=1)
@@ -41,7 +47,10 @@ def _stemmer():
 def _latin(word: str) -> str | None:
     if word in _EN_STOP:
         return None
-    return _stemmer().stemWord(word) if word.isalpha() else word
+    if not word.isalpha():
+        return word
+    with _STEM_LOCK:
+        return _stemmer().stemWord(word)
 
 
 def _bigrams(run: str) -> list[str]:
@@ -83,11 +92,12 @@ def _jieba():
 
 def _ja_words(text: str) -> list[str]:
     out: list[str] = []
-    for w in _tagger()(text):
-        if w.feature.pos1 in _JA_DROP_POS:
-            continue
-        base = getattr(w.feature, "orthBase", None) or w.surface
-        out.append(base)
+    with _TAG_LOCK:  # the nodes point into the tagger's buffer: read them under the lock too
+        for w in _tagger()(text):
+            if w.feature.pos1 in _JA_DROP_POS:
+                continue
+            base = getattr(w.feature, "orthBase", None) or w.surface
+            out.append(base)
     return out
 
 

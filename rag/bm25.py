@@ -93,6 +93,13 @@ class BM25Index:
         """``rank_bm25``'s own (slow) scoring, for tests and checks."""
         return np.asarray(self._okapi.get_scores(query_tokens), dtype=np.float32)
 
+    def leg(self, query_tokens: list[str], n: int) -> tuple[dict[int, float], np.ndarray]:
+        """The searcher's keyword leg: the top ``n`` chunks with their scores, and every chunk's
+        score (an engine-backed index answers the top ``n`` from its sparse vectors)."""
+        scores = self.scores(query_tokens)
+        idx, s = top_n(scores, n)
+        return dict(zip(idx.tolist(), s.tolist())), scores
+
     def top(self, query_tokens: list[str], n: int) -> tuple[np.ndarray, np.ndarray]:
         """Indices and scores of the ``n`` best chunks with a positive score, best first."""
         return top_n(self.scores(query_tokens), n)

@@ -105,7 +105,7 @@ def search_main(argv: list[str] | None = None) -> int:
     queries = _read_batch(args.batch) if args.batch is not None else []
     if not 1 <= ctx.k <= MAX_K:  # the same for every line: an error, not a per-line failure
         raise ValueError(f"k must be between 1 and {MAX_K}, got {ctx.k}")
-    searcher = Searcher.open(ctx.index_folder, encoder=args.encoder, reranker=args.reranker)
+    searcher = Searcher.open(ctx.index_target, encoder=args.encoder, reranker=args.reranker)
     _warn_if_stale(searcher, ctx.corpus, ctx.uploads)
     if args.batch is not None:
         return _run_batch(
@@ -197,7 +197,7 @@ def ask_main(argv: list[str] | None = None) -> int:
                         llm_api_key=ctx.llm_api_key)
     if args.batch is None:
         check_query(args.question)  # a bad question is an error before the model loads
-    searcher = Searcher.open(ctx.index_folder)
+    searcher = Searcher.open(ctx.index_target)
     _warn_if_stale(searcher, ctx.corpus, ctx.uploads)
     if args.batch is None:
         _print_answer(ask(searcher, args.question, settings), args.json, sys.stdout)

@@ -10,9 +10,10 @@ shipped benchmark reports are found next to the code.
 The progress store is the data folder's SQLite file unless ``--store`` / ``$STUDYRAG_STORE``
 names a PostgreSQL database (``postgresql://…``) that several app replicas share.
 
-The index location is a string (:attr:`Context.index`): a folder today; a backend URI
-(``milvus://…``, ``qdrant+local://…``) will be resolved in :func:`index_folder`, the one place
-that turns a location into something to open.
+The index location is a string (:attr:`Context.index`): a folder, a Milvus Lite file
+(``….db``) or an engine URI (``milvus://…``, ``qdrant://…``, ``qdrant+local://…``), parsed by
+:func:`rag.backends.locate` and opened by :func:`rag.backends.open_index`;
+:func:`index_folder` is for what only a folder can be.
 """
 
 from __future__ import annotations
@@ -43,7 +44,7 @@ class Context:
     """Everything resolved once for one run of the CLI or one app process."""
 
     corpus: Path
-    index: str  # a folder path (later also a backend URI); see index_folder
+    index: str  # a folder path or a backend URI (rag.backends.locate); see index_folder
     data: Path
     store: str  # where progress lives: a postgresql:// URL, or the data folder (its study.sqlite3)
     encoder: str  # the encoder a new index is built with
@@ -63,6 +64,11 @@ class Context:
     def store_label(self) -> str:
         """:attr:`store` for messages: a URL's password hidden."""
         return hide_password(self.store)
+
+    @property
+    def index_target(self) -> str | Path:
+        """The index to open or write (:func:`index_target`): a folder or an engine setting."""
+        return index_target(self.index)
 
     @property
     def uploads(self) -> Path:
@@ -116,13 +122,23 @@ def index_location(explicit: str | os.PathLike | None = None) -> str:
 
 
 def index_folder(location: str | os.PathLike) -> Path:
-    """The folder an index location names. A URI scheme (``milvus://``) is refused by name
-    until a backend for it is plugged in here."""
-    loc = str(location)
-    if "://" in loc:
-        scheme = loc.split("://", 1)[0]
-        raise ValueError(f"index location {loc!r}: no backend for {scheme}:// (give an index folder)")
-    return Path(loc)
+    """The folder an index location names; an engine location (``milvus://``, ``….db`` …) is
+    refused by name: open those with :func:`rag.backends.open_index`."""
+    from rag.backends import locate
+
+    where = locate(str(location))
+    if not where.is_folder:
+        raise ValueError(f"index location {where.uri!r} is a {where.kind} index, not a folder")
+    return Path(where.target)
+
+
+def index_target(location: str | os.PathLike) -> str | Path:
+    """What :mod:`rag.backends` and the ingest take: the folder as a ``Path``, or the engine
+    setting as given (checked here, so a bad URI is an error before anything loads)."""
+    from rag.backends import locate
+
+    where = locate(str(location))
+    return Path(where.target) if where.is_folder else str(location)
 
 
 def resolve(*, corpus=None, index=None, data=None, store=None, encoder=None, k: int | None = None) -> Context:

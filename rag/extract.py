@@ -71,7 +71,7 @@ class Unit:
     start: int
     end: int
     text: str
-    kind: str  # text | bullet | lead | formula | heading | question | code | table | meta
+    kind: str  # text | bullet | lead | formula | heading | question | code | table | meta | planted
     score: float = 0.0
 
     @property

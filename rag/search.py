@@ -21,9 +21,10 @@ from rag.bm25 import top_n
 from rag.encoders import Encoder, load_encoder
 from rag.errors import EncoderMismatchError, QueryError
 from rag.fusion import rrf, wsum
-from rag.index import Index, open_index
+from rag.index import Index
 from rag.lang import detect_lang
 from rag.rerank import CrossEncoderReranker, FeatureReranker, Reranker
+from rag.safety import has_content
 from rag.text import distinctive_terms, search_text, squash
 from rag.tuned import MODES, Tuned, load_tuned
 from rag.types import Chunk, Hit, Query
@@ -40,11 +41,17 @@ def _remember(cache: OrderedDict, key, value):
         cache.popitem(last=False)
     return value
 
-__all__ = ["MODES", "MAX_K", "MAX_QUERY_CHARS", "Searcher", "check_query", "fuse", "fusion_weights", "names_first",
+__all__ = ["MODES", "MAX_K", "MAX_QUERY_CHARS", "Searcher", "check_query", "is_empty_question", "fuse", "fusion_weights", "names_first",
            "prefer_query_language"]
 
 
 CENTRE_SAMPLE = 2000  # passages per language whose mean score centres that language (centre_languages)
+
+
+def is_empty_question(text: str) -> bool:
+    """The empty-question rule: nothing but spaces, invisible or control characters (zero-width
+    spaces, bidi controls, a BOM), symbols or emoji — no letter, digit or CJK character."""
+    return not has_content(text)
 
 
 def check_query(query: str) -> str:
@@ -52,8 +59,8 @@ def check_query(query: str) -> str:
     if not isinstance(query, str):
         raise QueryError(f"query must be text, got {type(query).__name__}")
     q = query.strip()
-    if not q:
-        raise QueryError("query is empty: type a question or keywords")
+    if is_empty_question(q):
+        raise QueryError("query is empty: type a question or keywords (it has no letters, digits or CJK characters)")
     if len(q) > MAX_QUERY_CHARS:
         raise QueryError(f"query is {len(q):,} characters; the limit is {MAX_QUERY_CHARS:,}. Shorten it to the question itself")
     return q
@@ -144,8 +151,11 @@ class Searcher:
 
     @classmethod
     def open(cls, index_dir: str | Path, *, encoder: str | None = None, **kwargs) -> Searcher:
-        """Load the index under ``index_dir`` and the encoder that built it (or ``encoder``)."""
-        index = open_index(Path(index_dir))
+        """Load the index at ``index_dir`` (a folder or an engine URI, :mod:`rag.backends`) and
+        the encoder that built it (or ``encoder``)."""
+        from rag.backends import open_index
+
+        index = open_index(index_dir)
         return cls(index, encoder=load_encoder(encoder or index.encoder_id), **kwargs)
 
     # --- the query, computed once ------------------------------------------------------------
@@ -199,9 +209,7 @@ class Searcher:
 
     def bm25_leg(self, query: Query, n: int) -> tuple[dict[int, float], np.ndarray]:
         """Top-``n`` BM25 chunks (positive scores only) and every chunk's score."""
-        scores = self.index.bm25.scores(list(query.tokens))
-        idx, s = top_n(scores, n)
-        return dict(zip(idx.tolist(), s.tolist())), scores
+        return self.index.bm25.leg(list(query.tokens), n)
 
     def dense_leg(self, query: Query, n: int) -> dict[int, float]:
         """Multi-vector dense retrieval: nearest chunks and nearest units (pooled to their

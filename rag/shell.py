@@ -20,7 +20,8 @@ EXIT_INTERRUPTED = 130
 
 _HELP = {
     "corpus": "documents folder (default $STUDYRAG_CORPUS or ./corpus)",
-    "index": "index folder (default $STUDYRAG_INDEX or ./index)",
+    "index": "index: a folder (default $STUDYRAG_INDEX or ./index), a Milvus Lite file (.db), "
+             "milvus://HOST:PORT[?token=T], qdrant+local:///ABS/PATH or qdrant://HOST:PORT[?api_key=K]",
     "data": "study data folder (default $STUDYRAG_DATA or ./data)",
     "store": "progress store: a postgresql:// URL (default $STUDYRAG_STORE, else the data folder)",
     "encoder": "encoder (default $STUDYRAG_ENCODER or e5-small)",

@@ -1,8 +1,9 @@
 """What each unit of a passage is — ``text``, ``bullet``, ``lead`` (introduces a list),
 ``formula`` (a short formula in a code block), all quotable, or ``heading``, ``question`` (also
 interview prompts and rhetorical questions), ``code``, ``table``, ``meta`` (a sentence about the
-document itself), never quoted. Decided once, when the index is built (:mod:`rag.facts`), from
-the unit's own text and the line it sits on.
+document itself), ``planted`` (one that gives orders to an AI or the reader), never quoted.
+Decided once, when the index is built (:mod:`rag.facts`), from the unit's own text and the line
+it sits on.
 """
 
 from __future__ import annotations
@@ -13,9 +14,10 @@ from collections.abc import Sequence
 from rag.rules.questions import is_question_unit
 from rag.rules.script import WORDY
 from rag.rules.structure import BULLET, FENCE, QA_LINE, SECTION_LINE, plain
+from rag.safety import addresses_reader
 from rag.types import Chunk
 
-UNIT_KINDS = ("text", "bullet", "lead", "formula", "heading", "question", "code", "table", "meta")
+UNIT_KINDS = ("text", "bullet", "lead", "formula", "heading", "question", "code", "table", "meta", "planted")
 QUOTABLE = frozenset(UNIT_KINDS[:4])
 _SENT_END = tuple("。．.！!？?")
 # Sentences about the document itself — its introduction, sign-off, a request to share it —
@@ -35,7 +37,8 @@ def unit_kind(chunk: Chunk, line: str, unit: str, in_code: bool) -> str:
     """What a unit is, from its own text and the line it sits on: ``text``, ``bullet``,
     ``lead`` (introduces a list), ``formula`` (a short formula in a code block) — quotable —
     or ``heading``, ``question`` (also interview prompts and rhetorical questions), ``code``,
-    ``table``, ``meta`` (a sentence about the document itself) — never quoted."""
+    ``table``, ``meta`` (a sentence about the document itself), ``planted`` (one that gives
+    orders to an AI or the reader, :func:`rag.safety.addresses_reader`) — never quoted."""
     s = line.strip()
     if FENCE.match(line):
         return "code"
@@ -53,6 +56,8 @@ def unit_kind(chunk: Chunk, line: str, unit: str, in_code: bool) -> str:
     head = plain(chunk.heading) if chunk.heading else ""
     if head and (u == head or (len(u) >= 4 and u in head) or (head in u and len(u) <= len(head) + 12)):
         return "heading"
+    if addresses_reader(u):  # "ignore previous instructions", "you must …": planted, never an answer
+        return "planted"
     if is_question_unit(unit):
         return "question"
     if _META.search(u):

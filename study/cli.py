@@ -69,8 +69,8 @@ def parser() -> argparse.ArgumentParser:
     return p
 
 
-def _index(path: Path):
-    from rag.index import open_index
+def _index(path: str | Path):
+    from rag.backends import open_index
 
     return open_index(path)
 
@@ -86,7 +86,7 @@ def _synced_store(args):
     from study.cards import cards_from_index
 
     store = _store(args)
-    if args.index.exists():
+    if not isinstance(args.index, Path) or args.index.exists():  # an engine index: open it (or one error)
         store.sync_cards(cards_from_index(_index(args.index)))
     elif not store.cards():
         store.close()
@@ -266,7 +266,7 @@ def _run(args) -> int:
     from study.store import StoreError
 
     ctx = resolve(index=args.index, data=args.data, store=args.store)
-    args.index, args.data, args.store = ctx.index_folder, ctx.data, ctx.store
+    args.index, args.data, args.store = ctx.index_target, ctx.data, ctx.store
     try:
         COMMANDS[args.cmd](args)
     except db_errors() as e:  # the database failed mid-command (a full disk, a server gone)

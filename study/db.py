@@ -107,9 +107,11 @@ class SQLite:
 
     def inspect(self, conn) -> tuple[int, int, bool]:
         """(schema version, application id, whether it holds any table), reading only."""
-        check = conn.execute("PRAGMA quick_check").fetchone()[0]
-        if check != "ok":
-            raise sqlite3.DatabaseError(f"integrity check: {check}")
+        from study.validate import integrity_problem
+
+        problem = integrity_problem([r[0] for r in conn.execute("PRAGMA quick_check")])
+        if problem:
+            raise sqlite3.DatabaseError(problem)
         version = conn.execute("PRAGMA user_version").fetchone()[0]
         app_id = conn.execute("PRAGMA application_id").fetchone()[0]
         has_tables = conn.execute("SELECT count(*) FROM sqlite_master").fetchone()[0] > 0

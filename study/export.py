@@ -7,9 +7,11 @@
   and the state (due, stability, difficulty, reps, lapses, last review).
 * :func:`write_progress` / :func:`read_progress` / :func:`import_progress` — our own progress
   file (JSON, ``{"format": "studyrag-progress", "version": 1, …}``): states and the review log.
-  Importing merges: a card's state is taken when it is newer than the one stored; reviews
-  already there are not added twice; cards the deck does not have are reported, not created.
-  A file that is not ours is rejected with the reason.
+  Importing merges by review history: a card's state is taken when the file's reviews of the
+  card are later than the stored ones; reviews already there are not added twice; cards the
+  deck does not have are reported, not created. Every value is checked first
+  (:mod:`study.validate`); a file that is not ours, or holds one bad value, is rejected whole
+  with one line naming the file and the reason.
 
 Every text from the notes is HTML-escaped in the Anki fields (it is data, not markup).
 """
@@ -27,7 +29,9 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 from rag.errors import RagError
-from study.store import CardState, Review, Store
+from rag.safety import spreadsheet_cell
+from study import validate
+from study.store import CardState, Review, Store, check_profile_name, same_name
 from study.types import Card
 
 PROGRESS_FORMAT = "studyrag-progress"
@@ -216,12 +220,13 @@ def csv_rows(cards: Sequence[Card], states: dict[str, CardState]) -> list[dict[s
 
 
 def write_csv(path: str | Path, cards: Sequence[Card], states: dict[str, CardState]) -> Path:
-    """One row per card (UTF-8 with a BOM, so spreadsheet programs read Japanese and Chinese)."""
+    """One row per card (UTF-8 with a BOM, so spreadsheet programs read Japanese and Chinese);
+    a cell that a spreadsheet would run as a formula starts with ``'`` (:func:`rag.safety.spreadsheet_cell`)."""
     path = Path(path)
     with open(path, "w", encoding="utf-8-sig", newline="") as f:
         w = csv.DictWriter(f, fieldnames=CSV_COLUMNS)
         w.writeheader()
-        w.writerows(csv_rows(cards, states))
+        w.writerows({k: spreadsheet_cell(v) for k, v in row.items()} for row in csv_rows(cards, states))
     return path
 
 
@@ -268,102 +273,142 @@ def write_progress(path: str | Path, store: Store, profile: str) -> Path:
     return path
 
 
-def read_progress(path: str | Path) -> tuple[list[CardState], list[Review]]:
-    """States and reviews from our progress file; :class:`ImportFileError` saying why a file is not one."""
+def read_progress(path: str | Path, *, now: float | None = None) -> tuple[list[CardState], list[Review]]:
+    """States and reviews from our progress file, every value checked (:mod:`study.validate`);
+    :class:`ImportFileError` naming the file and the reason, before anything is written."""
     path = Path(path)
+    now = validate.current_time() if now is None else now
     try:
-        raw = path.read_bytes()
+        with open(path, "rb") as f:
+            raw = f.read(validate.MAX_BYTES + 1)
     except OSError as e:
         raise ImportFileError(f"cannot read {path}: {e.strerror or e}") from None
     try:
-        data = json.loads(raw.decode("utf-8-sig"))
-    except (UnicodeDecodeError, json.JSONDecodeError):
-        raise ImportFileError(
-            f"{path} is not a StudyRAG progress file: it is not JSON "
-            f"(export one with `studyrag study export --json FILE --profile NAME`)"
-        ) from None
+        data = validate.load_json(raw)
+    except validate.BadValue as e:
+        raise ImportFileError(f"{path} is not a StudyRAG progress file: {e}") from None
     if not isinstance(data, dict) or data.get("format") != PROGRESS_FORMAT:
         raise ImportFileError(f'{path} is not a StudyRAG progress file: its "format" is not {PROGRESS_FORMAT!r}')
     if data.get("version") != PROGRESS_VERSION:
         raise ImportFileError(
-            f"{path} is a StudyRAG progress file of version {data.get('version')!r}; "
+            f"{path} is a StudyRAG progress file of version {validate._show(data.get('version'))}; "
             f"this version reads version {PROGRESS_VERSION}"
         )
     try:
-        states = [
-            CardState(
-                str(s["card_id"]),
-                dict(s["fsrs"]),
-                float(s["due"]),
-                int(s["reps"]),
-                int(s["lapses"]),
-                None if s.get("first_review") is None else float(s["first_review"]),
-                None if s.get("last_review") is None else float(s["last_review"]),
-            )
-            for s in data["states"]
-        ]
-        for s in states:
-            _check_fsrs(s)
-        reviews = [
-            Review(
-                str(r["card_id"]),
-                int(r["rating"]),
-                float(r["reviewed_at"]),
-                int(r["state_before"]),
-                int(r["state_after"]),
-                float(r["due_after"]),
-                None if r.get("duration_ms") is None else int(r["duration_ms"]),
-            )
-            for r in data["reviews"]
-        ]
-    except (KeyError, TypeError, ValueError, AttributeError) as e:
-        raise ImportFileError(
-            f"{path} looks like a StudyRAG progress file but an entry is malformed ({type(e).__name__}: {e})"
-        ) from None
-    bad = [r for r in reviews if r.rating not in (1, 2, 3, 4)]
-    if bad:
-        raise ImportFileError(f"{path}: review ratings must be 1-4, got {bad[0].rating}")
+        states = [_state(s, f"states[{i}]", now) for i, s in enumerate(_list(data, "states"))]
+        reviews = [_review(r, f"reviews[{i}]", now) for i, r in enumerate(_list(data, "reviews"))]
+    except validate.BadValue as e:
+        raise ImportFileError(f"{path} was not imported, an entry is malformed: {e}") from None
     return states, reviews
 
 
-def _check_fsrs(st: CardState) -> None:
-    import fsrs
+def _list(data: dict, key: str) -> list:
+    v = data.get(key)
+    if not isinstance(v, list):
+        raise validate.BadValue(f'"{key}" is {validate._show(v)}; it must be a list')
+    return v
 
-    fsrs.Card.from_dict(st.fsrs)  # raises on a malformed state
+
+def _entry(d, where: str, keys: tuple[str, ...]) -> dict:
+    if not isinstance(d, dict):
+        raise validate.BadValue(f"{where} is {validate._show(d)}; it must be an object")
+    missing = [k for k in keys if k not in d]
+    if missing:
+        raise validate.BadValue(f"{where} has no {missing[0]!r}")
+    return d
+
+
+def _state(d, where: str, now: float) -> CardState:
+    v = validate
+    d = _entry(d, where, ("card_id", "fsrs", "due", "reps", "lapses"))
+    reps = v.integer(d["reps"], f"{where}.reps", 0, v.MAX_COUNT)
+    first, last = d.get("first_review"), d.get("last_review")
+    st = CardState(
+        v.text(d["card_id"], f"{where}.card_id"),
+        v.fsrs_card(d["fsrs"], f"{where}.fsrs", now),
+        v.when(d["due"], f"{where}.due", now),
+        reps,
+        v.integer(d["lapses"], f"{where}.lapses", 0, reps),
+        None if first is None else v.when(first, f"{where}.first_review", now, past=True),
+        None if last is None else v.when(last, f"{where}.last_review", now, past=True),
+    )
+    if st.first_review is not None and st.last_review is not None and st.first_review > st.last_review:
+        raise v.BadValue(f"{where}.first_review is after its last_review")
+    return st
+
+
+def _review(d, where: str, now: float) -> Review:
+    v = validate
+    d = _entry(d, where, ("card_id", "rating", "reviewed_at", "state_before", "state_after", "due_after"))
+    ms = d.get("duration_ms")
+    return Review(
+        v.text(d["card_id"], f"{where}.card_id"),
+        v.integer(d["rating"], f"{where}.rating", 1, 4),
+        v.when(d["reviewed_at"], f"{where}.reviewed_at", now, past=True),
+        v.integer(d["state_before"], f"{where}.state_before", 0, 3),
+        v.integer(d["state_after"], f"{where}.state_after", 1, 3),
+        v.when(d["due_after"], f"{where}.due_after", now),
+        None if ms is None else v.integer(ms, f"{where}.duration_ms", 0, v.MAX_DURATION_MS),
+    )
 
 
 @dataclass(frozen=True)
 class ImportReport:
     states_taken: int
-    states_kept: int  # the stored state was as new or newer
+    states_kept: int  # the stored review history of the card is as new or newer
     reviews_added: int
     unknown_cards: tuple[str, ...]
 
 
 def import_progress(store: Store, profile: str, path: str | Path) -> ImportReport:
-    """Merge a progress file into ``profile`` (created if needed), in one transaction."""
+    """Merge a progress file into ``profile`` (created if needed), all in one transaction.
+
+    Merged by review history, not by a date the file states: the reviews are added (those
+    already there once), and a card's state is taken only when the file's own review log has a
+    review of that card at the state's ``last_review`` and that review is later than every
+    review stored for the card. A state no review backs is kept out."""
     states, reviews = read_progress(path)
-    p = store.add_profile(profile)
+    name = check_profile_name(profile)
     known = {sc.card.id for sc in store.cards(include_archived=True)}
     unknown = sorted({s.card_id for s in states} - known | {r.card_id for r in reviews} - known)
+    file_latest: dict[str, float] = {}
+    for r in reviews:
+        file_latest[r.card_id] = max(r.reviewed_at, file_latest.get(r.card_id, r.reviewed_at))
     taken = kept = added = 0
     with store.write() as conn:
+        p = _profile_in(conn, name)
+        stored_latest = {
+            row[0]: row[1]
+            for row in conn.execute(
+                "SELECT card_id, max(reviewed_at) FROM reviews WHERE profile_id = ? GROUP BY card_id", (p,)
+            )
+        }
         for s in states:
             if s.card_id not in known:
                 continue
-            cur = store.state(p.id, s.card_id, conn=conn)
-            if cur is None or (s.last_review or 0) > (cur.last_review or 0):
-                store.put_state(conn, p.id, s)
+            backed = s.last_review is not None and abs(file_latest.get(s.card_id, -1.0) - s.last_review) < 1.0
+            if backed and s.last_review > stored_latest.get(s.card_id, 0.0) + 1e-6:
+                store.put_state(conn, p, s)
                 taken += 1
             else:
                 kept += 1
-        have = store.review_keys(p.id, conn=conn)
+        have = store.review_keys(p, conn=conn)
         for r in reviews:
             if r.card_id in known and (r.card_id, r.reviewed_at, r.rating) not in have:
-                store.add_review(conn, p.id, r)
+                store.add_review(conn, p, r)
                 have.add((r.card_id, r.reviewed_at, r.rating))
                 added += 1
     return ImportReport(taken, kept, added, tuple(unknown))
+
+
+def _profile_in(conn, name: str) -> int:
+    """The id of profile ``name`` (an already-checked name), created inside the open transaction."""
+    same = same_name(conn, name)
+    if same is not None:
+        return same.id
+    return conn.execute(
+        "INSERT INTO profiles(name, created) VALUES (?, ?) RETURNING id", (name, time.time())
+    ).fetchone()[0]
 
 
 def deck_for_export(store: Store, profile: str | None) -> tuple[list[Card], dict[str, CardState]]:

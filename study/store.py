@@ -21,10 +21,10 @@ conversations (one row per conversation, one per question-and-answer message).
 
 from __future__ import annotations
 
+import functools
 import json
 import sqlite3
 import time
-import unicodedata
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -32,7 +32,7 @@ from pathlib import Path
 
 from rag.context import DATA_ENV, STORE_ENV, hide_password, store_location
 from rag.errors import RagError
-from study import db
+from study import db, validate
 from study.types import Card
 
 DB_NAME = "study.sqlite3"
@@ -130,18 +130,12 @@ SCHEMA_VERSION = MIGRATIONS[-1].version
 
 
 def check_profile_name(name: str) -> str:
-    """The name, stripped of surrounding spaces and NFC-normalised; any characters but control
-    characters are allowed (the UI escapes them). Raises :class:`ProfileError`."""
-    if not isinstance(name, str):
-        raise ProfileError(f"profile name must be text, got {type(name).__name__}")
-    n = unicodedata.normalize("NFC", name.strip())
-    if not n:
-        raise ProfileError("profile name is empty: type a name")
-    if len(n) > MAX_PROFILE_NAME:
-        raise ProfileError(f"profile name is {len(n)} characters; the limit is {MAX_PROFILE_NAME}")
-    if any(unicodedata.category(ch) == "Cc" for ch in n):
-        raise ProfileError("profile name contains a control character (a line break or tab); use one line of text")
-    return n
+    """The name as stored (NFKC, spaces collapsed); invisible, bidi and control characters are
+    refused (:func:`study.validate.profile_name`). Raises :class:`ProfileError`."""
+    try:
+        return validate.profile_name(name, MAX_PROFILE_NAME)
+    except ValueError as e:
+        raise ProfileError(str(e)) from None
 
 
 @dataclass(frozen=True)
@@ -225,6 +219,7 @@ class Store:
                 )
             self.backend.prepare(conn)
             self._migrate(conn, version)
+            self._verify(conn)
         except self.backend.errors as e:
             conn.close()
             raise StoreError(
@@ -253,6 +248,20 @@ class Store:
             except BaseException:
                 conn.execute("ROLLBACK")
                 raise
+
+    def _verify(self, conn: sqlite3.Connection) -> None:
+        """The tables, columns and JSON columns are what :data:`MIGRATIONS` make (one line if not).
+        SQLite only: PostgreSQL's server enforces the declared column types itself."""
+        if self.backend.name != "sqlite":
+            return
+        version = self.backend.version(conn)
+        scripts = tuple(m.sql for m in MIGRATIONS if m.version <= version)
+        problem = validate.structure_problem(conn, _expected_structure(scripts))
+        if problem:
+            raise StoreError(
+                f"{self.where} is a StudyRAG progress file whose structure is damaged ({problem}); it was left "
+                "untouched. Restore a backup, or move it aside to start afresh"
+            )
 
     @property
     def conn(self) -> sqlite3.Connection:
@@ -295,22 +304,23 @@ class Store:
         """Create profile ``name`` (or return it if it exists)."""
         n = check_profile_name(name)
         with self.write() as c:
-            c.execute(
-                "INSERT INTO profiles(name, created) VALUES (?, ?) ON CONFLICT (name) DO NOTHING", (n, time.time())
-            )
+            same = same_name(c, n)
+            if same is not None:  # a learner whose name looks the same is that learner
+                return same
+            c.execute("INSERT INTO profiles(name, created) VALUES (?, ?)", (n, time.time()))
             row = c.execute("SELECT id, name FROM profiles WHERE name = ?", (n,)).fetchone()
         return Profile(row["id"], row["name"])
 
     def profile(self, name: str) -> Profile:
         """The profile called ``name``; :class:`ProfileError` naming the known ones if there is none."""
         n = check_profile_name(name)
-        row = self.conn.execute("SELECT id, name FROM profiles WHERE name = ?", (n,)).fetchone()
+        row = same_name(self.conn, n)
         if row is None:
             known = [p.name for p in self.profiles()]
             raise ProfileError(
                 f"no profile named {n!r}" + (f"; profiles: {', '.join(map(repr, known))}" if known else "")
             )
-        return Profile(row["id"], row["name"])
+        return row
 
     def profiles(self) -> list[Profile]:
         return [Profile(r["id"], r["name"]) for r in self.conn.execute("SELECT id, name FROM profiles ORDER BY name")]
@@ -503,4 +513,20 @@ class Review:
             r["due_after"],
             r["duration_ms"],
         )
+
+
+@functools.lru_cache(maxsize=4)
+def _expected_structure(scripts: tuple[str, ...]) -> dict:
+    return validate.expected_structure(list(scripts))
+
+
+def same_name(conn: sqlite3.Connection, name: str) -> Profile | None:
+    """The stored profile that displays as ``name`` (exactly it first; then by
+    :func:`study.validate.display_key`, for names stored before the rule)."""
+    row = conn.execute("SELECT id, name FROM profiles WHERE name = ?", (name,)).fetchone()
+    if row is None:
+        key = validate.display_key(name)
+        rows = conn.execute("SELECT id, name FROM profiles ORDER BY id")
+        row = next((r for r in rows if validate.display_key(r["name"]) == key), None)
+    return None if row is None else Profile(row["id"], row["name"])
 

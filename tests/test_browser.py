@@ -332,6 +332,63 @@ def test_an_uploaded_hostile_note_is_shown_inert_while_another_session_asks(brow
         ctx_b.close()
 
 
+def test_an_unknown_learner_in_the_address_is_asked_about_not_joined(browser, app_url):
+    """Issue 18 F: ``?profile=`` naming nobody shows the prompt, never another learner's
+    conversations; a name with a bidi control is shown with the control written out."""
+    ctx_a, a, _ = open_app(browser, app_url)  # the first learner (or the one stored)
+    try:
+        ask(a, "ベクトル検索とは何ですか")
+        a.wait_for_timeout(1000)
+        a.reload()  # the sidebar lists the conversation saved by the last run
+        a.get_by_role("button", name="ベクトル検索とは何ですか").first.wait_for(timeout=60_000)
+    finally:
+        ctx_a.close()
+    ctx, page, _ = open_app(browser, app_url, path="/?profile=mallory")
+    try:
+        sidebar = page.locator("[data-testid='stSidebar']")
+        sidebar.get_by_text("There is no learner called “mallory” here.").wait_for(timeout=30_000)
+        assert sidebar.get_by_role("button", name="Create learner “mallory”").is_visible()
+        assert page.get_by_role("button", name="ベクトル検索とは何ですか").count() == 0
+        shot(page, "unknown-learner.png")
+    finally:
+        ctx.close()
+    ctx, page, _ = open_app(browser, app_url, path="/?profile=%E2%80%AEecila")
+    try:
+        sidebar = page.locator("[data-testid='stSidebar']")
+        sidebar.get_by_text("cannot exist").wait_for(timeout=30_000)
+        assert "<U+202E>ecila" in sidebar.inner_text() and "\u202e" not in sidebar.inner_text()
+        assert page.get_by_role("button", name="ベクトル検索とは何ですか").count() == 0
+        shot(page, "bidi-learner.png")
+    finally:
+        ctx.close()
+
+
+def test_a_note_nested_too_deep_is_shown_whole_with_a_notice(browser, app_url, tmp_path):
+    """Issue 18 H: a 60-deep Markdown list (the renderer stops at 20) is shown flattened under a
+    notice, its last item too."""
+    ctx, page, _ = open_app(browser, app_url)
+    try:
+        page.get_by_role("link", name="Add documents").click()
+        page.get_by_text("Markdown or text files").first.wait_for()
+        note = tmp_path / "deep-list.md"
+        note.write_text("---\ntitle: Deep list\n---\n# Deep list\n\n"
+                        + "".join("  " * i + f"- level {i} of the list\n" for i in range(60)), encoding="utf-8")
+        page.locator("input[type='file']").set_input_files(str(note))
+        page.get_by_role("button", name="Add to my notes").click()
+        page.get_by_text("Added uploads/deep-list.md").wait_for(timeout=180_000)
+        page.get_by_role("link", name="Documents", exact=True).click()
+        page.get_by_role("combobox", name="Open a document").click()
+        page.get_by_role("option", name="Deep list").first.click()
+        doc = page.locator(".studyrag-document")
+        doc.locator(".studyrag-notice").wait_for(timeout=30_000)
+        assert doc.locator(".studyrag-notice").is_visible()
+        assert "shown as plain lines" in doc.locator(".studyrag-notice").inner_text()
+        assert "level 59 of the list" in doc.inner_text() and "level 0 of the list" in doc.inner_text()
+        shot(page, "deep-note.png")
+    finally:
+        ctx.close()
+
+
 def test_a_pdf_citation_opens_the_page_with_the_quotes_highlighted(browser, pdf_app_url):
     ctx, page, _ = open_app(browser, pdf_app_url)
     try:

@@ -138,17 +138,25 @@ def test_the_quiz_follows_the_chosen_size_and_scores_per_topic(browser, app_url)
         for i in range(5):
             page.get_by_text(f"Question {i + 1} of 5").wait_for(timeout=30_000)
             live = ".st-key-quiz-card [data-testid='stRadioOption']:not(:has(input[disabled]))"
-            page.locator(live).first.click()
-            page.locator(f"{live} input:checked").wait_for(state="attached")
+            for _ in range(5):  # a rerun may replace the card under the click: click until it holds
+                page.locator(live).first.click()
+                try:
+                    page.locator(f"{live} input:checked").wait_for(state="attached", timeout=5_000)
+                    break
+                except Exception:  # noqa: BLE001 -- playwright's TimeoutError: click again
+                    page.wait_for_timeout(500)
             page.wait_for_timeout(1000)  # the choice reaches the server (a rerun) before "Check"
             for _ in range(3):
-                page.get_by_role("button", name="Check").click()
-                said = page.get_by_text("What the notes say").or_(page.get_by_text("Pick an answer first."))
+                page.locator(".st-key-quiz-check button").click()
+                said = page.locator(".st-key-quiz-next button").or_(page.get_by_text("Pick an answer first."))
                 said.first.wait_for(timeout=30_000)
-                if page.get_by_text("What the notes say").count():
+                if page.locator(".st-key-quiz-next button").count():
                     break
                 page.wait_for_timeout(1000)
-            page.get_by_role("button", name="See the result" if i == 4 else "Next question").click()
+            shot(page, f"quiz-{i}.png")
+            nxt = page.locator(".st-key-quiz-next button")
+            assert nxt.inner_text().strip() == ("See the result" if i == 4 else "Next question")
+            nxt.click()
         table = page.locator("[data-testid='stDataFrame'], .studyrag-topic-score").first
         table.wait_for(timeout=30_000)
         shot(page, "quiz-score.png")

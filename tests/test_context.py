@@ -53,8 +53,12 @@ def test_the_cli_store_and_the_app_open_the_same_data_folder(clean_env, tmp_path
 
 def test_index_location_is_a_string_resolved_in_one_place(clean_env):
     assert context.index_folder("builds/x") == Path("builds/x")
-    with pytest.raises(ValueError, match=r"no backend for milvus://"):
+    with pytest.raises(ValueError, match=r"is a milvus index, not a folder"):
+        context.index_folder("milvus://localhost:19530")
+    with pytest.raises(ValueError, match=r"milvus://HOST:PORT"):
         context.index_folder("milvus://localhost:19530/notes")
+    assert context.index_target("builds/x") == Path("builds/x")
+    assert context.index_target("classes.db") == "classes.db"  # Milvus Lite, opened by rag.backends
     with pytest.raises(ValueError, match="k must be"):
         context.resolve(k=0)
 

@@ -404,3 +404,24 @@ def test_mine_on_the_example_file_with_the_real_index(real_index, tmp_path):
         assert 0 <= s["hit@1"] <= s["hit@5"] <= 1
     assert len(payload["misses"]) == round(n * (1 - payload["modes"][payload["default_mode"]]["hit@5"]))
     assert (tmp_path / "out" / "mine.md").is_file()
+
+
+def test_beir_scale_qrels_are_the_copies_of_each_questions_passage(tiny_squad_file):
+    from eval.beir_scale import synthetic_set
+    from eval.runner import build_index
+    from eval.scale import sources, synthesize
+
+    enc = FakeEncoder()
+    sets = [load_squad(tiny_squad_file, "a")]
+    bases = [build_index(ds, enc, progress=False).index for ds in sets]
+    ds = synthetic_set(bases, sets, 300, 1000)
+    index, _ = synthesize(bases, 300, per_doc=1)
+    assert ds.queries and {q.split for q in ds.queries} == {"test"}
+    by_id = {c.doc_id: c for c in index.chunks}
+    copied = [bases[k].chunks[i].doc_id for k, i in sources(bases, 300)]
+    for q in ds.queries:
+        rel = ds.qrels(index.chunks)[q.qid]
+        gold = sets[0].gold_docs[q.qid]
+        assert rel and all(copied[int(d.split("/")[1])] in gold for d in rel)
+        assert len(rel) == sum(c in gold for c in copied)  # every copy, nothing else
+        assert all(by_id[d].text == bases[0].chunks[sources(bases, 300)[int(d.split("/")[1])][1]].text for d in rel)

@@ -173,7 +173,7 @@ def test_progress_file_round_trip_and_merge(deck, tmp_path):
         (
             b'{"format": "studyrag-progress", "version": 1, "states": [], "reviews": [{"card_id": "x", "rating": 7, '
             b'"reviewed_at": 1, "state_before": 0, "state_after": 1, "due_after": 2}]}',
-            "ratings must be 1-4",
+            r"rating is 7; it must be from 1 to 4",
         ),
     ],
 )

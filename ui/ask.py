@@ -9,7 +9,7 @@ from rag.answer import Answer, ask
 from rag.errors import RagError
 from rag.highlight import md_escape
 from rag.messages import lang_name
-from rag.search import MAX_QUERY_CHARS, Searcher
+from rag.search import MAX_QUERY_CHARS, Searcher, is_empty_question
 from ui import session
 from ui import render as r
 from ui import state
@@ -204,7 +204,7 @@ def _form() -> str | None:
 
 def _answer(searcher: Searcher, question: str, check: state.EndpointCheck, doc_ids) -> None:
     q = (question or "").strip()
-    if not q:
+    if is_empty_question(q):
         st.warning(tr("ask.empty"))
         return
     if len(q) > MAX_QUERY_CHARS:

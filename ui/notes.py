@@ -19,7 +19,7 @@ from pathlib import PurePosixPath
 
 from markdown_it import MarkdownIt
 
-from rag.highlight import escape
+from rag.highlight import escape, no_autolinks
 from rag.rules.sentences import MARKER
 from rag.rules.structure import GENERIC_HEADINGS, plain
 from rag.types import Chunk, Document
@@ -34,10 +34,11 @@ _TAG = re.compile(r"(<[^>]*>)")
 # quotes, a table's leading pipe, an opening emphasis. A highlight starting at a line start
 # begins after it (else "## Title" would no longer be a heading).
 _BLOCK_PREFIX = re.compile(r"[ \t]*(?:(?:#{1,6}|[-*+]|\d{1,9}[.)]|>|\|)[ \t]+|>|\|)*(?:\*\*|__)?")
+MAX_NESTING = 20  # the renderer's limit (markdown-it's commonmark preset): deeper blocks are not parsed
 _FENCE_LINE = re.compile(r"[ \t]*(?:```|~~~)[^\n]*(?:\n|$)")
 
 def _md() -> MarkdownIt:
-    md = MarkdownIt("commonmark", {"html": False, "linkify": False, "typographer": False})
+    md = MarkdownIt("commonmark", {"html": False, "linkify": False, "typographer": False, "maxNesting": MAX_NESTING})
     md.enable(["table", "strikethrough"])
 
     def text(self, tokens, idx, options, env):
@@ -103,9 +104,41 @@ def is_markdown(doc_id: str) -> bool:
     return PurePosixPath(doc_id).suffix.lower() in (".md", ".markdown") or is_file_format(doc_id)
 
 
-def markdown_html(text: str) -> str:
-    """``text`` rendered as Markdown, inert, on one line."""
-    return _MARKDOWN.render(text).replace("\n", "")
+# Block tokens that hold a line's text: a line no such token covers was not rendered.
+_LEAVES = frozenset({"paragraph_open", "heading_open", "code_block", "fence", "hr", "html_block", "table_open"})
+# Lines with no text of their own: markers alone, link reference definitions.
+_NO_TEXT = re.compile(r"^[\s>*+\-]*+(?:\d{1,9}[.)][\s>*+\-]*+)?$|^ {0,3}\[[^\]]+\]:")
+_LINES = re.compile(r"\r\n?|\n")
+
+
+def dropped_lines(tokens, text: str) -> int:
+    """How many lines with text of ``text`` no rendered block holds: the renderer stops at
+    :data:`MAX_NESTING` levels of lists and quotes and leaves what is deeper out."""
+    lines = _LINES.split(text)
+    covered = bytearray(len(lines) + 1)
+    for tok in tokens:
+        if tok.map and tok.type in _LEAVES:
+            a, b = tok.map
+            covered[a:b] = b"\x01" * (b - a)
+    return sum(1 for i, line in enumerate(lines) if not covered[i] and not _NO_TEXT.match(line))
+
+
+def flattened_html(text: str, notice: str) -> str:
+    """``text`` with its nesting removed (each line as plain text, indentation dropped) under a
+    ``notice`` saying so: what Markdown nested too deeply to render is shown, not dropped."""
+    flat = "\n".join(line.strip() for line in _LINES.split(text))
+    return f'<div class="studyrag-notice" role="note">{escape(notice)}</div>{plain_html(flat)}'
+
+
+def markdown_html(text: str, *, lang: str = "en") -> str:
+    """``text`` rendered as Markdown, inert, on one line; nested deeper than the renderer's
+    limit, it is shown flattened with a notice in ``lang`` (:func:`flattened_html`)."""
+    tokens = _MARKDOWN.parse(text)
+    if dropped_lines(tokens, text):
+        from ui.i18n import t
+
+        return flattened_html(text, t("notes.flattened", lang, limit=MAX_NESTING))
+    return _MARKDOWN.renderer.render(tokens, _MARKDOWN.options, {}).replace("\n", "")
 
 
 def plain_html(text: str) -> str:
@@ -203,23 +236,24 @@ def render_text(
     cited: tuple[int, int] | None = None,
     quotes: Iterable[tuple[int, int]] = (),
     cited_id: str = "",
+    lang: str = "en",
 ) -> str:
     """``text`` as inert HTML (Markdown or plain), ``cited`` and ``quotes`` spans (offsets into
-    ``text``) marked."""
+    ``text``) marked; ``lang`` is the interface language of a notice (deep Markdown flattened)."""
     src = with_sentinels(text, cited, quotes)
-    body = markdown_html(src) if markdown else plain_html(src)
+    body = markdown_html(src, lang=lang) if markdown else plain_html(src)
     return apply_sentinels(body, cited_id=cited_id)
 
 
-def passage_html(chunk: Chunk, quotes: Iterable[tuple[int, int]] = ()) -> str:
+def passage_html(chunk: Chunk, quotes: Iterable[tuple[int, int]] = (), *, lang: str = "en") -> str:
     """A passage, its quoted sentences (document offsets) marked."""
     rel = [(s - chunk.start, e - chunk.start) for s, e in quotes if chunk.start <= s < chunk.end]
-    body = render_text(chunk.text, markdown=is_markdown(chunk.doc_id), quotes=rel)
+    body = render_text(chunk.text, markdown=is_markdown(chunk.doc_id), quotes=rel, lang=lang)
     return f'<div class="studyrag-passage studyrag-notes">{body}</div>'
 
 
 def document_html(
-    doc: Document, *, cited: tuple[int, int] | None = None, quotes: Iterable[tuple[int, int]] = ()
+    doc: Document, *, cited: tuple[int, int] | None = None, quotes: Iterable[tuple[int, int]] = (), lang: str = "en"
 ) -> str:
     """A whole document without its front matter; ``doc.text[cited[0]:cited[1]]`` is marked
     (its first piece has ``id="cited"``) and so are the ``quotes`` inside it."""
@@ -234,6 +268,7 @@ def document_html(
         cited=shift(cited) if cited is not None and cited[1] > b else None,
         quotes=[shift(q) for q in quotes if q[1] > b],
         cited_id="cited",
+        lang=lang,
     )
     return f'<div class="studyrag-document studyrag-notes">{body}</div>'
 
@@ -353,16 +388,17 @@ def _with_markers(text: str, key: str, valid: set[int]) -> str:
 
 
 def answer_body_html(text: str, key: str, valid: set[int], flagged: Iterable[str] = ()) -> str:
-    """An answer's text, inert, markers clickable, sentences without a valid citation marked."""
+    """An answer's text, inert, markers clickable, sentences not backed by the notes marked;
+    links and addresses in it stay text (:func:`rag.highlight.no_autolinks`)."""
     out, pos = [], 0
     for f in flagged:
         i = text.find(f, pos) if f else -1
         if i < 0:
             continue
-        out.append(_with_markers(text[pos:i], key, valid))
-        out.append(f'<span class="studyrag-flagged">{_with_markers(f, key, valid)}</span>')
+        out.append(_with_markers(no_autolinks(text[pos:i]), key, valid))
+        out.append(f'<span class="studyrag-flagged">{_with_markers(no_autolinks(f), key, valid)}</span>')
         pos = i + len(f)
-    out.append(_with_markers(text[pos:], key, valid))
+    out.append(_with_markers(no_autolinks(text[pos:]), key, valid))
     return "".join(out)
 
 
@@ -396,8 +432,8 @@ def answer_html(a, *, key: str, lang: str, titles: Mapping[str, str]) -> str:
         extra = ""
         if c.parallel is not None:
             other = t("ask.other_language", lang, lang=lang_name(lang, c.parallel.lang))
-            extra = f"<details><summary>{escape(other)}</summary>{passage_html(c.parallel)}</details>"
-        panels.append(Panel(c.number, head, note + passage_html(ch, c.quotes), extra))
+            extra = f"<details><summary>{escape(other)}</summary>{passage_html(c.parallel, lang=lang)}</details>"
+        panels.append(Panel(c.number, head, note + passage_html(ch, c.quotes, lang=lang), extra))
     return with_panels(key, body, panels, css_class="studyrag-answer", close=t("ask.panel_close", lang))
 
 

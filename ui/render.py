@@ -74,6 +74,7 @@ mark.studyrag-cited {{ background: #dcebff; color: inherit; padding: 0; }}
 .sr-num {{ color: #1c4e80; }}
 .sr-close {{ float: right; cursor: pointer; font-size: 1.2rem; line-height: 1; color: #777; padding: 0 .3rem; }}
 .sr-note {{ font-size: .8rem; color: #777; margin-bottom: .25rem; }}
+.studyrag-notice {{ font-size: .85rem; color: #8a5a00; background: #fff6e0; border-radius: .3rem; padding: .3rem .5rem; margin-bottom: .5rem; white-space: normal; }}
 .sr-panel details summary {{ cursor: pointer; font-size: .85rem; color: #555; margin-top: .3rem; }}
 .studyrag-meta {{ font-size: .85rem; color: #777; overflow-wrap: anywhere; }}
 .studyrag-report table {{ font-size: .85rem; }}

@@ -60,6 +60,7 @@ class Learner:
     initialised: bool = False
     profile: str | None = None
     want_profile: str | None = None  # from the address, until the store is open
+    unknown_profile: str | None = None  # the address named a learner nobody is: asked about, joins nobody
     want_chat: int | None = None  # the conversation the address names, until it is loaded
     store_error: str | None = None
 

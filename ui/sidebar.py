@@ -8,8 +8,9 @@ from rag.answer import ANSWER_LANGS, ANSWERERS
 from rag.context import DEFAULT_K
 from rag.highlight import md_escape
 from rag.messages import lang_name
+from rag.safety import reveal
 from rag.search import MODES
-from study.store import MAX_PROFILE_NAME, ProfileError, StoreError
+from study.store import MAX_PROFILE_NAME, ProfileError, StoreError, check_profile_name
 from ui import i18n, session, state
 from ui.state import tr
 from study.conversations import Conversations
@@ -24,7 +25,10 @@ def render() -> None:
         )
         s = state.store()
         p = state.profile(s)
-        if s is None or p is None:
+        unknown = session.get(session.Learner).unknown_profile
+        if s is not None and p is None and unknown is not None:
+            _unknown_profile(s, unknown)
+        elif s is None or p is None:
             st.warning(tr("store.unavailable", path=md_escape(state.store_label())))
             with st.expander(tr("store.reason")):
                 st.caption(md_escape(session.get(session.Learner).store_error or ""))
@@ -42,6 +46,11 @@ def _profiles(s, p) -> None:
     if picked and picked != p.name:
         state.switch_profile(picked)
         st.rerun()
+    _profiles_add(s)
+
+
+def _profiles_add(s) -> None:
+    """The "new learner" form."""
     with st.popover(tr("side.new_profile"), icon=":material/person_add:"):
         with st.form("new-profile", clear_on_submit=True, border=False):
             name = st.text_input(tr("side.new_profile_name"), key="new_profile_name")
@@ -56,6 +65,35 @@ def _profiles(s, p) -> None:
                     state.switch_profile(made.name)
                     st.session_state.pop("profile_pick", None)
                     st.rerun()
+
+
+def _unknown_profile(s, name: str) -> None:
+    """The address named a learner nobody is: create it, or continue as one who exists."""
+    try:
+        ok = check_profile_name(name)
+    except ProfileError:
+        ok = None
+    shown = md_escape(reveal(name) if ok is None else ok)
+    if ok is None:
+        st.warning(tr("side.profile_unknown_bad", name=shown))
+    else:
+        st.warning(tr("side.profile_unknown", name=shown))
+        if st.button(tr("side.profile_create", name=shown), key="profile-create", icon=":material/person_add:"):
+            try:
+                made = s.add_profile(ok)
+            except (ProfileError, StoreError) as e:
+                session.get(session.Learner).store_error = str(e)
+            else:
+                state.switch_profile(made.name)
+                st.rerun()
+    names = [x.name for x in s.profiles()]
+    picked = st.selectbox(tr("side.profile_continue"), names, index=None, placeholder=tr("side.profile_choose"),
+                          key="profile-continue")
+    if picked:
+        state.switch_profile(picked)
+        st.session_state.pop("profile-continue", None)
+        st.rerun()
+    _profiles_add(s)
 
 
 def _conversations(s, p) -> None:

@@ -74,7 +74,7 @@ def render() -> None:
         st.caption(tr("sources.cited") if span else tr("sources.moved"))
     page_col = _cited_page(doc, span, quotes)
     with (page_col or st.container()), st.container(height=640, border=True, key="document"):
-        r.html(document_html(doc, cited=span, quotes=quotes))
+        r.html(document_html(doc, cited=span, quotes=quotes, lang=lang))
     if span:
         r.scroll_to("#cited", block="center")
 

@@ -18,7 +18,7 @@ from rag.answer import Answer, Settings
 from rag.context import DEFAULT_K, Context, resolve
 from rag.encoders import load_encoder
 from rag.errors import IndexCorruptError, IndexMissingError, RagError
-from rag.index import Index, current_folder
+from rag.backends import live_key, open_live
 from rag.search import Searcher
 from study import db
 from study.store import Profile, ProfileError, Store, StoreError
@@ -43,8 +43,9 @@ def corpus_dir() -> Path:
     return context().corpus
 
 
-def index_dir() -> Path:
-    return context().index_folder
+def index_dir() -> str | Path:
+    """The index: a folder, or an engine setting (``STUDYRAG_INDEX=milvus://…``, :mod:`rag.backends`)."""
+    return context().index_target
 
 
 def data_dir() -> Path:
@@ -150,7 +151,7 @@ def get_searcher(build: str) -> Searcher:
     after an ingest the next run loads the new build; older sessions keep theirs."""
     from rag.answer import ask
 
-    index = Index.load(Path(build))
+    index = open_live(build)
     searcher = Searcher(index, encoder=get_encoder(index.encoder_id))
     for q in WARM_UP:  # the analyzers' dictionaries, the encoder's first call, the answerer's caches
         try:
@@ -160,16 +161,17 @@ def get_searcher(build: str) -> Searcher:
     return searcher
 
 
-def live_build() -> Path:
-    """The live build folder; on a first start the index is built from the corpus first."""
+def live_build() -> str:
+    """The live build (folder, or engine URI and version); on a first start the index is built
+    from the corpus first."""
     try:
-        return current_folder(index_dir())
+        return live_key(index_dir())
     except IndexMissingError:
         from ingest.uploads import update_index
 
         with st.spinner(tr("index.building")):
             update_index(corpus_dir(), index_dir(), get_encoder(build_encoder()), uploads=uploads_dir())
-        return current_folder(index_dir())
+        return live_key(index_dir())
 
 
 def load_searcher() -> Searcher:
@@ -184,7 +186,7 @@ def load_searcher() -> Searcher:
                     return get_searcher(str(build))
             except IndexCorruptError:
                 # another session's ingest may have switched builds meanwhile: read CURRENT again
-                if attempt == 2 or current_folder(index_dir()) == build:
+                if attempt == 2 or live_key(index_dir()) == build:
                     raise
     except IndexCorruptError:
         st.error(tr("index.unreadable"))
@@ -204,7 +206,8 @@ def load_searcher() -> Searcher:
 
 
 def build_key(searcher: Searcher) -> str:
-    return str(searcher.index.path)
+    be = getattr(searcher.index, "backend", None)
+    return str(searcher.index.path) if be is None else f"{be.uri}#{be.version}"
 
 
 @st.cache_data(show_spinner=False, max_entries=8)
@@ -218,7 +221,7 @@ def _titles(build: str) -> dict[str, str]:
 def notes_languages() -> frozenset[str]:
     """The languages of the live build's documents (empty while there is no index yet)."""
     try:
-        build = str(current_folder(index_dir()))
+        build = live_key(index_dir())
     except RagError:
         return frozenset()
     try:
@@ -269,8 +272,10 @@ def store() -> Store | None:
 
 
 def profile(s: Store | None) -> Profile | None:
-    """The session's learner (created on first use: the address's, else the first stored, else
-    :data:`DEFAULT_PROFILE`)."""
+    """The session's learner: the one chosen, else the address's (``?profile=``), else the first
+    stored, else :data:`DEFAULT_PROFILE` created. A name in the address that no learner has
+    never joins another learner: it is kept in ``Learner.unknown_profile`` and ``None`` returned until
+    the learner is created or another one chosen in the sidebar."""
     if s is None:
         return None
     me = session.get(session.Learner)
@@ -284,6 +289,9 @@ def profile(s: Store | None) -> Profile | None:
             if p is not None:
                 me.profile = p.name
                 return p
+            me.unknown_profile, me.profile = name, None
+        if me.unknown_profile is not None:
+            return None
         known = s.profiles()
         p = known[0] if known else s.add_profile(DEFAULT_PROFILE)
     except (StoreError, *db.errors()) as e:
@@ -297,6 +305,7 @@ def switch_profile(name: str) -> None:
     """Make ``name`` the session's learner: the learner's pages (conversation, quiz, cards,
     drill) start afresh."""
     me = session.get(session.Learner)
+    me.unknown_profile = None
     if me.profile != name:
         me.profile = name
         session.reset(*session.LEARNER_PAGES)
@@ -446,6 +455,9 @@ def study() -> Study:
     searcher = load_searcher()
     s = store()
     p = profile(s)
+    if s is not None and p is None and session.get(session.Learner).unknown_profile is not None:
+        st.info(tr("study.no_profile"))
+        st.stop()
     if s is None or p is None:
         st.warning(tr("study.no_store"))
         st.stop()

@@ -1,0 +1,121 @@
+"""Qdrant through ``qdrant-client``: local mode for ``qdrant+local:///ABSOLUTE/PATH`` (pure
+Python, one process at a time, fine at thousands of items), a Qdrant server or cluster for
+``qdrant://HOST:PORT`` — the same calls, only the client's constructor differs.
+
+Point ids are our integer row keys (Qdrant takes integers or UUIDs only); the document id
+is a payload field. Local mode always searches exactly; a server honours the HNSW setting.
+"""
+
+from __future__ import annotations
+
+import atexit
+from collections.abc import Iterator, Mapping, Sequence
+
+import numpy as np
+
+from rag.backends.base import Row, as_top
+from rag.errors import RagError
+
+BATCH = 256
+_CLIENTS: dict[tuple, object] = {}
+
+
+def client(*, path: str | None = None, url: str | None = None, api_key: str | None = None):
+    """One ``QdrantClient`` per target and process (local mode locks its folder)."""
+    key = (path, url, api_key)
+    if key not in _CLIENTS:
+        try:
+            from qdrant_client import QdrantClient
+        except ImportError:
+            raise RagError("this index is on Qdrant: install it with `pip install qdrant-client`") from None
+        c = _CLIENTS[key] = QdrantClient(path=path) if path is not None else QdrantClient(url=url, api_key=api_key)
+        atexit.register(c.close)  # before the interpreter tears down what close() needs
+    return _CLIENTS[key]
+
+
+class QdrantEngine:
+    """Collections of :class:`~rag.backends.base.Row` s on one Qdrant target."""
+
+    def __init__(self, *, path: str | None = None, url: str | None = None, api_key: str | None = None):
+        self.target = path or url
+        self.local = path is not None  # local mode always searches exactly and says so if asked otherwise
+        self.c = client(path=path, url=url, api_key=api_key)
+
+    def names(self) -> list[str]:
+        return [c.name for c in self.c.get_collections().collections]
+
+    def create(self, name: str, *, dim: int, sparse: bool, hnsw: bool) -> None:
+        from qdrant_client import models
+
+        self.c.create_collection(
+            name,
+            vectors_config={"dense": models.VectorParams(size=dim, distance=models.Distance.DOT,
+                                                          hnsw_config=models.HnswConfigDiff(m=32, ef_construct=80))},
+            sparse_vectors_config={"sparse": models.SparseVectorParams()} if sparse else None,
+        )
+
+    def drop(self, name: str) -> None:
+        self.c.delete_collection(name)
+
+    def upsert(self, name: str, rows: Sequence[Row]) -> None:
+        from qdrant_client import models
+
+        for i in range(0, len(rows), BATCH):
+            points = []
+            for r in rows[i : i + BATCH]:
+                vec = {"dense": np.asarray(r.dense, np.float32).tolist()}
+                if r.sparse is not None:
+                    vec["sparse"] = models.SparseVector(indices=[int(t) for t in r.sparse],
+                                                        values=[float(w) for w in r.sparse.values()])
+                points.append(models.PointStruct(id=r.key, vector=vec, payload={"doc_id": r.doc_id, "p": dict(r.payload)}))
+            self.c.upsert(name, points, wait=True)
+
+    def _doc_filter(self, doc_id: str):
+        from qdrant_client import models
+
+        return models.Filter(must=[models.FieldCondition(key="doc_id", match=models.MatchValue(value=doc_id))])
+
+    def delete_doc(self, name: str, doc_id: str) -> int:
+        from qdrant_client import models
+
+        n = self.c.count(name, count_filter=self._doc_filter(doc_id), exact=True).count
+        self.c.delete(name, points_selector=models.FilterSelector(filter=self._doc_filter(doc_id)), wait=True)
+        return int(n)
+
+    def _query(self, name: str, query, using: str, k: int, exact: bool):
+        from qdrant_client import models
+
+        params = None if self.local else models.SearchParams(exact=exact, hnsw_ef=max(128, k))
+        pts = self.c.query_points(name, query=query, using=using, limit=k, search_params=params,
+                                  with_payload=False).points
+        return as_top([p.id for p in pts], [p.score for p in pts])
+
+    def dense_top(self, name: str, vector: np.ndarray, k: int, *, exact: bool = True) -> tuple[np.ndarray, np.ndarray]:
+        return self._query(name, np.asarray(vector, np.float32).tolist(), "dense", k, exact)
+
+    def sparse_top(self, name: str, weights: Mapping[int, float], k: int) -> tuple[np.ndarray, np.ndarray]:
+        from qdrant_client import models
+
+        if not weights:
+            return as_top([], [])
+        q = models.SparseVector(indices=[int(t) for t in weights], values=[float(w) for w in weights.values()])
+        keys, scores = self._query(name, q, "sparse", k, True)
+        keep = scores > 0
+        return keys[keep], scores[keep]
+
+    def count(self, name: str) -> int:
+        return int(self.c.count(name, exact=True).count)
+
+    def scan(self, name: str, n: int, *, vectors: bool = True) -> Iterator[Row]:
+        """Rows with keys ``0 … n-1``, in key order."""
+        for lo in range(0, n, BATCH):
+            pts = self.c.retrieve(name, ids=list(range(lo, min(n, lo + BATCH))), with_payload=True,
+                                  with_vectors=["dense"] if vectors else False)
+            for p in sorted(pts, key=lambda p: p.id):
+                dense = p.vector["dense"] if vectors and p.vector else ()
+                yield Row(int(p.id), p.payload["doc_id"], np.asarray(dense, np.float32), None, p.payload["p"])
+
+    def settle(self, name: str, expected: int, probe: np.ndarray) -> None:
+        n = self.count(name)  # upserts waited for; a count is the check
+        if n != expected:
+            raise RagError(f"Qdrant collection {name} holds {n} of {expected} rows")

@@ -1,0 +1,294 @@
+"""One contract for every index backend: the embedded folder, Milvus Lite and Qdrant local.
+
+Each test runs once per backend (the ``setting`` fixture). The engines are pip packages
+(``pymilvus[milvus-lite]``, ``qdrant-client``, in the ``dev`` extra); a backend whose package
+is missing is skipped with that reason.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import warnings
+
+import numpy as np
+import pytest
+from conftest import CORPUS, SMALL_CORPUS, FakeEncoder, fake_tuned, write_corpus
+
+from rag.backends import Row, backend, live_key, locate, new_backend, open_index, write_index
+from rag.errors import EncoderMismatchError, IndexMissingError, IndexWriteError
+from rag.search import Searcher
+
+BACKENDS = {"folder": (), "milvus-lite": ("pymilvus", "milvus_lite"), "qdrant-local": ("qdrant_client",)}
+QUERIES = ["LoRAとQLoRAの違いは？", "什么是温度参数?", "What is RLHF?", "RAGの仕組み", "注意力机制",
+           "ハルシネーションを減らす方法", "how does beam search work", "微调和提示工程的区别"]
+
+
+def _setting(kind: str, tmp) -> str:
+    missing = [m for m in BACKENDS[kind] if importlib.util.find_spec(m) is None]
+    if missing:
+        pytest.skip(f"{kind}: {', '.join(missing)} is not installed (pip install -e '.[dev]')")
+    return {"folder": str(tmp / "index"), "milvus-lite": str(tmp / "index.db"),
+            "qdrant-local": f"qdrant+local://{tmp / 'qdrant'}"}[kind]
+
+
+@pytest.fixture(params=list(BACKENDS))
+def setting(request, tmp_path):
+    return _setting(request.param, tmp_path)
+
+
+def test_locate_reads_every_form_and_refuses_bad_ones(tmp_path):
+    assert locate("index").kind == "folder"
+    assert locate(tmp_path / "x.db").kind == "folder"  # a Path is always a folder
+    assert locate("classes.db").kind == "milvus-lite"
+    m = locate("milvus://db.example:19531?token=user:secret")
+    assert (m.kind, m.target, m.secret) == ("milvus", "http://db.example:19531", "user:secret")
+    assert "secret" not in repr(m)
+    assert locate("qdrant://q.example?api_key=k").target == "http://q.example:6333"
+    assert locate("qdrant+local:///srv/q").target == "/srv/q"
+    for bad in ("qdrant+local://relative/path", "milvus://", "redis://x:1", "milvus://h:99999", "  "):
+        with pytest.raises(ValueError):
+            locate(bad)
+
+
+# --- the protocol, at ~1k rows ------------------------------------------------------------------
+
+
+def _rows(n: int, dim: int, rng) -> list[Row]:
+    vecs = rng.normal(size=(n, dim)).astype(np.float32)
+    vecs /= np.linalg.norm(vecs, axis=1, keepdims=True)
+    out = []
+    for i in range(n):
+        terms = rng.choice(200, size=int(rng.integers(1, 8)), replace=False)
+        out.append(Row(i, f"doc{i % 50}", vecs[i], {int(t): float(rng.uniform(0.1, 3.0)) for t in terms}, {"n": i}))
+    return out
+
+
+def _exact_dense(rows, q, k):
+    s = np.array([r.dense @ q for r in rows])
+    order = np.argsort(-s, kind="stable")[:k]
+    return [rows[i].key for i in order], s[order]
+
+
+def _exact_sparse(rows, w, k):
+    s = np.array([sum(v * r.sparse.get(t, 0.0) for t, v in w.items()) for r in rows])
+    order = [i for i in np.argsort(-s, kind="stable") if s[i] > 0][:k]
+    return [rows[i].key for i in order], s[order]
+
+
+def test_protocol_upsert_top_k_count_delete_describe(setting):
+    rng = np.random.default_rng(7)
+    dim = 32
+    be = new_backend(setting, dim=dim, manifest={"encoder": {"id": "fake", "dim": dim}})
+    rows = _rows(1000, dim, rng)
+    be.upsert(rows)
+    units = [Row(i, f"doc{i % 50}", r.dense[::-1].copy(), None, {"owner": i}) for i, r in enumerate(rows[:300])]
+    be.upsert(units, space="units")
+    assert be.count() == 1000 and be.count(space="units") == 300
+    assert be.describe()["encoder"] == {"id": "fake", "dim": dim}
+    for _ in range(5):
+        q = rng.normal(size=dim).astype(np.float32)
+        q /= np.linalg.norm(q)
+        keys, scores = be.dense_top(q, 10)
+        want, want_s = _exact_dense(rows, q, 10)
+        assert keys.tolist() == want
+        np.testing.assert_allclose(scores, want_s, rtol=1e-4, atol=1e-5)
+        ukeys, _ = be.dense_top(q, 5, space="units")
+        assert ukeys.tolist() == _exact_dense(units, q, 5)[0]
+        w = {int(t): 1.0 for t in rng.choice(200, size=3, replace=False)}
+        keys, scores = be.sparse_top(w, 10)
+        want, want_s = _exact_sparse(rows, w, 10)
+        assert sorted(keys.tolist()) == sorted(want)  # equal scores may come in either order
+        np.testing.assert_allclose(np.sort(scores), np.sort(want_s), rtol=1e-5)
+    # replace by key, then delete one document from both spaces
+    be.upsert([Row(3, "doc3", -rows[3].dense, rows[3].sparse, {"n": -3})])
+    assert be.count() == 1000
+    assert be.dense_top(-rows[3].dense, 1)[0].tolist() == [3]
+    assert be.delete_document("doc3") == 20
+    assert be.count() == 980 and be.count(space="units") == 294
+    keys, _ = be.dense_top(rows[53].dense, 1000)
+    assert 53 not in keys.tolist() and 3 not in keys.tolist() and len(keys) == 980
+    assert be.sparse_top({}, 5)[0].tolist() == []
+    with pytest.raises(ValueError):
+        be.dense_top(rows[0].dense, 0)
+    with pytest.raises(ValueError):
+        be.count(space="nope")
+
+
+# --- whole indexes through the searcher ----------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def folder_corpus_index(tmp_path_factory):
+    from ingest.pipeline import ingest
+
+    root = tmp_path_factory.mktemp("backends-folder")
+    enc = FakeEncoder()
+    ingest(CORPUS, root / "index", encoder=enc)
+    return root / "index", enc
+
+
+def test_same_top_10_as_the_folder_on_the_corpus(setting, folder_corpus_index):
+    """~1.1k items (159 chunks, 924 units of the real corpus): every mode's top 10 and scores."""
+    from rag.index import open_index as open_folder
+
+    folder, enc = folder_corpus_index
+
+    base_index = open_folder(folder)
+    write_index(base_index, setting)
+    index = open_index(setting)
+    assert [c.id for c in index.chunks] == [c.id for c in base_index.chunks]
+    assert index.documents == base_index.documents
+    np.testing.assert_array_equal(index.units, base_index.units)
+    a = Searcher(base_index, encoder=enc, tuned=fake_tuned())
+    b = Searcher(index, encoder=enc, tuned=fake_tuned())
+    for q in QUERIES:
+        for mode in ("bm25", "dense", "hybrid", "rerank"):
+            ha, hb = a.search(q, k=10, mode=mode), b.search(q, k=10, mode=mode)
+            assert [h.chunk.id for h in hb] == [h.chunk.id for h in ha], (q, mode)
+            np.testing.assert_allclose([h.score for h in hb], [h.score for h in ha], rtol=1e-5, atol=1e-6)
+        doc = base_index.chunks[0].doc_id
+        assert [h.chunk.id for h in b.search(q, k=5, mode="hybrid", doc_ids=[doc])] == [
+            h.chunk.id for h in a.search(q, k=5, mode="hybrid", doc_ids=[doc])]
+    proto = backend(setting)
+    assert proto.count() == len(base_index.chunks) and proto.count(space="units") == len(base_index.units)
+    assert proto.describe()["encoder"] == base_index.manifest["encoder"]
+
+
+def test_incremental_ingest_add_change_delete(setting, tmp_path):
+    from ingest.pipeline import ingest
+
+    warnings.simplefilter("ignore")
+    corpus = write_corpus(tmp_path / "corpus", SMALL_CORPUS)
+    enc = FakeEncoder()
+    first = ingest(corpus, setting, encoder=enc)
+    assert first.written and sorted(first.embedded_documents) == sorted(SMALL_CORPUS)
+    assert not ingest(corpus, setting, encoder=enc).written  # unchanged: nothing written
+    names = sorted(SMALL_CORPUS)
+    (corpus / names[0]).unlink()
+    changed = corpus / names[1]
+    changed.write_text(changed.read_text(encoding="utf-8") + "\n\nZebrafish tokenomics paragraph.\n", encoding="utf-8")
+    (corpus / "added.md").write_text("# Added\n\nQuokka retrieval notes about quokkas.\n", encoding="utf-8")
+    enc.reset()
+    report = ingest(corpus, setting, encoder=enc)
+    assert sorted(report.embedded_documents) == sorted([names[1], "added.md"])
+    assert report.removed_documents == [names[0]]
+    index = open_index(setting)
+    assert set(index.documents) == set(names[1:]) | {"added.md"}
+    s = Searcher(index, encoder=enc, tuned=fake_tuned())
+    assert s.search("quokka", k=1, mode="bm25")[0].chunk.doc_id == "added.md"
+    assert s.search("zebrafish tokenomics", k=1, mode="bm25")[0].chunk.doc_id == names[1]
+    assert all(c.doc_id != names[0] for c in index.chunks)
+
+
+def test_the_encoder_is_recorded_and_checked(setting, tmp_path):
+    from ingest.pipeline import ingest
+
+    corpus = write_corpus(tmp_path / "corpus", SMALL_CORPUS)
+    ingest(corpus, setting, encoder=FakeEncoder())
+    index = open_index(setting)
+    assert index.encoder_id == "fake-ngram-64" and index.manifest["encoder"]["dim"] == 64
+    with pytest.raises(EncoderMismatchError):
+        Searcher(index, encoder=FakeEncoder(dim=64, id="other-model"))
+
+
+def test_an_interrupted_write_leaves_the_previous_version_serving(setting, tmp_path, monkeypatch):
+    from ingest.pipeline import ingest
+
+    corpus = write_corpus(tmp_path / "corpus", SMALL_CORPUS)
+    enc = FakeEncoder()
+    ingest(corpus, setting, encoder=enc)
+    before, key = open_index(setting), live_key(setting)
+    (corpus / "added.md").write_text("# Added\n\nQuokka notes.\n", encoding="utf-8")
+    loc = locate(setting)
+    if loc.is_folder:
+        import rag.index
+
+        monkeypatch.setattr(rag.index.Index, "save", lambda self, folder: (_ for _ in ()).throw(OSError(28, "No space left")))
+    else:
+        import rag.backends.engine as engine
+
+        real = engine._meta_rows
+        monkeypatch.setattr(engine, "_meta_rows", lambda *a: (_ for _ in ()).throw(OSError(28, "No space left")))
+    with pytest.raises(IndexWriteError):
+        ingest(corpus, setting, encoder=enc)
+    assert live_key(setting) == key
+    after = open_index(setting)
+    assert [c.id for c in after.chunks] == [c.id for c in before.chunks]
+    monkeypatch.undo()
+    assert ingest(corpus, setting, encoder=enc).written
+    assert "added.md" in open_index(setting).documents
+    if not loc.is_folder:
+        assert real is engine._meta_rows
+        from rag.backends import PREFIX, _safe_engine
+        from rag.backends.engine import _versions
+
+        assert len(_versions(_safe_engine(loc), PREFIX)) == 1  # the failed version's leftovers are gone
+
+
+def test_no_index_is_one_clear_error(setting):
+    with pytest.raises(IndexMissingError, match="python -m ingest"):
+        open_index(setting)
+
+
+@pytest.mark.model
+def test_cli_ingest_and_search_take_the_setting(setting, tmp_path):
+    from conftest import run_cli
+
+    corpus = write_corpus(tmp_path / "corpus", SMALL_CORPUS)
+    proc = run_cli("ingest", "--corpus", str(corpus), "--index", setting, "--encoder", "use-m3", "--quiet")
+    assert proc.returncode == 0, proc.stderr
+    proc = run_cli("rag", "search", "LoRA", "--index", setting, "--k", "3", "--json")
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.count('"chunk_id"') == 3
+
+
+@pytest.fixture
+def milvus_server(tmp_path):
+    """``milvus-lite server`` on a free local port: the gRPC server protocol of ``milvus://``."""
+    import socket
+    import subprocess
+    import sys
+    import time
+    from pathlib import Path
+
+    exe = Path(sys.executable).with_name("milvus-lite")
+    if importlib.util.find_spec("milvus_lite") is None or not exe.exists():
+        pytest.skip("milvus-lite is not installed (pip install -e '.[dev]')")
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    proc = subprocess.Popen([str(exe), "server", "--data-dir", str(tmp_path / "milvus"), "--host", "127.0.0.1",
+                             "--port", str(port)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                socket.create_connection(("127.0.0.1", port), timeout=1).close()
+                break
+            except OSError:
+                if proc.poll() is not None or time.monotonic() > deadline:
+                    pytest.fail("milvus-lite server did not start")
+                time.sleep(0.3)
+        yield f"milvus://127.0.0.1:{port}"
+    finally:
+        proc.terminate()
+        proc.wait(timeout=30)
+
+
+@pytest.mark.model
+def test_a_milvus_server_serves_processes_through_the_same_code(milvus_server, tmp_path):
+    """Ingest in one process, search in others, incremental update: all through ``milvus://``."""
+    from conftest import run_cli
+
+    corpus = write_corpus(tmp_path / "corpus", SMALL_CORPUS)
+    proc = run_cli("ingest", "--corpus", str(corpus), "--index", milvus_server, "--encoder", "use-m3", "--quiet")
+    assert proc.returncode == 0, proc.stderr
+    (corpus / "added.md").write_text("# Quokka\n\nQuokka retrieval notes about quokkas.\n", encoding="utf-8")
+    proc = run_cli("ingest", "--corpus", str(corpus), "--index", milvus_server, "--encoder", "use-m3", "--quiet")
+    assert proc.returncode == 0 and "embedded 1, reused 3" in proc.stdout, proc.stdout + proc.stderr
+    proc = run_cli("rag", "search", "quokka", "--index", milvus_server, "--k", "1", "--mode", "bm25", "--json")
+    assert proc.returncode == 0 and '"doc_id": "added.md"' in proc.stdout, proc.stdout + proc.stderr
+    index = open_index(milvus_server)
+    assert "added.md" in index.documents and index.encoder_id.startswith("use-m3")
+    proc = run_cli("rag", "search", "x", "--index", "milvus://127.0.0.1:1")
+    assert proc.returncode == 2 and proc.stderr.startswith("error:") and "Traceback" not in proc.stderr
