@@ -232,7 +232,14 @@ class Postgres:
         return (0, 0, True) if row is None else (row[0], row[1], True)
 
     def _has_schema_table(self, conn) -> bool:
-        return conn.execute("SELECT to_regclass(?) IS NOT NULL", (SCHEMA_TABLE,)).fetchone()[0]
+        """Read from ``pg_catalog`` with this statement's snapshot, not by name lookup (``to_regclass``):
+        a name lookup answers from the backend's catalog cache, which a wait on an advisory lock does
+        not refresh, so a process that waited while another created the schema would still see
+        none and run the migration a second time ("relation ... already exists")."""
+        return conn.execute(
+            "SELECT EXISTS (SELECT 1 FROM pg_catalog.pg_tables WHERE schemaname = current_schema() AND tablename = ?)",
+            (SCHEMA_TABLE,),
+        ).fetchone()[0]
 
     def prepare(self, conn) -> None:
         return None

@@ -242,6 +242,47 @@ def test_a_later_migration_runs_on_an_older_file(where, monkeypatch):
         assert len(s.reviews(s.profile("ana").id)) == 1
 
 
+def test_a_waiting_opener_sees_the_schema_another_process_created(pg_url):
+    """What ``_migrate`` does after waiting on the write lock: re-read the version in the same
+    transaction. It must see the schema another connection committed meanwhile, or two replicas
+    starting together both run migration 1 ("relation profiles already exists")."""
+    backend = db.backend_for(pg_url)
+    conn = backend.connect()
+    try:
+        conn.execute("BEGIN")
+        assert backend.version(conn) == 0
+        with Store.open(pg_url):
+            pass
+        assert backend.version(conn) == store_mod.SCHEMA_VERSION
+        conn.execute("ROLLBACK")
+    finally:
+        conn.close()
+    opened = []
+
+    def open_one():
+        try:
+            with Store.open(pg_url) as s:
+                opened.append(s.schema_version)
+        except StoreError as e:
+            opened.append(str(e))
+
+    # and a fresh schema opened by several at once
+    import secrets
+
+    import psycopg
+
+    schema = f"t_{secrets.token_hex(5)}"
+    with psycopg.connect(pg_url, autocommit=True) as c:
+        c.execute(f"CREATE SCHEMA {schema}")
+    pg_url = pg_url.rsplit("%3D", 1)[0] + f"%3D{schema}"
+    threads = [threading.Thread(target=open_one) for _ in range(6)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert opened == [store_mod.SCHEMA_VERSION] * 6, opened
+
+
 def test_migration_numbers_are_consecutive():
     assert [m.version for m in store_mod.MIGRATIONS] == list(range(1, len(store_mod.MIGRATIONS) + 1))
 
