@@ -186,9 +186,13 @@ _LOADED: dict = {}
 
 
 def _encoder(name: str):
-    if name not in _LOADED:
-        _LOADED[name] = load_encoder(name)
-    return _LOADED[name]
+    """The encoder ``name`` names, loaded once per process by the loader in place when asked:
+    keyed by the loader too, so a swapped-in loader (a stand-in encoder) never leaves its
+    encoder behind under a real encoder's name once the real loader is back."""
+    key = (load_encoder, name)
+    if key not in _LOADED:
+        _LOADED[key] = load_encoder(name)
+    return _LOADED[key]
 
 
 def _positive_int(text: str) -> int:

@@ -311,8 +311,12 @@ def test_default_mode_at_least_bm25_with_the_bundled_encoder(path, tmp_path, mon
     from rag.tuned import load_tuned
 
     monkeypatch.setenv("STUDYRAG_DATA", str(tmp_path / "data"))
+    from rag.tuned import FALLBACK
+
     ds = load_any(path)
-    default = load_tuned(load_encoder_id("e5-small")).default_mode
+    tuned = load_tuned(load_encoder_id("e5-small"))
+    assert tuned is not FALLBACK, "not the bundled encoder's tuned values (a stand-in encoder left behind?)"
+    default = tuned.default_mode
     res = run_sets([ds], ["bm25", default], split="all", limit=None, encoder_name="e5-small", progress=False,
                    deep=True)[ds.name]
     assert res["modes"][default]["ndcg@10"] >= res["modes"]["bm25"]["ndcg@10"]
