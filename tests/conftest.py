@@ -231,10 +231,22 @@ def run_cli(module: str, *args: str, cwd: Path | None = None, timeout: float = 1
 
 @pytest.fixture(scope="session")
 def real_index(tmp_path_factory) -> Path:
-    """The real corpus indexed once with the bundled default encoder (e5-small)."""
+    """The real corpus indexed once with the bundled default encoder (e5-small), with room for a
+    busy machine; ``STUDYRAG_TEST_REAL_INDEX`` names one already built from ./corpus to reuse."""
     index_dir = tmp_path_factory.mktemp("real") / "index"
-    proc = run_cli("ingest", "--corpus", str(CORPUS), "--index", str(index_dir), "--quiet")
+    prebuilt = os.environ.get("STUDYRAG_TEST_REAL_INDEX", "").strip()
+    if prebuilt:
+        shutil.copytree(prebuilt, index_dir)
+        return index_dir
+    proc = run_cli("ingest", "--corpus", str(CORPUS), "--index", str(index_dir), "--quiet", timeout=900)
     assert proc.returncode == 0, proc.stderr
+    return index_dir
+
+
+def copy_of_real_index(real_index: Path, tmp_path_factory, name: str) -> Path:
+    """A module's own copy of the session's real index (built once), free to change."""
+    index_dir = tmp_path_factory.mktemp(name) / "index"
+    shutil.copytree(real_index, index_dir)
     return index_dir
 
 

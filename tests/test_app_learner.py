@@ -6,7 +6,6 @@ scheduling state. AppTest on the fake encoder, as tests/test_app.py (whose fixtu
 from __future__ import annotations
 
 import json
-import shutil
 import sys
 from pathlib import Path
 
@@ -16,21 +15,11 @@ from test_app import GOOD_UPLOAD, answers, ask, button, env, fake_built, goto, m
 
 
 @pytest.fixture(scope="module")
-def real_index(tmp_path_factory) -> Path:
-    """The real corpus indexed with the bundled encoder, with room for a busy machine;
-    ``STUDYRAG_TEST_REAL_INDEX`` names one already built from ./corpus to reuse."""
-    import os
+def real_index(real_index, tmp_path_factory) -> Path:
+    """This module's copy of the real index (conftest builds it once per run)."""
+    from conftest import copy_of_real_index
 
-    from conftest import CORPUS, run_cli
-
-    index_dir = tmp_path_factory.mktemp("real-learner") / "index"
-    prebuilt = os.environ.get("STUDYRAG_TEST_REAL_INDEX", "").strip()
-    if prebuilt:
-        shutil.copytree(prebuilt, index_dir)
-        return index_dir
-    proc = run_cli("ingest", "--corpus", str(CORPUS), "--index", str(index_dir), "--quiet", timeout=900)
-    assert proc.returncode == 0, proc.stderr
-    return index_dir
+    return copy_of_real_index(real_index, tmp_path_factory, "real-learner")
 
 
 # --- 10: the learner's files live in the data folder ----------------------------------------------

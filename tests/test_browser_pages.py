@@ -8,8 +8,6 @@ of the corpus and the real index); these read the rendered text, not the HTML we
 
 from __future__ import annotations
 
-import os
-import shutil
 from pathlib import Path
 
 import pytest
@@ -22,17 +20,12 @@ ZENN = "Zenn問答第12回「LLM」"
 
 
 @pytest.fixture(scope="module")
-def real_index(tmp_path_factory) -> Path:
-    """The real corpus indexed with the bundled encoder (as conftest's, with room for a busy
-    machine); ``STUDYRAG_TEST_REAL_INDEX`` names one already built from ./corpus to reuse."""
-    index_dir = tmp_path_factory.mktemp("real-pages") / "index"
-    prebuilt = os.environ.get("STUDYRAG_TEST_REAL_INDEX", "").strip()
-    if prebuilt:
-        shutil.copytree(prebuilt, index_dir)
-        return index_dir
-    proc = run_cli("ingest", "--corpus", str(CORPUS), "--index", str(index_dir), "--quiet", timeout=900)
-    assert proc.returncode == 0, proc.stderr
-    return index_dir
+def real_index(real_index, tmp_path_factory) -> Path:
+    """This module's copy of the real index (conftest builds it once per run)."""
+    from conftest import copy_of_real_index
+
+    return copy_of_real_index(real_index, tmp_path_factory, "real-pages")
+
 
 # For every element matching the selector: the words of its text that the browser broke across
 # two lines (a word whose range has line boxes at two heights).
