@@ -238,6 +238,7 @@ GRID = {
     "qa_margin": (0.02, 1.0),
     "topic_gate": (False, True),
     "section_match": (1.1, 0.92),
+    "list_closing": (False, True),
 }  # dense_extra (0, 2) and unit_margin 0.05 lost on dev in the previous grid (eval/results/answers.json)
 
 
