@@ -46,3 +46,21 @@ def test_rag_steps_are_quoted_whole(real_searcher):
 def test_an_order_to_the_answerer_is_declined(real_searcher, question):
     a = ask(real_searcher, question)
     assert a.abstained and a.reason == "injection" and not a.citations
+
+
+@pytest.mark.parametrize("question", ["LoRAとQLoRAの違いは？", "温度パラメータとは何ですか", "RAGの仕組みを例で説明して",
+                                      "什么是注意力机制？", "Query・Key・Valueはなぜ3つ必要なの？"])
+def test_no_answer_line_is_a_lone_full_stop(real_searcher, question):
+    """Neither the text (no line starting with 「。」) nor its HTML (each marker glued to the full
+    stop after it, so the browser cannot wrap between them) leaves a full stop alone."""
+    import re
+
+    from ui.notes import answer_body_html
+
+    a = ask(real_searcher, question)
+    _checked(a)
+    assert not [ln for ln in a.text.splitlines() if re.match(r"\s*[。．、，,.]", ln)], a.text
+    html = answer_body_html(a.text, "k", {c.number for c in a.citations})
+    stops = len(re.findall(r"\]。", a.text))
+    glued = re.findall(r'<span class="studyrag-nobr">[^<]<label [^>]*>&#91;\d+&#93;</label>。</span>', html)
+    assert stops and len(glued) == stops, html[:600]  # every 「。」 after a marker shares its unbreakable span
