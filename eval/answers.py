@@ -239,6 +239,7 @@ GRID = {
     "topic_gate": (False, True),
     "section_match": (1.1, 0.92),
     "list_closing": (False, True),
+    "whole_lists": (False, True),
 }  # dense_extra (0, 2) and unit_margin 0.05 lost on dev in the previous grid (eval/results/answers.json)
 
 

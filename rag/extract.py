@@ -45,6 +45,7 @@ class ExtractParams:
     dense_extra: int = 0  # passages of the dense leg alone added as candidates (cross-language recall)
     section_match: float = 1.1  # the best passage, a short section, is quoted whole when its heading's cosine reaches this
     topic_gate: bool = False  # quote only passages (and headed blocks) naming the question's topic
+    whole_lists: bool = False  # a chosen list item brings its whole list, whatever the question asks
     list_closing: bool = False  # a kept-together list brings the paragraph that ends its passage (its conclusion)
     max_units: int = 8
     max_item_chars: int = 700  # a Q&A answer body up to this long can be quoted whole
@@ -185,7 +186,7 @@ def select(
     best = max(u.score for u in scored)
     top = rows[0]
     first = index.chunks[top]
-    steps = bool(_STEPS.search(question))
+    steps = p.whole_lists or bool(_STEPS.search(question))
     if (
         first.kind == "qa"
         and quotable[top]

@@ -64,3 +64,10 @@ def test_no_answer_line_is_a_lone_full_stop(real_searcher, question):
     stops = len(re.findall(r"\]。", a.text))
     glued = re.findall(r'<span class="studyrag-nobr">[^<]<label [^>]*>&#91;\d+&#93;</label>。</span>', html)
     assert stops and len(glued) == stops, html[:600]  # every 「。」 after a marker shares its unbreakable span
+
+
+def test_a_list_that_answers_a_why_question_is_quoted_whole(real_searcher):
+    a = ask(real_searcher, "トランスフォーマーは層を深くしても勾配が消えにくいのはなぜ？")
+    _checked(a)
+    for item in ("逐次依存を回避", "残差接続", "層正規化"):  # all three reasons, not the one that scored best
+        assert item in a.text, a.text
