@@ -19,8 +19,8 @@ import unicodedata
 from collections import Counter, defaultdict
 from pathlib import Path
 
-from goldcheck import (CJK_RE, KANA_RE, QA_JA, QA_ZH, check_anchor, check_pairs, load_jsonl, locate, note_qa_item,
-                       qa_item_starts, read_corpus)
+from goldcheck import (CJK_RE, KANA_RE, QA_JA, QA_ZH, check_anchor, check_pairs, load_jsonl, locate, note_duplicates,
+                       note_qa_item, qa_item_starts, read_corpus, verdict)
 
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent.parent
@@ -276,12 +276,8 @@ def main():
         check_sources(tag, o.get("sources"), required=False)
         check_points(tag, o.get("key_points"), required=False, src_docs=set(), passages=[])
 
-    for qid, c in qids.items():
-        if c > 1:
-            problems.append(f"duplicate qid {qid!r} ({c}x)")
-    for q, c in questions.items():
-        if c > 1:
-            problems.append(f"duplicate question {q!r} ({c}x)")
+    note_duplicates(qids, "qid", problems)
+    note_duplicates(questions, "question", problems)
 
     # split: alternate dev, test, dev, ... within each group in file order
     for g, rows in groups.items():
@@ -357,13 +353,7 @@ def main():
     print(table(on, ON_TYPES, "type"))
     print("\noff-topic per lang/type/split:")
     print(table(off, OFF_TYPES, "type"))
-    if problems:
-        print(f"\n{len(problems)} problem(s):")
-        for p in problems:
-            print("ERROR:", p)
-        return 1
-    print("\nOK")
-    return 0
+    return verdict(problems)
 
 
 if __name__ == "__main__":

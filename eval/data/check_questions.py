@@ -11,8 +11,8 @@ import sys
 from collections import Counter
 from pathlib import Path
 
-from goldcheck import (CJK_RE, KANA_RE, QA_JA, QA_ZH, check_anchor, check_pairs, load_jsonl, note_qa_item,
-                       qa_item_starts, read_corpus)
+from goldcheck import (CJK_RE, KANA_RE, QA_JA, QA_ZH, check_anchor, check_pairs, load_jsonl, note_duplicates,
+                       note_qa_item, qa_item_starts, read_corpus, verdict)
 
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent.parent
@@ -123,12 +123,8 @@ def main():
         # an answer in the ja Q&A list must be paired with the zh translation and vice versa
         check_pairs(tag, items, qa_items, problems)
 
-    for qid, c in qids.items():
-        if c > 1:
-            problems.append(f"duplicate qid {qid!r} ({c}x)")
-    for q, c in queries.items():
-        if c > 1:
-            problems.append(f"duplicate query {q!r} ({c}x)")
+    note_duplicates(qids, "qid", problems)
+    note_duplicates(queries, "query", problems)
 
     total = len(rows)
     if total < MIN_QUERIES:
@@ -171,13 +167,7 @@ def main():
           + (f" (unused: {missing_items})" if missing_items else ""))
     for w in warnings:
         print("WARNING:", w)
-    if problems:
-        print(f"\n{len(problems)} problem(s):")
-        for p in problems:
-            print("ERROR:", p)
-        return 1
-    print("\nOK")
-    return 0
+    return verdict(problems)
 
 
 if __name__ == "__main__":
