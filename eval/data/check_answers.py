@@ -19,7 +19,7 @@ import unicodedata
 from collections import Counter, defaultdict
 from pathlib import Path
 
-from goldcheck import (CJK_RE, KANA_RE, QA_JA, QA_ZH, check_anchor, check_pairs, load_jsonl, locate, note_duplicates,
+from goldcheck import (QA_JA, QA_ZH, check_anchor, check_pairs, check_script, load_jsonl, locate, note_duplicates,
                        note_qa_item, qa_item_starts, read_corpus, verdict)
 
 HERE = Path(__file__).resolve().parent
@@ -82,14 +82,7 @@ def check_text(tag, field, s, lang, problems):
         return
     if s != s.strip() or len(s) > 200:
         problems.append(f"{tag}: {field} has surrounding whitespace or is > 200 chars")
-    if lang == "en" and CJK_RE.search(s):
-        problems.append(f"{tag}: English {field} contains CJK characters")
-    if lang in ("ja", "zh") and not CJK_RE.search(s):
-        problems.append(f"{tag}: {lang} {field} has no CJK characters")
-    if lang == "zh" and KANA_RE.search(s):
-        problems.append(f"{tag}: zh {field} contains kana")
-    if lang == "ja" and not KANA_RE.search(s):
-        problems.append(f"{tag}: ja {field} has no kana (cannot be told apart from zh)")
+    check_script(tag, field, s, lang, problems)
 
 
 def main():

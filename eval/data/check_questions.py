@@ -11,7 +11,7 @@ import sys
 from collections import Counter
 from pathlib import Path
 
-from goldcheck import (CJK_RE, KANA_RE, QA_JA, QA_ZH, check_anchor, check_pairs, load_jsonl, note_duplicates,
+from goldcheck import (QA_JA, QA_ZH, check_anchor, check_pairs, check_script, load_jsonl, note_duplicates,
                        note_qa_item, qa_item_starts, read_corpus, verdict)
 
 HERE = Path(__file__).resolve().parent
@@ -91,12 +91,7 @@ def main():
             problems.append(f"{tag}: English queries must be type crosslingual")
         if typ == "crosslingual" and lang != "en":
             problems.append(f"{tag}: crosslingual queries must be lang en")
-        if lang == "en" and CJK_RE.search(q):
-            problems.append(f"{tag}: English query contains CJK characters")
-        if lang in ("ja", "zh") and not CJK_RE.search(q):
-            problems.append(f"{tag}: {lang} query has no CJK characters")
-        if lang == "zh" and KANA_RE.search(q):
-            problems.append(f"{tag}: zh query contains kana")
+        check_script(tag, "query", q, lang, problems, kana_in_ja=False)
         if typ == "mixed" and not LATIN_RE.search(q):
             problems.append(f"{tag}: mixed query has no Latin-script term")
         by_lang[lang] += 1

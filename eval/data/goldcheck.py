@@ -116,6 +116,20 @@ def check_pairs(tag, items, qa_items, problems):
         qa_items[n] += 1
 
 
+def check_script(tag, field, s, lang, problems, *, kana_in_ja=True):
+    """The text's script matches its language: no CJK in English, CJK in ja/zh, no kana in zh,
+    and (``kana_in_ja``) kana in ja, else it cannot be told apart from zh — a keyword query
+    such as 「検索拡張生成」 may have none."""
+    if lang == "en" and CJK_RE.search(s):
+        problems.append(f"{tag}: English {field} contains CJK characters")
+    if lang in ("ja", "zh") and not CJK_RE.search(s):
+        problems.append(f"{tag}: {lang} {field} has no CJK characters")
+    if lang == "zh" and KANA_RE.search(s):
+        problems.append(f"{tag}: zh {field} contains kana")
+    if kana_in_ja and lang == "ja" and not KANA_RE.search(s):
+        problems.append(f"{tag}: ja {field} has no kana (cannot be told apart from zh)")
+
+
 def note_duplicates(counts, what, problems):
     """A problem for every key of ``counts`` (a Counter) seen more than once."""
     for key, c in counts.items():
