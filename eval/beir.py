@@ -19,7 +19,6 @@ everything else the test half.
 
 from __future__ import annotations
 
-import csv
 import gzip
 import io
 import json
@@ -27,7 +26,7 @@ import re
 from pathlib import Path
 
 from eval.datasets import Dataset, Query
-from eval.jsonl import json_lines
+from eval.lines import json_lines, qrels_lines
 from ingest.loader import parse_document
 from rag.lang import detect_lang
 from rag.types import Document
@@ -116,19 +115,8 @@ def load_beir(folder: Path, name: str | None = None) -> Dataset:
     qrels: dict[str, dict[str, int]] = {}
     splits: dict[str, str] = {}
     for path in qrel_files:
-        for n, row in enumerate(csv.reader(open(path, encoding="utf-8"), delimiter="\t"), 1):
-            if not row or (n == 1 and not row[-1].strip().lstrip("-").isdigit()):
-                continue  # blank line or the header
-            where = f"qrels/{path.name}:{n}"
-            if len(row) == 4:  # TREC qrels (qid 0 docid grade) are accepted too
-                row = [row[0], row[2], row[3]]
-            if len(row) != 3:
-                raise FormatError(f"{where}: expected query-id, corpus-id, score separated by tabs")
-            qid, did = _id(row[0], where, "query-id"), _id(row[1], where, "corpus-id")
-            try:
-                grade = int(row[2])
-            except ValueError:
-                raise FormatError(f"{where}: score {row[2]!r} is not a whole number") from None
+        for where, qid, did, grade in qrels_lines(path, f"qrels/{path.name}", error=FormatError):
+            qid, did = _id(qid, where, "query-id"), _id(did, where, "corpus-id")
             if qid not in texts:
                 raise FormatError(f"{where}: query {qid!r} is not in queries.jsonl")
             if did not in docs:

@@ -21,7 +21,7 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from eval.jsonl import json_lines
+from eval.lines import json_lines
 from rag.search import MODES, Searcher
 from rag.types import Chunk
 

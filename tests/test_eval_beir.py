@@ -122,6 +122,33 @@ def test_unknown_rows_are_refused(tmp_path):
         load_any(p)
 
 
+def test_json_lines_skip_blanks_and_name_the_bad_line():
+    from eval.lines import json_lines
+
+    assert list(json_lines(['{"a": 1}', "  ", '{"b": [2]}\n'], "x.jsonl")) == [(1, {"a": 1}), (3, {"b": [2]})]
+    with pytest.raises(FormatError, match=r"^x.jsonl:2: not JSON"):
+        list(json_lines(['{"a": 1}', "{oops"], "x.jsonl", error=FormatError))
+    with pytest.raises(ValueError, match=r"^x.jsonl:1: expected a row object$"):
+        list(json_lines(["[1, 2]"], "x.jsonl", expect="a row object"))
+
+
+def test_qrels_lines_read_beir_and_trec_alike(tmp_path):
+    from eval.lines import qrels_lines
+
+    beir, trec = tmp_path / "test.tsv", tmp_path / "run.qrels"
+    beir.write_text("query-id\tcorpus-id\tscore\nq1\td1\t2\n\nq1\td2\t0\n", encoding="utf-8")
+    trec.write_text("q1 0 d1 2\nq1 0 d2 0\n", encoding="utf-8")
+    want = [("q1", "d1", 2), ("q1", "d2", 0)]  # judged-not-relevant rows kept: the caller decides
+    assert [r[1:] for r in qrels_lines(beir)] == [r[1:] for r in qrels_lines(trec)] == want
+    assert [r[0] for r in qrels_lines(beir, "qrels/test.tsv")] == ["qrels/test.tsv:2", "qrels/test.tsv:4"]
+    trec.write_text("q1 0 d1 2\nq1 0 d2 high\n", encoding="utf-8")  # only line 1 may be a header
+    with pytest.raises(ValueError, match=r"run.qrels:2: score 'high' is not a whole number"):
+        list(qrels_lines(trec))
+    trec.write_text("q1 d1\n", encoding="utf-8")
+    with pytest.raises(FormatError, match=r"run.qrels:1: expected query-id, corpus-id, score"):
+        list(qrels_lines(trec, error=FormatError))
+
+
 @pytest.fixture
 def tiny_squad_file(tmp_path) -> Path:
     data = json.loads((ROOT / "eval" / "benchmarks" / "cmrc2018" / "trial.json").read_text(encoding="utf-8"))
