@@ -90,9 +90,7 @@ def main():
 
     texts = read_corpus(CORPUS, DOCS, problems)
     if problems:
-        for p in problems:
-            print("ERROR:", p)
-        return 1
+        return verdict(problems)
     normed = {d: norm(t) for d, t in texts.items()}
 
     qa_starts = qa_item_starts(texts, problems)

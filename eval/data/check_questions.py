@@ -43,9 +43,7 @@ def main():
 
     texts = read_corpus(CORPUS, DOCS, problems)
     if problems:
-        for p in problems:
-            print("ERROR:", p)
-        return 1
+        return verdict(problems)
 
     qa_starts = qa_item_starts(texts, problems)
 
