@@ -263,6 +263,31 @@ def test_json_has_the_same_keys_for_squad_and_beir(fake_cli, tiny_squad_file, tm
         assert beir["modes"][m]["hit@1"] == pytest.approx(squad["modes"][m]["hit@1"], abs=0.002)
 
 
+def test_squad_and_beir_paths_agree_on_every_shared_metric(fake_cli, tmp_path):
+    """The BEIR path runs 100 deep, but its @10 figures come from the same default-depth search
+    as the SQuAD-format path's (a deeper fused pool would reorder the top ten)."""
+    from eval.cli import run_sets
+
+    data = json.loads((ROOT / "eval" / "benchmarks" / "cmrc2018" / "trial.json").read_text(encoding="utf-8"))
+    data["data"] = data["data"][:60]
+    path = tmp_path / "sixty.json"
+    path.write_text(json.dumps(data, ensure_ascii=False), encoding="utf-8")
+    squad = load_squad(path, "tiny")
+    beir = load_beir(squad_to_beir(path, tmp_path / "b"), "tiny-beir")
+    assert len(squad.docs) > 30  # more passages than a default-depth search returns
+    kw = dict(split="test", limit=40, encoder_name="fake", progress=False)
+    a = run_sets([squad], list(MODES), **kw)["tiny"]
+    b = run_sets([beir], list(MODES), deep=True, **kw)["tiny-beir"]
+    for m in MODES:
+        for q in squad.subset("test", 40).queries:
+            ten = sorted(a["_runs"][m][q.qid], key=lambda d: -a["_runs"][m][q.qid][d])
+            deep = sorted(b["_runs"][m][q.qid], key=lambda d: -b["_runs"][m][q.qid][d])
+            assert deep[:10] == ten, (m, q.qid)
+        for key in ("ndcg@10", "mrr@10", "hit@1", "hit@5", "recall@10"):
+            assert b["modes"][m][key] == pytest.approx(a["modes"][m][key], abs=1e-12), (m, key)
+        assert b["modes"][m]["recall@100"] >= b["modes"][m]["recall@10"]
+
+
 def test_json_payload_of_several_sets_weights_by_queries():
     from eval.cli import json_payload
 
