@@ -288,6 +288,26 @@ def test_squad_and_beir_paths_agree_on_every_shared_metric(fake_cli, tmp_path):
         assert b["modes"][m]["recall@100"] >= b["modes"][m]["recall@10"]
 
 
+def test_beir_check_agrees_and_its_run_files_give_the_reported_ndcg(fake_cli, tmp_path, monkeypatch):
+    import eval.beir_check as check
+
+    data = json.loads((ROOT / "eval" / "benchmarks" / "cmrc2018" / "trial.json").read_text(encoding="utf-8"))
+    data["data"] = data["data"][:40]
+    path = tmp_path / "forty.json"
+    path.write_text(json.dumps(data, ensure_ascii=False), encoding="utf-8")
+    monkeypatch.setattr(check, "BENCHMARKS", {"forty": path})
+    out, runs = tmp_path / "out", tmp_path / "runs"
+    assert check.main(out=out, runs=runs, encoder="fake", limit=30) == 0
+    res = json.loads((out / "beir_check.json").read_text(encoding="utf-8"))
+    assert res["max_abs_diff"] == res["max_abs_diff_shared_metrics"] == 0
+    assert res["max_file_gap"] < 1e-9
+    assert {r["queries"] for r in res["rows"].values()} == {30} and len(res["rows"]) == len(MODES)
+    for m in MODES:
+        assert _ranx_ndcg(runs / "forty-beir-test.qrels", runs / f"forty-beir-test.{m}.run") == \
+            pytest.approx(res["sets"]["forty"]["beir"][m]["ndcg@10"], abs=1e-9)
+    assert "forty / hybrid" in (out / "beir_check.md").read_text(encoding="utf-8")
+
+
 def test_json_payload_of_several_sets_weights_by_queries():
     from eval.cli import json_payload
 
