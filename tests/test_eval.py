@@ -373,6 +373,45 @@ def test_run_mode_keeps_chunks_for_chunk_level_sets():
     assert metrics.score(ds.qrels(ranking), mr.run)["mrr@10"] == pytest.approx(1 / 3)
 
 
+class DepthSearcher(StubSearcher):
+    """A fused ranking whose order depends on how deep it is asked for (a bigger candidate pool)."""
+
+    def __init__(self, shallow: list[Chunk], deep: list[Chunk]):
+        super().__init__({})
+        self.shallow, self.deep = shallow, deep
+
+    def timed_search(self, query, *, k, mode):
+        self.calls.append((query, k, mode))
+        chunks = (self.shallow if k <= 30 else self.deep)[:k]
+        return [Hit(chunk=c, rank=r, score=1.0 / r) for r, c in enumerate(chunks, start=1)], 2.0 if k <= 30 else 5.0
+
+
+def test_extend_run_keeps_the_head_and_appends_the_rest_of_the_deep_run():
+    from eval.runner import extend_run
+
+    assert extend_run(["b", "a"], ["a", "c", "b", "d"], 3) == ["b", "a", "c"]
+    assert extend_run(["b", "a"], ["a", "c", "b", "d"], 10) == ["b", "a", "c", "d"]
+    assert extend_run([], ["x"], 5) == ["x"]
+
+
+def test_deep_runs_keep_the_default_depth_ranking_for_their_first_ten():
+    names = [f"D{i:02d}" for i in range(40)]
+    shallow = [_chunk(f"{n}c", n, 0, 5) for n in names[:15]]
+    deep = [_chunk(f"{n}c", n, 0, 5) for n in reversed(names)]  # another order once the pool is bigger
+    ds = Dataset("toy", [], [Query("q1", "alpha", "en")], "doc", gold_docs={"q1": {"D03"}})
+    searcher = DepthSearcher(shallow, deep)
+    ten = run_mode(searcher, ds, "hybrid", k=10, progress=False)
+    hundred = run_mode(searcher, ds, "hybrid", k=100, progress=False)
+    assert searcher.calls == [("alpha", 30, "hybrid"), ("alpha", 30, "hybrid"), ("alpha", 200, "hybrid")]
+    head = _by_score(hundred.run["q1"])
+    assert head[:10] == _by_score(ten.run["q1"]) == names[:10]
+    assert head[10:] == [n for n in reversed(names) if n not in names[:10]] and len(head) == 40
+    assert hundred.latencies_ms == [7.0]  # both searches
+    for m in ("ndcg@10", "mrr@10", "hit@1", "hit@5"):
+        assert metrics.score(ds.qrels([]), hundred.run, metrics.DEEP_METRICS)[m] == \
+            metrics.score(ds.qrels([]), ten.run)[m]
+
+
 def test_run_mode_with_a_real_searcher(small_searcher):
     docs = sorted(small_searcher.index.documents)
     qs = [Query("q1", "LoRAとQLoRAの違いは？", "ja"), Query("q2", "reciprocal rank fusion", "en"), Query("q3", "重排序模型", "zh")]
