@@ -101,10 +101,9 @@ def _page_lines(page, number: int) -> list[PdfLine]:
                 u = 0x2D
             get_box(handle, k, l, r, b, t)
             top, bottom = h - t.value, h - b.value
-            if tops:  # a character below or above the current line starts a new one
-                mid = (top + bottom) / 2
-                if mid > band_bottom or mid < band_top:
-                    flush()
+            if tops and (top >= band_bottom or bottom <= band_top):
+                flush()  # a character wholly below or above the current line starts a new one
+                # (overlap, not the middle: a comma or period hangs below the digits' box)
             if not tops:
                 band_top, band_bottom = top, bottom
                 sizes.append(get_size(handle, k))  # a line's size: its first character's
