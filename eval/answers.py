@@ -240,6 +240,7 @@ GRID = {
     "section_match": (1.1, 0.92),
     "list_closing": (False, True),
     "whole_lists": (False, True),
+    "passage_ratio": (0.0, 0.65),
 }  # dense_extra (0, 2) and unit_margin 0.05 lost on dev in the previous grid (eval/results/answers.json)
 
 

@@ -194,6 +194,10 @@ def ask(searcher: Searcher, question: str, settings: Settings = Settings(), *,
         return _timed(_abstain(searcher, hits, lang, verdict, base), t0)
     params = extract_params(searcher)
     rows = passage_rows(index, hits, lang)
+    if params.passage_ratio and rows:
+        # a passage the search scored far below the first is seldom about the question: not quoted
+        top = rows[0][1].score
+        rows = [x for k, x in enumerate(rows) if k == 0 or x[1].score >= params.passage_ratio * top]
     if params.dense_extra:
         # The keyword leg only matches passages in the question's own language: add the best
         # passages of the dense leg alone, so a Chinese question can find a Japanese article.

@@ -45,6 +45,7 @@ class ExtractParams:
     dense_extra: int = 0  # passages of the dense leg alone added as candidates (cross-language recall)
     section_match: float = 1.1  # the best passage, a short section, is quoted whole when its heading's cosine reaches this
     topic_gate: bool = False  # quote only passages (and headed blocks) naming the question's topic
+    passage_ratio: float = 0.0  # a passage is a candidate only if its search score is this share of the first's
     whole_lists: bool = False  # a chosen list item brings its whole list, whatever the question asks
     list_closing: bool = False  # a kept-together list brings the paragraph that ends its passage (its conclusion)
     max_units: int = 8

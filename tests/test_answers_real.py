@@ -71,3 +71,18 @@ def test_a_list_that_answers_a_why_question_is_quoted_whole(real_searcher):
     _checked(a)
     for item in ("逐次依存を回避", "残差接続", "層正規化"):  # all three reasons, not the one that scored best
         assert item in a.text, a.text
+
+
+@pytest.mark.parametrize("question", ["ハルシネーションへの対策を教えて", "What is retrieval-augmented generation (RAG)?",
+                                      "LLMが偏った出力を出したときの対応フローは？"])
+def test_no_passage_the_search_scored_far_below_the_first_is_quoted(real_searcher, question):
+    from rag.answer import extract_params
+
+    ratio = extract_params(real_searcher).passage_ratio
+    assert ratio > 0  # the tuned value is in use
+    a = ask(real_searcher, question)
+    _checked(a)
+    ranked = [c for c in a.citations if c.hit.rank]  # (a comparison's missing side has no rank)
+    top = max(h.score for h in a.hits)
+    assert all(c.hit.score >= ratio * top for c in ranked), [(c.number, c.hit.score) for c in ranked]
+    assert any(h.score < ratio * top for h in a.hits)  # … while the search did find such passages
