@@ -225,8 +225,17 @@ def select(
     sides = comparison_sides(question)
     if sides:
         picked = _cover_sides(picked, quotable, rows, sides, side_units)
-    return [Selection(r, tuple(sorted(us, key=lambda u: u.start)), whole_item=(r == top and len(us) == len(quotable[r])))
-            for r, us in picked.items() if us]
+    out = [Selection(r, tuple(sorted(us, key=lambda u: u.start)), whole_item=(r == top and len(us) == len(quotable[r])))
+           for r, us in picked.items() if us]
+    # what is picked stays; the order is the reader's: a passage titled with the topic first
+    return sorted(out, key=lambda s: not titled(index, s.row, topics)) if topics else out
+
+
+def titled(index: Index, row: int, topics: Sequence[str]) -> bool:
+    """Whether passage ``row``'s heading or section title names one of ``topics``: 「RAGの仕組み
+    を例で説明して」 reads the section titled RAG before a passage naming RAG among remedies."""
+    c = index.chunks[row]
+    return _names(f"{c.heading or ''}\n{c.section.split(' > ')[-1] if c.section else ''}", topics)
 
 
 def question_topics(question: str) -> list[str]:
