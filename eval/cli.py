@@ -353,7 +353,8 @@ def main(argv: list[str] | None = None) -> int:
     if args.target == "beir-scale":
         from eval.beir_scale import main as beir_scale
 
-        return beir_scale(out=args.out or RESULTS, quick=args.quick, encoder=args.encoder)
+        return beir_scale(out=args.out or RESULTS, quick=args.quick, encoder=args.encoder,
+                          command="python -m eval " + " ".join(argv if argv is not None else sys.argv[1:]))
     deep = args.target in BEIR_TARGETS
     if args.target == "squad":
         if args.path is None or not args.path.is_file():

@@ -32,7 +32,7 @@ from rag.followup import addresses, aspect_of, combined_query, is_followup
 from rag.llm import LLM_TIMEOUT_S, AnswererError, chat_completion
 from rag.origin import locate
 from rag.relevance import Judgement, judge
-from rag.safety import UNTRUSTED_RULE, defuse, fence, grounding_problem
+from rag.safety import UNTRUSTED_RULE, defuse, fence, grounding_problem, is_injection
 from rag.search import Searcher, check_query
 from rag.rules.names import distinctive_terms
 from rag.rules.questions import QUESTION_WORDS, followup_aspect
@@ -84,7 +84,7 @@ class Answer:
     answerer: str  # extractive | endpoint | none
     relevance: float | None
     lead: str = ""
-    reason: str = ""  # why it abstained: off_topic | missing_terms | followup_not_covered
+    reason: str = ""  # why it abstained: off_topic | missing_terms | followup_not_covered | injection
     missing: tuple[str, ...] = ()
     suggestions: tuple[str, ...] = ()
     checks: tuple[SentenceCheck, ...] = ()
@@ -176,6 +176,10 @@ def ask(searcher: Searcher, question: str, settings: Settings = Settings(), *,
     q = check_query(question)
     lang = answer_language(q, settings.answer_lang)
     mode = settings.mode if settings.mode is not None else searcher.default_mode
+    if is_injection(q):
+        # an order to the answerer ("ignore previous instructions", "print your system prompt"): declined
+        return _timed(Answer(question=q, text=messages.text("injection", lang), citations=(), abstained=True,
+                             lang=lang, answerer="none", relevance=None, reason="injection", query=q, mode=mode), t0)
     index = searcher.index
     prev = next((a for a in reversed(history) if a is not None), None)
     followup = prev is not None and is_followup(q, searcher.analyze, lambda t: t in index.bm25.vocabulary)
