@@ -501,3 +501,27 @@ def test_beir_scale_qrels_are_the_copies_of_each_questions_passage(tiny_squad_fi
         assert rel and all(copied[int(d.split("/")[1])] in gold for d in rel)
         assert len(rel) == sum(c in gold for c in copied)  # every copy, nothing else
         assert all(by_id[d].text == bases[0].chunks[sources(bases, 300)[int(d.split("/")[1])][1]].text for d in rel)
+
+
+def test_beir_scale_report_says_what_is_synthetic_and_measures_each_size(tmp_path, monkeypatch):
+    import eval.beir_scale as bs
+
+    data = json.loads((ROOT / "eval" / "benchmarks" / "cmrc2018" / "trial.json").read_text(encoding="utf-8"))
+    data["data"] = data["data"][:12]
+    path = tmp_path / "twelve.json"
+    path.write_text(json.dumps(data, ensure_ascii=False), encoding="utf-8")
+    monkeypatch.setattr(bs, "BENCHMARKS", {"twelve": path})
+    monkeypatch.setattr(bs, "SIZES", (200, 400))
+    monkeypatch.setattr(bs, "QUERIES", 15)
+    monkeypatch.setattr(bs, "load_encoder", lambda name: FakeEncoder())
+    monkeypatch.setattr(bs, "CachingEncoder", functools.partial(CachingEncoder, cache_dir=tmp_path / "vectors"))
+    assert bs.main(out=tmp_path / "out") == 0
+    res = json.loads((tmp_path / "out" / "beir_scale.json").read_text(encoding="utf-8"))
+    assert [r["passages"] for r in res["rows"].values()] == [200, 400]
+    for r in res["rows"].values():
+        assert r["queries"] == 15 and r["sentences"] >= r["passages"]
+        assert r["peak_rss_mb"] >= r["rss_before_mb"] > 0 and r["build_s"] > 0
+        assert all(r[f"{m}_qps"] > 0 for m in MODES)
+    assert set(res["quality"]) == {f"{n} / {m}" for n in (200, 400) for m in MODES}
+    md = (tmp_path / "out" / "beir_scale.md").read_text(encoding="utf-8")
+    assert "**The passages are synthetic**" in md and "The queries are real" in md
