@@ -303,7 +303,7 @@ _FENCED = re.compile(r"^[ \t]*(```|~~~)[ \t]*(\w*)[^\n]*\n(.*?)^[ \t]*\1[ \t]*$"
 
 def code_blocks(index: Index, row: int) -> list[Unit]:
     """The short fenced blocks inside passage ``row`` (kind ``block``; span: the lines between
-    the fences): at most :data:`MAX_BLOCK_LINES` lines and :data:`MAX_BLOCK_CHARS` characters,
+    the fences): at most :data:`MAX_BLOCK_LINES` non-blank lines and :data:`MAX_BLOCK_CHARS` characters,
     not a diagram (```mermaid```)."""
     c = index.chunks[row]
     out = []
