@@ -238,6 +238,9 @@ GRID = {
     "qa_margin": (0.02, 1.0),
     "topic_gate": (False, True),
     "section_match": (1.1, 0.92),
+    "list_closing": (False, True),
+    "whole_lists": (False, True),
+    "passage_ratio": (0.0, 0.65),
 }  # dense_extra (0, 2) and unit_margin 0.05 lost on dev in the previous grid (eval/results/answers.json)
 
 
@@ -310,9 +313,39 @@ def main(*, out: Path, encoder: str = DEFAULT_ENCODER, split: str = "all", do_ca
                     if any(t.split == sp for t, _ in got)}
     res["seconds"] = time.time() - t0
     res["extraction_grid"] = grid_rows
+    res["previous"] = previous_figures(out / "answers.json")
     if write_files:
         _write(out, res, outs, encoder)
     return res
+
+
+CHANGE_COLS = ("all_points", "half_points", "offtopic_abstained", "wrongly_abstained", "uncovered_followups_abstained",
+               "supported_sentences", "padding")
+
+
+def previous_figures(path: Path) -> dict:
+    """The headline figures of the report about to be replaced (``{}`` when there is none), so
+    the new report says what changed: ``{split: {column: value}}``."""
+    try:
+        old = json.loads(Path(path).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return {}
+    return {sp: {c: g["all"][c] for c in CHANGE_COLS if c in g.get("all", {})}
+            for sp, g in old.get("splits", {}).items()}
+
+
+def change_table(res: dict) -> list[str]:
+    """Markdown lines: each half's headline figures in the previous report and in this one."""
+    prev = res.get("previous") or {}
+    if not prev:
+        return []
+    md = ["## Change from the previous report", "", "| half | " + " | ".join(CHANGE_COLS) + " |",
+          "|---" * (len(CHANGE_COLS) + 1) + "|"]
+    for sp, groups in res["splits"].items():
+        now, was = groups["all"], prev.get(sp, {})
+        cells = [f"{was[c]:.3f} → {now[c]:.3f}" if c in was else f"{now[c]:.3f}" for c in CHANGE_COLS]
+        md.append(f"| {sp} | " + " | ".join(cells) + " |")
+    return md + [""]
 
 
 COLS = ("questions", "all_points", "half_points", "mean_point_share", "wrongly_abstained", "offtopic_abstained",
@@ -326,6 +359,7 @@ def _write(out: Path, res: dict, outs: list[Outcome], encoder: str) -> None:
           f"Command: `python -m eval answers --encoder {encoder}` ({res['seconds']:.0f} s); encoder `{res['encoder']}`, "
           f"default mode `{res['tuned_default_mode']}`. Gold set: `eval/data/answer_*.jsonl` (see ANSWERS.md). "
           "The relevance model was fitted on the dev half only; the test half is held out.", ""]
+    md += change_table(res)
     for sp, groups in res["splits"].items():
         md += [f"## {sp} half", "", report.table(groups, COLS, "group"), ""]
         c = groups["all"]["confusion"]

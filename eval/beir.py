@@ -19,7 +19,6 @@ everything else the test half.
 
 from __future__ import annotations
 
-import csv
 import gzip
 import io
 import json
@@ -27,6 +26,7 @@ import re
 from pathlib import Path
 
 from eval.datasets import Dataset, Query
+from eval.lines import json_lines, qrels_lines
 from ingest.loader import parse_document
 from rag.lang import detect_lang
 from rag.types import Document
@@ -56,6 +56,13 @@ def _document(doc_id: str, title: str, text: str) -> Document:
     return parse_document(doc_id, body.encode("utf-8"))
 
 
+def _judge(docs: dict[str, Document], judged: dict[str, int], did: str, title: str, text: str, grade: int) -> None:
+    """Passage ``did`` joins the corpus (its first text wins) and the query keeps its best grade for it."""
+    if did not in docs:
+        docs[did] = _document(did, title, text)
+    judged[did] = max(grade, judged.get(did, 0))
+
+
 def _open_text(path: Path) -> io.TextIOBase:
     if path.suffix == ".gz":
         return io.TextIOWrapper(gzip.open(path), encoding="utf-8")
@@ -65,16 +72,7 @@ def _open_text(path: Path) -> io.TextIOBase:
 def _jsonl(path: Path):
     """``(line number, object)`` for every non-blank line; a bad line is a :class:`FormatError`."""
     with _open_text(path) as f:
-        for n, line in enumerate(f, 1):
-            if not line.strip():
-                continue
-            try:
-                obj = json.loads(line)
-            except json.JSONDecodeError as e:
-                raise FormatError(f"{path.name}:{n}: not JSON ({e.msg})") from None
-            if not isinstance(obj, dict):
-                raise FormatError(f"{path.name}:{n}: expected a JSON object")
-            yield n, obj
+        yield from json_lines(f, path.name, error=FormatError)
 
 
 def _split_of_file(path: Path) -> str:
@@ -117,19 +115,8 @@ def load_beir(folder: Path, name: str | None = None) -> Dataset:
     qrels: dict[str, dict[str, int]] = {}
     splits: dict[str, str] = {}
     for path in qrel_files:
-        for n, row in enumerate(csv.reader(open(path, encoding="utf-8"), delimiter="\t"), 1):
-            if not row or (n == 1 and not row[-1].strip().lstrip("-").isdigit()):
-                continue  # blank line or the header
-            where = f"qrels/{path.name}:{n}"
-            if len(row) == 4:  # TREC qrels (qid 0 docid grade) are accepted too
-                row = [row[0], row[2], row[3]]
-            if len(row) != 3:
-                raise FormatError(f"{where}: expected query-id, corpus-id, score separated by tabs")
-            qid, did = _id(row[0], where, "query-id"), _id(row[1], where, "corpus-id")
-            try:
-                grade = int(row[2])
-            except ValueError:
-                raise FormatError(f"{where}: score {row[2]!r} is not a whole number") from None
+        for where, qid, did, grade in qrels_lines(path, f"qrels/{path.name}", error=FormatError):
+            qid, did = _id(qid, where, "query-id"), _id(did, where, "corpus-id")
             if qid not in texts:
                 raise FormatError(f"{where}: query {qid!r} is not in queries.jsonl")
             if did not in docs:
@@ -164,9 +151,7 @@ def load_passages(path: Path, name: str | None = None) -> Dataset:
                 if not isinstance(p, dict):
                     raise FormatError(f"{where}: {key} must be a list of objects")
                 did = _id(p.get("docid"), where, "docid")
-                if did not in docs:
-                    docs[did] = _document(did, str(p.get("title") or ""), str(p.get("text") or ""))
-                judged[did] = max(grade, judged.get(did, 0))
+                _judge(docs, judged, did, str(p.get("title") or ""), str(p.get("text") or ""), grade)
         splits[qid] = split
     return _finish(name or _stem(path), docs, texts, qrels, splits)
 
@@ -198,14 +183,11 @@ def load_jqara(path: Path, name: str | None = None) -> Dataset:
         qid = _id(row["q_id"], where, "q_id")
         did = _id(row["passage_row_id"], where, "passage_row_id")
         texts[qid] = str(row["question"] or "").strip()
-        if did not in docs:
-            docs[did] = _document(did, str(row.get("title") or ""), str(row["text"] or ""))
         try:
             grade = int(row["label"])
         except (TypeError, ValueError):
             raise FormatError(f"{where}: label {row['label']!r} is not 0 or 1") from None
-        judged = qrels.setdefault(qid, {})
-        judged[did] = max(grade, judged.get(did, 0))
+        _judge(docs, qrels.setdefault(qid, {}), did, str(row.get("title") or ""), str(row["text"] or ""), grade)
         splits[qid] = split
     return _finish(name or _stem(path), docs, texts, qrels, splits)
 

@@ -25,6 +25,7 @@
     python -m eval beir-check [jsquad] [cmrc2018]   # SQuAD path vs BEIR path (within 0.002)
     python -m eval beir-scale               # BEIR-style runs over 10k / 100k synthetic passages
     python -m eval formats [--parts parity,cited,ocr,speed,big]  # the seed corpus as PDF/DOCX/HTML/PPTX; big PDFs
+    python -m eval formats --parts speed,window    # timings only (re-run on an idle machine): formats-idle.{json,md}
 
 Progress goes to stderr; ``--json`` prints one JSON object on stdout.
 """
@@ -263,8 +264,11 @@ def main(argv: list[str] | None = None) -> int:
         from eval.formats import run as formats
 
         parts = tuple(x.strip() for x in args.parts.split(",") if x.strip())
-        full = set(parts) == {"parity", "cited", "ocr", "speed", "big"}
-        formats(args.out or (RESULTS if full else RUNS / "formats"), encoder_name=args.encoder, parts=parts)
+        # the timing parts alone are the one-shot re-measurement for an idle machine: formats-idle.{json,md}
+        timing = set(parts) <= {"speed", "window"}
+        stem = "formats-idle" if timing else "formats"
+        out = args.out or (RESULTS if timing or set(parts) >= {"parity", "cited", "ocr", "speed", "big"} else RUNS / "formats")
+        formats(out, encoder_name=args.encoder, parts=parts, stem=stem)
         return 0
     if args.target == "answers":
         from eval.answers import main as answers
@@ -354,7 +358,8 @@ def main(argv: list[str] | None = None) -> int:
     if args.target == "beir-scale":
         from eval.beir_scale import main as beir_scale
 
-        return beir_scale(out=args.out or RESULTS, quick=args.quick, encoder=args.encoder)
+        return beir_scale(out=args.out or RESULTS, quick=args.quick, encoder=args.encoder,
+                          command="python -m eval " + " ".join(argv if argv is not None else sys.argv[1:]))
     deep = args.target in BEIR_TARGETS
     if args.target == "squad":
         if args.path is None or not args.path.is_file():

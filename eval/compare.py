@@ -12,6 +12,7 @@ import json
 import sys
 from pathlib import Path
 
+from eval.lines import qrels_lines
 from eval.metrics import NAMES
 
 METRICS = ("ndcg@10", "recall@100", "mrr@10", "hit_rate@1", "hit_rate@5")
@@ -20,24 +21,9 @@ METRICS = ("ndcg@10", "recall@100", "mrr@10", "hit_rate@1", "hit_rate@5")
 def read_qrels(path: Path) -> dict[str, dict[str, int]]:
     """TREC or BEIR qrels as ``{qid: {docid: grade}}`` (grades <= 0 dropped: judged not relevant)."""
     out: dict[str, dict[str, int]] = {}
-    for n, line in enumerate(Path(path).read_text(encoding="utf-8").splitlines(), 1):
-        parts = line.split()
-        if not parts:
-            continue
-        if len(parts) == 4:
-            qid, _, did, grade = parts
-        elif len(parts) == 3:
-            qid, did, grade = parts
-        else:
-            raise ValueError(f"{Path(path).name}:{n}: expected `qid 0 docid grade` or `query-id corpus-id score`")
-        try:
-            g = int(grade)
-        except ValueError:
-            if n == 1:
-                continue  # BEIR header
-            raise ValueError(f"{Path(path).name}:{n}: grade {grade!r} is not a whole number") from None
-        if g > 0:
-            out.setdefault(qid, {})[did] = g
+    for _, qid, did, grade in qrels_lines(path):
+        if grade > 0:
+            out.setdefault(qid, {})[did] = grade
     if not out:
         raise ValueError(f"{Path(path).name}: no relevant judgements")
     return out

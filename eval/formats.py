@@ -217,6 +217,92 @@ def cited_pages(encoder, folder: Path) -> dict:
     }
 
 
+def _bare(text: str) -> str:
+    """Text without whitespace and the Markdown a reader wrote (headings, bullets, the
+    numbers of auto-numbered paragraphs, bold, code fences): what the original file holds."""
+    return re.sub(r"\s+|\*\*|```", "", re.sub(r"(?m)^\s*(?:(?:#+|[-*+]|\d{1,3}[.)])\s+)+", "", text))
+
+
+def _slide_texts(path: Path) -> list[str]:
+    """Each slide's text (every shape, table and the speaker notes) as python-pptx reads it."""
+    from pptx import Presentation
+
+    out = []
+    for slide in Presentation(str(path)).slides:
+        parts = []
+        for shape in slide.shapes:
+            if shape.has_text_frame:
+                parts.append(shape.text_frame.text)
+            if getattr(shape, "has_table", False) and shape.has_table:
+                parts += [c.text for row in shape.table.rows for c in row.cells]
+        if slide.has_notes_slide and slide.notes_slide.notes_text_frame is not None:
+            parts.append(slide.notes_slide.notes_text_frame.text)
+        out.append(_bare("\n".join(parts).replace("\v", "\n")))
+    return out
+
+
+def unit_texts(fmt: str, path: Path) -> list[str] | None:
+    """The text of each page (PDF, by PDFium) or slide (.pptx, by python-pptx) of an original
+    file, read independently of the reader; None for formats cited by paragraph."""
+    if fmt == "pdf":
+        return _page_texts(path)
+    if fmt == "pptx":
+        return _slide_texts(path)
+    return None
+
+
+def answers_parity(encoder, folder: Path, *, formats=FORMATS) -> dict:
+    """The answers benchmark (``python -m eval answers``'s questions, asked as the app asks
+    them) over the seed documents in each format; and, for PDF and slides, every sentence a
+    citation quotes checked against the text of the page(s)/slide(s) the citation names."""
+    from eval import answers as bench
+    from eval.runner import build_index
+    from rag.search import Searcher
+
+    items = bench.load_items()
+    out = {}
+    for fmt in formats:
+        ds, _, _ = seed_as(fmt, folder)
+        searcher = Searcher(build_index(ds, encoder, progress=False).index, encoder=encoder)
+        encoder.save()
+        for it in items[:3]:
+            bench.ask(searcher, it.question)
+        outs = bench.run(searcher, items, progress=False)
+        row = {sp: bench.summarize([o for o in outs if o.item.split == sp]) for sp in ("dev", "test")}
+        checked = ok = 0
+        failures = []
+        units = {d.doc_id: unit_texts(fmt, folder / fmt / d.doc_id) for d in ds.docs}
+        for o in outs:
+            for c in o.answer.citations if o.answer.answered else ():
+                doc = searcher.index.documents[c.chunk.doc_id]
+                pages = units.get(doc.doc_id)
+                if pages is None or c.location is None:
+                    continue
+                for s, e in c.quotes or [(c.chunk.start, c.chunk.end)]:
+                    text = doc.text[s:e]  # normalised as the unit texts are
+                    quoted = _bare(text) if fmt == "pptx" else re.sub(r"\s+|\*\*", "", text).lstrip("#")
+                    if len(quoted) < 4:
+                        continue
+                    named = "".join(pages[n - 1] for n in doc.origin.numbers(s, e))
+                    checked += 1
+                    if doc.origin.lines:  # a PDF: each piece on the page its line names (a quote may run over a page break)
+                        hit = all(re.sub(r"\s+|\*\*", "", doc.text[max(s, ln.start) : min(e, ln.end)]) in pages[ln.page - 1]
+                                  for ln in doc.origin.lines if ln.start < e and s < ln.end)
+                    else:
+                        hit = quoted in named
+                    ok += hit
+                    if not hit and len(failures) < 5:
+                        failures.append({"qid": o.item.qid, "doc": doc.doc_id, "location": c.location.label,
+                                         "quote": quoted[:80]})
+        if checked:
+            row["cited_units"] = {"quotes": checked, "in_named_units": ok / checked, "failures": failures}
+        out[fmt] = row
+        print(f"answers {fmt}: " + json.dumps({sp: {k: row[sp][k] for k in ("all_points", "half_points", "mean_point_share")}
+                                               for sp in ("dev", "test")}) + f" cited {row.get('cited_units', {}).get('in_named_units')}",
+              file=sys.stderr)
+    return out
+
+
 def big_pdf(path: Path, repeats: int = 8) -> Path:
     """The seed documents printed ``repeats`` times with edits (a part number in every
     heading and paragraph), ~300 pages; made once with Chromium and kept."""
@@ -376,6 +462,7 @@ def big_file_window(pdf: Path, encoder_name: str, folder: Path, questions: list[
             if until is None:
                 return out
 
+    load_before = os.getloadavg()[0]
     timed()
     idle = timed()
     corpus, index = folder / "big-corpus", folder / "big-index"
@@ -409,9 +496,13 @@ def big_file_window(pdf: Path, encoder_name: str, folder: Path, questions: list[
     chunks = chunk_document(Doc(pdf.name, got.text, got.title, "ja", "x", origin=got.origin))
     texts = {c.text for c in chunks} | {c.heading for c in chunks if c.heading} | set(_units(chunks)[0])
     sample = sorted(texts)[:256]
+    from ingest.pipeline import BACKGROUND_NICE, BACKGROUND_THREADS
+    from rag.encoders import batch_threads
+
     t = time.perf_counter()
-    for i in range(0, len(sample), 64):
-        enc.encode(sample[i : i + 64], query=False)
+    with batch_threads(BACKGROUND_THREADS):  # as the background embedding encodes
+        for i in range(0, len(sample), 64):
+            enc.encode(sample[i : i + 64], query=False)
     rate = len(sample) / (time.perf_counter() - t)
     return {
         "pages": len(got.origin.sizes),
@@ -427,20 +518,27 @@ def big_file_window(pdf: Path, encoder_name: str, folder: Path, questions: list[
         "answers_while_embedding": len(busy),
         "ratio_p50": statistics.median(busy) / statistics.median(idle),
         "load_average": os.getloadavg()[0],
+        "load_average_before": load_before,
+        "background": {"nice": BACKGROUND_NICE, "encoder_threads": BACKGROUND_THREADS},
     }
 
 
-def run(out_dir: Path, *, encoder_name: str, parts=("parity", "cited", "ocr", "speed", "big")) -> dict:
+def run(out_dir: Path, *, encoder_name: str, parts=("parity", "cited", "ocr", "speed", "big"), stem: str = "formats") -> dict:
+    """Run ``parts`` and write ``<stem>.json`` and ``<stem>.md`` into ``out_dir``, keeping the
+    figures of parts not run this time. Parts: keyword, parity, answers, pages, cited, ocr,
+    speed, window, big (add md/pdf/docx/html/pptx to limit parity and answers to formats)."""
     from eval.runner import CachingEncoder
     from rag.encoders import load_encoder
 
     enc = CachingEncoder(load_encoder(encoder_name), cache_queries=False)
-    result: dict = {"encoder": encoder_name}
     out_dir.mkdir(parents=True, exist_ok=True)
+    old = out_dir / f"{stem}.json"  # parts not run this time keep their last figures
+    result: dict = json.loads(old.read_text(encoding="utf-8")) if old.exists() else {}
+    result["encoder"] = encoder_name
 
     def save() -> None:  # after every part: a long run stopped early keeps what it measured
-        (out_dir / "formats.json").write_text(json.dumps(result, ensure_ascii=False, indent=1) + "\n", encoding="utf-8")
-        (out_dir / "formats.md").write_text(markdown(result), encoding="utf-8")
+        (out_dir / f"{stem}.json").write_text(json.dumps(result, ensure_ascii=False, indent=1) + "\n", encoding="utf-8")
+        (out_dir / f"{stem}.md").write_text(markdown(result), encoding="utf-8")
 
     with tempfile.TemporaryDirectory() as tmp:
         tmp = Path(tmp)
@@ -461,10 +559,15 @@ def run(out_dir: Path, *, encoder_name: str, parts=("parity", "cited", "ocr", "s
             print(f"sentences on pages: {result['sentences_on_pages']}", file=sys.stderr)
             save()
         if "parity" in parts:
-            result["parity"] = {}
+            result.setdefault("parity", {})
             for fmt in [f for f in FORMATS if f in parts] or FORMATS:  # e.g. --parts parity,md,pdf
                 result["parity"].update(parity(enc, tmp / "parity", formats=(fmt,)))
                 enc.save()
+                save()
+        if "answers" in parts:
+            result.setdefault("answers", {})
+            for fmt in [f for f in FORMATS if f in parts] or FORMATS:  # e.g. --parts answers,md,pptx
+                result["answers"].update(answers_parity(enc, tmp / "answers", formats=(fmt,)))
                 save()
         if "cited" in parts:
             result["cited_pages"] = cited_pages(enc, tmp / "cited")
@@ -516,6 +619,20 @@ def markdown(r: dict) -> str:
             lines.append(f"| {fmt} | {m['hit@1']:.3f} | {d1:+.3f} | {m['mrr@10']:.3f} | {d2:+.3f} | {m['hit@5']:.3f} | "
                          f"{m['anchors_found']} / {m['anchors_missing']} | {m['chunks']} |")
         lines.append("")
+    if "answers" in r:
+        base = r["answers"].get("md", {})
+        keys = ("all_points", "half_points", "mean_point_share", "wrongly_abstained", "offtopic_abstained")
+        lines += ["## Answers benchmark per format (`eval/data/answer_*.jsonl`, as `python -m eval answers` asks them)", "",
+                  "| format | half | " + " | ".join(keys) + " | cited page/slide holds the quote |",
+                  "|---|---|" + "---|" * len(keys) + "---|"]
+        for fmt, m in r["answers"].items():
+            for sp in ("test", "dev"):
+                cells = [f"{m[sp][k]:.3f} ({m[sp][k] - base.get(sp, m[sp])[k]:+.3f})" for k in keys]
+                cu = m.get("cited_units")
+                cited = f"{100 * cu['in_named_units']:.1f} % of {cu['quotes']}" if cu and sp == "test" else ""
+                lines.append(f"| {fmt} | {sp} | " + " | ".join(cells) + f" | {cited} |")
+        lines += ["", "The cited-unit check covers every quote of every answer (both halves), each against the text "
+                  "PDFium (pages) or python-pptx (slides) reads from the unit(s) its citation names.", ""]
     if "cited_pages" in r:
         c = r["cited_pages"]
         lines += ["## Cited pages (PDF corpus, every seed question)", "",
@@ -545,7 +662,13 @@ def markdown(r: dict) -> str:
                   "bounded by the encoder (e5-small on the CPU), not by reading or BM25",
                   f"* answer latency p50 over a small index: idle {b['answer_ms_idle_p50']:.0f} ms, while the child embeds "
                   f"{b['answer_ms_while_embedding_p50']:.0f} ms (**{b['ratio_p50']:.2f}×**, {b['answers_while_embedding']} answers "
-                  "in a 90 s window)", ""]
+                  "in a 90 s window)"
+                  + (f"; the embedding ran at nice {b['background']['nice']} on {b['background']['encoder_threads']} encoder "
+                     "thread" if "background" in b else ""),
+                  f"* load average {b.get('load_average_before', b['load_average']):.1f} before, {b['load_average']:.1f} after "
+                  "on 2 cores — " + ("**load-affected: other jobs shared the cores; re-run on an idle machine**"
+                                     if max(b.get("load_average_before", 0), b["load_average"]) > 1.5 else "an idle machine"),
+                  ""]
     if "big_file" in r:
         b = r["big_file"]
         ratio = "–" if b["ratio_p50"] is None else f"{b['ratio_p50']:.2f}×"

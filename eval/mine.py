@@ -21,6 +21,7 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
+from eval.lines import json_lines
 from rag.search import MODES, Searcher
 from rag.types import Chunk
 
@@ -77,18 +78,8 @@ def _records(data: bytes, name: str) -> list[tuple[int, dict]]:
     except UnicodeDecodeError:
         raise QuestionsError(f"{name}: not UTF-8 text") from None
     if name.lower().endswith((".jsonl", ".json")):
-        out = []
-        for n, line in enumerate(text.splitlines(), 1):
-            if not line.strip():
-                continue
-            try:
-                obj = json.loads(line)
-            except json.JSONDecodeError as e:
-                raise QuestionsError(f"{name}:{n}: not JSON ({e.msg})") from None
-            if not isinstance(obj, dict):
-                raise QuestionsError(f"{name}:{n}: expected an object with question and document")
-            out.append((n, obj))
-        return out
+        return list(json_lines(text.splitlines(), name, error=QuestionsError,
+                               expect="an object with question and document"))
     reader = csv.DictReader(io.StringIO(text))
     fields = [f.strip().lower() for f in reader.fieldnames or []]
     if "question" not in fields or "document" not in fields:

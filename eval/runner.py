@@ -63,7 +63,9 @@ class CachingEncoder:
         if self._dirty:
             self.path.parent.mkdir(parents=True, exist_ok=True)
             keys = list(self._mem)
-            np.savez(self.path, keys=np.array(keys), vecs=np.array([self._mem[k] for k in keys], dtype=np.float32))
+            tmp = self.path.with_name(f"{self.path.stem}.{os.getpid()}.tmp.npz")  # another run may be reading it
+            np.savez(tmp, keys=np.array(keys), vecs=np.array([self._mem[k] for k in keys], dtype=np.float32))
+            os.replace(tmp, self.path)
             self._dirty = False
 
 
@@ -146,22 +148,51 @@ class ModeRun:
     latencies_ms: list[float] = field(default_factory=list)
 
 
+HEAD = 10  # a run's first HEAD units come from a search this deep, however deep the run goes
+
+
+def ranked_units(ds: Dataset, hits, k: int) -> list[str]:
+    """The first ``k`` distinct units of ``hits``: chunk ids, or document ids for a per-document set."""
+    out: dict[str, None] = {}
+    for h in hits:
+        out.setdefault(h.chunk.id if ds.level == "chunk" else h.chunk.doc_id)
+        if len(out) == k:
+            break
+    return list(out)
+
+
+def extend_run(head: list[str], deep: list[str], k: int) -> list[str]:
+    """``head`` as ranked, then ``deep``'s other units, ``k`` in all.
+
+    >>> extend_run(["b", "a"], ["a", "c", "b", "d"], 3)
+    ['b', 'a', 'c']
+    """
+    seen = set(head)
+    return (head + [u for u in deep if u not in seen])[:k]
+
+
+def _depth(ds: Dataset, k: int) -> int:
+    """Chunks to ask for so that ``k`` documents survive collapsing chunk hits to documents."""
+    return k if ds.level == "chunk" else min(3 * k, MAX_K)
+
+
 def run_mode(searcher: Searcher, ds: Dataset, mode: str, *, k: int = 10, progress: bool = True) -> ModeRun:
-    """Ask every query; collapse chunk hits to documents when the dataset is judged per document."""
+    """Ask every query; collapse chunk hits to documents when the dataset is judged per document.
+
+    A run deeper than :data:`HEAD` (BEIR-style, ``k=100`` for recall@100) keeps the ``HEAD``-deep
+    search's ranking for its first ``HEAD`` units and goes on with a ``k``-deep search's: the
+    fused candidate pool grows with the depth asked for, and the @10 figures must not depend on
+    how deep the run goes (they equal the SQuAD-format path's). Latency is both searches'."""
     out = ModeRun(mode, {})
-    depth = k if ds.level == "chunk" else min(3 * k, MAX_K)
     for q in tqdm(ds.queries, desc=f"{ds.name}:{mode}", disable=not progress, leave=False):
-        hits, ms = searcher.timed_search(q.text, k=depth, mode=mode)
+        hits, ms = searcher.timed_search(q.text, k=_depth(ds, min(k, HEAD)), mode=mode)
+        units = ranked_units(ds, hits, min(k, HEAD))
+        if k > HEAD:
+            deep, more_ms = searcher.timed_search(q.text, k=_depth(ds, k), mode=mode)
+            units, ms = extend_run(units, ranked_units(ds, deep, k), k), ms + more_ms
         out.latencies_ms.append(ms)
-        scores: dict[str, float] = {}
-        n = len(hits)
-        for h in hits:
-            unit = h.chunk.id if ds.level == "chunk" else h.chunk.doc_id
-            # score by rank so ties never reorder: ranx sorts by score
-            scores.setdefault(unit, float(n - h.rank + 1))
-            if len(scores) == k:
-                break
-        out.run[q.qid] = scores
+        # scored by rank so ties never reorder: ranx sorts by score
+        out.run[q.qid] = {u: float(len(units) - r) for r, u in enumerate(units)}
     return out
 
 

@@ -9,7 +9,9 @@ than re-encoding 100k near-duplicates. Writes ``eval/results/scale.{md,json,png}
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
+import os
 import resource
 import time
 import warnings
@@ -31,12 +33,36 @@ SIZES = (1_000, 10_000, 100_000)
 QUERIES = 200
 
 
+def _status_mb(field: str) -> float | None:
+    try:
+        with open("/proc/self/status") as f:
+            for line in f:
+                if line.startswith(f"{field}:"):
+                    return int(line.split()[1]) / 1024
+    except OSError:
+        pass
+    return None
+
+
 def _rss_mb() -> float:
-    with open("/proc/self/status") as f:
-        for line in f:
-            if line.startswith("VmRSS:"):
-                return int(line.split()[1]) / 1024
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    rss = _status_mb("VmRSS")
+    return rss if rss is not None else resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+def reset_peak() -> bool:
+    """Start the process's peak-memory mark (VmHWM) afresh, so one step's peak can be read on its own."""
+    try:
+        with open("/proc/self/clear_refs", "w") as f:
+            f.write("5")
+        return True
+    except OSError:
+        return False
+
+
+def peak_mb() -> float:
+    """The process's peak resident memory since the last :func:`reset_peak` (since it started, if none)."""
+    hwm = _status_mb("VmHWM")
+    return hwm if hwm is not None else resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
 def _perturb(v: np.ndarray, rng: np.random.Generator, scale: float = 0.35) -> np.ndarray:
@@ -174,7 +200,7 @@ def _plot(rows: dict, path: Path) -> None:
 # --- the same 100k chunks on each index backend -------------------------------------------------
 
 BACKEND_SIZE = 100_000
-QDRANT_LOCAL_SIZE = 2_000  # local mode commits every point to SQLite on its own (measured below)
+QDRANT_LOCAL_SIZE = 10_000  # local mode is pure Python: 100k is hours (see scale-backends.md)
 
 
 def _tree_rss_mb(pid: int) -> float:
@@ -196,85 +222,198 @@ def _tree_rss_mb(pid: int) -> float:
     return total
 
 
-def measure_backend(kind: str, n: int, folder: Path, encoder: str = "e5-small") -> dict:
-    """Build ``n`` synthetic chunks on backend ``kind`` in ``folder`` and time hybrid search
-    (run in a fresh process per backend, so memory figures do not mix)."""
-    import os
+def with_documents(index: Index) -> Index:
+    """A synthetic ``index`` an app can open: one document per ``doc_id`` holding its chunks'
+    texts (offsets rebased onto it), and a manifest that lists them."""
+    import hashlib
 
+    from rag.types import Document
+
+    groups: dict[str, list[int]] = {}
+    for i, c in enumerate(index.chunks):
+        groups.setdefault(c.doc_id, []).append(i)
+    chunks, spans, docs, listed = list(index.chunks), index.unit_spans.copy(), {}, {}
+    for doc, rows in groups.items():
+        at = 0
+        for i in rows:
+            c = index.chunks[i]
+            spans[index.unit_offsets[i] : index.unit_offsets[i + 1]] += at - c.start
+            chunks[i] = dataclasses.replace(c, start=at, end=at + len(c.text))
+            at += len(c.text) + 2
+        text = "\n\n".join(index.chunks[i].text for i in rows)
+        sha = hashlib.sha256(text.encode("utf-8")).hexdigest()
+        docs[doc] = Document(doc, text, title=doc, lang=chunks[rows[0]].lang, sha256=sha)
+        listed[doc] = {"sha256": sha, "chunks": len(rows)}
+    manifest = {**index.manifest, "chunks": len(chunks), "documents": listed, "skipped": {}, "pending": []}
+    return Index(manifest=manifest, documents=docs, chunks=chunks, bm25=index.bm25, dense=index.dense, heads=index.heads,
+                 units=index.units, unit_offsets=index.unit_offsets, unit_spans=spans, facts=index.facts)
+
+
+@contextlib.contextmanager
+def milvus_lite_server(data_dir: Path):
+    """``milvus-lite server`` on a free local port, in a process of its own: yields
+    ``(address, pid)``; the address is a ``milvus://`` index setting."""
+    import socket
+    import subprocess
+    import sys
+
+    exe = Path(sys.executable).with_name("milvus-lite")
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    proc = subprocess.Popen([str(exe), "server", "--data-dir", str(data_dir), "--host", "127.0.0.1", "--port", str(port)],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        deadline = time.monotonic() + 120
+        while True:
+            try:
+                socket.create_connection(("127.0.0.1", port), timeout=1).close()
+                break
+            except OSError:
+                if proc.poll() is not None or time.monotonic() > deadline:
+                    raise RuntimeError("milvus-lite server did not start") from None
+                time.sleep(0.3)
+        yield f"milvus://127.0.0.1:{port}", proc.pid
+    finally:
+        proc.terminate()
+        proc.wait(timeout=60)
+
+
+def _cpu_s(pid: int) -> float:
+    f = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(f[11]) + int(f[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def wait_idle(pid: int, *, quiet_s: float = 10.0, limit_s: float = 3600.0) -> float:
+    """Seconds until process ``pid`` used under 2% of a core for ``quiet_s`` running (a server
+    whose index build runs in the background after it answered the writes)."""
+    t0 = time.monotonic()
+    last, since = _cpu_s(pid), time.monotonic()
+    while time.monotonic() - t0 < limit_s:
+        time.sleep(1.0)
+        now = _cpu_s(pid)
+        if now - last > 0.02 * (time.monotonic() - since):
+            last, since = now, time.monotonic()
+        elif time.monotonic() - since >= quiet_s:
+            break
+    return time.monotonic() - t0 - quiet_s
+
+
+def _pid_rss_mb(pid: int) -> float:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) / 1024
+    return 0.0
+
+
+def app_process(setting: str, encoder: str = "e5-small") -> dict:
+    """What one app process costs: open the index at ``setting`` as the app does, ask the
+    seed questions (hybrid; query vectors from the cache); its memory before and after."""
+    from eval.datasets import load_seed
+    from rag.backends import open_index
+
+    warnings.simplefilter("ignore")
+    enc = CachingEncoder(load_encoder(encoder))
+    queries = [q.text for q in load_seed().queries][:QUERIES]
+    rss0 = _rss_mb()
+    t = time.perf_counter()
+    s = Searcher(open_index(setting), encoder=enc)
+    open_s = time.perf_counter() - t
+    t = time.perf_counter()
+    s.search(queries[0], k=10, mode="hybrid")
+    first_s = time.perf_counter() - t
+    lat = [s.timed_search(q, k=10, mode="hybrid")[1] for q in queries]
+    return {"app_open_s": open_s, "app_first_query_s": first_s, "app_rss_mb": _rss_mb(), "app_index_mb": _rss_mb() - rss0,
+            "hybrid_p50_ms": float(np.percentile(lat, 50)), "hybrid_p95_ms": float(np.percentile(lat, 95)),
+            "queries": len(lat)}
+
+
+def _in_fresh_process(call: str) -> dict:
+    import json
+    import subprocess
+    import sys
+
+    code = f"import json; from pathlib import Path; import eval.scale as m; print('RESULT ' + json.dumps(m.{call}))"
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    line = [x for x in proc.stdout.splitlines() if x.startswith("RESULT ")]
+    if proc.returncode != 0 or not line:
+        raise RuntimeError(f"{call.split('(')[0]} failed: {' '.join(proc.stderr.split()[-40:])}")
+    return json.loads(line[-1][len("RESULT "):])
+
+
+def measure_backend(kind: str, n: int, folder: Path, encoder: str = "e5-small") -> dict:
+    """Build ``n`` synthetic chunks on backend ``kind`` in ``folder`` (this process), then open
+    the index in a fresh process as an app does and time hybrid search there. Milvus Lite runs
+    as a server process of its own (``milvus-lite server``, reached as ``milvus://``), so the
+    app process holds only what it fetches; Qdrant local mode runs inside whoever opens it."""
     from eval.backends import setting_for
     from eval.datasets import load_seed
     from ingest.pipeline import build
     from rag.backends import write_index
-    from rag.backends.engine import attach
 
     warnings.simplefilter("ignore")
     enc = CachingEncoder(load_encoder(encoder))
     seed = load_seed()
     base = build(seed.docs, enc, faiss="flat", progress=False)
-    queries = [q.text for q in seed.queries][:QUERIES]
-    for q in queries:  # query vectors first: the timings below are search, not encoding
+    for q in [q.text for q in seed.queries][:QUERIES]:  # query vectors first: the timings below are search only
         enc.encode([q], query=True)
     enc.save()
-    index, _ = synthesize([base], n, faiss=False)
+    index = with_documents(synthesize([base], n, faiss=False)[0])
     del base
-    rss0 = _rss_mb()
-    setting = setting_for(kind, folder)
-    t = time.perf_counter()
-    if kind == "folder":
-        _ = index.dense.index, index.unit_dense.index  # FAISS builds
+    row = {"backend": kind, "chunks": n, "sentences": int(len(index.units)), "dense_kind": index.dense.kind}
+    with contextlib.ExitStack() as stack:
+        server = None
+        if kind == "milvus-lite":
+            setting, server = stack.enter_context(milvus_lite_server(folder / "milvus"))
+        else:
+            setting = setting_for(kind, folder)
+        rss0 = _rss_mb()
+        t = time.perf_counter()
+        if kind == "folder":
+            _ = index.dense.index, index.unit_dense.index  # FAISS builds
         write_index(index, setting)
-        served = index
-    else:
-        from rag.backends import backend
+        row["write_s"] = time.perf_counter() - t
+        row["engine_idle_wait_s"] = wait_idle(server) if server else 0.0
+        row["build_s"] = row["write_s"] + row["engine_idle_wait_s"]
+        row["writer_rss_added_mb"] = _rss_mb() - rss0
+        del index
+        if kind == "qdrant-local":  # local mode locks its folder: the app process opens it next
+            from rag.backends import qdrant
 
-        write_index(index, setting)
-        served = attach(index, backend(setting))
-    build_s = time.perf_counter() - t
-    s = Searcher(served, encoder=enc)
-    s.search(queries[0], k=10, mode="hybrid")
-    lat = [s.timed_search(q, k=10, mode="hybrid")[1] for q in queries]
-    disk = sum(f.stat().st_size for f in folder.rglob("*") if f.is_file())
-    return {"backend": kind, "chunks": n, "sentences": int(len(index.units)), "dense_kind": index.dense.kind,
-            "build_s": build_s, "client_rss_mb": _rss_mb(), "client_rss_added_mb": _rss_mb() - rss0,
-            "engine_process_rss_mb": _tree_rss_mb(os.getpid()), "disk_mb": disk / 2**20,
-            "hybrid_p50_ms": float(np.percentile(lat, 50)), "hybrid_p95_ms": float(np.percentile(lat, 95)),
-            "queries": len(lat)}
+            for c in qdrant._CLIENTS.values():
+                c.close()
+            qdrant._CLIENTS.clear()
+        row.update(_in_fresh_process(f"app_process({setting!r}, {encoder!r})"))
+        row["engine_process_rss_mb"] = _pid_rss_mb(server) if server else 0.0
+    row["disk_mb"] = sum(f.stat().st_size for f in folder.rglob("*") if f.is_file()) / 2**20
+    return row
 
 
 def compare_backends(*, out: Path, backends: tuple[str, ...], quick: bool = False, encoder: str = "e5-small",
                      size: int | None = None) -> int:
-    """``python -m eval scale --backend …``: each backend in its own process, one table."""
-    import json
-    import subprocess
-    import sys
+    """``python -m eval scale --backend …``: each backend in its own process, one table. An item
+    ``KIND:SIZE`` (``qdrant-local:10000``) sets that backend's size."""
     import tempfile
 
     from eval.backends import available
 
     n = size if size is not None else (10_000 if quick else BACKEND_SIZE)
     rows, notes = {}, []
-    for kind in backends:
+    for item in backends:
+        kind, _, own = item.partition(":")
         why = available(kind)
         if why:
             notes.append(f"{kind}: skipped ({why})")
             continue
-        m = min(n, QDRANT_LOCAL_SIZE) if kind == "qdrant-local" else n
-        if m < n:
-            notes.append(f"{kind}: {m:,} chunks, not {n:,} — local mode writes each point in its own SQLite "
-                         "transaction (see the per-point figure in this row); `qdrant://` (a server) is the "
-                         "path past that size")
+        m = int(own) if own else min(n, QDRANT_LOCAL_SIZE) if kind == "qdrant-local" else n
         with tempfile.TemporaryDirectory(prefix=f"scale-{kind}-") as tmp:
-            code = (f"import json, sys; from pathlib import Path; from eval.scale import measure_backend; "
-                    f"print('RESULT ' + json.dumps(measure_backend({kind!r}, {m}, Path({tmp!r}), {encoder!r})))")
             t = time.perf_counter()
-            proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
-            wall = time.perf_counter() - t
-        line = [x for x in proc.stdout.splitlines() if x.startswith("RESULT ")]
-        if proc.returncode != 0 or not line:
-            notes.append(f"{kind}: failed ({' '.join(proc.stderr.split()[-30:])})")
-            continue
-        row = json.loads(line[-1][len("RESULT "):])
-        row["wall_s"] = wall
+            try:
+                row = _in_fresh_process(f"measure_backend({kind!r}, {m}, Path({tmp!r}), {encoder!r})")
+            except RuntimeError as e:
+                notes.append(f"{kind}: {e}")
+                continue
+            row["wall_s"] = time.perf_counter() - t
         row["build_ms_per_item"] = 1000 * row["build_s"] / (row["chunks"] + row["sentences"])
         rows[f"{kind} ({m:,})"] = row
         print(kind, row, flush=True)
@@ -284,17 +423,20 @@ def compare_backends(*, out: Path, backends: tuple[str, ...], quick: bool = Fals
 
 def write_backends_report(rows: dict, notes: list[str], backends: tuple[str, ...], out: Path) -> None:
     """``scale-backends.{md,json}`` from :func:`measure_backend` rows (one per backend and size)."""
-    cols = ("chunks", "sentences", "dense_kind", "build_s", "build_ms_per_item", "client_rss_mb",
-            "engine_process_rss_mb", "disk_mb", "hybrid_p50_ms", "hybrid_p95_ms")
+    cols = ("chunks", "sentences", "dense_kind", "build_s", "build_ms_per_item", "engine_idle_wait_s", "app_open_s",
+            "app_rss_mb", "app_index_mb", "engine_process_rss_mb", "disk_mb", "hybrid_p50_ms", "hybrid_p95_ms")
     md = ["# Scale: the same synthetic chunks on each index backend", "",
           f"Command: `python -m eval scale --backend {','.join(backends)}`. Synthetic chunks from the seed index "
-          "(`synthesize`: real chunk texts and tokens, perturbed copies of their vectors); each backend in a "
-          f"fresh process; {QUERIES} seed questions, hybrid mode, query vectors cached (search only). `build_s`: "
-          "making the written records searchable (folder: FAISS builds + save; engines: insert, index, wait "
-          "until served). `client_rss_mb`: the searching process (records and vectors for rescoring are held "
-          "there on every backend; Milvus Lite and Qdrant local run inside it, so their memory is counted there); "
-          "`engine_process_rss_mb`: engine processes of their own, if any. Shared 2-core machine with other work "
-          "running (load average ~20): timings are noisy and far above an idle machine's.", "",
+          "(`synthesize`: real chunk texts and tokens, perturbed copies of their vectors). Each backend in a fresh "
+          "process that writes the index; then a second fresh process opens it as an app does and asks "
+          f"{QUERIES} seed questions, hybrid mode, query vectors cached (search only). `build_s`: making the written "
+          "records searchable (folder: FAISS builds + save; engines: insert, flush, wait for the engine's index "
+          "builds — for the Milvus Lite server, `engine_idle_wait_s` until its process stops using CPU). "
+          "Milvus Lite runs as `milvus-lite server` in its own process (`milvus://127.0.0.1:PORT`); Qdrant local "
+          "mode runs inside the process that opens it. `app_rss_mb`: the app process after the questions "
+          "(encoder included); `app_index_mb`: what opening the index and searching added to it; "
+          "`engine_process_rss_mb`: the engine's own process. Shared 2-core machine with other work running: "
+          "timings are noisy and above an idle machine's.", "",
           report.table(rows, cols, "backend"), ""]
     md += [f"- {x}" for x in notes] + [""]
     out.mkdir(parents=True, exist_ok=True)

@@ -62,7 +62,9 @@ def _scan(doc: Document) -> list[_Line]:
         raw.append((pos, pos + len(line), line))
         pos += len(line) + 1
     stripped = [r[2].strip() for r in raw]
-    has_md = any(MD_HEADING.match(s) for s in stripped)
+    # Markdown headings mark the sections, unless the only one is the document's title (a
+    # plain text exported with its title as a heading): then the plain-text rules apply.
+    has_md = any((m := MD_HEADING.match(s)) and m.group(2).strip("* ") != doc.title for s in stripped)
     teasers = _teasers(stripped)
     seen: set[str] = set()
     lines: list[_Line] = []
@@ -93,6 +95,7 @@ def _scan(doc: Document) -> list[_Line]:
             and not has_md
             and "**" not in st
             and not st.endswith(_NO_HEADING_END)
+            and not _continues_list(stripped, i, m.group(1))
         ):
             lines.append(_Line(s, e, line, "heading", m.group(1).count(".") + 1, m.group(2).strip()))
         elif BULLET_LINE.match(line):
@@ -102,6 +105,22 @@ def _scan(doc: Document) -> list[_Line]:
         else:
             lines.append(_Line(s, e, line, "text"))
     return lines
+
+
+def _continues_list(stripped: list[str], i: int, number: str) -> bool:
+    """A numbered line after a lead-in that ends in a colon, or right after the item numbered
+    one less, is a list item rather than a plain-text heading ("RAG涉及:" / "1. 检索…" /
+    "2. 排序…"; a list whose indentation was lost on the way, e.g. through a web page)."""
+    j = i - 1
+    while j >= 0 and not stripped[j]:
+        j -= 1
+    if j < 0:
+        return False
+    prev = stripped[j]
+    if prev.endswith((":", "：")):
+        return True
+    m = NUM_HEADING.match(prev)
+    return bool(m) and "." not in m.group(1) and "." not in number and int(m.group(1)) + 1 == int(number)
 
 
 TEASER_MIN_CHARS = 60

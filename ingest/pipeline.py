@@ -10,6 +10,9 @@ serving.
 from __future__ import annotations
 
 import dataclasses
+import os
+import sys
+import threading
 import time
 import warnings
 from collections import defaultdict
@@ -27,7 +30,7 @@ from rag import config, corpus
 from rag.analyze import get_analyzer
 from rag.bm25 import BM25Index
 from rag.dense import DenseIndex
-from rag.encoders import Encoder
+from rag.encoders import Encoder, batch_threads
 from rag.errors import IndexWriteError, RagError
 from rag.backends import open_index, write_index, write_lock
 from rag.index import FORMAT_VERSION, Index
@@ -312,13 +315,54 @@ def _warn(s: Skipped) -> None:
     warnings.warn(s.message(), stacklevel=3)
 
 
-def _write(index: Index, index_dir: str | Path) -> Path | None:
+def _write(index: Index, index_dir: str | Path, *, rebuild: bool = False) -> Path | None:
     try:
-        return write_index(index, index_dir)
+        return write_index(index, index_dir, rebuild=rebuild)
     except OSError as e:
         raise IndexWriteError(
             f"could not write the new index under {index_dir} ({e.strerror or e}); the previous index is unchanged"
         ) from None
+
+
+BACKGROUND_NICE = 19  # the lowest CPU priority: the embedding gets only what queries leave
+BACKGROUND_THREADS = 1  # encoder threads for background embedding (a query keeps a core)
+
+
+def lower_priority() -> bool:
+    """Give the calling thread the lowest CPU priority. Linux keeps a nice value per thread,
+    so ``os.setpriority`` on the thread's native id lowers this thread alone (and the threads
+    it starts later); elsewhere the whole process would be lowered, so nothing is done.
+    Returns whether the priority was lowered. (It cannot be raised again without privileges:
+    call it only in a thread of its own.)"""
+    if not sys.platform.startswith("linux"):
+        return False
+    try:
+        os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), BACKGROUND_NICE)
+    except OSError:
+        return False
+    return True
+
+
+def run_yielding(fn: Callable[[], object]) -> object:
+    """``fn()`` in a thread of its own at the lowest CPU priority, its encoder batches on
+    :data:`BACKGROUND_THREADS` thread(s): background embedding yields the cores to the app's
+    queries. Returns ``fn``'s result or raises its error in the caller."""
+    box: dict[str, object] = {}
+
+    def work() -> None:
+        try:
+            lower_priority()
+            with batch_threads(BACKGROUND_THREADS):
+                box["value"] = fn()
+        except BaseException as e:  # noqa: BLE001 -- re-raised in the caller below
+            box["error"] = e
+
+    t = threading.Thread(target=work, name="studyrag-embed", daemon=True)
+    t.start()
+    t.join()
+    if "error" in box:
+        raise box["error"]  # type: ignore[misc]
+    return box["value"]
 
 
 def ingest(
@@ -395,20 +439,24 @@ def ingest(
                 keyword_only=True,
             )
             if quick.manifest.get("pending"):
-                _write(quick, index_dir)
+                _write(quick, index_dir, rebuild=rebuild)
                 report.searchable_seconds = time.perf_counter() - t0
                 if on_progress:
                     on_progress("searchable", 1, 1)
-        index = build(
-            docs, encoder, analyzer=analyzer, max_chars=max_chars, faiss=faiss, old=old, progress=progress,
-            report=report, on_progress=on_progress, skipped=skipped, on_skip=skip,
-            known_tokens={c.id: t for c, t in zip(quick.chunks, quick.bm25.tokens)} if keyword_first else None,
-        )
+        def full_build() -> Index:
+            return build(
+                docs, encoder, analyzer=analyzer, max_chars=max_chars, faiss=faiss, old=old, progress=progress,
+                report=report, on_progress=on_progress, skipped=skipped, on_skip=skip,
+                known_tokens={c.id: t for c, t in zip(quick.chunks, quick.bm25.tokens)} if keyword_first else None,
+            )
+
+        # After a keyword-only build went live, the embedding runs in the background: it yields to queries.
+        index = run_yielding(full_build) if keyword_first and quick.manifest.get("pending") else full_build()
         index.manifest["stamps"] = corpus.file_stamps(
             Path(corpus_dir), [*index.manifest["documents"], *index.manifest["skipped"]], since_ns=started_ns,
             uploads=uploads,
         )
-        report.path = _write(index, index_dir)
+        report.path = _write(index, index_dir, rebuild=rebuild and not keyword_first)
     finally:
         lock.release()
     report.documents = len(index.documents)

@@ -18,8 +18,10 @@ from __future__ import annotations
 
 import ctypes
 import os
+import threading
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from importlib import metadata
 from pathlib import Path
 from typing import Protocol, runtime_checkable
@@ -90,6 +92,23 @@ def running_tasks() -> int | None:
             return int(f.read().split()[3].split("/")[0])
     except (OSError, ValueError, IndexError):
         return None
+
+
+_THREAD = threading.local()
+
+
+@contextmanager
+def batch_threads(n: int) -> Iterator[None]:
+    """Within the block, batches encoded by the calling thread use ``n`` OpenMP threads
+    (:class:`E5Encoder`; others ignore it) — one for work that must leave the cores to queries."""
+    if not isinstance(n, int) or n < 1:
+        raise ValueError(f"n must be a positive whole number, got {n!r}")
+    before = getattr(_THREAD, "batch_threads", None)
+    _THREAD.batch_threads = n
+    try:
+        yield
+    finally:
+        _THREAD.batch_threads = before
 
 
 BUSY_HOLD_S = 10.0  # once the cores were seen busy, queries stay on one thread this long
@@ -176,7 +195,8 @@ class E5Encoder:
             if threads > 1 and time.monotonic() - t > SPIN_S and len(texts[0]) < 300:
                 mark_busy()
             return l2_normalize(v.reshape(1, self.dim))
-        self._omp.threads(self.batch_threads)
+        override = getattr(_THREAD, "batch_threads", None)
+        self._omp.threads(override if override is not None else self.batch_threads)
         out = [
             np.asarray(self._model.encode(texts[i : i + self.batch_size], query), dtype=np.float32).reshape(-1, self.dim)
             for i in range(0, len(texts), self.batch_size)

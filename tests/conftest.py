@@ -323,3 +323,25 @@ def pg_url(pg_database) -> str:
     with psycopg.connect(pg_database, autocommit=True) as c:
         c.execute(f"CREATE SCHEMA {schema}")
     return f"{pg_database}?options=-csearch_path%3D{schema}"
+
+
+@pytest.fixture
+def milvus_server(tmp_path):
+    """``milvus-lite server`` on a free local port, in a process of its own: the gRPC server
+    protocol of ``milvus://`` (skipped with the reason when it cannot start here)."""
+    import importlib.util
+
+    from eval.scale import milvus_lite_server
+
+    exe = Path(sys.executable).with_name("milvus-lite")
+    if importlib.util.find_spec("milvus_lite") is None or not exe.exists():
+        pytest.skip("milvus-lite is not installed (pip install -e '.[dev]')")
+    try:
+        server = milvus_lite_server(tmp_path / "milvus")
+        address, _ = server.__enter__()
+    except RuntimeError as e:
+        pytest.skip(f"milvus-lite server cannot start here: {e}")
+    try:
+        yield address
+    finally:
+        server.__exit__(None, None, None)

@@ -380,3 +380,15 @@ def test_sentence_spans_tile_the_text():
     assert [text[s:e].strip() for s, e in spans] == ["Aです。", "Bですか？", "C.", "D", "次の段落！", "最後"]
     assert spans[0][0] == 0 and spans[-1][1] == len(text)
     assert all(a[1] == b[0] for a, b in zip(spans, spans[1:]))
+
+
+def test_a_title_heading_alone_leaves_plain_text_rules_on():
+    body = ("1. はじめに\nLLMは次のトークンを予測するモデルである。\n\n"
+            "2. 学習の手順\n学習は三つの段階からなる:\n1. 事前学習で言語を学ぶ\n2. 指示で調整する\n3. 人の評価で整える\n")
+    plain = chunk_document(parse_document("notes.txt", ("Notes on LLMs\n\n" + body).encode()))
+    titled = chunk_document(parse_document("notes.txt", ("# Notes on LLMs\n\n" + body).encode()))
+    # numbered lines are headings in both; the list after "…からなる:" is not cut into headings
+    assert [c.heading for c in titled] == [c.heading for c in plain] == ["はじめに", "学習の手順"]
+    assert "3. 人の評価で整える" in titled[-1].text
+    sectioned = chunk_document(parse_document("notes.md", ("# Notes on LLMs\n\n## Intro\n\n" + body).encode()))
+    assert [c.heading for c in sectioned] == ["Intro"]  # a real Markdown section: numbered lines stay text

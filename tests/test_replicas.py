@@ -1,6 +1,7 @@
-"""Two app replicas sharing one PostgreSQL store and one index folder: two processes, each its
-own Streamlit runtime (tests/replica.py drives one session of app.py in it). A question asked in
-one and cards reviewed in the other: each sees the other's conversation and progress."""
+"""Two app replicas sharing one PostgreSQL store and one Milvus Lite server (``milvus-lite
+server`` in a process of its own, reached as ``milvus://127.0.0.1:PORT``): two processes, each
+its own Streamlit runtime (tests/replica.py drives one session of app.py in it). A question
+asked in one and cards reviewed in the other: each sees the other's conversation and progress."""
 
 from __future__ import annotations
 
@@ -20,19 +21,19 @@ ASKED = "LoRAとQLoRAの違いは？"
 FOLLOW_UP = "QLoRAの量子化は？"
 
 
-@pytest.fixture(scope="module")
-def shared_index(tmp_path_factory):
-    """The seed corpus indexed with the fake encoder (as tests/test_app.py does), read by both."""
+@pytest.fixture
+def shared_index(milvus_server, tmp_path):
+    """The seed corpus indexed with the fake encoder (as tests/test_app.py does) on the Milvus
+    Lite server both replicas read."""
     import rag.parallel
     from ingest.pipeline import ingest
 
-    base = tmp_path_factory.mktemp("replicas")
-    shutil.copytree(ROOT / "corpus", base / "corpus", ignore=shutil.ignore_patterns("uploads"))
+    shutil.copytree(ROOT / "corpus", tmp_path / "corpus", ignore=shutil.ignore_patterns("uploads"))
     with pytest.MonkeyPatch.context() as mp:
         mp.setattr(rag.parallel, "MIN_DOC_SIMILARITY", -1.0)
         mp.setattr(rag.parallel, "MIN_ITEM_SIMILARITY", -1.0)
-        ingest(base / "corpus", base / "index", encoder=FakeEncoder())
-    return base
+        ingest(tmp_path / "corpus", milvus_server, encoder=FakeEncoder())
+    return milvus_server, tmp_path / "corpus"
 
 
 class Replica:
@@ -72,8 +73,8 @@ def test_two_replicas_share_progress_and_conversations(shared_index, pg_url, tmp
     env = {
         **{k: v for k, v in os.environ.items() if not k.startswith("STUDYRAG_")},
         "PYTHONPATH": str(ROOT),
-        "STUDYRAG_INDEX": str(shared_index / "index"),
-        "STUDYRAG_CORPUS": str(shared_index / "corpus"),
+        "STUDYRAG_INDEX": shared_index[0],
+        "STUDYRAG_CORPUS": str(shared_index[1]),
         "STUDYRAG_DATA": str(tmp_path / "data"),  # must stay unused: the store is the server
         "STUDYRAG_STORE": pg_url,
         "STUDYRAG_ENCODER": "fake-ngram-64",
@@ -112,4 +113,4 @@ def test_two_replicas_share_progress_and_conversations(shared_index, pg_url, tmp
     with Store.open(pg_url) as s:
         p = s.profile("learner")
         assert len(s.reviews(p.id)) == 2 and [c.messages for c in Conversations(s).list(p.id)] == [2]
-    assert not (tmp_path / "data").exists()
+    assert not (tmp_path / "data").exists() and not (tmp_path / "index").exists()  # nothing local

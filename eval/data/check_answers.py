@@ -19,8 +19,8 @@ import unicodedata
 from collections import Counter, defaultdict
 from pathlib import Path
 
-from goldcheck import (CJK_RE, KANA_RE, QA_JA, QA_ZH, check_anchor, check_pairs, load_jsonl, locate, note_qa_item,
-                       qa_item_starts, read_corpus)
+from goldcheck import (QA_JA, QA_ZH, check_anchor, check_pairs, check_script, load_jsonl, locate, note_duplicates,
+                       note_qa_item, qa_item_starts, read_corpus, verdict)
 
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent.parent
@@ -82,14 +82,7 @@ def check_text(tag, field, s, lang, problems):
         return
     if s != s.strip() or len(s) > 200:
         problems.append(f"{tag}: {field} has surrounding whitespace or is > 200 chars")
-    if lang == "en" and CJK_RE.search(s):
-        problems.append(f"{tag}: English {field} contains CJK characters")
-    if lang in ("ja", "zh") and not CJK_RE.search(s):
-        problems.append(f"{tag}: {lang} {field} has no CJK characters")
-    if lang == "zh" and KANA_RE.search(s):
-        problems.append(f"{tag}: zh {field} contains kana")
-    if lang == "ja" and not KANA_RE.search(s):
-        problems.append(f"{tag}: ja {field} has no kana (cannot be told apart from zh)")
+    check_script(tag, field, s, lang, problems)
 
 
 def main():
@@ -97,9 +90,7 @@ def main():
 
     texts = read_corpus(CORPUS, DOCS, problems)
     if problems:
-        for p in problems:
-            print("ERROR:", p)
-        return 1
+        return verdict(problems)
     normed = {d: norm(t) for d, t in texts.items()}
 
     qa_starts = qa_item_starts(texts, problems)
@@ -276,12 +267,8 @@ def main():
         check_sources(tag, o.get("sources"), required=False)
         check_points(tag, o.get("key_points"), required=False, src_docs=set(), passages=[])
 
-    for qid, c in qids.items():
-        if c > 1:
-            problems.append(f"duplicate qid {qid!r} ({c}x)")
-    for q, c in questions.items():
-        if c > 1:
-            problems.append(f"duplicate question {q!r} ({c}x)")
+    note_duplicates(qids, "qid", problems)
+    note_duplicates(questions, "question", problems)
 
     # split: alternate dev, test, dev, ... within each group in file order
     for g, rows in groups.items():
@@ -357,13 +344,7 @@ def main():
     print(table(on, ON_TYPES, "type"))
     print("\noff-topic per lang/type/split:")
     print(table(off, OFF_TYPES, "type"))
-    if problems:
-        print(f"\n{len(problems)} problem(s):")
-        for p in problems:
-            print("ERROR:", p)
-        return 1
-    print("\nOK")
-    return 0
+    return verdict(problems)
 
 
 if __name__ == "__main__":

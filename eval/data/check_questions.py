@@ -11,8 +11,8 @@ import sys
 from collections import Counter
 from pathlib import Path
 
-from goldcheck import (CJK_RE, KANA_RE, QA_JA, QA_ZH, check_anchor, check_pairs, load_jsonl, note_qa_item,
-                       qa_item_starts, read_corpus)
+from goldcheck import (QA_JA, QA_ZH, check_anchor, check_pairs, check_script, load_jsonl, note_duplicates,
+                       note_qa_item, qa_item_starts, read_corpus, verdict)
 
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent.parent
@@ -43,9 +43,7 @@ def main():
 
     texts = read_corpus(CORPUS, DOCS, problems)
     if problems:
-        for p in problems:
-            print("ERROR:", p)
-        return 1
+        return verdict(problems)
 
     qa_starts = qa_item_starts(texts, problems)
 
@@ -91,12 +89,7 @@ def main():
             problems.append(f"{tag}: English queries must be type crosslingual")
         if typ == "crosslingual" and lang != "en":
             problems.append(f"{tag}: crosslingual queries must be lang en")
-        if lang == "en" and CJK_RE.search(q):
-            problems.append(f"{tag}: English query contains CJK characters")
-        if lang in ("ja", "zh") and not CJK_RE.search(q):
-            problems.append(f"{tag}: {lang} query has no CJK characters")
-        if lang == "zh" and KANA_RE.search(q):
-            problems.append(f"{tag}: zh query contains kana")
+        check_script(tag, "query", q, lang, problems, kana_in_ja=False)
         if typ == "mixed" and not LATIN_RE.search(q):
             problems.append(f"{tag}: mixed query has no Latin-script term")
         by_lang[lang] += 1
@@ -123,12 +116,8 @@ def main():
         # an answer in the ja Q&A list must be paired with the zh translation and vice versa
         check_pairs(tag, items, qa_items, problems)
 
-    for qid, c in qids.items():
-        if c > 1:
-            problems.append(f"duplicate qid {qid!r} ({c}x)")
-    for q, c in queries.items():
-        if c > 1:
-            problems.append(f"duplicate query {q!r} ({c}x)")
+    note_duplicates(qids, "qid", problems)
+    note_duplicates(queries, "query", problems)
 
     total = len(rows)
     if total < MIN_QUERIES:
@@ -171,13 +160,7 @@ def main():
           + (f" (unused: {missing_items})" if missing_items else ""))
     for w in warnings:
         print("WARNING:", w)
-    if problems:
-        print(f"\n{len(problems)} problem(s):")
-        for p in problems:
-            print("ERROR:", p)
-        return 1
-    print("\nOK")
-    return 0
+    return verdict(problems)
 
 
 if __name__ == "__main__":

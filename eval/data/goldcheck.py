@@ -1,6 +1,6 @@
 """What the gold-set checkers (check_questions.py, check_answers.py) share: reading the
-corpus, locating its Q&A items, reading JSON Lines, and checking one ``{doc, anchor}``
-reference. Standard library only; every problem is appended to the caller's list.
+corpus, locating its Q&A items, reading JSON Lines, checking one ``{doc, anchor}``
+reference, flagging repeated ids and texts, and the closing verdict. Standard library only; every problem is appended to the caller's list.
 """
 import json
 import re
@@ -114,3 +114,35 @@ def check_pairs(tag, items, qa_items, problems):
         problems.append(f"{tag}: Q&A item {n} listed in only one of {QA_JA} / {QA_ZH}")
     for n in items[QA_JA] & items[QA_ZH]:
         qa_items[n] += 1
+
+
+def check_script(tag, field, s, lang, problems, *, kana_in_ja=True):
+    """The text's script matches its language: no CJK in English, CJK in ja/zh, no kana in zh,
+    and (``kana_in_ja``) kana in ja, else it cannot be told apart from zh — a keyword query
+    such as 「検索拡張生成」 may have none."""
+    if lang == "en" and CJK_RE.search(s):
+        problems.append(f"{tag}: English {field} contains CJK characters")
+    if lang in ("ja", "zh") and not CJK_RE.search(s):
+        problems.append(f"{tag}: {lang} {field} has no CJK characters")
+    if lang == "zh" and KANA_RE.search(s):
+        problems.append(f"{tag}: zh {field} contains kana")
+    if kana_in_ja and lang == "ja" and not KANA_RE.search(s):
+        problems.append(f"{tag}: ja {field} has no kana (cannot be told apart from zh)")
+
+
+def note_duplicates(counts, what, problems):
+    """A problem for every key of ``counts`` (a Counter) seen more than once."""
+    for key, c in counts.items():
+        if c > 1:
+            problems.append(f"duplicate {what} {key!r} ({c}x)")
+
+
+def verdict(problems):
+    """Print the problems and return exit status 1, or print OK and return 0."""
+    if problems:
+        print(f"\n{len(problems)} problem(s):")
+        for p in problems:
+            print("ERROR:", p)
+        return 1
+    print("\nOK")
+    return 0

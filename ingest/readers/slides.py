@@ -1,6 +1,14 @@
 """PowerPoint ``.pptx`` → document text, through python-pptx (MIT): one section per
-slide — its title as a heading, then its text (paragraph levels as nested bullets, tables
-as rows), then its speaker notes."""
+slide — its title as a heading, then its text, then its speaker notes.
+
+The body keeps the structure a slide shows, written as Markdown so the chunker sees it as
+it sees a Markdown file: bulleted paragraphs become ``- `` items and automatically numbered
+ones ``12. `` (PowerPoint's numbering: ``startAt``, else one more than the last number at
+that level), each at its nesting level; paragraphs without a mark are paragraphs (indented
+under a list item they continue); bold runs are ``**bold**``; line breaks stay line breaks;
+text in a monospace font is a code block; tables are rows. A slide with the title of the
+slide before it (PowerPoint's "continue on a new slide") continues that section.
+"""
 
 from __future__ import annotations
 
@@ -8,21 +16,137 @@ from io import BytesIO
 
 from ingest.readers.base import Extract, Limits, ReaderError, TextBuilder, open_zip
 
-MAX_SLIDES_FACTOR = 1  # slides count against Limits.max_pages
+_A = "{http://schemas.openxmlformats.org/drawingml/2006/main}"
+_MONO = ("courier", "consolas", "menlo", "monaco", "mono", "code")
+# Placeholders whose paragraphs are bulleted unless they say otherwise (the slide master's body style).
+_BULLETED_PLACEHOLDERS = {"BODY", "OBJECT"}
+
+
+def _mark(paragraph, bulleted: bool) -> tuple[str, int | None]:
+    """``("bullet" | "number" | "none", startAt)`` of a paragraph, from its own properties or,
+    when it sets none, from the shape kind (a body placeholder is bulleted)."""
+    ppr = paragraph._p.pPr
+    if ppr is not None:
+        if ppr.find(f"{_A}buNone") is not None:
+            return "none", None
+        auto = ppr.find(f"{_A}buAutoNum")
+        if auto is not None:
+            start = auto.get("startAt")
+            return "number", int(start) if start and start.isdigit() else None
+        if ppr.find(f"{_A}buChar") is not None or ppr.find(f"{_A}buBlip") is not None:
+            return "bullet", None
+    return ("bullet" if bulleted else "none"), None
+
+
+def _runs(paragraph) -> tuple[str, bool]:
+    """The paragraph as Markdown-like text (bold runs in ``**``, line breaks kept) and whether
+    all its text is in a monospace font."""
+    pieces: list[tuple[str, bool]] = []  # (text, bold); "\n" for a line break
+    mono = True
+    for child in paragraph._p:
+        tag = child.tag.rsplit("}", 1)[-1]
+        if tag == "br":
+            pieces.append(("\n", False))
+        elif tag in ("r", "fld"):
+            t = child.find(f"{_A}t")
+            text = t.text if t is not None and t.text else ""
+            if not text:
+                continue
+            rpr = child.find(f"{_A}rPr")
+            bold = rpr is not None and rpr.get("b") in ("1", "true")
+            latin = rpr.find(f"{_A}latin") if rpr is not None else None
+            face = (latin.get("typeface") if latin is not None else "") or ""
+            mono = mono and any(m in face.lower() for m in _MONO)
+            pieces.append((text.replace("\v", "\n"), bold))
+    out, bold_open = [], False
+    for text, bold in pieces:
+        if text == "\n":
+            if bold_open:
+                out.append("**")
+                bold_open = False
+            out.append("\n")
+            continue
+        if bold != bold_open and text.strip():
+            out.append("**")
+            bold_open = bold
+        out.append(text)
+    if bold_open:
+        out.append("**")
+    text = "".join(out).replace("****", "")
+    lines = [" ".join(ln.split()) for ln in text.split("\n")]
+    return "\n".join(ln for ln in lines if ln), mono and bool(pieces)
+
+
+def _frame_text(frame, n: int, out: TextBuilder, bulleted: bool) -> None:
+    expect: dict[int, int] = {}  # the number the next numbered paragraph gets, per level
+    prev, prev_level = "", 0  # what the last paragraph was ("", "list", "para") and its level
+    for p in frame.paragraphs:
+        level = p.level
+        kind, start = _mark(p, bulleted)
+        text, mono = _runs(p)
+        if kind == "number":
+            number = start if start is not None else expect.get(level, 1)
+            expect = {lv: k for lv, k in expect.items() if lv < level}
+            expect[level] = number + 1
+        else:
+            expect = {lv: k for lv, k in expect.items() if lv < level}
+        if not text:
+            continue
+        if mono:
+            indent = "    " * level
+            out.blank_line()
+            out.add(indent + "```\n", n)
+            out.add("".join(f"{indent}{ln}\n" for ln in text.split("\n")), n)
+            out.add(indent + "```\n", n)
+            out.add("\n", n)
+            prev = "para"
+        elif kind in ("bullet", "number"):
+            mark = "- " if kind == "bullet" else f"{number}. "
+            indent = "    " * level
+            if prev == "para" or (prev == "list" and prev_level > level):
+                out.blank_line()
+            else:
+                out.newline()
+            lines = text.split("\n")
+            out.add(indent + mark + lines[0] + "\n", n)
+            for ln in lines[1:]:
+                out.add(indent + " " * len(mark) + ln + "\n", n)
+            prev = "list"
+        else:
+            indent = "    " * level
+            out.blank_line()
+            out.add("".join(f"{indent}{ln}\n" for ln in text.split("\n")), n)
+            out.add("\n", n)
+            prev = "para"
+        prev_level = level
+
+
+def _is_title_slide(title_shape) -> bool:
+    """Whether a slide's title is a title slide's (centred) title: the deck's own heading."""
+    try:
+        kind = title_shape.placeholder_format.type if title_shape is not None else None
+    except (AttributeError, ValueError):
+        return False
+    return kind is not None and kind.name == "CENTER_TITLE"
 
 
 def _shape_text(shape, n: int, out: TextBuilder) -> None:
     if shape.has_text_frame:
-        for p in shape.text_frame.paragraphs:
-            text = " ".join("".join(r.text for r in p.runs).split()) or " ".join(p.text.split())
-            if text:
-                out.add("  " * p.level + "- ", n)
-                out.add(text, n)
-                out.add("\n", n)
+        kind = ""
+        if shape.is_placeholder:
+            try:
+                kind = shape.placeholder_format.type.name if shape.placeholder_format.type is not None else ""
+            except (AttributeError, ValueError):
+                kind = ""
+        _frame_text(shape.text_frame, n, out, kind in _BULLETED_PLACEHOLDERS)
     if getattr(shape, "has_table", False) and shape.has_table:
-        for row in shape.table.rows:
+        out.blank_line()
+        for i, row in enumerate(shape.table.rows):
             cells = [" ".join(c.text.split()).replace("|", "\\|") for c in row.cells]
             out.add("| " + " | ".join(cells) + " |\n", n)
+            if i == 0:
+                out.add("|" + " --- |" * len(cells) + "\n", n)
+        out.add("\n", n)
     if shape.shape_type == 6:  # a group: its shapes in order
         for s in shape.shapes:
             _shape_text(s, n, out)
@@ -41,13 +165,15 @@ def read_pptx(data: bytes, limits: Limits) -> Extract:
     if len(slides) > limits.max_pages:
         raise ReaderError(f"{len(slides):,} slides; the limit is {limits.max_pages:,} per file")
     out = TextBuilder("slide", max_chars=limits.max_text_chars)
-    first_title = ""
+    first_title = last_title = ""
     for n, slide in enumerate(slides, start=1):
         title_shape = slide.shapes.title
         title = " ".join(title_shape.text.split()) if title_shape is not None and title_shape.has_text_frame else ""
         first_title = first_title or title
         out.blank_line()
-        out.add(f"## {title or f'Slide {n}'}\n\n", n)
+        if not title or title != last_title:  # a slide continuing the one before adds no heading
+            out.add(f"{'#' if _is_title_slide(title_shape) else '##'} {title or f'Slide {n}'}\n\n", n)
+        last_title = title
         for shape in slide.shapes:
             if title_shape is not None and shape.shape_id == title_shape.shape_id:
                 continue
@@ -56,7 +182,7 @@ def read_pptx(data: bytes, limits: Limits) -> Extract:
             notes = slide.notes_slide.notes_text_frame
             text = notes.text.strip() if notes is not None else ""
             if text:
-                out.add("\n", n)
+                out.blank_line()
                 for para in text.splitlines():
                     if para.strip():
                         out.add(para.strip() + "\n", n)

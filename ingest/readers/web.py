@@ -1,31 +1,170 @@
 """A saved web page (``.html``) → the article as Markdown, through trafilatura
-(Apache-2.0): navigation, ads, cookie banners and footers are left out; headings, lists
-and tables are kept. Each block of the article is one paragraph of the origin map."""
+(Apache-2.0): navigation, ads, cookie banners and footers are left out.
+
+trafilatura finds the article and gives it as its XML tree (``head``, ``p`` with ``lb``
+line breaks and ``hi`` emphasis, ``list``/``item``, ``code``, ``table``, ``quote``); this
+module writes that tree as Markdown itself, so paragraphs, line breaks, headings, numbered
+and nested lists, bold text and code blocks reach the chunker as they would from a Markdown
+file (trafilatura's own Markdown output folds line breaks and runs a code block into the
+line before it). Each block of the article is one paragraph of the origin map.
+"""
 
 from __future__ import annotations
 
+import re
+
 from ingest.readers.base import Extract, Limits, ReaderError, TextBuilder
+
+_HEAD_LEVEL = re.compile(r"h([1-6])")
+_BLOCKS = frozenset({"p", "list", "item", "table", "quote", "head"})
+
+
+def _is_block(el) -> bool:
+    """Whether an element is a block of its own: code is one unless it sits inside a line
+    of text (a paragraph, a heading, emphasis) and has a single line."""
+    if el.tag in _BLOCKS:
+        return True
+    if el.tag != "code":
+        return False
+    parent = el.getparent()
+    return parent is None or parent.tag not in ("p", "hi", "head", "cell") or "\n" in (el.text or "").strip()
+
+
+def _inline(el, *, keep_breaks: bool = True) -> str:
+    """An element's text with its inline markup: ``**bold**``, line breaks as ``\\n``."""
+    out = [el.text or ""]
+    for child in el:
+        tag = child.tag
+        if tag == "lb":
+            out.append("\n" if keep_breaks else " ")
+        elif tag == "hi":
+            inner = _inline(child, keep_breaks=keep_breaks)
+            rend = child.get("rend", "")
+            if inner.strip() and ("#b" in rend or "#strong" in rend):
+                lead, core, trail = re.match(r"(\s*)(.*?)(\s*)$", inner, re.S).groups()
+                out.append(f"{lead}**{core}**{trail}")
+            else:
+                out.append(inner)
+        elif _is_block(child):
+            pass  # blocks inside a paragraph or list item are written by the caller
+        else:
+            out.append(_inline(child, keep_breaks=keep_breaks))
+        out.append(child.tail or "")
+    lines = [" ".join(ln.split()) for ln in "".join(out).split("\n")]
+    return "\n".join(ln for ln in lines if ln)
+
+
+class _Writer:
+    def __init__(self, limits: Limits):
+        self.out = TextBuilder("paragraph", max_chars=limits.max_text_chars)
+        self.n = 0
+
+    def block(self, text: str, *, indent: str = "", tight: bool = False) -> None:
+        """One block (paragraph, list item, code): a blank line before it unless ``tight``."""
+        if not text.strip():
+            return
+        self.n += 1
+        if tight:
+            self.out.newline()
+        else:
+            self.out.blank_line()
+        self.out.add("".join(f"{indent}{ln}\n" if ln else "\n" for ln in text.split("\n")), self.n)
+
+    def walk(self, el, indent: str = "") -> None:
+        for child in el:
+            self.element(child, indent)
+
+    def element(self, el, indent: str = "", *, tight: bool = False) -> None:
+        tag = el.tag
+        if tag == "head":
+            m = _HEAD_LEVEL.fullmatch(el.get("rend", ""))
+            level = int(m.group(1)) if m else 2
+            text = _inline(el, keep_breaks=False)
+            if text:
+                self.block(f"{'#' * level} {text}", indent=indent)
+        elif tag == "p":
+            self.block(_inline(el), indent=indent, tight=tight)
+            self.walk_blocks_inside(el, indent)
+        elif tag == "list":
+            self.list(el, indent)
+        elif tag == "code":
+            code = (el.text or "") + "".join((c.text or "") + (c.tail or "") for c in el)
+            code = code.strip("\n")
+            if "\n" in code or not tight:
+                self.block(f"```\n{code}\n```", indent=indent)
+            else:
+                self.block(code, indent=indent, tight=True)
+        elif tag == "quote":
+            text = _inline(el)
+            self.block("\n".join(f"> {ln}" for ln in text.split("\n")), indent=indent)
+        elif tag == "table":
+            self.table(el, indent)
+        elif tag in ("div", "main", "section", "doc", "body"):
+            self.walk(el, indent)
+        else:
+            self.block(_inline(el), indent=indent, tight=tight)
+
+    def walk_blocks_inside(self, el, indent: str) -> None:
+        for child in el:
+            if _is_block(child):
+                self.element(child, indent)
+
+    def list(self, el, indent: str) -> None:
+        ordered = el.get("rend", "") == "ol"
+        number = 0
+        for item in el:
+            if item.tag != "item":
+                continue
+            number += 1
+            mark = f"{number}. " if ordered else "- "
+            sub = indent + " " * 4
+            tight = not any(c.tag == "p" for c in item)  # a loose list (paragraphs in items) has blank lines
+            first = _inline(item)
+            if first:
+                self.block(f"{mark}{first}", indent=indent, tight=tight)
+            started = bool(first)
+            for child in item:
+                if child.tag == "p" and not started:
+                    self.block(f"{mark}{_inline(child)}", indent=indent, tight=tight)
+                    self.walk_blocks_inside(child, sub)
+                    started = True
+                elif child.tag == "list":
+                    self.list(child, sub)
+                elif _is_block(child):
+                    self.element(child, sub)
+                    started = True
+
+    def table(self, el, indent: str) -> None:
+        rows = []
+        for row in el.iter("row"):
+            rows.append([" ".join(_inline(c, keep_breaks=False).split()).replace("|", "\\|") for c in row if c.tag == "cell"])
+        if not rows:
+            return
+        lines = ["| " + " | ".join(rows[0]) + " |", "|" + " --- |" * len(rows[0])]
+        lines += ["| " + " | ".join(r) + " |" for r in rows[1:]]
+        self.block("\n".join(lines), indent=indent)
 
 
 def read_html(data: bytes, limits: Limits) -> Extract:
     import trafilatura
+    from lxml import etree
 
     if len(data) > limits.max_unzipped_bytes:
         raise ReaderError(f"{len(data):,} bytes of HTML; the limit is {limits.max_unzipped_bytes:,}")
     html = data.decode("utf-8", "replace")
-    text = trafilatura.extract(
-        html, output_format="markdown", include_formatting=True, include_tables=True, include_links=False,
+    xml = trafilatura.extract(
+        html, output_format="xml", include_formatting=True, include_tables=True, include_links=False,
         include_images=False, include_comments=False, favor_precision=True, with_metadata=False,
     )
-    if not text or not text.strip():
+    if not xml or not xml.strip():
         raise ReaderError("no article text found in the web page")
+    try:
+        tree = etree.fromstring(xml.encode("utf-8"), etree.XMLParser(resolve_entities=False, no_network=True))
+    except etree.XMLSyntaxError as e:
+        raise ReaderError(f"the web page's article could not be read ({e})") from None
     meta = trafilatura.extract_metadata(html)
     title = (meta.title if meta is not None and meta.title else "").strip()
-    out = TextBuilder("paragraph", max_chars=limits.max_text_chars)
-    n = 0
-    for block in text.replace("\r\n", "\n").split("\n\n"):
-        if block.strip():
-            n += 1
-            out.blank_line()
-            out.add(block.strip("\n"), n)
-    return out.extract(title)
+    w = _Writer(limits)
+    main = tree.find("main")
+    w.walk(main if main is not None else tree)
+    return w.out.extract(title)

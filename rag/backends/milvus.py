@@ -1,14 +1,20 @@
 """Milvus through ``MilvusClient``: Milvus Lite for a path ending in ``.db``, a Milvus server
 or cluster for ``milvus://HOST:PORT`` — the same calls.
 
-Milvus Lite reports a collection loaded right after a bulk insert while its index is still
-being built (a search then misses rows): :meth:`MilvusEngine.settle` waits until a strongly
-consistent ``count(*)`` and a probe search agree before the version is switched in.
+Milvus Lite (3.x, pure Python, in the writing process) reports every index ``Finished``
+while its background worker is still compacting segments and building their HNSW graphs
+(searches meanwhile fall back to brute force over those segments): :meth:`MilvusEngine.settle`
+flushes, waits for that worker to drain (a Milvus server: until ``describe_index`` counts
+every row indexed), then until a strongly consistent ``count(*)`` and a probe search agree,
+before the version is switched in. A new version's rows are written with ``insert`` in large
+batches: ``upsert`` looks every key up first, which in Milvus Lite reads the segments
+written so far, once per row.
 """
 
 from __future__ import annotations
 
 import json
+import os
 import time
 from collections.abc import Iterator, Mapping, Sequence
 
@@ -17,7 +23,8 @@ import numpy as np
 from rag.backends.base import Row, as_top
 from rag.errors import RagError
 
-BATCH = 512
+BATCH = 512  # rows per read
+WRITE_BATCH = 2048  # rows per insert (~8 MB of vectors and payload: far below gRPC's 64 MB)
 MAX_TOPK = 16_384  # Milvus's limit on one search's k
 SETTLE_SECONDS = 600.0  # an HNSW build over ~600k unit vectors on 2 busy cores takes minutes
 NO_TERM = 2**32 - 2  # the largest sparse index Milvus takes; our term ids count from 0
@@ -80,9 +87,17 @@ class MilvusEngine:
         self.c.drop_collection(name)
 
     def upsert(self, name: str, rows: Sequence[Row]) -> None:
-        for i in range(0, len(rows), BATCH):
+        """Insert or replace ``rows`` by key."""
+        self._write(self.c.upsert, name, rows)
+
+    def insert(self, name: str, rows: Sequence[Row]) -> None:
+        """Add ``rows`` whose keys the collection does not hold yet (no look-up per key)."""
+        self._write(self.c.insert, name, rows)
+
+    def _write(self, call, name: str, rows: Sequence[Row]) -> None:
+        for i in range(0, len(rows), WRITE_BATCH):
             batch = []
-            for r in rows[i : i + BATCH]:
+            for r in rows[i : i + WRITE_BATCH]:
                 rec = {"id": r.key, "doc_id": r.doc_id, "dense": np.asarray(r.dense, np.float32).tolist(),
                        "payload": dict(r.payload)}
                 if r.sparse is not None:
@@ -90,7 +105,7 @@ class MilvusEngine:
                     # negligible weight on a term id no query has
                     rec["sparse"] = {int(t): float(w) for t, w in r.sparse.items() if w} or {NO_TERM: 1e-30}
                 batch.append(rec)
-            self.c.upsert(name, batch)
+            call(name, batch)
 
     def delete_doc(self, name: str, doc_id: str) -> int:
         n = self.c.query(self._load(name), filter=f"doc_id == {json.dumps(doc_id)}", output_fields=["count(*)"],
@@ -128,12 +143,28 @@ class MilvusEngine:
             for r in sorted(got, key=lambda r: r["id"]):
                 yield Row(int(r["id"]), r["doc_id"], np.asarray(r.get("dense", ()), np.float32), None, r["payload"])
 
+    def fetch(self, name: str, keys: Sequence[int], *, vectors: bool = True) -> dict[int, Row]:
+        """The rows with ``keys`` (missing ones left out), with their dense vectors if ``vectors``."""
+        out: dict[int, Row] = {}
+        fields = ["id", "doc_id", "payload"] + (["dense"] if vectors else [])
+        for lo in range(0, len(keys), BATCH):
+            part = [int(k) for k in keys[lo : lo + BATCH]]
+            for r in self.c.query(self._load(name), filter=f"id in {part}", output_fields=fields, limit=len(part)):
+                out[int(r["id"])] = Row(int(r["id"]), r["doc_id"], np.asarray(r.get("dense", ()), np.float32), None,
+                                        r["payload"])
+        return out
+
+    def delete_keys(self, name: str, keys: Sequence[int]) -> None:
+        for lo in range(0, len(keys), WRITE_BATCH):
+            self.c.delete(name, ids=[int(k) for k in keys[lo : lo + WRITE_BATCH]])
+
     def settle(self, name: str, expected: int, probe: np.ndarray) -> None:
         """Wait until ``name`` serves all ``expected`` rows (see the module docstring)."""
         self.c.flush(name)
         deadline = time.monotonic() + SETTLE_SECONDS
+        self._wait_for_indexes(name, expected, deadline)
+        self.c.load_collection(name)
         while True:
-            self.c.load_collection(name)
             n = self.count(name)
             found = len(self.dense_top(name, probe, 1)[0]) if expected else 0
             if n == expected and found == min(1, expected):
@@ -141,3 +172,30 @@ class MilvusEngine:
             if time.monotonic() > deadline:
                 raise RagError(f"Milvus collection {name} serves {n} of {expected} rows after {SETTLE_SECONDS:.0f}s")
             time.sleep(0.2)
+
+    def _wait_for_indexes(self, name: str, expected: int, deadline: float) -> None:
+        lite = _lite_collection(self.target, name)
+        if lite is not None:  # in this process: its background worker is the one to wait for
+            lite._wait_for_bg(timeout=max(1.0, deadline - time.monotonic()))
+            return
+        while time.monotonic() < deadline:  # a server: its own account of indexed rows
+            info = [self.c.describe_index(name, f) or {} for f in self.c.list_indexes(name)]
+            if all(int(i.get("pending_index_rows", 0)) == 0 and int(i.get("indexed_rows", expected)) >= expected
+                   for i in info):
+                return
+            time.sleep(1.0)
+
+
+def _lite_collection(target: str, name: str):
+    """Milvus Lite's own collection object when ``target`` is a .db file served in this process."""
+    if not target.endswith(".db"):
+        return None
+    try:
+        from milvus_lite.server_manager import server_manager_instance
+    except ImportError:
+        return None
+    entry = getattr(server_manager_instance, "_servers", {}).get(os.path.abspath(target))
+    if entry is None or not hasattr(entry[1], "get_collection"):
+        return None
+    col = entry[1].get_collection(name)
+    return col if hasattr(col, "_wait_for_bg") else None

@@ -70,6 +70,8 @@ class QdrantEngine:
                 points.append(models.PointStruct(id=r.key, vector=vec, payload={"doc_id": r.doc_id, "p": dict(r.payload)}))
             self.c.upsert(name, points, wait=True)
 
+    insert = upsert  # a point id that is new is simply written
+
     def _doc_filter(self, doc_id: str):
         from qdrant_client import models
 
@@ -114,6 +116,23 @@ class QdrantEngine:
             for p in sorted(pts, key=lambda p: p.id):
                 dense = p.vector["dense"] if vectors and p.vector else ()
                 yield Row(int(p.id), p.payload["doc_id"], np.asarray(dense, np.float32), None, p.payload["p"])
+
+    def fetch(self, name: str, keys: Sequence[int], *, vectors: bool = True) -> dict[int, Row]:
+        """The rows with ``keys`` (missing ones left out), with their dense vectors if ``vectors``."""
+        out: dict[int, Row] = {}
+        for lo in range(0, len(keys), BATCH):
+            for p in self.c.retrieve(name, ids=[int(k) for k in keys[lo : lo + BATCH]], with_payload=True,
+                                     with_vectors=["dense"] if vectors else False):
+                dense = p.vector["dense"] if vectors and p.vector else ()
+                out[int(p.id)] = Row(int(p.id), p.payload["doc_id"], np.asarray(dense, np.float32), None, p.payload["p"])
+        return out
+
+    def delete_keys(self, name: str, keys: Sequence[int]) -> None:
+        from qdrant_client import models
+
+        for lo in range(0, len(keys), BATCH):
+            self.c.delete(name, points_selector=models.PointIdsList(points=[int(k) for k in keys[lo : lo + BATCH]]),
+                          wait=True)
 
     def settle(self, name: str, expected: int, probe: np.ndarray) -> None:
         n = self.count(name)  # upserts waited for; a count is the check
