@@ -141,6 +141,7 @@ class Searcher:
         self._vectors: OrderedDict[str, np.ndarray] = OrderedDict()
         self._tokens: OrderedDict[str, tuple[str, ...]] = OrderedDict()
         self._lang_codes: tuple[np.ndarray, list[str], np.ndarray] | None = None
+        self._twins = np.zeros(0, dtype=np.int64)
         self.default_mode = self.tuned.default_mode if (self.tuned.default_mode != "rerank" or self.reranker) else "hybrid"
 
     def _make_reranker(self, spec: str | Reranker) -> Reranker | None:
@@ -234,29 +235,42 @@ class Searcher:
             # language's passages (from at most CENTRE_SAMPLE of them) for this query; the best n
             # of every language by whole-passage cosine are candidates too. Only for a question
             # written in one of the notes languages: the encoder's pull towards the question's
-            # own language is what it corrects
+            # own language is what it corrects. A passage whose translation is in the question's
+            # language counts as that language (:meth:`counts_as`)
             codes, langs, sample = self._languages()
             ref = self.passage_similarity(sample, qv)
             means = np.array([ref[codes[sample] == k].mean() for k in range(len(langs))])
+            shift = means[self.counts_as(query)]
             whole = self.index.dense.vectors @ qv
-            rows = np.unique(np.concatenate([rows, top_n(whole - means[codes], n)[0]]))
-            sims = self.passage_similarity(rows, qv) - means[codes[rows]] + float(ref.mean())
+            rows = np.unique(np.concatenate([rows, top_n(whole - shift, n)[0]]))
+            sims = self.passage_similarity(rows, qv) - shift[rows] + float(ref.mean())
         else:
             sims = self.passage_similarity(rows, qv)
         best = np.argsort(-sims, kind="stable")[:n]
         return {int(rows[j]): float(sims[j]) for j in best}
 
+    def counts_as(self, query: Query) -> np.ndarray:
+        """Each passage's notes language for ``query`` (a code into :meth:`_languages`): its own,
+        or the question's when its translation (``Chunk.parallel``) is in the question's language —
+        a Chinese Q&A item with a Japanese twin is judged, for a Japanese question, as that twin
+        is, so the language rules lift only what is written in another language alone."""
+        codes, langs, _ = self._languages()
+        if query.lang not in langs:
+            return codes
+        own = langs.index(query.lang)
+        return np.where(self._twins == own, own, codes)
+
     def other_language(self, query: Query, *runs: dict[int, float]) -> frozenset[int]:
-        """The rows of ``runs`` in another notes language than ``query``'s, with
-        ``tuned.language_fusion``, notes in more than one language and the question in one of
-        them; else none (an English question over Japanese and Chinese notes keeps the plain
+        """The rows of ``runs`` in another notes language than ``query``'s (:meth:`counts_as`),
+        with ``tuned.language_fusion``, notes in more than one language and the question in one
+        of them; else none (an English question over Japanese and Chinese notes keeps the plain
         fusion: its keyword leg already weighs nothing)."""
         if not self.tuned.language_fusion:
             return frozenset()
-        codes, langs, _ = self._languages()
+        langs = self._languages()[1]
         if len(langs) < 2 or query.lang not in langs:
             return frozenset()
-        own = langs.index(query.lang)
+        own, codes = langs.index(query.lang), self.counts_as(query)
         return frozenset(i for run in runs for i in run if codes[i] != own)
 
     def _languages(self) -> tuple[np.ndarray, list[str], np.ndarray]:
@@ -270,6 +284,9 @@ class Searcher:
             sample = np.concatenate([rows[:: max(1, len(rows) // CENTRE_SAMPLE)]
                                      for rows in (np.flatnonzero(codes == k) for k in range(len(langs)))])
             self._lang_codes = (codes, langs, np.sort(sample))
+            by_id = self.index.by_id  # the language code of each passage's translation, -1 if none
+            self._twins = np.array([codes[by_id[c.parallel]] if c.parallel in by_id else -1 for c in self.index.chunks],
+                                   dtype=np.int64)
         return self._lang_codes
 
     def passage_similarity(self, rows: np.ndarray, qv: np.ndarray) -> np.ndarray:

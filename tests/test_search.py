@@ -477,11 +477,20 @@ def test_names_first_is_a_tuned_switch_of_the_fused_modes(small_searcher):
 
 def test_centring_languages_scores_each_passage_against_its_own_language(corpus_fake_index):
     """centre_languages: a passage's dense score less its language's mean for the query —
-    within a language the order is the plain one; across languages a constant shift apiece."""
+    within a language the order is the plain one; across languages a constant shift apiece. A
+    passage whose translation is in the question's language is shifted as the question's."""
     from rag.index import open_index
+
+    import dataclasses
 
     index_dir, enc = corpus_fake_index
     index = open_index(index_dir)
+    # the fake encoder links no translations: pair five Japanese and five Chinese passages by hand
+    ja = [i for i, c in enumerate(index.chunks) if c.lang == "ja"][:5]
+    zh = [i for i, c in enumerate(index.chunks) if c.lang == "zh"][:5]
+    for i, j in zip(ja, zh):
+        index.chunks[i], index.chunks[j] = (dataclasses.replace(index.chunks[i], parallel=index.chunks[j].id),
+                                            dataclasses.replace(index.chunks[j], parallel=index.chunks[i].id))
     plain = Searcher(index, encoder=enc, tuned=fake_tuned(centre_languages=False))
     centred = Searcher(index, encoder=enc, tuned=fake_tuned(centre_languages=True))
     q = plain.make_query("什么是幻觉，怎么缓解？")
@@ -489,14 +498,19 @@ def test_centring_languages_scores_each_passage_against_its_own_language(corpus_
     a, b = plain.dense_leg(q, n), centred.dense_leg(q, n)
     langs = {c.lang for c in index.chunks}
     assert len(langs) == 2 and set(a) == set(b) == set(range(n))
+    twin_lang = {c.id: c.lang for c in index.chunks}
+    group = {row: "zh" if index.chunks[row].lang == "zh" or twin_lang.get(index.chunks[row].parallel) == "zh"
+             else "ja" for row in a}  # a Japanese item with a Chinese twin counts as Chinese here
+    assert list(group.values()).count("ja") == sum(c.lang == "ja" for c in index.chunks) - 5
     shifts = {}
     for row in a:
-        shifts.setdefault(index.chunks[row].lang, set()).add(round(b[row] - a[row], 5))
+        shifts.setdefault(group[row], set()).add(round(b[row] - a[row], 5))
     assert all(len(s) == 1 for s in shifts.values())  # one shift per language
-    assert len({next(iter(s)) for s in shifts.values()}) == 2  # and they differ
-    for lang in langs:
-        mean = np.mean([b[r] for r in b if index.chunks[r].lang == lang])
-        assert mean == pytest.approx(np.mean(list(plain.passage_similarity(np.arange(n), q.vector))), abs=1e-5)
+    everything = np.mean(list(a.values()))
+    for lang in langs:  # the shift: the mean over all passages less the mean of that language's own
+        own = np.mean([a[r] for r in a if index.chunks[r].lang == lang])
+        assert next(iter(shifts[lang])) == pytest.approx(everything - own, abs=1e-4)
+    assert shifts["ja"] != shifts["zh"]
 
 
 # --- the keyword leg kept to the question's language -------------------------------------------
@@ -589,3 +603,21 @@ def test_centring_and_language_fusion_leave_a_question_in_no_notes_language_alon
     assert [(h.chunk.id, h.score) for h in ruled.search(en.text, k=10, mode="hybrid")] == \
         [(h.chunk.id, h.score) for h in plain.search(en.text, k=10, mode="hybrid")]
     assert ruled.dense_leg(ja, n) != pytest.approx(plain.dense_leg(ja, n))
+
+
+def test_a_passage_whose_translation_is_in_the_questions_language_counts_as_that_language(corpus_fake_index):
+    import dataclasses
+
+    index_dir, enc = corpus_fake_index
+    index = open_index(index_dir)
+    i = next(r for r, c in enumerate(index.chunks) if c.lang == "ja")
+    j = next(r for r, c in enumerate(index.chunks) if c.lang == "zh")
+    index.chunks[i], index.chunks[j] = (dataclasses.replace(index.chunks[i], parallel=index.chunks[j].id),
+                                        dataclasses.replace(index.chunks[j], parallel=index.chunks[i].id))
+    s = Searcher(index, encoder=enc, tuned=fake_tuned(language_fusion=True), reranker="none")
+    everything = {r: 1.0 for r in range(len(index.chunks))}
+    zh_q, ja_q = s.make_query("什么是幻觉"), s.make_query("ハルシネーションとは")
+    assert i not in s.other_language(zh_q, everything) and j not in s.other_language(zh_q, everything)
+    assert j not in s.other_language(ja_q, everything)
+    others = s.other_language(zh_q, everything)
+    assert others == {r for r, c in enumerate(index.chunks) if c.lang == "ja" and r != i}
