@@ -235,7 +235,9 @@ def main(argv: list[str] | None = None) -> int:
                    help="answers: choose the extraction values on the dev half first; drill: tune the grading thresholds")
     p.add_argument("--out", type=Path, default=None, help="results folder (default eval/results[/quick])")
     p.add_argument("--url", default=None, help="store: admin URL of a PostgreSQL server (default $STUDYRAG_TEST_PG)")
-    p.add_argument("--parts", default="parity,cited,ocr,speed,big", help="formats: which parts to run")
+    p.add_argument("--parts", default="parity,cited,ocr,speed,big",
+                   help="formats: which parts to run (keyword, parity, answers, pages, cited, ocr, speed, window, big; "
+                        "md/pdf/docx/html/pptx limit parity and answers to those formats)")
     args = p.parse_args(argv)
     args.path = args.paths[0] if args.paths else None
     if args.split is None and args.target not in BEIR_TARGETS:
