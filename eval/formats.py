@@ -672,6 +672,11 @@ def markdown(r: dict) -> str:
                   "on 2 cores — " + ("**load-affected: other jobs shared the cores; re-run on an idle machine**"
                                      if max(b.get("load_average_before", 0), b["load_average"]) > 1.5 else "an idle machine"),
                   ""]
+    for b in r.get("big_file_window_repeats", []):
+        lines += [f"* repeated: idle {b['answer_ms_idle_p50']:.0f} ms, while embedding {b['answer_ms_while_embedding_p50']:.0f} ms "
+                  f"(**{b['ratio_p50']:.2f}×**, {b['answers_while_embedding']} answers), keyword-searchable after "
+                  f"{b['keyword_searchable_s']:.1f} s; load average {b.get('load_average_before', b['load_average']):.1f} before, "
+                  f"{b['load_average']:.1f} after — load-affected", ""]
     if "big_file" in r:
         b = r["big_file"]
         ratio = "–" if b["ratio_p50"] is None else f"{b['ratio_p50']:.2f}×"
