@@ -13,6 +13,7 @@
     python -m eval backends                 # the seed index on every backend: same top 10? HNSW recall
     python -m eval ray                      # ingest encoding on a local Ray cluster vs the plain loop
     python -m eval sparse                   # the encoder's sparse head as a third leg? (dev halves)
+    python -m eval languages                # the search's language rules off / on: seed and cross-lingual, per mode
     python -m eval phrasing                 # questions wrapped in a request ("…について教えてください")
     python -m eval speed                    # ingest time, encoding rate, latency idle and beside a busy encoder
     python -m eval drill [--tune] [--index DIR]   # mock-interview grading vs hand labels
@@ -210,7 +211,7 @@ def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(prog="python -m eval", description=__doc__.split("\n")[0])
     p.add_argument("target", nargs="?", default="all",
                    help="all | seed | xling | jsquad | cmrc2018 | squad PATH | beir PATH | compare RUN… | mine FILE"
-                        " | to-beir SQUAD OUT | answers | drill | phrasing | speed | sparse | ablations | tune | ceiling"
+                        " | to-beir SQUAD OUT | answers | drill | phrasing | speed | sparse | languages | ablations | tune | ceiling"
                         " | scale | formats | beir-check | beir-scale | backends | ray")
     p.add_argument("paths", nargs="*", type=Path,
                    help="squad: a SQuAD-format file; beir: a BEIR folder or a Mr. TyDi/MIRACL/JQaRA file; "
@@ -237,7 +238,9 @@ def main(argv: list[str] | None = None) -> int:
                    help="answers: also write answers-misses.md, each dev miss and padded citation with its cause")
     p.add_argument("--out", type=Path, default=None, help="results folder (default eval/results[/quick])")
     p.add_argument("--url", default=None, help="store: admin URL of a PostgreSQL server (default $STUDYRAG_TEST_PG)")
-    p.add_argument("--parts", default="parity,cited,ocr,speed,big", help="formats: which parts to run")
+    p.add_argument("--parts", default="parity,cited,ocr,speed,big",
+                   help="formats: which parts to run (keyword, parity, answers, pages, cited, ocr, speed, window, big; "
+                        "md/pdf/docx/html/pptx limit parity and answers to those formats)")
     args = p.parse_args(argv)
     args.path = args.paths[0] if args.paths else None
     if args.split is None and args.target not in BEIR_TARGETS:
@@ -282,6 +285,10 @@ def main(argv: list[str] | None = None) -> int:
         from eval.ceiling import main as ceiling
 
         return ceiling(limit=limit, out=args.out or RESULTS, encoder=args.encoder)
+    if args.target == "languages":
+        from eval.languages import main as languages
+
+        return languages(out=args.out or RESULTS, encoder=args.encoder)
     if args.target == "sparse":
         from eval.sparse import main as sparse
 
