@@ -157,10 +157,7 @@ def sentences_on_pages(folder: Path) -> dict:
                     continue
                 where = locate(d.origin, [(s, e)])
                 checked += 1
-                hit = all(  # each piece of the sentence is on the page its line names
-                    re.sub(r"\s+|\*\*", "", d.text[max(s, ln.start) : min(e, ln.end)]) in pages[ln.page - 1]
-                    for ln in d.origin.lines if ln.start < e and s < ln.end
-                )
+                hit = _pieces_on_pages(d, s, e, pages)  # each piece of the sentence on the page its line names
                 ok += hit
                 first += text in pages[where.number - 1]
                 if not hit and len(failures) < 5:
@@ -178,6 +175,13 @@ def _page_texts(path: Path) -> list[str]:
         return [re.sub(r"\s+", "", pdf[i].get_textpage().get_text_range()).replace("\ufffe", "-") for i in range(len(pdf))]
     finally:
         pdf.close()
+
+
+def _pieces_on_pages(doc: Document, s: int, e: int, pages: list[str]) -> bool:
+    """Whether each piece of ``doc.text[s:e]`` (one per PDF line) is in the text of the page
+    its line names: a quote may run over a page break, past a running header or footer."""
+    return all(re.sub(r"\s+|\*\*", "", doc.text[max(s, ln.start) : min(e, ln.end)]).lstrip("#") in pages[ln.page - 1]
+               for ln in doc.origin.lines if ln.start < e and s < ln.end)
 
 
 def cited_pages(encoder, folder: Path) -> dict:
@@ -206,7 +210,7 @@ def cited_pages(encoder, folder: Path) -> dict:
                 quoted = re.sub(r"\s+|\*\*", "", doc.text[s:e]).lstrip("#")
                 checked += 1
                 first_page += quoted in pages[doc.doc_id][c.location.number - 1]
-                ok = quoted in "".join(pages[doc.doc_id][n - 1] for n in nums)
+                ok = quoted in "".join(pages[doc.doc_id][n - 1] for n in nums) or _pieces_on_pages(doc, s, e, pages[doc.doc_id])
                 named_pages += ok
                 if not ok and len(failures) < 5:
                     failures.append({"qid": q.qid, "doc": doc.doc_id, "location": c.location.label, "quote": quoted[:80]})
@@ -285,9 +289,8 @@ def answers_parity(encoder, folder: Path, *, formats=FORMATS) -> dict:
                         continue
                     named = "".join(pages[n - 1] for n in doc.origin.numbers(s, e))
                     checked += 1
-                    if doc.origin.lines:  # a PDF: each piece on the page its line names (a quote may run over a page break)
-                        hit = all(re.sub(r"\s+|\*\*", "", doc.text[max(s, ln.start) : min(e, ln.end)]) in pages[ln.page - 1]
-                                  for ln in doc.origin.lines if ln.start < e and s < ln.end)
+                    if doc.origin.lines:  # a PDF: each piece on the page its line names
+                        hit = _pieces_on_pages(doc, s, e, pages)
                     else:
                         hit = quoted in named
                     ok += hit
@@ -669,6 +672,11 @@ def markdown(r: dict) -> str:
                   "on 2 cores — " + ("**load-affected: other jobs shared the cores; re-run on an idle machine**"
                                      if max(b.get("load_average_before", 0), b["load_average"]) > 1.5 else "an idle machine"),
                   ""]
+    for b in r.get("big_file_window_repeats", []):
+        lines += [f"* repeated: idle {b['answer_ms_idle_p50']:.0f} ms, while embedding {b['answer_ms_while_embedding_p50']:.0f} ms "
+                  f"(**{b['ratio_p50']:.2f}×**, {b['answers_while_embedding']} answers), keyword-searchable after "
+                  f"{b['keyword_searchable_s']:.1f} s; load average {b.get('load_average_before', b['load_average']):.1f} before, "
+                  f"{b['load_average']:.1f} after — load-affected", ""]
     if "big_file" in r:
         b = r["big_file"]
         ratio = "–" if b["ratio_p50"] is None else f"{b['ratio_p50']:.2f}×"

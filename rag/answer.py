@@ -292,7 +292,9 @@ def _citations(index, sel: list[Selection], rows) -> tuple[Citation, ...]:
 # --- extractive answers ------------------------------------------------------------------------
 
 
-def _sentence(unit_text: str) -> str:
+def _sentence(unit_text: str, kind: str = "text") -> str:
+    if kind == "block":  # a fenced block of the notes, shown as code (its marker after the closing fence)
+        return f"```\n{unit_text.strip(chr(10))}\n```"
     t = plain(unit_text)
     if BULLET.match(unit_text.strip()):
         return f"- {t}"
@@ -306,7 +308,7 @@ def topic_of(chunk: Chunk) -> str:
 
 
 def _extractive(citations: tuple[Citation, ...], sel: list[Selection], lang: str, base: dict, note: str = "") -> Answer:
-    sentences = [cite(_sentence(u.text), c.number) for c, s in zip(citations, sel) for u in s.units]
+    sentences = [cite(_sentence(u.text, u.kind), c.number) for c, s in zip(citations, sel) for u in s.units]
     lead = ""
     first = citations[0].chunk
     if first.lang != lang:
