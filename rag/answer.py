@@ -194,6 +194,10 @@ def ask(searcher: Searcher, question: str, settings: Settings = Settings(), *,
         return _timed(_abstain(searcher, hits, lang, verdict, base), t0)
     params = extract_params(searcher)
     rows = passage_rows(index, hits, lang)
+    if params.passage_ratio and rows:
+        # a passage the search scored far below the first is seldom about the question: not quoted
+        top = rows[0][1].score
+        rows = [x for k, x in enumerate(rows) if k == 0 or x[1].score >= params.passage_ratio * top]
     if params.dense_extra:
         # The keyword leg only matches passages in the question's own language: add the best
         # passages of the dense leg alone, so a Chinese question can find a Japanese article.
@@ -288,7 +292,9 @@ def _citations(index, sel: list[Selection], rows) -> tuple[Citation, ...]:
 # --- extractive answers ------------------------------------------------------------------------
 
 
-def _sentence(unit_text: str) -> str:
+def _sentence(unit_text: str, kind: str = "text") -> str:
+    if kind == "block":  # a fenced block of the notes, shown as code (its marker after the closing fence)
+        return f"```\n{unit_text.strip(chr(10))}\n```"
     t = plain(unit_text)
     if BULLET.match(unit_text.strip()):
         return f"- {t}"
@@ -302,7 +308,7 @@ def topic_of(chunk: Chunk) -> str:
 
 
 def _extractive(citations: tuple[Citation, ...], sel: list[Selection], lang: str, base: dict, note: str = "") -> Answer:
-    sentences = [cite(_sentence(u.text), c.number) for c, s in zip(citations, sel) for u in s.units]
+    sentences = [cite(_sentence(u.text, u.kind), c.number) for c, s in zip(citations, sel) for u in s.units]
     lead = ""
     first = citations[0].chunk
     if first.lang != lang:

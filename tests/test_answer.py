@@ -520,3 +520,38 @@ def test_a_list_item_keeps_the_lines_that_continue_it():
     # a paragraph after a blank line is not an item's continuation; a lone item stays alone
     assert list_groups(_units("- a\n\ntext", ["bullet", "text"]), "- a\n\ntext") == {0: 0}
     assert [u.index for u in _expand_lists(units, [units[0]], steps=False, doc=doc)] == [0]
+
+
+def test_a_quoted_code_block_is_one_cited_sentence_on_lines_of_its_own():
+    from rag.answer import _sentence
+
+    passage = "コサイン類似度の計算\n```\nsimilarity = cos(θ)\n値の範囲: -1(正反対) 〜 1(完全一致)\n```\n以上です。"
+    block = cite(_sentence("similarity = cos(θ)\n値の範囲: -1(正反対) 〜 1(完全一致)", "block"), 1)
+    assert block == "```\nsimilarity = cos(θ)\n値の範囲: -1(正反対) 〜 1(完全一致)\n``` [1]"
+    text = join_sentences(["角度が小さいほど類似度が高い[1]。", block, "以上です[1]。"])
+    assert text.split("\n")[1] == "```" and text.split("\n")[-1] == "以上です[1]。"
+    assert answer_sentences(text) == ["角度が小さいほど類似度が高い[1]。", block, "以上です[1]。"]
+    checks = check_citations(text, [1], {1: [passage]})
+    assert [c.ok for c in checks] == [False, True, True]  # the first sentence is not in the passage; the block is
+    assert not supported(block.replace("完全一致", "部分一致"), [passage])
+
+
+def test_a_code_block_in_an_answer_is_shown_as_code_with_its_marker():
+    from ui.notes import answer_body_html
+
+    html = answer_body_html("判断[1]\n```\na < b\n```  [1]\nCです[2]。", "k", {1, 2})
+    pre = html.index('<pre class="studyrag-code"><code>')
+    assert "a &lt; b" in html[pre:] and "```" not in html
+    assert html.count('data-n="1"') == 2 and html.index("</pre>") < html.rindex('data-n="1"') < html.index('data-n="2"')
+
+
+def test_a_comparison_side_found_elsewhere_is_quoted_only_when_it_says_something_alone():
+    from rag.extract import _whole_sentence
+
+    def u(text):
+        return Unit(0, 0, 0, len(text), text, "text")
+
+    assert _whole_sentence(u("少数ショット学習は、わずかな例でタスクを実行できる能力です。"), "few-shot learning")
+    assert _whole_sentence(u("**Top-k Sampling** - 上位k個の候補から選ぶ"), "Top-k Sampling")  # names the side
+    assert not _whole_sentence(u("{ 0 otherwise"), "zero-shot")
+    assert not _whole_sentence(u("3. そのフィードバックを使ってモデルを改善"), "Supervised fine-tuning")
