@@ -6,8 +6,9 @@ are never quoted) and scored against the question: its cosine with the query vec
 a bonus for the question's distinctive terms it contains. The answer is composed from the
 units that score close to the best one, across passages, in document order within each
 passage; a Q&A item whose own question matches the question is quoted whole (its answer
-body is short), a list is kept together with its lead-in, and a comparison question gets
-both of its sides. Pure functions of the index, the query and the hits.
+body is short), a list is kept together with its lead-in, a comparison question gets both of
+its sides, and a short fenced block whose line answers is quoted whole, as code (a code line
+alone never is). Pure functions of the index, the query and the hits.
 """
 
 from __future__ import annotations
@@ -50,6 +51,7 @@ class ExtractParams:
     passage_ratio: float = 0.0  # a passage is a candidate only if its search score is this share of the first's
     whole_lists: bool = False  # a chosen list item brings its whole list, whatever the question asks
     list_closing: bool = False  # a kept-together list brings the paragraph that ends its passage (its conclusion)
+    side_sentences: bool = False  # a comparison side found elsewhere is quoted only as a whole sentence or naming it
     code_blocks: bool = False  # a short fenced block of a quoted passage is quoted (as code) when it answers
     max_units: int = 8
     max_item_chars: int = 700  # a Q&A answer body up to this long can be quoted whole
@@ -229,7 +231,7 @@ def select(
         picked = _with_blocks(index, query, picked, best - p.unit_margin, analyze, p.term_bonus)
     sides = comparison_sides(question)
     if sides:
-        picked = _cover_sides(picked, quotable, rows, sides, side_units)
+        picked = _cover_sides(picked, quotable, rows, sides, side_units, p.side_sentences)
     out = [Selection(r, tuple(sorted(us, key=lambda u: u.start)), whole_item=(r == top and len(us) == len(quotable[r])))
            for r, us in picked.items() if us]
     # what is picked stays; the order is the reader's: a passage titled with the topic first
@@ -301,7 +303,7 @@ _FENCED = re.compile(r"^[ \t]*(```|~~~)[ \t]*(\w*)[^\n]*\n(.*?)^[ \t]*\1[ \t]*$"
 
 def code_blocks(index: Index, row: int) -> list[Unit]:
     """The short fenced blocks inside passage ``row`` (kind ``block``; span: the lines between
-    the fences): at most :data:`MAX_BLOCK_LINES` lines and :data:`MAX_BLOCK_CHARS` characters,
+    the fences): at most :data:`MAX_BLOCK_LINES` non-blank lines and :data:`MAX_BLOCK_CHARS` characters,
     not a diagram (```mermaid```)."""
     c = index.chunks[row]
     out = []
@@ -431,7 +433,16 @@ def _expand_lists(units: list[Unit], chosen: list[Unit], steps: bool, doc: str =
     return [u for k, u in enumerate(out) if u.kind != "lead" or (k + 1 < len(out) and out[k + 1].kind == "bullet")]
 
 
-def _cover_sides(picked, quotable, rows, sides, side_units) -> dict[int, list[Unit]]:
+_SENTENCE_END = re.compile(r"[。．.！!？?][」』）)\]\s]*$")
+
+
+def _whole_sentence(u: Unit, side: str) -> bool:
+    """Whether unit ``u``, found for one side of a comparison in a passage of its own, says something
+    by itself: it names the side or is a whole sentence (not 「{ 0 otherwise」 or a step 「3. …」)."""
+    return mentions(u.text, side) or bool(_SENTENCE_END.search(u.text.strip()))
+
+
+def _cover_sides(picked, quotable, rows, sides, side_units, whole: bool = False) -> dict[int, list[Unit]]:
     """Make sure both sides of a comparison are answered: for a side no picked unit names,
     add the best unit naming it among the passages, else the best unit ``side_units`` finds."""
     out = {r: list(us) for r, us in picked.items()}
@@ -440,7 +451,7 @@ def _cover_sides(picked, quotable, rows, sides, side_units) -> dict[int, list[Un
             continue
         cands = [u for r in rows for u in quotable[r] if mentions(u.text, side)]
         if not cands and side_units is not None:
-            cands = [u for u in side_units(side) if u.quotable]
+            cands = [u for u in side_units(side) if u.quotable and (not whole or _whole_sentence(u, side))]
         if cands:
             u = max(cands, key=lambda u: u.score)
             if all((u.start, u.end) != (v.start, v.end) for us in out.values() for v in us):

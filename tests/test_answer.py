@@ -543,3 +543,15 @@ def test_a_code_block_in_an_answer_is_shown_as_code_with_its_marker():
     pre = html.index('<pre class="studyrag-code"><code>')
     assert "a &lt; b" in html[pre:] and "```" not in html
     assert html.count('data-n="1"') == 2 and html.index("</pre>") < html.rindex('data-n="1"') < html.index('data-n="2"')
+
+
+def test_a_comparison_side_found_elsewhere_is_quoted_only_when_it_says_something_alone():
+    from rag.extract import _whole_sentence
+
+    def u(text):
+        return Unit(0, 0, 0, len(text), text, "text")
+
+    assert _whole_sentence(u("少数ショット学習は、わずかな例でタスクを実行できる能力です。"), "few-shot learning")
+    assert _whole_sentence(u("**Top-k Sampling** - 上位k個の候補から選ぶ"), "Top-k Sampling")  # names the side
+    assert not _whole_sentence(u("{ 0 otherwise"), "zero-shot")
+    assert not _whole_sentence(u("3. そのフィードバックを使ってモデルを改善"), "Supervised fine-tuning")

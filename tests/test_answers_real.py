@@ -119,7 +119,7 @@ def test_short_code_blocks_only(real_searcher):
     for b in blocks:
         doc = index.documents[index.chunks[b.row].doc_id].text
         assert doc[b.start:b.end] == b.text and "```" not in b.text
-        assert len(b.text) <= MAX_BLOCK_CHARS and len(b.text.splitlines()) <= MAX_BLOCK_LINES
+        assert len(b.text) <= MAX_BLOCK_CHARS and len([x for x in b.text.splitlines() if x.strip()]) <= MAX_BLOCK_LINES
 
 
 def test_a_miss_is_put_down_to_its_cause(real_searcher):
@@ -127,7 +127,7 @@ def test_a_miss_is_put_down_to_its_cause(real_searcher):
     that sit in what it quoted, only in a code block of its passage, or nowhere in the notes."""
     import dataclasses
 
-    from eval.answers import Item, Outcome, covered, explain
+    from eval.answers import Item, Outcome, covered, explain, misses_report
     from rag.answer import Settings
 
     searcher = real_searcher  # (the session's: its tuned values are put back below)
@@ -139,13 +139,20 @@ def test_a_miss_is_put_down_to_its_cause(real_searcher):
     finally:
         searcher.tuned = base
 
-    def cause(*points):
+    def outcome(*points):
         it = Item("x", a.question, "en", "article", "dev", "answer", tuple((p,) for p in points))
-        return explain(Outcome(it, a, [covered((p,), a.text) for p in points], 0.0), searcher.index)
+        return Outcome(it, a, [covered((p,), a.text) for p in points], 0.0)
+
+    def cause(*points):
+        return explain(outcome(*points), searcher.index)
 
     assert "完全一致" not in a.text  # without code blocks the point is not quoted …
-    assert cause("コサイン類似度")["miss"] is None
+    assert cause("コサイン類似度") is None  # every point quoted, no padding: nothing to explain
     assert cause("コサイン類似度", "完全一致")["miss"] == "point in a code block"  # … and the report says why
     assert cause("コサイン類似度", "ゾルブラックス")["miss"] == "point not retrieved"
     assert cause("ゾルブラックス")["miss"] == "wrong first passage"
     assert cause("ゾルブラックス")["padding"][0] == "wrong first passage"
+    report = misses_report([outcome("コサイン類似度", "完全一致"), outcome("ゾルブラックス"), outcome("コサイン類似度")],
+                           searcher.index)
+    assert "| point in a code block | 1 | 0 |" in report and "| wrong first passage | 1 | 1 |" in report
+    assert report.count("| `x` |") == 2  # the answer with every point and no padding is not listed
