@@ -238,6 +238,9 @@ GRID = {
     "qa_margin": (0.02, 1.0),
     "topic_gate": (False, True),
     "section_match": (1.1, 0.92),
+    "list_closing": (False, True),
+    "whole_lists": (False, True),
+    "passage_ratio": (0.0, 0.65),
 }  # dense_extra (0, 2) and unit_margin 0.05 lost on dev in the previous grid (eval/results/answers.json)
 
 
@@ -255,7 +258,8 @@ def tune_extraction(searcher: Searcher, items: list[Item]) -> tuple[dict, list[d
     rows = []
     for values in tqdm(list(itertools.product(*GRID.values())), desc="extraction grid", leave=False):
         params = dict(zip(GRID, values))
-        searcher.tuned = dataclasses.replace(base, answer={**(base.answer or {}), "extract": params})
+        extract = {**((base.answer or {}).get("extract") or {}), **params}  # values outside the grid stay
+        searcher.tuned = dataclasses.replace(base, answer={**(base.answer or {}), "extract": extract})
         summ = summarize(run(searcher, dev, progress=False))
         rows.append({**params, "objective": objective(summ), "all_points": summ["all_points"],
                      "half_points": summ["half_points"], "mean_point_share": summ["mean_point_share"]})
@@ -265,7 +269,7 @@ def tune_extraction(searcher: Searcher, items: list[Item]) -> tuple[dict, list[d
 
 
 def main(*, out: Path, encoder: str = DEFAULT_ENCODER, split: str = "all", do_calibrate: bool = False,
-         do_tune: bool = False, write_files: bool = True) -> dict:
+         do_tune: bool = False, write_files: bool = True, do_misses: bool = False) -> dict:
     warnings.simplefilter("ignore")
     t0 = time.time()
     enc = CachingEncoder(load_encoder(encoder), cache_queries=False)
@@ -285,6 +289,7 @@ def main(*, out: Path, encoder: str = DEFAULT_ENCODER, split: str = "all", do_ca
     if do_tune:
         best, grid_rows = tune_extraction(searcher, items)
         tuned = load_tuned(enc.id)
+        best = {**((tuned.answer or {}).get("extract") or {}), **best}
         tuned = dataclasses.replace(tuned, answer={**(tuned.answer or {}), "extract": best})
         save_tuned(tuned, TUNED_FILE)
         searcher.tuned = tuned
@@ -310,9 +315,41 @@ def main(*, out: Path, encoder: str = DEFAULT_ENCODER, split: str = "all", do_ca
                     if any(t.split == sp for t, _ in got)}
     res["seconds"] = time.time() - t0
     res["extraction_grid"] = grid_rows
+    res["previous"] = previous_figures(out / "answers.json")
     if write_files:
         _write(out, res, outs, encoder)
+        if do_misses:
+            (out / "answers-misses.md").write_text(misses_report(outs, index, "dev"), encoding="utf-8")
     return res
+
+
+CHANGE_COLS = ("all_points", "half_points", "offtopic_abstained", "wrongly_abstained", "uncovered_followups_abstained",
+               "supported_sentences", "padding")
+
+
+def previous_figures(path: Path) -> dict:
+    """The headline figures of the report about to be replaced (``{}`` when there is none), so
+    the new report says what changed: ``{split: {column: value}}``."""
+    try:
+        old = json.loads(Path(path).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return {}
+    return {sp: {c: g["all"][c] for c in CHANGE_COLS if c in g.get("all", {})}
+            for sp, g in old.get("splits", {}).items()}
+
+
+def change_table(res: dict) -> list[str]:
+    """Markdown lines: each half's headline figures in the previous report and in this one."""
+    prev = res.get("previous") or {}
+    if not prev:
+        return []
+    md = ["## Change from the previous report", "", "| half | " + " | ".join(CHANGE_COLS) + " |",
+          "|---" * (len(CHANGE_COLS) + 1) + "|"]
+    for sp, groups in res["splits"].items():
+        now, was = groups["all"], prev.get(sp, {})
+        cells = [f"{was[c]:.3f} → {now[c]:.3f}" if c in was else f"{now[c]:.3f}" for c in CHANGE_COLS]
+        md.append(f"| {sp} | " + " | ".join(cells) + " |")
+    return md + [""]
 
 
 COLS = ("questions", "all_points", "half_points", "mean_point_share", "wrongly_abstained", "offtopic_abstained",
@@ -326,6 +363,7 @@ def _write(out: Path, res: dict, outs: list[Outcome], encoder: str) -> None:
           f"Command: `python -m eval answers --encoder {encoder}` ({res['seconds']:.0f} s); encoder `{res['encoder']}`, "
           f"default mode `{res['tuned_default_mode']}`. Gold set: `eval/data/answer_*.jsonl` (see ANSWERS.md). "
           "The relevance model was fitted on the dev half only; the test half is held out.", ""]
+    md += change_table(res)
     for sp, groups in res["splits"].items():
         md += [f"## {sp} half", "", report.table(groups, COLS, "group"), ""]
         c = groups["all"]["confusion"]
@@ -351,3 +389,120 @@ def _write(out: Path, res: dict, outs: list[Outcome], encoder: str) -> None:
          **{k: v for k, v in o.answer.to_dict().items() if k in ("answer", "abstained", "reason", "relevance")}}
         for o in outs]})
     print("\n".join(md[:40]))
+
+
+# --- why an answer misses a point or cites padding (``--misses``) --------------------------------
+
+MISS_CAUSES = ("abstained", "wrong first passage", "point in a code block", "second passage from another topic",
+               "point in a cited passage, not quoted", "point in a retrieved passage, not cited",
+               "point not retrieved", "other")
+
+
+def _passage_texts(index, chunk) -> str:
+    """A passage's text with its translation (a key point may be written in either)."""
+    twin = index.chunks[index.by_id[chunk.parallel]] if chunk.parallel in index.by_id else None
+    return chunk.text + ("\n" + twin.text if twin is not None else "")
+
+
+def _units_text(index, chunk, code: bool) -> str:
+    """The units of a passage (and its translation) inside code blocks (``code``) or outside them."""
+    from rag.extract import chunk_units
+
+    rows = [index.by_id[chunk.id]] + ([index.by_id[chunk.parallel]] if chunk.parallel in index.by_id else [])
+    return "\n".join(u.text for r in rows for u in chunk_units(index, r) if (u.kind == "code") == code)
+
+
+def _code_text(index, chunk) -> str:
+    return _units_text(index, chunk, True)
+
+
+def _prose_text(index, chunk) -> str:
+    return _units_text(index, chunk, False)
+
+
+def same_topic(index, first, other, topics) -> bool:
+    """Whether passage ``other`` is about what the answer's first passage is: the same section,
+    or a passage naming one of the question's ``topics``."""
+    if other.doc_id == first.doc_id and other.section and other.section == first.section:
+        return True
+    return any(normalize(t) in normalize(f"{other.section}\n{other.text}") for t in topics)
+
+
+def explain(o: Outcome, index) -> dict | None:
+    """Why a dev/test on-topic answer misses a key point or cites a passage with none of them:
+    ``{"miss": cause or None, "padding": [cause per padded citation]}`` (``None``: nothing wrong).
+
+    A miss is put down to the first cause that fits, in this order: the answer abstained; a
+    missing point sits only in a code block of a retrieved passage; the first cited passage
+    holds none of the key points (a retrieval miss); the point is in a cited passage but not
+    in what was quoted; in a retrieved passage that was not cited; in no retrieved passage.
+    A padded citation is the first one (wrong first passage), a later one about another topic
+    (not the first passage's section and naming none of the question's topics), or other."""
+    from rag.extract import question_topics
+
+    it = o.item
+    if it.expect != "answer":
+        return None
+    missing = [p for p, ok in zip(it.key_points, o.points) if not ok]
+    pads = o.padding
+    if not missing and not any(pads):
+        return None
+    hits = [h.chunk for h in o.answer.hits]
+    cites = [c.chunk for c in o.answer.citations]
+    miss = None
+    if missing:
+        seen = lambda chunks, f: any(covered(p, f(index, c)) for p in missing for c in chunks)
+        in_code = seen(hits + cites, _code_text)
+        if o.abstained:
+            miss = "abstained"
+        elif in_code and not seen(hits + cites, _prose_text):
+            miss = "point in a code block"
+        elif cites and not any(covered(p, _passage_texts(index, cites[0])) for p in it.key_points):
+            miss = "wrong first passage"
+        elif seen(cites, _passage_texts):
+            miss = "point in a cited passage, not quoted"
+        elif seen(hits, _passage_texts):
+            miss = "point in a retrieved passage, not cited"
+        else:
+            miss = "point not retrieved"
+    topics = question_topics(it.question)
+    pad_causes = []
+    for k, (c, padded) in enumerate(zip(cites, pads)):
+        if not padded:
+            continue
+        if k == 0:
+            pad_causes.append("wrong first passage")
+        elif not same_topic(index, cites[0], c, topics):
+            pad_causes.append("second passage from another topic")
+        else:
+            pad_causes.append("other")
+    return {"miss": miss, "padding": pad_causes, "missing": [p[0] for p in missing]}
+
+
+def misses_report(outs: list[Outcome], index, split: str = "dev") -> str:
+    """Markdown: each ``split`` on-topic answer missing a point or citing padding, with its cause,
+    and the counts per cause."""
+    rows = [(o, e) for o in outs if o.item.split == split for e in [explain(o, index)] if e]
+    miss_n = defaultdict(int)
+    pad_n = defaultdict(int)
+    for _, e in rows:
+        if e["miss"]:
+            miss_n[e["miss"]] += 1
+        for c in e["padding"]:
+            pad_n[c] += 1
+    cited = sum(len(o.padding) for o in outs if o.item.split == split)
+    md = [f"# Answer misses and padded citations ({split} half)", "",
+          "Command: `python -m eval answers --encoder e5-small --misses`. A miss: an on-topic answer without "
+          "every key point, put down to the first cause that fits (see `eval.answers.explain`). A padded "
+          "citation: a cited passage whose quoted sentences hold none of the key points.", "",
+          "| cause | answers missing a point | padded citations |", "|---|---|---|"]
+    for c in MISS_CAUSES:
+        if miss_n[c] or pad_n[c]:
+            md.append(f"| {c} | {miss_n[c]} | {pad_n[c]} |")
+    md += [f"| all | {sum(miss_n.values())} | {sum(pad_n.values())} of {cited} cited |", "", "## Per question", "",
+           "| qid | lang/type | question | missing | miss cause | padded citations |", "|---|---|---|---|---|---|"]
+    for o, e in rows:
+        q = o.item.question.replace("|", "/")
+        md.append(f"| `{o.item.qid}` | {o.item.lang}/{o.item.type} | {q} | {', '.join(e['missing']) or '—'} | "
+                  f"{e['miss'] or '—'} | {'; '.join(e['padding']) or '—'} |")
+    return "\n".join(md) + "\n"

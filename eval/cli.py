@@ -6,13 +6,14 @@
     python -m eval squad PATH.json --modes bm25,hybrid,rerank --json  # -> eval/runs/<file name>/
     python -m eval ablations                # analyzers x chunk sizes on the dev halves
     python -m eval tune                     # dense mix, fusion, reranker on the dev halves -> rag/tuned.json
-    python -m eval answers [--calibrate]    # the answer benchmark (key points, abstention, support, latency)
+    python -m eval answers [--calibrate] [--misses]  # the answer benchmark (key points, abstention, support, latency)
     python -m eval ceiling                  # what the offline features can reach (diagnostic)
     python -m eval scale                    # 1k / 10k / 100k synthetic chunks
     python -m eval scale --backend folder,milvus-lite,qdrant-local   # 100k chunks per index backend
     python -m eval backends                 # the seed index on every backend: same top 10? HNSW recall
     python -m eval ray                      # ingest encoding on a local Ray cluster vs the plain loop
     python -m eval sparse                   # the encoder's sparse head as a third leg? (dev halves)
+    python -m eval languages                # the search's language rules off / on: seed and cross-lingual, per mode
     python -m eval phrasing                 # questions wrapped in a request ("…について教えてください")
     python -m eval speed                    # ingest time, encoding rate, latency idle and beside a busy encoder
     python -m eval drill [--tune] [--index DIR]   # mock-interview grading vs hand labels
@@ -210,7 +211,7 @@ def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(prog="python -m eval", description=__doc__.split("\n")[0])
     p.add_argument("target", nargs="?", default="all",
                    help="all | seed | xling | jsquad | cmrc2018 | squad PATH | beir PATH | compare RUN… | mine FILE"
-                        " | to-beir SQUAD OUT | answers | drill | phrasing | speed | sparse | ablations | tune | ceiling"
+                        " | to-beir SQUAD OUT | answers | drill | phrasing | speed | sparse | languages | ablations | tune | ceiling"
                         " | scale | formats | beir-check | beir-scale | backends | ray")
     p.add_argument("paths", nargs="*", type=Path,
                    help="squad: a SQuAD-format file; beir: a BEIR folder or a Mr. TyDi/MIRACL/JQaRA file; "
@@ -233,9 +234,13 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--calibrate", action="store_true", help="answers: refit the relevance model on the dev half first")
     p.add_argument("--tune", action="store_true",
                    help="answers: choose the extraction values on the dev half first; drill: tune the grading thresholds")
+    p.add_argument("--misses", action="store_true",
+                   help="answers: also write answers-misses.md, each dev miss and padded citation with its cause")
     p.add_argument("--out", type=Path, default=None, help="results folder (default eval/results[/quick])")
     p.add_argument("--url", default=None, help="store: admin URL of a PostgreSQL server (default $STUDYRAG_TEST_PG)")
-    p.add_argument("--parts", default="parity,cited,ocr,speed,big", help="formats: which parts to run")
+    p.add_argument("--parts", default="parity,cited,ocr,speed,big",
+                   help="formats: which parts to run (keyword, parity, answers, pages, cited, ocr, speed, window, big; "
+                        "md/pdf/docx/html/pptx limit parity and answers to those formats)")
     args = p.parse_args(argv)
     args.path = args.paths[0] if args.paths else None
     if args.split is None and args.target not in BEIR_TARGETS:
@@ -274,12 +279,16 @@ def main(argv: list[str] | None = None) -> int:
 
         out = args.out or (RESULTS if args.split in ("test", "all") and limit is None else RUNS / "answers")
         answers(out=out, encoder=args.encoder, split="all" if args.split == "test" else args.split,
-                do_calibrate=args.calibrate, do_tune=args.tune)
+                do_calibrate=args.calibrate, do_tune=args.tune, do_misses=args.misses)
         return 0
     if args.target == "ceiling":
         from eval.ceiling import main as ceiling
 
         return ceiling(limit=limit, out=args.out or RESULTS, encoder=args.encoder)
+    if args.target == "languages":
+        from eval.languages import main as languages
+
+        return languages(out=args.out or RESULTS, encoder=args.encoder)
     if args.target == "sparse":
         from eval.sparse import main as sparse
 

@@ -222,6 +222,33 @@ def _tree_rss_mb(pid: int) -> float:
     return total
 
 
+def with_documents(index: Index) -> Index:
+    """A synthetic ``index`` an app can open: one document per ``doc_id`` holding its chunks'
+    texts (offsets rebased onto it), and a manifest that lists them."""
+    import hashlib
+
+    from rag.types import Document
+
+    groups: dict[str, list[int]] = {}
+    for i, c in enumerate(index.chunks):
+        groups.setdefault(c.doc_id, []).append(i)
+    chunks, spans, docs, listed = list(index.chunks), index.unit_spans.copy(), {}, {}
+    for doc, rows in groups.items():
+        at = 0
+        for i in rows:
+            c = index.chunks[i]
+            spans[index.unit_offsets[i] : index.unit_offsets[i + 1]] += at - c.start
+            chunks[i] = dataclasses.replace(c, start=at, end=at + len(c.text))
+            at += len(c.text) + 2
+        text = "\n\n".join(index.chunks[i].text for i in rows)
+        sha = hashlib.sha256(text.encode("utf-8")).hexdigest()
+        docs[doc] = Document(doc, text, title=doc, lang=chunks[rows[0]].lang, sha256=sha)
+        listed[doc] = {"sha256": sha, "chunks": len(rows)}
+    manifest = {**index.manifest, "chunks": len(chunks), "documents": listed, "skipped": {}, "pending": []}
+    return Index(manifest=manifest, documents=docs, chunks=chunks, bm25=index.bm25, dense=index.dense, heads=index.heads,
+                 units=index.units, unit_offsets=index.unit_offsets, unit_spans=spans, facts=index.facts)
+
+
 @contextlib.contextmanager
 def milvus_lite_server(data_dir: Path):
     """``milvus-lite server`` on a free local port, in a process of its own: yields
@@ -331,7 +358,7 @@ def measure_backend(kind: str, n: int, folder: Path, encoder: str = "e5-small") 
     for q in [q.text for q in seed.queries][:QUERIES]:  # query vectors first: the timings below are search only
         enc.encode([q], query=True)
     enc.save()
-    index, _ = synthesize([base], n, faiss=False)
+    index = with_documents(synthesize([base], n, faiss=False)[0])
     del base
     row = {"backend": kind, "chunks": n, "sentences": int(len(index.units)), "dense_kind": index.dense.kind}
     with contextlib.ExitStack() as stack:

@@ -315,9 +315,9 @@ def _warn(s: Skipped) -> None:
     warnings.warn(s.message(), stacklevel=3)
 
 
-def _write(index: Index, index_dir: str | Path) -> Path | None:
+def _write(index: Index, index_dir: str | Path, *, rebuild: bool = False) -> Path | None:
     try:
-        return write_index(index, index_dir)
+        return write_index(index, index_dir, rebuild=rebuild)
     except OSError as e:
         raise IndexWriteError(
             f"could not write the new index under {index_dir} ({e.strerror or e}); the previous index is unchanged"
@@ -439,7 +439,7 @@ def ingest(
                 keyword_only=True,
             )
             if quick.manifest.get("pending"):
-                _write(quick, index_dir)
+                _write(quick, index_dir, rebuild=rebuild)
                 report.searchable_seconds = time.perf_counter() - t0
                 if on_progress:
                     on_progress("searchable", 1, 1)
@@ -456,7 +456,7 @@ def ingest(
             Path(corpus_dir), [*index.manifest["documents"], *index.manifest["skipped"]], since_ns=started_ns,
             uploads=uploads,
         )
-        report.path = _write(index, index_dir)
+        report.path = _write(index, index_dir, rebuild=rebuild and not keyword_first)
     finally:
         lock.release()
     report.documents = len(index.documents)

@@ -32,7 +32,7 @@ from rag.followup import addresses, aspect_of, combined_query, is_followup
 from rag.llm import LLM_TIMEOUT_S, AnswererError, chat_completion
 from rag.origin import locate
 from rag.relevance import Judgement, judge
-from rag.safety import UNTRUSTED_RULE, defuse, fence, grounding_problem
+from rag.safety import UNTRUSTED_RULE, defuse, fence, grounding_problem, is_injection
 from rag.search import Searcher, check_query
 from rag.rules.names import distinctive_terms
 from rag.rules.questions import QUESTION_WORDS, followup_aspect
@@ -84,7 +84,7 @@ class Answer:
     answerer: str  # extractive | endpoint | none
     relevance: float | None
     lead: str = ""
-    reason: str = ""  # why it abstained: off_topic | missing_terms | followup_not_covered
+    reason: str = ""  # why it abstained: off_topic | missing_terms | followup_not_covered | injection
     missing: tuple[str, ...] = ()
     suggestions: tuple[str, ...] = ()
     checks: tuple[SentenceCheck, ...] = ()
@@ -176,6 +176,10 @@ def ask(searcher: Searcher, question: str, settings: Settings = Settings(), *,
     q = check_query(question)
     lang = answer_language(q, settings.answer_lang)
     mode = settings.mode if settings.mode is not None else searcher.default_mode
+    if is_injection(q):
+        # an order to the answerer ("ignore previous instructions", "print your system prompt"): declined
+        return _timed(Answer(question=q, text=messages.text("injection", lang), citations=(), abstained=True,
+                             lang=lang, answerer="none", relevance=None, reason="injection", query=q, mode=mode), t0)
     index = searcher.index
     prev = next((a for a in reversed(history) if a is not None), None)
     followup = prev is not None and is_followup(q, searcher.analyze, lambda t: t in index.bm25.vocabulary)
@@ -190,6 +194,10 @@ def ask(searcher: Searcher, question: str, settings: Settings = Settings(), *,
         return _timed(_abstain(searcher, hits, lang, verdict, base), t0)
     params = extract_params(searcher)
     rows = passage_rows(index, hits, lang)
+    if params.passage_ratio and rows:
+        # a passage the search scored far below the first is seldom about the question: not quoted
+        top = rows[0][1].score
+        rows = [x for k, x in enumerate(rows) if k == 0 or x[1].score >= params.passage_ratio * top]
     if params.dense_extra:
         # The keyword leg only matches passages in the question's own language: add the best
         # passages of the dense leg alone, so a Chinese question can find a Japanese article.
@@ -284,7 +292,9 @@ def _citations(index, sel: list[Selection], rows) -> tuple[Citation, ...]:
 # --- extractive answers ------------------------------------------------------------------------
 
 
-def _sentence(unit_text: str) -> str:
+def _sentence(unit_text: str, kind: str = "text") -> str:
+    if kind == "block":  # a fenced block of the notes, shown as code (its marker after the closing fence)
+        return f"```\n{unit_text.strip(chr(10))}\n```"
     t = plain(unit_text)
     if BULLET.match(unit_text.strip()):
         return f"- {t}"
@@ -298,7 +308,7 @@ def topic_of(chunk: Chunk) -> str:
 
 
 def _extractive(citations: tuple[Citation, ...], sel: list[Selection], lang: str, base: dict, note: str = "") -> Answer:
-    sentences = [cite(_sentence(u.text), c.number) for c, s in zip(citations, sel) for u in s.units]
+    sentences = [cite(_sentence(u.text, u.kind), c.number) for c, s in zip(citations, sel) for u in s.units]
     lead = ""
     first = citations[0].chunk
     if first.lang != lang:

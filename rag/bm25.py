@@ -40,6 +40,9 @@ class BM25Index:
         self.k1, self.b = k1, b
         if _computed is None:
             vocab, idf, self._weights = self._term_matrix(self._okapi)
+            # rank_bm25's per-chunk term dictionaries are only for reference_scores (rebuilt on
+            # demand): kept, they would double an opened engine index's memory
+            del self.__dict__["_okapi"]
         else:  # read from a saved index (load)
             vocab, idf, self._weights = _computed
         self._terms = {t: i for i, t in enumerate(vocab)}

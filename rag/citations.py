@@ -158,7 +158,8 @@ def join_sentences(sentences: list[str]) -> str:
     for s in sentences:
         if out:
             unended = not re.search(r"[。．.！!？?][" + re.escape(CLOSERS) + r"]*$", prev)  # "…使うことで[1]"
-            if is_list_item(s) or is_list_item(prev) or unended or _is_formula(s):
+            code = s.startswith("```") or prev.startswith("```")
+            if code or is_list_item(s) or is_list_item(prev) or unended or _is_formula(s):
                 out += "\n"
             elif not (CJK.search(out[-1]) or out[-1] in "。！？」』）】]"):
                 out += " "

@@ -6,8 +6,9 @@ are never quoted) and scored against the question: its cosine with the query vec
 a bonus for the question's distinctive terms it contains. The answer is composed from the
 units that score close to the best one, across passages, in document order within each
 passage; a Q&A item whose own question matches the question is quoted whole (its answer
-body is short), a list is kept together with its lead-in, and a comparison question gets
-both of its sides. Pure functions of the index, the query and the hits.
+body is short), a list is kept together with its lead-in, a comparison question gets both of
+its sides, and a short fenced block whose line answers is quoted whole, as code (a code line
+alone never is). Pure functions of the index, the query and the hits.
 """
 
 from __future__ import annotations
@@ -27,6 +28,8 @@ from rag.units import QUOTABLE, UNIT_KINDS
 
 MAX_LIST_ITEMS = 12
 MAX_CHARS = 900
+MAX_BLOCK_LINES = 6  # a fenced block quoted in an answer: at most this many lines …
+MAX_BLOCK_CHARS = 300  # … and characters (an example or a formula, not a program or a diagram)
 
 
 @dataclass(frozen=True)
@@ -44,7 +47,12 @@ class ExtractParams:
     max_passages: int = 4
     dense_extra: int = 0  # passages of the dense leg alone added as candidates (cross-language recall)
     section_match: float = 1.1  # the best passage, a short section, is quoted whole when its heading's cosine reaches this
-    topic_gate: bool = False  # quote only passages naming the question's topic (and the facet it asks about)
+    topic_gate: bool = False  # quote only passages (and headed blocks) naming the question's topic
+    passage_ratio: float = 0.0  # a passage is a candidate only if its search score is this share of the first's
+    whole_lists: bool = False  # a chosen list item brings its whole list, whatever the question asks
+    list_closing: bool = False  # a kept-together list brings the paragraph that ends its passage (its conclusion)
+    side_sentences: bool = False  # a comparison side found elsewhere is quoted only as a whole sentence or naming it
+    code_blocks: bool = False  # a short fenced block of a quoted passage is quoted (as code) when it answers
     max_units: int = 8
     max_item_chars: int = 700  # a Q&A answer body up to this long can be quoted whole
 
@@ -168,7 +176,7 @@ def select(
     rows = list(dict.fromkeys(rows))[: p.max_passages]
     topics = question_topics(about or question) if p.topic_gate else []
     if topics:
-        rows = on_topic(index, rows, topics, question)
+        rows = on_topic(index, rows, topics)
     if not rows:
         return []
     quotable: dict[int, list[Unit]] = {}
@@ -184,7 +192,7 @@ def select(
     best = max(u.score for u in scored)
     top = rows[0]
     first = index.chunks[top]
-    steps = bool(_STEPS.search(question))
+    steps = p.whole_lists or bool(_STEPS.search(question))
     if (
         first.kind == "qa"
         and quotable[top]
@@ -215,14 +223,26 @@ def select(
             if keep:
                 picked[r] = keep
         picked = _cap(picked, p.max_units)
-        picked = {r: _expand_lists(quotable[r], us, steps) for r, us in picked.items()}
+        picked = {r: _expand_lists(quotable[r], us, steps, _doc(index, r), p.list_closing)
+                  for r, us in picked.items()}
         if p.paragraph_chars:
             picked = {r: _whole_paragraphs(index, quotable[r], us, p.paragraph_chars) for r, us in picked.items()}
+    if p.code_blocks:
+        picked = _with_blocks(index, query, picked, best - p.unit_margin, analyze, p.term_bonus)
     sides = comparison_sides(question)
     if sides:
-        picked = _cover_sides(picked, quotable, rows, sides, side_units)
-    return [Selection(r, tuple(sorted(us, key=lambda u: u.start)), whole_item=(r == top and len(us) == len(quotable[r])))
-            for r, us in picked.items() if us]
+        picked = _cover_sides(picked, quotable, rows, sides, side_units, p.side_sentences)
+    out = [Selection(r, tuple(sorted(us, key=lambda u: u.start)), whole_item=(r == top and len(us) == len(quotable[r])))
+           for r, us in picked.items() if us]
+    # what is picked stays; the order is the reader's: a passage titled with the topic first
+    return sorted(out, key=lambda s: not titled(index, s.row, topics)) if topics else out
+
+
+def titled(index: Index, row: int, topics: Sequence[str]) -> bool:
+    """Whether passage ``row``'s heading or section title names one of ``topics``: 「RAGの仕組み
+    を例で説明して」 reads the section titled RAG before a passage naming RAG among remedies."""
+    c = index.chunks[row]
+    return _names(f"{c.heading or ''}\n{c.section.split(' > ')[-1] if c.section else ''}", topics)
 
 
 def question_topics(question: str) -> list[str]:
@@ -244,23 +264,23 @@ def _names(text: str, topics: Sequence[str]) -> bool:
     return any(normalize(w) in t for w in topics)
 
 
-def on_topic(index: Index, rows: Sequence[int], topics: Sequence[str], question: str) -> list[int]:
+def on_topic(index: Index, rows: Sequence[int], topics: Sequence[str]) -> list[int]:
     """The passages worth quoting: of ``rows``, those naming one of the question's ``topics``
-    (:func:`question_topics`); of them, when ``question`` asks for a facet (remedies,
-    drawbacks …) and some address it, those. A passage naming none of the topics is padding
-    after a right answer (overfitting remedies after hallucination's). ``rows`` unchanged when
-    none names a topic. (Keeping only the passages naming the most topics, or titled with one,
-    lost answers on the dev half: 0.802 -> 0.753-0.790 with every key point.)"""
-    from rag.followup import addresses, aspect_of
-
+    (:func:`question_topics`). A passage naming none of them is padding after a right answer
+    (overfitting remedies after hallucination's). ``rows`` unchanged when none names a topic.
+    (Quoting a passage after the first only when it names a topic or shares the first's section
+    (or document) cut dev padding 0.198 -> 0.186 (0.194) but dropped held-out answers with every
+    key point 0.762 -> 0.738 (0.750); only when its quoted sentences hold a question term, a
+    stricter second-passage margin (0.0, 0.01), a higher passage_ratio (0.75, 0.85), or the
+    first passage too held to the second-passage margin all lost dev answers. Keeping only the
+    passages naming the most topics, or titled with one, or putting those
+    titled with one first, lost answers on the dev half: 0.802 -> 0.753-0.790 with every key
+    point. Keeping, further, only the passages using the words of the facet asked about —
+    remedies, drawbacks — dropped the answering passage of three held-out questions (MoE's
+    cost, kinds of foundation model, recent events) and helped none on either half.)"""
     chunks = index.chunks
     named = [r for r in rows if _names(f"{chunks[r].section}\n{chunks[r].text}", topics)]
-    if not named:
-        return list(rows)
-    aspect = aspect_of(question)
-    if aspect:
-        named = [r for r in named if addresses(aspect, chunks[r].text)] or named
-    return named
+    return named or list(rows)
 
 
 def on_topic_blocks(index: Index, row: int, units: list[Unit], topics: Sequence[str]) -> list[Unit]:
@@ -276,6 +296,51 @@ def on_topic_blocks(index: Index, row: int, units: list[Unit], topics: Sequence[
         return units
     keep = {u.index for b in hit for u in b}
     return [u for u in units if u.index in keep]
+
+
+_FENCED = re.compile(r"^[ \t]*(```|~~~)[ \t]*(\w*)[^\n]*\n(.*?)^[ \t]*\1[ \t]*$", re.M | re.S)
+
+
+def code_blocks(index: Index, row: int) -> list[Unit]:
+    """The short fenced blocks inside passage ``row`` (kind ``block``; span: the lines between
+    the fences): at most :data:`MAX_BLOCK_LINES` non-blank lines and :data:`MAX_BLOCK_CHARS` characters,
+    not a diagram (```mermaid```)."""
+    c = index.chunks[row]
+    out = []
+    for m in _FENCED.finditer(c.text):
+        body = m.group(3).rstrip()
+        lines = [x for x in body.splitlines() if x.strip()]
+        if m.group(2).lower() in ("mermaid", "plantuml", "dot") or not lines:
+            continue
+        if len(lines) > MAX_BLOCK_LINES or len(body) > MAX_BLOCK_CHARS:
+            continue
+        a = c.start + m.start(3)
+        out.append(Unit(row, -1, a, a + len(body), body, "block"))
+    return out
+
+
+def _with_blocks(index: Index, query: Query, picked: dict[int, list[Unit]], floor: float,
+                 analyze: Callable[[str], list[str]], term_bonus: float) -> dict[int, list[Unit]]:
+    """``picked`` with, in each quoted passage, the short fenced blocks (:func:`code_blocks`)
+    whose best line scores at least ``floor`` (the score a sentence needs to be quoted): a
+    key fact written only in an example block (「値の範囲: -1(正反対) 〜 1(完全一致)」)."""
+    out = {}
+    for r, us in picked.items():
+        blocks = code_blocks(index, r)
+        if blocks:
+            lines = [u for u in chunk_units(index, r) if u.kind in ("code", "formula")]
+            scored = score_units(index, query, lines, analyze, term_bonus)
+            for b in blocks:
+                inside = [u.score for u in scored if b.start <= u.start and u.end <= b.end]
+                taken = [u for u in us if b.start <= u.start and u.end <= b.end]  # a formula line of it
+                if inside and max(inside) >= floor:
+                    us = [u for u in us if u not in taken] + [dataclasses.replace(b, score=max(inside))]
+        out[r] = us
+    return out
+
+
+def _doc(index: Index, row: int) -> str:
+    return index.documents[index.chunks[row].doc_id].text
 
 
 def _whole_paragraphs(index: Index, units: list[Unit], chosen: list[Unit], max_chars: int) -> list[Unit]:
@@ -313,34 +378,71 @@ def _cap(picked: dict[int, list[Unit]], max_units: int) -> dict[int, list[Unit]]
     return {r: out[r] for r in picked if r in out}
 
 
-def _expand_lists(units: list[Unit], chosen: list[Unit], steps: bool) -> list[Unit]:
+_BLANK_LINE = re.compile(r"\n[ \t\u3000]*\n")
+
+
+def list_groups(units: list[Unit], doc: str) -> dict[int, int]:
+    """Which list each unit belongs to (unit index -> list number): contiguous bullets form a
+    list; a line that continues an item's paragraph (「**Key** - 役割を表現」 then 「「動物」は
+    名詞で…」 on the next line) belongs to it; a lead-in right before a list's first item too."""
+    group: dict[int, int] = {}
+    gid, prev = -1, None
+    for u in sorted(units, key=lambda u: u.index):
+        joined = prev is not None and u.index == prev.index + 1 and prev.index in group
+        if u.kind == "bullet":
+            if not joined:
+                gid += 1
+            group[u.index] = gid if not joined else group[prev.index]
+        elif u.kind == "text" and joined and doc and not _BLANK_LINE.search(doc[prev.end:u.start]):
+            group[u.index] = group[prev.index]
+        prev = u
+    for u in units:
+        if u.kind == "lead" and u.index + 1 in group and u.index not in group:
+            group[u.index] = group[u.index + 1]
+    return group
+
+
+def _expand_lists(units: list[Unit], chosen: list[Unit], steps: bool, doc: str = "",
+                  closing: bool = False) -> list[Unit]:
     """Keep a list together: when its lead-in is chosen, two of its items are, or the question
-    asks for steps or kinds, the lead-in and all items (contiguous bullets of the passage)
-    are quoted, up to :data:`MAX_LIST_ITEMS`; a lone item that answers stays alone."""
+    asks for steps or kinds, the lead-in and all items (with the lines continuing them) are
+    quoted, up to :data:`MAX_LIST_ITEMS` items; a lone item that answers stays alone. With
+    ``closing``, a paragraph that follows the list and ends the passage (its conclusion) too."""
     by_pos = {u.index: u for u in units}
+    group = list_groups(units, doc)
     keep = {u.index for u in chosen}
     bullets = [u for u in chosen if u.kind == "bullet"]
+    last = max(by_pos) if by_pos else -1
     for u in chosen:
-        if u.kind not in ("lead", "bullet"):
+        if u.kind not in ("lead", "bullet") or u.index not in group:
             continue
         if u.kind == "bullet" and not steps and len(bullets) < 2:
             continue
-        i = u.index
-        while (i - 1) in by_pos and by_pos[i - 1].kind == "bullet" and u.kind == "bullet":
-            i -= 1
-        if (i - 1) in by_pos and by_pos[i - 1].kind == "lead":
-            i -= 1
-        j, n = i, 0
-        while j in by_pos and (j == i or by_pos[j].kind == "bullet") and n <= MAX_LIST_ITEMS:
-            keep.add(j)
-            j += 1
-            n += 1
+        members = sorted(i for i, g in group.items() if g == group[u.index])
+        items = 0
+        for i in members:
+            items += by_pos[i].kind == "bullet"
+            if items > MAX_LIST_ITEMS + 1:
+                break
+            keep.add(i)
+        after = members[-1] + 1
+        if closing and after == last and by_pos[after].kind == "text":
+            keep.add(after)
     # a lead-in with nothing after it says nothing
     out = [by_pos[i] for i in sorted(keep) if i in by_pos]
     return [u for k, u in enumerate(out) if u.kind != "lead" or (k + 1 < len(out) and out[k + 1].kind == "bullet")]
 
 
-def _cover_sides(picked, quotable, rows, sides, side_units) -> dict[int, list[Unit]]:
+_SENTENCE_END = re.compile(r"[。．.！!？?][」』）)\]\s]*$")
+
+
+def _whole_sentence(u: Unit, side: str) -> bool:
+    """Whether unit ``u``, found for one side of a comparison in a passage of its own, says something
+    by itself: it names the side or is a whole sentence (not 「{ 0 otherwise」 or a step 「3. …」)."""
+    return mentions(u.text, side) or bool(_SENTENCE_END.search(u.text.strip()))
+
+
+def _cover_sides(picked, quotable, rows, sides, side_units, whole: bool = False) -> dict[int, list[Unit]]:
     """Make sure both sides of a comparison are answered: for a side no picked unit names,
     add the best unit naming it among the passages, else the best unit ``side_units`` finds."""
     out = {r: list(us) for r, us in picked.items()}
@@ -349,7 +451,7 @@ def _cover_sides(picked, quotable, rows, sides, side_units) -> dict[int, list[Un
             continue
         cands = [u for r in rows for u in quotable[r] if mentions(u.text, side)]
         if not cands and side_units is not None:
-            cands = [u for u in side_units(side) if u.quotable]
+            cands = [u for u in side_units(side) if u.quotable and (not whole or _whole_sentence(u, side))]
         if cands:
             u = max(cands, key=lambda u: u.score)
             if all((u.start, u.end) != (v.start, v.end) for us in out.values() for v in us):

@@ -29,6 +29,11 @@ TEXTS = {
         "zh": "笔记中相近的主题: {topics}",
         "en": "Nearby topics the notes do cover: {topics}",
     },
+    "injection": {
+        "ja": "これはノートについての質問ではなく、回答の仕組みへの指示なので、お答えしません。ノートの内容について質問してください。",
+        "zh": "这不是关于笔记的问题，而是对回答程序的指令，因此不予回答。请就笔记的内容提问。",
+        "en": "That is an instruction to the answerer, not a question about the notes, so it is not answered. Ask about what the notes say.",
+    },
     "followup_not_covered": {
         "ja": "ノートには、前の回答（{topic}）以上のこと、特に「{aspect}」については書かれていません。",
         "zh": "除了上一个回答（{topic}）之外，笔记中没有关于“{aspect}”的内容。",

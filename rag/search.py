@@ -11,7 +11,7 @@ from __future__ import annotations
 import dataclasses
 import time
 from collections import OrderedDict
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Collection, Sequence
 from pathlib import Path
 
 import numpy as np
@@ -23,6 +23,7 @@ from rag.errors import EncoderMismatchError, QueryError
 from rag.fusion import rrf, wsum
 from rag.index import Index
 from rag.lang import detect_lang
+from rag.rules.script import notes_languages
 from rag.rerank import CrossEncoderReranker, FeatureReranker, Reranker
 from rag.safety import has_content
 from rag.text import distinctive_terms, search_text, squash
@@ -101,12 +102,21 @@ def fusion_weights(tuned: Tuned, query: Query) -> tuple[float, float]:
     return w, 1.0 - w
 
 
-def fuse(tuned: Tuned, query: Query, bm25: dict[int, float], dense: dict[int, float]) -> dict[int, float]:
-    """The fused run of the two legs (weighted min-max sum, or weighted RRF)."""
+def fuse(tuned: Tuned, query: Query, bm25: dict[int, float], dense: dict[int, float], *,
+         other_language: Collection[int] = frozenset()) -> dict[int, float]:
+    """The fused run of the two legs (weighted min-max sum, or weighted RRF). The rows in
+    ``other_language`` (passages in another language than the question's, with
+    ``tuned.language_fusion``) get the dense leg's score alone, with both legs' weight: the
+    keyword leg is weighted by the question's coverage in its own language's notes and cannot
+    see them, so its zero would rank every one of them below the question's own language."""
     weights = fusion_weights(tuned, query)
-    if tuned.fusion == "rrf":
-        return rrf([bm25, dense], k=tuned.rrf_k, weights=weights)
-    return wsum([bm25, dense], weights)
+    combine = (lambda runs, w: rrf(runs, k=tuned.rrf_k, weights=w)) if tuned.fusion == "rrf" else wsum
+    fused = combine([bm25, dense], weights)
+    if other_language:
+        alone = combine([{}, dense], (0.0, sum(weights)))
+        for i in set(other_language) & fused.keys():
+            fused[i] = alone.get(i, 0.0)
+    return fused
 
 
 class Searcher:
@@ -131,6 +141,7 @@ class Searcher:
         self._vectors: OrderedDict[str, np.ndarray] = OrderedDict()
         self._tokens: OrderedDict[str, tuple[str, ...]] = OrderedDict()
         self._lang_codes: tuple[np.ndarray, list[str], np.ndarray] | None = None
+        self._twins = np.zeros(0, dtype=np.int64)
         self.default_mode = self.tuned.default_mode if (self.tuned.default_mode != "rerank" or self.reranker) else "hybrid"
 
     def _make_reranker(self, spec: str | Reranker) -> Reranker | None:
@@ -218,30 +229,64 @@ class Searcher:
         ci, _ = self.index.dense.top(qv, n)
         ui, _ = self.index.unit_dense.top(qv, 3 * n)
         rows = np.unique(np.concatenate([ci, self.index.unit_owner[ui]]))
-        if self.tuned.centre_languages and len(self._languages()[1]) > 1:
+        langs = self._languages()[1] if self.tuned.centre_languages else []
+        if len(langs) > 1 and query.lang in langs:
             # each passage against its own language: its score less the mean score of that
             # language's passages (from at most CENTRE_SAMPLE of them) for this query; the best n
-            # of every language by whole-passage cosine are candidates too
+            # of every language by whole-passage cosine are candidates too. Only for a question
+            # written in one of the notes languages: the encoder's pull towards the question's
+            # own language is what it corrects. A passage whose translation is in the question's
+            # language counts as that language (:meth:`counts_as`)
             codes, langs, sample = self._languages()
             ref = self.passage_similarity(sample, qv)
             means = np.array([ref[codes[sample] == k].mean() for k in range(len(langs))])
+            shift = means[self.counts_as(query)]
             whole = self.index.dense.vectors @ qv
-            rows = np.unique(np.concatenate([rows, top_n(whole - means[codes], n)[0]]))
-            sims = self.passage_similarity(rows, qv) - means[codes[rows]] + float(ref.mean())
+            rows = np.unique(np.concatenate([rows, top_n(whole - shift, n)[0]]))
+            sims = self.passage_similarity(rows, qv) - shift[rows] + float(ref.mean())
         else:
             sims = self.passage_similarity(rows, qv)
         best = np.argsort(-sims, kind="stable")[:n]
         return {int(rows[j]): float(sims[j]) for j in best}
 
+    def counts_as(self, query: Query) -> np.ndarray:
+        """Each passage's notes language for ``query`` (a code into :meth:`_languages`): its own,
+        or the question's when its translation (``Chunk.parallel``) is in the question's language —
+        a Chinese Q&A item with a Japanese twin is judged, for a Japanese question, as that twin
+        is, so the language rules lift only what is written in another language alone."""
+        codes, langs, _ = self._languages()
+        if query.lang not in langs:
+            return codes
+        own = langs.index(query.lang)
+        return np.where(self._twins == own, own, codes)
+
+    def other_language(self, query: Query, *runs: dict[int, float]) -> frozenset[int]:
+        """The rows of ``runs`` in another notes language than ``query``'s (:meth:`counts_as`),
+        with ``tuned.language_fusion``, notes in more than one language and the question in one
+        of them; else none (an English question over Japanese and Chinese notes keeps the plain
+        fusion: its keyword leg already weighs nothing)."""
+        if not self.tuned.language_fusion:
+            return frozenset()
+        langs = self._languages()[1]
+        if len(langs) < 2 or query.lang not in langs:
+            return frozenset()
+        own, codes = langs.index(query.lang), self.counts_as(query)
+        return frozenset(i for run in runs for i in run if codes[i] != own)
+
     def _languages(self) -> tuple[np.ndarray, list[str], np.ndarray]:
-        """Each passage's language as a code into the index's languages, and the rows whose
-        scores give a language's mean: all of them, or every k-th up to CENTRE_SAMPLE (cached)."""
+        """Each passage's notes language (:func:`rag.rules.script.notes_languages`) as a code
+        into the index's languages, and the rows whose scores give a language's mean: all of
+        them, or every k-th up to CENTRE_SAMPLE (cached)."""
         if self._lang_codes is None or len(self._lang_codes[0]) != len(self.index.chunks):
-            langs = sorted({c.lang for c in self.index.chunks})
-            codes = np.array([langs.index(c.lang) for c in self.index.chunks], dtype=np.int64)
+            of = notes_languages([c.lang for c in self.index.chunks])
+            langs = sorted(set(of))
+            codes = np.array([langs.index(lang) for lang in of], dtype=np.int64)
             sample = np.concatenate([rows[:: max(1, len(rows) // CENTRE_SAMPLE)]
                                      for rows in (np.flatnonzero(codes == k) for k in range(len(langs)))])
             self._lang_codes = (codes, langs, np.sort(sample))
+            by_id = self.index.by_id  # the language code of each passage's translation, -1 if none
+            self._twins = np.array([codes[by_id[c.parallel]] if c.parallel in by_id else -1 for c in self.index.chunks],
+                                   dtype=np.int64)
         return self._lang_codes
 
     def passage_similarity(self, rows: np.ndarray, qv: np.ndarray) -> np.ndarray:
@@ -277,7 +322,8 @@ class Searcher:
                 bm25 = dict(zip(idx.tolist(), sc.tolist()))
             if mode != "bm25":
                 dense = keep(self.dense_leg(q, 4 * n)) or keep(self.dense_leg(q, len(self.index.chunks)))
-        primary = bm25 if mode == "bm25" else dense if mode == "dense" else fuse(self.tuned, q, bm25, dense)
+        primary = (bm25 if mode == "bm25" else dense if mode == "dense"
+                   else fuse(self.tuned, q, bm25, dense, other_language=self.other_language(q, bm25, dense)))
         order = sorted(primary, key=lambda i: -primary[i])
         fused = mode in ("hybrid", "rerank")
         if fused and self.tuned.names_first:

@@ -32,7 +32,13 @@ class Tuned:
     * ``centre_languages``: the dense leg scores each passage against the passages of its own
       language (its cosine less the mean cosine of that language's passages for this query):
       the encoder ranks a Chinese question's Chinese passages above the Japanese passage that
-      answers it, whatever they say (:meth:`rag.search.Searcher.dense_leg`).
+      answers it, whatever they say (:meth:`rag.search.Searcher.dense_leg`). Only for a question
+      written in one of the notes languages (an English question over Japanese and Chinese
+      notes is not pulled towards either).
+    * ``language_fusion``: a passage in another language than the question's is scored by the
+      dense leg alone: the keyword leg, weighted by the question's coverage in the notes of its
+      own language, cannot see it (:func:`rag.search.fuse`). Languages as in
+      :func:`rag.rules.script.notes_languages`, for this and ``centre_languages``.
     * ``reranker``: ``{"features": [...], "weights": [...]}`` of the feature reranker, or
       ``None`` when no reranker beat ``hybrid`` on questions it was not fitted to.
     * ``answer``: ``{"calibration": {...}}``, the relevance model the answerer abstains by
@@ -48,6 +54,7 @@ class Tuned:
     candidates: int = 50
     names_first: bool = False
     centre_languages: bool = False
+    language_fusion: bool = False
     default_mode: str = "hybrid"
     reranker: dict[str, Any] | None = None
     answer: dict[str, Any] | None = None

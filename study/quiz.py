@@ -81,10 +81,13 @@ def card_vectors(cards: Sequence[Card], index) -> np.ndarray:
     index has none of them, e.g. cards from an older index)."""
     dim = index.dense.vectors.shape[1]
     out = np.zeros((len(cards), dim), dtype=np.float32)
-    for k, c in enumerate(cards):
-        rows = [index.by_id[i] for i in c.chunk_ids if i in index.by_id]
+    rows_of = [[index.by_id[i] for i in c.chunk_ids if i in index.by_id] for c in cards]
+    wanted = sorted({r for rows in rows_of for r in rows})
+    # one read of the rows the deck uses (an engine index fetches them; a folder's are in memory)
+    got = dict(zip(wanted, index.dense.vectors[np.array(wanted, dtype=np.int64)])) if wanted else {}
+    for k, rows in enumerate(rows_of):
         if rows:
-            v = index.dense.vectors[rows].mean(axis=0)
+            v = np.stack([got[r] for r in rows]).mean(axis=0)
             n = float(np.linalg.norm(v))
             out[k] = v / n if n > 0 else v
     return out

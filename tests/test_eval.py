@@ -727,3 +727,18 @@ def test_crosslingual_slice_asks_in_zh_or_en_about_japanese_only_notes():
     japanese = {d.doc_id for d in ds.docs if d.lang == "ja"}
     assert all(a.doc_id in japanese and "top50" not in a.doc_id for anchors in ds.anchors.values() for a in anchors)
     assert {q.split for q in ds.queries} == {"dev", "test"}
+
+
+def test_the_answer_report_says_what_changed_from_the_one_it_replaces(tmp_path):
+    from eval.answers import CHANGE_COLS, change_table, previous_figures
+
+    assert previous_figures(tmp_path / "none.json") == {}
+    old = {"splits": {"test": {"all": {**{c: 0.5 for c in CHANGE_COLS}, "all_points": 0.75}}}}
+    (tmp_path / "answers.json").write_text(json.dumps(old), encoding="utf-8")
+    prev = previous_figures(tmp_path / "answers.json")
+    assert prev["test"]["all_points"] == 0.75 and set(prev["test"]) == set(CHANGE_COLS)
+    now = {c: 0.5 for c in CHANGE_COLS} | {"all_points": 0.8}
+    lines = change_table({"previous": prev, "splits": {"dev": {"all": now}, "test": {"all": now}}})
+    assert "| test | 0.750 → 0.800 | 0.500 → 0.500 |" in "\n".join(lines)
+    assert any(line.startswith("| dev | 0.800 | 0.500 |") for line in lines)  # no previous dev figures
+    assert change_table({"previous": {}, "splits": {}}) == []

@@ -35,3 +35,22 @@ def test_every_quotable_sentence_of_the_seed_decks_is_on_the_slides_it_names(tmp
                 assert quoted in "".join(slides[n - 1] for n in named), (d.doc_id, named, quoted[:60])
                 checked += 1
     assert checked > 500
+
+
+def test_a_partial_run_keeps_the_figures_of_the_parts_it_did_not_run(tmp_path, monkeypatch):
+    import json
+
+    import rag.encoders
+    from conftest import FakeEncoder
+    from eval import formats
+
+    monkeypatch.setattr(rag.encoders, "load_encoder", lambda name: FakeEncoder())
+    old = {"ocr": {"ja": {"char_accuracy": 0.987, "ratio": 0.99, "got": ""}}}
+    (tmp_path / "formats-idle.json").write_text(json.dumps(old), encoding="utf-8")
+    r = formats.run(tmp_path, encoder_name="fake", parts=("pages",), stem="formats-idle")
+    assert r["ocr"] == old["ocr"] and r["sentences_on_pages"]["in_named_pages"] == 1.0
+    saved = json.loads((tmp_path / "formats-idle.json").read_text(encoding="utf-8"))
+    assert saved["ocr"] == old["ocr"] and saved["sentences_on_pages"] == r["sentences_on_pages"]
+    md = (tmp_path / "formats-idle.md").read_text(encoding="utf-8")
+    assert "| ja | 0.987 |" in md and "Every quotable sentence is on the page it names" in md
+    assert not (tmp_path / "formats.json").exists()

@@ -111,6 +111,12 @@ def test_pdf_joins_cjk_lines_without_spaces(seed_ja):
     assert "N-gramなどの統計モデル" in seed_ja.text
 
 
+def test_pdf_keeps_a_comma_between_digits_on_its_line():
+    got = _read("z.pdf", SEED / "zenn-mondo-llm-ja.pdf")  # a comma or underscore hangs below the letters
+    assert "\nGPT-3.5: 4,096トークン\nGPT-4: 8,192〜128,000トークン\nClaude 3.5 Sonnet: 200,000トークン\n" in got.text
+    assert not re.search(r"\n[,.、。_]\n", got.text) and "埋め込み × W_Value → Value" in got.text
+
+
 def test_every_pdf_chunk_knows_its_pages_and_the_page_holds_its_text(seed_ja):
     from ingest.chunker import chunk_document
     from rag.types import Document

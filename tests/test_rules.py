@@ -33,6 +33,26 @@ def test_detect_lang(text, lang):
     assert script.detect_lang(text) == lang
 
 
+@pytest.mark.parametrize(
+    "langs, out",
+    [
+        (["ja"] * 3 + ["zh"] * 2, ["ja"] * 3 + ["zh"] * 2),  # two notes languages stay two
+        (["zh"] * 40 + ["ja"] * 2 + ["en"], ["zh"] * 43),  # 2 and 1 of 43 (< 5 %): the main language's
+        (["zh"] * 19 + ["ja"], ["zh"] * 19 + ["ja"]),  # exactly 5 %: a language of its own
+        (["en", "ja"], ["en", "ja"]),  # a tie keeps both
+        ([], []),
+    ],
+)
+def test_notes_languages(langs, out):
+    assert script.notes_languages(langs) == out
+
+
+def test_notes_languages_share_is_checked():
+    assert script.notes_languages(["zh"] * 9 + ["ja"], min_share=0.2) == ["zh"] * 10
+    with pytest.raises(ValueError, match="min_share"):
+        script.notes_languages(["zh"], min_share=1.5)
+
+
 # --- normalisation ------------------------------------------------------------------------------
 
 @pytest.mark.parametrize(

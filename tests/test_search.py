@@ -477,11 +477,20 @@ def test_names_first_is_a_tuned_switch_of_the_fused_modes(small_searcher):
 
 def test_centring_languages_scores_each_passage_against_its_own_language(corpus_fake_index):
     """centre_languages: a passage's dense score less its language's mean for the query —
-    within a language the order is the plain one; across languages a constant shift apiece."""
+    within a language the order is the plain one; across languages a constant shift apiece. A
+    passage whose translation is in the question's language is shifted as the question's."""
     from rag.index import open_index
+
+    import dataclasses
 
     index_dir, enc = corpus_fake_index
     index = open_index(index_dir)
+    # the fake encoder links no translations: pair five Japanese and five Chinese passages by hand
+    ja = [i for i, c in enumerate(index.chunks) if c.lang == "ja"][:5]
+    zh = [i for i, c in enumerate(index.chunks) if c.lang == "zh"][:5]
+    for i, j in zip(ja, zh):
+        index.chunks[i], index.chunks[j] = (dataclasses.replace(index.chunks[i], parallel=index.chunks[j].id),
+                                            dataclasses.replace(index.chunks[j], parallel=index.chunks[i].id))
     plain = Searcher(index, encoder=enc, tuned=fake_tuned(centre_languages=False))
     centred = Searcher(index, encoder=enc, tuned=fake_tuned(centre_languages=True))
     q = plain.make_query("什么是幻觉，怎么缓解？")
@@ -489,11 +498,126 @@ def test_centring_languages_scores_each_passage_against_its_own_language(corpus_
     a, b = plain.dense_leg(q, n), centred.dense_leg(q, n)
     langs = {c.lang for c in index.chunks}
     assert len(langs) == 2 and set(a) == set(b) == set(range(n))
+    twin_lang = {c.id: c.lang for c in index.chunks}
+    group = {row: "zh" if index.chunks[row].lang == "zh" or twin_lang.get(index.chunks[row].parallel) == "zh"
+             else "ja" for row in a}  # a Japanese item with a Chinese twin counts as Chinese here
+    assert list(group.values()).count("ja") == sum(c.lang == "ja" for c in index.chunks) - 5
     shifts = {}
     for row in a:
-        shifts.setdefault(index.chunks[row].lang, set()).add(round(b[row] - a[row], 5))
+        shifts.setdefault(group[row], set()).add(round(b[row] - a[row], 5))
     assert all(len(s) == 1 for s in shifts.values())  # one shift per language
-    assert len({next(iter(s)) for s in shifts.values()}) == 2  # and they differ
-    for lang in langs:
-        mean = np.mean([b[r] for r in b if index.chunks[r].lang == lang])
-        assert mean == pytest.approx(np.mean(list(plain.passage_similarity(np.arange(n), q.vector))), abs=1e-5)
+    everything = np.mean(list(a.values()))
+    for lang in langs:  # the shift: the mean over all passages less the mean of that language's own
+        own = np.mean([a[r] for r in a if index.chunks[r].lang == lang])
+        assert next(iter(shifts[lang])) == pytest.approx(everything - own, abs=1e-4)
+    assert shifts["ja"] != shifts["zh"]
+
+
+# --- the keyword leg kept to the question's language -------------------------------------------
+
+
+def _query(lang: str = "zh", coverage: float = 1.0):
+    from rag.types import Query
+
+    return Query(text="q", lang=lang, tokens=("q",), coverage=coverage)
+
+
+def test_fuse_scores_other_language_rows_by_the_dense_leg_alone():
+    from rag.search import fuse
+
+    bm25, dense = {0: 4.0, 1: 2.0, 3: 0.0}, {0: 0.5, 1: 0.9, 2: 0.1}
+    before = (dict(bm25), dict(dense))
+    tuned = fake_tuned(bm25_weight=0.8, adaptive=False)
+    # min-max: bm25 {0: 1, 1: 0.5, 3: 0}, dense {0: 0.5, 1: 1, 2: 0}; weights 0.8 / 0.2
+    assert fuse(tuned, _query(), bm25, dense) == pytest.approx({0: 0.9, 1: 0.6, 2: 0.0, 3: 0.0})
+    mixed = fuse(tuned, _query(), bm25, dense, other_language={1, 3, 7})
+    assert mixed == pytest.approx({0: 0.9, 1: 1.0, 2: 0.0, 3: 0.0})  # 1: dense alone; 3: no dense score
+    assert (bm25, dense) == before  # inputs untouched
+    rrf = fuse(fake_tuned(fusion="rrf", bm25_weight=0.8, adaptive=False), _query(), bm25, dense, other_language={1})
+    assert rrf[1] == pytest.approx(1.0 / 61)  # first of the dense leg, both legs' weight
+    assert rrf[0] == pytest.approx(0.8 / 61 + 0.2 / 62)
+
+
+def test_language_fusion_on_the_real_corpus(corpus_fake_index):
+    """With ``language_fusion`` a Chinese question's Japanese passages are fused from the dense
+    leg alone and its Chinese passages as before; off, nothing changes."""
+    from rag.fusion import min_max
+
+    index_dir, enc = corpus_fake_index
+    index = open_index(index_dir)
+    plain = Searcher(index, encoder=enc, tuned=fake_tuned(), reranker="none")
+    mixed = Searcher(index, encoder=enc, tuned=fake_tuned(language_fusion=True), reranker="none")
+    assert plain.other_language(plain.make_query("什么是幻觉"), {0: 1.0}) == frozenset()
+    for text in ("什么是幻觉，怎么缓解？", "ハルシネーションへの対策は？"):
+        q = mixed.make_query(text)
+        n = mixed.tuned.candidates
+        bm25, dense = mixed.bm25_leg(q, n)[0], mixed.dense_leg(q, n)
+        other = mixed.other_language(q, bm25, dense)
+        assert other and all(index.chunks[i].lang != q.lang for i in other)
+        assert all(index.chunks[i].lang == q.lang for i in set(bm25) | set(dense) if i not in other)
+        w = mixed.tuned.bm25_weight * q.coverage
+        nb, nd = min_max(bm25), min_max(dense)
+        want = {i: nd.get(i, 0.0) if i in other else w * nb.get(i, 0.0) + (1 - w) * nd.get(i, 0.0)
+                for i in set(bm25) | set(dense)}
+        for h in mixed.search(text, k=10, mode="hybrid"):
+            assert h.scores["fused"] == pytest.approx(want[index.by_id[h.chunk.id]], abs=1e-6)
+        for m in ("bm25", "dense"):
+            assert [h.chunk.id for h in mixed.search(text, k=10, mode=m)] == [h.chunk.id for h in plain.search(text, k=10, mode=m)]
+
+
+def test_a_stray_language_is_not_a_notes_language(tmp_path, fake_encoder):
+    """One Chinese passage among 24 Japanese ones (under 5 %) counts as Japanese: the language
+    rules (centring, language fusion) leave an index of one notes language as it was."""
+    from conftest import write_corpus
+    from ingest.pipeline import ingest
+
+    files = {f"ja-{i:02d}.md": f"# 検索メモ{i}\n\n検索拡張生成では文書{i}を分割してベクトルに変換し、質問に近い文書を探します。\n"
+             for i in range(24)}
+    files["zh.txt"] = "向量检索笔记\n\n向量检索把问题和文档都转成向量，再按余弦相似度排序。\n"
+    ingest(write_corpus(tmp_path / "corpus", files), tmp_path / "index", encoder=fake_encoder)
+    index = open_index(tmp_path / "index")
+    assert sorted(c.lang for c in index.chunks).count("zh") == 1 and len(index.chunks) == 25
+    plain = Searcher(index, encoder=fake_encoder, tuned=fake_tuned(), reranker="none")
+    ruled = Searcher(index, encoder=fake_encoder, tuned=fake_tuned(centre_languages=True, language_fusion=True),
+                     reranker="none")
+    for text in ("向量检索是什么", "ベクトル検索とは"):
+        q = ruled.make_query(text)
+        assert ruled.other_language(q, {i: 1.0 for i in range(25)}) == frozenset()
+        assert ruled.dense_leg(q, 25) == pytest.approx(plain.dense_leg(q, 25))
+        for m in ("dense", "hybrid"):
+            assert ([(h.chunk.id, h.score) for h in ruled.search(text, k=10, mode=m)]
+                    == [(h.chunk.id, h.score) for h in plain.search(text, k=10, mode=m)])
+
+
+def test_centring_and_language_fusion_leave_a_question_in_no_notes_language_alone(corpus_fake_index):
+    """An English question over Japanese and Chinese notes is pulled towards neither: both
+    language rules leave its search as it was (a Japanese question's is changed)."""
+    index_dir, enc = corpus_fake_index
+    index = open_index(index_dir)
+    plain = Searcher(index, encoder=enc, tuned=fake_tuned(), reranker="none")
+    ruled = Searcher(index, encoder=enc, tuned=fake_tuned(centre_languages=True, language_fusion=True), reranker="none")
+    n = len(index.chunks)
+    en, ja = ruled.make_query("How can hallucinations be reduced?"), ruled.make_query("ハルシネーションへの対策は？")
+    assert ruled.dense_leg(en, n) == pytest.approx(plain.dense_leg(en, n))
+    assert ruled.other_language(en, {i: 1.0 for i in range(n)}) == frozenset()
+    assert [(h.chunk.id, h.score) for h in ruled.search(en.text, k=10, mode="hybrid")] == \
+        [(h.chunk.id, h.score) for h in plain.search(en.text, k=10, mode="hybrid")]
+    assert ruled.dense_leg(ja, n) != pytest.approx(plain.dense_leg(ja, n))
+
+
+def test_a_passage_whose_translation_is_in_the_questions_language_counts_as_that_language(corpus_fake_index):
+    import dataclasses
+
+    index_dir, enc = corpus_fake_index
+    index = open_index(index_dir)
+    i = next(r for r, c in enumerate(index.chunks) if c.lang == "ja")
+    j = next(r for r, c in enumerate(index.chunks) if c.lang == "zh")
+    index.chunks[i], index.chunks[j] = (dataclasses.replace(index.chunks[i], parallel=index.chunks[j].id),
+                                        dataclasses.replace(index.chunks[j], parallel=index.chunks[i].id))
+    s = Searcher(index, encoder=enc, tuned=fake_tuned(language_fusion=True), reranker="none")
+    everything = {r: 1.0 for r in range(len(index.chunks))}
+    zh_q, ja_q = s.make_query("什么是幻觉"), s.make_query("ハルシネーションとは")
+    assert i not in s.other_language(zh_q, everything) and j not in s.other_language(zh_q, everything)
+    assert j not in s.other_language(ja_q, everything)
+    others = s.other_language(zh_q, everything)
+    assert others == {r for r, c in enumerate(index.chunks) if c.lang == "ja" and r != i}

@@ -367,6 +367,26 @@ _CLOSING = re.compile(r"[。．.、，,！!？?：:；;」』）)\]】]+")
 
 
 def _with_markers(text: str, key: str, valid: set[int]) -> str:
+    """``text`` escaped, each marker clickable; a code block quoted from the notes shown as
+    code (:data:`rag.rules.sentences.CODE_BLOCK`), its marker after it."""
+    from rag.rules.sentences import CODE_BLOCK
+
+    out = []
+    for k, piece in enumerate(CODE_BLOCK.split(text)):
+        if k % 2:
+            body, _, tail = piece.partition("\n")[2].rpartition("\n```")
+            out.append(f'<pre class="studyrag-code"><code>{escape(body)}</code></pre>{_markers_only(tail, key, valid)}')
+        else:
+            out.append(_prose_with_markers(piece, key, valid))
+    return "".join(out)
+
+
+def _markers_only(text: str, key: str, valid: set[int]) -> str:
+    return "".join(marker_html(key, int(n)) if int(n) in valid else f'<span class="studyrag-bad-cite">&#91;{n}&#93;</span>'
+                   for m in MARKER.finditer(text) for n in re.findall(r"\d+", m.group(1)))
+
+
+def _prose_with_markers(text: str, key: str, valid: set[int]) -> str:
     """``text`` escaped, each marker clickable. A marker, the character before it and the
     punctuation after it never part at a line end (no line that is only "。")."""
     out, pos = [], 0

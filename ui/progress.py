@@ -24,10 +24,12 @@ def render() -> None:
     cols[2].metric(tr("prog.new_left"), due["new_left_today"])
     cols[3].metric(tr("prog.retention"), r.pct(ret["retention"]))
     per_day = data["reviews_per_day"]
-    if not any(d["reviews"] for d in per_day):
-        st.info(tr("prog.nothing"))
     st.subheader(tr("prog.per_day"))
-    st.altair_chart(_per_day(per_day), width="stretch")
+    if any(d["reviews"] for d in per_day):
+        st.altair_chart(_per_day(per_day), width="stretch")
+    else:
+        # no chart of zeros: its axis would read "0.000000"
+        st.info(tr("prog.nothing"))
     st.subheader(tr("prog.mastery"))
     if data["mastery"]:
         # Text, not a chart: a chart drops labels that overlap (8 of 16 were shown).

@@ -101,9 +101,12 @@ def _page_lines(page, number: int) -> list[PdfLine]:
                 u = 0x2D
             get_box(handle, k, l, r, b, t)
             top, bottom = h - t.value, h - b.value
-            if tops:  # a character below or above the current line starts a new one
-                mid = (top + bottom) / 2
-                if mid > band_bottom or mid < band_top:
+            if tops and (top >= band_bottom or bottom <= band_top):
+                # A character wholly below or above the line starts a new one, unless it goes
+                # on rightwards just under or over it: a comma, period or underscore hangs
+                # below the letters' boxes ("4,096", "W_Value").
+                near = 0.5 * (band_bottom - band_top)
+                if not (l.value >= rights[-1] - 0.5 and top - band_bottom < near and band_top - bottom < near):
                     flush()
             if not tops:
                 band_top, band_bottom = top, bottom

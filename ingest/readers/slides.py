@@ -84,14 +84,14 @@ def _frame_text(frame, n: int, out: TextBuilder, bulleted: bool) -> None:
         level = p.level
         kind, start = _mark(p, bulleted)
         text, mono = _runs(p)
+        if not text:  # an empty paragraph shows no mark and takes no number
+            continue
         if kind == "number":
             number = start if start is not None else expect.get(level, 1)
             expect = {lv: k for lv, k in expect.items() if lv < level}
             expect[level] = number + 1
         else:
             expect = {lv: k for lv, k in expect.items() if lv < level}
-        if not text:
-            continue
         if mono:
             indent = "    " * level
             out.blank_line()

@@ -119,9 +119,10 @@ def open_index(setting: str | Path):
     return load_index(_safe_engine(loc), uri=loc.uri, prefix=PREFIX)
 
 
-def write_index(index, setting: str | Path, *, keep: int = 1) -> Path | None:
+def write_index(index, setting: str | Path, *, keep: int = 1, rebuild: bool = False) -> Path | None:
     """Write ``index`` as the new live version at ``setting``; the build folder (``None`` on an
-    engine). The previous version serves until the switch."""
+    engine, which is sent only the changed documents' rows unless ``rebuild``). The previous
+    version serves until the switch."""
     loc = locate(setting)
     if loc.is_folder:
         from rag.index import write_index as write_folder
@@ -130,7 +131,7 @@ def write_index(index, setting: str | Path, *, keep: int = 1) -> Path | None:
     from rag.backends.engine import save_index
 
     with write_lock(setting):
-        save_index(index, _safe_engine(loc), uri=loc.uri, prefix=PREFIX)
+        save_index(index, _safe_engine(loc), uri=loc.uri, prefix=PREFIX, rebuild=rebuild)
     return None
 
 

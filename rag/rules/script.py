@@ -7,6 +7,8 @@ Good enough to pick an analyzer and to prefer passages in the asker's language.
 from __future__ import annotations
 
 import re
+from collections import Counter
+from collections.abc import Sequence
 
 KANA_CLASS = "\u3040-\u309f\u30a0-\u30ff\uff66-\uff9f"
 HAN_CLASS = "\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff"
@@ -36,3 +38,25 @@ def detect_lang(text: str) -> str:
     if kana:
         return "ja"
     return "en"
+
+
+MIN_LANGUAGE_SHARE = 0.05  # a language of fewer passages than this share is not a notes language of its own
+
+
+def notes_languages(langs: Sequence[str], *, min_share: float = MIN_LANGUAGE_SHARE) -> list[str]:
+    """Each passage's language for the rules that compare the notes' languages (the dense leg
+    centred per language, the keyword leg kept to the question's language): its detected
+    language, or the most common one when fewer than ``min_share`` of the passages are in it —
+    a few Chinese paragraphs with enough kana to read as Japanese are not Japanese notes.
+
+    >>> notes_languages(["zh"] * 39 + ["ja"])[-1], notes_languages(["zh"] * 9 + ["ja"])[-1]
+    ('zh', 'ja')
+    """
+    if not 0.0 <= min_share <= 1.0:
+        raise ValueError(f"min_share must be in [0, 1], got {min_share}")
+    counts = Counter(langs)
+    if not counts:
+        return []
+    main = max(sorted(counts), key=lambda lang: counts[lang])
+    kept = {lang for lang, n in counts.items() if n >= min_share * len(langs)}
+    return [lang if lang in kept else main for lang in langs]

@@ -76,6 +76,10 @@ _MARKERS_TAIL = r"(?:\s*\[\d+(?:\s*[,，、]\s*\d+)*\])*"
 _ANSWER_END = re.compile(r"(?:[。！？!?]+|\.(?=\s|$|\[\d))[" + re.escape(CLOSERS) + r"]*" + _MARKERS_TAIL + r"|\n+")
 
 
+# A code block quoted in an answer: its fences, the lines between, and the markers after it.
+CODE_BLOCK = re.compile(r"(^```[^\n]*\n.*?\n```" + _MARKERS_TAIL + r")", re.M | re.S)
+
+
 def markers_in(text: str) -> list[int]:
     """Every passage number cited in ``text`` (``[2]``, ``[1, 3]``), in order.
 
@@ -100,15 +104,19 @@ def answer_sentences(text: str) -> list[str]:
     ['AはBです[1]。', 'Cです。[2]', 'It is D [3].', 'E']
     """
     out: list[str] = []
-    pos = 0
-    for m in _ANSWER_END.finditer(text):
-        seg = text[pos : m.end()].strip()
-        pos = m.end()
-        if seg:
-            out.append(seg)
-    tail = text[pos:].strip()
-    if tail:
-        out.append(tail)
+    for k, piece in enumerate(CODE_BLOCK.split(text)):
+        if k % 2:  # a quoted code block, with the markers after its closing fence, is one sentence
+            out.append(piece.strip())
+            continue
+        pos = 0
+        for m in _ANSWER_END.finditer(piece):
+            seg = piece[pos : m.end()].strip()
+            pos = m.end()
+            if seg:
+                out.append(seg)
+        tail = piece[pos:].strip()
+        if tail:
+            out.append(tail)
     merged: list[str] = []
     for s in out:
         if not WORDY.search(MARKER.sub("", s)):
