@@ -742,3 +742,20 @@ def test_the_answer_report_says_what_changed_from_the_one_it_replaces(tmp_path):
     assert "| test | 0.750 → 0.800 | 0.500 → 0.500 |" in "\n".join(lines)
     assert any(line.startswith("| dev | 0.800 | 0.500 |") for line in lines)  # no previous dev figures
     assert change_table({"previous": {}, "splits": {}}) == []
+
+
+def test_languages_setting_is_chosen_on_dev_never_below_off():
+    """``python -m eval languages`` keeps a setting only if it is at or above "off" on hit@1 and
+    MRR@10 of every dev set, then takes the best mean dev hit@1; test halves play no part."""
+    from eval.languages import choose
+
+    def r(seed, xling, test=0.0):
+        return {"seed": {"dev": {"hybrid": {"hit@1": seed[0], "mrr@10": seed[1]}}, "test": {"hybrid": {"hit@1": test}}},
+                "xling": {"dev": {"hybrid": {"hit@1": xling[0], "mrr@10": xling[1]}}, "test": {"hybrid": {"hit@1": test}}}}
+
+    results = {"off": r((0.8, 0.85), (0.4, 0.5)),
+               "a": r((0.79, 0.9), (0.9, 0.9), test=1.0),  # best xling, one seed question lower: refused
+               "b": r((0.8, 0.86), (0.5, 0.55)),
+               "c": r((0.81, 0.85), (0.45, 0.5))}
+    assert choose(results) == "b"  # 1.30 against c's 1.26
+    assert choose({"off": results["off"], "a": results["a"]}) == "off"
