@@ -179,21 +179,24 @@ def test_the_quiz_follows_the_chosen_size_and_scores_per_topic(browser, app_url)
         for i in range(5):
             page.get_by_text(f"Question {i + 1} of 5").wait_for(timeout=30_000)
             live = ".st-key-quiz-card [data-testid='stRadioOption']:not(:has(input[disabled]))"
-            for _ in range(5):  # a rerun may replace the card under the click: click until it holds
-                page.locator(live).first.click()
-                try:
-                    page.locator(f"{live} input:checked").wait_for(state="attached", timeout=5_000)
-                    break
-                except Exception:  # noqa: BLE001 -- playwright's TimeoutError: click again
-                    page.wait_for_timeout(500)
-            page.wait_for_timeout(1000)  # the choice reaches the server (a rerun) before "Check"
             for _ in range(3):
+                # A rerun still in flight (the size change, the last answer) may replace the card under
+                # the click and drop the choice: pick until it holds, and pick again whenever the app
+                # says no answer was picked.
+                for _ in range(5):
+                    page.locator(live).first.click()
+                    try:
+                        page.locator(f"{live} input:checked").wait_for(state="attached", timeout=5_000)
+                        break
+                    except Exception:  # noqa: BLE001 -- playwright's TimeoutError: click again
+                        page.wait_for_timeout(500)
+                page.wait_for_timeout(1000)  # the choice reaches the server (a rerun) before "Check"
                 page.locator(".st-key-quiz-check button").click()
-                said = page.locator(".st-key-quiz-next button").or_(page.get_by_text("Pick an answer first."))
-                said.first.wait_for(timeout=30_000)
-                if page.locator(".st-key-quiz-next button").count():
+                try:
+                    page.locator(".st-key-quiz-next button").wait_for(timeout=20_000)
                     break
-                page.wait_for_timeout(1000)
+                except Exception:  # noqa: BLE001 -- "Pick an answer first.": the choice was dropped
+                    page.wait_for_timeout(1000)
             shot(page, f"quiz-{i}.png")
             nxt = page.locator(".st-key-quiz-next button")
             assert nxt.inner_text().strip() == ("See the result" if i == 4 else "Next question")
