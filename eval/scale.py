@@ -421,8 +421,28 @@ def compare_backends(*, out: Path, backends: tuple[str, ...], quick: bool = Fals
     return 0
 
 
+def merge_earlier(rows: dict, notes: list[str], backends: tuple[str, ...], path: Path) -> tuple[dict, list[str]]:
+    """This run's rows, then the rows of earlier runs in ``path`` (``scale-backends.json``) that
+    it did not measure again (each row names the command that made it, ``run``); notes likewise."""
+    import json
+
+    run = f"--backend {','.join(backends)} ({time.strftime('%Y-%m-%d')})"
+    rows = {k: {**v, "run": run} for k, v in rows.items()}
+    try:
+        earlier = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return rows, notes
+    kept = {k: v for k, v in earlier.get("rows", {}).items() if k not in rows}
+    if not kept:
+        return rows, notes
+    head = [f"Rows from this run ({run}): {', '.join(rows) or 'none'}; rows kept from earlier runs: {', '.join(kept)}."]
+    return {**rows, **kept}, head + notes + [n for n in earlier.get("notes", []) if not n.startswith("Rows from this run")]
+
+
 def write_backends_report(rows: dict, notes: list[str], backends: tuple[str, ...], out: Path) -> None:
-    """``scale-backends.{md,json}`` from :func:`measure_backend` rows (one per backend and size)."""
+    """``scale-backends.{md,json}`` from :func:`measure_backend` rows (one per backend and size),
+    merged with the earlier runs' rows it did not measure again (:func:`merge_earlier`)."""
+    rows, notes = merge_earlier(rows, notes, backends, out / "scale-backends.json")
     cols = ("chunks", "sentences", "dense_kind", "build_s", "build_ms_per_item", "engine_idle_wait_s", "app_open_s",
             "app_rss_mb", "app_index_mb", "engine_process_rss_mb", "disk_mb", "hybrid_p50_ms", "hybrid_p95_ms")
     md = ["# Scale: the same synthetic chunks on each index backend", "",

@@ -139,6 +139,7 @@ class _DocPart:
 
 
 def _reuse(old: Index, doc: Document, rows: list[int]) -> _DocPart:
+    old.prefetch(rows)
     units = [old.chunk_units(i) for i in rows]
     spans = [old.chunk_unit_spans(i) for i in rows]
     return _DocPart(

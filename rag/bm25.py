@@ -96,10 +96,16 @@ class BM25Index:
         """``rank_bm25``'s own (slow) scoring, for tests and checks."""
         return np.asarray(self._okapi.get_scores(query_tokens), dtype=np.float32)
 
-    def leg(self, query_tokens: list[str], n: int) -> tuple[dict[int, float], np.ndarray]:
-        """The searcher's keyword leg: the top ``n`` chunks with their scores, and every chunk's
-        score (an engine-backed index answers the top ``n`` from its sparse vectors)."""
+    def leg(self, query_tokens: list[str], n: int, *,
+            rows: np.ndarray | None = None) -> tuple[dict[int, float], np.ndarray]:
+        """The searcher's keyword leg: the top ``n`` chunks (among ``rows``, if given; the others
+        score 0) with their scores, and every chunk's score (an engine-backed index answers the
+        top ``n`` from its sparse vectors)."""
         scores = self.scores(query_tokens)
+        if rows is not None:
+            inside = np.zeros(len(scores), dtype=np.float32)
+            inside[rows] = scores[rows]
+            scores = inside
         idx, s = top_n(scores, n)
         return dict(zip(idx.tolist(), s.tolist())), scores
 

@@ -23,6 +23,9 @@ def _faiss():
 
 
 class DenseIndex:
+    in_memory = True  # every vector in this process (an engine's are read by rows)
+    max_top = 2**62  # the largest k that top() answers
+
     def __init__(self, vectors: np.ndarray, *, kind: str = "auto", hnsw_m: int = 32, ef_search: int = 128):
         if kind not in FAISS_KINDS:
             raise ValueError(f"kind must be one of {FAISS_KINDS}, got {kind!r}")

@@ -112,6 +112,27 @@ class Index:
         """The analyzed terms of the chunks written in ``lang`` (computed at build time)."""
         return self.facts.vocabulary.get(lang, frozenset())
 
+    def prefetch(self, rows) -> None:
+        """Read chunks ``rows`` together before they are used one by one (an engine index reads
+        its records by rows; here they are in memory)."""
+
+    def pin(self, rows) -> None:
+        """Keep the vectors of chunks ``rows`` at hand: every question reads them (an engine
+        index then keeps them beside its recently used rows; here all are in memory)."""
+
+    def chunk_languages(self) -> list[str]:
+        """The detected language of every chunk, in index order."""
+        return [c.lang for c in self.chunks]
+
+    def parallel_rows(self) -> dict[int, int]:
+        """Row -> row of its translation (``Chunk.parallel``), for the chunks that have one."""
+        return {i: self.by_id[c.parallel] for i, c in enumerate(self.chunks) if c.parallel in self.by_id}
+
+    def rows_of_documents(self, doc_ids) -> np.ndarray:
+        """The rows of the chunks of ``doc_ids``, in index order."""
+        keep = set(doc_ids)
+        return np.flatnonzero(np.array([c.doc_id in keep for c in self.chunks], dtype=bool)).astype(np.int64)
+
     def chunk_units(self, i: int) -> np.ndarray:
         return self.units[self.unit_offsets[i] : self.unit_offsets[i + 1]]
 

@@ -88,7 +88,8 @@ def names_first(chunks: Sequence[Chunk], order: list[int], query: Query) -> list
     names = [t for t in (squash(n) for n in distinctive_terms(query.text, query.lang)) if t]
     if not names:
         return order
-    named = [i for i in order if all(t in squash(chunks[i].text) for t in names)]
+    texts = chunks.many(order) if hasattr(chunks, "many") else [chunks[i] for i in order]  # an engine's: one read
+    named = [i for i, c in zip(order, texts) if all(t in squash(c.text) for t in names)]
     if not named or named[0] == order[0]:
         return order
     first = set(named)
@@ -240,14 +241,36 @@ class Searcher:
             codes, langs, sample = self._languages()
             ref = self.passage_similarity(sample, qv)
             means = np.array([ref[codes[sample] == k].mean() for k in range(len(langs))])
-            shift = means[self.counts_as(query)]
-            whole = self.index.dense.vectors @ qv
-            rows = np.unique(np.concatenate([rows, top_n(whole - shift, n)[0]]))
-            sims = self.passage_similarity(rows, qv) - shift[rows] + float(ref.mean())
+            group = self.counts_as(query)
+            rows = np.unique(np.concatenate([rows, self.centred_top(qv, means, group, n)]))
+            sims = self.passage_similarity(rows, qv) - means[group[rows]] + float(ref.mean())
         else:
             sims = self.passage_similarity(rows, qv)
         best = np.argsort(-sims, kind="stable")[:n]
         return {int(rows[j]): float(sims[j]) for j in best}
+
+    def centred_top(self, qv: np.ndarray, means: np.ndarray, group: np.ndarray, n: int) -> np.ndarray:
+        """The rows of the ``n`` best passages by whole-passage cosine less the mean of their
+        language (``means[group]``), positive only. With the vectors in memory, from every
+        passage's cosine; on an engine, from its nearest passages — asked for more until each
+        language has its ``n`` best among them (the shift is the same within a language, so the
+        ``n`` best overall are among those) — so no question reads every vector."""
+        dense = self.index.dense
+        if dense.in_memory:
+            return top_n(dense.vectors @ qv - means[group], n)[0]
+        sizes = np.bincount(group, minlength=len(means))
+        want, m = np.minimum(sizes, n), min(len(dense), 4 * n)
+        while True:
+            got, _ = dense.top(qv, m)
+            have = np.bincount(group[got], minlength=len(means))
+            if (have >= want).all() or len(got) < m:
+                break
+            if m >= min(len(dense), dense.max_top):  # the engine answers no more: every passage's cosine
+                return top_n(dense.vectors @ qv - means[group], n)[0]
+            m = min(len(dense), dense.max_top, 4 * m)
+        cand = np.concatenate([got[group[got] == k][:n] for k in range(len(means))])
+        idx = top_n(dense.vectors[cand] @ qv - means[group[cand]], n)[0]
+        return cand[idx]
 
     def counts_as(self, query: Query) -> np.ndarray:
         """Each passage's notes language for ``query`` (a code into :meth:`_languages`): its own,
@@ -278,15 +301,18 @@ class Searcher:
         into the index's languages, and the rows whose scores give a language's mean: all of
         them, or every k-th up to CENTRE_SAMPLE (cached)."""
         if self._lang_codes is None or len(self._lang_codes[0]) != len(self.index.chunks):
-            of = notes_languages([c.lang for c in self.index.chunks])
+            of = notes_languages(self.index.chunk_languages())
             langs = sorted(set(of))
-            codes = np.array([langs.index(lang) for lang in of], dtype=np.int64)
+            at = {lang: k for k, lang in enumerate(langs)}
+            codes = np.array([at[lang] for lang in of], dtype=np.int8)
+            del of
             sample = np.concatenate([rows[:: max(1, len(rows) // CENTRE_SAMPLE)]
                                      for rows in (np.flatnonzero(codes == k) for k in range(len(langs)))])
             self._lang_codes = (codes, langs, np.sort(sample))
-            by_id = self.index.by_id  # the language code of each passage's translation, -1 if none
-            self._twins = np.array([codes[by_id[c.parallel]] if c.parallel in by_id else -1 for c in self.index.chunks],
-                                   dtype=np.int64)
+            self.index.pin(self._lang_codes[2])  # every centred question scores these passages
+            self._twins = np.full(len(codes), -1, dtype=np.int8)  # the language code of each passage's translation
+            for i, j in self.index.parallel_rows().items():
+                self._twins[i] = codes[j]
         return self._lang_codes
 
     def passage_similarity(self, rows: np.ndarray, qv: np.ndarray) -> np.ndarray:
@@ -313,13 +339,11 @@ class Searcher:
         bm25, all_bm25 = self.bm25_leg(q, n) if mode != "dense" else ({}, None)
         dense = self.dense_leg(q, n) if mode != "bm25" else {}
         if doc_ids is not None:
-            allowed = set(doc_ids)
-            keep = lambda run: {i: s for i, s in run.items() if self.index.chunks[i].doc_id in allowed}  # noqa: E731
+            rows_in = self.index.rows_of_documents(doc_ids)
+            inside = set(rows_in.tolist())
+            keep = lambda run: {i: s for i, s in run.items() if i in inside}  # noqa: E731
             if mode != "dense":
-                mask = np.array([c.doc_id in allowed for c in self.index.chunks])
-                all_bm25 = np.where(mask, all_bm25, 0.0)
-                idx, sc = top_n(all_bm25, n)
-                bm25 = dict(zip(idx.tolist(), sc.tolist()))
+                bm25, all_bm25 = self.index.bm25.leg(list(q.tokens), n, rows=rows_in)
             if mode != "bm25":
                 dense = keep(self.dense_leg(q, 4 * n)) or keep(self.dense_leg(q, len(self.index.chunks)))
         primary = (bm25 if mode == "bm25" else dense if mode == "dense"
@@ -330,6 +354,7 @@ class Searcher:
             order = names_first(self.index.chunks, order, q)
         reranking = mode == "rerank" and self.reranker is not None
         keep = order[: n if reranking else k]
+        self.index.prefetch(keep)
         dense_of = (
             dict(zip(keep, self.passage_similarity(np.array(keep, dtype=np.int64), q.vector).tolist()))
             if mode != "bm25" and keep

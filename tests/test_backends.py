@@ -169,6 +169,70 @@ def _vector_arrays(obj, n: int, dim: int, seen=None) -> list[str]:
     return out
 
 
+def _reachable(obj) -> list:
+    """Every object ``obj`` holds through this program's objects and plain containers (not
+    through an engine client's, which may run the engine itself in this process)."""
+    stack, seen, out = [obj], set(), []
+    while stack:
+        o = stack.pop()
+        if id(o) in seen:
+            continue
+        seen.add(id(o))
+        out.append(o)
+        if isinstance(o, dict):
+            stack += [*o.keys(), *o.values()]
+        elif isinstance(o, (list, tuple, set, frozenset)):
+            stack += list(o)
+        elif type(o).__module__.startswith("rag.") and hasattr(o, "__dict__"):
+            stack += list(vars(o).values())
+    return out
+
+
+def _per_chunk_data(obj, base) -> dict[str, int]:
+    """How many of ``base``'s chunk texts, token lists and document texts ``obj`` holds, and
+    whether it holds a sparse (BM25) matrix."""
+    texts = {c.text for c in base.chunks}
+    tokens = {tuple(t) for t in base.bm25.tokens if t}
+    docs = {d.text for d in base.documents.values()}
+    reach = _reachable(obj)
+    held = {o for o in reach if isinstance(o, str) and o in texts}
+    return {"texts": len(held), "tokens": len({tuple(o) for o in reach if isinstance(o, (list, tuple)) and o
+                                               and all(isinstance(x, str) for x in o) and tuple(o) in tokens}),
+            "documents": sum(1 for o in reach if isinstance(o, str) and o in docs),
+            "matrices": sum(1 for o in reach if type(o).__module__.startswith("scipy.sparse"))}
+
+
+@pytest.mark.parametrize("kind", ["milvus-lite", "qdrant-local"])
+def test_an_engine_index_holds_no_chunk_texts_or_tokens(kind, folder_corpus_index, tmp_path):
+    """An opened engine index holds the global statistics only: no chunk text, token list,
+    document text or BM25 matrix until a search reads its candidates' rows, and then no more
+    than those rows; the results are the folder's. (The folder index holds all of them.)"""
+    from rag.index import open_index as open_folder
+
+    folder, enc = folder_corpus_index
+    base = open_folder(folder)
+    n = len(base.chunks)
+    assert _per_chunk_data(base, base) == {"texts": n, "tokens": len({tuple(t) for t in base.bm25.tokens if t}),
+                                           "documents": len(base.documents), "matrices": 1}
+    setting = _setting(kind, tmp_path)
+    write_index(base, setting)
+    index = open_index(setting)
+    assert _per_chunk_data(index, base) == {"texts": 0, "tokens": 0, "documents": 0, "matrices": 0}
+    rules = dict(centre_languages=True, language_fusion=True, names_first=True)  # the rules that read every passage
+    for tuned in (fake_tuned(candidates=8), fake_tuned(candidates=8, **rules)):
+        s, f = (Searcher(x, encoder=enc, tuned=tuned) for x in (index, base))
+        for q in QUERIES[:4]:
+            for mode in ("bm25", "hybrid", "rerank"):
+                got, want = s.search(q, k=3, mode=mode), f.search(q, k=3, mode=mode)
+                assert [(h.chunk, h.scores["bm25"], h.score) for h in got] == [
+                    (h.chunk, h.scores["bm25"], h.score) for h in want], (q, mode)
+    read = index.chunks.fetcher.fetched
+    held = _per_chunk_data(s, base)
+    assert 0 < held["texts"] <= read < n and held["tokens"] <= read and held["matrices"] == 0, (held, read, n)
+    assert [h.chunk.id for h in s.search(QUERIES[0], k=3, mode="bm25", doc_ids=[base.chunks[0].doc_id])] == [
+        h.chunk.id for h in f.search(QUERIES[0], k=3, mode="bm25", doc_ids=[base.chunks[0].doc_id])]
+
+
 @pytest.mark.parametrize("kind", ["milvus-lite", "qdrant-local"])
 def test_an_engine_index_reads_only_the_vectors_a_search_needs(kind, folder_corpus_index, tmp_path):
     """Opening an engine index reads no vector; a search reads its candidates' rows, not all."""
@@ -245,6 +309,10 @@ def test_an_engine_update_sends_only_changed_documents(kind, tmp_path, monkeypat
     ingest(corpus, setting, encoder=enc)
     before = open_index(setting)
     names = sorted(SMALL_CORPUS)
+    # (read before the update: an opened engine index reads its rows from the engine, and the
+    # update deletes the removed and replaced documents' rows)
+    gone = sum(c.doc_id in (names[0], names[1]) for c in before.chunks)
+    before_ids = {c.id: i for i, c in enumerate(before.chunks)}
     (corpus / names[0]).unlink()
     changed = corpus / names[1]
     changed.write_text(changed.read_text(encoding="utf-8") + "\n\nZebrafish tokenomics paragraph.\n", encoding="utf-8")
@@ -263,12 +331,11 @@ def test_an_engine_update_sends_only_changed_documents(kind, tmp_path, monkeypat
     assert set(chunk_docs) == fresh and len(chunk_docs) == sum(c.doc_id in fresh for c in after.chunks)
     assert len([1 for n, _ in sent if n.endswith("_units")]) == sum(
         after.unit_offsets[i + 1] - after.unit_offsets[i] for i, c in enumerate(after.chunks) if c.doc_id in fresh)
-    gone = sum(c.doc_id in (names[0], names[1]) for c in before.chunks)
     assert len([1 for n, _ in deleted if n.endswith("_chunks")]) == gone
     proto = backend(setting)
     assert proto.count() == len(after.chunks) and proto.count(space="units") == len(after.units)
     kept = [c for c in after.chunks if c.doc_id not in fresh]
-    assert kept and all(before.by_id[c.id] is not None for c in kept)
+    assert kept and all(c.id in before_ids for c in kept)
     s = Searcher(after, encoder=enc, tuned=fake_tuned())
     assert s.search("quokka", k=1, mode="bm25")[0].chunk.doc_id == "added.md"
     folder = tmp_path / "folder-index"

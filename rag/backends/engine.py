@@ -29,29 +29,34 @@ candidates read just their rows' vectors (:mod:`rag.backends.remote`).
 
 from __future__ import annotations
 
+import base64
 import dataclasses
 import functools
 import hashlib
 import json
 import time
 import uuid
-from collections import Counter
-from collections.abc import Mapping, Sequence
+from collections import Counter, OrderedDict
+from collections.abc import Iterator, Mapping, Sequence
 from typing import Any
 
 import numpy as np
 
+from rag.analyze import get_analyzer
 from rag.backends.base import CHUNKS, UNITS, Row, check_k, check_space
-from rag.backends.remote import RemoteRows, RowFetcher
+from rag.backends.remote import CACHE_ROWS, KeyRanges, RemoteColumn, RemoteRows, RowFetcher, UnitColumn, UnitOwner
 from rag.bm25 import BM25Index, top_n
 from rag.dense import HNSW_FROM, DenseIndex
 from rag.errors import IndexCorruptError, IndexMissingError, IndexWriteError, RagError
-from rag.index import Index, _check_manifest, _check_offsets
+from rag.index import Index, _check_manifest
 from rag.types import Chunk, Document
 
 META, POINTER = "meta", "current"
-PIECE = 4000  # characters of the manifest/documents blob per meta row (Milvus JSON fields hold 64 KB)
-READ_BATCH = 512  # chunk records per read on open
+PIECE = 4000  # characters of a meta blob per meta row (Milvus JSON fields hold 64 KB)
+PARTS_FROM = 1 << 40  # meta keys of the parts read on demand (documents' texts, facts' texts)
+FORMAT = 2  # 2: per-chunk data only in the rows; the meta holds the global statistics
+RECORD_CACHE = 4096  # chunk records (text, tokens, spans) kept per opened index
+DOCUMENT_CACHE = 64  # documents (full text) kept per opened index
 _PROBE_DIM = 2
 
 
@@ -69,9 +74,8 @@ class EngineBackend:
         self.engine, self.uri, self.prefix, self.version, self.hnsw = engine, uri, prefix, version, hnsw
         self.generation = generation if generation is not None else version
         self._manifest = manifest
-        self.chunk_keys: np.ndarray | None = None
-        self.unit_keys: np.ndarray | None = None
-        self._sorted: dict[str, tuple[np.ndarray, np.ndarray]] = {}
+        self.chunk_keys: KeyRanges | None = None
+        self.unit_keys: KeyRanges | None = None
 
     def name(self, space: str) -> str:
         return f"{self.prefix}_{self.version if space == META else self.generation}_{space}"
@@ -104,7 +108,7 @@ class EngineBackend:
 
     def describe(self) -> dict[str, Any]:
         if self._manifest is None:
-            self._manifest, _ = read_meta(self)
+            self._manifest = read_meta(self)
         return self._manifest
 
     def rows(self, keys: np.ndarray, space: str = CHUNKS) -> tuple[np.ndarray, np.ndarray]:
@@ -113,14 +117,7 @@ class EngineBackend:
         if table is None:
             keys = np.asarray(keys, np.int64)
             return keys, np.ones(len(keys), bool)
-        if space not in self._sorted:
-            order = np.argsort(table, kind="stable")
-            self._sorted[space] = (table[order], order)
-        sk, order = self._sorted[space]
-        keys = np.asarray(keys, np.int64)
-        at = np.minimum(np.searchsorted(sk, keys), max(len(sk) - 1, 0))
-        held = (sk[at] == keys) if len(sk) else np.zeros(len(keys), bool)
-        return order[at[held]], held
+        return table.rows_of(keys)
 
     def top_rows(self, search, k: int, space: str, limit: int) -> tuple[np.ndarray, np.ndarray]:
         """``search(k)`` -> (keys, scores) as this layout's rows: asks for more while rows the
@@ -197,17 +194,67 @@ def sparse_rows(bm25: BM25Index) -> list[dict[int, float]]:
     return out
 
 
-def _meta_rows(manifest: dict, documents: dict[str, Document]) -> list[Row]:
-    blob = json.dumps({"manifest": manifest, "documents": [d.to_dict() for d in documents.values()]},
-                      ensure_ascii=False)
+def _pieces(blob: str, first: int) -> list[Row]:
     probe = np.array([1.0, 0.0], np.float32)
-    return [Row(j, "_meta", probe, None, {"text": blob[i : i + PIECE]}) for j, i in enumerate(range(0, len(blob), PIECE))]
+    n = max(1, -(-len(blob) // PIECE))
+    return [Row(first + j, "_meta", probe, None, {"text": blob[j * PIECE : (j + 1) * PIECE], "of": n})
+            for j in range(n)]
+
+
+def _meta_rows(manifest: dict, parts: Mapping[str, str]) -> tuple[dict, list[Row]]:
+    """The meta rows of a version: the manifest (keys ``0 …``, read on open) and ``parts``,
+    text blobs read only when asked for (keys from :data:`PARTS_FROM`, listed in the manifest's
+    ``meta_parts``); the manifest as stored."""
+    rows, at, where = [], PARTS_FROM, {}
+    for name, blob in parts.items():
+        got = _pieces(blob, at)
+        where[name] = [at, len(got)]
+        rows += got
+        at += len(got)
+    manifest = {**manifest, "meta_parts": where}
+    return manifest, _pieces(json.dumps(manifest, ensure_ascii=False), 0) + rows
+
+
+def _pack(a: np.ndarray, dtype) -> str:
+    return base64.b64encode(np.ascontiguousarray(a, dtype).tobytes()).decode("ascii")
+
+
+def _unpack(s: str, dtype) -> np.ndarray:
+    return np.frombuffer(base64.b64decode(s.encode("ascii")), dtype=dtype).copy()
+
+
+def global_stats(index: Index) -> tuple[dict, dict[str, str]]:
+    """What an opened engine index keeps in memory, computed at write time: BM25's document
+    frequencies as idf, the mean length and parameters; per chunk only its unit count and a
+    language code (packed); the parallel links and the rows they point at; the facts' small
+    parts (vocabulary per language, question lists). And the parts read on demand: each
+    document (with its text) and the facts' texts."""
+    bm = index.bm25
+    lens = [len(t) or 1 for t in bm.tokens]  # rank_bm25 counts an empty chunk as one empty token
+    names = sorted({c.lang for c in index.chunks})
+    code = {x: i for i, x in enumerate(names)}
+    parallel = [[i, index.by_id[c.parallel]] for i, c in enumerate(index.chunks) if c.parallel in index.by_id]
+    stats = {
+        "format": FORMAT,
+        "bm25": {"k1": bm.k1, "b": bm.b, "avgdl": sum(lens) / len(lens), "idf": {t: bm.idf(t) for t in bm.vocabulary}},
+        "unit_counts": _pack(np.diff(index.unit_offsets), np.uint32),
+        "langs": {"names": names, "codes": _pack(np.array([code[c.lang] for c in index.chunks]), np.uint8)},
+        "parallel": parallel,
+        "ids": {index.chunks[j].id: j for _, j in parallel},
+        "question_lists": sorted(index.facts.question_lists),
+        "vocabulary": {x: sorted(v) for x, v in sorted(index.facts.vocabulary.items())},
+        "doc_records": {d.doc_id: {**d.to_dict(), "text": None, "origin": None} for d in index.documents.values()},
+    }
+    parts = {f"doc:{d.doc_id}": json.dumps(d.to_dict(), ensure_ascii=False) for d in index.documents.values()}
+    for name in ("quotable_text", "squashed_notes", "answer_text"):
+        parts[f"facts:{name}"] = getattr(index.facts, name)
+    return stats, parts
 
 
 def _generation_signature(index: Index, hnsw: bool) -> dict[str, Any]:
     """What rows of one generation share: a change re-sends every row."""
     return {"encoder": index.manifest["encoder"], "analyzer": index.manifest["analyzer"], "hnsw": hnsw,
-            "sparse_ids": SPARSE_IDS}
+            "sparse_ids": SPARSE_IDS, "format": FORMAT}
 
 
 def _doc_groups(index: Index) -> list[tuple[str, int, int]]:
@@ -224,9 +271,10 @@ def _doc_groups(index: Index) -> list[tuple[str, int, int]]:
 
 
 def _chunk_payload(index: Index, i: int, heads_set: np.ndarray) -> dict[str, Any]:
+    a, b = int(index.unit_offsets[i]), int(index.unit_offsets[i + 1])
     return {"chunk": index.chunks[i].to_dict(), "tokens": list(index.bm25.tokens[i]),
             "head": index.heads[i].tolist() if heads_set[i] else None,
-            "spans": index.chunk_unit_spans(i).tolist()}
+            "spans": index.chunk_unit_spans(i).tolist(), "kinds": np.asarray(index.facts.unit_kinds[a:b]).tolist()}
 
 
 def _doc_hash(index: Index, lo: int, hi: int, payloads: list[dict]) -> str:
@@ -237,17 +285,16 @@ def _doc_hash(index: Index, lo: int, hi: int, payloads: list[dict]) -> str:
     return h.hexdigest()[:32]
 
 
-def _layout_keys(layout: list) -> tuple[np.ndarray, np.ndarray]:
-    """Chunk and unit keys, in index order, of a manifest's layout ``[[doc, hash, key, n, ukey, nu], ...]``."""
-    ck = [np.arange(k, k + n, dtype=np.int64) for _, _, k, n, _, _ in layout]
-    uk = [np.arange(k, k + n, dtype=np.int64) for _, _, _, _, k, n in layout]
-    empty = np.zeros(0, np.int64)
-    return np.concatenate(ck + [empty]), np.concatenate(uk + [empty])
+def _layout_keys(layout: list) -> tuple[KeyRanges, KeyRanges]:
+    """Chunk and unit keys, in index order, of a manifest's layout ``[[doc, hash, key, n, ukey, nu], ...]``
+    (held per document: each document's keys are consecutive)."""
+    return (KeyRanges([d[2] for d in layout], [d[3] for d in layout]),
+            KeyRanges([d[4] for d in layout], [d[5] for d in layout]))
 
 
 def _try_meta(engine, prefix: str, version: str, uri: str) -> dict | None:
     try:
-        return read_meta(EngineBackend(engine, uri=uri, prefix=prefix, version=version))[0]
+        return read_meta(EngineBackend(engine, uri=uri, prefix=prefix, version=version))
     except (IndexCorruptError, ValueError, KeyError, TypeError):
         return None
 
@@ -302,16 +349,18 @@ def save_index(index: Index, engine, *, uri: str, prefix: str, rebuild: bool = F
         new_units += [Row(next_ukey + j, doc, index.units[u0 + j], None, {"owner": next_key + int(index.unit_owner[u0 + j]) - lo})
                       for j in range(nu)]
         next_key, next_ukey = next_key + hi - lo, next_ukey + nu
+    stats, parts = global_stats(index)
     manifest = {**index.manifest, "sparse": {"ids": SPARSE_IDS}, "units": int(len(index.units)), "generation": generation,
-                "generation_signature": sig, "layout": layout, "next_key": next_key, "next_unit_key": next_ukey}
+                "generation_signature": sig, "layout": layout, "next_key": next_key, "next_unit_key": next_ukey,
+                "engine": stats}
+    manifest, meta = _meta_rows(manifest, parts)
     be._manifest = manifest
     try:
         if same_gen:
             engine.create(be.name(META), dim=_PROBE_DIM, sparse=False, hnsw=False)
         else:
             be.create(index.dense.dim)
-        meta = _meta_rows(manifest, index.documents)  # first: it names the keys this write adds
-        engine.upsert(be.name(META), meta)
+        engine.upsert(be.name(META), meta)  # first: it names the keys this write adds
         before = {s: engine.count(be.name(s)) for s in (CHUNKS, UNITS)}
         engine.insert(be.name(CHUNKS), new_chunks)  # every key is new: never a live row's
         engine.insert(be.name(UNITS), new_units)
@@ -349,26 +398,44 @@ def save_index(index: Index, engine, *, uri: str, prefix: str, rebuild: bool = F
 # --- read ---------------------------------------------------------------------------------------------
 
 
-def read_meta(be: EngineBackend) -> tuple[dict, dict[str, Document]]:
-    n = be.engine.count(be.name(META)) if be.name(META) in be.engine.names() else 0
-    if not n:
+def _read_blob(be: EngineBackend, first: int, n: int | None = None) -> str:
+    name = be.name(META)
+    if n is None:  # the manifest: its first row says how many there are
+        got = be.engine.fetch(name, [first], vectors=False)
+        if first not in got:
+            raise IndexCorruptError(f"index at {be.uri} version {be.version} has no manifest; "
+                                    "run `python -m ingest --rebuild`")
+        n = int(got[first].payload.get("of", 0))
+    keys = list(range(first, first + n))
+    got = be.engine.fetch(name, keys, vectors=False)
+    if len(got) != n:
+        raise IndexCorruptError(f"index at {be.uri} version {be.version} misses meta rows; "
+                                "run `python -m ingest --rebuild`")
+    return "".join(got[k].payload["text"] for k in keys)
+
+
+def read_meta(be: EngineBackend) -> dict:
+    """The version's manifest (the global statistics included; the parts stay on the engine)."""
+    if be.name(META) not in be.engine.names():
         raise IndexCorruptError(f"index at {be.uri} version {be.version} has no manifest; "
                                 "run `python -m ingest --rebuild`")
-    blob = "".join(r.payload["text"] for r in be.engine.scan(be.name(META), n, vectors=False))
-    d = json.loads(blob)
-    docs = [Document.from_dict(x) for x in d["documents"]]
-    return d["manifest"], {x.doc_id: x for x in docs}
+    return json.loads(_read_blob(be, 0))
+
+
+def read_part(be: EngineBackend, manifest: dict, name: str) -> str:
+    """A text part of the meta (a document, a facts text), read from the engine."""
+    first, n = manifest["meta_parts"][name]
+    return _read_blob(be, int(first), int(n))
 
 
 class EngineDense(DenseIndex):
-    """The dense leg asked of the engine. ``vectors`` are in memory only for an index just
-    written (:func:`attach`); an opened one reads them by rows (:class:`RemoteRows`)."""
+    """The dense leg asked of the engine; the vectors are read by rows (:class:`RemoteRows`)."""
 
-    def __init__(self, vectors: np.ndarray | RemoteRows, *, kind: str, backend: EngineBackend, space: str):
-        if isinstance(vectors, RemoteRows):
-            self.vectors, self.kind, self.hnsw_m, self.ef_search, self._index = vectors, kind, 32, 128, None
-        else:
-            super().__init__(vectors, kind=kind)
+    in_memory = False
+    max_top = 16_384  # Milvus's limit on one search's k
+
+    def __init__(self, vectors: RemoteRows, *, kind: str, backend: EngineBackend, space: str):
+        self.vectors, self.kind, self.hnsw_m, self.ef_search, self._index = vectors, kind, 32, 128, None
         self.backend, self.space = backend, space
 
     @property
@@ -381,46 +448,257 @@ class EngineDense(DenseIndex):
                                      limit=max(k, 16_384))
 
 
-class EngineBM25(BM25Index):
-    """BM25 whose candidates are asked of the engine (sparse vectors of our own weights); every
-    chunk's score, for the candidates' order, the hits' displayed score and the document
-    filter, is computed here."""
+class RowScores:
+    """BM25 scores of a query, computed for the rows asked (``s[i]``) from their tokens; rows
+    outside ``within`` (a document filter) score 0."""
 
-    def __init__(self, tokens: list[list[str]], *, analyzer: str, backend: EngineBackend, **kw):
-        super().__init__(tokens, analyzer=analyzer, **kw)
+    def __init__(self, bm25: EngineBM25, counts: Counter, within: set[int] | None = None):
+        self.bm25, self.counts, self.within = bm25, counts, within
+        self.known: dict[int, float] = {}
+
+    def __len__(self) -> int:
+        return len(self.bm25)
+
+    def __getitem__(self, i) -> np.float32:
+        i = int(i)
+        if self.within is not None and i not in self.within:
+            return np.float32(0.0)
+        if i not in self.known:
+            self.bm25.score_rows(self, [i])
+        return np.float32(self.known[i])
+
+
+class EngineBM25:
+    """BM25 on an engine: the candidates come from the engine's sparse search (our own
+    weights), and each candidate's score is computed here from its tokens (read from its row)
+    and the global statistics written with the version (idf of every term, mean length, k1, b),
+    with the same arithmetic as :class:`BM25Index`'s matrix — so the same scores. Holds no
+    per-chunk data."""
+
+    def __init__(self, tokens: RemoteColumn, *, analyzer: str, stats: Mapping, backend: EngineBackend):
+        self.tokens, self.analyzer, self.analyze = tokens, analyzer, get_analyzer(analyzer)
+        self.k1, self.b, self.avgdl = float(stats["k1"]), float(stats["b"]), float(stats["avgdl"])
+        self._idf: dict[str, float] = stats["idf"]
         self.backend = backend
 
-    def query_weights(self, query_tokens: list[str]) -> dict[int, float]:
+    def __len__(self) -> int:
+        return len(self.tokens)
+
+    @property
+    def vocabulary(self):
+        return self._idf.keys()
+
+    def idf(self, token: str) -> float:
+        return float(self._idf.get(token, 0.0))
+
+    def counts(self, query_tokens: Sequence[str]) -> Counter:
+        return Counter(t for t in query_tokens if t in self._idf)
+
+    def query_weights(self, query_tokens: Sequence[str]) -> dict[int, float]:
         out: dict[int, float] = {}
-        for t, c in Counter(t for t in query_tokens if t in self._terms).items():
+        for t, c in self.counts(query_tokens).items():
             out[term_id(t)] = out.get(term_id(t), 0.0) + float(c)
         return out
 
-    def leg(self, query_tokens: list[str], n: int) -> tuple[dict[int, float], np.ndarray]:
-        scores = self.scores(query_tokens)
-        weights = self.query_weights(query_tokens)
-        k = min(2 * n, len(self))
-        if not weights or k < 1:
+    def score_rows(self, scores: RowScores, rows: Sequence[int]) -> np.ndarray:
+        """The scores of ``rows`` (kept in ``scores``): per query term, in the query's order,
+        idf x tf x (k1 + 1) / (tf + k1 x (1 - b + b x length / mean length)) x its count,
+        summed in float64 as the folder's matrix product does, then float32."""
+        todo = [int(r) for r in rows if int(r) not in scores.known]
+        k1, b, avgdl = self.k1, self.b, self.avgdl
+        for r, toks in zip(todo, self.tokens.many(todo)):
+            tf = Counter(toks)
+            norm = k1 * (1 - b + b * (len(toks) or 1) / avgdl)
+            s = 0.0
+            for t, c in scores.counts.items():
+                f = tf.get(t)
+                if f:
+                    s += self._idf[t] * f * (k1 + 1) / (f + norm) * float(c)
+            scores.known[r] = s
+        return np.array([scores.known[int(r)] for r in rows], dtype=np.float64).astype(np.float32)
+
+    def scores(self, query_tokens: Sequence[str]) -> RowScores:
+        return RowScores(self, self.counts(query_tokens))
+
+    def leg(self, query_tokens: Sequence[str], n: int, *,
+            rows: np.ndarray | None = None) -> tuple[dict[int, float], RowScores]:
+        """The top ``n`` chunks (among ``rows`` if given) and the query's scores: the engine
+        proposes ``2n`` candidates (its weights may be an older write's), scored here."""
+        counts = self.counts(query_tokens)
+        scores = RowScores(self, counts, None if rows is None else set(np.asarray(rows).tolist()))
+        if not counts:
             return {}, scores
-        rows, _ = self.backend.top_rows(lambda m: self.backend.sparse_top(weights, m), k, CHUNKS, limit=max(k, 16_384))
-        mask = np.zeros(len(scores), bool)
-        mask[rows] = True
-        idx, s = top_n(np.where(mask, scores, 0.0), n)
-        return dict(zip(idx.tolist(), s.tolist())), scores
+        if rows is None:
+            weights = self.query_weights(query_tokens)
+            k = min(2 * n, len(self))
+            rows, _ = self.backend.top_rows(lambda m: self.backend.sparse_top(weights, m), k, CHUNKS,
+                                            limit=max(k, 16_384))
+        rows = np.sort(np.asarray(rows, np.int64))
+        if not len(rows):
+            return {}, scores
+        idx, s = top_n(self.score_rows(scores, rows), n)
+        return dict(zip(rows[idx].tolist(), s.tolist())), scores
+
+    def top(self, query_tokens: Sequence[str], n: int) -> tuple[np.ndarray, np.ndarray]:
+        got, _ = self.leg(query_tokens, n)
+        return np.array(list(got), dtype=np.int64), np.array(list(got.values()), dtype=np.float32)
+
+
+class EngineFacts:
+    """:class:`~rag.facts.IndexFacts` of an engine index: vocabulary and question lists from
+    the manifest, unit kinds from the chunk rows, and the three corpus-wide texts (the topic
+    gate's and the drill's) read from the engine the first time they are asked for."""
+
+    def __init__(self, be: EngineBackend, manifest: dict, unit_kinds: UnitColumn):
+        stats = manifest["engine"]
+        self._be, self._manifest, self.unit_kinds = be, manifest, unit_kinds
+        self.question_lists = frozenset(stats["question_lists"])
+        self.vocabulary = {lang: frozenset(terms) for lang, terms in stats["vocabulary"].items()}
+
+    def _part(self, name: str) -> str:
+        return read_part(self._be, self._manifest, f"facts:{name}")
+
+    @functools.cached_property
+    def quotable_text(self) -> str:
+        return self._part("quotable_text")
+
+    @functools.cached_property
+    def squashed_notes(self) -> str:
+        return self._part("squashed_notes")
+
+    @functools.cached_property
+    def answer_text(self) -> str:
+        return self._part("answer_text")
+
+
+class EngineDocuments(Mapping):
+    """The documents of an engine index by id, in index order; a document (with its full
+    text) is read from the engine when asked for, the last :data:`DOCUMENT_CACHE` kept."""
+
+    def __init__(self, be: EngineBackend, manifest: dict):
+        self._be, self._manifest = be, manifest
+        self._ids = list(manifest["engine"]["doc_records"])
+        self._known = set(self._ids)
+        self._lru: OrderedDict[str, Document] = OrderedDict()
+
+    def __len__(self) -> int:
+        return len(self._ids)
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._ids)
+
+    def __contains__(self, doc_id) -> bool:
+        return doc_id in self._known
+
+    def record(self, doc_id: str) -> dict:
+        """A document's fields but its text (and origin map), without reading it."""
+        return self._manifest["engine"]["doc_records"][doc_id]
+
+    def __getitem__(self, doc_id: str) -> Document:
+        if doc_id not in self._known:
+            raise KeyError(doc_id)
+        if doc_id not in self._lru:
+            self._lru[doc_id] = Document.from_dict(json.loads(read_part(self._be, self._manifest, f"doc:{doc_id}")))
+            while len(self._lru) > DOCUMENT_CACHE:
+                self._lru.popitem(last=False)
+        self._lru.move_to_end(doc_id)
+        return self._lru[doc_id]
+
+
+class EngineIds(Mapping):
+    """Chunk id -> row of an engine index: the rows parallel links point at (in the manifest)
+    and the chunks read lately; any other id makes it read every chunk's id once (the few
+    features that look chunks up by id among all of them — a quiz over the study cards)."""
+
+    def __init__(self, linked: Mapping[str, int], chunks: RemoteColumn):
+        self._linked, self._chunks = dict(linked), chunks
+        self._seen: OrderedDict[str, int] = OrderedDict()
+        self._all: dict[str, int] | None = None
+
+    def saw(self, chunk_id: str, row: int) -> None:
+        self._seen[chunk_id] = row
+        self._seen.move_to_end(chunk_id)
+        while len(self._seen) > 4 * CACHE_ROWS:
+            self._seen.popitem(last=False)
+
+    def _find(self, chunk_id) -> int | None:
+        for table in (self._linked, self._seen):
+            if chunk_id in table:
+                return table[chunk_id]
+        if self._all is None:
+            self._all = {c.id: i for i, c in enumerate(self._chunks)}
+        return self._all.get(chunk_id)
+
+    def __getitem__(self, chunk_id) -> int:
+        row = self._find(chunk_id)
+        if row is None:
+            raise KeyError(chunk_id)
+        return row
+
+    def __contains__(self, chunk_id) -> bool:
+        return chunk_id is not None and self._find(chunk_id) is not None
+
+    def __len__(self) -> int:
+        return len(self._chunks)
+
+    def __iter__(self):
+        return (c.id for c in self._chunks)
 
 
 @dataclasses.dataclass
 class EngineIndex(Index):
+    """An :class:`Index` whose per-chunk data stays on the engine: records, tokens, spans and
+    unit kinds are read per row (:class:`RemoteColumn`, the last :data:`RECORD_CACHE` kept),
+    vectors per row (:class:`RemoteRows`); in memory only the global statistics of the
+    manifest, the unit offsets and a language code per chunk."""
+
     backend: EngineBackend | None = None
+
+    def __post_init__(self):
+        if not (len(self.bm25) == len(self.dense) == len(self.heads) == len(self.chunks) == len(self.unit_offsets) - 1
+                and len(self.units) == len(self.unit_spans) == self.unit_offsets[-1]):
+            raise IndexCorruptError(f"index at {self.backend.uri}: its parts disagree; "
+                                    "run `python -m ingest --rebuild`")
+        stats = self.manifest["engine"]
+        self.by_id = EngineIds(stats["ids"], self.chunks)
 
     @functools.cached_property
     def unit_dense(self) -> DenseIndex:
         return EngineDense(self.units, kind=self.dense.kind, backend=self.backend, space=UNITS)
 
+    @functools.cached_property
+    def unit_owner(self) -> UnitOwner:
+        return UnitOwner(self.unit_offsets)
+
+    def token_set(self, i: int) -> frozenset[str]:
+        return frozenset(self.bm25.tokens[i])
+
+    def prefetch(self, rows) -> None:
+        self.chunks.many(list(rows))
+
+    def pin(self, rows) -> None:
+        rows = np.asarray(rows, np.int64)
+        self.dense.vectors.fetcher.pin(self.backend.chunk_keys[rows].tolist())
+        units = np.concatenate([np.arange(self.unit_offsets[r], self.unit_offsets[r + 1]) for r in rows.tolist()]
+                               + [np.zeros(0, np.int64)])
+        self.units.fetcher.pin(self.backend.unit_keys[units].tolist())
+
+    def chunk_languages(self) -> list[str]:
+        langs = self.manifest["engine"]["langs"]
+        return [langs["names"][c] for c in _unpack(langs["codes"], np.uint8).tolist()]
+
+    def parallel_rows(self) -> dict[int, int]:
+        return {int(i): int(j) for i, j in self.manifest["engine"]["parallel"]}
+
+    def rows_of_documents(self, doc_ids) -> np.ndarray:
+        keep = set(doc_ids)
+        at = self.backend.chunk_keys
+        layout = self.manifest["layout"]
+        parts = [np.arange(at.starts[d], at.starts[d + 1]) for d, item in enumerate(layout) if item[0] in keep]
+        return np.concatenate(parts + [np.zeros(0, np.int64)]).astype(np.int64)
+
     def passage_similarity(self, rows: np.ndarray, qv: np.ndarray, *, whole_weight: float = 0.5) -> np.ndarray:
         """:meth:`Index.passage_similarity`, reading only ``rows``' vectors (one fetch per space)."""
-        if not isinstance(self.units, RemoteRows):
-            return super().passage_similarity(rows, qv, whole_weight=whole_weight)
         rows = np.asarray(rows, dtype=np.int64).reshape(-1)
         whole = self.dense.vectors[rows] @ qv
         best = self.heads[rows] @ qv
@@ -434,32 +712,35 @@ class EngineIndex(Index):
         return whole_weight * whole + (1.0 - whole_weight) * best
 
 
-def remote_vectors(be: EngineBackend, *, dim: int) -> tuple[RemoteRows, RemoteRows, RemoteRows]:
-    """Chunk, heading and unit vectors of ``be``'s layout, read by rows."""
+def _fetchers(be: EngineBackend, *, dim: int, ids: list) -> tuple[RowFetcher, RowFetcher, RowFetcher, Any, Any]:
+    """Row readers of ``be``'s layout: chunk vectors (with the heading vector), chunk records
+    (record, tokens, unit spans, unit kinds; no vector), unit vectors; and the bulk readers of
+    just the vectors (for a pass over every row)."""
     zero = np.zeros(dim, np.float32)
+    chunks, units = be.name(CHUNKS), be.name(UNITS)
 
-    def chunk_rows(keys: list[int]) -> dict[int, tuple[np.ndarray, ...]]:
-        got = be.engine.fetch(be.name(CHUNKS), keys)
+    def vector_rows(keys: list[int]) -> dict[int, tuple[np.ndarray, ...]]:
+        got = be.engine.fetch(chunks, keys)
         return {k: (r.dense, np.asarray(r.payload["head"], np.float32) if r.payload.get("head") is not None else zero)
                 for k, r in got.items()}
 
-    def unit_rows(keys: list[int]) -> dict[int, tuple[np.ndarray, ...]]:
-        return {k: (r.dense,) for k, r in be.engine.fetch(be.name(UNITS), keys).items()}
+    def record_rows(keys: list[int]) -> dict[int, tuple]:
+        got = be.engine.fetch(chunks, keys, vectors=False)
+        rows, held = be.rows(np.asarray(list(got), np.int64))
+        out = {}
+        for (k, r), row in zip([x for x, h in zip(got.items(), held) if h], rows.tolist()):
+            p = r.payload
+            c = Chunk.from_dict(p["chunk"])
+            ids[0].saw(c.id, row)
+            out[k] = (c, tuple(p["tokens"]), np.asarray(p["spans"], np.int64).reshape(-1, 2),
+                      np.asarray(p["kinds"], np.uint8))
+        return out
 
-    cf, uf = RowFetcher(chunk_rows), RowFetcher(unit_rows)
-    return (RemoteRows(cf, be.chunk_keys, dim, column=0), RemoteRows(cf, be.chunk_keys, dim, column=1),
-            RemoteRows(uf, be.unit_keys, dim))
+    def bulk(name: str):
+        return lambda keys: {k: r.dense for k, r in be.engine.fetch(name, keys, payload=False).items()}
 
-
-def attach(index: Index, be: EngineBackend) -> EngineIndex:
-    """``index`` (just written to ``be``) served by the engine, without reading it back."""
-    bm25 = EngineBM25(index.bm25.tokens, analyzer=index.bm25.analyzer, backend=be, k1=index.bm25.k1, b=index.bm25.b)
-    return EngineIndex(
-        manifest=be.describe(), documents=index.documents, chunks=index.chunks, bm25=bm25,
-        dense=EngineDense(index.dense.vectors, kind=index.dense.kind, backend=be, space=CHUNKS),
-        heads=index.heads, units=index.units, unit_offsets=index.unit_offsets, unit_spans=index.unit_spans,
-        path=None, facts=index.facts, backend=be,
-    )
+    return (RowFetcher(vector_rows), RowFetcher(record_rows, cache=RECORD_CACHE),
+            RowFetcher(lambda keys: {k: (v,) for k, v in bulk(units)(keys).items()}), bulk(chunks), bulk(units))
 
 
 def _open_version(engine, *, uri: str, prefix: str) -> EngineBackend:
@@ -467,8 +748,11 @@ def _open_version(engine, *, uri: str, prefix: str) -> EngineBackend:
     if version is None:
         raise IndexMissingError(f"no index at {uri}: build one with `python -m ingest --index {uri}`")
     be = EngineBackend(engine, uri=uri, prefix=prefix, version=version)
-    m = be.describe()
-    if m.get("sparse", {}).get("ids") != SPARSE_IDS or "layout" not in m:
+    try:
+        m = be.describe()
+    except (ValueError, KeyError, TypeError):
+        m = {}
+    if m.get("sparse", {}).get("ids") != SPARSE_IDS or "layout" not in m or m.get("engine", {}).get("format") != FORMAT:
         raise IndexCorruptError(f"index at {uri} was written by an older version of this program; "
                                 "rebuild it with `python -m ingest --rebuild`")
     be.generation = m["generation"]
@@ -483,40 +767,37 @@ def live_backend(engine, *, uri: str, prefix: str) -> EngineBackend:
 
 
 def load_index(engine, *, uri: str, prefix: str) -> EngineIndex:
-    """The live version's index (records only; vectors read by rows); any inconsistency is an
-    :class:`IndexCorruptError`."""
+    """The live version's index: its manifest and global statistics only (records and vectors
+    read by rows); any inconsistency is an :class:`IndexCorruptError`."""
     be = _open_version(engine, uri=uri, prefix=prefix)
     try:
-        manifest, documents = read_meta(be)
+        manifest = be.describe()
         _check_manifest(manifest, uri)
-        n = manifest["chunks"]
-        chunks, tokens, spans, counts = [], [], [], []
-        dim = manifest["encoder"]["dim"]
-        keys = be.chunk_keys.tolist()
-        for lo in range(0, len(keys), READ_BATCH):  # records only: vectors stay on the engine
-            part = keys[lo : lo + READ_BATCH]
-            got = engine.fetch(be.name(CHUNKS), part, vectors=False)
-            for k in part:
-                p = got[k].payload
-                chunks.append(Chunk.from_dict(p["chunk"]))
-                tokens.append(list(p["tokens"]))
-                spans.extend(p["spans"])
-                counts.append(len(p["spans"]))
-        if len(chunks) != n or manifest.get("units") != sum(counts) or len(be.unit_keys) != sum(counts):
-            raise IndexCorruptError(f"index at {uri} holds {len(chunks)} of {n} chunks; run `python -m ingest --rebuild`")
+        stats, n, dim = manifest["engine"], manifest["chunks"], manifest["encoder"]["dim"]
+        counts = _unpack(stats["unit_counts"], np.uint32).astype(np.int64)
+        offsets = np.concatenate([[0], np.cumsum(counts)]).astype(np.int64)
+        if len(counts) != n or len(be.chunk_keys) != n or manifest.get("units") != offsets[-1] \
+                or len(be.unit_keys) != offsets[-1] or set(stats["doc_records"]) != set(manifest["documents"]):
+            raise IndexCorruptError(f"index at {uri}: its layout does not match its {n} chunks; "
+                                    "run `python -m ingest --rebuild`")
         kind = ("hnsw" if n >= HNSW_FROM else "flat") if manifest["faiss"] == "auto" else manifest["faiss"]
         be.hnsw = kind == "hnsw"
-        bm25 = EngineBM25(tokens, analyzer=manifest["analyzer"], backend=be)
-        vectors, heads, units = remote_vectors(be, dim=dim)
+        ids: list = [None]
+        vf, rf, uf, chunk_bulk, unit_bulk = _fetchers(be, dim=dim, ids=ids)
+        chunks = RemoteColumn(rf, be.chunk_keys, 0)
+        spans = UnitColumn(RemoteColumn(rf, be.chunk_keys, 2), offsets, width=2)
+        kinds = UnitColumn(RemoteColumn(rf, be.chunk_keys, 3), offsets, dtype=np.uint8)
         index = EngineIndex(
-            manifest=manifest, documents=documents, chunks=chunks, bm25=bm25,
-            dense=EngineDense(vectors, kind=kind, backend=be, space=CHUNKS),
-            heads=heads, units=units,
-            unit_offsets=np.concatenate([[0], np.cumsum(counts)]).astype(np.int64),
-            unit_spans=np.asarray(spans, dtype=np.int64).reshape(-1, 2),
-            path=None, backend=be,
+            manifest=manifest, documents=EngineDocuments(be, manifest), chunks=chunks,
+            bm25=EngineBM25(RemoteColumn(rf, be.chunk_keys, 1), analyzer=manifest["analyzer"], stats=stats["bm25"],
+                            backend=be),
+            dense=EngineDense(RemoteRows(vf, be.chunk_keys, dim, column=0, bulk=chunk_bulk), kind=kind, backend=be,
+                              space=CHUNKS),
+            heads=RemoteRows(vf, be.chunk_keys, dim, column=1),
+            units=RemoteRows(uf, be.unit_keys, dim, bulk=unit_bulk),
+            unit_offsets=offsets, unit_spans=spans, path=None, facts=EngineFacts(be, manifest, kinds), backend=be,
         )
-        _check_offsets(index)
+        ids[0] = index.by_id
         return index
     except (IndexCorruptError, IndexMissingError):
         raise

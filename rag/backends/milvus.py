@@ -143,15 +143,16 @@ class MilvusEngine:
             for r in sorted(got, key=lambda r: r["id"]):
                 yield Row(int(r["id"]), r["doc_id"], np.asarray(r.get("dense", ()), np.float32), None, r["payload"])
 
-    def fetch(self, name: str, keys: Sequence[int], *, vectors: bool = True) -> dict[int, Row]:
-        """The rows with ``keys`` (missing ones left out), with their dense vectors if ``vectors``."""
+    def fetch(self, name: str, keys: Sequence[int], *, vectors: bool = True, payload: bool = True) -> dict[int, Row]:
+        """The rows with ``keys`` (missing ones left out), with their dense vectors if ``vectors``
+        and their payloads if ``payload`` (a field not asked for is not packed by pymilvus)."""
         out: dict[int, Row] = {}
-        fields = ["id", "doc_id", "payload"] + (["dense"] if vectors else [])
+        fields = ["id"] + (["doc_id", "payload"] if payload else []) + (["dense"] if vectors else [])
         for lo in range(0, len(keys), BATCH):
             part = [int(k) for k in keys[lo : lo + BATCH]]
             for r in self.c.query(self._load(name), filter=f"id in {part}", output_fields=fields, limit=len(part)):
-                out[int(r["id"])] = Row(int(r["id"]), r["doc_id"], np.asarray(r.get("dense", ()), np.float32), None,
-                                        r["payload"])
+                dense = np.asarray(r.get("dense", ()), np.float32)
+                out[int(r["id"])] = Row(int(r["id"]), r.get("doc_id") or "_", dense, None, r.get("payload", {}))
         return out
 
     def delete_keys(self, name: str, keys: Sequence[int]) -> None:

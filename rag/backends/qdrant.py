@@ -117,14 +117,17 @@ class QdrantEngine:
                 dense = p.vector["dense"] if vectors and p.vector else ()
                 yield Row(int(p.id), p.payload["doc_id"], np.asarray(dense, np.float32), None, p.payload["p"])
 
-    def fetch(self, name: str, keys: Sequence[int], *, vectors: bool = True) -> dict[int, Row]:
-        """The rows with ``keys`` (missing ones left out), with their dense vectors if ``vectors``."""
+    def fetch(self, name: str, keys: Sequence[int], *, vectors: bool = True, payload: bool = True) -> dict[int, Row]:
+        """The rows with ``keys`` (missing ones left out), with their dense vectors if ``vectors``
+        and their payloads if ``payload``."""
         out: dict[int, Row] = {}
         for lo in range(0, len(keys), BATCH):
-            for p in self.c.retrieve(name, ids=[int(k) for k in keys[lo : lo + BATCH]], with_payload=True,
+            for p in self.c.retrieve(name, ids=[int(k) for k in keys[lo : lo + BATCH]], with_payload=payload,
                                      with_vectors=["dense"] if vectors else False):
                 dense = p.vector["dense"] if vectors and p.vector else ()
-                out[int(p.id)] = Row(int(p.id), p.payload["doc_id"], np.asarray(dense, np.float32), None, p.payload["p"])
+                pl = p.payload or {}
+                out[int(p.id)] = Row(int(p.id), pl.get("doc_id") or "_", np.asarray(dense, np.float32), None,
+                                     pl.get("p", {}))
         return out
 
     def delete_keys(self, name: str, keys: Sequence[int]) -> None:
