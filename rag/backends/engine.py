@@ -21,10 +21,15 @@ vocabulary grows; the weights of unchanged rows are those of their own write (id
 length move a little as documents come and go), so the engine proposes ``2n`` candidates and our
 own BM25 scores pick the ``n`` — exactly the folder's scores.
 
-On open the records (chunks, tokens, unit spans, documents) are read back into an
-:class:`EngineIndex`, but not the vectors: the searcher's candidate legs — dense top-k over
-chunks and units, BM25 top-k — are asked of the engine, and the stages that rescore
-candidates read just their rows' vectors (:mod:`rag.backends.remote`).
+On open only the manifest is read: the layout (keys per document), and the global statistics
+written with the version (:func:`global_stats`: BM25's idf per term, mean length and
+parameters; per chunk a packed unit count and language code; parallel links; the vocabulary
+per language and the question lists). Everything per chunk stays on the engine: the candidate
+legs (dense top-k over chunks and units, BM25 top-k) are asked of it, and a chunk's record,
+tokens, unit spans and unit kinds, its vectors, a document's text and the facts' corpus-wide
+texts are read when a stage asks for them, the recently used ones kept
+(:mod:`rag.backends.remote`). The candidates' BM25 scores are computed from their tokens with
+the same arithmetic as the folder's score matrix, so the scores are the folder's.
 """
 
 from __future__ import annotations
@@ -57,6 +62,9 @@ PARTS_FROM = 1 << 40  # meta keys of the parts read on demand (documents' texts,
 FORMAT = 2  # 2: per-chunk data only in the rows; the meta holds the global statistics
 RECORD_CACHE = 4096  # chunk records (text, tokens, spans) kept per opened index
 DOCUMENT_CACHE = 64  # documents (full text) kept per opened index
+# Up to this many chunks, the keyword leg picks its top n from a transient array of one score
+# per chunk (4 bytes each, not kept), so chunks with equal scores come in the folder's order
+TIE_ORDER_UP_TO = 1_000_000
 _PROBE_DIM = 2
 
 
@@ -536,7 +544,13 @@ class EngineBM25:
         rows = np.sort(np.asarray(rows, np.int64))
         if not len(rows):
             return {}, scores
-        idx, s = top_n(self.score_rows(scores, rows), n)
+        got = self.score_rows(scores, rows)
+        if len(self) <= TIE_ORDER_UP_TO:  # equal scores in the folder's order: top_n over a whole-length array
+            full = np.zeros(len(self), np.float32)
+            full[rows] = got
+            idx, s = top_n(full, n)
+            return dict(zip(idx.tolist(), s.tolist())), scores
+        idx, s = top_n(got, n)
         return dict(zip(rows[idx].tolist(), s.tolist())), scores
 
     def top(self, query_tokens: Sequence[str], n: int) -> tuple[np.ndarray, np.ndarray]:

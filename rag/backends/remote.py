@@ -1,10 +1,11 @@
-"""Vectors an engine keeps: read row by row when a stage asks for them, never all at once.
+"""Per-chunk data an engine keeps: read row by row when a stage asks for it, never all at once.
 
-An :class:`~rag.backends.engine.EngineIndex` holds the records (chunks, tokens, unit spans)
-but not the vectors: the chunk, heading and unit vectors stay on the engine, and
-:class:`RemoteRows` fetches the rows a stage indexes (``vectors[rows]``, ``units[a:b]``) by
-key, keeping the most recently used ones. A hit list's candidates are a few hundred rows; a
-100k-chunk index is 678k vectors (1 GB of float32) that no app process then holds.
+An :class:`~rag.backends.engine.EngineIndex` holds the global statistics of its index but no
+per-chunk data: vectors (:class:`RemoteRows`: ``vectors[rows]``, ``units[a:b]``), chunk
+records and tokens (:class:`RemoteColumn`), unit spans and kinds (:class:`UnitColumn`) are
+fetched by key, the most recently used ones kept (:class:`RowFetcher`); row -> key is held per
+document (:class:`KeyRanges`). A hit list's candidates are a few hundred rows; a 100k-chunk
+index is 678k vectors (1 GB of float32) and 100k records that no app process then holds.
 """
 
 from __future__ import annotations
