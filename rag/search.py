@@ -143,6 +143,7 @@ class Searcher:
         self._tokens: OrderedDict[str, tuple[str, ...]] = OrderedDict()
         self._lang_codes: tuple[np.ndarray, list[str], np.ndarray] | None = None
         self._twins = np.zeros(0, dtype=np.int64)
+        self._members: list[list[str]] = []  # the detected languages that count as each notes language
         self.default_mode = self.tuned.default_mode if (self.tuned.default_mode != "rerank" or self.reranker) else "hybrid"
 
     def _make_reranker(self, spec: str | Reranker) -> Reranker | None:
@@ -251,24 +252,25 @@ class Searcher:
 
     def centred_top(self, qv: np.ndarray, means: np.ndarray, group: np.ndarray, n: int) -> np.ndarray:
         """The rows of the ``n`` best passages by whole-passage cosine less the mean of their
-        language (``means[group]``), positive only. With the vectors in memory, from every
-        passage's cosine; on an engine, from its nearest passages — asked for more until each
-        language has its ``n`` best among them (the shift is the same within a language, so the
-        ``n`` best overall are among those) — so no question reads every vector."""
+        language (``means[group]``, ``group`` from :meth:`counts_as`), positive only. With the
+        vectors in memory, from every passage's cosine. On an engine, from each language's
+        nearest passages (a search limited to that language; a language small enough to be all
+        in the pinned sample is scored whole), plus the passages counted as the question's
+        language through their translation — the shift is the same within a language, so the
+        ``n`` best overall are among those — so no question reads every vector."""
         dense = self.index.dense
         if dense.in_memory:
             return top_n(dense.vectors @ qv - means[group], n)[0]
-        sizes = np.bincount(group, minlength=len(means))
-        want, m = np.minimum(sizes, n), min(len(dense), 4 * n)
-        while True:
-            got, _ = dense.top(qv, m)
-            have = np.bincount(group[got], minlength=len(means))
-            if (have >= want).all() or len(got) < m:
-                break
-            if m >= min(len(dense), dense.max_top):  # the engine answers no more: every passage's cosine
-                return top_n(dense.vectors @ qv - means[group], n)[0]
-            m = min(len(dense), dense.max_top, 4 * m)
-        cand = np.concatenate([got[group[got] == k][:n] for k in range(len(means))])
+        codes = self._languages()[0]
+        moved = np.flatnonzero(group != codes)  # counted as their translation's language
+        sizes = np.bincount(codes, minlength=len(means))
+        cand = [moved]
+        for k in range(len(means)):
+            if sizes[k] <= 2 * CENTRE_SAMPLE:  # every passage of this language is in the sample
+                cand.append(np.flatnonzero(codes == k))
+            else:  # its n best, and room for those of its passages that count as another language
+                cand.append(dense.top(qv, n + int((codes[moved] == k).sum()), langs=self._members[k])[0])
+        cand = np.unique(np.concatenate(cand)).astype(np.int64)
         idx = top_n(dense.vectors[cand] @ qv - means[group[cand]], n)[0]
         return cand[idx]
 
@@ -301,11 +303,13 @@ class Searcher:
         into the index's languages, and the rows whose scores give a language's mean: all of
         them, or every k-th up to CENTRE_SAMPLE (cached)."""
         if self._lang_codes is None or len(self._lang_codes[0]) != len(self.index.chunks):
-            of = notes_languages(self.index.chunk_languages())
+            own = self.index.chunk_languages()
+            of = notes_languages(own)
             langs = sorted(set(of))
             at = {lang: k for k, lang in enumerate(langs)}
             codes = np.array([at[lang] for lang in of], dtype=np.int8)
-            del of
+            self._members = [sorted({a for a, b in set(zip(own, of)) if b == lang}) for lang in langs]
+            del own, of
             sample = np.concatenate([rows[:: max(1, len(rows) // CENTRE_SAMPLE)]
                                      for rows in (np.flatnonzero(codes == k) for k in range(len(langs)))])
             self._lang_codes = (codes, langs, np.sort(sample))

@@ -203,7 +203,7 @@ def _per_chunk_data(obj, base) -> dict[str, int]:
 
 
 @pytest.mark.parametrize("kind", ["milvus-lite", "qdrant-local"])
-def test_an_engine_index_holds_no_chunk_texts_or_tokens(kind, folder_corpus_index, tmp_path):
+def test_an_engine_index_holds_no_chunk_texts_or_tokens(kind, folder_corpus_index, tmp_path, monkeypatch):
     """An opened engine index holds the global statistics only: no chunk text, token list,
     document text or BM25 matrix until a search reads its candidates' rows, and then no more
     than those rows; the results are the folder's. (The folder index holds all of them.)"""
@@ -219,7 +219,9 @@ def test_an_engine_index_holds_no_chunk_texts_or_tokens(kind, folder_corpus_inde
     index = open_index(setting)
     assert _per_chunk_data(index, base) == {"texts": 0, "tokens": 0, "documents": 0, "matrices": 0}
     rules = dict(centre_languages=True, language_fusion=True, names_first=True)  # the rules that read every passage
-    for tuned in (fake_tuned(candidates=8), fake_tuned(candidates=8, **rules)):
+    for tuned, sample in ((fake_tuned(candidates=8), 2000), (fake_tuned(candidates=8, **rules), 2000),
+                          (fake_tuned(candidates=8, **rules), 2)):  # 2: each language searched on the engine
+        monkeypatch.setattr("rag.search.CENTRE_SAMPLE", sample)
         s, f = (Searcher(x, encoder=enc, tuned=tuned) for x in (index, base))
         for q in QUERIES[:4]:
             for mode in ("bm25", "hybrid", "rerank"):

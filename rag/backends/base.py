@@ -22,13 +22,15 @@ SPACES = (CHUNKS, UNITS)
 @dataclass(frozen=True)
 class Row:
     """One stored item: ``key`` is its row number in the index (a Qdrant point id must be an
-    integer or a UUID, so keys are integers on every engine)."""
+    integer or a UUID, so keys are integers on every engine); ``lang``, a field dense searches
+    can be limited by (a chunk's language)."""
 
     key: int
     doc_id: str
     dense: np.ndarray
     sparse: Mapping[int, float] | None = None
     payload: Mapping[str, Any] = field(default_factory=dict)
+    lang: str = ""
 
     def __post_init__(self):
         if not isinstance(self.key, int) or isinstance(self.key, bool) or self.key < 0:

@@ -59,8 +59,8 @@ from rag.types import Chunk, Document
 META, POINTER = "meta", "current"
 PIECE = 4000  # characters of a meta blob per meta row (Milvus JSON fields hold 64 KB)
 PARTS_FROM = 1 << 40  # meta keys of the parts read on demand (documents' texts, facts' texts)
-FORMAT = 2  # 2: per-chunk data only in the rows; the meta holds the global statistics
-RECORD_CACHE = 4096  # chunk records (text, tokens, spans) kept per opened index
+FORMAT = 3  # 3: per-chunk data only in the rows (and a chunk language field); the meta: global statistics
+RECORD_CACHE = 1024  # chunk records (text, tokens, spans) kept per opened index
 DOCUMENT_CACHE = 64  # documents (full text) kept per opened index
 # Up to this many chunks, the keyword leg picks its top n from a transient array of one score
 # per chunk (4 bytes each, not kept), so chunks with equal scores come in the folder's order
@@ -105,8 +105,11 @@ class EngineBackend:
         self.engine.delete_doc(self.name(UNITS), doc_id)
         return self.engine.delete_doc(self.name(CHUNKS), doc_id)
 
-    def dense_top(self, vector: np.ndarray, k: int, *, space: str = CHUNKS) -> tuple[np.ndarray, np.ndarray]:
-        return self.engine.dense_top(self.name(check_space(space)), vector, check_k(k), exact=not self.hnsw)
+    def dense_top(self, vector: np.ndarray, k: int, *, space: str = CHUNKS,
+                  langs: Sequence[str] | None = None) -> tuple[np.ndarray, np.ndarray]:
+        """(``langs``: only the chunks in those languages.)"""
+        return self.engine.dense_top(self.name(check_space(space)), vector, check_k(k), exact=not self.hnsw,
+                                     **({} if langs is None else {"langs": list(langs)}))
 
     def sparse_top(self, weights: Mapping[int, float], k: int) -> tuple[np.ndarray, np.ndarray]:
         return self.engine.sparse_top(self.name(CHUNKS), weights, check_k(k))
@@ -352,7 +355,8 @@ def save_index(index: Index, engine, *, uri: str, prefix: str, rebuild: bool = F
             layout.append(list(old))
             continue
         layout.append([doc, h, next_key, hi - lo, next_ukey, nu])
-        new_chunks += [Row(next_key + j, doc, index.dense.vectors[i], sparse[i], payloads[j]) for j, i in enumerate(range(lo, hi))]
+        new_chunks += [Row(next_key + j, doc, index.dense.vectors[i], sparse[i], payloads[j], lang=index.chunks[i].lang)
+                       for j, i in enumerate(range(lo, hi))]
         u0 = int(index.unit_offsets[lo])
         new_units += [Row(next_ukey + j, doc, index.units[u0 + j], None, {"owner": next_key + int(index.unit_owner[u0 + j]) - lo})
                       for j in range(nu)]
@@ -450,10 +454,11 @@ class EngineDense(DenseIndex):
     def index(self):
         raise RuntimeError("an engine index is searched by the engine (top), not by FAISS")
 
-    def top(self, query_vec: np.ndarray, n: int) -> tuple[np.ndarray, np.ndarray]:
+    def top(self, query_vec: np.ndarray, n: int, *, langs: Sequence[str] | None = None) -> tuple[np.ndarray, np.ndarray]:
+        """Rows and scores of the ``n`` nearest (among the chunks in ``langs``, if given)."""
         k = min(n, len(self))
-        return self.backend.top_rows(lambda m: self.backend.dense_top(query_vec, m, space=self.space), k, self.space,
-                                     limit=max(k, 16_384))
+        return self.backend.top_rows(lambda m: self.backend.dense_top(query_vec, m, space=self.space, langs=langs), k,
+                                     self.space, limit=max(k, 16_384))
 
 
 class RowScores:

@@ -71,6 +71,7 @@ class MilvusEngine:
         if sparse:
             s.add_field("sparse", DataType.SPARSE_FLOAT_VECTOR)
         s.add_field("payload", DataType.JSON)
+        s.add_field("lang", DataType.VARCHAR, max_length=64)
         ip = self.c.prepare_index_params()
         if hnsw:
             ip.add_index("dense", index_type="HNSW", metric_type="IP", params={"M": 32, "efConstruction": 80})
@@ -99,7 +100,7 @@ class MilvusEngine:
             batch = []
             for r in rows[i : i + WRITE_BATCH]:
                 rec = {"id": r.key, "doc_id": r.doc_id, "dense": np.asarray(r.dense, np.float32).tolist(),
-                       "payload": dict(r.payload)}
+                       "payload": dict(r.payload), "lang": r.lang}
                 if r.sparse is not None:
                     # Milvus refuses a sparse row without a nonzero weight: a chunk without terms gets a
                     # negligible weight on a term id no query has
@@ -113,15 +114,19 @@ class MilvusEngine:
         self.c.delete(name, filter=f"doc_id == {json.dumps(doc_id)}")
         return int(n)
 
-    def _search(self, name: str, data, field: str, k: int, params: dict):
-        res = self.c.search(self._load(name), data=[data], anns_field=field, limit=min(k, MAX_TOPK),
+    def _search(self, name: str, data, field: str, k: int, params: dict, where: str = ""):
+        res = self.c.search(self._load(name), data=[data], anns_field=field, limit=min(k, MAX_TOPK), filter=where,
                             search_params={"metric_type": "IP", "params": params}, output_fields=["id"])
         hits = res[0]
         return as_top([h["id"] for h in hits], [h["distance"] for h in hits])
 
-    def dense_top(self, name: str, vector: np.ndarray, k: int, *, exact: bool = True) -> tuple[np.ndarray, np.ndarray]:
-        """``exact`` is the collection's own setting here (FLAT or HNSW, chosen at creation)."""
-        return self._search(name, np.asarray(vector, np.float32).tolist(), "dense", k, {"ef": max(128, min(k, MAX_TOPK))})
+    def dense_top(self, name: str, vector: np.ndarray, k: int, *, exact: bool = True,
+                  langs: Sequence[str] | None = None) -> tuple[np.ndarray, np.ndarray]:
+        """``exact`` is the collection's own setting here (FLAT or HNSW, chosen at creation);
+        ``langs``: only rows whose ``lang`` is one of them."""
+        where = f"lang in {json.dumps(list(langs))}" if langs is not None else ""
+        return self._search(name, np.asarray(vector, np.float32).tolist(), "dense", k, {"ef": max(128, min(k, MAX_TOPK))},
+                            where)
 
     def sparse_top(self, name: str, weights: Mapping[int, float], k: int) -> tuple[np.ndarray, np.ndarray]:
         if not weights:

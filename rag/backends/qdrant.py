@@ -67,7 +67,8 @@ class QdrantEngine:
                 if r.sparse is not None:
                     vec["sparse"] = models.SparseVector(indices=[int(t) for t in r.sparse],
                                                         values=[float(w) for w in r.sparse.values()])
-                points.append(models.PointStruct(id=r.key, vector=vec, payload={"doc_id": r.doc_id, "p": dict(r.payload)}))
+                points.append(models.PointStruct(id=r.key, vector=vec, payload={"doc_id": r.doc_id, "p": dict(r.payload),
+                                                                                  "lang": r.lang}))
             self.c.upsert(name, points, wait=True)
 
     insert = upsert  # a point id that is new is simply written
@@ -84,16 +85,20 @@ class QdrantEngine:
         self.c.delete(name, points_selector=models.FilterSelector(filter=self._doc_filter(doc_id)), wait=True)
         return int(n)
 
-    def _query(self, name: str, query, using: str, k: int, exact: bool):
+    def _query(self, name: str, query, using: str, k: int, exact: bool, langs: Sequence[str] | None = None):
         from qdrant_client import models
 
         params = None if self.local else models.SearchParams(exact=exact, hnsw_ef=max(128, k))
-        pts = self.c.query_points(name, query=query, using=using, limit=k, search_params=params,
+        where = None if langs is None else models.Filter(
+            must=[models.FieldCondition(key="lang", match=models.MatchAny(any=list(langs)))])
+        pts = self.c.query_points(name, query=query, using=using, limit=k, search_params=params, query_filter=where,
                                   with_payload=False).points
         return as_top([p.id for p in pts], [p.score for p in pts])
 
-    def dense_top(self, name: str, vector: np.ndarray, k: int, *, exact: bool = True) -> tuple[np.ndarray, np.ndarray]:
-        return self._query(name, np.asarray(vector, np.float32).tolist(), "dense", k, exact)
+    def dense_top(self, name: str, vector: np.ndarray, k: int, *, exact: bool = True,
+                  langs: Sequence[str] | None = None) -> tuple[np.ndarray, np.ndarray]:
+        """``langs``: only rows whose ``lang`` is one of them."""
+        return self._query(name, np.asarray(vector, np.float32).tolist(), "dense", k, exact, langs)
 
     def sparse_top(self, name: str, weights: Mapping[int, float], k: int) -> tuple[np.ndarray, np.ndarray]:
         from qdrant_client import models

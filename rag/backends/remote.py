@@ -15,7 +15,7 @@ from collections.abc import Callable, Iterable, Sequence
 
 import numpy as np
 
-CACHE_ROWS = 16_384  # recently used rows kept per space (16k x 384 floats = 25 MB)
+CACHE_ROWS = 4096  # recently used rows kept per space (4k x 384 floats = 6 MB; a question reads a few hundred)
 
 
 class RowFetcher:
