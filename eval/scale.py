@@ -415,25 +415,45 @@ def compare_backends(*, out: Path, backends: tuple[str, ...], quick: bool = Fals
                 continue
             row["wall_s"] = time.perf_counter() - t
         row["build_ms_per_item"] = 1000 * row["build_s"] / (row["chunks"] + row["sentences"])
+        row["command"] = f"python -m eval scale --backend {kind}:{m}"
         rows[f"{kind} ({m:,})"] = row
         print(kind, row, flush=True)
     write_backends_report(rows, notes, backends, out)
     return 0
 
 
+def merge_backend_rows(old: dict, rows: dict, old_notes: list[str], notes: list[str]) -> tuple[dict, list[str]]:
+    """The report's rows after a run: each backend and size (the row key) keeps its last
+    measurement, rows of other backends and sizes stay; notes are kept, new ones added."""
+    merged = {k: rows.get(k, v) for k, v in old.items()}
+    merged.update({k: v for k, v in rows.items() if k not in merged})
+    return merged, list(old_notes) + [x for x in notes if x not in old_notes]
+
+
 def write_backends_report(rows: dict, notes: list[str], backends: tuple[str, ...], out: Path) -> None:
-    """``scale-backends.{md,json}`` from :func:`measure_backend` rows (one per backend and size)."""
+    """``scale-backends.{md,json}`` from :func:`measure_backend` rows (one per backend and size),
+    merged into the rows already there (:func:`merge_backend_rows`)."""
+    import json
+
+    try:
+        before = json.loads((out / "scale-backends.json").read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        before = {}
+    rows, notes = merge_backend_rows(before.get("rows", {}), rows, before.get("notes", []), notes)
     cols = ("chunks", "sentences", "dense_kind", "build_s", "build_ms_per_item", "engine_idle_wait_s", "app_open_s",
-            "app_rss_mb", "app_index_mb", "engine_process_rss_mb", "disk_mb", "hybrid_p50_ms", "hybrid_p95_ms")
+            "app_first_query_s", "app_rss_mb", "app_index_mb", "engine_process_rss_mb", "disk_mb", "hybrid_p50_ms",
+            "hybrid_p95_ms")
     md = ["# Scale: the same synthetic chunks on each index backend", "",
-          f"Command: `python -m eval scale --backend {','.join(backends)}`. Synthetic chunks from the seed index "
+          f"Command: `python -m eval scale --backend {','.join(backends)}`; rows of other backends and sizes are "
+          "kept from earlier runs (each row's own command is `command` in the JSON). Synthetic chunks from the seed index "
           "(`synthesize`: real chunk texts and tokens, perturbed copies of their vectors). Each backend in a fresh "
           "process that writes the index; then a second fresh process opens it as an app does and asks "
           f"{QUERIES} seed questions, hybrid mode, query vectors cached (search only). `build_s`: making the written "
           "records searchable (folder: FAISS builds + save; engines: insert, flush, wait for the engine's index "
           "builds — for the Milvus Lite server, `engine_idle_wait_s` until its process stops using CPU). "
           "Milvus Lite runs as `milvus-lite server` in its own process (`milvus://127.0.0.1:PORT`); Qdrant local "
-          "mode runs inside the process that opens it. `app_rss_mb`: the app process after the questions "
+          "mode runs inside the process that opens it. `app_first_query_s`: the app process's first question "
+          "(anything built on first use). `app_rss_mb`: the app process after the questions "
           "(encoder included); `app_index_mb`: what opening the index and searching added to it; "
           "`engine_process_rss_mb`: the engine's own process. Shared 2-core machine with other work running: "
           "timings are noisy and above an idle machine's.", "",
