@@ -156,3 +156,49 @@ def test_a_miss_is_put_down_to_its_cause(real_searcher):
                            searcher.index)
     assert "| point in a code block | 1 | 0 |" in report and "| wrong first passage | 1 | 1 |" in report
     assert report.count("| `x` |") == 2  # the answer with every point and no padding is not listed
+
+
+def _with_extract(searcher, question, **values):
+    """``ask`` with some extraction values changed (the session's searcher: put back after)."""
+    import dataclasses
+
+    base = searcher.tuned
+    searcher.tuned = dataclasses.replace(base, answer={**base.answer, "extract": {**base.answer["extract"], **values}})
+    try:
+        return ask(searcher, question)
+    finally:
+        searcher.tuned = base
+
+
+def _headings(a):
+    return [c.chunk.heading or c.chunk.section for c in a.citations]
+
+
+def test_the_passage_closest_to_the_question_on_every_cosine_is_read_first(real_searcher):
+    """「LLMってどういうモデル？」: the search ranks a passage sharing the question's words first
+    (the technical notes' 「LLMの技術的本質」); the section 「LLMとは何か」 is closer to the question
+    by its heading, its whole text and its best sentence, so the answer starts from it."""
+    from rag.answer import extract_params
+
+    assert extract_params(real_searcher).answer_first  # the tuned value is in use
+    question = "LLMってどういうモデル？"
+    a = ask(real_searcher, question)
+    _checked(a)
+    assert _headings(a)[0].endswith("LLMとは何か"), _headings(a)
+    assert "Large Language Model" in a.text.split("[1]")[0], a.text  # its definition opens the answer
+    off = _with_extract(real_searcher, question, answer_first=False)
+    assert not _headings(off)[0].endswith("LLMとは何か")  # retrieval rank alone reads another passage first
+
+
+@pytest.mark.parametrize("question, other", [
+    ("GPT-3の事前学習のデータ量とコストを教えて", "少数ショット学習"),
+    ("MLMの事前学習でBERTの文脈理解が強くなるのはどうして？", "次文予測"),
+])
+def test_another_questions_answer_is_not_quoted_after_the_first_passage(real_searcher, question, other):
+    """A Q&A item after the first passage answers its own question: quoted only when that question is
+    as close to the learner's as the first passage's heading (GPT-3's data and cost are not followed by
+    the few-shot item; MLM's answer is not followed by next-sentence prediction's)."""
+    a = ask(real_searcher, question)
+    _checked(a)
+    assert not any(other in h for h in _headings(a)), _headings(a)
+    assert any(other in h for h in _headings(_with_extract(real_searcher, question, qa_heading=False)))
