@@ -53,7 +53,6 @@ class ExtractParams:
     list_closing: bool = False  # a kept-together list brings the paragraph that ends its passage (its conclusion)
     side_sentences: bool = False  # a comparison side found elsewhere is quoted only as a whole sentence or naming it
     code_blocks: bool = False  # a short fenced block of a quoted passage is quoted (as code) when it answers
-    answer_first: bool = False  # a later passage closer to the question on every cosine (heading, whole, best unit) goes first
     qa_heading: bool = False  # a Q&A item after the first passage is quoted only if its question is as close as the first's heading
     max_units: int = 8
     max_item_chars: int = 700  # a Q&A answer body up to this long can be quoted whole
@@ -181,18 +180,13 @@ def select(
         rows = on_topic(index, rows, topics)
     if not rows:
         return []
-    own: dict[int, list[Unit]] = {}
-    for r in rows:
+    quotable: dict[int, list[Unit]] = {}
+    for rank, r in enumerate(rows):
         us = [u for u in chunk_units(index, r) if u.quotable]
         if topics:
             us = on_topic_blocks(index, r, us, topics)
-        own[r] = score_units(index, query, us, analyze, p.term_bonus)
-    # the rank penalty follows the search's order, whichever passage answer_order puts first
-    quotable = {r: [dataclasses.replace(u, score=u.score - p.rank_penalty * rank) for u in own[r]]
-                for rank, r in enumerate(rows)}
-    retrieved_first = rows[0]
-    if p.answer_first:
-        rows = answer_order(index, query, rows, own)
+        us = score_units(index, query, us, analyze, p.term_bonus)
+        quotable[r] = [dataclasses.replace(u, score=u.score - p.rank_penalty * rank) for u in us]
     scored = [u for us in quotable.values() for u in us]
     if not scored:
         return []
@@ -202,7 +196,6 @@ def select(
     steps = p.whole_lists or bool(_STEPS.search(question))
     if (
         first.kind == "qa"
-        and top == retrieved_first  # a Q&A item moved up by answer_order is not quoted alone
         and quotable[top]
         and sum(len(u.text) for u in quotable[top]) <= p.max_item_chars
         and (not first.heading or float(index.heads[top] @ query.vector) >= p.qa_match)
@@ -248,28 +241,6 @@ def select(
            for r, us in picked.items() if us]
     # what is picked stays; the order is the reader's: a passage titled with the topic first
     return sorted(out, key=lambda s: not titled(index, s.row, topics)) if topics else out
-
-
-def answer_order(index: Index, query: Query, rows: list[int], units: dict[int, list[Unit]]) -> list[int]:
-    """``rows`` with the first passage chosen by how well it answers, not by retrieval rank
-    alone: a later passage whose heading, whole text and best quotable unit are each closer to
-    the question than the first's goes first (of several, the one with the best unit). The
-    fused rank favours a passage sharing the question's words (「言語モデルの基本」 for
-    「そもそもLLMってどういうモデル？」); the passage that answers (「LLMとは何か」) wins on
-    all three cosines. The passage it displaces is then held to the second-passage margin."""
-    if len(rows) < 2:
-        return rows
-
-    def cosines(r: int) -> tuple[float, float, float]:
-        best = max((u.score for u in units.get(r, ())), default=float("-inf"))
-        return float(index.heads[r] @ query.vector), float(index.dense.vectors[r] @ query.vector), best
-
-    first = cosines(rows[0])
-    better = [(c[2], r) for r in rows[1:] for c in [cosines(r)] if all(x > y for x, y in zip(c, first))]
-    if not better:
-        return rows
-    lead = max(better)[1]
-    return [lead] + [r for r in rows if r != lead]
 
 
 def titled(index: Index, row: int, topics: Sequence[str]) -> bool:

@@ -174,22 +174,6 @@ def _headings(a):
     return [c.chunk.heading or c.chunk.section for c in a.citations]
 
 
-def test_the_passage_closest_to_the_question_on_every_cosine_is_read_first(real_searcher):
-    """「LLMってどういうモデル？」: the search ranks a passage sharing the question's words first
-    (the technical notes' 「LLMの技術的本質」); the section 「LLMとは何か」 is closer to the question
-    by its heading, its whole text and its best sentence, so the answer starts from it."""
-    from rag.answer import extract_params
-
-    assert extract_params(real_searcher).answer_first  # the tuned value is in use
-    question = "LLMってどういうモデル？"
-    a = ask(real_searcher, question)
-    _checked(a)
-    assert _headings(a)[0].endswith("LLMとは何か"), _headings(a)
-    assert "Large Language Model" in a.text.split("[1]")[0], a.text  # its definition opens the answer
-    off = _with_extract(real_searcher, question, answer_first=False)
-    assert not _headings(off)[0].endswith("LLMとは何か")  # retrieval rank alone reads another passage first
-
-
 @pytest.mark.parametrize("question, other", [
     ("GPT-3の事前学習のデータ量とコストを教えて", "少数ショット学習"),
     ("MLMの事前学習でBERTの文脈理解が強くなるのはどうして？", "次文予測"),
