@@ -186,3 +186,29 @@ def test_another_questions_answer_is_not_quoted_after_the_first_passage(real_sea
     _checked(a)
     assert not any(other in h for h in _headings(a)), _headings(a)
     assert any(other in h for h in _headings(_with_extract(real_searcher, question, qa_heading=False)))
+
+
+def test_a_list_the_chunker_split_is_quoted_with_its_continuation(real_searcher):
+    """The black-box remedies are a list that the chunker cut after CoT / ToT; the interpretability
+    item opens the next passage of the same section. A question asking for remedies gets both
+    parts, each cited to its own passage; a question about one item does not get the rest."""
+    from rag.extract import chunk_units, continued_list
+
+    question = "ブラックボックス問題の対策を教えて"
+    a = ask(real_searcher, question)
+    _checked(a)
+    assert "Chain-of-Thought" in a.text and "解釈可能性" in a.text, a.text
+    first, second = a.citations[0].chunk, a.citations[1].chunk
+    assert first.section == second.section and first.doc_id == second.doc_id and second.start > first.end
+    assert "解釈可能性" not in first.text and second.text.startswith("- 解釈可能性")
+    assert "課題3" not in a.text  # the next block of that passage is not part of the list
+    assert "解釈可能性" not in _with_extract(real_searcher, question, split_lists=False).text
+
+    index = real_searcher.index
+    row = index.by_id[first.id]
+    units = [u for u in chunk_units(index, row) if u.quotable]
+    nxt = continued_list(index, row, units[-1:], units)
+    assert nxt is not None and nxt[0] == row + 1 and [u.text for u in nxt[1]][0].startswith("- 解釈可能性")
+    assert continued_list(index, row, units[:1], units) is None  # the passage's last item was not quoted
+    one = ask(real_searcher, "Chain-of-Thoughtプロンプティングとは？")
+    assert "解釈可能性" not in one.text
