@@ -215,7 +215,8 @@ class Searcher:
         kept = self.index.facts.term_pairs
         pairs = ([Pair.of(a, b) for a, b in kept] if kept is not None
                  else mine_pairs(c.text for c in self.index.chunks if c.lang == TARGET))
-        return Translator(pairs, analyze=self.analyze, vocabulary=self.index.vocabulary_of(TARGET), idf=self.index.bm25.idf)
+        return Translator(pairs, analyze=self.analyze, vocabulary=self.index.vocabulary_of(TARGET),
+                          idf=self.index.bm25.idf)
 
     def make_query(self, text: str, *, dense: bool = True) -> Query:
         """The :class:`Query` record every stage reads (the vector only when ``dense``). Both

