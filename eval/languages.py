@@ -1,17 +1,15 @@
 """``python -m eval languages``: the language rules of the search, off and on, per mode.
 
-Settings of three values in ``rag/tuned.json`` — ``centre_languages`` (the dense leg scored
-against each notes language's mean), ``language_fusion`` (a passage in another language than
-the question's fused from the dense leg alone) and ``translate`` (the weight of the question's
-translated vector for passages written in Japanese alone, :mod:`rag.translate`) — on the seed
-gold set and the cross-lingual slice (Chinese and English questions answered only by the
-Japanese notes), both halves, every mode. The setting is chosen on the dev halves (at or above
-"off" on both dev sets, then the best mean dev hit@1) and judged on the test halves.
+Four settings of the two switches in ``rag/tuned.json`` — ``centre_languages`` (the dense leg
+scored against each notes language's mean) and ``language_fusion`` (a passage in another
+language than the question's fused from the dense leg alone) — on the seed gold set and the
+cross-lingual slice (Chinese and English questions answered only by the Japanese notes), both
+halves, every mode. The setting is chosen on the dev halves (at or above "off" on both dev
+sets, then the best mean dev hit@1) and judged on the test halves.
 
 JSQuAD and CMRC 2018 are one notes language each (every JSQuAD passage reads as Japanese; CMRC's
 two kana-bearing passages of 278 are under :data:`rag.rules.script.MIN_LANGUAGE_SHARE`), so both
-rules leave them as they are (translation needs Japanese notes and a question in another
-language): ``python -m eval jsquad|cmrc2018`` checks it.
+switches leave them as they are: ``python -m eval jsquad|cmrc2018`` checks it.
 
 Writes ``eval/results/languages.{json,md}``.
 """
@@ -32,12 +30,10 @@ from rag.search import MODES, Searcher
 from rag.tuned import load_tuned
 
 SETTINGS = {
-    "off": {"centre_languages": False, "language_fusion": False, "translate": 0.0},
-    "centring": {"centre_languages": True, "language_fusion": False, "translate": 0.0},
-    "language fusion": {"centre_languages": False, "language_fusion": True, "translate": 0.0},
-    "both": {"centre_languages": True, "language_fusion": True, "translate": 0.0},
-    "both + translation ½": {"centre_languages": True, "language_fusion": True, "translate": 0.5},
-    "both + translation 1": {"centre_languages": True, "language_fusion": True, "translate": 1.0},
+    "off": {"centre_languages": False, "language_fusion": False},
+    "centring": {"centre_languages": True, "language_fusion": False},
+    "language fusion": {"centre_languages": False, "language_fusion": True},
+    "both": {"centre_languages": True, "language_fusion": True},
 }
 METRICS = ("hit_rate@1", "hit_rate@5", "mrr@10", "ndcg@10")
 COLS = ("hit@1", "hit@5", "mrr@10", "ndcg@10")
@@ -83,13 +79,13 @@ def main(*, out: Path, encoder: str = DEFAULT_ENCODER) -> int:
         print(name, {k: v["dev"]["hybrid"]["hit@1"] for k, v in results[name].items()}, flush=True)
     chosen = choose(results, tuned.default_mode)
     payload = {"command": "python -m eval languages", "encoder": enc.id, "settings": SETTINGS, "chosen_on_dev": chosen,
-               "shipped": {k: getattr(tuned, k) for k in ("centre_languages", "language_fusion", "translate")},
+               "shipped": {k: getattr(tuned, k) for k in ("centre_languages", "language_fusion")},
                "results": results, "seconds": round(time.time() - t0)}
     out.mkdir(parents=True, exist_ok=True)
     (out / "languages.json").write_text(json.dumps(payload, indent=1, ensure_ascii=False) + "\n", encoding="utf-8")
     md = ["# Language rules of the search: before / after", "",
           f"`python -m eval languages` ({payload['seconds']} s), encoder `{enc.id}`. Settings of "
-          "`centre_languages` / `language_fusion` / `translate` (see `rag/tuned.py`); chosen on the dev halves "
+          "`centre_languages` / `language_fusion` (see `rag/tuned.py`); chosen on the dev halves "
           f"(at or above off on hit@1 and MRR@10 of {tuned.default_mode} on both dev sets, best mean hit@1): "
           f"**{chosen}**; shipped: {payload['shipped']}.", ""]
     for set_name in (seed.name, xling.name):

@@ -238,11 +238,10 @@ def main(*, limit: int | None = None, out: Path, encoder: str = DEFAULT_ENCODER)
     t0 = time.time()
     enc = CachingEncoder(load_encoder(encoder))
     key = encoder_key(enc.id)
-    # the language rules and translation are chosen by their own measurement (python -m eval languages);
-    # kept as they are
+    # the language rules are chosen by their own measurement (python -m eval languages); kept as they are
     shipped = load_tuned(enc.id)
     base = Tuned(encoder=key, candidates=CANDIDATES, centre_languages=shipped.centre_languages,
-                 language_fusion=shipped.language_fusion, translate=shipped.translate)
+                 language_fusion=shipped.language_fusion)
     sets = default_sets()
     built, legs, qrels = {}, {}, {}
     for ds in sets:

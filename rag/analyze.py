@@ -53,12 +53,6 @@ def _latin(word: str) -> str | None:
         return _stemmer().stemWord(word)
 
 
-def latin_word(word: str) -> str | None:
-    """The analyzer's form of one lower-case Latin-script word: None for a stopword, else its
-    Snowball stem (what passages and questions are matched by)."""
-    return _latin(word)
-
-
 def _bigrams(run: str) -> list[str]:
     if len(run) == 1:
         return [run]

@@ -1,7 +1,7 @@
 """What every query needs to know about the notes, computed once when the index is built and
 saved beside it (``facts.json``, ``unit_kinds.npy``): the analyzed vocabulary per language,
-the kind of every unit, which passages are question lists, the normalised texts that
-term look-ups search, and the term pairs query translation uses (:mod:`rag.translate`).
+the kind of every unit, which passages are question lists, and the normalised texts that
+term look-ups search.
 
 The searcher (vocabulary of the question's language), the answerer (unit kinds, quotable
 text) and the drill (question lists, answering text) read these fields; nothing computes them
@@ -19,7 +19,6 @@ import numpy as np
 
 from rag.rules.normalize import normalize, squash
 from rag.sections import question_list_chunk_ids
-from rag.translate import TARGET, mine_pairs
 from rag.types import Chunk, Document
 from rag.units import QUOTABLE, UNIT_KINDS, chunk_unit_kinds
 
@@ -38,9 +37,6 @@ class IndexFacts:
     quotable_text: str  # quotable units and the headings of answering passages, squashed
     squashed_notes: str  # every document's text, squashed (rag.rules.normalize.squash)
     answer_text: str  # the chunks that are not question lists, normalised (NFKC, lowercase)
-    # (Latin term, the term beside it) written in the Japanese chunks (rag.translate.mine_pairs);
-    # None in an index saved before they were kept (the searcher mines them on first use)
-    term_pairs: tuple[tuple[str, str], ...] | None = None
 
     def to_dict(self) -> dict:
         """Everything but ``unit_kinds`` (an array, saved as ``.npy``), as JSON-ready values."""
@@ -50,7 +46,6 @@ class IndexFacts:
             "quotable_text": self.quotable_text,
             "squashed_notes": self.squashed_notes,
             "answer_text": self.answer_text,
-            **({} if self.term_pairs is None else {"term_pairs": [list(p) for p in self.term_pairs]}),
         }
 
     @classmethod
@@ -62,7 +57,6 @@ class IndexFacts:
             quotable_text=d["quotable_text"],
             squashed_notes=d["squashed_notes"],
             answer_text=d["answer_text"],
-            term_pairs=None if d.get("term_pairs") is None else tuple((a, b) for a, b in d["term_pairs"]),
         )
 
     def save(self, folder: Path) -> None:
@@ -82,8 +76,6 @@ class IndexFacts:
             and isinstance(d.get("question_lists"), list) and set(d["question_lists"]) <= chunk_ids
             and isinstance(d.get("vocabulary"), dict)
             and all(isinstance(v, list) and all(isinstance(t, str) for t in v) for v in d["vocabulary"].values())
-            and (d.get("term_pairs") is None or isinstance(d["term_pairs"], list) and all(
-                isinstance(p, list) and len(p) == 2 and all(isinstance(t, str) for t in p) for p in d["term_pairs"]))
         )
         if not ok:
             raise ValueError(f"{FACTS_FILE} does not hold the index's facts")
@@ -119,5 +111,4 @@ def derive_facts(documents: Mapping[str, Document], chunks: Sequence[Chunk], tok
         quotable_text="\n".join(squash(p) for p in quotable),
         squashed_notes="\n".join(squash(d.text) for d in documents.values()),
         answer_text=normalize("\n".join(c.text for c in chunks if c.id not in lists)),
-        term_pairs=tuple((p.latin, p.other) for p in mine_pairs(c.text for c in chunks if c.lang == TARGET)),
     )

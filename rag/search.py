@@ -9,7 +9,6 @@ tuned values (fusion weights, dense mix, reranker, default mode) come from one f
 from __future__ import annotations
 
 import dataclasses
-import functools
 import time
 from collections import OrderedDict
 from collections.abc import Callable, Collection, Sequence
@@ -28,7 +27,6 @@ from rag.rules.script import notes_languages
 from rag.rerank import CrossEncoderReranker, FeatureReranker, Reranker
 from rag.safety import has_content
 from rag.text import distinctive_terms, search_text, squash
-from rag.translate import TARGET, Pair, Translator, mine_pairs
 from rag.tuned import MODES, Tuned, load_tuned
 from rag.types import Chunk, Hit, Query
 
@@ -204,41 +202,18 @@ class Searcher:
         vocab = self.index.vocabulary_of(detect_lang(text))
         return sum(1 for t in toks if t in vocab) / len(toks)
 
-    @functools.cached_property
-    def translator(self) -> Translator | None:
-        """The question-term translator for this index's Japanese notes (:mod:`rag.translate`),
-        or None when the notes have no Japanese or ``tuned.translate`` is 0."""
-        if not self.tuned.translate:
-            return None
-        if TARGET not in self._languages()[1]:
-            return None
-        kept = self.index.facts.term_pairs
-        pairs = ([Pair.of(a, b) for a, b in kept] if kept is not None
-                 else mine_pairs(c.text for c in self.index.chunks if c.lang == TARGET))
-        return Translator(pairs, analyze=self.analyze, vocabulary=self.index.vocabulary_of(TARGET),
-                          idf=self.index.bm25.idf)
-
     def make_query(self, text: str, *, dense: bool = True) -> Query:
         """The :class:`Query` record every stage reads (the vector only when ``dense``). Both
         legs search for what the question asks about: a request wrapper (「…を教えてください」,
-        "Tell me about …") is left out (:func:`rag.text.search_text`). A question in another
-        language than the Japanese notes also gets their terms for it and a second vector of the
-        question with them (:attr:`translator`)."""
+        "Tell me about …") is left out (:func:`rag.text.search_text`)."""
         q = check_query(text)
         core = search_text(q)
-        lang = detect_lang(q)
-        terms: tuple[str, ...] = ()
-        if dense and lang != TARGET and self.translator is not None:
-            words = [t for t in self.query_tokens(core) if not t.startswith("~")]
-            terms = tuple(t for t, _ in self.translator.terms(core, lang, words))
         return Query(
             text=q,
-            lang=lang,
+            lang=detect_lang(q),
             tokens=self.query_tokens(core),
             coverage=self.vocabulary_coverage(core),
             vector=self.query_vector(core) if dense else None,
-            terms=terms,
-            translated=self.query_vector(core + " " + " ".join(terms)) if terms else None,
         )
 
     # --- the stages ----------------------------------------------------------------------------
@@ -249,36 +224,11 @@ class Searcher:
 
     def dense_leg(self, query: Query, n: int) -> dict[int, float]:
         """Multi-vector dense retrieval: nearest chunks and nearest units (pooled to their
-        chunks), each candidate scored by :meth:`Index.passage_similarity`; top ``n``. With a
-        translated vector (:meth:`make_query`), a passage written in Japanese alone (not the twin
-        of a passage in the question's language) is scored by the two vectors' scores weighted
-        ``tuned.translate`` : 1 - ``tuned.translate``, the others by the question's own vector."""
-        rows, sims = self._dense_scores(query, query.vector, n)
-        if query.translated is not None:
-            target = self._translation_targets(query)
-            rows = np.union1d(rows, self._dense_scores(query, query.translated, n)[0])
-            own = self._dense_scores(query, query.vector, n, rows)[1]
-            w = self.tuned.translate
-            alt = w * self._dense_scores(query, query.translated, n, rows)[1] + (1 - w) * own
-            sims = np.where(target[rows], alt, own)
-        best = np.argsort(-sims, kind="stable")[:n]
-        return {int(rows[j]): float(sims[j]) for j in best}
-
-    def _translation_targets(self, query: Query) -> np.ndarray:
-        """Per passage: written in the Japanese notes and not counted as the question's language."""
-        codes, langs, _ = self._languages()
-        if TARGET not in langs:
-            return np.zeros(len(codes), dtype=bool)
-        return self.counts_as(query) == langs.index(TARGET)
-
-    def _dense_scores(self, query: Query, qv: np.ndarray, n: int,
-                      rows: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
-        """The candidate rows for vector ``qv`` (or the given ``rows``) and their dense scores."""
-        fixed = rows is not None
-        if not fixed:
-            ci, _ = self.index.dense.top(qv, n)
-            ui, _ = self.index.unit_dense.top(qv, 3 * n)
-            rows = np.unique(np.concatenate([ci, self.index.unit_owner[ui]]))
+        chunks), each candidate scored by :meth:`Index.passage_similarity`; top ``n``."""
+        qv = query.vector
+        ci, _ = self.index.dense.top(qv, n)
+        ui, _ = self.index.unit_dense.top(qv, 3 * n)
+        rows = np.unique(np.concatenate([ci, self.index.unit_owner[ui]]))
         langs = self._languages()[1] if self.tuned.centre_languages else []
         if len(langs) > 1 and query.lang in langs:
             # each passage against its own language: its score less the mean score of that
@@ -291,13 +241,13 @@ class Searcher:
             ref = self.passage_similarity(sample, qv)
             means = np.array([ref[codes[sample] == k].mean() for k in range(len(langs))])
             shift = means[self.counts_as(query)]
-            if not fixed:
-                whole = self.index.dense.vectors @ qv
-                rows = np.unique(np.concatenate([rows, top_n(whole - shift, n)[0]]))
+            whole = self.index.dense.vectors @ qv
+            rows = np.unique(np.concatenate([rows, top_n(whole - shift, n)[0]]))
             sims = self.passage_similarity(rows, qv) - shift[rows] + float(ref.mean())
         else:
             sims = self.passage_similarity(rows, qv)
-        return rows, sims
+        best = np.argsort(-sims, kind="stable")[:n]
+        return {int(rows[j]): float(sims[j]) for j in best}
 
     def counts_as(self, query: Query) -> np.ndarray:
         """Each passage's notes language for ``query`` (a code into :meth:`_languages`): its own,

@@ -39,10 +39,6 @@ class Tuned:
       dense leg alone: the keyword leg, weighted by the question's coverage in the notes of its
       own language, cannot see it (:func:`rag.search.fuse`). Languages as in
       :func:`rag.rules.script.notes_languages`, for this and ``centre_languages``.
-    * ``translate``: a Chinese or English question over Japanese notes also gets a second
-      vector, of the question with the notes' terms for it (:mod:`rag.translate`); a passage
-      written in Japanese alone is scored by that vector with this weight and by the question's
-      own with the rest (:meth:`rag.search.Searcher.dense_leg`). 0 turns it off.
     * ``reranker``: ``{"features": [...], "weights": [...]}`` of the feature reranker, or
       ``None`` when no reranker beat ``hybrid`` on questions it was not fitted to.
     * ``answer``: ``{"calibration": {...}}``, the relevance model the answerer abstains by
@@ -59,7 +55,6 @@ class Tuned:
     names_first: bool = False
     centre_languages: bool = False
     language_fusion: bool = False
-    translate: float = 0.0
     default_mode: str = "hybrid"
     reranker: dict[str, Any] | None = None
     answer: dict[str, Any] | None = None
@@ -73,8 +68,6 @@ class Tuned:
             raise ValueError(f"bm25_weight must be in [0, 1], got {self.bm25_weight}")
         if not 0.0 <= self.whole_weight <= 1.0:
             raise ValueError(f"whole_weight must be in [0, 1], got {self.whole_weight}")
-        if not 0.0 <= self.translate <= 1.0:
-            raise ValueError(f"translate must be in [0, 1], got {self.translate}")
         if self.candidates < 1:
             raise ValueError(f"candidates must be >= 1, got {self.candidates}")
         if self.default_mode not in MODES:

@@ -86,9 +86,7 @@ class Query:
 
     ``tokens`` are the analyzer's terms; ``coverage`` the share of distinct terms the
     index knows (an English question over Japanese notes has a low one); ``vector`` the
-    encoder's query vector (``None`` when no stage needs it, e.g. BM25 only); ``terms`` the
-    question's terms in the notes' Japanese (:mod:`rag.translate`) and ``translated`` the
-    vector of the question with them, which scores the passages written in Japanese alone.
+    encoder's query vector (``None`` when no stage needs it, e.g. BM25 only).
     """
 
     text: str
@@ -96,8 +94,6 @@ class Query:
     tokens: tuple[str, ...]
     coverage: float
     vector: Any = None
-    terms: tuple[str, ...] = ()
-    translated: Any = None
 
 
 @dataclass(frozen=True)
