@@ -306,15 +306,16 @@ def _pid_rss_mb(pid: int) -> float:
     return 0.0
 
 
-def app_process(setting: str, encoder: str = "e5-small") -> dict:
+def app_process(setting: str, encoder: str = "e5-small", questions: int = QUERIES) -> dict:
     """What one app process costs: open the index at ``setting`` as the app does, ask the
-    seed questions (hybrid; query vectors from the cache); its memory before and after."""
+    first ``questions`` seed questions (hybrid; query vectors from the cache); its memory
+    before and after."""
     from eval.datasets import load_seed
     from rag.backends import open_index
 
     warnings.simplefilter("ignore")
     enc = CachingEncoder(load_encoder(encoder))
-    queries = [q.text for q in load_seed().queries][:QUERIES]
+    queries = [q.text for q in load_seed().queries][:questions]
     rss0 = _rss_mb()
     t = time.perf_counter()
     s = Searcher(open_index(setting), encoder=enc)
@@ -341,7 +342,7 @@ def _in_fresh_process(call: str) -> dict:
     return json.loads(line[-1][len("RESULT "):])
 
 
-def measure_backend(kind: str, n: int, folder: Path, encoder: str = "e5-small") -> dict:
+def measure_backend(kind: str, n: int, folder: Path, encoder: str = "e5-small", questions: int = QUERIES) -> dict:
     """Build ``n`` synthetic chunks on backend ``kind`` in ``folder`` (this process), then open
     the index in a fresh process as an app does and time hybrid search there. Milvus Lite runs
     as a server process of its own (``milvus-lite server``, reached as ``milvus://``), so the
@@ -383,7 +384,7 @@ def measure_backend(kind: str, n: int, folder: Path, encoder: str = "e5-small") 
             for c in qdrant._CLIENTS.values():
                 c.close()
             qdrant._CLIENTS.clear()
-        row.update(_in_fresh_process(f"app_process({setting!r}, {encoder!r})"))
+        row.update(_in_fresh_process(f"app_process({setting!r}, {encoder!r}, {questions})"))
         row["engine_process_rss_mb"] = _pid_rss_mb(server) if server else 0.0
     row["disk_mb"] = sum(f.stat().st_size for f in folder.rglob("*") if f.is_file()) / 2**20
     return row
@@ -392,7 +393,8 @@ def measure_backend(kind: str, n: int, folder: Path, encoder: str = "e5-small") 
 def compare_backends(*, out: Path, backends: tuple[str, ...], quick: bool = False, encoder: str = "e5-small",
                      size: int | None = None) -> int:
     """``python -m eval scale --backend …``: each backend in its own process, one table. An item
-    ``KIND:SIZE`` (``qdrant-local:10000``) sets that backend's size."""
+    ``KIND:SIZE`` (``qdrant-local:10000``) sets that backend's size, ``KIND:SIZE:QUESTIONS`` also
+    how many seed questions the app process asks (default :data:`QUERIES`)."""
     import tempfile
 
     from eval.backends import available
@@ -401,6 +403,8 @@ def compare_backends(*, out: Path, backends: tuple[str, ...], quick: bool = Fals
     rows, notes = {}, []
     for item in backends:
         kind, _, own = item.partition(":")
+        own, _, asked = own.partition(":")
+        questions = int(asked) if asked else QUERIES
         why = available(kind)
         if why:
             notes.append(f"{kind}: skipped ({why})")
@@ -409,51 +413,51 @@ def compare_backends(*, out: Path, backends: tuple[str, ...], quick: bool = Fals
         with tempfile.TemporaryDirectory(prefix=f"scale-{kind}-") as tmp:
             t = time.perf_counter()
             try:
-                row = _in_fresh_process(f"measure_backend({kind!r}, {m}, Path({tmp!r}), {encoder!r})")
+                row = _in_fresh_process(f"measure_backend({kind!r}, {m}, Path({tmp!r}), {encoder!r}, {questions})")
             except RuntimeError as e:
                 notes.append(f"{kind}: {e}")
                 continue
             row["wall_s"] = time.perf_counter() - t
         row["build_ms_per_item"] = 1000 * row["build_s"] / (row["chunks"] + row["sentences"])
+        row["command"] = f"python -m eval scale --backend {item}"
         rows[f"{kind} ({m:,})"] = row
         print(kind, row, flush=True)
     write_backends_report(rows, notes, backends, out)
     return 0
 
 
-def merge_earlier(rows: dict, notes: list[str], backends: tuple[str, ...], path: Path) -> tuple[dict, list[str]]:
-    """This run's rows, then the rows of earlier runs in ``path`` (``scale-backends.json``) that
-    it did not measure again (each row names the command that made it, ``run``); notes likewise."""
-    import json
-
-    run = f"--backend {','.join(backends)} ({time.strftime('%Y-%m-%d')})"
-    rows = {k: {**v, "run": run} for k, v in rows.items()}
-    try:
-        earlier = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        return rows, notes
-    kept = {k: v for k, v in earlier.get("rows", {}).items() if k not in rows}
-    if not kept:
-        return rows, notes
-    head = [f"Rows from this run ({run}): {', '.join(rows) or 'none'}; rows kept from earlier runs: {', '.join(kept)}."]
-    return {**rows, **kept}, head + notes + [n for n in earlier.get("notes", []) if not n.startswith("Rows from this run")]
+def merge_backend_rows(old: dict, rows: dict, old_notes: list[str], notes: list[str]) -> tuple[dict, list[str]]:
+    """The report's rows after a run: each backend and size (the row key) keeps its last
+    measurement, rows of other backends and sizes stay; notes are kept, new ones added."""
+    merged = {k: rows.get(k, v) for k, v in old.items()}
+    merged.update({k: v for k, v in rows.items() if k not in merged})
+    return merged, list(old_notes) + [x for x in notes if x not in old_notes]
 
 
 def write_backends_report(rows: dict, notes: list[str], backends: tuple[str, ...], out: Path) -> None:
     """``scale-backends.{md,json}`` from :func:`measure_backend` rows (one per backend and size),
-    merged with the earlier runs' rows it did not measure again (:func:`merge_earlier`)."""
-    rows, notes = merge_earlier(rows, notes, backends, out / "scale-backends.json")
+    merged into the rows already there (:func:`merge_backend_rows`)."""
+    import json
+
+    try:
+        before = json.loads((out / "scale-backends.json").read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        before = {}
+    rows, notes = merge_backend_rows(before.get("rows", {}), rows, before.get("notes", []), notes)
     cols = ("chunks", "sentences", "dense_kind", "build_s", "build_ms_per_item", "engine_idle_wait_s", "app_open_s",
-            "app_rss_mb", "app_index_mb", "engine_process_rss_mb", "disk_mb", "hybrid_p50_ms", "hybrid_p95_ms")
+            "app_first_query_s", "app_rss_mb", "app_index_mb", "engine_process_rss_mb", "disk_mb", "queries",
+            "hybrid_p50_ms", "hybrid_p95_ms")
     md = ["# Scale: the same synthetic chunks on each index backend", "",
-          f"Command: `python -m eval scale --backend {','.join(backends)}`. Synthetic chunks from the seed index "
+          f"Command: `python -m eval scale --backend {','.join(backends)}`; rows of other backends and sizes are "
+          "kept from earlier runs (each row's own command is `command` in the JSON). Synthetic chunks from the seed index "
           "(`synthesize`: real chunk texts and tokens, perturbed copies of their vectors). Each backend in a fresh "
           "process that writes the index; then a second fresh process opens it as an app does and asks "
-          f"{QUERIES} seed questions, hybrid mode, query vectors cached (search only). `build_s`: making the written "
+          f"`queries` seed questions ({QUERIES} unless the row's command says fewer), hybrid mode, query vectors cached (search only). `build_s`: making the written "
           "records searchable (folder: FAISS builds + save; engines: insert, flush, wait for the engine's index "
           "builds — for the Milvus Lite server, `engine_idle_wait_s` until its process stops using CPU). "
           "Milvus Lite runs as `milvus-lite server` in its own process (`milvus://127.0.0.1:PORT`); Qdrant local "
-          "mode runs inside the process that opens it. `app_rss_mb`: the app process after the questions "
+          "mode runs inside the process that opens it. `app_first_query_s`: the app process's first question "
+          "(anything built on first use). `app_rss_mb`: the app process after the questions "
           "(encoder included); `app_index_mb`: what opening the index and searching added to it; "
           "`engine_process_rss_mb`: the engine's own process. Shared 2-core machine with other work running: "
           "timings are noisy and above an idle machine's.", "",

@@ -75,8 +75,39 @@ class DenseIndex:
 
     def save(self, folder: Path) -> None:
         np.save(folder / "vectors.npy", self.vectors, allow_pickle=False)
-        if self.kind == "hnsw":
-            _faiss().write_index(self.index, str(folder / "dense.faiss"))
+        self.save_graph(folder / "dense.faiss")
+
+    def save_graph(self, path: Path) -> dict | None:
+        """Write the HNSW graph (with FAISS's copy of the vectors) to ``path`` and return what
+        :meth:`adopt_graph` checks it against; a flat index has no graph to save (``None``)."""
+        if self.kind != "hnsw":
+            return None
+        _faiss().write_index(self.index, str(path))
+        return {"file": path.name, "vectors": len(self), "dim": self.dim, "hnsw_m": self.hnsw_m}
+
+    def adopt_graph(self, path: Path, record: dict | None = None) -> None:
+        """Search with the graph saved at ``path`` instead of building one. ``ValueError`` if
+        the file is missing, unreadable, or not a graph over exactly these vectors with these
+        settings (``record``: what :meth:`save_graph` returned when it was written)."""
+        want = {"file": path.name, "vectors": len(self), "dim": self.dim, "hnsw_m": self.hnsw_m}
+        if record is not None and record != want:
+            raise ValueError(f"{path.name} was saved for {record}, this index needs {want}")
+        try:
+            index = _faiss().read_index(str(path))
+        except RuntimeError as e:  # FAISS: missing, truncated or not an index file
+            raise ValueError(f"{path.name} is unreadable ({' '.join(str(e).split())[:200]})") from None
+        if index.ntotal != len(self) or index.d != self.dim:
+            raise ValueError(f"{path.name} holds {index.ntotal} vectors of dimension {index.d}, "
+                             f"the index {len(self)} of dimension {self.dim}")
+        hnsw = getattr(index, "hnsw", None)
+        if hnsw is None or hnsw.nb_neighbors(1) != self.hnsw_m:
+            raise ValueError(f"{path.name} is not an HNSW graph with M={self.hnsw_m}")
+        # the graph's own copy of the vectors must be these vectors (a sample of rows, exactly)
+        rows = np.unique(np.linspace(0, len(self) - 1, num=min(len(self), 64)).astype(np.int64))
+        if not np.array_equal(np.vstack([index.reconstruct(int(i)) for i in rows]), self.vectors[rows]):
+            raise ValueError(f"{path.name} holds other vectors than the index (a stale graph)")
+        index.hnsw.efSearch = self.ef_search
+        self._index = index
 
     @classmethod
     def load(cls, folder: Path, *, kind: str, vectors: np.ndarray | None = None) -> DenseIndex:
@@ -85,12 +116,5 @@ class DenseIndex:
             vectors = np.load(folder / "vectors.npy", allow_pickle=False)
         dense = cls(vectors, kind=kind)
         if dense.kind == "hnsw" and (folder / "dense.faiss").exists():
-            index = _faiss().read_index(str(folder / "dense.faiss"))
-            if index.ntotal != len(dense) or index.d != dense.dim:
-                raise ValueError(
-                    f"dense.faiss holds {index.ntotal} vectors of dimension {index.d}, "
-                    f"vectors.npy {len(dense)} of dimension {dense.dim}"
-                )
-            dense._index = index
-            dense._index.hnsw.efSearch = dense.ef_search
+            dense.adopt_graph(folder / "dense.faiss")
         return dense

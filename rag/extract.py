@@ -53,6 +53,8 @@ class ExtractParams:
     list_closing: bool = False  # a kept-together list brings the paragraph that ends its passage (its conclusion)
     side_sentences: bool = False  # a comparison side found elsewhere is quoted only as a whole sentence or naming it
     code_blocks: bool = False  # a short fenced block of a quoted passage is quoted (as code) when it answers
+    split_lists: bool = False  # a quoted list running to its passage's end brings the items the next passage continues it with
+    qa_heading: bool = False  # a Q&A item after the first passage is quoted only if its question is as close as the first's heading
     max_units: int = 8
     max_item_chars: int = 700  # a Q&A answer body up to this long can be quoted whole
 
@@ -213,12 +215,16 @@ def select(
         picked = {top: list(quotable[top])}
     else:
         picked = {}
+        top_head = float(index.heads[top] @ query.vector)
         for r in rows:
             us = quotable[r]
             if not us:
                 continue
             if picked and max(u.score for u in us) < best - p.second_passage:
                 continue
+            if (picked and p.qa_heading and index.chunks[r].kind == "qa"
+                    and float(index.heads[r] @ query.vector) < top_head):
+                continue  # another question's answer: about something else than what the first passage answers
             keep = [u for u in us if u.score >= best - p.unit_margin]
             if keep:
                 picked[r] = keep
@@ -227,6 +233,13 @@ def select(
                   for r, us in picked.items()}
         if p.paragraph_chars:
             picked = {r: _whole_paragraphs(index, quotable[r], us, p.paragraph_chars) for r, us in picked.items()}
+        if p.split_lists and _STEPS.search(question):
+            # a question asking for a list (steps, remedies, kinds) gets all of it, also the part
+            # the chunker put in the next passage
+            for r in list(picked):
+                nxt = continued_list(index, r, picked[r], quotable[r])
+                if nxt and nxt[0] not in picked:
+                    picked[nxt[0]] = score_units(index, query, nxt[1], analyze, p.term_bonus)
     if p.code_blocks:
         picked = _with_blocks(index, query, picked, best - p.unit_margin, analyze, p.term_bonus)
     sides = comparison_sides(question)
@@ -363,6 +376,29 @@ def _whole_paragraphs(index: Index, units: list[Unit], chosen: list[Unit], max_c
         if u.kind == "bullet" or (line_units and line_units[0].kind == "bullet") or b - a <= max_chars:
             keep |= {v.index for v in line_units if v.kind in ("text", "bullet", "lead")}
     return [u for u in units if u.index in keep]
+
+
+def continued_list(index: Index, row: int, chosen: list[Unit], units: list[Unit]) -> tuple[int, list[Unit]] | None:
+    """The list items with which the next passage continues a quoted list that runs to the end of
+    passage ``row`` (the chunker cut it: 「技術的対策:」 then CoT / ToT here, the interpretability
+    item in the next passage): ``(next row, its leading items)``, or ``None``. The next passage
+    must follow in the same document and section and open with a list item."""
+    if not chosen or not units or row + 1 >= len(index.chunks):
+        return None
+    doc = _doc(index, row)
+    last = max((u for u in chunk_units(index, row) if u.quotable), key=lambda u: u.index)  # the passage's own last unit
+    group = list_groups(units, doc)
+    if last.index not in group or all(u.index != last.index for u in chosen):
+        return None
+    here, there = index.chunks[row], index.chunks[row + 1]
+    if there.doc_id != here.doc_id or there.section != here.section or doc[here.end:there.start].strip():
+        return None
+    nxt = [u for u in chunk_units(index, row + 1) if u.quotable]
+    if not nxt or nxt[0].kind != "bullet" or nxt[0].index != 0:
+        return None
+    head = list_groups(nxt, doc)
+    items = [u for u in nxt if head.get(u.index) == head[nxt[0].index]]
+    return row + 1, items
 
 
 def _cap(picked: dict[int, list[Unit]], max_units: int) -> dict[int, list[Unit]]:

@@ -15,7 +15,10 @@ Layout of one build folder::
                         unit kinds, vocabulary per language, question lists, quotable text
     bm25_matrix.npz, bm25_vocab.json, bm25_idf.npy   BM25's term x chunk score matrix,
                         its vocabulary and idf: loading reads them, nothing is recomputed
-    dense.faiss         only for HNSW
+    dense.faiss         only for HNSW: the chunk vectors' graph
+    units.faiss         only for HNSW: the unit vectors' graph, recorded in the manifest as
+                        ``unit_graph``; a missing, unreadable or stale one is rebuilt on first
+                        use with a warning (minutes at 100k chunks), never an error
 
 An index root holds build folders under ``builds/`` and a ``CURRENT`` file naming the live
 one. :func:`write_index` writes a new build completely, then replaces ``CURRENT`` with an
@@ -35,6 +38,7 @@ from __future__ import annotations
 import dataclasses
 import functools
 import json
+import logging
 import os
 import re
 import shutil
@@ -60,7 +64,9 @@ from rag.types import Chunk, Document
 
 FORMAT_VERSION = 3  # 3: BM25 matrix and the derived facts saved with the index
 LOCK_FILE = ".write.lock"
+UNIT_GRAPH = "units.faiss"
 STALE_BUILD_SECONDS = 3600  # an unfinished build older than this is a killed ingest's leftovers
+log = logging.getLogger(__name__)
 _BUILD_NAME = re.compile(r"^[0-9A-Za-z][0-9A-Za-z_.-]*$")
 
 
@@ -79,6 +85,9 @@ class Index:
     unit_spans: np.ndarray
     path: Path | None = None
     facts: IndexFacts | None = field(default=None, repr=False)  # derived at build time when not given
+    # the manifest's ``unit_graph`` record of the saved units.faiss (kept out of ``manifest``:
+    # it describes this folder's files, not the index's settings)
+    unit_graph: dict | None = field(default=None, repr=False)
     by_id: dict[str, int] = field(init=False, repr=False)
 
     def __post_init__(self):
@@ -147,8 +156,18 @@ class Index:
 
     @functools.cached_property
     def unit_dense(self) -> DenseIndex:
-        """FAISS over sentence vectors (built on first use)."""
-        return DenseIndex(self.units, kind=self.dense.kind)
+        """FAISS over sentence vectors, on first use: the graph saved with the index
+        (``units.faiss``) when there is a good one, otherwise built here."""
+        dense = DenseIndex(self.units, kind=self.dense.kind)
+        if dense.kind == "hnsw" and self.path is not None:
+            try:
+                if self.unit_graph is None:
+                    raise ValueError("the manifest records no unit_graph (an index written before it was saved)")
+                dense.adopt_graph(self.path / UNIT_GRAPH, self.unit_graph)
+            except ValueError as e:
+                log.warning("index at %s: not using the saved units' graph (%s); building it now, which takes "
+                            "minutes for a large index (`python -m ingest --rebuild` saves a new one)", self.path, e)
+        return dense
 
     def passage_similarity(self, rows: np.ndarray, qv: np.ndarray, *, whole_weight: float = 0.5) -> np.ndarray:
         """Multi-vector dense score of chunks ``rows``: ``whole_weight`` x the whole-chunk cosine
@@ -173,13 +192,17 @@ class Index:
                 f.write(json.dumps(c.to_dict(), ensure_ascii=False) + "\n")
         self.bm25.save(folder)
         self.dense.save(folder)
+        manifest = dict(self.manifest)
+        self.unit_graph = self.unit_dense.save_graph(folder / UNIT_GRAPH)
+        if self.unit_graph is not None:
+            manifest["unit_graph"] = self.unit_graph
         np.save(folder / "heads.npy", self.heads.astype(np.float32), allow_pickle=False)
         np.save(folder / "units.npy", self.units.astype(np.float32), allow_pickle=False)
         np.save(folder / "unit_offsets.npy", self.unit_offsets.astype(np.int64), allow_pickle=False)
         np.save(folder / "unit_spans.npy", self.unit_spans.astype(np.int64).reshape(-1, 2), allow_pickle=False)
         self.facts.save(folder)
         # The manifest goes last: a folder without one is an unfinished build.
-        (folder / "manifest.json").write_text(json.dumps(self.manifest, ensure_ascii=False, indent=1), encoding="utf-8")
+        (folder / "manifest.json").write_text(json.dumps(manifest, ensure_ascii=False, indent=1), encoding="utf-8")
 
     @classmethod
     def load(cls, folder: Path) -> Index:
@@ -187,6 +210,7 @@ class Index:
         folder = Path(folder)
         try:
             manifest = _check_manifest(json.loads((folder / "manifest.json").read_text(encoding="utf-8")), folder)
+            unit_graph = manifest.pop("unit_graph", None)
             docs = _read_records(folder / "documents.jsonl", Document)
             chunks = _read_records(folder / "chunks.jsonl", Chunk)
             sizes = {"chunks": len(chunks), "dim": manifest["encoder"]["dim"]}
@@ -209,6 +233,7 @@ class Index:
                 unit_spans=arrays["unit_spans.npy"],
                 path=folder,
                 facts=facts,
+                unit_graph=unit_graph,
             )
             _check_offsets(index)
             return index

@@ -156,3 +156,59 @@ def test_a_miss_is_put_down_to_its_cause(real_searcher):
                            searcher.index)
     assert "| point in a code block | 1 | 0 |" in report and "| wrong first passage | 1 | 1 |" in report
     assert report.count("| `x` |") == 2  # the answer with every point and no padding is not listed
+
+
+def _with_extract(searcher, question, **values):
+    """``ask`` with some extraction values changed (the session's searcher: put back after)."""
+    import dataclasses
+
+    base = searcher.tuned
+    searcher.tuned = dataclasses.replace(base, answer={**base.answer, "extract": {**base.answer["extract"], **values}})
+    try:
+        return ask(searcher, question)
+    finally:
+        searcher.tuned = base
+
+
+def _headings(a):
+    return [c.chunk.heading or c.chunk.section for c in a.citations]
+
+
+@pytest.mark.parametrize("question, other", [
+    ("GPT-3の事前学習のデータ量とコストを教えて", "少数ショット学習"),
+    ("MLMの事前学習でBERTの文脈理解が強くなるのはどうして？", "次文予測"),
+])
+def test_another_questions_answer_is_not_quoted_after_the_first_passage(real_searcher, question, other):
+    """A Q&A item after the first passage answers its own question: quoted only when that question is
+    as close to the learner's as the first passage's heading (GPT-3's data and cost are not followed by
+    the few-shot item; MLM's answer is not followed by next-sentence prediction's)."""
+    a = ask(real_searcher, question)
+    _checked(a)
+    assert not any(other in h for h in _headings(a)), _headings(a)
+    assert any(other in h for h in _headings(_with_extract(real_searcher, question, qa_heading=False)))
+
+
+def test_a_list_the_chunker_split_is_quoted_with_its_continuation(real_searcher):
+    """The black-box remedies are a list that the chunker cut after CoT / ToT; the interpretability
+    item opens the next passage of the same section. A question asking for remedies gets both
+    parts, each cited to its own passage; a question about one item does not get the rest."""
+    from rag.extract import chunk_units, continued_list
+
+    question = "ブラックボックス問題の対策を教えて"
+    a = ask(real_searcher, question)
+    _checked(a)
+    assert "Chain-of-Thought" in a.text and "解釈可能性" in a.text, a.text
+    first, second = a.citations[0].chunk, a.citations[1].chunk
+    assert first.section == second.section and first.doc_id == second.doc_id and second.start > first.end
+    assert "解釈可能性" not in first.text and second.text.startswith("- 解釈可能性")
+    assert "課題3" not in a.text  # the next block of that passage is not part of the list
+    assert "解釈可能性" not in _with_extract(real_searcher, question, split_lists=False).text
+
+    index = real_searcher.index
+    row = index.by_id[first.id]
+    units = [u for u in chunk_units(index, row) if u.quotable]
+    nxt = continued_list(index, row, units[-1:], units)
+    assert nxt is not None and nxt[0] == row + 1 and [u.text for u in nxt[1]][0].startswith("- 解釈可能性")
+    assert continued_list(index, row, units[:1], units) is None  # the passage's last item was not quoted
+    one = ask(real_searcher, "Chain-of-Thoughtプロンプティングとは？")
+    assert "解釈可能性" not in one.text

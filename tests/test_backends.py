@@ -466,3 +466,49 @@ def test_a_milvus_server_serves_processes_through_the_same_code(milvus_server, t
     assert "added.md" in index.documents and index.encoder_id.startswith("use-m3")
     proc = run_cli("rag", "search", "x", "--index", "milvus://127.0.0.1:1")
     assert proc.returncode == 2 and proc.stderr.startswith("error:") and "Traceback" not in proc.stderr
+
+
+def test_qdrant_local_stores_compact_points_and_reads_them_back_exactly(tmp_path):
+    """Local mode: one JSON string per payload (the heading vector as float32 bytes), dense
+    vectors pickled as float32 arrays, the SQLite files in WAL mode; rows read back as written."""
+    import pickle
+    import sqlite3
+
+    from rag.backends.qdrant import QdrantEngine, _unpack
+
+    _setting("qdrant-local", tmp_path)  # skips when qdrant-client is not installed
+    rng = np.random.default_rng(0)
+    head = rng.normal(size=8).astype(np.float32)
+    rows = [Row(k, f"d{k % 2}", rng.normal(size=8).astype(np.float32), {7: 0.5, 3: 1.25},
+                {"chunk": {"text": "温度 τ", "n": k}, "tokens": ["温度", "τ"], "head": head.tolist() if k else None,
+                 "spans": [[0, 2]]}) for k in range(5)]
+    path = str(tmp_path / "qdrant")
+    engine = QdrantEngine(path=path)
+    engine.create("t_chunks", dim=8, sparse=True, hnsw=False)
+    engine.upsert("t_chunks", rows)
+    engine.settle("t_chunks", 5, rows[0].dense)
+    got = engine.fetch("t_chunks", [0, 1, 4])
+    for k in (0, 1, 4):
+        assert got[k].payload == rows[k].payload and got[k].doc_id == rows[k].doc_id
+        assert np.array_equal(got[k].dense, rows[k].dense)
+    assert got[1].payload["head"] == head.tolist()  # exact, not rounded through text
+    keys, scores = engine.dense_top("t_chunks", rows[2].dense, 1)
+    assert keys.tolist() == [2] and np.isclose(scores[0], rows[2].dense @ rows[2].dense)
+    assert engine.sparse_top("t_chunks", {3: 1.0}, 5)[0].tolist() != []
+    con = engine._sqlite("t_chunks")
+    assert con.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+    engine.c.close()
+    from rag.backends import qdrant
+
+    qdrant._CLIENTS.clear()
+    with sqlite3.connect(next((tmp_path / "qdrant").rglob("storage.sqlite"))) as db:
+        stored = [pickle.loads(b) for (b,) in db.execute("SELECT point FROM points")]
+    assert len(stored) == 5
+    for p in stored:
+        assert isinstance(p.vector["dense"], np.ndarray) and p.vector["dense"].dtype == np.float32
+        assert set(p.payload) == {"doc_id", "j", "lang"} and isinstance(p.payload["j"], str)
+    assert _unpack({"doc_id": "d", "p": {"owner": 3}}) == {"owner": 3}  # an index written before
+    again = QdrantEngine(path=path).fetch("t_chunks", [1])
+    assert again[1].payload == rows[1].payload and np.array_equal(again[1].dense, rows[1].dense)
+    qdrant._CLIENTS[(path, None, None)].close()
+    qdrant._CLIENTS.clear()

@@ -759,3 +759,22 @@ def test_languages_setting_is_chosen_on_dev_never_below_off():
                "c": r((0.81, 0.85), (0.45, 0.5))}
     assert choose(results) == "b"  # 1.30 against c's 1.26
     assert choose({"off": results["off"], "a": results["a"]}) == "off"
+
+
+def test_the_backend_scale_report_keeps_rows_of_other_backends_and_sizes(tmp_path):
+    """A run of one backend and size replaces that row only; other rows and notes stay."""
+    from eval.scale import write_backends_report
+
+    def row(kind, n, build_s):
+        return {"backend": kind, "chunks": n, "sentences": 5 * n, "dense_kind": "flat", "build_s": build_s}
+
+    write_backends_report({"folder (1,000)": row("folder", 1000, 1.0), "qdrant-local (1,000)": row("qdrant-local", 1000, 9.0)},
+                          ["first note"], ("folder:1000", "qdrant-local:1000"), tmp_path)
+    write_backends_report({"folder (1,000)": row("folder", 1000, 2.0), "folder (2,000)": row("folder", 2000, 4.0)},
+                          ["second note", "first note"], ("folder:1000,folder:2000",), tmp_path)
+    got = json.loads((tmp_path / "scale-backends.json").read_text())
+    assert list(got["rows"]) == ["folder (1,000)", "qdrant-local (1,000)", "folder (2,000)"]
+    assert [r["build_s"] for r in got["rows"].values()] == [2.0, 9.0, 4.0]
+    assert got["notes"] == ["first note", "second note"]
+    md = (tmp_path / "scale-backends.md").read_text()
+    assert md.count("| qdrant-local (1,000) |") == 1 and "| folder (2,000) |" in md and "- first note" in md

@@ -426,3 +426,86 @@ def test_the_scale_benchmarks_synthetic_index_carries_its_facts(small_index):
     assert big.vocabulary_of("ja") and big.facts.question_lists == frozenset()
     for mode in ("bm25", "hybrid"):
         assert Searcher(big, encoder=enc).search("LoRAとQLoRAの違いは？", k=5, mode=mode)
+
+
+# --- the units' HNSW graph is saved with the index, loading reads it -----------------------------
+
+
+@pytest.fixture
+def hnsw_index(tmp_path, fake_encoder):
+    docs = load_corpus(write_corpus(tmp_path / "corpus", SMALL_CORPUS))
+    index = build(docs, fake_encoder, faiss="hnsw")
+    folder = write_index(index, tmp_path / "index")
+    return index, tmp_path / "index", folder, fake_encoder
+
+
+def _unit_tops(index: Index, enc) -> list:
+    out = []
+    for q in QUERIES:
+        idx, scores = index.unit_dense.top(enc.encode([q], query=True)[0], 10)
+        out.append((idx.tolist(), np.round(scores, 6).tolist()))
+    return out
+
+
+def _count_graph_builds(monkeypatch) -> list:
+    built = []
+    real = DenseIndex._build
+
+    def counting(self):
+        built.append(len(self))
+        return real(self)
+
+    monkeypatch.setattr(DenseIndex, "_build", counting)
+    return built
+
+
+def test_the_units_graph_is_saved_and_loaded_not_rebuilt(hnsw_index, monkeypatch):
+    index, index_dir, folder, enc = hnsw_index
+    record = json.loads((folder / "manifest.json").read_text())["unit_graph"]
+    assert record == {"file": "units.faiss", "vectors": len(index.units), "dim": index.units.shape[1], "hnsw_m": 32}
+    assert (folder / "units.faiss").exists()
+    built = _count_graph_builds(monkeypatch)
+    loaded = open_index(index_dir)
+    assert "unit_graph" not in loaded.manifest and loaded.manifest == index.manifest
+    assert _unit_tops(loaded, enc) == _unit_tops(index, enc)
+    assert _results(loaded, enc) == _results(index, enc)
+    assert built == []  # neither the chunks' nor the units' graph was built again
+
+
+def test_a_flat_index_saves_no_units_graph(small_index):
+    folder = current_folder(small_index[1])
+    assert not (folder / "units.faiss").exists()
+    assert "unit_graph" not in json.loads((folder / "manifest.json").read_text())
+
+
+def _other_graph(folder, n: int, dim: int) -> None:
+    """A well-formed graph over other vectors of the same count and dimension."""
+    other = np.random.default_rng(1).normal(size=(n, dim)).astype(np.float32)
+    DenseIndex(other / np.linalg.norm(other, axis=1, keepdims=True), kind="hnsw").save_graph(folder / "units.faiss")
+
+
+@pytest.mark.parametrize("damage", ["truncated", "garbage", "missing", "stale", "record"])
+def test_a_bad_units_graph_is_rebuilt_with_a_warning(hnsw_index, monkeypatch, caplog, damage):
+    index, index_dir, folder, enc = hnsw_index
+    path = folder / "units.faiss"
+    if damage == "truncated":
+        _truncate(path, path.stat().st_size // 2)
+    elif damage == "garbage":
+        path.write_bytes(b"\x00" * 64)
+    elif damage == "missing":
+        path.unlink()
+    elif damage == "stale":
+        _other_graph(folder, *index.units.shape)
+    else:  # the manifest's record does not describe this index's units
+        m = json.loads((folder / "manifest.json").read_text())
+        m["unit_graph"]["vectors"] += 1
+        (folder / "manifest.json").write_text(json.dumps(m))
+    built = _count_graph_builds(monkeypatch)
+    loaded = open_index(index_dir)  # opening does not fail
+    with caplog.at_level("WARNING", logger="rag.index"):
+        tops = _unit_tops(loaded, enc)
+    assert built == [len(index.units)]  # the units' graph, built once, here
+    assert "not using the saved units' graph" in caplog.text and "building it now" in caplog.text
+    exact = DenseIndex(index.units, kind="flat")
+    for q, (_, scores) in zip(QUERIES, tops):  # the rebuilt graph finds the exact top-10 (scores: ties may swap)
+        assert scores == np.round(exact.top(enc.encode([q], query=True)[0], 10)[1], 6).tolist()
