@@ -25,7 +25,39 @@ from rag.analyze import get_analyzer
 MATRIX_FILE, VOCAB_FILE, IDF_FILE = "bm25_matrix.npz", "bm25_vocab.json", "bm25_idf.npy"
 
 
-class BM25Index:
+def length_norm(length: float, avgdl: float, k1: float, b: float) -> float:
+    """The BM25 length normalisation of a chunk of ``length`` tokens: k1 x (1 - b + b x length / mean)."""
+    return k1 * (1 - b + b * length / avgdl)
+
+
+def term_weight(idf: float, tf: float, norm: float, k1: float) -> float:
+    """A term's BM25 weight in a chunk: idf x tf x (k1 + 1) / (tf + norm), as ``rank_bm25`` sums it
+    (the folder's matrix and an engine's per-row scores both use this, so they agree bit for bit)."""
+    return idf * tf * (k1 + 1) / (tf + norm)
+
+
+class BM25Terms:
+    """What every keyword index answers from its terms' idf (``self._idf``) and chunk tokens."""
+
+    tokens: object
+    _idf: dict[str, float]
+
+    def __len__(self) -> int:
+        return len(self.tokens)
+
+    @property
+    def vocabulary(self):
+        return self._idf.keys()
+
+    def idf(self, token: str) -> float:
+        return float(self._idf.get(token, 0.0))
+
+    def counts(self, query_tokens) -> Counter:
+        """The query's terms the index knows, each with how often the query repeats it."""
+        return Counter(t for t in query_tokens if t in self._idf)
+
+
+class BM25Index(BM25Terms):
     """BM25 over ``tokens[i]`` (the analyzed text of chunk ``i``)."""
 
     def __init__(self, tokens: list[list[str]], *, analyzer: str, k1: float = 1.2, b: float = 0.75,
@@ -63,29 +95,19 @@ class BM25Index:
         terms = {t: i for i, t in enumerate(bm.idf)}
         rows, cols, vals = [], [], []
         for j, (freqs, dl) in enumerate(zip(bm.doc_freqs, bm.doc_len)):
-            norm = bm.k1 * (1 - bm.b + bm.b * dl / bm.avgdl)
+            norm = length_norm(dl, bm.avgdl, bm.k1, bm.b)
             for t, tf in freqs.items():
                 rows.append(terms[t])
                 cols.append(j)
-                vals.append(bm.idf[t] * tf * (bm.k1 + 1) / (tf + norm))
+                vals.append(term_weight(bm.idf[t], tf, norm, bm.k1))
         shape = (len(terms), len(bm.doc_freqs))
         idf = np.array([bm.idf[t] for t in terms], dtype=np.float64)
         return list(terms), idf, csr_matrix((np.asarray(vals, np.float64), (rows, cols)), shape=shape)
 
-    def __len__(self) -> int:
-        return len(self.tokens)
-
-    @property
-    def vocabulary(self):
-        return self._terms.keys()
-
-    def idf(self, token: str) -> float:
-        return float(self._idf.get(token, 0.0))
-
     def scores(self, query_tokens: list[str]) -> np.ndarray:
         """BM25 score of every chunk for the (already analyzed) query; a repeated query token
         counts each time, as in ``rank_bm25``."""
-        counts = Counter(t for t in query_tokens if t in self._terms)
+        counts = self.counts(query_tokens)
         if not counts:
             return np.zeros(len(self), dtype=np.float32)
         rows = np.fromiter((self._terms[t] for t in counts), dtype=np.int64, count=len(counts))

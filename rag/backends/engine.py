@@ -50,7 +50,7 @@ import numpy as np
 from rag.analyze import get_analyzer
 from rag.backends.base import CHUNKS, UNITS, Row, check_k, check_space
 from rag.backends.remote import CACHE_ROWS, KeyRanges, RemoteColumn, RemoteRows, RowFetcher, UnitColumn, UnitOwner
-from rag.bm25 import BM25Index, top_n
+from rag.bm25 import BM25Index, BM25Terms, length_norm, term_weight, top_n
 from rag.dense import HNSW_FROM, DenseIndex
 from rag.errors import IndexCorruptError, IndexMissingError, IndexWriteError, RagError
 from rag.index import Index, _check_manifest
@@ -481,7 +481,7 @@ class RowScores:
         return np.float32(self.known[i])
 
 
-class EngineBM25:
+class EngineBM25(BM25Terms):
     """BM25 on an engine: the candidates come from the engine's sparse search (our own
     weights), and each candidate's score is computed here from its tokens (read from its row)
     and the global statistics written with the version (idf of every term, mean length, k1, b),
@@ -493,19 +493,6 @@ class EngineBM25:
         self.k1, self.b, self.avgdl = float(stats["k1"]), float(stats["b"]), float(stats["avgdl"])
         self._idf: dict[str, float] = stats["idf"]
         self.backend = backend
-
-    def __len__(self) -> int:
-        return len(self.tokens)
-
-    @property
-    def vocabulary(self):
-        return self._idf.keys()
-
-    def idf(self, token: str) -> float:
-        return float(self._idf.get(token, 0.0))
-
-    def counts(self, query_tokens: Sequence[str]) -> Counter:
-        return Counter(t for t in query_tokens if t in self._idf)
 
     def query_weights(self, query_tokens: Sequence[str]) -> dict[int, float]:
         out: dict[int, float] = {}
@@ -521,12 +508,12 @@ class EngineBM25:
         k1, b, avgdl = self.k1, self.b, self.avgdl
         for r, toks in zip(todo, self.tokens.many(todo)):
             tf = Counter(toks)
-            norm = k1 * (1 - b + b * (len(toks) or 1) / avgdl)
+            norm = length_norm(len(toks) or 1, avgdl, k1, b)
             s = 0.0
             for t, c in scores.counts.items():
                 f = tf.get(t)
                 if f:
-                    s += self._idf[t] * f * (k1 + 1) / (f + norm) * float(c)
+                    s += term_weight(self._idf[t], f, norm, k1) * float(c)
             scores.known[r] = s
         return np.array([scores.known[int(r)] for r in rows], dtype=np.float64).astype(np.float32)
 
