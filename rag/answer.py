@@ -296,6 +296,8 @@ def _sentence(unit_text: str, kind: str = "text") -> str:
     if kind == "block":  # a fenced block of the notes, shown as code (its marker after the closing fence)
         return f"```\n{unit_text.strip(chr(10))}\n```"
     t = plain(unit_text)
+    if kind == "heading":  # a subsection's title in an outline (rag.extract.subsections), without its number
+        return "- " + re.sub(r"^\d{1,2}(?:\.\d{1,2})*\.?\s*", "", t)
     if BULLET.match(unit_text.strip()):
         return f"- {t}"
     return t

@@ -7,8 +7,9 @@ a bonus for the question's distinctive terms it contains. The answer is composed
 units that score close to the best one, across passages, in document order within each
 passage; a Q&A item whose own question matches the question is quoted whole (its answer
 body is short), a list is kept together with its lead-in, a comparison question gets both of
-its sides, and a short fenced block whose line answers is quoted whole, as code (a code line
-alone never is). Pure functions of the index, the query and the hits.
+its sides, a short fenced block whose line answers is quoted whole, as code (a code line
+alone never is), and a section's introduction brings its subsections' titles and first
+sentences. Pure functions of the index, the query and the hits.
 """
 
 from __future__ import annotations
@@ -30,6 +31,8 @@ MAX_LIST_ITEMS = 12
 MAX_CHARS = 900
 MAX_BLOCK_LINES = 6  # a fenced block quoted in an answer: at most this many lines …
 MAX_BLOCK_CHARS = 300  # … and characters (an example or a formula, not a program or a diagram)
+INTRO_CHARS = 120  # a section whose own text before its subsections is at most this long introduces them
+MAX_OUTLINE = 8  # subsections an introduction brings, at most
 
 
 @dataclass(frozen=True)
@@ -55,6 +58,7 @@ class ExtractParams:
     code_blocks: bool = False  # a short fenced block of a quoted passage is quoted (as code) when it answers
     split_lists: bool = False  # a quoted list running to its passage's end brings the items the next passage continues it with
     qa_heading: bool = False  # a Q&A item after the first passage is quoted only if its question is as close as the first's heading
+    outline: bool = False  # a quoted section introduction (「2段階に分かれます」) brings its subsections' headings and first sentences
     max_units: int = 8
     max_item_chars: int = 700  # a Q&A answer body up to this long can be quoted whole
 
@@ -240,6 +244,8 @@ def select(
                 nxt = continued_list(index, r, picked[r], quotable[r])
                 if nxt and nxt[0] not in picked:
                     picked[nxt[0]] = score_units(index, query, nxt[1], analyze, p.term_bonus)
+    if p.outline:
+        picked = _with_outline(index, query, picked, analyze, p.term_bonus)
     if p.code_blocks:
         picked = _with_blocks(index, query, picked, best - p.unit_margin, analyze, p.term_bonus)
     sides = comparison_sides(question)
@@ -350,6 +356,50 @@ def _with_blocks(index: Index, query: Query, picked: dict[int, list[Unit]], floo
                     us = [u for u in us if u not in taken] + [dataclasses.replace(b, score=max(inside))]
         out[r] = us
     return out
+
+
+def subsections(index: Index, row: int) -> list[int]:
+    """The first passage of each direct subsection of passage ``row`` when ``row`` is a section's
+    introduction: its own text is at most :data:`INTRO_CHARS` long and at least two subsections
+    follow it in its document (「LLMの課題と限界」: 「LLMは強力ですが、いくつかの課題も抱えています」,
+    then ハルシネーション, コンテキストウィンドウの制限, …). ``[]`` otherwise."""
+    c = index.chunks[row]
+    if c.kind != "section" or not c.section:
+        return []
+    if sum(len(u.text) for u in chunk_units(index, row) if u.quotable) > INTRO_CHARS:
+        return []
+    prefix, out, seen = c.section + " > ", [], set()
+    for r in range(row + 1, len(index.chunks)):
+        d = index.chunks[r]
+        if d.doc_id != c.doc_id or not d.section.startswith(prefix):
+            break
+        child = d.section[len(prefix):].split(" > ")[0]
+        if child not in seen:
+            seen.add(child)
+            out.append(r)
+    return out[:MAX_OUTLINE] if len(out) >= 2 else []
+
+
+def _with_outline(index: Index, query: Query, picked: dict[int, list[Unit]],
+                  analyze: Callable[[str], list[str]], term_bonus: float) -> dict[int, list[Unit]]:
+    """``picked`` with, after each quoted section introduction (:func:`subsections`), each of its
+    subsections' heading and first sentence: the introduction alone announces an answer
+    («大きく2段階に分かれます») without giving it."""
+    out: dict[int, list[Unit]] = {}
+    for r, us in picked.items():
+        out[r] = _merge(out.get(r, []), us)
+        for k in subsections(index, r):
+            units = chunk_units(index, k)
+            head = next((u for u in units if u.kind == "heading"), None)
+            first = next((u for u in units if u.quotable and u.kind in ("text", "lead", "bullet")), None)
+            add = score_units(index, query, [u for u in (head, first) if u is not None], analyze, term_bonus)
+            out[k] = _merge(out.get(k, []), add)
+    return out
+
+
+def _merge(a: list[Unit], b: list[Unit]) -> list[Unit]:
+    have = {u.index for u in a}
+    return a + [u for u in b if u.index not in have]
 
 
 def _doc(index: Index, row: int) -> str:

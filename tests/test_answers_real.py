@@ -212,3 +212,26 @@ def test_a_list_the_chunker_split_is_quoted_with_its_continuation(real_searcher)
     assert continued_list(index, row, units[:1], units) is None  # the passage's last item was not quoted
     one = ask(real_searcher, "Chain-of-Thoughtプロンプティングとは？")
     assert "解釈可能性" not in one.text
+
+
+def test_a_section_introduction_brings_its_subsections(real_searcher):
+    """「LLMの学習は大きく2段階に分かれます」 announces an answer without giving it: the answer
+    goes on with each subsection's title and first sentence, each cited to its own passage."""
+    from rag.extract import subsections
+
+    question = "LLMの学習はどんな段階に分かれる？"
+    a = ask(real_searcher, question)
+    _checked(a)
+    assert a.text.startswith("LLMの学習は大きく2段階に分かれます")
+    assert "- 事前学習(Pre-training)" in a.text and "- ファインチューニング(Fine-tuning)" in a.text
+    assert "「次の単語を予測する」タスクを学習します" in a.text and "特定のタスクに適応させます" in a.text
+    assert a.text.index("事前学習(Pre-training)") < a.text.index("ファインチューニング(Fine-tuning)")
+    intro, *kids = [c.chunk for c in a.citations]
+    assert [k.section for k in kids[:2]] == [f"{intro.section} > 1. 事前学習(Pre-training)",
+                                             f"{intro.section} > 2. ファインチューニング(Fine-tuning)"]
+    assert "ファインチューニング(Fine-tuning)" not in _with_extract(real_searcher, question, outline=False).text
+
+    index = real_searcher.index
+    row = index.by_id[intro.id]
+    assert [index.chunks[r].section for r in subsections(index, row)] == [k.section for k in kids[:2]]
+    assert subsections(index, row + 1) == []  # a subsection with text of its own introduces nothing
