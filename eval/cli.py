@@ -10,6 +10,7 @@
     python -m eval ceiling                  # what the offline features can reach (diagnostic)
     python -m eval scale                    # 1k / 10k / 100k synthetic chunks
     python -m eval scale --backend folder,milvus-lite,qdrant-local   # 100k chunks per index backend
+    python -m eval scale --backend milvus-lite:20000 --pages          # opening the corpus-wide pages on an engine
     python -m eval backends                 # the seed index on every backend: same top 10? HNSW recall
     python -m eval ray                      # ingest encoding on a local Ray cluster vs the plain loop
     python -m eval sparse                   # the encoder's sparse head as a third leg? (dev halves)
@@ -231,6 +232,11 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--json", action="store_true", help="print the scores as one JSON object on stdout")
     p.add_argument("--backend", default=None,
                    help="scale / backends: comma-separated index backends (folder,milvus-lite,qdrant-local)")
+    p.add_argument("--pages", action="store_true",
+                   help="scale: time and memory of opening each page that lists the whole corpus on an engine index "
+                        "(--backend KIND:SIZE, default milvus-lite:20000)")
+    p.add_argument("--pages-before", type=Path, default=None, metavar="DIR",
+                   help="scale --pages: also run the pages with the code checked out at DIR (the 'before' rows)")
     p.add_argument("--calibrate", action="store_true", help="answers: refit the relevance model on the dev half first")
     p.add_argument("--tune", action="store_true",
                    help="answers: choose the extraction values on the dev half first; drill: tune the grading thresholds")
@@ -319,6 +325,11 @@ def main(argv: list[str] | None = None) -> int:
         from eval.ray_bench import main as ray_bench
 
         return ray_bench(out=args.out or RESULTS, encoder=args.encoder)
+    if args.target == "scale" and args.pages:
+        from eval.scale_pages import main as scale_pages
+
+        return scale_pages(out=args.out or RESULTS, backend=args.backend or "milvus-lite:20000",
+                           before=args.pages_before, encoder=args.encoder)
     if args.target == "scale" and args.backend:
         from eval.scale import compare_backends
 

@@ -82,6 +82,13 @@ class IndexFacts:
         return cls.from_dict(d, kinds.astype(np.uint8, copy=False))
 
 
+def occurs(text, needles: Sequence[str]) -> list[bool]:
+    """Whether each of ``needles`` occurs in one of the texts above: a ``str`` (a folder
+    index's), or an engine index's text read piece by piece (one pass for all the needles)."""
+    contains = getattr(text, "contains", None)
+    return list(contains(list(needles))) if contains is not None else [x in text for x in needles]
+
+
 def vocabulary_by_language(chunks: Sequence[Chunk], tokens: Sequence[Sequence[str]]) -> dict[str, frozenset[str]]:
     """The analyzed terms of the chunks of each language."""
     out: dict[str, set[str]] = {}

@@ -129,6 +129,13 @@ class Index:
         """Keep the vectors of chunks ``rows`` at hand: every question reads them (an engine
         index then keeps them beside its recently used rows; here all are in memory)."""
 
+    def table(self, name: str):
+        """Table ``name`` of :mod:`rag.pages` (what a page listing the whole corpus shows),
+        computed from the chunks and documents held here."""
+        from rag import pages
+
+        return pages.build(name, self)
+
     def chunk_languages(self) -> list[str]:
         """The detected language of every chunk, in index order."""
         return [c.lang for c in self.chunks]

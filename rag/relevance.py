@@ -24,6 +24,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from rag.extract import chunk_units, content_terms
+from rag.facts import occurs
 from rag.index import Index
 from rag.text import CJK, distinctive_terms, squash
 from rag.types import Hit, Query
@@ -49,8 +50,8 @@ class Judgement:
 
 def missing_terms(index: Index, question: str, lang: str) -> list[str]:
     """The distinctive terms of ``question`` that the notes' quotable text does not contain."""
-    text = index.facts.quotable_text
-    return [t for t in distinctive_terms(question, lang) if squash(t) not in text]
+    terms = distinctive_terms(question, lang)
+    return [t for t, there in zip(terms, occurs(index.facts.quotable_text, [squash(t) for t in terms])) if not there]
 
 
 def missing_versions(index: Index, question: str, lang: str) -> list[str]:
@@ -69,8 +70,7 @@ def cjk_missing_share(index: Index, query: Query) -> float:
     words = [t for t in content_terms(query) if CJK.search(t)]
     if not words:
         return 0.0
-    text = index.facts.squashed_notes
-    return sum(1 for t in words if squash(t) not in text) / len(words)
+    return sum(not there for there in occurs(index.facts.squashed_notes, [squash(t) for t in words])) / len(words)
 
 
 def features(index: Index, query: Query, hits: Sequence[Hit], question: str | None = None,

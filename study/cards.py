@@ -246,9 +246,25 @@ def build_cards(chunks: Sequence[Chunk], documents: Mapping[str, Document]) -> l
     return [c for _, c in sorted(cards, key=lambda t: t[0])]
 
 
+def card_table(index) -> list[dict]:
+    """The cards of an in-memory index as a table (:mod:`rag.pages`: an engine index stores it
+    with its version)."""
+    return [c.to_dict() for c in build_cards(index.chunks, index.documents)]
+
+
 def cards_from_index(index) -> list[Card]:
-    """:func:`build_cards` over an :class:`~rag.index.Index`."""
-    return build_cards(index.chunks, index.documents)
+    """:func:`build_cards` over an :class:`~rag.index.Index` (an engine index's: its stored table)."""
+    return [Card.from_dict(d) for d in index.table("cards")]
+
+
+def drill_table(index) -> list[dict]:
+    """The mock-interview questions of an in-memory index as a table (:mod:`rag.pages`)."""
+    return [q.to_dict() for q in drill_questions(index.chunks, index.documents)]
+
+
+def drill_questions_from_index(index) -> list[DrillQuestion]:
+    """:func:`drill_questions` over an :class:`~rag.index.Index` (an engine index's: its stored table)."""
+    return [DrillQuestion.from_dict(d) for d in index.table("drill_questions")]
 
 
 def drill_questions(chunks: Sequence[Chunk], documents: Mapping[str, Document]) -> list[DrillQuestion]:

@@ -228,10 +228,9 @@ def cmd_drill(args) -> None:
 
 
 def cmd_questions(args) -> None:
-    from study.cards import drill_questions
+    from study.cards import drill_questions_from_index
 
-    index = _index(args.index)
-    for q in drill_questions(index.chunks, index.documents):
+    for q in drill_questions_from_index(_index(args.index)):
         _out(q.to_dict()) if args.json else print(f"{q.id}\n  {q.text}")
 
 

@@ -24,6 +24,7 @@ from typing import Any
 import numpy as np
 
 from rag.context import DEFAULT_K
+from rag.facts import occurs
 from rag.rules.names import proper_names
 from rag.rules.normalize import normalize
 from rag.rules.questions import search_text
@@ -151,9 +152,11 @@ class Grade:
 # --- the coverage decision ----------------------------------------------------------------
 
 
-def unknown_names(question: str, answer_text: str) -> list[str]:
-    """The names in ``question`` that ``answer_text`` (lower-cased, NFKC) never mentions."""
-    return [n for n in proper_names(question) if normalize(n) not in answer_text]
+def unknown_names(question: str, answer_text) -> list[str]:
+    """The names in ``question`` that ``answer_text`` (lower-cased, NFKC; see
+    :func:`rag.facts.occurs`) never mentions."""
+    names = proper_names(question)
+    return [n for n, there in zip(names, occurs(answer_text, [normalize(n) for n in names])) if not there]
 
 
 def notes_cover(searcher: Any, question: str, hits: Sequence[Hit], relevance: float) -> Coverage:

@@ -19,6 +19,7 @@ no sections of their own: their topic would be the document's title for every qu
 
 from __future__ import annotations
 
+import base64
 import random
 import re
 from collections.abc import Sequence
@@ -91,6 +92,21 @@ def card_vectors(cards: Sequence[Card], index) -> np.ndarray:
             n = float(np.linalg.norm(v))
             out[k] = v / n if n > 0 else v
     return out
+
+
+def card_vector_table(index) -> dict:
+    """:func:`card_vectors` of an in-memory index's cards as a table (:mod:`rag.pages`): float32
+    bytes in base64 (exact), in card order."""
+    from study.cards import build_cards
+
+    v = card_vectors(build_cards(index.chunks, index.documents), index)
+    return {"shape": list(v.shape), "float32": base64.b64encode(np.ascontiguousarray(v, np.float32).tobytes()).decode("ascii")}
+
+
+def deck_vectors(index) -> np.ndarray:
+    """:func:`card_vectors` of :func:`~study.cards.cards_from_index` (an engine index's: its stored table)."""
+    t = index.table("card_vectors")
+    return np.frombuffer(base64.b64decode(t["float32"]), dtype=np.float32).reshape(t["shape"]).copy()
 
 
 def option_text(card: Card, lang: str) -> str:

@@ -125,3 +125,14 @@ class DrillQuestion:
             "source": None if self.source is None else self.source.to_dict(),
             "card_id": self.card_id,
         }
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> DrillQuestion:
+        return cls(
+            id=str(d["id"]),
+            text=str(d["text"]),
+            lang=str(d["lang"]),
+            topic=str(d.get("topic", "")),
+            source=None if d.get("source") is None else Source.from_dict(d["source"]),
+            card_id=None if d.get("card_id") is None else str(d["card_id"]),
+        )

@@ -3,8 +3,6 @@ highlighted and scrolled into view, with a way back to where the learner came fr
 
 from __future__ import annotations
 
-from collections import Counter
-
 import streamlit as st
 
 from rag.highlight import md_escape
@@ -45,16 +43,15 @@ def render() -> None:
             src.target = None
             state.go(back["page"])
     st.title(tr("sources.title"))
-    counts = Counter(c.doc_id for c in index.chunks)
     st.dataframe(
         [
             {
-                tr("col.title"): titles.get(d, doc.title),
-                tr("col.language"): lang_name(lang, doc.lang),
-                tr("col.sections"): counts[d],
-                tr("col.file"): d,
+                tr("col.title"): titles.get(d["doc_id"], d["title"]),
+                tr("col.language"): lang_name(lang, d["lang"]),
+                tr("col.sections"): d["chunks"],
+                tr("col.file"): d["doc_id"],
             }
-            for d, doc in index.documents.items()
+            for d in state.documents(searcher)
         ],
         hide_index=True,
     )

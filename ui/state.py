@@ -211,11 +211,14 @@ def build_key(searcher: Searcher) -> str:
 
 
 @st.cache_data(show_spinner=False, max_entries=8)
-def _titles(build: str) -> dict[str, str]:
-    from ui.notes import display_title
+def _documents(build: str) -> list[dict]:
+    """The build's documents as the pages list them (``ui.suggest.document_table``; an engine
+    index reads the table stored with its version, not every chunk and document text)."""
+    return get_searcher(build).index.table("documents")
 
-    index = get_searcher(build).index
-    return {d: display_title(doc, index.chunks) for d, doc in index.documents.items()}
+
+def _titles(build: str) -> dict[str, str]:
+    return {d["doc_id"]: d["shown"] for d in _documents(build)}
 
 
 def notes_languages() -> frozenset[str]:
@@ -225,9 +228,14 @@ def notes_languages() -> frozenset[str]:
     except RagError:
         return frozenset()
     try:
-        return frozenset(d.lang for d in get_searcher(build).index.documents.values())
+        return frozenset(d["lang"] for d in _documents(build))
     except RagError:
         return frozenset()
+
+
+def documents(searcher: Searcher) -> list[dict]:
+    """The documents as the pages list them (see :func:`_documents`)."""
+    return _documents(build_key(searcher))
 
 
 def titles(searcher: Searcher) -> dict[str, str]:
@@ -238,9 +246,7 @@ def titles(searcher: Searcher) -> dict[str, str]:
 def topic_names(searcher: Searcher):
     """A function naming a card's topic as a learner reads it: a topic that starts with a
     document's file-name title ("llm-technical-foundations-ja — はじめに") gets the shown title."""
-    index = searcher.index
-    shown = titles(searcher)
-    swap = {doc.title: shown[d] for d, doc in index.documents.items() if shown.get(d) and shown[d] != doc.title}
+    swap = {d["title"]: d["shown"] for d in _documents(build_key(searcher)) if d["shown"] and d["shown"] != d["title"]}
 
     def name(topic: str) -> str:
         for old, new in swap.items():
@@ -417,17 +423,12 @@ class Deck:
 
 @st.cache_resource(show_spinner=False, max_entries=8)
 def _deck(build: str) -> Deck:
-    from study.cards import cards_from_index, drill_questions
-    from study.quiz import card_vectors
+    from study.cards import cards_from_index, drill_questions_from_index
+    from study.quiz import deck_vectors
 
-    index = get_searcher(build).index
+    index = get_searcher(build).index  # the tables of rag.pages: an engine index reads them, not every row
     cards = tuple(cards_from_index(index))
-    return Deck(
-        cards,
-        {c.id: c for c in cards},
-        tuple(drill_questions(index.chunks, index.documents)),
-        card_vectors(cards, index),
-    )
+    return Deck(cards, {c.id: c for c in cards}, tuple(drill_questions_from_index(index)), deck_vectors(index))
 
 
 @st.cache_resource(show_spinner=False, max_entries=8)

@@ -13,10 +13,11 @@ from dataclasses import dataclass
 
 from rag.rules.names import heading_names
 from rag.rules.structure import GENERIC_HEADINGS, plain
-from ui.i18n import t
+from ui.i18n import LANGS, t
 from ui.notes import display_title
 
 MAX_TOPICS = 8
+SUGGESTED = 6  # questions the landing page suggests
 @dataclass(frozen=True)
 class DocSummary:
     """One document as the landing page lists it."""
@@ -46,11 +47,16 @@ def _top(section: str, umbrella: str) -> str:
     return _clean(parts[0]) if parts else ""
 
 
-def overview(index) -> list[DocSummary]:
-    """Every document with its title, language, Q&A count, section count and main topics."""
+def document_table(index) -> list[dict]:
+    """Every document of an in-memory index as the pages list it (:mod:`rag.pages`: an engine
+    index stores this table with its version): id, own and shown title, language, chunk count,
+    Q&A count, section count and main topics."""
+    by_doc: dict[str, list] = {d: [] for d in index.documents}
+    for c in index.chunks:
+        by_doc.setdefault(c.doc_id, []).append(c)
     out = []
     for doc in index.documents.values():
-        chunks = [c for c in index.chunks if c.doc_id == doc.doc_id]
+        chunks = by_doc[doc.doc_id]
         qa = {c.qnum for c in chunks if c.kind == "qa" and c.qnum is not None}
         sections = {c.section for c in chunks if c.kind != "qa" and c.section}
         title = display_title(doc, chunks)
@@ -62,8 +68,15 @@ def overview(index) -> list[DocSummary]:
             top = _top(c.section, umbrella)
             if top and top.lower() not in GENERIC_HEADINGS and top != plain(title) and top not in topics:
                 topics.append(top)
-        out.append(DocSummary(doc.doc_id, title, doc.lang, len(qa), len(sections), tuple(topics[:MAX_TOPICS])))
+        out.append({"doc_id": doc.doc_id, "title": doc.title, "shown": title, "lang": doc.lang, "chunks": len(chunks),
+                    "qa": len(qa), "sections": len(sections), "topics": topics[:MAX_TOPICS]})
     return out
+
+
+def overview(index) -> list[DocSummary]:
+    """Every document with its title, language, Q&A count, section count and main topics."""
+    return [DocSummary(d["doc_id"], d["shown"], d["lang"], d["qa"], d["sections"], tuple(d["topics"]))
+            for d in index.table("documents")]
 
 
 def as_question(topic: str, lang: str) -> str:
@@ -82,9 +95,21 @@ def _spread(items: Sequence[str], n: int) -> list[str]:
     return [items[int(k * step)] for k in range(n)]
 
 
-def suggested_questions(index, lang: str, n: int = 6) -> list[str]:
+def suggestion_table(index) -> dict[str, list[str]]:
+    """:data:`SUGGESTED` questions per interface language of an in-memory index (:mod:`rag.pages`)."""
+    return {lang: _suggested(index, lang, SUGGESTED) for lang in LANGS}
+
+
+def suggested_questions(index, lang: str, n: int = SUGGESTED) -> list[str]:
     """``n`` questions from the notes in ``lang``: Q&A questions and section headings of notes
-    in that language, or (for English over other-language notes) the names they discuss."""
+    in that language, or (for English over other-language notes) the names they discuss (an
+    index's stored table for the interface languages and :data:`SUGGESTED`)."""
+    if n == SUGGESTED and lang in LANGS:
+        return list(index.table("suggestions")[lang])
+    return _suggested(index, lang, n)
+
+
+def _suggested(index, lang: str, n: int) -> list[str]:
     qa = [plain(c.heading) for c in index.chunks if c.kind == "qa" and c.heading and c.lang == lang]
     qa = list(dict.fromkeys(qa))
     titles = {plain(d.title) for d in index.documents.values()}

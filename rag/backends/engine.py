@@ -47,6 +47,7 @@ from typing import Any
 
 import numpy as np
 
+from rag import pages
 from rag.analyze import get_analyzer
 from rag.backends.base import CHUNKS, UNITS, Row, check_k, check_space
 from rag.backends.remote import CACHE_ROWS, KeyRanges, RemoteColumn, RemoteRows, RowFetcher, UnitColumn, UnitOwner
@@ -62,6 +63,7 @@ PARTS_FROM = 1 << 40  # meta keys of the parts read on demand (documents' texts,
 FORMAT = 3  # 3: per-chunk data only in the rows (and a chunk language field); the meta: global statistics
 RECORD_CACHE = 1024  # chunk records (text, tokens, spans) kept per opened index
 DOCUMENT_CACHE = 64  # documents (full text) kept per opened index
+TEXT_ANSWERS = 4096  # answers of "does the corpus text contain ..." kept per text
 # Up to this many chunks, the keyword leg picks its top n from a transient array of one score
 # per chunk (4 bytes each, not kept), so chunks with equal scores come in the folder's order
 TIE_ORDER_UP_TO = 1_000_000
@@ -259,6 +261,7 @@ def global_stats(index: Index) -> tuple[dict, dict[str, str]]:
     parts = {f"doc:{d.doc_id}": json.dumps(d.to_dict(), ensure_ascii=False) for d in index.documents.values()}
     for name in ("quotable_text", "squashed_notes", "answer_text"):
         parts[f"facts:{name}"] = getattr(index.facts, name)
+    parts.update(pages.stored_tables(index))
     return stats, parts
 
 
@@ -435,9 +438,62 @@ def read_meta(be: EngineBackend) -> dict:
 
 
 def read_part(be: EngineBackend, manifest: dict, name: str) -> str:
-    """A text part of the meta (a document, a facts text), read from the engine."""
+    """A text part of the meta (a document, a facts text, a page's table), read from the engine."""
     first, n = manifest["meta_parts"][name]
     return _read_blob(be, int(first), int(n))
+
+
+class PagedText:
+    """A corpus-wide text of the meta (the facts' texts) that answers ``needle in text`` by
+    reading its pieces a batch at a time, none kept: only the last :data:`TEXT_ANSWERS`
+    answers are. A needle found stops the read there; one that is absent reads every piece,
+    once (:meth:`contains` asks for several needles in one pass). ``read`` counts the pieces read."""
+
+    def __init__(self, be: EngineBackend, manifest: dict, name: str, *, batch: int = 64):
+        first, n = manifest["meta_parts"][name]
+        self._be, self._first, self._n, self._batch = be, int(first), int(n), batch
+        self._answers: OrderedDict[str, bool] = OrderedDict()
+        self.read = 0
+
+    def _pieces(self) -> Iterator[str]:
+        name = self._be.name(META)
+        for lo in range(self._first, self._first + self._n, self._batch):
+            keys = list(range(lo, min(self._first + self._n, lo + self._batch)))
+            got = self._be.engine.fetch(name, keys, vectors=False)
+            if len(got) != len(keys):
+                raise IndexCorruptError(f"index at {self._be.uri} version {self._be.version} misses meta rows; "
+                                        "run `python -m ingest --rebuild`")
+            self.read += len(keys)
+            yield from (got[k].payload["text"] for k in keys)
+
+    def contains(self, needles) -> list[bool]:
+        """Whether each of ``needles`` occurs in the text, in one pass over the pieces for
+        those not answered lately (a needle may span two pieces: each piece is searched with
+        the end of the one before)."""
+        needles = [str(x) for x in needles]
+        todo = {x for x in needles if x not in self._answers}
+        found = {x for x in todo if not x}
+        todo -= found
+        if todo:
+            keep = max(len(x) for x in todo) - 1
+            tail = ""
+            for piece in self._pieces():
+                window = tail + piece
+                found |= {x for x in todo if x in window}
+                todo -= found
+                if not todo:
+                    break
+                tail = window[len(window) - keep :] if keep else ""
+        for x in dict.fromkeys(needles):
+            if x not in self._answers:
+                self._answers[x] = x in found
+            self._answers.move_to_end(x)
+        while len(self._answers) > TEXT_ANSWERS:
+            self._answers.popitem(last=False)
+        return [self._answers[x] if x in self._answers else x in found for x in needles]
+
+    def __contains__(self, needle) -> bool:
+        return self.contains([needle])[0]
 
 
 class EngineDense(DenseIndex):
@@ -553,7 +609,7 @@ class EngineBM25(BM25Terms):
 class EngineFacts:
     """:class:`~rag.facts.IndexFacts` of an engine index: vocabulary and question lists from
     the manifest, unit kinds from the chunk rows, and the three corpus-wide texts (the topic
-    gate's and the drill's) read from the engine the first time they are asked for."""
+    gate's and the drill's) searched on the engine piece by piece (:class:`PagedText`), not held."""
 
     def __init__(self, be: EngineBackend, manifest: dict, unit_kinds: UnitColumn):
         stats = manifest["engine"]
@@ -561,19 +617,19 @@ class EngineFacts:
         self.question_lists = frozenset(stats["question_lists"])
         self.vocabulary = {lang: frozenset(terms) for lang, terms in stats["vocabulary"].items()}
 
-    def _part(self, name: str) -> str:
-        return read_part(self._be, self._manifest, f"facts:{name}")
+    def _part(self, name: str) -> PagedText:
+        return PagedText(self._be, self._manifest, f"facts:{name}")
 
     @functools.cached_property
-    def quotable_text(self) -> str:
+    def quotable_text(self) -> PagedText:
         return self._part("quotable_text")
 
     @functools.cached_property
-    def squashed_notes(self) -> str:
+    def squashed_notes(self) -> PagedText:
         return self._part("squashed_notes")
 
     @functools.cached_property
-    def answer_text(self) -> str:
+    def answer_text(self) -> PagedText:
         return self._part("answer_text")
 
 
@@ -688,6 +744,14 @@ class EngineIndex(Index):
         units = np.concatenate([np.arange(self.unit_offsets[r], self.unit_offsets[r + 1]) for r in rows.tolist()]
                                + [np.zeros(0, np.int64)])
         self.units.fetcher.pin(self.backend.unit_keys[units].tolist())
+
+    def table(self, name: str):
+        """Table ``name`` of :mod:`rag.pages`: the one stored with the version (a meta part), or,
+        for a version written before the tables were stored, computed by reading every row."""
+        part = pages.PART + name
+        if part in self.manifest.get("meta_parts", {}):
+            return json.loads(read_part(self.backend, self.manifest, part))
+        return super().table(name)
 
     def chunk_languages(self) -> list[str]:
         langs = self.manifest["engine"]["langs"]

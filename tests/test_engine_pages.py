@@ -1,0 +1,217 @@
+"""The pages that list the whole corpus, on an engine index: study cards, mock-interview
+questions, the quiz's card vectors (its look-up of cards' chunks by id), the documents page and
+suggested questions, and the topic gate's corpus-wide texts. Each must read none of the
+chunk rows or document texts (the tables of ``rag.pages`` are stored with the version; the
+texts are searched piece by piece), and give the folder's result on the same notes.
+
+Every read is counted at the engine client (``fetch``, by collection and meta part). Each
+test also runs the same page on a version without stored tables, as written before them:
+there it reads every row, which the counts must show.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import warnings
+
+import numpy as np
+import pytest
+from conftest import CORPUS, FakeEncoder
+
+from rag.backends import open_index, write_index
+
+ENGINES = {"milvus-lite": ("pymilvus", "milvus_lite"), "qdrant-local": ("qdrant_client",)}
+QUESTIONS = ["LoRAとQLoRAの違いは？", "什么是温度参数?", "What is RLHF?", "GPT-7とClaude 9の違いは？",
+             "ジェイルブレイクとは何ですか", "what is vLLM and RoPE", "量子コンピュータの原理は？"]
+
+
+def _setting(kind: str, tmp) -> str:
+    missing = [m for m in ENGINES[kind] if importlib.util.find_spec(m) is None]
+    if missing:
+        pytest.skip(f"{kind}: {', '.join(missing)} is not installed (pip install -e '.[dev]')")
+    return str(tmp / "index.db") if kind == "milvus-lite" else f"qdrant+local://{tmp / 'qdrant'}"
+
+
+@pytest.fixture(scope="module")
+def folder_index(tmp_path_factory):
+    from ingest.pipeline import ingest
+    from rag.index import open_index as open_folder
+
+    root = tmp_path_factory.mktemp("pages-folder")
+    enc = FakeEncoder()
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        ingest(CORPUS, root / "index", encoder=enc)
+    return open_folder(root / "index"), enc
+
+
+@pytest.fixture(scope="module", params=list(ENGINES))
+def engine_index(request, folder_index, tmp_path_factory):
+    base, _ = folder_index
+    setting = _setting(request.param, tmp_path_factory.mktemp(f"pages-{request.param}"))
+    write_index(base, setting)
+    index = open_index(setting)
+    yield index
+    if request.param == "qdrant-local":
+        from rag.backends import qdrant
+
+        for c in qdrant._CLIENTS.values():
+            c.close()
+        qdrant._CLIENTS.clear()
+
+
+class Reads:
+    """Counts what an engine index reads: chunk rows, unit rows, and meta rows per part."""
+
+    def __init__(self, index, monkeypatch):
+        self.index, be = index, index.backend
+        self.chunks, self.units, self.parts = 0, 0, {}
+        where = {}
+        for name, (first, n) in index.manifest["meta_parts"].items():
+            where.update({k: name for k in range(first, first + n)})
+        fetch = be.engine.fetch
+
+        def counted(collection, keys, **kw):
+            keys = list(keys)
+            if collection == be.name("chunks"):
+                self.chunks += len(keys)
+            elif collection == be.name("units"):
+                self.units += len(keys)
+            else:
+                for k in keys:
+                    part = where.get(k, "manifest")
+                    kind = part.split(":")[0]
+                    self.parts[kind] = self.parts.get(kind, 0) + 1
+            return fetch(collection, keys, **kw)
+
+        monkeypatch.setattr(be.engine, "fetch", counted)
+
+    def rows(self) -> dict:
+        return {"chunks": self.chunks, "units": self.units, "doc": self.parts.get("doc", 0)}
+
+
+@pytest.fixture
+def without_tables(engine_index, monkeypatch):
+    """The same version as one written before the tables were stored (its manifest names none)."""
+    from rag import pages
+
+    parts = {k: v for k, v in engine_index.manifest["meta_parts"].items() if not k.startswith(pages.PART)}
+    monkeypatch.setitem(engine_index.manifest, "meta_parts", parts)
+    return engine_index
+
+
+def _fresh(index):
+    """The reading caches emptied, as in a process that just opened the index."""
+    index.chunks.fetcher._lru.clear()
+    index.documents._lru.clear()
+    index.by_id._all = None
+    index.by_id._seen.clear()
+
+
+def _pages(index, enc):
+    from study.cards import cards_from_index, drill_questions_from_index
+    from study.quiz import deck_vectors
+    from ui.suggest import overview, suggested_questions
+
+    return {
+        "cards": lambda: cards_from_index(index),
+        "drill_questions": lambda: drill_questions_from_index(index),
+        "card_vectors": lambda: deck_vectors(index),
+        "documents": lambda: (index.table("documents"), overview(index)),
+        "suggestions": lambda: [suggested_questions(index, lang) for lang in ("ja", "zh", "en")],
+    }
+
+
+@pytest.mark.parametrize("page", ["cards", "drill_questions", "card_vectors", "documents", "suggestions"])
+def test_a_corpus_page_reads_no_chunk_row_or_document_on_an_engine(page, folder_index, engine_index, monkeypatch):
+    base, enc = folder_index
+    want = _pages(base, enc)[page]()
+    _fresh(engine_index)
+    reads = Reads(engine_index, monkeypatch)
+    got = _pages(engine_index, enc)[page]()
+    if page == "card_vectors":
+        assert got.dtype == np.float32 and got.shape == want.shape and np.array_equal(got, want)
+    else:
+        assert got == want and len(json.dumps(str(got))) > 100
+    assert reads.rows() == {"chunks": 0, "units": 0, "doc": 0}, reads.rows()
+    assert reads.parts.get("table", 0) >= 1 and engine_index.by_id._all is None
+
+
+@pytest.mark.parametrize("page", ["cards", "drill_questions", "documents"])
+def test_without_stored_tables_a_corpus_page_reads_every_row(page, folder_index, without_tables, monkeypatch):
+    """What the counts above rule out: a version written before the tables computes them as
+    the folder does, reading every chunk row and document text (the same result)."""
+    base, enc = folder_index
+    _fresh(without_tables)
+    reads = Reads(without_tables, monkeypatch)
+    assert _pages(without_tables, enc)[page]() == _pages(base, enc)[page]()
+    assert reads.chunks >= len(base.chunks) and reads.parts.get("doc", 0) >= len(base.documents), reads.rows()
+    assert reads.parts.get("table", 0) == 0
+
+
+def test_the_card_vectors_table_spares_the_lookup_of_every_chunk_id(folder_index, without_tables, monkeypatch):
+    """The quiz's card vectors, computed from the cards (no stored table), look every card's
+    chunks up by id: all chunk ids read and kept, and the vectors of the cards' chunks."""
+    from study.cards import cards_from_index
+    from study.quiz import card_vectors
+
+    base, _ = folder_index
+    cards = cards_from_index(base)
+    _fresh(without_tables)
+    reads = Reads(without_tables, monkeypatch)
+    assert np.array_equal(card_vectors(cards, without_tables), card_vectors(cards, base))
+    assert without_tables.by_id._all is not None and len(without_tables.by_id._all) == len(base.chunks)
+    assert reads.chunks >= len(base.chunks)
+
+
+def _long_strings(obj, limit: int) -> list[int]:
+    from test_backends import _reachable
+
+    return [len(o) for o in _reachable(obj) if isinstance(o, str) and len(o) > limit]
+
+
+def test_the_topic_gate_searches_the_corpus_texts_without_holding_them(folder_index, engine_index, monkeypatch):
+    """The gate's checks (missing terms, CJK words absent from the notes, the drill's unknown
+    names) give the folder's answers; the engine index holds none of the three texts after,
+    reads no chunk row for them, and a term asked twice is read once."""
+    from rag.backends.engine import PIECE, PagedText
+    from rag.relevance import cjk_missing_share, missing_terms
+    from study.drill import unknown_names
+
+    base, enc = folder_index
+    texts = {n: getattr(base.facts, n) for n in ("quotable_text", "squashed_notes", "answer_text")}
+    assert min(len(t) for t in texts.values()) > 2 * PIECE  # a text of several pieces
+    reads = Reads(engine_index, monkeypatch)
+    from rag.search import Searcher
+
+    s, f = Searcher(engine_index, encoder=enc), Searcher(base, encoder=enc)
+    for q in QUESTIONS:
+        lang = "en" if q.isascii() else "ja"
+        assert missing_terms(engine_index, q, lang) == missing_terms(base, q, lang), q
+        assert cjk_missing_share(engine_index, s.make_query(q)) == cjk_missing_share(base, f.make_query(q)), q
+        assert unknown_names(q, engine_index.facts.answer_text) == unknown_names(q, base.facts.answer_text), q
+    assert any(missing_terms(base, q, "ja") for q in QUESTIONS) and any(not missing_terms(base, q, "ja") for q in QUESTIONS)
+    for name in texts:
+        assert isinstance(getattr(engine_index.facts, name), PagedText)
+    assert _long_strings(engine_index, 2 * PIECE) == []
+    assert reads.rows() == {"chunks": 0, "units": 0, "doc": 0}
+    read = reads.parts.get("facts", 0)
+    for q in QUESTIONS:
+        missing_terms(engine_index, q, "ja")
+    assert reads.parts.get("facts", 0) == read  # answered from the last answers, not read again
+
+
+def test_a_paged_text_finds_a_needle_across_two_pieces(folder_index, engine_index):
+    """A needle that spans a piece boundary is found; an absent one reads every piece once."""
+    from rag.backends.engine import PIECE, PagedText
+
+    base, _ = folder_index
+    text = base.facts.quotable_text
+    paged = PagedText(engine_index.backend, engine_index.manifest, "facts:quotable_text", batch=1)
+    n = engine_index.manifest["meta_parts"]["facts:quotable_text"][1]
+    across = text[PIECE - 3 : PIECE + 3]
+    assert paged.contains([across, text[:5], "\u2603never in the notes\u2603"]) == [True, True, False]
+    assert paged.read == n
+    first = PagedText(engine_index.backend, engine_index.manifest, "facts:quotable_text", batch=1)
+    assert text[:5] in first and first.read == 1  # found in the first piece: no more read
