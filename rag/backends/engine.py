@@ -26,9 +26,10 @@ written with the version (:func:`global_stats`: BM25's idf per term, mean length
 parameters; per chunk a packed unit count and language code; parallel links; the vocabulary
 per language and the question lists). Everything per chunk stays on the engine: the candidate
 legs (dense top-k over chunks and units, BM25 top-k) are asked of it, and a chunk's record,
-tokens, unit spans and unit kinds, its vectors, a document's text and the facts' corpus-wide
-texts are read when a stage asks for them, the recently used ones kept
-(:mod:`rag.backends.remote`). The candidates' BM25 scores are computed from their tokens with
+tokens, unit spans and unit kinds, its vectors and a document's text are read when a stage asks
+for them, the recently used ones kept (:mod:`rag.backends.remote`); the facts' corpus-wide texts
+are searched piece by piece (:class:`PagedText`), and the pages that list the whole corpus read
+the tables of :mod:`rag.pages` stored with the version (:meth:`EngineIndex.table`). The candidates' BM25 scores are computed from their tokens with
 the same arithmetic as the folder's score matrix, so the scores are the folder's.
 """
 
@@ -59,6 +60,7 @@ from rag.types import Chunk, Document
 
 META, POINTER = "meta", "current"
 PIECE = 4000  # characters of a meta blob per meta row (Milvus JSON fields hold 64 KB)
+BLOB_BATCH = 256  # meta rows per request when reading a part (256 x 4,000 characters)
 PARTS_FROM = 1 << 40  # meta keys of the parts read on demand (documents' texts, facts' texts)
 FORMAT = 3  # 3: per-chunk data only in the rows (and a chunk language field); the meta: global statistics
 RECORD_CACHE = 1024  # chunk records (text, tokens, spans) kept per opened index
@@ -241,7 +243,7 @@ def global_stats(index: Index) -> tuple[dict, dict[str, str]]:
     frequencies as idf, the mean length and parameters; per chunk only its unit count and a
     language code (packed); the parallel links and the rows they point at; the facts' small
     parts (vocabulary per language, question lists). And the parts read on demand: each
-    document (with its text) and the facts' texts."""
+    document (with its text), the facts' texts and the pages' tables (:mod:`rag.pages`)."""
     bm = index.bm25
     lens = [len(t) or 1 for t in bm.tokens]  # rank_bm25 counts an empty chunk as one empty token
     names = sorted({c.lang for c in index.chunks})
@@ -422,7 +424,9 @@ def _read_blob(be: EngineBackend, first: int, n: int | None = None) -> str:
                                     "run `python -m ingest --rebuild`")
         n = int(got[first].payload.get("of", 0))
     keys = list(range(first, first + n))
-    got = be.engine.fetch(name, keys, vectors=False)
+    got = {}
+    for lo in range(0, n, BLOB_BATCH):  # a large part (a page's table) in several requests
+        got.update(be.engine.fetch(name, keys[lo : lo + BLOB_BATCH], vectors=False))
     if len(got) != n:
         raise IndexCorruptError(f"index at {be.uri} version {be.version} misses meta rows; "
                                 "run `python -m ingest --rebuild`")
@@ -669,8 +673,9 @@ class EngineDocuments(Mapping):
 
 class EngineIds(Mapping):
     """Chunk id -> row of an engine index: the rows parallel links point at (in the manifest)
-    and the chunks read lately; any other id makes it read every chunk's id once (the few
-    features that look chunks up by id among all of them — a quiz over the study cards)."""
+    and the chunks read lately (a hit's chunk, found by id); any other id makes it read every
+    chunk's id once and keep them (no page does: the quiz's card vectors are a stored table,
+    :mod:`rag.pages`)."""
 
     def __init__(self, linked: Mapping[str, int], chunks: RemoteColumn):
         self._linked, self._chunks = dict(linked), chunks
