@@ -237,6 +237,7 @@ def main(argv: list[str] | None = None) -> int:
                         "(--backend KIND:SIZE, default milvus-lite:20000)")
     p.add_argument("--pages-before", type=Path, default=None, metavar="DIR",
                    help="scale --pages: also run the pages with the code checked out at DIR (the 'before' rows)")
+    p.add_argument("--page", default=None, help="scale --pages: only these pages (comma-separated: deck,documents,landing,gate)")
     p.add_argument("--calibrate", action="store_true", help="answers: refit the relevance model on the dev half first")
     p.add_argument("--tune", action="store_true",
                    help="answers: choose the extraction values on the dev half first; drill: tune the grading thresholds")
@@ -329,7 +330,8 @@ def main(argv: list[str] | None = None) -> int:
         from eval.scale_pages import main as scale_pages
 
         return scale_pages(out=args.out or RESULTS, backend=args.backend or "milvus-lite:20000",
-                           before=args.pages_before, encoder=args.encoder)
+                           before=args.pages_before, encoder=args.encoder,
+                           **({"pages": tuple(args.page.split(","))} if args.page else {}))
     if args.target == "scale" and args.backend:
         from eval.scale import compare_backends
 

@@ -185,6 +185,8 @@ def main(*, out: Path, backend: str, before: Path | None = None, encoder: str = 
     if before is not None:
         codes = {"before": before.resolve(), **codes}
     rows: dict[str, dict] = {}
+    cmd = (f"python -m eval scale --backend {backend} --pages" + (" --pages-before DIR" if before is not None else "")
+           + (f" --page {','.join(pages)}" if tuple(pages) != PAGES else ""))
     with tempfile.TemporaryDirectory(prefix=f"pages-{kind}-") as tmp, contextlib.ExitStack() as stack:
         server = None
         if kind == "milvus-lite":
@@ -198,14 +200,20 @@ def main(*, out: Path, backend: str, before: Path | None = None, encoder: str = 
         for page in pages:
             for label, code in codes.items():
                 row = {"page": page, "code": label, "backend": kind, "chunks": n,
-                       **_run_probe(code, setting, page, questions)}
+                       **_run_probe(code, setting, page, questions), "command": cmd}
                 rows[f"{page} ({label})"] = row
                 print(row, flush=True)
+    try:  # rows of the pages not run now stay
+        old = json.loads((out / "scale-pages.json").read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        old = {}
+    rows = {**{k: v for k, v in old.get("rows", {}).items() if k not in rows}, **rows}
+    rows = dict(sorted(rows.items(), key=lambda kv: (PAGES.index(kv[1]["page"]), kv[1]["code"] != "before")))
     cols = ("page_s", "rss_added_mb", "peak_added_mb", "records_read", "app_rss_mb", "open_s")
-    cmd = f"python -m eval scale --backend {backend} --pages" + (" --pages-before DIR" if before is not None else "")
     md = ["# Scale: opening the pages that list the whole corpus, on an engine index", "",
           f"Command: `{cmd}` (DIR: a checkout of the code before the pages read stored tables; `before` rows "
-          "run that code, `after` rows this one, on the same index). "
+          "run that code, `after` rows this one, on the same index); rows of pages not run then are kept from "
+          "earlier runs of the same synthetic chunks (each row's command is `command` in the JSON). "
           f"{n:,} synthetic chunks ({written['documents']:,} documents, {written['sentences']:,} sentences; "
           f"facts texts {written['quotable_chars']:,} / {written['notes_chars']:,} / {written['answer_chars']:,} "
           f"characters) on {kind}"

@@ -82,6 +82,42 @@ class IndexFacts:
         return cls.from_dict(d, kinds.astype(np.uint8, copy=False))
 
 
+GRAM_BITS = 24  # a text's runs of 2, 3 and 4 characters, hashed into 2**24 bits (2 MB)
+GRAMS = (2, 3, 4)
+_MUL = np.uint64(0x9E3779B97F4A7C15)
+
+
+def _gram_hashes(codes: np.ndarray) -> np.ndarray:
+    """The hash of every run of ``GRAMS`` consecutive code points (uint64 arithmetic, wrapping)."""
+    codes = codes.astype(np.uint64)
+    out = []
+    with np.errstate(over="ignore"):
+        for n in GRAMS:
+            if len(codes) < n:
+                continue
+            h = np.full(len(codes) - n + 1, np.uint64(n), np.uint64)
+            for k in range(n):
+                h = (h * _MUL) ^ codes[k : len(codes) - n + 1 + k]
+            out.append((h * _MUL) >> np.uint64(64 - GRAM_BITS))
+    return np.concatenate(out) if out else np.zeros(0, np.uint64)
+
+
+def char_grams(text: str) -> np.ndarray:
+    """The runs of 2–4 characters of ``text`` as a bitmap (``2**GRAM_BITS`` bits): a needle with a
+    run whose bit is clear does not occur in ``text`` (:func:`may_occur`)."""
+    bits = np.zeros(1 << (GRAM_BITS - 3), np.uint8)
+    h = np.unique(_gram_hashes(np.frombuffer(text.encode("utf-32-le"), np.uint32)))
+    np.bitwise_or.at(bits, (h >> np.uint64(3)).astype(np.int64), (1 << (h & np.uint64(7))).astype(np.uint8))
+    return bits
+
+
+def may_occur(grams: np.ndarray, needle: str) -> bool:
+    """False when ``needle`` cannot occur in the text whose :func:`char_grams` are ``grams`` (one
+    of its runs of 2–4 characters is absent); True when it may."""
+    h = _gram_hashes(np.frombuffer(needle.encode("utf-32-le"), np.uint32))
+    return bool(np.all(grams[(h >> np.uint64(3)).astype(np.int64)] & (1 << (h & np.uint64(7))).astype(np.uint8)))
+
+
 def occurs(text, needles: Sequence[str]) -> list[bool]:
     """Whether each of ``needles`` occurs in one of the texts above: a ``str`` (a folder
     index's), or an engine index's text read piece by piece (one pass for all the needles)."""

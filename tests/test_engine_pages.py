@@ -81,7 +81,7 @@ class Reads:
             else:
                 for k in keys:
                     part = where.get(k, "manifest")
-                    kind = part.split(":")[0]
+                    kind = "grams" if part.endswith(":grams") else part.split(":")[0]
                     self.parts[kind] = self.parts.get(kind, 0) + 1
             return fetch(collection, keys, **kw)
 
@@ -177,6 +177,8 @@ def test_the_topic_gate_searches_the_corpus_texts_without_holding_them(folder_in
     reads no chunk row for them, and a term asked twice is read once."""
     from rag.backends.engine import PIECE, PagedText
     from rag.relevance import cjk_missing_share, missing_terms
+    from rag.rules.script import detect_lang
+    from rag.text import squash
     from study.drill import unknown_names
 
     base, enc = folder_index
@@ -197,21 +199,56 @@ def test_the_topic_gate_searches_the_corpus_texts_without_holding_them(folder_in
         assert isinstance(getattr(engine_index.facts, name), PagedText)
     assert reads.rows() == {"chunks": 0, "units": 0, "doc": 0}
     read = reads.parts.get("facts", 0)
+    lacking = sorted({squash(t) for q in QUESTIONS for t in missing_terms(base, q, detect_lang(q))})
+    fresh = PagedText(engine_index.backend, engine_index.manifest, "facts:quotable_text")
+    assert len(lacking) >= 3 and fresh.contains(lacking) == [False] * len(lacking)
+    assert fresh.read == 0, lacking  # the terms the notes lack: answered by the text's runs of 2–4 characters
     for q in QUESTIONS:
         missing_terms(engine_index, q, "ja")
     assert reads.parts.get("facts", 0) == read  # answered from the last answers, not read again
 
 
+def _absent_with_every_run(text: str, grams) -> str:
+    """A needle ``text`` lacks whose runs of 2–4 characters all occur in it (they cannot tell):
+    four characters of the text, then the character that follows their last three elsewhere."""
+    from rag.facts import may_occur
+
+    for i in range(0, len(text) - 4, 7):
+        w = text[i : i + 4]
+        j = text.find(w[1:], 0)
+        while 0 <= j < len(text) - 3:
+            needle = w + text[j + 3]
+            if needle not in text:
+                assert may_occur(grams, needle)
+                return needle
+            j = text.find(w[1:], j + 1)
+    raise AssertionError("no such needle")
+
+
+def test_character_grams_never_rule_out_a_needle_that_occurs(folder_index):
+    from rag.facts import char_grams, may_occur
+
+    base, _ = folder_index
+    text = base.facts.squashed_notes
+    grams = char_grams(text)
+    rng = np.random.default_rng(0)
+    for i, n in zip(rng.integers(0, len(text) - 12, 500), rng.integers(1, 12, 500)):
+        assert may_occur(grams, text[i : i + n])
+    assert not may_occur(grams, "\u2603\u2604") and not may_occur(grams, "GPT-7\u2603")
+
+
 def test_a_paged_text_finds_a_needle_across_two_pieces(folder_index, engine_index):
-    """A needle that spans a piece boundary is found; an absent one reads every piece once."""
+    """A needle that spans a piece boundary is found; a needle with a pair the text lacks is
+    answered without reading; an absent one whose runs all occur reads every piece, once."""
     from rag.backends.engine import PIECE, PagedText
 
     base, _ = folder_index
     text = base.facts.quotable_text
-    paged = PagedText(engine_index.backend, engine_index.manifest, "facts:quotable_text", batch=1)
     n = engine_index.manifest["meta_parts"]["facts:quotable_text"][1]
-    across = text[PIECE - 3 : PIECE + 3]
-    assert paged.contains([across, text[:5], "\u2603never in the notes\u2603"]) == [True, True, False]
+    paged = PagedText(engine_index.backend, engine_index.manifest, "facts:quotable_text", batch=1)
+    assert paged.contains(["\u2603never in the notes\u2603"]) == [False] and paged.read == 0
+    across, hidden = text[PIECE - 3 : PIECE + 3], _absent_with_every_run(text, paged.grams)
+    assert paged.contains([across, text[:5], hidden]) == [True, True, False]
     assert paged.read == n
     first = PagedText(engine_index.backend, engine_index.manifest, "facts:quotable_text", batch=1)
     assert text[:5] in first and first.read == 1  # found in the first piece: no more read

@@ -55,6 +55,7 @@ from rag.backends.remote import CACHE_ROWS, KeyRanges, RemoteColumn, RemoteRows,
 from rag.bm25 import BM25Index, BM25Terms, length_norm, term_weight, top_n
 from rag.dense import HNSW_FROM, DenseIndex
 from rag.errors import IndexCorruptError, IndexMissingError, IndexWriteError, RagError
+from rag.facts import char_grams, may_occur
 from rag.index import Index, _check_manifest
 from rag.types import Chunk, Document
 
@@ -263,6 +264,7 @@ def global_stats(index: Index) -> tuple[dict, dict[str, str]]:
     parts = {f"doc:{d.doc_id}": json.dumps(d.to_dict(), ensure_ascii=False) for d in index.documents.values()}
     for name in ("quotable_text", "squashed_notes", "answer_text"):
         parts[f"facts:{name}"] = getattr(index.facts, name)
+        parts[f"facts:{name}:grams"] = _pack(char_grams(getattr(index.facts, name)), np.uint8)
     parts.update(pages.stored_tables(index))
     return stats, parts
 
@@ -450,14 +452,27 @@ def read_part(be: EngineBackend, manifest: dict, name: str) -> str:
 class PagedText:
     """A corpus-wide text of the meta (the facts' texts) that answers ``needle in text`` by
     reading its pieces a batch at a time, none kept: only the last :data:`TEXT_ANSWERS`
-    answers are. A needle found stops the read there; one that is absent reads every piece,
-    once (:meth:`contains` asks for several needles in one pass). ``read`` counts the pieces read."""
+    answers are, and the text's runs of 2–4 characters (:attr:`grams`), which answer most absent
+    needles without reading. A needle found stops the read there; an absent one whose runs all
+    occur reads every piece, once (:meth:`contains` asks for several needles in one pass).
+    ``read`` counts the pieces read."""
 
     def __init__(self, be: EngineBackend, manifest: dict, name: str, *, batch: int = 64):
         first, n = manifest["meta_parts"][name]
-        self._be, self._first, self._n, self._batch = be, int(first), int(n), batch
+        self._be, self._manifest, self._name = be, manifest, name
+        self._first, self._n, self._batch = int(first), int(n), batch
         self._answers: OrderedDict[str, bool] = OrderedDict()
         self.read = 0
+
+    @functools.cached_property
+    def grams(self) -> np.ndarray | None:
+        """The text's runs of 2–4 characters (:func:`rag.facts.char_grams`, 2 MB, read once): a
+        needle with a run the text lacks is absent without reading the text. ``None`` for a
+        version written without them."""
+        part = f"{self._name}:grams"
+        if part not in self._manifest["meta_parts"]:
+            return None
+        return _unpack(read_part(self._be, self._manifest, part), np.uint8)
 
     def _pieces(self) -> Iterator[str]:
         name = self._be.name(META)
@@ -478,6 +493,8 @@ class PagedText:
         todo = {x for x in needles if x not in self._answers}
         found = {x for x in todo if not x}
         todo -= found
+        if todo and self.grams is not None:
+            todo = {x for x in todo if may_occur(self.grams, x)}  # the others are absent
         if todo:
             keep = max(len(x) for x in todo) - 1
             tail = ""
