@@ -20,7 +20,8 @@ from rag.types import Chunk, Document
 MIN_QUESTION_ITEMS = 2  # a question list has at least this many items …
 QUESTION_LIST_SHARE = 0.6  # … and at least this share of its lines are questions
 INTRO_CHARS = 120  # a section whose own text before its subsections is at most this long introduces them
-MAX_SUBSECTIONS = 8  # subsections an introduction brings, at most
+MAX_SUBSECTIONS = 8  # subsections an introduction brings, at most …
+MAX_SCAN = 64  # … found among this many chunks after it (an engine index reads each one)
 
 
 @dataclass(frozen=True)
@@ -90,14 +91,14 @@ def subsections(chunks: Sequence[Chunk], row: int) -> list[int]:
     quoting the introduction goes on with them (:mod:`rag.extract`), and so does its card
     (:mod:`study.cards`): the introduction alone announces what it does not say.
 
-    Reads the chunks after ``row`` only as far as its subsections go."""
+    Reads the chunks after ``row`` only as far as its subsections go, at most :data:`MAX_SCAN`."""
     c = chunks[row]
     if c.kind != "section" or not c.section or len(own_text(c)) > INTRO_CHARS:
         return []
     if row > 0 and (chunks[row - 1].doc_id, chunks[row - 1].section) == (c.doc_id, c.section):
         return []  # the short tail of a longer section, not its whole own text
     prefix, out, seen = c.section + " > ", [], set()
-    for r in range(row + 1, len(chunks)):
+    for r in range(row + 1, min(len(chunks), row + 1 + MAX_SCAN)):
         d = chunks[r]
         if d.doc_id != c.doc_id or not d.section.startswith(prefix):
             break
@@ -105,7 +106,9 @@ def subsections(chunks: Sequence[Chunk], row: int) -> list[int]:
         if child not in seen:
             seen.add(child)
             out.append(r)
-    return out[:MAX_SUBSECTIONS] if len(out) >= 2 else []
+            if len(out) == MAX_SUBSECTIONS:
+                break
+    return out if len(out) >= 2 else []
 
 
 def _section_path(group: Group) -> str:

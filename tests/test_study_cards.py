@@ -301,3 +301,28 @@ def test_the_short_tail_of_a_long_section_introduces_nothing():
               chunk(2, "A > B", "### B\n\nBの本文。", "B"), chunk(3, "A > C", "### C\n\nCの本文。", "C")]
     assert subsections(chunks, 1) == []
     assert subsections([chunks[0].__class__(**{**chunks[0].to_dict(), "text": "## A\n\n短い。"}), *chunks[2:]], 0) == [1, 2]
+
+
+def test_an_introduction_reads_a_bounded_number_of_chunks():
+    """An introduction before a long chapter brings at most MAX_SUBSECTIONS subsections, found
+    among at most MAX_SCAN chunks: an index on an engine reads each chunk it looks at."""
+    from rag.sections import MAX_SCAN, MAX_SUBSECTIONS, subsections
+    from rag.types import Chunk
+
+    class Counting(list):
+        read = 0
+
+        def __getitem__(self, i):
+            Counting.read += 1
+            return super().__getitem__(i)
+
+    def chunk(i, section):
+        return Chunk(id=str(i), doc_id="d", text=f"## {section}\n\n本文。", start=10 * i, end=10 * i + 9, lang="ja",
+                     section=section, heading=section.split(" > ")[-1], kind="section")
+
+    many = Counting([chunk(0, "A")] + [chunk(i, f"A > S{i}") for i in range(1, 500)])
+    assert subsections(many, 0) == list(range(1, MAX_SUBSECTIONS + 1))
+    long_first = Counting([chunk(0, "A")] + [chunk(i, "A > S1") for i in range(1, 500)] + [chunk(500, "A > S2")])
+    Counting.read = 0
+    assert subsections(long_first, 0) == []  # the second subsection is beyond the chunks looked at
+    assert Counting.read <= MAX_SCAN + 1
