@@ -367,7 +367,7 @@ def _with_outline(index: Index, query: Query, picked: dict[int, list[Unit]],
         out[r] = _merge(out.get(r, []), us)
         for k in subsections(index.chunks, r):
             units = chunk_units(index, k)
-            head = next((u for u in units if u.kind == "heading"), None)
+            head = next((u for u in units if u.kind in ("heading", "question")), None)  # a Q&A item: its question
             first = next((u for u in units if u.quotable and u.kind in ("text", "lead", "bullet")), None)
             add = score_units(index, query, [u for u in (head, first) if u is not None], analyze, term_bonus)
             out[k] = _merge(out.get(k, []), add)
