@@ -37,7 +37,7 @@ from rag.search import Searcher, check_query
 from rag.rules.names import distinctive_terms
 from rag.rules.questions import QUESTION_WORDS, followup_aspect
 from rag.rules.script import detect_lang
-from rag.rules.structure import BULLET, plain
+from rag.rules.structure import BULLET, plain, strip_qa_label, title
 from rag.rules.sentences import strip_markers
 from rag.types import Chunk, Hit
 
@@ -296,8 +296,8 @@ def _sentence(unit_text: str, kind: str = "text") -> str:
     if kind == "block":  # a fenced block of the notes, shown as code (its marker after the closing fence)
         return f"```\n{unit_text.strip(chr(10))}\n```"
     t = plain(unit_text)
-    if kind == "heading":  # a subsection's title in an outline (rag.extract.subsections), without its number
-        return "- " + re.sub(r"^\d{1,2}(?:\.\d{1,2})*\.?\s*", "", t)
+    if kind in ("heading", "question"):  # a subsection's title in an outline (rag.sections.subsections)
+        return f"- {title(strip_qa_label(unit_text))}"
     if BULLET.match(unit_text.strip()):
         return f"- {t}"
     return t

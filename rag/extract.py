@@ -24,6 +24,7 @@ import numpy as np
 from rag.index import Index
 from rag.rules.normalize import normalize
 from rag.rules.questions import QUESTION_WORDS
+from rag.sections import subsections
 from rag.types import Query
 from rag.units import QUOTABLE, UNIT_KINDS
 
@@ -31,8 +32,6 @@ MAX_LIST_ITEMS = 12
 MAX_CHARS = 900
 MAX_BLOCK_LINES = 6  # a fenced block quoted in an answer: at most this many lines …
 MAX_BLOCK_CHARS = 300  # … and characters (an example or a formula, not a program or a diagram)
-INTRO_CHARS = 120  # a section whose own text before its subsections is at most this long introduces them
-MAX_OUTLINE = 8  # subsections an introduction brings, at most
 
 
 @dataclass(frozen=True)
@@ -358,39 +357,17 @@ def _with_blocks(index: Index, query: Query, picked: dict[int, list[Unit]], floo
     return out
 
 
-def subsections(index: Index, row: int) -> list[int]:
-    """The first passage of each direct subsection of passage ``row`` when ``row`` is a section's
-    introduction: its own text is at most :data:`INTRO_CHARS` long and at least two subsections
-    follow it in its document (「LLMの課題と限界」: 「LLMは強力ですが、いくつかの課題も抱えています」,
-    then ハルシネーション, コンテキストウィンドウの制限, …). ``[]`` otherwise."""
-    c = index.chunks[row]
-    if c.kind != "section" or not c.section:
-        return []
-    if sum(len(u.text) for u in chunk_units(index, row) if u.quotable) > INTRO_CHARS:
-        return []
-    prefix, out, seen = c.section + " > ", [], set()
-    for r in range(row + 1, len(index.chunks)):
-        d = index.chunks[r]
-        if d.doc_id != c.doc_id or not d.section.startswith(prefix):
-            break
-        child = d.section[len(prefix):].split(" > ")[0]
-        if child not in seen:
-            seen.add(child)
-            out.append(r)
-    return out[:MAX_OUTLINE] if len(out) >= 2 else []
-
-
 def _with_outline(index: Index, query: Query, picked: dict[int, list[Unit]],
                   analyze: Callable[[str], list[str]], term_bonus: float) -> dict[int, list[Unit]]:
-    """``picked`` with, after each quoted section introduction (:func:`subsections`), each of its
-    subsections' heading and first sentence: the introduction alone announces an answer
-    («大きく2段階に分かれます») without giving it."""
+    """``picked`` with, after each quoted section introduction (:func:`rag.sections.subsections`),
+    each of its subsections' heading and first sentence: the introduction alone announces an
+    answer («大きく2段階に分かれます») without giving it."""
     out: dict[int, list[Unit]] = {}
     for r, us in picked.items():
         out[r] = _merge(out.get(r, []), us)
-        for k in subsections(index, r):
+        for k in subsections(index.chunks, r):
             units = chunk_units(index, k)
-            head = next((u for u in units if u.kind == "heading"), None)
+            head = next((u for u in units if u.kind in ("heading", "question")), None)  # a Q&A item: its question
             first = next((u for u in units if u.quotable and u.kind in ("text", "lead", "bullet")), None)
             add = score_units(index, query, [u for u in (head, first) if u is not None], analyze, term_bonus)
             out[k] = _merge(out.get(k, []), add)

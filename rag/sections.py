@@ -1,6 +1,6 @@
 """Sections of the notes: consecutive chunks of one Q&A item or one section as a group, the
-body of each without its heading line, and which sections are question lists (they ask, they
-do not answer).
+body of each without its heading line, which sections are question lists (they ask, they
+do not answer), and which introduce subsections (they announce, the subsections say).
 
 The index computes the question lists when it is built (:mod:`rag.facts`); cards, the quiz
 and the drill group chunks the same way.
@@ -19,6 +19,9 @@ from rag.types import Chunk, Document
 
 MIN_QUESTION_ITEMS = 2  # a question list has at least this many items …
 QUESTION_LIST_SHARE = 0.6  # … and at least this share of its lines are questions
+INTRO_CHARS = 120  # a section whose own text before its subsections is at most this long introduces them
+MAX_SUBSECTIONS = 8  # subsections an introduction brings, at most …
+MAX_SCAN = 64  # … found among this many chunks after it (an engine index reads each one)
 
 
 @dataclass(frozen=True)
@@ -70,6 +73,42 @@ def body_span(text: str, group: Group) -> tuple[int, int]:
     if group.heading and (_is_heading_line(first, group.heading) or first.lstrip().startswith("#")):
         s = nl if nl >= 0 else e
     return trim_span(text, s, e)
+
+
+def own_text(chunk: Chunk) -> str:
+    """A chunk's text without its first line when that line is its heading."""
+    first, _, rest = chunk.text.partition("\n")
+    if chunk.heading and (_is_heading_line(first, chunk.heading) or first.lstrip().startswith("#")):
+        return rest.strip()
+    return chunk.text.strip()
+
+
+def subsections(chunks: Sequence[Chunk], row: int) -> list[int]:
+    """The first chunk of each direct subsection of chunk ``row`` when ``row`` introduces them:
+    a section chunk whose own text is at most :data:`INTRO_CHARS` long (「LLMの課題と限界」:
+    「LLMは強力ですが、いくつかの課題も抱えています」) right before at least two subsections of
+    its document (ハルシネーション, コンテキストウィンドウの制限, …). ``[]`` otherwise. An answer
+    quoting the introduction goes on with them (:mod:`rag.extract`), and so does its card
+    (:mod:`study.cards`): the introduction alone announces what it does not say.
+
+    Reads the chunks after ``row`` only as far as its subsections go, at most :data:`MAX_SCAN`."""
+    c = chunks[row]
+    if c.kind != "section" or not c.section or len(own_text(c)) > INTRO_CHARS:
+        return []
+    if row > 0 and (chunks[row - 1].doc_id, chunks[row - 1].section) == (c.doc_id, c.section):
+        return []  # the short tail of a longer section, not its whole own text
+    prefix, out, seen = c.section + " > ", [], set()
+    for r in range(row + 1, min(len(chunks), row + 1 + MAX_SCAN)):
+        d = chunks[r]
+        if d.doc_id != c.doc_id or not d.section.startswith(prefix):
+            break
+        child = d.section[len(prefix):].split(" > ")[0]
+        if child not in seen:
+            seen.add(child)
+            out.append(r)
+            if len(out) == MAX_SUBSECTIONS:
+                break
+    return out if len(out) >= 2 else []
 
 
 def _section_path(group: Group) -> str:

@@ -21,8 +21,8 @@ from dataclasses import dataclass
 from rag.rules.questions import is_question
 from rag.rules.script import WORDY
 from rag.rules.sentences import trim_span, unit_spans
-from rag.rules.structure import BULLET, FENCE, GENERIC_HEADINGS, plain, strip_qa_label
-from rag.sections import Group, article_sections, body_span, group_chunks, is_question_list
+from rag.rules.structure import BULLET, FENCE, GENERIC_HEADINGS, plain, strip_qa_label, title
+from rag.sections import Group, article_sections, body_span, group_chunks, is_question_list, own_text, subsections
 from rag.types import Chunk, Document
 from study.types import Card, DrillQuestion, Source
 
@@ -215,25 +215,35 @@ def _qa_cards(groups: list[Group], documents: Mapping[str, Document]) -> list[tu
     return out
 
 
-def _section_cards(groups: list[Group], documents: Mapping[str, Document]) -> list[tuple[int, Card]]:
+def _section_cards(groups: list[Group], documents: Mapping[str, Document],
+                   chunks: Sequence[Chunk]) -> list[tuple[int, Card]]:
     out = []
     for g, (s, e), path in article_sections(groups, documents):
         doc = documents[g.doc_id]
         if s >= e or is_question_list(doc.text, s, e):
             continue
         spans = key_sentences(doc.text, s, e)
+        lines = [display_line(doc.text[a:b]) for a, b in spans]
+        kids = [chunks[r] for r in subsections(chunks, g.order + len(g.chunks) - 1)]
+        for kid in kids:  # an introduction's card goes on with its subsections (rag.sections.subsections):
+            # each one's title, then its first sentence
+            head = (kid.start, kid.start + len(kid.text.partition("\n")[0]))
+            first = key_sentences(doc.text, kid.end - len(own_text(kid)), kid.end)[:1]
+            lines += [f"• {title(doc.text[head[0]:head[1]])}", *(display_line(doc.text[a:b]) for a, b in first)]
+            spans += [head, *first]
         if not spans:
             continue
+        e = max(e, *(b for _, b in spans))
         lang = doc.lang
         card = Card(
             id=f"section:{g.doc_id}#{path}",
             kind="section",
             front={lang: explain_front(g.heading or path, lang, doc.title)},
-            back={lang: "\n".join(display_line(doc.text[a:b]) for a, b in spans)},
+            back={lang: "\n".join(lines)},
             sources={lang: Source(g.doc_id, s, e, doc.text[s:e], lang)},
             topic=topic_of(g, doc),
             key_spans=tuple(spans),
-            chunk_ids=tuple(c.id for c in g.chunks),
+            chunk_ids=tuple(c.id for c in (*g.chunks, *kids)),
         )
         out.append((g.order, card))
     return out
@@ -242,7 +252,7 @@ def _section_cards(groups: list[Group], documents: Mapping[str, Document]) -> li
 def build_cards(chunks: Sequence[Chunk], documents: Mapping[str, Document]) -> list[Card]:
     """Every card of the corpus, in corpus order (see the module docstring for the rules)."""
     groups = group_chunks(chunks)
-    cards = _qa_cards(groups, documents) + _section_cards(groups, documents)
+    cards = _qa_cards(groups, documents) + _section_cards(groups, documents, chunks)
     return [c for _, c in sorted(cards, key=lambda t: t[0])]
 
 

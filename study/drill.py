@@ -31,6 +31,7 @@ from rag.rules.questions import search_text
 from rag.rules.script import detect_lang
 from rag.rules.sentences import unit_spans
 from rag.rules.structure import NOTE_LINE, plain, strip_qa_label
+from rag.sections import subsections
 from rag.types import Hit
 from study import grading
 from study.cards import is_prose
@@ -258,6 +259,8 @@ def reference(
     lang = detect_lang(q)
     if not cov.covered:
         return Reference(q, lang, cov, (), tuple(hits), (), np.zeros((0, index.units.shape[1]), np.float32))
+    # an introduction says what its subsections do (rag.sections.subsections): they hold the points
+    rows = list(dict.fromkeys(x for r in rows for x in (r, *subsections(index.chunks, r))))
     points, vecs = key_points(index, rows, qv)
     qp = searcher.encoder.encode([query], query=False)[0]
     return Reference(q, lang, cov, points, tuple(hits), with_twins(index, rows), vecs, qp)

@@ -555,3 +555,12 @@ def test_a_comparison_side_found_elsewhere_is_quoted_only_when_it_says_something
     assert _whole_sentence(u("**Top-k Sampling** - 上位k個の候補から選ぶ"), "Top-k Sampling")  # names the side
     assert not _whole_sentence(u("{ 0 otherwise"), "zero-shot")
     assert not _whole_sentence(u("3. そのフィードバックを使ってモデルを改善"), "Supervised fine-tuning")
+
+
+def test_an_outline_titles_each_subsection_without_its_number_or_label():
+    from rag.answer import _sentence
+
+    assert _sentence("### 1. 事前学習(Pre-training)", "heading") == "- 事前学習(Pre-training)"
+    assert _sentence("4.2. 人間の意図への整合", "heading") == "- 人間の意図への整合"
+    assert _sentence("14. **破滅的忘却を回避する方法は？**", "question") == "- 破滅的忘却を回避する方法は？"
+    assert _sentence("问题14:如何避免灾难性遗忘?", "question") == "- 如何避免灾难性遗忘?"

@@ -217,7 +217,7 @@ def test_a_list_the_chunker_split_is_quoted_with_its_continuation(real_searcher)
 def test_a_section_introduction_brings_its_subsections(real_searcher):
     """「LLMの学習は大きく2段階に分かれます」 announces an answer without giving it: the answer
     goes on with each subsection's title and first sentence, each cited to its own passage."""
-    from rag.extract import subsections
+    from rag.sections import subsections
 
     question = "LLMの学習はどんな段階に分かれる？"
     a = ask(real_searcher, question)
@@ -233,5 +233,5 @@ def test_a_section_introduction_brings_its_subsections(real_searcher):
 
     index = real_searcher.index
     row = index.by_id[intro.id]
-    assert [index.chunks[r].section for r in subsections(index, row)] == [k.section for k in kids[:2]]
-    assert subsections(index, row + 1) == []  # a subsection with text of its own introduces nothing
+    assert [index.chunks[r].section for r in subsections(index.chunks, row)] == [k.section for k in kids[:2]]
+    assert subsections(index.chunks, row + 1) == []  # a subsection with text of its own introduces nothing

@@ -135,6 +135,29 @@ def test_a_followup_is_shown_as_one_and_a_new_question_is_not(browser, app_url):
         ctx.close()
 
 
+def test_a_section_introduction_is_shown_with_its_subsections_each_cited(browser, app_url):
+    """「LLMの学習は大きく2段階に分かれます」 is followed, as the learner reads it, by each stage on a
+    line of its own with its own marker, and each marker opens that stage's passage."""
+    ctx, page, _ = open_app(browser, app_url)
+    try:
+        ask(page, "LLMの学習はどんな段階に分かれる？")
+        answer = page.locator(".studyrag-answer").first
+        lines = [x.strip() for x in answer.inner_text().splitlines() if x.strip()]
+        first = next(i for i, x in enumerate(lines) if x.startswith("- 事前学習(Pre-training)"))
+        second = next(i for i, x in enumerate(lines) if x.startswith("- ファインチューニング(Fine-tuning)"))
+        assert 0 < first < second, lines
+        assert "「次の単語を予測する」タスクを学習します" in " ".join(lines[first:second]), lines
+        marks = answer.locator("label.studyrag-cite")
+        assert marks.count() >= 3
+        marks.nth(marks.count() - 1).click()
+        panel = answer.locator(".sr-panel").filter(has_text="特定のタスクに適応させます")
+        panel.first.wait_for(timeout=30_000)
+        assert "ファインチューニング(Fine-tuning)" in panel.first.inner_text()
+        shot(page, "outline-answer.png")
+    finally:
+        ctx.close()
+
+
 def test_code_blocks_keep_their_lines_in_the_document_and_in_citation_panels(browser, app_url):
     ctx, page, _ = open_app(browser, app_url)
     try:

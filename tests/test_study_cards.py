@@ -13,6 +13,7 @@ from ingest.chunker import chunk_document
 from ingest.loader import parse_document
 from rag.index import open_index
 from rag.parallel import link_parallel
+from rag.rules.structure import title
 from rag.text import plain
 from study.cards import (
     build_cards,
@@ -93,7 +94,8 @@ def test_every_article_section_has_a_card(seed):
         assert c.key_spans and all(c.source.start <= a < b <= c.source.end for a, b in c.key_spans)
         assert len(c.back["ja"].splitlines()) == len(c.key_spans)
         for (a, b), line in zip(c.key_spans, c.back["ja"].splitlines()):
-            assert re.sub(r"^(?:• |\d{1,3}[.)] )", "", line) == plain(text[a:b])  # list marks kept for display
+            # list marks kept for display; a subsection on an introduction's card: its title
+            assert re.sub(r"^(?:• |\d{1,3}[.)] )", "", line) in (plain(text[a:b]), title(text[a:b]))
 
 
 def test_section_card_content(seed):
@@ -190,7 +192,50 @@ def test_ids_survive_edits_elsewhere_in_the_document():
     assert set(a) - set(b) == {"section:z.md#LLMの課題と限界 > 新しい節"}
     assert set(b) <= set(a)
     changed = {i for i in b if a[i].content_hash() != b[i].content_hash()}
-    assert changed == {"section:z.md#LLMの課題と限界 > 学習データの偏り"}
+    # the edited section, and the introduction whose card lists its subsections' titles and first sentences
+    assert changed == {"section:z.md#LLMの課題と限界 > 学習データの偏り", "section:z.md#LLMの課題と限界"}
+
+
+def test_an_introductions_card_goes_on_with_its_subsections(seed):
+    """「学習プロセス」 says only 「LLMの学習は大きく2段階に分かれます」: its card names each stage and
+    what it does, every line highlighted in the source; a section with text of its own does not."""
+    index, _, cards = seed
+    by_id = {c.id: c for c in cards}
+    c = by_id["section:zenn-mondo-llm-ja.md#LLMの仕組み > 学習プロセス"]
+    assert c.back["ja"].splitlines() == [
+        "LLMの学習は大きく2段階に分かれます",
+        "• 事前学習(Pre-training)",
+        "膨大な量のテキストデータ(Webページ、書籍、論文など)を使って、「次の単語を予測する」タスクを学習します。",
+        "• ファインチューニング(Fine-tuning)",
+        "事前学習したモデルを、特定のタスクに適応させます。",
+    ]
+    assert_cites_exactly(c, index.documents)
+    kids = [x for x in cards if x.id.startswith("section:zenn-mondo-llm-ja.md#LLMの仕組み > 学習プロセス > ")]
+    assert len(kids) == 2 and set(c.chunk_ids) > {i for k in kids for i in k.chunk_ids}
+    # the first subsection has text of its own: its card is its own sentences, no outline
+    assert "•" not in by_id["section:zenn-mondo-llm-ja.md#LLMの課題と限界 > ハルシネーション"].back["ja"]
+
+
+def test_a_long_section_or_the_tail_of_one_introduces_nothing():
+    from rag.sections import INTRO_CHARS, subsections
+
+    def notes(intro: str, kids: str = "BC") -> str:
+        return "# ノート\n\n## A\n\n" + intro + "".join(
+            f"\n\n### {k}\n\n{k}についての本文がここに書かれています。" for k in kids) + "\n"
+
+    def a_card(text):
+        docs, chunks = docs_and_chunks({"g.md": text})
+        row = next(i for i, c in enumerate(chunks) if c.section == "A")
+        card = next(c for c in build_cards(chunks, docs) if c.id == "section:g.md#A")
+        return [chunks[r].section for r in subsections(chunks, row)], card.back["ja"].splitlines()
+
+    assert a_card(notes("二つの段階に分かれています。")) == (
+        ["A > B", "A > C"],
+        ["二つの段階に分かれています。", "• B", "Bについての本文がここに書かれています。",
+         "• C", "Cについての本文がここに書かれています。"])
+    long = "長い本文がここにあります。" * (INTRO_CHARS // 13 + 1)
+    assert a_card(notes(long))[0] == [] and "•" not in "".join(a_card(notes(long))[1])
+    assert a_card(notes("一つだけあります。", kids="B"))[0] == []  # one subsection is not an outline
 
 
 def test_repeated_heading_paths_get_numbered_ids():
@@ -240,3 +285,44 @@ def test_real_encoder_links_all_fifty_twins(real_index):
     cards = cards_from_index(open_index(real_index))
     qa = [c for c in cards if c.kind == "qa"]
     assert len(qa) == 50 and all(set(c.langs) == {"ja", "zh"} for c in qa)
+
+
+def test_the_short_tail_of_a_long_section_introduces_nothing():
+    """A section the chunker cut in two whose second chunk is short is not an introduction: its
+    own text is both chunks."""
+    from rag.sections import subsections
+    from rag.types import Chunk
+
+    def chunk(i, section, text, heading=""):
+        return Chunk(id=str(i), doc_id="d", text=text, start=100 * i, end=100 * i + len(text), lang="ja",
+                     section=section, heading=heading, kind="section")
+
+    chunks = [chunk(0, "A", "## A\n\n" + "長い本文。" * 40, "A"), chunk(1, "A", "短い続き。"),
+              chunk(2, "A > B", "### B\n\nBの本文。", "B"), chunk(3, "A > C", "### C\n\nCの本文。", "C")]
+    assert subsections(chunks, 1) == []
+    assert subsections([chunks[0].__class__(**{**chunks[0].to_dict(), "text": "## A\n\n短い。"}), *chunks[2:]], 0) == [1, 2]
+
+
+def test_an_introduction_reads_a_bounded_number_of_chunks():
+    """An introduction before a long chapter brings at most MAX_SUBSECTIONS subsections, found
+    among at most MAX_SCAN chunks: an index on an engine reads each chunk it looks at."""
+    from rag.sections import MAX_SCAN, MAX_SUBSECTIONS, subsections
+    from rag.types import Chunk
+
+    class Counting(list):
+        read = 0
+
+        def __getitem__(self, i):
+            Counting.read += 1
+            return super().__getitem__(i)
+
+    def chunk(i, section):
+        return Chunk(id=str(i), doc_id="d", text=f"## {section}\n\n本文。", start=10 * i, end=10 * i + 9, lang="ja",
+                     section=section, heading=section.split(" > ")[-1], kind="section")
+
+    many = Counting([chunk(0, "A")] + [chunk(i, f"A > S{i}") for i in range(1, 500)])
+    assert subsections(many, 0) == list(range(1, MAX_SUBSECTIONS + 1))
+    long_first = Counting([chunk(0, "A")] + [chunk(i, "A > S1") for i in range(1, 500)] + [chunk(500, "A > S2")])
+    Counting.read = 0
+    assert subsections(long_first, 0) == []  # the second subsection is beyond the chunks looked at
+    assert Counting.read <= MAX_SCAN + 1

@@ -276,3 +276,17 @@ def test_real_encoder_says_the_notes_do_not_cover_senior_questions(real_searcher
     ):
         ref = drill.reference(real_searcher, q)
         assert not ref.coverage.covered, (q, ref.coverage)
+
+
+@pytest.mark.model
+def test_an_introductions_points_are_its_subsections(real_searcher):
+    """Asked to explain the stages of training, the points are the stages, not only the
+    introduction 「LLMの学習は大きく2段階に分かれます」; a stage left out is missed."""
+    q = "LLMの学習はどんな段階に分かれるか説明してください"
+    ref = drill.reference(real_searcher, q)
+    texts = " ".join(p.text for p in ref.points)
+    assert "「次の単語を予測する」タスクを学習します" in texts and "特定のタスクに適応させます" in texts, texts
+    both = drill.drill(real_searcher, q, "まず大量のテキストで次の単語を予測する事前学習を行い、"
+                                         "次に特定のタスクに適応させるファインチューニングを行います。")
+    one = drill.drill(real_searcher, q, "大量のテキストで次の単語を予測する事前学習を行います。")
+    assert both.share > one.share, (both.share, one.share)

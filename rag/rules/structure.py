@@ -92,3 +92,12 @@ def plain(line: str) -> str:
     line = _LINK.sub(r"\1", line)
     line = _EMPH.sub("", line)
     return re.sub(r"\s+", " ", line).strip()
+
+
+def title(line: str) -> str:
+    """A heading line as a title: :func:`plain`, without its section number.
+
+    >>> title("### 1. 事前学習(Pre-training)"), title("4.2. 人間の意図への整合")
+    ('事前学習(Pre-training)', '人間の意図への整合')
+    """
+    return re.sub(r"^\d{1,2}(?:\.\d{1,2})*\.?\s*", "", plain(line))
