@@ -104,8 +104,12 @@ def probe(setting: str, page: str, questions: list[str]) -> dict:
     t = time.perf_counter()
     index = open_index(setting)
     open_s = time.perf_counter() - t
-    import rag.relevance, study.cards, study.drill, study.quiz, ui.notes, ui.suggest  # noqa: E401,F401 -- code, not data
+    import importlib
+
     from rag.rules.script import detect_lang
+
+    for module in ("rag.relevance", "study.cards", "study.drill", "study.quiz", "ui.notes", "ui.suggest"):
+        importlib.import_module(module)  # the pages' code is loaded before the page is measured
 
     from rag.rules.names import proper_names
     from rag.text import distinctive_terms
