@@ -262,3 +262,22 @@ def test_a_table_of_many_meta_rows_is_read_in_several_requests(folder_index, eng
     monkeypatch.setattr("rag.backends.engine.BLOB_BATCH", 3)
     assert engine_index.manifest["meta_parts"]["table:cards"][1] > 3
     assert cards_from_index(engine_index) == cards_from_index(base)
+
+
+def test_on_the_folder_a_table_is_what_the_page_computed_before(folder_index):
+    """The folder's pages are unchanged: each table, turned back into what the page shows,
+    equals the direct computation over every chunk and document."""
+    from study.cards import build_cards, cards_from_index, drill_questions, drill_questions_from_index
+    from study.quiz import card_vectors, deck_vectors
+    from ui.notes import display_title
+
+    base, _ = folder_index
+    cards = build_cards(base.chunks, base.documents)
+    assert cards and cards_from_index(base) == cards
+    questions = drill_questions(base.chunks, base.documents)
+    assert questions and drill_questions_from_index(base) == questions
+    assert np.array_equal(deck_vectors(base), card_vectors(cards, base))
+    docs = base.table("documents")
+    assert [d["doc_id"] for d in docs] == list(base.documents)
+    assert {d["doc_id"]: d["shown"] for d in docs} == {d: display_title(doc, base.chunks) for d, doc in base.documents.items()}
+    assert {d["doc_id"]: d["chunks"] for d in docs} == {d: sum(c.doc_id == d for c in base.chunks) for d in base.documents}
