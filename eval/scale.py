@@ -329,12 +329,14 @@ def app_process(setting: str, encoder: str = "e5-small", questions: int = QUERIE
             "queries": len(lat)}
 
 
-def _in_fresh_process(call: str) -> dict:
+def in_fresh_process(call: str, module: str = "eval.scale") -> dict:
+    """``module.call`` (a Python expression, ``Path`` at hand) run in a fresh interpreter: its
+    JSON result, or :class:`RuntimeError` with the end of its error output."""
     import json
     import subprocess
     import sys
 
-    code = f"import json; from pathlib import Path; import eval.scale as m; print('RESULT ' + json.dumps(m.{call}))"
+    code = f"import json; from pathlib import Path; import {module} as m; print('RESULT ' + json.dumps(m.{call}))"
     proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     line = [x for x in proc.stdout.splitlines() if x.startswith("RESULT ")]
     if proc.returncode != 0 or not line:
@@ -384,7 +386,7 @@ def measure_backend(kind: str, n: int, folder: Path, encoder: str = "e5-small", 
             for c in qdrant._CLIENTS.values():
                 c.close()
             qdrant._CLIENTS.clear()
-        row.update(_in_fresh_process(f"app_process({setting!r}, {encoder!r}, {questions})"))
+        row.update(in_fresh_process(f"app_process({setting!r}, {encoder!r}, {questions})"))
         row["engine_process_rss_mb"] = _pid_rss_mb(server) if server else 0.0
     row["disk_mb"] = sum(f.stat().st_size for f in folder.rglob("*") if f.is_file()) / 2**20
     return row
@@ -413,7 +415,7 @@ def compare_backends(*, out: Path, backends: tuple[str, ...], quick: bool = Fals
         with tempfile.TemporaryDirectory(prefix=f"scale-{kind}-") as tmp:
             t = time.perf_counter()
             try:
-                row = _in_fresh_process(f"measure_backend({kind!r}, {m}, Path({tmp!r}), {encoder!r}, {questions})")
+                row = in_fresh_process(f"measure_backend({kind!r}, {m}, Path({tmp!r}), {encoder!r}, {questions})")
             except RuntimeError as e:
                 notes.append(f"{kind}: {e}")
                 continue

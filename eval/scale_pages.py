@@ -176,7 +176,7 @@ def main(*, out: Path, backend: str, before: Path | None = None, encoder: str = 
     from eval import report
     from eval.backends import available, setting_for
     from eval.datasets import load_seed
-    from eval.scale import milvus_lite_server, wait_idle
+    from eval.scale import in_fresh_process, milvus_lite_server, wait_idle
 
     kind, _, size = backend.partition(":")
     n = int(size or 20_000)
@@ -197,7 +197,7 @@ def main(*, out: Path, backend: str, before: Path | None = None, encoder: str = 
             setting, server = stack.enter_context(milvus_lite_server(Path(tmp) / "milvus"))
         else:
             setting = setting_for(kind, Path(tmp))
-        written = _in_fresh_process_of("eval.scale_pages", f"write_synthetic({kind!r}, {n}, {setting!r}, {encoder!r})")
+        written = in_fresh_process(f"write_synthetic({kind!r}, {n}, {setting!r}, {encoder!r})", "eval.scale_pages")
         if server:
             written["engine_idle_wait_s"] = wait_idle(server)
         print(written, flush=True)
@@ -237,11 +237,3 @@ def main(*, out: Path, backend: str, before: Path | None = None, encoder: str = 
     print("\n".join(md))
     return 0
 
-
-def _in_fresh_process_of(module: str, call: str) -> dict:
-    code = f"import json; import {module} as m; print('RESULT ' + json.dumps(m.{call}))"
-    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
-    line = [x for x in proc.stdout.splitlines() if x.startswith("RESULT ")]
-    if proc.returncode != 0 or not line:
-        raise RuntimeError(f"{call.split('(')[0]} failed: {' '.join(proc.stderr.split()[-40:])}")
-    return json.loads(line[-1][len("RESULT "):])
