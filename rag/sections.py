@@ -65,12 +65,17 @@ def _is_heading_line(line: str, heading: str) -> bool:
     return bool(a and b) and (a == b or b in a or a in b)
 
 
+def _opens_with_heading(first_line: str, heading: str) -> bool:
+    """Whether a passage's first line is its question or heading (so its body starts after it)."""
+    return bool(heading) and (_is_heading_line(first_line, heading) or first_line.lstrip().startswith("#"))
+
+
 def body_span(text: str, group: Group) -> tuple[int, int]:
     """The group's span without its first line when that line is its question or heading."""
     s, e = group.start, group.end
     nl = text.find("\n", s, e)
     first = text[s : nl if nl >= 0 else e]
-    if group.heading and (_is_heading_line(first, group.heading) or first.lstrip().startswith("#")):
+    if _opens_with_heading(first, group.heading):
         s = nl if nl >= 0 else e
     return trim_span(text, s, e)
 
@@ -78,7 +83,7 @@ def body_span(text: str, group: Group) -> tuple[int, int]:
 def own_text(chunk: Chunk) -> str:
     """A chunk's text without its first line when that line is its heading."""
     first, _, rest = chunk.text.partition("\n")
-    if chunk.heading and (_is_heading_line(first, chunk.heading) or first.lstrip().startswith("#")):
+    if _opens_with_heading(first, chunk.heading):
         return rest.strip()
     return chunk.text.strip()
 

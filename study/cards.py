@@ -22,7 +22,7 @@ from rag.rules.questions import is_question
 from rag.rules.script import WORDY
 from rag.rules.sentences import trim_span, unit_spans
 from rag.rules.structure import BULLET, FENCE, GENERIC_HEADINGS, plain, strip_qa_label, title
-from rag.sections import Group, article_sections, body_span, group_chunks, is_question_list, own_text, subsections
+from rag.sections import Group, article_sections, body_span, group_chunks, is_question_list, subsections
 from rag.types import Chunk, Document
 from study.types import Card, DrillQuestion, Source
 
@@ -228,7 +228,7 @@ def _section_cards(groups: list[Group], documents: Mapping[str, Document],
         for kid in kids:  # an introduction's card goes on with its subsections (rag.sections.subsections):
             # each one's title, then its first sentence
             head = (kid.start, kid.start + len(kid.text.partition("\n")[0]))
-            first = key_sentences(doc.text, kid.end - len(own_text(kid)), kid.end)[:1]
+            first = key_sentences(doc.text, head[1], kid.end)[:1]
             lines += [f"• {title(doc.text[head[0]:head[1]])}", *(display_line(doc.text[a:b]) for a, b in first)]
             spans += [head, *first]
         if not spans:
