@@ -363,3 +363,45 @@ def test_a_slow_file_is_killed_at_the_time_limit():
     # With memory to spare, inflating the bomb's 1 GiB takes longer than a 1 s limit.
     with pytest.raises(ReaderError, match=r"longer than 1 s|more than 1 s of CPU"):
         read_isolated("bomb.pdf", (FIX / "bomb.pdf").read_bytes(), Limits(seconds=1, memory_mb=4096))
+
+
+# --- files a learner brings (made by other tools; make_fixtures.own_*) ---------------------
+
+
+def test_docx_from_other_tools_keeps_outline_headings_accepted_changes_notes_boxes_and_nested_tables(tmp_path):
+    path = tmp_path / "own.docx"
+    make_fixtures.own_docx(path)
+    got = _read("own.docx", path)
+    text = got.text
+    heads = re.findall(r"^(#+) (.+)$", text, re.M)
+    # a custom style with outline level 0, a style based on "Heading 2", a direct outline level 1
+    assert heads == [("#", "検索拡張生成の基礎"), ("##", "埋め込みモデル"), ("##", "向量检索")]
+    assert got.title == "検索拡張生成の基礎"
+    assert "チャンクの長さは五百文字程度が一般的です。" in text and "百文字五百" not in text  # changes accepted
+    # the footnote follows the paragraph that refers to it, inside its section
+    note = text.index("Robertson らが1994年に提案した。")
+    assert text.index("パラメータk1とbで調整する。") < note < text.index("## 埋め込みモデル")
+    assert text.count("要点：埋め込みは意味の近さを測る。") == 1  # a text box (and not its VML copy)
+    assert "| HNSW | 分层图 近似最近邻搜索 |" in text  # the nested table, in its cell
+    for needle in ("Robertson", "要点", "五百文字", "近似最近邻搜索"):
+        i = text.index(needle)
+        assert got.origin.label(i, i + len(needle)).startswith("¶ ")
+    chunks = chunk_document(Document("own.docx", text, got.title, "ja", "x", origin=got.origin))
+    assert any(c.section.endswith("向量检索") and "近似最近邻搜索" in c.text for c in chunks)
+
+
+def test_pptx_from_other_tools_takes_titles_from_text_boxes_and_reads_shapes_top_down(tmp_path):
+    path = tmp_path / "own.pptx"
+    make_fixtures.own_pptx(path)
+    got = _read("own.pptx", path)
+    text = got.text
+    assert re.findall(r"^## (.+)$", text, re.M) == ["ベクトル検索の仕組み", "什么是HNSW", "RAGの流れ"]
+    assert "Slide " not in text and got.title == "ベクトル検索の仕組み"
+    assert "## 什么是HNSW\n\nHNSW通过分层图查找近邻。\n" in text  # the body drawn before its title
+    steps = [text.index(s) for s in ("① 検索", "② 並べ替え", "③ 生成")]
+    assert steps == sorted(steps)  # a group read left to right, not in drawing order
+    assert steps[-1] < text.index("| 段階 | 役割 |")
+    assert "HNSWの説明を口頭で補足する。" in text  # speaker notes
+    for needle, slide in (("什么是HNSW", 2), ("② 並べ替え", 3), ("HNSWの説明", 1)):
+        i = text.index(needle)
+        assert got.origin.label(i, i + len(needle)) == f"slide {slide}"

@@ -8,6 +8,10 @@ that level), each at its nesting level; paragraphs without a mark are paragraphs
 under a list item they continue); bold runs are ``**bold**``; line breaks stay line breaks;
 text in a monospace font is a code block; tables are rows. A slide with the title of the
 slide before it (PowerPoint's "continue on a new slide") continues that section.
+
+Shapes are read top to bottom, then left to right (groups too), not in drawing order. A
+slide without a title placeholder, or with an empty one (a blank layout with text boxes),
+takes as its title its topmost text when that is one short line in the upper part of the slide.
 """
 
 from __future__ import annotations
@@ -20,6 +24,10 @@ _A = "{http://schemas.openxmlformats.org/drawingml/2006/main}"
 _MONO = ("courier", "consolas", "menlo", "monaco", "mono", "code")
 # Placeholders whose paragraphs are bulleted unless they say otherwise (the slide master's body style).
 _BULLETED_PLACEHOLDERS = {"BODY", "OBJECT"}
+# A text box is a slide's title when it is its topmost text, one line of at most this many
+# characters, starting in this top share of the slide.
+TITLE_BOX_CHARS = 80
+TITLE_BOX_TOP = 0.25
 
 
 def _mark(paragraph, bulleted: bool) -> tuple[str, int | None]:
@@ -147,9 +155,31 @@ def _shape_text(shape, n: int, out: TextBuilder) -> None:
             if i == 0:
                 out.add("|" + " --- |" * len(cells) + "\n", n)
         out.add("\n", n)
-    if shape.shape_type == 6:  # a group: its shapes in order
-        for s in shape.shapes:
+    if shape.shape_type == 6:  # a group: its shapes in reading order
+        for s in _reading_order(shape.shapes):
             _shape_text(s, n, out)
+
+
+def _reading_order(shapes) -> list:
+    """Shapes top to bottom, then left to right (positions python-pptx does not know last)."""
+    return sorted(shapes, key=lambda sh: (sh.top if sh.top is not None else 1 << 40,
+                                          sh.left if sh.left is not None else 0))
+
+
+def _title_box(shapes, slide_height: int):
+    """The text box that serves as the title of a slide without a title placeholder: the
+    topmost shape with text, if its text is one line of at most :data:`TITLE_BOX_CHARS`
+    characters in the top :data:`TITLE_BOX_TOP` of the slide."""
+    texts = [sh for sh in shapes if sh.has_text_frame and sh.text_frame.text.strip()]
+    if not texts:
+        return None
+    top = texts[0]
+    lines = [ln for ln in top.text_frame.text.replace("\v", "\n").splitlines() if ln.strip()]
+    if len(lines) != 1 or len(lines[0].strip()) > TITLE_BOX_CHARS:
+        return None
+    if top.top is None or top.top > TITLE_BOX_TOP * slide_height:
+        return None
+    return top
 
 
 def read_pptx(data: bytes, limits: Limits) -> Extract:
@@ -167,14 +197,17 @@ def read_pptx(data: bytes, limits: Limits) -> Extract:
     out = TextBuilder("slide", max_chars=limits.max_text_chars)
     first_title = last_title = ""
     for n, slide in enumerate(slides, start=1):
+        shapes = _reading_order(slide.shapes)
         title_shape = slide.shapes.title
+        if title_shape is None or not title_shape.has_text_frame or not title_shape.text.strip():
+            title_shape = _title_box(shapes, deck.slide_height or 6_858_000)
         title = " ".join(title_shape.text.split()) if title_shape is not None and title_shape.has_text_frame else ""
         first_title = first_title or title
         out.blank_line()
         if not title or title != last_title:  # a slide continuing the one before adds no heading
             out.add(f"{'#' if _is_title_slide(title_shape) else '##'} {title or f'Slide {n}'}\n\n", n)
         last_title = title
-        for shape in slide.shapes:
+        for shape in shapes:
             if title_shape is not None and shape.shape_id == title_shape.shape_id:
                 continue
             _shape_text(shape, n, out)
