@@ -405,3 +405,26 @@ def test_pptx_from_other_tools_takes_titles_from_text_boxes_and_reads_shapes_top
     for needle, slide in (("什么是HNSW", 2), ("② 並べ替え", 3), ("HNSWの説明", 1)):
         i = text.index(needle)
         assert got.origin.label(i, i + len(needle)) == f"slide {slide}"
+
+
+def test_saved_articles_keep_code_listings_without_line_numbers_and_headings_without_breaks():
+    pages = make_fixtures.own_pages()
+    ja = extract("q.html", pages["BM25を理解する - Qiita.html"].encode("utf-8"), LIMITS)
+    assert re.findall(r"^(#+) (.+)$", ja.text, re.M) == [
+        ("#", "BM25を理解する"), ("##", "はじめにBM25の概要"), ("##", "IDFの計算"), ("###", "まとめ")]
+    assert ja.title == "BM25を理解する"
+    assert "漢字の検索では、語の重みが重要です。" in ja.text  # ruby readings left out
+    assert "この記事では BM25 の仕組み" in ja.text
+    assert ("```\nimport math\ndef idf(n, df):\n    return math.log((n - df + 0.5) / (df + 0.5))\n```"
+            in ja.text)  # a Hugo table: the gutter cell left out
+    assert "```\npip install rank_bm25\npython run.py --k1 1.2\n```" in ja.text  # highlight.js rows
+    assert "```\nk1 = 1.2\nb = 0.75\n```" in ja.text  # Chroma's number spans left out
+    assert "|" not in ja.text and "とても分かりやすかった" not in ja.text and "関連記事" not in ja.text
+    zh = extract("c.html", pages["向量数据库入门_CSDN博客.html"].encode("utf-8"), LIMITS)
+    assert re.findall(r"^## (.+)$", zh.text, re.M) == ["一、HNSW索引", "二、总结"]
+    assert "```\nimport hnswlib\nindex = hnswlib.Index(space='cosine', dim=384)\n```" in zh.text
+    assert not re.search(r"^>", zh.text, re.M)
+    assert ("| 参数 | 含义 |\n| --- | --- |\n| M | 每个节点的邻居数，越大召回率越高、内存越大 |\n"
+            "| ef | 搜索时的候选数，越大越准、越慢 |") in zh.text  # inline code in cells: still a table
+    for chrome in ("写得很好", "相关推荐", "热门文章", "招贤纳士"):
+        assert chrome not in zh.text

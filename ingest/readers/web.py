@@ -13,10 +13,76 @@ from __future__ import annotations
 
 import re
 
-from ingest.readers.base import Extract, Limits, ReaderError, TextBuilder
+from ingest.readers.base import Extract, Limits, ReaderError, TextBuilder, joiner
 
 _HEAD_LEVEL = re.compile(r"h([1-6])")
 _BLOCKS = frozenset({"p", "list", "item", "table", "quote", "head"})
+# Class names highlighters give a code listing's line numbers and their gutter.
+_LINE_NUMBERS = re.compile(
+    r"^(?:ln|lnt|lineno|linenos|line-?numbers?(?:-rows)?|hljs-ln-n(?:umbers)?|pre-numbering|gutter|code-gutter)$", re.I
+)
+# A table that is a code listing (a row per line, or a gutter cell beside the code cell).
+_CODE_TABLE = re.compile(r"^(?:hljs-ln|lntable|highlighttable|code-table)$", re.I)
+
+
+def _classes(el) -> list[str]:
+    return (el.get("class") or "").split()
+
+
+def _is_gutter(el) -> bool:
+    return any(_LINE_NUMBERS.match(c) for c in _classes(el))
+
+
+def _drop(el) -> None:
+    """Remove ``el`` from its tree, keeping the text that follows it."""
+    parent = el.getparent()
+    if parent is None:
+        return
+    tail = el.tail or ""
+    prev = el.getprevious()
+    if prev is not None:
+        prev.tail = (prev.tail or "") + tail
+    else:
+        parent.text = (parent.text or "") + tail
+    parent.remove(el)
+
+
+def _gutter_cell(cell) -> bool:
+    """A table cell of line numbers: it (or something in it) has a gutter class, or it holds
+    only digits."""
+    return any(_is_gutter(e) for e in cell.iter()) or "".join(cell.text_content().split()).isdigit()
+
+
+def _code_table(table) -> bool:
+    """A table that lays out a code listing: a highlighter's class, a ``<pre>`` in it, or
+    itself inside a ``<pre>``/``<code>`` (a table with inline code in its cells is a table)."""
+    return (any(_CODE_TABLE.match(c) for c in _classes(table)) or any(True for _ in table.iter("pre"))
+            or any(a.tag in ("pre", "code") for a in table.iterancestors()))
+
+
+def _plain_code(tree) -> None:
+    """Rewrite the page's code listings as ``<pre><code>`` of their lines only (in place)."""
+    for table in list(tree.iter("table")):
+        if table.getparent() is None or not _code_table(table):
+            continue
+        lines = []
+        for row in table.iter("tr"):
+            code = [c for c in row if c.tag in ("td", "th") and not _gutter_cell(c)]
+            if code:
+                lines.append("".join(c.text_content() for c in code).rstrip("\n"))
+        outer = table
+        for anc in table.iterancestors():
+            if anc.tag in ("pre", "code"):
+                outer = anc
+        pre = table.makeelement("pre", {})
+        code = table.makeelement("code", {})
+        code.text = "\n".join(lines)
+        pre.append(code)
+        pre.tail = outer.tail
+        outer.getparent().replace(outer, pre)
+    for pre in list(tree.iter("pre")):
+        for el in [e for e in pre.iter() if e is not pre and _is_gutter(e)]:
+            _drop(el)
 
 
 def _is_block(el) -> bool:
@@ -36,7 +102,7 @@ def _inline(el, *, keep_breaks: bool = True) -> str:
     for child in el:
         tag = child.tag
         if tag == "lb":
-            out.append("\n" if keep_breaks else " ")
+            out.append("\n" if keep_breaks else "\0")
         elif tag == "hi":
             inner = _inline(child, keep_breaks=keep_breaks)
             rend = child.get("rend", "")
@@ -51,7 +117,13 @@ def _inline(el, *, keep_breaks: bool = True) -> str:
             out.append(_inline(child, keep_breaks=keep_breaks))
         out.append(child.tail or "")
     lines = [" ".join(ln.split()) for ln in "".join(out).split("\n")]
-    return "\n".join(ln for ln in lines if ln)
+    text = "\n".join(ln for ln in lines if ln)
+    if "\0" in text:  # a break in a heading: its parts joined as wrapped lines are
+        parts = [p.strip() for p in text.split("\0") if p.strip()]
+        text = parts[0] if parts else ""
+        for part in parts[1:]:
+            text += joiner(text, part) + part
+    return text
 
 
 class _Writer:
@@ -94,9 +166,11 @@ class _Writer:
                 self.block(f"```\n{code}\n```", indent=indent)
             else:
                 self.block(code, indent=indent, tight=True)
-        elif tag == "quote":
+        elif tag == "quote":  # trafilatura also gives some <pre> listings as a quote around the code
             text = _inline(el)
-            self.block("\n".join(f"> {ln}" for ln in text.split("\n")), indent=indent)
+            if text:
+                self.block("\n".join(f"> {ln}" for ln in text.split("\n")), indent=indent)
+            self.walk_blocks_inside(el, indent)
         elif tag == "table":
             self.table(el, indent)
         elif tag in ("div", "main", "section", "doc", "body"):
@@ -152,8 +226,14 @@ def read_html(data: bytes, limits: Limits) -> Extract:
     if len(data) > limits.max_unzipped_bytes:
         raise ReaderError(f"{len(data):,} bytes of HTML; the limit is {limits.max_unzipped_bytes:,}")
     html = data.decode("utf-8", "replace")
+    from trafilatura.utils import load_html
+
+    page = load_html(html)
+    if page is None:
+        raise ReaderError("no article text found in the web page")
+    _plain_code(page)
     xml = trafilatura.extract(
-        html, output_format="xml", include_formatting=True, include_tables=True, include_links=False,
+        page, output_format="xml", include_formatting=True, include_tables=True, include_links=False,
         include_images=False, include_comments=False, favor_precision=True, with_metadata=False,
     )
     if not xml or not xml.strip():
@@ -167,4 +247,8 @@ def read_html(data: bytes, limits: Limits) -> Extract:
     w = _Writer(limits)
     main = tree.find("main")
     w.walk(main if main is not None else tree)
-    return w.out.extract(title)
+    got = w.out.extract(title)
+    heading = re.match(r"#+ (.+)", got.text)
+    if heading and "".join(title.split()) == "".join(heading.group(1).split()):
+        return Extract(got.text, heading.group(1), got.origin)  # the title as the heading shows it
+    return got
