@@ -428,3 +428,50 @@ def test_saved_articles_keep_code_listings_without_line_numbers_and_headings_wit
             "| ef | 搜索时的候选数，越大越准、越慢 |") in zh.text  # inline code in cells: still a table
     for chrome in ("写得很好", "相关推荐", "热门文章", "招贤纳士"):
         assert chrome not in zh.text
+
+
+def _boxed_text(path: Path, boxes) -> str:
+    """What PDFium finds inside each highlight box (whitespace removed): what a reader sees
+    highlighted."""
+    import pypdfium2 as pdfium
+
+    pdf = pdfium.PdfDocument(path.read_bytes())
+    try:
+        out = []
+        for b in boxes:
+            page = pdf[b.page - 1]
+            h = page.get_size()[1]
+            tp = page.get_textpage()
+            out.append(tp.get_text_bounded(b.x0 + 0.5, h - b.bottom + 0.5, b.x1 - 0.5, h - b.top - 0.5))
+            tp.close()
+        return re.sub(r"\s+", "", "".join(out))
+    finally:
+        pdf.close()
+
+
+@pytest.mark.parametrize("name,lang", [("report-bold-headings-ja.pdf", "ja"), ("report-zh.pdf", "zh")])
+def test_report_pdf_contents_page_footnotes_and_a_paragraph_over_a_page_break(name, lang):
+    r = make_fixtures.OWN_REPORTS[lang]
+    got = _read(name)
+    text = got.text
+    # headings: bold at the body size (ja; from the PDF's bookmarks) or larger (zh)
+    assert re.findall(r"^(#+) (.+)$", text, re.M) == [("#", r["title"])] + [("##", h) for h, _ in r["sections"]]
+    assert not re.search(r"(?:…|\.){3,}\s*\d+$", text, re.M)  # contents entries: not text to quote
+    assert not re.search(r"[\u3040-\u30ff\u4e00-\u9fff] [\u3040-\u30ff\u4e00-\u9fff]", text)  # justified lines
+    for heading, para in r["sections"]:
+        for raw in [x for x in re.split(r"(?<=[。])", para.replace("|", "")) if x]:
+            sentence = re.sub(r"\{\d\}", "", raw)  # whole, without its superscript note mark…
+            assert sentence in text, sentence
+            i = text.index(sentence)
+            loc = locate(got.origin, [(i, i + len(sentence))])
+            # …and highlighted where it is printed (the mark inside the highlight)
+            assert _boxed_text(FIX / name, loc.boxes) == re.sub(r"\s+|[{}]", "", raw), raw
+    runs_on = re.sub(r"\{\d\}", "", r["sections"][1][1]).split("|")
+    i = text.index(runs_on[0][-6:] + runs_on[1][:6])
+    assert got.origin.label(i, i + 12) == "pp. 2–3"
+    # the notes follow the paragraph that goes on over the page break, on the page they are on
+    for note in r["notes"]:
+        j = text.index(note)
+        assert i < j < text.index(f"## {r['sections'][2][0]}") and got.origin.label(j, j + len(note)) == "p. 2"
+    top = text.index(f"## {r['sections'][0][0]}")
+    assert got.origin.label(top, top + 8) == "p. 2"

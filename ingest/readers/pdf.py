@@ -9,6 +9,14 @@ are joined — a hyphen at a line end is removed before a lower-case letter, and
 put between two CJK characters — while a line that ends early (the next line's first word
 would have fitted) keeps its line break. Pages without text are read by OCR
 (:mod:`ingest.readers.ocr`) when Tesseract is installed.
+
+Files made elsewhere: the PDF's bookmarks make headings of the lines they name (a heading in
+bold at the body size has no other sign: Chromium's CJK fonts carry no weight); a contents
+page's entries (a dot leader and a page number) are left out, so an answer cannot cite the
+contents page for a section; a footnote mark (a small raised number after CJK text or
+punctuation) is left out of the sentence; the space PDFium reports inside a justified CJK
+line is dropped; footnotes at the foot of a page whose last paragraph goes on over the page
+break are read after that paragraph.
 """
 
 from __future__ import annotations
@@ -27,6 +35,14 @@ _PAGE_NUMBER = re.compile(
     r"^[-–—\s]*(?:page\s*|p\.\s*|第\s*)?\d{1,5}(?:\s*(?:/|of|／)\s*\d{1,5})?(?:\s*(?:页|頁|ページ))?[-–—\s]*$", re.I
 )
 _NUMBERED_QUESTION = re.compile(r"^(\d{1,3}[.)．]\s*)(\S.*[？?])$")
+# A contents entry: a title, a dot leader, a page number (arabic or roman).
+_CONTENTS_ENTRY = re.compile(r"^\S.*?\s*(?:[.…‥·・．･]\s?){3,}\s*(?:\d{1,4}|[ivxlc]{1,6})$", re.I)
+_SENTENCE_END = frozenset("。．！？!?")
+NOTE_RATIO = 0.9  # footnotes and note marks are set at most this share of the body font size
+_NOTE_MARK = re.compile(r"^(?:\d{1,3}|[*†‡§※]|注\s*\d{1,3}|\(\d{1,3}\)|[\u2460-\u2473])\s*\S")
+_NOTE_REF = frozenset("0123456789*†‡")
+# After these a small raised number is a footnote mark; after a letter or digit it may be an exponent.
+_BEFORE_NOTE_REF = frozenset(".,;:!?)]}\"'”’。、，．：；！？）」』】〕")
 _WORD = re.compile(r"[A-Za-z0-9\u00C0-\u024F'’.,;:()\-]+")
 # A hyphen the layout added (a soft hyphen, Chromium's U+2010) goes when a word is joined
 # again; an ASCII "-" at a line end (PDFium reports it as 0x02) belongs to the word
@@ -46,6 +62,8 @@ class PdfLine:
     size: float
     column: int = 0  # 0 full width, 1 left, 2 right
     right: float = 0.0  # right edge of its column on this page
+    heading: int = 0  # a heading's level from the PDF's bookmarks
+    note: bool = False  # footnotes read after the paragraph they interrupted
 
     @property
     def x0(self) -> float:
@@ -70,16 +88,20 @@ def _page_lines(page, number: int) -> list[PdfLine]:
         lefts: list[float] = []
         rights: list[float] = []
         tops: list[float] = []
+        bottoms: list[float] = []
         sizes: list[float] = []
+        small: dict[int, float] = {}  # index -> font size of digits and marks (possible note marks)
         band_top = band_bottom = 0.0
 
         def flush():
+            if tops:
+                _drop_marks_and_cjk_spaces(chars, lefts, rights, bottoms, small, sizes[0], band_bottom)
             text = "".join(chars)
             lead, trail = len(text) - len(text.lstrip()), len(text.rstrip())
             if trail > lead and tops:
                 edges = lefts[lead:trail] + [rights[trail - 1]]
                 lines.append(PdfLine(number, text[lead:trail], edges, band_top, band_bottom, sizes[0]))
-            for a in (chars, lefts, rights, tops, sizes):
+            for a in (chars, lefts, rights, tops, bottoms, sizes, small):
                 a.clear()
 
         get_unicode, get_box, get_size = raw.FPDFText_GetUnicode, raw.FPDFText_GetCharBox, raw.FPDFText_GetFontSize
@@ -94,6 +116,7 @@ def _page_lines(page, number: int) -> list[PdfLine]:
                 chars.append(" ")
                 lefts.append(x)
                 rights.append(x)
+                bottoms.append(0.0)
                 continue
             if u < 32 and u != 2 or 0xD800 <= u <= 0xDFFF:
                 continue
@@ -114,14 +137,60 @@ def _page_lines(page, number: int) -> list[PdfLine]:
             else:
                 band_top = top if top < band_top else band_top
                 band_bottom = bottom if bottom > band_bottom else band_bottom
-            chars.append(chr(u))
+            ch = chr(u)
+            if ch in _NOTE_REF and chars:
+                small[len(chars)] = get_size(handle, k)
+            chars.append(ch)
             lefts.append(l.value)
             rights.append(r.value)
             tops.append(top)
+            bottoms.append(bottom)
         flush()
         return _merge_same_line(lines)
     finally:
         tp.close()
+
+
+def _drop_marks_and_cjk_spaces(chars: list[str], lefts: list[float], rights: list[float], bottoms: list[float],
+                               small: dict[int, float], size: float, band_bottom: float) -> None:
+    """Take out of a line (in place) footnote marks — digits or ``*†‡`` in a font smaller than
+    :data:`NOTE_RATIO` of the line's, raised a quarter of it, after CJK text or punctuation —
+    and, on a letter-spaced (justified) CJK line, the spaces PDFium puts between its
+    characters (a real space in CJK text, between the words of a menu, stays)."""
+    keep = list(range(len(chars)))
+    if small:
+        keep, last = [], ""  # last: the last character kept that is not a space
+        for i, ch in enumerate(chars):
+            if i in small and small[i] < size * NOTE_RATIO and bottoms[i] < band_bottom - 0.25 * size \
+                    and last and (is_cjk(last) or last in _BEFORE_NOTE_REF):
+                continue
+            keep.append(i)
+            if ch != " ":
+                last = ch
+    text = [chars[i] for i in keep]
+    if text.count(" ") >= 3 and max(text) >= "\u2e80":  # spaces, and CJK characters
+        cjk = [is_cjk(c) for c in text]
+        before, after = [None] * len(text), [None] * len(text)  # CJK-ness of the nearest non-space character
+        last = None
+        for j, ch in enumerate(text):
+            before[j] = last
+            if ch != " ":
+                last = cjk[j]
+        last = None
+        for j in range(len(text) - 1, -1, -1):
+            after[j] = last
+            if text[j] != " ":
+                last = cjk[j]
+        spaces = [j for j, ch in enumerate(text) if ch == " " and before[j] is not None and after[j] is not None]
+        spaced = sum(1 for j in spaces if before[j] and after[j])
+        solid = sum(1 for j in range(len(text) - 1) if cjk[j] and cjk[j + 1])
+        if spaced >= 3 and spaced >= solid:  # letter-spaced: most neighbouring CJK characters
+            gone = {j for j in spaces if before[j] or after[j]}
+            keep = [i for j, i in enumerate(keep) if j not in gone]
+    if len(keep) == len(chars):
+        return
+    for a in (chars, lefts, rights, bottoms):
+        a[:] = [a[i] for i in keep]
 
 
 def _merge_same_line(lines: list[PdfLine]) -> list[PdfLine]:
@@ -216,12 +285,86 @@ def _first_word_width(ln: PdfLine) -> float:
     return ln.xs[m.end() if m else 1] - ln.xs[0]
 
 
+def _cjk_advance(ln: PdfLine) -> float:
+    """The width of one CJK character on the line (the median step between their edges)."""
+    steps = sorted(ln.xs[i + 1] - ln.xs[i] for i, ch in enumerate(ln.text) if is_cjk(ch) and ch not in _SENTENCE_END)
+    return steps[len(steps) // 2] if steps else ln.size
+
+
 def _soft_wrap(prev: PdfLine, nxt: PdfLine) -> bool:
     """Whether ``nxt`` continues ``prev``'s sentence (``prev`` was wrapped, not broken)."""
     room = prev.right - prev.x1
     if is_cjk(nxt.text[0]) and is_cjk(prev.text[-1]):  # line-breaking rules move up to two characters
+        if prev.text[-1] in _SENTENCE_END and room >= 0.9 * _cjk_advance(prev):
+            return False  # a sentence ended where the next character would still have fitted
         return room < prev.size * 2.5
     return room < _first_word_width(nxt) + prev.size * 0.6
+
+
+def _paragraph_gap(prev: PdfLine, ln: PdfLine) -> bool:
+    """Whether ``ln`` starts a new paragraph after ``prev`` by the space between them."""
+    return prev.page == ln.page and prev.column == ln.column and ln.top - prev.bottom > max(ln.size, prev.size) * 0.6
+
+
+def _drop_contents_entries(pages: list[list[PdfLine]]) -> list[list[PdfLine]]:
+    """Without a contents page's entries (a title, a dot leader, a page number)."""
+    return [[ln for ln in lines if not _CONTENTS_ENTRY.match(ln.text)] for lines in pages]
+
+
+def _bookmark_headings(pdf, pages: list[list[PdfLine]]) -> None:
+    """Mark the lines each bookmark names, on its page, as headings of the bookmark's depth + 1."""
+    try:
+        toc = list(pdf.get_toc(max_depth=6))
+    except Exception:  # noqa: BLE001 -- a damaged outline only costs its headings
+        return
+    for item in toc:
+        dest = item.get_dest()
+        page = dest.get_index() if dest is not None else None
+        title = "".join(item.get_title().split())
+        if page is not None and title and 0 <= page < len(pages):
+            _mark_heading(pages[page], title, min(item.level + 1, 6))
+
+
+def _mark_heading(lines: list[PdfLine], title: str, level: int) -> None:
+    """The first run of up to three lines whose text is ``title`` (spaces aside) becomes a
+    heading of ``level`` (a long heading wraps)."""
+    for i in range(len(lines)):
+        joined = ""
+        for k in range(i, min(i + 3, len(lines))):
+            joined += "".join(lines[k].text.split())
+            if joined == title:
+                for ln in lines[i : k + 1]:
+                    ln.heading = level
+                return
+            if not title.startswith(joined):
+                break
+
+
+def _notes_after_runs_on(pages: list[list[PdfLine]], heights: list[float]) -> list[list[PdfLine]]:
+    """Footnotes at the foot of a page (lines below the middle, smaller than the body text,
+    the first starting with a mark) move after the paragraph that goes on over the page
+    break to the next page, so that paragraph is read whole."""
+    body = _body_size([ln for lines in pages for ln in lines])
+    out = [list(lines) for lines in pages]
+    for k in range(len(out) - 1):
+        lines, nxt = out[k], out[k + 1]
+        j = len(lines)
+        while j > 0 and lines[j - 1].size < body * NOTE_RATIO and lines[j - 1].top > heights[k] / 2:
+            j -= 1
+        if j in (0, len(lines)) or not nxt or not _NOTE_MARK.match(lines[j].text):
+            continue
+        last, first = lines[j - 1], nxt[0]
+        if first.size < body * NOTE_RATIO or last.heading or first.heading or not _soft_wrap(last, first):
+            continue
+        i = 1
+        while i < len(nxt) and not nxt[i].heading and abs(nxt[i].size - first.size) < 0.5 \
+                and not _paragraph_gap(nxt[i - 1], nxt[i]):
+            i += 1
+        notes = lines[j:]
+        for ln in notes:
+            ln.note = True
+        out[k], out[k + 1] = lines[:j], nxt[:i] + notes + nxt[i:]
+    return out
 
 
 def _levels(lines: list[PdfLine], body: float) -> dict[float, int]:
@@ -237,10 +380,13 @@ def compose(pages: list[list[PdfLine]], sizes: list[tuple[float, float]], title:
     out = TextBuilder("page", max_chars=limits.max_text_chars)
     prev: PdfLine | None = None
     heading_title = ""
+    def level_of(ln: PdfLine) -> int:
+        return ln.heading or (levels.get(round(ln.size * 2) / 2, 0) if len(ln.text) <= 150 else 0)
+
     for ln in flat:
-        level = levels.get(round(ln.size * 2) / 2, 0) if len(ln.text) <= 150 else 0
+        level = level_of(ln)
         if level:
-            same_heading = prev is not None and levels.get(round(prev.size * 2) / 2) == level and prev.page == ln.page \
+            same_heading = prev is not None and level_of(prev) == level and prev.page == ln.page \
                 and ln.top - prev.bottom < ln.size * 0.8
             if same_heading:
                 out.add(joiner(prev.text, ln.text))
@@ -251,12 +397,10 @@ def compose(pages: list[list[PdfLine]], sizes: list[tuple[float, float]], title:
             _line(out, ln, ln.text, 0)
             prev = ln
             continue
-        if prev is not None and levels.get(round(prev.size * 2) / 2, 0):
+        if prev is not None and (level_of(prev) or prev.note != ln.note):
             out.blank_line()
         elif prev is not None:
-            gap = ln.top - prev.bottom
-            new_paragraph = prev.page == ln.page and prev.column == ln.column and gap > max(ln.size, prev.size) * 0.6
-            if new_paragraph:
+            if _paragraph_gap(prev, ln):
                 out.blank_line()
             elif _soft_wrap(prev, ln):
                 if prev.text.endswith(_SOFT_HYPHENS) and len(prev.text) > 1 and prev.text[-2].isalpha() \
@@ -361,8 +505,12 @@ def read_pdf(data: bytes, limits: Limits) -> Extract:
             if ocr.available():
                 for i in scanned:
                     pages[i] = ocr.read_page(pdf, i, limits)
+        # running headers and footers go first: printed in the margins, they would widen the
+        # text's right edge that tells a wrapped line from one that ends early
+        pages = _drop_contents_entries(_drop_running(pages, [h for _, h in sizes]))
         pages = [_columns(lines, w) for lines, (w, _) in zip(pages, sizes)]
-        pages = _drop_running(pages, [h for _, h in sizes])
+        _bookmark_headings(pdf, pages)
+        pages = _notes_after_runs_on(pages, [h for _, h in sizes])
         title = " ".join(str(meta.get("Title", "")).split())[:200]
         return compose(pages, sizes, "" if title.lower() in ("", "untitled") else title, limits)
     finally:
