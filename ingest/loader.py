@@ -34,6 +34,7 @@ from rag.corpus import (
 )
 from ingest.readers.base import Limits, ReaderError
 from ingest.readers.sandbox import read_isolated
+from rag.rules.structure import CONTENTS_LABEL
 from rag.errors import CorpusError
 from rag.lang import detect_lang
 from rag.types import Document
@@ -162,7 +163,7 @@ def _tags(meta: dict, name: str) -> tuple[str, ...]:
     return tuple(tags)
 
 
-_NOT_A_TITLE = re.compile(r"^(目次|目录|contents|table of contents|toc|\d+(\.\d+)*\.?\s.*)$", re.I)
+_NUMBERED_LINE = re.compile(r"^\d+(\.\d+)*\.?\s")
 _LINE = re.compile(r"[^\n]*")
 
 
@@ -172,7 +173,7 @@ def _first_title(text: str, start: int) -> str:
     for m in _LINE.finditer(text, start):
         line = m.group().strip().lstrip("#").strip()
         if line:
-            return "" if _NOT_A_TITLE.match(line) else line[:120]
+            return "" if CONTENTS_LABEL.match(line) or _NUMBERED_LINE.match(line) else line[:120]
     return ""
 
 

@@ -265,3 +265,89 @@ def test_e5_batches_use_one_thread_inside_batch_threads():
     with pytest.raises(ValueError, match="n must be a positive whole number, got 0"):
         with batch_threads(0):
             pass
+
+
+# --- files a learner brings: odd names, other tools' layouts --------------------------------
+
+LONG_NAME = "検索システム入門 (第2版) 講義ノート 完全版 " + "最終版 " * 17 + "提出用.pdf"  # 244 bytes: near the limit
+
+
+@pytest.fixture(scope="module")
+def own(tmp_path_factory):
+    """Files made elsewhere under the names people give them (spaces, CJK, a very long name,
+    one stem as a PDF and as a Word file), ingested once."""
+    base = tmp_path_factory.mktemp("own")
+    corpus = base / "corpus"
+    corpus.mkdir()
+    shutil.copy(FIX / "report-bold-headings-ja.pdf", corpus / LONG_NAME)
+    shutil.copy(FIX / "report-zh.pdf", corpus / "report.pdf")
+    make_fixtures.own_docx(corpus / "report.docx")
+    make_fixtures.own_pptx(corpus / "スライド 最終.pptx")
+    for name, page in make_fixtures.own_pages().items():
+        (corpus / name).write_text(page, encoding="utf-8")
+    enc = FakeEncoder()
+    report = ingest(corpus, base / "index", encoder=enc, limits=FAST)
+    return corpus, Searcher(open_index(base / "index"), encoder=enc, tuned=fake_tuned()), report
+
+
+def _boxed(path: Path, boxes) -> str:
+    """The text PDFium finds inside highlight boxes ``[page, x0, top, x1, bottom]``."""
+    import pypdfium2 as pdfium
+
+    pdf = pdfium.PdfDocument(path.read_bytes())
+    try:
+        out = []
+        for page, x0, top, x1, bottom in boxes:
+            p = pdf[page - 1]
+            h = p.get_size()[1]
+            tp = p.get_textpage()
+            out.append(tp.get_text_bounded(x0 + 0.5, h - bottom + 0.5, x1 - 0.5, h - top - 0.5))
+            tp.close()
+        return "".join(out)
+    finally:
+        pdf.close()
+
+
+def test_own_files_with_odd_names_are_all_indexed_under_their_names(own):
+    corpus, s, report = own
+    assert not report.skipped_files
+    assert set(s.index.documents) == {p.name for p in corpus.iterdir()}
+    assert len(LONG_NAME.encode("utf-8")) > 240 and LONG_NAME in s.index.documents
+    titles = {d: doc.title for d, doc in s.index.documents.items()}
+    assert titles["report.pdf"] == "检索系统入门" and titles["report.docx"] == "検索拡張生成の基礎"  # one stem, two files
+    assert titles["BM25を理解する - Qiita.html"] == "BM25を理解する" and titles["スライド 最終.pptx"] == "ベクトル検索の仕組み"
+    for c in s.index.chunks:
+        assert s.index.documents[c.doc_id].text[c.start : c.end] == c.text
+
+
+@pytest.mark.parametrize("question,doc_id", [
+    ("転置インデックスとは何か？", LONG_NAME),
+    ("BM25的参数k1和b调节什么？", "report.pdf"),  # a sentence over a page break, footnotes below it
+    ("チャンクの長さはどのくらい？", "report.docx"),  # a tracked change
+    ("什么是HNSW？", "スライド 最終.pptx"),
+    ("漢字の検索では何が重要？", "BM25を理解する - Qiita.html"),  # ruby
+])
+def test_answers_from_own_files_quote_clean_text_and_cite_where_it_is(own, question, doc_id):
+    corpus, s, _ = own
+    citations = ask(s, question).to_dict()["citations"]
+    assert doc_id in {c["doc_id"] for c in citations}, (question, [c["doc_id"] for c in citations])
+    for c in citations:
+        doc = s.index.documents[c["doc_id"]]
+        quotes = [doc.text[s0:e0] for s0, e0 in c["quotes"]]
+        for q in quotes:  # no contents leaders, line numbers, markup or stray spaces in what is quoted
+            assert not re.search(r"…{3}|\.{4}|```|^\s*[>|]|[\u3040-\u30ff\u4e00-\u9fff] [\u3040-\u30ff\u4e00-\u9fff]", q), q
+        kind = doc.origin.kind
+        if kind == "page":  # the page(s) named, never the contents page; the highlight is the quote
+            assert re.fullmatch(r"pp?\. \d(–\d)?", c["location"]) and c["location"] != "p. 1" and c["boxes"]
+            highlighted = re.sub(r"\s+|\d", "", _boxed(corpus / c["doc_id"], c["boxes"]))
+            assert highlighted == re.sub(r"\s+|\d|\*\*", "", "".join(quotes)), (highlighted, quotes)
+        elif kind == "slide":  # the slide named shows the quote
+            from pptx import Presentation
+
+            slide = list(Presentation(corpus / c["doc_id"]).slides)[c["slide"] - 1]
+            shapes = [sh for g in slide.shapes for sh in (g.shapes if g.shape_type == 6 else [g])]
+            shown = re.sub(r"\s+", "", "".join(sh.text_frame.text for sh in shapes if sh.has_text_frame))
+            for q in quotes:
+                assert re.sub(r"\s+", "", q) in shown, (q, c["location"])
+        else:
+            assert c["location"].startswith("¶ ") and c["page"] is None and c["boxes"] is None

@@ -28,6 +28,7 @@ from collections import Counter
 from dataclasses import dataclass
 
 from ingest.readers.base import Extract, Limits, ReaderError, TextBuilder, is_cjk, joiner
+from rag.rules.structure import CONTENTS_LABEL
 
 MARGIN = 0.08  # share of the page height where running headers and footers sit
 HEADING_RATIO = 1.15  # a line this much larger than the body font is a heading
@@ -307,8 +308,15 @@ def _paragraph_gap(prev: PdfLine, ln: PdfLine) -> bool:
 
 
 def _drop_contents_entries(pages: list[list[PdfLine]]) -> list[list[PdfLine]]:
-    """Without a contents page's entries (a title, a dot leader, a page number)."""
-    return [[ln for ln in lines if not _CONTENTS_ENTRY.match(ln.text)] for lines in pages]
+    """Without a contents page's entries (a title, a dot leader, a page number) and the
+    label ("目次", "Contents") just above them."""
+    out = []
+    for lines in pages:
+        entry = [bool(_CONTENTS_ENTRY.match(ln.text)) for ln in lines]
+        label = [CONTENTS_LABEL.match(ln.text.strip()) is not None and i + 1 < len(lines) and entry[i + 1]
+                 for i, ln in enumerate(lines)]
+        out.append([ln for ln, e, lb in zip(lines, entry, label) if not (e or lb)])
+    return out
 
 
 def _bookmark_headings(pdf, pages: list[list[PdfLine]]) -> None:

@@ -47,6 +47,8 @@ MD_HEADING = re.compile(r"^(#{1,6})\s+(.+?)\s*#*\s*$")
 NUM_HEADING = re.compile(r"^(\d{1,2}(?:\.\d{1,2})*)\.?\s+(\S.{0,58})$")  # "3.2. Self-Attention"
 # A line that may be a section heading inside a passage: numbered, 「課題1:」, or Markdown.
 SECTION_LINE = re.compile(r"^\s*(?:\d{1,2}(?:\.\d{1,2})*\.?\s+\S|課題\s*\d+\s*[:：]|#)")
+# The label of a table of contents.
+CONTENTS_LABEL = re.compile(r"^(?:目次|目录|目錄|もくじ|contents|table of contents|toc)$", re.I)
 # Headings that mean nothing without their document (a card's front, a topic name, a title
 # in a list of documents name the document too).
 GENERIC_HEADINGS = frozenset(
