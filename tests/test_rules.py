@@ -129,6 +129,15 @@ def test_qa_item(line, item):
 
 
 @pytest.mark.parametrize(
+    "line, label",
+    [("目次", True), ("もくじ", True), ("目录", True), ("目錄", True), ("Table of Contents", True), ("CONTENTS", True),
+     ("目次の作り方", False), ("内容", False), ("Contents of the index", False)],
+)
+def test_contents_label(line, label):
+    assert bool(structure.CONTENTS_LABEL.match(line)) == label
+
+
+@pytest.mark.parametrize(
     "heading, generic",
     [("はじめに", True), ("まとめ", True), ("結語", True), ("总结", True), ("引言", True),
      ("Conclusion", True), ("contents", True), ("LoRAとは", False), ("注意力机制", False), ("RLHF", False)],
@@ -290,7 +299,7 @@ def test_the_label_check_finds_a_copy(tmp_path):
     assert not _LABEL_PATTERN.search(r'"難点|缺点|问题|挑战"')  # a word list that names 问题 once
 
 
-@pytest.mark.parametrize("name", ["GENERIC_HEADINGS", "def encoder_key", "def squash", "def names_in",
+@pytest.mark.parametrize("name", ["GENERIC_HEADINGS", "CONTENTS_LABEL", "def encoder_key", "def squash", "def names_in",
                                   "def followup_aspect", "_TOO_GENERIC"])
 def test_one_definition(name):
     hits = [str(p.relative_to(ROOT)) for p in _sources()
