@@ -428,6 +428,11 @@ def test_saved_articles_keep_code_listings_without_line_numbers_and_headings_wit
             "| ef | 搜索时的候选数，越大越准、越慢 |") in zh.text  # inline code in cells: still a table
     for chrome in ("写得很好", "相关推荐", "热门文章", "招贤纳士"):
         assert chrome not in zh.text
+    docs = extract("d.html", pages["埋め込みの使い方.html"].encode("utf-8"), LIMITS)
+    assert re.findall(r"^(#+) (.+)$", docs.text, re.M) == [("#", "埋め込みの使い方"), ("##", "設定方法"), ("##", "コード例")]
+    assert docs.title == "埋め込みの使い方"  # no permalink mark
+    assert '```\nfrom rag import embed\nvec = embed("こんにちは")\nprint(vec.shape)\n```' in docs.text
+    assert not re.search(r"^>", docs.text, re.M)
 
 
 def _boxed_text(path: Path, boxes) -> str:

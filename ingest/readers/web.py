@@ -11,6 +11,7 @@ line before it). Each block of the article is one paragraph of the origin map.
 
 from __future__ import annotations
 
+import copy
 import re
 
 from ingest.readers.base import Extract, Limits, ReaderError, TextBuilder, joiner
@@ -83,6 +84,24 @@ def _plain_code(tree) -> None:
     for pre in list(tree.iter("pre")):
         for el in [e for e in pre.iter() if e is not pre and _is_gutter(e)]:
             _drop(el)
+        for br in list(pre.iter("br")):  # lines written as <br>: newlines
+            br.tail = "\n" + (br.tail or "")
+            _drop(br)
+        if not any(True for _ in pre.iter("code")):  # bare <pre>: its text as code (not a quote)
+            code = pre.makeelement("code", {})
+            code.text, pre.text = pre.text, None
+            for child in list(pre):
+                code.append(child)
+            pre.append(code)
+
+
+def _plain_headings(tree) -> None:
+    """Without the permalink marks documentation sites put in headings ("¶", "#", "🔗"): a
+    link inside a heading whose text has no letter, digit or CJK character (in place)."""
+    for level in range(1, 7):
+        for heading in list(tree.iter(f"h{level}")):
+            for a in [a for a in heading.iter("a") if not re.search(r"\w", a.text_content())]:
+                _drop(a)
 
 
 def _is_block(el) -> bool:
@@ -222,16 +241,16 @@ class _Writer:
 def read_html(data: bytes, limits: Limits) -> Extract:
     import trafilatura
     from lxml import etree
+    from trafilatura.utils import load_html
 
     if len(data) > limits.max_unzipped_bytes:
         raise ReaderError(f"{len(data):,} bytes of HTML; the limit is {limits.max_unzipped_bytes:,}")
-    html = data.decode("utf-8", "replace")
-    from trafilatura.utils import load_html
-
-    page = load_html(html)
+    page = load_html(data.decode("utf-8", "replace"))
     if page is None:
         raise ReaderError("no article text found in the web page")
     _plain_code(page)
+    _plain_headings(page)
+    meta = trafilatura.extract_metadata(copy.deepcopy(page))  # the title without a permalink mark
     xml = trafilatura.extract(
         page, output_format="xml", include_formatting=True, include_tables=True, include_links=False,
         include_images=False, include_comments=False, favor_precision=True, with_metadata=False,
@@ -242,7 +261,6 @@ def read_html(data: bytes, limits: Limits) -> Extract:
         tree = etree.fromstring(xml.encode("utf-8"), etree.XMLParser(resolve_entities=False, no_network=True))
     except etree.XMLSyntaxError as e:
         raise ReaderError(f"the web page's article could not be read ({e})") from None
-    meta = trafilatura.extract_metadata(html)
     title = (meta.title if meta is not None and meta.title else "").strip()
     w = _Writer(limits)
     main = tree.find("main")
