@@ -375,14 +375,16 @@ def test_docx_from_other_tools_keeps_outline_headings_accepted_changes_notes_box
     text = got.text
     heads = re.findall(r"^(#+) (.+)$", text, re.M)
     # a custom style with outline level 0, a style based on "Heading 2", a direct outline level 1
-    assert heads == [("#", "検索拡張生成の基礎"), ("##", "埋め込みモデル"), ("##", "向量检索")]
-    assert got.title == "検索拡張生成の基礎"
+    assert heads == [("#", "検索入門ノート"), ("#", "検索拡張生成の基礎"), ("##", "埋め込みモデル"), ("##", "向量检索")]
+    assert got.title == "検索入門ノート" and "第3回の講義のまとめ。" in text  # the cover page's content control
+    assert "目次" not in text and "検索拡張生成の基礎1" not in text  # the table of contents' is left out
     assert "チャンクの長さは五百文字程度が一般的です。" in text and "百文字五百" not in text  # changes accepted
     # the footnote follows the paragraph that refers to it, inside its section
     note = text.index("Robertson らが1994年に提案した。")
     assert text.index("パラメータk1とbで調整する。") < note < text.index("## 埋め込みモデル")
     assert text.count("要点：埋め込みは意味の近さを測る。") == 1  # a text box (and not its VML copy)
     assert "| HNSW | 分层图 近似最近邻搜索 |" in text  # the nested table, in its cell
+    assert "| 两者可以组合使用 |  |" in text  # a merged cell's text once
     for needle in ("Robertson", "要点", "五百文字", "近似最近邻搜索"):
         i = text.index(needle)
         assert got.origin.label(i, i + len(needle)).startswith("¶ ")

@@ -6,7 +6,9 @@ A heading is what Word's navigation pane shows as one: a "Heading N"/"Title" sty
 based on one, or an outline level (the paragraph's own or its style's). A paragraph's text
 is what Word shows with its tracked changes accepted (insertions in, deletions out); the text
 of a text box anchored in it and of the footnotes it refers to follow it as paragraphs of
-their own; a table nested in a cell is written into that cell.
+their own; a table nested in a cell is written into that cell, a merged cell's text once.
+Content controls (a cover page) are read; a table of contents is not (its entries repeat the
+headings with page numbers).
 """
 
 from __future__ import annotations
@@ -23,6 +25,7 @@ _MC = "{http://schemas.openxmlformats.org/markup-compatibility/2006}"
 # (mc:Fallback repeats mc:Choice), formatting.
 _HIDDEN = frozenset({f"{_W}del", f"{_W}moveFrom", f"{_W}instrText", f"{_W}delText", f"{_W}pPr", f"{_W}rPr",
                      f"{_MC}Fallback"})
+_TOC_STYLE = re.compile(r"^toc\s*\d$", re.I)
 _NOTE_REFS = {f"{_W}footnoteReference": "footnote", f"{_W}endnoteReference": "endnote"}
 
 
@@ -125,6 +128,20 @@ def _notes(document) -> dict[tuple[str, str], str]:
     return out
 
 
+def _blocks(parent):
+    """The paragraphs and tables of the body in order, those inside content controls
+    (``w:sdt``: a cover page's title) included — but not a table of contents (its entries
+    repeat the headings, with page numbers)."""
+    for child in parent.iterchildren():
+        if child.tag in (f"{_W}p", f"{_W}tbl"):
+            yield child
+        elif child.tag == f"{_W}sdt":
+            gallery = child.find(f"{_W}sdtPr/{_W}docPartObj/{_W}docPartGallery")
+            content = child.find(f"{_W}sdtContent")
+            if content is not None and (gallery is None or gallery.get(f"{_W}val") != "Table of Contents"):
+                yield from _blocks(content)
+
+
 def read_docx(data: bytes, limits: Limits) -> Extract:
     import docx
     from docx.table import Table
@@ -145,11 +162,12 @@ def read_docx(data: bytes, limits: Limits) -> Extract:
         out.blank_line()
         out.add(text + "\n\n", n)
 
-    body = document.element.body
-    for child in body.iterchildren():
+    for child in _blocks(document.element.body):
         tag = child.tag.rsplit("}", 1)[-1]
         if tag == "p":
             p = Paragraph(child, document)
+            if _TOC_STYLE.match((p.style.name if p.style is not None else "") or ""):
+                continue  # an entry of a table of contents outside a content control
             text, boxes, refs = _text(child)
             if text:
                 n += 1
@@ -176,7 +194,10 @@ def read_docx(data: bytes, limits: Limits) -> Extract:
             n += 1
             out.blank_line()
             for i, row in enumerate(Table(child, document).rows):
-                cells = [_cell_text(c._tc).replace("|", "\\|") for c in row.cells]
+                cells, seen = [], None
+                for c in row.cells:  # a merged cell is listed once per column it spans: its text once
+                    cells.append("" if c._tc is seen else _cell_text(c._tc).replace("|", "\\|"))
+                    seen = c._tc
                 out.add("| " + " | ".join(cells) + " |\n", n)
                 if i == 0:
                     out.add("|" + " --- |" * len(cells) + "\n", n)
