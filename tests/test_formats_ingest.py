@@ -325,6 +325,7 @@ def test_own_files_with_odd_names_are_all_indexed_under_their_names(own):
     ("BM25的参数k1和b调节什么？", "report.pdf"),  # a sentence over a page break, footnotes below it
     ("チャンクの長さはどのくらい？", "report.docx"),  # a tracked change
     ("什么是HNSW？", "スライド 最終.pptx"),
+    ("検索の三段階は？", "スライド 最終.pptx"),  # SmartArt
     ("漢字の検索では何が重要？", "BM25を理解する - Qiita.html"),  # ruby
 ])
 def test_answers_from_own_files_quote_clean_text_and_cite_where_it_is(own, question, doc_id):
@@ -346,7 +347,11 @@ def test_answers_from_own_files_quote_clean_text_and_cite_where_it_is(own, quest
 
             slide = list(Presentation(corpus / c["doc_id"]).slides)[c["slide"] - 1]
             shapes = [sh for g in slide.shapes for sh in (g.shapes if g.shape_type == 6 else [g])]
-            shown = re.sub(r"\s+", "", "".join(sh.text_frame.text for sh in shapes if sh.has_text_frame))
+            shown = "".join(sh.text_frame.text for sh in shapes if sh.has_text_frame)
+            shown += slide.notes_slide.notes_text_frame.text if slide.has_notes_slide else ""
+            shown += "".join(re.findall(r"<a:t>([^<]*)</a:t>", "".join(  # SmartArt: its diagram data part
+                r.target_part.blob.decode("utf-8") for r in slide.part.rels.values() if r.reltype.endswith("/diagramData"))))
+            shown = re.sub(r"\s+", "", shown)
             for q in quotes:
                 assert re.sub(r"\s+", "", q) in shown, (q, c["location"])
         else:

@@ -397,14 +397,15 @@ def test_pptx_from_other_tools_takes_titles_from_text_boxes_and_reads_shapes_top
     make_fixtures.own_pptx(path)
     got = _read("own.pptx", path)
     text = got.text
-    assert re.findall(r"^## (.+)$", text, re.M) == ["ベクトル検索の仕組み", "什么是HNSW", "RAGの流れ"]
+    assert re.findall(r"^## (.+)$", text, re.M) == ["ベクトル検索の仕組み", "什么是HNSW", "RAGの流れ", "検索の三段階"]
+    assert "## 検索の三段階\n\n- クエリ解析\n- 候補の検索\n- 並べ替え\n" in text  # SmartArt: its data part's text
     assert "Slide " not in text and got.title == "ベクトル検索の仕組み"
     assert "## 什么是HNSW\n\nHNSW通过分层图查找近邻。\n" in text  # the body drawn before its title
     steps = [text.index(s) for s in ("① 検索", "② 並べ替え", "③ 生成")]
     assert steps == sorted(steps)  # a group read left to right, not in drawing order
     assert steps[-1] < text.index("| 段階 | 役割 |")
     assert "HNSWの説明を口頭で補足する。" in text  # speaker notes
-    for needle, slide in (("什么是HNSW", 2), ("② 並べ替え", 3), ("HNSWの説明", 1)):
+    for needle, slide in (("什么是HNSW", 2), ("② 並べ替え", 3), ("HNSWの説明", 1), ("候補の検索", 4)):
         i = text.index(needle)
         assert got.origin.label(i, i + len(needle)) == f"slide {slide}"
 

@@ -9,7 +9,8 @@ under a list item they continue); bold runs are ``**bold**``; line breaks stay l
 text in a monospace font is a code block; tables are rows. A slide with the title of the
 slide before it (PowerPoint's "continue on a new slide") continues that section.
 
-Shapes are read top to bottom, then left to right (groups too), not in drawing order. A
+Shapes are read top to bottom, then left to right (groups too), not in drawing order; a
+SmartArt diagram's text, kept in its own data part, is read as a list. A
 slide without a title placeholder, or with an empty one (a blank layout with text boxes),
 takes as its title its topmost text when that is one short line in the upper part of the slide.
 """
@@ -21,6 +22,8 @@ from io import BytesIO
 from ingest.readers.base import Extract, Limits, ReaderError, TextBuilder, open_zip
 
 _A = "{http://schemas.openxmlformats.org/drawingml/2006/main}"
+_DGM = "{http://schemas.openxmlformats.org/drawingml/2006/diagram}"
+_R = "{http://schemas.openxmlformats.org/officeDocument/2006/relationships}"
 _MONO = ("courier", "consolas", "menlo", "monaco", "mono", "code")
 # Placeholders whose paragraphs are bulleted unless they say otherwise (the slide master's body style).
 _BULLETED_PLACEHOLDERS = {"BODY", "OBJECT"}
@@ -155,9 +158,38 @@ def _shape_text(shape, n: int, out: TextBuilder) -> None:
             if i == 0:
                 out.add("|" + " --- |" * len(cells) + "\n", n)
         out.add("\n", n)
+    steps = _diagram_text(shape)
+    if steps:  # SmartArt: its points, in the diagram's order
+        out.blank_line()
+        for step in steps:
+            out.add(f"- {step}\n", n)
     if shape.shape_type == 6:  # a group: its shapes in reading order
         for s in _reading_order(shape.shapes):
             _shape_text(s, n, out)
+
+
+def _diagram_text(shape) -> list[str]:
+    """The text of a SmartArt diagram: its data part's points (``dgm:pt`` of the node kind;
+    connectors and the diagram itself have none), one string each. Not in the slide's XML."""
+    ids = shape._element.find(f".//{_DGM}relIds")
+    if ids is None:
+        return []
+    from lxml import etree
+
+    try:
+        blob = shape.part.related_part(ids.get(f"{_R}dm", "")).blob
+        root = etree.fromstring(blob, etree.XMLParser(resolve_entities=False, no_network=True))
+    except (KeyError, ValueError, etree.XMLSyntaxError):
+        return []
+    out = []
+    for pt in root.iter(f"{_DGM}pt"):
+        body = pt.find(f"{_DGM}t")
+        if pt.get("type", "node") != "node" or body is None:
+            continue
+        text = " ".join(" ".join("".join(t.text or "" for t in p.iter(f"{_A}t")).split()) for p in body.iter(f"{_A}p"))
+        if text.strip():
+            out.append(text.strip())
+    return out
 
 
 def _reading_order(shapes) -> list:
