@@ -431,6 +431,12 @@ def test_saved_articles_keep_code_listings_without_line_numbers_and_headings_wit
             "| ef | 搜索时的候选数，越大越准、越慢 |") in zh.text  # inline code in cells: still a table
     for chrome in ("写得很好", "相关推荐", "热门文章", "招贤纳士"):
         assert chrome not in zh.text
+    # saved in the encoding the page declares: Shift_JIS (written as Windows does, cp932), GB2312 (written as GBK)
+    for page, label, codec, want in ((pages["BM25を理解する - Qiita.html"], "Shift_JIS", "cp932", ja),
+                                     (pages["向量数据库入门_CSDN博客.html"], "gb2312", "gbk", zh)):
+        legacy = page.replace('charset="utf-8"', f'charset="{label}"').encode(codec, "replace")
+        got = extract("legacy.html", legacy, LIMITS)
+        assert (got.text, got.title) == (want.text, want.title), label
     docs = extract("d.html", pages["埋め込みの使い方.html"].encode("utf-8"), LIMITS)
     assert re.findall(r"^(#+) (.+)$", docs.text, re.M) == [("#", "埋め込みの使い方"), ("##", "設定方法"), ("##", "コード例")]
     assert docs.title == "埋め込みの使い方"  # no permalink mark

@@ -11,6 +11,7 @@ line before it). Each block of the article is one paragraph of the origin map.
 
 from __future__ import annotations
 
+import codecs
 import copy
 import re
 
@@ -18,6 +19,10 @@ from ingest.readers.base import Extract, Limits, ReaderError, TextBuilder, joine
 
 _HEAD_LEVEL = re.compile(r"h([1-6])")
 _BLOCKS = frozenset({"p", "list", "item", "table", "quote", "head"})
+_META_CHARSET = re.compile(rb"""<meta[^>]+charset\s*=\s*["']?\s*([A-Za-z0-9_.:-]+)""", re.I)
+# Labels Python does not know, and the supersets browsers decode legacy CJK labels with (WHATWG Encoding).
+_CHARSET_ALIASES = {"windows-31j": "cp932", "x-sjis": "cp932", "x-gbk": "gbk", "x-euc-jp": "euc_jp"}
+_SUPERSETS = {"shift_jis": "cp932", "gb2312": "gb18030", "gbk": "gb18030", "euc_kr": "cp949", "big5": "big5hkscs"}
 # Class names highlighters give a code listing's line numbers and their gutter.
 _LINE_NUMBERS = re.compile(
     r"^(?:ln|lnt|lineno|linenos|line-?numbers?(?:-rows)?|hljs-ln-n(?:umbers)?|pre-numbering|gutter|code-gutter)$", re.I
@@ -238,6 +243,35 @@ class _Writer:
         self.block("\n".join(lines), indent=indent)
 
 
+def _decode(data: bytes) -> str:
+    """The page's text: by its byte-order mark, else the charset its ``<meta>`` declares (a
+    saved page keeps its encoding: Shift_JIS, GB2312, EUC-KR …), else UTF-8, else the
+    encoding charset_normalizer finds."""
+    for bom, codec in ((codecs.BOM_UTF8, "utf-8-sig"), (codecs.BOM_UTF16_LE, "utf-16"), (codecs.BOM_UTF16_BE, "utf-16")):
+        if data.startswith(bom):
+            return data.decode(codec, "replace")
+    declared = _META_CHARSET.search(data[:4096])
+    if declared:
+        label = declared.group(1).decode("ascii").lower()
+        try:
+            codec = codecs.lookup(_CHARSET_ALIASES.get(label, label)).name
+        except LookupError:
+            codec = ""
+        codec = _SUPERSETS.get(codec, codec)
+        if codec:
+            try:
+                return data.decode(codec)
+            except UnicodeDecodeError:
+                pass
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError:
+        from charset_normalizer import from_bytes
+
+        best = from_bytes(data).best()
+        return str(best) if best is not None else data.decode("utf-8", "replace")
+
+
 def read_html(data: bytes, limits: Limits) -> Extract:
     import trafilatura
     from lxml import etree
@@ -245,7 +279,7 @@ def read_html(data: bytes, limits: Limits) -> Extract:
 
     if len(data) > limits.max_unzipped_bytes:
         raise ReaderError(f"{len(data):,} bytes of HTML; the limit is {limits.max_unzipped_bytes:,}")
-    page = load_html(data.decode("utf-8", "replace"))
+    page = load_html(_decode(data))
     if page is None:
         raise ReaderError("no article text found in the web page")
     _plain_code(page)
