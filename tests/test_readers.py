@@ -489,3 +489,13 @@ def test_report_pdf_contents_page_footnotes_and_a_paragraph_over_a_page_break(na
         assert i < j < text.index(f"## {r['sections'][2][0]}") and got.origin.label(j, j + len(note)) == "p. 2"
     top = text.index(f"## {r['sections'][0][0]}")
     assert got.origin.label(top, top + 8) == "p. 2"
+
+
+@pytest.mark.parametrize("turn", [90, 180, 270])
+def test_a_page_shown_turned_reads_and_highlights_like_the_upright_page(turn):
+    upright = _read("report-zh.pdf")
+    turned = extract("turned.pdf", make_fixtures.turned_pdf(FIX / "report-zh.pdf", turn), LIMITS)  # /Rotate
+    assert turned.text == upright.text and turned.origin.sizes == upright.origin.sizes
+    for a, b in zip(upright.origin.lines, turned.origin.lines, strict=True):  # the same boxes on the page shown
+        assert (a.start, a.end, a.page) == (b.start, b.end, b.page)
+        assert max(abs(x - y) for x, y in zip((a.top, a.bottom, *a.xs), (b.top, b.bottom, *b.xs))) < 0.6

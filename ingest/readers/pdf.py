@@ -1,6 +1,8 @@
 """PDF → document text, through pypdfium2 (PDFium, Apache-2.0/BSD; PyMuPDF is AGPL).
 
-Per page, every character with its box and font size comes from PDFium's text page.
+Per page, every character with its box and font size comes from PDFium's text page, the box
+taken to the page as it is shown (a page drawn turned and set to show turned back,
+``/Rotate``, reads and highlights like an upright one).
 Characters become lines; lines are put in reading order (two columns: the left column,
 then the right, between full-width lines); running headers and footers (the same text,
 digits aside, in the top or bottom margin of most pages) and page numbers are dropped;
@@ -79,7 +81,8 @@ def _page_lines(page, number: int) -> list[PdfLine]:
     """The lines of one page, in PDFium's order."""
     import pypdfium2.raw as raw
 
-    _, h = page.get_size()
+    w, h = page.get_size()  # as the page is shown (its /Rotate applied)
+    turn = page.get_rotation() % 360
     tp = page.get_textpage()
     try:
         n = tp.count_chars()
@@ -95,8 +98,8 @@ def _page_lines(page, number: int) -> list[PdfLine]:
         band_top = band_bottom = 0.0
 
         def flush():
-            if tops:
-                _drop_marks_and_cjk_spaces(chars, lefts, rights, bottoms, small, sizes[0], band_bottom)
+            if small:
+                _drop_note_marks(chars, lefts, rights, bottoms, small, sizes[0], band_bottom)
             text = "".join(chars)
             lead, trail = len(text) - len(text.lstrip()), len(text.rstrip())
             if trail > lead and tops:
@@ -124,13 +127,13 @@ def _page_lines(page, number: int) -> list[PdfLine]:
             if u == 2 or u == 0xFFFE:  # PDFium's marks for a hyphen ending a line: the hyphen itself
                 u = 0x2D
             get_box(handle, k, l, r, b, t)
-            top, bottom = h - t.value, h - b.value
+            x0, x1, top, bottom = _shown_box(turn, w, h, l.value, r.value, b.value, t.value)
             if tops and (top >= band_bottom or bottom <= band_top):
                 # A character wholly below or above the line starts a new one, unless it goes
                 # on rightwards just under or over it: a comma, period or underscore hangs
                 # below the letters' boxes ("4,096", "W_Value").
                 near = 0.5 * (band_bottom - band_top)
-                if not (l.value >= rights[-1] - 0.5 and top - band_bottom < near and band_top - bottom < near):
+                if not (x0 >= rights[-1] - 0.5 and top - band_bottom < near and band_top - bottom < near):
                     flush()
             if not tops:
                 band_top, band_bottom = top, bottom
@@ -142,56 +145,75 @@ def _page_lines(page, number: int) -> list[PdfLine]:
             if ch in _NOTE_REF and chars:
                 small[len(chars)] = get_size(handle, k)
             chars.append(ch)
-            lefts.append(l.value)
-            rights.append(r.value)
+            lefts.append(x0)
+            rights.append(x1)
             tops.append(top)
             bottoms.append(bottom)
         flush()
-        return _merge_same_line(lines)
+        return [_unspaced(ln) for ln in _merge_same_line(lines)]
     finally:
         tp.close()
 
 
-def _drop_marks_and_cjk_spaces(chars: list[str], lefts: list[float], rights: list[float], bottoms: list[float],
-                               small: dict[int, float], size: float, band_bottom: float) -> None:
-    """Take out of a line (in place) footnote marks — digits or ``*†‡`` in a font smaller than
-    :data:`NOTE_RATIO` of the line's, raised a quarter of it, after CJK text or punctuation —
-    and, on a letter-spaced (justified) CJK line, the spaces PDFium puts between its
-    characters (a real space in CJK text, between the words of a menu, stays)."""
-    keep = list(range(len(chars)))
-    if small:
-        keep, last = [], ""  # last: the last character kept that is not a space
-        for i, ch in enumerate(chars):
-            if i in small and small[i] < size * NOTE_RATIO and bottoms[i] < band_bottom - 0.25 * size \
-                    and last and (is_cjk(last) or last in _BEFORE_NOTE_REF):
-                continue
-            keep.append(i)
-            if ch != " ":
-                last = ch
-    text = [chars[i] for i in keep]
-    if text.count(" ") >= 3 and max(text) >= "\u2e80":  # spaces, and CJK characters
-        cjk = [is_cjk(c) for c in text]
-        before, after = [None] * len(text), [None] * len(text)  # CJK-ness of the nearest non-space character
-        last = None
-        for j, ch in enumerate(text):
-            before[j] = last
-            if ch != " ":
-                last = cjk[j]
-        last = None
-        for j in range(len(text) - 1, -1, -1):
-            after[j] = last
-            if text[j] != " ":
-                last = cjk[j]
-        spaces = [j for j, ch in enumerate(text) if ch == " " and before[j] is not None and after[j] is not None]
-        spaced = sum(1 for j in spaces if before[j] and after[j])
-        solid = sum(1 for j in range(len(text) - 1) if cjk[j] and cjk[j + 1])
-        if spaced >= 3 and spaced >= solid:  # letter-spaced: most neighbouring CJK characters
-            gone = {j for j in spaces if before[j] or after[j]}
-            keep = [i for j, i in enumerate(keep) if j not in gone]
-    if len(keep) == len(chars):
-        return
-    for a in (chars, lefts, rights, bottoms):
-        a[:] = [a[i] for i in keep]
+def _shown_box(turn: int, w: float, h: float, left: float, right: float, bottom: float, top: float):
+    """``(x0, x1, top, bottom)`` of a character box given in PDF space (origin at the bottom
+    left of the page as drawn), on the page as it is shown — turned by its ``/Rotate``
+    (clockwise; ``w``, ``h``: the size shown) — from the top left: what the page's image shows."""
+    if turn == 90:
+        return bottom, top, left, right
+    if turn == 180:
+        return w - right, w - left, bottom, top
+    if turn == 270:
+        return w - top, w - bottom, h - right, h - left
+    return left, right, h - top, h - bottom
+
+
+def _drop_note_marks(chars: list[str], lefts: list[float], rights: list[float], bottoms: list[float],
+                     small: dict[int, float], size: float, band_bottom: float) -> None:
+    """Take footnote marks out of a line (in place): digits or ``*†‡`` in a font smaller than
+    :data:`NOTE_RATIO` of the line's, raised a quarter of it, after CJK text or punctuation."""
+    keep, last = [], ""  # last: the last character kept that is not a space
+    for i, ch in enumerate(chars):
+        if i in small and small[i] < size * NOTE_RATIO and bottoms[i] < band_bottom - 0.25 * size \
+                and last and (is_cjk(last) or last in _BEFORE_NOTE_REF):
+            continue
+        keep.append(i)
+        if ch != " ":
+            last = ch
+    if len(keep) < len(chars):
+        for a in (chars, lefts, rights, bottoms):
+            a[:] = [a[i] for i in keep]
+
+
+def _unspaced(ln: PdfLine) -> PdfLine:
+    """A letter-spaced (justified) CJK line without the spaces PDFium reports between its
+    characters: when most neighbouring CJK characters have a space between them, every space
+    beside a CJK character goes (a real space in CJK text, between the words of a menu,
+    stays). A character's box then reaches the next one's."""
+    text = ln.text
+    if text.count(" ") < 3 or max(text) < "\u2e80":  # few spaces, or no CJK character
+        return ln
+    cjk = [is_cjk(c) for c in text]
+    before, after = [None] * len(text), [None] * len(text)  # CJK-ness of the nearest non-space character
+    last = None
+    for j, ch in enumerate(text):
+        before[j] = last
+        if ch != " ":
+            last = cjk[j]
+    last = None
+    for j in range(len(text) - 1, -1, -1):
+        after[j] = last
+        if text[j] != " ":
+            last = cjk[j]
+    spaces = [j for j, ch in enumerate(text) if ch == " " and before[j] is not None and after[j] is not None]
+    spaced = sum(1 for j in spaces if before[j] and after[j])
+    solid = sum(1 for j in range(len(text) - 1) if cjk[j] and cjk[j + 1])
+    if spaced < 3 or spaced < solid:
+        return ln
+    gone = {j for j in spaces if before[j] or after[j]}
+    kept = "".join(ch for j, ch in enumerate(text) if j not in gone)
+    xs = [x for j, x in enumerate(ln.xs) if j not in gone]  # a space's left edge is its neighbour's right
+    return PdfLine(ln.page, kept, xs, ln.top, ln.bottom, ln.size)
 
 
 def _merge_same_line(lines: list[PdfLine]) -> list[PdfLine]:
