@@ -41,6 +41,7 @@ _NUMBERED_QUESTION = re.compile(r"^(\d{1,3}[.)．]\s*)(\S.*[？?])$")
 # A contents entry: a title, a dot leader, a page number (arabic or roman).
 _CONTENTS_ENTRY = re.compile(r"^\S.*?\s*(?:[.…‥·・．･]\s?){3,}\s*(?:\d{1,4}|[ivxlc]{1,6})$", re.I)
 _SENTENCE_END = frozenset("。．！？!?")
+_PAGE_REF = re.compile(r"^\S.*\s(?:\d{1,4}|[ivxlc]{1,6})$", re.I)  # a title, a space, a page number
 NOTE_RATIO = 0.9  # footnotes and note marks are set at most this share of the body font size
 _NOTE_MARK = re.compile(r"^(?:\d{1,3}|[*†‡§※]|注\s*\d{1,3}|\(\d{1,3}\)|[\u2460-\u2473])\s*\S")
 _NOTE_REF = frozenset("0123456789*†‡")
@@ -330,14 +331,23 @@ def _paragraph_gap(prev: PdfLine, ln: PdfLine) -> bool:
 
 
 def _drop_contents_entries(pages: list[list[PdfLine]]) -> list[list[PdfLine]]:
-    """Without a contents page's entries (a title, a dot leader, a page number) and the
-    label ("目次", "Contents") just above them."""
+    """Without a contents page: its entries (a title, then a page number after a dot leader —
+    or, below a contents label ("目次", "Contents"), after a space) and that label."""
     out = []
     for lines in pages:
-        entry = [bool(_CONTENTS_ENTRY.match(ln.text)) for ln in lines]
-        label = [CONTENTS_LABEL.match(ln.text.strip()) is not None and i + 1 < len(lines) and entry[i + 1]
-                 for i, ln in enumerate(lines)]
-        out.append([ln for ln, e, lb in zip(lines, entry, label) if not (e or lb)])
+        keep, listing = [], False  # listing: below a contents label, in its entries
+        for i, ln in enumerate(lines):
+            text = ln.text.strip()
+            if _CONTENTS_ENTRY.match(text) or (listing and _PAGE_REF.match(text)):
+                listing = True
+                continue
+            nxt = lines[i + 1].text.strip() if i + 1 < len(lines) else ""
+            if CONTENTS_LABEL.match(text) and (_CONTENTS_ENTRY.match(nxt) or _PAGE_REF.match(nxt)):
+                listing = True
+                continue
+            listing = False
+            keep.append(ln)
+        out.append(keep)
     return out
 
 
