@@ -379,6 +379,7 @@ def test_docx_from_other_tools_keeps_outline_headings_accepted_changes_notes_box
     assert got.title == "検索入門ノート" and "第3回の講義のまとめ。" in text  # the cover page's content control
     assert "目次" not in text and "検索拡張生成の基礎1" not in text  # the table of contents' is left out
     assert "チャンクの長さは五百文字程度が一般的です。" in text and "百文字五百" not in text  # changes accepted
+    assert "向量检索通过嵌入向量的相似度查找文档。" in text  # a line break between CJK characters joins without a space
     # the footnote follows the paragraph that refers to it, inside its section
     note = text.index("Robertson らが1994年に提案した。")
     assert text.index("パラメータk1とbで調整する。") < note < text.index("## 埋め込みモデル")

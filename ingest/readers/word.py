@@ -4,7 +4,8 @@ is kept (paragraphs and tables as they come).
 
 A heading is what Word's navigation pane shows as one: a "Heading N"/"Title" style, a style
 based on one, or an outline level (the paragraph's own or its style's). A paragraph's text
-is what Word shows with its tracked changes accepted (insertions in, deletions out); the text
+is what Word shows with its tracked changes accepted (insertions in, deletions out), its line
+breaks joined as wrapped lines are (no space between CJK characters); the text
 of a text box anchored in it and of the footnotes it refers to follow it as paragraphs of
 their own; a table nested in a cell is written into that cell, a merged cell's text once.
 Content controls (a cover page) are read; a table of contents is not (its entries repeat the
@@ -16,7 +17,7 @@ from __future__ import annotations
 import re
 from io import BytesIO
 
-from ingest.readers.base import Extract, Limits, ReaderError, TextBuilder, open_zip
+from ingest.readers.base import Extract, Limits, ReaderError, TextBuilder, joiner, open_zip
 
 _HEADING = re.compile(r"^(?:heading|見出し|标题)\s*(\d)$", re.I)
 _W = "{http://schemas.openxmlformats.org/wordprocessingml/2006/main}"
@@ -79,8 +80,10 @@ def _walk(el, out: list[str], boxes: list, notes: list[tuple[str, str]]) -> None
             continue
         if tag == f"{_W}t":
             out.append(child.text or "")
-        elif tag in (f"{_W}tab", f"{_W}br", f"{_W}cr"):
+        elif tag == f"{_W}tab":
             out.append(" ")
+        elif tag in (f"{_W}br", f"{_W}cr"):
+            out.append("\n")
         elif tag == f"{_W}noBreakHyphen":
             out.append("-")
         elif tag in _NOTE_REFS:
@@ -97,7 +100,11 @@ def _text(el) -> tuple[str, list, list[tuple[str, str]]]:
     boxes: list = []
     notes: list[tuple[str, str]] = []
     _walk(el, out, boxes, notes)
-    return " ".join("".join(out).split()), boxes, notes
+    text = ""
+    for line in "".join(out).split("\n"):  # a line break joins as wrapped lines do: no space in CJK text
+        line = " ".join(line.split())
+        text += joiner(text, line) + line
+    return text, boxes, notes
 
 
 def _cell_text(tc) -> str:
