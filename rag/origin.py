@@ -105,8 +105,8 @@ class Origin:
         nums = self.numbers(start, end)
         if not nums:
             return ""
-        if self.kind == "page" and len(nums) > 1:
-            return f"pp. {nums[0]}–{nums[-1]}"
+        if self.kind == "page" and len(nums) > 1:  # text may go back a page (footnotes read after a paragraph)
+            return f"pp. {min(nums)}–{max(nums)}"
         return _LABEL[self.kind].format(nums[0])
 
     def boxes(self, start: int, end: int) -> tuple[Box, ...]:

@@ -500,3 +500,10 @@ def test_a_page_shown_turned_reads_and_highlights_like_the_upright_page(turn):
     for a, b in zip(upright.origin.lines, turned.origin.lines, strict=True):  # the same boxes on the page shown
         assert (a.start, a.end, a.page) == (b.start, b.end, b.page)
         assert max(abs(x - y) for x, y in zip((a.top, a.bottom, *a.xs), (b.top, b.bottom, *b.xs))) < 0.6
+
+
+def test_a_passage_whose_text_goes_back_a_page_is_labelled_by_its_first_and_last_page():
+    # footnotes of page 2 read after the paragraph that ends on page 3: text runs 2, 3, 2
+    o = Origin("page", units=((0, 10, 2), (10, 20, 3), (22, 30, 2)), sizes=((100.0, 200.0),) * 3)
+    assert o.label(0, 30) == "pp. 2–3" and o.label(12, 30) == "pp. 2–3" and o.label(22, 30) == "p. 2"
+    assert locate(o, [(12, 15), (23, 28)]).number == 3  # the page opened: where the quote starts
