@@ -327,10 +327,13 @@ def test_own_files_with_odd_names_are_all_indexed_under_their_names(own):
     ("什么是HNSW？", "スライド 最終.pptx"),
     ("検索の三段階は？", "スライド 最終.pptx"),  # SmartArt
     ("漢字の検索では何が重要？", "BM25を理解する - Qiita.html"),  # ruby
+    ("k1とbはどんな値が使われる？", "BM25 - Wikipedia.html"),  # reference marks
 ])
 def test_answers_from_own_files_quote_clean_text_and_cite_where_it_is(own, question, doc_id):
     corpus, s, _ = own
-    citations = ask(s, question).to_dict()["citations"]
+    answer = ask(s, question)
+    assert not re.search(r"［\d+］|\[\d+\]\[", answer.text), answer.text  # no page's own "[1]" beside the markers
+    citations = answer.to_dict()["citations"]
     assert doc_id in {c["doc_id"] for c in citations}, (question, [c["doc_id"] for c in citations])
     for c in citations:
         doc = s.index.documents[c["doc_id"]]

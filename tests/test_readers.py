@@ -438,6 +438,11 @@ def test_saved_articles_keep_code_listings_without_line_numbers_and_headings_wit
         legacy = page.replace('charset="utf-8"', f'charset="{label}"').encode(codec, "replace")
         got = extract("legacy.html", legacy, LIMITS)
         assert (got.text, got.title) == (want.text, want.title), label
+    wiki = extract("w.html", pages["BM25 - Wikipedia.html"].encode("utf-8"), LIMITS)
+    assert "情報検索で使われる文書のランキング関数である。確率的検索モデル" in wiki.text  # no "[1]" to read as a citation
+    assert "語の頻度と文書長を考慮する。" in wiki.text and "0.75が使われることが多い。" in wiki.text
+    assert "\n## パラメータ\n" in wiki.text and "Robertson, S. (1994)." in wiki.text
+    assert not re.search(r"\[|\^|↑", wiki.text), wiki.text
     docs = extract("d.html", pages["埋め込みの使い方.html"].encode("utf-8"), LIMITS)
     assert re.findall(r"^(#+) (.+)$", docs.text, re.M) == [("#", "埋め込みの使い方"), ("##", "設定方法"), ("##", "コード例")]
     assert docs.title == "埋め込みの使い方"  # no permalink mark

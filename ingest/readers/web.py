@@ -27,6 +27,10 @@ _SUPERSETS = {"shift_jis": "cp932", "gb2312": "gb18030", "gbk": "gb18030", "euc_
 _LINE_NUMBERS = re.compile(
     r"^(?:ln|lnt|lineno|linenos|line-?numbers?(?:-rows)?|hljs-ln-n(?:umbers)?|pre-numbering|gutter|code-gutter)$", re.I
 )
+_WORD = re.compile(r"\w")
+# CJK closing punctuation takes no space before it (one left where the page's source broke a line).
+_NO_SPACE_BEFORE = re.compile(r" (?=[、。，．！？：；」』）】〕])")
+_BRACKETED = re.compile(r"^[\[［][^\]］]{1,12}[\]］]$")  # "[1]", "[要出典]", "[編集]", "［注 2］"
 # A table that is a code listing (a row per line, or a gutter cell beside the code cell).
 _CODE_TABLE = re.compile(r"^(?:hljs-ln|lntable|highlighttable|code-table)$", re.I)
 
@@ -100,13 +104,22 @@ def _plain_code(tree) -> None:
             pre.append(code)
 
 
-def _plain_headings(tree) -> None:
-    """Without the permalink marks documentation sites put in headings ("¶", "#", "🔗"): a
-    link inside a heading whose text has no letter, digit or CJK character (in place)."""
+def _no_marks(tree) -> None:
+    """Without the marks a page puts around its text (in place): links with no letter,
+    digit or CJK character (permalinks "¶", "#", "🔗" in headings; "^", "↑", "↩" back to a
+    reference), reference marks in superscript ("[1]", "[要出典]", or a link within the page:
+    an answer would read "[1]" as its own citation) and bracketed links in headings ("[編集]")."""
+    for a in [a for a in tree.iter("a") if not _WORD.search(a.text_content())]:
+        _drop(a)
+    for sup in list(tree.iter("sup")):
+        text = " ".join(sup.text_content().split())
+        if _BRACKETED.match(text) or any((a.get("href") or "").startswith("#") for a in sup.iter("a")):
+            _drop(sup)
     for level in range(1, 7):
         for heading in list(tree.iter(f"h{level}")):
-            for a in [a for a in heading.iter("a") if not re.search(r"\w", a.text_content())]:
-                _drop(a)
+            for el in [e for e in heading.iter() if e is not heading]:
+                if el.getparent() is not None and _BRACKETED.match(" ".join(el.text_content().split())):
+                    _drop(el)
 
 
 def _is_block(el) -> bool:
@@ -140,7 +153,7 @@ def _inline(el, *, keep_breaks: bool = True) -> str:
         else:
             out.append(_inline(child, keep_breaks=keep_breaks))
         out.append(child.tail or "")
-    lines = [" ".join(ln.split()) for ln in "".join(out).split("\n")]
+    lines = [_NO_SPACE_BEFORE.sub("", " ".join(ln.split())) for ln in "".join(out).split("\n")]
     text = "\n".join(ln for ln in lines if ln)
     if "\0" in text:  # a break in a heading: its parts joined as wrapped lines are
         parts = [p.strip() for p in text.split("\0") if p.strip()]
@@ -283,7 +296,7 @@ def read_html(data: bytes, limits: Limits) -> Extract:
     if page is None:
         raise ReaderError("no article text found in the web page")
     _plain_code(page)
-    _plain_headings(page)
+    _no_marks(page)
     meta = trafilatura.extract_metadata(copy.deepcopy(page))  # the title without a permalink mark
     xml = trafilatura.extract(
         page, output_format="xml", include_formatting=True, include_tables=True, include_links=False,
