@@ -469,12 +469,13 @@ def _boxed_text(path: Path, boxes) -> str:
         pdf.close()
 
 
-@pytest.mark.parametrize("name,lang", [("report-bold-headings-ja.pdf", "ja"), ("report-zh.pdf", "zh")])
+@pytest.mark.parametrize("name,lang", [("report-bold-headings-ja.pdf", "ja"), ("report-truetype-ja.pdf", "ja"),
+                                       ("report-zh.pdf", "zh")])
 def test_report_pdf_contents_page_footnotes_and_a_paragraph_over_a_page_break(name, lang):
     r = make_fixtures.OWN_REPORTS[lang]
     got = _read(name)
     text = got.text
-    # headings: bold at the body size (ja; from the PDF's bookmarks) or larger (zh)
+    # headings: bold at the body size (ja: told by the PDF's bookmarks, or by its TrueType fonts' names) or larger (zh)
     assert re.findall(r"^(#+) (.+)$", text, re.M) == [("#", r["title"])] + [("##", h) for h, _ in r["sections"]]
     assert text.startswith(f"# {r['title']}\n\n## {r['sections'][0][0]}\n")  # no contents page: not text to quote
     assert not re.search(r"[\u3040-\u30ff\u4e00-\u9fff] [\u3040-\u30ff\u4e00-\u9fff]", text)  # justified lines

@@ -12,8 +12,9 @@ put between two CJK characters — while a line that ends early (the next line's
 would have fitted) keeps its line break. Pages without text are read by OCR
 (:mod:`ingest.readers.ocr`) when Tesseract is installed.
 
-Files made elsewhere: the PDF's bookmarks make headings of the lines they name (a heading in
-bold at the body size has no other sign: Chromium's CJK fonts carry no weight); a contents
+Files made elsewhere: the PDF's bookmarks make headings of the lines they name, and so does a
+bold font at the body size (known by the font's name: a word processor's TrueType fonts have
+one, Chromium's CJK fonts have none) on a short line of its own; a contents
 page's entries (a dot leader and a page number) are left out, so an answer cannot cite the
 contents page for a section; a footnote mark (a small raised number after CJK text or
 punctuation) is left out of the sentence; the space PDFium reports inside a justified CJK
@@ -24,6 +25,7 @@ break are read after that paragraph.
 from __future__ import annotations
 
 import ctypes
+import dataclasses
 import os
 import re
 from collections import Counter
@@ -42,6 +44,10 @@ _NUMBERED_QUESTION = re.compile(r"^(\d{1,3}[.)．]\s*)(\S.*[？?])$")
 _CONTENTS_ENTRY = re.compile(r"^\S.*?\s*(?:[.…‥·・．･]\s?){3,}\s*(?:\d{1,4}|[ivxlc]{1,6})$", re.I)
 _SENTENCE_END = frozenset("。．！？!?")
 _PAGE_REF = re.compile(r"^\S.*\s(?:\d{1,4}|[ivxlc]{1,6})$", re.I)  # a title, a space, a page number
+# A font's name that says it is bold: "…-Bold", "MS-Gothic,Bold", Hiragino's "…-W6".
+_BOLD_FONT = re.compile(r"bold|black|heavy|-w[6-9]$", re.I)
+BOLD_HEADING_CHARS = 60  # a bold line at the body size this short, a paragraph of its own, is a heading
+_NOT_A_HEADING_END = frozenset("。．.！？!?：:、，,;；")
 NOTE_RATIO = 0.9  # footnotes and note marks are set at most this share of the body font size
 _NOTE_MARK = re.compile(r"^(?:\d{1,3}|[*†‡§※]|注\s*\d{1,3}|\(\d{1,3}\)|[\u2460-\u2473])\s*\S")
 _NOTE_REF = frozenset("0123456789*†‡")
@@ -67,6 +73,7 @@ class PdfLine:
     column: int = 0  # 0 full width, 1 left, 2 right
     right: float = 0.0  # right edge of its column on this page
     heading: int = 0  # a heading's level from the PDF's bookmarks
+    bold: bool = False  # set in a bold font (known by the font's name)
     note: bool = False  # footnotes read after the paragraph they interrupted
 
     @property
@@ -96,17 +103,24 @@ def _page_lines(page, number: int) -> list[PdfLine]:
         bottoms: list[float] = []
         sizes: list[float] = []
         small: dict[int, float] = {}  # index -> font size of digits and marks (possible note marks)
+        ks: list[int] = []  # PDFium's index of each character that is not a space
         band_top = band_bottom = 0.0
+        name = ctypes.create_string_buffer(256)
+
+        def bold(k: int) -> bool:
+            raw.FPDFText_GetFontInfo(handle, k, name, len(name), None)
+            return bool(_BOLD_FONT.search(name.value.decode("latin-1")))
 
         def flush():
+            heavy = bool(ks) and bold(ks[0]) and bold(ks[len(ks) // 2]) and bold(ks[-1])
             if small:
                 _drop_note_marks(chars, lefts, rights, bottoms, small, sizes[0], band_bottom)
             text = "".join(chars)
             lead, trail = len(text) - len(text.lstrip()), len(text.rstrip())
             if trail > lead and tops:
                 edges = lefts[lead:trail] + [rights[trail - 1]]
-                lines.append(PdfLine(number, text[lead:trail], edges, band_top, band_bottom, sizes[0]))
-            for a in (chars, lefts, rights, tops, bottoms, sizes, small):
+                lines.append(PdfLine(number, text[lead:trail], edges, band_top, band_bottom, sizes[0], bold=heavy))
+            for a in (chars, lefts, rights, tops, bottoms, sizes, small, ks):
                 a.clear()
 
         get_unicode, get_box, get_size = raw.FPDFText_GetUnicode, raw.FPDFText_GetCharBox, raw.FPDFText_GetFontSize
@@ -128,7 +142,10 @@ def _page_lines(page, number: int) -> list[PdfLine]:
             if u == 2 or u == 0xFFFE:  # PDFium's marks for a hyphen ending a line: the hyphen itself
                 u = 0x2D
             get_box(handle, k, l, r, b, t)
-            x0, x1, top, bottom = _shown_box(turn, w, h, l.value, r.value, b.value, t.value)
+            if turn:
+                x0, x1, top, bottom = _shown_box(turn, w, h, l.value, r.value, b.value, t.value)
+            else:  # upright: the common case, without a call per character
+                x0, x1, top, bottom = l.value, r.value, h - t.value, h - b.value
             if tops and (top >= band_bottom or bottom <= band_top):
                 # A character wholly below or above the line starts a new one, unless it goes
                 # on rightwards just under or over it: a comma, period or underscore hangs
@@ -150,6 +167,7 @@ def _page_lines(page, number: int) -> list[PdfLine]:
             rights.append(x1)
             tops.append(top)
             bottoms.append(bottom)
+            ks.append(k)
         flush()
         return [_unspaced(ln) for ln in _merge_same_line(lines)]
     finally:
@@ -214,7 +232,7 @@ def _unspaced(ln: PdfLine) -> PdfLine:
     gone = {j for j in spaces if before[j] or after[j]}
     kept = "".join(ch for j, ch in enumerate(text) if j not in gone)
     xs = [x for j, x in enumerate(ln.xs) if j not in gone]  # a space's left edge is its neighbour's right
-    return PdfLine(ln.page, kept, xs, ln.top, ln.bottom, ln.size)
+    return dataclasses.replace(ln, text=kept, xs=xs)
 
 
 def _merge_same_line(lines: list[PdfLine]) -> list[PdfLine]:
@@ -229,7 +247,7 @@ def _merge_same_line(lines: list[PdfLine]) -> list[PdfLine]:
             xs = prev.xs[:-1] + ([prev.x1] if gap else []) + ln.xs
             big = prev if len(prev.text) >= len(ln.text) else ln
             out[-1] = PdfLine(prev.page, prev.text + gap + ln.text, xs, min(prev.top, ln.top),
-                              max(prev.bottom, ln.bottom), big.size)
+                              max(prev.bottom, ln.bottom), big.size, bold=prev.bold and ln.bold)
         else:
             out.append(ln)
     return out
@@ -407,6 +425,25 @@ def _notes_after_runs_on(pages: list[list[PdfLine]], heights: list[float]) -> li
     return out
 
 
+def _bold_headings(flat: list[PdfLine], levels: dict[float, int]) -> set[int]:
+    """``id`` of the lines that are headings by their weight: bold (the font's name says so),
+    at a size that makes no heading, at most :data:`BOLD_HEADING_CHARS` long, not ending as a
+    sentence or question does, and a paragraph of their own (no bold line runs on from or
+    into them)."""
+    out = set()
+    for i, ln in enumerate(flat):
+        if not ln.bold or ln.heading or levels.get(round(ln.size * 2) / 2) or len(ln.text) > BOLD_HEADING_CHARS \
+                or ln.text[-1] in _NOT_A_HEADING_END:
+            continue
+        prev, nxt = flat[i - 1] if i else None, flat[i + 1] if i + 1 < len(flat) else None
+        if prev is not None and prev.bold and prev.page == ln.page and not _paragraph_gap(prev, ln):
+            continue
+        if nxt is not None and nxt.bold and nxt.page == ln.page and not _paragraph_gap(ln, nxt):
+            continue
+        out.add(id(ln))
+    return out
+
+
 def _levels(lines: list[PdfLine], body: float) -> dict[float, int]:
     big = sorted({round(ln.size * 2) / 2 for ln in lines if ln.size >= body * HEADING_RATIO}, reverse=True)
     return {s: min(i + 1, 4) for i, s in enumerate(big)}
@@ -420,8 +457,12 @@ def compose(pages: list[list[PdfLine]], sizes: list[tuple[float, float]], title:
     out = TextBuilder("page", max_chars=limits.max_text_chars)
     prev: PdfLine | None = None
     heading_title = ""
+    by_weight = _bold_headings(flat, levels)
+    bold_level = min(max(levels.values(), default=0) + 1, 6)
+
     def level_of(ln: PdfLine) -> int:
-        return ln.heading or (levels.get(round(ln.size * 2) / 2, 0) if len(ln.text) <= 150 else 0)
+        size_level = levels.get(round(ln.size * 2) / 2, 0) if len(ln.text) <= 150 else 0
+        return ln.heading or size_level or (bold_level if id(ln) in by_weight else 0)
 
     for ln in flat:
         level = level_of(ln)
