@@ -290,6 +290,9 @@ def own(tmp_path_factory):
     return corpus, Searcher(open_index(base / "index"), encoder=enc, tuned=fake_tuned()), report
 
 
+CJK_SPACE_CJK = r"[\u3040-\u30ff\u4e00-\u9fff] [\u3040-\u30ff\u4e00-\u9fff]"
+
+
 def _boxed(path: Path, boxes) -> str:
     """The text PDFium finds inside highlight boxes ``[page, x0, top, x1, bottom]``."""
     import pypdfium2 as pdfium
@@ -339,7 +342,7 @@ def test_answers_from_own_files_quote_clean_text_and_cite_where_it_is(own, quest
         doc = s.index.documents[c["doc_id"]]
         quotes = [doc.text[s0:e0] for s0, e0 in c["quotes"]]
         for q in quotes:  # no contents leaders, line numbers, markup or stray spaces in what is quoted
-            assert not re.search(r"…{3}|\.{4}|```|^\s*[>|]|[\u3040-\u30ff\u4e00-\u9fff] [\u3040-\u30ff\u4e00-\u9fff]", q), q
+            assert not re.search(r"…{3}|\.{4}|```|^\s*[>|]|" + CJK_SPACE_CJK, q), q
         kind = doc.origin.kind
         if kind == "page":  # the page(s) named, never the contents page; the highlight is the quote
             assert re.fullmatch(r"pp?\. \d(–\d)?", c["location"]) and c["location"] != "p. 1" and c["boxes"]
@@ -352,8 +355,9 @@ def test_answers_from_own_files_quote_clean_text_and_cite_where_it_is(own, quest
             shapes = [sh for g in slide.shapes for sh in (g.shapes if g.shape_type == 6 else [g])]
             shown = "".join(sh.text_frame.text for sh in shapes if sh.has_text_frame)
             shown += slide.notes_slide.notes_text_frame.text if slide.has_notes_slide else ""
-            shown += "".join(re.findall(r"<a:t>([^<]*)</a:t>", "".join(  # SmartArt: its diagram data part
-                r.target_part.blob.decode("utf-8") for r in slide.part.rels.values() if r.reltype.endswith("/diagramData"))))
+            diagrams = [r.target_part.blob.decode("utf-8") for r in slide.part.rels.values()
+                        if r.reltype.endswith("/diagramData")]  # SmartArt: its text is in its data part
+            shown += "".join(re.findall(r"<a:t>([^<]*)</a:t>", "".join(diagrams)))
             shown = re.sub(r"\s+", "", shown)
             for q in quotes:
                 assert re.sub(r"\s+", "", q) in shown, (q, c["location"])

@@ -260,7 +260,8 @@ def _decode(data: bytes) -> str:
     """The page's text: by its byte-order mark, else the charset its ``<meta>`` declares (a
     saved page keeps its encoding: Shift_JIS, GB2312, EUC-KR …), else UTF-8, else the
     encoding charset_normalizer finds."""
-    for bom, codec in ((codecs.BOM_UTF8, "utf-8-sig"), (codecs.BOM_UTF16_LE, "utf-16"), (codecs.BOM_UTF16_BE, "utf-16")):
+    boms = ((codecs.BOM_UTF8, "utf-8-sig"), (codecs.BOM_UTF16_LE, "utf-16"), (codecs.BOM_UTF16_BE, "utf-16"))
+    for bom, codec in boms:
         if data.startswith(bom):
             return data.decode(codec, "replace")
     declared = _META_CHARSET.search(data[:4096])
