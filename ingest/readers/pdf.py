@@ -9,7 +9,8 @@ digits aside, in the top or bottom margin of most pages) and page numbers are dr
 lines larger than the body font become Markdown headings (level by size); wrapped lines
 are joined — a hyphen at a line end is removed before a lower-case letter, and nothing is
 put between two CJK characters — while a line that ends early (the next line's first word
-would have fitted) keeps its line break. Pages without text are read by OCR
+would have fitted, by the text's right edge, running headers and footers aside; a CJK line
+that ends a sentence with room for one more character) keeps its line break. Pages without text are read by OCR
 (:mod:`ingest.readers.ocr`) when Tesseract is installed.
 
 Files made elsewhere: the PDF's bookmarks make headings of the lines they name, and so does a
