@@ -12,7 +12,7 @@ slide before it (PowerPoint's "continue on a new slide") continues that section.
 Shapes are read top to bottom, then left to right (groups too), not in drawing order; a
 SmartArt diagram's text, kept in its own data part, is read as a list. A
 slide without a title placeholder, or with an empty one (a blank layout with text boxes),
-takes as its title its topmost text when that is one short line in the upper part of the slide.
+takes as its title the one short line in the upper part of the slide set in the largest font.
 """
 
 from __future__ import annotations
@@ -199,19 +199,19 @@ def _reading_order(shapes) -> list:
 
 
 def _title_box(shapes, slide_height: int):
-    """The text box that serves as the title of a slide without a title placeholder: the
-    topmost shape with text, if its text is one line of at most :data:`TITLE_BOX_CHARS`
-    characters in the top :data:`TITLE_BOX_TOP` of the slide."""
-    texts = [sh for sh in shapes if sh.has_text_frame and sh.text_frame.text.strip()]
-    if not texts:
-        return None
-    top = texts[0]
-    lines = [ln for ln in top.text_frame.text.replace("\v", "\n").splitlines() if ln.strip()]
-    if len(lines) != 1 or len(lines[0].strip()) > TITLE_BOX_CHARS:
-        return None
-    if top.top is None or top.top > TITLE_BOX_TOP * slide_height:
-        return None
-    return top
+    """The text box that serves as the title of a slide without a title placeholder: of the
+    one-line texts of at most :data:`TITLE_BOX_CHARS` characters starting in the top
+    :data:`TITLE_BOX_TOP` of the slide, the one in the largest font (a small label a template
+    puts above the title is not it), the topmost of equals."""
+    candidates = []
+    for sh in shapes:
+        if not sh.has_text_frame or sh.top is None or sh.top > TITLE_BOX_TOP * slide_height:
+            continue
+        lines = [ln for ln in sh.text_frame.text.replace("\v", "\n").splitlines() if ln.strip()]
+        if len(lines) == 1 and len(lines[0].strip()) <= TITLE_BOX_CHARS:
+            sizes = [r.font.size.pt for p in sh.text_frame.paragraphs for r in p.runs if r.font.size is not None]
+            candidates.append((-max(sizes, default=18.0), sh.top, sh))
+    return min(candidates, key=lambda c: c[:2])[2] if candidates else None
 
 
 def read_pptx(data: bytes, limits: Limits) -> Extract:
