@@ -375,7 +375,8 @@ def test_docx_from_other_tools_keeps_outline_headings_accepted_changes_notes_box
     text = got.text
     heads = re.findall(r"^(#+) (.+)$", text, re.M)
     # a custom style with outline level 0, a style based on "Heading 2", a direct outline level 1
-    assert heads == [("#", "検索入門ノート"), ("#", "検索拡張生成の基礎"), ("##", "埋め込みモデル"), ("##", "向量检索")]
+    assert heads == [("#", "検索入門ノート"), ("#", "検索拡張生成の基礎"), ("##", "埋め込みモデル"), ("###", "次元数の注意"),
+                     ("##", "向量检索")]
     assert got.title == "検索入門ノート" and "第3回の講義のまとめ。" in text  # the cover page's content control
     assert "目次" not in text and "検索拡張生成の基礎1" not in text  # the table of contents' is left out
     assert "チャンクの長さは五百文字程度が一般的です。" in text and "百文字五百" not in text  # changes accepted

@@ -138,6 +138,16 @@ def test_contents_label(line, label):
 
 
 @pytest.mark.parametrize(
+    "line, heading",
+    [("次元数の注意", True), ("3. ベクトル検索", True), ("向量检索的原理", True), ("Inverted index", True),
+     ("注意してください。", False), ("什么是RAG？", False), ("手順は次の通り：", False), ("Why BM25?", False),
+     ("とても長い太字の文は見出しではなく強調された本文として扱われるべきであり、六十文字を超える場合は見出しとはみなさないことにする", False)],
+)
+def test_bold_heading(line, heading):
+    assert structure.bold_heading(line) == heading
+
+
+@pytest.mark.parametrize(
     "heading, generic",
     [("はじめに", True), ("まとめ", True), ("結語", True), ("总结", True), ("引言", True),
      ("Conclusion", True), ("contents", True), ("LoRAとは", False), ("注意力机制", False), ("RLHF", False)],
@@ -299,7 +309,8 @@ def test_the_label_check_finds_a_copy(tmp_path):
     assert not _LABEL_PATTERN.search(r'"難点|缺点|问题|挑战"')  # a word list that names 问题 once
 
 
-@pytest.mark.parametrize("name", ["GENERIC_HEADINGS", "CONTENTS_LABEL", "def encoder_key", "def squash", "def names_in",
+@pytest.mark.parametrize("name", ["GENERIC_HEADINGS", "CONTENTS_LABEL", "def bold_heading", "BOLD_HEADING_CHARS",
+                                  "def encoder_key", "def squash", "def names_in",
                                   "def followup_aspect", "_TOO_GENERIC"])
 def test_one_definition(name):
     hits = [str(p.relative_to(ROOT)) for p in _sources()

@@ -33,7 +33,7 @@ from collections import Counter
 from dataclasses import dataclass
 
 from ingest.readers.base import Extract, Limits, ReaderError, TextBuilder, is_cjk, joiner
-from rag.rules.structure import CONTENTS_LABEL
+from rag.rules.structure import CONTENTS_LABEL, bold_heading
 
 MARGIN = 0.08  # share of the page height where running headers and footers sit
 HEADING_RATIO = 1.15  # a line this much larger than the body font is a heading
@@ -47,8 +47,6 @@ _SENTENCE_END = frozenset("。．！？!?")
 _PAGE_REF = re.compile(r"^\S.*\s(?:\d{1,4}|[ivxlc]{1,6})$", re.I)  # a title, a space, a page number
 # A font's name that says it is bold: "…-Bold", "MS-Gothic,Bold", Hiragino's "…-W6".
 _BOLD_FONT = re.compile(r"bold|black|heavy|-w[6-9]$", re.I)
-BOLD_HEADING_CHARS = 60  # a bold line at the body size this short, a paragraph of its own, is a heading
-_NOT_A_HEADING_END = frozenset("。．.！？!?：:、，,;；")
 NOTE_RATIO = 0.9  # footnotes and note marks are set at most this share of the body font size
 _NOTE_MARK = re.compile(r"^(?:\d{1,3}|[*†‡§※]|注\s*\d{1,3}|\(\d{1,3}\)|[\u2460-\u2473])\s*\S")
 _NOTE_REF = frozenset("0123456789*†‡")
@@ -428,13 +426,11 @@ def _notes_after_runs_on(pages: list[list[PdfLine]], heights: list[float]) -> li
 
 def _bold_headings(flat: list[PdfLine], levels: dict[float, int]) -> set[int]:
     """``id`` of the lines that are headings by their weight: bold (the font's name says so),
-    at a size that makes no heading, at most :data:`BOLD_HEADING_CHARS` long, not ending as a
-    sentence or question does, and a paragraph of their own (no bold line runs on from or
-    into them)."""
+    at a size that makes no heading, a paragraph of their own (no bold line runs on from or
+    into them) that reads as a heading (:func:`rag.rules.structure.bold_heading`)."""
     out = set()
     for i, ln in enumerate(flat):
-        if not ln.bold or ln.heading or levels.get(round(ln.size * 2) / 2) or len(ln.text) > BOLD_HEADING_CHARS \
-                or ln.text[-1] in _NOT_A_HEADING_END:
+        if not ln.bold or ln.heading or levels.get(round(ln.size * 2) / 2) or not bold_heading(ln.text):
             continue
         prev, nxt = flat[i - 1] if i else None, flat[i + 1] if i + 1 < len(flat) else None
         if prev is not None and prev.bold and prev.page == ln.page and not _paragraph_gap(prev, ln):

@@ -3,7 +3,8 @@ headings, list paragraphs bullets (numbered lists ``1.``), tables Markdown rows;
 is kept (paragraphs and tables as they come).
 
 A heading is what Word's navigation pane shows as one: a "Heading N"/"Title" style, a style
-based on one, or an outline level (the paragraph's own or its style's). A paragraph's text
+based on one, or an outline level (the paragraph's own or its style's) — or one made by hand,
+a short bold paragraph before one that is not bold (a level below the heading before it). A paragraph's text
 is what Word shows with its tracked changes accepted (insertions in, deletions out), its line
 breaks joined as wrapped lines are (no space between CJK characters); the text
 of a text box anchored in it and of the footnotes it refers to follow it as paragraphs of
@@ -18,6 +19,7 @@ import re
 from io import BytesIO
 
 from ingest.readers.base import Extract, Limits, ReaderError, TextBuilder, joiner, open_zip
+from rag.rules.structure import bold_heading
 
 _HEADING = re.compile(r"^(?:heading|見出し|标题)\s*(\d)$", re.I)
 _W = "{http://schemas.openxmlformats.org/wordprocessingml/2006/main}"
@@ -55,6 +57,23 @@ def _heading_level(paragraph) -> int:
             return min(level + 1, 6) if level < 9 else 0
         style, seen = style.base_style, seen + 1
     return 0
+
+
+def _all_bold(paragraph) -> bool:
+    """Whether every run with text is bold (its own setting, else its paragraph style's)."""
+    style = paragraph.style.font.bold if paragraph.style is not None else None
+    runs = [r for r in paragraph.runs if r.text.strip()]
+    return bool(runs) and all(r.bold if r.bold is not None else bool(style) for r in runs)
+
+
+def _by_hand_heading(paragraph, text: str, nxt, document) -> bool:
+    """A heading made by hand: a short bold paragraph (:func:`rag.rules.structure.bold_heading`)
+    followed by a paragraph that is not bold (one of a run of bold lines is not)."""
+    from docx.text.paragraph import Paragraph
+
+    if not bold_heading(text) or not _all_bold(paragraph):
+        return False
+    return nxt is not None and nxt.tag == f"{_W}p" and not _all_bold(Paragraph(nxt, document))
 
 
 def _kind(paragraph) -> tuple[str, int]:
@@ -169,7 +188,9 @@ def read_docx(data: bytes, limits: Limits) -> Extract:
         out.blank_line()
         out.add(text + "\n\n", n)
 
-    for child in _blocks(document.element.body):
+    blocks = list(_blocks(document.element.body))
+    last_level = 1  # the level of the last heading: a heading made by hand (bold) goes below it
+    for i, child in enumerate(blocks):
         tag = child.tag.rsplit("}", 1)[-1]
         if tag == "p":
             p = Paragraph(child, document)
@@ -179,6 +200,11 @@ def read_docx(data: bytes, limits: Limits) -> Extract:
             if text:
                 n += 1
                 kind, level = _kind(p)
+                if kind == "text" and _by_hand_heading(p, text, blocks[i + 1] if i + 1 < len(blocks) else None,
+                                                       document):
+                    kind, level = "heading", min(last_level + 1, 6)
+                elif kind == "heading":
+                    last_level = level
                 if kind == "heading":
                     out.blank_line()
                     out.add("#" * level + " ", n)

@@ -47,6 +47,22 @@ MD_HEADING = re.compile(r"^(#{1,6})\s+(.+?)\s*#*\s*$")
 NUM_HEADING = re.compile(r"^(\d{1,2}(?:\.\d{1,2})*)\.?\s+(\S.{0,58})$")  # "3.2. Self-Attention"
 # A line that may be a section heading inside a passage: numbered, 「課題1:」, or Markdown.
 SECTION_LINE = re.compile(r"^\s*(?:\d{1,2}(?:\.\d{1,2})*\.?\s+\S|課題\s*\d+\s*[:：]|#)")
+# A heading made by hand: a line set in bold, short, not ending as a sentence, question, list
+# lead-in or clause does (the PDF and Word readers ask this of a bold line of its own).
+BOLD_HEADING_CHARS = 60
+_NOT_A_HEADING_END = frozenset("。．.！？!?：:、，,;；")
+
+
+def bold_heading(text: str) -> bool:
+    """Whether a line set in bold, a paragraph of its own, reads as a heading.
+
+    >>> bold_heading("次元数の注意"), bold_heading("注意してください。"), bold_heading("什么是RAG？")
+    (True, False, False)
+    """
+    text = text.strip()
+    return 0 < len(text) <= BOLD_HEADING_CHARS and text[-1] not in _NOT_A_HEADING_END
+
+
 # The label of a table of contents.
 CONTENTS_LABEL = re.compile(r"^(?:目次|目录|目錄|もくじ|contents|table of contents|toc)$", re.I)
 # Headings that mean nothing without their document (a card's front, a topic name, a title
