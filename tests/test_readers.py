@@ -381,6 +381,8 @@ def test_docx_from_other_tools_keeps_outline_headings_accepted_changes_notes_box
     assert "目次" not in text and "検索拡張生成の基礎1" not in text  # the table of contents' is left out
     assert "チャンクの長さは五百文字程度が一般的です。" in text and "百文字五百" not in text  # changes accepted
     assert "向量检索通过嵌入向量的相似度查找文档。" in text  # a line break between CJK characters joins without a space
+    assert "類似度はcos θ=(a·b)/(|a||b|)で計算する。" in text  # equations, written on one line
+    assert "損失はL=−∑_(i)(y_(i) log (p))で表す。" in text
     # the footnote follows the paragraph that refers to it, inside its section
     note = text.index("Robertson らが1994年に提案した。")
     assert text.index("パラメータk1とbで調整する。") < note < text.index("## 埋め込みモデル")
