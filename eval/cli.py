@@ -6,7 +6,7 @@
     python -m eval squad PATH.json --modes bm25,hybrid,rerank --json  # -> eval/runs/<file name>/
     python -m eval ablations                # analyzers x chunk sizes on the dev halves
     python -m eval tune                     # dense mix, fusion, reranker on the dev halves -> rag/tuned.json
-    python -m eval answers [--calibrate] [--misses]  # the answer benchmark (key points, abstention, support, latency)
+    python -m eval answers [--calibrate] [--misses] [--oracle-first]  # the answer benchmark (key points, abstention, support, latency)
     python -m eval ceiling                  # what the offline features can reach (diagnostic)
     python -m eval signals                  # every offline signal mixed at its best, seed + xling (diagnostic)
     python -m eval scale                    # 1k / 10k / 100k synthetic chunks
@@ -242,6 +242,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--calibrate", action="store_true", help="answers: refit the relevance model on the dev half first")
     p.add_argument("--tune", action="store_true",
                    help="answers: choose the extraction values on the dev half first; drill: tune the grading thresholds")
+    p.add_argument("--oracle-first", action="store_true",
+                   help="answers: also write answers-oracle.md, the figures with the passage holding the key points first")
     p.add_argument("--misses", action="store_true",
                    help="answers: also write answers-misses.md, each dev miss and padded citation with its cause")
     p.add_argument("--out", type=Path, default=None, help="results folder (default eval/results[/quick])")
@@ -287,7 +289,7 @@ def main(argv: list[str] | None = None) -> int:
 
         out = args.out or (RESULTS if args.split in ("test", "all") and limit is None else RUNS / "answers")
         answers(out=out, encoder=args.encoder, split="all" if args.split == "test" else args.split,
-                do_calibrate=args.calibrate, do_tune=args.tune, do_misses=args.misses)
+                do_calibrate=args.calibrate, do_tune=args.tune, do_misses=args.misses, do_oracle=args.oracle_first)
         return 0
     if args.target == "ceiling":
         from eval.ceiling import main as ceiling
