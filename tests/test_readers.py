@@ -401,8 +401,10 @@ def test_pptx_from_other_tools_takes_titles_from_text_boxes_and_reads_shapes_top
     make_fixtures.own_pptx(path)
     got = _read("own.pptx", path)
     text = got.text
-    assert re.findall(r"^## (.+)$", text, re.M) == ["ベクトル検索の仕組み", "什么是HNSW", "RAGの流れ", "検索の三段階"]
+    assert re.findall(r"^## (.+)$", text, re.M) == ["ベクトル検索の仕組み", "什么是HNSW", "RAGの流れ", "検索の三段階",
+                                                   "コサイン類似度"]
     assert "## 検索の三段階\n\n- クエリ解析\n- 候補の検索\n- 並べ替え\n" in text  # SmartArt: its data part's text
+    assert "## コサイン類似度\n\n類似度はcos θ=(a·b)/(|a||b|)で計算する。\n" in text  # an equation's text box
     assert "Slide " not in text and got.title == "ベクトル検索の仕組み"
     assert "## 什么是HNSW\n\n内部资料\n\nHNSW通过分层图查找近邻。\n" in text  # the body drawn before its title
     steps = [text.index(s) for s in ("① 検索", "② 並べ替え", "③ 生成")]

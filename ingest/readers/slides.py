@@ -10,7 +10,8 @@ text in a monospace font is a code block; tables are rows. A slide with the titl
 slide before it (PowerPoint's "continue on a new slide") continues that section.
 
 Shapes are read top to bottom, then left to right (groups too), not in drawing order; a
-SmartArt diagram's text, kept in its own data part, is read as a list. A
+SmartArt diagram's text, kept in its own data part, is read as a list; a text box holding an
+equation (kept in ``mc:AlternateContent``) is read, the equation on one line. A
 slide without a title placeholder, or with an empty one (a blank layout with text boxes),
 takes as its title the one short line in the upper part of the slide set in the largest font.
 """
@@ -19,9 +20,12 @@ from __future__ import annotations
 
 from io import BytesIO
 
+from ingest.readers import omml
 from ingest.readers.base import Extract, Limits, ReaderError, TextBuilder, open_zip
 
 _A = "{http://schemas.openxmlformats.org/drawingml/2006/main}"
+_A14 = "{http://schemas.microsoft.com/office/drawing/2010/main}"
+_MC = "{http://schemas.openxmlformats.org/markup-compatibility/2006}"
 _DGM = "{http://schemas.openxmlformats.org/drawingml/2006/diagram}"
 _R = "{http://schemas.openxmlformats.org/officeDocument/2006/relationships}"
 _MONO = ("courier", "consolas", "menlo", "monaco", "mono", "code")
@@ -58,6 +62,8 @@ def _runs(paragraph) -> tuple[str, bool]:
         tag = child.tag.rsplit("}", 1)[-1]
         if tag == "br":
             pieces.append(("\n", False))
+        elif tag == "m" and child.tag.startswith(_A14):  # an equation (Office Math) in the line
+            pieces.append((omml.text(child), False))
         elif tag in ("r", "fld"):
             t = child.find(f"{_A}t")
             text = t.text if t is not None and t.text else ""
@@ -192,6 +198,21 @@ def _diagram_text(shape) -> list[str]:
     return out
 
 
+def _alternate_shapes(slide) -> list:
+    """Shapes PowerPoint keeps inside ``mc:AlternateContent`` (a text box holding an equation,
+    with a picture of it for older readers), which python-pptx does not list: the first
+    choice's."""
+    from pptx.shapes.shapetree import SlideShapeFactory
+
+    out = []
+    for alt in slide.shapes._spTree.iterchildren(f"{_MC}AlternateContent"):
+        choice = alt.find(f"{_MC}Choice")
+        for el in choice if choice is not None else ():
+            if el.tag.rsplit("}", 1)[-1] in ("sp", "grpSp", "graphicFrame"):
+                out.append(SlideShapeFactory(el, slide.shapes))
+    return out
+
+
 def _reading_order(shapes) -> list:
     """Shapes top to bottom, then left to right (positions python-pptx does not know last)."""
     return sorted(shapes, key=lambda sh: (sh.top if sh.top is not None else 1 << 40,
@@ -229,7 +250,7 @@ def read_pptx(data: bytes, limits: Limits) -> Extract:
     out = TextBuilder("slide", max_chars=limits.max_text_chars)
     first_title = last_title = ""
     for n, slide in enumerate(slides, start=1):
-        shapes = _reading_order(slide.shapes)
+        shapes = _reading_order(list(slide.shapes) + _alternate_shapes(slide))
         title_shape = slide.shapes.title
         if title_shape is None or not title_shape.has_text_frame or not title_shape.text.strip():
             title_shape = _title_box(shapes, deck.slide_height or 6_858_000)

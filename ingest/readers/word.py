@@ -19,6 +19,7 @@ from __future__ import annotations
 import re
 from io import BytesIO
 
+from ingest.readers import omml
 from ingest.readers.base import Extract, Limits, ReaderError, TextBuilder, joiner, open_zip
 from rag.rules.structure import bold_heading
 
@@ -30,8 +31,6 @@ _MC = "{http://schemas.openxmlformats.org/markup-compatibility/2006}"
 _HIDDEN = frozenset({f"{_W}del", f"{_W}moveFrom", f"{_W}instrText", f"{_W}delText", f"{_W}pPr", f"{_W}rPr",
                      f"{_MC}Fallback"})
 _TOC_STYLE = re.compile(r"^toc\s*\d$", re.I)
-_M = "{http://schemas.openxmlformats.org/officeDocument/2006/math}"
-_MATH_LINEAR = frozenset(f"{_M}{k}" for k in ("f", "rad", "sSup", "sSub", "sSubSup", "nary", "d"))
 _NOTE_REFS = {f"{_W}footnoteReference": "footnote", f"{_W}endnoteReference": "endnote"}
 
 
@@ -112,50 +111,10 @@ def _walk(el, out: list[str], boxes: list, notes: list[tuple[str, str]]) -> None
             notes.append((_NOTE_REFS[tag], child.get(f"{_W}id", "")))
         elif tag == f"{_W}txbxContent":
             boxes.extend(child.iter(f"{_W}p"))
-        elif tag == f"{_M}t":
-            out.append(child.text or "")
-        elif tag in _MATH_LINEAR:
-            out.append(_math(child))
+        elif tag in (f"{omml.M}oMathPara", f"{omml.M}oMath"):
+            out.append(omml.text(child))
         else:
             _walk(child, out, boxes, notes)
-
-
-def _math_char(el, name: str, default: str) -> str:
-    """A character an Office Math structure keeps as a property (``m:chr``, ``m:begChr``)."""
-    kind = el.tag.rsplit("}", 1)[-1]
-    found = el.find(f"{_M}{kind}Pr/{_M}{name}")
-    return found.get(f"{_M}val", default) if found is not None else default
-
-
-def _math(el) -> str:
-    """An Office Math structure written on one line: a fraction as ``(a)/(b)``, a power as
-    ``x^(2)``, an index as ``x_(i)``, a root as ``√(x)``, a sum as ``∑_(i)(x)``, brackets
-    with their characters."""
-    def part(name: str) -> str:
-        found = el.find(f"{_M}{name}")
-        out: list[str] = []
-        if found is not None:
-            _walk(found, out, [], [])
-        return "".join(out)
-
-    kind = el.tag.rsplit("}", 1)[-1]
-    if kind == "d":  # brackets: their characters are properties
-        return f"{_math_char(el, 'begChr', '(')}{part('e')}{_math_char(el, 'endChr', ')')}"
-    if kind == "nary":  # a sum or integral
-        sub, sup = part("sub"), part("sup")
-        return (_math_char(el, "chr", "∫") + (f"_({sub})" if sub else "") + (f"^({sup})" if sup else "")
-                + f"({part('e')})")
-    if kind == "f":
-        return f"({part('num')})/({part('den')})"
-    if kind == "rad":
-        degree = part("deg")
-        return f"{degree}√({part('e')})"
-    base = part("e")
-    if kind == "sSup":
-        return f"{base}^({part('sup')})"
-    if kind == "sSub":
-        return f"{base}_({part('sub')})"
-    return f"{base}_({part('sub')})^({part('sup')})"  # sSubSup
 
 
 def _text(el) -> tuple[str, list, list[tuple[str, str]]]:
