@@ -11,13 +11,15 @@ from pathlib import Path
 from rag.context import resolve
 from rag.corpus import stale_documents
 from rag.errors import RagError
+from rag.safety import terminal_json, terminal_text
 from rag.search import MAX_K, MODES, Searcher, check_query
 from rag.shell import EXIT_ERROR, EXIT_OK, EXIT_SOME_FAILED, add_location_options, guarded
 
 
 def _json_line(obj) -> str:
-    """One line of strict JSON (never NaN or Infinity: Hit.to_dict makes them null)."""
-    return json.dumps(obj, ensure_ascii=False, allow_nan=False) + "\n"
+    """One line of strict JSON (never NaN or Infinity: Hit.to_dict makes them null), control
+    characters escaped (:func:`rag.safety.terminal_json`)."""
+    return terminal_json(json.dumps(obj, ensure_ascii=False, allow_nan=False)) + "\n"
 
 
 def _print_hits(query: str, hits, as_json: bool, out) -> None:
@@ -31,9 +33,9 @@ def _print_hits(query: str, hits, as_json: bool, out) -> None:
         c = h.chunk
         stages = " ".join(f"{k}={v:.3f}" for k, v in h.scores.items() if v is not None)
         where = c.section or c.title
-        out.write(f"[{h.rank}] {h.score:.3f}  {c.doc_id} · {where} · {c.lang}  ({stages})\n")
+        out.write(terminal_text(f"[{h.rank}] {h.score:.3f}  {c.doc_id} · {where} · {c.lang}  ({stages})\n"))
         text = " ".join(c.text.split())
-        out.write(f"    {text[:240]}{'…' if len(text) > 240 else ''}\n")
+        out.write(terminal_text(f"    {text[:240]}{'…' if len(text) > 240 else ''}\n"))
         if c.parallel:
             out.write(f"    parallel: {c.parallel}\n")
 
@@ -172,14 +174,14 @@ def _print_answer(answer, as_json: bool, out) -> None:
     if as_json:
         out.write(_json_line(answer.to_dict()))
         return
-    out.write(answer.text.rstrip() + "\n")
+    out.write(terminal_text(answer.text.rstrip() + "\n"))
     for c in answer.citations:
         ch = c.chunk
         page = c.location.label if c.location is not None else ""
         where = " · ".join(x for x in (ch.title, ch.section.split(" > ")[-1] if ch.section else "", page) if x)
-        out.write(f"  [{c.number}] {where} ({ch.doc_id}, {ch.lang}, characters {ch.start}-{ch.end})\n")
+        out.write(terminal_text(f"  [{c.number}] {where} ({ch.doc_id}, {ch.lang}, characters {ch.start}-{ch.end})\n"))
     if answer.note:
-        out.write(f"note: {answer.note}\n")
+        out.write(terminal_text(f"note: {answer.note}\n"))
 
 
 @guarded

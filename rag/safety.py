@@ -152,6 +152,31 @@ def fence(number: int, text: str) -> str:
     return f"<<<PASSAGE [{number}]>>>\n{body.strip()}\n<<<END PASSAGE [{number}]>>>"
 
 
+# --- text printed on a terminal --------------------------------------------------------------
+
+# C0 controls but line feed and tab, DEL, C1 controls (U+009B is a CSI in UTF-8 terminals too)
+# and bidi controls: what starts an escape sequence (colours, the window title, the clipboard
+# through OSC 52, hidden OSC 8 links), overwrites what was printed (\r, \b) or reorders it.
+TERMINAL_CONTROLS = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f" + "".join(sorted(BIDI_CONTROLS)) + "]")
+
+
+def terminal_text(text: str) -> str:
+    """``text`` as a terminal shows it, never as a control sequence: each control character
+    written out (``<U+001B>``), line feeds and tabs kept. Every text line the command line
+    prints from the notes or an endpoint goes through this.
+
+    >>> terminal_text("LoRA\\x1b]0;owned\\x07 \\u202eok\\n")
+    'LoRA<U+001B>]0;owned<U+0007> <U+202E>ok\\n'
+    """
+    return TERMINAL_CONTROLS.sub(lambda m: f"<U+{ord(m.group(0)):04X}>", text)
+
+
+def terminal_json(line: str) -> str:
+    """A JSON text with its control characters as ``\\u`` escapes (``json.dumps`` with
+    ``ensure_ascii=False`` leaves C1 and bidi controls raw): the same value, inert on a terminal."""
+    return TERMINAL_CONTROLS.sub(lambda m: f"\\u{ord(m.group(0)):04x}", line)
+
+
 # --- cells a spreadsheet would execute ----------------------------------------------------------
 
 # OWASP "CSV Injection": a cell starting with = + - @ (or a tab / carriage return before one) is

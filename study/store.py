@@ -42,7 +42,8 @@ MAX_TITLE = 120  # characters of a conversation title
 
 
 class StoreError(RagError):
-    """The progress file cannot be used (corrupt, newer schema, not ours); it was left untouched."""
+    """The progress file cannot be used (corrupt, newer schema, not ours) and was left untouched,
+    or a write to it failed (a full disk, a read-only folder) and changed nothing."""
 
 
 class ProfileError(RagError, ValueError):
@@ -277,13 +278,32 @@ class Store:
         With ``profile_id`` (it writes that profile's rows only), PostgreSQL lets other profiles'
         writes run beside it."""
         conn = self.conn
-        self.backend.begin_write(conn, profile_id)
+        try:
+            self.backend.begin_write(conn, profile_id)
+        except self.backend.errors as e:
+            self._rollback(conn)
+            raise self._not_saved(e) from None
         try:
             yield conn
-        except BaseException:
-            conn.execute("ROLLBACK")
+            conn.execute("COMMIT")
+        except BaseException as e:
+            self._rollback(conn)
+            if isinstance(e, self.backend.errors):  # a full disk, a read-only folder, a lost server
+                raise self._not_saved(e) from None
             raise
-        conn.execute("COMMIT")
+
+    def _rollback(self, conn) -> None:
+        """End the failed transaction, if the engine has not ended it itself (SQLite does on a full
+        disk): a transaction left open would refuse every later write on this connection."""
+        if conn.in_transaction:
+            try:
+                conn.execute("ROLLBACK")
+            except self.backend.errors:
+                pass
+
+    def _not_saved(self, e: BaseException) -> StoreError:
+        return StoreError(f"could not save to the progress store {self.where} ({' '.join(str(e).split())}); "
+                          "nothing was changed")
 
     def close(self) -> None:
         self._conns.close()

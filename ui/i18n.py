@@ -57,6 +57,7 @@ EN = {
     "store.unavailable": "Saved conversations and study progress cannot be opened, so nothing is saved for now. "
     "Questions still work. The file was left untouched: {path}",
     "store.reason": "Why",
+    "store.not_saved": "Not saved: {error}. Try again once the progress store can be written.",
     "mode.auto": "Best for these notes (tuned)",
     "mode.bm25": "Keywords",
     "mode.dense": "Meaning",
@@ -303,6 +304,7 @@ JA = {
     "store.unavailable": "保存された会話と学習の記録を開けないため、今は何も保存されません。質問はできます。"
     "ファイルはそのままです: {path}",
     "store.reason": "理由",
+    "store.not_saved": "保存されていません: {error}。学習の記録に書き込めるようになってから、もう一度お試しください。",
     "mode.auto": "このノートに最適な方法（調整済み）",
     "mode.bm25": "キーワード",
     "mode.dense": "意味",
@@ -537,6 +539,7 @@ ZH = {
     "side.details": "显示详情（分数、耗时）",
     "store.unavailable": "无法打开已保存的对话和学习进度，因此暂时不会保存任何内容。仍然可以提问。文件未被改动：{path}",
     "store.reason": "原因",
+    "store.not_saved": "未保存: {error}。请在学习进度可以写入后重试。",
     "mode.auto": "最适合这些笔记的方式（已调优）",
     "mode.bm25": "关键词",
     "mode.dense": "语义",

@@ -1,0 +1,306 @@
+"""Fault tests, third round: what the first two rounds left open.
+
+A. a progress store that cannot be written (a full disk, a read-only data folder)
+B. notes that hold terminal control sequences, printed by the command line
+C. a question holding text that is not valid Unicode (lone surrogates)
+D. exports written over an earlier file
+
+Every fault ends in one clear line, no traceback, nothing lost, nothing live.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+from datetime import datetime, timedelta, timezone
+
+import pytest
+from test_study_store import card
+
+from study import db, export, schedule
+from study.conversations import Conversations
+from study.store import Store, StoreError
+
+# =========================================================================================
+# A. A progress store that cannot be written
+# =========================================================================================
+
+FULL = "database or disk is full"
+READ_ONLY = "attempt to write a readonly database"
+
+
+class FailingCommit:
+    """A SQLite connection whose next ``fail`` COMMITs fail as they do on a full disk."""
+
+    fail = 0
+
+    def __init__(self, raw):
+        self.raw = raw
+
+    def execute(self, sql, *args):
+        if sql == "COMMIT" and FailingCommit.fail:
+            FailingCommit.fail -= 1
+            raise sqlite3.OperationalError(FULL)
+        return self.raw.execute(sql, *args)
+
+    def __getattr__(self, name):
+        return getattr(self.raw, name)
+
+
+@pytest.fixture
+def full_on_commit(tmp_path, monkeypatch):
+    connect = db.SQLite.connect
+    monkeypatch.setattr(db.SQLite, "connect", lambda self: FailingCommit(connect(self)))
+    FailingCommit.fail = 0
+    s = Store.open(tmp_path / "data")
+    s.sync_cards([card(i) for i in range(1, 3)])
+    yield s
+    s.close()
+
+
+def _rows(s: Store) -> dict[str, list]:
+    c = s.conn
+    tables = ("profiles", "card_states", "reviews", "conversations", "messages")
+    return {t: [tuple(r) for r in c.execute(f"SELECT * FROM {t} ORDER BY 1")] for t in tables}
+
+
+def test_a_commit_that_fails_changes_nothing_and_the_next_write_works(full_on_commit):
+    s = full_on_commit
+    before = _rows(s)
+    FailingCommit.fail = 1
+    with pytest.raises(StoreError) as e:
+        s.add_profile("ana")
+    msg = str(e.value)
+    assert FULL in msg and str(s.where) in msg and "nothing was changed" in msg and "\n" not in msg, msg
+    assert not s.conn.in_transaction  # the failed transaction is not left open on this thread's connection
+    assert _rows(s) == before
+    assert s.add_profile("bob").name == "bob"  # room again: the next write is saved
+    assert [p.name for p in s.profiles()] == ["bob"]
+
+
+def test_a_full_disk_inside_a_transaction_is_named_as_such(tmp_path):
+    """SQLite rolls a transaction back itself on SQLITE_FULL; the error is still the full disk,
+    not the failed ROLLBACK that follows it."""
+    with Store.open(tmp_path / "data") as s:
+        pid = s.add_profile("ana").id
+        convs = Conversations(s)
+        conv = convs.add(pid, "first")
+        before = _rows(s)
+        pages = s.conn.execute("PRAGMA page_count").fetchone()[0]
+        s.conn.execute(f"PRAGMA max_page_count = {pages}")  # no page more: a full disk for SQLite
+        with pytest.raises(StoreError, match=FULL):
+            convs.add_message(pid, conv.id, {"answer": "x" * 200_000})
+        assert _rows(s) == before and not s.conn.in_transaction
+        s.conn.execute("PRAGMA max_page_count = 1073741823")
+        convs.add_message(pid, conv.id, {"answer": "saved"})
+        assert convs.messages(pid, conv.id) == [{"answer": "saved"}]
+
+
+@pytest.fixture
+def refusing(tmp_path, monkeypatch):
+    """A store with learner "ana" (one rating, one conversation) whose writes are then refused
+    as on a read-only data folder."""
+    s = Store.open(tmp_path / "data")
+    s.sync_cards([card(i) for i in range(1, 3)])
+    pid = s.add_profile("ana").id
+    schedule.review(s, pid, "qa:d.md#Q1", "good", scheduler=schedule.make_scheduler(fuzz=False))
+    conv = Conversations(s).add(pid, "kept")
+    good = tmp_path / "good.json"
+    export.write_progress(good, s, "ana")
+
+    def refuse(self, conn, profile_id=None):
+        raise sqlite3.OperationalError(READ_ONLY)
+
+    monkeypatch.setattr(db.SQLite, "begin_write", refuse)
+    yield s, pid, conv.id, good
+    s.close()
+
+
+def test_every_write_to_a_read_only_store_is_one_store_error(refusing):
+    s, pid, conv_id, good = refusing
+    before = _rows(s)
+    writes = {
+        "rating": lambda: schedule.review(s, pid, "qa:d.md#Q2", "good"),
+        "import": lambda: export.import_progress(s, "newcomer", good),
+        "profile": lambda: s.add_profile("bob"),
+        "conversation": lambda: Conversations(s).add(pid, "new"),
+        "message": lambda: Conversations(s).add_message(pid, conv_id, {"a": 1}),
+        "delete": lambda: Conversations(s).delete(pid, conv_id),
+        "sync": lambda: s.sync_cards([card(3)]),
+    }
+    for name, write in writes.items():
+        with pytest.raises(StoreError) as e:
+            write()
+        msg = str(e.value)
+        assert READ_ONLY in msg and "could not save" in msg and "\n" not in msg, (name, msg)
+    assert _rows(s) == before
+
+
+def test_the_study_command_says_the_store_cannot_be_written_in_one_line(refusing, capsys):
+    from study.cli import main
+
+    s, _, _, good = refusing
+    code = main(["import", str(good), "--profile", "bob", "--data", str(s.path.parent), "--index", "no-index"])
+    err = capsys.readouterr().err.strip()
+    assert code == 2 and err.startswith("error:") and READ_ONLY in err and len(err.splitlines()) == 1, err
+
+
+# --- the app ------------------------------------------------------------------------------
+
+from test_faults import ask_app, built, corpus, fake_app, shown  # noqa: E402,F401  (fixtures)
+
+NOT_SAVED = "Not saved"
+
+
+def _refuse_writes(monkeypatch, why: str = READ_ONLY) -> None:
+    def refuse(self, conn, profile_id=None):
+        raise sqlite3.OperationalError(why)
+
+    monkeypatch.setattr(db.SQLite, "begin_write", refuse)
+
+
+def _said(at) -> list[str]:
+    return shown(at.error) + shown(at.warning)
+
+
+def test_the_app_says_a_rating_was_not_saved(fake_app, monkeypatch):
+    at = fake_app
+    at.session_state["goto"] = "flashcards"
+    at.run()
+    at.button(key="fc-show").click().run()
+    _refuse_writes(monkeypatch, FULL)
+    at.button(key="rate-good").click().run()
+    assert not at.exception, at.exception
+    said = _said(at)
+    assert any(NOT_SAVED in m and "disk is full" in m for m in said), said
+    assert at.button(key="rate-good")  # the card is still there to rate again
+
+
+def test_the_app_says_an_import_was_not_saved(fake_app, monkeypatch):
+    at = fake_app
+    at.session_state["goto"] = "export"
+    at.run()
+    _refuse_writes(monkeypatch)
+    data = {"format": "studyrag-progress", "version": 1, "profile": "x", "states": [], "reviews": []}
+    at.file_uploader[0].set_value([("p.json", json.dumps(data).encode(), "application/json")]).run()
+    at.button(key="exp-import").click().run()
+    assert not at.exception, at.exception
+    errors = shown(at.error)
+    assert any("not imported" in m and "readonly" in m for m in errors), errors
+
+
+def test_the_app_answers_but_says_the_conversation_was_not_saved(fake_app):
+    at = fake_app
+    ask_app(at, "LoRAとQLoRAの違いは？")
+    assert not at.exception, at.exception
+    assert not any(NOT_SAVED in m for m in _said(at))
+    with pytest.MonkeyPatch.context() as mp:
+        _refuse_writes(mp, FULL)
+        ask_app(at, "温度パラメータの役割は？")
+    assert not at.exception, at.exception
+    assert any("studyrag-answer" in m.value and "温度" in m.value for m in at.markdown)  # answered all the same
+    said = _said(at)
+    assert any(NOT_SAVED in m and "disk is full" in m for m in said), said
+    ask_app(at, "What is reciprocal rank fusion?")  # room again: this turn is saved
+    assert not at.exception, at.exception
+    assert sum(NOT_SAVED in m for m in _said(at)) == 1  # the warning stays with the one turn not saved
+
+
+def test_the_app_says_a_conversation_was_not_deleted(fake_app, monkeypatch):
+    at = fake_app
+    ask_app(at, "LoRAとQLoRAの違いは？")
+    _refuse_writes(monkeypatch)
+    next(b for b in at.button if b.key and b.key.startswith("del-chat-")).click().run()
+    assert not at.exception, at.exception
+    said = _said(at)
+    assert any(NOT_SAVED in m for m in said), said
+    assert [b for b in at.button if b.key and b.key.startswith("chat-")]  # still listed: it is still there
+
+
+# =========================================================================================
+# B. Terminal control sequences in the notes
+# =========================================================================================
+
+# ESC sequences that clear the screen, set the window title, write the clipboard (OSC 52) and
+# make a hidden hyperlink (OSC 8); a bell, backspaces and a carriage return that overwrite what
+# was printed; a C1 CSI; a right-to-left override.
+TERMINAL_NOTE = (
+    "# Terminal escapes\n\n"
+    "Escape codes colour terminal output.\x1b]8;;http://evil.example\x07LoRA adapters\x1b]8;;\x07 explained. "
+    "The sequence \x1b[2J\x1b[H clears the screen.\x1b]52;c;ZXZpbA==\x07 LoRA adapters are small.\x1b]0;owned\x07\n\n"
+    "Bell\x07 and backspace\x08\x08\x08 and carriage return\rOVERWRITTEN LoRA text \x9b31m red \u202eesrever.\n"
+)
+CONTROLS = [chr(c) for c in (*range(0x00, 0x09), *range(0x0B, 0x20), *range(0x7F, 0xA0))] + ["\u202e"]
+
+
+@pytest.fixture(scope="module")
+def terminal_index(tmp_path_factory):
+    from conftest import SMALL_CORPUS, FakeEncoder, write_corpus
+
+    from ingest.pipeline import ingest
+
+    base = tmp_path_factory.mktemp("terminal")
+    corpus = write_corpus(base / "corpus", {**SMALL_CORPUS, "terminal.md": TERMINAL_NOTE})
+    ingest(corpus, base / "index", encoder=FakeEncoder())
+    return corpus, base / "index"
+
+
+@pytest.fixture
+def rag_cli(terminal_index, monkeypatch, capsys):
+    """``main(argv) -> (exit code, stdout, stderr)`` of ``python -m rag`` over the index."""
+    from conftest import FakeEncoder, fake_tuned
+
+    import rag.cli
+    import rag.search
+    from rag.encoders import register_encoder
+
+    corpus, index = terminal_index
+    register_encoder("fake-ngram-64", FakeEncoder)
+    monkeypatch.setattr(rag.search, "load_tuned", lambda encoder_id, *a, **k: fake_tuned())
+
+    def run(*argv: str):
+        code = rag.cli.main([*argv, "--index", str(index), "--corpus", str(corpus)])
+        out = capsys.readouterr()
+        return code, out.out, out.err
+
+    yield run
+    register_encoder("fake-ngram-64", None)
+
+
+def _controls(text: str) -> list[str]:
+    return sorted({c for c in text if c in CONTROLS})
+
+
+@pytest.mark.parametrize("argv", [("search", "LoRA adapters terminal escapes", "--k", "3"),
+                                  ("ask", "What clears the screen?"), ("ask", "What are LoRA adapters?")])
+def test_text_output_prints_no_control_sequence_from_the_notes(rag_cli, argv):
+    code, out, err = rag_cli(*argv)
+    assert code == 0, err
+    assert "terminal.md" in out or "Terminal escapes" in out, out  # the note is shown ...
+    assert _controls(out + err) == [], out  # ... with its control characters written out, never sent
+    assert "<U+001B>" in out, out
+
+
+def test_json_output_escapes_control_characters_and_keeps_the_text(rag_cli):
+    code, out, err = rag_cli("search", "LoRA adapters terminal escapes", "--k", "3", "--json")
+    assert code == 0, err
+    assert _controls(out) == [], out
+    hit = next(h for h in json.loads(out)["hits"] if h["doc_id"] == "terminal.md")
+    assert "\x1b]52;c;" in hit["text"] and "\x9b31m" in hit["text"]  # JSON readers get the text exactly
+
+
+def test_study_cards_print_no_control_sequence(terminal_index, capsys, tmp_path):
+    from conftest import FakeEncoder
+
+    from rag.encoders import register_encoder
+    from study.cli import main
+
+    _, index = terminal_index
+    register_encoder("fake-ngram-64", FakeEncoder)
+    try:
+        for argv in (["cards"], ["cards", "--json"]):
+            assert main([*argv, "--index", str(index), "--data", str(tmp_path / "data")]) == 0
+            out = capsys.readouterr().out
+            assert "Terminal escapes" in out and _controls(out) == [], out
+    finally:
+        register_encoder("fake-ngram-64", None)
