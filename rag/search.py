@@ -9,6 +9,7 @@ tuned values (fusion weights, dense mix, reranker, default mode) come from one f
 from __future__ import annotations
 
 import dataclasses
+import re
 import time
 from collections import OrderedDict
 from collections.abc import Callable, Collection, Sequence
@@ -55,11 +56,18 @@ def is_empty_question(text: str) -> bool:
     return not has_content(text)
 
 
+_SURROGATE = re.compile("[\ud800-\udfff]")  # a str holds one only unpaired: not encodable as UTF-8
+
+
 def check_query(query: str) -> str:
     """Return the stripped query or raise :class:`QueryError`."""
     if not isinstance(query, str):
         raise QueryError(f"query must be text, got {type(query).__name__}")
     q = query.strip()
+    bad = _SURROGATE.search(q)
+    if bad:  # cannot be encoded for the analyzers or the encoder; argv's undecodable bytes arrive as these
+        raise QueryError(f"query is not valid text: it holds U+{ord(bad.group()):04X} at character {bad.start() + 1:,}, "
+                         "half of a character (bytes that were not UTF-8?); type it again")
     if is_empty_question(q):
         raise QueryError("query is empty: type a question or keywords (it has no letters, digits or CJK characters)")
     if len(q) > MAX_QUERY_CHARS:

@@ -10,11 +10,14 @@ Every fault ends in one clear line, no traceback, nothing lost, nothing live.
 
 from __future__ import annotations
 
+import errno
 import json
+import os
 import sqlite3
 from datetime import datetime, timedelta, timezone
 
 import pytest
+from test_faults2 import deck  # noqa: F401  (fixture)
 from test_study_store import card
 
 from study import db, export, schedule
@@ -304,3 +307,111 @@ def test_study_cards_print_no_control_sequence(terminal_index, capsys, tmp_path)
             assert "Terminal escapes" in out and _controls(out) == [], out
     finally:
         register_encoder("fake-ngram-64", None)
+
+
+# =========================================================================================
+# C. A question that is not valid Unicode
+# =========================================================================================
+
+
+@pytest.mark.parametrize("text", ["LoRA\ud800とは", "\udc00\ud800LoRA", "温度\udcffパラメータ"])
+def test_a_question_with_a_lone_surrogate_is_a_query_error(small_searcher, text):
+    from rag.answer import ask
+    from rag.errors import QueryError
+    from rag.search import check_query
+
+    for call in (check_query, small_searcher.search, lambda q: ask(small_searcher, q)):
+        with pytest.raises(QueryError, match=r"not valid text.*U\+D[8-9A-F][0-9A-F]{2} at character \d"):
+            call(text)
+
+
+def test_a_question_of_undecodable_bytes_is_one_error_line(rag_cli):
+    # what `rag ask $'LoRA\xff'` passes: Python decodes argv's bad bytes to lone surrogates
+    code, out, err = rag_cli("ask", "LoRA\udcffとは")
+    assert code == 2 and out == "" and err.strip().startswith("error: query is not valid text"), err
+    assert len(err.strip().splitlines()) == 1 and "codec" not in err, err
+
+
+# =========================================================================================
+# D. Exports written over an earlier file
+# =========================================================================================
+
+
+class FillsUp:
+    """A file opened for writing on a disk with ``room`` bytes left: the write that passes it
+    writes what fits and fails with ENOSPC, as the operating system does."""
+
+    def __init__(self, raw, room: int):
+        self.raw, self.room = raw, room
+
+    def write(self, data):
+        if len(data) > self.room:
+            self.raw.write(data[: self.room])
+            self.raw.flush()
+            self.room = 0
+            raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+        self.room -= len(data)
+        return self.raw.write(data)
+
+    def __getattr__(self, name):
+        return getattr(self.raw, name)
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.raw.close()
+
+
+@pytest.fixture
+def disk_full(monkeypatch, tmp_path):
+    """Files opened for writing under ``tmp_path / "out"`` fill the disk after 50 bytes."""
+    import builtins
+    import io
+
+    out = tmp_path / "out"
+    out.mkdir()
+    real = io.open
+
+    def opener(file, mode="r", *args, **kwargs):
+        f = real(file, mode, *args, **kwargs)
+        inside = isinstance(file, (str, os.PathLike)) and str(out) in os.fspath(file)
+        return FillsUp(f, 50) if inside and any(m in mode for m in "wax") else f
+
+    monkeypatch.setattr(io, "open", opener)
+    monkeypatch.setattr(builtins, "open", opener)
+    return out
+
+
+@pytest.mark.parametrize("kind", ["progress", "csv", "anki"])
+def test_an_export_that_fills_the_disk_leaves_the_earlier_file_whole(deck, disk_full, kind):
+    s, _, _ = deck
+    path = disk_full / f"ana.{kind}"
+    earlier = b"the export made last week, which must survive\n" * 20
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT)  # (written whole, below the full disk's open)
+    os.write(fd, earlier)
+    os.close(fd)
+    cards, states = export.deck_for_export(s, "ana")
+    write = {"progress": lambda: export.write_progress(path, s, "ana"),
+             "csv": lambda: export.write_csv(path, cards, states),
+             "anki": lambda: export.write_anki(path, cards, states, profile="ana")}[kind]
+    with pytest.raises(OSError) as e:
+        write()
+    assert e.value.errno == errno.ENOSPC
+    assert path.read_bytes() == earlier
+    assert sorted(p.name for p in disk_full.iterdir()) == [path.name]  # nothing half-written left beside it
+
+
+@pytest.mark.parametrize("kind", ["progress", "csv", "anki"])
+def test_an_export_replaces_the_earlier_file(deck, tmp_path, kind):
+    s, _, _ = deck
+    path = tmp_path / f"ana.{kind}"
+    path.write_bytes(b"old")
+    cards, states = export.deck_for_export(s, "ana")
+    {"progress": lambda: export.write_progress(path, s, "ana"),
+     "csv": lambda: export.write_csv(path, cards, states),
+     "anki": lambda: export.write_anki(path, cards, states, profile="ana")}[kind]()
+    assert path.read_bytes() != b"old" and sorted(p.name for p in tmp_path.iterdir()) == sorted(
+        p.name for p in tmp_path.iterdir() if not p.name.startswith(".")), list(tmp_path.iterdir())
+    if kind == "progress":
+        assert export.read_progress(path)[0]  # the state of card 1 is in it
