@@ -312,6 +312,11 @@ def read_progress(path: str | Path, *, now: float | None = None) -> tuple[list[C
     try:
         states = [_state(s, f"states[{i}]", now) for i, s in enumerate(_list(data, "states"))]
         reviews = [_review(r, f"reviews[{i}]", now) for i, r in enumerate(_list(data, "reviews"))]
+        first: dict[str, int] = {}
+        for i, st in enumerate(states):  # a card has one state: which of two to take is not ours to guess
+            j = first.setdefault(st.card_id, i)
+            if j != i:
+                raise validate.BadValue(f"states[{i}] is a second state of card {st.card_id!r} (states[{j}])")
     except validate.BadValue as e:
         raise ImportFileError(f"{path} was not imported, an entry is malformed: {e}") from None
     return states, reviews

@@ -483,3 +483,23 @@ def test_bracketed_numbers_in_a_note_reach_the_endpoint_as_text_not_markers(prom
     body = sent.split("<<<PASSAGE [1]>>>")[1].split("<<<END PASSAGE [1]>>>")[0]
     assert "Attention weighs" in body, sent
     assert "[7]" not in body and "[1]" not in body and "［7］" in body and "Sources: ［1］" in body, body
+
+
+# =========================================================================================
+# F. A progress file that names one card twice
+# =========================================================================================
+
+
+def test_a_progress_file_with_two_states_of_one_card_is_refused_whole(deck, tmp_path):
+    from test_faults2 import _tables
+
+    s, _, good = deck
+    other = {**good["states"][0], "due": good["states"][0]["due"] + 86400}
+    f = tmp_path / "twice.json"
+    f.write_text(json.dumps({**good, "states": [good["states"][0], other]}), encoding="utf-8")
+    before = _tables(s)
+    with pytest.raises(export.ImportFileError) as e:
+        export.import_progress(s, "newcomer", f)
+    msg = str(e.value)
+    assert str(f) in msg and "states[1]" in msg and "qa:d.md#Q1" in msg and "states[0]" in msg, msg
+    assert _tables(s) == before
