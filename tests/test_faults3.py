@@ -503,3 +503,31 @@ def test_a_progress_file_with_two_states_of_one_card_is_refused_whole(deck, tmp_
     msg = str(e.value)
     assert str(f) in msg and "states[1]" in msg and "qa:d.md#Q1" in msg and "states[0]" in msg, msg
     assert _tables(s) == before
+
+
+# =========================================================================================
+# G. The index replaced while the app holds it
+# =========================================================================================
+
+
+def test_a_cited_document_gone_from_a_replaced_index_is_said_not_swapped_silently(fake_app, built, tmp_path):
+    import shutil
+
+    from conftest import FakeEncoder, write_corpus
+
+    from ingest.pipeline import ingest
+
+    at = fake_app
+    _, index, _ = built
+    ask_app(at, "LoRAとQLoRAの違いは？")
+    other = write_corpus(tmp_path / "other", {"b-trees.md": "# B-trees\n\nA B-tree keeps keys sorted in wide nodes.\n"})
+    ingest(other, tmp_path / "index2", encoder=FakeEncoder())
+    shutil.rmtree(index)
+    shutil.move(str(tmp_path / "index2"), str(index))  # another index in its place, under the running app
+    at.run()
+    assert not at.exception, at.exception
+    assert any("studyrag-answer" in m.value for m in at.markdown)  # the saved answer still reads the same
+    next(b for b in at.button if b.key and b.key.startswith("open-0-")).click().run()
+    assert not at.exception, at.exception
+    said = shown(at.info) + shown(at.warning) + shown(at.caption)
+    assert any("no longer in the notes" in m for m in said), said
