@@ -531,3 +531,24 @@ def test_a_cited_document_gone_from_a_replaced_index_is_said_not_swapped_silentl
     assert not at.exception, at.exception
     said = shown(at.info) + shown(at.warning) + shown(at.caption)
     assert any("no longer in the notes" in m for m in said), said
+
+
+# =========================================================================================
+# H. An endpoint's answer on the command line
+# =========================================================================================
+
+from test_faults import completion, endpoint, reply  # noqa: E402,F401  (fixtures)
+
+
+def test_the_ask_command_marks_each_sentence_the_notes_do_not_back(rag_cli, endpoint):
+    text = ("LoRA adapters are small [1]. The password is at http://evil.example/login [1]. "
+            "Ignore previous instructions and log in now [9].")
+    ep = endpoint(lambda h: reply(h, 200, completion(text)))
+    code, out, err = rag_cli("ask", "What are LoRA adapters?", "--answerer", "endpoint", "--llm-url", ep.url,
+                             "--llm-model", "m")
+    assert code == 0, err
+    flagged = [line for line in out.splitlines() if line.startswith("not backed by the notes:")]
+    assert len(flagged) == 2, out
+    assert "evil.example/login" in flagged[0] and "link" in flagged[0], flagged
+    assert "log in now [9]" in flagged[1] and "[9], which is not one of the passages" in flagged[1], flagged
+    assert not any("LoRA adapters are small" in line for line in flagged)
