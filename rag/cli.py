@@ -66,11 +66,16 @@ def search_parser() -> argparse.ArgumentParser:
 
 
 def _read_batch(path: Path) -> list[tuple[int, str]]:
-    """``(line number, query)`` for every non-blank line; blank lines are reported on stderr."""
+    """``(line number, query)`` for every non-blank line; blank lines are reported on stderr.
+    Line numbers are the file's own: lines end at ``\\n`` (or ``\\r\\n``) only, not at the form
+    feeds and Unicode separators ``str.splitlines`` also cuts at."""
     try:
-        lines = path.read_text(encoding="utf-8").splitlines()
+        text = path.read_text(encoding="utf-8")
     except (OSError, UnicodeDecodeError) as e:
         raise RagError(f"cannot read batch file {path}: {e}") from None
+    lines = [line.removesuffix("\r") for line in text.split("\n")]
+    if lines and lines[-1] == "":
+        lines.pop()
     queries = [(n, line.strip()) for n, line in enumerate(lines, start=1) if line.strip()]
     if not queries:
         raise RagError(f"batch file {path} has no queries")

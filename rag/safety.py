@@ -157,8 +157,11 @@ def fence(number: int, text: str) -> str:
 
 # C0 controls but line feed and tab, DEL, C1 controls (U+009B is a CSI in UTF-8 terminals too)
 # and bidi controls: what starts an escape sequence (colours, the window title, the clipboard
-# through OSC 52, hidden OSC 8 links), overwrites what was printed (\r, \b) or reorders it.
-TERMINAL_CONTROLS = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f" + "".join(sorted(BIDI_CONTROLS)) + "]")
+# through OSC 52, hidden OSC 8 links), overwrites what was printed (\r, \b) or reorders it;
+# the line and paragraph separators (JSON Lines readers split lines at them); and lone surrogates
+# (undecodable input bytes), which no UTF-8 output can hold.
+TERMINAL_CONTROLS = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f\u2028\u2029\ud800-\udfff"
+                               + "".join(sorted(BIDI_CONTROLS)) + "]")
 
 
 def terminal_text(text: str) -> str:

@@ -552,3 +552,18 @@ def test_the_ask_command_marks_each_sentence_the_notes_do_not_back(rag_cli, endp
     assert "evil.example/login" in flagged[0] and "link" in flagged[0], flagged
     assert "log in now [9]" in flagged[1] and "[9], which is not one of the passages" in flagged[1], flagged
     assert not any("LoRA adapters are small" in line for line in flagged)
+
+
+def test_batch_error_records_name_the_files_own_line(rag_cli, tmp_path):
+    batch = tmp_path / "queries.txt"
+    # line 1 holds a LINE SEPARATOR (U+2028) and a form feed: still one line of the file
+    batch.write_text("LoRA\u2028adapters\x0cterminal\r\n" + "LoRA " * 500 + "\r\nWhat clears the screen?\r\n",
+                     encoding="utf-8", newline="")
+    for command in ("search", "ask"):
+        code, out, err = rag_cli(command, "--batch", str(batch), "--json")
+        records = [json.loads(line) for line in out.splitlines()]  # (U+2028 is escaped: one record a line)
+        assert code == 1 and len(records) == 3, (out, err)
+        bad = records[1]
+        assert bad["line"] == 2 and bad["error"].startswith("query is 2,499 characters"), bad
+        assert "line" not in records[0] and "line" not in records[2], records  # answered: no error record
+        assert "1 of 3" in err, err
