@@ -567,3 +567,28 @@ def test_batch_error_records_name_the_files_own_line(rag_cli, tmp_path):
         assert bad["line"] == 2 and bad["error"].startswith("query is 2,499 characters"), bad
         assert "line" not in records[0] and "line" not in records[2], records  # answered: no error record
         assert "1 of 3" in err, err
+
+
+def _no_temp_room(*args, **kwargs):
+    raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC), "/tmp/tmpabc")
+
+
+def test_the_export_page_on_a_full_disk_says_so_and_keeps_the_import(fake_app):
+    import tempfile
+
+    at = fake_app
+    at.session_state["goto"] = "export"
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(tempfile, "TemporaryDirectory", _no_temp_room)
+        at.run()
+        assert not at.exception, at.exception
+        errors = shown(at.error)
+        assert errors and all("No space left on device" in m for m in errors), errors
+        data = {"format": "studyrag-progress", "version": 1, "profile": "x", "states": [], "reviews": []}
+        at.file_uploader[0].set_value([("p.json", json.dumps(data).encode(), "application/json")]).run()
+        at.button(key="exp-import").click().run()
+        assert not at.exception, at.exception
+        assert any("not imported" in m and "No space left" in m for m in shown(at.error)), shown(at.error)
+    at.run()  # room again: the three downloads are back
+    assert not at.exception and not [m for m in shown(at.error) if "could not be made" in m], shown(at.error)
+    assert len(at.get("download_button")) == 3

@@ -260,6 +260,7 @@ EN = {
     "exp.import_button": "Import",
     "exp.imported": "Imported {taken} card states and {reviews} reviews; {kept} newer states were kept.",
     "exp.unknown": "{n} cards in the file are not in your notes and were skipped.",
+    "exp.write_failed": "{file} could not be made: {error}",
     "exp.refused": "This file was not imported, and your progress is unchanged: {reason}",
 }
 
@@ -497,6 +498,7 @@ JA = {
     "exp.import_button": "インポート",
     "exp.imported": "カードの状態{taken}件と復習{reviews}件を取り込みました。より新しい状態{kept}件はそのままです。",
     "exp.unknown": "ファイル内の{n}枚のカードはノートにないため飛ばしました。",
+    "exp.write_failed": "{file} を作れませんでした: {error}",
     "exp.refused": "このファイルは取り込まず、学習の記録は変わっていません: {reason}",
 }
 
@@ -728,6 +730,7 @@ ZH = {
     "exp.import_button": "导入",
     "exp.imported": "已导入{taken}张卡片的状态和{reviews}条复习记录；保留了{kept}个更新的状态。",
     "exp.unknown": "文件中有{n}张卡片不在你的笔记里，已跳过。",
+    "exp.write_failed": "无法生成 {file}: {error}",
     "exp.refused": "没有导入这个文件，你的学习进度保持不变: {reason}",
 }
 
