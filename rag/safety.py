@@ -50,6 +50,23 @@ def reveal(text: str) -> str:
     return "".join(f"<U+{ord(c):04X}>" if invisible(c) else c for c in text)
 
 
+_SURROGATE = re.compile("[\ud800-\udfff]")  # in a str only ever unpaired: half of a character
+
+
+def invalid_text(text: str) -> str:
+    """Why ``text`` is not valid Unicode ("" when it is): a lone surrogate, which undecodable
+    input bytes become (``sys.argv``), cannot be encoded for an analyzer, an encoder or output.
+
+    >>> invalid_text("LoRA\\udcffとは"), invalid_text("LoRAとは")
+    ('it holds U+DCFF at character 5, half of a character (bytes that were not UTF-8?); type it again', '')
+    """
+    m = _SURROGATE.search(text)
+    if m is None:
+        return ""
+    return (f"it holds U+{ord(m.group()):04X} at character {m.start() + 1:,}, half of a character "
+            "(bytes that were not UTF-8?); type it again")
+
+
 def has_content(text: str) -> bool:
     """Whether ``text`` holds a letter, a digit or a CJK character once invisible and control
     characters are removed (emoji, symbols and punctuation alone are not a question).

@@ -9,7 +9,6 @@ tuned values (fusion weights, dense mix, reranker, default mode) come from one f
 from __future__ import annotations
 
 import dataclasses
-import re
 import time
 from collections import OrderedDict
 from collections.abc import Callable, Collection, Sequence
@@ -26,7 +25,7 @@ from rag.index import Index
 from rag.lang import detect_lang
 from rag.rules.script import notes_languages
 from rag.rerank import CrossEncoderReranker, FeatureReranker, Reranker
-from rag.safety import has_content
+from rag.safety import has_content, invalid_text
 from rag.text import distinctive_terms, search_text, squash
 from rag.tuned import MODES, Tuned, load_tuned
 from rag.types import Chunk, Hit, Query
@@ -56,18 +55,14 @@ def is_empty_question(text: str) -> bool:
     return not has_content(text)
 
 
-_SURROGATE = re.compile("[\ud800-\udfff]")  # a str holds one only unpaired: not encodable as UTF-8
-
-
 def check_query(query: str) -> str:
     """Return the stripped query or raise :class:`QueryError`."""
     if not isinstance(query, str):
         raise QueryError(f"query must be text, got {type(query).__name__}")
     q = query.strip()
-    bad = _SURROGATE.search(q)
-    if bad:  # cannot be encoded for the analyzers or the encoder; argv's undecodable bytes arrive as these
-        raise QueryError(f"query is not valid text: it holds U+{ord(bad.group()):04X} at character {bad.start() + 1:,}, "
-                         "half of a character (bytes that were not UTF-8?); type it again")
+    why = invalid_text(q)
+    if why:
+        raise QueryError(f"query is not valid text: {why}")
     if is_empty_question(q):
         raise QueryError("query is empty: type a question or keywords (it has no letters, digits or CJK characters)")
     if len(q) > MAX_QUERY_CHARS:

@@ -592,3 +592,11 @@ def test_the_export_page_on_a_full_disk_says_so_and_keeps_the_import(fake_app):
     at.run()  # room again: the three downloads are back
     assert not at.exception and not [m for m in shown(at.error) if "could not be made" in m], shown(at.error)
     assert len(at.get("download_button")) == 3
+
+
+def test_a_drill_answer_with_a_lone_surrogate_is_one_clear_error(small_searcher):
+    from rag.errors import RagError
+    from study.drill import drill
+
+    with pytest.raises(RagError, match=r"answer is not valid text: it holds U\+D800 at character 5"):
+        drill(small_searcher, "LoRAとQLoRAの違いは？", "LoRA\ud800は低ランク行列を使います。")
