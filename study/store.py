@@ -39,6 +39,9 @@ DB_NAME = "study.sqlite3"
 APPLICATION_ID = db.WRITE_LOCK  # "SRST": marks the file (or schema) as a StudyRAG study store
 MAX_PROFILE_NAME = 80
 MAX_TITLE = 120  # characters of a conversation title
+# SQLite results that say the disk or the folder failed, not that the file is damaged
+_CANNOT_USE = ("SQLITE_FULL", "SQLITE_READONLY", "SQLITE_CANTOPEN", "SQLITE_IOERR", "SQLITE_BUSY", "SQLITE_LOCKED",
+               "SQLITE_PERM")
 
 
 class StoreError(RagError):
@@ -206,6 +209,8 @@ class Store:
             raise StoreError(
                 f"{e}; it was left untouched. Move it aside (or point {DATA_ENV} / --data elsewhere) to start a new one"
             ) from None
+        except (OSError, *self.backend.errors) as e:  # a folder that cannot be written, a file that cannot be read
+            raise self._cannot_open(e) from None
         try:
             version, app_id, has_tables = self.backend.inspect(conn)
             if version > SCHEMA_VERSION:
@@ -223,6 +228,8 @@ class Store:
             self._verify(conn)
         except self.backend.errors as e:
             conn.close()
+            if getattr(e, "sqlite_errorname", "").startswith(_CANNOT_USE):  # the disk or folder, not the file
+                raise self._cannot_open(e) from None
             raise StoreError(
                 f"{self.where} is not a readable progress file ({e}); it was left untouched. "
                 "Restore a backup, or move it aside to start afresh"
@@ -231,6 +238,13 @@ class Store:
             conn.close()
             raise
         self._conns.adopt(conn)
+
+    def _cannot_open(self, e: BaseException) -> StoreError:
+        why = e.strerror if isinstance(e, OSError) and e.strerror else " ".join(str(e).split())
+        return StoreError(
+            f"cannot open the progress store {self.where} ({why}); nothing was changed. Its folder must be readable "
+            f"and writable, with room to write (or point {DATA_ENV} / --data elsewhere)"
+        )
 
     def _migrate(self, conn: sqlite3.Connection, version: int) -> None:
         for m in MIGRATIONS:
@@ -247,7 +261,7 @@ class Store:
                 self.backend.set_version(conn, m.version, APPLICATION_ID)
                 conn.execute("COMMIT")
             except BaseException:
-                conn.execute("ROLLBACK")
+                self._rollback(conn)
                 raise
 
     def _verify(self, conn: sqlite3.Connection) -> None:

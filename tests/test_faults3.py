@@ -148,6 +148,41 @@ def test_the_study_command_says_the_store_cannot_be_written_in_one_line(refusing
     assert code == 2 and err.startswith("error:") and READ_ONLY in err and len(err.splitlines()) == 1, err
 
 
+def test_a_store_that_cannot_be_opened_is_one_store_error(tmp_path, monkeypatch):
+    """A data folder that cannot be written (no store in it yet) or a store file that cannot be
+    read: one StoreError saying so, not an engine error, and no advice to restore a backup."""
+    connect = db.SQLite.connect
+    cases = {
+        "cannot create": lambda self: connect(db.SQLite(tmp_path / "no-such-folder" / "study.sqlite3")),
+        "cannot read": lambda self: (_ for _ in ()).throw(PermissionError(errno.EACCES, os.strerror(errno.EACCES),
+                                                                          str(self.path))),
+    }
+    for name, fail in cases.items():
+        with pytest.MonkeyPatch.context() as mp:
+            mp.setattr(db.SQLite, "connect", fail)
+            with pytest.raises(StoreError) as e:
+                Store.open(tmp_path / name)
+        msg = str(e.value)
+        assert "cannot open the progress store" in msg and "\n" not in msg, msg
+        assert "unable to open database file" in msg or "Permission denied" in msg, msg
+        assert "backup" not in msg and "damaged" not in msg, msg
+
+
+def test_a_full_disk_while_a_store_is_made_is_not_called_damage(tmp_path, monkeypatch):
+    prepare = db.SQLite.prepare
+
+    def full(self, conn):
+        prepare(self, conn)
+        conn.execute("PRAGMA max_page_count = 1")  # no room for the tables
+
+    monkeypatch.setattr(db.SQLite, "prepare", full)
+    with pytest.raises(StoreError) as e:
+        Store.open(tmp_path / "data")
+    msg = str(e.value)
+    assert "cannot open the progress store" in msg and FULL in msg, msg
+    assert "not a readable progress file" not in msg and "backup" not in msg, msg
+
+
 # --- the app ------------------------------------------------------------------------------
 
 from test_faults import ask_app, built, corpus, fake_app, shown  # noqa: E402,F401  (fixtures)
@@ -164,6 +199,21 @@ def _refuse_writes(monkeypatch, why: str = READ_ONLY) -> None:
 
 def _said(at) -> list[str]:
     return shown(at.error) + shown(at.warning)
+
+
+def test_the_app_answers_when_the_store_cannot_be_opened(fake_app, monkeypatch):
+    import streamlit as st
+
+    at = fake_app
+    connect = db.SQLite.connect
+    monkeypatch.setattr(db.SQLite, "connect", lambda self: connect(db.SQLite(self.path.parent / "no" / "such.sqlite3")))
+    st.cache_resource.clear()  # a new process: the store is opened again
+    at.run()
+    assert not at.exception, at.exception
+    assert any("nothing is saved for now" in w for w in shown(at.warning)), shown(at.warning)
+    ask_app(at, "LoRAとQLoRAの違いは？")
+    assert not at.exception, at.exception
+    assert any("studyrag-answer" in m.value for m in at.markdown)
 
 
 def test_the_app_says_a_rating_was_not_saved(fake_app, monkeypatch):
