@@ -129,8 +129,8 @@ def _warn_if_stale(searcher: Searcher, corpus: Path, uploads: Path | None = None
     stale = stale_documents(searcher.index.manifest, corpus, uploads=uploads)
     if stale:
         print(
-            f"warning: the index is stale ({len(stale)} document(s) changed: {', '.join(stale[:3])}"
-            f"{'…' if len(stale) > 3 else ''}); run `python -m ingest` to update it",
+            terminal_text(f"warning: the index is stale ({len(stale)} document(s) changed: {', '.join(stale[:3])}"
+                          f"{'…' if len(stale) > 3 else ''}); run `python -m ingest` to update it"),
             file=sys.stderr,
         )
 

@@ -650,3 +650,15 @@ def test_a_drill_answer_with_a_lone_surrogate_is_one_clear_error(small_searcher)
 
     with pytest.raises(RagError, match=r"answer is not valid text: it holds U\+D800 at character 5"):
         drill(small_searcher, "LoRAとQLoRAの違いは？", "LoRA\ud800は低ランク行列を使います。")
+
+
+def test_the_stale_index_warning_prints_file_names_inert(tmp_path, rag_cli, terminal_index):
+    corpus, _ = terminal_index
+    named = corpus / "\x1b]0;owned\x07.md"
+    named.write_text("# Owned\n\nA note whose file name sets the window title.\n", encoding="utf-8")
+    try:
+        code, out, err = rag_cli("search", "LoRA adapters")
+    finally:
+        named.unlink()
+    assert code == 0 and "warning: the index is stale" in err, err
+    assert _controls(err) == [] and "<U+001B>]0;owned<U+0007>.md" in err, err
