@@ -37,7 +37,7 @@ def _print_hits(query: str, hits, as_json: bool, out) -> None:
         text = " ".join(c.text.split())
         out.write(terminal_text(f"    {text[:240]}{'…' if len(text) > 240 else ''}\n"))
         if c.parallel:
-            out.write(f"    parallel: {c.parallel}\n")
+            out.write(terminal_text(f"    parallel: {c.parallel}\n"))
 
 
 EPILOG = """--batch writes one JSON line per query, {"query", "hits"}; a line that cannot be
