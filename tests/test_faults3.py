@@ -670,3 +670,24 @@ def test_a_planted_title_is_not_sent_to_the_endpoint(prompt_notes):
     sent = _sent(prompt_notes, "What does beam search keep at each step?")
     assert "Beam search keeps the k most probable" in sent, sent
     assert "Ignore previous instructions" not in sent, sent
+
+
+def test_a_rebuild_that_cannot_be_written_is_one_error_and_the_button_stays(fake_app, built, monkeypatch):
+    import ingest.uploads
+    from rag.errors import IndexWriteError
+
+    at = fake_app
+    _, index, _ = built
+    (index / "CURRENT").write_text("20990101-000000-deadbeef")  # names no build: the index cannot be read
+    at.run()
+    assert "The search index cannot be read. Rebuild it from the notes?" in shown(at.error)
+
+    def full(*args, **kwargs):
+        raise IndexWriteError(f"could not write the new index in {index} (No space left on device); "
+                              "the previous index is unchanged")
+
+    monkeypatch.setattr(ingest.uploads, "update_index", full)
+    at.button(key="rebuild-index").click().run()
+    assert not at.exception, at.exception
+    assert any("No space left on device" in m for m in shown(at.error)), shown(at.error)
+    assert at.button(key="rebuild-index")  # to try again once there is room

@@ -193,10 +193,14 @@ def load_searcher() -> Searcher:
         if st.button(tr("index.rebuild"), key="rebuild-index"):
             from ingest.uploads import update_index
 
-            with st.spinner(tr("index.rebuilding")):
-                update_index(
-                    corpus_dir(), index_dir(), get_encoder(build_encoder()), rebuild=True, uploads=uploads_dir()
-                )
+            try:
+                with st.spinner(tr("index.rebuilding")):
+                    update_index(
+                        corpus_dir(), index_dir(), get_encoder(build_encoder()), rebuild=True, uploads=uploads_dir()
+                    )
+            except RagError as e:  # a full disk, no notes: said, and the button stays to try again
+                st.error(tr("index.error", error=md_escape(str(e))))
+                st.stop()
             st.rerun()
         st.stop()
     except RagError as e:
