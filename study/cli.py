@@ -167,6 +167,9 @@ def cmd_export(args) -> None:
     if args.json is not None and args.profile is None:
         raise ValueError("--json writes a learner's progress file: add --profile NAME")
     with _synced_store(args) as store:
+        target = next(t for t in (args.json, args.anki, args.csv) if t is not None)
+        if store.owns(target):  # an export over the store would destroy every learner's progress
+            raise ValueError(f"{target} is the progress store itself; export to another file")
         if args.profile is not None:
             try:
                 store.profile(args.profile)

@@ -319,6 +319,14 @@ class Store:
         return StoreError(f"could not save to the progress store {self.where} ({' '.join(str(e).split())}); "
                           "nothing was changed")
 
+    def owns(self, path: str | Path) -> bool:
+        """Whether ``path`` is one of the store's own files (the SQLite file, its WAL, shared
+        memory or journal): a file nothing else may write."""
+        if self.path is None:
+            return False
+        mine = {Path(str(self.path) + s).resolve() for s in ("", "-wal", "-shm", "-journal")}
+        return Path(path).resolve() in mine
+
     def close(self) -> None:
         self._conns.close()
 

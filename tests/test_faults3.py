@@ -691,3 +691,19 @@ def test_a_rebuild_that_cannot_be_written_is_one_error_and_the_button_stays(fake
     assert not at.exception, at.exception
     assert any("No space left on device" in m for m in shown(at.error)), shown(at.error)
     assert at.button(key="rebuild-index")  # to try again once there is room
+
+
+@pytest.mark.parametrize("kind", ["--json", "--csv", "--anki"])
+@pytest.mark.parametrize("suffix", ["", "-wal"])
+def test_an_export_is_never_written_over_the_progress_store(deck, tmp_path, capsys, kind, suffix):
+    from study.cli import main
+
+    s, data, _ = deck
+    target = str(s.path) + suffix
+    before = s.path.read_bytes()
+    code = main(["export", kind, target, "--profile", "ana", "--data", str(data), "--index", str(tmp_path / "none")])
+    err = capsys.readouterr().err.strip()
+    assert code == 2 and "is the progress store itself" in err and len(err.splitlines()) == 1, err
+    assert s.path.read_bytes() == before
+    with Store.open(data) as again:
+        assert [p.name for p in again.profiles()] == ["ana"]
