@@ -707,3 +707,14 @@ def test_an_export_is_never_written_over_the_progress_store(deck, tmp_path, caps
     assert s.path.read_bytes() == before
     with Store.open(data) as again:
         assert [p.name for p in again.profiles()] == ["ana"]
+
+
+def test_a_password_in_the_endpoint_address_is_never_shown_nor_saved(small_searcher, endpoint):
+    from rag.answer import Settings, ask
+
+    broken = endpoint(lambda h: reply(h, 500, b"overloaded"))
+    for url in ("http://ana:s3cret@127.0.0.1:9", broken.url.replace("http://", "http://ana:s3cret@")):
+        a = ask(small_searcher, "What is reciprocal rank fusion?",
+                Settings(answerer="endpoint", llm_url=url, llm_model="m"))
+        assert a.error and "ana:***@" in a.error, a.error  # the failure is said, with the address it was sent to
+        assert "s3cret" not in json.dumps(a.to_dict()), a.error  # not in what the app shows and the store keeps
