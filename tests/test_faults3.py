@@ -1,9 +1,13 @@
 """Fault tests, third round: what the first two rounds left open.
 
-A. a progress store that cannot be written (a full disk, a read-only data folder)
+A. a progress store that cannot be opened or written (a full disk, a read-only data folder)
 B. notes that hold terminal control sequences, printed by the command line
 C. a question holding text that is not valid Unicode (lone surrogates)
-D. exports written over an earlier file
+D. exports written over an earlier file (or over the store)
+E. notes that ask for the answerer's prompt, titles and markers planted in notes
+F. a progress file that names one card twice
+G. the index replaced while the app holds it
+H. the command line and the app on an endpoint's answer, a batch, a full disk
 
 Every fault ends in one clear line, no traceback, nothing lost, nothing live.
 """
@@ -14,7 +18,6 @@ import errno
 import json
 import os
 import sqlite3
-from datetime import datetime, timedelta, timezone
 
 import pytest
 from test_faults2 import deck  # noqa: F401  (fixture)
