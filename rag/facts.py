@@ -27,8 +27,9 @@ KINDS_FILE = "unit_kinds.npy"
 # the version of the rules the facts are derived by (rag.units, rag.sections): one more whenever a
 # rule change would derive other facts from the same chunks, so an index saved before it is
 # re-derived when opened (the folder) or flagged for a rebuild (an engine).
-# 1: as first saved; 2: a sentence announcing a list right under it is the list's lead-in
-RULES_VERSION = 2
+# 1: as first saved; 2: a sentence announcing a list right under it is the list's lead-in;
+# 3: a request for the answerer's prompt in the notes is a planted sentence (rag.safety)
+RULES_VERSION = 3
 
 
 class StaleFacts(ValueError):
