@@ -1,7 +1,7 @@
 """What a new learner met on a walk through the app (eval/results/walkthrough-2026-12.md), read
 from the rendered page: a code block quoted in an answer keeps its lines, a two-digit Q&A number
-in a citation panel is shown whole, a quiz citation names where its passage is, and the mock
-interview's verdict is said once.
+in a citation panel is shown whole, a quiz citation names where its passage is, the mock
+interview's verdict is said once, and the benchmark reports are listed by title.
 
 Same set-up as tests/test_browser.py (Debian's Chromium, `streamlit run app.py` over tmp copies
 of the corpus and the real index).
@@ -13,7 +13,7 @@ import re
 from pathlib import Path
 
 import pytest
-from test_browser import app_url, ask, browser, open_app, shot  # noqa: F401 -- module fixtures
+from test_browser import ROOT, app_url, ask, browser, open_app, shot  # noqa: F401 -- module fixtures
 
 pytestmark = [pytest.mark.browser, pytest.mark.model]
 
@@ -145,5 +145,26 @@ def test_the_mock_interview_verdict_is_said_once(browser, app_url, locale, page_
         for v in verdicts:
             assert said.count(v) <= 1, said
         shot(page, f"drill-verdict-{locale}.png")
+    finally:
+        ctx.close()
+
+
+def test_every_benchmark_report_is_listed_by_a_title_not_a_file_name(browser, app_url):
+    """Reports the catalogue has no name for are listed under their own heading (two alike with
+    their file names), never as bare file names ("beir_check", "answers-misses")."""
+    from ui.reports import available
+
+    ctx, page, _ = open_app(browser, app_url, locale="ja-JP")
+    try:
+        page.get_by_role("link", name="ベンチマーク").click()
+        page.get_by_role("heading", name="ベンチマーク").wait_for()
+        group = page.get_by_role("radiogroup", name="レポート")
+        group.wait_for(timeout=30_000)
+        labels = [x.strip() for x in group.locator("[data-testid='stRadioOption']").all_inner_texts()]
+        stems = {name for name, _ in available(ROOT / "eval" / "results", ROOT / "eval" / "runs")}
+        assert len(labels) >= len(stems) - 1 and "検索" in labels, labels
+        assert not [x for x in labels if x in stems], labels
+        assert len(set(labels)) == len(labels), labels
+        shot(page, "benchmarks-names.png")
     finally:
         ctx.close()
