@@ -1,7 +1,8 @@
 """What a new learner met on a walk through the app (eval/results/walkthrough-2026-12.md), read
 from the rendered page: a code block quoted in an answer keeps its lines, a two-digit Q&A number
 in a citation panel is shown whole, a quiz citation names where its passage is, the mock
-interview's verdict is said once, and the benchmark reports are listed by title.
+interview's verdict is said once, the benchmark reports are listed by title, and every file
+uploader speaks the interface language.
 
 Same set-up as tests/test_browser.py (Debian's Chromium, `streamlit run app.py` over tmp copies
 of the corpus and the real index).
@@ -166,5 +167,28 @@ def test_every_benchmark_report_is_listed_by_a_title_not_a_file_name(browser, ap
         assert not [x for x in labels if x in stems], labels
         assert len(set(labels)) == len(labels), labels
         shot(page, "benchmarks-names.png")
+    finally:
+        ctx.close()
+
+
+@pytest.mark.parametrize(("link", "heading"), [("导出与导入", "导出与导入"), ("基准测试", "基准测试")])
+def test_every_file_uploader_speaks_the_interface_language(browser, app_url, link, heading):
+    """Not only on the Add page: the progress import and the own-questions benchmark too (Streamlit
+    writes "Upload" and "200MB per file • JSON" itself, in English)."""
+    ctx, page, _ = open_app(browser, app_url, locale="zh-CN")
+    try:
+        page.get_by_role("link", name=link).click()
+        page.get_by_role("heading", name=heading).first.wait_for()
+        zone = page.locator("[data-testid='stFileUploaderDropzone']")
+        zone.locator("[data-testid='stFileUploaderDropzoneInstructions']").wait_for(timeout=30_000)
+        zone.scroll_into_view_if_needed()
+        page.wait_for_timeout(1000)  # the button's own label is drawn a moment later
+        said = zone.inner_text()
+        assert "Upload" not in said and "per file" not in said, said
+        shown = zone.evaluate(
+            "z => [...z.querySelectorAll('*')].map(e => getComputedStyle(e, '::after').content).join(' ')"
+        )
+        assert "上传" in shown and "每个文件不超过" in shown, shown
+        shot(page, f"uploader-{heading}.png")
     finally:
         ctx.close()

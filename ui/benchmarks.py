@@ -152,6 +152,7 @@ def _mine() -> None:
     if EXAMPLE.is_file():
         st.download_button(tr("mine.example"), EXAMPLE.read_bytes(), file_name=EXAMPLE.name, mime="text/csv",
                            key="mine-example", icon=":material/download:")
+    r.uploader_in_language(["csv", "jsonl"])
     up = st.file_uploader(tr("mine.upload"), type=["csv", "jsonl"], key="mine-file")
     if up is not None and st.button(tr("mine.run"), key="mine-run", icon=":material/play_arrow:"):
         searcher = state.load_searcher()

@@ -113,6 +113,14 @@ def uploader_labels(button: str, limit: str) -> None:
     )
 
 
+def uploader_in_language(types: Iterable[str], mb: int | None = None) -> None:
+    """:func:`uploader_labels` for an uploader of ``types`` (file suffixes) with a limit of ``mb``
+    per file (the server's ``server.maxUploadSize`` when ``None``), in the interface language."""
+    mb = mb if mb is not None else int(st.get_option("server.maxUploadSize"))
+    kinds = ", ".join(t.lstrip(".").upper() for t in types)
+    uploader_labels(tr("add.upload_button"), tr("add.upload_limit", mb=mb, types=kinds))
+
+
 def html(markup: str) -> None:
     """Inert HTML we built (every outside text in it escaped)."""
     st.markdown(markup, unsafe_allow_html=True)
