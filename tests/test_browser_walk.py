@@ -123,7 +123,9 @@ def test_a_quiz_citation_names_the_item_it_quotes(browser, app_url):
         ("ja-JP", "模擬面接", "フラッシュカード", "あなたの回答", "採点する", ("よくできました", "部分的に正解")),
     ],
 )
-def test_the_mock_interview_verdict_is_said_once(browser, app_url, locale, page_name, source, answer_label, grade, verdicts):
+def test_the_mock_interview_verdict_is_said_once(
+    browser, app_url, locale, page_name, source, answer_label, grade, verdicts
+):
     ctx, page, _ = open_app(browser, app_url, locale=locale)
     try:
         page.get_by_role("link", name=page_name).click()
