@@ -146,12 +146,18 @@ class Outcome:
         return sum(self.points) / len(self.points) if self.points else 0.0
 
 
-def run(searcher: Searcher, items: list[Item], *, progress: bool = True) -> list[Outcome]:
+def run(searcher: Searcher, items: list[Item], *, progress: bool = True, before=None) -> list[Outcome]:
+    """Ask every item (after its previous turn, for a follow-up). ``before(item, own)`` is
+    called before each ask, ``own`` False for the previous turn."""
     out = []
     for it in tqdm(items, desc="answers", disable=not progress, leave=False):
         history = []
         if it.previous:
+            if before:
+                before(it, False)
             history = [ask(searcher, it.previous)]
+        if before:
+            before(it, True)
         t = time.perf_counter()
         a = ask(searcher, it.question, Settings(), history=history)
         ms = (time.perf_counter() - t) * 1000
@@ -269,7 +275,7 @@ def tune_extraction(searcher: Searcher, items: list[Item]) -> tuple[dict, list[d
 
 
 def main(*, out: Path, encoder: str = DEFAULT_ENCODER, split: str = "all", do_calibrate: bool = False,
-         do_tune: bool = False, write_files: bool = True, do_misses: bool = False) -> dict:
+         do_tune: bool = False, write_files: bool = True, do_misses: bool = False, do_oracle: bool = False) -> dict:
     warnings.simplefilter("ignore")
     t0 = time.time()
     enc = CachingEncoder(load_encoder(encoder), cache_queries=False)
@@ -320,6 +326,8 @@ def main(*, out: Path, encoder: str = DEFAULT_ENCODER, split: str = "all", do_ca
         _write(out, res, outs, encoder)
         if do_misses:
             (out / "answers-misses.md").write_text(misses_report(outs, index, "dev"), encoding="utf-8")
+        if do_oracle:
+            res["oracle"] = oracle_report(searcher, chosen, outs, out, encoder)
     return res
 
 
@@ -389,6 +397,72 @@ def _write(out: Path, res: dict, outs: list[Outcome], encoder: str) -> None:
          **{k: v for k, v in o.answer.to_dict().items() if k in ("answer", "abstained", "reason", "relevance")}}
         for o in outs]})
     print("\n".join(md[:40]))
+
+
+# --- the right passage first (``--oracle-first``): composition apart from retrieval -----------------
+
+ORACLE_DEPTH = 20  # the oracle looks at this many of the search's passages
+
+
+class OracleFirst:
+    """Wraps a searcher: for the item being asked (``item``), the search puts first the passage
+    of its ``ORACLE_DEPTH`` best that holds the most key points (or whose translation does),
+    given the first passage's score; the dense-only searches of the answerer and the other
+    items' are left as they are. A diagnostic: what the answers would be if retrieval always
+    found the passage that answers (among those it found at all)."""
+
+    def __init__(self, searcher: Searcher):
+        self._searcher = searcher
+        self.item: Item | None = None
+
+    def __getattr__(self, name):
+        return getattr(self._searcher, name)
+
+    def _points(self, chunk) -> int:
+        index = self._searcher.index
+        twin = index.chunks[index.by_id[chunk.parallel]].text if chunk.parallel in index.by_id else ""
+        return sum(covered(p, chunk.text) or bool(twin and covered(p, twin)) for p in self.item.key_points)
+
+    def search_query(self, query, k: int = 10, mode: str | None = None, **kw):
+        if self.item is None or not self.item.key_points or mode == "dense":
+            return self._searcher.search_query(query, k=k, mode=mode, **kw)
+        hits = self._searcher.search_query(query, k=max(k, ORACLE_DEPTH), mode=mode, **kw)
+        if hits:
+            best = max(range(len(hits)), key=lambda i: (self._points(hits[i].chunk), -i))
+            if best and self._points(hits[best].chunk):
+                hits = [dataclasses.replace(hits[best], score=hits[0].score)] + hits[:best] + hits[best + 1:]
+        return hits[:k]
+
+
+def oracle_run(searcher: Searcher, items: list[Item]) -> list[Outcome]:
+    """:func:`run` with :class:`OracleFirst` around the searcher."""
+    oracle = OracleFirst(searcher)
+
+    def before(it: Item, own: bool) -> None:
+        oracle.item = it if own and it.expect == "answer" else None
+
+    return run(oracle, items, progress=False, before=before)
+
+
+def oracle_report(searcher: Searcher, items: list[Item], outs: list[Outcome], out: Path, encoder: str) -> dict:
+    """answers-oracle.{md,json}: each half's figures as shipped and with the right passage first."""
+    got = oracle_run(searcher, items)
+    res = {sp: {"shipped": summarize([o for o in outs if o.item.split == sp]),
+                "right passage first": summarize([o for o in got if o.item.split == sp])} for sp in ("dev", "test")}
+    cols = ("all_points", "half_points", "padding", "offtopic_abstained", "wrongly_abstained")
+    md = ["# Answers with the right passage first (a diagnostic)", "",
+          f"Command: `python -m eval answers --encoder {encoder} --oracle-first`. *Right passage first*: for each "
+          f"on-topic question, the search's passage (of its {ORACLE_DEPTH} best) that holds the most of the "
+          "question's key points is put first, with the first passage's score; everything else as shipped. "
+          "What is left in that row is the answer's composition (which passages and sentences it quotes), "
+          "not retrieval.", ""]
+    for sp, r in res.items():
+        md += [f"## {sp} half", "", report.table(r, cols, "search"), ""]
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "answers-oracle.md").write_text("\n".join(md) + "\n", encoding="utf-8")
+    report.write_json(out / "answers-oracle.json", res)
+    print("\n".join(md))
+    return res
 
 
 # --- why an answer misses a point or cites padding (``--misses``) --------------------------------

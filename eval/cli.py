@@ -6,8 +6,9 @@
     python -m eval squad PATH.json --modes bm25,hybrid,rerank --json  # -> eval/runs/<file name>/
     python -m eval ablations                # analyzers x chunk sizes on the dev halves
     python -m eval tune                     # dense mix, fusion, reranker on the dev halves -> rag/tuned.json
-    python -m eval answers [--calibrate] [--misses]  # the answer benchmark (key points, abstention, support, latency)
+    python -m eval answers [--calibrate] [--misses] [--oracle-first]  # the answer benchmark (key points, abstention, support, latency)
     python -m eval ceiling                  # what the offline features can reach (diagnostic)
+    python -m eval signals                  # every offline signal mixed at its best, seed + xling (diagnostic)
     python -m eval scale                    # 1k / 10k / 100k synthetic chunks
     python -m eval scale --backend folder,milvus-lite,qdrant-local   # 100k chunks per index backend
     python -m eval scale --backend milvus-lite:20000 --pages          # opening the corpus-wide pages on an engine
@@ -212,7 +213,7 @@ def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(prog="python -m eval", description=__doc__.split("\n")[0])
     p.add_argument("target", nargs="?", default="all",
                    help="all | seed | xling | jsquad | cmrc2018 | squad PATH | beir PATH | compare RUN… | mine FILE"
-                        " | to-beir SQUAD OUT | answers | drill | phrasing | speed | sparse | languages | ablations | tune | ceiling"
+                        " | to-beir SQUAD OUT | answers | drill | phrasing | speed | sparse | languages | ablations | tune | ceiling | signals"
                         " | scale | formats | beir-check | beir-scale | backends | ray")
     p.add_argument("paths", nargs="*", type=Path,
                    help="squad: a SQuAD-format file; beir: a BEIR folder or a Mr. TyDi/MIRACL/JQaRA file; "
@@ -241,6 +242,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--calibrate", action="store_true", help="answers: refit the relevance model on the dev half first")
     p.add_argument("--tune", action="store_true",
                    help="answers: choose the extraction values on the dev half first; drill: tune the grading thresholds")
+    p.add_argument("--oracle-first", action="store_true",
+                   help="answers: also write answers-oracle.md, the figures with the passage holding the key points first")
     p.add_argument("--misses", action="store_true",
                    help="answers: also write answers-misses.md, each dev miss and padded citation with its cause")
     p.add_argument("--out", type=Path, default=None, help="results folder (default eval/results[/quick])")
@@ -286,12 +289,16 @@ def main(argv: list[str] | None = None) -> int:
 
         out = args.out or (RESULTS if args.split in ("test", "all") and limit is None else RUNS / "answers")
         answers(out=out, encoder=args.encoder, split="all" if args.split == "test" else args.split,
-                do_calibrate=args.calibrate, do_tune=args.tune, do_misses=args.misses)
+                do_calibrate=args.calibrate, do_tune=args.tune, do_misses=args.misses, do_oracle=args.oracle_first)
         return 0
     if args.target == "ceiling":
         from eval.ceiling import main as ceiling
 
         return ceiling(limit=limit, out=args.out or RESULTS, encoder=args.encoder)
+    if args.target == "signals":
+        from eval.signals import main as signals
+
+        return signals(out=args.out or RESULTS, encoder=args.encoder)
     if args.target == "languages":
         from eval.languages import main as languages
 

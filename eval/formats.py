@@ -512,11 +512,11 @@ def big_file_window(pdf: Path, encoder_name: str, folder: Path, questions: list[
         child.wait()
     got = extract(pdf.name, pdf.read_bytes(), Limits())
     from ingest.chunker import chunk_document
-    from ingest.pipeline import _units
+    from ingest.pipeline import unit_texts
     from rag.types import Document as Doc
 
     chunks = chunk_document(Doc(pdf.name, got.text, got.title, "ja", "x", origin=got.origin))
-    texts = {c.text for c in chunks} | {c.heading for c in chunks if c.heading} | set(_units(chunks)[0])
+    texts = {c.text for c in chunks} | {c.heading for c in chunks if c.heading} | set(unit_texts(chunks)[0])
     sample = sorted(texts)[:256]
     from ingest.pipeline import BACKGROUND_NICE, BACKGROUND_THREADS
     from rag.encoders import batch_threads

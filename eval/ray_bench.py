@@ -20,7 +20,7 @@ import numpy as np
 from eval import report
 from eval.datasets import load_seed
 from ingest.chunker import chunk_document
-from ingest.pipeline import _units
+from ingest.pipeline import unit_texts
 from rag.encoders import load_encoder
 
 TEXTS = 512
@@ -28,7 +28,7 @@ TEXTS = 512
 
 def _texts(n: int) -> list[str]:
     chunks = [c for d in load_seed().docs for c in chunk_document(d)]
-    texts = list(dict.fromkeys([c.text for c in chunks] + _units(chunks)[0]))
+    texts = list(dict.fromkeys([c.text for c in chunks] + unit_texts(chunks)[0]))
     return texts[:n]
 
 

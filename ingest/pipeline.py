@@ -88,7 +88,7 @@ def _compatible(old: Index, want: dict) -> bool:
     return all(old.manifest.get(k) == v for k, v in want.items())
 
 
-def _units(chunks: list[Chunk]) -> tuple[list[str], np.ndarray, np.ndarray]:
+def unit_texts(chunks: list[Chunk]) -> tuple[list[str], np.ndarray, np.ndarray]:
     """Units of every chunk (lines and sentences: what dense retrieval and the answer
     extraction compare with a question), their per-chunk offsets and document spans."""
     texts: list[str] = []
@@ -174,8 +174,8 @@ def _embed_docs(
     vecs = _embed(encoder, [c.text for c in all_chunks], "chunks", progress, on_progress, known)
     headings = sorted({c.heading for c in all_chunks if c.heading})
     head_vecs = dict(zip(headings, _embed(encoder, headings, "headings", progress, on_progress, known))) if headings else {}
-    unit_texts, unit_off, unit_span = _units(all_chunks)
-    unit_vecs = _embed(encoder, unit_texts, "sentences", progress, on_progress, known)
+    texts, unit_off, unit_span = unit_texts(all_chunks)
+    unit_vecs = _embed(encoder, texts, "sentences", progress, on_progress, known)
     parts, pos = [], 0
     for d, cs in chunked:
         n = len(cs)
@@ -200,7 +200,7 @@ def _embed_docs(
 
 def _unembedded(doc: Document, chunks: list[Chunk], dim: int) -> _DocPart:
     """A document's part of a keyword-only build: its chunks and unit spans, zero vectors."""
-    _, offsets, spans = _units(chunks)
+    _, offsets, spans = unit_texts(chunks)
     n, units = len(chunks), int(offsets[-1]) if len(offsets) else 0
     z = np.zeros((n, dim), np.float32)
     return _DocPart(doc, chunks, z, z.copy(), np.zeros((units, dim), np.float32), np.diff(offsets), spans)
