@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from rag.origin import Location
 from rag.rules.normalize import squash_markup
 from rag.rules.script import CJK, CLOSERS
-from rag.rules.sentences import MARKER, answer_sentences, markers_in, strip_markers
+from rag.rules.sentences import answer_sentences, markers_in, strip_markers, unmark
 from rag.rules.structure import BULLET, is_list_item
 from rag.types import Chunk, Hit
 
@@ -101,7 +101,7 @@ def cite(sentence: str, number: int) -> str:
     >>> cite("LoRAは低ランク行列を追加します。", 1), cite("It adds matrices.", 2), cite("- 手順を確認", 3)
     ('LoRAは低ランク行列を追加します[1]。', 'It adds matrices [2].', '- 手順を確認[3]')
     """
-    s = MARKER.sub(lambda m: f"［{m.group(1)}］", sentence.strip())
+    s = unmark(sentence.strip())
     m = re.search(r"(?:[。！？!?]+|\.)[" + re.escape(CLOSERS) + r"]*$", s)
     if m:
         head, tail = s[: m.start()].rstrip(), s[m.start() :]

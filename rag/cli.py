@@ -11,13 +11,15 @@ from pathlib import Path
 from rag.context import resolve
 from rag.corpus import stale_documents
 from rag.errors import RagError
+from rag.safety import terminal_json, terminal_text
 from rag.search import MAX_K, MODES, Searcher, check_query
 from rag.shell import EXIT_ERROR, EXIT_OK, EXIT_SOME_FAILED, add_location_options, guarded
 
 
 def _json_line(obj) -> str:
-    """One line of strict JSON (never NaN or Infinity: Hit.to_dict makes them null)."""
-    return json.dumps(obj, ensure_ascii=False, allow_nan=False) + "\n"
+    """One line of strict JSON (never NaN or Infinity: Hit.to_dict makes them null), control
+    characters escaped (:func:`rag.safety.terminal_json`)."""
+    return terminal_json(json.dumps(obj, ensure_ascii=False, allow_nan=False)) + "\n"
 
 
 def _print_hits(query: str, hits, as_json: bool, out) -> None:
@@ -31,11 +33,11 @@ def _print_hits(query: str, hits, as_json: bool, out) -> None:
         c = h.chunk
         stages = " ".join(f"{k}={v:.3f}" for k, v in h.scores.items() if v is not None)
         where = c.section or c.title
-        out.write(f"[{h.rank}] {h.score:.3f}  {c.doc_id} · {where} · {c.lang}  ({stages})\n")
+        out.write(terminal_text(f"[{h.rank}] {h.score:.3f}  {c.doc_id} · {where} · {c.lang}  ({stages})\n"))
         text = " ".join(c.text.split())
-        out.write(f"    {text[:240]}{'…' if len(text) > 240 else ''}\n")
+        out.write(terminal_text(f"    {text[:240]}{'…' if len(text) > 240 else ''}\n"))
         if c.parallel:
-            out.write(f"    parallel: {c.parallel}\n")
+            out.write(terminal_text(f"    parallel: {c.parallel}\n"))
 
 
 EPILOG = """--batch writes one JSON line per query, {"query", "hits"}; a line that cannot be
@@ -64,11 +66,16 @@ def search_parser() -> argparse.ArgumentParser:
 
 
 def _read_batch(path: Path) -> list[tuple[int, str]]:
-    """``(line number, query)`` for every non-blank line; blank lines are reported on stderr."""
+    """``(line number, query)`` for every non-blank line; blank lines are reported on stderr.
+    Line numbers are the file's own: lines end at ``\\n`` (or ``\\r\\n``) only, not at the form
+    feeds and Unicode separators ``str.splitlines`` also cuts at."""
     try:
-        lines = path.read_text(encoding="utf-8").splitlines()
+        text = path.read_text(encoding="utf-8")
     except (OSError, UnicodeDecodeError) as e:
         raise RagError(f"cannot read batch file {path}: {e}") from None
+    lines = [line.removesuffix("\r") for line in text.split("\n")]
+    if lines and lines[-1] == "":
+        lines.pop()
     queries = [(n, line.strip()) for n, line in enumerate(lines, start=1) if line.strip()]
     if not queries:
         raise RagError(f"batch file {path} has no queries")
@@ -122,8 +129,8 @@ def _warn_if_stale(searcher: Searcher, corpus: Path, uploads: Path | None = None
     stale = stale_documents(searcher.index.manifest, corpus, uploads=uploads)
     if stale:
         print(
-            f"warning: the index is stale ({len(stale)} document(s) changed: {', '.join(stale[:3])}"
-            f"{'…' if len(stale) > 3 else ''}); run `python -m ingest` to update it",
+            terminal_text(f"warning: the index is stale ({len(stale)} document(s) changed: {', '.join(stale[:3])}"
+                          f"{'…' if len(stale) > 3 else ''}); run `python -m ingest` to update it"),
             file=sys.stderr,
         )
 
@@ -172,14 +179,16 @@ def _print_answer(answer, as_json: bool, out) -> None:
     if as_json:
         out.write(_json_line(answer.to_dict()))
         return
-    out.write(answer.text.rstrip() + "\n")
+    out.write(terminal_text(answer.text.rstrip() + "\n"))
     for c in answer.citations:
         ch = c.chunk
         page = c.location.label if c.location is not None else ""
         where = " · ".join(x for x in (ch.title, ch.section.split(" > ")[-1] if ch.section else "", page) if x)
-        out.write(f"  [{c.number}] {where} ({ch.doc_id}, {ch.lang}, characters {ch.start}-{ch.end})\n")
+        out.write(terminal_text(f"  [{c.number}] {where} ({ch.doc_id}, {ch.lang}, characters {ch.start}-{ch.end})\n"))
+    for f in answer.flagged:  # what the app marks in the answer: a link, an instruction, a marker citing nothing
+        out.write(terminal_text(f"not backed by the notes: “{' '.join(f.text.split())}” ({f.problem})\n"))
     if answer.note:
-        out.write(f"note: {answer.note}\n")
+        out.write(terminal_text(f"note: {answer.note}\n"))
 
 
 @guarded

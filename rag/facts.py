@@ -24,6 +24,15 @@ from rag.units import QUOTABLE, UNIT_KINDS, chunk_unit_kinds
 
 FACTS_FILE = "facts.json"
 KINDS_FILE = "unit_kinds.npy"
+# the version of the rules the facts are derived by (rag.units, rag.sections): one more whenever a
+# rule change would derive other facts from the same chunks, so an index saved before it is
+# re-derived when opened (the folder) or flagged for a rebuild (an engine).
+# 1: as first saved; 2: a sentence announcing a list right under it is the list's lead-in
+RULES_VERSION = 2
+
+
+class StaleFacts(ValueError):
+    """Facts derived by other rules than this version's (:data:`RULES_VERSION`)."""
 _CODE = {k: i for i, k in enumerate(UNIT_KINDS)}
 
 
@@ -41,6 +50,7 @@ class IndexFacts:
     def to_dict(self) -> dict:
         """Everything but ``unit_kinds`` (an array, saved as ``.npy``), as JSON-ready values."""
         return {
+            "rules": RULES_VERSION,
             "question_lists": sorted(self.question_lists),
             "vocabulary": {lang: sorted(terms) for lang, terms in sorted(self.vocabulary.items())},
             "quotable_text": self.quotable_text,
@@ -79,6 +89,9 @@ class IndexFacts:
         )
         if not ok:
             raise ValueError(f"{FACTS_FILE} does not hold the index's facts")
+        if d.get("rules", 1) != RULES_VERSION:
+            raise StaleFacts(f"{FACTS_FILE} was derived by rules version {d.get('rules', 1)}, this version "
+                             f"derives them by {RULES_VERSION}")
         return cls.from_dict(d, kinds.astype(np.uint8, copy=False))
 
 

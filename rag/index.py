@@ -59,7 +59,7 @@ from rag.analyze import ANALYZERS
 from rag.bm25 import BM25Index
 from rag.dense import FAISS_KINDS, DenseIndex
 from rag.errors import IndexCorruptError, IndexMissingError
-from rag.facts import IndexFacts, derive_facts
+from rag.facts import IndexFacts, StaleFacts, derive_facts
 from rag.types import Chunk, Document
 
 FORMAT_VERSION = 3  # 3: BM25 matrix and the derived facts saved with the index
@@ -227,7 +227,11 @@ class Index:
             dense = DenseIndex.load(folder, kind=manifest["faiss"], vectors=arrays["vectors.npy"])
             if bm25.analyzer != manifest["analyzer"]:
                 raise _Invalid(f"bm25.json names analyzer {bm25.analyzer!r}, the manifest {manifest['analyzer']!r}")
-            facts = IndexFacts.load(folder, units=len(arrays["units.npy"]), chunk_ids=frozenset(c.id for c in chunks))
+            try:
+                facts = IndexFacts.load(folder, units=len(arrays["units.npy"]), chunk_ids=frozenset(c.id for c in chunks))
+            except StaleFacts as e:  # derived again from the parts below (seconds; minutes at 100k chunks)
+                log.warning("index at %s: %s; deriving them again (`python -m ingest --rebuild` saves them)", folder, e)
+                facts = None
             index = cls(
                 manifest=manifest,
                 documents={d.doc_id: d for d in docs},

@@ -18,6 +18,7 @@ import threading
 import time
 import urllib.parse
 
+from rag.context import hide_password
 from rag.errors import RagError
 
 LLM_TIMEOUT_S = 60.0
@@ -34,7 +35,7 @@ def endpoint_url(url: str) -> str:
     """``http://host:port`` or ``…/v1`` → the full ``…/v1/chat/completions`` URL."""
     u = url.strip().rstrip("/")
     if not re.match(r"^https?://", u):
-        raise AnswererError(f"answer endpoint URL must start with http:// or https://, got {quote(url)!r}")
+        raise AnswererError(f"answer endpoint URL must start with http:// or https://, got {quote(hide_password(url))!r}")
     if u.endswith("/chat/completions"):
         return u
     if u.endswith("/v1"):
@@ -132,6 +133,7 @@ def chat_completion(
     Every failure is an :class:`AnswererError` with a one-line message.
     """
     target = endpoint_url(url)
+    shown = hide_password(target)  # for messages: they are shown, and saved with the conversation
     if not model.strip():
         raise AnswererError("no model name for the answer endpoint: set it in the sidebar or STUDYRAG_LLM_MODEL")
     if timeout <= 0:
@@ -144,30 +146,30 @@ def chat_completion(
     try:
         status, reason, raw = _post(target, body, headers, timeout, max_reply_bytes)
     except _Expired:
-        raise AnswererError(f"the answer endpoint {target} did not reply within {timeout:g} s") from None
+        raise AnswererError(f"the answer endpoint {shown} did not reply within {timeout:g} s") from None
     except _TooLarge:
         raise AnswererError(
-            f"the answer endpoint {target} sent a reply over the {max_reply_bytes:,}-byte limit; it was not read"
+            f"the answer endpoint {shown} sent a reply over the {max_reply_bytes:,}-byte limit; it was not read"
         ) from None
     except TimeoutError:
-        raise AnswererError(f"the answer endpoint {target} did not reply within {timeout:g} s") from None
+        raise AnswererError(f"the answer endpoint {shown} did not reply within {timeout:g} s") from None
     except (OSError, http.client.HTTPException) as e:
         why = quote(getattr(e, "strerror", None) or str(e) or type(e).__name__)
         if not getattr(e, "connected", True):
             raise AnswererError(
-                f"cannot reach the answer endpoint {target} ({why}); check the URL, or switch the answerer to extractive"
+                f"cannot reach the answer endpoint {shown} ({why}); check the URL, or switch the answerer to extractive"
             ) from None
-        raise AnswererError(f"the answer endpoint {target} failed after {time.monotonic() - t0:.1f} s: {why}") from None
+        raise AnswererError(f"the answer endpoint {shown} failed after {time.monotonic() - t0:.1f} s: {why}") from None
     if not 200 <= status < 300:
-        raise AnswererError(f"the answer endpoint {target} returned HTTP {status} {quote(reason, 60)}: {quote(raw)}".strip())
+        raise AnswererError(f"the answer endpoint {shown} returned HTTP {status} {quote(reason, 60)}: {quote(raw)}".strip())
     try:
         data = json.loads(raw.decode("utf-8"))
         content = data["choices"][0]["message"]["content"]
     except (UnicodeDecodeError, json.JSONDecodeError, KeyError, IndexError, TypeError):
         raise AnswererError(
-            f"the answer endpoint {target} sent a reply that is not an OpenAI-style chat completion: {quote(raw)}"
+            f"the answer endpoint {shown} sent a reply that is not an OpenAI-style chat completion: {quote(raw)}"
         ) from None
     if not isinstance(content, str) or not content.strip():
-        raise AnswererError(f"the answer endpoint {target} sent an empty answer")
+        raise AnswererError(f"the answer endpoint {shown} sent an empty answer")
     # Reasoning models may prepend their thinking.
     return re.sub(r"<think>.*?</think>", "", content, flags=re.DOTALL).strip()

@@ -25,7 +25,7 @@ from rag.index import Index
 from rag.lang import detect_lang
 from rag.rules.script import notes_languages
 from rag.rerank import CrossEncoderReranker, FeatureReranker, Reranker
-from rag.safety import has_content
+from rag.safety import has_content, invalid_text
 from rag.text import distinctive_terms, search_text, squash
 from rag.tuned import MODES, Tuned, load_tuned
 from rag.types import Chunk, Hit, Query
@@ -60,6 +60,9 @@ def check_query(query: str) -> str:
     if not isinstance(query, str):
         raise QueryError(f"query must be text, got {type(query).__name__}")
     q = query.strip()
+    why = invalid_text(q)
+    if why:
+        raise QueryError(f"query is not valid text: {why}")
     if is_empty_question(q):
         raise QueryError("query is empty: type a question or keywords (it has no letters, digits or CJK characters)")
     if len(q) > MAX_QUERY_CHARS:

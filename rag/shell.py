@@ -12,6 +12,7 @@ import sys
 from collections.abc import Callable
 
 from rag.errors import RagError
+from rag.safety import terminal_text
 
 EXIT_OK = 0
 EXIT_SOME_FAILED = 1  # done, but some inputs failed or were skipped (each named on stderr)
@@ -44,7 +45,7 @@ def error_line(e: BaseException) -> str:
         msg = f"{e.filename}: {e.strerror or e}"
     else:
         msg = str(e)
-    return "error: " + " ".join(msg.split())
+    return "error: " + terminal_text(" ".join(msg.split()))
 
 
 def guarded(main: Callable[..., int]) -> Callable[..., int]:

@@ -13,7 +13,7 @@ from collections.abc import Sequence
 
 from rag.rules.questions import is_question_unit
 from rag.rules.script import WORDY
-from rag.rules.structure import BULLET, FENCE, QA_LINE, SECTION_LINE, plain
+from rag.rules.structure import BULLET, BULLET_LINE, FENCE, QA_LINE, SECTION_LINE, plain
 from rag.safety import addresses_reader
 from rag.types import Chunk
 
@@ -97,8 +97,23 @@ def chunk_unit_kinds(chunk: Chunk, doc: str, spans: Sequence[tuple[int, int]]) -
         kind = unit_kind(chunk, text[ls:le], doc[s:e], code)
         if line_kind.get(ls) in ("question", "heading") and kind in ("text", "lead"):
             kind = line_kind[ls]
+        elif kind == "text" and e - chunk.start >= le - 1 and _ANNOUNCES.search(doc[s:e]) and _list_follows(text, le):
+            kind = "lead"  # 「RAGでは、この制限を以下の流れで克服します」 and the numbered steps under it
         line_kind.setdefault(ls, kind)
         out.append(kind)
     return out
+
+
+# a sentence that announces what follows it (「以下の流れで」「步骤如下」 "as follows"): with a list
+# right under it, it is that list's lead-in, as a line ending in a colon is
+_ANNOUNCES = re.compile(r"以下|下記|次のよう|次の通り|次のとおり|如下|下面|下列|the following|as follows", re.I)
+
+
+def _list_follows(text: str, line_end: int) -> bool:
+    """Whether the first non-blank line after offset ``line_end`` of ``text`` is a list item."""
+    for line in text[line_end:].split("\n"):
+        if line.strip():
+            return bool(BULLET_LINE.match(line))
+    return False
 
 

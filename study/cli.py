@@ -24,6 +24,7 @@ from pathlib import Path
 
 from rag.context import resolve
 from rag.errors import RagError
+from rag.safety import terminal_json, terminal_text
 from rag.shell import EXIT_ERROR, EXIT_OK, add_location_options, guarded
 from study.db import errors as db_errors
 
@@ -95,7 +96,12 @@ def _synced_store(args):
 
 
 def _out(obj) -> None:
-    sys.stdout.write(json.dumps(obj, ensure_ascii=False) + "\n")
+    sys.stdout.write(terminal_json(json.dumps(obj, ensure_ascii=False)) + "\n")
+
+
+def _say(line: str) -> None:
+    """Print a line holding text from the notes (control characters written out)."""
+    sys.stdout.write(terminal_text(line) + "\n")
 
 
 def cmd_cards(args) -> None:
@@ -107,7 +113,7 @@ def cmd_cards(args) -> None:
             _out({k: d[k] for k in ("id", "kind", "front", "back", "source", "sources", "topic")})
         else:
             lang = card.langs[0]
-            sys.stdout.write(f"{card.id}\n  Q: {card.front[lang]}\n  A: {card.back[lang].splitlines()[0]}\n")
+            _say(f"{card.id}\n  Q: {card.front[lang]}\n  A: {card.back[lang].splitlines()[0]}")
 
 
 def cmd_sync(args) -> None:
@@ -151,7 +157,7 @@ def cmd_progress(args) -> None:
         if day["reviews"]:
             print(f"  {day['date']}: {day['reviews']} reviews ({day['again']} again)")
     for t in data["mastery"]:
-        print(f"  {t['topic']}: {t['seen']}/{t['cards']} seen, {t['mature']} mature, mastery {t['mastery']:.0%}")
+        _say(f"  {t['topic']}: {t['seen']}/{t['cards']} seen, {t['mature']} mature, mastery {t['mastery']:.0%}")
 
 
 def cmd_export(args) -> None:
@@ -161,6 +167,9 @@ def cmd_export(args) -> None:
     if args.json is not None and args.profile is None:
         raise ValueError("--json writes a learner's progress file: add --profile NAME")
     with _synced_store(args) as store:
+        target = next(t for t in (args.json, args.anki, args.csv) if t is not None)
+        if store.owns(target):  # an export over the store would destroy every learner's progress
+            raise ValueError(f"{target} is the progress store itself; export to another file")
         if args.profile is not None:
             try:
                 store.profile(args.profile)
@@ -221,17 +230,17 @@ def cmd_drill(args) -> None:
             }
         )
         return
-    print(f"{g.verdict}: {g.message}")
+    _say(f"{g.verdict}: {g.message}")
     for mark, rs in (("+", g.covered), ("-", g.missed)):
         for r in rs:
-            print(f"  {mark} {r.point.text}  [{r.point.source.doc_id} {r.point.source.start}:{r.point.source.end}]")
+            _say(f"  {mark} {r.point.text}  [{r.point.source.doc_id} {r.point.source.start}:{r.point.source.end}]")
 
 
 def cmd_questions(args) -> None:
     from study.cards import drill_questions_from_index
 
     for q in drill_questions_from_index(_index(args.index)):
-        _out(q.to_dict()) if args.json else print(f"{q.id}\n  {q.text}")
+        _out(q.to_dict()) if args.json else _say(f"{q.id}\n  {q.text}")
 
 
 COMMANDS = {

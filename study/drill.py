@@ -24,6 +24,7 @@ from typing import Any
 import numpy as np
 
 from rag.context import DEFAULT_K
+from rag.errors import QueryError
 from rag.facts import occurs
 from rag.rules.names import proper_names
 from rag.rules.normalize import normalize
@@ -31,6 +32,7 @@ from rag.rules.questions import search_text
 from rag.rules.script import detect_lang
 from rag.rules.sentences import unit_spans
 from rag.rules.structure import NOTE_LINE, plain, strip_qa_label
+from rag.safety import invalid_text
 from rag.sections import subsections
 from rag.types import Hit
 from study import grading
@@ -356,6 +358,9 @@ def grade(
     ``empty`` (a prompt) when there is no answer, else good / partial / wrong with the covered
     and missed points. Messages are in ``lang`` (default: the answer's, else the question's)."""
     text = answer.strip() if isinstance(answer, str) else ""
+    why = invalid_text(text)
+    if why:
+        raise QueryError(f"answer is not valid text: {why}")
     said = bool(answer_sentences(text))
     lang = lang or (detect_lang(text) if said else ref.lang)
     if not ref.coverage.covered or not ref.points:

@@ -13,7 +13,9 @@
   (:mod:`study.validate`); a file that is not ours, or holds one bad value, is rejected whole
   with one line naming the file and the reason.
 
-Every text from the notes is HTML-escaped in the Anki fields (it is data, not markup).
+Every text from the notes is HTML-escaped in the Anki fields (it is data, not markup). Each file
+is written beside its place and moved in once complete, so a full disk never leaves half of a new
+export over an earlier one.
 """
 
 from __future__ import annotations
@@ -22,8 +24,9 @@ import csv
 import hashlib
 import html
 import json
+import os
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
@@ -76,6 +79,20 @@ def deck_id(profile: str) -> int:
 
 def _iso(ts: float | None) -> str:
     return "" if ts is None else datetime.fromtimestamp(ts, timezone.utc).isoformat(timespec="seconds")
+
+
+def _replace(path: str | Path, write: Callable[[Path], object]) -> Path:
+    """``write`` a new file at ``path`` through a temporary file beside it, moved into place
+    once complete: a full disk or an error midway leaves an earlier export there as it was."""
+    path = Path(path)
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.part")
+    try:
+        write(tmp)
+        os.replace(tmp, path)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+    return path
 
 
 def _html(text: str) -> str:
@@ -184,9 +201,7 @@ def write_anki(
         )
         note.cards = [ScheduledCard(_anki_schedule(states.get(c.id), pos, now))]
         deck.add_note(note)
-    path = Path(path)
-    genanki.Package(deck).write_to_file(str(path), timestamp=now)
-    return path
+    return _replace(path, lambda tmp: genanki.Package(deck).write_to_file(str(tmp), timestamp=now))
 
 
 # --- CSV ---------------------------------------------------------------------------------------
@@ -222,12 +237,13 @@ def csv_rows(cards: Sequence[Card], states: dict[str, CardState]) -> list[dict[s
 def write_csv(path: str | Path, cards: Sequence[Card], states: dict[str, CardState]) -> Path:
     """One row per card (UTF-8 with a BOM, so spreadsheet programs read Japanese and Chinese);
     a cell that a spreadsheet would run as a formula starts with ``'`` (:func:`rag.safety.spreadsheet_cell`)."""
-    path = Path(path)
-    with open(path, "w", encoding="utf-8-sig", newline="") as f:
-        w = csv.DictWriter(f, fieldnames=CSV_COLUMNS)
-        w.writeheader()
-        w.writerows({k: spreadsheet_cell(v) for k, v in row.items()} for row in csv_rows(cards, states))
-    return path
+    def write(tmp: Path) -> None:
+        with open(tmp, "w", encoding="utf-8-sig", newline="") as f:
+            w = csv.DictWriter(f, fieldnames=CSV_COLUMNS)
+            w.writeheader()
+            w.writerows({k: spreadsheet_cell(v) for k, v in row.items()} for row in csv_rows(cards, states))
+
+    return _replace(path, write)
 
 
 # --- our progress file ---------------------------------------------------------------------------
@@ -268,9 +284,8 @@ def progress_data(store: Store, profile: str) -> dict:
 
 
 def write_progress(path: str | Path, store: Store, profile: str) -> Path:
-    path = Path(path)
-    path.write_text(json.dumps(progress_data(store, profile), ensure_ascii=False, indent=1), encoding="utf-8")
-    return path
+    text = json.dumps(progress_data(store, profile), ensure_ascii=False, indent=1)
+    return _replace(path, lambda tmp: tmp.write_text(text, encoding="utf-8"))
 
 
 def read_progress(path: str | Path, *, now: float | None = None) -> tuple[list[CardState], list[Review]]:
@@ -297,6 +312,11 @@ def read_progress(path: str | Path, *, now: float | None = None) -> tuple[list[C
     try:
         states = [_state(s, f"states[{i}]", now) for i, s in enumerate(_list(data, "states"))]
         reviews = [_review(r, f"reviews[{i}]", now) for i, r in enumerate(_list(data, "reviews"))]
+        first: dict[str, int] = {}
+        for i, st in enumerate(states):  # a card has one state: which of two to take is not ours to guess
+            j = first.setdefault(st.card_id, i)
+            if j != i:
+                raise validate.BadValue(f"states[{i}] is a second state of card {st.card_id!r} (states[{j}])")
     except validate.BadValue as e:
         raise ImportFileError(f"{path} was not imported, an entry is malformed: {e}") from None
     return states, reviews

@@ -39,10 +39,14 @@ DB_NAME = "study.sqlite3"
 APPLICATION_ID = db.WRITE_LOCK  # "SRST": marks the file (or schema) as a StudyRAG study store
 MAX_PROFILE_NAME = 80
 MAX_TITLE = 120  # characters of a conversation title
+# SQLite results that say the disk or the folder failed, not that the file is damaged
+_CANNOT_USE = ("SQLITE_FULL", "SQLITE_READONLY", "SQLITE_CANTOPEN", "SQLITE_IOERR", "SQLITE_BUSY", "SQLITE_LOCKED",
+               "SQLITE_PERM")
 
 
 class StoreError(RagError):
-    """The progress file cannot be used (corrupt, newer schema, not ours); it was left untouched."""
+    """The progress file cannot be used (corrupt, newer schema, not ours) and was left untouched,
+    or a write to it failed (a full disk, a read-only folder) and changed nothing."""
 
 
 class ProfileError(RagError, ValueError):
@@ -205,6 +209,8 @@ class Store:
             raise StoreError(
                 f"{e}; it was left untouched. Move it aside (or point {DATA_ENV} / --data elsewhere) to start a new one"
             ) from None
+        except (OSError, *self.backend.errors) as e:  # a folder that cannot be written, a file that cannot be read
+            raise self._cannot_open(e) from None
         try:
             version, app_id, has_tables = self.backend.inspect(conn)
             if version > SCHEMA_VERSION:
@@ -222,6 +228,8 @@ class Store:
             self._verify(conn)
         except self.backend.errors as e:
             conn.close()
+            if getattr(e, "sqlite_errorname", "").startswith(_CANNOT_USE):  # the disk or folder, not the file
+                raise self._cannot_open(e) from None
             raise StoreError(
                 f"{self.where} is not a readable progress file ({e}); it was left untouched. "
                 "Restore a backup, or move it aside to start afresh"
@@ -230,6 +238,13 @@ class Store:
             conn.close()
             raise
         self._conns.adopt(conn)
+
+    def _cannot_open(self, e: BaseException) -> StoreError:
+        why = e.strerror if isinstance(e, OSError) and e.strerror else " ".join(str(e).split())
+        return StoreError(
+            f"cannot open the progress store {self.where} ({why}); nothing was changed. Its folder must be readable "
+            f"and writable, with room to write (or point {DATA_ENV} / --data elsewhere)"
+        )
 
     def _migrate(self, conn: sqlite3.Connection, version: int) -> None:
         for m in MIGRATIONS:
@@ -246,7 +261,7 @@ class Store:
                 self.backend.set_version(conn, m.version, APPLICATION_ID)
                 conn.execute("COMMIT")
             except BaseException:
-                conn.execute("ROLLBACK")
+                self._rollback(conn)
                 raise
 
     def _verify(self, conn: sqlite3.Connection) -> None:
@@ -277,13 +292,40 @@ class Store:
         With ``profile_id`` (it writes that profile's rows only), PostgreSQL lets other profiles'
         writes run beside it."""
         conn = self.conn
-        self.backend.begin_write(conn, profile_id)
+        try:
+            self.backend.begin_write(conn, profile_id)
+        except self.backend.errors as e:
+            self._rollback(conn)
+            raise self._not_saved(e) from None
         try:
             yield conn
-        except BaseException:
-            conn.execute("ROLLBACK")
+            conn.execute("COMMIT")
+        except BaseException as e:
+            self._rollback(conn)
+            if isinstance(e, self.backend.errors):  # a full disk, a read-only folder, a lost server
+                raise self._not_saved(e) from None
             raise
-        conn.execute("COMMIT")
+
+    def _rollback(self, conn) -> None:
+        """End the failed transaction, if the engine has not ended it itself (SQLite does on a full
+        disk): a transaction left open would refuse every later write on this connection."""
+        if conn.in_transaction:
+            try:
+                conn.execute("ROLLBACK")
+            except self.backend.errors:
+                pass
+
+    def _not_saved(self, e: BaseException) -> StoreError:
+        return StoreError(f"could not save to the progress store {self.where} ({' '.join(str(e).split())}); "
+                          "nothing was changed")
+
+    def owns(self, path: str | Path) -> bool:
+        """Whether ``path`` is one of the store's own files (the SQLite file, its WAL, shared
+        memory or journal): a file nothing else may write."""
+        if self.path is None:
+            return False
+        mine = {Path(str(self.path) + s).resolve() for s in ("", "-wal", "-shm", "-journal")}
+        return Path(path).resolve() in mine
 
     def close(self) -> None:
         self._conns.close()

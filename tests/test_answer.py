@@ -159,6 +159,27 @@ def test_unit_kinds(line, kind):
     assert unit_kind(_qa_chunk(), line, line, in_code=False) == kind
 
 
+@pytest.mark.parametrize(
+    ("text", "kinds"),
+    [
+        # a sentence announcing what follows, with the list right under it: the list's lead-in
+        ("RAGでは、この制限を以下の流れで克服します\n\n1. 文書を検索する\n2. 回答を生成する",
+         ["lead", "bullet", "bullet"]),
+        ("RAG的步骤如下。\n- 检索相关的文档\n- 生成最终的回答", ["lead", "bullet", "bullet"]),
+        ("The pipeline works as follows.\n1. Retrieve the passages first\n2. Generate the answer", ["lead", "bullet", "bullet"]),
+        # the same words with no list under them, or a list under a sentence announcing nothing
+        ("手順は以下の記事で説明しています。\n\n温度はサンプリングのランダム性を調整します。", ["text", "text"]),
+        ("LLMは次のトークンを予測します。\n- 確率の高い単語を選ぶ", ["text", "bullet"]),
+    ],
+)
+def test_a_sentence_announcing_the_list_under_it_is_its_lead_in(text, kinds):
+    from rag.text import unit_spans
+    from rag.units import chunk_unit_kinds
+
+    c = Chunk(id="c", doc_id="d", text=text, start=0, end=len(text), lang="ja", kind="section")
+    assert chunk_unit_kinds(c, text, unit_spans(text)) == kinds
+
+
 def test_units_in_code_blocks():
     c = _qa_chunk()
     assert unit_kind(c, "    DKL(P||Q) = ∑P(x)log[P(x)/Q(x)]", "DKL(P||Q) = ∑P(x)log[P(x)/Q(x)]", in_code=True) == "formula"

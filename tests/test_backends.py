@@ -398,6 +398,32 @@ def test_the_encoder_is_recorded_and_checked(setting, tmp_path):
         Searcher(index, encoder=FakeEncoder(dim=64, id="other-model"))
 
 
+def test_facts_derived_by_older_rules_are_derived_again_or_flagged(setting, tmp_path, monkeypatch, caplog):
+    """A rule change that derives other facts (unit kinds) from the same chunks reaches an index
+    saved before it: the folder derives them again when opened, an engine index says to rebuild."""
+    import rag.backends.engine
+    import rag.facts
+    import rag.index
+    from ingest.pipeline import ingest
+
+    ingest(write_corpus(tmp_path / "corpus", SMALL_CORPUS), setting, encoder=FakeEncoder())
+    before = open_index(setting)
+    kinds = np.asarray(before.facts.unit_kinds[: len(before.units)]).copy()
+    newer = rag.facts.RULES_VERSION + 1
+    for mod in (rag.facts, rag.backends.engine):
+        monkeypatch.setattr(mod, "RULES_VERSION", newer)
+    derived = []
+    real = rag.index.derive_facts
+    monkeypatch.setattr(rag.index, "derive_facts", lambda *a: derived.append(1) or real(*a))
+    with caplog.at_level("WARNING"):
+        after = open_index(setting)
+    assert f"by {newer}" in caplog.text and "python -m ingest --rebuild" in caplog.text
+    if setting.endswith("index"):  # the folder: derived again, from the parts it holds
+        assert derived and np.array_equal(np.asarray(after.facts.unit_kinds), kinds)
+    else:  # an engine keeps serving with the kinds it holds
+        assert not derived and np.array_equal(np.asarray(after.facts.unit_kinds[: len(after.units)]), kinds)
+
+
 def test_an_interrupted_write_leaves_the_previous_version_serving(setting, tmp_path, monkeypatch):
     from ingest.pipeline import ingest
 

@@ -160,6 +160,9 @@ def _turn(i: int, a: Answer, titles: dict[str, str]) -> None:
                                 args=(q,),
                                 icon=":material/help:",
                             )
+            unsaved = session.get(session.Chat).unsaved.get(i)
+            if unsaved is not None:
+                st.warning(tr("store.not_saved", error=md_escape(unsaved)))
             if st.session_state.get("details"):
                 _details(a, titles)
 

@@ -46,7 +46,12 @@ def render() -> None:
          "application/json", "exp-progress"),
     )
     for col, (label, write, suffix, name, mime, key) in zip(st.columns(len(files)), files):
-        col.download_button(tr(label), _file_bytes(write, suffix), file_name=name, mime=mime, key=key,
+        try:
+            data = _file_bytes(write, suffix)
+        except OSError as e:  # no room for the file (a full disk): said, and the page goes on
+            col.error(tr("exp.write_failed", file=name, error=md_escape(str(e.strerror or e))))
+            continue
+        col.download_button(tr(label), data, file_name=name, mime=mime, key=key,
                             icon=":material/download:", on_click="ignore")
     st.divider()
     st.subheader(tr("exp.import"))
@@ -63,15 +68,19 @@ def render() -> None:
 
 def _import(s, profile: str, name: str, data: bytes) -> None:
     tx = session.get(session.Transfer)
-    with tempfile.TemporaryDirectory() as tmp:
-        path = Path(tmp) / "progress.json"
-        path.write_bytes(data)
-        try:
-            rep = import_progress(s, profile, path)
-        except (ImportFileError, StoreError) as e:
-            reason = str(e).replace(str(path), name)
-            tx.messages = [("error", tr("exp.refused", reason=md_escape(reason)))]
-            return
+    try:
+        with tempfile.TemporaryDirectory() as tmp:
+            path = Path(tmp) / "progress.json"
+            path.write_bytes(data)
+            try:
+                rep = import_progress(s, profile, path)
+            except (ImportFileError, StoreError) as e:
+                reason = str(e).replace(str(path), name)
+                tx.messages = [("error", tr("exp.refused", reason=md_escape(reason)))]
+                return
+    except OSError as e:  # no room to receive the file: nothing was read or written
+        tx.messages = [("error", tr("exp.refused", reason=md_escape(str(e.strerror or e))))]
+        return
     msgs = [("success", tr("exp.imported", taken=rep.states_taken, reviews=rep.reviews_added, kept=rep.states_kept))]
     if rep.unknown_cards:
         msgs.append(("info", tr("exp.unknown", n=len(rep.unknown_cards))))

@@ -11,6 +11,7 @@ import streamlit as st
 from rag.highlight import md_escape
 from rag.messages import lang_name
 from study import schedule
+from study.store import StoreError
 from ui import session
 from ui import render as r
 from ui import state
@@ -94,6 +95,11 @@ def _rate(ctx: state.Study, card) -> None:
         if col.button(label, key=f"rate-{name}", width="stretch", type="primary" if name == "good" else "secondary"):
             started, fc.started = fc.started, None
             ms = int((time.time() - started) * 1000) if started else None
-            schedule.review(ctx.store, ctx.profile.id, card.id, name, scheduler=sched, duration_ms=ms)
+            try:
+                schedule.review(ctx.store, ctx.profile.id, card.id, name, scheduler=sched, duration_ms=ms)
+            except StoreError as e:  # a full disk, a read-only data folder: the card stays to rate again
+                fc.started = started
+                state.not_saved(e)
+                return
             fc.saved, fc.shown = name, None
             st.rerun()

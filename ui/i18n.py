@@ -57,6 +57,7 @@ EN = {
     "store.unavailable": "Saved conversations and study progress cannot be opened, so nothing is saved for now. "
     "Questions still work. The file was left untouched: {path}",
     "store.reason": "Why",
+    "store.not_saved": "Not saved: {error}. Try again once the progress store can be written.",
     "mode.auto": "Best for these notes (tuned)",
     "mode.bm25": "Keywords",
     "mode.dense": "Meaning",
@@ -115,6 +116,7 @@ EN = {
     "sources.page": "Page as printed: {page} — the quoted sentences highlighted",
     "sources.cited": "The cited passage is highlighted.",
     "sources.moved": "The cited passage is no longer in this document (it has been edited).",
+    "sources.gone": "The cited document {file} is no longer in the notes (the index was rebuilt without it); the answer still shows the passage it quoted.",
     "sources.back": "← Back to the answer",
     "sources.back_card": "← Back to the card",
     "col.title": "Title",
@@ -258,6 +260,7 @@ EN = {
     "exp.import_button": "Import",
     "exp.imported": "Imported {taken} card states and {reviews} reviews; {kept} newer states were kept.",
     "exp.unknown": "{n} cards in the file are not in your notes and were skipped.",
+    "exp.write_failed": "{file} could not be made: {error}",
     "exp.refused": "This file was not imported, and your progress is unchanged: {reason}",
 }
 
@@ -303,6 +306,7 @@ JA = {
     "store.unavailable": "保存された会話と学習の記録を開けないため、今は何も保存されません。質問はできます。"
     "ファイルはそのままです: {path}",
     "store.reason": "理由",
+    "store.not_saved": "保存されていません: {error}。学習の記録に書き込めるようになってから、もう一度お試しください。",
     "mode.auto": "このノートに最適な方法（調整済み）",
     "mode.bm25": "キーワード",
     "mode.dense": "意味",
@@ -358,6 +362,7 @@ JA = {
     "sources.page": "原本のページ: {page}（引用した文を強調）",
     "sources.cited": "引用した箇所を強調表示しています。",
     "sources.moved": "引用した箇所はこの資料にもうありません（資料が編集されました）。",
+    "sources.gone": "引用した資料 {file} はもうノートにありません（索引がそれなしで作り直されました）。回答には引用した箇所がそのまま残っています。",
     "sources.back": "← 回答に戻る",
     "sources.back_card": "← カードに戻る",
     "col.title": "タイトル",
@@ -493,6 +498,7 @@ JA = {
     "exp.import_button": "インポート",
     "exp.imported": "カードの状態{taken}件と復習{reviews}件を取り込みました。より新しい状態{kept}件はそのままです。",
     "exp.unknown": "ファイル内の{n}枚のカードはノートにないため飛ばしました。",
+    "exp.write_failed": "{file} を作れませんでした: {error}",
     "exp.refused": "このファイルは取り込まず、学習の記録は変わっていません: {reason}",
 }
 
@@ -537,6 +543,7 @@ ZH = {
     "side.details": "显示详情（分数、耗时）",
     "store.unavailable": "无法打开已保存的对话和学习进度，因此暂时不会保存任何内容。仍然可以提问。文件未被改动：{path}",
     "store.reason": "原因",
+    "store.not_saved": "未保存: {error}。请在学习进度可以写入后重试。",
     "mode.auto": "最适合这些笔记的方式（已调优）",
     "mode.bm25": "关键词",
     "mode.dense": "语义",
@@ -589,6 +596,7 @@ ZH = {
     "sources.page": "原文页面: {page}（引用的句子已高亮）",
     "sources.cited": "引用的段落已高亮显示。",
     "sources.moved": "引用的段落已不在这份资料中（资料已被修改）。",
+    "sources.gone": "引用的资料 {file} 已不在笔记中（索引重建时不包含它）；回答中仍保留所引用的段落。",
     "sources.back": "← 返回回答",
     "sources.back_card": "← 返回卡片",
     "col.title": "标题",
@@ -722,6 +730,7 @@ ZH = {
     "exp.import_button": "导入",
     "exp.imported": "已导入{taken}张卡片的状态和{reviews}条复习记录；保留了{kept}个更新的状态。",
     "exp.unknown": "文件中有{n}张卡片不在你的笔记里，已跳过。",
+    "exp.write_failed": "无法生成 {file}: {error}",
     "exp.refused": "没有导入这个文件，你的学习进度保持不变: {reason}",
 }
 

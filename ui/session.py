@@ -74,6 +74,7 @@ class Chat:
     pending_question: str | None = None  # a suggested question clicked, asked on the next run
     scroll_turn: int | None = None  # the turn to scroll to (-1: the last)
     clear_box: bool = False  # empty the question box on the next run
+    unsaved: dict = field(default_factory=dict)  # turn -> why it could not be saved (the store refused the write)
 
 
 @dataclass

@@ -60,7 +60,7 @@ def _profiles_add(s) -> None:
                 except ProfileError:
                     st.error(tr("side.profile_bad", limit=MAX_PROFILE_NAME))
                 except StoreError as e:
-                    session.get(session.Learner).store_error = str(e)
+                    state.not_saved(e)
                 else:
                     state.switch_profile(made.name)
                     st.session_state.pop("profile_pick", None)
@@ -82,7 +82,7 @@ def _unknown_profile(s, name: str) -> None:
             try:
                 made = s.add_profile(ok)
             except (ProfileError, StoreError) as e:
-                session.get(session.Learner).store_error = str(e)
+                state.not_saved(e)
             else:
                 state.switch_profile(made.name)
                 st.rerun()
@@ -115,7 +115,11 @@ def _conversations(s, p) -> None:
         if right.button(
             "", key=f"del-chat-{c.id}", icon=":material/delete:", help=tr("side.delete_chat"), type="tertiary"
         ):
-            Conversations(s).delete(p.id, c.id)
+            try:
+                Conversations(s).delete(p.id, c.id)
+            except StoreError as e:
+                state.not_saved(e)
+                continue
             if c.id == active:
                 state.new_conversation()
             st.rerun()

@@ -56,6 +56,8 @@ def render() -> None:
         hide_index=True,
     )
     docs = list(index.documents)
+    if target and target.get("doc_id") not in index.documents:  # the index was rebuilt without it
+        st.info(tr("sources.gone", file=md_escape(str(target.get("doc_id", "")))))
     if ss.get("source_doc") not in index.documents:
         ss["source_doc"] = target["doc_id"] if target and target.get("doc_id") in index.documents else docs[0]
     doc_id = st.selectbox(

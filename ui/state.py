@@ -193,10 +193,14 @@ def load_searcher() -> Searcher:
         if st.button(tr("index.rebuild"), key="rebuild-index"):
             from ingest.uploads import update_index
 
-            with st.spinner(tr("index.rebuilding")):
-                update_index(
-                    corpus_dir(), index_dir(), get_encoder(build_encoder()), rebuild=True, uploads=uploads_dir()
-                )
+            try:
+                with st.spinner(tr("index.rebuilding")):
+                    update_index(
+                        corpus_dir(), index_dir(), get_encoder(build_encoder()), rebuild=True, uploads=uploads_dir()
+                    )
+            except RagError as e:  # a full disk, no notes: said, and the button stays to try again
+                st.error(tr("index.error", error=md_escape(str(e))))
+                st.stop()
             st.rerun()
         st.stop()
     except RagError as e:
@@ -345,16 +349,17 @@ def open_conversation(conv_id: int) -> None:
             loaded.append(from_record(rec))
         except ValueError:
             continue  # a message this version cannot read is skipped, not fatal
-    chat.turns, chat.conv_id = loaded, conv_id
+    chat.turns, chat.conv_id, chat.unsaved = loaded, conv_id, {}
 
 
 def new_conversation() -> None:
     chat = session.get(session.Chat)
-    chat.turns, chat.conv_id = [], None
+    chat.turns, chat.conv_id, chat.unsaved = [], None, {}
 
 
 def save_turn(a: Answer) -> None:
-    """Append ``a`` to the open conversation (and save it when the store is there)."""
+    """Append ``a`` to the open conversation (and save it when the store is there; when the
+    store refuses the write, the turn is marked unsaved with the reason)."""
     chat = session.get(session.Chat)
     turns().append(a)
     s = store()
@@ -367,7 +372,14 @@ def save_turn(a: Answer) -> None:
             chat.conv_id = convs.add(p.id, title_for(a.question)).id
         convs.add_message(p.id, chat.conv_id, to_record(a))
     except (StoreError, *db.errors(), KeyError) as e:
-        session.get(session.Learner).store_error = str(e)
+        chat.unsaved[len(chat.turns) - 1] = str(e)
+
+
+def not_saved(e: BaseException) -> None:
+    """Say that a write to the progress store failed, and why (the store changed nothing)."""
+    from rag.highlight import md_escape
+
+    st.error(tr("store.not_saved", error=md_escape(str(e))))
 
 
 # --- answer settings ---------------------------------------------------------------------------------

@@ -40,6 +40,7 @@ import dataclasses
 import functools
 import hashlib
 import json
+import logging
 import time
 import uuid
 from collections import Counter, OrderedDict
@@ -55,9 +56,11 @@ from rag.backends.remote import CACHE_ROWS, KeyRanges, RemoteColumn, RemoteRows,
 from rag.bm25 import BM25Index, BM25Terms, length_norm, term_weight, top_n
 from rag.dense import HNSW_FROM, DenseIndex
 from rag.errors import IndexCorruptError, IndexMissingError, IndexWriteError, RagError
-from rag.facts import char_grams, may_occur
+from rag.facts import RULES_VERSION, char_grams, may_occur
 from rag.index import Index, _check_manifest
 from rag.types import Chunk, Document
+
+log = logging.getLogger(__name__)
 
 META, POINTER = "meta", "current"
 PIECE = 4000  # characters of a meta blob per meta row (Milvus JSON fields hold 64 KB)
@@ -259,6 +262,7 @@ def global_stats(index: Index) -> tuple[dict, dict[str, str]]:
         "ids": {index.chunks[j].id: j for _, j in parallel},
         "question_lists": sorted(index.facts.question_lists),
         "vocabulary": {x: sorted(v) for x, v in sorted(index.facts.vocabulary.items())},
+        "facts_rules": RULES_VERSION,
         "doc_records": {d.doc_id: {**d.to_dict(), "text": None, "origin": None} for d in index.documents.values()},
     }
     parts = {f"doc:{d.doc_id}": json.dumps(d.to_dict(), ensure_ascii=False) for d in index.documents.values()}
@@ -866,6 +870,10 @@ def load_index(engine, *, uri: str, prefix: str) -> EngineIndex:
         manifest = be.describe()
         _check_manifest(manifest, uri)
         stats, n, dim = manifest["engine"], manifest["chunks"], manifest["encoder"]["dim"]
+        if stats.get("facts_rules", 1) != RULES_VERSION:
+            log.warning("index at %s: its unit kinds were derived by rules version %s, this version derives them "
+                        "by %s; answers quote by the old ones until `python -m ingest --rebuild`",
+                        uri, stats.get("facts_rules", 1), RULES_VERSION)
         counts = _unpack(stats["unit_counts"], np.uint32).astype(np.int64)
         offsets = np.concatenate([[0], np.cumsum(counts)]).astype(np.int64)
         if len(counts) != n or len(be.chunk_keys) != n or manifest.get("units") != offsets[-1] \

@@ -92,6 +92,16 @@ def markers_in(text: str) -> list[int]:
     return out
 
 
+def unmark(text: str) -> str:
+    """``text`` quoted from the notes with its bracketed numbers in full-width brackets, so that
+    they never read as citation markers (a note's own "[7]" or "Sources: [1] …").
+
+    >>> unmark("Attention weighs tokens [7]. Sources: [1, 2]")
+    'Attention weighs tokens ［7］. Sources: ［1, 2］'
+    """
+    return MARKER.sub(lambda m: f"［{m.group(1)}］", text)
+
+
 def strip_markers(text: str) -> str:
     """``text`` without citation markers (and the space before them)."""
     return re.sub(r"\s*" + MARKER.pattern, "", text)
