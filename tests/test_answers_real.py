@@ -103,7 +103,7 @@ def test_a_point_written_only_in_a_code_block_is_quoted_as_code(real_searcher):
     assert block.ok and block.markers and block.text.splitlines()[-1].startswith("```")
     assert "```mermaid" not in a.text and "sequenceDiagram" not in a.text
     html = answer_body_html(a.text, "k", {c.number for c in a.citations})
-    assert '<pre class="studyrag-code"><code>' in html and "```" not in html
+    assert '<div class="studyrag-code" role="code">' in html and "```" not in html
     cited = a.citations[block.markers[0] - 1]
     doc = real_searcher.index.documents[cited.chunk.doc_id].text
     assert any("完全一致" in doc[s:e] and "\n" in doc[s:e] for s, e in cited.quotes)  # the block's span, several lines

@@ -31,9 +31,7 @@ def render() -> None:
     st.title(tr("add.title"))
     st.write(tr("add.intro", mb=MAX_UPLOAD_BYTES // 1_000_000, file_mb=MAX_FILE_UPLOAD_BYTES // 1_000_000))
     up = session.get(session.Uploads)
-    types = ", ".join(x.lstrip(".").upper() for x in SUFFIXES)
-    limit = tr("add.upload_limit", mb=MAX_FILE_UPLOAD_BYTES // 1_000_000, types=types)
-    r.uploader_labels(tr("add.upload_button"), limit)
+    r.uploader_in_language(SUFFIXES, MAX_FILE_UPLOAD_BYTES // 1_000_000)
     files = st.file_uploader(
         tr("add.files"),
         type=[s.lstrip(".") for s in SUFFIXES],

@@ -7,6 +7,7 @@ import os
 import re
 import subprocess
 import time
+from collections import Counter
 
 import streamlit as st
 
@@ -14,7 +15,7 @@ from rag.highlight import md_escape
 from ui import i18n, state
 from ui import render as r
 from ui.notes import markdown_html
-from ui.reports import QUICK_QUESTIONS, available, pieces, quick_command
+from ui.reports import QUICK_QUESTIONS, available, pieces, quick_command, title
 from rag.context import ROOT
 from ui import session
 from ui.state import tr
@@ -37,10 +38,14 @@ def render() -> None:
         if st.session_state.get("bench_pick") not in names:
             st.session_state["bench_pick"] = names[0]
         lang = state.lang()  # fixed now: a format function may be called outside this run
+        # a report the catalogue does not name shows its own heading; two alike, their file names too
+        own = {n: title(p) for n, p in reports}
+        seen = Counter(own.values())
+        own = {n: t if seen[t] == 1 else f"{t} ({n})" for n, t in own.items()}
         name = st.radio(
             tr("bench.report"),
             names,
-            format_func=lambda n: _label(n, lang),
+            format_func=lambda n: _label(n, lang, md_escape(own.get(n, n))),
             horizontal=True,
             key="bench_pick",
             persist_state="session",
@@ -58,11 +63,11 @@ def render() -> None:
     _mine()
 
 
-def _label(name: str, lang: str) -> str:
+def _label(name: str, lang: str, fallback: str) -> str:
     try:
         return i18n.t(f"report.{name}", lang)
     except KeyError:
-        return name
+        return fallback
 
 
 def _quick() -> None:
@@ -147,6 +152,7 @@ def _mine() -> None:
     if EXAMPLE.is_file():
         st.download_button(tr("mine.example"), EXAMPLE.read_bytes(), file_name=EXAMPLE.name, mime="text/csv",
                            key="mine-example", icon=":material/download:")
+    r.uploader_in_language(["csv", "jsonl"])
     up = st.file_uploader(tr("mine.upload"), type=["csv", "jsonl"], key="mine-file")
     if up is not None and st.button(tr("mine.run"), key="mine-run", icon=":material/play_arrow:"):
         searcher = state.load_searcher()

@@ -75,7 +75,10 @@ def _show(ctx: state.Study, g) -> None:
     if g.verdict == "uncovered":
         st.info(md_escape(g.message))
         return
-    VERDICT_BOX.get(g.verdict, st.info)(f"**{tr(f'drill.verdict.{g.verdict}')}** — {md_escape(g.message)}")
+    label, message = tr(f"drill.verdict.{g.verdict}"), md_escape(g.message)
+    # a message may open with the verdict's own words ("Good: …", 「よくできました。…」): say them once
+    said = f"**{label}**{message[len(label):]}" if message.startswith(label) else f"**{label}** — {message}"
+    VERDICT_BOX.get(g.verdict, st.info)(said)
     titles = state.titles(ctx.searcher)
     points = list(g.covered) + list(g.missed)
     number = {id(pr): n for n, pr in enumerate(points, start=1)}

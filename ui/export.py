@@ -12,6 +12,7 @@ import streamlit as st
 from rag.highlight import md_escape
 from study.export import ImportFileError, deck_for_export, import_progress, write_anki, write_csv, write_progress
 from study.store import StoreError
+from ui import render as r
 from ui import session
 from ui import state
 from ui.state import tr
@@ -55,6 +56,7 @@ def render() -> None:
     st.divider()
     st.subheader(tr("exp.import"))
     tx = session.get(session.Transfer)
+    r.uploader_in_language(["json"])
     up = st.file_uploader(
         tr("exp.import"), type=["json"], key=f"exp-upload-{tx.round}", label_visibility="collapsed"
     )

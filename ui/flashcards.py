@@ -15,7 +15,7 @@ from study.store import StoreError
 from ui import session
 from ui import render as r
 from ui import state
-from ui.notes import cited_text_html, source_panel, source_target
+from ui.notes import card_panel_head, cited_text_html, source_panel, source_target
 from ui.state import tr
 
 
@@ -78,9 +78,7 @@ def _card(ctx: state.Study, card) -> None:
         src = card.sources[lang]
         spans = card.key_spans if lang == card.langs[0] else ()
         title = titles.get(src.doc_id, src.doc_id)
-        where = f"Q{card.qnum}" if card.qnum is not None else topic
-        head = " · ".join(dict.fromkeys(x for x in (title, where) if x))
-        panel = source_panel(1, src, head, spans)
+        panel = source_panel(1, src, card_panel_head(title, card.qnum, topic), spans)
         r.html(cited_text_html(card.back[lang], "sr-card", panel, close=tr("ask.panel_close")))
         r.source_button(tr("study.source"), source_target(src), key="fc-source", back={"page": "flashcards"})
     _rate(ctx, card)

@@ -375,7 +375,9 @@ def _with_markers(text: str, key: str, valid: set[int]) -> str:
     for k, piece in enumerate(CODE_BLOCK.split(text)):
         if k % 2:
             body, _, tail = piece.partition("\n")[2].rpartition("\n```")
-            out.append(f'<pre class="studyrag-code"><code>{escape(body)}</code></pre>{_markers_only(tail, key, valid)}')
+            # a <div>, not <pre><code>: escape() turns its newlines into <br>, which a <code> would
+            # show as ",[object Object]," on one line (see _Renderer.code_block)
+            out.append(f'<div class="studyrag-code" role="code">{escape(body)}</div>{_markers_only(tail, key, valid)}')
         else:
             out.append(_prose_with_markers(piece, key, valid))
     return "".join(out)
@@ -466,6 +468,12 @@ def panel_head(*parts: str) -> str:
         if p and all(p.casefold() != q.casefold() for q in seen):
             seen.append(p)
     return " · ".join(seen)
+
+
+def card_panel_head(title: str, qnum: int | None, topic: str) -> str:
+    """The heading of a card's or quiz question's citation: its document and where in it — the Q&A
+    item's number, else the card's topic (a section of that document)."""
+    return panel_head(title, f"Q{qnum}" if qnum is not None else topic)
 
 
 def source_panel(number: int, source, head: str, spans: Iterable[tuple[int, int]] = ()) -> Panel:

@@ -12,7 +12,7 @@ from study.quiz import check, make_quiz, score
 from ui import session
 from ui import render as r
 from ui import state
-from ui.notes import cited_text_html, source_panel, source_target
+from ui.notes import card_panel_head, cited_text_html, source_panel, source_target
 from ui.state import tr
 
 LETTERS = "ABCDEFGH"
@@ -89,10 +89,13 @@ def _question(ctx: state.Study, quiz, i: int) -> None:
             st.error(tr("quiz.wrong", letter=LETTERS[q.answer]))
         st.caption(tr("quiz.explanation"))
         titles = state.titles(ctx.searcher)
-        head = " · ".join(
-            dict.fromkeys(
-                x for x in (titles.get(q.source.doc_id, q.source.doc_id), state.topic_names(ctx.searcher)(q.topic)) if x
-            )
+        # where the passage is (its Q&A number), not the topic the score counts it under: that is
+        # often a section of another document
+        card = next((c for c in ctx.deck.cards if c.id == q.card_id), None)
+        head = card_panel_head(
+            titles.get(q.source.doc_id, q.source.doc_id),
+            card.qnum if card is not None else None,
+            state.topic_names(ctx.searcher)(q.topic),
         )
         r.html(
             cited_text_html(q.explanation, f"sr-quiz-{i}", source_panel(1, q.source, head), close=tr("ask.panel_close"))

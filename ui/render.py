@@ -56,10 +56,12 @@ CSS = f"""
 .studyrag-link {{ text-decoration: underline dotted; }}
 .studyrag-image {{ color: #777; }}
 .studyrag-passage {{ font-size: .92rem; max-height: 24rem; overflow-y: auto; }}
+/* the box scrolls, so it clips what lies left of it: room for a Q&A number ("47.") */
+.studyrag-passage > ol {{ padding-left: 1.4em; }}
 mark.studyrag-quote {{ background: #ffe58f; color: inherit; padding: 0 1px; border-radius: 2px; }}
 mark.studyrag-cited {{ background: #dcebff; color: inherit; padding: 0; }}
 .studyrag-answer-text, .studyrag-card-text {{ white-space: normal; line-height: 1.75; font-size: 1.02rem; }}
-.studyrag-answer-text pre.studyrag-code {{ white-space: pre; overflow-x: auto; margin: .3rem 0 .1rem; padding: .4rem .6rem; background: #f6f8fa; border-radius: 4px; font-size: .9rem; line-height: 1.45; }}
+.studyrag-answer-text .studyrag-code {{ white-space: pre; overflow-x: auto; margin: .3rem 0 .1rem; padding: .4rem .6rem; background: #f6f8fa; border-radius: 4px; font-size: .9rem; line-height: 1.45; }}
 .studyrag-lead {{ color: #666; font-style: italic; margin-bottom: .2rem; }}
 .studyrag-flagged {{ background: #fff3cd; border-bottom: 2px dotted #c0392b; }}
 .studyrag-cite {{ display: inline-block; font-size: .78em; font-weight: 600; color: #1c4e80; background: #e3eefa;
@@ -109,6 +111,14 @@ def uploader_labels(button: str, limit: str) -> None:
         " font-size: .875rem; opacity: .7; }"
         "</style>"
     )
+
+
+def uploader_in_language(types: Iterable[str], mb: int | None = None) -> None:
+    """:func:`uploader_labels` for an uploader of ``types`` (file suffixes) with a limit of ``mb``
+    per file (the server's ``server.maxUploadSize`` when ``None``), in the interface language."""
+    mb = mb if mb is not None else int(st.get_option("server.maxUploadSize"))
+    kinds = ", ".join(t.lstrip(".").upper() for t in types)
+    uploader_labels(tr("add.upload_button"), tr("add.upload_limit", mb=mb, types=kinds))
 
 
 def html(markup: str) -> None:

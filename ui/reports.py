@@ -43,6 +43,19 @@ def available(results: Path, runs: Path) -> list[tuple[str, Path]]:
     return out
 
 
+def title(report: Path) -> str:
+    """A report's own title: its first ``# `` heading, a long one shortened as on the page
+    ("Dense-leg encoder ensemble" of "Dense-leg encoder ensemble, weight per …"); else its file name."""
+    try:
+        with report.open(encoding="utf-8", errors="replace") as f:
+            for line in f:
+                if line.startswith("# "):
+                    return _heading(line.rstrip("\n"))[0][2:].strip() or report.stem
+    except OSError:
+        pass
+    return report.stem
+
+
 @dataclass(frozen=True)
 class Piece:
     """A run of Markdown (``text``) or a figure (``image``, with its caption)."""
