@@ -212,7 +212,9 @@ def ask(searcher: Searcher, question: str, settings: Settings = Settings(), *,
         sel = _new_for_followup(searcher, sel, q, prev)
         if not sel:
             topic = prev.question
-            aspect = followup_aspect(q) or q
+            # the facet asked about by its name ("examples", not "Can you give an example")
+            facet = aspect_of(q)
+            aspect = messages.aspect_name(facet, lang) if facet else (followup_aspect(q) or q)
             msg = messages.text("followup_not_covered", lang, topic=topic, aspect=aspect)
             return _timed(Answer(text=msg, citations=(), abstained=True, answerer="none",
                                  reason="followup_not_covered", **base), t0)

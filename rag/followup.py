@@ -29,7 +29,7 @@ ASPECTS: dict[str, tuple[re.Pattern, re.Pattern]] = {
         re.compile(r"利点|メリット|長所|強み|向上|効率|削減|可能|最適|好处|优点|优势|提高|减少|降低|实现|适合|有效", re.I),
     ),
     "remedies": (
-        re.compile(r"対策|防ぐ|防げ|防止|抑え|緩和|軽減|減らす|対処|缓解|避免|防止|应对|减少|降低|解决|"
+        re.compile(r"対策|防ぐ|防げ|防止|抑え|緩和|軽減|減らす|対処|对策|措施|缓解|避免|防止|应对|减少|降低|解决|"
                    r"mitigat|prevent|reduce|avoid|counter|fix|remed", re.I),
         re.compile(r"対策|防止|抑制|緩和|軽減|削減|対処|回避|缓解|避免|防止|应对|减少|降低|措施|"
                    r"mitigat|prevent|reduc|avoid", re.I),
@@ -44,7 +44,7 @@ ASPECTS: dict[str, tuple[re.Pattern, re.Pattern]] = {
 # Words that name a facet, not a topic: a short question made of them leans on the previous one.
 FACETS = re.compile(
     r"^(?:対策|方法|手順|理由|原因|例|具体例|具体|違い|仕組み|特徴|種類|用途|利点|欠点|メリット|デメリット|課題|限界|"
-    r"缺点|优点|好处|方法|步骤|原因|例子|区别|原理|特点|用途|作用|难点|问题|局限|"
+    r"缺点|优点|好处|方法|步骤|原因|例子|区别|原理|特点|用途|作用|难点|问题|局限|对策|措施|种类|类型|机制|挑战|"
     r"pros|cons|drawbacks?|downsides?|advantages?|benefits?|examples?|steps?|reasons?|limitations?|uses?)$",
     re.I,
 )
@@ -134,8 +134,10 @@ def is_followup(question: str, analyze: Callable[[str], list[str]] | None = None
         return True  # 「対策は？」「缺点呢?」"drawbacks?" — not 「LoRAの欠点は？」
     if not cjk and len(words) <= 6 and not _names_something(q, analyze, known):
         return True  # "Can you give an example?", "What are the steps?"
-    if short and cjk and not _names_something(q, analyze, known):
-        return True  # 「高くするとどうなる？」「怎么避免?」: no noun of its own
+    if short and cjk and not _names_something(q, analyze, None):
+        # 「高くするとどうなる？」「怎么避免?」: no noun of its own. A noun the notes do not know is a
+        # topic of its own all the same (「红烧肉怎么做？」 is a new question, off the notes)
+        return True
     if short and analyze is not None and not cjk:
         topics = [t for t in analyze(q) if not t.startswith("~") and t not in QUESTION_WORDS and len(t) > 1]
         if not topics or all(FACETS.match(t) for t in topics):

@@ -46,6 +46,14 @@ TEXTS = {
     },
 }
 
+# the facets a follow-up asks about (rag.followup.ASPECTS), named in each language
+ASPECT_NAMES = {
+    "examples": {"ja": "具体例", "zh": "例子", "en": "examples"},
+    "drawbacks": {"ja": "欠点", "zh": "缺点", "en": "drawbacks"},
+    "advantages": {"ja": "利点", "zh": "优点", "en": "advantages"},
+    "remedies": {"ja": "対策", "zh": "对策", "en": "remedies"},
+}
+
 QUOTE_MARKS = {"ja": ("「", "」"), "zh": ("“", "”"), "en": ("“", "”")}
 LIST_SEP = {"ja": "、", "zh": "、", "en": "; "}
 
@@ -54,6 +62,12 @@ def text(key: str, lang: str, **values: str) -> str:
     """Message ``key`` in ``lang`` (English when there is no such language)."""
     forms = TEXTS[key]
     return forms.get(lang, forms["en"]).format(**values)
+
+
+def aspect_name(aspect: str, lang: str) -> str:
+    """The name of facet ``aspect`` (:data:`ASPECT_NAMES`) in ``lang``."""
+    forms = ASPECT_NAMES[aspect]
+    return forms.get(lang, forms["en"])
 
 
 def lang_name(lang: str, of: str) -> str:

@@ -357,6 +357,30 @@ def test_a_followup_the_notes_do_not_cover_says_so_instead_of_repeating(searcher
     assert "欠点" in a.text and a.text != first.text and not a.citations
 
 
+def test_a_followup_asking_for_a_facet_names_the_facet_when_not_covered(searcher):
+    first = ask(searcher, "LoRAとQLoRAの違いは？")
+    for q, lang, name in [("Can you give an example?", "en", "about examples."),
+                          ("那它的缺点呢?", "zh", "“缺点”"), ("それの欠点は？", "ja", "「欠点」")]:
+        a = ask(searcher, q, Settings(answer_lang=lang), history=[first])
+        assert a.reason == "followup_not_covered"
+        assert name in a.text and q not in a.text
+
+
+@pytest.mark.parametrize("q", ["红烧肉怎么做？", "天气怎么样?"])
+def test_a_short_question_naming_something_the_notes_lack_is_no_followup(searcher, q):
+    """A noun the notes do not know is a topic of its own: a new, off-topic question, not a
+    follow-up of the previous answer (which would be searched with it and suggest its topics)."""
+    first = ask(searcher, "LoRAとは？")
+    a = ask(searcher, q, history=[first])
+    assert not a.followup and a.abstained
+
+
+@pytest.mark.parametrize("q", ["对策呢?", "怎么避免?", "缺点呢?", "高くするとどうなる？"])
+def test_a_short_question_naming_only_a_facet_or_nothing_is_a_followup(searcher, q):
+    first = ask(searcher, "LoRAとは？")
+    assert ask(searcher, q, history=[first]).followup
+
+
 def test_to_dict_is_the_documented_json(searcher):
     d = ask(searcher, QUESTION).to_dict()
     assert {"question", "answer", "abstained", "lang", "citations", "relevance", "ms"} <= set(d)
