@@ -37,7 +37,7 @@ from rag.search import Searcher, check_query
 from rag.rules.names import distinctive_terms
 from rag.rules.questions import QUESTION_WORDS, followup_aspect
 from rag.rules.script import detect_lang
-from rag.rules.structure import BULLET, plain, strip_qa_label, title
+from rag.rules.structure import BULLET, plain, strip_qa_label, title, with_document
 from rag.rules.sentences import strip_markers, unmark
 from rag.types import Chunk, Hit
 
@@ -306,9 +306,10 @@ def _sentence(unit_text: str, kind: str = "text") -> str:
 
 
 def topic_of(chunk: Chunk) -> str:
-    """A short name for what a passage is about: its question or heading, else its section."""
+    """A short name for what a passage is about: its question or heading, else its section; a
+    generic one (まとめ, 結論) with its document's title."""
     name = plain(chunk.heading) or (chunk.section.split(" > ")[-1] if chunk.section else "") or chunk.title
-    return name[:80]
+    return with_document(name, chunk.title)[:80]
 
 
 def _extractive(citations: tuple[Citation, ...], sel: list[Selection], lang: str, base: dict, note: str = "") -> Answer:

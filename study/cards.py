@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from rag.rules.questions import is_question
 from rag.rules.script import WORDY
 from rag.rules.sentences import trim_span, unit_spans
-from rag.rules.structure import BULLET, FENCE, GENERIC_HEADINGS, plain, strip_qa_label, title
+from rag.rules.structure import BULLET, FENCE, plain, strip_qa_label, title, with_document
 from rag.sections import Group, article_sections, body_span, group_chunks, is_question_list, subsections
 from rag.types import Chunk, Document
 from study.types import Card, DrillQuestion, Source
@@ -116,10 +116,7 @@ def explain_front(heading: str, lang: str, title: str = "") -> str:
 
     A generic heading (まとめ, Introduction …) is named with its document's title.
     """
-    h = plain(heading).rstrip("：:")
-    if h.lower() in GENERIC_HEADINGS and title:
-        h = f"{plain(title)} — {h}"
-    return EXPLAIN.get(lang, EXPLAIN["en"]).format(h=h)
+    return EXPLAIN.get(lang, EXPLAIN["en"]).format(h=with_document(heading, title))
 
 
 def topic_of(group: Group, doc: Document) -> str:
@@ -130,7 +127,7 @@ def topic_of(group: Group, doc: Document) -> str:
     top = top or plain(group.heading)
     if not top:
         return doc.title
-    return f"{plain(doc.title)} — {top}" if top.lower() in GENERIC_HEADINGS else top
+    return with_document(top, doc.title)
 
 
 # --- cards ---------------------------------------------------------------------------------

@@ -381,6 +381,18 @@ def test_a_short_question_naming_only_a_facet_or_nothing_is_a_followup(searcher,
     assert ask(searcher, q, history=[first]).followup
 
 
+def test_a_generic_heading_is_named_with_its_document_in_suggestions_and_lead_ins():
+    from rag.answer import topic_of
+
+    def c(heading, section=""):
+        return Chunk(id="c", doc_id="d", text="x", start=0, end=1, lang="ja", title="Zenn問答「LLM」",
+                     heading=heading, section=section)
+
+    assert topic_of(c("まとめ")) == "Zenn問答「LLM」 — まとめ"  # not a bare 「まとめ」 offered as a topic
+    assert topic_of(c("", "LLMの仕組み > Conclusion")) == "Zenn問答「LLM」 — Conclusion"
+    assert topic_of(c("トークン化")) == "トークン化"
+
+
 def test_to_dict_is_the_documented_json(searcher):
     d = ask(searcher, QUESTION).to_dict()
     assert {"question", "answer", "abstained", "lang", "citations", "relevance", "ms"} <= set(d)

@@ -72,6 +72,17 @@ GENERIC_HEADINGS = frozenset(
     "introduction intro summary conclusion conclusions overview preface contents".split()
 )
 
+
+def with_document(heading: str, doc_title: str) -> str:
+    """A heading as a name: a generic one (:data:`GENERIC_HEADINGS`: まとめ, Introduction …) is
+    named with its document's title (「Zenn問答第12回「LLM」 — まとめ」), any other as it is.
+
+    >>> with_document("まとめ", "LLM入門"), with_document("LoRA", "LLM入門")
+    ('LLM入門 — まとめ', 'LoRA')
+    """
+    h = plain(heading).rstrip("：:")
+    return f"{plain(doc_title)} — {h}" if h.lower() in GENERIC_HEADINGS and doc_title.strip() else h
+
 # --- lists and code ----------------------------------------------------------------------------
 FENCE = re.compile(r"^\s*(```|~~~)")
 # A list mark to strip: "- ", "・", "1.", "2)", "3、", "（4）" (space after it optional).
