@@ -133,35 +133,30 @@ def shared_weights(mats, labels, *, seconds: float = 300.0) -> dict:
     Returns the share found, the proven upper bound on it (equal when solved to optimality)
     and the weights, re-checked by ranking the candidates with them."""
     from scipy.optimize import Bounds, LinearConstraint, milp
-    from scipy.sparse import lil_matrix
+    from scipy.sparse import csr_matrix, hstack, vstack
 
-    k = len(SIGNALS)
+    k, q = len(SIGNALS), len(labels)
     pairs = [(qi, g) for qi, lab in enumerate(labels) for g in np.flatnonzero(lab == 1)]
-    n = k + len(pairs)
-    rows, lo, hi = [], [], []
+    n_pairs = len(pairs)
     big = 1.0 + MARGIN  # scaled signals in [0, 1], weights sum to 1: a difference lies in [-1, 1]
+    # per (relevant candidate g, non-relevant j): (x_g - x_j) . w - big * z_g >= MARGIN - big
+    diffs, owner = [], []
     for p, (qi, g) in enumerate(pairs):
-        f, lab = mats[qi], labels[qi]
-        for j in np.flatnonzero(lab == 0):
-            # (x_g - x_j) . w - big * z >= MARGIN - big
-            rows.append(np.r_[f[g] - f[j], p])
-            lo.append(MARGIN - big)
-    a = lil_matrix((len(rows) + 1 + len(labels), n))
-    for r, row in enumerate(rows):
-        a[r, :k] = row[:k]
-        a[r, k + int(row[k])] = -big
-        hi.append(np.inf)
-    a[len(rows), :k] = 1.0  # the weights sum to 1
-    lo.append(1.0)
-    hi.append(1.0)
-    for qi in range(len(labels)):  # a question counts once
-        for p, (q2, _) in enumerate(pairs):
-            if q2 == qi:
-                a[len(rows) + 1 + qi, k + p] = 1.0
-        lo.append(0.0)
-        hi.append(1.0)
-    res = milp(c=np.r_[np.zeros(k), -np.ones(len(pairs))], constraints=LinearConstraint(a.tocsr(), lo, hi),
-               integrality=np.r_[np.zeros(k), np.ones(len(pairs))], bounds=Bounds(0, np.r_[np.full(k, np.inf), np.ones(len(pairs))]),
+        f = mats[qi]
+        neg = np.flatnonzero(labels[qi] == 0)
+        diffs.append(f[g] - f[neg])
+        owner += [p] * len(neg)
+    d = np.vstack(diffs) if diffs else np.zeros((0, k))
+    r = len(d)
+    beats = hstack([csr_matrix(d), csr_matrix((np.full(r, -big), (np.arange(r), owner)), shape=(r, n_pairs))])
+    weights_sum = csr_matrix(np.r_[np.ones(k), np.zeros(n_pairs)][None, :])  # the weights sum to 1
+    once = hstack([csr_matrix((q, k)),  # a question counts once
+                   csr_matrix((np.ones(n_pairs), ([qi for qi, _ in pairs], np.arange(n_pairs))), shape=(q, n_pairs))])
+    a = vstack([beats, weights_sum, once]).tocsr()
+    lo = np.r_[np.full(r, MARGIN - big), 1.0, np.zeros(q)]
+    hi = np.r_[np.full(r, np.inf), 1.0, np.ones(q)]
+    res = milp(c=np.r_[np.zeros(k), -np.ones(n_pairs)], constraints=LinearConstraint(a, lo, hi),
+               integrality=np.r_[np.zeros(k), np.ones(n_pairs)], bounds=Bounds(0, np.r_[np.full(k, np.inf), np.ones(n_pairs)]),
                options={"time_limit": seconds})
     if res.x is None:
         return {"found": float("nan"), "bound": float("nan"), "optimal": False, "weights": None}
