@@ -50,7 +50,8 @@ def reveal(text: str) -> str:
     return "".join(f"<U+{ord(c):04X}>" if invisible(c) else c for c in text)
 
 
-_SURROGATE = re.compile("[\ud800-\udfff]")  # in a str only ever unpaired: half of a character
+SURROGATES = "\ud800-\udfff"  # a character class range: in a str only ever unpaired, half of a character
+_SURROGATE = re.compile(f"[{SURROGATES}]")
 
 
 def invalid_text(text: str) -> str:
@@ -177,7 +178,7 @@ def fence(number: int, text: str) -> str:
 # through OSC 52, hidden OSC 8 links), overwrites what was printed (\r, \b) or reorders it;
 # the line and paragraph separators (JSON Lines readers split lines at them); and lone surrogates
 # (undecodable input bytes), which no UTF-8 output can hold.
-TERMINAL_CONTROLS = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f\u2028\u2029\ud800-\udfff"
+TERMINAL_CONTROLS = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f\u2028\u2029" + SURROGATES
                                + "".join(sorted(BIDI_CONTROLS)) + "]")
 
 
