@@ -37,7 +37,7 @@ from rag.search import Searcher, check_query
 from rag.rules.names import distinctive_terms
 from rag.rules.questions import QUESTION_WORDS, followup_aspect
 from rag.rules.script import detect_lang
-from rag.rules.structure import BULLET, plain, strip_qa_label, title, with_document
+from rag.rules.structure import list_mark, plain, strip_qa_label, title, with_document
 from rag.rules.sentences import strip_markers, unmark
 from rag.types import Chunk, Hit
 
@@ -300,9 +300,7 @@ def _sentence(unit_text: str, kind: str = "text") -> str:
     t = plain(unit_text)
     if kind in ("heading", "question"):  # a subsection's title in an outline (rag.sections.subsections)
         return f"- {title(strip_qa_label(unit_text))}"
-    if BULLET.match(unit_text.strip()):
-        return f"- {t}"
-    return t
+    return f"{list_mark(unit_text)}{t}"
 
 
 def topic_of(chunk: Chunk) -> str:
@@ -385,9 +383,32 @@ def _new_for_followup(searcher: Searcher, sel: list[Selection], question: str, p
                any(t in u.text.lower() for t in new_tokens)]
         if not hit and not (aspect and any(addresses(aspect, u.text) for _, u in texts)):
             return []
-    elif aspect and not any(addresses(aspect, u.text) for _, u in texts):
-        return []
+    elif aspect:
+        # only the sentences on the facet asked about: "Can you give an example?" gets the
+        # examples, not the previous answer again
+        sel = [dataclasses.replace(s, units=_on_facet(s.units, aspect)) for s in sel]
+        return [s for s in sel if s.units]
     return sel
+
+
+def _on_facet(units, aspect: str) -> tuple:
+    """Of ``units`` (in order), those using the words of ``aspect``, each lead-in with the list
+    items under it (「対策として：」 and the remedies), and a sentence pointing back with the one
+    before it."""
+    out, lead = [], False
+    for k, u in enumerate(units):
+        if addresses(aspect, u.text) or (lead and u.kind == "bullet"):
+            if k and _POINTS_BACK.match(plain(u.text)) and units[k - 1] not in out:
+                out.append(units[k - 1])  # 「这减少了…」 needs what 这 is
+            out.append(u)
+            lead = u.kind in ("lead", "bullet") and (lead or u.kind == "lead")
+        else:
+            lead = False
+    return tuple(out)
+
+
+# a sentence opening with a word that points back: it needs the one before it
+_POINTS_BACK = re.compile(r"^(?:这|那|此|これ|それ|この|その|こうした|(?:this|these|that|those|it|they)\b)", re.I)
 
 
 # --- generated answers -----------------------------------------------------------------------------

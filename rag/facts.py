@@ -28,8 +28,9 @@ KINDS_FILE = "unit_kinds.npy"
 # rule change would derive other facts from the same chunks, so an index saved before it is
 # re-derived when opened (the folder) or flagged for a rebuild (an engine).
 # 1: as first saved; 2: a sentence announcing a list right under it is the list's lead-in;
-# 3: a request for the answerer's prompt in the notes is a planted sentence (rag.safety)
-RULES_VERSION = 3
+# 3: a request for the answerer's prompt in the notes is a planted sentence (rag.safety);
+# 4: "1. **単語をIDに変換** - …" outside a Q&A passage is a numbered step, not a question line
+RULES_VERSION = 4
 
 
 class StaleFacts(ValueError):

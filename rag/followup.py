@@ -36,7 +36,9 @@ ASPECTS: dict[str, tuple[re.Pattern, re.Pattern]] = {
     ),
     "examples": (
         re.compile(r"例は|例を|具体例|例えば|举例|例子|比如|example|instance", re.I),
-        re.compile(r"例|例えば|如|例如|比如|e\.g\.", re.I),
+        # an example given, not any 例 (応用例, 如何): 例えば, （例：0.3）, 数学問題などで, 例如, e.g.
+        re.compile(r"例えば|たとえば|具体例|例として|[（(]?例[:：]|など[でのをにはがもと、]|例如|比如|举例|例子|"
+                   r"e\.g\.|for (?:example|instance)|such as", re.I),
     ),
 }
 

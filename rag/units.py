@@ -13,7 +13,7 @@ from collections.abc import Sequence
 
 from rag.rules.questions import is_question_unit
 from rag.rules.script import WORDY
-from rag.rules.structure import BULLET, BULLET_LINE, FENCE, QA_LINE, SECTION_LINE, plain
+from rag.rules.structure import BULLET, BULLET_LINE, FENCE, QA_LINE, SECTION_LINE, plain, qa_item
 from rag.safety import addresses_reader
 from rag.types import Chunk
 
@@ -50,7 +50,9 @@ def unit_kind(chunk: Chunk, line: str, unit: str, in_code: bool) -> str:
         return "bullet" if BULLET.match(s) and len(WORDY.findall(s)) >= 3 else "code"  # "- 1: 完全一致"
     if s.startswith("|"):
         return "table"
-    if s.startswith("#") or QA_LINE.match(s):
+    if s.startswith("#") or qa_item(s) or (QA_LINE.match(s) and chunk.kind == "qa"):
+        # a Q&A item's question line — as the chunker reads it, or in a passage it cut as one; in
+        # other passages "1. **単語をIDに変換** - 辞書を使って…" is a numbered step
         return "heading"
     u = plain(unit)
     head = plain(chunk.heading) if chunk.heading else ""

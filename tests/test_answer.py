@@ -180,6 +180,27 @@ def test_a_sentence_announcing_the_list_under_it_is_its_lead_in(text, kinds):
     assert chunk_unit_kinds(c, text, unit_spans(text)) == kinds
 
 
+def test_a_bold_numbered_step_is_a_question_only_in_a_qa_passage():
+    step = "1. **単語をIDに変換** - 辞書を使って単語を数値IDに変換"
+    section = Chunk(id="c", doc_id="d", text=step, start=0, end=len(step), lang="ja", kind="section")
+    assert unit_kind(section, step, step, in_code=False) == "bullet"  # a numbered step of a section
+    assert unit_kind(_qa_chunk(), step, step, in_code=False) == "heading"  # a Q&A item's question line
+    own_line = "12. **LoRAとは何ですか**"  # the chunker's Q&A item, whatever the passage
+    assert unit_kind(section, own_line, own_line, in_code=False) == "heading"
+
+
+def test_numbered_items_keep_their_numbers_and_one_sentence_each():
+    from rag.rules.sentences import answer_sentences
+    from rag.rules.structure import list_mark
+
+    assert [list_mark(x) for x in ("1. 取得", "（2）排序", "3、生成", "・手順", "- 手順", "本文", "3.14は円周率")] == \
+        ["1. ", "2. ", "3. ", "- ", "- ", "", ""]
+    text = "RAGの流れ[1]\n1. 文書を取得[1]\n2. 回答を生成[1]\nIt ends. Here[1]."
+    assert answer_sentences(text) == ["RAGの流れ[1]", "1. 文書を取得[1]", "2. 回答を生成[1]", "It ends.", "Here[1]."]
+    checks = check_citations(text, [1])
+    assert [c.text for c in checks if not c.ok] == ["It ends."]  # the item numbers are no sentences
+
+
 def test_units_in_code_blocks():
     c = _qa_chunk()
     assert unit_kind(c, "    DKL(P||Q) = ∑P(x)log[P(x)/Q(x)]", "DKL(P||Q) = ∑P(x)log[P(x)/Q(x)]", in_code=True) == "formula"
@@ -269,6 +290,24 @@ def test_calibrated_relevance_is_a_probability_rising_with_similarity():
 )
 def test_is_followup(question, expected):
     assert is_followup(question) is expected
+
+
+def test_a_facet_followup_keeps_the_sentences_on_the_facet():
+    from rag.answer import _on_facet
+    from rag.followup import addresses
+
+    def units(*pairs):
+        return [Unit(0, k, k * 10, k * 10 + 9, t, kind) for k, (t, kind) in enumerate(pairs)]
+
+    us = units(("過学習は汎化できなくなる現象です。", "text"), ("対策として：", "lead"), ("- 正則化", "bullet"),
+               ("- ドロップアウト", "bullet"), ("これらで汎化性能を確保します。", "text"))
+    assert [u.text for u in _on_facet(us, "remedies")] == ["対策として：", "- 正則化", "- ドロップアウト"]
+    us = units(("模型蒸馏模仿教师模型的输出。", "text"), ("这减少了内存需求,好处很多。", "text"), ("注释:重要技术", "text"))
+    assert [u.text for u in _on_facet(us, "advantages")] == [us[0].text, us[1].text]  # 这 needs the sentence before
+    # an example given, not any 例 or 如
+    assert addresses("examples", "低温度（例：0.3）は予測可能") and addresses("examples", "数学問題などで分解し")
+    assert addresses("examples", "例如,在数学问题中") and addresses("examples", "It helps, e.g. in maths")
+    assert not addresses("examples", "ベクトル検索の代表的な応用例がRAGです") and not addresses("examples", "如何使用")
 
 
 def test_followup_aspect():

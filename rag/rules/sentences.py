@@ -72,8 +72,10 @@ def unit_spans(text: str) -> list[tuple[int, int]]:
 MARKER = re.compile(r"\[(\d+(?:\s*[,，、]\s*\d+)*)\]")
 _MARKERS_TAIL = r"(?:\s*\[\d+(?:\s*[,，、]\s*\d+)*\])*"
 # An answer sentence ends at 。！？!? (any run), at a full stop followed by space, the end or a
-# marker, or at a line break. Closing quotes and citation markers right after the stop belong to it.
-_ANSWER_END = re.compile(r"(?:[。！？!?]+|\.(?=\s|$|\[\d))[" + re.escape(CLOSERS) + r"]*" + _MARKERS_TAIL + r"|\n+")
+# marker — not the one of a numbered item's mark ("2. 取得した文書を…") — or at a line break.
+# Closing quotes and citation markers right after the stop belong to it.
+_ANSWER_END = re.compile(r"(?:[。！？!?]+|(?<!^\d)(?<!^\d\d)(?<!^\d\d\d)\.(?=\s|\Z|\[\d))["
+                         + re.escape(CLOSERS) + r"]*" + _MARKERS_TAIL + r"|\n+", re.M)
 
 
 # A code block quoted in an answer: its fences, the lines between, and the markers after it.
@@ -112,6 +114,8 @@ def answer_sentences(text: str) -> list[str]:
 
     >>> answer_sentences("AはBです[1]。Cです。[2] It is D [3]. E")
     ['AはBです[1]。', 'Cです。[2]', 'It is D [3].', 'E']
+    >>> answer_sentences("手順[1]\\n1. 取得[1]\\n12. 生成[1]")
+    ['手順[1]', '1. 取得[1]', '12. 生成[1]']
     """
     out: list[str] = []
     for k, piece in enumerate(CODE_BLOCK.split(text)):

@@ -93,6 +93,22 @@ BULLET_LINE = re.compile(r"^\s*(?:[-*+•・●◦]|\d{1,3}[.)])\s+")
 NOTE_LINE = re.compile(r"^\s*(?:注释|註釋|注|备注|備考|補足|Note)\s*[:：]", re.I)
 
 
+_NUMBER_MARK = re.compile(r"^\s*[（(]?(\d{1,3})[.)、．）]")
+
+
+def list_mark(line: str) -> str:
+    """How an answer marks a quoted list item of the notes: a numbered item keeps its number
+    (steps stay steps: "1. 取得", "3、生成" -> "3."), any other bullet is "- "; "" for no item.
+
+    >>> list_mark("1. **単語をIDに変換**"), list_mark("（2）排序"), list_mark("・手順"), list_mark("本文")
+    ('1. ', '2. ', '- ', '')
+    """
+    if not BULLET.match(line.strip()) or re.match(r"^\s*\d+(\.\d+)+", line):
+        return ""
+    m = _NUMBER_MARK.match(line)
+    return f"{int(m.group(1))}. " if m else "- "
+
+
 def is_list_item(line: str) -> bool:
     """Whether a line (of an answer) is a list item: "- a", "• a", "・a", "1. a", "2、a".
 
