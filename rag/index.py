@@ -39,7 +39,6 @@ import dataclasses
 import functools
 import json
 import logging
-import os
 import re
 import shutil
 import time
@@ -60,6 +59,7 @@ from rag.bm25 import BM25Index
 from rag.dense import FAISS_KINDS, DenseIndex
 from rag.errors import IndexCorruptError, IndexMissingError
 from rag.facts import IndexFacts, StaleFacts, derive_facts
+from rag.files import atomic_write
 from rag.types import Chunk, Document
 
 FORMAT_VERSION = 3  # 3: BM25 matrix and the derived facts saved with the index
@@ -499,15 +499,7 @@ def open_index(root: Path) -> Index:
 
 def _switch(root: Path, name: str) -> None:
     """Point ``CURRENT`` at build ``name`` with one atomic rename."""
-    tmp = root / f"CURRENT.{uuid.uuid4().hex[:8]}.tmp"
-    try:
-        with open(tmp, "w", encoding="utf-8") as f:
-            f.write(name)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, root / "CURRENT")
-    finally:
-        tmp.unlink(missing_ok=True)
+    atomic_write(root / "CURRENT", name)
 
 
 def _prune(root: Path, keep: int, new: str) -> None:

@@ -116,7 +116,7 @@ def test_write_index_swaps_current_and_prunes_old_builds(small_index):
     assert not first.exists()  # keep=1: only the live build stays
     third = write_index(index, index_dir, keep=2)
     assert sorted(p.name for p in (index_dir / "builds").iterdir()) == sorted([second.name, third.name])
-    assert not list(index_dir.glob("CURRENT.*.tmp"))
+    assert not list(index_dir.glob("*.tmp"))
 
 
 def test_failed_save_leaves_the_old_index_serving(small_index, monkeypatch):
