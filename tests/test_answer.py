@@ -219,6 +219,9 @@ def test_distinctive_terms():
     assert distinctive_terms("how does temperature reshape the distribution", "en") == []
     assert distinctive_terms("Llama 5の文脈長は？", "ja") == ["Llama 5"]
     assert distinctive_terms("MoEのgating functionとは", "ja") == ["MoE"]  # lower-case English words are no names
+    # languages and peoples are capitalised in English but name no product the notes should know
+    assert distinctive_terms("Why does Japanese text use more tokens than English?", "en") == []
+    assert distinctive_terms("Does LoRA work for Chinese models?", "en") == ["LoRA"]
 
 
 def test_calibrated_relevance_is_a_probability_rising_with_similarity():

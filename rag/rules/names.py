@@ -21,6 +21,14 @@ from rag.rules.script import KATAKANA_RUN
 LATIN_TERM = re.compile(r"[A-Za-z][A-Za-z0-9]*(?:[-_.+/][A-Za-z0-9]+)*")
 _VERSION_AFTER = re.compile(r"[ -]?\d+(?:\.\d+)?(?![A-Za-z0-9.\-])")  # "Llama 5", not "QLoRA 4-bit"
 _SENTENCE_START = re.compile(r"(?:^|[.?!]\s+)([A-Z][a-z]+)")
+# Languages and peoples are written with a capital in English but name no product: "Why does
+# Japanese text use more tokens than English?" asks what the Japanese notes explain in Japanese
+# (日本語, 英語), and must not be declined as naming something the notes never mention.
+LANGUAGE_NAMES = frozenset(
+    "english japanese chinese mandarin cantonese korean french german spanish italian portuguese "
+    "russian arabic hindi thai vietnamese indonesian dutch swedish polish turkish greek latin "
+    "hebrew persian european asian american british western eastern".split()
+)
 
 
 def distinctive_terms(question: str, lang: str) -> list[str]:
@@ -35,6 +43,8 @@ def distinctive_terms(question: str, lang: str) -> list[str]:
     (['Kubernetes'], ['LoRA'])
     >>> distinctive_terms("fine-tune a 70B model using 4-bit", "en"), distinctive_terms("Llama 5の文脈長", "ja")
     ([], ['Llama 5'])
+    >>> distinctive_terms("Why does Japanese text use more tokens than English?", "en")
+    []
     """
     starts = {m.start(1) for m in _SENTENCE_START.finditer(question)}
     out = []
@@ -44,7 +54,7 @@ def distinctive_terms(question: str, lang: str) -> list[str]:
         if v and t[0].isupper() and t.isalpha():  # "Llama 5", "Claude 4": a name with its version
             t = question[m.start() : v.end()]
         low = t.lower()
-        if low in EN_STOP or low in QUESTION_WORDS or len(t) < 2:
+        if low in EN_STOP or low in QUESTION_WORDS or low in LANGUAGE_NAMES or len(t) < 2:
             continue
         caps_inside = any(c.isupper() for c in t[1:])
         named = any(c.isdigit() for c in t) or caps_inside
