@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 import re
 import resource
 import shutil
@@ -21,6 +20,7 @@ from ingest.pipeline import build
 from rag import config
 from rag.encoders import Encoder
 from rag.errors import IndexCorruptError
+from rag.files import atomic_write, replace_folder
 from rag.index import Index
 from rag.search import MAX_K, Searcher
 
@@ -63,9 +63,12 @@ class CachingEncoder:
         if self._dirty:
             self.path.parent.mkdir(parents=True, exist_ok=True)
             keys = list(self._mem)
-            tmp = self.path.with_name(f"{self.path.stem}.{os.getpid()}.tmp.npz")  # another run may be reading it
-            np.savez(tmp, keys=np.array(keys), vecs=np.array([self._mem[k] for k in keys], dtype=np.float32))
-            os.replace(tmp, self.path)
+
+            def write(tmp: Path) -> None:
+                with open(tmp, "wb") as f:  # a file, not a name: np.savez would add ".npz" to the name
+                    np.savez(f, keys=np.array(keys), vecs=np.array([self._mem[k] for k in keys], dtype=np.float32))
+
+            atomic_write(self.path, write)  # another run may be reading it
             self._dirty = False
 
 
@@ -108,10 +111,7 @@ def cached_index(ds: Dataset, encoder: Encoder, *, root: Path | None = None, ana
         else:
             return BuiltIndex(index, time.perf_counter() - t, _peak_mb(), cached=True)
     built = build_index(ds, encoder, analyzer=analyzer, max_chars=max_chars, progress=progress)
-    tmp = folder.with_name(folder.name + f".tmp{os.getpid()}")
-    built.index.save(tmp)
-    shutil.rmtree(folder, ignore_errors=True)
-    tmp.rename(folder)
+    replace_folder(folder, built.index.save)
     return built
 
 

@@ -21,12 +21,10 @@ from __future__ import annotations
 
 import hashlib
 import itertools
-import os
 import re
 import threading
 import time
 import unicodedata
-import uuid
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -34,6 +32,7 @@ from pathlib import Path
 from rag.corpus import MAX_BYTES, UPLOADS, document_files, is_file_format, printable, read_file
 from rag.corpus import SUFFIXES as CORPUS_SUFFIXES
 from rag.errors import CorpusError, RagError
+from rag.files import create_new
 
 UPLOAD_DIR = UPLOADS
 SUFFIXES = (".md", ".txt") + tuple(s for s in CORPUS_SUFFIXES if is_file_format(s))
@@ -102,26 +101,17 @@ def check_upload(name: str, data: bytes):
 def _save_new(folder: Path, fname: str, data: bytes) -> Path:
     """Write ``data`` as ``folder/fname`` — or ``stem-2.ext``, ``stem-3.ext`` … when taken.
 
-    The name is reserved with ``O_CREAT | O_EXCL``, atomic between threads and processes,
-    so two uploads of one name never replace each other; the bytes are then moved into the
-    reserved name with an atomic rename (readers see the whole file or an empty one).
+    Each name is tried with :func:`rag.files.create_new` (reserved with ``O_CREAT | O_EXCL``,
+    atomic between threads and processes, then the bytes moved in with an atomic rename), so
+    two uploads of one name never replace each other and readers see the whole file or an
+    empty one.
     """
     stem, _, ext = fname.rpartition(".")
     for n in itertools.count(1):
-        path = folder / (fname if n == 1 else f"{stem}-{n}.{ext}")
         try:
-            os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644))
+            return create_new(folder / (fname if n == 1 else f"{stem}-{n}.{ext}"), data)
         except FileExistsError:
             continue
-        tmp = folder / f".{path.name}.{uuid.uuid4().hex[:8]}.tmp"
-        try:
-            tmp.write_bytes(data)
-            os.replace(tmp, path)
-        except BaseException:
-            tmp.unlink(missing_ok=True)
-            path.unlink(missing_ok=True)
-            raise
-        return path
     raise AssertionError("unreachable")
 
 

@@ -17,6 +17,7 @@ from pathlib import Path
 
 import numpy as np
 
+from rag.files import atomic_write
 from rag.rules.normalize import normalize, squash
 from rag.sections import question_list_chunk_ids
 from rag.types import Chunk, Document
@@ -26,7 +27,7 @@ FACTS_FILE = "facts.json"
 KINDS_FILE = "unit_kinds.npy"
 # the version of the rules the facts are derived by (rag.units, rag.sections): one more whenever a
 # rule change would derive other facts from the same chunks, so an index saved before it is
-# re-derived when opened (the folder) or flagged for a rebuild (an engine).
+# re-derived when opened and saved back (the folder; rag.index) or flagged for a rebuild (an engine).
 # 1: as first saved; 2: a sentence announcing a list right under it is the list's lead-in;
 # 3: a request for the answerer's prompt in the notes is a planted sentence (rag.safety);
 # 4: "1. **単語をIDに変換** - …" outside a Q&A passage is a numbered step, not a question line
@@ -72,16 +73,26 @@ class IndexFacts:
         )
 
     def save(self, folder: Path) -> None:
-        np.save(folder / KINDS_FILE, self.unit_kinds.astype(np.uint8), allow_pickle=False)
-        (folder / FACTS_FILE).write_text(json.dumps(self.to_dict(), ensure_ascii=False), encoding="utf-8")
+        """Write both files, each atomically (:func:`rag.files.atomic_write`): the unit kinds
+        first, then ``facts.json`` with the rules version. Facts written over older ones in an
+        index being read (:meth:`rag.index.Index.load`) are never seen half written, and
+        :meth:`load` reads ``facts.json`` first: whoever reads this version's ``facts.json``
+        then reads the unit kinds written with it."""
+
+        def write_kinds(tmp: Path) -> None:
+            with open(tmp, "wb") as f:  # a file, not a name: np.save would add ".npy" to the name
+                np.save(f, self.unit_kinds.astype(np.uint8), allow_pickle=False)
+
+        atomic_write(folder / KINDS_FILE, write_kinds)
+        atomic_write(folder / FACTS_FILE, json.dumps(self.to_dict(), ensure_ascii=False))
 
     @classmethod
     def load(cls, folder: Path, *, units: int, chunk_ids: frozenset[str]) -> IndexFacts:
         """Read what :meth:`save` wrote; ``ValueError`` naming the file if it is not that."""
+        d = json.loads((folder / FACTS_FILE).read_text(encoding="utf-8"))  # first: see save
         kinds = np.load(folder / KINDS_FILE, allow_pickle=False)
         if kinds.dtype.kind not in "iu" or kinds.shape != (units,) or (len(kinds) and int(kinds.max()) >= len(UNIT_KINDS)):
             raise ValueError(f"{KINDS_FILE} does not hold one unit kind per unit ({units})")
-        d = json.loads((folder / FACTS_FILE).read_text(encoding="utf-8"))
         ok = (
             isinstance(d, dict)
             and all(isinstance(d.get(k), str) for k in ("quotable_text", "squashed_notes", "answer_text"))

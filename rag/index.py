@@ -12,7 +12,10 @@ Layout of one build folder::
                         rag.rules.sentences.unit_spans); chunk i owns rows offsets[i]:offsets[i+1]
     unit_spans.npy      (start, end) of each unit in its document's text
     unit_kinds.npy, facts.json   what queries need, computed at build time (rag.facts):
-                        unit kinds, vocabulary per language, question lists, quotable text
+                        unit kinds, vocabulary per language, question lists, quotable text;
+                        facts derived by older rules (``rag.facts.RULES_VERSION``) are derived
+                        again when the build is opened and saved back into it (atomically),
+                        unless its folder is read-only: then on every open, with a warning
     bm25_matrix.npz, bm25_vocab.json, bm25_idf.npy   BM25's term x chunk score matrix,
                         its vocabulary and idf: loading reads them, nothing is recomputed
     dense.faiss         only for HNSW: the chunk vectors' graph
@@ -60,6 +63,7 @@ from rag.bm25 import BM25Index
 from rag.dense import FAISS_KINDS, DenseIndex
 from rag.errors import IndexCorruptError, IndexMissingError
 from rag.facts import IndexFacts, StaleFacts, derive_facts
+from rag.files import atomic_write
 from rag.types import Chunk, Document
 
 FORMAT_VERSION = 3  # 3: BM25 matrix and the derived facts saved with the index
@@ -229,9 +233,9 @@ class Index:
                 raise _Invalid(f"bm25.json names analyzer {bm25.analyzer!r}, the manifest {manifest['analyzer']!r}")
             try:
                 facts = IndexFacts.load(folder, units=len(arrays["units.npy"]), chunk_ids=frozenset(c.id for c in chunks))
+                save_facts = False
             except StaleFacts as e:  # derived again from the parts below (seconds; minutes at 100k chunks)
-                log.warning("index at %s: %s; deriving them again (`python -m ingest --rebuild` saves them)", folder, e)
-                facts = None
+                facts, save_facts = None, _stale_facts_warning(folder, e)
             index = cls(
                 manifest=manifest,
                 documents={d.doc_id: d for d in docs},
@@ -247,6 +251,8 @@ class Index:
                 unit_graph=unit_graph,
             )
             _check_offsets(index)
+            if save_facts:
+                _save_derived_facts(index.facts, folder)
             return index
         except IndexCorruptError:
             raise
@@ -259,6 +265,30 @@ class Index:
         raise IndexCorruptError(
             f"index at {folder} is unreadable ({reason[:300]}); rebuild it with `python -m ingest --rebuild`"
         ) from None
+
+
+def _stale_facts_warning(folder: Path, e: StaleFacts) -> bool:
+    """Say that the facts are derived again; whether they will be saved (the folder is writable)."""
+    writable = os.access(folder, os.W_OK)
+    if writable:
+        log.warning("index at %s: %s; deriving them again and saving them in the index", folder, e)
+    else:
+        log.warning("index at %s: %s; deriving them again, on every open while the folder is read-only "
+                    "(`python -m ingest --rebuild` saves them)", folder, e)
+    return writable
+
+
+def _save_derived_facts(facts: IndexFacts, folder: Path) -> None:
+    """Write facts derived again on opening into the build folder they were derived for, so the
+    next open reads them. Never an error: a folder that cannot take them (read-only, full, or
+    removed meanwhile by a newer build) is opened as it is and derives them again next time.
+    The facts follow from the build's own files, which never change, so two readers saving them
+    at once write the same bytes."""
+    try:
+        facts.save(folder)
+    except OSError as e:
+        log.warning("index at %s: the facts derived again could not be saved (%s); they are derived again "
+                    "on the next open", folder, e)
 
 
 # --- Checks made by Index.load ---------------------------------------------------------
@@ -499,15 +529,7 @@ def open_index(root: Path) -> Index:
 
 def _switch(root: Path, name: str) -> None:
     """Point ``CURRENT`` at build ``name`` with one atomic rename."""
-    tmp = root / f"CURRENT.{uuid.uuid4().hex[:8]}.tmp"
-    try:
-        with open(tmp, "w", encoding="utf-8") as f:
-            f.write(name)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, root / "CURRENT")
-    finally:
-        tmp.unlink(missing_ok=True)
+    atomic_write(root / "CURRENT", name)
 
 
 def _prune(root: Path, keep: int, new: str) -> None:

@@ -14,6 +14,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from rag.files import atomic_write
+
 TUNED_FILE = Path(__file__).with_name("tuned.json")
 MODES = ("bm25", "dense", "hybrid", "rerank")
 
@@ -110,6 +112,4 @@ def save_tuned(tuned: Tuned, path: Path = TUNED_FILE) -> None:
     """Write ``tuned`` as its encoder's entry, keeping the other encoders' entries."""
     data = read_all(path)
     data[tuned.encoder] = tuned.to_dict()
-    tmp = Path(path).with_suffix(".tmp")
-    tmp.write_text(json.dumps(data, ensure_ascii=False, indent=1) + "\n", encoding="utf-8")
-    tmp.replace(path)
+    atomic_write(path, json.dumps(data, ensure_ascii=False, indent=1) + "\n")

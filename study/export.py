@@ -24,14 +24,14 @@ import csv
 import hashlib
 import html
 import json
-import os
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
 
 from rag.errors import RagError
+from rag.files import atomic_write
 from rag.safety import spreadsheet_cell
 from study import validate
 from study.store import CardState, Review, Store, check_profile_name, same_name
@@ -79,20 +79,6 @@ def deck_id(profile: str) -> int:
 
 def _iso(ts: float | None) -> str:
     return "" if ts is None else datetime.fromtimestamp(ts, timezone.utc).isoformat(timespec="seconds")
-
-
-def _replace(path: str | Path, write: Callable[[Path], object]) -> Path:
-    """``write`` a new file at ``path`` through a temporary file beside it, moved into place
-    once complete: a full disk or an error midway leaves an earlier export there as it was."""
-    path = Path(path)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.part")
-    try:
-        write(tmp)
-        os.replace(tmp, path)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
-    return path
 
 
 def _html(text: str) -> str:
@@ -201,7 +187,7 @@ def write_anki(
         )
         note.cards = [ScheduledCard(_anki_schedule(states.get(c.id), pos, now))]
         deck.add_note(note)
-    return _replace(path, lambda tmp: genanki.Package(deck).write_to_file(str(tmp), timestamp=now))
+    return atomic_write(path, lambda tmp: genanki.Package(deck).write_to_file(str(tmp), timestamp=now))
 
 
 # --- CSV ---------------------------------------------------------------------------------------
@@ -243,7 +229,7 @@ def write_csv(path: str | Path, cards: Sequence[Card], states: dict[str, CardSta
             w.writeheader()
             w.writerows({k: spreadsheet_cell(v) for k, v in row.items()} for row in csv_rows(cards, states))
 
-    return _replace(path, write)
+    return atomic_write(path, write)
 
 
 # --- our progress file ---------------------------------------------------------------------------
@@ -285,7 +271,7 @@ def progress_data(store: Store, profile: str) -> dict:
 
 def write_progress(path: str | Path, store: Store, profile: str) -> Path:
     text = json.dumps(progress_data(store, profile), ensure_ascii=False, indent=1)
-    return _replace(path, lambda tmp: tmp.write_text(text, encoding="utf-8"))
+    return atomic_write(path, text)
 
 
 def read_progress(path: str | Path, *, now: float | None = None) -> tuple[list[CardState], list[Review]]:

@@ -8,6 +8,7 @@ is missing is skipped with that reason.
 from __future__ import annotations
 
 import importlib.util
+import json
 import warnings
 
 import numpy as np
@@ -417,10 +418,13 @@ def test_facts_derived_by_older_rules_are_derived_again_or_flagged(setting, tmp_
     monkeypatch.setattr(rag.index, "derive_facts", lambda *a: derived.append(1) or real(*a))
     with caplog.at_level("WARNING"):
         after = open_index(setting)
-    assert f"by {newer}" in caplog.text and "python -m ingest --rebuild" in caplog.text
-    if setting.endswith("index"):  # the folder: derived again, from the parts it holds
+    assert f"by {newer}" in caplog.text
+    if setting.endswith("index"):  # the folder: derived again, from the parts it holds, and saved
         assert derived and np.array_equal(np.asarray(after.facts.unit_kinds), kinds)
+        assert "saving them in the index" in caplog.text
+        assert json.loads((after.path / rag.facts.FACTS_FILE).read_text(encoding="utf-8"))["rules"] == newer
     else:  # an engine keeps serving with the kinds it holds
+        assert "python -m ingest --rebuild" in caplog.text
         assert not derived and np.array_equal(np.asarray(after.facts.unit_kinds[: len(after.units)]), kinds)
 
 

@@ -654,6 +654,25 @@ def test_cli_end_to_end_with_fake_encoder(tiny_squad, tmp_path, fake_cli, capsys
     assert list((tmp_path / "cache").glob("vectors-*.npz"))  # the cache went to tmp_path
 
 
+def test_the_vector_cache_is_saved_whole_and_read_back(tmp_path):
+    import numpy as np
+
+    class Counting(FakeEncoder):
+        calls = 0
+
+        def encode(self, texts, *, query):
+            Counting.calls += 1
+            return super().encode(texts, query=query)
+
+    texts = ["LoRA は低ランク適応", "hybrid search fuses BM25 and dense"]
+    first = CachingEncoder(Counting(), cache_dir=tmp_path / "cache")
+    vecs = first.encode(texts, query=False)
+    first.save()
+    assert [p.name for p in (tmp_path / "cache").iterdir()] == [first.path.name]  # nothing beside it
+    again = CachingEncoder(Counting(), cache_dir=tmp_path / "cache")
+    assert np.array_equal(again.encode(texts, query=False), vecs) and Counting.calls == 1
+
+
 @pytest.mark.model
 def test_cli_end_to_end_with_bundled_encoder(tiny_squad, tmp_path):
     """``python -m eval squad tiny.json --json --out tmp`` in a subprocess on the default encoder.

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import json
+import os
 import shutil
 import warnings
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -116,7 +118,7 @@ def test_write_index_swaps_current_and_prunes_old_builds(small_index):
     assert not first.exists()  # keep=1: only the live build stays
     third = write_index(index, index_dir, keep=2)
     assert sorted(p.name for p in (index_dir / "builds").iterdir()) == sorted([second.name, third.name])
-    assert not list(index_dir.glob("CURRENT.*.tmp"))
+    assert not list(index_dir.glob("*.tmp"))
 
 
 def test_failed_save_leaves_the_old_index_serving(small_index, monkeypatch):
@@ -386,6 +388,134 @@ def test_facts_match_a_fresh_derivation(corpus_fake_index):
     lists = idx.facts.question_lists
     assert lists and {idx.chunks[idx.by_id[c]].doc_id for c in lists} == {"senior-ai-engineer-questions-ja.md"}
     assert "lora" in idx.facts.squashed_notes and "lora" in idx.facts.answer_text
+
+
+# --- facts derived by older rules: derived again on opening, saved when the folder takes them ----
+
+
+def _age_facts(folder):
+    """Make a build's saved facts look derived by the rules before this version's (other unit
+    kinds too); return the unit kinds this version derives."""
+    import rag.facts
+
+    d = json.loads((folder / "facts.json").read_text(encoding="utf-8"))
+    (folder / "facts.json").write_text(json.dumps({**d, "rules": rag.facts.RULES_VERSION - 1}), encoding="utf-8")
+    kinds = np.load(folder / "unit_kinds.npy")
+    assert kinds.any()
+    np.save(folder / "unit_kinds.npy", np.zeros_like(kinds))
+    return kinds
+
+
+def _stale_warnings(caplog) -> list[str]:
+    return [r.getMessage() for r in caplog.records if r.name == "rag.index" and "facts.json" in r.getMessage()]
+
+
+def _files(folder) -> dict[str, bytes]:
+    return {p.name: p.read_bytes() for p in folder.iterdir()}
+
+
+def test_older_facts_are_derived_again_once_and_saved_in_the_build_opened(small_index, monkeypatch, caplog):
+    import rag.facts
+    import rag.index
+
+    _, index_dir, _ = small_index
+    folder = current_folder(index_dir)
+    kinds = _age_facts(folder)
+    names = sorted(p.name for p in folder.iterdir())
+    with caplog.at_level("WARNING", logger="rag.index"):
+        first = open_index(index_dir)
+    [warning] = _stale_warnings(caplog)
+    assert f"rules version {rag.facts.RULES_VERSION - 1}" in warning and "saving them in the index" in warning
+    assert np.array_equal(first.facts.unit_kinds, kinds)
+    # written into the build that was opened: no new build, no file left beside them
+    assert current_folder(index_dir) == folder and [p.name for p in (index_dir / "builds").iterdir()] == [folder.name]
+    assert sorted(p.name for p in folder.iterdir()) == names
+    assert json.loads((folder / "facts.json").read_text(encoding="utf-8"))["rules"] == rag.facts.RULES_VERSION
+    assert np.array_equal(np.load(folder / "unit_kinds.npy"), kinds)
+
+    def fail(*a, **k):
+        raise AssertionError("the facts were derived again on the second open")
+
+    monkeypatch.setattr(rag.index, "derive_facts", fail)
+    caplog.clear()
+    with caplog.at_level("WARNING", logger="rag.index"):
+        second = open_index(index_dir)
+    assert not _stale_warnings(caplog)
+    assert second.facts.to_dict() == first.facts.to_dict() and np.array_equal(second.facts.unit_kinds, kinds)
+
+
+def _permissions_apply(tmp: Path) -> bool:
+    """Whether a read-only folder refuses a new file here (root's normally does not)."""
+    probe = tmp / "read-only-probe"
+    probe.mkdir()
+    probe.chmod(0o555)
+    try:
+        (probe / "x").touch()
+    except PermissionError:
+        return True
+    finally:
+        probe.chmod(0o755)
+    return False
+
+
+def test_a_read_only_index_with_older_facts_opens_and_derives_them_every_time(small_index, tmp_path, caplog):
+    if os.geteuid() == 0 and not _permissions_apply(tmp_path):
+        pytest.skip("root writes into read-only folders")
+    _, index_dir, _ = small_index
+    folder = current_folder(index_dir)
+    kinds = _age_facts(folder)
+    before = _files(folder)
+    folder.chmod(0o555)
+    index_dir.chmod(0o555)
+    try:
+        for _ in range(2):
+            caplog.clear()
+            with caplog.at_level("WARNING", logger="rag.index"):
+                idx = open_index(index_dir)
+            [warning] = _stale_warnings(caplog)
+            assert "read-only" in warning and "python -m ingest --rebuild" in warning
+            assert np.array_equal(idx.facts.unit_kinds, kinds)
+    finally:
+        index_dir.chmod(0o755)
+        folder.chmod(0o755)
+    assert _files(folder) == before
+
+
+def test_a_folder_said_read_only_is_not_written(small_index, monkeypatch, caplog):
+    """What a read-only folder does, where permissions cannot make one (as root)."""
+    _, index_dir, _ = small_index
+    folder = current_folder(index_dir)
+    kinds = _age_facts(folder)
+    before = _files(folder)
+    access = os.access
+    monkeypatch.setattr(os, "access", lambda p, mode, **k: False if Path(p) == folder else access(p, mode, **k))
+    for _ in range(2):
+        caplog.clear()
+        with caplog.at_level("WARNING", logger="rag.index"):
+            idx = open_index(index_dir)
+        [warning] = _stale_warnings(caplog)
+        assert "read-only" in warning and "python -m ingest --rebuild" in warning
+        assert np.array_equal(idx.facts.unit_kinds, kinds)
+    assert _files(folder) == before
+
+
+def test_facts_that_cannot_be_saved_still_open_the_index(small_index, monkeypatch, caplog):
+    import rag.facts
+
+    _, index_dir, _ = small_index
+    folder = current_folder(index_dir)
+    kinds = _age_facts(folder)
+    before = _files(folder)
+
+    def full(path, content, **k):
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(rag.facts, "atomic_write", full)
+    with caplog.at_level("WARNING", logger="rag.index"):
+        idx = open_index(index_dir)
+    assert np.array_equal(idx.facts.unit_kinds, kinds)
+    assert "could not be saved (" in caplog.text and "No space left" in caplog.text
+    assert _files(folder) == before
 
 
 def test_a_format_2_index_says_rebuild(small_index):
