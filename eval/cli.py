@@ -9,7 +9,6 @@
     python -m eval answers [--calibrate] [--misses] [--oracle-first]  # the answer benchmark (key points, abstention, support, latency)
     python -m eval ceiling                  # what the offline features can reach (diagnostic)
     python -m eval signals                  # every offline signal mixed at its best, seed + xling (diagnostic)
-    python -m eval passages [--tune]        # fit the gate on passages quoted after the first (dev), judge it held out
     python -m eval scale                    # 1k / 10k / 100k synthetic chunks
     python -m eval scale --backend folder,milvus-lite,qdrant-local   # 100k chunks per index backend
     python -m eval scale --backend milvus-lite:20000 --pages          # opening the corpus-wide pages on an engine
@@ -214,7 +213,7 @@ def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(prog="python -m eval", description=__doc__.split("\n")[0])
     p.add_argument("target", nargs="?", default="all",
                    help="all | seed | xling | jsquad | cmrc2018 | squad PATH | beir PATH | compare RUN… | mine FILE"
-                        " | to-beir SQUAD OUT | answers | drill | phrasing | speed | sparse | languages | ablations | tune | ceiling | signals | passages"
+                        " | to-beir SQUAD OUT | answers | drill | phrasing | speed | sparse | languages | ablations | tune | ceiling | signals"
                         " | scale | formats | beir-check | beir-scale | backends | ray")
     p.add_argument("paths", nargs="*", type=Path,
                    help="squad: a SQuAD-format file; beir: a BEIR folder or a Mr. TyDi/MIRACL/JQaRA file; "
@@ -296,11 +295,6 @@ def main(argv: list[str] | None = None) -> int:
         from eval.ceiling import main as ceiling
 
         return ceiling(limit=limit, out=args.out or RESULTS, encoder=args.encoder)
-    if args.target == "passages":
-        from eval.passages import main as passages
-
-        passages(out=args.out or RESULTS, encoder=args.encoder, do_tune=args.tune)
-        return 0
     if args.target == "signals":
         from eval.signals import main as signals
 

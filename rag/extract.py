@@ -15,7 +15,6 @@ sentences. Pure functions of the index, the query and the hits.
 from __future__ import annotations
 
 import dataclasses
-import math
 import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -61,10 +60,6 @@ class ExtractParams:
     outline: bool = False  # a quoted section introduction (「2段階に分かれます」) brings its subsections' headings and first sentences
     max_units: int = 8
     max_item_chars: int = 700  # a Q&A answer body up to this long can be quoted whole
-    # a passage after the first is quoted only if this logistic model of :func:`passage_features`
-    # says it holds an answer ({"weights": {feature: w}, "bias": b, "threshold": t}); fitted on
-    # the answer benchmark's dev half by ``python -m eval passages``
-    passage_gate: dict | None = None
 
 
 DEFAULT_PARAMS = ExtractParams()
@@ -230,8 +225,6 @@ def select(
                 continue
             if picked and max(u.score for u in us) < best - p.second_passage:
                 continue
-            if picked and p.passage_gate and not keeps(p.passage_gate, passage_features(index, query, rows, r, us, best)):
-                continue
             if (picked and p.qa_heading and index.chunks[r].kind == "qa"
                     and float(index.heads[r] @ query.vector) < top_head):
                 continue  # another question's answer: about something else than what the first passage answers
@@ -261,39 +254,6 @@ def select(
            for r, us in picked.items() if us]
     # what is picked stays; the order is the reader's: a passage titled with the topic first
     return sorted(out, key=lambda s: not titled(index, s.row, topics)) if topics else out
-
-
-PASSAGE_FEATURES = ("gap", "rank", "head_gap", "same_doc", "same_lang", "query_lang", "terms", "qa")
-
-
-def passage_features(index: Index, query: Query, rows: Sequence[int], row: int, units: list[Unit],
-                     best: float) -> dict[str, float]:
-    """What tells a passage after the first that answers the question from one that only sits
-    near it: how far its best unit is below the best (``gap``), its rank, how much less its
-    heading matches than the first's (``head_gap``), whether it shares the first's document and
-    language, is in the question's language, the share of the question's terms its best unit
-    holds, and whether it is a Q&A item."""
-    top = rows[0]
-    first, c = index.chunks[top], index.chunks[row]
-    unit = max(units, key=lambda u: u.score)
-    terms = content_terms(query)
-    text = normalize(unit.text)
-    return {
-        "gap": best - unit.score,
-        "rank": float(list(rows).index(row)),
-        "head_gap": float(index.heads[top] @ query.vector - index.heads[row] @ query.vector),
-        "same_doc": float(c.doc_id == first.doc_id),
-        "same_lang": float(c.lang == first.lang),
-        "query_lang": float(c.lang == query.lang),
-        "terms": sum(normalize(t) in text for t in terms) / len(terms) if terms else 0.0,
-        "qa": float(c.kind == "qa"),
-    }
-
-
-def keeps(gate: dict, features: dict[str, float]) -> bool:
-    """Whether the logistic ``gate`` keeps a passage with ``features``."""
-    z = gate.get("bias", 0.0) + sum(w * features.get(k, 0.0) for k, w in gate.get("weights", {}).items())
-    return 1 / (1 + math.exp(-max(-60.0, min(60.0, z)))) >= gate.get("threshold", 0.5)
 
 
 def titled(index: Index, row: int, topics: Sequence[str]) -> bool:
