@@ -158,6 +158,22 @@ def test_a_section_introduction_is_shown_with_its_subsections_each_cited(browser
         ctx.close()
 
 
+def test_numbered_steps_are_shown_with_their_numbers_each_on_its_line(browser, app_url):
+    """The notes number the steps of turning a word into a vector; the learner sees "1." and
+    "2." in front of them, each on a line of its own, not bullets and not a lone "1." line."""
+    ctx, page, _ = open_app(browser, app_url)
+    try:
+        ask(page, "単語はどうやってベクトルになるの？")
+        answer = page.locator(".studyrag-answer").first
+        lines = [x.strip() for x in answer.inner_text().splitlines() if x.strip()]
+        one = next(i for i, x in enumerate(lines) if x.startswith("1. 単語をIDに変換"))
+        assert lines[one + 1].startswith("2. 埋め込み行列から取り出す"), lines
+        assert not any(x in ("1.", "2.") for x in lines), lines
+        shot(page, "numbered-steps.png")
+    finally:
+        ctx.close()
+
+
 def test_code_blocks_keep_their_lines_in_the_document_and_in_citation_panels(browser, app_url):
     ctx, page, _ = open_app(browser, app_url)
     try:
