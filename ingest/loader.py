@@ -32,6 +32,7 @@ from rag.corpus import (
     printable,
     read_file,
 )
+from ingest.readers import check_kind
 from ingest.readers.base import Limits, ReaderError
 from ingest.readers.sandbox import read_isolated
 from rag.rules.structure import CONTENTS_LABEL
@@ -185,6 +186,10 @@ def parse_document(doc_id: str, data: bytes, *, limits: Limits | None = None) ->
     :class:`UnreadableFileError` (binary, not UTF-8, empty, encrypted, a bomb …) or
     :class:`FrontMatterError`, whose ``reason`` says why.
     """
+    try:
+        check_kind(doc_id, data)
+    except ReaderError as e:
+        raise UnreadableFileError(doc_id, str(e)) from None
     if is_file_format(doc_id):
         return _read_format(doc_id, data, limits if limits is not None else Limits())
     return _document(doc_id, data, decode(data, doc_id))

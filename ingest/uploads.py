@@ -29,6 +29,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from rag import reasons
 from rag.corpus import MAX_BYTES, UPLOADS, document_files, is_file_format, printable, read_file
 from rag.corpus import SUFFIXES as CORPUS_SUFFIXES
 from rag.errors import CorpusError, RagError
@@ -70,7 +71,7 @@ def safe_name(name: str) -> str:
     stem, dot, ext = base.rpartition(".")
     if not dot or f".{ext.lower()}" not in SUFFIXES:
         raise UploadError(
-            f"{printable(name) if name else '(no name)'}: only {', '.join(SUFFIXES)} files can be added"
+            f"{printable(name) if name else '(no name)'}: {reasons.reason('not_allowed', suffixes=', '.join(SUFFIXES))}"
         )
     stem = re.sub(r"[^\w\-. ]+", "_", stem, flags=re.UNICODE).strip(" ._")
     stem = re.sub(r"\s+", "-", stem)[:MAX_NAME_CHARS]
@@ -89,7 +90,7 @@ def check_upload(name: str, data: bytes):
     shown = printable(name)
     limit = MAX_FILE_UPLOAD_BYTES if is_file_format(fname) else MAX_UPLOAD_BYTES
     if len(data) > limit:
-        raise UploadError(f"{shown}: {len(data):,} bytes is over the {limit:,}-byte limit for uploads")
+        raise UploadError(f"{shown}: {reasons.reason('too_big_upload', size=f'{len(data):,}', limit=f'{limit:,}')}")
     try:
         doc = parse_document(f"{UPLOAD_DIR}/{fname}", data)
         chunk_document(doc)  # what ingest will do: a file it would skip is refused now

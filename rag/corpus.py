@@ -24,6 +24,7 @@ from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
+from rag import reasons
 from rag.errors import CorpusError
 
 TEXT_SUFFIXES = (".txt", ".md", ".markdown")
@@ -72,18 +73,18 @@ def decode(data: bytes, name: str) -> str:
     """Decode a text file's bytes; refuse binary, non-UTF-8, oversized or empty files with a
     clear reason (:class:`UnreadableFileError`)."""
     if len(data) > MAX_BYTES:
-        raise UnreadableFileError(name, f"{len(data):,} bytes is over the {MAX_BYTES:,}-byte limit")
+        raise UnreadableFileError(name, reasons.reason("too_big", size=f"{len(data):,}", limit=f"{MAX_BYTES:,}"))
     if b"\x00" in data:  # anywhere, not only in the first block
-        raise UnreadableFileError(name, "looks binary (NUL bytes); only UTF-8 .txt/.md files are read")
+        raise UnreadableFileError(name, reasons.reason("binary"))
     try:
         text = data.decode("utf-8-sig")
     except UnicodeDecodeError as e:
-        raise UnreadableFileError(name, f"not UTF-8 text ({e.reason} at byte {e.start})") from None
+        raise UnreadableFileError(name, reasons.reason("not_utf8", detail=f"{e.reason} at byte {e.start}")) from None
     text = text.replace("\r\n", "\n").replace("\r", "\n")
     if not text.strip():
-        raise UnreadableFileError(name, "the file is empty")
+        raise UnreadableFileError(name, reasons.reason("empty"))
     if not text[front_matter_end(text) :].strip():
-        raise UnreadableFileError(name, "there is no text after the front matter")
+        raise UnreadableFileError(name, reasons.reason("front_matter_only"))
     return text
 
 
@@ -159,7 +160,7 @@ def read_file(path: Path, root: Path) -> bytes:
         if not stat.S_ISREG(st.st_mode):
             raise UnreadableFileError(rel, "not a regular file")
         if st.st_size > MAX_BYTES:
-            raise UnreadableFileError(rel, f"{st.st_size:,} bytes is over the {MAX_BYTES:,}-byte limit")
+            raise UnreadableFileError(rel, reasons.reason("too_big", size=f"{st.st_size:,}", limit=f"{MAX_BYTES:,}"))
         return f.read(MAX_BYTES + 1)
 
 

@@ -132,3 +132,50 @@ def test_corpus_of_only_unreadable_files_is_a_corpus_error(tmp_path):
 def test_missing_corpus_folder_is_a_corpus_error(tmp_path):
     with pytest.raises(CorpusError, match="does not exist"):
         load_corpus(tmp_path / "nope")
+
+
+def _zip(names: list[str]) -> bytes:
+    import io
+    import zipfile
+
+    out = io.BytesIO()
+    with zipfile.ZipFile(out, "w") as z:
+        for n in names:
+            z.writestr(n, "<x/>")
+    return out.getvalue()
+
+
+@pytest.mark.parametrize(
+    ("name", "data", "actual", "suffix"),
+    [
+        ("notes.pdf", _zip(["[Content_Types].xml", "word/document.xml"]), "Word", ".docx"),
+        ("deck.docx", _zip(["[Content_Types].xml", "ppt/presentation.xml"]), "PowerPoint", ".pptx"),
+        ("paper.pptx", b"%PDF-1.7\n%\xe2\xe3\n", "PDF", ".pdf"),
+        ("saved.pdf", b"<!DOCTYPE html><html><body><p>hi</p></body></html>", "web page", ".html"),
+        ("paper.md", b"%PDF-1.7\n%\xe2\xe3\n", "PDF", ".pdf"),
+    ],
+)
+def test_a_file_named_for_one_format_holding_another_is_refused_naming_both(name, data, actual, suffix):
+    with pytest.raises(UnreadableFileError) as e:
+        parse_document(f"uploads/{name}", data)
+    assert f"this is a {actual} file with a .{name.rsplit('.', 1)[1]} name" in e.value.reason
+    assert f"rename it to end in {suffix}" in e.value.reason
+
+
+def test_text_that_looks_like_another_format_is_read_as_text():
+    """A note about PDFs, or a saved web page named .txt, stays a note."""
+    assert "%PDF-" in parse_document("pdf.md", b"# PDF files\n\nA PDF starts with %PDF-1.7.\n").text
+    assert "<html>" in parse_document("page.txt", b"<html><body>hello</body></html>\n").text
+
+
+def test_every_reason_is_found_again_from_its_wording():
+    """rag/reasons.py words each refusal once; the app finds the key and values again to say
+    it in the learner's language."""
+    import string
+
+    from rag.reasons import REASONS, parse, reason
+
+    for key, template in REASONS.items():
+        values = {f: f"<{f} 1.0 (x)>" for _, f, _, _ in string.Formatter().parse(template) if f}
+        assert parse(reason(key, **values)) == (key, values), key
+    assert parse("something else went wrong") is None

@@ -15,10 +15,10 @@ from ingest.uploads import (
     start_adding,
     update_index,
 )
-from rag.corpus import is_file_format, stale_documents
+from rag.corpus import is_file_format, printable, stale_documents
 from rag.errors import RagError
 from rag.highlight import md_escape
-from ui import session
+from ui import i18n, session
 from ui import render as r
 from ui import state
 from ui.state import tr
@@ -44,12 +44,22 @@ def render() -> None:
     if up.job is not None:
         _job_panel()
     for kind, key, values in up.messages:  # worded now: in the language chosen since
+        if key == "add.refused":
+            values = {"reason": md_escape(_refusal(values["name"], values["why"]))}
         getattr(st, kind)(tr(key, **values))
     _stale(searcher)
     uploads = state.uploads_dir()
     mine = sorted(p.name for p in uploads.glob("*") if p.suffix.lower() in SUFFIXES) if uploads.is_dir() else []
     if mine:
         st.caption(tr("add.so_far", names=r.joined(mine)))
+
+
+def _refusal(name: str, why: str) -> str:
+    """``name: reason`` with the reason in the interface language (rag/reasons.py words it)."""
+    shown = printable(name) if name else ""
+    if shown and why.startswith(f"{shown}: "):
+        return f"{shown}: {i18n.reason(why[len(shown) + 2 :], state.lang())}"
+    return i18n.reason(why, state.lang())
 
 
 def _progress_bar():
@@ -102,8 +112,8 @@ def _job_panel() -> None:
         messages.append(("error", "add.failed", {"error": md_escape(job.error)}))
     result = job.result
     if result is not None:
-        for _name, why in result.refused:
-            messages.append(("error", "add.refused", {"reason": md_escape(why)}))
+        for name, why in result.refused:
+            messages.append(("error", "add.refused", {"name": name, "why": why}))
         for d in result.unchanged:
             messages.append(("info", "add.unchanged", {"name": md_escape(d)}))
         if result.saved and job.report is not None:
@@ -131,8 +141,8 @@ def _upload_now(files: list[tuple[str, bytes]], encoder: str) -> None:
         up.messages = [("error", "add.failed", {"error": md_escape(str(e))})]
         return
     bar.progress(1.0, text=tr("stage.done"))
-    for _name, why in result.refused:
-        messages.append(("error", "add.refused", {"reason": md_escape(why)}))
+    for name, why in result.refused:
+        messages.append(("error", "add.refused", {"name": name, "why": why}))
     for d in result.unchanged:
         messages.append(("info", "add.unchanged", {"name": md_escape(d)}))
     if result.saved:

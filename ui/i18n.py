@@ -8,6 +8,8 @@ the code uses a key the catalogue does not have.
 
 from __future__ import annotations
 
+from rag.reasons import REASONS, parse
+
 LANGS = ("ja", "zh", "en")
 DEFAULT_LANG = "en"
 # Language names as their speakers write them (the language switch shows these).
@@ -782,6 +784,51 @@ ZH.update(
         "topic.summary": "总结",
     }
 )
+
+# Why a file could not be read (rag/reasons.py words them in English, where the keys live).
+EN.update({f"reason.{key}": text for key, text in REASONS.items()})
+JA.update({
+    "reason.empty": "ファイルが空です",
+    "reason.no_text": "ファイルに文字が見つかりません",
+    "reason.front_matter_only": "前付け（front matter）のあとに本文がありません",
+    "reason.binary": "バイナリファイルのようです（NULバイトを含む）。.txt / .md は UTF-8 のテキストだけを読み込めます",
+    "reason.not_utf8": "UTF-8 のテキストではありません（{detail}）",
+    "reason.too_big": "{size}バイトあり、上限の{limit}バイトを超えています",
+    "reason.too_big_upload": "{size}バイトあり、アップロードの上限{limit}バイトを超えています",
+    "reason.not_allowed": "追加できるのは {suffixes} のファイルだけです",
+    "reason.wrong_kind": "名前は {named} ですが、中身は{actual}のファイルです。名前の末尾を {suffix} に変えてから追加してください",
+    "reason.pdf_damaged": "PDFが壊れています（{detail}）",
+    "reason.pdf_encrypted": "パスワード付きのPDFです。パスワードを外したコピーを保存してから追加してください",
+    "reason.pdf_scanned": "スキャンしたPDFで、文字のデータがありません。読み込むには tesseract-ocr をインストールしてください",
+    "reason.pdf_no_pages": "PDFにページがありません",
+    "reason.office_damaged": "{kind}ファイルが壊れています（{detail}）",
+    "reason.office_password": "パスワード付きの{kind}ファイルです。パスワードを外してから追加してください",
+    "reason.web_empty": "Webページに本文が見つかりません",
+})
+ZH.update({
+    "reason.empty": "文件是空的",
+    "reason.no_text": "文件中没有找到文字",
+    "reason.front_matter_only": "前置元数据（front matter）之后没有正文",
+    "reason.binary": "看起来是二进制文件（含有NUL字节）；.txt / .md 只能读取 UTF-8 文本",
+    "reason.not_utf8": "不是 UTF-8 文本（{detail}）",
+    "reason.too_big": "{size}字节，超过了{limit}字节的上限",
+    "reason.too_big_upload": "{size}字节，超过了上传上限{limit}字节",
+    "reason.not_allowed": "只能添加 {suffixes} 文件",
+    "reason.wrong_kind": "文件名是 {named}，但内容是{actual}文件；请把文件名结尾改为 {suffix} 后再添加",
+    "reason.pdf_damaged": "PDF已损坏（{detail}）",
+    "reason.pdf_encrypted": "PDF设有密码；请另存一份没有密码的副本后再添加",
+    "reason.pdf_scanned": "扫描版PDF，没有文字层；安装 tesseract-ocr 后才能读取",
+    "reason.pdf_no_pages": "PDF没有页面",
+    "reason.office_damaged": "{kind}文件已损坏（{detail}）",
+    "reason.office_password": "{kind}文件设有密码；请去掉密码后再添加",
+    "reason.web_empty": "网页中没有找到正文",
+})
+
+
+def reason(text: str, lang: str) -> str:
+    """A reason worded by :mod:`rag.reasons`, in ``lang``; any other text as it is."""
+    found = parse(text)
+    return t(f"reason.{found[0]}", lang, **found[1]) if found else text
 
 
 MESSAGES: dict[str, dict[str, str]] = {"en": EN, "ja": JA, "zh": ZH}

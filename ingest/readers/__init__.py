@@ -18,11 +18,14 @@ formats are read in a subprocess with time and memory limits (:mod:`ingest.reade
 from __future__ import annotations
 
 import importlib
+import zipfile
+from io import BytesIO
 
 from ingest.readers.base import Extract, Limits, ReaderError
+from rag import reasons
 from rag.corpus import FILE_SUFFIXES
 
-__all__ = ["READERS", "Extract", "Limits", "ReaderError", "extract", "reader_for"]
+__all__ = ["READERS", "Extract", "Limits", "ReaderError", "check_kind", "extract", "reader_for", "sniff"]
 
 # suffix -> (module, function): the registry. A new format is one more row (and its suffix
 # in rag.corpus.FILE_SUFFIXES, which the stale-index check reads).
@@ -51,3 +54,33 @@ def extract(name: str, data: bytes, limits: Limits) -> Extract:
     if read is None:
         raise ReaderError(f"no reader for {name.rsplit('.', 1)[-1]!r} files")
     return read(data, limits)
+
+
+def sniff(data: bytes) -> str | None:
+    """The suffix a file's first bytes say it should have (.pdf, .docx, .pptx, .html), or None."""
+    head = data[:1024]
+    if head.startswith(b"%PDF-"):
+        return ".pdf"
+    if head.startswith(b"PK\x03\x04"):
+        try:
+            names = zipfile.ZipFile(BytesIO(data)).namelist()  # the central directory only
+        except (zipfile.BadZipFile, EOFError, ValueError):
+            return None
+        for suffix, part in ((".docx", "word/"), (".pptx", "ppt/")):
+            if any(n.startswith(part) for n in names):
+                return suffix
+        return None
+    start = head.lstrip(b"\xef\xbb\xbf \t\r\n").lower()
+    return ".html" if start.startswith((b"<!doctype html", b"<html")) else None
+
+
+def check_kind(name: str, data: bytes) -> None:
+    """Refuse a file whose name says one format and whose bytes another (a Word file saved as
+    ``notes.pdf``), naming both; a text file is refused only when its bytes are a PDF or an
+    Office file. Raises :class:`ReaderError`."""
+    named = "." + name.rsplit(".", 1)[-1].lower() if "." in name else ""
+    named = ".html" if named == ".htm" else named
+    actual = sniff(data)
+    if actual is None or actual == named or (named not in READERS and actual == ".html"):
+        return
+    raise ReaderError(reasons.reason("wrong_kind", actual=reasons.KINDS[actual], named=named, suffix=actual))

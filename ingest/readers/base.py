@@ -8,6 +8,7 @@ import zipfile
 from dataclasses import dataclass, field
 from io import BytesIO
 
+from rag import reasons
 from rag.origin import Line, Origin
 from rag.text import CJK_CLASS
 
@@ -107,7 +108,7 @@ class TextBuilder:
     def extract(self, title: str, sizes: tuple[tuple[float, float], ...] = ()) -> Extract:
         text = "".join(self.parts)
         if not text.strip():
-            raise ReaderError("no text found in the file")
+            raise ReaderError(reasons.reason("no_text"))
         return Extract(text, title, Origin(self.kind, tuple(tuple(u) for u in self.units), tuple(self.lines), sizes))
 
 
@@ -118,9 +119,9 @@ def open_zip(data: bytes, limits: Limits, what: str) -> zipfile.ZipFile:
         z = zipfile.ZipFile(BytesIO(data))
         infos = z.infolist()
     except (zipfile.BadZipFile, EOFError, ValueError) as e:
-        raise ReaderError(f"damaged {what} file (not a readable zip container: {e})") from None
+        raise ReaderError(reasons.reason("office_damaged", kind=what, detail=f"not a readable zip container: {e}")) from None
     if any(i.flag_bits & 0x1 for i in infos) or "EncryptedPackage" in z.namelist():
-        raise ReaderError(f"password-protected {what} file; remove the password to add it")
+        raise ReaderError(reasons.reason("office_password", kind=what))
     total = sum(i.file_size for i in infos)
     if total > limits.max_unzipped_bytes:
         raise ReaderError(

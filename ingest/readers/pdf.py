@@ -33,6 +33,7 @@ from collections import Counter
 from dataclasses import dataclass
 
 from ingest.readers.base import Extract, Limits, ReaderError, TextBuilder, is_cjk, joiner
+from rag import reasons
 from rag.rules.structure import CONTENTS_LABEL, bold_heading
 
 MARGIN = 0.08  # share of the page height where running headers and footers sit
@@ -524,8 +525,9 @@ def open_pdf(data: bytes):
     except pdfium.PdfiumError as e:
         msg = str(e)
         if "password" in msg.lower():
-            raise ReaderError("encrypted PDF (it needs a password); save a copy without the password to add it") from None
-        raise ReaderError(f"damaged PDF ({msg.split(':')[-1].strip() or msg})") from None
+            raise ReaderError(reasons.reason("pdf_encrypted")) from None
+        detail = re.search(r"PDFium: ([^)]+)", msg)
+        raise ReaderError(reasons.reason("pdf_damaged", detail=detail.group(1).strip() if detail else msg.rstrip("."))) from None
 
 
 PARALLEL_FROM_PAGES = 24  # a longer PDF is read by one process per core, a range of pages each
@@ -572,14 +574,14 @@ def read_pdf(data: bytes, limits: Limits) -> Extract:
         if n > limits.max_pages:
             raise ReaderError(f"{n:,} pages; the limit is {limits.max_pages:,} pages per file")
         if n == 0:
-            raise ReaderError("the PDF has no pages")
+            raise ReaderError(reasons.reason("pdf_no_pages"))
         meta = pdf.get_metadata_dict()
         pages, sizes, scanned = _read_all(data, n)
         if scanned:
             from ingest.readers import ocr
 
             if len(scanned) == n and not ocr.available():
-                raise ReaderError("scanned PDF: no text layer; install tesseract-ocr to read it")
+                raise ReaderError(reasons.reason("pdf_scanned"))
             if ocr.available():
                 for i in scanned:
                     pages[i] = ocr.read_page(pdf, i, limits)

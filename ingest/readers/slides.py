@@ -22,6 +22,7 @@ from io import BytesIO
 
 from ingest.readers import omml
 from ingest.readers.base import Extract, Limits, ReaderError, TextBuilder, open_zip
+from rag import reasons
 
 _A = "{http://schemas.openxmlformats.org/drawingml/2006/main}"
 _A14 = "{http://schemas.microsoft.com/office/drawing/2010/main}"
@@ -243,7 +244,7 @@ def read_pptx(data: bytes, limits: Limits) -> Extract:
     try:
         deck = Presentation(BytesIO(data))
     except (PackageNotFoundError, KeyError, ValueError) as e:
-        raise ReaderError(f"damaged PowerPoint file ({type(e).__name__}: {e})") from None
+        raise ReaderError(reasons.reason("office_damaged", kind="PowerPoint", detail=f"{type(e).__name__}: {e}")) from None
     slides = list(deck.slides)
     if len(slides) > limits.max_pages:
         raise ReaderError(f"{len(slides):,} slides; the limit is {limits.max_pages:,} per file")

@@ -16,6 +16,7 @@ import copy
 import re
 
 from ingest.readers.base import Extract, Limits, ReaderError, TextBuilder, joiner
+from rag import reasons
 
 _HEAD_LEVEL = re.compile(r"h([1-6])")
 _BLOCKS = frozenset({"p", "list", "item", "table", "quote", "head"})
@@ -295,7 +296,7 @@ def read_html(data: bytes, limits: Limits) -> Extract:
         raise ReaderError(f"{len(data):,} bytes of HTML; the limit is {limits.max_unzipped_bytes:,}")
     page = load_html(_decode(data))
     if page is None:
-        raise ReaderError("no article text found in the web page")
+        raise ReaderError(reasons.reason("web_empty"))
     _plain_code(page)
     _no_marks(page)
     meta = trafilatura.extract_metadata(copy.deepcopy(page))  # the title without a permalink mark
@@ -304,7 +305,7 @@ def read_html(data: bytes, limits: Limits) -> Extract:
         include_images=False, include_comments=False, favor_precision=True, with_metadata=False,
     )
     if not xml or not xml.strip():
-        raise ReaderError("no article text found in the web page")
+        raise ReaderError(reasons.reason("web_empty"))
     try:
         tree = etree.fromstring(xml.encode("utf-8"), etree.XMLParser(resolve_entities=False, no_network=True))
     except etree.XMLSyntaxError as e:

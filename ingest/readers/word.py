@@ -21,6 +21,7 @@ from io import BytesIO
 
 from ingest.readers import omml
 from ingest.readers.base import Extract, Limits, ReaderError, TextBuilder, joiner, open_zip
+from rag import reasons
 from rag.rules.structure import bold_heading
 
 _HEADING = re.compile(r"^(?:heading|見出し|标题)\s*(\d)$", re.I)
@@ -182,7 +183,7 @@ def read_docx(data: bytes, limits: Limits) -> Extract:
         document = docx.Document(BytesIO(data))
         notes = _notes(document)
     except Exception as e:  # noqa: BLE001 -- python-docx raises many kinds on a damaged package
-        raise ReaderError(f"damaged Word file ({type(e).__name__}: {e})") from None
+        raise ReaderError(reasons.reason("office_damaged", kind="Word", detail=f"{type(e).__name__}: {e}")) from None
     out = TextBuilder("paragraph", max_chars=limits.max_text_chars)
     n, counter, title = 0, 0, ""
 
