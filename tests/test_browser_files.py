@@ -9,10 +9,14 @@ of the corpus and the real index).
 from __future__ import annotations
 
 import io
+import sys
 from pathlib import Path
 
 import pytest
 from test_browser import app_url, browser, open_app, shot  # noqa: F401 -- module fixtures
+
+sys.path.insert(0, str(Path(__file__).parent / "fixtures"))
+import make_fixtures  # noqa: E402
 
 pytestmark = [pytest.mark.browser, pytest.mark.model]
 
@@ -70,5 +74,67 @@ def test_refused_uploads_say_why_in_japanese_and_name_a_misnamed_file_for_what_i
         for english in ("damaged", "no text found", "the file is empty", ").)"):
             assert english not in said, said
         assert "kept-note.md" in page.get_by_text("これまでに追加したファイル").inner_text()
+    finally:
+        ctx.close()
+
+
+LECTURE = """<h1>機械学習入門 第3回 講義ノート</h1>
+<h2>1. 勾配降下法</h2>
+<p>勾配降下法は、損失関数の勾配の逆方向にパラメータを少しずつ動かして最小値を探す最適化手法である。</p>
+<ol><li>パラメータを乱数で初期化する。</li><li>ミニバッチで損失関数の勾配を計算する。</li>
+<li>学習率を掛けた勾配をパラメータから引く。</li></ol>
+<h2>2. 実装例</h2>
+<p>以下はPythonによる勾配降下法の最小限の実装である。</p>
+<pre><code>def gradient_descent(grad, w, lr=0.01, steps=100):
+    for _ in range(steps):
+        w = w - lr * grad(w)
+    return w</code></pre>
+<div style="page-break-before:always"></div>
+<h2>3. 過学習と正則化</h2>
+<p>過学習とは、訓練データには良く適合するが未知のデータに対する性能が低下する現象である。</p>
+"""
+CODE = "def gradient_descent(grad, w, lr=0.01, steps=100):\n    for _ in range(steps):\n        w = w - lr * grad(w)\n    return w"
+
+
+def test_a_code_block_in_a_printed_pdf_keeps_its_lines_and_indents_in_the_panel_and_the_document(
+    browser, app_url, tmp_path
+):
+    """Lecture notes printed to PDF by a browser: the code block is read as code (PDFium names
+    no font here; its letters all advance by one width), so the citation panel and the document
+    show it as a block with its indentation, not as prose lines run together; a highlight that
+    ends with the block leaves it closed (the next heading is a heading, not code)."""
+    pdf = tmp_path / "ml-lecture-03.pdf"
+    make_fixtures.print_pdf(
+        '<!doctype html><html lang="ja"><head><meta charset="utf-8"><title>機械学習入門 第3回</title>'
+        f"<style>{make_fixtures.CSS}</style></head><body>{LECTURE}</body></html>",
+        pdf,
+    )
+    ctx, page, _ = open_app(browser, app_url, locale="ja-JP")
+    try:
+        page.get_by_role("link", name="資料を追加").click()
+        page.get_by_role("heading", name="資料を追加").wait_for()
+        page.locator("input[type='file']").set_input_files(str(pdf))
+        page.get_by_role("button", name="ノートに追加").click()
+        page.get_by_text("uploads/ml-lecture-03.pdf を追加しました").wait_for(timeout=300_000)
+        page.get_by_role("link", name="質問する").click()
+        page.locator("textarea").first.fill("Pythonで勾配降下法をどう実装しますか？")
+        page.get_by_role("button", name="質問する", exact=True).click()
+        answer = page.locator(".studyrag-answer").first
+        answer.locator("label.studyrag-cite").first.wait_for(timeout=60_000)
+        answer.locator("label.studyrag-cite").first.click()
+        panel = answer.locator(".sr-panel").first
+        panel.wait_for(state="visible")
+        assert "p. 1" in panel.inner_text()
+        assert CODE in "\n".join(panel.locator(".studyrag-code").all_inner_texts()), panel.inner_text()
+        shot(page, "pdf-code-panel.png")
+        page.get_by_role("button", name="[1] を資料の中で開く").click()
+        page.locator(".studyrag-pdfpage img").wait_for(timeout=30_000)
+        assert page.get_by_text("原本のページ: p. 1").is_visible()
+        page.locator(".studyrag-document .studyrag-code").first.wait_for(timeout=30_000)
+        assert CODE in "\n".join(page.locator(".studyrag-document .studyrag-code").all_inner_texts())
+        shown = page.locator(".studyrag-document").inner_text()
+        assert "```" not in shown and "## 3." not in shown, shown  # the block closes where it ends
+        assert page.locator(".studyrag-document [role='heading']", has_text="過学習と正則化").is_visible()
+        shot(page, "pdf-code-document.png")
     finally:
         ctx.close()

@@ -518,3 +518,26 @@ def test_a_passage_whose_text_goes_back_a_page_is_labelled_by_its_first_and_last
     o = Origin("page", units=((0, 10, 2), (10, 20, 3), (22, 30, 2)), sizes=((100.0, 200.0),) * 3)
     assert o.label(0, 30) == "pp. 2–3" and o.label(12, 30) == "pp. 2–3" and o.label(22, 30) == "p. 2"
     assert locate(o, [(12, 15), (23, 28)]).number == 3  # the page opened: where the quote starts
+
+
+def test_a_code_block_in_a_printed_pdf_is_read_as_code_with_its_indents(tmp_path):
+    """Chromium names no font for its CJK-aware monospace; the letters' equal advance tells
+    code from prose: the block is fenced with its indents, a table row and CJK prose are not."""
+    if not Path(make_fixtures.CHROMIUM).exists():
+        pytest.skip("Chromium is needed to print the PDF")
+    code = "def step(w, grad, lr=0.01):\n    for i in range(10):\n        w = w - lr * grad(w)\n    return w"
+    body = (
+        "<h1>講義ノート</h1><p>以下はPythonによる実装である。Illustrative prose, not code (i.e. fill it in).</p>"
+        f"<pre><code>{code}</code></pre><p>例: 2-gram(bigram): \"I am\" の出現頻度</p>"
+        "<table><tr><td>Adam</td><td>一次と二次のモーメント</td><td>0.001</td></tr></table>"
+    )
+    pdf = tmp_path / "lecture.pdf"
+    make_fixtures.print_pdf(
+        f'<!doctype html><html lang="ja"><head><meta charset="utf-8"><style>{make_fixtures.CSS}</style></head>'
+        f"<body>{body}</body></html>",
+        pdf,
+    )
+    got = _read("lecture.pdf", pdf).text
+    assert f"\n```\n{code}\n```\n" in got, got
+    assert got.count("```") == 2, got
+    assert "Illustrative prose, not code (i.e. fill it in)." in got and "Adam" in got

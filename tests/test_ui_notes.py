@@ -351,3 +351,14 @@ def test_code_blocks_are_not_streamlit_code_elements_and_keep_their_lines():
     assert "<br>" in block and "<mark" in block  # lines and highlight survive inside the block
     inline = notes.markdown_html("a `b` c")
     assert "<code>b</code>" in inline  # inline code is rendered by Streamlit as it is
+
+
+def test_a_highlight_ending_with_a_code_block_leaves_it_closed():
+    """A cited passage that ends with a code block's closing fence: the block closes there and
+    the heading after it is a heading (walkthrough-files-2026-12b: a PDF's code block)."""
+    text = "Intro line.\n\n```\ndef f(x):\n    return x\n```\n\n## Next part\n\nMore text.\n"
+    end = text.index("```\n\n##") + 3
+    html = notes.render_text(text, markdown=True, cited=(0, end), cited_id="cited")
+    assert "&#96;&#96;&#96;" not in html and "```" not in html
+    assert 'role="heading"' in html and "Next part" in html.split('role="code"')[1].split("</div>", 1)[1]
+    assert html.count('class="studyrag-code"') == 1

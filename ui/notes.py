@@ -166,9 +166,14 @@ def _on_position(text: str, pos: int) -> int:
 
 
 def _off_position(text: str, pos: int) -> int:
-    """Where a highlight ending at ``pos`` should end: before trailing whitespace."""
+    """Where a highlight ending at ``pos`` should end: before trailing whitespace and before a
+    fence line that closes a code block (a mark after it would keep the block open)."""
     while pos > 0 and text[pos - 1] in " \t\n":
         pos -= 1
+    start = text.rfind("\n", 0, pos) + 1
+    m = _FENCE_LINE.match(text, start)
+    if start and m and m.end() >= pos:
+        return _off_position(text, start)
     return pos
 
 

@@ -58,6 +58,12 @@ _WORD = re.compile(r"[A-Za-z0-9\u00C0-\u024F'’.,;:()\-]+")
 # again; an ASCII "-" at a line end (PDFium reports it as 0x02) belongs to the word
 # ("N-gram") and stays, joined without a space.
 _SOFT_HYPHENS = ("\u00ad", "\u2010")
+# Code: a line whose characters all advance by one width (two for a CJK one), with a narrow
+# ASCII letter among them (a proportional font sets "i", "l", "." and "(" far narrower than
+# "m"). Chromium's CJK-aware fonts name no font, so the width, not the name, tells.
+_NARROW = frozenset("iIl1.,:;'()[]!|tf")
+MONO_STEPS = 5  # at least this many steps between neighbouring ASCII characters
+MONO_SLACK = 0.03  # the steps differ by at most this share
 
 
 @dataclass
@@ -74,6 +80,7 @@ class PdfLine:
     right: float = 0.0  # right edge of its column on this page
     heading: int = 0  # a heading's level from the PDF's bookmarks
     bold: bool = False  # set in a bold font (known by the font's name)
+    mono: float = 0.0  # set in a fixed-pitch font: its advance (0 in any other font)
     note: bool = False  # footnotes read after the paragraph they interrupted
 
     @property
@@ -106,6 +113,8 @@ def _page_lines(page, number: int) -> list[PdfLine]:
         ks: list[int] = []  # PDFium's index of each character that is not a space
         band_top = band_bottom = 0.0
         name = ctypes.create_string_buffer(256)
+        ox, oy = ctypes.c_double(), ctypes.c_double()
+        origins: list[tuple[int, float]] = []  # (index in chars, x of the origin) of each character
 
         def bold(k: int) -> bool:
             raw.FPDFText_GetFontInfo(handle, k, name, len(name), None)
@@ -113,14 +122,16 @@ def _page_lines(page, number: int) -> list[PdfLine]:
 
         def flush():
             heavy = bool(ks) and bold(ks[0]) and bold(ks[len(ks) // 2]) and bold(ks[-1])
+            mono = _advance(chars, origins)
             if small:
                 _drop_note_marks(chars, lefts, rights, bottoms, small, sizes[0], band_bottom)
             text = "".join(chars)
             lead, trail = len(text) - len(text.lstrip()), len(text.rstrip())
             if trail > lead and tops:
                 edges = lefts[lead:trail] + [rights[trail - 1]]
-                lines.append(PdfLine(number, text[lead:trail], edges, band_top, band_bottom, sizes[0], bold=heavy))
-            for a in (chars, lefts, rights, tops, bottoms, sizes, small, ks):
+                lines.append(PdfLine(number, text[lead:trail], edges, band_top, band_bottom, sizes[0], bold=heavy,
+                                     mono=mono))
+            for a in (chars, lefts, rights, tops, bottoms, sizes, small, ks, origins):
                 a.clear()
 
         get_unicode, get_box, get_size = raw.FPDFText_GetUnicode, raw.FPDFText_GetCharBox, raw.FPDFText_GetFontSize
@@ -160,6 +171,9 @@ def _page_lines(page, number: int) -> list[PdfLine]:
                 band_top = top if top < band_top else band_top
                 band_bottom = bottom if bottom > band_bottom else band_bottom
             ch = chr(u)
+            if u != 0x2D:
+                raw.FPDFText_GetCharOrigin(handle, k, ox, oy)
+                origins.append((len(chars), ox.value))
             if ch in _NOTE_REF and chars:
                 small[len(chars)] = get_size(handle, k)
             chars.append(ch)
@@ -172,6 +186,21 @@ def _page_lines(page, number: int) -> list[PdfLine]:
         return [_unspaced(ln) for ln in _merge_same_line(lines)]
     finally:
         tp.close()
+
+
+def _advance(chars: list[str], origins: list[tuple[int, float]]) -> float:
+    """The advance of a fixed-pitch line (code), else 0: every step between neighbouring
+    characters, a narrow letter's too, is one width per character passed (a CJK one counts two)."""
+    if len(origins) < MONO_STEPS + 1:
+        return 0.0
+    steps, narrow = [], False
+    for (i, x), (j, y) in zip(origins, origins[1:]):
+        steps.append((y - x) / sum(2 if is_cjk(c) else 1 for c in chars[i:j]))
+        narrow = narrow or chars[i] in _NARROW
+    steps.sort()
+    if not narrow or len(steps) < MONO_STEPS or steps[0] <= 0 or steps[-1] > steps[0] * (1 + MONO_SLACK):
+        return 0.0
+    return steps[len(steps) // 2]
 
 
 def _shown_box(turn: int, w: float, h: float, left: float, right: float, bottom: float, top: float):
@@ -247,7 +276,8 @@ def _merge_same_line(lines: list[PdfLine]) -> list[PdfLine]:
             xs = prev.xs[:-1] + ([prev.x1] if gap else []) + ln.xs
             big = prev if len(prev.text) >= len(ln.text) else ln
             out[-1] = PdfLine(prev.page, prev.text + gap + ln.text, xs, min(prev.top, ln.top),
-                              max(prev.bottom, ln.bottom), big.size, bold=prev.bold and ln.bold)
+                              max(prev.bottom, ln.bottom), big.size, bold=prev.bold and ln.bold,
+                              mono=prev.mono if prev.mono and ln.mono else 0.0)
         else:
             out.append(ln)
     return out
@@ -462,8 +492,22 @@ def compose(pages: list[list[PdfLine]], sizes: list[tuple[float, float]], title:
         size_level = levels.get(round(ln.size * 2) / 2, 0) if len(ln.text) <= 150 else 0
         return ln.heading or size_level or (bold_level if id(ln) in by_weight else 0)
 
+    code = _code_indents(flat, level_of)
     for ln in flat:
         level = level_of(ln)
+        if prev is not None and id(prev) in code and id(ln) not in code:
+            out.add("\n```")
+            out.blank_line()
+        if id(ln) in code:
+            if prev is None or id(prev) not in code:
+                out.blank_line()
+                out.add("```\n")
+            else:
+                out.newline()
+            out.add(" " * code[id(ln)])
+            _line(out, ln, ln.text, 0)
+            prev = ln
+            continue
         if level:
             same_heading = prev is not None and level_of(prev) == level and prev.page == ln.page \
                 and ln.top - prev.bottom < ln.size * 0.8
@@ -504,7 +548,32 @@ def compose(pages: list[list[PdfLine]], sizes: list[tuple[float, float]], title:
         else:
             _line(out, ln, ln.text, 0)
         prev = ln
+    if prev is not None and id(prev) in code:
+        out.add("\n```")
     return out.extract(title or heading_title, tuple(sizes))
+
+
+def _code_indents(flat: list[PdfLine], level_of) -> dict[int, int]:
+    """``id`` of each line of code (a fixed-pitch line that is no heading) -> its indent in
+    spaces, from its left edge against the block's leftmost line (blocks are runs of such lines
+    on one page)."""
+    out: dict[int, int] = {}
+    run: list[PdfLine] = []
+
+    def close():
+        if run:
+            left = min(ln.x0 for ln in run)
+            for ln in run:
+                out[id(ln)] = max(0, round((ln.x0 - left) / ln.mono))
+            run.clear()
+
+    for ln in flat:
+        if not ln.mono or level_of(ln) or (run and (run[-1].page != ln.page or ln.top - run[-1].bottom > 2 * ln.size)):
+            close()
+        if ln.mono and not level_of(ln):
+            run.append(ln)
+    close()
+    return out
 
 
 def _line(out: TextBuilder, ln: PdfLine, text: str, offset: int) -> None:
