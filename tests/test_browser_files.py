@@ -138,3 +138,48 @@ def test_a_code_block_in_a_printed_pdf_keeps_its_lines_and_indents_in_the_panel_
         shot(page, "pdf-code-document.png")
     finally:
         ctx.close()
+
+
+def test_a_slide_deck_citation_names_its_slide_in_the_interface_language(browser, app_url, tmp_path):
+    """A deck with English titles and Japanese bullets: the panel of a cited slide says
+    「スライド 3」 in the Japanese interface (not "slide 3"), and the document shows that slide's
+    bullets highlighted."""
+    from pptx import Presentation
+
+    deck = Presentation()
+    for title, bullets in [
+        ("Introduction to Databases", ["データベースはデータを構造化して保存する仕組みです"]),
+        ("ACID Properties", ["原子性：トランザクションは全て実行されるか全く実行されない", "永続性：コミットした結果は失われない"]),
+        ("Indexes", ["インデックスは検索を高速化するデータ構造です", "書き込みは遅くなるというトレードオフがあります"]),
+    ]:
+        slide = deck.slides.add_slide(deck.slide_layouts[1])
+        slide.shapes.title.text = title
+        frame = slide.placeholders[1].text_frame
+        frame.text = bullets[0]
+        for b in bullets[1:]:
+            frame.add_paragraph().text = b
+    deck.save(tmp_path / "db-basics.pptx")
+    ctx, page, _ = open_app(browser, app_url, locale="ja-JP")
+    try:
+        page.get_by_role("link", name="資料を追加").click()
+        page.get_by_role("heading", name="資料を追加").wait_for()
+        page.locator("input[type='file']").set_input_files(str(tmp_path / "db-basics.pptx"))
+        page.get_by_role("button", name="ノートに追加").click()
+        page.get_by_text("uploads/db-basics.pptx を追加しました").wait_for(timeout=300_000)
+        page.get_by_role("link", name="質問する").click()
+        page.locator("textarea").first.fill("インデックスのトレードオフは？")
+        page.get_by_role("button", name="質問する", exact=True).click()
+        answer = page.locator(".studyrag-answer").first
+        answer.locator("label.studyrag-cite").first.wait_for(timeout=60_000)
+        answer.locator("label.studyrag-cite").first.click()
+        panel = answer.locator(".sr-panel").first
+        panel.wait_for(state="visible")
+        said = panel.inner_text()
+        shot(page, "slide-panel-ja.png")
+        assert "スライド 3" in said and "slide" not in said, said
+        page.get_by_role("button", name="[1] を資料の中で開く").click()
+        page.locator("mark#cited").wait_for(timeout=30_000)
+        cited = " ".join(page.locator(".studyrag-document mark.studyrag-cited").all_inner_texts())
+        assert "トレードオフ" in cited and "原子性" not in cited, cited
+    finally:
+        ctx.close()

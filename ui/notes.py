@@ -450,7 +450,7 @@ def answer_html(a, *, key: str, lang: str, titles: Mapping[str, str]) -> str:
     panels = []
     for c in cited:
         ch = c.chunk
-        page = c.location.label if c.location is not None else ""
+        page = place_label(c.location, lang)
         head = panel_head(titles.get(ch.doc_id) or ch.title, passage_label(ch), page)
         note = ""
         if c.translated:
@@ -462,6 +462,18 @@ def answer_html(a, *, key: str, lang: str, titles: Mapping[str, str]) -> str:
             extra = f"<details><summary>{escape(other)}</summary>{passage_html(c.parallel, lang=lang)}</details>"
         panels.append(Panel(c.number, head, note + passage_html(ch, c.quotes, lang=lang), extra))
     return with_panels(key, body, panels, css_class="studyrag-answer", close=t("ask.panel_close", lang))
+
+
+def place_label(location, lang: str) -> str:
+    """Where a cited passage is in its file, in the interface language: a slide's number in
+    words of ``lang``; a page ("p. 12") or paragraph ("¶ 5") label as it is."""
+    from ui.i18n import t
+
+    if location is None:
+        return ""
+    if location.kind == "slide":
+        return t("place.slide", lang, n=location.number)
+    return location.label
 
 
 def panel_head(*parts: str) -> str:
