@@ -183,3 +183,41 @@ def test_a_slide_deck_citation_names_its_slide_in_the_interface_language(browser
         assert "トレードオフ" in cited and "原子性" not in cited, cited
     finally:
         ctx.close()
+
+
+def test_an_upload_while_another_is_read_is_asked_to_wait_in_the_interface_language(browser, app_url, tmp_path):
+    """Two learners add PDFs at once: the second is told in Chinese to wait (not an English
+    'another upload is still being read'), is not offered the file being read as one "changed in
+    the notes folder", keeps the chosen file, and adds it afterwards."""
+    for name in ("first.pdf", "second.pdf"):
+        make_fixtures.print_pdf(
+            '<!doctype html><html lang="zh"><head><meta charset="utf-8">'
+            f"<style>{make_fixtures.CSS}</style></head><body><h1>{name}</h1>"
+            + "<p>进程是资源分配的基本单位，线程是CPU调度的基本单位。</p>" * 40
+            + "</body></html>",
+            tmp_path / name,
+        )
+    ctx_a, a, _ = open_app(browser, app_url, locale="zh-CN")
+    ctx_b, b, _ = open_app(browser, app_url, locale="zh-CN")
+    try:
+        for page, name in ((a, "first.pdf"), (b, "second.pdf")):
+            page.get_by_role("link", name="添加资料").click()
+            page.get_by_role("heading", name="添加资料").wait_for()
+            page.locator("input[type='file']").set_input_files(str(tmp_path / name))
+            page.get_by_role("button", name="添加到笔记").wait_for()
+        a.get_by_role("button", name="添加到笔记").click()
+        a.locator("[data-testid='stProgress']").first.wait_for(timeout=30_000)  # the first is being read
+        b.get_by_role("button", name="添加到笔记").click()
+        warning = b.locator("[data-testid='stAlert']").first
+        warning.wait_for(timeout=30_000)
+        said = warning.inner_text()
+        shot(b, "upload-busy-zh.png")
+        assert "另一个上传的文件还在读取中" in said and "another upload" not in said, said
+        # the file being read is not offered as "changed in the notes folder" to re-read
+        assert b.get_by_text("读取修改过的文件").count() == 0 and b.get_by_text("在读取后被修改").count() == 0
+        a.get_by_text("已添加 uploads/first.pdf").wait_for(timeout=300_000)
+        b.get_by_role("button", name="添加到笔记").click()  # the file is still chosen
+        b.get_by_text("已添加 uploads/second.pdf").wait_for(timeout=300_000)
+    finally:
+        ctx_a.close()
+        ctx_b.close()

@@ -11,6 +11,7 @@ from ingest.uploads import (
     SUFFIXES,
     UploadError,
     add_documents,
+    current_job,
     overall_fraction,
     start_adding,
     update_index,
@@ -86,8 +87,8 @@ def _upload(files: list[tuple[str, bytes]], encoder: str) -> None:
         up.job = start_adding(
             files, state.corpus_dir(), state.index_dir(), state.get_encoder(encoder), uploads=state.uploads_dir()
         )
-    except UploadError as e:
-        up.messages = [("error", "add.failed", {"error": md_escape(str(e))})]
+    except UploadError:  # another session's upload is still being read (one at a time)
+        up.messages = [("warning", "add.busy", {})]
 
 
 @st.fragment(run_every=1.0)
@@ -155,6 +156,9 @@ def _upload_now(files: list[tuple[str, bytes]], encoder: str) -> None:
 
 def _stale(searcher) -> None:
     """Offer to re-read files that changed in the notes folder outside the app."""
+    job = current_job()
+    if job is not None and not job.finished:  # its files are saved but not read yet: not "changed"
+        return
     try:
         stale = stale_documents(searcher.index.manifest, state.corpus_dir(), uploads=state.uploads_dir())
     except (RagError, OSError):
