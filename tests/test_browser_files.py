@@ -9,7 +9,6 @@ of the corpus and the real index).
 from __future__ import annotations
 
 import io
-import re
 import sys
 from pathlib import Path
 
@@ -84,11 +83,6 @@ LECTURE = """<h1>機械学習入門 第3回 講義ノート</h1>
 <p>勾配降下法は、損失関数の勾配の逆方向にパラメータを少しずつ動かして最小値を探す最適化手法である。</p>
 <ol><li>パラメータを乱数で初期化する。</li><li>ミニバッチで損失関数の勾配を計算する。</li>
 <li>学習率を掛けた勾配をパラメータから引く。</li></ol>
-<h2>最適化手法の比較</h2>
-<table style="border-collapse:collapse" border="1"><tr><th>手法</th><th>特徴</th><th>代表的な学習率</th></tr>
-<tr><td>SGD</td><td>単純で汎化性能が高い</td><td>0.1</td></tr>
-<tr><td>Momentum</td><td>過去の勾配を慣性として使い振動を抑える</td><td>0.01</td></tr>
-<tr><td>Adam</td><td>一次と二次のモーメントで学習率を自動調整する</td><td>0.001</td></tr></table>
 <h2>2. 実装例</h2>
 <p>以下はPythonによる勾配降下法の最小限の実装である。</p>
 <pre><code>def gradient_descent(grad, w, lr=0.01, steps=100):
@@ -227,34 +221,3 @@ def test_an_upload_while_another_is_read_is_asked_to_wait_in_the_interface_langu
     finally:
         ctx_a.close()
         ctx_b.close()
-
-
-def test_a_ruled_table_in_a_printed_pdf_is_shown_as_a_table(browser, app_url, tmp_path):
-    """The lecture's table (drawn borders) is read as a table: the answer's panel and the
-    document show rows and columns, not one paragraph per row with the cells run together."""
-    pdf = tmp_path / "ml-lecture-03.pdf"
-    make_fixtures.print_pdf(
-        '<!doctype html><html lang="ja"><head><meta charset="utf-8"><title>機械学習入門 第3回</title>'
-        f"<style>{make_fixtures.CSS}</style></head><body>{LECTURE}</body></html>",
-        pdf,
-    )
-    ctx, page, _ = open_app(browser, app_url, locale="ja-JP")
-    try:
-        page.get_by_role("link", name="資料を追加").click()
-        page.get_by_role("heading", name="資料を追加").wait_for()
-        page.locator("input[type='file']").set_input_files(str(pdf))
-        page.get_by_role("button", name="ノートに追加").click()
-        page.get_by_text(re.compile(r"uploads/ml-lecture-03(-\d+)?\.pdf を追加しました|すでにノートにあります")).wait_for(
-            timeout=300_000
-        )
-        page.get_by_role("link", name="資料", exact=True).click()
-        page.get_by_role("combobox", name="資料を開く").click()
-        page.get_by_role("option", name="機械学習入門 第3回").first.click()
-        table = page.locator(".studyrag-document table").first
-        table.wait_for(timeout=30_000)
-        rows = [r.split("\t") for r in table.inner_text().strip().split("\n")]
-        shot(page, "pdf-table-document.png")
-        assert rows[0] == ["手法", "特徴", "代表的な学習率"], rows
-        assert ["Adam", "一次と二次のモーメントで学習率を自動調整する", "0.001"] in rows, rows
-    finally:
-        ctx.close()
