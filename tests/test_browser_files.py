@@ -221,3 +221,19 @@ def test_an_upload_while_another_is_read_is_asked_to_wait_in_the_interface_langu
     finally:
         ctx_a.close()
         ctx_b.close()
+
+
+def test_code_quoted_in_an_answer_copies_without_invisible_characters(browser, app_url):
+    """A code block quoted in an answer is the code as written: no word joiner after its colons
+    (Python refuses U+2060 in a pasted line), and still no link in the answer."""
+    ctx, page, _ = open_app(browser, app_url)
+    try:
+        page.locator("textarea").first.fill("How is cosine similarity used in vector search?")
+        page.get_by_role("button", name="Ask", exact=True).click()
+        code = page.locator(".studyrag-answer .studyrag-answer-text .studyrag-code").first
+        code.wait_for(timeout=60_000)
+        shown = code.inner_text()
+        assert "値の範囲: -1" in shown and "\u2060" not in shown, repr(shown)
+        assert page.locator(".studyrag-answer-text a").count() == 0
+    finally:
+        ctx.close()

@@ -362,3 +362,13 @@ def test_a_highlight_ending_with_a_code_block_leaves_it_closed():
     assert "&#96;&#96;&#96;" not in html and "```" not in html
     assert 'role="heading"' in html and "Next part" in html.split('role="code"')[1].split("</div>", 1)[1]
     assert html.count('class="studyrag-code"') == 1
+
+
+def test_an_answers_code_block_has_no_word_joiners_its_prose_keeps_them():
+    from rag.highlight import WORD_JOINER
+
+    text = "See https://x.org for it [1].\n\n```\nurl = 'https://x.org'  # :smile:\nif a: b\n```\n[1]"
+    html = notes.answer_body_html(text, "k", {1})
+    code = html.split('role="code">')[1].split("</div>")[0]
+    assert WORD_JOINER not in code and "if a&#58; b" in code
+    assert WORD_JOINER in html.split('role="code">')[0]  # the prose's link stays text

@@ -384,7 +384,7 @@ def _with_markers(text: str, key: str, valid: set[int]) -> str:
             # show as ",[object Object]," on one line (see _Renderer.code_block)
             out.append(f'<div class="studyrag-code" role="code">{escape(body)}</div>{_markers_only(tail, key, valid)}')
         else:
-            out.append(_prose_with_markers(piece, key, valid))
+            out.append(_prose_with_markers(no_autolinks(piece), key, valid))
     return "".join(out)
 
 
@@ -416,16 +416,17 @@ def _prose_with_markers(text: str, key: str, valid: set[int]) -> str:
 
 def answer_body_html(text: str, key: str, valid: set[int], flagged: Iterable[str] = ()) -> str:
     """An answer's text, inert, markers clickable, sentences not backed by the notes marked;
-    links and addresses in it stay text (:func:`rag.highlight.no_autolinks`)."""
+    links and addresses in its prose stay text (:func:`rag.highlight.no_autolinks`; a quoted
+    code block is shown as it is, so that it can be copied without invisible characters)."""
     out, pos = [], 0
     for f in flagged:
         i = text.find(f, pos) if f else -1
         if i < 0:
             continue
-        out.append(_with_markers(no_autolinks(text[pos:i]), key, valid))
-        out.append(f'<span class="studyrag-flagged">{_with_markers(no_autolinks(f), key, valid)}</span>')
+        out.append(_with_markers(text[pos:i], key, valid))
+        out.append(f'<span class="studyrag-flagged">{_with_markers(f, key, valid)}</span>')
         pos = i + len(f)
-    out.append(_with_markers(no_autolinks(text[pos:]), key, valid))
+    out.append(_with_markers(text[pos:], key, valid))
     return "".join(out)
 
 
