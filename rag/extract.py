@@ -367,9 +367,17 @@ def _with_outline(index: Index, query: Query, picked: dict[int, list[Unit]],
     each of its subsections' heading and first sentence: the introduction alone announces an
     answer («大きく2段階に分かれます») without giving it."""
     out: dict[int, list[Unit]] = {}
+    chunks = index.chunks
+    intros = {r: subsections(chunks, r) for r in picked}
     for r, us in picked.items():
+        c = chunks[r]
+        if intros[r] and any(intros[k] and k != r and chunks[k].doc_id == c.doc_id
+                             and chunks[k].section.startswith(c.section + " > ") for k in picked):
+            # a quoted subsection introduces its own parts: the question is about it (「LLMの学習」
+            # in 「LLMの仕組み」), not about every part of the section above it
+            continue
         out[r] = _merge(out.get(r, []), us)
-        for k in subsections(index.chunks, r):
+        for k in intros[r]:
             units = chunk_units(index, k)
             head = next((u for u in units if u.kind in ("heading", "question")), None)  # a Q&A item: its question
             first = next((u for u in units if u.quotable and u.kind in ("text", "lead", "bullet")), None)

@@ -96,9 +96,10 @@ NOTE_LINE = re.compile(r"^\s*(?:注释|註釋|注|备注|備考|補足|Note)\s*[
 _NUMBER_MARK = re.compile(r"^\s*[（(]?(\d{1,3})[.)、．）]")
 
 
-def list_mark(line: str) -> str:
-    """How an answer marks a quoted list item of the notes: a numbered item keeps its number
-    (steps stay steps: "1. 取得", "3、生成" -> "3."), any other bullet is "- "; "" for no item.
+def list_mark(line: str, bullet: str = "- ") -> str:
+    """How a list item of the notes is marked when shown (an answer's line, a card's back): a
+    numbered item keeps its number (steps stay steps: "1. 取得", "3、生成" -> "3."), any other
+    item gets ``bullet``; "" for no item.
 
     >>> list_mark("1. **単語をIDに変換**"), list_mark("（2）排序"), list_mark("・手順"), list_mark("本文")
     ('1. ', '2. ', '- ', '')
@@ -106,7 +107,7 @@ def list_mark(line: str) -> str:
     if not BULLET.match(line.strip()) or re.match(r"^\s*\d+(\.\d+)+", line):
         return ""
     m = _NUMBER_MARK.match(line)
-    return f"{int(m.group(1))}. " if m else "- "
+    return f"{int(m.group(1))}. " if m else bullet
 
 
 def is_list_item(line: str) -> bool:
