@@ -9,6 +9,7 @@ of the corpus and the real index).
 from __future__ import annotations
 
 import io
+import re
 import sys
 from pathlib import Path
 
@@ -235,5 +236,35 @@ def test_code_quoted_in_an_answer_copies_without_invisible_characters(browser, a
         shown = code.inner_text()
         assert "値の範囲: -1" in shown and "\u2060" not in shown, repr(shown)
         assert page.locator(".studyrag-answer-text a").count() == 0
+    finally:
+        ctx.close()
+
+
+def test_chinese_word_notes_are_offered_by_topic_without_their_heading_numbers(browser, app_url, tmp_path):
+    """Word notes whose headings are numbered 一、二、三、: the first page lists their topics and
+    suggests questions without the numbers (「请介绍一下“进程与线程”。」, not “一、进程与线程”)."""
+    import docx
+
+    d = docx.Document()
+    d.add_heading("操作系统复习笔记", 0)
+    for heading, body in [("一、进程与线程", "进程是资源分配的基本单位，线程是CPU调度的基本单位。"),
+                          ("二、死锁", "死锁是指两个或多个进程互相等待对方持有的资源而无法继续执行的状态。"),
+                          ("三、页面置换算法", "当内存不足时，操作系统需要选择一个页面换出。")]:
+        d.add_heading(heading, 1)
+        d.add_paragraph(body)
+    d.save(tmp_path / "os-review-zh.docx")
+    ctx, page, _ = open_app(browser, app_url, locale="zh-CN")
+    try:
+        page.get_by_role("link", name="添加资料").click()
+        page.get_by_role("heading", name="添加资料").wait_for()
+        page.locator("input[type='file']").set_input_files(str(tmp_path / "os-review-zh.docx"))
+        page.get_by_role("button", name="添加到笔记").click()
+        page.get_by_text("已添加 uploads/os-review-zh.docx").wait_for(timeout=300_000)
+        page.get_by_role("link", name="提问").click()
+        page.locator("[data-testid='stMain'] b", has_text="操作系统复习笔记").first.wait_for(timeout=30_000)
+        main = page.locator("[data-testid='stMain']").inner_text()
+        shot(page, "word-topics-zh.png")
+        assert "进程与线程 · 死锁 · 页面置换算法" in main, main
+        assert not re.search(r"[一二三]、", main), main
     finally:
         ctx.close()

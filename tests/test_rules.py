@@ -316,3 +316,14 @@ def test_one_definition(name):
     hits = [str(p.relative_to(ROOT)) for p in _sources()
             if re.search(rf"^\s*{re.escape(name)}\b\s*[(=]", p.read_text(encoding="utf-8"), re.M)]
     assert len(hits) <= 1, hits
+
+
+@pytest.mark.parametrize(
+    ("heading", "topic"),
+    [("一、进程与线程", "进程与线程"), ("（二）死锁", "死锁"), ("第3章 索引", "索引"), ("3.2. Self-Attention", "Self-Attention"),
+     ("1 Intro", "Intro"), ("2024-2025年 シニア", "2024-2025年 シニア"), ("3つのポイント", "3つのポイント")],
+)
+def test_a_headings_own_number_is_left_out_of_its_topic(heading, topic):
+    from rag.rules.structure import strip_heading_number
+
+    assert strip_heading_number(heading) == topic

@@ -21,7 +21,7 @@ from markdown_it import MarkdownIt
 
 from rag.highlight import escape, no_autolinks
 from rag.rules.sentences import MARKER
-from rag.rules.structure import GENERIC_HEADINGS, plain
+from rag.rules.structure import GENERIC_HEADINGS, plain, strip_heading_number
 from rag.types import Chunk, Document
 
 # Private-use characters that mark where a highlight starts and ends while the text goes
@@ -282,7 +282,7 @@ def document_html(
 
 
 def _strip_number(heading: str) -> str:
-    return re.sub(r"^\d+(?:\.\d+)*\.?\s*", "", plain(heading))
+    return strip_heading_number(plain(heading))
 
 
 def display_title(doc: Document, chunks: Sequence[Chunk] = ()) -> str:

@@ -12,7 +12,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from rag.rules.names import heading_names
-from rag.rules.structure import GENERIC_HEADINGS, plain
+from rag.rules.structure import GENERIC_HEADINGS, plain, strip_heading_number
 from ui.i18n import LANGS, t
 from ui.notes import display_title
 
@@ -31,7 +31,7 @@ class DocSummary:
 
 
 def _clean(heading: str) -> str:
-    return re.sub(r"^\d+(?:\.\d+)*\.?\s*", "", plain(heading))
+    return strip_heading_number(plain(heading))
 
 
 def _umbrella(chunks) -> str:

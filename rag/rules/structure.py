@@ -53,6 +53,19 @@ BOLD_HEADING_CHARS = 60
 _NOT_A_HEADING_END = frozenset("。．.！？!?：:、，,;；")
 
 
+# A heading's own number, left out where the heading names a topic: "3.2.", "一、", "（二）", "第3章"
+# (not the year of "2024-2025年" nor the count of "3つの…").
+HEADING_NUMBER = re.compile(
+    r"^(?:\d+(?:\.\d+)*(?:\.|(?=\s))|[一二三四五六七八九十百]+[、．.]|[（(](?:\d{1,3}|[一二三四五六七八九十]+)[)）]"
+    r"|第[\d一二三四五六七八九十百]+[章節节部篇回])\s*"
+)
+
+
+def strip_heading_number(heading: str) -> str:
+    """``heading`` without its own number ("一、进程与线程" -> "进程与线程")."""
+    return HEADING_NUMBER.sub("", heading, count=1)
+
+
 def bold_heading(text: str) -> bool:
     """Whether a line set in bold, a paragraph of its own, reads as a heading.
 
