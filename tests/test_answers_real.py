@@ -62,6 +62,13 @@ def test_a_quoted_subsection_introduction_wins_over_its_parents_outline(real_sea
     assert not any(c.chunk.section.endswith(("トークン化", "Transformerアーキテクチャ")) for c in a.citations)
 
 
+def test_a_bold_title_over_a_diagram_is_not_quoted_alone(real_searcher):
+    # 「**検索の流れ**」 is the title of a mermaid diagram, which is never quoted
+    a = ask(real_searcher, "ベクトル検索ではどうやって似た文書を探すの？")
+    _checked(a)
+    assert "類似度" in a.text and "検索の流れ" not in a.text
+
+
 def test_a_question_naming_languages_is_answered_not_declined(real_searcher):
     # "Japanese" and "English" are in no note (they say 日本語, 英語): no reason to decline
     a = ask(real_searcher, "Why does Japanese text use more tokens than English?")

@@ -100,6 +100,8 @@ def with_document(heading: str, doc_title: str) -> str:
 FENCE = re.compile(r"^\s*(```|~~~)")
 # A list mark to strip: "- ", "・", "1.", "2)", "3、", "（4）" (space after it optional).
 BULLET = re.compile(r"^\s*(?:[-*+•・●◦]|\d{1,3}[.)、．]|[（(]\d{1,3}[)）])\s*")
+# A line that is all bold: a title in the text ("**検索の流れ**"), meaningful only with what follows it.
+BOLD_LINE = re.compile(r"^\s*(?:[-*+]\s+)?(\*\*|__)[^*_\n]+\1\s*[:：]?\s*$")
 # A line that is a list item: a mark followed by a space (how the chunker keeps a list together).
 BULLET_LINE = re.compile(r"^\s*(?:[-*+•・●◦]|\d{1,3}[.)])\s+")
 # An annotator's aside after an answer (「注释:…」 in the Chinese Q&A): commentary, no key point.
