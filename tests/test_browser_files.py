@@ -61,6 +61,8 @@ def test_refused_uploads_say_why_in_japanese_and_name_a_misnamed_file_for_what_i
         page.locator("input[type='file']").set_input_files(str(tmp_path / "kept-note.md"))
         page.get_by_role("button", name="ノートに追加").click()
         page.get_by_text("uploads/kept-note.md を追加しました").wait_for(timeout=180_000)
+        # the uploader is replaced by a fresh one (its file cleared): wait until only that one is left
+        page.wait_for_function("() => document.querySelectorAll(\"input[type='file']\").length === 1", timeout=30_000)
         page.locator("input[type='file']").set_input_files([str(tmp_path / n) for n in files if n != "kept-note.md"])
         page.get_by_role("button", name="ノートに追加").click()
         alerts = page.locator("[data-testid='stAlert']")
