@@ -884,14 +884,18 @@ def test_export_and_import_progress(env):
     button(at, "exp-import").click()
     ok(at.run())
     assert any(m.startswith("Imported ") for m in texts(at.success))
-    for bad, why in ((b"{not json", "not"), (json.dumps({"format": "other"}).encode(), "format")):
+    for bad, why, detail in (
+        (b"{not json", "damaged, cut short", "not JSON"),
+        (json.dumps({"format": "other"}).encode(), "Download my progress", "format"),
+    ):
         at.file_uploader[0].set_value([("mine.json", bad, "application/json")])
         ok(at.run())
         button(at, "exp-import").click()
         ok(at.run())
         [err] = texts(at.error)
         assert err.startswith("This file was not imported, and your progress is unchanged") and why in err
-        assert "mine.json" in err and "/tmp" not in err
+        said = " ".join(texts(at.caption))
+        assert "Details: mine.json is not a StudyRAG progress file" in said and detail in said and "/tmp" not in said
     assert len(s.reviews(s.profile("learner").id)) == 1
 
 

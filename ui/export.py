@@ -11,6 +11,7 @@ import streamlit as st
 
 from rag.highlight import md_escape
 from study.export import ImportFileError, deck_for_export, import_progress, write_anki, write_csv, write_progress
+from study import validate
 from study.store import StoreError
 from ui import render as r
 from ui import session
@@ -74,9 +75,14 @@ def _import(s, profile: str, name: str, data: bytes) -> None:
             path.write_bytes(data)
             try:
                 rep = import_progress(s, profile, path)
-            except (ImportFileError, StoreError) as e:
-                reason = str(e).replace(str(path), name)
-                tx.messages = [("error", tr("exp.refused", reason=md_escape(reason)))]
+            except ImportFileError as e:  # said in the interface language, the detail under it
+                detail = str(e).replace(str(path), name)
+                why = tr(f"exp.why.{e.kind}", mb=validate.MAX_BYTES // 2**20)
+                tx.messages = [("error", tr("exp.refused", reason=why)),
+                               ("caption", tr("exp.detail", detail=md_escape(detail)))]
+                return
+            except StoreError as e:
+                tx.messages = [("error", tr("exp.refused", reason=md_escape(str(e))))]
                 return
     except OSError as e:  # no room to receive the file: nothing was read or written
         tx.messages = [("error", tr("exp.refused", reason=md_escape(str(e.strerror or e))))]

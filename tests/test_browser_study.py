@@ -1,0 +1,81 @@
+"""Learners sharing one server, read from the rendered page (eval/results/walkthrough-study-2026-12b.md):
+a refused progress file is explained in the interface language and changes nothing, a file
+another learner exported is not merged without asking, and the mock interview's answer box shows
+the limit of what is graded.
+
+Same set-up as tests/test_browser.py (Debian's Chromium, `streamlit run app.py` over tmp copies
+of the corpus and the real index).
+"""
+
+from __future__ import annotations
+
+import json
+import re
+
+import pytest
+from test_browser import app_url, browser, open_app, shot  # noqa: F401 -- module fixtures
+
+pytestmark = [pytest.mark.browser, pytest.mark.model]
+
+ASCII_SENTENCE = re.compile(r"[A-Za-z]{3,}(?: [A-Za-z]{2,}){3,}")  # four English words in a row
+
+
+def _review_one(page, show: str, good: str, done: str) -> str:
+    """Rate one card; the "reviewed today" text after it (the learner may have reviewed before)."""
+    counted = page.get_by_text(re.compile(f"{done}\\d+"))
+    counted.wait_for(timeout=60_000)
+    n = int(re.search(f"{done}(\\d+)", counted.inner_text()).group(1))
+    page.get_by_role("button", name=show).click()
+    page.locator(".studyrag-cited-text").wait_for()
+    page.get_by_role("button", name=re.compile(f"^{good}")).first.click()
+    after = f"{done}{n + 1}"
+    page.get_by_text(after).wait_for(timeout=30_000)
+    return after
+
+
+def _upload(page, path, button: str) -> None:
+    page.locator("[data-testid='stFileUploader'] input[type=file]").set_input_files(str(path))
+    page.locator("[data-testid='stFileUploader']").get_by_text(path.name).wait_for(timeout=30_000)
+    go = page.get_by_role("button", name=button, exact=True)
+    for _ in range(100):  # enabled once the app has the file
+        if go.is_enabled():
+            break
+        page.wait_for_timeout(100)
+    go.click()
+
+
+@pytest.mark.parametrize(
+    ("locale", "labels"),
+    [
+        ("ja-JP", ("フラッシュカード", "答えを見る", "正解", "今日の学習済み: ", "エクスポートとインポート", "インポート",
+                   "このファイルは取り込まず", "詳細: ")),
+        ("zh-CN", ("闪卡", "显示答案", "良好", "今日已学: ", "导出与导入", "导入", "没有导入这个文件", "详情: ")),
+    ],
+)
+def test_a_refused_progress_file_is_explained_in_the_interface_language(browser, app_url, tmp_path, locale, labels):
+    page_fc, show, good, done, page_exp, import_button, refused, detail = labels
+    ctx, page, _ = open_app(browser, app_url, locale=locale)
+    try:
+        page.get_by_role("link", name=page_fc).click()
+        done = _review_one(page, show, good, done)
+        page.get_by_role("link", name=page_exp).click()
+        page.get_by_role("heading", name=page_exp).wait_for()
+        cut = tmp_path / "cut.json"
+        cut.write_text('{"format": "studyrag-progress", "version": 1, "states": [{"card_id": "q', encoding="utf-8")
+        wrong = tmp_path / "wrong.json"
+        wrong.write_text(json.dumps({"format": "studyrag-progress", "version": 1, "states": [{"card_id": 5}],
+                                     "reviews": []}), encoding="utf-8")
+        for f in (cut, wrong):
+            page.reload()  # a fresh uploader and no message of the file before
+            page.get_by_role("heading", name=page_exp).wait_for(timeout=60_000)
+            _upload(page, f, import_button)
+            box = page.locator("[data-testid='stMain'] [data-testid='stAlert']").filter(has_text=refused)
+            box.wait_for(timeout=30_000)
+            said = box.inner_text()
+            assert not ASCII_SENTENCE.search(said), said  # the reason too, not only the lead-in
+            page.get_by_text(f"{detail}{f.name}").wait_for()  # the detail, under it, names the file
+        shot(page, f"import-refused-{locale}.png")
+        page.get_by_role("link", name=page_fc).click()
+        page.get_by_text(done).wait_for(timeout=30_000)  # the review done before is still there
+    finally:
+        ctx.close()
