@@ -320,6 +320,17 @@ def read_progress(path: str | Path, *, now: float | None = None) -> tuple[list[C
     return states, reviews
 
 
+def file_profile(raw: bytes) -> str | None:
+    """The learner a progress file says it was exported from (its ``"profile"``), as a profile
+    name is stored; ``None`` when it names none or is no progress file (importing says why)."""
+    try:
+        data = validate.load_json(raw)
+        name = data.get("profile") if isinstance(data, dict) else None
+        return check_profile_name(name) if isinstance(name, str) else None
+    except (validate.BadValue, ValueError):
+        return None
+
+
 def _list(data: dict, key: str) -> list:
     v = data.get(key)
     if not isinstance(v, list):

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import re
+import time
 
 import pytest
 from test_browser import app_url, browser, open_app, shot  # noqa: F401 -- module fixtures
@@ -77,5 +78,31 @@ def test_a_refused_progress_file_is_explained_in_the_interface_language(browser,
         shot(page, f"import-refused-{locale}.png")
         page.get_by_role("link", name=page_fc).click()
         page.get_by_text(done).wait_for(timeout=30_000)  # the review done before is still there
+    finally:
+        ctx.close()
+
+
+def test_another_learners_progress_file_is_not_merged_without_asking(browser, app_url, tmp_path):
+    """A file exported by Akiko, imported by this learner: it says whose it is and imports only
+    when asked (its reviews were counted as this learner's, "Reviewed today" included)."""
+    now = time.time()
+    review = {"card_id": "qa:llm-interview-top50-ja.md#Q2", "rating": 3, "reviewed_at": now - 60,
+              "duration_ms": 4000, "state_before": 0, "state_after": 1, "due_after": now + 600}
+    theirs = tmp_path / "akiko.json"
+    theirs.write_text(json.dumps({"format": "studyrag-progress", "version": 1, "profile": "Akiko",
+                                  "states": [], "reviews": [review]}), encoding="utf-8")
+    ctx, page, _ = open_app(browser, app_url, locale="en-US")
+    try:
+        page.get_by_role("link", name="Export & import").click()
+        page.get_by_role("heading", name="Export & import").wait_for()
+        _upload(page, theirs, "Import")
+        warn = page.locator("[data-testid='stMain'] [data-testid='stAlert']").filter(has_text="Akiko")
+        warn.wait_for(timeout=30_000)
+        assert "This file is Akiko's progress, not yours" in warn.inner_text()
+        page.wait_for_timeout(1000)
+        assert page.get_by_text(re.compile("^Imported ")).count() == 0  # nothing merged yet
+        page.get_by_role("button", name=re.compile("^Import it into .*'s progress$")).click()
+        page.get_by_text("Imported 0 card states and 1 reviews").wait_for(timeout=30_000)
+        shot(page, "import-other-learner.png")
     finally:
         ctx.close()
