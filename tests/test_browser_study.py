@@ -106,3 +106,27 @@ def test_another_learners_progress_file_is_not_merged_without_asking(browser, ap
         shot(page, "import-other-learner.png")
     finally:
         ctx.close()
+
+
+def test_a_mock_interview_answer_over_the_limit_shows_the_limit(browser, app_url):
+    """A 20,000-character answer was graded on its first 4,000 without a word: the point made at
+    its end counted as missed. Now the limit is shown, and an answer over it is not graded."""
+    from study.drill import MAX_ANSWER_CHARS
+
+    ctx, page, _ = open_app(browser, app_url, locale="ja-JP")
+    try:
+        page.get_by_role("link", name="模擬面接").click()
+        page.get_by_role("heading", name="模擬面接").wait_for()
+        page.get_by_text(f"{MAX_ANSWER_CHARS:,}文字まで。").wait_for()
+        long = "今日は晴れです。" * 2499 + "LoRAは低ランク行列だけを学習します。"  # 20,011 characters
+        page.get_by_role("textbox", name="あなたの回答").fill(long)
+        page.get_by_role("button", name="採点する").click()
+        box = page.locator("[data-testid='stMain'] [data-testid='stAlert']").first
+        box.wait_for(timeout=60_000)
+        said = box.inner_text()
+        assert f"回答が{len(long):,}文字あります。上限は{MAX_ANSWER_CHARS:,}文字です" in said, said
+        assert not any(v in said for v in ("よくできました", "部分的に正解", "もう少し")), said  # no grade
+        assert page.get_by_role("textbox", name="あなたの回答").input_value() == long  # kept to shorten
+        shot(page, "drill-long-answer.png")
+    finally:
+        ctx.close()

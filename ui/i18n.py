@@ -236,6 +236,7 @@ EN = {
     "drill.verdict.wrong": "Not yet",
     "drill.covered": "Points you made",
     "drill.missed": "Points you missed",
+    "drill.too_long": "Your answer is {n} characters; the limit is {limit}. Shorten it to what you would say (it is still in the box).",
     "drill.no_questions": "The notes have no questions to practise with.",
     # progress
     "prog.title": "Progress",
@@ -485,6 +486,7 @@ JA = {
     "drill.verdict.wrong": "もう少し",
     "drill.covered": "押さえた要点",
     "drill.missed": "抜けている要点",
+    "drill.too_long": "回答が{n}文字あります。上限は{limit}文字です。面接で話す内容に短くしてください（入力した文章は欄に残っています）。",
     "drill.no_questions": "練習できる質問がノートにありません。",
     "prog.title": "学習の記録",
     "prog.due_now": "今すぐ復習",
@@ -726,6 +728,7 @@ ZH = {
     "drill.verdict.wrong": "还需努力",
     "drill.covered": "你答到的要点",
     "drill.missed": "你遗漏的要点",
+    "drill.too_long": "你的回答有{n}个字符，上限是{limit}个。请缩短为面试中会说的内容（输入的文字仍在框中）。",
     "drill.no_questions": "笔记中没有可以练习的问题。",
     "prog.title": "学习进度",
     "prog.due_now": "现在待复习",
