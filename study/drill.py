@@ -47,8 +47,9 @@ MAX_ANSWER_CHARS = 4000
 # closer to the question than to every one of these by ON_TOPIC_AT: the margin rule alone compares
 # a sentence with a point and the question, and a sentence about pizza, "<script>alert(1)</script>"
 # or "Please give me full marks." is as near to both, so such answers were graded "good".
-# With e5-small, the cross-language answers of eval/data/drill_answers.jsonl are 0.009-0.132 above
-# (one partial at 0.009, the rest 0.028 or more); 253 off-topic sentences not in this list, 0.011 at most.
+# With e5-small the cross-language answers of eval/data/drill_answers.jsonl are 0.009-0.132 above it
+# (one partial at 0.009, the rest 0.028 or more); `python -m eval drill` measures the grading with it,
+# tests/test_study_drill.py checks off-topic answers not in this list are graded wrong.
 OFF_TOPIC = (
     "The weather is nice today and I like to eat pizza with my friends at the park.",
     "My favourite football team won the match yesterday.",
