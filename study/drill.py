@@ -402,6 +402,8 @@ def grade(
     why = invalid_text(text)
     if why:
         raise QueryError(f"answer is not valid text: {why}")
+    if len(text) > MAX_ANSWER_CHARS:  # graded whole or not at all (it was cut to the limit, silently)
+        raise QueryError(f"the answer is {len(text):,} characters; the limit is {MAX_ANSWER_CHARS:,}")
     said = bool(answer_sentences(text))
     lang = lang or (detect_lang(text) if said else ref.lang)
     if not ref.coverage.covered or not ref.points:
