@@ -867,6 +867,20 @@ def test_progress_page_shows_figures_and_plots(env):
     assert any('class="studyrag-mastery"' in m for m in md(at))
 
 
+def test_the_reviews_per_day_legend_names_each_part_of_the_bar(env):
+    """The bar of a day is its reviews, in two parts: the remembered part's legend said "Reviews"
+    (the whole bar's name)."""
+    at = new_app(lang="en")
+    goto(at, "flashcards")
+    review_one(at, "good")
+    review_one(at, "again")
+    goto(at, "progress")
+    [chart] = at.get("vega_lite_chart")
+    spec = json.loads(chart.proto.spec)
+    assert spec["encoding"]["color"]["scale"]["domain"] == ["Remembered", "Forgotten"]
+    assert spec["encoding"]["y"]["title"] == "Reviews"
+
+
 def test_export_and_import_progress(env):
     from study.export import write_progress
 

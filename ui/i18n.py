@@ -249,6 +249,7 @@ EN = {
     "prog.nothing": "No reviews yet: start with the flashcards.",
     "col.date": "Day",
     "col.reviews": "Reviews",
+    "col.remembered": "Remembered",
     "col.again": "Forgotten",
     "col.mastery": "Mastery",
     # export
@@ -498,6 +499,7 @@ JA = {
     "prog.nothing": "まだ復習していません。フラッシュカードから始めましょう。",
     "col.date": "日付",
     "col.reviews": "復習",
+    "col.remembered": "覚えていた",
     "col.again": "忘れた",
     "col.mastery": "習得度",
     "exp.title": "エクスポートとインポート",
@@ -740,6 +742,7 @@ ZH = {
     "prog.nothing": "还没有复习记录：先从闪卡开始吧。",
     "col.date": "日期",
     "col.reviews": "复习",
+    "col.remembered": "记住了",
     "col.again": "忘记",
     "col.mastery": "掌握度",
     "exp.title": "导出与导入",
