@@ -1,5 +1,5 @@
 """Learners sharing one server, read from the rendered page (eval/results/walkthrough-study-2026-12b.md):
-a refused progress file is explained in the interface language and changes nothing, a file
+two learners reviewing at once keep their own progress, a refused progress file is explained in the interface language and changes nothing, a file
 another learner exported is not merged without asking, and the mock interview's answer box shows
 the limit of what is graded.
 
@@ -130,3 +130,40 @@ def test_a_mock_interview_answer_over_the_limit_shows_the_limit(browser, app_url
         shot(page, "drill-long-answer.png")
     finally:
         ctx.close()
+
+
+def test_two_learners_reviewing_at_once_keep_their_own_progress(browser, app_url):
+    """明子 (ja) and 小王 (zh) on one server, reviews interleaved: each counts only their own,
+    after a reload too, and each Progress page says what that learner did."""
+    learners = []
+    for locale, name, create, page_fc, show, good, done in (
+        ("ja-JP", "明子", "学習者「明子」を作成", "フラッシュカード", "答えを見る", "正解", "今日の学習済み: "),
+        ("zh-CN", "小王", "创建学习者“小王”", "闪卡", "显示答案", "良好", "今日已学: "),
+    ):
+        ctx, page, _ = open_app(browser, app_url, locale=locale, path=f"/?profile={name}")
+        made = page.locator("[data-testid='stSidebar']").get_by_role("button", name=create)
+        made.click()
+        made.wait_for(state="detached", timeout=30_000)
+        page.get_by_role("link", name=page_fc).click()
+        page.get_by_role("heading", name=page_fc).wait_for()
+        learners.append((ctx, page, show, good, done))
+    try:
+        for k in range(3):  # 明子 reviews three cards, 小王 two, turn about
+            for n, (_, page, show, good, done) in enumerate(learners):
+                if n == 1 and k == 2:
+                    continue
+                _review_one(page, show, good, done)
+        for (_, page, _, _, done), want in zip(learners, (3, 2)):
+            page.reload()
+            page.get_by_text(f"{done}{want}").wait_for(timeout=60_000)
+        a, z = learners[0][1], learners[1][1]
+        a.get_by_role("link", name="学習の記録").click()
+        a.get_by_role("heading", name="学習の記録").wait_for()
+        z.get_by_role("link", name="学习进度").click()
+        z.get_by_role("heading", name="学习进度").wait_for()
+        for page, seen in ((a, "50枚中3枚学習済み"), (z, "已学习2/50张")):
+            page.get_by_text(re.compile(re.escape(seen))).first.wait_for(timeout=30_000)  # mastery per topic
+        shot(a, "two-learners-ja.png")
+    finally:
+        for ctx, *_ in learners:
+            ctx.close()
