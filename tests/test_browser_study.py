@@ -1,7 +1,7 @@
 """Learners sharing one server, read from the rendered page (eval/results/walkthrough-study-2026-12b.md):
-two learners reviewing at once keep their own progress, a refused progress file is explained in the interface language and changes nothing, a file
-another learner exported is not merged without asking, and the mock interview's answer box shows
-the limit of what is graded.
+two learners reviewing at once keep their own progress, a refused progress file is explained in
+the interface language and changes nothing, a file another learner exported is not merged without
+asking, and the mock interview shows the limit of what it grades.
 
 Same set-up as tests/test_browser.py (Debian's Chromium, `streamlit run app.py` over tmp copies
 of the corpus and the real index).
