@@ -23,6 +23,7 @@ import numpy as np
 
 from rag.index import Index
 from rag.rules.normalize import normalize
+from rag.rules.structure import BOLD_LINE
 from rag.rules.questions import QUESTION_WORDS
 from rag.sections import subsections
 from rag.types import Query
@@ -250,10 +251,26 @@ def select(
     sides = comparison_sides(question)
     if sides:
         picked = _cover_sides(picked, quotable, rows, sides, side_units, p.side_sentences)
+    picked = {r: _titles_with_their_text(index.chunks[r], us) for r, us in picked.items()}
     out = [Selection(r, tuple(sorted(us, key=lambda u: u.start)), whole_item=(r == top and len(us) == len(quotable[r])))
            for r, us in picked.items() if us]
     # what is picked stays; the order is the reader's: a passage titled with the topic first
     return sorted(out, key=lambda s: not titled(index, s.row, topics)) if topics else out
+
+
+def _titles_with_their_text(chunk, units: list[Unit]) -> list[Unit]:
+    """``units`` (of passage ``chunk``) without a bold title line (「**検索の流れ**」) whose text is
+    not quoted with it — the next quoted unit is not the next thing in the passage (a fence
+    opening a quoted block counts as nothing): a title over a diagram, or over text left out, is a
+    fragment saying nothing."""
+    def followed(u: Unit) -> bool:
+        nxt = min((v.start for v in units if v.start >= u.end), default=None)
+        if nxt is None:
+            return False
+        between = chunk.text[u.end - chunk.start : nxt - chunk.start]
+        return not re.sub(r"```[^\n]*|~~~[^\n]*", "", between).strip()
+
+    return [u for u in units if not BOLD_LINE.match(u.text) or followed(u)]
 
 
 def titled(index: Index, row: int, topics: Sequence[str]) -> bool:
@@ -367,9 +384,17 @@ def _with_outline(index: Index, query: Query, picked: dict[int, list[Unit]],
     each of its subsections' heading and first sentence: the introduction alone announces an
     answer («大きく2段階に分かれます») without giving it."""
     out: dict[int, list[Unit]] = {}
+    chunks = index.chunks
+    intros = {r: subsections(chunks, r) for r in picked}
     for r, us in picked.items():
+        c = chunks[r]
+        if intros[r] and any(intros[k] and k != r and chunks[k].doc_id == c.doc_id
+                             and chunks[k].section.startswith(c.section + " > ") for k in picked):
+            # a quoted subsection introduces its own parts: the question is about it (「LLMの学習」
+            # in 「LLMの仕組み」), not about every part of the section above it
+            continue
         out[r] = _merge(out.get(r, []), us)
-        for k in subsections(index.chunks, r):
+        for k in intros[r]:
             units = chunk_units(index, k)
             head = next((u for u in units if u.kind in ("heading", "question")), None)  # a Q&A item: its question
             first = next((u for u in units if u.quotable and u.kind in ("text", "lead", "bullet")), None)

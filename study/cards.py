@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from rag.rules.questions import is_question
 from rag.rules.script import WORDY
 from rag.rules.sentences import trim_span, unit_spans
-from rag.rules.structure import BULLET, FENCE, plain, strip_qa_label, title, with_document
+from rag.rules.structure import BULLET, FENCE, list_mark, plain, strip_qa_label, title, with_document
 from rag.sections import Group, article_sections, body_span, group_chunks, is_question_list, subsections
 from rag.types import Chunk, Document
 from study.types import Card, DrillQuestion, Source
@@ -43,12 +43,7 @@ _SKIP_UNIT = re.compile(r"^\s*(?:\||\$\$|```|~~~|<)")
 
 def display_line(line: str) -> str:
     """A line for a card: Markdown gone, a list marker kept as ``•`` (or its number)."""
-    m = BULLET.match(line)
-    body = plain(line)
-    if not m or re.match(r"^\s*\d+(\.\d+)+", line):
-        return body
-    marker = m.group(0).strip()
-    return f"{marker if marker[:1].isdigit() or marker[:1] in '(（' else '•'} {body}"
+    return f"{list_mark(line, bullet='• ')}{plain(line)}"
 
 
 def clean_text(text: str) -> str:

@@ -292,6 +292,23 @@ def test_is_followup(question, expected):
     assert is_followup(question) is expected
 
 
+def test_a_bold_title_is_quoted_only_with_what_follows_it():
+    from rag.extract import _titles_with_their_text
+
+    text = "**検索の流れ**\n\n```mermaid\nA->>B\n```\n\n**変換手順**\n\n1. IDに変換する\n\n**例**\n```\nx = 1\n```"
+    c = Chunk(id="c", doc_id="d", text=text, start=100, end=100 + len(text), lang="ja", kind="section")
+
+    def unit(k, part, kind="text"):
+        a = text.index(part)
+        return Unit(0, k, 100 + a, 100 + a + len(part), part, kind)
+
+    flow, steps, one, ex = unit(0, "**検索の流れ**", "bullet"), unit(3, "**変換手順**", "bullet"), \
+        unit(4, "1. IDに変換する", "bullet"), unit(5, "**例**", "bullet")
+    block = Unit(0, -1, 100 + text.index("x = 1"), 100 + text.index("x = 1") + 5, "x = 1", "block")
+    kept = _titles_with_their_text(c, [flow, steps, one, ex, block])
+    assert [u.text for u in kept] == ["**変換手順**", "1. IDに変換する", "**例**", "x = 1"]  # a title over a diagram: gone
+
+
 def test_a_facet_followup_keeps_the_sentences_on_the_facet():
     from rag.answer import _on_facet
     from rag.followup import addresses

@@ -52,6 +52,23 @@ def test_numbered_steps_under_a_bold_title_are_quoted(real_searcher):
     assert "\n1. 単語をIDに変換" in a.text and "\n2. 埋め込み行列から取り出す" in a.text
 
 
+def test_a_quoted_subsection_introduction_wins_over_its_parents_outline(real_searcher):
+    # 「LLMの仕組み」 introduces tokenisation, embeddings, the Transformer and the training; the
+    # question is about the training, whose own introduction is quoted with its two stages only
+    a = ask(real_searcher, "How is an LLM trained, step by step?")
+    _checked(a)
+    assert a.citations[0].chunk.section.endswith("学習プロセス")
+    assert "事前学習(Pre-training)" in a.text and "ファインチューニング(Fine-tuning)" in a.text
+    assert not any(c.chunk.section.endswith(("トークン化", "Transformerアーキテクチャ")) for c in a.citations)
+
+
+def test_a_bold_title_over_a_diagram_is_not_quoted_alone(real_searcher):
+    # 「**検索の流れ**」 is the title of a mermaid diagram, which is never quoted
+    a = ask(real_searcher, "ベクトル検索ではどうやって似た文書を探すの？")
+    _checked(a)
+    assert "類似度" in a.text and "検索の流れ" not in a.text
+
+
 def test_a_question_naming_languages_is_answered_not_declined(real_searcher):
     # "Japanese" and "English" are in no note (they say 日本語, 英語): no reason to decline
     a = ask(real_searcher, "Why does Japanese text use more tokens than English?")

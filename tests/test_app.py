@@ -704,6 +704,20 @@ def test_benchmarks_page_shows_reports_readably_and_runs_the_quick_benchmark(env
     assert at.radio(key="bench_pick").value == "quick" and any("hit@1 0.8" in m for m in md(at))
 
 
+@pytest.mark.parametrize(("lang", "said"), [("ja", "レポートは英語で書かれています"), ("zh", "报告以英文撰写"), ("en", None)])
+def test_benchmarks_page_says_the_reports_are_in_english(env, lang, said):
+    (env / "eval-results").mkdir()
+    (env / "eval-results" / "drill.md").write_text("# Drill grading\n\nAgreement 0.78.\n", encoding="utf-8")
+    at = new_app(lang=lang)
+    goto(at, "benchmarks")
+    ok(at.run())
+    captions = " ".join(c.value for c in at.caption)
+    if said:
+        assert said in captions
+    else:
+        assert "English" not in captions
+
+
 def test_benchmarks_page_lists_my_notes_misses_and_opens_both_passages(env):
     """The "test my own notes" section: a report (as the upload produces it) shows hit@1/hit@5 per
     mode and each miss with the passage found and the one expected, each opening its document."""

@@ -51,7 +51,9 @@ def render() -> None:
             persist_state="session",
         )
         path = dict(reports)[name]
-        st.caption(tr("bench.written", when=time.strftime("%Y-%m-%d %H:%M", time.localtime(path.stat().st_mtime))))
+        written = tr("bench.written", when=time.strftime("%Y-%m-%d %H:%M", time.localtime(path.stat().st_mtime)))
+        # the reports are the evaluation's own output, in English: said in the learner's language
+        st.caption(" ".join(x for x in (written, tr("bench.english")) if x))
         for piece in pieces(path):
             if piece.image is not None:
                 st.image(str(piece.image), caption=md_escape(piece.caption), width="stretch")

@@ -87,6 +87,8 @@ def with_document(heading: str, doc_title: str) -> str:
 FENCE = re.compile(r"^\s*(```|~~~)")
 # A list mark to strip: "- ", "・", "1.", "2)", "3、", "（4）" (space after it optional).
 BULLET = re.compile(r"^\s*(?:[-*+•・●◦]|\d{1,3}[.)、．]|[（(]\d{1,3}[)）])\s*")
+# A line that is all bold: a title in the text ("**検索の流れ**"), meaningful only with what follows it.
+BOLD_LINE = re.compile(r"^\s*(?:[-*+]\s+)?(\*\*|__)[^*_\n]+\1\s*[:：]?\s*$")
 # A line that is a list item: a mark followed by a space (how the chunker keeps a list together).
 BULLET_LINE = re.compile(r"^\s*(?:[-*+•・●◦]|\d{1,3}[.)])\s+")
 # An annotator's aside after an answer (「注释:…」 in the Chinese Q&A): commentary, no key point.
@@ -96,9 +98,10 @@ NOTE_LINE = re.compile(r"^\s*(?:注释|註釋|注|备注|備考|補足|Note)\s*[
 _NUMBER_MARK = re.compile(r"^\s*[（(]?(\d{1,3})[.)、．）]")
 
 
-def list_mark(line: str) -> str:
-    """How an answer marks a quoted list item of the notes: a numbered item keeps its number
-    (steps stay steps: "1. 取得", "3、生成" -> "3."), any other bullet is "- "; "" for no item.
+def list_mark(line: str, bullet: str = "- ") -> str:
+    """How a list item of the notes is marked when shown (an answer's line, a card's back): a
+    numbered item keeps its number (steps stay steps: "1. 取得", "3、生成" -> "3."), any other
+    item gets ``bullet``; "" for no item.
 
     >>> list_mark("1. **単語をIDに変換**"), list_mark("（2）排序"), list_mark("・手順"), list_mark("本文")
     ('1. ', '2. ', '- ', '')
@@ -106,7 +109,7 @@ def list_mark(line: str) -> str:
     if not BULLET.match(line.strip()) or re.match(r"^\s*\d+(\.\d+)+", line):
         return ""
     m = _NUMBER_MARK.match(line)
-    return f"{int(m.group(1))}. " if m else "- "
+    return f"{int(m.group(1))}. " if m else bullet
 
 
 def is_list_item(line: str) -> bool:
