@@ -30,7 +30,11 @@ def _review_one(page, show: str, good: str, done: str) -> str:
     page.locator(".studyrag-cited-text").wait_for()
     page.get_by_role("button", name=re.compile(f"^{good}")).first.click()
     after = f"{done}{n + 1}"
-    page.get_by_text(after).wait_for(timeout=30_000)
+    try:
+        page.get_by_text(after).wait_for(timeout=30_000)
+    except Exception:
+        shot(page, "review-not-counted.png")
+        raise
     return after
 
 
@@ -162,7 +166,11 @@ def test_two_learners_reviewing_at_once_keep_their_own_progress(browser, app_url
         z.get_by_role("link", name="学习进度").click()
         z.get_by_role("heading", name="学习进度").wait_for()
         for page, seen in ((a, "50枚中3枚学習済み"), (z, "已学习2/50张")):
-            page.get_by_text(re.compile(re.escape(seen))).first.wait_for(timeout=30_000)  # mastery per topic
+            try:
+                page.get_by_text(re.compile(re.escape(seen))).first.wait_for(timeout=60_000)  # mastery per topic
+            except Exception:
+                shot(page, "two-learners-mastery-missing.png")
+                raise
         shot(a, "two-learners-ja.png")
     finally:
         for ctx, *_ in learners:
