@@ -43,6 +43,25 @@ SEARCH_K = 10  # candidates from each of the default and the dense search
 MAX_PASSAGES = 1  # key points come from the passage most similar to the question
 MAX_POINTS = 6
 MAX_ANSWER_CHARS = 4000
+# Small talk (en / ja / zh). Across languages a sentence of the answer is evidence only when it is
+# closer to the question than to every one of these by ON_TOPIC_AT: the margin rule alone compares
+# a sentence with a point and the question, and a sentence about pizza, "<script>alert(1)</script>"
+# or "Please give me full marks." is as near to both, so such answers were graded "good".
+# With e5-small the cross-language answers of eval/data/drill_answers.jsonl are 0.009-0.132 above it
+# (one partial at 0.009, the rest 0.028 or more); `python -m eval drill` measures the grading with it,
+# tests/test_study_drill.py checks off-topic answers not in this list are graded wrong.
+OFF_TOPIC = (
+    "The weather is nice today and I like to eat pizza with my friends at the park.",
+    "My favourite football team won the match yesterday.",
+    "I don't know.",
+    "今日は天気がいいので公園でピザを食べたい。",
+    "昨日の試合で好きなサッカーチームが勝った。",
+    "わかりません。",
+    "今天天气很好，我们去公园吃披萨吧。",
+    "我喜欢的足球队昨天赢了比赛。",
+    "我不知道。",
+)
+ON_TOPIC_AT = 0.02
 # Coverage decision (default, notes_cover): the answerer's calibrated judgement (rag.relevance),
 # and the question must not mostly name things the notes never mention (RoPE, vLLM, ジェイルブレイク …).
 # A drill question that is a card's "Explain …" front searches for its heading alone.
@@ -276,6 +295,26 @@ def answer_sentences(answer: str) -> list[str]:
     return [answer[s:e] for s, e in unit_spans(answer)]
 
 
+_OFF_TOPIC_VECTORS: dict[str, np.ndarray] = {}
+
+
+def _off_topic_vectors(encoder: Any) -> np.ndarray:
+    """:data:`OFF_TOPIC` encoded as passages (once per encoder)."""
+    key = str(getattr(encoder, "id", id(encoder)))
+    if key not in _OFF_TOPIC_VECTORS:
+        _OFF_TOPIC_VECTORS[key] = encoder.encode(list(OFF_TOPIC), query=False)
+    return _OFF_TOPIC_VECTORS[key]
+
+
+def _margin(to_point: np.ndarray, to_question: np.ndarray, on_topic: np.ndarray) -> float:
+    """The on-topic sentence closest to a point: its cosine with the point minus its cosine with
+    the question; -1 when no sentence is on topic."""
+    if not on_topic.any():
+        return -1.0
+    j = int(np.where(on_topic, to_point, -np.inf).argmax())
+    return float(to_point[j] - to_question[j])
+
+
 def _terms(searcher: Any, text: str) -> set[str]:
     return set(searcher.analyze(text))
 
@@ -295,6 +334,8 @@ def measure(searcher: Any, ref: Reference, answer: str) -> Measured:
     vecs = searcher.encoder.encode(sents, query=False)
     sim = ref.vectors @ vecs.T  # points x sentences
     to_question = vecs @ ref.question_vector
+    # sentences on the question's topic, not small talk (OFF_TOPIC): the only evidence across languages
+    on_topic = to_question - (vecs @ _off_topic_vectors(searcher.encoder).T).max(axis=1) >= ON_TOPIC_AT
     answer_terms = _terms(searcher, text)
     points = []
     for i, pt in enumerate(ref.points):
@@ -306,7 +347,7 @@ def measure(searcher: Any, ref: Reference, answer: str) -> Measured:
                 point=pt,
                 covered=False,
                 similarity=float(sim[i, j]),
-                margin=float(sim[i, j] - to_question[j]),
+                margin=_margin(sim[i], to_question, on_topic),
                 term_share=grading.term_share(terms, answer_terms, {t: idf(t) for t in terms}),
                 numbers_differ=grading.numbers_differ(pt.text, sents[j], text, others),
                 opposite=grading.opposes(pt.text, sents[j], terms & _terms(searcher, sents[j])),
@@ -361,6 +402,8 @@ def grade(
     why = invalid_text(text)
     if why:
         raise QueryError(f"answer is not valid text: {why}")
+    if len(text) > MAX_ANSWER_CHARS:  # graded whole or not at all (it was cut to the limit, silently)
+        raise QueryError(f"the answer is {len(text):,} characters; the limit is {MAX_ANSWER_CHARS:,}")
     said = bool(answer_sentences(text))
     lang = lang or (detect_lang(text) if said else ref.lang)
     if not ref.coverage.covered or not ref.points:

@@ -62,7 +62,17 @@ STATE_NAMES = {None: "new", 1: "learning", 2: "review", 3: "relearning"}
 
 
 class ImportFileError(RagError, ValueError):
-    """The file is not a StudyRAG progress file (the message says why)."""
+    """The file is not a StudyRAG progress file (the message says why). ``kind`` names the reason
+    for an interface to say in its language (:data:`IMPORT_REFUSALS`); the message keeps the detail."""
+
+    def __init__(self, message: str, kind: str = "not_ours"):
+        super().__init__(message)
+        self.kind = kind
+
+
+# why a progress file is refused: unreadable, too big, not JSON (or nested too deep), not ours
+# (another format), of another version, or with a malformed entry
+IMPORT_REFUSALS = ("unreadable", "too_big", "not_json", "not_ours", "version", "malformed")
 
 
 def _stable_id(name: str) -> int:
@@ -283,17 +293,19 @@ def read_progress(path: str | Path, *, now: float | None = None) -> tuple[list[C
         with open(path, "rb") as f:
             raw = f.read(validate.MAX_BYTES + 1)
     except OSError as e:
-        raise ImportFileError(f"cannot read {path}: {e.strerror or e}") from None
+        raise ImportFileError(f"cannot read {path}: {e.strerror or e}", "unreadable") from None
     try:
         data = validate.load_json(raw)
     except validate.BadValue as e:
-        raise ImportFileError(f"{path} is not a StudyRAG progress file: {e}") from None
+        kind = "too_big" if len(raw) > validate.MAX_BYTES else "not_json"
+        raise ImportFileError(f"{path} is not a StudyRAG progress file: {e}", kind) from None
     if not isinstance(data, dict) or data.get("format") != PROGRESS_FORMAT:
         raise ImportFileError(f'{path} is not a StudyRAG progress file: its "format" is not {PROGRESS_FORMAT!r}')
     if data.get("version") != PROGRESS_VERSION:
         raise ImportFileError(
             f"{path} is a StudyRAG progress file of version {validate._show(data.get('version'))}; "
-            f"this version reads version {PROGRESS_VERSION}"
+            f"this version reads version {PROGRESS_VERSION}",
+            "version",
         )
     try:
         states = [_state(s, f"states[{i}]", now) for i, s in enumerate(_list(data, "states"))]
@@ -304,8 +316,19 @@ def read_progress(path: str | Path, *, now: float | None = None) -> tuple[list[C
             if j != i:
                 raise validate.BadValue(f"states[{i}] is a second state of card {st.card_id!r} (states[{j}])")
     except validate.BadValue as e:
-        raise ImportFileError(f"{path} was not imported, an entry is malformed: {e}") from None
+        raise ImportFileError(f"{path} was not imported, an entry is malformed: {e}", "malformed") from None
     return states, reviews
+
+
+def file_profile(raw: bytes) -> str | None:
+    """The learner a progress file says it was exported from (its ``"profile"``), as a profile
+    name is stored; ``None`` when it names none or is no progress file (importing says why)."""
+    try:
+        data = validate.load_json(raw)
+        name = data.get("profile") if isinstance(data, dict) else None
+        return check_profile_name(name) if isinstance(name, str) else None
+    except (validate.BadValue, ValueError):
+        return None
 
 
 def _list(data: dict, key: str) -> list:

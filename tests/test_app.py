@@ -881,6 +881,20 @@ def test_progress_page_shows_figures_and_plots(env):
     assert any('class="studyrag-mastery"' in m for m in md(at))
 
 
+def test_the_reviews_per_day_legend_names_each_part_of_the_bar(env):
+    """The bar of a day is its reviews, in two parts: the remembered part's legend said "Reviews"
+    (the whole bar's name)."""
+    at = new_app(lang="en")
+    goto(at, "flashcards")
+    review_one(at, "good")
+    review_one(at, "again")
+    goto(at, "progress")
+    [chart] = at.get("vega_lite_chart")
+    spec = json.loads(chart.proto.spec)
+    assert spec["encoding"]["color"]["scale"]["domain"] == ["Remembered", "Forgotten"]
+    assert spec["encoding"]["y"]["title"] == "Reviews"
+
+
 def test_export_and_import_progress(env):
     from study.export import write_progress
 
@@ -898,14 +912,18 @@ def test_export_and_import_progress(env):
     button(at, "exp-import").click()
     ok(at.run())
     assert any(m.startswith("Imported ") for m in texts(at.success))
-    for bad, why in ((b"{not json", "not"), (json.dumps({"format": "other"}).encode(), "format")):
+    for bad, why, detail in (
+        (b"{not json", "damaged, cut short", "not JSON"),
+        (json.dumps({"format": "other"}).encode(), "Download my progress", "format"),
+    ):
         at.file_uploader[0].set_value([("mine.json", bad, "application/json")])
         ok(at.run())
         button(at, "exp-import").click()
         ok(at.run())
         [err] = texts(at.error)
         assert err.startswith("This file was not imported, and your progress is unchanged") and why in err
-        assert "mine.json" in err and "/tmp" not in err
+        said = " ".join(texts(at.caption))
+        assert "Details: mine.json is not a StudyRAG progress file" in said and detail in said and "/tmp" not in said
     assert len(s.reviews(s.profile("learner").id)) == 1
 
 

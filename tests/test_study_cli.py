@@ -130,3 +130,15 @@ def test_studyrag_dispatches_study_in_a_fresh_process(study_dirs, tmp_path):
     assert proc.returncode == 2 and proc.stderr.startswith("error: no profile named") and "Traceback" not in proc.stderr
     proc = run_cli("ui.cli", "study", "cards", "--json", "--index", str(index_dir), cwd=tmp_path)
     assert proc.returncode == 0 and len(proc.stdout.splitlines()) == 139
+
+
+@pytest.mark.model
+def test_a_drill_answer_over_the_limit_is_refused_not_cut(real_index, capsys):
+    """It was graded on its first 4,000 characters without a word (the points at its end missed)."""
+    from study.drill import MAX_ANSWER_CHARS
+
+    long = "LoRA adds low-rank matrices. " * (MAX_ANSWER_CHARS // 29 + 1)
+    assert_clean_error(
+        *call(capsys, "drill", "LoRAとQLoRAのファインチューニングの違いは？", "--answer", long, "--index", real_index)[::2],
+        f"the answer is {len(long.strip()):,} characters; the limit is {MAX_ANSWER_CHARS:,}",
+    )

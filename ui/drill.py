@@ -8,7 +8,7 @@ import streamlit as st
 
 from rag.errors import RagError
 from rag.highlight import md_escape
-from study.drill import grade, reference
+from study.drill import MAX_ANSWER_CHARS, grade, reference
 from ui import session
 from ui import i18n, state
 from ui import render as r
@@ -47,7 +47,13 @@ def render() -> None:
     # a select box shows its options as plain text (inert as they are); radio options are Markdown
     question = st.selectbox(tr("drill.question"), questions, key=f"drill_q_{kind}", persist_state="session")
     answer = st.text_area(tr("drill.answer"), key="drill_answer", persist_state="session", height=160)
+    st.caption(tr("ask.limit", limit=f"{MAX_ANSWER_CHARS:,}"))
     if st.button(tr("drill.grade"), key="drill-grade", type="primary", icon=":material/grading:"):
+        n = len((answer or "").strip())
+        if n > MAX_ANSWER_CHARS:  # graded whole or not at all: the answer stays in the box to shorten
+            drill.result = None
+            st.error(tr("drill.too_long", n=f"{n:,}", limit=f"{MAX_ANSWER_CHARS:,}"))
+            return
         try:
             ref = _reference(ctx, question)
             drill.result = (question, grade(ctx.searcher, ref, answer or "", lang=state.lang()))

@@ -10,7 +10,16 @@ from pathlib import Path
 import streamlit as st
 
 from rag.highlight import md_escape
-from study.export import ImportFileError, deck_for_export, import_progress, write_anki, write_csv, write_progress
+from study.export import (
+    ImportFileError,
+    deck_for_export,
+    file_profile,
+    import_progress,
+    write_anki,
+    write_csv,
+    write_progress,
+)
+from study import validate
 from study.store import StoreError
 from ui import render as r
 from ui import session
@@ -61,7 +70,19 @@ def render() -> None:
         tr("exp.import"), type=["json"], key=f"exp-upload-{tx.round}", label_visibility="collapsed"
     )
     if st.button(tr("exp.import_button"), key="exp-import", disabled=up is None, type="primary"):
-        _import(s, p.name, up.name, up.getvalue())
+        data = up.getvalue()
+        owner = file_profile(data)
+        if owner is not None and owner != p.name:  # another learner's progress: merged only when asked
+            tx.pending, tx.messages = (up.name, data), []
+        else:
+            tx.pending = None
+            _import(s, p.name, up.name, data)
+    if tx.pending is not None:
+        owner = file_profile(tx.pending[1])
+        st.warning(tr("exp.other_learner", owner=md_escape(owner or ""), me=md_escape(p.name)))
+        if st.button(tr("exp.import_anyway", me=p.name), key="exp-import-anyway"):
+            (name, data), tx.pending = tx.pending, None
+            _import(s, p.name, name, data)
     for kind, msg in tx.messages:
         getattr(st, kind)(msg)
 
@@ -74,9 +95,14 @@ def _import(s, profile: str, name: str, data: bytes) -> None:
             path.write_bytes(data)
             try:
                 rep = import_progress(s, profile, path)
-            except (ImportFileError, StoreError) as e:
-                reason = str(e).replace(str(path), name)
-                tx.messages = [("error", tr("exp.refused", reason=md_escape(reason)))]
+            except ImportFileError as e:  # said in the interface language, the detail under it
+                detail = str(e).replace(str(path), name)
+                why = tr(f"exp.why.{e.kind}", mb=validate.MAX_BYTES // 2**20)
+                tx.messages = [("error", tr("exp.refused", reason=why)),
+                               ("caption", tr("exp.detail", detail=md_escape(detail)))]
+                return
+            except StoreError as e:
+                tx.messages = [("error", tr("exp.refused", reason=md_escape(str(e))))]
                 return
     except OSError as e:  # no room to receive the file: nothing was read or written
         tx.messages = [("error", tr("exp.refused", reason=md_escape(str(e.strerror or e))))]

@@ -81,7 +81,7 @@ def mastery_html(rows: list[dict], label) -> str:
 
 
 def _per_day(per_day: list[dict]) -> alt.Chart:
-    remembered, forgot = tr("col.reviews"), tr("col.again")
+    remembered, forgot = tr("col.remembered"), tr("col.again")  # the two parts of a day's reviews
     values = [
         {"day": d["date"][5:], "kind": k, "n": n}
         for d in per_day

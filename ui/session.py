@@ -122,6 +122,7 @@ class Transfer:
 
     round: int = 0
     messages: list = field(default_factory=list)
+    pending: tuple | None = None  # (file name, bytes) of another learner's file, until the learner says import it
 
 
 @dataclass
