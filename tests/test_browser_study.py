@@ -21,17 +21,28 @@ pytestmark = [pytest.mark.browser, pytest.mark.model]
 ASCII_SENTENCE = re.compile(r"[A-Za-z]{3,}(?: [A-Za-z]{2,}){3,}")  # four English words in a row
 
 
+def _idle(page) -> None:
+    """Wait until the app's script run is over (Streamlit's "Running…" widget gone): a click
+    while the page is being redrawn may land on a button about to be replaced."""
+    page.wait_for_function(
+        "() => !/Running|Stop/.test((document.querySelector(\"[data-testid='stStatusWidget']\") || {}).innerText || '')",
+        timeout=60_000,
+    )
+
+
 def _review_one(page, show: str, good: str, done: str) -> str:
     """Rate one card; the "reviewed today" text after it (the learner may have reviewed before)."""
     counted = page.get_by_text(re.compile(f"{done}\\d+"))
     counted.wait_for(timeout=60_000)
     n = int(re.search(f"{done}(\\d+)", counted.inner_text()).group(1))
+    _idle(page)
     page.get_by_role("button", name=show).click()
-    page.locator(".studyrag-cited-text").wait_for()
+    page.locator(".studyrag-cited-text").wait_for(timeout=60_000)
+    _idle(page)
     page.get_by_role("button", name=re.compile(f"^{good}")).first.click()
     after = f"{done}{n + 1}"
     try:
-        page.get_by_text(after).wait_for(timeout=30_000)
+        page.get_by_text(after).wait_for(timeout=60_000)
     except Exception:
         shot(page, "review-not-counted.png")
         raise
