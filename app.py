@@ -10,7 +10,13 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
+import pandas  # noqa: F401 -- see below
+import pyarrow  # noqa: F401
 import streamlit as st
+
+# pandas and pyarrow are imported here, whole, at the app's first run: altair and Streamlit import
+# them on a first chart or table, and two learners' first charts at once, each in its session's
+# thread, raised "partially initialized module 'pandas'" on the Progress page.
 
 ROOT = Path(__file__).resolve().parent
 if str(ROOT) not in sys.path:

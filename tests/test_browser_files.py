@@ -192,11 +192,13 @@ def test_an_upload_while_another_is_read_is_asked_to_wait_in_the_interface_langu
     """Two learners add PDFs at once: the second is told in Chinese to wait (not an English
     'another upload is still being read'), is not offered the file being read as one "changed in
     the notes folder", keeps the chosen file, and adds it afterwards."""
-    for name in ("first.pdf", "second.pdf"):
+    for name, paragraphs in (("first.pdf", 600), ("second.pdf", 40)):
+        # the first long enough (hundreds of sentences to encode) to be still read when the
+        # second learner clicks, on a fast machine too; each sentence its own (no boilerplate)
         make_fixtures.print_pdf(
             '<!doctype html><html lang="zh"><head><meta charset="utf-8">'
             f"<style>{make_fixtures.CSS}</style></head><body><h1>{name}</h1>"
-            + "<p>进程是资源分配的基本单位，线程是CPU调度的基本单位。</p>" * 40
+            + "".join(f"<p>第{i}条：进程是资源分配的基本单位，线程{i}是CPU调度的基本单位。</p>" for i in range(paragraphs))
             + "</body></html>",
             tmp_path / name,
         )

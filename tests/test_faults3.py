@@ -240,6 +240,7 @@ def test_the_app_says_an_import_was_not_saved(fake_app, monkeypatch):
     data = {"format": "studyrag-progress", "version": 1, "profile": "x", "states": [], "reviews": []}
     at.file_uploader[0].set_value([("p.json", json.dumps(data).encode(), "application/json")]).run()
     at.button(key="exp-import").click().run()
+    at.button(key="exp-import-anyway").click().run()  # the file is learner "x"'s: merged when asked
     assert not at.exception, at.exception
     errors = shown(at.error)
     assert any("not imported" in m and "readonly" in m for m in errors), errors
@@ -642,6 +643,7 @@ def test_the_export_page_on_a_full_disk_says_so_and_keeps_the_import(fake_app):
         data = {"format": "studyrag-progress", "version": 1, "profile": "x", "states": [], "reviews": []}
         at.file_uploader[0].set_value([("p.json", json.dumps(data).encode(), "application/json")]).run()
         at.button(key="exp-import").click().run()
+        at.button(key="exp-import-anyway").click().run()  # the file is learner "x"'s: merged when asked
         assert not at.exception, at.exception
         assert any("not imported" in m and "No space left" in m for m in shown(at.error)), shown(at.error)
     at.run()  # room again: the three downloads are back
