@@ -7,6 +7,7 @@
     studyrag study export --anki deck.apkg [--profile NAME]  (or --csv FILE; --json FILE --profile NAME: our
                                                         progress file); without a profile: no scheduling state
     studyrag study import FILE --profile NAME           merge a progress file exported earlier
+                                 [--any-learner]    … also one another learner exported
     studyrag study drill "QUESTION" --answer TEXT       grade an answer against the notes
     studyrag study questions                            the mock-interview questions (no answers in the notes)
 
@@ -61,6 +62,8 @@ def parser() -> argparse.ArgumentParser:
     c = sub.add_parser("import", parents=[common], help="merge a progress file into a profile")
     c.add_argument("file", type=Path)
     c.add_argument("--profile", required=True)
+    c.add_argument("--any-learner", action="store_true",
+                   help="merge the file even when another learner exported it (their reviews count as this profile's)")
     c = sub.add_parser("drill", parents=[common], help="grade an answer to a question against the notes")
     c.add_argument("question")
     c.add_argument("--answer", required=True)
@@ -196,6 +199,14 @@ def cmd_export(args) -> None:
 def cmd_import(args) -> None:
     from study import export
 
+    from study import validate
+
+    f = args.file
+    owner = export.file_profile(f.read_bytes()) if f.is_file() and f.stat().st_size <= validate.MAX_BYTES else None
+    if owner is not None and owner != args.profile and not args.any_learner:
+        # as the app asks first: another learner's reviews would count as this one's
+        raise ValueError(f"{f} is the progress of {owner!r}, not of {args.profile!r}; "
+                         f"add --any-learner to merge it into {args.profile!r}")
     with _synced_store(args) as store:
         r = export.import_progress(store, args.profile, args.file)
     print(

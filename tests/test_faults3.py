@@ -146,7 +146,8 @@ def test_the_study_command_says_the_store_cannot_be_written_in_one_line(refusing
     from study.cli import main
 
     s, _, _, good = refusing
-    code = main(["import", str(good), "--profile", "bob", "--data", str(s.path.parent), "--index", "no-index"])
+    code = main(["import", str(good), "--profile", "bob", "--any-learner", "--data", str(s.path.parent),
+                 "--index", "no-index"])
     err = capsys.readouterr().err.strip()
     assert code == 2 and err.startswith("error:") and READ_ONLY in err and len(err.splitlines()) == 1, err
 

@@ -57,7 +57,13 @@ def test_export_import_round_trip(study_dirs, capsys, tmp_path):
     code, out, err = call(
         capsys, "import", tmp_path / "p.json", "--profile", "bo", "--index", index_dir, "--data", data
     )
-    assert code == 0, err and "imported into 'bo'" in out
+    assert code == 2 and not out  # ana's progress: not merged into bo's unless asked
+    assert_clean_error(code, err, "is the progress of 'ana <1>', not of 'bo'; add --any-learner")
+    code, out, err = call(
+        capsys, "import", tmp_path / "p.json", "--profile", "bo", "--any-learner", "--index", index_dir, "--data", data
+    )
+    assert code == 0, err
+    assert "imported into 'bo'" in out
     code, out, _ = call(capsys, "profiles", "--data", data)
     assert out.splitlines() == ["ana <1>", "bo"]
     code, out, _ = call(capsys, "progress", "--profile", "bo", "--json", "--data", data)
