@@ -41,6 +41,25 @@ def _word_file(paragraphs: list[str]) -> bytes:
     return out.getvalue()
 
 
+def _add_ask_and_open_first_citation(page, path, question: str):
+    """In the Japanese interface: add ``path``, ask ``question``, open the answer's first
+    citation; its panel."""
+    page.get_by_role("link", name="資料を追加").click()
+    page.get_by_role("heading", name="資料を追加").wait_for()
+    page.locator("input[type='file']").set_input_files(str(path))
+    page.get_by_role("button", name="ノートに追加").click()
+    page.get_by_text(f"uploads/{path.name} を追加しました").wait_for(timeout=300_000)
+    page.get_by_role("link", name="質問する").click()
+    page.locator("textarea").first.fill(question)
+    page.get_by_role("button", name="質問する", exact=True).click()
+    answer = page.locator(".studyrag-answer").first
+    answer.locator("label.studyrag-cite").first.wait_for(timeout=60_000)
+    answer.locator("label.studyrag-cite").first.click()
+    panel = answer.locator(".sr-panel").first
+    panel.wait_for(state="visible")
+    return panel
+
+
 def test_refused_uploads_say_why_in_japanese_and_name_a_misnamed_file_for_what_it_is(browser, app_url, tmp_path):
     """A damaged PDF, a Word file saved as .pdf, an empty Word file and a 0-byte text file are
     refused each with its reason in Japanese (no English, no stray bracket); the note added
@@ -114,19 +133,7 @@ def test_a_code_block_in_a_printed_pdf_keeps_its_lines_and_indents_in_the_panel_
     )
     ctx, page, _ = open_app(browser, app_url, locale="ja-JP")
     try:
-        page.get_by_role("link", name="資料を追加").click()
-        page.get_by_role("heading", name="資料を追加").wait_for()
-        page.locator("input[type='file']").set_input_files(str(pdf))
-        page.get_by_role("button", name="ノートに追加").click()
-        page.get_by_text("uploads/ml-lecture-03.pdf を追加しました").wait_for(timeout=300_000)
-        page.get_by_role("link", name="質問する").click()
-        page.locator("textarea").first.fill("Pythonで勾配降下法をどう実装しますか？")
-        page.get_by_role("button", name="質問する", exact=True).click()
-        answer = page.locator(".studyrag-answer").first
-        answer.locator("label.studyrag-cite").first.wait_for(timeout=60_000)
-        answer.locator("label.studyrag-cite").first.click()
-        panel = answer.locator(".sr-panel").first
-        panel.wait_for(state="visible")
+        panel = _add_ask_and_open_first_citation(page, pdf, "Pythonで勾配降下法をどう実装しますか？")
         assert "p. 1" in panel.inner_text()
         assert CODE in "\n".join(panel.locator(".studyrag-code").all_inner_texts()), panel.inner_text()
         shot(page, "pdf-code-panel.png")
@@ -164,19 +171,7 @@ def test_a_slide_deck_citation_names_its_slide_in_the_interface_language(browser
     deck.save(tmp_path / "db-basics.pptx")
     ctx, page, _ = open_app(browser, app_url, locale="ja-JP")
     try:
-        page.get_by_role("link", name="資料を追加").click()
-        page.get_by_role("heading", name="資料を追加").wait_for()
-        page.locator("input[type='file']").set_input_files(str(tmp_path / "db-basics.pptx"))
-        page.get_by_role("button", name="ノートに追加").click()
-        page.get_by_text("uploads/db-basics.pptx を追加しました").wait_for(timeout=300_000)
-        page.get_by_role("link", name="質問する").click()
-        page.locator("textarea").first.fill("インデックスのトレードオフは？")
-        page.get_by_role("button", name="質問する", exact=True).click()
-        answer = page.locator(".studyrag-answer").first
-        answer.locator("label.studyrag-cite").first.wait_for(timeout=60_000)
-        answer.locator("label.studyrag-cite").first.click()
-        panel = answer.locator(".sr-panel").first
-        panel.wait_for(state="visible")
+        panel = _add_ask_and_open_first_citation(page, tmp_path / "db-basics.pptx", "インデックスのトレードオフは？")
         said = panel.inner_text()
         shot(page, "slide-panel-ja.png")
         assert "スライド 3" in said and "slide" not in said, said
