@@ -31,6 +31,7 @@ from rag.corpus import (
     is_file_format,
     printable,
     read_file,
+    reader_id,
 )
 from ingest.readers import check_kind
 from ingest.readers.base import Limits, ReaderError
@@ -220,6 +221,7 @@ def _read_format(doc_id: str, data: bytes, limits: Limits) -> Document:
         lang=detect_lang(got.text),
         sha256=sha,
         origin=got.origin,
+        reader=reader_id(doc_id),
     )
 
 
@@ -274,7 +276,8 @@ def load_corpus(
             skip(Skipped(doc_id, failure_reason(e)))  # not a document for the stale check either
             continue
         known = (known_skips or {}).get(doc_id)
-        if text is None and known and known.get("sha256") == hashlib.sha256(data).hexdigest():
+        if (text is None and known and known.get("sha256") == hashlib.sha256(data).hexdigest()
+                and known.get("reader", "") == reader_id(doc_id)):  # a newer reader tries it again
             skip(Skipped(doc_id, str(known.get("reason", "skipped by the last ingest")), known["sha256"]))
             continue
         try:

@@ -73,6 +73,16 @@ class IngestReport:
         )
 
 
+def _with_reader(entry: dict, reader: str) -> dict:
+    """A manifest entry of a document (or a skipped file) with the reader that read it, if any."""
+    return {**entry, "reader": reader} if reader else entry
+
+
+def _entry(v) -> tuple[str | None, str]:
+    """(sha256, reader) of a manifest entry: a file is read again when either differs."""
+    return (v.get("sha256"), v.get("reader", "")) if isinstance(v, dict) else (None, "")
+
+
 def settings(encoder: Encoder, analyzer: str, max_chars: int, faiss: str) -> dict:
     """The part of the manifest that must match for an old index's vectors to be reused."""
     return {
@@ -254,7 +264,7 @@ def build(
     pending_before = set(old.manifest.get("pending", ())) if reusable else set()
     for d in docs:
         prev = old.documents.get(d.doc_id) if reusable else None
-        if prev is not None and prev.sha256 == d.sha256 and d.doc_id not in pending_before:
+        if prev is not None and (prev.sha256, prev.reader) == (d.sha256, d.reader) and d.doc_id not in pending_before:
             parts[d.doc_id] = _reuse(old, d, old_rows[d.doc_id])
             report.reused_documents.append(d.doc_id)
         else:
@@ -284,9 +294,11 @@ def build(
     manifest = {
         **want,
         "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
-        "documents": {p.doc.doc_id: {"sha256": p.doc.sha256, "chunks": len(p.chunks)} for p in ordered},
+        "documents": {p.doc.doc_id: _with_reader({"sha256": p.doc.sha256, "chunks": len(p.chunks)}, p.doc.reader)
+                      for p in ordered},
         "chunks": len(chunks),
-        "skipped": {s.doc_id: {"sha256": s.sha256, "reason": s.reason} for s in skipped if s.sha256},
+        "skipped": {s.doc_id: _with_reader({"sha256": s.sha256, "reason": s.reason}, corpus.reader_id(s.doc_id))
+                    for s in skipped if s.sha256},
     }
     if keyword_only and chunked:
         manifest["pending"] = sorted(d.doc_id for d, _ in chunked)
@@ -419,13 +431,13 @@ def ingest(
         if old is not None and _compatible(old, want):
             # Files that failed to chunk last time and are unchanged are skipped again, unread.
             before = old.manifest.get("skipped", {})
-            for d in [d for d in docs if before.get(d.doc_id, {}).get("sha256") == d.sha256]:
+            for d in [d for d in docs if _entry(before.get(d.doc_id)) == (d.sha256, d.reader)]:
                 skip(Skipped(d.doc_id, str(before[d.doc_id].get("reason", "skipped by the last ingest")), d.sha256))
                 docs.remove(d)
-            current = {d.doc_id: d.sha256 for d in docs}
-            unchanged = current == {k: v["sha256"] for k, v in old.manifest["documents"].items()} and {
-                s.doc_id: s.sha256 for s in skipped if s.sha256
-            } == {k: v["sha256"] for k, v in before.items()} and not old.manifest.get("pending")
+            current = {d.doc_id: (d.sha256, d.reader) for d in docs}
+            unchanged = current == {k: _entry(v) for k, v in old.manifest["documents"].items()} and {
+                s.doc_id: (s.sha256, corpus.reader_id(s.doc_id)) for s in skipped if s.sha256
+            } == {k: _entry(v) for k, v in before.items()} and not old.manifest.get("pending")
             if unchanged:
                 report.documents = len(docs)
                 report.chunks = len(old.chunks)

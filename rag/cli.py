@@ -9,7 +9,7 @@ import sys
 from pathlib import Path
 
 from rag.context import resolve
-from rag.corpus import stale_documents
+from rag.corpus import read_by_older_readers, stale_documents
 from rag.errors import RagError
 from rag.safety import terminal_json, terminal_text
 from rag.search import MAX_K, MODES, Searcher, check_query
@@ -127,12 +127,14 @@ def _warn_if_stale(searcher: Searcher, corpus: Path, uploads: Path | None = None
     if not corpus.is_dir():
         return
     stale = stale_documents(searcher.index.manifest, corpus, uploads=uploads)
-    if stale:
-        print(
-            terminal_text(f"warning: the index is stale ({len(stale)} document(s) changed: {', '.join(stale[:3])}"
-                          f"{'…' if len(stale) > 3 else ''}); run `python -m ingest` to update it"),
-            file=sys.stderr,
-        )
+    older = [d for d in read_by_older_readers(searcher.index.manifest) if d not in stale]
+    for docs, what in ((stale, "changed"), (older, "read by an older version of their reader")):
+        if docs:
+            print(
+                terminal_text(f"warning: the index is stale ({len(docs)} document(s) {what}: {', '.join(docs[:3])}"
+                              f"{'…' if len(docs) > 3 else ''}); run `python -m ingest` to update it"),
+                file=sys.stderr,
+            )
 
 
 

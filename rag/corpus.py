@@ -28,7 +28,14 @@ from rag import reasons
 from rag.errors import CorpusError
 
 TEXT_SUFFIXES = (".txt", ".md", ".markdown")
-FILE_SUFFIXES = (".pdf", ".pptx", ".docx", ".html", ".htm")  # ingest/readers has one reader each
+# The version of the reader (ingest/readers) of each file format. Raise a format's number in the
+# same change that makes its reader give other text for some file (a fix, a new layout rule, another
+# library call): an index keeps, per document, the version that read it, so the next update reads
+# those files again instead of keeping the old text, and the app and the command line say which
+# files wait for it (:func:`read_by_older_readers`). A change that gives the same text for every file
+# (a refactoring, a faster path) keeps the number.
+READER_VERSIONS: dict[str, int] = {".pdf": 1, ".pptx": 1, ".docx": 1, ".html": 1, ".htm": 1}
+FILE_SUFFIXES = tuple(READER_VERSIONS)  # ingest/readers has one reader each
 SUFFIXES = TEXT_SUFFIXES + FILE_SUFFIXES
 MAX_BYTES = 20_000_000
 # A leading ``---`` … ``---`` block (YAML front matter; ingest/loader.py parses it).
@@ -91,6 +98,26 @@ def decode(data: bytes, name: str) -> str:
 def is_file_format(name: str) -> bool:
     """Whether ``name`` is read by a format reader (PDF, slides, Word, web page), not as text."""
     return name.lower().endswith(FILE_SUFFIXES)
+
+
+def reader_id(name: str) -> str:
+    """The reader that reads a file called ``name`` now, as an index records it (``"pdf/1"``);
+    ``""`` for a text file (its text is its bytes).
+
+    >>> reader_id("notes/week1.PDF"), reader_id("a.md")
+    ('pdf/1', '')
+    """
+    suffix = "." + name.rsplit(".", 1)[-1].lower() if "." in name else ""
+    version = READER_VERSIONS.get(suffix)
+    return "" if version is None else f"{suffix[1:]}/{version}"
+
+
+def read_by_older_readers(manifest: Mapping[str, Any]) -> list[str]:
+    """Documents of the index with ``manifest`` that an older version of their reader read (or
+    an index that did not record it): the next update reads them again (see
+    :data:`READER_VERSIONS`)."""
+    docs = manifest.get("documents", {})
+    return sorted(k for k, v in docs.items() if isinstance(v, Mapping) and v.get("reader", "") != reader_id(k))
 
 
 def _inside(path: Path, base: Path) -> bool:

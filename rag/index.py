@@ -379,6 +379,8 @@ def _check_manifest(m: Any, folder: Path) -> dict[str, Any]:
         for doc_id, info in entries.items():
             if not isinstance(info, dict) or not isinstance(info.get("sha256"), str):
                 raise _Invalid(f"manifest.json: {key} entry {doc_id!r} has no sha256")
+            if not isinstance(info.get("reader", ""), str):
+                raise _Invalid(f"manifest.json: {key} entry {doc_id!r} names reader {info.get('reader')!r}")
             if needs_count and not _is_int(info.get("chunks")):
                 raise _Invalid(f"manifest.json: document {doc_id!r} has no chunk count")
     return m

@@ -37,6 +37,8 @@ class Document:
     body_start: int = 0  # offset after YAML front matter
     # Where the text came from in a PDF, slide deck, Word or web page (None: the text is the file).
     origin: Origin | None = None
+    # The reader that turned the file into ``text`` (``rag.corpus.reader_id``: "pdf/1"); "" for text files.
+    reader: str = ""
 
     def to_dict(self) -> dict[str, Any]:
         d = {f.name: getattr(self, f.name) for f in dataclasses.fields(self)}

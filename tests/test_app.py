@@ -591,6 +591,29 @@ def test_files_changed_outside_the_app_can_be_read_from_the_add_page(env):
     assert not at.warning and any("7 documents" in s for s in texts(at.success))
 
 
+def test_files_an_older_reader_read_are_offered_to_be_read_again(env, monkeypatch):
+    from rag import corpus as rc
+
+    (env / "corpus" / "page.html").write_text(
+        "<!doctype html><html><head><title>Beam search</title></head><body><article><h1>Beam search</h1>"
+        "<p>Beam search keeps the k most probable sequences at every step of decoding.</p></article></body></html>",
+        encoding="utf-8")
+    at = new_app(lang="en")
+    goto(at, "add")
+    button(at, "update-index").click()
+    ok(at.run())
+    assert not at.warning
+    monkeypatch.setitem(rc.READER_VERSIONS, ".html", rc.READER_VERSIONS[".html"] + 1)  # a better web-page reader
+    at = new_app(lang="ja")
+    goto(at, "add")
+    said = texts(at.warning)
+    assert any("以前の読み込み機能で読まれました" in w and "page.html" in w for w in said), said
+    assert not any("変更されています" in w for w in said), said  # the file itself did not change
+    button(at, "update-index").click()
+    ok(at.run())
+    assert not at.warning
+
+
 def test_upload_handler_refuses_bad_files_before_writing(tmp_path):
     """ingest.uploads without a model: validation, naming, no silent overwrite."""
     from ingest.uploads import MAX_UPLOAD_BYTES, save_uploads

@@ -214,7 +214,7 @@ def test_an_upload_while_another_is_read_is_asked_to_wait_in_the_interface_langu
         shot(b, "upload-busy-zh.png")
         assert "另一个上传的文件还在读取中" in said and "another upload" not in said, said
         # the file being read is not offered as "changed in the notes folder" to re-read
-        assert b.get_by_text("读取修改过的文件").count() == 0 and b.get_by_text("在读取后被修改").count() == 0
+        assert b.get_by_text("重新读取这些文件").count() == 0 and b.get_by_text("在读取后被修改").count() == 0
         a.get_by_text("已添加 uploads/first.pdf").wait_for(timeout=300_000)
         b.get_by_role("button", name="添加到笔记").click()  # the file is still chosen
         b.get_by_text("已添加 uploads/second.pdf").wait_for(timeout=300_000)

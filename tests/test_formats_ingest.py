@@ -363,3 +363,103 @@ def test_answers_from_own_files_quote_clean_text_and_cite_where_it_is(own, quest
                 assert re.sub(r"\s+", "", q) in shown, (q, c["location"])
         else:
             assert c["location"].startswith("¶ ") and c["page"] is None and c["boxes"] is None
+
+
+# --- reader versions: a better reader reaches indexes built before it -------------------------
+
+@pytest.fixture()
+def read_once(tmp_path):
+    """A text note, a saved web page and a damaged PDF (skipped), ingested once."""
+    from conftest import SMALL_CORPUS, write_corpus
+
+    corpus = write_corpus(tmp_path / "corpus", SMALL_CORPUS)
+    shutil.copy(FIX / "seed" / "llm-technical-foundations-ja.html", corpus / "page.html")
+    shutil.copy(FIX / "damaged.pdf", corpus / "damaged.pdf")
+    enc = FakeEncoder()
+    ingest(corpus, tmp_path / "index", encoder=enc, limits=FAST)
+    return corpus, tmp_path / "index", enc
+
+
+def _reads(monkeypatch) -> list[str]:
+    from ingest import loader
+
+    calls: list[str] = []
+    real = loader._read_format
+    monkeypatch.setattr(loader, "_read_format", lambda *a, **k: calls.append(a[0]) or real(*a, **k))
+    return calls
+
+
+def test_an_index_records_the_reader_of_each_file_and_keeps_them_while_it_is_current(read_once, monkeypatch):
+    from rag.corpus import read_by_older_readers
+
+    corpus, index_dir, enc = read_once
+    manifest = open_index(index_dir).manifest
+    assert manifest["documents"]["page.html"]["reader"] == "html/1"
+    assert all("reader" not in v for k, v in manifest["documents"].items() if k.endswith(".md"))
+    assert manifest["skipped"]["damaged.pdf"]["reader"] == "pdf/1"
+    assert read_by_older_readers(manifest) == []
+    calls = _reads(monkeypatch)
+    report = ingest(corpus, index_dir, encoder=enc, limits=FAST)
+    assert not report.written and calls == ["page.html"]  # read to hash it; the damaged PDF not at all
+
+
+def test_a_newer_reader_reads_its_files_again_and_only_those(read_once, monkeypatch):
+    from rag import corpus as rc
+
+    corpus, index_dir, enc = read_once
+    before = open_index(index_dir)
+    monkeypatch.setitem(rc.READER_VERSIONS, ".html", 2)
+    assert rc.read_by_older_readers(before.manifest) == ["page.html"]
+    report = ingest(corpus, index_dir, encoder=enc, limits=FAST)
+    assert report.written and report.embedded_documents == ["page.html"]
+    assert "page.html" not in report.reused_documents and len(report.reused_documents) == len(before.documents) - 1
+    after = open_index(index_dir)
+    assert after.manifest["documents"]["page.html"]["reader"] == "html/2" and after.documents["page.html"].reader == "html/2"
+    assert rc.read_by_older_readers(after.manifest) == []
+    monkeypatch.setitem(rc.READER_VERSIONS, ".pdf", 2)  # the damaged PDF is tried again by a newer PDF reader
+    calls = _reads(monkeypatch)
+    report = ingest(corpus, index_dir, encoder=enc, limits=FAST)
+    assert "damaged.pdf" in calls and any(m.startswith("skipped damaged.pdf") for m in report.skipped_files)
+    assert open_index(index_dir).manifest["skipped"]["damaged.pdf"]["reader"] == "pdf/2"
+
+
+def test_an_index_built_before_readers_were_recorded_reads_its_files_again(read_once, monkeypatch):
+    from rag import corpus as rc
+    from rag.index import current_folder
+
+    corpus, index_dir, enc = read_once
+    folder = current_folder(index_dir)
+    manifest = json.loads((folder / "manifest.json").read_text(encoding="utf-8"))
+    for table in ("documents", "skipped"):
+        for v in manifest[table].values():
+            v.pop("reader", None)
+    (folder / "manifest.json").write_text(json.dumps(manifest), encoding="utf-8")
+    docs = [json.loads(line) for line in (folder / "documents.jsonl").read_text(encoding="utf-8").splitlines()]
+    (folder / "documents.jsonl").write_text(
+        "".join(json.dumps({k: v for k, v in d.items() if k != "reader"}, ensure_ascii=False) + "\n" for d in docs),
+        encoding="utf-8")
+    old = open_index(index_dir)
+    assert old.documents["page.html"].reader == "" and rc.read_by_older_readers(old.manifest) == ["page.html"]
+    report = ingest(corpus, index_dir, encoder=enc, limits=FAST)
+    assert report.embedded_documents == ["page.html"]
+    assert rc.read_by_older_readers(open_index(index_dir).manifest) == []
+
+
+def test_the_command_line_says_which_files_an_older_reader_read(read_once, monkeypatch, tmp_path):
+    from rag import corpus as rc
+    from rag.cli import _warn_if_stale
+
+    corpus, index_dir, enc = read_once
+    s = Searcher(open_index(index_dir), encoder=enc, tuned=fake_tuned())
+    import io
+    from contextlib import redirect_stderr
+
+    err = io.StringIO()
+    with redirect_stderr(err):
+        _warn_if_stale(s, corpus)
+    assert err.getvalue() == ""
+    monkeypatch.setitem(rc.READER_VERSIONS, ".html", 2)
+    with redirect_stderr(err):
+        _warn_if_stale(s, corpus)
+    said = err.getvalue()
+    assert "1 document(s) read by an older version of their reader: page.html" in said and "changed" not in said, said

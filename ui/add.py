@@ -16,7 +16,7 @@ from ingest.uploads import (
     start_adding,
     update_index,
 )
-from rag.corpus import is_file_format, printable, stale_documents
+from rag.corpus import is_file_format, printable, read_by_older_readers, stale_documents
 from rag.errors import RagError
 from rag.highlight import md_escape
 from ui import i18n, session
@@ -162,11 +162,13 @@ def _stale(searcher) -> None:
     try:
         stale = stale_documents(searcher.index.manifest, state.corpus_dir(), uploads=state.uploads_dir())
     except (RagError, OSError):
+        stale = []
+    older = [d for d in read_by_older_readers(searcher.index.manifest) if d not in stale]
+    if not stale and not older:
         return
-    if not stale:
-        return
-    names = r.joined(stale[:5]) + ("…" if len(stale) > 5 else "")
-    st.warning(tr("add.stale", n=len(stale), names=names))
+    for key, docs in (("add.stale", stale), ("add.reread", older)):
+        if docs:
+            st.warning(tr(key, n=len(docs), names=r.joined(docs[:5]) + ("…" if len(docs) > 5 else "")))
     if st.button(tr("add.update"), key="update-index"):
         bar, progress = _progress_bar()
         try:

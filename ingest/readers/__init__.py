@@ -27,8 +27,9 @@ from rag.corpus import FILE_SUFFIXES
 
 __all__ = ["READERS", "Extract", "Limits", "ReaderError", "check_kind", "extract", "reader_for", "sniff"]
 
-# suffix -> (module, function): the registry. A new format is one more row (and its suffix
-# in rag.corpus.FILE_SUFFIXES, which the stale-index check reads).
+# suffix -> (module, function): the registry. A new format is one more row (and its suffix with
+# its reader's version in rag.corpus.READER_VERSIONS, which the stale-index check reads). A change
+# to a reader that gives other text for some file raises that version (see there).
 READERS: dict[str, tuple[str, str]] = {
     ".pdf": ("ingest.readers.pdf", "read_pdf"),
     ".pptx": ("ingest.readers.slides", "read_pptx"),
