@@ -33,13 +33,32 @@ def guess(prompt: str, options: list[str], *, fewest: bool = False) -> list[int]
     return [k for k, v in enumerate(overlap) if v == want]
 
 
+def named_latin(card, common) -> set[str]:
+    """The Latin terms the card's question carries in any of its languages (「マスクドランゲージ
+    モデリング（MLM）とは何か」 names MLM for the Chinese question 「什么是掩码语言建模」 too): a
+    learner who knows the term's abbreviation recognises them."""
+    from study.quiz import _terms
+
+    return {t for text in card.front.values() for t in _terms(text) if t.isascii() and t not in common}
+
+
+def alias_giveaway(card, texts: list[str], answer: int, common) -> bool:
+    """The right option alone shows a Latin term that names the asked term (:func:`named_latin`)."""
+    from study.quiz import _terms
+
+    names = named_latin(card, common)
+    shown = [_terms(t) for t in texts]
+    return bool((names & shown[answer]) - set().union(*(w for k, w in enumerate(shown) if k != answer)))
+
+
 def measure(cards, vectors, *, pool: int, hide: bool) -> dict:
     from study.quiz import common_terms, giveaway, key_terms, make_question, section_topics
 
     topics = section_topics(cards, vectors)
     by_card = {c.id: k for k, c in enumerate(cards)}
     common = {lang: common_terms(cards, lang) for lang in ("ja", "zh", "en")}
-    rows = {"questions": 0, "giveaway": 0, "with_key_term": 0, "cosine": [], "guessed": 0.0, "guessed_fewest": 0.0}
+    rows = {"questions": 0, "giveaway": 0, "with_key_term": 0, "alias": 0, "cosine": [], "guessed": 0.0,
+            "guessed_fewest": 0.0}
     per_lang: dict[str, dict[str, int]] = {}
     for k, c in enumerate(cards):
         if c.kind != "qa":
@@ -58,6 +77,7 @@ def measure(cards, vectors, *, pool: int, hide: bool) -> dict:
             rows["questions"] += 1
             rows["giveaway"] += g
             rows["with_key_term"] += has_key
+            rows["alias"] += alias_giveaway(c, texts, q.answer, common[lang])
             picked = guess(q.prompt, texts)
             rows["guessed"] += (q.answer in picked) / len(picked)  # expected hits, ties broken at random
             least = guess(q.prompt, texts, fewest=True)
@@ -76,6 +96,7 @@ def measure(cards, vectors, *, pool: int, hide: bool) -> dict:
         "questions": rows["questions"],
         "giveaway_share": round(rows["giveaway"] / n, 3),
         "key_term_share": round(rows["with_key_term"] / n, 3),
+        "alias_giveaway_share": round(rows["alias"] / n, 3),
         "mean_distractor_cosine": round(float(np.mean(rows["cosine"])), 3) if rows["cosine"] else None,
         "by_lang": {
             lang: {**v, "giveaway_share": round(v["giveaway"] / max(1, v["questions"]), 3)}
@@ -114,11 +135,14 @@ def main(argv: list[str] | None = None) -> int:
         f"Command: `python -m eval.quiz --index {args.index}`. Encoder `{index.encoder_id}`. Every Q&A card asked "
         "once per language it has; *give-away* = the right option is the only one repeating a key term of the "
         "question (analyzer words, question words left out); *word-match guesser* = picks the option sharing the "
-        "most words and CJK bigrams with the question (ties at random; chance is 25%).",
+        "most words and CJK bigrams with the question (ties at random; chance is 25%); *abbreviation give-away* = "
+        "the right option alone shows a Latin term the question names in one of its languages (「＿＿(MLM)涉及…」 for "
+        "「什么是掩码语言建模」, whose Japanese twin asks about 「マスクドランゲージモデリング（MLM）」).",
         "",
-        "| quiz | questions | right option repeats a key term | give-away | word-match guesser right | "
-        "fewest-words guesser right | give-away ja | give-away zh | mean cosine of distractors |",
-        "|---|---|---|---|---|---|---|---|---|",
+        "| quiz | questions | right option repeats a key term | give-away | abbreviation give-away | "
+        "word-match guesser right | fewest-words guesser right | give-away ja | give-away zh | "
+        "mean cosine of distractors |",
+        "|---|---|---|---|---|---|---|---|---|---|",
     ]
     rows = (
         ("nearest 3, words shown (before)", before),
@@ -128,6 +152,7 @@ def main(argv: list[str] | None = None) -> int:
     for name, r in rows:
         md.append(
             f"| {name} | {r['questions']} | {r['key_term_share']:.0%} | {r['giveaway_share']:.0%} | "
+            f"{r['alias_giveaway_share']:.0%} | "
             f"{r['word_match_guesser_accuracy']:.0%} | {r['fewest_words_guesser_accuracy']:.0%} | "
             + " | ".join(f"{r['by_lang'].get(lg, {}).get('giveaway_share', 0):.0%}" for lg in ("ja", "zh"))
             + f" | {r['mean_distractor_cosine']} |"

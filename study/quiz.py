@@ -10,7 +10,8 @@ explanation is the full answer with its citation; :func:`score` sums up per topi
 Not guessable by matching words: the right option of 「什么是分词？」 starts 「分词是…」. So every
 option hides the distinctive words of its *own* question and of the one asked (「＿＿是将文本分解为…」),
 as a cloze: the learner must know which explanation belongs to the term asked, and blanks
-appear in the distractors too. Words common to many answers (LLM, 模型) stay. Among the nearest :data:`POOL`
+appear in the distractors too. A question's Latin terms in its other language count as its words
+(the Japanese twin of 「什么是掩码语言建模」 names MLM: 「＿＿(＿＿)涉及…」, not 「＿＿(MLM)涉及…MLM促进…」). Words common to many answers (LLM, 模型) stay. Among the nearest :data:`POOL`
 items, distractors that share the question's key terms go first. Measured by
 ``python -m eval.quiz`` (:func:`giveaway`, and a word-overlap guesser).
 A question's topic is the section of the notes' articles nearest to it (the Q&A lists have
@@ -144,6 +145,14 @@ def key_terms(prompt: str, right: str) -> set[str]:
     return _terms(prompt) & _terms(right)
 
 
+def named_terms(card: Card, lang: str) -> set[str]:
+    """The words a card's question names its topic by: its ``lang`` question's, and the Latin
+    ones of its questions in other languages — 「什么是掩码语言建模」's Japanese twin asks about
+    「マスクドランゲージモデリング（MLM）」, so an option showing "MLM" gives the answer away."""
+    own = card.front.get(lang) or card.front[card.pick(lang)]
+    return _terms(own) | {t for text in card.front.values() for t in _terms(text) if t.isascii()}
+
+
 def giveaway(prompt: str, options: Sequence[str], answer: int) -> set[str]:
     """The key terms only the right option contains: a learner matching words picks it."""
     keys = key_terms(prompt, options[answer])
@@ -261,14 +270,13 @@ def make_question(
     if hide and common is None:
         common = common_terms(cards, lang)
 
-    asked = _terms(right.front[lang])
+    asked = named_terms(right, lang)
 
     def shown(j: int) -> str:  # the option without its own question's or the asked one's distinctive words
         text = option_text(cards[j], lang)
         if not hide:
             return text
-        own = cards[j].front.get(lang) or cards[j].front[cards[j].pick(lang)]
-        return mask(text, ((_terms(own) | asked) & _terms(text)) - common, lang)
+        return mask(text, ((named_terms(cards[j], lang) | asked) & _terms(text)) - common, lang)
 
     options = tuple(Option(cards[j].id, shown(j)) for j in picks)
     return QuizQuestion(

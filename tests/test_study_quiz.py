@@ -111,3 +111,24 @@ def test_too_few_items():
     cards = [qa_card(i, {"en": f"Answer {i}."}) for i in range(3)]
     with pytest.raises(ValueError, match="too few"):
         quiz.make_question(0, cards, np.eye(3, dtype=np.float32), lang="en")
+
+
+def test_a_term_the_question_names_in_its_other_language_is_hidden_too():
+    """「什么是掩码语言建模」's Japanese twin asks about 「マスクドランゲージモデリング（MLM）」: the
+    Chinese right option must not show MLM, the one Latin name a learner recognises."""
+    right = Card(
+        id="qa:d#Q7", kind="qa",
+        front={"zh": "什么是掩码语言建模,它如何帮助预训练?", "ja": "マスクドランゲージモデリング（MLM）とは何か、事前学習にどう役立つか？"},
+        back={"zh": "掩码语言建模(MLM)涉及隐藏序列中的随机标记。在BERT等模型中使用,MLM促进语言的双向理解。",
+              "ja": "MLMは、シーケンス内のランダムなトークンを隠し、文脈からそれを予測するタスクです。"},
+        sources={"zh": Source("d", 0, 1, "x", "zh"), "ja": Source("d", 0, 1, "x", "ja")},
+        topic="t", qnum=7, chunk_ids=("c7",),
+    )
+    others = [qa_card(i, {"zh": f"第{i}个回答讲别的内容,也提到BERT模型{i}。"}) for i in range(1, 5)]
+    cards = [right, *others]
+    vectors = np.stack([unit(1, 0.01 * k) for k in range(len(cards))])
+    q = quiz.make_question(0, cards, vectors, lang="zh", common=frozenset())
+    shown = q.options[q.answer].text
+    assert "MLM" not in shown and "掩码语言建模" not in shown and shown.startswith("＿＿"), shown
+    assert "BERT" in shown  # a name the question does not use stays
+    assert quiz.named_terms(right, "zh") >= {"mlm"}
