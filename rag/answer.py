@@ -37,8 +37,10 @@ from rag.search import Searcher, check_query
 from rag.rules.names import distinctive_terms
 from rag.rules.questions import QUESTION_WORDS, followup_aspect
 from rag.rules.script import detect_lang
-from rag.rules.structure import list_mark, plain, strip_qa_label, title, with_document
-from rag.rules.sentences import strip_markers, unmark
+from rag.rules.structure import (
+    list_mark, plain, row_sentences, strip_qa_label, table_start, title, with_document,
+)
+from rag.rules.sentences import answer_sentences, strip_markers, unmark
 from rag.types import Chunk, Hit
 
 ANSWER_LANGS = ("auto", "ja", "zh", "en")
@@ -226,8 +228,8 @@ def ask(searcher: Searcher, question: str, settings: Settings = Settings(), *,
             return _timed(_generate(searcher, q, settings, citations, base), t0)
         except AnswererError as e:
             note = f"{e} — showing the extractive answer instead."
-            return _timed(dataclasses.replace(_extractive(citations, sel, lang, base, note=note), error=str(e)), t0)
-    return _timed(_extractive(citations, sel, lang, base), t0)
+            return _timed(dataclasses.replace(_extractive(index, citations, sel, lang, base, note=note), error=str(e)), t0)
+    return _timed(_extractive(index, citations, sel, lang, base), t0)
 
 
 def _timed(a: Answer, t0: float) -> Answer:
@@ -300,6 +302,8 @@ def _sentence(unit_text: str, kind: str = "text") -> str:
     t = plain(unit_text)
     if kind in ("heading", "question"):  # a subsection's title in an outline (rag.sections.subsections)
         return f"- {title(strip_qa_label(unit_text))}"
+    if kind == "row":  # a table row, already written as one line naming its cells (rag.extract)
+        return f"- {unit_text}"
     return f"{list_mark(unit_text)}{t}"
 
 
@@ -310,15 +314,35 @@ def topic_of(chunk: Chunk) -> str:
     return with_document(name, chunk.title)[:80]
 
 
-def _extractive(citations: tuple[Citation, ...], sel: list[Selection], lang: str, base: dict, note: str = "") -> Answer:
-    sentences = [cite(_sentence(u.text, u.kind), c.number) for c, s in zip(citations, sel) for u in s.units]
+def _cited(sentence: str, kind: str, number: int) -> str:
+    """``sentence`` with its marker; a table row whose cells hold sentences (「…更新する。単純だが…」)
+    gets one after each, as every sentence of an answer does."""
+    if kind != "row":
+        return cite(sentence, number)
+    return "".join(cite(p, number) for p in answer_sentences(sentence))
+
+
+def _check_texts(index, c: Citation) -> list[str]:
+    """What a quoted sentence of citation ``c`` is checked against: its passage, its translation,
+    and its passage's table rows as an answer writes them (:func:`rag.rules.structure.row_sentence`;
+    a table cut by the chunker has its header in the passage before)."""
+    out = [c.chunk.text] + ([c.parallel.text] if c.parallel is not None else [])
+    if "|" in c.chunk.text:
+        doc = index.documents[c.chunk.doc_id].text
+        out += row_sentences(doc[table_start(doc, c.chunk.start) : c.chunk.end])
+    return out
+
+
+def _extractive(index, citations: tuple[Citation, ...], sel: list[Selection], lang: str, base: dict,
+                note: str = "") -> Answer:
+    sentences = [_cited(_sentence(u.text, u.kind), u.kind, c.number) for c, s in zip(citations, sel) for u in s.units]
     lead = ""
     first = citations[0].chunk
     if first.lang != lang:
         lead = messages.text("lead", lang, language=messages.lang_name(lang, first.lang), topic=topic_of(first))
     body = join_sentences(sentences)
     text = f"{lead}\n{body}" if lead else body
-    passages = {c.number: [c.chunk.text] + ([c.parallel.text] if c.parallel is not None else []) for c in citations}
+    passages = {c.number: _check_texts(index, c) for c in citations}
     checks = check_citations(body, [c.number for c in citations], passages)
     return Answer(text=text, citations=citations, abstained=False, answerer="extractive", lead=lead,
                   checks=tuple(checks), note=note, **base)

@@ -23,7 +23,7 @@ import numpy as np
 
 from rag.index import Index
 from rag.rules.normalize import normalize
-from rag.rules.structure import BOLD_LINE
+from rag.rules.structure import BOLD_LINE, plain, row_at, row_sentence
 from rag.rules.questions import QUESTION_WORDS
 from rag.sections import subsections
 from rag.types import Query
@@ -251,11 +251,31 @@ def select(
     sides = comparison_sides(question)
     if sides:
         picked = _cover_sides(picked, quotable, rows, sides, side_units, p.side_sentences)
-    picked = {r: _titles_with_their_text(index.chunks[r], us) for r, us in picked.items()}
+    picked = {r: _whole_rows(index, _titles_with_their_text(index.chunks[r], us), question) for r, us in picked.items()}
     out = [Selection(r, tuple(sorted(us, key=lambda u: u.start)), whole_item=(r == top and len(us) == len(quotable[r])))
            for r, us in picked.items() if us]
     # what is picked stays; the order is the reader's: a passage titled with the topic first
     return sorted(out, key=lambda s: not titled(index, s.row, topics)) if topics else out
+
+
+def _whole_rows(index: Index, units: list[Unit], question: str) -> list[Unit]:
+    """A quoted table row is its whole line, written as one line that names its cells by their
+    columns (「**Adam**: 特徴: …; 学習率: 0.001」, :func:`rag.rules.structure.row_sentence`): a
+    row alone, as the notes write it, is cells without their meaning. When the question names
+    some of the quoted rows (their first cell: 「Adamの特徴は？」), the others are left out."""
+    out, seen, named = [], set(), set()
+    for u in units:
+        if u.kind != "row":
+            out.append(u)
+            continue
+        got = row_at(_doc(index, u.row), u.start)
+        if got is not None and got[0] not in seen:
+            seen.add(got[0])
+            a, b, header, cells = got
+            if cells and _asks_about(question, plain(cells[0])):
+                named.add(a)
+            out.append(Unit(u.row, u.index, a, b, row_sentence(header, cells), "row", u.score))
+    return [u for u in out if u.kind != "row" or not named or u.start in named]
 
 
 def _titles_with_their_text(chunk, units: list[Unit]) -> list[Unit]:
@@ -292,6 +312,17 @@ def question_topics(question: str) -> list[str]:
     words = topic_words(question, lang) if lang in ("ja", "zh") else distinctive_terms(question, lang)
     return [w for w in dict.fromkeys(words)
             if len(w) > 1 and w not in QUESTION_WORDS and not FACETS.match(w) and not aspect_of(w)]
+
+
+def _asks_about(question: str, name: str) -> bool:
+    """Whether ``question`` names ``name`` (a table row's first cell): a Latin name as a whole
+    word ("Adam" is not asked about in "AdamW?"), another as written."""
+    n, q = normalize(name), normalize(question)
+    if not n:
+        return False
+    if n.isascii():
+        return re.search(rf"(?<![0-9a-z]){re.escape(n)}(?![0-9a-z])", q) is not None
+    return n in q
 
 
 def _names(text: str, topics: Sequence[str]) -> bool:

@@ -31,7 +31,8 @@ KINDS_FILE = "unit_kinds.npy"
 # 1: as first saved; 2: a sentence announcing a list right under it is the list's lead-in;
 # 3: a request for the answerer's prompt in the notes is a planted sentence (rag.safety);
 # 4: "1. **単語をIDに変換** - …" outside a Q&A passage is a numbered step, not a question line
-RULES_VERSION = 4
+# 5: a data row of a Markdown table is a unit of its own kind, ``row``, quoted (rag.units)
+RULES_VERSION = 5
 
 
 class StaleFacts(ValueError):

@@ -1,7 +1,9 @@
 """What each unit of a passage is — ``text``, ``bullet``, ``lead`` (introduces a list),
-``formula`` (a short formula in a code block), all quotable, or ``heading``, ``question`` (also
-interview prompts and rhetorical questions), ``code``, ``table``, ``meta`` (a sentence about the
-document itself), ``planted`` (one that gives orders to an AI or the reader), never quoted.
+``formula`` (a short formula in a code block), ``row`` (a data row of a Markdown table, quoted as
+one line naming its cells by their columns), all quotable, or ``heading``, ``question`` (also
+interview prompts and rhetorical questions), ``code``, ``table`` (a table's header and separator,
+or pipe lines that make no table), ``meta`` (a sentence about the document itself), ``planted``
+(one that gives orders to an AI or the reader), never quoted.
 Decided once, when the index is built (:mod:`rag.facts`), from the unit's own text and the line
 it sits on.
 """
@@ -13,12 +15,15 @@ from collections.abc import Sequence
 
 from rag.rules.questions import is_question_unit
 from rag.rules.script import WORDY
-from rag.rules.structure import BULLET, BULLET_LINE, FENCE, QA_LINE, SECTION_LINE, plain, qa_item
+from rag.rules.structure import (
+    BULLET, BULLET_LINE, FENCE, QA_LINE, SECTION_LINE, plain, qa_item, table_rows, table_start,
+)
 from rag.safety import addresses_reader
 from rag.types import Chunk
 
-UNIT_KINDS = ("text", "bullet", "lead", "formula", "heading", "question", "code", "table", "meta", "planted")
-QUOTABLE = frozenset(UNIT_KINDS[:4])
+# An index stores a unit's kind as its place in this tuple: a new kind goes at the end.
+UNIT_KINDS = ("text", "bullet", "lead", "formula", "heading", "question", "code", "table", "meta", "planted", "row")
+QUOTABLE = frozenset(("text", "bullet", "lead", "formula", "row"))
 _SENT_END = tuple("。．.！!？?")
 # Sentences about the document itself — its introduction, sign-off, a request to share it —
 # say nothing about any topic: 「本ガイドは…」「本記事では…」「今回は…深掘りしてみました」
@@ -92,11 +97,15 @@ def chunk_unit_kinds(chunk: Chunk, doc: str, spans: Sequence[tuple[int, int]]) -
         pos += len(line) + 1
     out: list[str] = []
     line_kind: dict[int, str] = {}  # a line that opens with a question is a question throughout
+    window = table_start(doc, chunk.start)  # a table the chunker cut: its header is in the passage before
+    rows = {window + k - chunk.start for k in table_rows(doc[window : chunk.end])} if "|" in text else set()
     for s, e in spans:
         s, e = int(s), int(e)
         rel = s - chunk.start
         ls, le, code = next(((a, b, c) for a, b, c in line_at if a <= rel <= b), (rel, rel, False))
         kind = unit_kind(chunk, text[ls:le], doc[s:e], code)
+        if kind == "table" and ls in rows:
+            kind = "row"
         if line_kind.get(ls) in ("question", "heading") and kind in ("text", "lead"):
             kind = line_kind[ls]
         elif kind == "text" and e - chunk.start >= le - 1 and _ANNOUNCES.search(doc[s:e]) and _list_follows(text, le):

@@ -682,3 +682,80 @@ def test_an_outline_titles_each_subsection_without_its_number_or_label():
     assert _sentence("4.2. 人間の意図への整合", "heading") == "- 人間の意図への整合"
     assert _sentence("14. **破滅的忘却を回避する方法は？**", "question") == "- 破滅的忘却を回避する方法は？"
     assert _sentence("问题14:如何避免灾难性遗忘?", "question") == "- 如何避免灾难性遗忘?"
+
+
+# --- tables: a row answers, written as one line naming its cells ---------------------------------
+
+TABLE_NOTES = (
+    "# 最適化手法のまとめ\n\n代表的な最適化手法を表にまとめる。\n\n"
+    "| 手法 | 特徴 | 代表的な学習率 |\n|---|---|---|\n"
+    "| SGD | 勾配の方向にそのまま更新する。単純だが収束が遅い | 0.01 |\n"
+    "| Adam | 一次と二次のモーメントで学習率を自動調整する | 0.001 |\n"
+    "| AdamW | Adamの重み減衰を勾配から切り離す | 0.0005 |\n\n"
+    "学習率が大きすぎると発散する。\n"
+)
+
+
+def test_table_rows_are_units_of_their_own_and_the_header_is_not():
+    from rag.text import unit_spans
+    from rag.units import QUOTABLE, chunk_unit_kinds
+
+    text = "| 手法 | 学習率 |\n|---|---|\n| Adam | 0.001 |\n\n| a | b |\n| c | d |"
+    c = Chunk(id="c", doc_id="d", text=text, start=0, end=len(text), lang="ja", kind="section")
+    assert chunk_unit_kinds(c, text, unit_spans(text)) == ["table", "row", "table", "table"]  # (no unit: |---|)
+    assert "row" in QUOTABLE and "table" not in QUOTABLE  # pipe lines with no separator are no table
+    # a passage the chunker started inside a table: its rows still know their header
+    doc = "前文。\n" + text
+    tail = Chunk(id="t", doc_id="d", text="| Adam | 0.001 |", start=doc.index("| Adam"), end=doc.index("| Adam") + 16,
+                 lang="ja", kind="section")
+    assert chunk_unit_kinds(tail, doc, [(tail.start, tail.end)]) == ["row"]
+
+
+def test_a_row_is_written_with_its_columns_and_split_cells_kept_apart():
+    from rag.rules.structure import row_at, row_sentence, table_cells
+
+    assert table_cells("| a \\| b | c |") == ["a | b", "c"]
+    doc = TABLE_NOTES
+    a, b, header, cells = row_at(doc, doc.index("| Adam") + 3)
+    assert doc[a:b] == "| Adam | 一次と二次のモーメントで学習率を自動調整する | 0.001 |"
+    assert row_sentence(header, cells) == "**Adam**: 特徴: 一次と二次のモーメントで学習率を自動調整する; 代表的な学習率: 0.001"
+    assert row_at(doc, doc.index("代表的な最適化手法")) is None and row_at(doc, doc.index("|---")) is None
+    assert row_sentence(["手法", "特徴"], ["SGD", "", "x"]) == "**SGD**: x"  # cells beyond the header stay bare
+
+
+@pytest.fixture(scope="module")
+def table_index(tmp_path_factory):
+    from ingest.pipeline import ingest
+    from rag.index import open_index
+
+    base = tmp_path_factory.mktemp("tables")
+    corpus = write_corpus(base / "corpus", {"optimizers.md": TABLE_NOTES})
+    ingest(corpus, base / "index", encoder=FakeEncoder())
+    return open_index(base / "index")
+
+
+def _rows_quoted(index, question):
+    """What the answer quotes from the table when every row of it is picked."""
+    from rag.extract import _whole_rows, chunk_units
+
+    rows = [u for r in range(len(index.chunks)) for u in chunk_units(index, r) if u.kind == "row"]
+    return _whole_rows(index, rows, question)
+
+
+def test_a_question_naming_a_row_is_quoted_that_row_alone(table_index):
+    got = _rows_quoted(table_index, "Adamの特徴と代表的な学習率は？")
+    assert [u.text for u in got] == ["**Adam**: 特徴: 一次と二次のモーメントで学習率を自動調整する; 代表的な学習率: 0.001"]
+    assert TABLE_NOTES[got[0].start:got[0].end] == "| Adam | 一次と二次のモーメントで学習率を自動調整する | 0.001 |"  # highlighted
+    assert [u.text.split("**")[1] for u in _rows_quoted(table_index, "What is typical for AdamW?")] == ["AdamW"]
+    assert len(_rows_quoted(table_index, "どの最適化手法が速い？")) == 3  # no row named: every row picked stays
+
+
+def test_a_quoted_row_is_cited_after_each_sentence_and_checked_against_the_row():
+    from rag.answer import _cited
+    from rag.rules.structure import row_sentences
+
+    line = _cited("- **SGD**: 特徴: 勾配の方向にそのまま更新する。単純だが収束が遅い; 代表的な学習率: 0.01", "row", 1)
+    assert line == "- **SGD**: 特徴: 勾配の方向にそのまま更新する[1]。単純だが収束が遅い; 代表的な学習率: 0.01 [1]"
+    checks = check_citations(line, [1], {1: [TABLE_NOTES, *row_sentences(TABLE_NOTES)]})
+    assert len(checks) == 2 and all(c.ok for c in checks), checks
+    assert not all(c.ok for c in check_citations(line, [1], {1: [TABLE_NOTES]}))  # the row as written is cells

@@ -278,3 +278,32 @@ def test_a_section_introduction_brings_its_subsections(real_searcher):
     row = index.by_id[intro.id]
     assert [index.chunks[r].section for r in subsections(index.chunks, row)] == [k.section for k in kids[:2]]
     assert subsections(index.chunks, row + 1) == []  # a subsection with text of its own introduces nothing
+
+
+@pytest.fixture(scope="module")
+def table_searcher(tmp_path_factory):
+    from conftest import write_corpus
+    from test_answer import TABLE_NOTES
+
+    from ingest.pipeline import ingest
+    from rag.encoders import load_encoder
+    from rag.index import open_index
+    from rag.search import Searcher
+
+    base = tmp_path_factory.mktemp("tables-real")
+    enc = load_encoder("e5-small")
+    ingest(write_corpus(base / "corpus", {"optimizers.md": TABLE_NOTES}), base / "index", encoder=enc)
+    return Searcher(open_index(base / "index"), encoder=enc)
+
+
+@pytest.mark.parametrize("question, row, not_there", [
+    ("Adamの特徴と代表的な学習率は？", "- **Adam**: 特徴: 一次と二次のモーメントで学習率を自動調整する; 代表的な学習率: 0.001 [1]",
+     ("SGD", "**AdamW**")),
+    ("What learning rate is typical for AdamW?", "- **AdamW**: 特徴: Adamの重み減衰を勾配から切り離す; 代表的な学習率: 0.0005 [1]",
+     ("SGD", "**Adam**:")),
+])
+def test_a_table_row_answers_written_with_its_columns(table_searcher, question, row, not_there):
+    a = ask(table_searcher, question)
+    _checked(a)
+    assert row in a.text, a.text
+    assert not any(x in a.text for x in not_there), a.text

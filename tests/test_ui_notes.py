@@ -372,3 +372,15 @@ def test_an_answers_code_block_has_no_word_joiners_its_prose_keeps_them():
     code = html.split('role="code">')[1].split("</div>")[0]
     assert WORD_JOINER not in code and "if a&#58; b" in code
     assert WORD_JOINER in html.split('role="code">')[0]  # the prose's link stays text
+
+
+def test_a_highlighted_table_row_marks_that_row_and_ends_there():
+    """A quoted table row's span ends with the row's closing bar; a mark after it is no cell's
+    text and the parser dropped it, so the highlight ran on to the end of the document."""
+    text = ("| 手法 | 学習率 |\n|---|---|\n| SGD | 0.01 |\n| Adam | 0.001 |\n| AdamW | 0.0005 |\n\n"
+            "学習率が大きすぎると発散する。\n")
+    s = text.index("| Adam |")
+    html = notes.render_text(text, markdown=True, quotes=[(s, text.index("\n", s))])
+    marked = re.findall(r'<mark class="studyrag-quote">([^<]*)</mark>', html)
+    assert marked == ["Adam", "0.001"], html
+    assert "<table>" in html and html.count("<tr>") == 4, html

@@ -174,6 +174,9 @@ def _off_position(text: str, pos: int) -> int:
     m = _FENCE_LINE.match(text, start)
     if start and m and m.end() >= pos:
         return _off_position(text, start)
+    if pos > start and text[pos - 1] == "|" and text[start:pos].lstrip().startswith("|"):
+        # a table row's closing bar: a mark after it is no cell's text, and the parser drops it
+        return _off_position(text, pos - 1)
     return pos
 
 

@@ -134,6 +134,103 @@ def is_list_item(line: str) -> bool:
     s = line.lstrip()
     return s.startswith(("- ", "* ", "+ ", "•", "・", "●")) or bool(re.match(r"^\d{1,3}[.)、．]", s))
 
+# --- tables ----------------------------------------------------------------------------------------
+# A Markdown table (GFM): a header line, a separator line (|---|:---:|), then its rows — as the
+# notes write them and as the Word, web-page and PDF readers write a table. A row is quoted as one
+# line naming its cells by their column: 「- **Adam**: 特徴: 学習率を自動調整; 学習率: 0.001」.
+TABLE_LINE = re.compile(r"^\s*\|")
+TABLE_SEPARATOR = re.compile(r"^\s*\|?\s*:?-{3,}:?\s*(?:\|\s*:?-{3,}:?\s*)*\|?\s*$")
+
+
+def table_cells(line: str) -> list[str]:
+    """The cells of a table line (``\\|`` is a bar inside a cell).
+
+    >>> table_cells("| Adam | 自動調整 \\| 適応 | 0.001 |")
+    ['Adam', '自動調整 | 適応', '0.001']
+    """
+    parts = re.split(r"(?<!\\)\|", line.strip())
+    if parts and not parts[0].strip():
+        parts = parts[1:]
+    if parts and not parts[-1].strip():
+        parts = parts[:-1]
+    return [c.strip().replace("\\|", "|") for c in parts]
+
+
+def table_rows(text: str) -> dict[int, tuple[int, list[str], list[str]]]:
+    """Every data row of the tables in ``text``: ``line start -> (line end, header cells, row
+    cells)``. A table is a header line, a separator line and the lines under them that start
+    with a bar; pipe lines without a separator are no table (a diagram, a ruled quote).
+
+    >>> rows = table_rows("| 手法 | 学習率 |\\n|---|---|\\n| Adam | 0.001 |\\n\\n本文")
+    >>> [(k, v[1], v[2]) for k, v in rows.items()]
+    [(23, ['手法', '学習率'], ['Adam', '0.001'])]
+    """
+    out: dict[int, tuple[int, list[str], list[str]]] = {}
+    lines, pos = [], 0
+    for line in text.split("\n"):
+        lines.append((pos, line))
+        pos += len(line) + 1
+    k = 0
+    while k + 1 < len(lines):
+        (_, head), (_, sep) = lines[k], lines[k + 1]
+        if TABLE_LINE.match(head) and TABLE_SEPARATOR.match(sep) and "|" in sep:
+            header = table_cells(head)
+            k += 2
+            while k < len(lines) and TABLE_LINE.match(lines[k][1]):
+                start, line = lines[k]
+                out[start] = (start + len(line), header, table_cells(line))
+                k += 1
+        else:
+            k += 1
+    return out
+
+
+def table_start(text: str, pos: int) -> int:
+    """Where the run of table lines holding offset ``pos`` of ``text`` starts (the start of
+    ``pos``'s line when that line is no table line)."""
+    start = text.rfind("\n", 0, pos) + 1
+    while start > 0:
+        prev = text.rfind("\n", 0, start - 1) + 1
+        if not TABLE_LINE.match(text[prev : start - 1]):
+            break
+        start = prev
+    return start
+
+
+def row_at(text: str, pos: int) -> tuple[int, int, list[str], list[str]] | None:
+    """The table row of ``text`` whose line holds offset ``pos``: (line start, line end, header
+    cells, row cells), or None (not a data row of a table)."""
+    start = table_start(text, pos)
+    end = text.find("\n", pos)
+    end = len(text) if end < 0 else end
+    for k, (e, header, cells) in table_rows(text[start:end]).items():
+        if start + k <= pos <= start + e:
+            return start + k, start + e, header, cells
+    return None
+
+
+def row_sentence(header: list[str], cells: list[str]) -> str:
+    """A table row as one line: its first cell, then each other cell after its column's name
+    (an empty cell left out; a row longer than its header, or a header of blanks, keeps its
+    cells bare).
+
+    >>> row_sentence(["手法", "特徴", "学習率"], ["Adam", "モーメントで自動調整", "0.001"])
+    '**Adam**: 特徴: モーメントで自動調整; 学習率: 0.001'
+    >>> row_sentence(["", ""], ["a", "b"]), row_sentence(["x"], ["a", "b"])
+    ('**a**: b', '**a**: b')
+    """
+    cells = [plain(c) for c in cells]
+    name, rest = (cells[0], cells[1:]) if cells else ("", [])
+    named = len(cells) == len(header) and all(plain(h) for h in header[1:])
+    parts = [f"{plain(h)}: {c}" if named else c for h, c in zip(header[1:] if named else rest, rest) if c]
+    return f"**{name}**: {'; '.join(parts)}" if parts else f"**{name}**"
+
+
+def row_sentences(text: str) -> list[str]:
+    """Every table row of ``text`` as :func:`row_sentence` writes it (what a citation check
+    compares a quoted row with)."""
+    return [row_sentence(h, c) for _, h, c in table_rows(text).values()]
+
 # --- Markdown decoration -----------------------------------------------------------------------
 _EMPH = re.compile(r"(\*\*|__|\*|`)")
 _LINK = re.compile(r"!?\[([^\]]*)\]\([^)]*\)")
