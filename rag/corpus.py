@@ -34,7 +34,7 @@ TEXT_SUFFIXES = (".txt", ".md", ".markdown")
 # those files again instead of keeping the old text, and the app and the command line say which
 # files wait for it (:func:`read_by_older_readers`). A change that gives the same text for every file
 # (a refactoring, a faster path) keeps the number.
-READER_VERSIONS: dict[str, int] = {".pdf": 1, ".pptx": 1, ".docx": 1, ".html": 1, ".htm": 1}
+READER_VERSIONS: dict[str, int] = {".pdf": 2, ".pptx": 1, ".docx": 1, ".html": 1, ".htm": 1}
 FILE_SUFFIXES = tuple(READER_VERSIONS)  # ingest/readers has one reader each
 SUFFIXES = TEXT_SUFFIXES + FILE_SUFFIXES
 MAX_BYTES = 20_000_000
@@ -101,11 +101,11 @@ def is_file_format(name: str) -> bool:
 
 
 def reader_id(name: str) -> str:
-    """The reader that reads a file called ``name`` now, as an index records it (``"pdf/1"``);
-    ``""`` for a text file (its text is its bytes).
+    """The reader that reads a file called ``name`` now, as an index records it (``"pdf/2"``:
+    the format and its reader's version); ``""`` for a text file (its text is its bytes).
 
-    >>> reader_id("notes/week1.PDF"), reader_id("a.md")
-    ('pdf/1', '')
+    >>> reader_id("notes/week1.DOCX"), reader_id("a.md")
+    ('docx/1', '')
     """
     suffix = "." + name.rsplit(".", 1)[-1].lower() if "." in name else ""
     version = READER_VERSIONS.get(suffix)

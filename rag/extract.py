@@ -260,7 +260,7 @@ def select(
 
 def _whole_rows(index: Index, units: list[Unit], question: str) -> list[Unit]:
     """A quoted table row is its whole line, written as one line that names its cells by their
-    columns (「**Adam**: 特徴: …; 学習率: 0.001」, :func:`rag.rules.structure.row_sentence`): a
+    columns (「Adam — 特徴: …; 学習率: 0.001」, :func:`rag.rules.structure.row_sentence`): a
     row alone, as the notes write it, is cells without their meaning. When the question names
     some of the quoted rows (their first cell: 「Adamの特徴は？」), the others are left out."""
     out, seen, named = [], set(), set()

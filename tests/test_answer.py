@@ -718,9 +718,9 @@ def test_a_row_is_written_with_its_columns_and_split_cells_kept_apart():
     doc = TABLE_NOTES
     a, b, header, cells = row_at(doc, doc.index("| Adam") + 3)
     assert doc[a:b] == "| Adam | 一次と二次のモーメントで学習率を自動調整する | 0.001 |"
-    assert row_sentence(header, cells) == "**Adam**: 特徴: 一次と二次のモーメントで学習率を自動調整する; 代表的な学習率: 0.001"
+    assert row_sentence(header, cells) == "Adam — 特徴: 一次と二次のモーメントで学習率を自動調整する; 代表的な学習率: 0.001"
     assert row_at(doc, doc.index("代表的な最適化手法")) is None and row_at(doc, doc.index("|---")) is None
-    assert row_sentence(["手法", "特徴"], ["SGD", "", "x"]) == "**SGD**: x"  # cells beyond the header stay bare
+    assert row_sentence(["手法", "特徴"], ["SGD", "", "x"]) == "SGD — x"  # cells beyond the header stay bare
 
 
 @pytest.fixture(scope="module")
@@ -744,9 +744,9 @@ def _rows_quoted(index, question):
 
 def test_a_question_naming_a_row_is_quoted_that_row_alone(table_index):
     got = _rows_quoted(table_index, "Adamの特徴と代表的な学習率は？")
-    assert [u.text for u in got] == ["**Adam**: 特徴: 一次と二次のモーメントで学習率を自動調整する; 代表的な学習率: 0.001"]
+    assert [u.text for u in got] == ["Adam — 特徴: 一次と二次のモーメントで学習率を自動調整する; 代表的な学習率: 0.001"]
     assert TABLE_NOTES[got[0].start:got[0].end] == "| Adam | 一次と二次のモーメントで学習率を自動調整する | 0.001 |"  # highlighted
-    assert [u.text.split("**")[1] for u in _rows_quoted(table_index, "What is typical for AdamW?")] == ["AdamW"]
+    assert [u.text.split(" — ")[0] for u in _rows_quoted(table_index, "What is typical for AdamW?")] == ["AdamW"]
     assert len(_rows_quoted(table_index, "どの最適化手法が速い？")) == 3  # no row named: every row picked stays
 
 
@@ -754,8 +754,8 @@ def test_a_quoted_row_is_cited_after_each_sentence_and_checked_against_the_row()
     from rag.answer import _cited
     from rag.rules.structure import row_sentences
 
-    line = _cited("- **SGD**: 特徴: 勾配の方向にそのまま更新する。単純だが収束が遅い; 代表的な学習率: 0.01", "row", 1)
-    assert line == "- **SGD**: 特徴: 勾配の方向にそのまま更新する[1]。単純だが収束が遅い; 代表的な学習率: 0.01 [1]"
+    line = _cited("- SGD — 特徴: 勾配の方向にそのまま更新する。単純だが収束が遅い; 代表的な学習率: 0.01", "row", 1)
+    assert line == "- SGD — 特徴: 勾配の方向にそのまま更新する[1]。単純だが収束が遅い; 代表的な学習率: 0.01 [1]"
     checks = check_citations(line, [1], {1: [TABLE_NOTES, *row_sentences(TABLE_NOTES)]})
     assert len(checks) == 2 and all(c.ok for c in checks), checks
     assert not all(c.ok for c in check_citations(line, [1], {1: [TABLE_NOTES]}))  # the row as written is cells

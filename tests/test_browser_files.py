@@ -105,6 +105,11 @@ LECTURE = """<h1>機械学習入門 第3回 講義ノート</h1>
 <p>勾配降下法は、損失関数の勾配の逆方向にパラメータを少しずつ動かして最小値を探す最適化手法である。</p>
 <ol><li>パラメータを乱数で初期化する。</li><li>ミニバッチで損失関数の勾配を計算する。</li>
 <li>学習率を掛けた勾配をパラメータから引く。</li></ol>
+<h2>最適化手法の比較</h2>
+<table style="border-collapse:collapse" border="1"><tr><th>手法</th><th>特徴</th><th>代表的な学習率</th></tr>
+<tr><td>SGD</td><td>単純で汎化性能が高い</td><td>0.1</td></tr>
+<tr><td>Momentum</td><td>過去の勾配を慣性として使い振動を抑える</td><td>0.01</td></tr>
+<tr><td>Adam</td><td>一次と二次のモーメントで学習率を自動調整する</td><td>0.001</td></tr></table>
 <h2>2. 実装例</h2>
 <p>以下はPythonによる勾配降下法の最小限の実装である。</p>
 <pre><code>def gradient_descent(grad, w, lr=0.01, steps=100):
@@ -265,5 +270,37 @@ def test_chinese_word_notes_are_offered_by_topic_without_their_heading_numbers(b
         shot(page, "word-topics-zh.png")
         assert "进程与线程 · 死锁 · 页面置换算法" in main, main
         assert not re.search(r"[一二三]、", main), main
+    finally:
+        ctx.close()
+
+
+def test_a_ruled_table_in_a_printed_pdf_answers_from_its_row_and_highlights_it(browser, app_url, tmp_path):
+    """The lecture's table (drawn borders) is read as a table: the answer quotes the Adam row as
+    one line naming its columns, and the document shows rows and columns with that row marked
+    (not one paragraph per row with the cells run together, nor the rows after it)."""
+    pdf = tmp_path / "ml-lecture-03-optimizers.pdf"  # not the code-block test's file: its own bytes and name
+    make_fixtures.print_pdf(
+        '<!doctype html><html lang="ja"><head><meta charset="utf-8"><title>機械学習入門 第3回（最適化）</title>'
+        f"<style>{make_fixtures.CSS}</style></head><body>{LECTURE}</body></html>",
+        pdf,
+    )
+    ctx, page, _ = open_app(browser, app_url, locale="ja-JP")
+    try:
+        panel = _add_ask_and_open_first_citation(page, pdf, "Adamの特徴と代表的な学習率は？")
+        answer = page.locator(".studyrag-answer .studyrag-answer-text").first.inner_text().replace("\u2060", "")
+        assert "- Adam — 特徴: 一次と二次のモーメントで学習率を自動調整する; 代表的な学習率: 0.001 [1]" in answer, answer
+        assert "SGD" not in answer and "Momentum" not in answer, answer
+        assert "p. 1" in panel.inner_text()
+        page.get_by_role("button", name="[1] を資料の中で開く").click()
+        table = page.locator(".studyrag-document table").first
+        table.wait_for(timeout=30_000)
+        rows = [r.split("\t") for r in table.inner_text().strip().split("\n")]
+        shot(page, "pdf-table-document.png")
+        assert rows[0] == ["手法", "特徴", "代表的な学習率"], rows
+        assert ["Adam", "一次と二次のモーメントで学習率を自動調整する", "0.001"] in rows, rows
+        quoted = table.locator("mark.studyrag-quote").all_inner_texts()  # the quoted row, inside the cited passage
+        assert quoted == ["Adam", "一次と二次のモーメントで学習率を自動調整する", "0.001"], quoted
+        after = page.locator(".studyrag-document [role='heading']", has_text="実装例")
+        assert after.locator("mark.studyrag-quote").count() == 0  # the quote ends with the row
     finally:
         ctx.close()

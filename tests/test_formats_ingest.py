@@ -390,13 +390,13 @@ def _reads(monkeypatch) -> list[str]:
 
 
 def test_an_index_records_the_reader_of_each_file_and_keeps_them_while_it_is_current(read_once, monkeypatch):
-    from rag.corpus import read_by_older_readers
+    from rag.corpus import READER_VERSIONS, read_by_older_readers
 
     corpus, index_dir, enc = read_once
     manifest = open_index(index_dir).manifest
-    assert manifest["documents"]["page.html"]["reader"] == "html/1"
+    assert manifest["documents"]["page.html"]["reader"] == f"html/{READER_VERSIONS['.html']}"
     assert all("reader" not in v for k, v in manifest["documents"].items() if k.endswith(".md"))
-    assert manifest["skipped"]["damaged.pdf"]["reader"] == "pdf/1"
+    assert manifest["skipped"]["damaged.pdf"]["reader"] == f"pdf/{READER_VERSIONS['.pdf']}"
     assert read_by_older_readers(manifest) == []
     calls = _reads(monkeypatch)
     report = ingest(corpus, index_dir, encoder=enc, limits=FAST)
@@ -408,19 +408,21 @@ def test_a_newer_reader_reads_its_files_again_and_only_those(read_once, monkeypa
 
     corpus, index_dir, enc = read_once
     before = open_index(index_dir)
-    monkeypatch.setitem(rc.READER_VERSIONS, ".html", 2)
+    html = rc.READER_VERSIONS[".html"] + 1
+    monkeypatch.setitem(rc.READER_VERSIONS, ".html", html)
     assert rc.read_by_older_readers(before.manifest) == ["page.html"]
     report = ingest(corpus, index_dir, encoder=enc, limits=FAST)
     assert report.written and report.embedded_documents == ["page.html"]
     assert "page.html" not in report.reused_documents and len(report.reused_documents) == len(before.documents) - 1
     after = open_index(index_dir)
-    assert after.manifest["documents"]["page.html"]["reader"] == "html/2" and after.documents["page.html"].reader == "html/2"
+    assert after.manifest["documents"]["page.html"]["reader"] == after.documents["page.html"].reader == f"html/{html}"
     assert rc.read_by_older_readers(after.manifest) == []
-    monkeypatch.setitem(rc.READER_VERSIONS, ".pdf", 2)  # the damaged PDF is tried again by a newer PDF reader
+    newer = rc.READER_VERSIONS[".pdf"] + 1
+    monkeypatch.setitem(rc.READER_VERSIONS, ".pdf", newer)  # the damaged PDF is tried again by a newer PDF reader
     calls = _reads(monkeypatch)
     report = ingest(corpus, index_dir, encoder=enc, limits=FAST)
     assert "damaged.pdf" in calls and any(m.startswith("skipped damaged.pdf") for m in report.skipped_files)
-    assert open_index(index_dir).manifest["skipped"]["damaged.pdf"]["reader"] == "pdf/2"
+    assert open_index(index_dir).manifest["skipped"]["damaged.pdf"]["reader"] == f"pdf/{newer}"
 
 
 def test_an_index_built_before_readers_were_recorded_reads_its_files_again(read_once, monkeypatch):
@@ -458,7 +460,7 @@ def test_the_command_line_says_which_files_an_older_reader_read(read_once, monke
     with redirect_stderr(err):
         _warn_if_stale(s, corpus)
     assert err.getvalue() == ""
-    monkeypatch.setitem(rc.READER_VERSIONS, ".html", 2)
+    monkeypatch.setitem(rc.READER_VERSIONS, ".html", rc.READER_VERSIONS[".html"] + 1)
     with redirect_stderr(err):
         _warn_if_stale(s, corpus)
     said = err.getvalue()

@@ -541,3 +541,25 @@ def test_a_code_block_in_a_printed_pdf_is_read_as_code_with_its_indents(tmp_path
     assert f"\n```\n{code}\n```\n" in got, got
     assert got.count("```") == 2, got
     assert "Illustrative prose, not code (i.e. fill it in)." in got and "Adam" in got
+
+
+def test_a_ruled_table_in_a_printed_pdf_is_read_as_a_table(tmp_path):
+    """A table with drawn borders (vertical rules in each cell gap) becomes a Markdown table;
+    the same rows without borders, and justified two-column prose, stay as they were."""
+    if not Path(make_fixtures.CHROMIUM).exists():
+        pytest.skip("Chromium is needed to print the PDF")
+    rows = [("手法", "特徴", "学習率"), ("SGD", "単純で汎化性能が高い", "0.1"), ("Momentum", "過去の勾配で振動を抑える", "0.01")]
+    cells = "".join("<tr>" + "".join(f"<td>{c}</td>" for c in r) + "</tr>" for r in rows)
+    for border, want in (("1px solid #333", True), ("none", False)):
+        pdf = tmp_path / f"table-{want}.pdf"
+        make_fixtures.print_pdf(
+            f'<!doctype html><html lang="ja"><head><meta charset="utf-8"><style>{make_fixtures.CSS} '
+            f"table {{ border-collapse: collapse }} td {{ border: {border}; padding: 4px }}</style></head>"
+            f"<body><p>最適化手法の比較。</p><table>{cells}</table><p>以上。</p></body></html>",
+            pdf,
+        )
+        got = _read(pdf.name, pdf).text
+        table = "| 手法 | 特徴 | 学習率 |\n| --- | --- | --- |\n| SGD | 単純で汎化性能が高い | 0.1 |\n| Momentum | 過去の勾配で振動を抑える | 0.01 |"
+        assert (table in got) is want, got
+        assert "Momentum" in got and "以上。" in got
+    assert "| " not in _read("two-column.pdf").text

@@ -21,6 +21,11 @@ contents page for a section; a footnote mark (a small raised number after CJK te
 punctuation) is left out of the sentence; the space PDFium reports inside a justified CJK
 line is dropped; footnotes at the foot of a page whose last paragraph goes on over the page
 break are read after that paragraph.
+
+Code and tables: a run of lines whose characters all advance by one width (a fixed-pitch font,
+known by its widths: Chromium's CJK-aware fonts name none) is a fenced code block with its
+indents; lines whose gaps hold drawn vertical rules at the same places are the rows of a
+Markdown table.
 """
 
 from __future__ import annotations
@@ -64,6 +69,11 @@ _SOFT_HYPHENS = ("\u00ad", "\u2010")
 _NARROW = frozenset("iIl1.,:;'()[]!|tf")
 MONO_STEPS = 5  # at least this many steps between neighbouring ASCII characters
 MONO_SLACK = 0.03  # the steps differ by at most this share
+# A table: lines one under the other whose gaps (CELL_GAP of the font size wide at least) each
+# hold a drawn vertical rule (at most RULE_WIDTH points wide) beside the line, at the same places
+# in every row: the column borders. Text without drawn borders stays as it was.
+CELL_GAP = 0.15
+RULE_WIDTH = 3.0
 
 
 @dataclass
@@ -477,7 +487,8 @@ def _levels(lines: list[PdfLine], body: float) -> dict[float, int]:
     return {s: min(i + 1, 4) for i, s in enumerate(big)}
 
 
-def compose(pages: list[list[PdfLine]], sizes: list[tuple[float, float]], title: str, limits: Limits) -> Extract:
+def compose(pages: list[list[PdfLine]], sizes: list[tuple[float, float]], title: str, limits: Limits,
+            rules: dict[int, list[tuple[float, float, float, float]]] | None = None) -> Extract:
     """The document text from ordered body lines of every page."""
     flat = [ln for lines in pages for ln in lines]
     body = _body_size(flat)
@@ -493,8 +504,26 @@ def compose(pages: list[list[PdfLine]], sizes: list[tuple[float, float]], title:
         return ln.heading or size_level or (bold_level if id(ln) in by_weight else 0)
 
     code = _code_indents(flat, level_of)
+    tables = _table_rows(flat, level_of, code, rules or {})
     for ln in flat:
         level = level_of(ln)
+        if prev is not None and id(prev) in tables and id(ln) not in tables:
+            out.blank_line()
+        if id(ln) in tables:
+            row, cuts = tables[id(ln)]
+            if row == 0:
+                out.blank_line()
+            else:
+                out.newline()
+            out.add("| ")
+            for k, (a, b) in enumerate(zip((0, *(c + 1 for c in cuts)), (*cuts, len(ln.text)))):
+                out.add(" | " if k else "")
+                _line(out, ln, ln.text[a:b], a)
+            out.add(" |")
+            if row == 0:
+                out.add("\n|" + " --- |" * (len(cuts) + 1))
+            prev = ln
+            continue
         if prev is not None and id(prev) in code and id(ln) not in code:
             out.add("\n```")
             out.blank_line()
@@ -551,6 +580,59 @@ def compose(pages: list[list[PdfLine]], sizes: list[tuple[float, float]], title:
     if prev is not None and id(prev) in code:
         out.add("\n```")
     return out.extract(title or heading_title, tuple(sizes))
+
+
+def _table_rows(flat: list[PdfLine], level_of, code: dict[int, int],
+                rules: dict[int, list[tuple[float, float, float, float]]]) -> dict[int, tuple[int, list[int]]]:
+    """``id`` of each line that is a table row -> (its row number, the offsets of the spaces
+    between its cells). Rows: at least two lines one under the other on a page, each with gaps
+    that hold a drawn vertical rule (``rules``: page -> (x0, x1, top, bottom)) beside it, at the
+    same places in every row. Any other run of lines is left as it was."""
+    out: dict[int, tuple[int, list[int]]] = {}
+    run: list[tuple[PdfLine, list[tuple[int, float, float]]]] = []
+
+    def ruled(ln: PdfLine) -> list[tuple[int, float, float]]:  # (offset of the space, left, right)
+        page = rules.get(ln.page, ())
+        return [(i, ln.xs[i], ln.xs[i + 1]) for i, c in enumerate(ln.text)
+                if c == " " and ln.xs[i + 1] - ln.xs[i] > CELL_GAP * ln.size
+                and any(ln.xs[i] - 0.5 <= x0 and x1 <= ln.xs[i + 1] + 0.5 and top < ln.bottom and bottom > ln.top
+                        for x0, x1, top, bottom in page)]
+
+    def close():
+        if len(run) >= 2:
+            borders = [(a, b) for _, a, b in run[0][1]]
+            for _, gaps in run[1:]:
+                borders = [(max(a, c), min(b, d)) for a, b in borders for _, c, d in gaps if max(a, c) < min(b, d)]
+            rows = [[next((i for i, c, d in gaps if c <= a and b <= d), -1) for a, b in borders] for _, gaps in run]
+            if borders and all(-1 not in cuts and len(set(cuts)) == len(cuts) for cuts in rows) \
+                    and not any("|" in ln.text for ln, _ in run):
+                for k, ((ln, _), cuts) in enumerate(zip(run, rows)):
+                    out[id(ln)] = (k, sorted(cuts))
+        run.clear()
+
+    for ln in flat:
+        gaps = [] if level_of(ln) or id(ln) in code else ruled(ln)
+        if not gaps or (run and (run[-1][0].page != ln.page or ln.top - run[-1][0].bottom > 1.5 * ln.size)):
+            close()
+        if gaps:
+            run.append((ln, gaps))
+    close()
+    return out
+
+
+def _rules(page) -> list[tuple[float, float, float, float]]:
+    """The thin vertical rules drawn on an upright page: (x0, x1, top, bottom) from its top left."""
+    import pypdfium2.raw as raw
+
+    if page.get_rotation() % 360:
+        return []
+    _, h = page.get_size()
+    out = []
+    for obj in page.get_objects(filter=[raw.FPDF_PAGEOBJ_PATH], max_depth=2):
+        left, bottom, right, top = obj.get_bounds()
+        if right - left <= RULE_WIDTH and top - bottom > 2 * (right - left):
+            out.append((left, right, h - top, h - bottom))
+    return out
 
 
 def _code_indents(flat: list[PdfLine], level_of) -> dict[int, int]:
@@ -661,6 +743,7 @@ def read_pdf(data: bytes, limits: Limits) -> Extract:
         _bookmark_headings(pdf, pages)
         pages = _notes_after_runs_on(pages, [h for _, h in sizes])
         title = " ".join(str(meta.get("Title", "")).split())[:200]
-        return compose(pages, sizes, "" if title.lower() in ("", "untitled") else title, limits)
+        rules = {i + 1: _rules(pdf[i]) for i in range(n) if i not in scanned}
+        return compose(pages, sizes, "" if title.lower() in ("", "untitled") else title, limits, rules)
     finally:
         pdf.close()

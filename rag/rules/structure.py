@@ -137,7 +137,7 @@ def is_list_item(line: str) -> bool:
 # --- tables ----------------------------------------------------------------------------------------
 # A Markdown table (GFM): a header line, a separator line (|---|:---:|), then its rows — as the
 # notes write them and as the Word, web-page and PDF readers write a table. A row is quoted as one
-# line naming its cells by their column: 「- **Adam**: 特徴: 学習率を自動調整; 学習率: 0.001」.
+# line naming its cells by their column: 「- Adam — 特徴: 学習率を自動調整; 学習率: 0.001」.
 TABLE_LINE = re.compile(r"^\s*\|")
 TABLE_SEPARATOR = re.compile(r"^\s*\|?\s*:?-{3,}:?\s*(?:\|\s*:?-{3,}:?\s*)*\|?\s*$")
 
@@ -215,15 +215,15 @@ def row_sentence(header: list[str], cells: list[str]) -> str:
     cells bare).
 
     >>> row_sentence(["手法", "特徴", "学習率"], ["Adam", "モーメントで自動調整", "0.001"])
-    '**Adam**: 特徴: モーメントで自動調整; 学習率: 0.001'
+    'Adam — 特徴: モーメントで自動調整; 学習率: 0.001'
     >>> row_sentence(["", ""], ["a", "b"]), row_sentence(["x"], ["a", "b"])
-    ('**a**: b', '**a**: b')
+    ('a — b', 'a — b')
     """
     cells = [plain(c) for c in cells]
     name, rest = (cells[0], cells[1:]) if cells else ("", [])
     named = len(cells) == len(header) and all(plain(h) for h in header[1:])
     parts = [f"{plain(h)}: {c}" if named else c for h, c in zip(header[1:] if named else rest, rest) if c]
-    return f"**{name}**: {'; '.join(parts)}" if parts else f"**{name}**"
+    return f"{name} — {'; '.join(parts)}" if parts else name
 
 
 def row_sentences(text: str) -> list[str]:
