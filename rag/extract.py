@@ -22,7 +22,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from rag.index import Index
-from rag.rules.normalize import normalize
+from rag.rules.normalize import normalize, squash
 from rag.rules.structure import BOLD_LINE, plain, row_at, row_sentence
 from rag.rules.questions import QUESTION_WORDS
 from rag.sections import subsections
@@ -252,10 +252,24 @@ def select(
     if sides:
         picked = _cover_sides(picked, quotable, rows, sides, side_units, p.side_sentences)
     picked = {r: _whole_rows(index, _titles_with_their_text(index.chunks[r], us), question) for r, us in picked.items()}
+    picked = _once(picked)
     out = [Selection(r, tuple(sorted(us, key=lambda u: u.start)), whole_item=(r == top and len(us) == len(quotable[r])))
            for r, us in picked.items() if us]
     # what is picked stays; the order is the reader's: a passage titled with the topic first
     return sorted(out, key=lambda s: not titled(index, s.row, topics)) if topics else out
+
+
+def _once(picked: dict[int, list[Unit]]) -> dict[int, list[Unit]]:
+    """Each sentence quoted once: a unit whose text a passage before it already quotes is left
+    out (two copies of the same notes, a lecture uploaded as PDF and as slides), and a passage
+    left with nothing is not cited."""
+    seen: set[str] = set()
+    out: dict[int, list[Unit]] = {}
+    for r, us in picked.items():
+        keep = [u for u in us if squash(u.text) not in seen]
+        seen.update(squash(u.text) for u in us)
+        out[r] = keep
+    return out
 
 
 def _whole_rows(index: Index, units: list[Unit], question: str) -> list[Unit]:

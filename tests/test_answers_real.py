@@ -307,3 +307,22 @@ def test_a_table_row_answers_written_with_its_columns(table_searcher, question, 
     _checked(a)
     assert row in a.text, a.text
     assert not any(x in a.text for x in not_there), a.text
+
+
+def test_two_copies_of_the_same_notes_are_quoted_once(tmp_path):
+    """A lecture uploaded twice (a PDF and its slides, last year's file and this year's): the
+    row is quoted once, from one of them, not twice with two citations."""
+    from conftest import write_corpus
+    from test_answer import TABLE_NOTES
+
+    from ingest.pipeline import ingest
+    from rag.encoders import load_encoder
+    from rag.index import open_index
+    from rag.search import Searcher
+
+    enc = load_encoder("e5-small")
+    corpus = write_corpus(tmp_path / "corpus", {"optimizers.md": TABLE_NOTES, "optimizers-2025.md": TABLE_NOTES})
+    ingest(corpus, tmp_path / "index", encoder=enc)
+    a = ask(Searcher(open_index(tmp_path / "index"), encoder=enc), "Adamの特徴と代表的な学習率は？")
+    _checked(a)
+    assert a.text.count("- Adam — 特徴") == 1 and len(a.citations) == 1, a.text
