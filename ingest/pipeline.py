@@ -35,10 +35,11 @@ from rag.errors import IndexWriteError, RagError
 from rag.backends import open_index, write_index, write_lock
 from rag.index import FORMAT_VERSION, Index
 from rag.parallel import link_parallel
+from rag.rules.structure import row_sentence, table_rows
 from rag.text import plain, unit_spans
 from rag.types import Chunk, Document
 
-CHUNKER_VERSION = 4  # 4: units are lines and sentences, with document spans
+CHUNKER_VERSION = 5  # 4: units are lines and sentences, with document spans; 5: a table row embedded as its named cells
 
 # on_progress(stage, done, total): stages are chunks, headings, sentences, analyze.
 OnProgress = Optional[Callable[[str, int, Optional[int]], None]]
@@ -105,8 +106,13 @@ def unit_texts(chunks: list[Chunk]) -> tuple[list[str], np.ndarray, np.ndarray]:
     spans: list[tuple[int, int]] = []
     offsets = [0]
     for c in chunks:
+        rows = table_rows(c.text) if "|" in c.text else {}
         for s, e in unit_spans(c.text):
-            texts.append(plain(c.text[s:e]) or c.text[s:e])
+            line = c.text.rfind("\n", 0, s) + 1
+            if line in rows:  # a table row reads as its cells named by their columns
+                texts.append(row_sentence(rows[line][1], rows[line][2]))
+            else:
+                texts.append(plain(c.text[s:e]) or c.text[s:e])
             spans.append((c.start + s, c.start + e))
         offsets.append(len(texts))
     return texts, np.asarray(offsets, dtype=np.int64), np.asarray(spans, dtype=np.int64).reshape(-1, 2)

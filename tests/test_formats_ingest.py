@@ -340,7 +340,11 @@ def test_answers_from_own_files_quote_clean_text_and_cite_where_it_is(own, quest
     assert doc_id in {c["doc_id"] for c in citations}, (question, [c["doc_id"] for c in citations])
     for c in citations:
         doc = s.index.documents[c["doc_id"]]
-        quotes = [doc.text[s0:e0] for s0, e0 in c["quotes"]]
+        from rag.rules.structure import row_at
+
+        rows = [row_at(doc.text, s0) for s0, _ in c["quotes"]]
+        quotes = [doc.text[s0:e0] if row is None else "".join(row[3])  # a table row: its cells
+                  for (s0, e0), row in zip(c["quotes"], rows)]
         for q in quotes:  # no contents leaders, line numbers, markup or stray spaces in what is quoted
             assert not re.search(r"…{3}|\.{4}|```|^\s*[>|]|" + CJK_SPACE_CJK, q), q
         kind = doc.origin.kind
@@ -354,6 +358,7 @@ def test_answers_from_own_files_quote_clean_text_and_cite_where_it_is(own, quest
             slide = list(Presentation(corpus / c["doc_id"]).slides)[c["slide"] - 1]
             shapes = [sh for g in slide.shapes for sh in (g.shapes if g.shape_type == 6 else [g])]
             shown = "".join(sh.text_frame.text for sh in shapes if sh.has_text_frame)
+            shown += "".join(cell.text for sh in shapes if sh.has_table for row in sh.table.rows for cell in row.cells)
             shown += slide.notes_slide.notes_text_frame.text if slide.has_notes_slide else ""
             diagrams = [r.target_part.blob.decode("utf-8") for r in slide.part.rels.values()
                         if r.reltype.endswith("/diagramData")]  # SmartArt: its text is in its data part
