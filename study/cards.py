@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from rag.rules.questions import is_question
 from rag.rules.script import WORDY
 from rag.rules.sentences import trim_span, unit_spans
-from rag.rules.structure import BULLET, FENCE, list_mark, plain, strip_qa_label, title, with_document
+from rag.rules.structure import BULLET, FENCE, TABLE_LINE, list_mark, plain, strip_qa_label, title, with_document
 from rag.sections import Group, article_sections, body_span, group_chunks, is_question_list, subsections
 from rag.types import Chunk, Document
 from study.types import Card, DrillQuestion, Source
@@ -78,7 +78,8 @@ def key_sentences(text: str, start: int, end: int) -> list[tuple[int, int]]:
     tables, formulas and questions are never quoted. Spans are document offsets."""
     body = text[start:end]
     code = _code_ranges(body)
-    units = [(s, e) for s, e in unit_spans(body) if not any(a <= s < b for a, b in code) and is_prose(body, s, e)]
+    units = [(s, e) for s, e in unit_spans(body)
+             if not any(a <= s < b for a, b in code) and not _on_table_line(body, s) and is_prose(body, s, e)]
     firsts, rest, prev_end = [], [], 0
     for s, e in units:
         gap = body[prev_end:s]
@@ -89,6 +90,12 @@ def key_sentences(text: str, start: int, end: int) -> list[tuple[int, int]]:
     if len(chosen) < MIN_KEY_SENTENCES:
         chosen = sorted(chosen + rest[: MIN_KEY_SENTENCES - len(chosen)])
     return [(start + s, start + e) for s, e in chosen]
+
+
+def _on_table_line(body: str, s: int) -> bool:
+    """Whether offset ``s`` is on a table line (the second sentence of a cell is no sentence of the card)."""
+    start = body.rfind("\n", 0, s) + 1
+    return bool(TABLE_LINE.match(body[start : body.find("\n", start) if "\n" in body[start:] else len(body)]))
 
 
 def _code_ranges(body: str) -> list[tuple[int, int]]:

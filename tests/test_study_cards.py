@@ -326,3 +326,10 @@ def test_an_introduction_reads_a_bounded_number_of_chunks():
     Counting.read = 0
     assert subsections(long_first, 0) == []  # the second subsection is beyond the chunks looked at
     assert Counting.read <= MAX_SCAN + 1
+
+
+def test_key_sentences_take_nothing_from_a_table_not_even_a_cells_second_sentence():
+    text = ("最適化手法を表にまとめる。\n\n| 手法 | 特徴 |\n|---|---|\n"
+            "| SGD | 勾配の方向に更新する。単純だが収束が遅い |\n\n学習率が大きすぎると発散する。\n")
+    got = [text[s:e] for s, e in key_sentences(text, 0, len(text))]
+    assert got == ["最適化手法を表にまとめる。", "学習率が大きすぎると発散する。"], got
