@@ -59,11 +59,19 @@ def clean_text(text: str) -> str:
     return "\n".join(out)
 
 
+def _on_table_line(text: str, s: int) -> bool:
+    """Whether offset ``s`` is on a table line (a cell's second sentence does not start with the bar)."""
+    start = text.rfind("\n", 0, s) + 1
+    end = text.find("\n", start)
+    return bool(TABLE_LINE.match(text[start : len(text) if end < 0 else end]))
+
+
 def is_prose(text: str, s: int, e: int) -> bool:
-    """Whether ``text[s:e]`` is a sentence worth quoting: not code, a table, a formula, a question or a lead-in."""
+    """Whether ``text[s:e]`` is a sentence worth quoting: not code, a table (any sentence of a
+    row), a formula, a question or a lead-in."""
     unit = text[s:e]
     core = plain(unit)
-    if _SKIP_UNIT.match(unit) or len(WORDY.findall(core)) < MIN_PROSE_CHARS:
+    if _SKIP_UNIT.match(unit) or _on_table_line(text, s) or len(WORDY.findall(core)) < MIN_PROSE_CHARS:
         return False
     if core.endswith((":", "：", "？", "?")) or "=" in core:
         return False  # a list's lead-in, a question, a formula
@@ -78,8 +86,7 @@ def key_sentences(text: str, start: int, end: int) -> list[tuple[int, int]]:
     tables, formulas and questions are never quoted. Spans are document offsets."""
     body = text[start:end]
     code = _code_ranges(body)
-    units = [(s, e) for s, e in unit_spans(body)
-             if not any(a <= s < b for a, b in code) and not _on_table_line(body, s) and is_prose(body, s, e)]
+    units = [(s, e) for s, e in unit_spans(body) if not any(a <= s < b for a, b in code) and is_prose(body, s, e)]
     firsts, rest, prev_end = [], [], 0
     for s, e in units:
         gap = body[prev_end:s]
@@ -90,12 +97,6 @@ def key_sentences(text: str, start: int, end: int) -> list[tuple[int, int]]:
     if len(chosen) < MIN_KEY_SENTENCES:
         chosen = sorted(chosen + rest[: MIN_KEY_SENTENCES - len(chosen)])
     return [(start + s, start + e) for s, e in chosen]
-
-
-def _on_table_line(body: str, s: int) -> bool:
-    """Whether offset ``s`` is on a table line (the second sentence of a cell is no sentence of the card)."""
-    start = body.rfind("\n", 0, s) + 1
-    return bool(TABLE_LINE.match(body[start : body.find("\n", start) if "\n" in body[start:] else len(body)]))
 
 
 def _code_ranges(body: str) -> list[tuple[int, int]]:

@@ -333,3 +333,7 @@ def test_key_sentences_take_nothing_from_a_table_not_even_a_cells_second_sentenc
             "| SGD | 勾配の方向に更新する。単純だが収束が遅い |\n\n学習率が大きすぎると発散する。\n")
     got = [text[s:e] for s, e in key_sentences(text, 0, len(text))]
     assert got == ["最適化手法を表にまとめる。", "学習率が大きすぎると発散する。"], got
+    from study.cards import is_prose  # the mock interview's key points skip it too
+
+    second = text.index("単純だが")
+    assert not is_prose(text, second, text.index(" |", second))
