@@ -48,7 +48,7 @@ QUESTIONS = HERE / "data" / "answer_questions.jsonl"
 OFFTOPIC = HERE / "data" / "answer_offtopic.jsonl"
 TURNS = HERE / "data" / "followup_turns.jsonl"
 SENIOR_LIST = "senior-ai-engineer-questions-ja.md"  # questions only: no answers in it
-CAL_FEATURES = ("passage", "unit", "cjk_missing", "english", "term_missing")
+CAL_FEATURES = ("passage", "unit", "cjk_missing", "other_language", "term_missing")
 MAX_FALSE_ABSTAIN = 0.02  # the threshold keeps at most this share of dev on-topic questions from an answer (target 3 %, with a margin)
 
 

@@ -64,6 +64,7 @@ from rag.dense import FAISS_KINDS, DenseIndex
 from rag.errors import IndexCorruptError, IndexMissingError
 from rag.facts import IndexFacts, StaleFacts, derive_facts
 from rag.files import atomic_write
+from rag.rules.script import notes_languages
 from rag.types import Chunk, Document
 
 FORMAT_VERSION = 3  # 3: BM25 matrix and the derived facts saved with the index
@@ -143,6 +144,14 @@ class Index:
     def chunk_languages(self) -> list[str]:
         """The detected language of every chunk, in index order."""
         return [c.lang for c in self.chunks]
+
+    def notes_languages(self) -> frozenset[str]:
+        """The languages the notes are written in (:func:`rag.rules.script.notes_languages`: a
+        language of too few passages is none of them); cached while the chunks stay the same."""
+        n = len(self.chunks)
+        if getattr(self, "_notes_langs", (None,))[0] != n:
+            self._notes_langs = (n, frozenset(notes_languages(self.chunk_languages())))
+        return self._notes_langs[1]
 
     def parallel_rows(self) -> dict[int, int]:
         """Row -> row of its translation (``Chunk.parallel``), for the chunks that have one."""

@@ -30,7 +30,7 @@ from rag.text import CJK, distinctive_terms, squash
 from rag.types import Hit, Query
 
 # Defaults until `python -m eval answers --calibrate` has written calibrated values.
-DEFAULT_CALIBRATION = {"weights": {"passage": 30.0, "unit": 30.0, "cjk_missing": -3.0, "english": 1.5,
+DEFAULT_CALIBRATION = {"weights": {"passage": 30.0, "unit": 30.0, "cjk_missing": -3.0, "other_language": 1.5,
                                    "term_missing": -3.0}, "bias": -50.0, "threshold": 0.5}
 # A product or model with a version: GPT-6, Llama 5, Claude 4, Gemini 3.5. Absent from the
 # notes, it means the notes cannot answer, however close the rest of the question is.
@@ -77,10 +77,14 @@ def features(index: Index, query: Query, hits: Sequence[Hit], question: str | No
              *, depth: int = 3) -> dict[str, float]:
     """The features of the calibrated model for ``query`` and its top ``hits``: the best
     passage and unit cosines, the share of the question's CJK words and of its distinctive
-    terms the notes lack, and whether it is English (cross-language cosines run lower)."""
+    terms the notes lack, and whether it is written in none of the notes' languages
+    (cross-language cosines run lower)."""
     rows = np.array([index.by_id[h.chunk.id] for h in hits[:depth]], dtype=np.int64)
-    english = 1.0 if query.lang == "en" else 0.0
-    base = {"cjk_missing": cjk_missing_share(index, query), "english": english,
+    # A question in none of the notes' languages (English over Japanese and Chinese notes, Chinese
+    # over Japanese notes alone) has lower cosines with every passage, and its words are not the
+    # notes' words: whether its CJK words occur in the notes says nothing about whether they answer.
+    other = query.lang not in index.notes_languages()
+    base = {"cjk_missing": 0.0 if other else cjk_missing_share(index, query), "other_language": float(other),
             "term_missing": term_missing_share(index, question if question is not None else query.text, query.lang)}
     if not len(rows) or query.vector is None:
         return {"passage": 0.0, "unit": 0.0, **base}

@@ -326,3 +326,33 @@ def test_two_copies_of_the_same_notes_are_quoted_once(tmp_path):
     a = ask(Searcher(open_index(tmp_path / "index"), encoder=enc), "Adamの特徴と代表的な学習率は？")
     _checked(a)
     assert a.text.count("- Adam — 特徴") == 1 and len(a.citations) == 1, a.text
+
+
+JA_ONLY = {
+    "context-ja.md": "# コンテキストウィンドウ\n\nコンテキストウィンドウは、LLMが一度に処理できるトークン数の上限です。"
+                     "ウィンドウが大きいほど長い文書を一度に扱えますが、計算コストも増えます。\n",
+    "lora-ja.md": "# LoRA\n\nLoRAは、事前学習済みの重みを凍結し、低ランク行列だけを学習するファインチューニング手法です。"
+                  "学習するパラメータが少ないため、メモリを大きく節約できます。\n",
+    "temperature-ja.md": "# 温度\n\n温度は、次のトークンを選ぶときの確率分布の鋭さを調整するパラメータです。"
+                         "温度を上げると分布が平坦になり、出力が多様になります。\n",
+}
+
+
+def test_a_chinese_question_over_japanese_notes_alone_is_answered_and_off_topic_still_declined(tmp_path):
+    """A Chinese learner whose notes are all Japanese: 「上下文窗口」 is no word of the notes, which
+    once counted as the notes not covering the question (python -m eval.one_language)."""
+    from conftest import write_corpus
+
+    from ingest.pipeline import ingest
+    from rag.encoders import load_encoder
+    from rag.index import open_index
+    from rag.search import Searcher
+
+    enc = load_encoder("e5-small")
+    ingest(write_corpus(tmp_path / "corpus", JA_ONLY), tmp_path / "index", encoder=enc)
+    s = Searcher(open_index(tmp_path / "index"), encoder=enc)
+    assert s.index.notes_languages() == {"ja"}
+    a = ask(s, "什么是上下文窗口？")
+    _checked(a)
+    assert a.citations[0].chunk.doc_id == "context-ja.md" and "トークン数の上限" in a.text, a.text
+    assert ask(s, "红烧肉怎么做才好吃？").abstained
