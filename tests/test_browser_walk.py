@@ -132,7 +132,9 @@ def test_the_mock_interview_verdict_is_said_once(
         page.get_by_role("heading", name=page_name).wait_for()
         page.get_by_text(source, exact=True).last.click()
         page.wait_for_timeout(1500)
-        page.get_by_role("combobox", name=re.compile("^(Question|質問)$")).click()
+        question = page.get_by_role("combobox", name=re.compile("^(Question|質問)$"))
+        question.wait_for(timeout=90_000)  # the deck's questions are listed after the first run of the page
+        question.click()
         page.keyboard.type("LoRAとQLoRA")
         page.get_by_role("option").first.click()
         page.wait_for_timeout(1500)
