@@ -39,7 +39,7 @@ from eval.runner import CachingEncoder, build_index
 from rag.context import DEFAULT_K
 from rag.answer import Answer, Settings, ask
 from rag.encoders import DEFAULT_ENCODER, load_encoder
-from rag.relevance import features
+from rag.relevance import FEATURES, features
 from rag.search import Searcher
 from rag.text import normalize
 from rag.tuned import TUNED_FILE, load_tuned, save_tuned
@@ -48,7 +48,7 @@ QUESTIONS = HERE / "data" / "answer_questions.jsonl"
 OFFTOPIC = HERE / "data" / "answer_offtopic.jsonl"
 TURNS = HERE / "data" / "followup_turns.jsonl"
 SENIOR_LIST = "senior-ai-engineer-questions-ja.md"  # questions only: no answers in it
-CAL_FEATURES = ("passage", "unit", "cjk_missing", "other_language", "term_missing")
+CAL_FEATURES = FEATURES  # what the calibration fits (rag.relevance)
 MAX_FALSE_ABSTAIN = 0.02  # the threshold keeps at most this share of dev on-topic questions from an answer (target 3 %, with a margin)
 
 

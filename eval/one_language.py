@@ -33,12 +33,10 @@ COLS = ("all_points", "half_points", "wrongly_abstained", "offtopic_abstained", 
 NOT_KEPT = """\
 Measured and not kept: one more weight for a question that shares the notes' script (Chinese over
 Japanese notes, whose cosines run higher than English's), chosen on dev by the calibration's own
-rule (the most negative weight on a 0.25 grid still answering ≥ 98 % of dev on-topic questions).
-Over this index the rule keeps none (dev on-topic answered 0.955 without it; −0.5 declines 0.818 of
-dev off-topic but answers 0.773 of on-topic); over an index of the same notes built by the app
-(`python -m ingest`, the vectors a hair apart) it chose −1.25, which lost held out (every key point
-0.630 → 0.593, wrongly declined 0.074 → 0.111, off-topic declined 0.727 either way). The two
-classes overlap too much for a weight to separate them: removed."""
+rule (the most negative weight on a 0.25 grid still answering ≥ 98 % of dev on-topic questions):
+−1.25. Dev off-topic declined 0.545 → 0.727 with every on-topic question still answered; held out,
+every key point 0.630 → 0.593, half 0.667 → 0.630, wrongly declined 0.074 → 0.111, off-topic
+declined 0.727 either way — no held-out gain, so the feature was removed."""
 
 
 def notes_only(encoder):

@@ -29,6 +29,8 @@ from rag.index import Index
 from rag.text import CJK, distinctive_terms, squash
 from rag.types import Hit, Query
 
+# The features of the calibrated model (:func:`features`), in the order the calibration fits them.
+FEATURES = ("passage", "unit", "cjk_missing", "other_language", "term_missing")
 # Defaults until `python -m eval answers --calibrate` has written calibrated values.
 DEFAULT_CALIBRATION = {"weights": {"passage": 30.0, "unit": 30.0, "cjk_missing": -3.0, "other_language": 1.5,
                                    "term_missing": -3.0}, "bias": -50.0, "threshold": 0.5}
@@ -98,8 +100,14 @@ def features(index: Index, query: Query, hits: Sequence[Hit], question: str | No
 
 
 def calibrated(feats: Mapping[str, float], calibration: Mapping | None = None) -> float:
-    """P(the notes answer it) from the features, by the calibrated logistic model."""
+    """P(the notes answer it) from the features, by the calibrated logistic model. A weight for
+    a feature this model does not compute is an error, not a weight of zero: a calibration
+    written for other features would otherwise judge every question without it."""
     cal = calibration or DEFAULT_CALIBRATION
+    unknown = sorted(set(cal["weights"]) - set(FEATURES))
+    if unknown:
+        raise ValueError(f"the relevance calibration weighs features this model does not compute: {', '.join(unknown)} "
+                         f"(known: {', '.join(FEATURES)}); calibrate again: python -m eval answers --calibrate")
     z = cal["bias"] + sum(w * feats.get(k, 0.0) for k, w in cal["weights"].items())
     return 1.0 / (1.0 + math.exp(-max(-50.0, min(50.0, z))))
 

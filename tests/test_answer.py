@@ -759,3 +759,11 @@ def test_a_quoted_row_is_cited_after_each_sentence_and_checked_against_the_row()
     checks = check_citations(line, [1], {1: [TABLE_NOTES, *row_sentences(TABLE_NOTES)]})
     assert len(checks) == 2 and all(c.ok for c in checks), checks
     assert not all(c.ok for c in check_citations(line, [1], {1: [TABLE_NOTES]}))  # the row as written is cells
+
+
+def test_a_calibration_weighing_an_unknown_feature_is_an_error_not_a_zero():
+    """The cross-language feature was renamed ("english" -> "other_language"): a calibration still
+    weighing "english" silently dropped its weight and declined English questions."""
+    bad = {**FAKE_CALIBRATION, "weights": {**FAKE_CALIBRATION["weights"], "english": 1.6}}
+    with pytest.raises(ValueError, match=r"does not compute: english .*--calibrate"):
+        calibrated({"passage": 0.8, "unit": 0.8}, bad)
