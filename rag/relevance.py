@@ -82,11 +82,14 @@ def features(index: Index, query: Query, hits: Sequence[Hit], question: str | No
     terms the notes lack, and whether it is written in none of the notes' languages
     (cross-language cosines run lower)."""
     rows = np.array([index.by_id[h.chunk.id] for h in hits[:depth]], dtype=np.int64)
-    # A question in none of the notes' languages (English over Japanese and Chinese notes, Chinese
-    # over Japanese notes alone) has lower cosines with every passage, and its words are not the
-    # notes' words: whether its CJK words occur in the notes says nothing about whether they answer.
-    other = query.lang not in index.notes_languages()
-    base = {"cjk_missing": 0.0 if other else cjk_missing_share(index, query), "other_language": float(other),
+    # A question in none of the notes' languages (Chinese over Japanese notes alone) has lower
+    # cosines with every passage, and its words are not the notes' words: whether its CJK words
+    # occur in the notes says nothing about whether they answer. It is judged as an English
+    # question is (the calibration's cross-language feature was fitted on English questions over
+    # Japanese and Chinese notes; an English question keeps it over notes with some English too).
+    foreign = query.lang not in index.notes_languages()
+    other = foreign or query.lang == "en"
+    base = {"cjk_missing": 0.0 if foreign else cjk_missing_share(index, query), "other_language": float(other),
             "term_missing": term_missing_share(index, question if question is not None else query.text, query.lang)}
     if not len(rows) or query.vector is None:
         return {"passage": 0.0, "unit": 0.0, **base}

@@ -767,3 +767,30 @@ def test_a_calibration_weighing_an_unknown_feature_is_an_error_not_a_zero():
     bad = {**FAKE_CALIBRATION, "weights": {**FAKE_CALIBRATION["weights"], "english": 1.6}}
     with pytest.raises(ValueError, match=r"does not compute: english .*--calibrate"):
         calibrated({"passage": 0.8, "unit": 0.8}, bad)
+
+
+def test_a_question_in_none_of_the_notes_languages_is_judged_as_an_english_one(tmp_path):
+    from ingest.pipeline import ingest
+    from rag.index import open_index
+    from rag.relevance import features
+    from rag.search import Searcher
+
+    notes = {"a.md": "# 文脈\n\nコンテキストウィンドウは一度に処理できるトークン数の上限です。\n",
+             "b.md": "# 学習\n\nLoRAは低ランク行列だけを学習する手法です。\n"}
+    enc = FakeEncoder()
+    ingest(write_corpus(tmp_path / "ja", notes), tmp_path / "ja-index", encoder=enc)
+    s = Searcher(open_index(tmp_path / "ja-index"), encoder=enc, tuned=fake_tuned())
+
+    def feats(searcher, q):
+        query = searcher.make_query(q)
+        return features(searcher.index, query, searcher.search_query(query, k=3, mode="hybrid"), q)
+
+    zh = feats(s, "什么是上下文窗口？")  # no word of it is Japanese: no missing-word share, the cross-language feature
+    assert (zh["cjk_missing"], zh["other_language"]) == (0.0, 1.0), zh
+    ja = feats(s, "コンテキストウィンドウの焼き肉とは？")  # a notes language: its missing words count
+    assert ja["cjk_missing"] > 0 and ja["other_language"] == 0.0, ja
+    # notes with some English: an English question keeps the feature the calibration fitted it with
+    ingest(write_corpus(tmp_path / "mixed", {**notes, "c.md": "# Temperature\n\nTemperature flattens the distribution.\n"}),
+           tmp_path / "mixed-index", encoder=enc)
+    s2 = Searcher(open_index(tmp_path / "mixed-index"), encoder=enc, tuned=fake_tuned())
+    assert "en" in s2.index.notes_languages() and feats(s2, "What is a context window?")["other_language"] == 1.0
