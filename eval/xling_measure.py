@@ -57,7 +57,7 @@ def standardised(s: Searcher, query, qv: np.ndarray, rows: np.ndarray) -> np.nda
     ref = s.passage_similarity(sample, qv)
     sims = s.passage_similarity(rows, qv)
     if query.lang in langs:
-        means = np.array([ref[codes[sample] == k].mean() for k in range(len(langs))])
+        means = s.language_means(ref, codes[sample], len(langs))
         sims = sims - means[s.counts_as(query)[rows]]
     else:
         sims = sims - ref.mean()

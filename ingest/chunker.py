@@ -81,7 +81,9 @@ def _scan(doc: Document) -> list[_Line]:
         if not st:
             lines.append(_Line(s, e, line, "blank"))
             continue
-        dup = st in seen and len(st) >= 8
+        # a line seen before is boilerplate (a repeated header or footer), but not a table's line:
+        # every table of the notes may have the same |---|---| line, or the same row
+        dup = st in seen and len(st) >= 8 and not st.startswith("|")
         seen.add(st)
         if dup or i in teasers or _is_boilerplate(st):
             lines.append(_Line(s, e, line, "drop"))

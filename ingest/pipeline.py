@@ -39,7 +39,7 @@ from rag.rules.structure import row_sentence, table_rows
 from rag.text import plain, unit_spans
 from rag.types import Chunk, Document
 
-CHUNKER_VERSION = 5  # 4: units are lines and sentences, with document spans; 5: a table row embedded as its named cells
+CHUNKER_VERSION = 5  # 4: units are lines and sentences, with document spans; 5: a table row embedded as its named cells, a table's |---| line never dropped as a repeated line
 
 # on_progress(stage, done, total): stages are chunks, headings, sentences, analyze.
 OnProgress = Optional[Callable[[str, int, Optional[int]], None]]

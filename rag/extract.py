@@ -23,7 +23,7 @@ import numpy as np
 
 from rag.index import Index
 from rag.rules.normalize import normalize, squash
-from rag.rules.structure import BOLD_LINE, plain, row_at, row_sentence
+from rag.rules.structure import BOLD_LINE, asks_about, plain, row_at, row_sentence
 from rag.rules.questions import QUESTION_WORDS
 from rag.sections import subsections
 from rag.types import Query
@@ -286,7 +286,7 @@ def _whole_rows(index: Index, units: list[Unit], question: str) -> list[Unit]:
         if got is not None and got[0] not in seen:
             seen.add(got[0])
             a, b, header, cells = got
-            if cells and _asks_about(question, plain(cells[0])):
+            if cells and asks_about(question, plain(cells[0])):
                 named.add(a)
             out.append(Unit(u.row, u.index, a, b, row_sentence(header, cells), "row", u.score))
     return [u for u in out if u.kind != "row" or not named or u.start in named]
@@ -326,17 +326,6 @@ def question_topics(question: str) -> list[str]:
     words = topic_words(question, lang) if lang in ("ja", "zh") else distinctive_terms(question, lang)
     return [w for w in dict.fromkeys(words)
             if len(w) > 1 and w not in QUESTION_WORDS and not FACETS.match(w) and not aspect_of(w)]
-
-
-def _asks_about(question: str, name: str) -> bool:
-    """Whether ``question`` names ``name`` (a table row's first cell): a Latin name as a whole
-    word ("Adam" is not asked about in "AdamW?"), another as written."""
-    n, q = normalize(name), normalize(question)
-    if not n:
-        return False
-    if n.isascii():
-        return re.search(rf"(?<![0-9a-z]){re.escape(n)}(?![0-9a-z])", q) is not None
-    return n in q
 
 
 def _names(text: str, topics: Sequence[str]) -> bool:

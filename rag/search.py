@@ -47,6 +47,7 @@ __all__ = ["MODES", "MAX_K", "MAX_QUERY_CHARS", "Searcher", "check_query", "is_e
 
 
 CENTRE_SAMPLE = 2000  # passages per language whose mean score centres that language (centre_languages)
+MIN_CENTRE = 8  # a language of fewer passages is not centred: the mean of one or two scores is their own
 
 
 def is_empty_question(text: str) -> bool:
@@ -244,7 +245,7 @@ class Searcher:
             # language counts as that language (:meth:`counts_as`)
             codes, langs, sample = self._languages()
             ref = self.passage_similarity(sample, qv)
-            means = np.array([ref[codes[sample] == k].mean() for k in range(len(langs))])
+            means = self.language_means(ref, codes[sample], len(langs))
             group = self.counts_as(query)
             rows = np.unique(np.concatenate([rows, self.centred_top(qv, means, group, n)]))
             sims = self.passage_similarity(rows, qv) - means[group[rows]] + float(ref.mean())
@@ -252,6 +253,14 @@ class Searcher:
             sims = self.passage_similarity(rows, qv)
         best = np.argsort(-sims, kind="stable")[:n]
         return {int(rows[j]): float(sims[j]) for j in best}
+
+    @staticmethod
+    def language_means(ref: np.ndarray, codes: np.ndarray, n_langs: int) -> np.ndarray:
+        """Each language's mean score over the centring sample (``ref``, languages ``codes``);
+        the sample's mean for a language of fewer than :data:`MIN_CENTRE` passages (notes with a
+        single Chinese table: centred on itself, that passage lost every advantage it had)."""
+        return np.array([ref[codes == k].mean() if (codes == k).sum() >= MIN_CENTRE else ref.mean()
+                         for k in range(n_langs)])
 
     def centred_top(self, qv: np.ndarray, means: np.ndarray, group: np.ndarray, n: int) -> np.ndarray:
         """The rows of the ``n`` best passages by whole-passage cosine less the mean of their

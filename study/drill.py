@@ -31,7 +31,7 @@ from rag.rules.normalize import normalize
 from rag.rules.questions import search_text
 from rag.rules.script import detect_lang
 from rag.rules.sentences import unit_spans
-from rag.rules.structure import NOTE_LINE, plain, strip_qa_label
+from rag.rules.structure import NOTE_LINE, asks_about, plain, row_at, row_sentence, strip_qa_label
 from rag.safety import invalid_text
 from rag.sections import subsections
 from rag.types import Hit
@@ -242,20 +242,34 @@ def with_twins(index: Any, rows: Sequence[int]) -> tuple[int, ...]:
     return tuple(dict.fromkeys(out))
 
 
-def key_points(index: Any, rows: Sequence[int], qv: np.ndarray, *, max_points: int = MAX_POINTS):
+def key_points(index: Any, rows: Sequence[int], qv: np.ndarray, *, max_points: int = MAX_POINTS, question: str = ""):
     """The ``max_points`` units of passages ``rows`` most similar to the question vector ``qv``
-    (in document order), without question/heading lines or non-prose; and their vectors."""
+    (in document order), without question/heading lines or non-prose, a table row as one point
+    naming its cells by their columns; and their vectors."""
     cands: list[tuple[float, KeyPoint, np.ndarray]] = []
     for r in rows:
         c = index.chunks[r]
         text = index.documents[c.doc_id].text
+        rows_seen: set[int] = set()
         for (s, e), v in zip(index.chunk_unit_spans(r), index.chunk_units(r)):
             s, e = int(s), int(e)
             unit = text[s:e]
+            row = row_at(text, s) if text.startswith("|", text.rfind("\n", 0, s) + 1) else None
+            if row is not None and row[0] not in rows_seen:
+                # a table row is one point, its cells named by their columns (as an answer quotes it)
+                rows_seen.add(row[0])
+                a, b, header, cells = row
+                w = float(v @ qv)
+                cands.append((w, KeyPoint(row_sentence(header, cells), Source(c.doc_id, a, b, text[a:b], c.lang), c.id, w), v))
+                continue
             if (c.heading and _is_heading_unit(unit, c.heading)) or not is_prose(text, s, e) or NOTE_LINE.match(unit):
                 continue  # headings, code and tables, annotators' asides (「注释:…」)
             w = float(v @ qv)
             cands.append((w, KeyPoint(plain(unit), Source(c.doc_id, s, e, unit, c.lang), c.id, w), v))
+    named = {id(p) for _, p, _ in cands if p.source.text.lstrip().startswith("|")
+             and asks_about(question, p.text.split(" — ")[0])}
+    if named:  # the question names some rows of a table (「Adamの特徴は？」): the other rows are no points of it
+        cands = [t for t in cands if id(t[1]) in named or not t[1].source.text.lstrip().startswith("|")]
     cands.sort(key=lambda t: -t[0])
     kept = sorted(cands[:max_points], key=lambda t: (t[1].source.doc_id, t[1].source.start))
     dim = index.units.shape[1]
@@ -282,7 +296,7 @@ def reference(
         return Reference(q, lang, cov, (), tuple(hits), (), np.zeros((0, index.units.shape[1]), np.float32))
     # an introduction says what its subsections do (rag.sections.subsections): they hold the points
     rows = list(dict.fromkeys(x for r in rows for x in (r, *subsections(index.chunks, r))))
-    points, vecs = key_points(index, rows, qv)
+    points, vecs = key_points(index, rows, qv, question=q)
     qp = searcher.encoder.encode([query], query=False)[0]
     return Reference(q, lang, cov, points, tuple(hits), with_twins(index, rows), vecs, qp)
 

@@ -4,6 +4,8 @@ quoted whole with its conclusion; an order to the answerer declined."""
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
 from rag.answer import ask
@@ -356,3 +358,25 @@ def test_a_chinese_question_over_japanese_notes_alone_is_answered_and_off_topic_
     _checked(a)
     assert a.citations[0].chunk.doc_id == "context-ja.md" and "トークン数の上限" in a.text, a.text
     assert ask(s, "红烧肉怎么做才好吃？").abstained
+
+
+def test_a_mock_interview_on_a_table_row_grades_its_cells(tmp_path):
+    """The row is one key point naming its cells (only the row the question names): a right answer
+    covers it, a wrong learning rate does not. Over the tables benchmark's notes (a one-passage
+    corpus has no word rarer than another to grade by)."""
+    from ingest.pipeline import ingest
+    from rag.encoders import load_encoder
+    from rag.index import open_index
+    from rag.search import Searcher
+    from study.drill import drill
+
+    enc = load_encoder("e5-small")
+    ingest(Path(__file__).parent.parent / "eval" / "data" / "tables", tmp_path / "index", encoder=enc)
+    s = Searcher(open_index(tmp_path / "index"), encoder=enc)
+    q = "Adamの特徴と代表的な学習率は？"
+    right = drill(s, q, "Adamは一次と二次のモーメントで学習率をパラメータごとに自動調整し、学習率は0.001くらいです。")
+    rows = [p for p in right.reference.points if p.source.text.startswith("|")]
+    assert [p.text for p in rows] == ["Adam — 特徴: 一次と二次のモーメントで学習率をパラメータごとに自動調整する; 代表的な学習率: 0.001"], rows
+    assert any(r.point.text.startswith("Adam — ") for r in right.covered), right
+    wrong = drill(s, q, "Adamは学習率を固定して使う手法で、0.1が普通です。")
+    assert not any(r.point.text.startswith("Adam — ") for r in wrong.covered), wrong

@@ -392,3 +392,13 @@ def test_a_title_heading_alone_leaves_plain_text_rules_on():
     assert "3. 人の評価で整える" in titled[-1].text
     sectioned = chunk_document(parse_document("notes.md", ("# Notes on LLMs\n\n## Intro\n\n" + body).encode()))
     assert [c.heading for c in sectioned] == ["Intro"]  # a real Markdown section: numbered lines stay text
+
+
+def test_a_second_table_keeps_its_separator_line_and_stays_one_passage():
+    """Every table has the same |---|---|---| line: it was dropped as a repeated (boilerplate)
+    line, which cut the second table from its header and left a passage of the header alone."""
+    text = ("# 最適化手法\n\n| 手法 | 学習率 |\n|---|---|\n| Adam | 0.001 |\n\n"
+            "# 活性化関数\n\n| 関数 | 特徴 |\n|---|---|\n| ReLU | 計算が速い |\n| GELU | 滑らか |\n")
+    chunks = chunk_document(parse_document("t.md", text.encode()))
+    second = [c for c in chunks if "活性化関数" in c.text]
+    assert len(second) == 1 and "|---|---|\n| ReLU" in second[0].text and "| GELU | 滑らか |" in second[0].text, chunks

@@ -621,3 +621,14 @@ def test_a_passage_whose_translation_is_in_the_questions_language_counts_as_that
     assert j not in s.other_language(ja_q, everything)
     others = s.other_language(zh_q, everything)
     assert others == {r for r, c in enumerate(index.chunks) if c.lang == "ja" and r != i}
+
+
+def test_a_language_of_a_few_passages_is_not_centred_on_itself():
+    """Notes with a single Chinese table: centring that passage on its own mean took away every
+    advantage it had over the Japanese ones; a language needs MIN_CENTRE passages to be centred."""
+    from rag.search import MIN_CENTRE, Searcher
+
+    ref = np.array([0.9, 0.5, 0.6, 0.7] + [0.4] * MIN_CENTRE)
+    codes = np.array([1, 0, 0, 0] + [0] * MIN_CENTRE)  # one passage of language 1
+    means = Searcher.language_means(ref, codes, 2)
+    assert means[1] == ref.mean() and means[0] == ref[codes == 0].mean()

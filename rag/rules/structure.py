@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import re
 
+from rag.rules.normalize import normalize
+
 # --- Q&A items ---------------------------------------------------------------------------------
 # The words that label a numbered question: 问题12: / 問題3： / 质问 / 質問 / 題 / Q5. / Question 5:
 # ("Question" before "Q" and "問題" before "題", so the longer label wins).
@@ -224,6 +226,21 @@ def row_sentence(header: list[str], cells: list[str]) -> str:
     named = len(cells) == len(header) and all(plain(h) for h in header[1:])
     parts = [f"{plain(h)}: {c}" if named else c for h, c in zip(header[1:] if named else rest, rest) if c]
     return f"{name} — {'; '.join(parts)}" if parts else name
+
+
+def asks_about(question: str, name: str) -> bool:
+    """Whether ``question`` names ``name`` (a table row's first cell): a Latin name as a whole
+    word ("Adam" is not asked about in "AdamW?"), another as written (NFKC, lower case).
+
+    >>> asks_about("Adamの学習率は？", "Adam"), asks_about("What about AdamW?", "Adam"), asks_about("束搜索是什么", "束搜索")
+    (True, False, True)
+    """
+    n, q = normalize(name), normalize(question)
+    if not n:
+        return False
+    if n.isascii():
+        return re.search(rf"(?<![0-9a-z]){re.escape(n)}(?![0-9a-z])", q) is not None
+    return n in q
 
 
 def row_sentences(text: str) -> list[str]:
