@@ -38,7 +38,7 @@ from rag.rules.names import distinctive_terms
 from rag.rules.questions import QUESTION_WORDS, followup_aspect
 from rag.rules.script import detect_lang
 from rag.rules.structure import (
-    list_mark, plain, row_sentences, strip_qa_label, table_start, title, with_document,
+    list_mark, plain, row_sentences, strip_qa_label, title, with_document,
 )
 from rag.rules.sentences import answer_sentences, strip_markers, unmark
 from rag.types import Chunk, Hit
@@ -328,8 +328,7 @@ def _check_texts(index, c: Citation) -> list[str]:
     a table cut by the chunker has its header in the passage before)."""
     out = [c.chunk.text] + ([c.parallel.text] if c.parallel is not None else [])
     if "|" in c.chunk.text:
-        doc = index.documents[c.chunk.doc_id].text
-        out += row_sentences(doc[table_start(doc, c.chunk.start) : c.chunk.end])
+        out += row_sentences(index.documents[c.chunk.doc_id].text, c.chunk.start, c.chunk.end)
     return out
 
 

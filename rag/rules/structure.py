@@ -7,6 +7,8 @@ line with the same patterns, so a label the chunker accepts is one every stage a
 
 from __future__ import annotations
 
+import bisect
+import functools
 import re
 
 from rag.rules.normalize import normalize
@@ -158,16 +160,12 @@ def table_cells(line: str) -> list[str]:
     return [c.strip().replace("\\|", "|") for c in parts]
 
 
-def table_rows(text: str) -> dict[int, tuple[int, list[str], list[str]]]:
-    """Every data row of the tables in ``text``: ``line start -> (line end, header cells, row
-    cells)``. A table is a header line, a separator line and the lines under them that start
-    with a bar; pipe lines without a separator are no table (a diagram, a ruled quote).
-
-    >>> rows = table_rows("| 手法 | 学習率 |\\n|---|---|\\n| Adam | 0.001 |\\n\\n本文")
-    >>> [(k, v[1], v[2]) for k, v in rows.items()]
-    [(23, ['手法', '学習率'], ['Adam', '0.001'])]
-    """
-    out: dict[int, tuple[int, list[str], list[str]]] = {}
+@functools.lru_cache(maxsize=16)
+def _tables(text: str) -> tuple[tuple[int, ...], tuple[tuple[int, int, tuple[str, ...]], ...]]:
+    """The tables of ``text`` (read once per text: a document's text is asked about again and
+    again): the start of each table's first row, sorted, and per table (first row start, end of
+    its last row, header cells)."""
+    starts, tables = [], []
     lines, pos = [], 0
     for line in text.split("\n"):
         lines.append((pos, line))
@@ -176,39 +174,60 @@ def table_rows(text: str) -> dict[int, tuple[int, list[str], list[str]]]:
     while k + 1 < len(lines):
         (_, head), (_, sep) = lines[k], lines[k + 1]
         if TABLE_LINE.match(head) and TABLE_SEPARATOR.match(sep) and "|" in sep:
-            header = table_cells(head)
+            header = tuple(table_cells(head))
             k += 2
+            first = end = lines[k][0] if k < len(lines) else len(text)
             while k < len(lines) and TABLE_LINE.match(lines[k][1]):
-                start, line = lines[k]
-                out[start] = (start + len(line), header, table_cells(line))
+                end = lines[k][0] + len(lines[k][1])
                 k += 1
+            if end > first:
+                starts.append(first)
+                tables.append((first, end, header))
         else:
             k += 1
-    return out
-
-
-def table_start(text: str, pos: int) -> int:
-    """Where the run of table lines holding offset ``pos`` of ``text`` starts (the start of
-    ``pos``'s line when that line is no table line)."""
-    start = text.rfind("\n", 0, pos) + 1
-    while start > 0:
-        prev = text.rfind("\n", 0, start - 1) + 1
-        if not TABLE_LINE.match(text[prev : start - 1]):
-            break
-        start = prev
-    return start
+    return tuple(starts), tuple(tables)
 
 
 def row_at(text: str, pos: int) -> tuple[int, int, list[str], list[str]] | None:
     """The table row of ``text`` whose line holds offset ``pos``: (line start, line end, header
-    cells, row cells), or None (not a data row of a table)."""
-    start = table_start(text, pos)
-    end = text.find("\n", pos)
-    end = len(text) if end < 0 else end
-    for k, (e, header, cells) in table_rows(text[start:end]).items():
-        if start + k <= pos <= start + e:
-            return start + k, start + e, header, cells
-    return None
+    cells, row cells), or None (not a data row of a table: a table is a header line, a separator
+    line and the lines under them that start with a bar; pipe lines without a separator are no
+    table — a diagram, a ruled quote).
+
+    >>> row_at("| 手法 | 学習率 |\\n|---|---|\\n| Adam | 0.001 |\\n\\n本文", 25)
+    (23, 39, ['手法', '学習率'], ['Adam', '0.001'])
+    """
+    starts, tables = _tables(text)
+    k = bisect.bisect_right(starts, pos) - 1
+    if k < 0 or pos > tables[k][1]:
+        return None
+    a = text.rfind("\n", 0, pos) + 1
+    b = text.find("\n", pos)
+    b = len(text) if b < 0 else b
+    return a, b, list(tables[k][2]), table_cells(text[a:b])
+
+
+def table_rows(text: str, start: int = 0, end: int | None = None) -> dict[int, tuple[int, list[str], list[str]]]:
+    """Every data row of the tables of ``text`` whose line starts in ``[start, end)``: ``line
+    start -> (line end, header cells, row cells)`` (see :func:`row_at`).
+
+    >>> rows = table_rows("| 手法 | 学習率 |\\n|---|---|\\n| Adam | 0.001 |\\n\\n本文")
+    >>> [(k, v[1], v[2]) for k, v in rows.items()]
+    [(23, ['手法', '学習率'], ['Adam', '0.001'])]
+    """
+    end = len(text) if end is None else end
+    starts, tables = _tables(text)
+    out: dict[int, tuple[int, list[str], list[str]]] = {}
+    for first, last, header in tables[max(0, bisect.bisect_right(starts, start) - 1):]:
+        if first >= end:
+            break
+        pos = max(first, text.rfind("\n", 0, start) + 1 if start > first else first)
+        while pos < min(last, end):
+            stop = text.find("\n", pos)
+            stop = len(text) if stop < 0 or stop > last else stop
+            out[pos] = (stop, list(header), table_cells(text[pos:stop]))
+            pos = stop + 1
+    return out
 
 
 def row_sentence(header: list[str], cells: list[str]) -> str:
@@ -243,10 +262,10 @@ def asks_about(question: str, name: str) -> bool:
     return n in q
 
 
-def row_sentences(text: str) -> list[str]:
-    """Every table row of ``text`` as :func:`row_sentence` writes it (what a citation check
-    compares a quoted row with)."""
-    return [row_sentence(h, c) for _, h, c in table_rows(text).values()]
+def row_sentences(text: str, start: int = 0, end: int | None = None) -> list[str]:
+    """Every table row of ``text`` starting in ``[start, end)`` as :func:`row_sentence` writes it
+    (what a citation check compares a quoted row with)."""
+    return [row_sentence(h, c) for _, h, c in table_rows(text, start, end).values()]
 
 # --- Markdown decoration -----------------------------------------------------------------------
 _EMPH = re.compile(r"(\*\*|__|\*|`)")
