@@ -35,6 +35,7 @@ from rag.rules.structure import NOTE_LINE, asks_about, plain, row_at, row_senten
 from rag.safety import invalid_text
 from rag.sections import subsections
 from rag.types import Hit
+from rag.units import UNIT_KINDS
 from study import grading
 from study.cards import is_prose
 from study.types import Source
@@ -251,10 +252,11 @@ def key_points(index: Any, rows: Sequence[int], qv: np.ndarray, *, max_points: i
         c = index.chunks[r]
         text = index.documents[c.doc_id].text
         rows_seen: set[int] = set()
-        for (s, e), v in zip(index.chunk_unit_spans(r), index.chunk_units(r)):
+        kinds = index.facts.unit_kinds[int(index.unit_offsets[r]) : int(index.unit_offsets[r + 1])]
+        for (s, e), v, kind in zip(index.chunk_unit_spans(r), index.chunk_units(r), kinds):
             s, e = int(s), int(e)
             unit = text[s:e]
-            row = row_at(text, s) if text.startswith("|", text.rfind("\n", 0, s) + 1) else None
+            row = row_at(text, s) if UNIT_KINDS[int(kind)] == "row" else None  # not a table shown in a code block
             if row is not None and row[0] not in rows_seen:
                 # a table row is one point, its cells named by their columns (as an answer quotes it)
                 rows_seen.add(row[0])

@@ -312,3 +312,23 @@ def test_an_off_topic_answer_in_another_language_is_not_good(real_searcher, answ
     right = ("LoRA freezes the base weights and trains small low-rank matrices; QLoRA also quantizes the "
              "model to 4-bit so large models fit on a single GPU with much less memory.")
     assert drill.drill(real_searcher, "LoRAとQLoRAのファインチューニングの違いは？", right).verdict == "good"
+
+
+def test_a_table_shown_in_a_code_block_gives_no_key_point(tmp_path):
+    """Notes that show Markdown table syntax in a fenced block: its lines are code, not rows to
+    grade an answer against; a real table's row is one point."""
+    from conftest import FakeEncoder, fake_tuned, write_corpus
+
+    from ingest.pipeline import ingest
+    from rag.index import open_index
+    from rag.search import Searcher
+    from study.drill import key_points
+
+    text = ("# 表の書き方\n\nMarkdownの表は次のように書きます。\n\n```\n| 手法 | 学習率 |\n|---|---|\n| Adam | 0.001 |\n```\n\n"
+            "| 手法 | 学習率 |\n|---|---|\n| SGD | 0.01 |\n")
+    enc = FakeEncoder()
+    ingest(write_corpus(tmp_path / "corpus", {"t.md": text}), tmp_path / "index", encoder=enc)
+    s = Searcher(open_index(tmp_path / "index"), encoder=enc, tuned=fake_tuned())
+    points, _ = key_points(s.index, list(range(len(s.index.chunks))), enc.encode(["表の書き方"], query=True)[0], max_points=20)
+    texts = [p.text for p in points]
+    assert "SGD — 学習率: 0.01" in texts and not any("Adam" in t for t in texts), texts
