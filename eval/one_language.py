@@ -54,7 +54,7 @@ def as_before(searcher):
     """``searcher`` whose index takes every language for a notes language (how the relevance
     model judged a question before: its words counted against the notes)."""
     out = type(searcher)(dataclasses.replace(searcher.index), encoder=searcher.encoder, tuned=searcher.tuned)
-    out.index.notes_languages = lambda: frozenset(("ja", "zh", "en")) - {"en"}
+    out.index.notes_languages = lambda: frozenset(("ja", "zh"))
     return out
 
 

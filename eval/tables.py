@@ -20,7 +20,7 @@ import json
 import sys
 import tempfile
 import warnings
-from contextlib import contextmanager
+from contextlib import contextmanager, nullcontext
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
@@ -57,16 +57,11 @@ def measure(encoder, *, quote_rows: bool) -> tuple[dict, list]:
     items = load_items((QUESTIONS,))
     with tempfile.TemporaryDirectory() as tmp, warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        with rows_unquoted() if not quote_rows else _nothing():
+        with rows_unquoted() if not quote_rows else nullcontext():
             ingest(NOTES, Path(tmp) / "index", encoder=encoder)
             searcher = Searcher(open_index(Path(tmp) / "index"), encoder=encoder)
             outs = run(searcher, items, progress=False)
     return summarize(outs), outs
-
-
-@contextmanager
-def _nothing():
-    yield
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -127,7 +127,7 @@ def _warn_if_stale(searcher: Searcher, corpus: Path, uploads: Path | None = None
     if not corpus.is_dir():
         return
     stale = stale_documents(searcher.index.manifest, corpus, uploads=uploads)
-    older = [d for d in read_by_older_readers(searcher.index.manifest) if d not in stale]
+    older = read_by_older_readers(searcher.index.manifest, besides=stale)
     for docs, what in ((stale, "changed"), (older, "read by an older version of their reader")):
         if docs:
             print(

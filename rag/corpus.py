@@ -20,7 +20,7 @@ import hashlib
 import os
 import re
 import stat
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Collection, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -112,12 +112,13 @@ def reader_id(name: str) -> str:
     return "" if version is None else f"{suffix[1:]}/{version}"
 
 
-def read_by_older_readers(manifest: Mapping[str, Any]) -> list[str]:
+def read_by_older_readers(manifest: Mapping[str, Any], besides: Collection[str] = ()) -> list[str]:
     """Documents of the index with ``manifest`` that an older version of their reader read (or
-    an index that did not record it): the next update reads them again (see
-    :data:`READER_VERSIONS`)."""
+    an index that did not record it), but for those in ``besides`` (files that changed, said
+    once as such): the next update reads them again (see :data:`READER_VERSIONS`)."""
     docs = manifest.get("documents", {})
-    return sorted(k for k, v in docs.items() if isinstance(v, Mapping) and v.get("reader", "") != reader_id(k))
+    return sorted(k for k, v in docs.items()
+                  if k not in besides and isinstance(v, Mapping) and v.get("reader", "") != reader_id(k))
 
 
 def _inside(path: Path, base: Path) -> bool:

@@ -23,7 +23,7 @@ import numpy as np
 
 from rag.index import Index
 from rag.rules.normalize import normalize, squash
-from rag.rules.structure import BOLD_LINE, asks_about, plain, row_at, row_sentence
+from rag.rules.structure import BOLD_LINE, named_rows, plain, row_at, row_sentence
 from rag.rules.questions import QUESTION_WORDS
 from rag.sections import subsections
 from rag.types import Query
@@ -277,7 +277,7 @@ def _whole_rows(index: Index, units: list[Unit], question: str) -> list[Unit]:
     columns (「Adam — 特徴: …; 学習率: 0.001」, :func:`rag.rules.structure.row_sentence`): a
     row alone, as the notes write it, is cells without their meaning. When the question names
     some of the quoted rows (their first cell: 「Adamの特徴は？」), the others are left out."""
-    out, seen, named = [], set(), set()
+    out, seen, names = [], set(), {}
     for u in units:
         if u.kind != "row":
             out.append(u)
@@ -286,10 +286,10 @@ def _whole_rows(index: Index, units: list[Unit], question: str) -> list[Unit]:
         if got is not None and got[0] not in seen:
             seen.add(got[0])
             a, b, header, cells = got
-            if cells and asks_about(question, plain(cells[0])):
-                named.add(a)
+            names[a] = plain(cells[0]) if cells else ""
             out.append(Unit(u.row, u.index, a, b, row_sentence(header, cells), "row", u.score))
-    return [u for u in out if u.kind != "row" or not named or u.start in named]
+    kept = {u.start for u in named_rows(question, [u for u in out if u.kind == "row"], lambda u: names[u.start])}
+    return [u for u in out if u.kind != "row" or u.start in kept]
 
 
 def _titles_with_their_text(chunk, units: list[Unit]) -> list[Unit]:

@@ -31,7 +31,7 @@ from rag.rules.normalize import normalize
 from rag.rules.questions import search_text
 from rag.rules.script import detect_lang
 from rag.rules.sentences import unit_spans
-from rag.rules.structure import NOTE_LINE, asks_about, plain, row_at, row_sentence, strip_qa_label
+from rag.rules.structure import NOTE_LINE, named_rows, plain, row_at, row_sentence, strip_qa_label
 from rag.safety import invalid_text
 from rag.sections import subsections
 from rag.types import Hit
@@ -248,6 +248,8 @@ def key_points(index: Any, rows: Sequence[int], qv: np.ndarray, *, max_points: i
     (in document order), without question/heading lines or non-prose, a table row as one point
     naming its cells by their columns; and their vectors."""
     cands: list[tuple[float, KeyPoint, np.ndarray]] = []
+    table_rows: list[tuple[float, KeyPoint, np.ndarray]] = []
+    row_names: dict[int, str] = {}
     for r in rows:
         c = index.chunks[r]
         text = index.documents[c.doc_id].text
@@ -262,16 +264,16 @@ def key_points(index: Any, rows: Sequence[int], qv: np.ndarray, *, max_points: i
                 rows_seen.add(row[0])
                 a, b, header, cells = row
                 w = float(v @ qv)
-                cands.append((w, KeyPoint(row_sentence(header, cells), Source(c.doc_id, a, b, text[a:b], c.lang), c.id, w), v))
+                point = KeyPoint(row_sentence(header, cells), Source(c.doc_id, a, b, text[a:b], c.lang), c.id, w)
+                table_rows.append((w, point, v))
+                row_names[id(point)] = plain(cells[0]) if cells else ""
                 continue
             if (c.heading and _is_heading_unit(unit, c.heading)) or not is_prose(text, s, e) or NOTE_LINE.match(unit):
                 continue  # headings, code and tables, annotators' asides (「注释:…」)
             w = float(v @ qv)
             cands.append((w, KeyPoint(plain(unit), Source(c.doc_id, s, e, unit, c.lang), c.id, w), v))
-    named = {id(p) for _, p, _ in cands if p.source.text.lstrip().startswith("|")
-             and asks_about(question, p.text.split(" — ")[0])}
-    if named:  # the question names some rows of a table (「Adamの特徴は？」): the other rows are no points of it
-        cands = [t for t in cands if id(t[1]) in named or not t[1].source.text.lstrip().startswith("|")]
+    # the question names some rows of a table (「Adamの特徴は？」): the other rows are no points of it
+    cands += named_rows(question, table_rows, lambda t: row_names[id(t[1])])
     cands.sort(key=lambda t: -t[0])
     kept = sorted(cands[:max_points], key=lambda t: (t[1].source.doc_id, t[1].source.start))
     dim = index.units.shape[1]

@@ -120,6 +120,16 @@ LECTURE = """<h1>機械学習入門 第3回 講義ノート</h1>
 <h2>3. 過学習と正則化</h2>
 <p>過学習とは、訓練データには良く適合するが未知のデータに対する性能が低下する現象である。</p>
 """
+def _lecture_pdf(path: Path, title: str) -> Path:
+    """:data:`LECTURE` printed to PDF by Chromium under ``title``."""
+    make_fixtures.print_pdf(
+        f'<!doctype html><html lang="ja"><head><meta charset="utf-8"><title>{title}</title>'
+        f"<style>{make_fixtures.CSS}</style></head><body>{LECTURE}</body></html>",
+        path,
+    )
+    return path
+
+
 CODE = "def gradient_descent(grad, w, lr=0.01, steps=100):\n    for _ in range(steps):\n        w = w - lr * grad(w)\n    return w"
 
 
@@ -130,12 +140,7 @@ def test_a_code_block_in_a_printed_pdf_keeps_its_lines_and_indents_in_the_panel_
     no font here; its letters all advance by one width), so the citation panel and the document
     show it as a block with its indentation, not as prose lines run together; a highlight that
     ends with the block leaves it closed (the next heading is a heading, not code)."""
-    pdf = tmp_path / "ml-lecture-03.pdf"
-    make_fixtures.print_pdf(
-        '<!doctype html><html lang="ja"><head><meta charset="utf-8"><title>機械学習入門 第3回</title>'
-        f"<style>{make_fixtures.CSS}</style></head><body>{LECTURE}</body></html>",
-        pdf,
-    )
+    pdf = _lecture_pdf(tmp_path / "ml-lecture-03.pdf", "機械学習入門 第3回")
     ctx, page, _ = open_app(browser, app_url, locale="ja-JP")
     try:
         panel = _add_ask_and_open_first_citation(page, pdf, "Pythonで勾配降下法をどう実装しますか？")
@@ -278,12 +283,8 @@ def test_a_ruled_table_in_a_printed_pdf_answers_from_its_row_and_highlights_it(b
     """The lecture's table (drawn borders) is read as a table: the answer quotes the Adam row as
     one line naming its columns, and the document shows rows and columns with that row marked
     (not one paragraph per row with the cells run together, nor the rows after it)."""
-    pdf = tmp_path / "ml-lecture-03-optimizers.pdf"  # not the code-block test's file: its own bytes and name
-    make_fixtures.print_pdf(
-        '<!doctype html><html lang="ja"><head><meta charset="utf-8"><title>機械学習入門 第3回（最適化）</title>'
-        f"<style>{make_fixtures.CSS}</style></head><body>{LECTURE}</body></html>",
-        pdf,
-    )
+    # not the code-block test's file: its own bytes and name
+    pdf = _lecture_pdf(tmp_path / "ml-lecture-03-optimizers.pdf", "機械学習入門 第3回（最適化）")
     ctx, page, _ = open_app(browser, app_url, locale="ja-JP")
     try:
         panel = _add_ask_and_open_first_citation(page, pdf, "Adamの特徴と代表的な学習率は？")

@@ -163,7 +163,7 @@ def _stale(searcher) -> None:
         stale = stale_documents(searcher.index.manifest, state.corpus_dir(), uploads=state.uploads_dir())
     except (RagError, OSError):
         stale = []
-    older = [d for d in read_by_older_readers(searcher.index.manifest) if d not in stale]
+    older = read_by_older_readers(searcher.index.manifest, besides=stale)
     if not stale and not older:
         return
     for key, docs in (("add.stale", stale), ("add.reread", older)):

@@ -262,6 +262,13 @@ def asks_about(question: str, name: str) -> bool:
     return n in q
 
 
+def named_rows(question: str, rows: list, name_of) -> list:
+    """``rows`` (table rows, ``name_of(row)`` its first cell) cut to those ``question`` names
+    (:func:`asks_about`) when it names any: 「Adamの特徴は？」 asks about the Adam row, not SGD's."""
+    named = [r for r in rows if asks_about(question, name_of(r))]
+    return named or rows
+
+
 def row_sentences(text: str, start: int = 0, end: int | None = None) -> list[str]:
     """Every table row of ``text`` starting in ``[start, end)`` as :func:`row_sentence` writes it
     (what a citation check compares a quoted row with)."""
