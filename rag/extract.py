@@ -192,12 +192,21 @@ def select(
             us = on_topic_blocks(index, r, us, topics)
         us = score_units(index, query, us, analyze, p.term_bonus)
         quotable[r] = [dataclasses.replace(u, score=u.score - p.rank_penalty * rank) for u in us]
+    top = rows[0]
+    first = index.chunks[top]
+    top_head = float(index.heads[top] @ query.vector)
+    every = quotable
+    if p.qa_heading:
+        # another question's answer is about something else than what the first passage answers:
+        # never quoted, so its units set no bar for the others ("softmax in attention": the
+        # formula of another item's answer scored best and kept the first item from being quoted whole)
+        lead = next((r for r in rows if quotable[r]), top)  # the first passage quoted
+        quotable = {r: us for r, us in quotable.items()
+                    if r == lead or index.chunks[r].kind != "qa" or float(index.heads[r] @ query.vector) >= top_head}
     scored = [u for us in quotable.values() for u in us]
     if not scored:
         return []
     best = max(u.score for u in scored)
-    top = rows[0]
-    first = index.chunks[top]
     steps = p.whole_lists or bool(_STEPS.search(question))
     if (
         first.kind == "qa"
@@ -219,16 +228,12 @@ def select(
         picked = {top: list(quotable[top])}
     else:
         picked = {}
-        top_head = float(index.heads[top] @ query.vector)
         for r in rows:
-            us = quotable[r]
+            us = quotable.get(r)
             if not us:
                 continue
             if picked and max(u.score for u in us) < best - p.second_passage:
                 continue
-            if (picked and p.qa_heading and index.chunks[r].kind == "qa"
-                    and float(index.heads[r] @ query.vector) < top_head):
-                continue  # another question's answer: about something else than what the first passage answers
             keep = [u for u in us if u.score >= best - p.unit_margin]
             if keep:
                 picked[r] = keep
@@ -250,7 +255,7 @@ def select(
         picked = _with_blocks(index, query, picked, best - p.unit_margin, analyze, p.term_bonus)
     sides = comparison_sides(question)
     if sides:
-        picked = _cover_sides(picked, quotable, rows, sides, side_units, p.side_sentences)
+        picked = _cover_sides(picked, every, rows, sides, side_units, p.side_sentences)
     picked = {r: _whole_rows(index, _titles_with_their_text(index.chunks[r], us), question) for r, us in picked.items()}
     picked = _once(picked)
     out = [Selection(r, tuple(sorted(us, key=lambda u: u.start)), whole_item=(r == top and len(us) == len(quotable[r])))

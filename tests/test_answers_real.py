@@ -233,6 +233,17 @@ def test_another_questions_answer_is_not_quoted_after_the_first_passage(real_sea
     assert any(other in h for h in _headings(_with_extract(real_searcher, question, qa_heading=False)))
 
 
+def test_an_item_never_quoted_sets_no_bar_for_the_first(real_searcher):
+    """"What does the softmax do in attention?": the best sentence is the attention formula of another
+    item (Japanese Q32), which is not quoted after the first passage (its question is further from the
+    learner's). It used to set the bar all the same, and the first item — the Chinese answer on softmax
+    in attention — lost its explanation and kept only its formula and its note."""
+    a = ask(real_searcher, "What does the softmax do in attention?")
+    _checked(a)
+    assert [c.chunk.heading for c in a.citations] == ["softmax函数如何在注意力机制中应用?"], _headings(a)
+    assert "归一化为概率分布" in a.text and "转换为权重" in a.text, a.text
+
+
 def test_a_list_the_chunker_split_is_quoted_with_its_continuation(real_searcher):
     """The black-box remedies are a list that the chunker cut after CoT / ToT; the interpretability
     item opens the next passage of the same section. A question asking for remedies gets both
