@@ -32,7 +32,8 @@ KINDS_FILE = "unit_kinds.npy"
 # 3: a request for the answerer's prompt in the notes is a planted sentence (rag.safety);
 # 4: "1. **単語をIDに変換** - …" outside a Q&A passage is a numbered step, not a question line
 # 5: a data row of a Markdown table is a unit of its own kind, ``row``, quoted (rag.units)
-RULES_VERSION = 5
+# 6: a list item that opens with a question is a question throughout (「…どう機能するか？長所と短所。」)
+RULES_VERSION = 6
 
 
 class StaleFacts(ValueError):

@@ -106,8 +106,10 @@ def chunk_unit_kinds(chunk: Chunk, doc: str, spans: Sequence[tuple[int, int]]) -
         kind = unit_kind(chunk, text[ls:le], doc[s:e], code)
         if kind == "table" and ls in rows:
             kind = "row"
-        if line_kind.get(ls) in ("question", "heading") and kind in ("text", "lead"):
-            kind = line_kind[ls]
+        if line_kind.get(ls) == "question" and kind in QUOTABLE - {"row", "formula"}:
+            kind = "question"  # 「- 量子化は…どう機能するか？4ビット、3ビット、2ビット間のトレードオフ。」: all one prompt
+        elif line_kind.get(ls) == "heading" and kind in ("text", "lead"):
+            kind = "heading"
         elif kind == "text" and e - chunk.start >= le - 1 and _ANNOUNCES.search(doc[s:e]) and _list_follows(text, le):
             kind = "lead"  # 「RAGでは、この制限を以下の流れで克服します」 and the numbered steps under it
         line_kind.setdefault(ls, kind)

@@ -180,6 +180,24 @@ def test_a_sentence_announcing_the_list_under_it_is_its_lead_in(text, kinds):
     assert chunk_unit_kinds(c, text, unit_spans(text)) == kinds
 
 
+@pytest.mark.parametrize(
+    ("text", "kinds"),
+    [
+        # an interview prompt in a list: what follows its question mark on that line is still the prompt
+        ("- 量子化は実際にどのように機能するか？4ビット、3ビット、2ビット間のトレードオフ。\n- LoRAは低ランク行列を追加する手法です。",
+         ["question", "question", "bullet"]),
+        ("- Llama 3がALiBiではなくRoPEを使用する理由は？長所と短所。", ["question", "question"]),
+        ("RAGとは？検索した文書を根拠に答えます。", ["question", "question"]),
+    ],
+)
+def test_a_line_opening_with_a_question_is_one_throughout(text, kinds):
+    from rag.text import unit_spans
+    from rag.units import chunk_unit_kinds
+
+    c = Chunk(id="c", doc_id="d", text=text, start=0, end=len(text), lang="ja", kind="section")
+    assert chunk_unit_kinds(c, text, unit_spans(text)) == kinds
+
+
 def test_a_bold_numbered_step_is_a_question_only_in_a_qa_passage():
     step = "1. **単語をIDに変換** - 辞書を使って単語を数値IDに変換"
     section = Chunk(id="c", doc_id="d", text=step, start=0, end=len(step), lang="ja", kind="section")
