@@ -237,17 +237,46 @@ def _segments(doc: Document, lines: list[_Line]) -> list[_Segment]:
 
 
 def _pieces(text: str, blocks: list[_Block], max_chars: int) -> list[tuple[int, int]]:
-    """Units no longer than max_chars: whole blocks, else sentences, else hard cuts."""
+    """Units no longer than max_chars: whole blocks, else sentences — a table row or a line of
+    code whole, never cut inside — else hard cuts."""
     out: list[tuple[int, int]] = []
     for b in blocks:
         if b.end - b.start <= max_chars:
             out.append((b.start, b.end))
             continue
-        for s, e in sentence_spans(text, b.start, b.end):
+        for s, e in _runs(text, b.start, b.end):
             while e - s > max_chars:
                 out.append((s, s + max_chars))
                 s += max_chars
             out.append((s, e))
+    return out
+
+
+def _runs(text: str, start: int, end: int) -> list[tuple[int, int]]:
+    """``text[start:end]`` cut into its sentences, except that a table row, a fence and a line
+    of a fenced block are each one piece (they have no sentence ends: a long table was cut
+    every ``max_chars`` characters, in the middle of a row)."""
+    out: list[tuple[int, int]] = []
+    prose = None  # where the current run of prose lines began
+    in_code = False
+    pos = start
+    while pos < end:
+        stop = text.find("\n", pos, end)
+        stop = end if stop < 0 else stop
+        line = text[pos:stop]
+        fence = bool(FENCE.match(line))
+        whole = fence or in_code or line.lstrip().startswith("|")
+        in_code = in_code != fence
+        if whole:
+            if prose is not None:
+                out += sentence_spans(text, prose, pos)
+                prose = None
+            out.append((pos, min(stop + 1, end)))
+        elif prose is None:
+            prose = pos
+        pos = stop + 1
+    if prose is not None:
+        out += sentence_spans(text, prose, end)
     return out
 
 

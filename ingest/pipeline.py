@@ -16,6 +16,7 @@ import threading
 import time
 import warnings
 from collections import defaultdict
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable, Optional
@@ -39,7 +40,7 @@ from rag.rules.structure import row_sentence, table_rows
 from rag.text import plain, unit_spans
 from rag.types import Chunk, Document
 
-CHUNKER_VERSION = 5  # 4: units are lines and sentences, with document spans; 5: a table row embedded as its named cells, a table's |---| line never dropped as a repeated line
+CHUNKER_VERSION = 6  # 4: units are lines and sentences, with document spans; 5: a table row embedded as its named cells, a table's |---| line never dropped as a repeated line; 6: a table or fenced block longer than a passage cut between its lines (it was cut inside a row), and a row whose header is in the passage before embedded with its columns too
 
 # on_progress(stage, done, total): stages are chunks, headings, sentences, analyze.
 OnProgress = Optional[Callable[[str, int, Optional[int]], None]]
@@ -99,14 +100,22 @@ def _compatible(old: Index, want: dict) -> bool:
     return all(old.manifest.get(k) == v for k, v in want.items())
 
 
-def unit_texts(chunks: list[Chunk]) -> tuple[list[str], np.ndarray, np.ndarray]:
+def unit_texts(chunks: list[Chunk], doc_texts: Mapping[str, str] | None = None) -> tuple[list[str], np.ndarray, np.ndarray]:
     """Units of every chunk (lines and sentences: what dense retrieval and the answer
-    extraction compare with a question), their per-chunk offsets and document spans."""
+    extraction compare with a question), their per-chunk offsets and document spans.
+    ``doc_texts`` (doc id -> text): a table row of a passage whose table began in the passage
+    before is named by that table's header too (without it, only tables whole in a passage are)."""
     texts: list[str] = []
     spans: list[tuple[int, int]] = []
     offsets = [0]
     for c in chunks:
-        rows = table_rows(c.text) if "|" in c.text else {}
+        rows = {}
+        if "|" in c.text:
+            doc = (doc_texts or {}).get(c.doc_id)
+            if doc is not None and doc[c.start:c.end] == c.text:
+                rows = {k - c.start: v for k, v in table_rows(doc, c.start, c.end).items()}
+            else:
+                rows = table_rows(c.text)
         for s, e in unit_spans(c.text):
             line = c.text.rfind("\n", 0, s) + 1
             if line in rows:  # a table row reads as its cells named by their columns
@@ -190,7 +199,7 @@ def _embed_docs(
     vecs = _embed(encoder, [c.text for c in all_chunks], "chunks", progress, on_progress, known)
     headings = sorted({c.heading for c in all_chunks if c.heading})
     head_vecs = dict(zip(headings, _embed(encoder, headings, "headings", progress, on_progress, known))) if headings else {}
-    texts, unit_off, unit_span = unit_texts(all_chunks)
+    texts, unit_off, unit_span = unit_texts(all_chunks, {d.doc_id: d.text for d, _ in chunked})
     unit_vecs = _embed(encoder, texts, "sentences", progress, on_progress, known)
     parts, pos = [], 0
     for d, cs in chunked:

@@ -402,3 +402,36 @@ def test_a_second_table_keeps_its_separator_line_and_stays_one_passage():
     chunks = chunk_document(parse_document("t.md", text.encode()))
     second = [c for c in chunks if "活性化関数" in c.text]
     assert len(second) == 1 and "|---|---|\n| ReLU" in second[0].text and "| GELU | 滑らか |" in second[0].text, chunks
+
+
+def test_a_long_table_is_cut_between_rows_and_every_row_is_embedded_with_its_columns():
+    """A long table is cut into several passages, between its rows (it was cut every 800
+    characters, inside a row); the rows of the later passages are compared with a question as
+    the rows of the first are — named by the header's columns, which stay in the first passage —
+    not as raw pipe lines."""
+    from ingest.pipeline import unit_texts
+
+    rows = "\n".join(f"| 手法{i} | 学習率は{i}e-4で安定する | 用途{i} |" for i in range(40))
+    raw = f"# 最適化手法\n\n| 手法 | 特徴 | 用途 |\n|---|---|---|\n{rows}\n".encode()
+    doc = parse_document("t.md", raw)
+    chunks = chunk_document(doc, max_chars=300)
+    assert len(chunks) > 2 and "| 手法 | 特徴 |" not in chunks[-1].text
+    # a table longer than a passage is cut between its rows, never inside one
+    assert all(line.startswith("|") and line.endswith("|")
+               for c in chunks for line in c.text.splitlines() if line and not line.startswith("#")), \
+        [c.text[:40] for c in chunks]
+    texts, offsets, _ = unit_texts(chunks, {doc.doc_id: doc.text})
+    last = texts[offsets[-2]: offsets[-1]]
+    assert last and all(t.startswith("手法") and "— 特徴: 学習率は" in t and "; 用途: 用途" in t for t in last), last
+    bare, offsets, _ = unit_texts(chunks)  # without the document, only the passage is seen
+    assert not any("特徴:" in t for t in bare[offsets[-2]: offsets[-1]])
+
+
+def test_a_long_code_block_is_cut_between_its_lines():
+    code = "\n".join(f"    x{i} = compute_something(x{i - 1}, weight={i})" for i in range(1, 60))
+    raw = f"# 実装\n\n```python\n{code}\n```\n".encode()
+    chunks = chunk_document(parse_document("c.md", raw), max_chars=300)
+    assert len(chunks) > 3
+    whole = re.compile(r"x\d+ = compute_something\(x\d+, weight=\d+\)")
+    assert all(line.startswith(("#", "```")) or whole.fullmatch(line.strip())
+               for c in chunks for line in c.text.splitlines() if line), [c.text[:40] for c in chunks]
