@@ -237,9 +237,13 @@ def test_cite_and_check():
     assert supported("- 古いデータを混ぜて学習する[2]", ["    - リハーサル：古いデータを混ぜて学習する"])
 
 
-def test_join_puts_list_items_and_unended_lines_on_their_own_line():
+def test_join_puts_list_items_unended_lines_and_another_passage_on_their_own_line():
     text = join_sentences(["方法は次のとおり：[1]", "- A[1]", "- B[1]", "以上です[1]。", "途中の行[2]", "次の文[2]。"])
-    assert text.split("\n") == ["方法は次のとおり：[1]", "- A[1]", "- B[1]", "以上です[1]。途中の行[2]", "次の文[2]。"]
+    assert text.split("\n") == ["方法は次のとおり：[1]", "- A[1]", "- B[1]", "以上です[1]。", "途中の行[2]", "次の文[2]。"]
+    # sentences of one passage run on; the first one quoted from another passage starts a line
+    # (「…活用されています[1]。RAG涉及: [2]」 read as one paragraph of two notes)
+    assert join_sentences(["一つ目です[1]。", "二つ目です[1]。", "別の文書です[2]。", "Next one [3].", "More [3]."]) \
+        == "一つ目です[1]。二つ目です[1]。\n別の文書です[2]。\nNext one [3]. More [3]."
 
 
 # --- comparison, distinctive terms, follow-ups (pure) ---------------------------------------------
