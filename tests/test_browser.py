@@ -250,6 +250,21 @@ def test_first_load_ask_open_a_citation_open_the_source_and_go_back(browser, app
         ctx.close()
 
 
+def test_each_cited_passage_starts_its_own_line_on_the_page(browser, app_url):
+    """An answer quoting two passages shows each on lines of its own: as rendered, no line holds
+    the markers of two passages (「…活用されています[1]。RAG涉及: [2]」 read as one paragraph)."""
+    ctx, page, _ = open_app(browser, app_url)
+    try:
+        ask(page, "ハルシネーションへの対策を教えて")
+        body = page.locator(".studyrag-answer .studyrag-answer-text").first
+        lines = [line for line in body.inner_text().split("\n") if line.strip()]
+        numbers = [set(re.findall(r"\[(\d+)\]", line)) for line in lines]
+        assert len(set().union(*numbers)) >= 2, lines  # the answer quotes two passages at least
+        assert all(len(n) <= 1 for n in numbers), lines
+    finally:
+        ctx.close()
+
+
 def test_chinese_interface_and_a_reload_keeps_the_conversation(browser, app_url):
     ctx, page, _ = open_app(browser, app_url, height=700)
     try:
