@@ -70,6 +70,14 @@ MAX_WORDS = 8
 # question names its own alternatives (「LoRAとQLoRAのどちらが…」, "LoRA or QLoRA").
 _WHICH = re.compile(r"\bwhich(?:\s+one|\s+of\s+(?:them|the\s+two|these|those)|\s+is|\s+would|\s+should|\s+do)\b|"
                     r"どっち|どちら|哪个|哪一个|哪种|哪一种", re.I)
+# A comparison with one side named: the other is what the conversation is about.
+# (「LoRAとQLoRAの違いは？」, 「LoRAはフルFTと比べて…」 and "difference between A and B" name both.)
+_ONE_SIDE = re.compile(
+    r"^[^、，,とはが和与跟]{1,40}?(?:との|と)(?:違い|ちがい|差|差異|比較)(?:は|って|を|$|[？?])|^[^、，,とはが]{1,40}?と比べ(?:て|ると|たら)|"
+    r"^(?:那|那么)?(?:和|跟|与|同|比起)[^和与跟、，,]{1,40}?(?:相比|比|比较|比起来)|"
+    r"^(?:and\s+)?(?:compared\s+(?:to|with)|versus|vs\.?)\s|^(?:what(?:'s| is) the )?difference (?:from|to|with)\s",
+    re.I,
+)
 _ALTERNATIVES = re.compile(r"\S\s*(?:と|和|与|跟|还是|或者|\bor\b|\bvs\.?|\bversus\b)\s*\S", re.I)
 # A reference word after a clause of the question's own that names something refers back to
 # that clause: "What is LoRA and why does it …", 「LoRAとは何で、それは…」, 「破滅的忘却とその対策」.
@@ -115,6 +123,8 @@ def is_followup(question: str, analyze: Callable[[str], list[str]] | None = None
     which = _WHICH.search(q)
     if which and not _ALTERNATIVES.search(q) and not _refers_inside(q, which, analyze, known):
         return True
+    if _ONE_SIDE.search(q):
+        return True  # 「QLoRAとの違いは？」「和QLoRA比呢?」"Compared to QLoRA?": the other side is the previous topic
     if cjk:
         if JA_ZH_CUE.match(q):
             return True

@@ -308,6 +308,16 @@ def test_calibrated_relevance_is_a_probability_rising_with_similarity():
         # asking for a facet of a topic it names is no follow-up
         ("LoRAの欠点は？", False),
         ("什么是幻觉，怎么缓解？", False),
+        # a comparison naming one side: the other is the previous topic
+        ("QLoRAとの違いは？", True),
+        ("GPTと比べてどう？", True),
+        ("那和全量微调相比呢?", True),
+        ("跟GPT相比有什么不同?", True),
+        ("Compared to QLoRA?", True),
+        ("LoRAはフルファインチューニングと比べて何が良い？", False),
+        ("LoRA和全量微调相比有什么优势?", False),
+        ("How does LoRA compare to full fine-tuning?", False),
+        ("What is the difference between LoRA and QLoRA?", False),
     ],
 )
 def test_is_followup(question, expected):
