@@ -33,7 +33,8 @@ KINDS_FILE = "unit_kinds.npy"
 # 4: "1. **単語をIDに変換** - …" outside a Q&A passage is a numbered step, not a question line
 # 5: a data row of a Markdown table is a unit of its own kind, ``row``, quoted (rag.units)
 # 6: a list item that opens with a question is a question throughout (「…どう機能するか？長所と短所。」)
-RULES_VERSION = 6
+# 7: a signpost (「…の流れを見てみましょう。」) is a sentence about the document itself (meta)
+RULES_VERSION = 7
 
 
 class StaleFacts(ValueError):

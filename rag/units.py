@@ -31,7 +31,11 @@ _SENT_END = tuple("。．.！!？?")
 _META = re.compile(
     r"^(?:注释|註釋|注|備考)?\s*[:：]?\s*(?:本ガイド|このガイド|本記事|この記事で|今回は|本稿|本文(?:では|は)|这份|本指南|本文将|这篇文章|"
     r"如果您觉得|in this (?:article|guide|post)|this (?:article|guide|post) )"
-    r"|ガイドです[。.]?$|最後まで読んで|ありがとうございました|点赞|关注我的|thanks for reading",
+    r"|ガイドです[。.]?$|最後まで読んで|ありがとうございました|点赞|关注我的|thanks for reading"
+    # a signpost to what comes next says nothing about it: 「…の流れを見てみましょう。」
+    # 「具体例で見ていきましょう。」「让我们来看看…」 "Let's look at …"
+    r"|(?:見て|みて)(?:み|いき)ましょう[。.!！]?$|(?:解説|紹介|説明)して(?:いき|み)ましょう[。.!！]?$"
+    r"|^让我们(?:来)?(?:看看|看一下)|^(?:now\s+)?let'?s\s+(?:take\s+a\s+)?look\b",
     re.I,
 )
 _FORMULA = re.compile(r"[=≈∑Σ√×∂]")

@@ -153,6 +153,12 @@ def _qa_chunk(heading="LoRAとQLoRAの違いは？"):
         ("注释:这份来自互联网的文档涵盖了LLM领域的主要技术点,是宝贵资源。", "meta"),
         ("明確なプロンプト（例：「この記事を100語で要約してください」）は出力を改善します。", "text"),
         ("注释:知识图谱是结构化知识的重要载体,与LLM结合可以提高准确性。", "text"),
+        # a signpost to what comes next is about the document, not the topic
+        ("実際にLLMが文章を生成するときの流れを見てみましょう。", "meta"),
+        ("これがどう動くのか、具体例で見ていきましょう。", "meta"),
+        ("让我们来看看注意力机制是如何工作的。", "meta"),
+        ("Let's look at how the attention scores are computed.", "meta"),
+        ("結果を見てみると、温度を下げるほど出力が安定することがわかります。", "text"),
     ],
 )
 def test_unit_kinds(line, kind):
