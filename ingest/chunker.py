@@ -19,7 +19,7 @@ from dataclasses import dataclass
 
 from rag.rules.script import detect_lang
 from rag.rules.sentences import sentence_spans, trim_span
-from rag.rules.structure import BULLET_LINE, FENCE, MD_HEADING, NUM_HEADING, qa_item
+from rag.rules.structure import BULLET_LINE, FENCE, MD_HEADING, NUM_HEADING, TABLE_LINE, qa_item
 from rag.types import Chunk, Document
 
 DEFAULT_MAX_CHARS = 800
@@ -265,7 +265,7 @@ def _runs(text: str, start: int, end: int) -> list[tuple[int, int]]:
         stop = end if stop < 0 else stop
         line = text[pos:stop]
         fence = bool(FENCE.match(line))
-        whole = fence or in_code or line.lstrip().startswith("|")
+        whole = fence or in_code or bool(TABLE_LINE.match(line))
         in_code = in_code != fence
         if whole:
             if prose is not None:

@@ -151,15 +151,6 @@ def _is_formula(s: str) -> bool:
     return bool(re.search(r"[=∑Σ√]", s)) and not re.search(r"[。．.！？!?](?:\s*\[\d+\])?$", s)
 
 
-_LAST_MARKER = re.compile(r"\[(\d+)\][^\[]*$")
-
-
-def _marker(sentence: str) -> str | None:
-    """The number of the last citation marker in ``sentence`` (``None`` without one)."""
-    m = _LAST_MARKER.search(sentence)
-    return m.group(1) if m else None
-
-
 def join_sentences(sentences: list[str]) -> str:
     """Sentences as one text: CJK sentences run on, others get a space; list items, the
     sentence after a list, and the first sentence quoted from another passage (another
@@ -169,7 +160,7 @@ def join_sentences(sentences: list[str]) -> str:
         if out:
             unended = not re.search(r"[。．.！!？?][" + re.escape(CLOSERS) + r"]*$", prev)  # "…使うことで[1]"
             code = s.startswith("```") or prev.startswith("```")
-            other = _marker(s) != _marker(prev)  # 「…活用されています[1]。」 then 「RAG涉及: [2]」
+            other = markers_in(s)[-1:] != markers_in(prev)[-1:]  # 「…活用されています[1]。」 then 「RAG涉及: [2]」
             if code or is_list_item(s) or is_list_item(prev) or unended or _is_formula(s) or other:
                 out += "\n"
             elif not (CJK.search(out[-1]) or out[-1] in "。！？」』）】]"):
