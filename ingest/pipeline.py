@@ -36,7 +36,7 @@ from rag.errors import IndexWriteError, RagError
 from rag.backends import open_index, write_index, write_lock
 from rag.index import FORMAT_VERSION, Index
 from rag.parallel import link_parallel
-from rag.rules.structure import row_sentence, table_rows
+from rag.rules.structure import passage_rows, row_sentence
 from rag.text import plain, unit_spans
 from rag.types import Chunk, Document
 
@@ -109,13 +109,7 @@ def unit_texts(chunks: list[Chunk], doc_texts: Mapping[str, str] | None = None) 
     spans: list[tuple[int, int]] = []
     offsets = [0]
     for c in chunks:
-        rows = {}
-        if "|" in c.text:
-            doc = (doc_texts or {}).get(c.doc_id)
-            if doc is not None and doc[c.start:c.end] == c.text:
-                rows = {k - c.start: v for k, v in table_rows(doc, c.start, c.end).items()}
-            else:
-                rows = table_rows(c.text)
+        rows = passage_rows(c.text, (doc_texts or {}).get(c.doc_id), c.start)
         for s, e in unit_spans(c.text):
             line = c.text.rfind("\n", 0, s) + 1
             if line in rows:  # a table row reads as its cells named by their columns

@@ -16,7 +16,7 @@ from collections.abc import Sequence
 from rag.rules.questions import is_question_unit
 from rag.rules.script import WORDY
 from rag.rules.structure import (
-    BULLET, BULLET_LINE, FENCE, QA_LINE, SECTION_LINE, plain, qa_item, table_rows,
+    BULLET, BULLET_LINE, FENCE, QA_LINE, SECTION_LINE, passage_rows, plain, qa_item,
 )
 from rag.safety import addresses_reader
 from rag.types import Chunk
@@ -102,7 +102,7 @@ def chunk_unit_kinds(chunk: Chunk, doc: str, spans: Sequence[tuple[int, int]]) -
     out: list[str] = []
     line_kind: dict[int, str] = {}  # a line that opens with a question is a question throughout
     # the rows of a table the chunker cut know their header in the passage before
-    rows = {k - chunk.start for k in table_rows(doc, chunk.start, chunk.end)} if "|" in text else set()
+    rows = passage_rows(text, doc, chunk.start)
     for s, e in spans:
         s, e = int(s), int(e)
         rel = s - chunk.start

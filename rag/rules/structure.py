@@ -149,7 +149,7 @@ TABLE_SEPARATOR = re.compile(r"^\s*\|?\s*:?-{3,}:?\s*(?:\|\s*:?-{3,}:?\s*)*\|?\s
 def table_cells(line: str) -> list[str]:
     """The cells of a table line (``\\|`` is a bar inside a cell).
 
-    >>> table_cells("| Adam | 自動調整 \\| 適応 | 0.001 |")
+    >>> table_cells("| Adam | 自動調整 \\\\| 適応 | 0.001 |")
     ['Adam', '自動調整 | 適応', '0.001']
     """
     parts = re.split(r"(?<!\\)\|", line.strip())
@@ -228,6 +228,26 @@ def table_rows(text: str, start: int = 0, end: int | None = None) -> dict[int, t
             out[pos] = (stop, list(header), table_cells(text[pos:stop]))
             pos = stop + 1
     return out
+
+
+def passage_rows(passage: str, doc: str | None = None, start: int = 0) -> dict[int, tuple[int, list[str], list[str]]]:
+    """The table data rows of ``passage`` (which is ``doc[start:start + len(passage)]``), as
+    :func:`table_rows` gives them but in the passage's offsets: a row of a table that began in
+    the passage before (a long table the chunker cut) knows its header through ``doc``. Without
+    ``doc``, or when the passage is not where ``start`` says, only tables whole in the passage.
+
+    >>> doc = "| 手法 | 学習率 |\\n|---|---|\\n| Adam | 0.001 |\\n| SGD | 0.01 |"
+    >>> at = doc.index("| SGD")
+    >>> [(k, v[1], v[2]) for k, v in passage_rows(doc[at:], doc, at).items()]
+    [(0, ['手法', '学習率'], ['SGD', '0.01'])]
+    >>> passage_rows(doc[at:])
+    {}
+    """
+    if "|" not in passage:
+        return {}
+    if doc is None or doc[start:start + len(passage)] != passage:
+        return table_rows(passage)
+    return {k - start: (e - start, h, c) for k, (e, h, c) in table_rows(doc, start, start + len(passage)).items()}
 
 
 def row_sentence(header: list[str], cells: list[str]) -> str:
