@@ -25,6 +25,7 @@ from rag.index import Index
 from rag.rules.normalize import normalize, squash
 from rag.rules.structure import BOLD_LINE, named_rows, plain, row_at, row_sentence
 from rag.rules.questions import QUESTION_WORDS
+from rag.rules.sentences import refers_back
 from rag.sections import subsections
 from rag.types import Query
 from rag.units import QUOTABLE, UNIT_KINDS
@@ -59,6 +60,7 @@ class ExtractParams:
     split_lists: bool = False  # a quoted list running to its passage's end brings the items the next passage continues it with
     qa_heading: bool = False  # a Q&A item after the first passage is quoted only if its question is as close as the first's heading
     outline: bool = False  # a quoted section introduction (「2段階に分かれます」) brings its subsections' headings and first sentences
+    antecedents: bool = False  # a quoted sentence that points back (「この制限を…」) brings what it points at: its paragraph so far, or the short paragraph before
     max_units: int = 8
     max_item_chars: int = 700  # a Q&A answer body up to this long can be quoted whole
 
@@ -240,6 +242,8 @@ def select(
         picked = _cap(picked, p.max_units)
         picked = {r: _expand_lists(quotable[r], us, steps, _doc(index, r), p.list_closing)
                   for r, us in picked.items()}
+        if p.antecedents:
+            picked = {r: _with_antecedents(index, quotable[r], us, p.paragraph_chars or MAX_CHARS) for r, us in picked.items()}
         if p.paragraph_chars:
             picked = {r: _whole_paragraphs(index, quotable[r], us, p.paragraph_chars) for r, us in picked.items()}
         if p.split_lists and _STEPS.search(question):
@@ -470,6 +474,30 @@ def _whole_paragraphs(index: Index, units: list[Unit], chosen: list[Unit], max_c
         # a list item is quoted with the rest of its line; a paragraph when it is short
         if u.kind == "bullet" or (line_units and line_units[0].kind == "bullet") or b - a <= max_chars:
             keep |= {v.index for v in line_units if v.kind in ("text", "bullet", "lead")}
+    return [u for u in units if u.index in keep]
+
+
+def _with_antecedents(index: Index, units: list[Unit], chosen: list[Unit], max_chars: int) -> list[Unit]:
+    """A chosen sentence that points back (:func:`rag.rules.sentences.refers_back`: 「RAGでは、この
+    制限を以下の流れで克服します」) brings the sentences of its paragraph before it; when it opens its
+    paragraph, the paragraph before it, if that is plain text of at most ``max_chars`` characters
+    (「LLMは学習データまでの知識しか持たないため…」, which says what 「この制限」 is)."""
+    if not units:
+        return chosen
+    doc = _doc(index, units[0].row)
+    keep = {u.index for u in chosen}
+    for u in chosen:
+        if u.kind not in ("text", "lead") or not refers_back(u.text):
+            continue
+        a = doc.rfind("\n", 0, u.start) + 1
+        before = [v for v in units if a <= v.start < u.start]
+        if not before:
+            b = len(doc[:a].rstrip())  # the end of the paragraph before (blank lines skipped)
+            pa = doc.rfind("\n", 0, b) + 1
+            before = [v for v in units if pa <= v.start and v.end <= b]
+            if not before or any(v.kind != "text" for v in before) or b - pa > max_chars:
+                continue
+        keep |= {v.index for v in before}
     return [u for u in units if u.index in keep]
 
 

@@ -832,3 +832,49 @@ def test_a_question_in_none_of_the_notes_languages_is_judged_as_an_english_one(t
            tmp_path / "mixed-index", encoder=enc)
     s2 = Searcher(open_index(tmp_path / "mixed-index"), encoder=enc, tuned=fake_tuned())
     assert "en" in s2.index.notes_languages() and feats(s2, "What is a context window?")["other_language"] == 1.0
+
+
+BACK_NOTES = (
+    "# RAG\n\n"
+    "ベクトル検索の代表的な応用例がRAGです。\n\n"
+    "LLMは学習データまでの知識しか持たないため、最新情報には答えられません。例えば、学習後の出来事は知りません。\n\n"
+    "RAGでは、この制限を以下の流れで克服します\n\n"
+    "1. 関連する文書を検索で取得\n"
+    "2. 文書をコンテキストに含めて回答を生成\n\n"
+    "- 検索の精度\n"
+    "- 文書の鮮度\n\n"
+    "そこで、評価を続けます。事前学習は大量のテキストで行います。そこで、追加学習が行われます。\n"
+)
+
+
+@pytest.fixture(scope="module")
+def back_index(tmp_path_factory):
+    from ingest.pipeline import ingest
+    from rag.index import open_index
+
+    base = tmp_path_factory.mktemp("back")
+    ingest(write_corpus(base / "corpus", {"rag.md": BACK_NOTES}), base / "index", encoder=FakeEncoder())
+    return open_index(base / "index")
+
+
+def test_a_quoted_sentence_that_points_back_brings_what_it_points_at(back_index):
+    from rag.extract import _with_antecedents, chunk_units
+
+    index = back_index
+    units = [u for r in range(len(index.chunks)) for u in chunk_units(index, r) if u.quotable]
+    by = {u.text.rstrip("。"): u for u in units}
+
+    def brought(text, max_chars=300):
+        u = by[text]
+        own = [v for v in units if v.row == u.row]  # the units of its passage
+        return [v.text for v in _with_antecedents(index, own, [u], max_chars) if v is not u]
+
+    # it opens its paragraph: the paragraph before says what 「この制限」 is
+    assert brought("RAGでは、この制限を以下の流れで克服します") == [
+        "LLMは学習データまでの知識しか持たないため、最新情報には答えられません。", "例えば、学習後の出来事は知りません。"]
+    assert brought("RAGでは、この制限を以下の流れで克服します", max_chars=20) == []  # a long paragraph stays out
+    # inside its paragraph: the sentences before it in that paragraph
+    assert brought("そこで、追加学習が行われます") == ["そこで、評価を続けます。", "事前学習は大量のテキストで行います。"]
+    assert brought("そこで、評価を続けます") == []  # the paragraph before is a list: not what it points at
+    assert brought("事前学習は大量のテキストで行います") == []  # no pointer, nothing more
+    assert brought("ベクトル検索の代表的な応用例がRAGです") == []

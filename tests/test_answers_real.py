@@ -391,3 +391,15 @@ def test_a_mock_interview_on_a_table_row_grades_its_cells(tmp_path):
     assert any(r.point.text.startswith("Adam — ") for r in right.covered), right
     wrong = drill(s, q, "Adamは学習率を固定して使う手法で、0.1が普通です。")
     assert not any(r.point.text.startswith("Adam — ") for r in wrong.covered), wrong
+
+
+def test_a_sentence_that_points_back_is_quoted_with_what_it_points_at(real_searcher):
+    """「RAGでは、この制限を以下の流れで克服します」 was quoted without the paragraph before it, so a
+    learner asking what RAG solves never read what 「この制限」 is (the knowledge cut-off)."""
+    question = "什么是RAG，它解决了什么问题？"
+    a = ask(real_searcher, question)
+    _checked(a)
+    assert "この制限を以下の流れで克服します" in a.text
+    assert "LLMは学習データまでの知識しか持たない" in a.text
+    assert a.text.index("学習データまでの知識しか持たない") < a.text.index("この制限を")
+    assert "学習データまでの知識しか持たない" not in _with_extract(real_searcher, question, antecedents=False).text

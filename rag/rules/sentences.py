@@ -68,6 +68,34 @@ def unit_spans(text: str) -> list[tuple[int, int]]:
     return out
 
 
+# --- sentences that lean on the one before -------------------------------------------------
+# A sentence that opens by pointing back (「この制限を…」「そこで、…」「这种机制…」 "These methods …"),
+# perhaps after a short topic (「RAGでは、この制限を以下の流れで克服します」): quoted alone, the
+# reader never learns what 「この制限」 is.
+_BACK = re.compile(
+    r"^(?:(?:この|その|これら|こうした|そうした|上記の|前述の)[^\s、。]{1,8}(?:を|は|が|に|で|の)"
+    r"|そこで|このため|そのため|これにより|これらに|それにより"
+    r"|这(?:些|种|个|样|一)|此外|因此|该"
+    r"|(?:this|these|those|such)\s+\w+|thus|therefore)",
+    re.I,
+)
+_TOPIC = re.compile(r"^[^、，,。]{1,12}[、，,]\s*")
+
+
+def refers_back(sentence: str) -> bool:
+    """Whether ``sentence`` opens by pointing at what came before it (so it needs that to be read).
+
+    >>> refers_back("RAGでは、この制限を以下の流れで克服します"), refers_back("そこで、追加学習が行われます。")
+    (True, True)
+    >>> refers_back("这种机制改善了上下文理解。"), refers_back("These methods keep the knowledge.")
+    (True, True)
+    >>> refers_back("RAGは検索と生成を組み合わせます。"), refers_back("The model predicts the next token.")
+    (False, False)
+    """
+    s = sentence.strip()
+    return bool(_BACK.search(s) or _BACK.search(_TOPIC.sub("", s, count=1)))
+
+
 # --- citation markers ---------------------------------------------------------------------
 MARKER = re.compile(r"\[(\d+(?:\s*[,，、]\s*\d+)*)\]")
 _MARKERS_TAIL = r"(?:\s*\[\d+(?:\s*[,，、]\s*\d+)*\])*"
