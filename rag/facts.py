@@ -34,7 +34,8 @@ KINDS_FILE = "unit_kinds.npy"
 # 5: a data row of a Markdown table is a unit of its own kind, ``row``, quoted (rag.units)
 # 6: a list item that opens with a question is a question throughout (「…どう機能するか？長所と短所。」)
 # 7: a signpost (「…の流れを見てみましょう。」) is a sentence about the document itself (meta)
-RULES_VERSION = 7
+# 8: a whole line that closes no sentence, right above a list, is that list's lead-in
+RULES_VERSION = 8
 
 
 class StaleFacts(ValueError):

@@ -114,7 +114,8 @@ def chunk_unit_kinds(chunk: Chunk, doc: str, spans: Sequence[tuple[int, int]]) -
             kind = "question"  # 「- 量子化は…どう機能するか？4ビット、3ビット、2ビット間のトレードオフ。」: all one prompt
         elif line_kind.get(ls) == "heading" and kind in ("text", "lead"):
             kind = "heading"
-        elif kind == "text" and e - chunk.start >= le - 1 and _ANNOUNCES.search(doc[s:e]) and _list_follows(text, le):
+        elif (kind == "text" and e - chunk.start >= le - 1 and _list_follows(text, le)
+              and (_ANNOUNCES.search(doc[s:e]) or (rel == ls and _open_line(doc[s:e])))):
             kind = "lead"  # 「RAGでは、この制限を以下の流れで克服します」 and the numbered steps under it
         line_kind.setdefault(ls, kind)
         out.append(kind)
@@ -124,6 +125,24 @@ def chunk_unit_kinds(chunk: Chunk, doc: str, spans: Sequence[tuple[int, int]]) -
 # a sentence that announces what follows it (「以下の流れで」「步骤如下」 "as follows"): with a list
 # right under it, it is that list's lead-in, as a line ending in a colon is
 _ANNOUNCES = re.compile(r"以下|下記|次のよう|次の通り|次のとおり|如下|下面|下列|the following|as follows", re.I)
+
+
+# a whole line that closes no sentence (「LLMの学習と推論には膨大な計算資源が必要です」) with a list
+# right under it is that list's lead-in too: the list says what the line leaves open (the figures)
+_CLOSED = re.compile(r"[。．.！!？?:：」』）)\]]\s*$")
+MIN_OPEN_LINE = 12  # characters: shorter lines above a list are labels, read as headings or left alone
+
+
+def _open_line(line: str) -> bool:
+    """Whether ``line`` (a whole line of text) ends without closing its sentence.
+
+    >>> _open_line("LLMの学習と推論には膨大な計算資源が必要です"), _open_line("計算資源が必要です。")
+    (True, False)
+    >>> _open_line("短い見出し"), _open_line("- 一つ目の項目で文が閉じていない行")
+    (False, False)
+    """
+    t = line.strip()
+    return len(t) >= MIN_OPEN_LINE and not _CLOSED.search(t) and not BULLET_LINE.match(t)
 
 
 def _list_follows(text: str, line_end: int) -> bool:

@@ -176,6 +176,13 @@ def test_unit_kinds(line, kind):
         # the same words with no list under them, or a list under a sentence announcing nothing
         ("手順は以下の記事で説明しています。\n\n温度はサンプリングのランダム性を調整します。", ["text", "text"]),
         ("LLMは次のトークンを予測します。\n- 確率の高い単語を選ぶ", ["text", "bullet"]),
+        # a whole line that closes no sentence, above a list, introduces it (the list holds the figures)
+        ("LLMの学習と推論には膨大な計算資源が必要です\n\n- GPT-3の学習: 推定1,287MWh\n- 環境への影響が懸念されている",
+         ["lead", "bullet", "bullet"]),
+        # … but not a short label, a line that closes its sentence, nor the tail of a longer line
+        ("計算資源の必要量\n- GPT-3の学習: 推定1,287MWh", ["text", "bullet"]),
+        ("LLMの学習と推論には膨大な計算資源が必要です。\n- GPT-3の学習: 推定1,287MWh", ["text", "bullet"]),
+        ("推論も重いです。学習には膨大な計算資源が必要になります\n- GPT-3の学習: 推定1,287MWh", ["text", "text", "bullet"]),
     ],
 )
 def test_a_sentence_announcing_the_list_under_it_is_its_lead_in(text, kinds):
