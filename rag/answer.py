@@ -40,7 +40,7 @@ from rag.rules.script import detect_lang
 from rag.rules.structure import (
     list_mark, plain, row_sentences, strip_qa_label, title, with_document,
 )
-from rag.rules.sentences import answer_sentences, strip_markers, unmark
+from rag.rules.sentences import POINTS_BACK, answer_sentences, strip_markers, unmark
 from rag.types import Chunk, Hit
 
 ANSWER_LANGS = ("auto", "ja", "zh", "en")
@@ -421,17 +421,13 @@ def _on_facet(units, aspect: str) -> tuple:
     out, lead = [], False
     for k, u in enumerate(units):
         if addresses(aspect, u.text) or (lead and u.kind == "bullet"):
-            if k and _POINTS_BACK.match(plain(u.text)) and units[k - 1] not in out:
+            if k and POINTS_BACK.match(plain(u.text)) and units[k - 1] not in out:
                 out.append(units[k - 1])  # 「这减少了…」 needs what 这 is
             out.append(u)
             lead = u.kind in ("lead", "bullet") and (lead or u.kind == "lead")
         else:
             lead = False
     return tuple(out)
-
-
-# a sentence opening with a word that points back: it needs the one before it
-_POINTS_BACK = re.compile(r"^(?:这|那|此|これ|それ|この|その|こうした|(?:this|these|that|those|it|they)\b)", re.I)
 
 
 # --- generated answers -----------------------------------------------------------------------------

@@ -455,21 +455,22 @@ def _doc(index: Index, row: int) -> str:
     return index.documents[index.chunks[row].doc_id].text
 
 
+def _line(doc: str, u: Unit) -> tuple[int, int]:
+    """The span of the line (paragraph) of ``doc`` that unit ``u`` is on."""
+    a = doc.rfind("\n", 0, u.start) + 1
+    b = doc.find("\n", u.end)
+    return a, (len(doc) if b < 0 else b)
+
+
 def _whole_paragraphs(index: Index, units: list[Unit], chosen: list[Unit], max_chars: int) -> list[Unit]:
     """A picked sentence brings the other sentences of its paragraph (its line) when the
     paragraph is at most ``max_chars`` long: an explanation is not cut in half."""
     doc = index.documents[index.chunks[units[0].row].doc_id].text if units else ""
-
-    def line_of(u: Unit) -> tuple[int, int]:
-        a = doc.rfind("\n", 0, u.start) + 1
-        b = doc.find("\n", u.end)
-        return a, (len(doc) if b < 0 else b)
-
     keep = {u.index for u in chosen}
     for u in chosen:
         if u.kind not in ("text", "bullet", "lead"):
             continue
-        a, b = line_of(u)
+        a, b = _line(doc, u)
         line_units = [v for v in units if a <= v.start and v.end <= b]
         # a list item is quoted with the rest of its line; a paragraph when it is short
         if u.kind == "bullet" or (line_units and line_units[0].kind == "bullet") or b - a <= max_chars:
@@ -489,7 +490,7 @@ def _with_antecedents(index: Index, units: list[Unit], chosen: list[Unit], max_c
     for u in chosen:
         if u.kind not in ("text", "lead") or not refers_back(u.text):
             continue
-        a = doc.rfind("\n", 0, u.start) + 1
+        a = _line(doc, u)[0]
         before = [v for v in units if a <= v.start < u.start]
         if not before:
             b = len(doc[:a].rstrip())  # the end of the paragraph before (blank lines skipped)

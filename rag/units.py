@@ -129,7 +129,7 @@ _ANNOUNCES = re.compile(r"以下|下記|次のよう|次の通り|次のとお�
 
 # a whole line that closes no sentence (「LLMの学習と推論には膨大な計算資源が必要です」) with a list
 # right under it is that list's lead-in too: the list says what the line leaves open (the figures)
-_CLOSED = re.compile(r"[。．.！!？?:：」』）)\]]\s*$")
+_CLOSED = re.compile("[" + re.escape("".join(_SENT_END)) + r":：」』）)\]]\s*$")  # a sentence end, a colon or a closer
 MIN_OPEN_LINE = 12  # characters: shorter lines above a list are labels, read as headings or left alone
 
 

@@ -80,6 +80,10 @@ _BACK = re.compile(
     re.I,
 )
 _TOPIC = re.compile(r"^[^、，,。]{1,12}[、，,]\s*")
+# The follow-up facet rule's test (rag.answer._on_facet): any opening word that points back,
+# 「这减少了…」 "It reduces…", takes the unit before it. Wider at the start than refers_back, which
+# decides whether a quoted sentence brings its paragraph and so wants a pointing phrase.
+POINTS_BACK = re.compile(r"^(?:这|那|此|これ|それ|この|その|こうした|(?:this|these|that|those|it|they)\b)", re.I)
 
 
 def refers_back(sentence: str) -> bool:
