@@ -23,10 +23,11 @@ from rag.errors import EncoderMismatchError, QueryError
 from rag.fusion import rrf, wsum
 from rag.index import Index
 from rag.lang import detect_lang
-from rag.rules.script import notes_languages
 from rag.rerank import CrossEncoderReranker, FeatureReranker, Reranker
+from rag.rules.names import topic_names
+from rag.rules.script import notes_languages
 from rag.safety import has_content, invalid_text
-from rag.text import distinctive_terms, search_text, squash
+from rag.text import search_text, squash
 from rag.tuned import MODES, Tuned, load_tuned
 from rag.types import Chunk, Hit, Query
 
@@ -86,10 +87,11 @@ def prefer_query_language(hits: list[Hit], qlang: str) -> list[Hit]:
 
 def names_first(chunks: Sequence[Chunk], order: list[int], query: Query) -> list[int]:
     """``order`` (chunk rows, best first) with the passages that contain every name the
-    question asks about (:func:`rag.text.distinctive_terms`: RAG, LoRA, GPT-4 …) moved to the
-    front, each group in its order. "RAGの仕組み" wants a passage on RAG before one on how LLMs
-    work, however often the latter says 仕組み. Unchanged when no candidate has every name."""
-    names = [t for t in (squash(n) for n in distinctive_terms(query.text, query.lang)) if t]
+    question asks about (:func:`rag.rules.names.topic_names`: RAG, LoRA, GPT-4 …, not the
+    field's own LLM or NLP) moved to the front, each group in its order. "RAGの仕組み" wants a
+    passage on RAG before one on how LLMs work, however often the latter says 仕組み.
+    Unchanged when no candidate has every name."""
+    names = [t for t in (squash(n) for n in topic_names(query.text, query.lang)) if t]
     if not names:
         return order
     texts = chunks.many(order) if hasattr(chunks, "many") else [chunks[i] for i in order]  # an engine's: one read

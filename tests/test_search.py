@@ -463,6 +463,23 @@ def test_passages_naming_what_is_asked_come_first(small_searcher):
         assert names_first(chunks, order, s.make_query(q)) == order
 
 
+def test_a_word_of_the_field_is_not_a_name_to_put_first(small_searcher):
+    """「ルールベースの時代のNLPは？」: the section on the rule-based era writes 自然言語処理; "NLP"
+    (like LLM) names the field, not the topic, and must not put every passage that writes it
+    first. A real name beside it still does."""
+    from types import SimpleNamespace
+
+    chunks = [SimpleNamespace(text=t) for t in (
+        "ルールベース時代の自然言語処理は、言語学者が手作業で文法ルールを定義していました。",
+        "NLPにおける生成モデルと識別モデルの違いは何か。",
+        "LoRAは低ランク行列でNLPのモデルを微調整します。")]
+    order = [0, 1, 2]
+    q = small_searcher.make_query
+    assert names_first(chunks, order, q("ルールベースの時代のNLPは？")) == order
+    assert names_first(chunks, order, q("LLMのルールベースの時代とは？")) == order
+    assert names_first(chunks, order, q("NLPでのLoRAとは？")) == [2, 0, 1]  # LoRA is a name: its passage first
+
+
 def test_names_first_is_a_tuned_switch_of_the_fused_modes(small_searcher):
     import dataclasses
 

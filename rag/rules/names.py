@@ -2,8 +2,9 @@
 Llama 5, RoPE, ジェイルブレイク) and the Latin-script names in the notes' headings (LoRA,
 Self-Attention) — one pattern for a Latin-script term, three uses:
 
-* :func:`distinctive_terms` — the search puts passages with every name first; the answerer
-  says "the notes do not cover GPT-6";
+* :func:`distinctive_terms` — the answerer says "the notes do not cover GPT-6"; without the
+  field's own words (:data:`GENERIC_TERMS`: LLM, NLP), :func:`topic_names`, the search puts
+  passages with every name first;
 * :func:`proper_names` — the drill's coverage check (a question mostly about names the notes
   never mention has no model answer);
 * :func:`heading_names` — "What is …?" questions for English learners over ja/zh notes.
@@ -70,6 +71,28 @@ def distinctive_terms(question: str, lang: str) -> list[str]:
 _KATAKANA_NAME = re.compile(KATAKANA_RUN + "{4,}")
 
 
+# Words of the field rather than names of a topic in it: notes on rule-based language processing
+# write 自然言語処理, and "NLP" in 「ルールベースの時代のNLPは？」 must not put every passage
+# that writes NLP ahead of them.
+GENERIC_TERMS = frozenset("llm llms ai q a the and or of in to for is are what how why nlp gpu cpu api".split())
+
+
+def is_generic(term: str) -> bool:
+    """``term`` is a word of the field (LLM, LLMs, NLP), not the name of a topic in it."""
+    low = term.lower()
+    return low in GENERIC_TERMS or low.rstrip("s") in GENERIC_TERMS
+
+
+def topic_names(question: str, lang: str) -> list[str]:
+    """The names of the topic ``question`` asks about: its distinctive terms without the
+    field's own words.
+
+    >>> topic_names("ルールベースの時代のNLPは？", "ja"), topic_names("LLMのLoRAとは？", "ja")
+    ([], ['LoRA'])
+    """
+    return [t for t in distinctive_terms(question, lang) if not is_generic(t)]
+
+
 def proper_names(text: str) -> list[str]:
     """Proper names a question asks about: Latin terms with two capitals or a digit (RoPE,
     AdamW, vLLM, GPT-4) and katakana words of four or more characters (ジェイルブレイク).
@@ -83,7 +106,6 @@ def proper_names(text: str) -> list[str]:
 
 # A heading's name may run over words that start with a capital: "Self-Attention", "Chain of Thought".
 _HEADING_NAME = re.compile(r"[A-Za-z][A-Za-z0-9]*(?:[-][A-Za-z0-9]+)*(?:\s+[A-Z][A-Za-z0-9]*(?:-[A-Za-z0-9]+)*)*")
-_TOO_GENERIC = frozenset("llm llms ai q a the and or of in to for is are what how why nlp gpu cpu api".split())
 
 
 def heading_names(texts: Iterable[str]) -> list[str]:
@@ -96,7 +118,7 @@ def heading_names(texts: Iterable[str]) -> list[str]:
     for text in texts:
         for m in _HEADING_NAME.finditer(text):
             name = m.group(0).strip()
-            if len(name) < 3 or name.lower() in _TOO_GENERIC or name.lower().rstrip("s") in _TOO_GENERIC:
+            if len(name) < 3 or is_generic(name):
                 continue
             if name not in out:
                 out.append(name)
