@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from rag.origin import Location
 from rag.rules.normalize import squash_markup
 from rag.rules.script import CJK, CLOSERS
-from rag.rules.sentences import answer_sentences, markers_in, strip_markers, unmark
+from rag.rules.sentences import SENTENCE_END, STOPS, answer_sentences, ends_sentence, markers_in, strip_markers, unmark
 from rag.rules.structure import BULLET, is_list_item
 from rag.types import Chunk, Hit
 
@@ -102,7 +102,7 @@ def cite(sentence: str, number: int) -> str:
     ('LoRAは低ランク行列を追加します[1]。', 'It adds matrices [2].', '- 手順を確認[3]')
     """
     s = unmark(sentence.strip())
-    m = re.search(r"(?:[。！？!?]+|\.)[" + re.escape(CLOSERS) + r"]*$", s)
+    m = SENTENCE_END.search(s)
     if m:
         head, tail = s[: m.start()].rstrip(), s[m.start() :]
         sep = "" if CJK.search(head[-1:]) or head.endswith(tuple(CLOSERS)) else " "
@@ -148,7 +148,7 @@ def check_citations(text: str, numbers: Collection[int], passages: Mapping[int, 
 
 
 def _is_formula(s: str) -> bool:
-    return bool(re.search(r"[=∑Σ√]", s)) and not re.search(r"[。．.！？!?](?:\s*\[\d+\])?$", s)
+    return bool(re.search(r"[=∑Σ√]", s)) and not re.search("[" + re.escape(STOPS) + r"](?:\s*\[\d+\])?$", s)
 
 
 def join_sentences(sentences: list[str]) -> str:
@@ -158,7 +158,7 @@ def join_sentences(sentences: list[str]) -> str:
     out, prev = "", ""
     for s in sentences:
         if out:
-            unended = not re.search(r"[。．.！!？?][" + re.escape(CLOSERS) + r"]*$", prev)  # "…使うことで[1]"
+            unended = not ends_sentence(prev)  # "…使うことで[1]"
             code = s.startswith("```") or prev.startswith("```")
             other = markers_in(s)[-1:] != markers_in(prev)[-1:]  # 「…活用されています[1]。」 then 「RAG涉及: [2]」
             if code or is_list_item(s) or is_list_item(prev) or unended or _is_formula(s) or other:

@@ -25,7 +25,7 @@ from rag.index import Index
 from rag.rules.normalize import normalize, squash
 from rag.rules.structure import BOLD_LINE, named_rows, plain, row_at, row_sentence
 from rag.rules.questions import QUESTION_WORDS
-from rag.rules.sentences import refers_back
+from rag.rules.sentences import ends_sentence, refers_back
 from rag.sections import subsections
 from rag.types import Query
 from rag.units import QUOTABLE, UNIT_KINDS
@@ -593,13 +593,10 @@ def _expand_lists(units: list[Unit], chosen: list[Unit], steps: bool, doc: str =
     return [u for k, u in enumerate(out) if u.kind != "lead" or (k + 1 < len(out) and out[k + 1].kind == "bullet")]
 
 
-_SENTENCE_END = re.compile(r"[。．.！!？?][」』）)\]\s]*$")
-
-
 def _whole_sentence(u: Unit, side: str) -> bool:
     """Whether unit ``u``, found for one side of a comparison in a passage of its own, says something
     by itself: it names the side or is a whole sentence (not 「{ 0 otherwise」 or a step 「3. …」)."""
-    return mentions(u.text, side) or bool(_SENTENCE_END.search(u.text.strip()))
+    return mentions(u.text, side) or ends_sentence(u.text.strip())
 
 
 def _cover_sides(picked, quotable, rows, sides, side_units, whole: bool = False) -> dict[int, list[Unit]]:

@@ -15,6 +15,7 @@ from collections.abc import Sequence
 
 from rag.rules.questions import is_question_unit
 from rag.rules.script import WORDY
+from rag.rules.sentences import STOPS
 from rag.rules.structure import (
     BULLET, BULLET_LINE, FENCE, QA_LINE, SECTION_LINE, passage_rows, plain, qa_item,
 )
@@ -24,7 +25,6 @@ from rag.types import Chunk
 # An index stores a unit's kind as its place in this tuple: a new kind goes at the end.
 UNIT_KINDS = ("text", "bullet", "lead", "formula", "heading", "question", "code", "table", "meta", "planted", "row")
 QUOTABLE = frozenset(("text", "bullet", "lead", "formula", "row"))
-_SENT_END = tuple("。．.！!？?")
 # Sentences about the document itself — its introduction, sign-off, a request to share it —
 # say nothing about any topic: 「本ガイドは…」「本記事では…」「今回は…深掘りしてみました」
 # 「最後まで読んでいただき…」「注释:这份…文档…」「如果您觉得这篇文章对您有帮助…」.
@@ -73,7 +73,7 @@ def unit_kind(chunk: Chunk, line: str, unit: str, in_code: bool) -> str:
         return "question"
     if _META.search(u):
         return "meta"
-    if SECTION_LINE.match(s) and not s.endswith(_SENT_END) and len(s) <= 60 and (
+    if SECTION_LINE.match(s) and not s.endswith(tuple(STOPS)) and len(s) <= 60 and (
         re.match(r"^\d{1,2}\.\d", s) or not BULLET.match(s)
     ):
         return "heading"
@@ -129,7 +129,7 @@ _ANNOUNCES = re.compile(r"以下|下記|次のよう|次の通り|次のとお�
 
 # a whole line that closes no sentence (「LLMの学習と推論には膨大な計算資源が必要です」) with a list
 # right under it is that list's lead-in too: the list says what the line leaves open (the figures)
-_CLOSED = re.compile("[" + re.escape("".join(_SENT_END)) + r":：」』）)\]]\s*$")  # a sentence end, a colon or a closer
+_CLOSED = re.compile("[" + re.escape(STOPS) + r":：」』）)\]]\s*$")  # a sentence end, a colon or a closer
 MIN_OPEN_LINE = 12  # characters: shorter lines above a list are labels, read as headings or left alone
 
 

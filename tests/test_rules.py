@@ -311,11 +311,32 @@ def test_the_label_check_finds_a_copy(tmp_path):
 
 @pytest.mark.parametrize("name", ["GENERIC_HEADINGS", "CONTENTS_LABEL", "def bold_heading", "BOLD_HEADING_CHARS",
                                   "def encoder_key", "def squash", "def names_in",
-                                  "def followup_aspect", "_TOO_GENERIC"])
+                                  "def followup_aspect", "GENERIC_TERMS", "STOPS", "SENTENCE_END",
+                                  "def ends_sentence"])
 def test_one_definition(name):
     hits = [str(p.relative_to(ROOT)) for p in _sources()
             if re.search(rf"^\s*{re.escape(name)}\b\s*[(=]", p.read_text(encoding="utf-8"), re.M)]
     assert len(hits) <= 1, hits
+
+
+@pytest.mark.parametrize(
+    ("text", "ended"),
+    [("計算資源が必要です。", True), ("「以下の通りです。」", True), ("本当ですか？！", True), ("It adds matrices.", True),
+     ("全角の句点．", True), ("使うことで", False), ("LLMの学習と推論には膨大な計算資源が必要です", False),
+     ("見出し：", False), ("Done. ", False)],
+)
+def test_ends_sentence(text, ended):
+    """One rule for "does this text close its sentence?" — the units' headings and open lines,
+    the comparison's whole-sentence check and the answer's line breaks all read it."""
+    assert sentences.ends_sentence(text) is ended
+
+
+def test_the_citation_marker_goes_before_the_final_stops():
+    from rag.citations import cite
+
+    assert cite("本当ですか？！", 1) == "本当ですか[1]？！"
+    assert cite("全角の句点．", 2) == "全角の句点[2]．"
+    assert cite("「以下の通りです。」", 3) == "「以下の通りです[3]。」"
 
 
 @pytest.mark.parametrize(

@@ -11,10 +11,25 @@ import re
 from rag.rules.script import CLOSERS, WORDY
 
 # --- sentences and units ----------------------------------------------------------------
+# The marks that end a sentence in the notes' languages, full- and half-width: every rule that
+# asks "does this text close its sentence?" or "where does its final punctuation start?" reads
+# them here (:func:`ends_sentence`, :data:`SENTENCE_END`).
+STOPS = "。．.！!？?"
+SENTENCE_END = re.compile("[" + re.escape(STOPS) + "]+[" + re.escape(CLOSERS) + "]*$")
 _END = re.compile(r"[。！？!?]+[" + re.escape(CLOSERS) + r"]*|\.(?=\s)|\n\s*\n")
 # A unit ends at 。！？!?, at an English full stop after a letter (not "3.1. Heading"), or a line end.
 _UNIT_END = re.compile(r"[。！？!?]+[" + re.escape(CLOSERS) + r"]*|(?<=[^\W\d_])\.(?=\s)|\n")
 MIN_UNIT_WORD_CHARS = 2
+
+
+def ends_sentence(text: str) -> bool:
+    """Whether ``text`` ends with a sentence stop, perhaps inside closing quotes or brackets
+    (trailing space counts against it: strip first when it should not).
+
+    >>> ends_sentence("計算資源が必要です。"), ends_sentence("「以下の通りです。」"), ends_sentence("Done."), ends_sentence("使うことで")
+    (True, True, True, False)
+    """
+    return bool(SENTENCE_END.search(text))
 
 
 def sentence_spans(text: str, start: int = 0, end: int | None = None) -> list[tuple[int, int]]:
