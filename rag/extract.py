@@ -246,13 +246,16 @@ def select(
             picked = {r: _with_antecedents(index, quotable[r], us, p.paragraph_chars or MAX_CHARS) for r, us in picked.items()}
         if p.paragraph_chars:
             picked = {r: _whole_paragraphs(index, quotable[r], us, p.paragraph_chars) for r, us in picked.items()}
-        if p.split_lists and _STEPS.search(question):
+        if p.split_lists:
             # a question asking for a list (steps, remedies, kinds) gets all of it, also the part
-            # the chunker put in the next passage
-            for r in list(picked):
-                nxt = continued_list(index, r, picked[r], quotable[r])
-                if nxt and nxt[0] not in picked:
-                    picked[nxt[0]] = score_units(index, query, nxt[1], analyze, p.term_bonus)
+            # the chunker put in the next passage; a quoted lead-in gets the list it opens
+            continued: dict[int, list[Unit]] = {}
+            for r, us in picked.items():
+                continued[r] = us
+                nxt = continued_list(index, r, us, quotable[r], steps=bool(_STEPS.search(question)))
+                if nxt and nxt[0] not in picked and nxt[0] not in continued:
+                    continued[nxt[0]] = score_units(index, query, nxt[1], analyze, p.term_bonus)  # right after it
+            picked = continued
     if p.outline:
         picked = _with_outline(index, query, picked, analyze, p.term_bonus)
     if p.code_blocks:
@@ -502,17 +505,22 @@ def _with_antecedents(index: Index, units: list[Unit], chosen: list[Unit], max_c
     return [u for u in units if u.index in keep]
 
 
-def continued_list(index: Index, row: int, chosen: list[Unit], units: list[Unit]) -> tuple[int, list[Unit]] | None:
+def continued_list(index: Index, row: int, chosen: list[Unit], units: list[Unit], *,
+                   steps: bool = True) -> tuple[int, list[Unit]] | None:
     """The list items with which the next passage continues a quoted list that runs to the end of
     passage ``row`` (the chunker cut it: 「技術的対策:」 then CoT / ToT here, the interpretability
-    item in the next passage): ``(next row, its leading items)``, or ``None``. The next passage
-    must follow in the same document and section and open with a list item."""
+    item in the next passage), or the whole list when the passage ends on its quoted lead-in
+    (「…必ずしも最も確率が高い単語を選ぶわけではありません」 over the sampling strategies):
+    ``(next row, its leading items)``, or ``None``. Items the passage has are continued only when
+    the question asks for ``steps`` (or kinds); a lead-in always is: alone it says nothing. The
+    next passage must follow in the same document and section and open with a list item."""
     if not chosen or not units or row + 1 >= len(index.chunks):
         return None
     doc = _doc(index, row)
     last = max((u for u in chunk_units(index, row) if u.quotable), key=lambda u: u.index)  # the passage's own last unit
     group = list_groups(units, doc)
-    if last.index not in group or all(u.index != last.index for u in chosen):
+    opens = last.kind == "lead" and last.index not in group  # its list is all in the next passage
+    if not (opens or (steps and last.index in group)) or all(u.index != last.index for u in chosen):
         return None
     here, there = index.chunks[row], index.chunks[row + 1]
     if there.doc_id != here.doc_id or there.section != here.section or doc[here.end:there.start].strip():
@@ -586,11 +594,13 @@ def _expand_lists(units: list[Unit], chosen: list[Unit], steps: bool, doc: str =
                 break
             keep.add(i)
         after = members[-1] + 1
-        if closing and after == last and by_pos[after].kind == "text":
+        if closing and after == last and by_pos[after].kind in ("text", "lead"):
             keep.add(after)
-    # a lead-in with nothing after it says nothing
+    # a lead-in with nothing after it says nothing — unless it ends the passage: its list is in the
+    # next one (:func:`continued_list`)
     out = [by_pos[i] for i in sorted(keep) if i in by_pos]
-    return [u for k, u in enumerate(out) if u.kind != "lead" or (k + 1 < len(out) and out[k + 1].kind == "bullet")]
+    return [u for k, u in enumerate(out)
+            if u.kind != "lead" or u.index == last or (k + 1 < len(out) and out[k + 1].kind == "bullet")]
 
 
 def _whole_sentence(u: Unit, side: str) -> bool:

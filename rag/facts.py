@@ -35,7 +35,9 @@ KINDS_FILE = "unit_kinds.npy"
 # 6: a list item that opens with a question is a question throughout (「…どう機能するか？長所と短所。」)
 # 7: a signpost (「…の流れを見てみましょう。」) is a sentence about the document itself (meta)
 # 8: a whole line that closes no sentence, right above a list, is that list's lead-in
-RULES_VERSION = 8
+# 9: ... also when the chunker put the list in the next passage, or its items are bold terms
+#    without a mark (「**Greedy Decoding** - 常に…」)
+RULES_VERSION = 9
 
 
 class StaleFacts(ValueError):

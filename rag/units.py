@@ -17,7 +17,7 @@ from rag.rules.questions import is_question_unit
 from rag.rules.script import WORDY
 from rag.rules.sentences import STOPS
 from rag.rules.structure import (
-    BULLET, BULLET_LINE, FENCE, QA_LINE, SECTION_LINE, passage_rows, plain, qa_item,
+    BULLET, BULLET_LINE, FENCE, QA_LINE, SECTION_LINE, is_item_line, passage_rows, plain, qa_item,
 )
 from rag.safety import addresses_reader
 from rag.types import Chunk
@@ -114,7 +114,7 @@ def chunk_unit_kinds(chunk: Chunk, doc: str, spans: Sequence[tuple[int, int]]) -
             kind = "question"  # 「- 量子化は…どう機能するか？4ビット、3ビット、2ビット間のトレードオフ。」: all one prompt
         elif line_kind.get(ls) == "heading" and kind in ("text", "lead"):
             kind = "heading"
-        elif (kind == "text" and e - chunk.start >= le - 1 and _list_follows(text, le)
+        elif (kind == "text" and e - chunk.start >= le - 1 and _list_follows(doc, chunk.start + le)
               and (_ANNOUNCES.search(doc[s:e]) or (rel == ls and _open_line(doc[s:e])))):
             kind = "lead"  # 「RAGでは、この制限を以下の流れで克服します」 and the numbered steps under it
         line_kind.setdefault(ls, kind)
@@ -146,10 +146,11 @@ def _open_line(line: str) -> bool:
 
 
 def _list_follows(text: str, line_end: int) -> bool:
-    """Whether the first non-blank line after offset ``line_end`` of ``text`` is a list item."""
+    """Whether the first non-blank line after offset ``line_end`` of ``text`` (the document:
+    a list the chunker put in the next passage still follows the line) is a list item."""
     for line in text[line_end:].split("\n"):
         if line.strip():
-            return bool(BULLET_LINE.match(line))
+            return is_item_line(line)
     return False
 
 

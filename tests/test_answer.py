@@ -193,6 +193,22 @@ def test_a_sentence_announcing_the_list_under_it_is_its_lead_in(text, kinds):
     assert chunk_unit_kinds(c, text, unit_spans(text)) == kinds
 
 
+def test_a_lead_in_whose_list_the_chunker_put_in_the_next_passage_is_still_one():
+    """「…必ずしも最も確率が高い単語を選ぶわけではありません」 ends its passage; the sampling
+    strategies under it, bold terms without a list mark, open the next one."""
+    from rag.text import unit_spans
+    from rag.units import chunk_unit_kinds
+
+    head = "**サンプリング戦略**\n\nLLMは次のトークンの確率分布を出力しますが、必ずしも最も確率が高い単語を選ぶわけではありません"
+    doc = head + "\n\n**Greedy Decoding** - 常に最高確率の単語を選ぶ\n**Top-k Sampling** - 上位k個の候補からサンプリング\n"
+    c = Chunk(id="c", doc_id="d", text=head, start=0, end=len(head), lang="ja", kind="section")
+    assert chunk_unit_kinds(c, doc, unit_spans(head))[-1] == "lead"
+    # the same line at the end of the document, or above a bold title that is no item: not a lead-in
+    assert chunk_unit_kinds(c, head, unit_spans(head))[-1] == "text"
+    titled = head + "\n\n**次の節**\n\n本文です。"
+    assert chunk_unit_kinds(c, titled, unit_spans(head))[-1] == "text"
+
+
 @pytest.mark.parametrize(
     ("text", "kinds"),
     [

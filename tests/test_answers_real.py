@@ -270,6 +270,20 @@ def test_a_list_the_chunker_split_is_quoted_with_its_continuation(real_searcher)
     assert "解釈可能性" not in one.text
 
 
+def test_a_lead_in_that_ends_its_passage_brings_the_list_under_it(real_searcher):
+    """「サンプリング戦略にはどんな種類がある？」 quoted the line introducing the strategies and
+    stopped: the chunker put the strategies (bold terms, no list marks) in the next passage. The
+    answer goes on with them, cited to that passage, right after the line that introduces them."""
+    a = ask(real_searcher, "サンプリング戦略にはどんな種類がある？")
+    _checked(a)
+    for strategy in ("Greedy Decoding", "Temperature Sampling", "Top-k Sampling", "Top-p"):
+        assert strategy in a.text, a.text
+    lead = a.text.index("必ずしも最も確率が高い単語を選ぶわけではありません")
+    assert lead < a.text.index("Greedy Decoding")
+    first, second = a.citations[0].chunk, a.citations[1].chunk
+    assert first.doc_id == second.doc_id and first.section == second.section and second.start > first.end
+
+
 def test_a_section_introduction_brings_its_subsections(real_searcher):
     """「LLMの学習は大きく2段階に分かれます」 announces an answer without giving it: the answer
     goes on with each subsection's title and first sentence, each cited to its own passage."""

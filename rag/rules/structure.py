@@ -108,6 +108,18 @@ BULLET = re.compile(r"^\s*(?:[-*+•・●◦]|\d{1,3}[.)、．]|[（(]\d{1,3}[)
 BOLD_LINE = re.compile(r"^\s*(?:[-*+]\s+)?(\*\*|__)[^*_\n]+\1\s*[:：]?\s*$")
 # A line that is a list item: a mark followed by a space (how the chunker keeps a list together).
 BULLET_LINE = re.compile(r"^\s*(?:[-*+•・●◦]|\d{1,3}[.)])\s+")
+# A bold term and what it means, written without a list mark (「**Greedy Decoding** - 常に最高確率の
+# 単語を選ぶ」): one item of a list, as a marked line is.
+TERM_ITEM = re.compile(r"^\s*(\*\*|__)[^*_\n]+\1\s*[-–—:：]\s*\S")
+
+
+def is_item_line(line: str) -> bool:
+    """Whether ``line`` is a list item: a mark and a space, or a bold term and its meaning.
+
+    >>> is_item_line("- 一つ目"), is_item_line("**Top-k Sampling** - 上位k個から"), is_item_line("**見出し**")
+    (True, True, False)
+    """
+    return bool(BULLET_LINE.match(line) or TERM_ITEM.match(line))
 # An annotator's aside after an answer (「注释:…」 in the Chinese Q&A): commentary, no key point.
 NOTE_LINE = re.compile(r"^\s*(?:注释|註釋|注|备注|備考|補足|Note)\s*[:：]", re.I)
 
