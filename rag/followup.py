@@ -34,6 +34,12 @@ ASPECTS: dict[str, tuple[re.Pattern, re.Pattern]] = {
         re.compile(r"対策|防止|抑制|緩和|軽減|削減|対処|回避|缓解|避免|防止|应对|减少|降低|措施|"
                    r"mitigat|prevent|reduc|avoid", re.I),
     ),
+    "causes": (
+        re.compile(r"原因|理由|なぜ|なんで|どうして|为什么|为何|怎么会|\bwhy\b|\bcauses?\b|\breasons?\b", re.I),
+        # a cause given: 「…だけなので、このような間違いが起こります」「…という特性から生じる」, 因为, "because"
+        re.compile(r"なので|ので[、，,]|ため[、，,にでだ]|ためです|から(?:です|だ|生じ|起こ|来る|く)|に起因|原因|理由|"
+                   r"因为|由于|所以|导致|造成|源于|\bbecause\b|\bdue to\b|\bcaused\b|\breasons?\b", re.I),
+    ),
     "examples": (
         re.compile(r"例は|例を|具体例|例えば|举例|例子|比如|example|instance", re.I),
         # an example given, not any 例 (応用例, 如何): 例えば, （例：0.3）, 数学問題などで, 例如, e.g.

@@ -52,6 +52,7 @@ ASPECT_NAMES = {
     "drawbacks": {"ja": "欠点", "zh": "缺点", "en": "drawbacks"},
     "advantages": {"ja": "利点", "zh": "优点", "en": "advantages"},
     "remedies": {"ja": "対策", "zh": "对策", "en": "remedies"},
+    "causes": {"ja": "原因・理由", "zh": "原因", "en": "causes or reasons"},
 }
 
 QUOTE_MARKS = {"ja": ("「", "」"), "zh": ("“", "”"), "en": ("“", "”")}

@@ -17,7 +17,7 @@ from rag import messages
 from rag.extract import Unit, _expand_lists, comparison_sides, list_groups
 from rag.safety import is_injection
 from rag.units import unit_kind
-from rag.followup import aspect_of, is_followup
+from rag.followup import addresses, aspect_of, is_followup
 from rag.relevance import calibrated, distinctive_terms
 from rag.text import answer_sentences, markers_in
 from rag.types import Chunk
@@ -372,7 +372,6 @@ def test_a_bold_title_is_quoted_only_with_what_follows_it():
 
 def test_a_facet_followup_keeps_the_sentences_on_the_facet():
     from rag.answer import _on_facet
-    from rag.followup import addresses
 
     def units(*pairs):
         return [Unit(0, k, k * 10, k * 10 + 9, t, kind) for k, (t, kind) in enumerate(pairs)]
@@ -392,6 +391,15 @@ def test_followup_aspect():
     assert aspect_of("それの欠点は？") == "drawbacks" and aspect_of("What are its advantages?") == "advantages"
     assert aspect_of("LoRAとは？") is None
     assert followup_aspect("それの欠点は？") == "欠点"
+    assert aspect_of("原因は？") == aspect_of("为什么会这样?") == aspect_of("Why does it happen?") == "causes"
+
+
+def test_a_cause_is_given_not_any_no_de():
+    """「…だけなので、このような間違いが起こります」 gives a cause; 「馴染み深いのではないか」 does not."""
+    assert addresses("causes", "「それらしい文章を生成している」だけなので、このような間違いが起こります")
+    assert addresses("causes", "本質的な特性から来る問題です") and addresses("causes", "因为模型只预测下一个词")
+    assert not addresses("causes", "馴染み深いのではないかなと思います")
+    assert not addresses("causes", "埋め込み行列から取り出す")
 
 
 # --- ask: the whole answerer on the fake index ----------------------------------------------------
