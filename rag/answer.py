@@ -27,7 +27,7 @@ from rag.context import DEFAULT_K
 from rag import messages
 from rag.analyze import topic_words
 from rag.citations import Citation, SentenceCheck, check_citations, cite, join_sentences
-from rag.extract import ExtractParams, Selection, content_terms, select
+from rag.extract import ExtractParams, Selection, chunk_units, content_terms, select
 from rag.followup import addresses, aspect_of, combined_query, is_followup
 from rag.llm import LLM_TIMEOUT_S, AnswererError, chat_completion
 from rag.origin import locate
@@ -197,9 +197,12 @@ def ask(searcher: Searcher, question: str, settings: Settings = Settings(), *,
     params = extract_params(searcher)
     rows = passage_rows(index, hits, lang)
     if params.passage_ratio and rows:
-        # a passage the search scored far below the first is seldom about the question: not quoted
-        top = rows[0][1].score
-        rows = [x for k, x in enumerate(rows) if k == 0 or x[1].score >= params.passage_ratio * top]
+        # a passage the search scored far below the first is seldom about the question: not quoted.
+        # The bar is set by the first passage with something to quote — a list of interview
+        # questions ("What is hallucination?" finds one asking about it) answers nothing.
+        lead = next((k for k, (r, _, _) in enumerate(rows) if any(u.quotable for u in chunk_units(index, r))), 0)
+        top = rows[lead][1].score
+        rows = [x for k, x in enumerate(rows) if k <= lead or x[1].score >= params.passage_ratio * top]
     if params.dense_extra:
         # The keyword leg only matches passages in the question's own language: add the best
         # passages of the dense leg alone, so a Chinese question can find a Japanese article.

@@ -89,6 +89,15 @@ def test_an_example_followup_quotes_the_examples_not_the_previous_answer_again(r
     assert len(a.text) < len(prev.text)
 
 
+def test_a_list_of_interview_questions_first_sets_no_bar_for_the_passages_that_answer(real_searcher):
+    """"What is hallucination?" finds first the senior list's behavioural questions (one asks
+    about hallucinations; nothing there is quotable); measured against it, every passage that
+    answers fell below the passage-ratio bar and the question was declined."""
+    a = ask(real_searcher, "What is hallucination?")
+    _checked(a)
+    assert any(s in a.text for s in ("誤った情報を事実であるかのように生成", "事実と異なる情報")), a.text
+
+
 def test_a_why_followup_quotes_the_cause_the_notes_give(real_searcher):
     """「原因は？」 after 「ハルシネーションとは？」 was declined as saying nothing beyond the previous
     answer, though the notes give the cause: the sentences giving it are quoted, not the rest."""
