@@ -539,7 +539,7 @@ def explain(o: Outcome, index) -> dict | None:
             miss = "point in a retrieved passage, not cited"
         else:
             miss = "point not retrieved"
-    topics = question_topics(it.question)
+    topics = question_topics(it.question, index.facts.quotable_text)
     pad_causes = []
     for k, (c, padded) in enumerate(zip(cites, pads)):
         if not padded:

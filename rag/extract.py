@@ -182,7 +182,7 @@ def select(
     about when it leans on an earlier one (a follow-up: both questions), for the topic gate."""
     p = params
     rows = list(dict.fromkeys(rows))[: p.max_passages]
-    topics = question_topics(about or question) if p.topic_gate else []
+    topics = question_topics(about or question, index.facts.quotable_text) if p.topic_gate else []
     if topics:
         rows = on_topic(index, rows, topics)
     if not rows:
@@ -326,16 +326,22 @@ def titled(index: Index, row: int, topics: Sequence[str]) -> bool:
     return _names(f"{c.heading or ''}\n{c.section.split(' > ')[-1] if c.section else ''}", topics)
 
 
-def question_topics(question: str) -> list[str]:
+def question_topics(question: str, notes: str | None = None) -> list[str]:
     """What ``question`` is about: its nouns and names (ja/zh) or names (en), without question
-    words and the facet it asks about (ハルシネーション, not 対策, in 「ハルシネーションへの対策を教えて」)."""
+    words and the facet it asks about (ハルシネーション, not 対策, in 「ハルシネーションへの対策を教えて」).
+    With ``notes`` (the index's quotable text, squashed), an English question's hyphenated terms
+    that the notes write are topics too: "chain-of-thought", "few-shot", "top-p" name techniques
+    however they are cased, and the notes use those names (while "attention" is any word)."""
     from rag.analyze import topic_words
     from rag.followup import FACETS, aspect_of
     from rag.lang import detect_lang
+    from rag.rules.names import LATIN_TERM
     from rag.text import distinctive_terms
 
     lang = detect_lang(question)
     words = topic_words(question, lang) if lang in ("ja", "zh") else distinctive_terms(question, lang)
+    if lang == "en" and notes:
+        words += [t for t in LATIN_TERM.findall(question) if "-" in t and squash(t) in notes]
     return [w for w in dict.fromkeys(words)
             if len(w) > 1 and w not in QUESTION_WORDS and not FACETS.match(w) and not aspect_of(w)]
 

@@ -394,6 +394,17 @@ def test_followup_aspect():
     assert aspect_of("原因は？") == aspect_of("为什么会这样?") == aspect_of("Why does it happen?") == "causes"
 
 
+def test_an_english_questions_hyphenated_terms_the_notes_write_are_topics():
+    from rag.extract import question_topics
+    from rag.text import squash
+
+    notes = squash("Chain-of-Thought (CoT) / Tree of Thoughts: 思考プロセスを段階的に記述させる。top-pサンプリング")
+    assert question_topics("What is chain-of-thought prompting?", notes) == ["chain-of-thought"]
+    assert question_topics("top-p vs top-k?", notes) == ["top-p"]  # top-k: the notes do not write it
+    assert question_topics("What is chain-of-thought prompting?") == []  # without the notes: names only
+    assert question_topics("What is attention?", notes) == []
+
+
 def test_a_cause_is_given_not_any_no_de():
     """「…だけなので、このような間違いが起こります」 gives a cause; 「馴染み深いのではないか」 does not."""
     assert addresses("causes", "「それらしい文章を生成している」だけなので、このような間違いが起こります")

@@ -98,6 +98,15 @@ def test_a_list_of_interview_questions_first_sets_no_bar_for_the_passages_that_a
     assert any(s in a.text for s in ("誤った情報を事実であるかのように生成", "事実と異なる情報")), a.text
 
 
+def test_an_english_question_quotes_the_block_naming_its_term(real_searcher):
+    """"What is chain-of-thought prompting?": the article's passage on advanced challenges holds
+    the CoT/ToT remedy among the hallucination and black-box blocks; the term the question uses,
+    as the notes write it, picks the block (it quoted the RAG remedy before)."""
+    a = ask(real_searcher, "What is chain-of-thought prompting?")
+    _checked(a)
+    assert "Tree of Thoughts" in a.text and "Retrieval-Augmented" not in a.text, a.text
+
+
 def test_a_why_followup_quotes_the_cause_the_notes_give(real_searcher):
     """「原因は？」 after 「ハルシネーションとは？」 was declined as saying nothing beyond the previous
     answer, though the notes give the cause: the sentences giving it are quoted, not the rest."""
