@@ -153,12 +153,13 @@ def _is_formula(s: str) -> bool:
 
 def join_sentences(sentences: list[str]) -> str:
     """Sentences as one text: CJK sentences run on, others get a space; list items, the
-    sentence after a list, and the first sentence quoted from another passage (another
-    marker) start a line."""
+    sentence after a list, a line that closes no sentence (a title, 「学習データの規模」) and
+    the one after it, and the first sentence quoted from another passage (another marker) start
+    a line."""
     out, prev = "", ""
     for s in sentences:
         if out:
-            unended = not ends_sentence(prev)  # "…使うことで[1]"
+            unended = not ends_sentence(prev) or not ends_sentence(s)  # "…使うことで[1]", a title
             code = s.startswith("```") or prev.startswith("```")
             other = markers_in(s)[-1:] != markers_in(prev)[-1:]  # 「…活用されています[1]。」 then 「RAG涉及: [2]」
             if code or is_list_item(s) or is_list_item(prev) or unended or _is_formula(s) or other:

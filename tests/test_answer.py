@@ -273,6 +273,21 @@ def test_join_puts_list_items_unended_lines_and_another_passage_on_their_own_lin
     # (「…活用されています[1]。RAG涉及: [2]」 read as one paragraph of two notes)
     assert join_sentences(["一つ目です[1]。", "二つ目です[1]。", "別の文書です[2]。", "Next one [3].", "More [3]."]) \
         == "一つ目です[1]。二つ目です[1]。\n別の文書です[2]。\nNext one [3]. More [3]."
+    # a title or a lead-in after a sentence starts its own line: 「…獲得します[1]。学習データの規模[1]」
+    # read as one run-on line, and 「注释:…」 ran into the answer it comments on
+    assert join_sentences(["能力などを獲得します[1]。", "学習データの規模[1]", "- GPT-3: 約45TB[1]"]).split("\n") \
+        == ["能力などを獲得します[1]。", "学習データの規模[1]", "- GPT-3: 約45TB[1]"]
+    assert join_sentences(["不可欠です[1]。", "技術的対策: [1]", "- RAG[1]"]).split("\n")[1] == "技術的対策: [1]"
+
+
+def test_a_bold_title_is_shown_without_a_list_mark():
+    """「**サンプリング戦略**」 was shown as 「- サンプリング戦略」: the first * of the bold read as a
+    list mark. A bold term with its meaning is a list item all the same."""
+    from rag.answer import _sentence
+
+    assert _sentence("**サンプリング戦略**", "bullet") == "サンプリング戦略"
+    assert _sentence("**Greedy Decoding** - 常に最高確率の単語を選ぶ", "bullet") == "- Greedy Decoding - 常に最高確率の単語を選ぶ"
+    assert _sentence("- 全ての単語に同じ重み行列を使う", "bullet") == "- 全ての単語に同じ重み行列を使う"
 
 
 # --- comparison, distinctive terms, follow-ups (pure) ---------------------------------------------

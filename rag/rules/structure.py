@@ -120,6 +120,8 @@ def is_item_line(line: str) -> bool:
     (True, True, False)
     """
     return bool(BULLET_LINE.match(line) or TERM_ITEM.match(line))
+
+
 # An annotator's aside after an answer (「注释:…」 in the Chinese Q&A): commentary, no key point.
 NOTE_LINE = re.compile(r"^\s*(?:注释|註釋|注|备注|備考|補足|Note)\s*[:：]", re.I)
 
@@ -134,9 +136,13 @@ def list_mark(line: str, bullet: str = "- ") -> str:
 
     >>> list_mark("1. **単語をIDに変換**"), list_mark("（2）排序"), list_mark("・手順"), list_mark("本文")
     ('1. ', '2. ', '- ', '')
+    >>> list_mark("**サンプリング戦略**"), list_mark("**Top-k Sampling** - 上位k個から")  # a bold title is no item
+    ('', '- ')
     """
     if not BULLET.match(line.strip()) or re.match(r"^\s*\d+(\.\d+)+", line):
         return ""
+    if line.lstrip().startswith(("**", "__")) and not TERM_ITEM.match(line):
+        return ""  # the "*" of a bold title ("**検索の流れ**") is no list mark
     m = _NUMBER_MARK.match(line)
     return f"{int(m.group(1))}. " if m else bullet
 
