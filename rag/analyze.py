@@ -19,7 +19,7 @@ import threading
 from collections.abc import Callable
 
 from rag.lang import detect_lang
-from rag.text import CJK_CLASS, EN_STOP, ZH_STOP, normalize
+from rag.text import CJK_CLASS, EN_STOP, ZH_STOP, normalize, squash
 
 ANALYZERS = ("bigram", "words", "words+bigram")
 
@@ -99,6 +99,37 @@ def _ja_words(text: str) -> list[str]:
             base = getattr(w.feature, "orthBase", None) or w.surface
             out.append(base)
     return out
+
+
+_KATAKANA = re.compile("[\u30a1-\u30ff]")
+
+
+@functools.lru_cache(maxsize=8192)
+def loanword_names(text: str) -> tuple[str, ...]:
+    """The English words behind ``text``'s katakana loanwords, each run of them joined and
+    squashed, from the dictionary the Japanese tokenizer already loads (UniDic writes a
+    loanword's origin in its lemma: アテンション-attention): the notes' マルチヘッドアテンション
+    names "Multi-Head Attention", ヤコビアン "Jacobian". A loanword UniDic gives no origin
+    (トランスフォーマー) is left out.
+
+    >>> loanword_names("マルチヘッドアテンションとアダプティブソフトマックス")
+    ('multiheadattention', 'adaptivesoftmax')
+    """
+    if not _KATAKANA.search(text):
+        return ()
+    runs: list[str] = []
+    cur: list[str] = []
+    with _TAG_LOCK:
+        for w in _tagger()(text):
+            origin = (getattr(w.feature, "lemma", None) or "").partition("-")[2]
+            if origin and re.search(r"[A-Za-z]", origin):
+                cur.append(origin)
+            elif cur:
+                runs.append("".join(cur))
+                cur = []
+    if cur:
+        runs.append("".join(cur))
+    return tuple(dict.fromkeys(squash(r) for r in runs))
 
 
 def _zh_words(text: str) -> list[str]:

@@ -16,7 +16,7 @@ from pathlib import Path
 
 import numpy as np
 
-from rag.analyze import get_analyzer
+from rag.analyze import get_analyzer, loanword_names
 from rag.bm25 import top_n
 from rag.encoders import Encoder, load_encoder
 from rag.errors import EncoderMismatchError, QueryError
@@ -89,13 +89,19 @@ def names_first(chunks: Sequence[Chunk], order: list[int], query: Query) -> list
     """``order`` (chunk rows, best first) with the passages that contain every name the
     question asks about (:func:`rag.rules.names.topic_names`: RAG, LoRA, GPT-4 …, not the
     field's own LLM or NLP) moved to the front, each group in its order. "RAGの仕組み" wants a
-    passage on RAG before one on how LLMs work, however often the latter says 仕組み.
-    Unchanged when no candidate has every name."""
+    passage on RAG before one on how LLMs work, however often the latter says 仕組み. A name
+    counts as written in katakana too ("Multi-Head Attention": マルチヘッドアテンション,
+    :func:`rag.analyze.loanword_names`). Unchanged when no candidate has every name."""
     names = [t for t in (squash(n) for n in topic_names(query.text, query.lang)) if t]
     if not names:
         return order
     texts = chunks.many(order) if hasattr(chunks, "many") else [chunks[i] for i in order]  # an engine's: one read
-    named = [i for i, c in zip(order, texts) if all(t in squash(c.text) for t in names)]
+
+    def names_it(name: str, text: str) -> bool:
+        # written as the question writes it, or as a katakana loanword (マルチヘッドアテンション)
+        return name in squash(text) or any(name in w for w in loanword_names(text))
+
+    named = [i for i, c in zip(order, texts) if all(names_it(t, c.text) for t in names)]
     if not named or named[0] == order[0]:
         return order
     first = set(named)

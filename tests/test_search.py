@@ -480,6 +480,23 @@ def test_a_word_of_the_field_is_not_a_name_to_put_first(small_searcher):
     assert names_first(chunks, order, q("NLPでのLoRAとは？")) == [2, 0, 1]  # LoRA is a name: its passage first
 
 
+def test_a_name_written_in_katakana_counts_for_names_first(small_searcher):
+    """"Multi-Head Attention" in the question, マルチヘッドアテンション in the notes' Q&A item:
+    the item names it (the loanwords' origins, from the tokenizer's dictionary)."""
+    from types import SimpleNamespace
+
+    chunks = [SimpleNamespace(text=t) for t in (
+        "LLMの仕組み全体図: Multi-Head Attention以外の話題も多い。",  # names it literally, but not first
+        "マルチヘッドアテンションは、複数のヘッドで異なる関係を同時に捉えます。",
+        "温度はサンプリングのランダム性を調整します。")]
+    q = small_searcher.make_query("Multi-Head Attentionで構文と意味を別々のheadが見るって本当？")
+    assert names_first(chunks, [2, 1, 0], q) == [1, 0, 2]  # both name it; each group in its order
+    assert names_first(chunks, [2, 0], q) == [0, 2]
+    # a katakana word of another origin does not: ソフトマックス is not "Multi-Head Attention"
+    other = [SimpleNamespace(text="ソフトマックスで正規化します。"), chunks[2]]
+    assert names_first(other, [1, 0], q) == [1, 0]
+
+
 def test_names_first_is_a_tuned_switch_of_the_fused_modes(small_searcher):
     import dataclasses
 
