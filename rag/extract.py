@@ -329,10 +329,12 @@ def titled(index: Index, row: int, topics: Sequence[str]) -> bool:
 def question_topics(question: str, notes: str | None = None) -> list[str]:
     """What ``question`` is about: its nouns and names (ja/zh) or names (en), without question
     words and the facet it asks about (ハルシネーション, not 対策, in 「ハルシネーションへの対策を教えて」).
-    With ``notes`` (the index's quotable text, squashed), an English question's hyphenated terms
+    With ``notes`` (the index's quotable text, squashed: a string or an engine's paged text,
+    read through :func:`rag.facts.occurs`), an English question's hyphenated terms
     that the notes write are topics too: "chain-of-thought", "few-shot", "top-p" name techniques
     however they are cased, and the notes use those names (while "attention" is any word)."""
     from rag.analyze import topic_words
+    from rag.facts import occurs
     from rag.followup import FACETS, aspect_of
     from rag.lang import detect_lang
     from rag.rules.names import LATIN_TERM
@@ -341,7 +343,8 @@ def question_topics(question: str, notes: str | None = None) -> list[str]:
     lang = detect_lang(question)
     words = topic_words(question, lang) if lang in ("ja", "zh") else distinctive_terms(question, lang)
     if lang == "en" and notes:
-        words += [t for t in LATIN_TERM.findall(question) if "-" in t and squash(t) in notes]
+        hyphenated = [t for t in LATIN_TERM.findall(question) if "-" in t]
+        words += [t for t, there in zip(hyphenated, occurs(notes, [squash(t) for t in hyphenated])) if there]
     return [w for w in dict.fromkeys(words)
             if len(w) > 1 and w not in QUESTION_WORDS and not FACETS.match(w) and not aspect_of(w)]
 

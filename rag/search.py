@@ -97,11 +97,12 @@ def names_first(chunks: Sequence[Chunk], order: list[int], query: Query) -> list
         return order
     texts = chunks.many(order) if hasattr(chunks, "many") else [chunks[i] for i in order]  # an engine's: one read
 
-    def names_it(name: str, text: str) -> bool:
-        # written as the question writes it, or as a katakana loanword (マルチヘッドアテンション)
-        return name in squash(text) or any(name in w for w in loanword_names(text))
+    def names_all(text: str) -> bool:
+        # each name written as the question writes it, or as a katakana loanword (マルチヘッドアテンション)
+        flat = squash(text)
+        return all(t in flat or any(t in w for w in loanword_names(text)) for t in names)
 
-    named = [i for i, c in zip(order, texts) if all(names_it(t, c.text) for t in names)]
+    named = [i for i, c in zip(order, texts) if names_all(c.text)]
     if not named or named[0] == order[0]:
         return order
     first = set(named)
