@@ -62,6 +62,7 @@ class ExtractParams:
     outline: bool = False  # a quoted section introduction (「2段階に分かれます」) brings its subsections' headings and first sentences
     antecedents: bool = False  # a quoted sentence that points back (「この制限を…」) brings what it points at: its paragraph so far, or the short paragraph before
     max_units: int = 8
+    side_margin: float = -1.0  # a side found elsewhere is quoted only if its unit scores, against the whole question, within this of the best unit (< 0: off)
     max_item_chars: int = 700  # a Q&A answer body up to this long can be quoted whole
 
 
@@ -262,7 +263,12 @@ def select(
         picked = _with_blocks(index, query, picked, best - p.unit_margin, analyze, p.term_bonus)
     sides = comparison_sides(question)
     if sides:
-        picked = _cover_sides(picked, every, rows, sides, side_units, p.side_sentences)
+        fits = None
+        if p.side_margin >= 0:
+            # a side found by searching for it alone must still be about the question: 「貪欲法」,
+            # which the notes write グリーディ, found a sentence on RLHF
+            fits = lambda u: score_units(index, query, [u], analyze, p.term_bonus)[0].score >= best - p.side_margin
+        picked = _cover_sides(picked, every, rows, sides, side_units, p.side_sentences, fits)
     picked = {r: _whole_rows(index, _titles_with_their_text(index.chunks[r], us), question) for r, us in picked.items()}
     picked = _once(picked)
     out = [Selection(r, tuple(sorted(us, key=lambda u: u.start)), whole_item=(r == top and len(us) == len(quotable[r])))
@@ -618,16 +624,18 @@ def _whole_sentence(u: Unit, side: str) -> bool:
     return mentions(u.text, side) or ends_sentence(u.text.strip())
 
 
-def _cover_sides(picked, quotable, rows, sides, side_units, whole: bool = False) -> dict[int, list[Unit]]:
+def _cover_sides(picked, quotable, rows, sides, side_units, whole: bool = False, fits=None) -> dict[int, list[Unit]]:
     """Make sure both sides of a comparison are answered: for a side no picked unit names,
-    add the best unit naming it among the passages, else the best unit ``side_units`` finds."""
+    add the best unit naming it among the passages, else the best unit ``side_units`` finds
+    that ``fits`` the question (``fits(unit)``; ``None``: any)."""
     out = {r: list(us) for r, us in picked.items()}
     for side in sides:
         if any(mentions(u.text, side) for us in out.values() for u in us):
             continue
         cands = [u for r in rows for u in quotable[r] if mentions(u.text, side)]
         if not cands and side_units is not None:
-            cands = [u for u in side_units(side) if u.quotable and (not whole or _whole_sentence(u, side))]
+            cands = [u for u in side_units(side) if u.quotable and (not whole or _whole_sentence(u, side))
+                     and (fits is None or fits(u))]
         if cands:
             u = max(cands, key=lambda u: u.score)
             if all((u.start, u.end) != (v.start, v.end) for us in out.values() for v in us):

@@ -770,6 +770,24 @@ def test_a_comparison_side_found_elsewhere_is_quoted_only_when_it_says_something
     assert not _whole_sentence(u("3. そのフィードバックを使ってモデルを改善"), "Supervised fine-tuning")
 
 
+def test_a_comparison_side_found_by_its_own_search_must_still_be_about_the_question():
+    from rag.extract import _cover_sides
+
+    beam = Unit(0, 0, 0, 20, "ビームサーチは複数の候補を保持します。一方、グリーディデコーディングは最も確率の高い単語を選びます。", "text", 0.85)
+    rlhf = Unit(5, 0, 0, 30, "そこで、人間の意図に沿った応答を生成させるための追加学習が行われます。", "text", 0.80)
+    picked = {0: [beam]}
+    sides = ("ビームサーチ", "貪欲法")  # the notes write グリーディ, never 貪欲法
+    found = lambda side: [rlhf]  # what a search for 「貪欲法」 alone brings back
+    # without the check the side's best unit is quoted, however far from the question
+    assert _cover_sides(picked, {0: [beam]}, [0], sides, found, True) == {0: [beam], 5: [rlhf]}
+    # scored against the whole question it is not about it: left out
+    about = {rlhf.text: 0.70}
+    fits = lambda u: about[u.text] >= 0.85 - 0.05
+    assert _cover_sides(picked, {0: [beam]}, [0], sides, found, True, fits) == {0: [beam]}
+    about[rlhf.text] = 0.83  # within the margin of the best unit: quoted
+    assert _cover_sides(picked, {0: [beam]}, [0], sides, found, True, fits) == {0: [beam], 5: [rlhf]}
+
+
 def test_an_outline_titles_each_subsection_without_its_number_or_label():
     from rag.answer import _sentence
 

@@ -446,3 +446,14 @@ def test_a_sentence_that_points_back_is_quoted_with_what_it_points_at(real_searc
     assert "LLMは学習データまでの知識しか持たない" in a.text
     assert a.text.index("学習データまでの知識しか持たない") < a.text.index("この制限を")
     assert "学習データまでの知識しか持たない" not in _with_extract(real_searcher, question, antecedents=False).text
+
+
+def test_a_comparison_side_the_notes_never_name_brings_no_unrelated_sentence(real_searcher):
+    """「貪欲法」 is written グリーディデコーディング in the notes: the beam-search item answers both
+    sides; a search for 「貪欲法」 alone found a sentence on RLHF, quoted as [2] until the side's unit
+    had to be about the whole question too."""
+    q = "ビームサーチと貪欲法の違いは？"
+    a = ask(real_searcher, q)
+    _checked(a)
+    assert "グリーディ" in a.text and len(a.citations) == 1, _headings(a)
+    assert len(_with_extract(real_searcher, q, side_margin=-1.0).citations) == 2
