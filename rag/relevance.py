@@ -68,8 +68,11 @@ def term_missing_share(index: Index, question: str, lang: str) -> float:
 
 
 def cjk_missing_share(index: Index, query: Query) -> float:
-    """Share of the question's CJK content words that occur nowhere in the notes."""
-    words = [t for t in content_terms(query) if CJK.search(t)]
+    """Share of the question's CJK content words that occur nowhere in the notes. A word naming
+    the facet asked about (メリット, 欠点, 区别) is not one: the notes say it their own way."""
+    from rag.followup import FACETS
+
+    words = [t for t in content_terms(query) if CJK.search(t) and not FACETS.match(t)]
     if not words:
         return 0.0
     return sum(not there for there in occurs(index.facts.squashed_notes, [squash(t) for t in words])) / len(words)

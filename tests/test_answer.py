@@ -953,3 +953,20 @@ def test_a_quoted_sentence_that_points_back_brings_what_it_points_at(back_index)
     assert brought("そこで、評価を続けます") == []  # the paragraph before is a list: not what it points at
     assert brought("事前学習は大量のテキストで行います") == []  # no pointer, nothing more
     assert brought("ベクトル検索の代表的な応用例がRAGです") == []
+
+
+def test_a_word_naming_the_facet_asked_about_is_not_a_missing_word(tmp_path):
+    """「MoEのメリットとデメリットは？」 was declined: the notes explain MoE but never write メリット;
+    the facet a question asks about (pros, drawbacks, weak points) is said in the notes' own words."""
+    from ingest.pipeline import ingest
+    from rag.index import open_index
+    from rag.relevance import cjk_missing_share
+    from rag.search import Searcher
+
+    notes = {"a.md": "# MoE\n\nMoEはゲーティング関数で入力ごとに一部の専門サブネットワークだけを活性化します。\n"}
+    enc = FakeEncoder()
+    ingest(write_corpus(tmp_path / "c", notes), tmp_path / "i", encoder=enc)
+    s = Searcher(open_index(tmp_path / "i"), encoder=enc, tuned=fake_tuned())
+    for q in ("MoEのメリットとデメリットは？", "MoEの弱点は？", "MoE有什么优势？"):
+        assert cjk_missing_share(s.index, s.make_query(q)) == 0.0, q
+    assert cjk_missing_share(s.index, s.make_query("MoEの焼き肉は？")) > 0  # a word of another topic still counts

@@ -457,3 +457,13 @@ def test_a_comparison_side_the_notes_never_name_brings_no_unrelated_sentence(rea
     _checked(a)
     assert "グリーディ" in a.text and len(a.citations) == 1, _headings(a)
     assert len(_with_extract(real_searcher, q, side_margin=-1.0).citations) == 2
+
+
+@pytest.mark.parametrize("question, says", [("MoEのメリットとデメリットは？", "ゲーティング"),
+                                            ("RNNの弱点は何だった？", "長期依存性")])
+def test_a_question_naming_a_facet_the_notes_word_otherwise_is_answered(real_searcher, question, says):
+    """Both were declined: メリット and 弱点 occur nowhere in the notes, and the relevance model
+    counted them as words of a topic the notes lack."""
+    a = ask(real_searcher, question)
+    _checked(a)
+    assert says in a.text
