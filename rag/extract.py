@@ -148,7 +148,8 @@ def comparison_sides(question: str) -> tuple[str, str] | None:
 
 def _side(s: str) -> str:
     s = re.sub(r"^(?:what(?:'s| is| are)?|the|between|a|an)\s+", "", s.strip(), flags=re.I)
-    s = re.sub(r"(?:の|的)?(?:ファインチューニング|事前学習|训练|微调)?$", "", s)
+    # 「LoRAのファインチューニング」 compares LoRA; 「ファインチューニング」, 「预训练」 are the side itself
+    s = re.sub(r"(?<=..)(?:の|的)?(?:ファインチューニング|事前学習|训练|微调)$", "", s)
     return s.strip(" 「」『』\"'“”（）()")
 
 

@@ -299,6 +299,10 @@ def test_comparison_sides():
     assert comparison_sides("What is the difference between top-k and top-p?") == ("top-k", "top-p")
     assert comparison_sides("zero-shot vs few-shot learning") == ("zero-shot", "few-shot learning")
     assert comparison_sides("What is LoRA?") is None
+    # a side named by what it is fine-tuning of is that thing; the stage alone is the side itself
+    assert comparison_sides("LoRAのファインチューニングとフルファインチューニングの違いは？") == ("LoRA", "フル")
+    assert comparison_sides("ファインチューニングと事前学習の違いは？") == ("ファインチューニング", "事前学習")
+    assert comparison_sides("预训练和微调有什么区别？") == ("预训练", "微调")
 
 
 def test_distinctive_terms():
