@@ -25,6 +25,7 @@ from rag.index import Index
 from rag.rules.normalize import normalize, squash
 from rag.rules.structure import BOLD_LINE, named_rows, plain, row_at, row_sentence
 from rag.rules.questions import QUESTION_WORDS
+from rag.rules.names import is_generic
 from rag.rules.sentences import ends_sentence, refers_back
 from rag.sections import subsections
 from rag.types import Query
@@ -274,8 +275,10 @@ def select(
     picked = _once(picked)
     out = [Selection(r, tuple(sorted(us, key=lambda u: u.start)), whole_item=(r == top and len(us) == len(quotable[r])))
            for r, us in picked.items() if us]
-    # what is picked stays; the order is the reader's: a passage titled with the topic first
-    return sorted(out, key=lambda s: not titled(index, s.row, topics)) if topics else out
+    # what is picked stays; the order is the reader's: a passage titled with the topic first (the
+    # field's own words name no topic: 「LLMの評価方法」 put a KL-divergence item titled "…LLMで…" first)
+    named = [t for t in topics if not is_generic(t)]
+    return sorted(out, key=lambda s: not titled(index, s.row, named)) if named else out
 
 
 def _once(picked: dict[int, list[Unit]]) -> dict[int, list[Unit]]:

@@ -467,3 +467,12 @@ def test_a_question_naming_a_facet_the_notes_word_otherwise_is_answered(real_sea
     a = ask(real_searcher, question)
     _checked(a)
     assert says in a.text
+
+
+def test_the_fields_own_word_in_a_title_does_not_put_its_passage_first(real_searcher):
+    """「LLMの評価方法を教えて」: the search ranks the technical notes' evaluation block first, but the
+    answer put first the KL-divergence item, whose title (「…LLMでどう使われるか？」) names LLM."""
+    a = ask(real_searcher, "LLMの評価方法を教えて")
+    _checked(a)
+    assert "ベンチマーク評価" in a.text, a.text
+    assert a.citations[0].chunk.section.endswith("実践における高度な課題と技術的アプローチ"), _headings(a)
