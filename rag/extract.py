@@ -275,10 +275,8 @@ def select(
     picked = _once(picked)
     out = [Selection(r, tuple(sorted(us, key=lambda u: u.start)), whole_item=(r == top and len(us) == len(quotable[r])))
            for r, us in picked.items() if us]
-    # what is picked stays; the order is the reader's: a passage titled with the topic first (the
-    # field's own words name no topic: 「LLMの評価方法」 put a KL-divergence item titled "…LLMで…" first)
-    named = [t for t in topics if not is_generic(t)]
-    return sorted(out, key=lambda s: not titled(index, s.row, named)) if named else out
+    # what is picked stays; the order is the reader's: a passage titled with the topic first
+    return sorted(out, key=lambda s: not titled(index, s.row, topics)) if topics else out
 
 
 def _once(picked: dict[int, list[Unit]]) -> dict[int, list[Unit]]:
@@ -355,8 +353,10 @@ def question_topics(question: str, notes: str | None = None) -> list[str]:
     if lang == "en" and notes:
         hyphenated = [t for t in LATIN_TERM.findall(question) if "-" in t]
         words += [t for t, there in zip(hyphenated, occurs(notes, [squash(t) for t in hyphenated])) if there]
-    return [w for w in dict.fromkeys(words)
-            if len(w) > 1 and w not in QUESTION_WORDS and not FACETS.match(w) and not aspect_of(w)]
+    # the field's own words (LLM, 模型) name no topic: 「LLMの評価方法」 put first a KL-divergence
+    # item titled 「…LLMでどう使われるか？」, 「大模型…算力？」 kept only passages writing 模型
+    return [w for w in dict.fromkeys(words) if len(w) > 1 and w not in QUESTION_WORDS and not is_generic(w)
+            and not FACETS.match(w) and not aspect_of(w)]
 
 
 def _names(text: str, topics: Sequence[str]) -> bool:
@@ -367,7 +367,8 @@ def _names(text: str, topics: Sequence[str]) -> bool:
 def on_topic(index: Index, rows: Sequence[int], topics: Sequence[str]) -> list[int]:
     """The passages worth quoting: of ``rows``, those naming one of the question's ``topics``
     (:func:`question_topics`). A passage naming none of them is padding after a right answer
-    (overfitting remedies after hallucination's). ``rows`` unchanged when none names a topic.
+    (overfitting remedies after hallucination's). ``rows`` unchanged when none names a topic,
+    or none that does has anything to quote.
     (Quoting a passage after the first only when it names a topic or shares the first's section
     (or document) cut dev padding 0.198 -> 0.186 (0.194) but dropped held-out answers with every
     key point 0.762 -> 0.738 (0.750); only when its quoted sentences hold a question term, a
@@ -384,7 +385,9 @@ def on_topic(index: Index, rows: Sequence[int], topics: Sequence[str]) -> list[i
     half the key points 0.951 -> 0.963, test unchanged.)"""
     chunks = index.chunks
     named = [r for r in rows if _names(f"{chunks[r].section}\n{chunks[r].text}", topics)]
-    return named or list(rows)
+    if not any(u.quotable for r in named for u in chunk_units(index, r)):
+        return list(rows)  # naming a topic with nothing to quote (a conclusion's title) answers nothing
+    return named
 
 
 def on_topic_blocks(index: Index, row: int, units: list[Unit], topics: Sequence[str]) -> list[Unit]:

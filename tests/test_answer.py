@@ -424,6 +424,35 @@ def test_an_english_questions_hyphenated_terms_the_notes_write_are_topics():
     assert question_topics("What is attention?", notes) == []
 
 
+def test_the_fields_own_words_are_no_topic():
+    from rag.extract import question_topics
+
+    assert question_topics("大模型为什么需要这么多算力？") == ["算力"]
+    assert question_topics("LLMの評価方法を教えて") == ["評価"]
+    assert question_topics("LLMのLoRAとは？") == ["lora"]
+
+
+def test_the_topic_gate_keeps_no_passage_with_nothing_to_quote(tmp_path):
+    """「在医疗、法律领域使用LLM有什么问题?」 was declined once LLM was no topic: of its topics only
+    领域 occurred, in a conclusion with nothing to quote, and the gate kept that passage alone.
+    When the passages naming a topic have nothing to quote, all stay."""
+    from ingest.pipeline import ingest
+    from rag.extract import chunk_units, on_topic
+    from rag.index import open_index
+
+    notes = {"a.md": "# 応用領域\n\n```mermaid\ngraph TD; A-->B\n```\n",
+             "b.md": "# 課題\n\nLLMには説明可能性の欠如という課題があります。\n"}
+    ingest(write_corpus(tmp_path / "c", notes), tmp_path / "i", encoder=FakeEncoder())
+    index = open_index(tmp_path / "i")
+    rows = list(range(len(index.chunks)))
+    bare = [r for r in rows if index.chunks[r].doc_id == "a.md"]
+    assert bare and not any(u.quotable for r in bare for u in chunk_units(index, r))
+    assert on_topic(index, rows, ["领域", "領域"]) == rows  # only a passage with nothing to quote names it
+    told = [r for r in rows if index.chunks[r].doc_id == "b.md"]
+    assert on_topic(index, rows, ["課題"]) == told
+    assert on_topic(index, rows, ["課題", "領域"]) == sorted(bare + told)  # something to quote among them
+
+
 def test_a_cause_is_given_not_any_no_de():
     """「…だけなので、このような間違いが起こります」 gives a cause; 「馴染み深いのではないか」 does not."""
     assert addresses("causes", "「それらしい文章を生成している」だけなので、このような間違いが起こります")

@@ -469,6 +469,14 @@ def test_a_question_naming_a_facet_the_notes_word_otherwise_is_answered(real_sea
     assert says in a.text
 
 
+def test_the_fields_own_word_keeps_no_passage_through_the_topic_gate(real_searcher):
+    """「大模型为什么需要这么多算力？」: the search ranks the Japanese section on compute cost first, but
+    the gate kept only passages writing 模型 — Chinese ones — and answered with cross-entropy loss."""
+    a = ask(real_searcher, "大模型为什么需要这么多算力？")
+    _checked(a)
+    assert a.citations[0].chunk.section.endswith("計算コストとエネルギー消費"), _headings(a)
+
+
 def test_the_fields_own_word_in_a_title_does_not_put_its_passage_first(real_searcher):
     """「LLMの評価方法を教えて」: the search ranks the technical notes' evaluation block first, but the
     answer put first the KL-divergence item, whose title (「…LLMでどう使われるか？」) names LLM."""

@@ -73,8 +73,9 @@ _KATAKANA_NAME = re.compile(KATAKANA_RUN + "{4,}")
 
 # Words of the field rather than names of a topic in it: notes on rule-based language processing
 # write 自然言語処理, and "NLP" in 「ルールベースの時代のNLPは？」 must not put every passage
-# that writes NLP ahead of them.
-GENERIC_TERMS = frozenset("llm llms ai q a the and or of in to for is are what how why nlp gpu cpu api".split())
+# that writes NLP ahead of them; 「大模型为什么需要这么多算力？」 is about 算力, not 模型.
+GENERIC_TERMS = frozenset("llm llms ai q a the and or of in to for is are what how why nlp gpu cpu api "
+                          "模型 大模型 大语言模型 モデル 大規模言語モデル".split())
 
 
 def is_generic(term: str) -> bool:
