@@ -183,7 +183,9 @@ def ask(searcher: Searcher, question: str, settings: Settings = Settings(), *,
         return _timed(Answer(question=q, text=messages.text("injection", lang), citations=(), abstained=True,
                              lang=lang, answerer="none", relevance=None, reason="injection", query=q, mode=mode), t0)
     index = searcher.index
-    prev = next((a for a in reversed(history) if a is not None), None)
+    # a follow-up leans on the last question, not on a follow-up the notes did not cover: after
+    # 「RAGとは？」「手順は？」(declined), 「欠点は？」 is about RAG, not about 「手順は？」
+    prev = next((a for a in reversed(history) if a is not None and not (a.followup and a.abstained)), None)
     followup = prev is not None and is_followup(q, searcher.analyze, lambda t: t in index.bm25.vocabulary)
     text = combined_query(q, prev.query or prev.question) if followup else q
     query = searcher.make_query(text)

@@ -17,7 +17,7 @@ from rag import messages
 from rag.extract import Unit, _expand_lists, comparison_sides, list_groups
 from rag.safety import is_injection
 from rag.units import unit_kind
-from rag.followup import addresses, aspect_of, is_followup
+from rag.followup import addresses, aspect_of, combined_query, is_followup
 from rag.relevance import calibrated, distinctive_terms
 from rag.text import answer_sentences, markers_in
 from rag.types import Chunk
@@ -551,6 +551,22 @@ def test_a_followup_asking_for_a_facet_names_the_facet_when_not_covered(searcher
         a = ask(searcher, q, Settings(answer_lang=lang), history=[first])
         assert a.reason == "followup_not_covered"
         assert name in a.text and q not in a.text
+
+
+def test_a_followup_leans_on_the_last_question_not_on_a_declined_followup(searcher):
+    """「LoRAとQLoRAの違いは？」, 「それの欠点は？」 (declined), then 「例は？」: about LoRA and QLoRA,
+    not about 「それの欠点は？」 — neither in what is searched nor in the message. (A declined
+    question of its own stays the topic: "What is overfitting?" then "How can I avoid that?".)"""
+    first = ask(searcher, "LoRAとQLoRAの違いは？")
+    second = ask(searcher, "それの欠点は？", history=[first])
+    assert second.abstained and second.followup
+    third = ask(searcher, "例は？", history=[first, second])
+    assert third.followup and third.query == combined_query("例は？", first.query)
+    if third.abstained:
+        assert "LoRAとQLoRAの違いは？" in third.text and "欠点" not in third.text
+    off = ask(searcher, "How do I bake sourdough bread at home?")
+    assert off.abstained and not off.followup
+    assert ask(searcher, "それの欠点は？", history=[first, off]).query == combined_query("それの欠点は？", off.query)
 
 
 @pytest.mark.parametrize("q", ["红烧肉怎么做？", "天气怎么样?"])
