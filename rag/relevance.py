@@ -25,6 +25,7 @@ import numpy as np
 
 from rag.extract import chunk_units, content_terms
 from rag.facts import occurs
+from rag.followup import FACETS
 from rag.index import Index
 from rag.text import CJK, distinctive_terms, squash
 from rag.types import Hit, Query
@@ -70,8 +71,6 @@ def term_missing_share(index: Index, question: str, lang: str) -> float:
 def cjk_missing_share(index: Index, query: Query) -> float:
     """Share of the question's CJK content words that occur nowhere in the notes. A word naming
     the facet asked about (メリット, 欠点, 区别) is not one: the notes say it their own way."""
-    from rag.followup import FACETS
-
     words = [t for t in content_terms(query) if CJK.search(t) and not FACETS.match(t)]
     if not words:
         return 0.0
