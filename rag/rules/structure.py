@@ -338,5 +338,7 @@ def title(line: str) -> str:
 
     >>> title("### 1. 事前学習(Pre-training)"), title("4.2. 人間の意図への整合")
     ('事前学習(Pre-training)', '人間の意図への整合')
+    >>> title("1.  10,000+ QPSを処理せよ"), title("1.5倍の高速化")  # a number of the text stays
+    ('10,000+ QPSを処理せよ', '1.5倍の高速化')
     """
-    return re.sub(r"^\d{1,2}(?:\.\d{1,2})*\.?\s*", "", plain(line))
+    return re.sub(r"^\d{1,2}(?:\.\d{1,2})*(?:\.(?!\d)\s*|\s+)", "", plain(line))
