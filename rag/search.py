@@ -25,9 +25,9 @@ from rag.index import Index
 from rag.lang import detect_lang
 from rag.rerank import CrossEncoderReranker, FeatureReranker, Reranker
 from rag.rules.names import topic_names
-from rag.rules.questions import keyword_text
 from rag.rules.script import notes_languages
 from rag.safety import has_content, invalid_text
+from rag.rules.questions import keyword_text
 from rag.text import search_text, squash
 from rag.tuned import MODES, Tuned, load_tuned
 from rag.types import Chunk, Hit, Query
