@@ -11,7 +11,7 @@ from __future__ import annotations
 import re
 from collections.abc import Callable
 
-from rag.rules.questions import EN_CUE, EN_OPENER, EN_STOP, FACETS, JA_ZH_CUE, JA_ZH_INSIDE, QUESTION_WORDS
+from rag.rules.questions import EN_CUE, EN_OPENER, EN_STOP, JA_ZH_CUE, JA_ZH_INSIDE, QUESTION_WORDS
 from rag.rules.script import CJK, detect_lang
 
 # Facets a follow-up asks about without naming a topic, with the words a passage uses when it
@@ -49,6 +49,14 @@ ASPECTS: dict[str, tuple[re.Pattern, re.Pattern]] = {
 }
 
 
+# Words that name a facet, not a topic: a short question made of them leans on the previous one.
+FACETS = re.compile(
+    r"^(?:対策|方法|手順|理由|原因|例|具体例|具体|違い|仕組み|特徴|種類|用途|利点|欠点|メリット|デメリット|課題|限界|"
+    r"長所|短所|強み|弱み|弱点|"
+    r"缺点|优点|好处|方法|步骤|原因|例子|区别|原理|特点|用途|作用|难点|问题|局限|对策|措施|种类|类型|机制|挑战|优势|劣势|缺陷|"
+    r"pros|cons|drawbacks?|downsides?|advantages?|benefits?|examples?|steps?|reasons?|limitations?|uses?)$",
+    re.I,
+)
 
 
 def aspect_of(question: str) -> str | None:

@@ -27,7 +27,6 @@ from rag.rerank import CrossEncoderReranker, FeatureReranker, Reranker
 from rag.rules.names import topic_names
 from rag.rules.script import notes_languages
 from rag.safety import has_content, invalid_text
-from rag.rules.questions import keyword_text
 from rag.text import search_text, squash
 from rag.tuned import MODES, Tuned, load_tuned
 from rag.types import Chunk, Hit, Query
@@ -221,16 +220,13 @@ class Searcher:
     def make_query(self, text: str, *, dense: bool = True) -> Query:
         """The :class:`Query` record every stage reads (the vector only when ``dense``). Both
         legs search for what the question asks about: a request wrapper (「…を教えてください」,
-        "Tell me about …") is left out (:func:`rag.text.search_text`), and the keyword leg leaves
-        out the facet of a topic the question names (仕組み in 「RAGの仕組み」,
-        :func:`rag.rules.questions.keyword_text`)."""
+        "Tell me about …") is left out (:func:`rag.text.search_text`)."""
         q = check_query(text)
         core = search_text(q)
-        lang = detect_lang(q)
         return Query(
             text=q,
-            lang=lang,
-            tokens=self.query_tokens(keyword_text(core, bool(topic_names(core, lang)))),
+            lang=detect_lang(q),
+            tokens=self.query_tokens(core),
             coverage=self.vocabulary_coverage(core),
             vector=self.query_vector(core) if dense else None,
         )

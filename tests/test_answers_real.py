@@ -484,13 +484,3 @@ def test_the_fields_own_word_in_a_title_does_not_put_its_passage_first(real_sear
     _checked(a)
     assert "ベンチマーク評価" in a.text, a.text
     assert a.citations[0].chunk.section.endswith("実践における高度な課題と技術的アプローチ"), _headings(a)
-
-
-@pytest.mark.parametrize("question", ["RAGの仕組み", "RAG 仕組み"])
-def test_a_named_topics_facet_word_does_not_lead_the_keyword_search(real_searcher, question):
-    """仕組み matched every passage on how anything works: an article's conclusion
-    (「…技術的な仕組みと…RAGやLLMOps…」) was quoted first for 「RAGの仕組み」."""
-    a = ask(real_searcher, question)
-    _checked(a)
-    assert not a.citations[0].chunk.section.endswith("まとめ"), _headings(a)
-    assert "RAG" in (a.citations[0].chunk.heading or a.citations[0].chunk.section), _headings(a)

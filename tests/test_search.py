@@ -89,14 +89,8 @@ def _legs(s: Searcher, q: str):
     multi-vector passage similarity (checked against the fake's raw vectors in test_index)."""
     from rank_bm25 import BM25Okapi
 
-    from rag.rules.names import topic_names
-    from rag.rules.questions import keyword_text, search_text
-    from rag.rules.script import detect_lang
-
     chunks = s.index.chunks
-    core = search_text(q)  # the keyword leg's text: without a wrapper, nor the facet of a named topic
-    words = keyword_text(core, bool(topic_names(core, detect_lang(q))))
-    bm = BM25Okapi(s.index.bm25.tokens, k1=1.2, b=0.75).get_scores(s.analyze(words))
+    bm = BM25Okapi(s.index.bm25.tokens, k1=1.2, b=0.75).get_scores(s.analyze(q))
     bm25 = {c.id: float(v) for c, v in zip(chunks, bm) if v > 0}
     sims = s.index.passage_similarity(np.arange(len(chunks)), s.encoder._vector(q))
     dense = {c.id: float(v) for c, v in zip(chunks, sims)}

@@ -67,33 +67,6 @@ def search_text(question: str) -> str:
     return core if WORDY.search(core) else q
 
 
-# Words that name a facet, not a topic: a short question made of them leans on the previous one
-# (rag.followup); a question naming its topic asks about that facet of it.
-_FACET_CJK = ("対策|方法|手順|理由|原因|例|具体例|具体|違い|仕組み|特徴|種類|用途|利点|欠点|メリット|デメリット|課題|限界|"
-              "長所|短所|強み|弱み|弱点|"
-              "缺点|优点|好处|步骤|例子|区别|原理|特点|作用|难点|问题|局限|对策|措施|种类|类型|机制|挑战|优势|劣势|缺陷")
-FACETS = re.compile(
-    rf"^(?:{_FACET_CJK}|pros|cons|drawbacks?|downsides?|advantages?|benefits?|examples?|steps?|reasons?|limitations?|uses?)$",
-    re.I,
-)
-_FACET_IN_TEXT = re.compile(_FACET_CJK)
-
-
-def keyword_text(question: str, names_topic: bool) -> str:
-    """What the keyword leg searches for: when the question names its topic (``names_topic``:
-    RAG, LoRA), without the Japanese or Chinese word of the facet it asks about — 仕組み in
-    「RAGの仕組み」 matches every passage on how anything works, and an article's conclusion
-    (「…技術的な仕組みと…RAGや…」) came first. The question itself when nothing else is left.
-
-    >>> keyword_text("RAGの仕組み", True), keyword_text("仕組み", True), keyword_text("RAGの仕組み", False)
-    ('RAGの ', '仕組み', 'RAGの仕組み')
-    """
-    if not names_topic:
-        return question
-    rest = _FACET_IN_TEXT.sub(" ", question)
-    return rest if rest.strip() else question
-
-
 # --- question forms ------------------------------------------------------------------------------
 # A unit that ends with a question mark (closing quotes or emphasis after it).
 QUESTION_END = re.compile(r"[？?][" + re.escape(CLOSERS + "*") + r"]*$")
