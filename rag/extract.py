@@ -24,8 +24,8 @@ import numpy as np
 from rag.index import Index
 from rag.rules.normalize import normalize, squash
 from rag.rules.structure import BOLD_LINE, named_rows, plain, row_at, row_sentence
-from rag.rules.questions import QUESTION_WORDS
 from rag.rules.names import is_generic
+from rag.rules.questions import QUESTION_WORDS
 from rag.rules.sentences import ends_sentence, refers_back
 from rag.sections import subsections
 from rag.types import Query
