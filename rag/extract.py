@@ -343,7 +343,7 @@ def question_topics(question: str, notes: str | None = None) -> list[str]:
     however they are cased, and the notes use those names (while "attention" is any word)."""
     from rag.analyze import topic_words
     from rag.facts import occurs
-    from rag.followup import FACETS, aspect_of
+    from rag.followup import names_no_topic
     from rag.lang import detect_lang
     from rag.rules.names import LATIN_TERM
     from rag.text import distinctive_terms
@@ -355,8 +355,7 @@ def question_topics(question: str, notes: str | None = None) -> list[str]:
         words += [t for t, there in zip(hyphenated, occurs(notes, [squash(t) for t in hyphenated])) if there]
     # the field's own words (LLM, 模型) name no topic: 「LLMの評価方法」 put first a KL-divergence
     # item titled 「…LLMでどう使われるか？」, 「大模型…算力？」 kept only passages writing 模型
-    return [w for w in dict.fromkeys(words) if len(w) > 1 and w not in QUESTION_WORDS and not is_generic(w)
-            and not FACETS.match(w) and not aspect_of(w)]
+    return [w for w in dict.fromkeys(words) if len(w) > 1 and not is_generic(w) and not names_no_topic(w)]
 
 
 def _names(text: str, topics: Sequence[str]) -> bool:

@@ -93,17 +93,21 @@ _EN_FILLER = frozenset("i me my we our can could would should will you your give
                        "describe mean use used using do does did happen happens make get set need".split())
 
 
+def names_no_topic(word: str) -> bool:
+    """Whether ``word`` is a question word or names the facet asked about (対策, drawbacks), not a topic."""
+    return word in QUESTION_WORDS or bool(FACETS.match(word)) or bool(aspect_of(word))
+
+
 def _names_something(text: str, analyze, known, lang: str | None = None) -> bool:
     """Whether ``text`` names a topic: a noun (ja/zh) or a content word (en) that is no facet,
     no question word, and (ja/zh) known to the notes."""
     from rag.analyze import topic_words
 
     if CJK.search(text):
-        cands = [n for n in topic_words(text, lang) if n not in QUESTION_WORDS and not FACETS.match(n) and not aspect_of(n)]
+        cands = [n for n in topic_words(text, lang) if not names_no_topic(n)]
         return any(known is None or known(n) or (analyze and any(known(t) for t in analyze(n))) for n in cands)
     words = [w.lower() for w in re.findall(r"[A-Za-z][\w\-+.']*", text)]
-    return any(w not in EN_STOP and w not in QUESTION_WORDS and w not in _EN_FILLER and not FACETS.match(w)
-               and not aspect_of(w) for w in words)
+    return any(w not in EN_STOP and w not in _EN_FILLER and not names_no_topic(w) for w in words)
 
 
 def _refers_inside(q: str, cue: re.Match, analyze, known) -> bool:
