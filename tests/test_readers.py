@@ -563,3 +563,24 @@ def test_a_ruled_table_in_a_printed_pdf_is_read_as_a_table(tmp_path):
         assert (table in got) is want, got
         assert "Momentum" in got and "以上。" in got
     assert "| " not in _read("two-column.pdf").text
+
+
+def test_a_title_the_writing_program_filled_in_gives_way_to_the_first_heading(tmp_path):
+    # a browser prints a page without <title> as "notes.html"; Word leaves "Document1"
+    import docx
+    import pypdf
+
+    w = pypdf.PdfWriter(clone_from=FIX / "report-zh.pdf")
+    w.add_metadata({"/Title": "notes.html"})
+    w.write(tmp_path / "p.pdf")
+    pdf = _read("p.pdf", tmp_path / "p.pdf")
+    assert pdf.title == "检索系统入门" and pdf.text.lstrip().startswith("# 检索系统入门")
+    d = docx.Document()
+    d.core_properties.title = "Document1"
+    d.add_heading("ベクトル検索", level=1)
+    d.add_paragraph("近似最近傍探索で類似ベクトルを探す。")
+    d.save(tmp_path / "w.docx")
+    assert _read("w.docx", tmp_path / "w.docx").title == "ベクトル検索"
+    d.core_properties.title = "Search notes"
+    d.save(tmp_path / "w.docx")
+    assert _read("w.docx", tmp_path / "w.docx").title == "Search notes"

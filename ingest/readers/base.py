@@ -112,6 +112,21 @@ class TextBuilder:
         return Extract(text, title, Origin(self.kind, tuple(tuple(u) for u in self.units), tuple(self.lines), sizes))
 
 
+# A title the writing program filled in, not the author: "Untitled", "Document1", the file's own
+# name ("notes.html" when a browser prints a page without a title, "Microsoft Word - notes.docx").
+_PLACEHOLDER_TITLE = re.compile(
+    r"^(?:untitled|no title|document\d*|presentation\d*|slide \d+|無題|无标题|タイトルなし)$"
+    r"|^(?:microsoft (?:word|powerpoint|excel) - )?\S[^/\\]*\.(?:html?|mhtml?|pdf|docx?|pptx?|txt|md|rtf|odt|pages|key)$",
+    re.I)
+
+
+def metadata_title(raw: str | None) -> str:
+    """A file's title property, one line, or '' when it is a placeholder the writing program
+    put there (then the document's first heading names it)."""
+    title = " ".join(str(raw or "").split())[:200]
+    return "" if not title or _PLACEHOLDER_TITLE.match(title) else title
+
+
 def open_zip(data: bytes, limits: Limits, what: str) -> zipfile.ZipFile:
     """An Office file's zip container, after checking it cannot expand past the limits
     (the sizes it declares bound what :mod:`zipfile` will inflate)."""

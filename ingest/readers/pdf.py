@@ -37,7 +37,7 @@ import re
 from collections import Counter
 from dataclasses import dataclass
 
-from ingest.readers.base import Extract, Limits, ReaderError, TextBuilder, is_cjk, joiner
+from ingest.readers.base import Extract, Limits, ReaderError, TextBuilder, is_cjk, joiner, metadata_title
 from rag import reasons
 from rag.rules.structure import CONTENTS_LABEL, bold_heading
 
@@ -742,8 +742,7 @@ def read_pdf(data: bytes, limits: Limits) -> Extract:
         pages = [_columns(lines, w) for lines, (w, _) in zip(pages, sizes)]
         _bookmark_headings(pdf, pages)
         pages = _notes_after_runs_on(pages, [h for _, h in sizes])
-        title = " ".join(str(meta.get("Title", "")).split())[:200]
         rules = {i + 1: _rules(pdf[i]) for i in range(n) if i not in scanned}
-        return compose(pages, sizes, "" if title.lower() in ("", "untitled") else title, limits, rules)
+        return compose(pages, sizes, metadata_title(meta.get("Title")), limits, rules)
     finally:
         pdf.close()

@@ -21,7 +21,7 @@ from __future__ import annotations
 from io import BytesIO
 
 from ingest.readers import omml
-from ingest.readers.base import Extract, Limits, ReaderError, TextBuilder, open_zip
+from ingest.readers.base import Extract, Limits, ReaderError, TextBuilder, metadata_title, open_zip
 from rag import reasons
 
 _A = "{http://schemas.openxmlformats.org/drawingml/2006/main}"
@@ -273,5 +273,4 @@ def read_pptx(data: bytes, limits: Limits) -> Extract:
                 for para in text.splitlines():
                     if para.strip():
                         out.add(para.strip() + "\n", n)
-    core_title = (deck.core_properties.title or "").strip()
-    return out.extract(core_title or first_title)
+    return out.extract(metadata_title(deck.core_properties.title) or first_title)

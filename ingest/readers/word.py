@@ -20,7 +20,7 @@ import re
 from io import BytesIO
 
 from ingest.readers import omml
-from ingest.readers.base import Extract, Limits, ReaderError, TextBuilder, joiner, open_zip
+from ingest.readers.base import Extract, Limits, ReaderError, TextBuilder, joiner, metadata_title, open_zip
 from rag import reasons
 from rag.rules.structure import bold_heading
 
@@ -240,5 +240,4 @@ def read_docx(data: bytes, limits: Limits) -> Extract:
                 if i == 0:
                     out.add("|" + " --- |" * len(cells) + "\n", n)
             out.add("\n", n)
-    core = (document.core_properties.title or "").strip()
-    return out.extract(core or title)
+    return out.extract(metadata_title(document.core_properties.title) or title)
