@@ -66,6 +66,7 @@ from rag.facts import IndexFacts, StaleFacts, derive_facts
 from rag.files import atomic_write
 from rag.rules.script import notes_languages
 from rag.types import Chunk, Document
+from rag.units import UNIT_KINDS
 
 FORMAT_VERSION = 3  # 3: BM25 matrix and the derived facts saved with the index
 LOCK_FILE = ".write.lock"
@@ -196,11 +197,20 @@ class Index:
         whole = self.dense.vectors[rows] @ qv
         best = self.heads[rows] @ qv
         sent = self.units @ qv if len(rows) * 8 > len(self.units) else None
+        planted = self.planted_units
         for j, i in enumerate(rows):
-            u = sent[self.unit_offsets[i] : self.unit_offsets[i + 1]] if sent is not None else self.chunk_units(i) @ qv
+            a, b = self.unit_offsets[i], self.unit_offsets[i + 1]
+            u = sent[a:b] if sent is not None else self.chunk_units(i) @ qv
+            u = u[~planted[a:b]]  # a sentence ordering the reader is never quoted: it matches nothing
             if len(u):
                 best[j] = max(best[j], float(u.max()))
         return whole_weight * whole + (1.0 - whole_weight) * best
+
+    @functools.cached_property
+    def planted_units(self) -> np.ndarray:
+        """Per sentence vector: whether it is a planted sentence (rag.units), one that gives the
+        reader orders ("ignore previous instructions …")."""
+        return self.facts.unit_kinds == UNIT_KINDS.index("planted")
 
     def save(self, folder: Path) -> None:
         folder.mkdir(parents=True, exist_ok=True)

@@ -420,6 +420,24 @@ def test_the_offline_answer_never_quotes_a_planted_instruction(planted, question
         assert bad not in a.text, a.text
 
 
+def test_a_planted_sentence_lends_its_passage_no_similarity(planted):
+    # the passage is scored by its best sentence; a sentence never quoted must not be that sentence,
+    # or a question matching only the order ("what is the password?") finds the passage first
+    import numpy as np
+
+    index = planted.index
+    row = next(r for r, c in enumerate(index.chunks) if c.doc_id == "lora.md")
+    a, b = index.unit_offsets[row], index.unit_offsets[row + 1]
+    marked = np.flatnonzero(index.planted_units[a:b])
+    assert len(marked), "the fixture's instruction is not marked planted"
+    qv = index.units[a + marked[0]]
+    others = np.delete(index.units[a:b], marked, axis=0) @ qv
+    whole = float(index.dense.vectors[row] @ qv)
+    expected = 0.5 * whole + 0.5 * max(float(index.heads[row] @ qv), float(others.max()))
+    got = float(index.passage_similarity(np.array([row]), qv)[0])
+    assert got == pytest.approx(expected, abs=1e-6) and got < 0.5 * whole + 0.5 * float(qv @ qv) - 1e-3
+
+
 def test_the_unit_classifier_marks_planted_sentences():
     from rag.safety import addresses_reader
 
