@@ -27,7 +27,7 @@ from rag.context import DEFAULT_K
 from rag import messages
 from rag.analyze import topic_words
 from rag.citations import Citation, SentenceCheck, check_citations, cite, join_sentences
-from rag.extract import ExtractParams, Selection, chunk_units, content_terms, select
+from rag.extract import ExtractParams, Selection, chunk_units, content_terms, question_lists, quotable_units, select
 from rag.followup import addresses, aspect_of, combined_query, is_followup
 from rag.llm import LLM_TIMEOUT_S, AnswererError, chat_completion
 from rag.origin import locate
@@ -35,7 +35,7 @@ from rag.relevance import Judgement, judge
 from rag.safety import UNTRUSTED_RULE, defuse, fence, grounding_problem, is_injection
 from rag.search import Searcher, check_query
 from rag.rules.names import distinctive_terms
-from rag.rules.questions import QUESTION_WORDS, followup_aspect
+from rag.rules.questions import QUESTION_WORDS, asks_for_questions, followup_aspect
 from rag.rules.script import detect_lang
 from rag.rules.structure import (
     list_mark, plain, row_sentences, strip_qa_label, title, with_document,
@@ -46,6 +46,7 @@ from rag.types import Chunk, Hit
 ANSWER_LANGS = ("auto", "ja", "zh", "en")
 ANSWERERS = ("extractive", "endpoint")
 NEAREST_TOPICS = 3
+QUESTION_LISTS_DEPTH = 50  # passages searched for a list of interview questions titled with the topic asked about
 
 __all__ = ["ANSWERERS", "ANSWER_LANGS", "Answer", "AnswererError", "Citation", "Settings", "ask"]
 
@@ -192,6 +193,18 @@ def ask(searcher: Searcher, question: str, settings: Settings = Settings(), *,
     hits = searcher.search_query(query, k=max(settings.k, 3), mode=mode, doc_ids=settings.doc_ids)
     calibration = (searcher.tuned.answer or {}).get("calibration")
     verdict = judge(index, query, hits, question=q, lang=detect_lang(q), calibration=calibration)
+    asked = asks_for_questions(q)
+    lists = []
+    if asked:
+        # which questions interviews ask about a topic: the notes' list of them titled with it
+        # answers, wherever the search ranks it (a list of questions matches no question well,
+        # and across languages not enough to pass the relevance bar)
+        deep = passage_rows(index, searcher.search_query(query, k=QUESTION_LISTS_DEPTH, mode=mode,
+                                                         doc_ids=settings.doc_ids), lang)
+        titled_lists = set(question_lists(index, [r for r, _, _ in deep], q))
+        lists = [x for x in deep if x[0] in titled_lists]
+        if lists and not verdict.missing:
+            verdict = dataclasses.replace(verdict, answerable=True)
     base = dict(question=q, lang=lang, query=text, followup=followup, hits=tuple(hits), mode=mode,
                 relevance=verdict.relevance)
     if not verdict.answerable:
@@ -202,9 +215,11 @@ def ask(searcher: Searcher, question: str, settings: Settings = Settings(), *,
         # a passage the search scored far below the first is seldom about the question: not quoted.
         # The bar is set by the first passage with something to quote — a list of interview
         # questions ("What is hallucination?" finds one asking about it) answers nothing.
-        lead = next((k for k, (r, _, _) in enumerate(rows) if any(u.quotable for u in chunk_units(index, r))), 0)
+        lead = next((k for k, (r, _, _) in enumerate(rows) if quotable_units(index, r, asked)), 0)
         top = rows[lead][1].score
         rows = [x for k, x in enumerate(rows) if k <= lead or x[1].score >= params.passage_ratio * top]
+    if lists:
+        rows = lists + [x for x in rows if x[0] not in {r for r, _, _ in lists}]
     if params.dense_extra:
         # The keyword leg only matches passages in the question's own language: add the best
         # passages of the dense leg alone, so a Chinese question can find a Japanese article.
@@ -339,7 +354,16 @@ def _check_texts(index, c: Citation) -> list[str]:
 
 def _extractive(index, citations: tuple[Citation, ...], sel: list[Selection], lang: str, base: dict,
                 note: str = "") -> Answer:
-    sentences = [_cited(_sentence(u.text, u.kind), u.kind, c.number) for c, s in zip(citations, sel) for u in s.units]
+    sentences = []
+    for c, s in zip(citations, sel):
+        doc = index.documents[c.chunk.doc_id].text
+        for k, u in enumerate(s.units):
+            prev = s.units[k - 1] if k else None
+            if prev is not None and u.kind == "question" and "\n" not in doc[prev.end:u.start]:
+                # the rest of a list item that asks (「…気づいた。どのように検出し、防御するか？」): its line
+                sentences[-1] += _cited(_sentence(u.text), "text", c.number)
+            else:
+                sentences.append(_cited(_sentence(u.text, u.kind), u.kind, c.number))
     lead = ""
     first = citations[0].chunk
     if first.lang != lang:

@@ -25,7 +25,7 @@ from rag.index import Index
 from rag.rules.normalize import normalize, squash
 from rag.rules.structure import BOLD_LINE, named_rows, plain, row_at, row_sentence
 from rag.rules.names import is_generic
-from rag.rules.questions import QUESTION_WORDS
+from rag.rules.questions import EN_STOP, INTERVIEW_WORDS, QUESTION_WORDS, asks_for_questions
 from rag.rules.sentences import ends_sentence, refers_back
 from rag.sections import subsections
 from rag.types import Query
@@ -103,6 +103,13 @@ def chunk_units(index: Index, row: int) -> list[Unit]:
     doc = index.documents[index.chunks[row].doc_id].text
     return [Unit(row, k, int(s), int(e), doc[int(s):int(e)], UNIT_KINDS[int(code)])
             for k, ((s, e), code) in enumerate(zip(index.unit_spans[a:b], index.facts.unit_kinds[a:b]))]
+
+
+def quotable_units(index: Index, row: int, questions: bool = False) -> list[Unit]:
+    """The units of chunk ``row`` an answer may quote; with ``questions`` (the learner asks which
+    questions interviews ask: :func:`rag.rules.questions.asks_for_questions`) a list's
+    interview questions too, which otherwise answer nothing."""
+    return [u for u in chunk_units(index, row) if u.quotable or (questions and u.kind == "question")]
 
 
 def content_terms(query: Query) -> set[str]:
@@ -186,13 +193,14 @@ def select(
     p = params
     rows = list(dict.fromkeys(rows))[: p.max_passages]
     topics = question_topics(about or question, index.facts.quotable_text) if p.topic_gate else []
+    questions = asks_for_questions(question)
     if topics:
-        rows = on_topic(index, rows, topics)
+        rows = on_topic(index, rows, topics, questions)
     if not rows:
         return []
     quotable: dict[int, list[Unit]] = {}
     for rank, r in enumerate(rows):
-        us = [u for u in chunk_units(index, r) if u.quotable]
+        us = quotable_units(index, r, questions)
         if topics:
             us = on_topic_blocks(index, r, us, topics)
         us = score_units(index, query, us, analyze, p.term_bonus)
@@ -213,7 +221,10 @@ def select(
         return []
     best = max(u.score for u in scored)
     steps = p.whole_lists or bool(_STEPS.search(question))
-    if (
+    if questions and quotable[top] and question_lists(index, [top], about or question):
+        # which questions interviews ask about a topic: its list of them, whole
+        picked = {top: list(quotable[top])}
+    elif (
         first.kind == "qa"
         and quotable[top]
         and sum(len(u.text) for u in quotable[top]) <= p.max_item_chars
@@ -255,7 +266,7 @@ def select(
             continued: dict[int, list[Unit]] = {}
             for r, us in picked.items():
                 continued[r] = us
-                nxt = continued_list(index, r, us, quotable[r], steps=bool(_STEPS.search(question)))
+                nxt = continued_list(index, r, us, quotable[r], steps=bool(_STEPS.search(question)), questions=questions)
                 if nxt and nxt[0] not in picked and nxt[0] not in continued:
                     continued[nxt[0]] = score_units(index, query, nxt[1], analyze, p.term_bonus)  # right after it
             picked = continued
@@ -334,6 +345,29 @@ def titled(index: Index, row: int, topics: Sequence[str]) -> bool:
     return _names(f"{c.heading or ''}\n{c.section.split(' > ')[-1] if c.section else ''}", topics)
 
 
+def question_lists(index: Index, rows: Sequence[int], question: str) -> list[int]:
+    """Of ``rows``, the lists of interview questions titled with a topic of ``question``: what
+    answers 「面接でどんなシステム設計の質問が出る？」 is the list under 「システム設計とアーキテクチャ」,
+    not the hot topics that mention system design."""
+    from rag.analyze import loanword_names
+
+    topics = question_topics(question, index.facts.quotable_text)
+    # an English question's words name the topic too, met in a Japanese title as its
+    # loanwords: "coding" in コーディング, "agents" in エージェント
+    words = [w.lower().rstrip("s") for w in re.findall(r"[A-Za-z][A-Za-z\-]+", question)]
+    words = [squash(w) for w in words if len(w) > 2 and w not in EN_STOP and w not in QUESTION_WORDS
+             and w not in INTERVIEW_WORDS and not is_generic(w)]
+
+    def names_topic(row: int) -> bool:
+        if topics and titled(index, row, topics):
+            return True
+        c = index.chunks[row]
+        head = f"{c.heading or ''}\n{c.section.split(' > ')[-1] if c.section else ''}"
+        return any(w in t for w in words for t in (squash(head),) + loanword_names(head))
+
+    return [r for r in rows if any(u.kind == "question" for u in chunk_units(index, r)) and names_topic(r)]
+
+
 def question_topics(question: str, notes: str | None = None) -> list[str]:
     """What ``question`` is about: its nouns and names (ja/zh) or names (en), without question
     words and the facet it asks about (ハルシネーション, not 対策, in 「ハルシネーションへの対策を教えて」).
@@ -355,7 +389,10 @@ def question_topics(question: str, notes: str | None = None) -> list[str]:
         words += [t for t, there in zip(hyphenated, occurs(notes, [squash(t) for t in hyphenated])) if there]
     # the field's own words (LLM, 模型) name no topic: 「LLMの評価方法」 put first a KL-divergence
     # item titled 「…LLMでどう使われるか？」, 「大模型…算力？」 kept only passages writing 模型
-    return [w for w in dict.fromkeys(words) if len(w) > 1 and not is_generic(w) and not names_no_topic(w)]
+    # asking which questions interviews ask, 面接 and 質問 frame the question (rag.rules.questions)
+    frame = INTERVIEW_WORDS if asks_for_questions(question) else frozenset()
+    return [w for w in dict.fromkeys(words)
+            if len(w) > 1 and not is_generic(w) and not names_no_topic(w) and w.lower() not in frame]
 
 
 def _names(text: str, topics: Sequence[str]) -> bool:
@@ -363,7 +400,7 @@ def _names(text: str, topics: Sequence[str]) -> bool:
     return any(normalize(w) in t for w in topics)
 
 
-def on_topic(index: Index, rows: Sequence[int], topics: Sequence[str]) -> list[int]:
+def on_topic(index: Index, rows: Sequence[int], topics: Sequence[str], questions: bool = False) -> list[int]:
     """The passages worth quoting: of ``rows``, those naming one of the question's ``topics``
     (:func:`question_topics`). A passage naming none of them is padding after a right answer
     (overfitting remedies after hallucination's). ``rows`` unchanged when none names a topic,
@@ -384,7 +421,7 @@ def on_topic(index: Index, rows: Sequence[int], topics: Sequence[str]) -> list[i
     half the key points 0.951 -> 0.963, test unchanged.)"""
     chunks = index.chunks
     named = [r for r in rows if _names(f"{chunks[r].section}\n{chunks[r].text}", topics)]
-    if not any(u.quotable for r in named for u in chunk_units(index, r)):
+    if not any(quotable_units(index, r, questions) for r in named):
         return list(rows)  # naming a topic with nothing to quote (a conclusion's title) answers nothing
     return named
 
@@ -527,7 +564,7 @@ def _with_antecedents(index: Index, units: list[Unit], chosen: list[Unit], max_c
 
 
 def continued_list(index: Index, row: int, chosen: list[Unit], units: list[Unit], *,
-                   steps: bool = True) -> tuple[int, list[Unit]] | None:
+                   steps: bool = True, questions: bool = False) -> tuple[int, list[Unit]] | None:
     """The list items with which the next passage continues a quoted list that runs to the end of
     passage ``row`` (the chunker cut it: 「技術的対策:」 then CoT / ToT here, the interpretability
     item in the next passage), or the whole list when the passage ends on its quoted lead-in
@@ -538,7 +575,7 @@ def continued_list(index: Index, row: int, chosen: list[Unit], units: list[Unit]
     if not chosen or not units or row + 1 >= len(index.chunks):
         return None
     doc = _doc(index, row)
-    last = max((u for u in chunk_units(index, row) if u.quotable), key=lambda u: u.index)  # the passage's own last unit
+    last = max(quotable_units(index, row, questions), key=lambda u: u.index)  # the passage's own last unit
     group = list_groups(units, doc)
     opens = last.kind == "lead" and last.index not in group  # its list is all in the next passage
     if not (opens or (steps and last.index in group)) or all(u.index != last.index for u in chosen):
@@ -546,8 +583,8 @@ def continued_list(index: Index, row: int, chosen: list[Unit], units: list[Unit]
     here, there = index.chunks[row], index.chunks[row + 1]
     if there.doc_id != here.doc_id or there.section != here.section or doc[here.end:there.start].strip():
         return None
-    nxt = [u for u in chunk_units(index, row + 1) if u.quotable]
-    if not nxt or nxt[0].kind != "bullet" or nxt[0].index != 0:
+    nxt = quotable_units(index, row + 1, questions)
+    if not nxt or nxt[0].kind not in ("bullet", "question") or nxt[0].index != 0:
         return None
     head = list_groups(nxt, doc)
     items = [u for u in nxt if head.get(u.index) == head[nxt[0].index]]

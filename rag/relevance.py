@@ -23,10 +23,11 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from rag.extract import chunk_units, content_terms
+from rag.extract import content_terms, quotable_units
 from rag.facts import occurs
 from rag.followup import FACETS
 from rag.index import Index
+from rag.rules.questions import asks_for_questions
 from rag.text import CJK, distinctive_terms, squash
 from rag.types import Hit, Query
 
@@ -97,10 +98,10 @@ def features(index: Index, query: Query, hits: Sequence[Hit], question: str | No
         return {"passage": 0.0, "unit": 0.0, **base}
     passage = float(index.passage_similarity(rows, query.vector).max())
     best = 0.0
+    questions = asks_for_questions(question if question is not None else query.text)
     for r in rows:
-        for u in chunk_units(index, int(r)):
-            if u.quotable:
-                best = max(best, float(index.units[index.unit_offsets[r] + u.index] @ query.vector))
+        for u in quotable_units(index, int(r), questions):
+            best = max(best, float(index.units[index.unit_offsets[r] + u.index] @ query.vector))
     return {"passage": passage, "unit": best, **base}
 
 

@@ -484,3 +484,26 @@ def test_the_fields_own_word_in_a_title_does_not_put_its_passage_first(real_sear
     _checked(a)
     assert "ベンチマーク評価" in a.text, a.text
     assert a.citations[0].chunk.section.endswith("実践における高度な課題と技術的アプローチ"), _headings(a)
+
+
+@pytest.mark.parametrize("question, section, says", [
+    ("面接でどんなシステム設計の質問が出る？", "システム設計とアーキテクチャ", ("10,000+ QPS", "マルチエージェントシステム")),
+    ("What coding questions are asked in senior AI interviews?", "コーディングと実装（ライブコーディングまたは持ち帰り課題）", ("ReActエージェント", "autograd")),
+    ("シニア面接でよく聞かれるMLOpsの質問は？", "プロダクションとMLOps", ("PII漏洩", "気づいた[1]。どのように検出し")),
+])
+def test_which_questions_interviews_ask_quotes_the_list_titled_with_the_topic(real_searcher, question, section, says):
+    """A learner asks which questions come up: the senior list's questions were never quotable
+    (a question answers nothing), and these got the list's introduction or the hot topics. The
+    list under the topic's title is quoted whole, a list item's two sentences on one line."""
+    a = ask(real_searcher, question)
+    _checked(a)
+    assert len(a.citations) == 1 and a.citations[0].chunk.section.endswith(section), _headings(a)
+    assert all(s in a.text for s in says), a.text
+
+
+@pytest.mark.parametrize("question", ["LLMにはどんな問題がある？", "What is hallucination?"])
+def test_a_question_about_problems_quotes_no_interview_question(real_searcher, question):
+    """問題 is a problem, not an interview question: nothing from the lists of questions is quoted."""
+    a = ask(real_searcher, question)
+    if a.answered:
+        assert not any(c.chunk.doc_id == "senior-ai-engineer-questions-ja.md" for c in a.citations), _headings(a)

@@ -348,3 +348,16 @@ def test_a_headings_own_number_is_left_out_of_its_topic(heading, topic):
     from rag.rules.structure import strip_heading_number
 
     assert strip_heading_number(heading) == topic
+
+
+@pytest.mark.parametrize("q", ["面接でどんなシステム設計の質問が出る？", "シニア面接でよく聞かれるMLOpsの質問は？",
+                               "面试会问哪些RAG的问题？", "DPO和PPO的区别在面试里常考吗?",
+                               "What coding questions are asked in senior AI interviews?", "RoPE vs ALiBi interview question"])
+def test_a_question_about_interview_questions_is_told(q):
+    assert questions.asks_for_questions(q)
+
+
+@pytest.mark.parametrize("q", ["LLMにはどんな問題がある？", "大模型有哪些问题？", "What problems do LLMs have?",
+                               "What is RAG?", "この質問の答えは？", "Can I ask a question about LoRA?"])
+def test_a_question_about_problems_is_not_one_about_interview_questions(q):
+    assert not questions.asks_for_questions(q)

@@ -105,6 +105,37 @@ def is_question(line: str) -> bool:
     return bool(_ASKS.search(plain(line)))
 
 
+# A question about interview questions themselves: 「面接でどんなシステム設計の質問が出る？」
+# 「面试中会问哪些关于智能体的问题？」 "What coding questions come up in senior interviews?". The
+# notes' lists of interview questions answer it, so their questions are quoted. 問題 / 问题 alone
+# is a problem (「LLMにはどんな問題がある？」「大模型有哪些问题？」): it counts only beside an interview.
+_ASKS_FOR_QUESTIONS = re.compile(
+    r"(?:どんな|どういう|どのような|よく|よくある|典型的な|定番の?)[^。？?]{0,20}(?:質問|設問)|質問[^。？?]{0,10}(?:出る|出ます|される|多い)"
+    r"|面接[^。？?]*(?:質問|聞かれ|問われ|出る|出ます|問題|出題)|(?:よく|何が|何を)(?:聞かれ|問われ)"
+    r"|面试[^。？?]*(?:问|題|题|考)|面试题|(?:会|常|被|经常)(?:问|考)|考(?:什么|哪些)"
+    r"|\b(?:what|which|typical|common|usual)\b[^?]{0,40}\bquestions\b|\bquestions?\b[^?]{0,40}\b(?:asked|come up|comes up)\b"
+    r"|\binterview questions?\b|\basked\b[^?]*\binterviews?\b",
+    re.I,
+)
+
+
+# The frame of such a question, not its topic: in 「シニア面接でよく聞かれるMLOpsの質問は？」 the
+# topic is MLOps.
+INTERVIEW_WORDS = frozenset("面接 質問 設問 シニア 面试 问题 面试题 题目 interview interviews question questions senior "
+                            "ask asked come expect common typical usual should".split())
+
+
+def asks_for_questions(question: str) -> bool:
+    """Whether ``question`` asks which questions are asked (in interviews), not for an answer.
+
+    >>> asks_for_questions("面接でどんなシステム設計の質問が出る？"), asks_for_questions("面试会问哪些RAG的问题？")
+    (True, True)
+    >>> asks_for_questions("LLMにはどんな問題がある？"), asks_for_questions("大模型有哪些问题？"), asks_for_questions("What is RAG?")
+    (False, False, False)
+    """
+    return bool(_ASKS_FOR_QUESTIONS.search(question))
+
+
 # --- follow-up cues ------------------------------------------------------------------------------
 # Words that open a follow-up (それの欠点は？ / 那它的缺点呢 / And what about QLoRA?) …
 FOLLOWUP_OPENERS_JA_ZH = (
