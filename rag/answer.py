@@ -194,17 +194,10 @@ def ask(searcher: Searcher, question: str, settings: Settings = Settings(), *,
     calibration = (searcher.tuned.answer or {}).get("calibration")
     verdict = judge(index, query, hits, question=q, lang=detect_lang(q), calibration=calibration)
     asked = asks_for_questions(q)
-    lists = []
-    if asked:
-        # which questions interviews ask about a topic: the notes' list of them titled with it
-        # answers, wherever the search ranks it (a list of questions matches no question well,
-        # and across languages not enough to pass the relevance bar)
-        deep = passage_rows(index, searcher.search_query(query, k=QUESTION_LISTS_DEPTH, mode=mode,
-                                                         doc_ids=settings.doc_ids), lang)
-        titled_lists = set(question_lists(index, [r for r, _, _ in deep], q))
-        lists = [x for x in deep if x[0] in titled_lists]
-        if lists and not verdict.missing:
-            verdict = dataclasses.replace(verdict, answerable=True)
+    lists = _question_lists(searcher, query, q, mode, settings, lang) if asked else []
+    if lists and not verdict.missing:
+        # a list of questions matches no question well, and across languages not enough to pass the bar
+        verdict = dataclasses.replace(verdict, answerable=True)
     base = dict(question=q, lang=lang, query=text, followup=followup, hits=tuple(hits), mode=mode,
                 relevance=verdict.relevance)
     if not verdict.answerable:
@@ -250,6 +243,16 @@ def ask(searcher: Searcher, question: str, settings: Settings = Settings(), *,
             note = f"{e} — showing the extractive answer instead."
             return _timed(dataclasses.replace(_extractive(index, citations, sel, lang, base, note=note), error=str(e)), t0)
     return _timed(_extractive(index, citations, sel, lang, base), t0)
+
+
+def _question_lists(searcher: Searcher, query, question: str, mode: str, settings: Settings, lang: str) -> list:
+    """For a question about which questions interviews ask (「面接でどんなシステム設計の質問が出る？」):
+    the passage rows of the notes' lists of questions titled with its topic, among the search's
+    :data:`QUESTION_LISTS_DEPTH` best, wherever the search ranks them."""
+    deep = passage_rows(searcher.index, searcher.search_query(query, k=QUESTION_LISTS_DEPTH, mode=mode,
+                                                              doc_ids=settings.doc_ids), lang)
+    titled = set(question_lists(searcher.index, [r for r, _, _ in deep], question))
+    return [x for x in deep if x[0] in titled]
 
 
 def _timed(a: Answer, t0: float) -> Answer:

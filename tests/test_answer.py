@@ -1019,3 +1019,43 @@ def test_a_word_naming_the_facet_asked_about_is_not_a_missing_word(tmp_path):
     for q in ("MoEのメリットとデメリットは？", "MoEの弱点は？", "MoE有什么优势？"):
         assert cjk_missing_share(s.index, s.make_query(q)) == 0.0, q
     assert cjk_missing_share(s.index, s.make_query("MoEの焼き肉は？")) > 0  # a word of another topic still counts
+
+
+# --- which questions interviews ask ---------------------------------------------------------------
+
+INTERVIEW_LISTS = {
+    "prep.md": "# Interview prep\n\n"
+    "## Agents\n\n- How would you stop an agent from looping forever?\n- How do you evaluate an agent on WebArena?\n\n"
+    "## Coding\n\n- Implement a ReAct agent from scratch.\n- Write a custom autograd function.\n\n"
+    "## Notes\n\nAn agent loops over thinking, acting and observing until it reaches a final answer.\n",
+    "prep-ja.md": "# 面接対策\n\n## エージェント\n\n- 実行の無限ループをどう防ぐか？\n- WebArenaでの性能をどう評価するか？\n\n"
+    "## 解説\n\nエージェントは思考、行動、観察を繰り返して最終回答に至る。\n",
+}
+
+
+@pytest.fixture(scope="module")
+def interview_searcher(tmp_path_factory):
+    from ingest.pipeline import ingest
+    from rag.index import open_index
+    from rag.search import Searcher
+
+    base = tmp_path_factory.mktemp("interview")
+    ingest(write_corpus(base / "corpus", INTERVIEW_LISTS), base / "index", encoder=FakeEncoder())
+    return Searcher(open_index(base / "index"), encoder=FakeEncoder(), tuned=fake_tuned())
+
+
+@pytest.mark.parametrize("question, says, not_says", [
+    ("What agent questions are asked in interviews?", ("looping forever", "WebArena"), ("autograd",)),
+    ("Which coding questions come up in interviews?", ("ReAct agent from scratch", "autograd"), ("WebArena",)),
+    ("面接でエージェントについてどんな質問が出る？", ("無限ループ", "どう評価するか"), ("思考、行動",)),
+])
+def test_a_question_about_interview_questions_quotes_the_list_titled_with_its_topic(interview_searcher, question,
+                                                                                     says, not_says):
+    a = ask(interview_searcher, question)
+    assert a.answered and all(c.ok for c in a.checks), (a.reason, a.text)
+    assert all(s in a.text for s in says) and not any(s in a.text for s in not_says), a.text
+
+
+def test_a_question_about_the_topic_itself_quotes_no_interview_question(interview_searcher):
+    a = ask(interview_searcher, "How does an agent loop work?")
+    assert "looping forever" not in a.text and "WebArena" not in a.text, a.text
