@@ -47,9 +47,13 @@ from rag.tuned import TUNED_FILE, load_tuned, save_tuned
 QUESTIONS = HERE / "data" / "answer_questions.jsonl"
 OFFTOPIC = HERE / "data" / "answer_offtopic.jsonl"
 TURNS = HERE / "data" / "followup_turns.jsonl"
-# Questions about the interview questions themselves (「面接でどんなシステム設計の質問が出る？」): the
-# notes' lists of questions answer them. Scored apart, so the figures above keep their questions.
+# Questions a passage answers as a whole, each set scored apart (so the figures of the two files
+# above keep their questions): which questions interviews ask (「面接でどんなシステム設計の質問が
+# 出る？」: the notes' lists of them), what a document concludes (「Zenn問答の記事の結論は？」).
 INTERVIEW = HERE / "data" / "answer_interview.jsonl"
+CONCLUSIONS = HERE / "data" / "answer_conclusions.jsonl"
+WHOLE_SETS = {"interview": (INTERVIEW, "Which questions do interviews ask"),
+              "conclusions": (CONCLUSIONS, "What does a document conclude")}
 SENIOR_LIST = "senior-ai-engineer-questions-ja.md"  # questions only: no answers in it
 CAL_FEATURES = FEATURES  # what the calibration fits (rag.relevance)
 MAX_FALSE_ABSTAIN = 0.02  # the threshold keeps at most this share of dev on-topic questions from an answer (target 3 %, with a margin)
@@ -322,9 +326,10 @@ def main(*, out: Path, encoder: str = DEFAULT_ENCODER, split: str = "all", do_ca
     got = run_turns(searcher, turns)
     res["turns"] = {sp: summarize_turns([(t, k) for t, k in got if t.split == sp]) for sp in ("dev", "test")
                     if any(t.split == sp for t, _ in got)}
-    asked = run(searcher, [i for i in load_items((INTERVIEW,)) if split == "all" or i.split == split], progress=False)
-    res["interview"] = {sp: summarize([o for o in asked if o.item.split == sp]) for sp in ("dev", "test")
-                        if any(o.item.split == sp for o in asked)}
+    for name, (path, _) in WHOLE_SETS.items():
+        asked = run(searcher, [i for i in load_items((path,)) if split == "all" or i.split == split], progress=False)
+        res[name] = {sp: summarize([o for o in asked if o.item.split == sp]) for sp in ("dev", "test")
+                     if any(o.item.split == sp for o in asked)}
     res["seconds"] = time.time() - t0
     res["extraction_grid"] = grid_rows
     res["previous"] = previous_figures(out / "answers.json")
@@ -391,9 +396,9 @@ def _write(out: Path, res: dict, outs: list[Outcome], encoder: str) -> None:
         md.append(f"| {sp} | {t['followups']} | {t['followups_taken']:.3f} | {t['standalone']} | "
                   f"{t['standalone_taken']:.3f} | {' '.join(t['missed']) or '—'} | {' '.join(t['wrongly_taken']) or '—'} |")
     md.append("")
-    if res.get("interview"):
-        md += ["## Which questions do interviews ask (`eval/data/answer_interview.jsonl`)", "",
-               report.table(res["interview"], COLS, "half"), ""]
+    for name, (path, heading) in WHOLE_SETS.items():
+        if res.get(name):
+            md += [f"## {heading} (`eval/data/{path.name}`)", "", report.table(res[name], COLS, "half"), ""]
     misses = [o for o in outs if o.item.split == "test" and o.item.expect == "answer" and not all(o.points)]
     md += ["## Held-out answers missing a key point (first 30)", ""]
     for o in misses[:30]:

@@ -27,7 +27,9 @@ from rag.context import DEFAULT_K
 from rag import messages
 from rag.analyze import topic_words
 from rag.citations import Citation, SentenceCheck, check_citations, cite, join_sentences
-from rag.extract import ExtractParams, Selection, chunk_units, content_terms, question_lists, quotable_units, select
+from rag.extract import (
+    ExtractParams, Selection, chunk_units, conclusions, content_terms, question_lists, quotable_units, select,
+)
 from rag.followup import addresses, aspect_of, combined_query, is_followup
 from rag.llm import LLM_TIMEOUT_S, AnswererError, chat_completion
 from rag.origin import locate
@@ -35,7 +37,7 @@ from rag.relevance import Judgement, judge
 from rag.safety import UNTRUSTED_RULE, defuse, fence, grounding_problem, is_injection
 from rag.search import Searcher, check_query
 from rag.rules.names import distinctive_terms
-from rag.rules.questions import QUESTION_WORDS, asks_for_questions, followup_aspect
+from rag.rules.questions import QUESTION_WORDS, asks_for_conclusion, asks_for_questions, followup_aspect
 from rag.rules.script import detect_lang
 from rag.rules.structure import (
     list_mark, plain, row_sentences, strip_qa_label, title, with_document,
@@ -46,7 +48,7 @@ from rag.types import Chunk, Hit
 ANSWER_LANGS = ("auto", "ja", "zh", "en")
 ANSWERERS = ("extractive", "endpoint")
 NEAREST_TOPICS = 3
-QUESTION_LISTS_DEPTH = 50  # passages searched for a list of interview questions titled with the topic asked about
+WHOLE_DEPTH = 50  # passages searched for one that answers as a whole (a list of interview questions, a conclusion)
 
 __all__ = ["ANSWERERS", "ANSWER_LANGS", "Answer", "AnswererError", "Citation", "Settings", "ask"]
 
@@ -194,9 +196,11 @@ def ask(searcher: Searcher, question: str, settings: Settings = Settings(), *,
     calibration = (searcher.tuned.answer or {}).get("calibration")
     verdict = judge(index, query, hits, question=q, lang=detect_lang(q), calibration=calibration)
     asked = asks_for_questions(q)
-    lists = _question_lists(searcher, query, q, mode, settings, lang) if asked else []
-    if lists and not verdict.missing:
-        # a list of questions matches no question well, and across languages not enough to pass the bar
+    # passages that answer as a whole, wherever the search ranks them: a list of questions matches
+    # no question well (across languages not enough to pass the relevance bar), a conclusion
+    # matches 「…の結論は？」 by nothing but its heading
+    whole = _whole_passages(searcher, query, q, asked, mode, settings, lang)
+    if whole and not verdict.missing:
         verdict = dataclasses.replace(verdict, answerable=True)
     base = dict(question=q, lang=lang, query=text, followup=followup, hits=tuple(hits), mode=mode,
                 relevance=verdict.relevance)
@@ -211,8 +215,8 @@ def ask(searcher: Searcher, question: str, settings: Settings = Settings(), *,
         lead = next((k for k, (r, _, _) in enumerate(rows) if quotable_units(index, r, asked)), 0)
         top = rows[lead][1].score
         rows = [x for k, x in enumerate(rows) if k <= lead or x[1].score >= params.passage_ratio * top]
-    if lists:
-        rows = lists + [x for x in rows if x[0] not in {r for r, _, _ in lists}]
+    if whole:
+        rows = whole + [x for x in rows if x[0] not in {r for r, _, _ in whole}]
     if params.dense_extra:
         # The keyword leg only matches passages in the question's own language: add the best
         # passages of the dense leg alone, so a Chinese question can find a Japanese article.
@@ -222,7 +226,7 @@ def ask(searcher: Searcher, question: str, settings: Settings = Settings(), *,
     sel = select(index, query, [r for r, _, _ in rows], searcher.analyze, question=q,
                  params=dataclasses.replace(params, max_passages=params.max_passages + params.dense_extra),
                  side_units=lambda side: side_units(searcher, side, lang, mode, settings.doc_ids, params),
-                 about=text)
+                 about=text, whole={r for r, _, _ in whole})
     if followup:
         sel = _new_for_followup(searcher, sel, q, prev)
         if not sel:
@@ -245,14 +249,26 @@ def ask(searcher: Searcher, question: str, settings: Settings = Settings(), *,
     return _timed(_extractive(index, citations, sel, lang, base), t0)
 
 
-def _question_lists(searcher: Searcher, query, question: str, mode: str, settings: Settings, lang: str) -> list:
-    """For a question about which questions interviews ask (「面接でどんなシステム設計の質問が出る？」):
-    the passage rows of the notes' lists of questions titled with its topic, among the search's
-    :data:`QUESTION_LISTS_DEPTH` best, wherever the search ranks them."""
-    deep = passage_rows(searcher.index, searcher.search_query(query, k=QUESTION_LISTS_DEPTH, mode=mode,
-                                                              doc_ids=settings.doc_ids), lang)
-    titled = set(question_lists(searcher.index, [r for r, _, _ in deep], question))
-    return [x for x in deep if x[0] in titled]
+def _whole_passages(searcher: Searcher, query, question: str, asked: bool, mode: str, settings: Settings,
+                    lang: str) -> list:
+    """The passage rows that answer ``question`` as a whole, among the search's
+    :data:`WHOLE_DEPTH` best: for a question about which questions interviews ask
+    (「面接でどんなシステム設計の質問が出る？」), the notes' lists of them titled with its topic;
+    for one about a document's conclusion (「Zenn問答の記事の結論は？」), its closing section."""
+    if not (asked or asks_for_conclusion(question)):
+        return []
+    index = searcher.index
+    deep = passage_rows(index, searcher.search_query(query, k=WHOLE_DEPTH, mode=mode, doc_ids=settings.doc_ids), lang)
+    rows = [r for r, _, _ in deep]
+    if asked:
+        found = question_lists(index, rows, question)
+    else:
+        found = [r for r in conclusions(index, rows, question)
+                 if settings.doc_ids is None or index.chunks[r].doc_id in settings.doc_ids]
+    found = [r for r in found if quotable_units(index, r, asked)]  # a conclusion that only signs off answers nothing
+    by_row = {x[0]: x for x in deep}
+    # a named document's conclusion the search did not find comes with a score of its own: none
+    return [by_row.get(r) or (r, Hit(index.chunks[r], rank=0, score=0.0), False) for r in found]
 
 
 def _timed(a: Answer, t0: float) -> Answer:

@@ -16,16 +16,18 @@ from __future__ import annotations
 
 import dataclasses
 import re
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Collection, Sequence
 from dataclasses import dataclass
 
 import numpy as np
 
 from rag.index import Index
 from rag.rules.normalize import normalize, squash
-from rag.rules.structure import BOLD_LINE, named_rows, plain, row_at, row_sentence
+from rag.rules.structure import BOLD_LINE, CONCLUSION_HEADINGS, named_rows, plain, row_at, row_sentence
 from rag.rules.names import is_generic
-from rag.rules.questions import EN_STOP, INTERVIEW_WORDS, QUESTION_WORDS, asks_for_questions
+from rag.rules.questions import (
+    DOCUMENT_WORDS, EN_STOP, INTERVIEW_WORDS, QUESTION_WORDS, asks_for_conclusion, asks_for_questions,
+)
 from rag.rules.sentences import ends_sentence, refers_back
 from rag.sections import subsections
 from rag.types import Query
@@ -185,23 +187,28 @@ def select(
     side_units: Callable[[str], list[Unit]] | None = None,
     params: ExtractParams = DEFAULT_PARAMS,
     about: str | None = None,
+    whole: Collection[int] = (),
 ) -> list[Selection]:
     """The units that answer ``query`` from the passages ``rows`` (best first), grouped by
     passage. ``side_units(side)`` finds candidate units for one side of a comparison that the
     picked units do not name (e.g. by searching for it). ``about``: what the question is
-    about when it leans on an earlier one (a follow-up: both questions), for the topic gate."""
+    about when it leans on an earlier one (a follow-up: both questions), for the topic gate.
+    ``whole``: passages that answer as a whole (a list of interview questions titled with the
+    topic, a document's conclusion), past the topic gate; the first of ``rows``, if one, is
+    quoted whole."""
     p = params
     rows = list(dict.fromkeys(rows))[: p.max_passages]
     topics = question_topics(about or question, index.facts.quotable_text) if p.topic_gate else []
     questions = asks_for_questions(question)
     if topics:
-        rows = on_topic(index, rows, topics, questions)
+        gated = on_topic(index, rows, topics, questions)
+        rows = [r for r in rows if r in whole] + [r for r in gated if r not in whole]
     if not rows:
         return []
     quotable: dict[int, list[Unit]] = {}
     for rank, r in enumerate(rows):
         us = quotable_units(index, r, questions)
-        if topics:
+        if topics and r not in whole:
             us = on_topic_blocks(index, r, us, topics)
         us = score_units(index, query, us, analyze, p.term_bonus)
         quotable[r] = [dataclasses.replace(u, score=u.score - p.rank_penalty * rank) for u in us]
@@ -221,8 +228,8 @@ def select(
         return []
     best = max(u.score for u in scored)
     steps = p.whole_lists or bool(_STEPS.search(question))
-    if questions and quotable[top] and question_lists(index, [top], about or question):
-        # which questions interviews ask about a topic: its list of them, whole
+    if top in whole and quotable[top]:
+        # a passage that answers as a whole: a list of interview questions, a conclusion
         picked = {top: list(quotable[top])}
     elif (
         first.kind == "qa"
@@ -366,6 +373,43 @@ def question_lists(index: Index, rows: Sequence[int], question: str) -> list[int
         return any(w in t for w in words for t in (squash(head),) + loanword_names(head))
 
     return [r for r in rows if any(u.kind == "question" for u in chunk_units(index, r)) and names_topic(r)]
+
+
+def named_documents(index: Index, question: str) -> set[str]:
+    """The documents ``question`` names by their title or file name (「Zenn問答の記事」 names
+    「Zenn問答第12回「LLM」」): those whose title holds every topic word of the question but the
+    words for a document and for its conclusion (「RAGの仕組みの要点は？」 does not name 「RAG入門」)."""
+    words = question_topics(question) + [w for w in re.findall(r"[A-Za-z][A-Za-z0-9\-]{2,}", question)
+                                         if w.lower() not in EN_STOP and not is_generic(w)]
+    words = [squash(w) for w in dict.fromkeys(words)
+             if not DOCUMENT_WORDS.search(w) and not asks_for_conclusion(w) and len(squash(w)) > 1]
+    if not words:
+        return set()
+    return {d.doc_id for d in index.documents.values() if all(w in squash(f"{d.title} {d.doc_id}") for w in words)}
+
+
+def conclusions(index: Index, rows: Sequence[int], question: str) -> list[int]:
+    """For a question about a document's conclusion (「Zenn問答の記事の結論は？」): the closing
+    sections (まとめ, 結論, Summary: :data:`rag.rules.structure.CONCLUSION_HEADINGS`) of the
+    documents it names — else, when it names a document only by a word for one (「この記事」,
+    "the article"), of the documents the search found (``rows``, best first)."""
+    from rag.analyze import topic_words
+    from rag.followup import FACETS
+    from rag.lang import detect_lang
+
+    named = named_documents(index, question)
+    if not DOCUMENT_WORDS.search(question):
+        # named by title alone, with a facet of a topic asked about (「RAGの仕組みの要点は？」 over
+        # 「RAG入門」), it asks about the topic, not the document
+        if not named or any(FACETS.match(w) for w in topic_words(question, detect_lang(question))):
+            return []
+    cands = [int(r) for r in index.rows_of_documents(named)] if named else list(rows)
+
+    def closing(row: int) -> bool:
+        c = index.chunks[row]
+        return plain(c.section.split(" > ")[-1] if c.section else "").lower() in CONCLUSION_HEADINGS
+
+    return [r for r in cands if closing(r)]
 
 
 def question_topics(question: str, notes: str | None = None) -> list[str]:

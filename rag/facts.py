@@ -37,7 +37,9 @@ KINDS_FILE = "unit_kinds.npy"
 # 8: a whole line that closes no sentence, right above a list, is that list's lead-in
 # 9: ... also when the chunker put the list in the next passage, or its items are bold terms
 #    without a mark (「**Greedy Decoding** - 常に…」)
-RULES_VERSION = 9
+# 10: where else to read the author and a request to share the document are meta (「…私のLinkedIn
+#    プロフィールでご覧いただけます」「欢迎分享这篇公众号文章」)
+RULES_VERSION = 10
 
 
 class StaleFacts(ValueError):

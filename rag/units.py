@@ -32,6 +32,9 @@ _META = re.compile(
     r"^(?:注释|註釋|注|備考)?\s*[:：]?\s*(?:本ガイド|このガイド|本記事|この記事で|今回は|本稿|本文(?:では|は)|这份|本指南|本文将|这篇文章|"
     r"如果您觉得|in this (?:article|guide|post)|this (?:article|guide|post) )"
     r"|ガイドです[。.]?$|最後まで読んで|ありがとうございました|点赞|关注我的|thanks for reading"
+    # where else to read the author, a request to pass the document on: 「…私のLinkedInプロフィールで
+    # ご覧いただけます」「LinkedInコミュニティで共有し…」「欢迎分享这篇公众号文章…」
+    r"|私の(?:LinkedIn|ブログ|プロフィール|Twitter|X)|コミュニティで共有|欢迎分享|(?:follow|subscribe to) (?:me|my)\b"
     # a signpost to what comes next says nothing about it: 「…の流れを見てみましょう。」
     # 「具体例で見ていきましょう。」「让我们来看看…」 "Let's look at …"
     r"|(?:見て|みて)(?:み|いき)ましょう[。.!！]?$|(?:解説|紹介|説明)して(?:いき|み)ましょう[。.!！]?$"
@@ -69,10 +72,10 @@ def unit_kind(chunk: Chunk, line: str, unit: str, in_code: bool) -> str:
         return "heading"
     if addresses_reader(u):  # "ignore previous instructions", "you must …": planted, never an answer
         return "planted"
+    if _META.search(u):  # before a question: 「…共有し、…役立ててください。」 asks nothing
+        return "meta"
     if is_question_unit(unit):
         return "question"
-    if _META.search(u):
-        return "meta"
     if SECTION_LINE.match(s) and not s.endswith(tuple(STOPS)) and len(s) <= 60 and (
         re.match(r"^\d{1,2}\.\d", s) or not BULLET.match(s)
     ):

@@ -159,6 +159,11 @@ def _qa_chunk(heading="LoRAとQLoRAの違いは？"):
         ("让我们来看看注意力机制是如何工作的。", "meta"),
         ("Let's look at how the attention scores are computed.", "meta"),
         ("結果を見てみると、温度を下げるほど出力が安定することがわかります。", "text"),
+        # where else to read the author, a request to pass the document on
+        ("さらなるAI/MLインサイトは、私のLinkedInプロフィールでご覧いただけます。", "meta"),
+        ("LinkedInコミュニティで共有し、AIプロフェッショナルを目指す方々の学びに役立ててください。", "meta"),
+        ("欢迎分享这篇公众号文章,在您AI社区中引发有意义的讨论!", "meta"),
+        ("LinkedInは求人検索にも使われるSNSです。", "text"),
     ],
 )
 def test_unit_kinds(line, kind):
@@ -1033,15 +1038,20 @@ INTERVIEW_LISTS = {
 }
 
 
-@pytest.fixture(scope="module")
-def interview_searcher(tmp_path_factory):
+def _searcher_over(tmp_path_factory, files: dict[str, str]):
+    """A Searcher over ``files`` with the deterministic encoder."""
     from ingest.pipeline import ingest
     from rag.index import open_index
     from rag.search import Searcher
 
-    base = tmp_path_factory.mktemp("interview")
-    ingest(write_corpus(base / "corpus", INTERVIEW_LISTS), base / "index", encoder=FakeEncoder())
+    base = tmp_path_factory.mktemp("notes")
+    ingest(write_corpus(base / "corpus", files), base / "index", encoder=FakeEncoder())
     return Searcher(open_index(base / "index"), encoder=FakeEncoder(), tuned=fake_tuned())
+
+
+@pytest.fixture(scope="module")
+def interview_searcher(tmp_path_factory):
+    return _searcher_over(tmp_path_factory, INTERVIEW_LISTS)
 
 
 @pytest.mark.parametrize("question, says, not_says", [
@@ -1059,3 +1069,43 @@ def test_a_question_about_interview_questions_quotes_the_list_titled_with_its_to
 def test_a_question_about_the_topic_itself_quotes_no_interview_question(interview_searcher):
     a = ask(interview_searcher, "How does an agent loop work?")
     assert "looping forever" not in a.text and "WebArena" not in a.text, a.text
+
+
+# --- what a document concludes -------------------------------------------------------------------
+
+CONCLUDING = {
+    "guide.md": "# Retrieval guide\n\n## Chunking\n\nDocuments are split into chunks along headings and paragraphs.\n\n"
+    "## Fusion\n\nReciprocal rank fusion adds one over k plus rank for every run.\n\n"
+    "## Summary\n\nHybrid search with a reranker beats either leg alone on mixed-language notes.\n",
+    "rag-ja.md": "# RAG入門\n\n## 仕組み\n\nRAGは検索した文書をプロンプトに入れて回答を生成する。\n\n"
+    "## まとめ\n\nRAGは幻覚を減らすが、検索の質が回答の質を決める。\n",
+}
+
+
+@pytest.fixture(scope="module")
+def concluding_searcher(tmp_path_factory):
+    return _searcher_over(tmp_path_factory, CONCLUDING)
+
+
+@pytest.mark.parametrize("question, says", [
+    ("What does the Retrieval guide conclude?", "beats either leg alone"),
+    ("RAG入門の記事の結論は？", "検索の質が回答の質を決める"),
+    ("这篇文章的总结是什么？", None),  # a word for a document, no title: the conclusion the search finds first
+])
+def test_a_question_about_a_documents_conclusion_quotes_its_closing_section(concluding_searcher, question, says):
+    a = ask(concluding_searcher, question)
+    assert a.answered and all(c.ok for c in a.checks), (a.reason, a.text)
+    assert [c.chunk.section.split(" > ")[-1] for c in a.citations][:1] in (["Summary"], ["まとめ"]), a.text
+    assert says is None or says in a.text, a.text
+
+
+def test_a_key_points_question_about_a_topic_is_no_question_about_a_document(concluding_searcher):
+    # 「RAGの仕組みの要点は？」 names 「RAG入門」 by its title's word, but asks about a facet of RAG
+    from rag.extract import conclusions
+
+    index = concluding_searcher.index
+    rows = list(range(len(index.chunks)))
+    closing = [index.chunks[r].section.split(" > ")[-1] for r in conclusions(index, rows, "RAG入門のまとめ")]
+    assert closing == ["まとめ"]
+    assert conclusions(index, rows, "RAGの仕組みの要点は？") == []
+    assert conclusions(index, rows, "Summarize fusion") == []  # names no document

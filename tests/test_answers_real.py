@@ -507,3 +507,18 @@ def test_a_question_about_problems_quotes_no_interview_question(real_searcher, q
     a = ask(real_searcher, question)
     if a.answered:
         assert not any(c.chunk.doc_id == "senior-ai-engineer-questions-ja.md" for c in a.citations), _headings(a)
+
+
+@pytest.mark.parametrize("question, says", [
+    ("Zenn問答の記事の結論は？", "シンプルな原理"),
+    ("What is the conclusion of the technical foundations article?", "RAGやLLMOps"),
+    ("この資料の結論は？", None),
+])
+def test_a_documents_conclusion_is_its_closing_section_not_a_sign_off(real_searcher, question, says):
+    """「Zenn問答の記事の結論は？」 was declined; 「この資料の結論は？」 quoted 「さらなるAI/MLインサイトは、
+    私のLinkedInプロフィールでご覧いただけます」 — a sign-off, now a sentence about the document."""
+    a = ask(real_searcher, question)
+    _checked(a)
+    assert a.citations[0].chunk.section.split(" > ")[-1] in ("まとめ", "結論", "总结", "结论"), _headings(a)
+    assert says is None or says in a.text, a.text
+    assert "LinkedIn" not in a.text, a.text

@@ -361,3 +361,10 @@ def test_a_question_about_interview_questions_is_told(q):
                                "What is RAG?", "この質問の答えは？", "Can I ask a question about LoRA?"])
 def test_a_question_about_problems_is_not_one_about_interview_questions(q):
     assert not questions.asks_for_questions(q)
+
+
+@pytest.mark.parametrize("q, asks", [("Zenn問答の記事の結論は？", True), ("この資料のまとめを教えて", True),
+                                     ("这篇文章的总结是什么？", True), ("What does the article conclude?", True),
+                                     ("Summarize the guide", True), ("RAGの仕組みは？", False), ("What is RAG?", False)])
+def test_a_question_about_a_conclusion_is_told(q, asks):
+    assert questions.asks_for_conclusion(q) is asks

@@ -136,6 +136,31 @@ def asks_for_questions(question: str) -> bool:
     return bool(_ASKS_FOR_QUESTIONS.search(question))
 
 
+# A question about a document's conclusion or gist: 「Zenn問答の記事の結論は？」「这篇文章的总结是什么？」
+# "What does the article conclude?". It must name a document — by a word for one (記事, 文档,
+# article) or by its title — or 「RAGの要点は？」 would be one.
+_ASKS_FOR_CONCLUSION = re.compile(
+    r"結論|まとめ|要点|要約|総括|结论|总结|要点|摘要|\bconclu\w*|\bsummar\w*|\bsum(?:s|med)? up\b|\btakeaways?\b",
+    re.I,
+)
+DOCUMENT_WORDS = re.compile(
+    r"記事|資料|ノート|文書|ドキュメント|文章|文档|文件|笔记|资料|这篇|本文|\b(?:article|document|notes|guide|paper|post|chapter)s?\b",
+    re.I,
+)
+
+
+def asks_for_conclusion(question: str) -> bool:
+    """Whether ``question`` asks for a document's conclusion or gist (the document it names is
+    :func:`rag.extract.named_documents`'s business).
+
+    >>> asks_for_conclusion("Zenn問答の記事の結論は？"), asks_for_conclusion("What does the article conclude?")
+    (True, True)
+    >>> asks_for_conclusion("RAGの仕組みは？")
+    False
+    """
+    return bool(_ASKS_FOR_CONCLUSION.search(question))
+
+
 # --- follow-up cues ------------------------------------------------------------------------------
 # Words that open a follow-up (それの欠点は？ / 那它的缺点呢 / And what about QLoRA?) …
 FOLLOWUP_OPENERS_JA_ZH = (

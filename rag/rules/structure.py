@@ -84,9 +84,10 @@ def bold_heading(text: str) -> bool:
 CONTENTS_LABEL = re.compile(r"^(?:目次|目录|目錄|もくじ|contents|table of contents|toc)$", re.I)
 # Headings that mean nothing without their document (a card's front, a topic name, a title
 # in a list of documents name the document too).
-GENERIC_HEADINGS = frozenset(
-    "はじめに まとめ 結論 概要 序論 おわりに 目次 結語 引言 前言 总结 结论 概述 导言 "
-    "introduction intro summary conclusion conclusions overview preface contents".split()
+# A document's closing section: what a question about its conclusion wants (「Zenn問答の記事の結論は？」).
+CONCLUSION_HEADINGS = frozenset("まとめ 結論 おわりに 結語 総括 总结 结论 结语 summary conclusion conclusions".split())
+GENERIC_HEADINGS = CONCLUSION_HEADINGS | frozenset(
+    "はじめに 概要 序論 目次 引言 前言 概述 导言 introduction intro overview preface contents".split()
 )
 
 
