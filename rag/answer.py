@@ -212,7 +212,7 @@ def ask(searcher: Searcher, question: str, settings: Settings = Settings(), *,
         # a passage the search scored far below the first is seldom about the question: not quoted.
         # The bar is set by the first passage with something to quote — a list of interview
         # questions ("What is hallucination?" finds one asking about it) answers nothing.
-        lead = next((k for k, (r, _, _) in enumerate(rows) if quotable_units(index, r, asked)), 0)
+        lead = next((k for k, (r, _, _) in enumerate(rows) if quotable_units(index, r)), 0)
         top = rows[lead][1].score
         rows = [x for k, x in enumerate(rows) if k <= lead or x[1].score >= params.passage_ratio * top]
     if whole:

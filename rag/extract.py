@@ -201,13 +201,14 @@ def select(
     topics = question_topics(about or question, index.facts.quotable_text) if p.topic_gate else []
     questions = asks_for_questions(question)
     if topics:
-        gated = on_topic(index, rows, topics, questions)
+        gated = on_topic(index, rows, topics)
         rows = [r for r in rows if r in whole] + [r for r in gated if r not in whole]
     if not rows:
         return []
     quotable: dict[int, list[Unit]] = {}
     for rank, r in enumerate(rows):
-        us = quotable_units(index, r, questions)
+        # a list of interview questions quotes its questions when it answers whole
+        us = quotable_units(index, r, questions and r in whole)
         if topics and r not in whole:
             us = on_topic_blocks(index, r, us, topics)
         us = score_units(index, query, us, analyze, p.term_bonus)
@@ -273,7 +274,7 @@ def select(
             continued: dict[int, list[Unit]] = {}
             for r, us in picked.items():
                 continued[r] = us
-                nxt = continued_list(index, r, us, quotable[r], steps=bool(_STEPS.search(question)), questions=questions)
+                nxt = continued_list(index, r, us, quotable[r], steps=bool(_STEPS.search(question)))
                 if nxt and nxt[0] not in picked and nxt[0] not in continued:
                     continued[nxt[0]] = score_units(index, query, nxt[1], analyze, p.term_bonus)  # right after it
             picked = continued
@@ -444,7 +445,7 @@ def _names(text: str, topics: Sequence[str]) -> bool:
     return any(normalize(w) in t for w in topics)
 
 
-def on_topic(index: Index, rows: Sequence[int], topics: Sequence[str], questions: bool = False) -> list[int]:
+def on_topic(index: Index, rows: Sequence[int], topics: Sequence[str]) -> list[int]:
     """The passages worth quoting: of ``rows``, those naming one of the question's ``topics``
     (:func:`question_topics`). A passage naming none of them is padding after a right answer
     (overfitting remedies after hallucination's). ``rows`` unchanged when none names a topic,
@@ -465,7 +466,7 @@ def on_topic(index: Index, rows: Sequence[int], topics: Sequence[str], questions
     half the key points 0.951 -> 0.963, test unchanged.)"""
     chunks = index.chunks
     named = [r for r in rows if _names(f"{chunks[r].section}\n{chunks[r].text}", topics)]
-    if not any(quotable_units(index, r, questions) for r in named):
+    if not any(quotable_units(index, r) for r in named):
         return list(rows)  # naming a topic with nothing to quote (a conclusion's title) answers nothing
     return named
 
@@ -608,7 +609,7 @@ def _with_antecedents(index: Index, units: list[Unit], chosen: list[Unit], max_c
 
 
 def continued_list(index: Index, row: int, chosen: list[Unit], units: list[Unit], *,
-                   steps: bool = True, questions: bool = False) -> tuple[int, list[Unit]] | None:
+                   steps: bool = True) -> tuple[int, list[Unit]] | None:
     """The list items with which the next passage continues a quoted list that runs to the end of
     passage ``row`` (the chunker cut it: 「技術的対策:」 then CoT / ToT here, the interpretability
     item in the next passage), or the whole list when the passage ends on its quoted lead-in
@@ -619,7 +620,7 @@ def continued_list(index: Index, row: int, chosen: list[Unit], units: list[Unit]
     if not chosen or not units or row + 1 >= len(index.chunks):
         return None
     doc = _doc(index, row)
-    last = max(quotable_units(index, row, questions), key=lambda u: u.index)  # the passage's own last unit
+    last = max(quotable_units(index, row), key=lambda u: u.index)  # the passage's own last unit
     group = list_groups(units, doc)
     opens = last.kind == "lead" and last.index not in group  # its list is all in the next passage
     if not (opens or (steps and last.index in group)) or all(u.index != last.index for u in chosen):
@@ -627,8 +628,8 @@ def continued_list(index: Index, row: int, chosen: list[Unit], units: list[Unit]
     here, there = index.chunks[row], index.chunks[row + 1]
     if there.doc_id != here.doc_id or there.section != here.section or doc[here.end:there.start].strip():
         return None
-    nxt = quotable_units(index, row + 1, questions)
-    if not nxt or nxt[0].kind not in ("bullet", "question") or nxt[0].index != 0:
+    nxt = quotable_units(index, row + 1)
+    if not nxt or nxt[0].kind != "bullet" or nxt[0].index != 0:
         return None
     head = list_groups(nxt, doc)
     items = [u for u in nxt if head.get(u.index) == head[nxt[0].index]]

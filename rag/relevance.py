@@ -27,7 +27,6 @@ from rag.extract import content_terms, quotable_units
 from rag.facts import occurs
 from rag.followup import FACETS
 from rag.index import Index
-from rag.rules.questions import asks_for_questions
 from rag.text import CJK, distinctive_terms, squash
 from rag.types import Hit, Query
 
@@ -98,9 +97,8 @@ def features(index: Index, query: Query, hits: Sequence[Hit], question: str | No
         return {"passage": 0.0, "unit": 0.0, **base}
     passage = float(index.passage_similarity(rows, query.vector).max())
     best = 0.0
-    questions = asks_for_questions(question if question is not None else query.text)
     for r in rows:
-        for u in quotable_units(index, int(r), questions):
+        for u in quotable_units(index, int(r)):
             best = max(best, float(index.units[index.unit_offsets[r] + u.index] @ query.vector))
     return {"passage": passage, "unit": best, **base}
 

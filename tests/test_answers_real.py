@@ -522,3 +522,11 @@ def test_a_documents_conclusion_is_its_closing_section_not_a_sign_off(real_searc
     assert a.citations[0].chunk.section.split(" > ")[-1] in ("まとめ", "結論", "总结", "结论"), _headings(a)
     assert says is None or says in a.text, a.text
     assert "LinkedIn" not in a.text, a.text
+
+
+def test_a_question_naming_interview_questions_but_asking_about_companies_gets_the_companies(real_searcher):
+    """"What companies ask the hardest interview questions?" names interview questions, but no list
+    is titled with its topic: the behavioural list's questions (「最も困難な…」) must not be quoted."""
+    a = ask(real_searcher, "What companies ask the hardest interview questions?")
+    _checked(a)
+    assert "Anthropic" in a.text and "最も困難な" not in a.text, a.text
