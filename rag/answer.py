@@ -28,7 +28,7 @@ from rag import messages
 from rag.analyze import topic_words
 from rag.citations import Citation, SentenceCheck, check_citations, cite, join_sentences
 from rag.extract import (
-    ExtractParams, Selection, chunk_units, conclusions, content_terms, question_lists, quotable_units, select,
+    ExtractParams, Selection, conclusions, content_terms, question_lists, quotable_units, score_units, select,
 )
 from rag.followup import addresses, aspect_of, combined_query, is_followup
 from rag.llm import LLM_TIMEOUT_S, AnswererError, chat_completion
@@ -195,11 +195,10 @@ def ask(searcher: Searcher, question: str, settings: Settings = Settings(), *,
     hits = searcher.search_query(query, k=max(settings.k, 3), mode=mode, doc_ids=settings.doc_ids)
     calibration = (searcher.tuned.answer or {}).get("calibration")
     verdict = judge(index, query, hits, question=q, lang=detect_lang(q), calibration=calibration)
-    asked = asks_for_questions(q)
     # passages that answer as a whole, wherever the search ranks them: a list of questions matches
     # no question well (across languages not enough to pass the relevance bar), a conclusion
     # matches 「…の結論は？」 by nothing but its heading
-    whole = _whole_passages(searcher, query, q, asked, mode, settings, lang)
+    whole = _whole_passages(searcher, query, q, mode, settings, lang)
     if whole and not verdict.missing:
         verdict = dataclasses.replace(verdict, answerable=True)
     base = dict(question=q, lang=lang, query=text, followup=followup, hits=tuple(hits), mode=mode,
@@ -249,12 +248,12 @@ def ask(searcher: Searcher, question: str, settings: Settings = Settings(), *,
     return _timed(_extractive(index, citations, sel, lang, base), t0)
 
 
-def _whole_passages(searcher: Searcher, query, question: str, asked: bool, mode: str, settings: Settings,
-                    lang: str) -> list:
+def _whole_passages(searcher: Searcher, query, question: str, mode: str, settings: Settings, lang: str) -> list:
     """The passage rows that answer ``question`` as a whole, among the search's
     :data:`WHOLE_DEPTH` best: for a question about which questions interviews ask
     (「面接でどんなシステム設計の質問が出る？」), the notes' lists of them titled with its topic;
     for one about a document's conclusion (「Zenn問答の記事の結論は？」), its closing section."""
+    asked = asks_for_questions(question)
     if not (asked or asks_for_conclusion(question)):
         return []
     index = searcher.index
@@ -305,14 +304,11 @@ def extract_params(searcher: Searcher) -> ExtractParams:
 
 def side_units(searcher: Searcher, side: str, lang: str, mode: str, doc_ids, params: ExtractParams) -> list:
     """Units answering one side of a comparison, found by searching for that side alone."""
-    from rag.extract import chunk_units, score_units
-
     q = searcher.make_query(side)
     hits = searcher.search_query(q, k=3, mode=mode, doc_ids=doc_ids)
     out = []
     for row, _, _ in passage_rows(searcher.index, hits, lang)[:2]:
-        out += score_units(searcher.index, q, [u for u in chunk_units(searcher.index, row) if u.quotable],
-                           searcher.analyze, params.term_bonus)
+        out += score_units(searcher.index, q, quotable_units(searcher.index, row), searcher.analyze, params.term_bonus)
     return out
 
 
