@@ -49,11 +49,12 @@ OFFTOPIC = HERE / "data" / "answer_offtopic.jsonl"
 TURNS = HERE / "data" / "followup_turns.jsonl"
 # Questions a passage answers as a whole, each set scored apart (so the figures of the two files
 # above keep their questions): which questions interviews ask (「面接でどんなシステム設計の質問が
-# 出る？」: the notes' lists of them), what a document concludes (「Zenn問答の記事の結論は？」).
+# 出る？」: the notes' lists of them), what a document concludes or is about (「Zenn問答の記事の結論は？」
+# 「Zenn問答の記事には何が書いてある？」: its closing or opening section).
 INTERVIEW = HERE / "data" / "answer_interview.jsonl"
-CONCLUSIONS = HERE / "data" / "answer_conclusions.jsonl"
+DOCUMENTS = HERE / "data" / "answer_documents.jsonl"
 WHOLE_SETS = {"interview": (INTERVIEW, "Which questions do interviews ask"),
-              "conclusions": (CONCLUSIONS, "What does a document conclude")}
+              "documents": (DOCUMENTS, "What does a document conclude, what is it about")}
 SENIOR_LIST = "senior-ai-engineer-questions-ja.md"  # questions only: no answers in it
 CAL_FEATURES = FEATURES  # what the calibration fits (rag.relevance)
 MAX_FALSE_ABSTAIN = 0.02  # the threshold keeps at most this share of dev on-topic questions from an answer (target 3 %, with a margin)

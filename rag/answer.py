@@ -28,7 +28,7 @@ from rag import messages
 from rag.analyze import topic_words
 from rag.citations import Citation, SentenceCheck, check_citations, cite, join_sentences
 from rag.extract import (
-    ExtractParams, Selection, conclusions, content_terms, question_lists, quotable_units, score_units, select,
+    ExtractParams, Selection, content_terms, document_part, question_lists, quotable_units, score_units, select,
 )
 from rag.followup import addresses, aspect_of, combined_query, is_followup
 from rag.llm import LLM_TIMEOUT_S, AnswererError, chat_completion
@@ -37,10 +37,12 @@ from rag.relevance import Judgement, judge
 from rag.safety import UNTRUSTED_RULE, defuse, fence, grounding_problem, is_injection
 from rag.search import Searcher, check_query
 from rag.rules.names import distinctive_terms
-from rag.rules.questions import QUESTION_WORDS, asks_for_conclusion, asks_for_questions, followup_aspect
+from rag.rules.questions import (
+    QUESTION_WORDS, asks_about_document, asks_for_conclusion, asks_for_questions, followup_aspect,
+)
 from rag.rules.script import detect_lang
 from rag.rules.structure import (
-    list_mark, plain, row_sentences, strip_qa_label, title, with_document,
+    CONCLUSION_HEADINGS, OPENING_HEADINGS, list_mark, plain, row_sentences, strip_qa_label, title, with_document,
 )
 from rag.rules.sentences import POINTS_BACK, answer_sentences, strip_markers, unmark
 from rag.types import Chunk, Hit
@@ -198,7 +200,7 @@ def ask(searcher: Searcher, question: str, settings: Settings = Settings(), *,
     # passages that answer as a whole, wherever the search ranks them: a list of questions matches
     # no question well (across languages not enough to pass the relevance bar), a conclusion
     # matches 「…の結論は？」 by nothing but its heading
-    whole = _whole_passages(searcher, query, q, mode, settings, lang)
+    whole, also = _whole_passages(searcher, query, q, mode, settings, lang)
     if whole and not verdict.missing:
         verdict = dataclasses.replace(verdict, answerable=True)
     base = dict(question=q, lang=lang, query=text, followup=followup, hits=tuple(hits), mode=mode,
@@ -225,7 +227,7 @@ def ask(searcher: Searcher, question: str, settings: Settings = Settings(), *,
     sel = select(index, query, [r for r, _, _ in rows], searcher.analyze, question=q,
                  params=dataclasses.replace(params, max_passages=params.max_passages + params.dense_extra),
                  side_units=lambda side: side_units(searcher, side, lang, mode, settings.doc_ids, params),
-                 about=text, whole={r for r, _, _ in whole})
+                 about=text, whole={r for r, _, _ in whole}, also=also)
     if followup:
         sel = _new_for_followup(searcher, sel, q, prev)
         if not sel:
@@ -248,26 +250,33 @@ def ask(searcher: Searcher, question: str, settings: Settings = Settings(), *,
     return _timed(_extractive(index, citations, sel, lang, base), t0)
 
 
-def _whole_passages(searcher: Searcher, query, question: str, mode: str, settings: Settings, lang: str) -> list:
+def _whole_passages(searcher: Searcher, query, question: str, mode: str, settings: Settings,
+                    lang: str) -> tuple[list, frozenset]:
     """The passage rows that answer ``question`` as a whole, among the search's
-    :data:`WHOLE_DEPTH` best: for a question about which questions interviews ask
-    (「面接でどんなシステム設計の質問が出る？」), the notes' lists of them titled with its topic;
-    for one about a document's conclusion (「Zenn問答の記事の結論は？」), its closing section."""
-    asked = asks_for_questions(question)
-    if not (asked or asks_for_conclusion(question)):
-        return []
+    :data:`WHOLE_DEPTH` best, and the kinds of unit they quote besides the usual: for a question
+    about a document's conclusion (「Zenn問答の記事の結論は？」), its closing section; about what a
+    document is about (「Zenn問答の記事には何が書いてある？」), its opening, with its sentences about
+    itself; about which questions interviews ask (「面接でどんなシステム設計の質問が出る？」), the
+    notes' lists of them titled with its topic, with their questions."""
+    asks = [(CONCLUSION_HEADINGS, frozenset())] if asks_for_conclusion(question) else []
+    asks += [(OPENING_HEADINGS, frozenset(("meta",)))] if asks_about_document(question) else []
+    asks += [(None, frozenset(("question",)))] if asks_for_questions(question) else []
+    if not asks:
+        return [], frozenset()
     index = searcher.index
     deep = passage_rows(index, searcher.search_query(query, k=WHOLE_DEPTH, mode=mode, doc_ids=settings.doc_ids), lang)
     rows = [r for r, _, _ in deep]
-    if asked:
-        found = question_lists(index, rows, question)
-    else:
-        found = [r for r in conclusions(index, rows, question)
-                 if settings.doc_ids is None or index.chunks[r].doc_id in settings.doc_ids]
-    found = [r for r in found if quotable_units(index, r, asked)]  # a conclusion that only signs off answers nothing
     by_row = {x[0]: x for x in deep}
-    # a named document's conclusion the search did not find comes with a score of its own: none
-    return [by_row.get(r) or (r, Hit(index.chunks[r], rank=0, score=0.0), False) for r in found]
+    # a document's part first: 「LLM面试50题这份文档讲了什么？」 names a list of interview questions too
+    for part, also in asks:
+        found = question_lists(index, rows, question) if part is None else document_part(index, rows, question, part)
+        # in the documents asked about, with something to quote (a conclusion that only signs off answers nothing)
+        found = [r for r in found if (settings.doc_ids is None or index.chunks[r].doc_id in settings.doc_ids)
+                 and quotable_units(index, r, also)]
+        if found:
+            # a named document's part the search did not find comes with a score of its own: none
+            return [by_row.get(r) or (r, Hit(index.chunks[r], rank=0, score=0.0), False) for r in found], also
+    return [], frozenset()
 
 
 def _timed(a: Answer, t0: float) -> Answer:

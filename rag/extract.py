@@ -23,10 +23,10 @@ import numpy as np
 
 from rag.index import Index
 from rag.rules.normalize import normalize, squash
-from rag.rules.structure import BOLD_LINE, CONCLUSION_HEADINGS, named_rows, plain, row_at, row_sentence
+from rag.rules.structure import BOLD_LINE, OPENING_HEADINGS, named_rows, plain, row_at, row_sentence
 from rag.rules.names import is_generic
 from rag.rules.questions import (
-    DOCUMENT_WORDS, EN_STOP, INTERVIEW_WORDS, QUESTION_WORDS, asks_for_conclusion, asks_for_questions,
+    DOCUMENT_FRAME, DOCUMENT_WORDS, EN_STOP, INTERVIEW_WORDS, QUESTION_WORDS, asks_for_conclusion, asks_for_questions,
 )
 from rag.rules.sentences import ends_sentence, refers_back
 from rag.sections import subsections
@@ -107,11 +107,11 @@ def chunk_units(index: Index, row: int) -> list[Unit]:
             for k, ((s, e), code) in enumerate(zip(index.unit_spans[a:b], index.facts.unit_kinds[a:b]))]
 
 
-def quotable_units(index: Index, row: int, questions: bool = False) -> list[Unit]:
-    """The units of chunk ``row`` an answer may quote; with ``questions`` (the learner asks which
-    questions interviews ask: :func:`rag.rules.questions.asks_for_questions`) a list's
-    interview questions too, which otherwise answer nothing."""
-    return [u for u in chunk_units(index, row) if u.quotable or (questions and u.kind == "question")]
+def quotable_units(index: Index, row: int, also: Collection[str] = ()) -> list[Unit]:
+    """The units of chunk ``row`` an answer may quote, and those of the kinds ``also``: a list's
+    interview questions when the learner asks which questions interviews ask, a document's
+    sentences about itself when asked what it is about — which otherwise answer nothing."""
+    return [u for u in chunk_units(index, row) if u.quotable or u.kind in also]
 
 
 def content_terms(query: Query) -> set[str]:
@@ -188,18 +188,18 @@ def select(
     params: ExtractParams = DEFAULT_PARAMS,
     about: str | None = None,
     whole: Collection[int] = (),
+    also: Collection[str] = (),
 ) -> list[Selection]:
     """The units that answer ``query`` from the passages ``rows`` (best first), grouped by
     passage. ``side_units(side)`` finds candidate units for one side of a comparison that the
     picked units do not name (e.g. by searching for it). ``about``: what the question is
     about when it leans on an earlier one (a follow-up: both questions), for the topic gate.
     ``whole``: passages that answer as a whole (a list of interview questions titled with the
-    topic, a document's conclusion), past the topic gate; the first of ``rows``, if one, is
-    quoted whole."""
+    topic, a document's conclusion or opening), past the topic gate, quoting units of the kinds
+    ``also`` too; the first of ``rows``, if one, is quoted whole."""
     p = params
     rows = list(dict.fromkeys(rows))[: p.max_passages]
     topics = question_topics(about or question, index.facts.quotable_text) if p.topic_gate else []
-    questions = asks_for_questions(question)
     if topics:
         gated = on_topic(index, rows, topics)
         rows = [r for r in rows if r in whole] + [r for r in gated if r not in whole]
@@ -207,8 +207,7 @@ def select(
         return []
     quotable: dict[int, list[Unit]] = {}
     for rank, r in enumerate(rows):
-        # a list of interview questions quotes its questions when it answers whole
-        us = quotable_units(index, r, questions and r in whole)
+        us = quotable_units(index, r, also if r in whole else ())
         if topics and r not in whole:
             us = on_topic_blocks(index, r, us, topics)
         us = score_units(index, query, us, analyze, p.term_bonus)
@@ -376,6 +375,9 @@ def question_lists(index: Index, rows: Sequence[int], question: str) -> list[int
     return [r for r in rows if any(u.kind == "question" for u in chunk_units(index, r)) and names_topic(r)]
 
 
+MIN_TITLE_RUN = 5  # characters a question shares with a title to name its document without its words
+
+
 def named_documents(index: Index, question: str) -> set[str]:
     """The documents ``question`` names by their title or file name (「Zenn問答の記事」 names
     「Zenn問答第12回「LLM」」): those whose title holds every topic word of the question but the
@@ -383,17 +385,33 @@ def named_documents(index: Index, question: str) -> set[str]:
     words = question_topics(question) + [w for w in re.findall(r"[A-Za-z][A-Za-z0-9\-]{2,}", question)
                                          if w.lower() not in EN_STOP and not is_generic(w)]
     words = [squash(w) for w in dict.fromkeys(words)
-             if not DOCUMENT_WORDS.search(w) and not asks_for_conclusion(w) and len(squash(w)) > 1]
-    if not words:
-        return set()
-    return {d.doc_id for d in index.documents.values() if all(w in squash(f"{d.title} {d.doc_id}") for w in words)}
+             if not DOCUMENT_WORDS.search(w) and not asks_for_conclusion(w) and w.lower() not in DOCUMENT_FRAME
+             and len(squash(w)) > 1]
+    titles = {d.doc_id: squash(f"{d.title} {d.doc_id}") for d in index.documents.values()}
+    named = {d for d, t in titles.items() if words and all(w in t for w in words)}
+    if named:
+        return named
+    # a title the tokenizers cut otherwise (「LLM面试50题」 in 「大语言模型(LLM)面试50题(含答案)」): the
+    # longest run the question shares with it, if long enough to name it
+    q = squash(question)
+    runs = {d: _shared_run(q, t) for d, t in titles.items()}
+    return {d for d, run in runs.items() if len(run) >= MIN_TITLE_RUN and not is_generic(run)}
 
 
-def conclusions(index: Index, rows: Sequence[int], question: str) -> list[int]:
-    """For a question about a document's conclusion (「Zenn問答の記事の結論は？」): the closing
-    sections (まとめ, 結論, Summary: :data:`rag.rules.structure.CONCLUSION_HEADINGS`) of the
-    documents it names — else, when it names a document only by a word for one (「この記事」,
-    "the article"), of the documents the search found (``rows``, best first)."""
+def _shared_run(a: str, b: str) -> str:
+    from difflib import SequenceMatcher
+
+    m = SequenceMatcher(None, a, b, autojunk=False).find_longest_match(0, len(a), 0, len(b))
+    return a[m.a : m.a + m.size]
+
+
+def document_part(index: Index, rows: Sequence[int], question: str, headings: Collection[str]) -> list[int]:
+    """For a question about a part of a document — its conclusion (「Zenn問答の記事の結論は？」), what
+    it is about (「Zenn問答の記事には何が書いてある？」) — the sections titled with one of
+    ``headings`` (:data:`rag.rules.structure.CONCLUSION_HEADINGS`, ``OPENING_HEADINGS``) of the
+    documents it names, else, when it names a document only by a word for one (「この記事」, "the
+    article"), of the documents the search found (``rows``, best first). A named document without
+    an opening section opens with its first passage."""
     from rag.analyze import topic_words
     from rag.followup import FACETS
     from rag.lang import detect_lang
@@ -406,11 +424,15 @@ def conclusions(index: Index, rows: Sequence[int], question: str) -> list[int]:
             return []
     cands = [int(r) for r in index.rows_of_documents(named)] if named else list(rows)
 
-    def closing(row: int) -> bool:
+    def titled_with(row: int) -> bool:
         c = index.chunks[row]
-        return plain(c.section.split(" > ")[-1] if c.section else "").lower() in CONCLUSION_HEADINGS
+        return plain(c.section.split(" > ")[-1] if c.section else "").lower() in headings
 
-    return [r for r in cands if closing(r)]
+    found = [r for r in cands if titled_with(r)]
+    if headings is OPENING_HEADINGS:
+        firsts = {d: min(int(r) for r in index.rows_of_documents([d])) for d in named}
+        found += [r for d, r in firsts.items() if not any(index.chunks[x].doc_id == d for x in found)]
+    return found
 
 
 def question_topics(question: str, notes: str | None = None) -> list[str]:

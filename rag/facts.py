@@ -39,7 +39,8 @@ KINDS_FILE = "unit_kinds.npy"
 #    without a mark (「**Greedy Decoding** - 常に…」)
 # 10: where else to read the author and a request to share the document are meta (「…私のLinkedIn
 #    プロフィールでご覧いただけます」「欢迎分享这篇公众号文章」)
-RULES_VERSION = 10
+# 11: ... also 「知識を共有し、AIコミュニティで有意義な議論を促しましょう！」
+RULES_VERSION = 11
 
 
 class StaleFacts(ValueError):

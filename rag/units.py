@@ -34,7 +34,8 @@ _META = re.compile(
     r"|ガイドです[。.]?$|最後まで読んで|ありがとうございました|点赞|关注我的|thanks for reading"
     # where else to read the author, a request to pass the document on: 「…私のLinkedInプロフィールで
     # ご覧いただけます」「LinkedInコミュニティで共有し…」「欢迎分享这篇公众号文章…」
-    r"|私の(?:LinkedIn|ブログ|プロフィール|Twitter|X)|コミュニティで共有|欢迎分享|(?:follow|subscribe to) (?:me|my)\b"
+    r"|私の(?:LinkedIn|ブログ|プロフィール|Twitter|X)|共有し[^。]{0,20}コミュニティ|コミュニティで共有|欢迎分享"
+    r"|(?:follow|subscribe to) (?:me|my)\b"
     # a signpost to what comes next says nothing about it: 「…の流れを見てみましょう。」
     # 「具体例で見ていきましょう。」「让我们来看看…」 "Let's look at …"
     r"|(?:見て|みて)(?:み|いき)ましょう[。.!！]?$|(?:解説|紹介|説明)して(?:いき|み)ましょう[。.!！]?$"

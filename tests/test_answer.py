@@ -1074,7 +1074,8 @@ def test_a_question_about_the_topic_itself_quotes_no_interview_question(intervie
 # --- what a document concludes -------------------------------------------------------------------
 
 CONCLUDING = {
-    "guide.md": "# Retrieval guide\n\n## Chunking\n\nDocuments are split into chunks along headings and paragraphs.\n\n"
+    "guide.md": "# Retrieval guide\n\n## Overview\n\nThis guide walks through chunking, fusion and reranking for study notes.\n\n"
+    "## Chunking\n\nDocuments are split into chunks along headings and paragraphs.\n\n"
     "## Fusion\n\nReciprocal rank fusion adds one over k plus rank for every run.\n\n"
     "## Summary\n\nHybrid search with a reranker beats either leg alone on mixed-language notes.\n",
     "rag-ja.md": "# RAG入門\n\n## 仕組み\n\nRAGは検索した文書をプロンプトに入れて回答を生成する。\n\n"
@@ -1101,11 +1102,23 @@ def test_a_question_about_a_documents_conclusion_quotes_its_closing_section(conc
 
 def test_a_key_points_question_about_a_topic_is_no_question_about_a_document(concluding_searcher):
     # 「RAGの仕組みの要点は？」 names 「RAG入門」 by its title's word, but asks about a facet of RAG
-    from rag.extract import conclusions
+    from rag.extract import document_part
+    from rag.rules.structure import CONCLUSION_HEADINGS
 
     index = concluding_searcher.index
     rows = list(range(len(index.chunks)))
-    closing = [index.chunks[r].section.split(" > ")[-1] for r in conclusions(index, rows, "RAG入門のまとめ")]
+    closing = [index.chunks[r].section.split(" > ")[-1]
+               for r in document_part(index, rows, "RAG入門のまとめ", CONCLUSION_HEADINGS)]
     assert closing == ["まとめ"]
-    assert conclusions(index, rows, "RAGの仕組みの要点は？") == []
-    assert conclusions(index, rows, "Summarize fusion") == []  # names no document
+    assert document_part(index, rows, "RAGの仕組みの要点は？", CONCLUSION_HEADINGS) == []
+    assert document_part(index, rows, "Summarize fusion", CONCLUSION_HEADINGS) == []  # names no document
+
+
+@pytest.mark.parametrize("question, section, says", [
+    ("What is the Retrieval guide about?", "Overview", "walks through chunking"),
+    ("RAG入門の記事には何が書いてある？", "仕組み", "プロンプトに入れて"),  # no opening section: its first passage
+])
+def test_a_question_about_what_a_document_is_about_quotes_its_opening(concluding_searcher, question, section, says):
+    a = ask(concluding_searcher, question)
+    assert a.answered and all(c.ok for c in a.checks), (a.reason, a.text)
+    assert a.citations[0].chunk.section.split(" > ")[-1] == section and says in a.text, a.text

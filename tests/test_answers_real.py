@@ -530,3 +530,14 @@ def test_a_question_naming_interview_questions_but_asking_about_companies_gets_t
     a = ask(real_searcher, "What companies ask the hardest interview questions?")
     _checked(a)
     assert "Anthropic" in a.text and "最も困難な" not in a.text, a.text
+
+
+@pytest.mark.parametrize("question, section, says", [
+    ("What is the Zenn article about?", "はじめに", "どういう理屈で動いているのか"),
+    ("技術ノートの概要は？", "はじめに", "技術的根幹"),  # its sentence about itself: 「本記事では…」
+    ("LLM面试50题这份文档讲了什么？", "引言", "50个核心面试问题"),  # names the document, and interview questions too
+])
+def test_what_a_document_is_about_is_its_opening(real_searcher, question, section, says):
+    a = ask(real_searcher, question)
+    _checked(a)
+    assert a.citations[0].chunk.section.split(" > ")[-1] == section and says in a.text, (_headings(a), a.text)

@@ -368,3 +368,10 @@ def test_a_question_about_problems_is_not_one_about_interview_questions(q):
                                      ("Summarize the guide", True), ("RAGの仕組みは？", False), ("What is RAG?", False)])
 def test_a_question_about_a_conclusion_is_told(q, asks):
     assert questions.asks_for_conclusion(q) is asks
+
+
+@pytest.mark.parametrize("q, asks", [("Zenn問答の記事には何が書いてある？", True), ("这篇文章讲了什么？", True),
+                                     ("What is the Zenn article about?", True), ("What does the guide cover?", True),
+                                     ("RAGとは？", False), ("What is RAG?", False)])
+def test_a_question_about_what_a_document_is_about_is_told(q, asks):
+    assert questions.asks_about_document(q) is asks

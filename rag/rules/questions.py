@@ -149,6 +149,32 @@ DOCUMENT_WORDS = re.compile(
 )
 
 
+# A question about what a document is about: 「Zenn問答の記事には何が書いてある？」「这篇文章讲了什么？」
+# "What is the Zenn article about?" (it must name a document, as a question about its conclusion).
+_ASKS_ABOUT_DOCUMENT = re.compile(
+    r"何が書いて|何について|どんな(?:内容|こと)|内容は|概要|"
+    r"讲了什么|讲的是什么|讲什么|关于什么|主要内容|内容是什么|写了什么|概述|"
+    r"\bwhat(?:'s| is| are)\b.{0,60}\babout\b|\bwhat does\b.{0,60}\b(?:cover|discuss|say)\b|\boverview\b",
+    re.I,
+)
+# Words that frame a question about a document, not name it: in "What does the technical
+# foundations article cover?" the title words are technical and foundations.
+DOCUMENT_FRAME = frozenset("about cover covers covered discuss discusses say says overview content contents "
+                           "main 内容 概要 主要 主要内容 概述".split())
+
+
+def asks_about_document(question: str) -> bool:
+    """Whether ``question`` asks what a document is about (the document it names is
+    :func:`rag.extract.named_documents`'s business).
+
+    >>> asks_about_document("Zenn問答の記事には何が書いてある？"), asks_about_document("What is the Zenn article about?")
+    (True, True)
+    >>> asks_about_document("RAGとは？")
+    False
+    """
+    return bool(_ASKS_ABOUT_DOCUMENT.search(question))
+
+
 def asks_for_conclusion(question: str) -> bool:
     """Whether ``question`` asks for a document's conclusion or gist (the document it names is
     :func:`rag.extract.named_documents`'s business).

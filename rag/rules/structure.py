@@ -86,9 +86,9 @@ CONTENTS_LABEL = re.compile(r"^(?:目次|目录|目錄|もくじ|contents|table 
 # in a list of documents name the document too).
 # A document's closing section: what a question about its conclusion wants (「Zenn問答の記事の結論は？」).
 CONCLUSION_HEADINGS = frozenset("まとめ 結論 おわりに 結語 総括 总结 结论 结语 summary conclusion conclusions".split())
-GENERIC_HEADINGS = CONCLUSION_HEADINGS | frozenset(
-    "はじめに 概要 序論 目次 引言 前言 概述 导言 introduction intro overview preface contents".split()
-)
+# A document's opening section: what a question about what it is about wants.
+OPENING_HEADINGS = frozenset("はじめに 概要 序論 序章 引言 前言 概述 导言 introduction intro overview preface".split())
+GENERIC_HEADINGS = CONCLUSION_HEADINGS | OPENING_HEADINGS | frozenset(("目次", "contents"))
 
 
 def with_document(heading: str, doc_title: str) -> str:
