@@ -40,7 +40,9 @@ KINDS_FILE = "unit_kinds.npy"
 # 10: where else to read the author and a request to share the document are meta (「…私のLinkedIn
 #    プロフィールでご覧いただけます」「欢迎分享这篇公众号文章」)
 # 11: ... also 「知識を共有し、AIコミュニティで有意義な議論を促しましょう！」
-RULES_VERSION = 11
+# 12: a list item asking about its section's heading is a question, not the heading said again
+#    (「- エージェントをどう評価するか？」 under 「## エージェント」)
+RULES_VERSION = 12
 
 
 class StaleFacts(ValueError):

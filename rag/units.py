@@ -13,7 +13,7 @@ from __future__ import annotations
 import re
 from collections.abc import Sequence
 
-from rag.rules.questions import is_question_unit
+from rag.rules.questions import QUESTION_END, is_question_unit
 from rag.rules.script import WORDY
 from rag.rules.sentences import STOPS
 from rag.rules.structure import (
@@ -69,7 +69,10 @@ def unit_kind(chunk: Chunk, line: str, unit: str, in_code: bool) -> str:
         return "heading"
     u = plain(unit)
     head = plain(chunk.heading) if chunk.heading else ""
-    if head and (u == head or (len(u) >= 4 and u in head) or (head in u and len(u) <= len(head) + 12)):
+    # the heading said again (a bold title under it), not a list item asking about it: under
+    # 「## エージェント」, 「- エージェントをどう評価するか？」 is a question of the list
+    asks_in_list = BULLET.match(s) and QUESTION_END.search(unit.strip())
+    if head and (u == head or (len(u) >= 4 and u in head) or (head in u and len(u) <= len(head) + 12 and not asks_in_list)):
         return "heading"
     if addresses_reader(u):  # "ignore previous instructions", "you must …": planted, never an answer
         return "planted"

@@ -170,6 +170,12 @@ def test_unit_kinds(line, kind):
     assert unit_kind(_qa_chunk(), line, line, in_code=False) == kind
 
 
+def test_a_list_item_asking_about_its_heading_is_a_question_not_the_heading_again():
+    section = Chunk(id="c", doc_id="d", text="", start=0, end=0, lang="ja", heading="エージェント", kind="section")
+    assert unit_kind(section, "- エージェントをどう評価するか？", "- エージェントをどう評価するか？", in_code=False) == "question"
+    assert unit_kind(section, "**エージェント**", "**エージェント**", in_code=False) == "heading"
+
+
 @pytest.mark.parametrize(
     ("text", "kinds"),
     [
@@ -1033,7 +1039,7 @@ INTERVIEW_LISTS = {
     "## Agents\n\n- How would you stop an agent from looping forever?\n- How do you evaluate an agent on WebArena?\n\n"
     "## Coding\n\n- Implement a ReAct agent from scratch.\n- Write a custom autograd function.\n\n"
     "## Notes\n\nAn agent loops over thinking, acting and observing until it reaches a final answer.\n",
-    "prep-ja.md": "# 面接対策\n\n## エージェント\n\n- 実行の無限ループをどう防ぐか？\n- WebArenaでの性能をどう評価するか？\n\n"
+    "prep-ja.md": "# 面接対策\n\n## エージェント\n\n- エージェントの無限ループをどう防ぐか？\n- エージェントをどう評価するか？\n\n"
     "## 解説\n\nエージェントは思考、行動、観察を繰り返して最終回答に至る。\n",
 }
 
