@@ -376,6 +376,7 @@ def question_lists(index: Index, rows: Sequence[int], question: str) -> list[int
 
 
 MIN_TITLE_RUN = 5  # characters a question shares with a title to name its document without its words
+MAX_NAMED = 20  # more documents than this having a question's words in their titles: it names none
 
 
 def named_documents(index: Index, question: str) -> set[str]:
@@ -389,20 +390,26 @@ def named_documents(index: Index, question: str) -> set[str]:
              and len(squash(w)) > 1]
     titles = {d.doc_id: squash(f"{d.title} {d.doc_id}") for d in index.documents.values()}
     named = {d for d, t in titles.items() if words and all(w in t for w in words)}
-    if named:
+    if len(named) == 1:
         return named
-    # a title the tokenizers cut otherwise (「LLM面试50题」 in 「大语言模型(LLM)面试50题(含答案)」): the
-    # longest run the question shares with it, if long enough to name it
-    q = squash(question)
-    runs = {d: _shared_run(q, t) for d, t in titles.items()}
-    return {d for d, run in runs.items() if len(run) >= MIN_TITLE_RUN and not is_generic(run)}
+    # several titles, or none, with the question's words (or a title the tokenizers cut otherwise:
+    # 「LLM面试50题」 in 「大语言模型(LLM)面试50题(含答案)」): those sharing the longest run of at
+    # least MIN_TITLE_RUN characters with the question (「講義ノート第12回」, not 第120回)
+    best = _longest_shared(squash(question), {d: titles[d] for d in (named or titles)})
+    if 0 < len(best) <= MAX_NAMED:
+        return best
+    return named if len(named) <= MAX_NAMED else set()  # words every title has name none of them
 
 
-def _shared_run(a: str, b: str) -> str:
-    from difflib import SequenceMatcher
-
-    m = SequenceMatcher(None, a, b, autojunk=False).find_longest_match(0, len(a), 0, len(b))
-    return a[m.a : m.a + m.size]
+def _longest_shared(q: str, titles: dict[str, str]) -> set[str]:
+    """The keys of ``titles`` sharing the longest run (≥ :data:`MIN_TITLE_RUN` characters) with ``q``;
+    each length tried only on the titles that shared the one before."""
+    cands, best, n = set(titles), set(), MIN_TITLE_RUN
+    while cands and n <= len(q):
+        grams = {q[i : i + n] for i in range(len(q) - n + 1)}
+        cands = {d for d in cands if any(titles[d][i : i + n] in grams for i in range(len(titles[d]) - n + 1))}
+        best, n = (cands or best), n + 1
+    return best
 
 
 def document_part(index: Index, rows: Sequence[int], question: str, headings: Collection[str]) -> list[int]:

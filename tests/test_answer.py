@@ -1128,3 +1128,16 @@ def test_a_question_about_what_a_document_is_about_quotes_its_opening(concluding
     a = ask(concluding_searcher, question)
     assert a.answered and all(c.ok for c in a.checks), (a.reason, a.text)
     assert a.citations[0].chunk.section.split(" > ")[-1] == section and says in a.text, a.text
+
+
+def test_a_document_is_named_by_the_longest_run_it_shares_with_the_question():
+    # a course's notes: every title has 講義ノート; 第12回 is one of them, not 第120回
+    import types
+
+    from rag.extract import MAX_NAMED, named_documents
+
+    docs = {f"n{i}": types.SimpleNamespace(doc_id=f"lecture-{i}.md", title=f"講義ノート第{i}回 注意機構") for i in range(300)}
+    index = types.SimpleNamespace(documents=docs)
+    assert named_documents(index, "講義ノート第12回の結論は？") == {"lecture-12.md"}
+    assert named_documents(index, "講義ノートの結論は？") == set()  # every title: names none
+    assert len(named_documents(index, "lecture-12の要点")) <= MAX_NAMED
