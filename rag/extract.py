@@ -388,7 +388,9 @@ def named_documents(index: Index, question: str) -> set[str]:
     words = [squash(w) for w in dict.fromkeys(words)
              if not DOCUMENT_WORDS.search(w) and not asks_for_conclusion(w) and w.lower() not in DOCUMENT_FRAME
              and len(squash(w)) > 1]
-    titles = {d.doc_id: squash(f"{d.title} {d.doc_id}") for d in index.documents.values()}
+    # the titles a learner sees too (a file-name title shows as its top headings); an engine index
+    # reads them from the table stored with its version, not every document
+    titles = {d["doc_id"]: squash(f"{d['title']} {d['shown']} {d['doc_id']}") for d in index.table("documents")}
     named = {d for d, t in titles.items() if words and all(w in t for w in words)}
     if len(named) == 1:
         return named
@@ -436,8 +438,10 @@ def document_part(index: Index, rows: Sequence[int], question: str, headings: Co
         return plain(c.section.split(" > ")[-1] if c.section else "").lower() in headings
 
     found = [r for r in cands if titled_with(r)]
-    if headings is OPENING_HEADINGS:
-        firsts = {d: min(int(r) for r in index.rows_of_documents([d])) for d in named}
+    if headings is OPENING_HEADINGS and named:
+        firsts: dict[str, int] = {}
+        for r in cands:  # in index order: each named document's first passage
+            firsts.setdefault(index.chunks[r].doc_id, r)
         found += [r for d, r in firsts.items() if not any(index.chunks[x].doc_id == d for x in found)]
     return found
 

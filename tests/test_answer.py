@@ -1136,8 +1136,9 @@ def test_a_document_is_named_by_the_longest_run_it_shares_with_the_question():
 
     from rag.extract import MAX_NAMED, named_documents
 
-    docs = {f"n{i}": types.SimpleNamespace(doc_id=f"lecture-{i}.md", title=f"講義ノート第{i}回 注意機構") for i in range(300)}
-    index = types.SimpleNamespace(documents=docs)
+    docs = [{"doc_id": f"lecture-{i}.md", "title": f"講義ノート第{i}回 注意機構", "shown": f"講義ノート第{i}回 注意機構"}
+            for i in range(300)]
+    index = types.SimpleNamespace(table=lambda name: docs)
     assert named_documents(index, "講義ノート第12回の結論は？") == {"lecture-12.md"}
     assert named_documents(index, "講義ノートの結論は？") == set()  # every title: names none
     assert len(named_documents(index, "lecture-12の要点")) <= MAX_NAMED

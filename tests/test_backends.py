@@ -150,6 +150,12 @@ def test_same_top_10_as_the_folder_on_the_corpus(setting, folder_corpus_index):
         doc = base_index.chunks[0].doc_id
         assert [h.chunk.id for h in b.search(q, k=5, mode="hybrid", doc_ids=[doc])] == [
             h.chunk.id for h in a.search(q, k=5, mode="hybrid", doc_ids=[doc])]
+    # the answers that name a document or ask which questions interviews ask read titles and
+    # sections the engine keeps apart from the chunks: the same answers
+    from rag.answer import ask
+
+    for q in ("Zenn問答の記事の結論は？", "What is the Zenn article about?", "面接でどんなシステム設計の質問が出る？"):
+        assert ask(b, q).text == ask(a, q).text, q
     proto = backend(setting)
     assert proto.count() == len(base_index.chunks) and proto.count(space="units") == len(base_index.units)
     assert proto.describe()["encoder"] == base_index.manifest["encoder"]
