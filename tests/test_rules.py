@@ -375,3 +375,9 @@ def test_a_question_about_a_conclusion_is_told(q, asks):
                                      ("RAGとは？", False), ("What is RAG?", False)])
 def test_a_question_about_what_a_document_is_about_is_told(q, asks):
     assert questions.asks_about_document(q) is asks
+
+
+@pytest.mark.parametrize("q", ["この記事の結論は？", "このスライドのまとめは？", "这个幻灯片讲了什么？", "What does the deck conclude?",
+                               "这篇文档的总结", "Summarize the slides"])
+def test_a_word_for_a_document_is_told(q):
+    assert questions.DOCUMENT_WORDS.search(q)

@@ -144,7 +144,8 @@ _ASKS_FOR_CONCLUSION = re.compile(
     re.I,
 )
 DOCUMENT_WORDS = re.compile(
-    r"記事|資料|ノート|文書|ドキュメント|文章|文档|文件|笔记|资料|这篇|本文|\b(?:article|document|notes|guide|paper|post|chapter)s?\b",
+    r"記事|資料|ノート|文書|ドキュメント|スライド|プレゼン|文章|文档|文件|笔记|资料|幻灯片|演示|这篇|本文|"
+    r"\b(?:article|document|notes|guide|paper|post|chapter|slides?|deck|presentation|ppt)s?\b",
     re.I,
 )
 
