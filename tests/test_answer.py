@@ -1142,3 +1142,10 @@ def test_a_document_is_named_by_the_longest_run_it_shares_with_the_question():
     assert named_documents(index, "講義ノート第12回の結論は？") == {"lecture-12.md"}
     assert named_documents(index, "講義ノートの結論は？") == set()  # every title: names none
     assert len(named_documents(index, "lecture-12の要点")) <= MAX_NAMED
+
+
+@pytest.mark.parametrize("doc, closing", [("rag-ja.md", "まとめ"), ("guide.md", "Summary")])
+def test_this_documents_conclusion_is_the_one_the_learner_restricted_to(concluding_searcher, doc, closing):
+    a = ask(concluding_searcher, "この記事の結論は？", Settings(doc_ids=frozenset((doc,))))
+    assert a.answered and [c.chunk.doc_id for c in a.citations] == [doc], a.text
+    assert a.citations[0].chunk.section.split(" > ")[-1] == closing
