@@ -354,7 +354,7 @@ def _sentence(unit_text: str, kind: str = "text") -> str:
 def topic_of(chunk: Chunk) -> str:
     """A short name for what a passage is about: its question or heading, else its section; a
     generic one (まとめ, 結論) with its document's title."""
-    name = plain(chunk.heading) or (chunk.section.split(" > ")[-1] if chunk.section else "") or chunk.title
+    name = plain(chunk.heading) or chunk.section_title or chunk.title
     return with_document(name, chunk.title)[:80]
 
 

@@ -185,7 +185,7 @@ def _print_answer(answer, as_json: bool, out) -> None:
     for c in answer.citations:
         ch = c.chunk
         page = c.location.label if c.location is not None else ""
-        where = " · ".join(x for x in (ch.title, ch.section.split(" > ")[-1] if ch.section else "", page) if x)
+        where = " · ".join(x for x in (ch.title, ch.section_title, page) if x)
         out.write(terminal_text(f"  [{c.number}] {where} ({ch.doc_id}, {ch.lang}, characters {ch.start}-{ch.end})\n"))
     for f in answer.flagged:  # what the app marks in the answer: a link, an instruction, a marker citing nothing
         out.write(terminal_text(f"not backed by the notes: “{' '.join(f.text.split())}” ({f.problem})\n"))

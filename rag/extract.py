@@ -345,11 +345,16 @@ def _titles_with_their_text(chunk, units: list[Unit]) -> list[Unit]:
     return [u for u in units if not BOLD_LINE.match(u.text) or followed(u)]
 
 
+def _title_of(c) -> str:
+    """A passage's own heading and its section's title, what a title match reads."""
+    return f"{c.heading or ''}\n{c.section_title}"
+
+
 def titled(index: Index, row: int, topics: Sequence[str]) -> bool:
     """Whether passage ``row``'s heading or section title names one of ``topics``: 「RAGの仕組み
     を例で説明して」 reads the section titled RAG before a passage naming RAG among remedies."""
     c = index.chunks[row]
-    return _names(f"{c.heading or ''}\n{c.section.split(' > ')[-1] if c.section else ''}", topics)
+    return _names(_title_of(c), topics)
 
 
 def question_lists(index: Index, rows: Sequence[int], question: str) -> list[int]:
@@ -368,8 +373,7 @@ def question_lists(index: Index, rows: Sequence[int], question: str) -> list[int
     def names_topic(row: int) -> bool:
         if topics and titled(index, row, topics):
             return True
-        c = index.chunks[row]
-        head = f"{c.heading or ''}\n{c.section.split(' > ')[-1] if c.section else ''}"
+        head = _title_of(index.chunks[row])
         return any(w in t for w in words for t in (squash(head),) + loanword_names(head))
 
     return [r for r in rows if any(u.kind == "question" for u in chunk_units(index, r)) and names_topic(r)]
@@ -433,11 +437,7 @@ def document_part(index: Index, rows: Sequence[int], question: str, headings: Co
             return []
     cands = [int(r) for r in index.rows_of_documents(named)] if named else list(rows)
 
-    def titled_with(row: int) -> bool:
-        c = index.chunks[row]
-        return plain(c.section.split(" > ")[-1] if c.section else "").lower() in headings
-
-    found = [r for r in cands if titled_with(r)]
+    found = [r for r in cands if plain(index.chunks[r].section_title).lower() in headings]
     if headings is OPENING_HEADINGS and named:
         firsts: dict[str, int] = {}
         for r in cands:  # in index order: each named document's first passage

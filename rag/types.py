@@ -74,6 +74,11 @@ class Chunk:
     kind: str = "text"  # "qa" | "section" | "list" | "text"
     parallel: str | None = None
 
+    @property
+    def section_title(self) -> str:
+        """The last heading of ``section`` ("Q12" of "質問と回答 > Q12"), '' without one."""
+        return self.section.split(" > ")[-1] if self.section else ""
+
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
 
