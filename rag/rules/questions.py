@@ -140,7 +140,7 @@ def asks_for_questions(question: str) -> bool:
 # "What does the article conclude?". It must name a document — by a word for one (記事, 文档,
 # article) or by its title — or 「RAGの要点は？」 would be one.
 _ASKS_FOR_CONCLUSION = re.compile(
-    r"結論|まとめ|要点|要約|総括|结论|总结|要点|摘要|\bconclu\w*|\bsummar\w*|\bsum(?:s|med)? up\b|\btakeaways?\b",
+    r"結論|まとめ|要点|要約|総括|结论|总结|摘要|\bconclu\w*|\bsummar\w*|\bsum(?:s|med)? up\b|\btakeaways?\b",
     re.I,
 )
 DOCUMENT_WORDS = re.compile(
