@@ -265,6 +265,28 @@ def test_each_cited_passage_starts_its_own_line_on_the_page(browser, app_url):
         ctx.close()
 
 
+def test_questions_about_the_notes_themselves_show_the_list_and_the_section(browser, app_url):
+    """As the learner sees them: which questions interviews ask is the list of them, one question
+    per line, each cited, its passage opening on the list; what an article is about, its opening."""
+    ctx, page, _ = open_app(browser, app_url)
+    try:
+        ask(page, "面接でどんなシステム設計の質問が出る？")
+        answer = page.locator(".studyrag-answer").first
+        lines = [x for x in answer.locator(".studyrag-answer-text").inner_text().split("\n") if x.strip()]
+        assert len(lines) == 6 and all("[1]" in x for x in lines), lines
+        assert "10,000+ QPS" in lines[0] and "マルチエージェント" in lines[-1], lines
+        answer.locator("label.studyrag-cite").first.click()
+        panel = answer.locator(".sr-panel").first
+        panel.wait_for(state="visible")
+        assert "システム設計とアーキテクチャ" in panel.inner_text() and panel.locator("mark.studyrag-quote").count() >= 6
+        ask(page, "What is the Zenn article about?")
+        text = page.locator(".studyrag-answer").nth(1).inner_text()
+        assert "はじめに" in text and "どういう理屈で動いているのか" in text, text
+        shot(page, "about-the-notes.png")
+    finally:
+        ctx.close()
+
+
 def test_chinese_interface_and_a_reload_keeps_the_conversation(browser, app_url):
     ctx, page, _ = open_app(browser, app_url, height=700)
     try:
