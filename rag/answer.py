@@ -216,8 +216,9 @@ def ask(searcher: Searcher, question: str, settings: Settings = Settings(), *,
         lead = next((k for k, (r, _, _) in enumerate(rows) if quotable_units(index, r)), 0)
         top = rows[lead][1].score
         rows = [x for k, x in enumerate(rows) if k <= lead or x[1].score >= params.passage_ratio * top]
+    whole_rows = {r for r, _, _ in whole}
     if whole:
-        rows = whole + [x for x in rows if x[0] not in {r for r, _, _ in whole}]
+        rows = whole + [x for x in rows if x[0] not in whole_rows]
     if params.dense_extra:
         # The keyword leg only matches passages in the question's own language: add the best
         # passages of the dense leg alone, so a Chinese question can find a Japanese article.
@@ -227,7 +228,7 @@ def ask(searcher: Searcher, question: str, settings: Settings = Settings(), *,
     sel = select(index, query, [r for r, _, _ in rows], searcher.analyze, question=q,
                  params=dataclasses.replace(params, max_passages=params.max_passages + params.dense_extra),
                  side_units=lambda side: side_units(searcher, side, lang, mode, settings.doc_ids, params),
-                 about=text, whole={r for r, _, _ in whole}, also=also)
+                 about=text, whole=whole_rows, also=also)
     if followup:
         sel = _new_for_followup(searcher, sel, q, prev)
         if not sel:
@@ -258,9 +259,11 @@ def _whole_passages(searcher: Searcher, query, question: str, mode: str, setting
     document is about (「Zenn問答の記事には何が書いてある？」), its opening, with its sentences about
     itself; about which questions interviews ask (「面接でどんなシステム設計の質問が出る？」), the
     notes' lists of them titled with its topic, with their questions."""
-    asks = [(CONCLUSION_HEADINGS, frozenset())] if asks_for_conclusion(question) else []
-    asks += [(OPENING_HEADINGS, frozenset(("meta",)))] if asks_about_document(question) else []
-    asks += [(None, frozenset(("question",)))] if asks_for_questions(question) else []
+    # (the part's headings, whether a document without that part answers with its first passage,
+    # the kinds quoted besides the usual); no headings: a list of interview questions
+    asks = [(CONCLUSION_HEADINGS, False, frozenset())] if asks_for_conclusion(question) else []
+    asks += [(OPENING_HEADINGS, True, frozenset(("meta",)))] if asks_about_document(question) else []
+    asks += [(None, False, frozenset(("question",)))] if asks_for_questions(question) else []
     if not asks:
         return [], frozenset()
     index = searcher.index
@@ -268,8 +271,9 @@ def _whole_passages(searcher: Searcher, query, question: str, mode: str, setting
     rows = [r for r, _, _ in deep]
     by_row = {x[0]: x for x in deep}
     # a document's part first: 「LLM面试50题这份文档讲了什么？」 names a list of interview questions too
-    for part, also in asks:
-        found = question_lists(index, rows, question) if part is None else document_part(index, rows, question, part)
+    for part, or_first, also in asks:
+        found = (question_lists(index, rows, question) if part is None
+                 else document_part(index, rows, question, part, or_first=or_first))
         # in the documents asked about, with something to quote (a conclusion that only signs off answers nothing)
         found = [r for r in found if (settings.doc_ids is None or index.chunks[r].doc_id in settings.doc_ids)
                  and quotable_units(index, r, also)]
@@ -380,10 +384,10 @@ def _extractive(index, citations: tuple[Citation, ...], sel: list[Selection], la
                 note: str = "") -> Answer:
     sentences = []
     for c, s in zip(citations, sel):
-        doc = index.documents[c.chunk.doc_id].text
+        text, at = c.chunk.text, c.chunk.start  # the passage's own text, its units' offsets are the document's
         for k, u in enumerate(s.units):
             prev = s.units[k - 1] if k else None
-            if prev is not None and u.kind == "question" and "\n" not in doc[prev.end:u.start]:
+            if prev is not None and u.kind == "question" and "\n" not in text[prev.end - at : u.start - at]:
                 # the rest of a list item that asks (「…気づいた。どのように検出し、防御するか？」): its line
                 sentences[-1] += _cited(_sentence(u.text), "text", c.number)
             else:

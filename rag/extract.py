@@ -23,7 +23,7 @@ import numpy as np
 
 from rag.index import Index
 from rag.rules.normalize import normalize, squash
-from rag.rules.structure import BOLD_LINE, OPENING_HEADINGS, named_rows, plain, row_at, row_sentence
+from rag.rules.structure import BOLD_LINE, named_rows, plain, row_at, row_sentence
 from rag.rules.names import is_generic
 from rag.rules.questions import (
     DOCUMENT_FRAME, DOCUMENT_WORDS, EN_STOP, INTERVIEW_WORDS, QUESTION_WORDS, asks_for_conclusion, asks_for_questions,
@@ -418,13 +418,14 @@ def _longest_shared(q: str, titles: dict[str, str]) -> set[str]:
     return best
 
 
-def document_part(index: Index, rows: Sequence[int], question: str, headings: Collection[str]) -> list[int]:
+def document_part(index: Index, rows: Sequence[int], question: str, headings: Collection[str], *,
+                  or_first: bool = False) -> list[int]:
     """For a question about a part of a document — its conclusion (「Zenn問答の記事の結論は？」), what
     it is about (「Zenn問答の記事には何が書いてある？」) — the sections titled with one of
     ``headings`` (:data:`rag.rules.structure.CONCLUSION_HEADINGS`, ``OPENING_HEADINGS``) of the
     documents it names, else, when it names a document only by a word for one (「この記事」, "the
-    article"), of the documents the search found (``rows``, best first). A named document without
-    an opening section opens with its first passage."""
+    article"), of the documents the search found (``rows``, best first). With ``or_first``, a named
+    document without such a section answers with its first passage (it has no opening section)."""
     from rag.analyze import topic_words
     from rag.followup import FACETS
     from rag.lang import detect_lang
@@ -438,7 +439,7 @@ def document_part(index: Index, rows: Sequence[int], question: str, headings: Co
     cands = [int(r) for r in index.rows_of_documents(named)] if named else list(rows)
 
     found = [r for r in cands if plain(index.chunks[r].section_title).lower() in headings]
-    if headings is OPENING_HEADINGS and named:
+    if or_first and named:
         firsts: dict[str, int] = {}
         for r in cands:  # in index order: each named document's first passage
             firsts.setdefault(index.chunks[r].doc_id, r)
