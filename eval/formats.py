@@ -153,7 +153,7 @@ def sentences_on_pages(folder: Path) -> dict:
         for c in chunk_document(d):
             for s, e in unit_spans(c.text):
                 s, e = c.start + s, c.start + e
-                text = re.sub(r"\s+|\*\*", "", d.text[s:e]).lstrip("#")
+                text = _bare(d.text[s:e])
                 if len(text) < 4:
                     continue
                 where = locate(d.origin, [(s, e)])
@@ -181,7 +181,7 @@ def _page_texts(path: Path) -> list[str]:
 def _pieces_on_pages(doc: Document, s: int, e: int, pages: list[str]) -> bool:
     """Whether each piece of ``doc.text[s:e]`` (one per PDF line) is in the text of the page
     its line names: a quote may run over a page break, past a running header or footer."""
-    return all(re.sub(r"\s+|\*\*", "", doc.text[max(s, ln.start) : min(e, ln.end)]).lstrip("#") in pages[ln.page - 1]
+    return all(_bare(doc.text[max(s, ln.start) : min(e, ln.end)]) in pages[ln.page - 1]
                for ln in doc.origin.lines if ln.start < e and s < ln.end)
 
 
@@ -208,7 +208,7 @@ def cited_pages(encoder, folder: Path) -> dict:
                 continue
             nums = doc.origin.numbers(c.quotes[0][0], c.quotes[-1][1]) if c.quotes else (c.location.number,)
             for s, e in c.quotes or [(c.chunk.start, c.chunk.end)]:
-                quoted = re.sub(r"\s+|\*\*", "", doc.text[s:e]).lstrip("#")
+                quoted = _bare(doc.text[s:e])
                 checked += 1
                 first_page += quoted in pages[doc.doc_id][c.location.number - 1]
                 ok = quoted in "".join(pages[doc.doc_id][n - 1] for n in nums) or _pieces_on_pages(doc, s, e, pages[doc.doc_id])

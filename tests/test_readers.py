@@ -21,6 +21,7 @@ from rag.types import Document
 
 FIX = Path(__file__).parent / "fixtures" / "formats"
 SEED = FIX / "seed"
+ROOT = Path(__file__).parent.parent
 sys.path.insert(0, str(Path(__file__).parent / "fixtures"))
 import make_fixtures  # noqa: E402
 
@@ -113,7 +114,7 @@ def test_pdf_joins_cjk_lines_without_spaces(seed_ja):
 
 def test_pdf_keeps_a_comma_between_digits_on_its_line():
     got = _read("z.pdf", SEED / "zenn-mondo-llm-ja.pdf")  # a comma or underscore hangs below the letters
-    assert "\nGPT-3.5: 4,096トークン\nGPT-4: 8,192〜128,000トークン\nClaude 3.5 Sonnet: 200,000トークン\n" in got.text
+    assert "\n- GPT-3.5: 4,096トークン\n- GPT-4: 8,192〜128,000トークン\n- Claude 3.5 Sonnet: 200,000トークン\n" in got.text
     assert not re.search(r"\n[,.、。_]\n", got.text) and "埋め込み × W_Value → Value" in got.text
 
 
@@ -303,6 +304,88 @@ def test_docx_table_is_kept(tmp_path):
     got = _read("t.docx", path)
     assert "| name | size |\n| --- | --- |\n| e5-small | 118M |" in got.text
     assert "1. First\n2. Second" in got.text
+
+
+def test_docx_code_keeps_its_lines_and_indentation_as_one_fenced_block(tmp_path):
+    """Code in Word as people put it there: pasted lines in Consolas (a paragraph each, a blank
+    one between), a "Source Code" paragraph whose lines are line breaks, a body in a monospace
+    font that is not code; an ordinary paragraph's line break still joins."""
+    import docx
+
+    d = docx.Document()
+    d.add_heading("検索のコード", 1)
+    d.add_paragraph("次のように書きます。")
+    for line in ["import faiss", "", "def search(q):", "\tD, I = index.search(q, 5)  # 上位5件", "    return I"]:
+        d.add_paragraph().add_run(line).font.name = "Consolas"
+    d.add_paragraph("以上です。")
+    p = d.add_paragraph(style=d.styles.add_style("Source Code", 1))
+    p.add_run("pip install faiss-cpu"), p.add_run().add_break(), p.add_run("python app.py")
+    p = d.add_paragraph("普通の段落の")
+    p.add_run().add_break(), p.add_run("改行。")
+    path = tmp_path / "code.docx"
+    d.save(path)
+    got = _read("code.docx", path)
+    assert ("次のように書きます。\n\n```\nimport faiss\n\ndef search(q):\n    D, I = index.search(q, 5)  # 上位5件\n"
+            "    return I\n```\n\n以上です。\n\n```\npip install faiss-cpu\npython app.py\n```\n\n普通の段落の改行。") in got.text
+    i = got.text.index("return I")
+    assert got.origin.label(i, i + 8) == "¶ 6"  # each line keeps its own paragraph (those with text counted)
+    chunks = chunk_document(Document("code.docx", got.text, got.title, "ja", "x", origin=got.origin))
+    assert "def search(q):\n    D, I" in "".join(c.text for c in chunks)
+    seed = _read("x.docx", SEED / "zenn-mondo-llm-ja.docx")  # the seed's 14 code blocks, as in the Markdown
+    code = re.compile(r"^```[^\n]*\n(.*?)^```", re.M | re.S)
+    assert code.findall(seed.text) == code.findall((ROOT / "corpus" / "zenn-mondo-llm-ja.md").read_text("utf-8"))
+
+    d = docx.Document()  # notes written wholly in a monospace font: paragraphs, not code
+    d.styles["Normal"].font.name = "Courier New"
+    d.add_paragraph("一行目の段落。")
+    d.add_paragraph("二行目の段落。")
+    path = tmp_path / "mono.docx"
+    d.save(path)
+    assert "```" not in _read("mono.docx", path).text
+
+
+def test_docx_lists_numbered_as_word_numbers_them(tmp_path):
+    """Lists as Word, Google Docs and LibreOffice write them: "List Paragraph" paragraphs with
+    numbering (numId, ilvl) defined in numbering.xml — a numbered list with a bulleted level
+    under it, continued after a paragraph between its items, a second list restarted at 1,
+    numbering switched off on one paragraph."""
+    import docx
+    from docx.oxml import parse_xml
+
+    w = "http://schemas.openxmlformats.org/wordprocessingml/2006/main"
+    d = docx.Document()
+    numbering = d.part.numbering_part.element
+    numbering.insert(0, parse_xml(
+        f'<w:abstractNum xmlns:w="{w}" w:abstractNumId="90">'
+        '<w:lvl w:ilvl="0"><w:start w:val="1"/><w:numFmt w:val="decimal"/><w:lvlText w:val="%1."/></w:lvl>'
+        '<w:lvl w:ilvl="1"><w:start w:val="1"/><w:numFmt w:val="bullet"/><w:lvlText w:val="•"/></w:lvl></w:abstractNum>'))
+    numbering.append(parse_xml(f'<w:num xmlns:w="{w}" w:numId="91"><w:abstractNumId w:val="90"/></w:num>'))
+    numbering.append(parse_xml(f'<w:num xmlns:w="{w}" w:numId="92"><w:abstractNumId w:val="90"/>'
+                               '<w:lvlOverride w:ilvl="0"><w:startOverride w:val="1"/></w:lvlOverride></w:num>'))
+
+    def item(text: str, num_id: str, ilvl: int = 0) -> None:
+        p = d.add_paragraph(text, style="List Paragraph")
+        p._p.get_or_add_pPr().append(parse_xml(
+            f'<w:numPr xmlns:w="{w}"><w:ilvl w:val="{ilvl}"/><w:numId w:val="{num_id}"/></w:numPr>'))
+
+    d.add_paragraph("RAGの手順：")
+    item("質問をベクトルにする", "91")
+    item("近い文書を探す", "91")
+    item("BM25と組み合わせる", "91", 1)
+    d.add_paragraph("（途中の説明）")
+    item("答えを生成する", "91")
+    d.add_paragraph("評価の手順：")
+    item("質問を集める", "92")
+    item("正解を決める", "92")
+    item("番号なし", "0")
+    path = tmp_path / "lists.docx"
+    d.save(path)
+    text = _read("lists.docx", path).text
+    assert "RAGの手順：\n\n1. 質問をベクトルにする\n2. 近い文書を探す\n    - BM25と組み合わせる\n" in text
+    assert "（途中の説明）\n\n3. 答えを生成する\n" in text  # the list goes on after a paragraph
+    assert "評価の手順：\n\n1. 質問を集める\n2. 正解を決める\n\n番号なし" in text  # restarted; numbering off
+    chunks = chunk_document(Document("lists.docx", text, "lists", "ja", "x"))
+    assert "2. 近い文書を探す" in "".join(c.text for c in chunks)
 
 
 def test_saved_web_page_keeps_the_article_only():
@@ -520,45 +603,76 @@ def test_a_passage_whose_text_goes_back_a_page_is_labelled_by_its_first_and_last
     assert locate(o, [(12, 15), (23, 28)]).number == 3  # the page opened: where the quote starts
 
 
+def _printed(pdf: Path, body: str, css: str = "") -> str:
+    """The text the reader gets from ``body`` (HTML, Japanese) printed to ``pdf`` by Chromium."""
+    if not Path(make_fixtures.CHROMIUM).exists():
+        pytest.skip("Chromium is needed to print the PDF")
+    make_fixtures.print_pdf(
+        f'<!doctype html><html lang="ja"><head><meta charset="utf-8"><style>{make_fixtures.CSS} {css}</style></head>'
+        f"<body>{body}</body></html>",
+        pdf,
+    )
+    return _read(pdf.name, pdf).text
+
+
 def test_a_code_block_in_a_printed_pdf_is_read_as_code_with_its_indents(tmp_path):
     """Chromium names no font for its CJK-aware monospace; the letters' equal advance tells
     code from prose: the block is fenced with its indents, a table row and CJK prose are not."""
-    if not Path(make_fixtures.CHROMIUM).exists():
-        pytest.skip("Chromium is needed to print the PDF")
     code = "def step(w, grad, lr=0.01):\n    for i in range(10):\n        w = w - lr * grad(w)\n    return w"
     body = (
         "<h1>講義ノート</h1><p>以下はPythonによる実装である。Illustrative prose, not code (i.e. fill it in).</p>"
         f"<pre><code>{code}</code></pre><p>例: 2-gram(bigram): \"I am\" の出現頻度</p>"
         "<table><tr><td>Adam</td><td>一次と二次のモーメント</td><td>0.001</td></tr></table>"
     )
-    pdf = tmp_path / "lecture.pdf"
-    make_fixtures.print_pdf(
-        f'<!doctype html><html lang="ja"><head><meta charset="utf-8"><style>{make_fixtures.CSS}</style></head>'
-        f"<body>{body}</body></html>",
-        pdf,
-    )
-    got = _read("lecture.pdf", pdf).text
+    got = _printed(tmp_path / "lecture.pdf", body)
     assert f"\n```\n{code}\n```\n" in got, got
     assert got.count("```") == 2, got
     assert "Illustrative prose, not code (i.e. fill it in)." in got and "Adam" in got
 
 
+def test_bullets_a_browser_draws_in_a_printed_pdf_are_list_items_with_their_levels(tmp_path):
+    """Chromium draws a bullet (disc, circle, square) as a shape, not a character: each item
+    is a line of its own marked "- ", a nested list indented, a wrapped item one line, the
+    paragraph after the list its own; a middle dot written in the text is no bullet."""
+    long = "検索した文書をプロンプトに入れて、モデルが根拠のある回答を生成できるようにする。" * 3
+    body = (
+        "<h1>RAGの要点</h1><p>RAGの流れ：</p>"
+        f"<ul><li>質問をベクトルにする<ul><li>BM25とも組み合わせる</li></ul></li><li>{long}</li></ul>"
+        "<p>以上が流れである。・は文中の記号。</p>"
+        "<ul style='list-style: square'><li>評価する</li></ul>"
+    )
+    got = _printed(tmp_path / "rag.pdf", body)
+    assert f"RAGの流れ：\n- 質問をベクトルにする\n    - BM25とも組み合わせる\n- {long}\n\n以上が流れである。" in got, got
+    assert "\n- 評価する" in got and got.count("- ") == 4, got
+    # bullets written as characters ("•", "▪"), nested by their places; "■" with no space is a label
+    body = ("<h1>評価</h1><p>指標：</p><p>• 正確さ</p><p style='margin-left:2em'>▪ 再現率</p>"
+            "<p>■概要は見出しの印。</p>")
+    got = _printed(tmp_path / "marks.pdf", body, "p { margin: 0 }")
+    assert "指標：\n- 正確さ\n    - 再現率\n\n■概要は見出しの印。" in got, got
+
+
+def test_word_export_bullets_written_as_symbol_font_characters_are_list_items():
+    """Word's PDF export writes its Symbol-font bullet as the private-use character U+F0B7 and
+    a tab: each is a "- " item, its wrapped line (starting under the item's text) joined to it."""
+    from ingest.readers.pdf import PdfLine, compose
+
+    def line(text: str, x: float, top: float) -> PdfLine:
+        return PdfLine(1, text, [x + 10.5 * i for i in range(len(text) + 1)], top, top + 10.5, 10.5, right=400.0)
+
+    lines = [line("検索の手順：", 72, 100), line("\uf0b7 質問を埋め込みベクトルに変換して近い文書を探し出す処理をし", 90, 115),
+             line("て、上位を返す。", 111, 130), line("\uf0b7 並べ替える。", 90, 145), line("以上。", 72, 160)]
+    got = compose([lines], [(595.0, 842.0)], "", LIMITS).text
+    assert got == "検索の手順：\n- 質問を埋め込みベクトルに変換して近い文書を探し出す処理をして、上位を返す。\n- 並べ替える。\n\n以上。", got
+
+
 def test_a_ruled_table_in_a_printed_pdf_is_read_as_a_table(tmp_path):
     """A table with drawn borders (vertical rules in each cell gap) becomes a Markdown table;
     the same rows without borders, and justified two-column prose, stay as they were."""
-    if not Path(make_fixtures.CHROMIUM).exists():
-        pytest.skip("Chromium is needed to print the PDF")
     rows = [("手法", "特徴", "学習率"), ("SGD", "単純で汎化性能が高い", "0.1"), ("Momentum", "過去の勾配で振動を抑える", "0.01")]
     cells = "".join("<tr>" + "".join(f"<td>{c}</td>" for c in r) + "</tr>" for r in rows)
     for border, want in (("1px solid #333", True), ("none", False)):
-        pdf = tmp_path / f"table-{want}.pdf"
-        make_fixtures.print_pdf(
-            f'<!doctype html><html lang="ja"><head><meta charset="utf-8"><style>{make_fixtures.CSS} '
-            f"table {{ border-collapse: collapse }} td {{ border: {border}; padding: 4px }}</style></head>"
-            f"<body><p>最適化手法の比較。</p><table>{cells}</table><p>以上。</p></body></html>",
-            pdf,
-        )
-        got = _read(pdf.name, pdf).text
+        got = _printed(tmp_path / f"table-{want}.pdf", f"<p>最適化手法の比較。</p><table>{cells}</table><p>以上。</p>",
+                       f"table {{ border-collapse: collapse }} td {{ border: {border}; padding: 4px }}")
         table = "| 手法 | 特徴 | 学習率 |\n| --- | --- | --- |\n| SGD | 単純で汎化性能が高い | 0.1 |\n| Momentum | 過去の勾配で振動を抑える | 0.01 |"
         assert (table in got) is want, got
         assert "Momentum" in got and "以上。" in got

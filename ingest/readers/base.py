@@ -164,3 +164,17 @@ def joiner(left: str, right: str) -> str:
     if not left or not right:
         return ""
     return "" if is_cjk(left[-1]) or is_cjk(right[0]) else " "
+
+
+# A font face whose name says it is fixed-pitch (Courier New, Consolas, Menlo, Source Code Pro,
+# Roboto Mono …): text set wholly in one is a code block in Word files and slides.
+_MONOSPACE = ("courier", "consolas", "menlo", "monaco", "mono", "code")
+
+
+def monospace(face: str | None) -> bool:
+    """Whether the font face ``face`` is a fixed-pitch one.
+
+    >>> monospace("Courier New"), monospace("Roboto Mono"), monospace("Calibri"), monospace(None)
+    (True, True, False, False)
+    """
+    return bool(face) and any(m in face.lower() for m in _MONOSPACE)

@@ -25,7 +25,10 @@ break are read after that paragraph.
 Code and tables: a run of lines whose characters all advance by one width (a fixed-pitch font,
 known by its widths: Chromium's CJK-aware fonts name none) is a fenced code block with its
 indents; lines whose gaps hold drawn vertical rules at the same places are the rows of a
-Markdown table.
+Markdown table; a small square-ish shape drawn left of a line (a browser's list bullet, which
+leaves no character in the text) or a bullet character starting it (Word's export writes its
+Symbol-font bullets as private-use characters) makes that line a ``- `` list item, nested by the
+bullets' places.
 """
 
 from __future__ import annotations
@@ -74,6 +77,15 @@ MONO_SLACK = 0.03  # the steps differ by at most this share
 # in every row: the column borders. Text without drawn borders stays as it was.
 CELL_GAP = 0.15
 RULE_WIDTH = 3.0
+# A list bullet a browser or word processor draws instead of writing a character (Chromium's
+# disc, circle and square): a small, square-ish shape left of a line, inside its height, its
+# side DOT_SIZE of the line's font size, at most DOT_GAP font sizes before the line's text.
+DOT_SIZE = (0.15, 0.7)
+DOT_GAP = 2.5
+# A bullet written as a character at the start of a line, then a space: the marks word processors
+# put before list items; Word's PDF export writes its Symbol/Wingdings bullets as private-use
+# characters (U+F0B7 "•", U+F0A7 "▪", U+F0D8 "➢", U+F0FC "✓" …), with or without a space after.
+_GLYPH_BULLET = re.compile("^(?:[•●○◦▪■□◆◇►▶➢✓✔]\\s+|[\uf06e\uf071\uf076\uf0a7\uf0a8\uf0b7\uf0d8\uf0e0\uf0fc]\\s*)(?=\\S)")
 
 
 @dataclass
@@ -488,8 +500,9 @@ def _levels(lines: list[PdfLine], body: float) -> dict[float, int]:
 
 
 def compose(pages: list[list[PdfLine]], sizes: list[tuple[float, float]], title: str, limits: Limits,
-            rules: dict[int, list[tuple[float, float, float, float]]] | None = None) -> Extract:
-    """The document text from ordered body lines of every page."""
+            rules: dict[int, list[Box]] | None = None, dots: dict[int, list[Box]] | None = None) -> Extract:
+    """The document text from ordered body lines of every page; ``rules`` and ``dots``: what
+    :func:`_drawn` found on each page (table borders, list bullets)."""
     flat = [ln for lines in pages for ln in lines]
     body = _body_size(flat)
     levels = _levels(flat, body)
@@ -505,8 +518,12 @@ def compose(pages: list[list[PdfLine]], sizes: list[tuple[float, float]], title:
 
     code = _code_indents(flat, level_of)
     tables = _table_rows(flat, level_of, code, rules or {})
+    items = _bullet_items(flat, dots or {}, lambda ln: bool(level_of(ln)) or id(ln) in code or id(ln) in tables)
+    item_x = None  # the text's left edge of the list item being read (its wrapped lines start there)
     for ln in flat:
         level = level_of(ln)
+        if level or id(ln) in code or id(ln) in tables:
+            item_x = None
         if prev is not None and id(prev) in tables and id(ln) not in tables:
             out.blank_line()
         if id(ln) in tables:
@@ -549,7 +566,21 @@ def compose(pages: list[list[PdfLine]], sizes: list[tuple[float, float]], title:
             _line(out, ln, ln.text, 0)
             prev = ln
             continue
-        if prev is not None and (level_of(prev) or prev.note != ln.note):
+        if id(ln) in items:
+            if prev is not None and (item_x is not None or prev.text.endswith((":", "："))):
+                out.newline()  # the next item, or the first after its lead-in
+            elif prev is not None:
+                out.blank_line()
+            level, start = items[id(ln)]
+            out.add("    " * level + "- ")
+            item_x = ln.xs[start]
+            _line(out, ln, ln.text[start:], start)
+            prev = ln
+            continue
+        if item_x is not None and (ln.x0 < item_x - 0.25 * ln.size or prev.page != ln.page):
+            item_x = None  # left of the item's text (or on the next page): the list has ended
+            out.blank_line()
+        elif prev is not None and (level_of(prev) or prev.note != ln.note):
             out.blank_line()
         elif prev is not None:
             if _paragraph_gap(prev, ln):
@@ -620,18 +651,52 @@ def _table_rows(flat: list[PdfLine], level_of, code: dict[int, int],
     return out
 
 
-def _rules(page) -> list[tuple[float, float, float, float]]:
-    """The thin vertical rules drawn on an upright page: (x0, x1, top, bottom) from its top left."""
+Box = tuple[float, float, float, float]  # (x0, x1, top, bottom) from the page's top left
+
+
+def _drawn(page) -> tuple[list[Box], list[Box]]:
+    """What is drawn on an upright page, not written: its thin vertical rules (table borders)
+    and its small square-ish shapes (list bullets, once sized against a line)."""
     import pypdfium2.raw as raw
 
     if page.get_rotation() % 360:
-        return []
+        return [], []
     _, h = page.get_size()
-    out = []
+    rules, dots = [], []
     for obj in page.get_objects(filter=[raw.FPDF_PAGEOBJ_PATH], max_depth=2):
         left, bottom, right, top = obj.get_bounds()
-        if right - left <= RULE_WIDTH and top - bottom > 2 * (right - left):
-            out.append((left, right, h - top, h - bottom))
+        w, tall = right - left, top - bottom
+        if w <= RULE_WIDTH and tall > 2 * w:
+            rules.append((left, right, h - top, h - bottom))
+        elif 1.0 <= w <= 12.0 and abs(w - tall) <= 0.25 * max(w, tall):
+            dots.append((left, right, h - top, h - bottom))
+    return rules, dots
+
+
+def _bullet_items(flat: list[PdfLine], dots: dict[int, list[Box]], skip) -> dict[int, tuple[int, int]]:
+    """``id`` of each line that starts a list item -> (its nesting level, where its text starts).
+    Its bullet is drawn (:data:`DOT_SIZE`, :data:`DOT_GAP`) or written (:data:`_GLYPH_BULLET`);
+    a bullet further right than the one before it in the same list goes a level down, one
+    further left back up to the level at its place."""
+    out: dict[int, tuple[int, int]] = {}
+    stack: list[float] = []  # the bullets' left edges of the list being read, one per level
+    for ln in flat:
+        if skip(ln):
+            continue
+        glyph = _GLYPH_BULLET.match(ln.text)
+        dot = None if glyph else next((
+            d for d in dots.get(ln.page, ())
+            if DOT_SIZE[0] * ln.size <= d[1] - d[0] <= DOT_SIZE[1] * ln.size
+            and d[1] <= ln.x0 and ln.x0 - d[1] <= DOT_GAP * ln.size
+            and ln.top - 1 <= (d[2] + d[3]) / 2 <= ln.bottom + 1), None)
+        if glyph is None and dot is None:
+            continue
+        x, slack = (ln.x0 if glyph else dot[0]), 0.5 * ln.size
+        while stack and x < stack[-1] - slack:
+            stack.pop()
+        if not stack or x > stack[-1] + slack:
+            stack.append(x)
+        out[id(ln)] = (len(stack) - 1, glyph.end() if glyph else 0)
     return out
 
 
@@ -742,7 +807,8 @@ def read_pdf(data: bytes, limits: Limits) -> Extract:
         pages = [_columns(lines, w) for lines, (w, _) in zip(pages, sizes)]
         _bookmark_headings(pdf, pages)
         pages = _notes_after_runs_on(pages, [h for _, h in sizes])
-        rules = {i + 1: _rules(pdf[i]) for i in range(n) if i not in scanned}
-        return compose(pages, sizes, metadata_title(meta.get("Title")), limits, rules)
+        drawn = {i + 1: _drawn(pdf[i]) for i in range(n) if i not in scanned}
+        return compose(pages, sizes, metadata_title(meta.get("Title")), limits,
+                       {k: v[0] for k, v in drawn.items()}, {k: v[1] for k, v in drawn.items()})
     finally:
         pdf.close()

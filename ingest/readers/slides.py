@@ -21,7 +21,7 @@ from __future__ import annotations
 from io import BytesIO
 
 from ingest.readers import omml
-from ingest.readers.base import Extract, Limits, ReaderError, TextBuilder, metadata_title, open_zip
+from ingest.readers.base import Extract, Limits, ReaderError, TextBuilder, metadata_title, monospace, open_zip
 from rag import reasons
 
 _A = "{http://schemas.openxmlformats.org/drawingml/2006/main}"
@@ -29,7 +29,6 @@ _A14 = "{http://schemas.microsoft.com/office/drawing/2010/main}"
 _MC = "{http://schemas.openxmlformats.org/markup-compatibility/2006}"
 _DGM = "{http://schemas.openxmlformats.org/drawingml/2006/diagram}"
 _R = "{http://schemas.openxmlformats.org/officeDocument/2006/relationships}"
-_MONO = ("courier", "consolas", "menlo", "monaco", "mono", "code")
 # Placeholders whose paragraphs are bulleted unless they say otherwise (the slide master's body style).
 _BULLETED_PLACEHOLDERS = {"BODY", "OBJECT"}
 # A text box is a slide's title when it is its topmost text, one line of at most this many
@@ -74,7 +73,7 @@ def _runs(paragraph) -> tuple[str, bool]:
             bold = rpr is not None and rpr.get("b") in ("1", "true")
             latin = rpr.find(f"{_A}latin") if rpr is not None else None
             face = (latin.get("typeface") if latin is not None else "") or ""
-            mono = mono and any(m in face.lower() for m in _MONO)
+            mono = mono and monospace(face)
             pieces.append((text.replace("\v", "\n"), bold))
     out, bold_open = [], False
     for text, bold in pieces:

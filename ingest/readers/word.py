@@ -1,6 +1,8 @@
 """Word ``.docx`` → document text, through python-docx (MIT): headings become Markdown
-headings, list paragraphs bullets (numbered lists ``1.``), tables Markdown rows; body order
-is kept (paragraphs and tables as they come).
+headings, list paragraphs bullets or numbered items as Word numbers them (the file's numbering
+definitions; a level below indented), code (a code style, or text wholly in a monospace font)
+one fenced block with its lines and indentation, tables Markdown rows; body order is kept
+(paragraphs and tables as they come).
 
 A heading is what Word's navigation pane shows as one: a "Heading N"/"Title" style, a style
 based on one, or an outline level (the paragraph's own or its style's) — or one made by hand,
@@ -17,10 +19,11 @@ headings with page numbers).
 from __future__ import annotations
 
 import re
+from dataclasses import dataclass, field
 from io import BytesIO
 
 from ingest.readers import omml
-from ingest.readers.base import Extract, Limits, ReaderError, TextBuilder, joiner, metadata_title, open_zip
+from ingest.readers.base import Extract, Limits, ReaderError, TextBuilder, joiner, metadata_title, monospace, open_zip
 from rag import reasons
 from rag.rules.structure import bold_heading
 
@@ -32,6 +35,9 @@ _MC = "{http://schemas.openxmlformats.org/markup-compatibility/2006}"
 _HIDDEN = frozenset({f"{_W}del", f"{_W}moveFrom", f"{_W}instrText", f"{_W}delText", f"{_W}pPr", f"{_W}rPr",
                      f"{_MC}Fallback"})
 _TOC_STYLE = re.compile(r"^toc\s*\d$", re.I)
+# A paragraph style for code by its name: Word's "HTML Preformatted", "Macro Text" and "Plain Text",
+# pandoc's "Source Code", the "Code" people make.
+_CODE_STYLE = re.compile(r"code|preformatted|verbatim|macro text|plain text|ソースコード|コード|代码", re.I)
 _NOTE_REFS = {f"{_W}footnoteReference": "footnote", f"{_W}endnoteReference": "endnote"}
 
 
@@ -41,14 +47,21 @@ def _outline(ppr) -> int | None:
     return int(value) if value is not None and value.isdigit() else None
 
 
+def _styles(style):
+    """``style`` and the styles it is based on, nearest first."""
+    seen = 0
+    while style is not None and seen < 10:
+        yield style
+        style, seen = style.base_style, seen + 1
+
+
 def _heading_level(paragraph) -> int:
     """1–6 for a heading, 0 for body text: the paragraph's outline level, else its style's
     (a heading style by name, or an outline level), else the style it is based on."""
     own = _outline(paragraph._p.pPr)
     if own is not None:
         return min(own + 1, 6) if own < 9 else 0
-    style, seen = paragraph.style, 0
-    while style is not None and seen < 10:
+    for style in _styles(paragraph.style):
         name = (style.name or "").strip()
         if name.lower() == "title":
             return 1
@@ -58,7 +71,6 @@ def _heading_level(paragraph) -> int:
         level = _outline(style.element.pPr)
         if level is not None:
             return min(level + 1, 6) if level < 9 else 0
-        style, seen = style.base_style, seen + 1
     return 0
 
 
@@ -79,23 +91,111 @@ def _by_hand_heading(paragraph, text: str, nxt, document) -> bool:
     return nxt is not None and nxt.tag == f"{_W}p" and not _all_bold(Paragraph(nxt, document))
 
 
-def _kind(paragraph) -> tuple[str, int]:
-    level = _heading_level(paragraph)
-    if level:
-        return "heading", level
-    name = (paragraph.style.name if paragraph.style is not None else "") or ""
-    ppr = paragraph._p.pPr
-    numbered = ppr is not None and ppr.numPr is not None
-    if "list number" in name.lower():
-        return "number", 0
-    if "list" in name.lower() or numbered:
-        return "bullet", 0
-    return "text", 0
+_LIST_STYLE_LEVEL = re.compile(r"^list(?: bullet| number| continue)?\s*(\d)$", re.I)
 
 
-def _walk(el, out: list[str], boxes: list, notes: list[tuple[str, str]]) -> None:
-    """Collect the shown text under ``el`` into ``out``; text-box paragraphs into ``boxes``,
-    footnote/endnote references ``(kind, id)`` into ``notes``."""
+@dataclass
+class _Numbering:
+    """A file's list numbering (``word/numbering.xml``): per list (``numId``) and level, its
+    number format ("bullet", "decimal", "lowerLetter" …) and first number."""
+
+    levels: dict[tuple[str, int], tuple[str, int]]
+    counters: dict[str, dict[int, int]] = field(default_factory=dict)
+
+    @classmethod
+    def of(cls, document) -> _Numbering:
+        try:
+            root = document.part.numbering_part.element
+        except (KeyError, NotImplementedError, AttributeError):  # no numbering part
+            return cls({})
+        abstract: dict[str, dict[int, tuple[str, int]]] = {}
+        for a in root.iterchildren(f"{_W}abstractNum"):
+            abstract[a.get(f"{_W}abstractNumId", "")] = {
+                int(lvl.get(f"{_W}ilvl", "0")): (_val(lvl, "numFmt") or "decimal", _int(_val(lvl, "start"), 1))
+                for lvl in a.iterchildren(f"{_W}lvl") if (lvl.get(f"{_W}ilvl") or "0").isdigit()}
+        levels = {}
+        for num in root.iterchildren(f"{_W}num"):
+            num_id = num.get(f"{_W}numId", "")
+            for ilvl, (fmt, start) in abstract.get(_val(num, "abstractNumId"), {}).items():
+                levels[(num_id, ilvl)] = (fmt, start)
+            for o in num.iterchildren(f"{_W}lvlOverride"):  # "restart at": a list that starts again
+                ilvl, start = _int(o.get(f"{_W}ilvl"), 0), _val(o, "startOverride")
+                if start is not None and (num_id, ilvl) in levels:
+                    levels[(num_id, ilvl)] = (levels[(num_id, ilvl)][0], _int(start, 1))
+        return cls(levels)
+
+    def mark(self, num_id: str, ilvl: int) -> str:
+        """The mark of the next item of list ``num_id`` at level ``ilvl``: "- " or "3. " — as
+        Word numbers it, continuing the list across the paragraphs between its items, and a
+        level's count starting again after an item of a level above it."""
+        fmt, start = self.levels.get((num_id, ilvl), ("decimal" if num_id == "#number" else "bullet", 1))
+        counts = self.counters.setdefault(num_id, {})
+        for deeper in [lv for lv in counts if lv > ilvl]:
+            del counts[deeper]
+        if fmt in ("bullet", "none"):
+            return "- "
+        counts[ilvl] = counts.get(ilvl, start - 1) + 1
+        return f"{counts[ilvl]}. "
+
+
+def _val(el, child: str) -> str | None:
+    found = el.find(f"{_W}{child}")
+    return found.get(f"{_W}val") if found is not None else None
+
+
+def _int(value: str | None, default: int) -> int:
+    return int(value) if value and value.lstrip("-").isdigit() else default
+
+
+def _list_item(paragraph) -> tuple[str, int] | None:
+    """``(numId, level)`` of a list paragraph — its numbering, its own or its style's — or
+    ``None``. A list style without numbering ("List Bullet" made by hand) is a bullet list
+    (``numId`` ""); its level, without one set, is the style's number ("List Bullet 2": 1)."""
+    own = paragraph._p.pPr.numPr if paragraph._p.pPr is not None else None
+    num_id, ilvl = (_val(own, "numId"), _val(own, "ilvl")) if own is not None else (None, None)
+    names = []
+    for style in _styles(paragraph.style):
+        names.append(style.name or "")
+        ppr = style.element.pPr
+        if ppr is not None and ppr.numPr is not None:
+            num_id = num_id if num_id is not None else _val(ppr.numPr, "numId")
+            ilvl = ilvl if ilvl is not None else _val(ppr.numPr, "ilvl")
+    if num_id == "0":  # numbering switched off
+        return None
+    by_name = next((m for m in map(_LIST_STYLE_LEVEL.match, names) if m), None)
+    level = _int(ilvl, int(by_name.group(1)) - 1 if by_name else 0)
+    if num_id is not None:
+        return num_id, min(level, 8)
+    by_hand = re.match(r"list (bullet|number)", names[0] if names else "", re.I)
+    if by_hand:
+        return ("#number" if by_hand.group(1).lower() == "number" else ""), min(level, 8)
+    return None
+
+
+def _is_code(paragraph, body_face: str | None) -> bool:
+    """A line of code: a paragraph in a code style (:data:`_CODE_STYLE`, or a style set in a
+    monospace font), or one whose every run with text is set in a monospace font (its own, its
+    character style's or its paragraph style's) — code pasted into Word, a Google Docs code block.
+    The body's own font (``body_face``, the Normal style's) is never code's, whatever it is."""
+    styles = list(_styles(paragraph.style))
+
+    def mono(face):
+        return monospace(face) and face != body_face
+
+    if any(_CODE_STYLE.search(s.name or "") or mono(s.font.name) for s in styles):
+        return True
+    runs = [r for r in paragraph.runs if r.text.strip()]
+    face = next((s.font.name for s in styles if s.font.name), None)
+
+    def run_face(r):
+        return r.font.name or next((s.font.name for s in _styles(r.style) if s.font.name), None) or face
+
+    return bool(runs) and all(mono(run_face(r)) for r in runs)
+
+
+def _walk(el, out: list[str], boxes: list, notes: list[tuple[str, str]], tab: str = " ") -> None:
+    """Collect the shown text under ``el`` into ``out`` (a tab as ``tab``); text-box paragraphs
+    into ``boxes``, footnote/endnote references ``(kind, id)`` into ``notes``."""
     for child in el:
         tag = child.tag
         if not isinstance(tag, str) or tag in _HIDDEN:
@@ -103,7 +203,7 @@ def _walk(el, out: list[str], boxes: list, notes: list[tuple[str, str]]) -> None
         if tag == f"{_W}t":
             out.append(child.text or "")
         elif tag == f"{_W}tab":
-            out.append(" ")
+            out.append(tab)
         elif tag in (f"{_W}br", f"{_W}cr"):
             out.append("\n")
         elif tag == f"{_W}noBreakHyphen":
@@ -115,7 +215,7 @@ def _walk(el, out: list[str], boxes: list, notes: list[tuple[str, str]]) -> None
         elif tag in (f"{omml.M}oMathPara", f"{omml.M}oMath"):
             out.append(omml.text(child))
         else:
-            _walk(child, out, boxes, notes)
+            _walk(child, out, boxes, notes, tab)
 
 
 def _text(el) -> tuple[str, list, list[tuple[str, str]]]:
@@ -129,6 +229,16 @@ def _text(el) -> tuple[str, list, list[tuple[str, str]]]:
         line = " ".join(line.split())
         text += joiner(text, line) + line
     return text, boxes, notes
+
+
+def _code_lines(el) -> tuple[list[str], list, list[tuple[str, str]]]:
+    """``(lines, text-box paragraphs, note references)`` of a code paragraph: its line breaks
+    and indentation as written (a tab as four spaces)."""
+    out: list[str] = []
+    boxes: list = []
+    notes: list[tuple[str, str]] = []
+    _walk(el, out, boxes, notes, tab="\t")
+    return [ln.rstrip().expandtabs(4) for ln in "".join(out).split("\n")], boxes, notes
 
 
 def _cell_text(tc) -> str:
@@ -185,13 +295,35 @@ def read_docx(data: bytes, limits: Limits) -> Extract:
     except Exception as e:  # noqa: BLE001 -- python-docx raises many kinds on a damaged package
         raise ReaderError(reasons.reason("office_damaged", kind="Word", detail=f"{type(e).__name__}: {e}")) from None
     out = TextBuilder("paragraph", max_chars=limits.max_text_chars)
-    n, counter, title = 0, 0, ""
+    n, title = 0, ""
+    numbering = _Numbering.of(document)
 
     def paragraph_of_its_own(text: str) -> None:
         nonlocal n
         n += 1
         out.blank_line()
         out.add(text + "\n\n", n)
+
+    body_face = document.styles["Normal"].font.name if "Normal" in document.styles else None
+    code: list[tuple[str, int]] = []  # the lines of the code block being read, each with its paragraph
+    code_extras: list[str] = []  # text boxes and notes of its paragraphs: paragraphs after it
+
+    def end_code() -> None:
+        """Write the code block read so far as one fenced block (blank lines at its ends left out)."""
+        while code and not code[-1][0]:
+            code.pop()
+        while code and not code[0][0]:
+            code.pop(0)
+        if code:
+            out.blank_line()
+            out.add("```\n", code[0][1])
+            for line, k in code:
+                out.add(line + "\n", k)
+            out.add("```\n\n", code[-1][1])
+        code.clear()
+        for extra in code_extras:
+            paragraph_of_its_own(extra)
+        code_extras.clear()
 
     blocks = list(_blocks(document.element.body))
     last_level = 1  # the level of the last heading: a heading made by hand (bold) goes below it
@@ -201,34 +333,45 @@ def read_docx(data: bytes, limits: Limits) -> Extract:
             p = Paragraph(child, document)
             if _TOC_STYLE.match((p.style.name if p.style is not None else "") or ""):
                 continue  # an entry of a table of contents outside a content control
+            if not _heading_level(p) and _is_code(p, body_face):
+                lines, boxes, refs = _code_lines(child)
+                if any(lines):
+                    n += 1
+                if code or any(lines):  # a block starts at its first line with text
+                    code.extend((line, n) for line in lines)
+                code_extras.extend(x for x in [_text(b)[0] for b in boxes] + [notes.get(r, "") for r in refs] if x)
+                continue
             text, boxes, refs = _text(child)
+            if not text and not boxes and not refs and code:
+                code.append(("", n))  # an empty paragraph inside a code block: a blank line of it
+                continue
+            end_code()
             if text:
                 n += 1
-                kind, level = _kind(p)
-                if kind == "text" and _by_hand_heading(p, text, blocks[i + 1] if i + 1 < len(blocks) else None,
-                                                       document):
-                    kind, level = "heading", min(last_level + 1, 6)
-                elif kind == "heading":
+                level = _heading_level(p)
+                item = None if level else _list_item(p)
+                if level:
                     last_level = level
-                if kind == "heading":
+                elif item is None and _by_hand_heading(p, text, blocks[i + 1] if i + 1 < len(blocks) else None,
+                                                       document):
+                    level = min(last_level + 1, 6)
+                if level:
                     out.blank_line()
                     out.add("#" * level + " ", n)
                     out.add(text + "\n\n", n)
                     title = title or text
-                    counter = 0
-                elif kind in ("bullet", "number"):
-                    counter = counter + 1 if kind == "number" else 0
+                elif item is not None:
                     out.newline()
-                    out.add(f"{counter}. " if kind == "number" else "- ", n)
+                    out.add("    " * item[1] + numbering.mark(*item), n)
                     out.add(text + "\n", n)
                 else:
-                    counter = 0
                     out.blank_line()
                     out.add(text + "\n\n", n)
             for extra in [_text(b)[0] for b in boxes] + [notes.get(r, "") for r in refs]:
                 if extra:
                     paragraph_of_its_own(extra)
         elif tag == "tbl":
+            end_code()
             n += 1
             out.blank_line()
             for i, row in enumerate(Table(child, document).rows):
@@ -240,4 +383,5 @@ def read_docx(data: bytes, limits: Limits) -> Extract:
                 if i == 0:
                     out.add("|" + " --- |" * len(cells) + "\n", n)
             out.add("\n", n)
+    end_code()
     return out.extract(metadata_title(document.core_properties.title) or title)
