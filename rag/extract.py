@@ -563,12 +563,16 @@ def _with_blocks(index: Index, query: Query, picked: dict[int, list[Unit]], floo
 
 def _with_outline(index: Index, query: Query, picked: dict[int, list[Unit]],
                   analyze: Callable[[str], list[str]], term_bonus: float) -> dict[int, list[Unit]]:
-    """``picked`` with, after each quoted section introduction (:func:`rag.sections.subsections`),
-    each of its subsections' heading and first sentence: the introduction alone announces an
-    answer («大きく2段階に分かれます») without giving it."""
+    """``picked`` with, after the answer's first quoted passage when it is a section
+    introduction (:func:`rag.sections.subsections`), each of its subsections' heading and first
+    sentence: the introduction alone announces an answer («大きく2段階に分かれます») without
+    giving it. An introduction quoted after another passage is not spread out: "How does
+    distillation help LLMs?" answered from the distillation item went on with every challenge
+    of LLMs, their section's introduction having come second."""
     out: dict[int, list[Unit]] = {}
     chunks = index.chunks
     intros = {r: subsections(chunks, r) for r in picked}
+    lead = True  # the answer's first quoted passage: the only one spread out
     for r, us in picked.items():
         c = chunks[r]
         if intros[r] and any(intros[k] and k != r and chunks[k].doc_id == c.doc_id
@@ -577,6 +581,9 @@ def _with_outline(index: Index, query: Query, picked: dict[int, list[Unit]],
             # in 「LLMの仕組み」), not about every part of the section above it
             continue
         out[r] = _merge(out.get(r, []), us)
+        if not lead:
+            continue
+        lead = False
         for k in intros[r]:
             units = chunk_units(index, k)
             head = next((u for u in units if u.kind in ("heading", "question")), None)  # a Q&A item: its question

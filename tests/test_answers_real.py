@@ -336,6 +336,17 @@ def test_a_section_introduction_brings_its_subsections(real_searcher):
     assert subsections(index.chunks, row + 1) == []  # a subsection with text of its own introduces nothing
 
 
+def test_an_introduction_quoted_after_the_answer_is_not_spread_into_its_sections(real_searcher):
+    """Answered from the distillation item, the challenges section's introduction came second
+    and brought every challenge of LLMs (six citations of padding): only the answer's first
+    passage spreads out into its subsections."""
+    a = ask(real_searcher, "How does distillation help LLMs?")
+    _checked(a)
+    assert "モデル蒸留は" in a.text
+    assert not any(c.chunk.section.endswith(("ハルシネーション", "説明可能性の欠如")) for c in a.citations), a.text
+    assert len(a.citations) <= 2, a.text
+
+
 @pytest.fixture(scope="module")
 def table_searcher(tmp_path_factory):
     from conftest import write_corpus
