@@ -30,7 +30,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from rag import reasons
-from rag.corpus import MAX_BYTES, UPLOADS, document_files, is_file_format, printable, read_file
+from rag.corpus import MAX_BYTES, UPLOADS, convert_reason, document_files, is_file_format, printable, read_file
 from rag.corpus import SUFFIXES as CORPUS_SUFFIXES
 from rag.errors import CorpusError, RagError
 from rag.files import create_new
@@ -69,6 +69,8 @@ def safe_name(name: str) -> str:
     enough for any file system (at most :data:`MAX_NAME_BYTES` bytes of UTF-8)."""
     base = re.split(r"[\\/]", unicodedata.normalize("NFKC", name or ""))[-1].strip()
     stem, dot, ext = base.rpartition(".")
+    if dot and (why := convert_reason(base)):
+        raise UploadError(f"{printable(name)}: {why}")
     if not dot or f".{ext.lower()}" not in SUFFIXES:
         raise UploadError(
             f"{printable(name) if name else '(no name)'}: {reasons.reason('not_allowed', suffixes=', '.join(SUFFIXES))}"

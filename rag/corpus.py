@@ -37,6 +37,29 @@ TEXT_SUFFIXES = (".txt", ".md", ".markdown")
 READER_VERSIONS: dict[str, int] = {".pdf": 4, ".pptx": 2, ".docx": 3, ".html": 1, ".htm": 1}
 FILE_SUFFIXES = tuple(READER_VERSIONS)  # ingest/readers has one reader each
 SUFFIXES = TEXT_SUFFIXES + FILE_SUFFIXES
+# Document formats no reader reads, each with the kind it is and what to save it as instead: a
+# learner's old .doc or a Keynote deck is named with that advice, not passed over in silence.
+CONVERTIBLE: dict[str, tuple[str, str]] = {
+    ".doc": ("Word 97–2003", ".docx"), ".ppt": ("PowerPoint 97–2003", ".pptx"),
+    ".odt": ("OpenDocument text", ".docx"), ".odp": ("OpenDocument presentation", ".pptx"),
+    ".rtf": ("Rich Text", ".docx"), ".pages": ("Pages", ".docx"), ".key": ("Keynote", ".pptx"),
+    ".mht": ("web archive", ".html"), ".mhtml": ("web archive", ".html"), ".epub": ("EPUB", ".pdf"),
+}
+
+
+def convert_reason(name: str) -> str | None:
+    """Why ``name`` is not read and what to save it as (:data:`CONVERTIBLE`), or ``None``.
+
+    >>> convert_reason("notes.DOC")
+    'Word 97–2003 files are not read: save it as .docx and add that'
+    >>> convert_reason("notes.md") is None
+    True
+    """
+    suffix = Path(name).suffix.lower()
+    if suffix not in CONVERTIBLE:
+        return None
+    kind, target = CONVERTIBLE[suffix]
+    return reasons.reason("convert", kind=kind, suffix=target)
 MAX_BYTES = 20_000_000
 # A leading ``---`` … ``---`` block (YAML front matter; ingest/loader.py parses it).
 FRONT_MATTER = re.compile(r"\A---[ \t]*\n(.*?\n)---[ \t]*(?:\n|\Z)", re.DOTALL)
@@ -104,8 +127,8 @@ def reader_id(name: str) -> str:
     """The reader that reads a file called ``name`` now, as an index records it (``"pdf/2"``:
     the format and its reader's version); ``""`` for a text file (its text is its bytes).
 
-    >>> reader_id("notes/week1.DOCX"), reader_id("a.md")
-    ('docx/1', '')
+    >>> reader_id("notes/week1.DOCX") == f"docx/{READER_VERSIONS['.docx']}", reader_id("a.md")
+    (True, '')
     """
     suffix = "." + name.rsplit(".", 1)[-1].lower() if "." in name else ""
     version = READER_VERSIONS.get(suffix)
@@ -130,7 +153,8 @@ def corpus_files(root: Path, *, on_skip: OnSkip | None = None) -> list[Path]:
 
     Folder links are not followed. A file whose resolved path leaves the (resolved) corpus
     folder, a broken link, something that is not a regular file, or a name that is not
-    valid UTF-8 is left out and reported to ``on_skip(name, reason)``.
+    valid UTF-8 is left out and reported to ``on_skip(name, reason)``; so is a document in a
+    format no reader reads (:data:`CONVERTIBLE`: .doc, .ppt, Keynote …), with what to save it as.
     """
     root = Path(root)
     if not root.is_dir():
@@ -140,10 +164,14 @@ def corpus_files(root: Path, *, on_skip: OnSkip | None = None) -> list[Path]:
     for folder, dirs, files in os.walk(root):  # followlinks=False
         dirs[:] = [d for d in dirs if not d.startswith(".")]
         for fname in files:
-            if fname.startswith(".") or not fname.lower().endswith(SUFFIXES):
+            if fname.startswith("."):
                 continue
             path = Path(folder) / fname
             rel = path.relative_to(root).as_posix()
+            if not fname.lower().endswith(SUFFIXES):
+                if on_skip is not None and (why := convert_reason(fname)):
+                    on_skip(rel, why)
+                continue
             _, reason = _resolve(path, rel, base)
             if reason is None:
                 out.append(path)

@@ -27,6 +27,7 @@ REASONS: dict[str, str] = {
     "office_damaged": "damaged {kind} file ({detail})",
     "office_password": "password-protected {kind} file; remove the password to add it",
     "web_empty": "no article text found in the web page",
+    "convert": "{kind} files are not read: save it as {suffix} and add that",
 }
 
 # What a file's first bytes say it is (:func:`ingest.readers.sniff`), by the suffix it should have.

@@ -581,6 +581,17 @@ def test_upload_a_good_and_a_bad_file(env):
     assert any("Calvin" in a for a in answers(again))
 
 
+def test_an_old_word_file_is_refused_with_what_to_save_it_as_in_the_learners_language(env):
+    at = new_app(lang="ja")
+    goto(at, "add")
+    at.file_uploader[0].set_value([("講義ノート.doc", b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1", "application/msword")])
+    ok(at.run())
+    button(at, "add-files").click()
+    ok(at.run())
+    errors = " ".join(texts(at.error))
+    assert "講義ノート.doc" in errors and "Word 97–2003のファイルは読めません。.docx で保存し直してから追加してください" in errors, errors
+
+
 def test_files_changed_outside_the_app_can_be_read_from_the_add_page(env):
     (env / "corpus" / "manual.md").write_text(GOOD_UPLOAD, encoding="utf-8")
     at = new_app(lang="en")
@@ -632,13 +643,15 @@ def test_upload_handler_refuses_bad_files_before_writing(tmp_path):
             ("blank.md", b"\n\n"),
             ("front-only.md", b"---\ntitle: x\n---\n"),
             ("picture.png", b"\x89PNG"),
+            ("lecture.doc", b"\xd0\xcf\x11\xe0"),  # Word 97-2003: said what to save it as
         ],
         corpus,
     )
     assert result.saved == ["uploads/notes.md", "uploads/notes-2.md"]
     assert result.unchanged == ["seed.md"]
     refused = dict(result.refused)
-    assert set(refused) == {"big.txt", "nul.txt", "sjis.txt", "blank.md", "front-only.md", "picture.png"}
+    assert set(refused) == {"big.txt", "nul.txt", "sjis.txt", "blank.md", "front-only.md", "picture.png", "lecture.doc"}
+    assert refused["lecture.doc"].endswith(": Word 97–2003 files are not read: save it as .docx and add that")
     assert "limit" in refused["big.txt"] and "binary" in refused["nul.txt"] and "not UTF-8" in refused["sjis.txt"]
     assert "empty" in refused["blank.md"] and "front matter" in refused["front-only.md"]
     assert "only .md, .txt, .pdf" in refused["picture.png"]

@@ -82,13 +82,17 @@ def test_corpus_files_skips_hidden_and_other_suffixes(tmp_path):
             ".git/x.md": "# in a hidden folder\n",
             "paper.pdf": b"%PDF-1.4",  # a document file (read by its reader; this one is damaged)
             "notes.rst": "rst\n",
+            "sub/old.PPT": b"\xd0\xcf\x11\xe0",  # a format no reader reads: named, with what to save it as
         },
     )
     got = [p.relative_to(tmp_path).as_posix() for p in corpus_files(tmp_path)]
     assert got == ["a.md", "c.MARKDOWN", "paper.pdf", "sub/b.txt"]
     skipped = []
     assert [d.doc_id for d in load_corpus(tmp_path, on_skip=skipped.append)] == ["a.md", "c.MARKDOWN", "sub/b.txt"]
-    assert [s.doc_id for s in skipped] == ["paper.pdf"] and "damaged PDF" in skipped[0].reason
+    assert sorted(s.doc_id for s in skipped) == ["paper.pdf", "sub/old.PPT"]
+    why = {s.doc_id: s.reason for s in skipped}
+    assert "damaged PDF" in why["paper.pdf"]
+    assert why["sub/old.PPT"] == "PowerPoint 97–2003 files are not read: save it as .pptx and add that"
 
 
 def test_binary_and_non_utf8_files_are_skipped_with_a_warning(tmp_path):

@@ -16,7 +16,7 @@ from ingest.uploads import (
     start_adding,
     update_index,
 )
-from rag.corpus import is_file_format, printable, read_by_older_readers, stale_documents
+from rag.corpus import CONVERTIBLE, is_file_format, printable, read_by_older_readers, stale_documents
 from rag.errors import RagError
 from rag.highlight import md_escape
 from ui import i18n, session
@@ -35,7 +35,8 @@ def render() -> None:
     r.uploader_in_language(SUFFIXES, MAX_FILE_UPLOAD_BYTES // 1_000_000)
     files = st.file_uploader(
         tr("add.files"),
-        type=[s.lstrip(".") for s in SUFFIXES],
+        # the formats no reader reads get through too, to be refused with what to save them as
+        type=[s.lstrip(".") for s in (*SUFFIXES, *CONVERTIBLE)],
         accept_multiple_files=True,
         max_upload_size=max(1, MAX_FILE_UPLOAD_BYTES // 1_000_000),
         key=f"uploader-{up.round}",

@@ -848,6 +848,7 @@ JA.update({
     "reason.pdf_no_pages": "PDFにページがありません",
     "reason.office_damaged": "{kind}ファイルが壊れています（{detail}）",
     "reason.office_password": "パスワード付きの{kind}ファイルです。パスワードを外してから追加してください",
+    "reason.convert": "{kind}のファイルは読めません。{suffix} で保存し直してから追加してください",
     "reason.web_empty": "Webページに本文が見つかりません",
 })
 ZH.update({
@@ -866,6 +867,7 @@ ZH.update({
     "reason.pdf_no_pages": "PDF没有页面",
     "reason.office_damaged": "{kind}文件已损坏（{detail}）",
     "reason.office_password": "{kind}文件设有密码；请去掉密码后再添加",
+    "reason.convert": "无法读取{kind}文件；请另存为 {suffix} 后再添加",
     "reason.web_empty": "网页中没有找到正文",
 })
 
