@@ -23,7 +23,7 @@ import numpy as np
 
 from rag.index import Index
 from rag.rules.normalize import normalize, squash
-from rag.rules.structure import BOLD_LINE, named_rows, plain, row_at, row_sentence
+from rag.rules.structure import BOLD_LINE, DIAGRAM_LANGUAGES, named_rows, plain, row_at, row_sentence
 from rag.rules.names import is_generic
 from rag.rules.questions import (
     DOCUMENT_FRAME, DOCUMENT_WORDS, EN_STOP, INTERVIEW_WORDS, QUESTION_WORDS, asks_for_conclusion, asks_for_questions,
@@ -532,7 +532,7 @@ def code_blocks(index: Index, row: int) -> list[Unit]:
     for m in _FENCED.finditer(c.text):
         body = m.group(3).rstrip()
         lines = [x for x in body.splitlines() if x.strip()]
-        if m.group(2).lower() in ("mermaid", "plantuml", "dot") or not lines:
+        if m.group(2).lower() in DIAGRAM_LANGUAGES or not lines:
             continue
         if len(lines) > MAX_BLOCK_LINES or len(body) > MAX_BLOCK_CHARS:
             continue

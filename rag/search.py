@@ -26,6 +26,7 @@ from rag.lang import detect_lang
 from rag.rerank import CrossEncoderReranker, FeatureReranker, Reranker
 from rag.rules.names import topic_names
 from rag.rules.script import notes_languages
+from rag.rules.structure import without_diagrams
 from rag.safety import has_content, invalid_text
 from rag.text import search_text, squash
 from rag.tuned import MODES, Tuned, load_tuned
@@ -91,14 +92,17 @@ def names_first(chunks: Sequence[Chunk], order: list[int], query: Query) -> list
     field's own LLM or NLP) moved to the front, each group in its order. "RAGの仕組み" wants a
     passage on RAG before one on how LLMs work, however often the latter says 仕組み. A name
     counts as written in katakana too ("Multi-Head Attention": マルチヘッドアテンション,
-    :func:`rag.analyze.loanword_names`). Unchanged when no candidate has every name."""
+    :func:`rag.analyze.loanword_names`), but not as a label in a diagram
+    (:func:`rag.rules.structure.without_diagrams`). Unchanged when no candidate has every name."""
     names = [t for t in (squash(n) for n in topic_names(query.text, query.lang)) if t]
     if not names:
         return order
     texts = chunks.many(order) if hasattr(chunks, "many") else [chunks[i] for i in order]  # an engine's: one read
 
     def names_all(text: str) -> bool:
-        # each name written as the question writes it, or as a katakana loanword (マルチヘッドアテンション)
+        # each name written as the question writes it, or as a katakana loanword (マルチヘッドアテンション),
+        # outside a diagram: 「Multi-Head Attentionとは？」 went to the overview whose diagram labels a box with it
+        text = without_diagrams(text)
         flat = squash(text)
         return all(t in flat or any(t in w for w in loanword_names(text)) for t in names)
 

@@ -347,6 +347,14 @@ def test_an_introduction_quoted_after_the_answer_is_not_spread_into_its_sections
     assert len(a.citations) <= 2, a.text
 
 
+def test_a_name_labelling_a_diagram_box_does_not_pick_the_passage(real_searcher):
+    """The overview's mermaid diagram labels a box "Multi-Head Attention"; the answer was the
+    sampling strategies written under that diagram."""
+    a = ask(real_searcher, "Multi-Head Attentionとは？")
+    _checked(a)
+    assert "マルチヘッドアテンション" in a.text and "Greedy" not in a.text, a.text
+
+
 @pytest.fixture(scope="module")
 def table_searcher(tmp_path_factory):
     from conftest import write_corpus

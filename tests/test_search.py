@@ -497,6 +497,23 @@ def test_a_name_written_in_katakana_counts_for_names_first(small_searcher):
     assert names_first(other, [1, 0], q) == [1, 0]
 
 
+def test_a_name_only_in_a_diagram_does_not_count_for_names_first(small_searcher):
+    """「Multi-Head Attentionとは？」 went to the overview whose mermaid diagram labels a box
+    "Multi-Head Attention" (and was answered with the sampling strategies written under it): a
+    diagram's labels name what it draws and explain nothing."""
+    from types import SimpleNamespace
+
+    chunks = [SimpleNamespace(text=t) for t in (
+        "## LLMの仕組み全体図\n\n```mermaid\ngraph TD\n  A[Embedding] --> B[Multi-Head Attention]\n```\n\n"
+        "LLMは次のトークンの確率分布を出力します。",
+        "この計算を複数のヘッドで並列に行う「マルチヘッドアテンション」により、多様な観点を学習できます。",
+        "温度はサンプリングのランダム性を調整します。")]
+    q = small_searcher.make_query("Multi-Head Attentionとは？")
+    assert names_first(chunks, [0, 2, 1], q) == [1, 0, 2]
+    code = [SimpleNamespace(text="```python\nattn = MultiHeadAttention(8)\n```"), chunks[2]]  # code is no diagram
+    assert names_first(code, [1, 0], small_searcher.make_query("MultiHeadAttentionとは？")) == [0, 1]
+
+
 def test_names_first_is_a_tuned_switch_of_the_fused_modes(small_searcher):
     import dataclasses
 

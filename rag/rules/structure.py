@@ -103,6 +103,20 @@ def with_document(heading: str, doc_title: str) -> str:
 
 # --- lists and code ----------------------------------------------------------------------------
 FENCE = re.compile(r"^\s*(```|~~~)")
+# A fenced diagram (```mermaid, plantuml, dot): a picture in text. Its labels name what the
+# picture shows; they explain nothing, so an answer never quotes them and they name no topic.
+DIAGRAM_LANGUAGES = frozenset({"mermaid", "plantuml", "dot", "graphviz"})
+_DIAGRAM = re.compile(r"^[ \t]*(```|~~~)[ \t]*(?:mermaid|plantuml|dot|graphviz)\b[^\n]*\n.*?^[ \t]*\1[ \t]*$",
+                      re.M | re.S | re.I)
+
+
+def without_diagrams(text: str) -> str:
+    r"""``text`` without its fenced diagrams (:data:`DIAGRAM_LANGUAGES`).
+
+    >>> without_diagrams("図:\n```mermaid\ngraph LR\n  A[Multi-Head Attention] --> B\n```\n説明。")
+    '図:\n\n説明。'
+    """
+    return _DIAGRAM.sub("", text)
 # A list mark to strip: "- ", "・", "1.", "2)", "3、", "（4）" (space after it optional).
 BULLET = re.compile(r"^\s*(?:[-*+•・●◦]|\d{1,3}[.)、．]|[（(]\d{1,3}[)）])\s*")
 # A line that is all bold: a title in the text ("**検索の流れ**"), meaningful only with what follows it.
