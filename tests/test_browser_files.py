@@ -160,6 +160,45 @@ def test_a_code_block_in_a_printed_pdf_keeps_its_lines_and_indents_in_the_panel_
         ctx.close()
 
 
+def test_word_steps_keep_their_numbers_and_pasted_code_its_lines_in_the_answer_and_the_document(
+    browser, app_url, tmp_path
+):
+    """Word notes as people write them: steps in a numbered list (Word's numbering, no number in
+    the text) and code pasted in Consolas, a paragraph per line. The answer gives the steps as
+    1. 2. 3., and the document shows the code as one block with its indentation (not bullets, not
+    prose lines run together)."""
+    import docx
+
+    d = docx.Document()
+    d.add_heading("RAGの実装メモ", 0)
+    d.add_heading("RAGの手順", 1)
+    d.add_paragraph("RAGは次の順に処理します：")
+    for step in ("質問を埋め込みベクトルに変換する", "近い文書をベクトル検索で探す", "見つけた文書を添えて回答を生成する"):
+        d.add_paragraph(step, style="List Number")
+    d.add_heading("検索の実装例", 1)
+    d.add_paragraph("FAISSで上位k件を検索するコードです。")
+    code = ["def search(index, q, k=5):", "    D, I = index.search(q, k)", "    return I[0]"]
+    for line in code:
+        d.add_paragraph().add_run(line).font.name = "Consolas"
+    path = tmp_path / "rag-memo.docx"
+    d.save(path)
+    ctx, page, _ = open_app(browser, app_url, locale="ja-JP")
+    try:
+        _add_ask_and_open_first_citation(page, path, "RAGの手順を教えて")
+        answer = page.locator(".studyrag-answer .studyrag-answer-text").first.inner_text().replace("\u2060", "")
+        shot(page, "word-steps-answer.png")
+        assert re.search(r"1\. 質問を埋め込みベクトルに変換する.*\n2\. 近い文書をベクトル検索で探す.*\n"
+                         r"3\. 見つけた文書を添えて回答を生成する", answer), answer
+        page.get_by_role("button", name="[1] を資料の中で開く").click()
+        page.locator(".studyrag-document .studyrag-code").first.wait_for(timeout=30_000)
+        blocks = page.locator(".studyrag-document .studyrag-code").all_inner_texts()
+        shot(page, "word-code-document.png")
+        assert any("\n".join(code) in b for b in blocks), blocks
+        assert "Consolas" not in page.locator(".studyrag-document").inner_text()
+    finally:
+        ctx.close()
+
+
 def test_a_slide_deck_citation_names_its_slide_in_the_interface_language(browser, app_url, tmp_path):
     """A deck with English titles and Japanese bullets: the panel of a cited slide says
     「スライド 3」 in the Japanese interface (not "slide 3"), and the document shows that slide's
