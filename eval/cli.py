@@ -19,6 +19,7 @@
     python -m eval phrasing                 # questions wrapped in a request ("…について教えてください")
     python -m eval speed                    # ingest time, encoding rate, latency idle and beside a busy encoder
     python -m eval drill [--tune] [--index DIR]   # mock-interview grading vs hand labels
+    python -m eval planted                  # planted orders to an AI vs notes' sentences (hand labels)
     python -m eval store --url postgresql://…      # study store: SQLite vs PostgreSQL latency, concurrent ratings
     python -m eval beir DIR|FILE [--save-run RUNS]  # a BEIR folder, Mr. TyDi / MIRACL or JQaRA file -> eval/runs/beir/
     python -m eval compare A.run B.run … --qrels FILE   # ranx table with paired significance
@@ -214,7 +215,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("target", nargs="?", default="all",
                    help="all | seed | xling | jsquad | cmrc2018 | squad PATH | beir PATH | compare RUN… | mine FILE"
                         " | to-beir SQUAD OUT | answers | drill | phrasing | speed | sparse | languages | ablations | tune | ceiling | signals"
-                        " | scale | formats | beir-check | beir-scale | backends | ray")
+                        " | scale | formats | beir-check | beir-scale | backends | ray | planted")
     p.add_argument("paths", nargs="*", type=Path,
                    help="squad: a SQuAD-format file; beir: a BEIR folder or a Mr. TyDi/MIRACL/JQaRA file; "
                         "compare: TREC run files; mine: a CSV/JSONL of questions")
@@ -315,6 +316,11 @@ def main(argv: list[str] | None = None) -> int:
         from eval.speed import main as speed
 
         return speed(out=args.out or RESULTS, encoder=args.encoder)
+    if args.target == "planted":
+        from eval.planted import main as planted
+
+        planted(out=args.out or RESULTS)
+        return 0
     if args.target == "drill":
         from eval.drill import main as drill
 

@@ -42,7 +42,10 @@ KINDS_FILE = "unit_kinds.npy"
 # 11: ... also 「知識を共有し、AIコミュニティで有意義な議論を促しましょう！」
 # 12: a list item asking about its section's heading is a question, not the heading said again
 #    (「- エージェントをどう評価するか？」 under 「## エージェント」)
-RULES_VERSION = 12
+# 13: a planted sentence is also one addressed to an AI (「AIアシスタントへ：…」, "Note to AI
+#    assistants: …", 「给AI的提示：…」); an order only quoted (「以前の指示を無視して」などの文) and a
+#    tutorial's "you must normalize …" are not (rag.safety.addresses_reader)
+RULES_VERSION = 13
 
 
 class StaleFacts(ValueError):

@@ -438,6 +438,20 @@ def test_a_planted_sentence_lends_its_passage_no_similarity(planted):
     assert got == pytest.approx(expected, abs=1e-6) and got < 0.5 * whole + 0.5 * float(qv @ qv) - 1e-3
 
 
+def test_planted_sentences_report_and_rule_on_its_dev_half(tmp_path):
+    """``python -m eval planted`` writes its report; the rule catches every planted sentence
+    of the half it was written against, takes none of its facts for one, and marks no sentence
+    of the seed corpus."""
+    from eval.planted import main as planted
+
+    res = planted(out=tmp_path)
+    assert (tmp_path / "planted.md").read_text(encoding="utf-8").startswith("# Planted sentences")
+    dev = res["halves"]["dev"]["all"]
+    assert dev["planted_caught"] == 1.0 and dev["facts_flagged"] == 0.0, dev
+    assert res["seed"]["sentences"] > 500 and res["seed"]["flagged"] == []
+    assert set(res["halves"]["test"]) == {"all", "lang=ja", "lang=zh", "lang=en"}
+
+
 def test_the_unit_classifier_marks_planted_sentences():
     from rag.safety import addresses_reader
 
