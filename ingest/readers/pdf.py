@@ -33,6 +33,7 @@ bullets' places.
 
 from __future__ import annotations
 
+import bisect
 import ctypes
 import dataclasses
 import os
@@ -680,15 +681,21 @@ def _bullet_items(flat: list[PdfLine], dots: dict[int, list[Box]], skip) -> dict
     further left back up to the level at its place."""
     out: dict[int, tuple[int, int]] = {}
     stack: list[float] = []  # the bullets' left edges of the list being read, one per level
+    # each page's shapes by their middle's height: a line looks only at those beside it (a chart
+    # of ten thousand markers costs a search per line, not a pass)
+    by_page = {page: sorted(((d[2] + d[3]) / 2, d) for d in ds) for page, ds in dots.items()}
+    middles = {page: [m for m, _ in ds] for page, ds in by_page.items()}
     for ln in flat:
         if skip(ln):
             continue
         glyph = _GLYPH_BULLET.match(ln.text)
-        dot = None if glyph else next((
-            d for d in dots.get(ln.page, ())
-            if DOT_SIZE[0] * ln.size <= d[1] - d[0] <= DOT_SIZE[1] * ln.size
-            and d[1] <= ln.x0 and ln.x0 - d[1] <= DOT_GAP * ln.size
-            and ln.top - 1 <= (d[2] + d[3]) / 2 <= ln.bottom + 1), None)
+        dot = None
+        if not glyph and ln.page in by_page:
+            lo = bisect.bisect_left(middles[ln.page], ln.top - 1)
+            hi = bisect.bisect_right(middles[ln.page], ln.bottom + 1)
+            dot = next((d for _, d in by_page[ln.page][lo:hi]
+                        if DOT_SIZE[0] * ln.size <= d[1] - d[0] <= DOT_SIZE[1] * ln.size
+                        and d[1] <= ln.x0 and ln.x0 - d[1] <= DOT_GAP * ln.size), None)
         if glyph is None and dot is None:
             continue
         x, slack = (ln.x0 if glyph else dot[0]), 0.5 * ln.size

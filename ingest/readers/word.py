@@ -298,6 +298,10 @@ def read_docx(data: bytes, limits: Limits) -> Extract:
     n, title = 0, ""
     numbering = _Numbering.of(document)
 
+    def shown_beside(boxes, refs) -> list[str]:
+        """The text of a paragraph's text boxes and of the notes it refers to."""
+        return [x for x in [_text(b)[0] for b in boxes] + [notes.get(r, "") for r in refs] if x]
+
     def paragraph_of_its_own(text: str) -> None:
         nonlocal n
         n += 1
@@ -339,7 +343,7 @@ def read_docx(data: bytes, limits: Limits) -> Extract:
                     n += 1
                 if code or any(lines):  # a block starts at its first line with text
                     code.extend((line, n) for line in lines)
-                code_extras.extend(x for x in [_text(b)[0] for b in boxes] + [notes.get(r, "") for r in refs] if x)
+                code_extras.extend(shown_beside(boxes, refs))
                 continue
             text, boxes, refs = _text(child)
             if not text and not boxes and not refs and code:
@@ -367,9 +371,8 @@ def read_docx(data: bytes, limits: Limits) -> Extract:
                 else:
                     out.blank_line()
                     out.add(text + "\n\n", n)
-            for extra in [_text(b)[0] for b in boxes] + [notes.get(r, "") for r in refs]:
-                if extra:
-                    paragraph_of_its_own(extra)
+            for extra in shown_beside(boxes, refs):
+                paragraph_of_its_own(extra)
         elif tag == "tbl":
             end_code()
             n += 1
