@@ -651,6 +651,17 @@ def test_bullets_a_browser_draws_in_a_printed_pdf_are_list_items_with_their_leve
     assert "指標：\n- 正確さ\n    - 再現率\n\n■概要は見出しの印。" in got, got
 
 
+def test_list_items_that_differ_by_their_numbers_survive_the_page_margins(tmp_path):
+    """Items alike but for their numbers ("• 手順 17 を確認する。") that fall at the foot or the head
+    of a page looked like a running footer (the same text, digits aside, in the margins of most
+    pages) and were dropped; a running header or footer is one line per margin, the browser's own
+    (date, address, page count) still go."""
+    got = _printed(tmp_path / "steps.pdf", "".join(f"<p>• 手順 {i} を確認する。</p>" for i in range(1, 91)),
+                   "p { margin: 0 }")
+    assert [int(n) for n in re.findall(r"^- 手順 (\d+) を確認する。$", got, re.M)] == list(range(1, 91)), got
+    assert "file://" not in got and not re.search(r"\d+/\d+/\d+", got), got
+
+
 def test_word_export_bullets_written_as_symbol_font_characters_are_list_items():
     """Word's PDF export writes its Symbol-font bullet as the private-use character U+F0B7 and
     a tab: each is a "- " item, its wrapped line (starting under the item's text) joined to it."""

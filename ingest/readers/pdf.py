@@ -349,15 +349,22 @@ def _page_number(ln: PdfLine, total: int) -> bool:
 
 def _drop_running(pages: list[list[PdfLine]], heights: list[float]) -> list[list[PdfLine]]:
     """Without running headers/footers (same text, digits aside, in the margins of at least
-    half the pages, two or more) and page numbers."""
+    half the pages, two or more) and page numbers. Text that comes back on several lines of one
+    margin of a page is the body's (list items that differ by their numbers), never a header."""
     def key(ln: PdfLine) -> str:
         return re.sub(r"\d+", "#", ln.text.strip())
 
     def marginal(ln: PdfLine, h: float) -> bool:
         return ln.top < MARGIN * h or ln.bottom > (1 - MARGIN) * h
 
-    counts = Counter(k for lines, h in zip(pages, heights) for k in {key(ln) for ln in lines if marginal(ln, h)})
+    counts: Counter = Counter()
+    body: set[str] = set()
+    for lines, h in zip(pages, heights):
+        here = Counter((key(ln), ln.top < MARGIN * h) for ln in lines if marginal(ln, h))  # per margin
+        counts.update({k for k, _ in here})
+        body.update(k for (k, _), n in here.items() if n > 1)
     need = max(2, (len(pages) + 1) // 2)
+    counts = Counter({k: n for k, n in counts.items() if k not in body})
     out = []
     for lines, h in zip(pages, heights):
         out.append([
