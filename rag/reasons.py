@@ -24,6 +24,7 @@ REASONS: dict[str, str] = {
     "pdf_encrypted": "encrypted PDF (it needs a password); save a copy without the password to add it",
     "pdf_scanned": "scanned PDF: no text layer; install tesseract-ocr to read it",
     "pdf_no_pages": "the PDF has no pages",
+    "pdf_garbled": "the PDF's text cannot be read (its fonts map no characters); install tesseract-ocr to read its pages as images",
     "office_damaged": "damaged {kind} file ({detail})",
     "office_password": "password-protected {kind} file; remove the password to add it",
     "web_empty": "no article text found in the web page",

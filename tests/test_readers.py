@@ -197,6 +197,39 @@ def test_scanned_pdf_without_tesseract_is_skipped_with_the_reason(monkeypatch):
         _read("scanned.pdf")
 
 
+def _without_character_maps(src: Path, out: Path, pages: int = 1) -> Path:
+    """``src``'s first ``pages`` with the fonts' character maps (/ToUnicode) taken out, as old
+    PDF makers write them: PDFium reads the Japanese text as control characters and Latin-1."""
+    import pypdf
+
+    reader, writer = pypdf.PdfReader(src), pypdf.PdfWriter()
+    for page in reader.pages[:pages]:
+        for font in page["/Resources"].get("/Font", {}).values():
+            font.get_object().pop("/ToUnicode", None)
+        writer.add_page(page)
+    with open(out, "wb") as f:
+        writer.write(f)
+    return out
+
+
+@pytest.mark.skipif(shutil.which("tesseract") is None, reason="tesseract-ocr is not installed")
+def test_a_pdf_whose_fonts_map_no_characters_is_read_by_ocr_not_as_mojibake(tmp_path):
+    pdf = _without_character_maps(SEED / "zenn-mondo-llm-ja.pdf", tmp_path / "old-maker.pdf")
+    assert "Æ" in _raw_text(pdf)  # what the text layer holds
+    got = _read("old-maker.pdf", pdf)
+    assert "Zenn問答" in got.text and "大規模言語モデル" in got.text and "Æ" not in got.text, got.text[:300]
+    assert got.origin.boxes(0, 5)[0].page == 1  # read from the page image, with boxes
+
+
+def test_a_pdf_whose_fonts_map_no_characters_without_tesseract_is_skipped_with_the_reason(monkeypatch, tmp_path):
+    from ingest.readers import ocr
+
+    monkeypatch.setattr(ocr, "available", lambda: False)
+    pdf = _without_character_maps(SEED / "zenn-mondo-llm-ja.pdf", tmp_path / "old-maker.pdf")
+    with pytest.raises(ReaderError, match=r"^the PDF's text cannot be read \(its fonts map no characters\)"):
+        _read("old-maker.pdf", pdf)
+
+
 # --- slides, Word, web pages ------------------------------------------------------------
 
 

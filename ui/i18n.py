@@ -849,6 +849,7 @@ JA.update({
     "reason.office_damaged": "{kind}ファイルが壊れています（{detail}）",
     "reason.office_password": "パスワード付きの{kind}ファイルです。パスワードを外してから追加してください",
     "reason.convert": "{kind}のファイルは読めません。{suffix} で保存し直してから追加してください",
+    "reason.pdf_garbled": "PDFの文字が読み取れません（フォントに文字の対応表がありません）。tesseract-ocr を入れると画像として読み取れます",
     "reason.web_empty": "Webページに本文が見つかりません",
 })
 ZH.update({
@@ -868,6 +869,7 @@ ZH.update({
     "reason.office_damaged": "{kind}文件已损坏（{detail}）",
     "reason.office_password": "{kind}文件设有密码；请去掉密码后再添加",
     "reason.convert": "无法读取{kind}文件；请另存为 {suffix} 后再添加",
+    "reason.pdf_garbled": "无法读取该PDF的文字（字体没有字符映射）；安装 tesseract-ocr 后可将页面作为图像识别",
     "reason.web_empty": "网页中没有找到正文",
 })
 

@@ -81,6 +81,11 @@ RULE_WIDTH = 3.0
 # A list bullet a browser or word processor draws instead of writing a character (Chromium's
 # disc, circle and square): a small, square-ish shape left of a line, inside its height, its
 # side DOT_SIZE of the line's font size, at most DOT_GAP font sizes before the line's text.
+# A page whose characters are this share or more control characters (or U+FFFD), of at least
+# GARBLED_MIN_CHARS: a font without a character map (old Japanese PDF makers write such files),
+# read by PDFium as mojibake ("ÆàçÏÞ¼Þ…"). Read as an image (OCR) like a scanned page.
+GARBLED_SHARE = 0.1
+GARBLED_MIN_CHARS = 20
 DOT_SIZE = (0.15, 0.7)
 DOT_GAP = 2.5
 # A bullet written as a character at the start of a line, then a space: the marks word processors
@@ -115,8 +120,9 @@ class PdfLine:
         return self.xs[-1]
 
 
-def _page_lines(page, number: int) -> list[PdfLine]:
-    """The lines of one page, in PDFium's order."""
+def _page_lines(page, number: int, tally: Counter | None = None) -> list[PdfLine]:
+    """The lines of one page, in PDFium's order; ``tally`` counts its characters ("chars") and
+    those that are no text ("odd": control characters, U+FFFD) — a font without a character map."""
     import pypdfium2.raw as raw
 
     w, h = page.get_size()  # as the page is shown (its /Rotate applied)
@@ -171,6 +177,9 @@ def _page_lines(page, number: int) -> list[PdfLine]:
                 rights.append(x)
                 bottoms.append(0.0)
                 continue
+            if tally is not None:
+                tally["chars"] += 1
+                tally["odd"] += u < 32 and u != 2 or u == 0xFFFD
             if u < 32 and u != 2 or 0xD800 <= u <= 0xDFFF:
                 continue
             if u == 2 or u == 0xFFFE:  # PDFium's marks for a hyphen ending a line: the hyphen itself
@@ -764,22 +773,26 @@ PARALLEL_FROM_PAGES = 24  # a longer PDF is read by one process per core, a rang
 
 
 def _read_range(data: bytes, start: int, stop: int):
-    """Lines, sizes and the scanned (textless) page indexes of pages ``start:stop``."""
+    """Lines, sizes, the scanned (textless) and the garbled (:data:`GARBLED_SHARE`) page
+    indexes of pages ``start:stop``."""
     pdf = open_pdf(data)
     try:
-        pages, sizes, scanned = [], [], []
+        pages, sizes, scanned, garbled = [], [], [], []
         for i in range(start, stop):
             page = pdf[i]
+            tally: Counter = Counter()
             try:
                 w, h = page.get_size()
-                lines = _page_lines(page, i + 1)
+                lines = _page_lines(page, i + 1, tally)
             finally:
                 page.close()
             if sum(len(ln.text.strip()) for ln in lines) < 5:
                 scanned.append(i)
+            elif tally["chars"] >= GARBLED_MIN_CHARS and tally["odd"] >= GARBLED_SHARE * tally["chars"]:
+                garbled.append(i)
             sizes.append((round(w, 2), round(h, 2)))
             pages.append(lines)
-        return pages, sizes, scanned
+        return pages, sizes, scanned, garbled
     finally:
         pdf.close()
 
@@ -794,7 +807,7 @@ def _read_all(data: bytes, n: int):
     bounds = [n * k // workers for k in range(workers + 1)]
     with ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("fork")) as pool:
         parts = list(pool.map(_read_range, [data] * workers, bounds[:-1], bounds[1:]))
-    return [x for p in parts for x in p[0]], [x for p in parts for x in p[1]], [x for p in parts for x in p[2]]
+    return tuple([x for p in parts for x in p[k]] for k in range(4))
 
 
 def read_pdf(data: bytes, limits: Limits) -> Extract:
@@ -806,15 +819,18 @@ def read_pdf(data: bytes, limits: Limits) -> Extract:
         if n == 0:
             raise ReaderError(reasons.reason("pdf_no_pages"))
         meta = pdf.get_metadata_dict()
-        pages, sizes, scanned = _read_all(data, n)
-        if scanned:
+        pages, sizes, scanned, garbled = _read_all(data, n)
+        if scanned or garbled:
             from ingest.readers import ocr
 
-            if len(scanned) == n and not ocr.available():
-                raise ReaderError(reasons.reason("pdf_scanned"))
+            if len(scanned) + len(garbled) == n and not ocr.available():
+                raise ReaderError(reasons.reason("pdf_garbled" if garbled else "pdf_scanned"))
+            for i in garbled:
+                pages[i] = []  # its text is not the page's: read as an image, or not at all
             if ocr.available():
-                for i in scanned:
+                for i in scanned + garbled:
                     pages[i] = ocr.read_page(pdf, i, limits)
+            scanned = sorted(scanned + garbled)
         # running headers and footers go first: printed in the margins, they would widen the
         # text's right edge that tells a wrapped line from one that ends early
         pages = _drop_contents_entries(_drop_running(pages, [h for _, h in sizes]))
