@@ -99,9 +99,29 @@ def front_matter_end(text: str) -> int:
     return m.end() if m else 0
 
 
+# The encodings notes were saved in before UTF-8 (Windows Notepad's "ANSI" in Japan, China and
+# Taiwan; EUC-JP on older Unix): a text file that is not UTF-8 is read in the one of them that
+# charset-normalizer finds coherent, and refused (with the reason) when none is.
+LEGACY_CJK_ENCODINGS = ("cp932", "euc_jp", "gb18030", "big5")
+
+
+def _legacy_cjk(data: bytes) -> str | None:
+    """``data`` decoded from a legacy CJK encoding (:data:`LEGACY_CJK_ENCODINGS`), or ``None``.
+
+    >>> _legacy_cjk("検索の基本".encode("cp932")), _legacy_cjk("检索入门".encode("gbk"))
+    ('検索の基本', '检索入门')
+    >>> _legacy_cjk("café crème".encode("latin-1")) is None
+    True
+    """
+    from charset_normalizer import from_bytes
+
+    best = from_bytes(data, cp_isolation=list(LEGACY_CJK_ENCODINGS)).best()
+    return str(best) if best is not None else None
+
+
 def decode(data: bytes, name: str) -> str:
-    """Decode a text file's bytes; refuse binary, non-UTF-8, oversized or empty files with a
-    clear reason (:class:`UnreadableFileError`)."""
+    """Decode a text file's bytes: UTF-8, else a legacy CJK encoding (Shift_JIS, GBK …); refuse
+    binary, undecodable, oversized or empty files with a clear reason (:class:`UnreadableFileError`)."""
     if len(data) > MAX_BYTES:
         raise UnreadableFileError(name, reasons.reason("too_big", size=f"{len(data):,}", limit=f"{MAX_BYTES:,}"))
     if b"\x00" in data:  # anywhere, not only in the first block
@@ -109,7 +129,10 @@ def decode(data: bytes, name: str) -> str:
     try:
         text = data.decode("utf-8-sig")
     except UnicodeDecodeError as e:
-        raise UnreadableFileError(name, reasons.reason("not_utf8", detail=f"{e.reason} at byte {e.start}")) from None
+        legacy = _legacy_cjk(data)
+        if legacy is None:
+            raise UnreadableFileError(name, reasons.reason("not_utf8", detail=f"{e.reason} at byte {e.start}")) from None
+        text = legacy
     text = text.replace("\r\n", "\n").replace("\r", "\n")
     if not text.strip():
         raise UnreadableFileError(name, reasons.reason("empty"))

@@ -639,7 +639,8 @@ def test_upload_handler_refuses_bad_files_before_writing(tmp_path):
             ("copy.md", b"# Seed\n\nAlready here.\n"),  # identical to a corpus file
             ("big.txt", b"a" * (MAX_UPLOAD_BYTES + 1)),
             ("nul.txt", b"abc\x00def"),
-            ("sjis.txt", "日本語".encode("shift_jis")),
+            ("sjis.txt", "# 日本語のノート\n\nWindowsのメモ帳で保存したノートです。\n".encode("shift_jis")),  # read as Shift_JIS
+            ("latin1.txt", "Café notes: crème brûlée.".encode("latin-1")),
             ("blank.md", b"\n\n"),
             ("front-only.md", b"---\ntitle: x\n---\n"),
             ("picture.png", b"\x89PNG"),
@@ -647,15 +648,15 @@ def test_upload_handler_refuses_bad_files_before_writing(tmp_path):
         ],
         corpus,
     )
-    assert result.saved == ["uploads/notes.md", "uploads/notes-2.md"]
+    assert result.saved == ["uploads/notes.md", "uploads/notes-2.md", "uploads/sjis.txt"]
     assert result.unchanged == ["seed.md"]
     refused = dict(result.refused)
-    assert set(refused) == {"big.txt", "nul.txt", "sjis.txt", "blank.md", "front-only.md", "picture.png", "lecture.doc"}
+    assert set(refused) == {"big.txt", "nul.txt", "latin1.txt", "blank.md", "front-only.md", "picture.png", "lecture.doc"}
     assert refused["lecture.doc"].endswith(": Word 97–2003 files are not read: save it as .docx and add that")
-    assert "limit" in refused["big.txt"] and "binary" in refused["nul.txt"] and "not UTF-8" in refused["sjis.txt"]
+    assert "limit" in refused["big.txt"] and "binary" in refused["nul.txt"] and "not UTF-8" in refused["latin1.txt"]
     assert "empty" in refused["blank.md"] and "front matter" in refused["front-only.md"]
     assert "only .md, .txt, .pdf" in refused["picture.png"]
-    assert sorted(p.name for p in (corpus / "uploads").iterdir()) == ["notes-2.md", "notes.md"]
+    assert sorted(p.name for p in (corpus / "uploads").iterdir()) == ["notes-2.md", "notes.md", "sjis.txt"]
     assert (corpus / "uploads" / "notes.md").read_bytes() == b"# Notes\n\nFirst version.\n"
 
 

@@ -301,7 +301,7 @@ BAD_FILES: dict[str, bytes] = {
     "blank.txt": b" \n\n\t\n",
     "front-only.md": b"---\ntitle: Nothing else\n---\n",
     "late-nul.md": b"A long text. " * 700 + b"\x00" + b"more text\n",
-    "sjis.txt": "日本語のテキストです。".encode("shift_jis"),
+    "latin1.txt": "Café notes: crème brûlée, naïve résumé.".encode("latin-1"),
 }
 REASONS = {
     "tags-map.md": "tags must be a list",
@@ -311,7 +311,7 @@ REASONS = {
     "blank.txt": "the file is empty",
     "front-only.md": "no text after the front matter",
     "late-nul.md": "binary",
-    "sjis.txt": "not UTF-8",
+    "latin1.txt": "not UTF-8",
 }
 BAD_NAME = os.fsdecode(b"caf\xe9-latin1-name.md")  # a file name that is not UTF-8
 

@@ -95,13 +95,29 @@ def test_corpus_files_skips_hidden_and_other_suffixes(tmp_path):
     assert why["sub/old.PPT"] == "PowerPoint 97–2003 files are not read: save it as .pptx and add that"
 
 
+def test_notes_saved_in_shift_jis_gbk_or_big5_are_read(tmp_path):
+    """Plain notes saved before UTF-8 (Notepad's "ANSI" in Japan, China, Taiwan) are read in
+    their encoding; a Latin-1 file still is not (no CJK encoding makes sense of it)."""
+    write_corpus(tmp_path, {
+        "ja.txt": "# 検索入門\n\nBM25は語の頻度と文書の長さからスコアを計算します。\n".encode("cp932"),
+        "zh.txt": "# 检索入门\n\n向量检索通过嵌入的相似度查找文档。\n".encode("gb18030"),
+        "tw.txt": "# 檢索入門\n\n向量檢索使用嵌入的相似度查找文件。\n".encode("big5"),
+        "fr.txt": "Café notes: crème brûlée, naïve résumé.\n".encode("latin-1"),
+    })
+    skipped = []
+    docs = {d.doc_id: d for d in load_corpus(tmp_path, on_skip=skipped.append)}
+    assert docs["ja.txt"].text.startswith("# 検索入門") and "スコアを計算" in docs["ja.txt"].text
+    assert "向量检索" in docs["zh.txt"].text and "向量檢索" in docs["tw.txt"].text
+    assert [s.doc_id for s in skipped] == ["fr.txt"] and "not UTF-8" in skipped[0].reason
+
+
 def test_binary_and_non_utf8_files_are_skipped_with_a_warning(tmp_path):
     write_corpus(
         tmp_path,
         {
             "good.md": "# Good\n\nA readable document.\n",
             "image.md": b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR\x00\x00",
-            "legacy.txt": "日本語のテキストです。".encode("shift_jis"),
+            "legacy.txt": "Café notes: crème brûlée, naïve résumé.".encode("latin-1"),  # no encoding of the notes' languages
         },
     )
     with pytest.warns(UserWarning) as rec:

@@ -129,7 +129,7 @@ EN = {
     # add
     "add.title": "Add documents",
     "add.intro": "Upload PDFs, slides (.pptx), Word files (.docx), saved web pages (.html), or Markdown and "
-    "plain-text files (UTF-8, up to {mb} MB each; the others up to {file_mb} MB). They are added to your notes; "
+    "plain-text files (UTF-8, Shift_JIS or GBK, up to {mb} MB each; the others up to {file_mb} MB). They are added to your notes; "
     "asking keeps working while they are read.",
     "add.files": "PDF, slides, Word, web page, Markdown or text files",
     "add.button": "Add to my notes",
@@ -389,7 +389,7 @@ JA = {
     "col.file": "ファイル",
     "add.title": "資料を追加",
     "add.intro": "PDF、スライド（.pptx）、Word（.docx）、保存したWebページ（.html）、Markdown またはテキストの"
-    "ファイル（UTF-8、1ファイル{mb} MBまで。その他は{file_mb} MBまで）をアップロードしてください。"
+    "ファイル（UTF-8・Shift_JIS など、1ファイル{mb} MBまで。その他は{file_mb} MBまで）をアップロードしてください。"
     "ノートに追加され、読み込み中も質問できます。",
     "add.files": "PDF / スライド / Word / Webページ / Markdown / テキストファイル",
     "add.button": "ノートに追加",
@@ -638,7 +638,7 @@ ZH = {
     "col.file": "文件",
     "add.title": "添加资料",
     "add.intro": "上传 PDF、幻灯片（.pptx）、Word（.docx）、保存的网页（.html）、Markdown 或纯文本文件"
-    "（UTF-8，每个不超过{mb} MB；其他格式不超过{file_mb} MB）。文件会加入你的笔记，读取期间仍可提问。",
+    "（UTF-8、GBK 等，每个不超过{mb} MB；其他格式不超过{file_mb} MB）。文件会加入你的笔记，读取期间仍可提问。",
     "add.files": "PDF、幻灯片、Word、网页、Markdown 或文本文件",
     "add.button": "添加到笔记",
     "add.searchable": "{names}: 已可按关键词搜索（{s} 秒）；语义搜索正在后台添加，可以继续提问。",
@@ -836,8 +836,8 @@ JA.update({
     "reason.empty": "ファイルが空です",
     "reason.no_text": "ファイルに文字が見つかりません",
     "reason.front_matter_only": "前付け（front matter）のあとに本文がありません",
-    "reason.binary": "バイナリファイルのようです（NULバイトを含む）。.txt / .md は UTF-8 のテキストだけを読み込めます",
-    "reason.not_utf8": "UTF-8 のテキストではありません（{detail}）",
+    "reason.binary": "バイナリファイルのようです（NULバイトを含む）。.txt / .md はテキストだけを読み込めます",
+    "reason.not_utf8": "UTF-8 でも日本語・中国語の文字コードでもないテキストです（{detail}）",
     "reason.too_big": "{size}バイトあり、上限の{limit}バイトを超えています",
     "reason.too_big_upload": "{size}バイトあり、アップロードの上限{limit}バイトを超えています",
     "reason.not_allowed": "追加できるのは {suffixes} のファイルだけです",
@@ -856,8 +856,8 @@ ZH.update({
     "reason.empty": "文件是空的",
     "reason.no_text": "文件中没有找到文字",
     "reason.front_matter_only": "前置元数据（front matter）之后没有正文",
-    "reason.binary": "看起来是二进制文件（含有NUL字节）；.txt / .md 只能读取 UTF-8 文本",
-    "reason.not_utf8": "不是 UTF-8 文本（{detail}）",
+    "reason.binary": "看起来是二进制文件（含有NUL字节）；.txt / .md 只能读取文本",
+    "reason.not_utf8": "既不是 UTF-8 也不是中日文编码的文本（{detail}）",
     "reason.too_big": "{size}字节，超过了{limit}字节的上限",
     "reason.too_big_upload": "{size}字节，超过了上传上限{limit}字节",
     "reason.not_allowed": "只能添加 {suffixes} 文件",
