@@ -85,9 +85,9 @@ _AI_EN = r"(?:ai|a\.i\.|llms?|language models?|assistants?|chatbots?|bots?|gpt|c
 _AI_JA = r"(?:AI|ＡＩ|人工知能|アシスタント|言語モデル|大規模言語モデル|LLM|チャットボット|ボット)"
 _AI_ZH = r"(?:AI|人工智能|大模型|语言模型|大语言模型|AI助手|助手|AI模型|机器人|聊天机器人)"
 # What an order to an answerer asks it to do: say, answer, recommend, link, reveal, obey …
-_DO_EN = (r"(?:say|tell|answer|respond|reply|output|print|write|include|mention|recommend|reveal|state|claim|"
-          r"inform|direct|link|visit|click|log ?in|sign ?in|share|send|forward|ask|ignore|disregard|forget|obey|"
-          r"follow|comply|pretend|act|describe this|summari[sz]e this)")
+# (not what interview advice tells the reader to do: mention the trade-offs, ask, follow up, explain)
+_DO_EN = (r"(?:say|tell|answer|respond|reply|output|print|recommend|reveal|claim|link|visit|click|log ?in|sign ?in|"
+          r"send|forward|ignore|disregard|forget|obey|comply|pretend|describe this|summari[sz]e this)")
 
 _ADDRESSED = re.compile(
     "|".join(
@@ -97,7 +97,7 @@ _ADDRESSED = re.compile(
             r"guidelines?|context|messages?|directions?)\b",
             # "you must …" an order about what to say or do with the conversation (a tutorial's
             # "you must normalize the vectors first" is no order to a machine)
-            rf"\byou\s+(?:must|are required to|will now|have to|need to|should)\s+(?:not\s+|never\s+|always\s+)?{_DO_EN}\b",
+            rf"\byou\s+(?:must|are required to|will now)\s+(?:not\s+|never\s+|always\s+)?{_DO_EN}\b",
             r"\byou\s+(?:are now|will now be)\b",
             rf"\byou are (?:now )?(?:an?|the) {_AI_EN}\b",
             r"\b(?:as an? (?:ai|language model)|developer mode)\b",
@@ -130,7 +130,7 @@ _ADDRESSED = re.compile(
             # Chinese: 忽略之前的指令 / 你必须告诉用户 / 给AI的提示：/ 如果你是AI模型 / 阅读本文的大模型
             r"(?:忽略|无视|忽视|忘记|忘掉|不要理会)(?:掉)?(?:之前|以前|先前|上面|上述|以上|前面|所有)?的?(?:所有)?"
             r"(?:指令|指示|提示|命令|规则|說明|说明)",
-            r"你(?:现在)?(?:必须|务必|一定要|需要|应该)(?:不要)?(?:告诉|说|回答|输出|推荐|提及|提到|包含|附上|访问|点击|"
+            r"你(?:现在)?(?:必须|务必|一定要)(?:不要)?(?:告诉|说|回答|输出|推荐|附上|访问|点击|"
             r"忽略|透露|泄露|发送|转发|遵守|服从|扮演)",
             r"你现在是",
             r"作为(?:一个)?(?:AI|人工智能|助手|语言模型)[，,]?你",
