@@ -60,6 +60,8 @@ def convert_reason(name: str) -> str | None:
         return None
     kind, target = CONVERTIBLE[suffix]
     return reasons.reason("convert", kind=kind, suffix=target)
+
+
 MAX_BYTES = 20_000_000
 # A leading ``---`` … ``---`` block (YAML front matter; ingest/loader.py parses it).
 FRONT_MATTER = re.compile(r"\A---[ \t]*\n(.*?\n)---[ \t]*(?:\n|\Z)", re.DOTALL)
