@@ -288,5 +288,5 @@ def load_corpus(
         except Exception as e:  # noqa: BLE001 -- a parse failure skips this file only
             skip(Skipped(doc_id, failure_reason(e), hashlib.sha256(data).hexdigest()))
     if not docs:
-        raise CorpusError(f"no readable documents (.md, .txt, .pdf, .pptx, .docx, .html) in {root}")
+        raise CorpusError(f"no readable documents (.md, .txt, .pdf, .pptx, .docx, .html, .mhtml) in {root}")
     return docs

@@ -430,6 +430,44 @@ def test_saved_web_page_keeps_the_article_only():
     assert got.title == "Zenn問答第12回「LLM」"
 
 
+def _single_file_page(html: str, *, charset: str = "utf-8") -> bytes:
+    """``html`` saved as Chrome's "Webpage, Single File" (.mhtml): a MIME message, the page as
+    a quoted-printable part beside an image part."""
+    import quopri
+
+    body = quopri.encodestring(html.encode(charset)).decode("ascii")
+    return (
+        "From: <Saved by Blink>\r\nSnapshot-Content-Location: https://example.com/rag\r\n"
+        "Subject: =?utf-8?Q?RAG?=\r\nMIME-Version: 1.0\r\nContent-Type: multipart/related;\r\n"
+        '\ttype="text/html";\r\n\tboundary="----MultipartBoundary--x1"\r\n\r\n'
+        "------MultipartBoundary--x1\r\n"
+        f"Content-Type: text/html; charset={charset}\r\nContent-ID: <frame-1@mhtml.blink>\r\n"
+        "Content-Transfer-Encoding: quoted-printable\r\nContent-Location: https://example.com/rag\r\n\r\n"
+        f"{body}\r\n"
+        "------MultipartBoundary--x1\r\nContent-Type: image/png\r\nContent-Transfer-Encoding: base64\r\n"
+        "Content-Location: https://example.com/a.png\r\n\r\niVBORw0KGgo=\r\n"
+        "------MultipartBoundary--x1--\r\n"
+    ).encode("ascii")
+
+
+def test_a_page_saved_as_a_single_file_is_read_as_the_saved_page():
+    """Chrome's "Webpage, Single File" (.mhtml, also IE's .mht): the article, its headings,
+    list and code, not the MIME headers, the navigation or the image's base64."""
+    html = ("<!doctype html><html><head><title>RAGの基本</title></head><body><nav>ホーム | ブログ</nav>"
+            "<article><h1>RAGの基本</h1><p>RAGは検索した文書を根拠に回答を生成する仕組みです。"
+            + "長い説明文がここに続きます。" * 8 + "</p><h2>手順</h2><ol><li>質問を埋め込む</li><li>近い文書を探す</li>"
+            "<li>回答を生成する</li></ol><pre><code>docs = index.search(q, k=5)\nanswer = llm(docs)</code></pre>"
+            "</article><footer>Copyright 2026</footer></body></html>")
+    for name, data in (("rag.mhtml", _single_file_page(html)), ("rag.mht", _single_file_page(html, charset="shift_jis"))):
+        got = extract(name, data, LIMITS)
+        assert got.title == "RAGの基本" and "RAGは検索した文書を根拠に回答を生成する仕組みです。" in got.text, got.text
+        assert "## 手順" in got.text and "1. 質問を埋め込む\n2. 近い文書を探す\n3. 回答を生成する" in got.text, got.text
+        assert "```\ndocs = index.search(q, k=5)\nanswer = llm(docs)\n```" in got.text, got.text
+        assert not any(x in got.text for x in ("Saved by Blink", "MultipartBoundary", "iVBOR", "ホーム", "Copyright"))
+    with pytest.raises(ReaderError, match="no article text"):
+        extract("empty.mhtml", b"MIME-Version: 1.0\r\nContent-Type: text/plain\r\n\r\nhello\r\n", LIMITS)
+
+
 def test_saved_web_page_keeps_lines_lists_numbers_and_code():
     qa = _read("x.html", SEED / "llm-interview-top50-ja.html")
     numbers = [int(n) for n in re.findall(r"^(\d+)\. \*\*.+\*\*$", qa.text, re.M)]

@@ -128,7 +128,7 @@ EN = {
     "col.file": "File",
     # add
     "add.title": "Add documents",
-    "add.intro": "Upload PDFs, slides (.pptx), Word files (.docx), saved web pages (.html), or Markdown and "
+    "add.intro": "Upload PDFs, slides (.pptx), Word files (.docx), saved web pages (.html, or .mhtml as Chrome saves a single file), or Markdown and "
     "plain-text files (UTF-8, Shift_JIS or GBK, up to {mb} MB each; the others up to {file_mb} MB). They are added to your notes; "
     "asking keeps working while they are read.",
     "add.files": "PDF, slides, Word, web page, Markdown or text files",
@@ -388,7 +388,7 @@ JA = {
     "col.sections": "箇所",
     "col.file": "ファイル",
     "add.title": "資料を追加",
-    "add.intro": "PDF、スライド（.pptx）、Word（.docx）、保存したWebページ（.html）、Markdown またはテキストの"
+    "add.intro": "PDF、スライド（.pptx）、Word（.docx）、保存したWebページ（.html、Chromeの単一ファイル .mhtml）、Markdown またはテキストの"
     "ファイル（UTF-8・Shift_JIS など、1ファイル{mb} MBまで。その他は{file_mb} MBまで）をアップロードしてください。"
     "ノートに追加され、読み込み中も質問できます。",
     "add.files": "PDF / スライド / Word / Webページ / Markdown / テキストファイル",
@@ -637,7 +637,7 @@ ZH = {
     "col.sections": "段落",
     "col.file": "文件",
     "add.title": "添加资料",
-    "add.intro": "上传 PDF、幻灯片（.pptx）、Word（.docx）、保存的网页（.html）、Markdown 或纯文本文件"
+    "add.intro": "上传 PDF、幻灯片（.pptx）、Word（.docx）、保存的网页（.html、Chrome 单个文件 .mhtml）、Markdown 或纯文本文件"
     "（UTF-8、GBK 等，每个不超过{mb} MB；其他格式不超过{file_mb} MB）。文件会加入你的笔记，读取期间仍可提问。",
     "add.files": "PDF、幻灯片、Word、网页、Markdown 或文本文件",
     "add.button": "添加到笔记",

@@ -9,6 +9,7 @@ suffix     module              library
 .pptx      readers/slides.py   python-pptx
 .docx      readers/word.py     python-docx
 .html/.htm readers/web.py      trafilatura
+.mhtml     readers/web.py      the email package (MIME) + the above
 =========  ==================  ===========================
 
 ``.md``/``.txt`` stay with :mod:`ingest.loader` (the text is the file). Files of these
@@ -36,6 +37,8 @@ READERS: dict[str, tuple[str, str]] = {
     ".docx": ("ingest.readers.word", "read_docx"),
     ".html": ("ingest.readers.web", "read_html"),
     ".htm": ("ingest.readers.web", "read_html"),
+    ".mhtml": ("ingest.readers.web", "read_mhtml"),
+    ".mht": ("ingest.readers.web", "read_mhtml"),
 }
 assert set(READERS) == set(FILE_SUFFIXES), "rag.corpus.FILE_SUFFIXES and the reader registry disagree"
 

@@ -287,14 +287,41 @@ def _decode(data: bytes) -> str:
         return str(best) if best is not None else data.decode("utf-8", "replace")
 
 
+def read_mhtml(data: bytes, limits: Limits) -> Extract:
+    """A page saved as one file — Chrome's and Edge's "Webpage, Single File" (``.mhtml``),
+    Internet Explorer's ``.mht``: a MIME message whose HTML part (quoted-printable or base64,
+    in the charset its header names) is read as a saved page is; its images and styles are not."""
+    import email
+    from email import policy
+
+    if len(data) > limits.max_unzipped_bytes:
+        raise ReaderError(f"{len(data):,} bytes of web archive; the limit is {limits.max_unzipped_bytes:,}")
+    message = email.message_from_bytes(data, policy=policy.default)
+    part = next((p for p in message.walk() if p.get_content_type() == "text/html"), None)
+    body = part.get_payload(decode=True) if part is not None else None
+    if not body:
+        raise ReaderError(reasons.reason("web_empty"))
+    charset = part.get_content_charset()
+    try:
+        text = body.decode(charset) if charset else _decode(body)
+    except (LookupError, UnicodeDecodeError):
+        text = _decode(body)
+    return _read_page(text, limits)
+
+
 def read_html(data: bytes, limits: Limits) -> Extract:
+    if len(data) > limits.max_unzipped_bytes:
+        raise ReaderError(f"{len(data):,} bytes of HTML; the limit is {limits.max_unzipped_bytes:,}")
+    return _read_page(_decode(data), limits)
+
+
+def _read_page(html: str, limits: Limits) -> Extract:
+    """The article of a saved page (its HTML, decoded) as document text."""
     import trafilatura
     from lxml import etree
     from trafilatura.utils import load_html
 
-    if len(data) > limits.max_unzipped_bytes:
-        raise ReaderError(f"{len(data):,} bytes of HTML; the limit is {limits.max_unzipped_bytes:,}")
-    page = load_html(_decode(data))
+    page = load_html(html)
     if page is None:
         raise ReaderError(reasons.reason("web_empty"))
     _plain_code(page)
