@@ -535,11 +535,15 @@ def compose(pages: list[list[PdfLine]], sizes: list[tuple[float, float]], title:
 
     code = _code_indents(flat, level_of)
     tables = _table_rows(flat, level_of, code, rules or {})
-    items = _bullet_items(flat, dots or {}, lambda ln: bool(level_of(ln)) or id(ln) in code or id(ln) in tables)
+
+    def no_item(ln: PdfLine) -> bool:  # a heading, a code line or a table row is never a list item
+        return bool(level_of(ln)) or id(ln) in code or id(ln) in tables
+
+    items = _bullet_items(flat, dots or {}, no_item)
     item_x = None  # the text's left edge of the list item being read (its wrapped lines start there)
     for ln in flat:
         level = level_of(ln)
-        if level or id(ln) in code or id(ln) in tables:
+        if no_item(ln):
             item_x = None
         if prev is not None and id(prev) in tables and id(ln) not in tables:
             out.blank_line()

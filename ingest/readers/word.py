@@ -337,7 +337,8 @@ def read_docx(data: bytes, limits: Limits) -> Extract:
             p = Paragraph(child, document)
             if _TOC_STYLE.match((p.style.name if p.style is not None else "") or ""):
                 continue  # an entry of a table of contents outside a content control
-            if not _heading_level(p) and _is_code(p, body_face):
+            heading = _heading_level(p)
+            if not heading and _is_code(p, body_face):
                 lines, boxes, refs = _code_lines(child)
                 if any(lines):
                     n += 1
@@ -352,7 +353,7 @@ def read_docx(data: bytes, limits: Limits) -> Extract:
             end_code()
             if text:
                 n += 1
-                level = _heading_level(p)
+                level = heading
                 item = None if level else _list_item(p)
                 if level:
                     last_level = level
