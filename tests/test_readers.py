@@ -464,6 +464,9 @@ def test_a_page_saved_as_a_single_file_is_read_as_the_saved_page():
         assert "## 手順" in got.text and "1. 質問を埋め込む\n2. 近い文書を探す\n3. 回答を生成する" in got.text, got.text
         assert "```\ndocs = index.search(q, k=5)\nanswer = llm(docs)\n```" in got.text, got.text
         assert not any(x in got.text for x in ("Saved by Blink", "MultipartBoundary", "iVBOR", "ホーム", "Copyright"))
+    for page in sorted(SEED.glob("*.html")):  # format parity: each seed page saved as one file reads the same
+        as_html, as_one = _read(page.name, page), extract(page.stem + ".mhtml", _single_file_page(page.read_text("utf-8")), LIMITS)
+        assert (as_one.text, as_one.title, as_one.origin) == (as_html.text, as_html.title, as_html.origin), page.name
     with pytest.raises(ReaderError, match="no article text"):
         extract("empty.mhtml", b"MIME-Version: 1.0\r\nContent-Type: text/plain\r\n\r\nhello\r\n", LIMITS)
 
