@@ -34,8 +34,9 @@ import numpy as np
 from tqdm import tqdm
 
 from eval import report
-from eval.datasets import HERE, load_seed
+from eval.datasets import HERE, Dataset, load_seed
 from eval.runner import CachingEncoder, build_index
+from ingest.loader import load_corpus
 from rag.context import DEFAULT_K
 from rag.answer import Answer, Settings, ask
 from rag.encoders import DEFAULT_ENCODER, load_encoder
@@ -55,6 +56,10 @@ INTERVIEW = HERE / "data" / "answer_interview.jsonl"
 DOCUMENTS = HERE / "data" / "answer_documents.jsonl"
 WHOLE_SETS = {"interview": (INTERVIEW, "Which questions do interviews ask"),
               "documents": (DOCUMENTS, "What does a document conclude, what is it about")}
+# English notes a learner brought (eval/data/english_notes/, written for this set), asked in English:
+# the seed notes have no English, so English over English (cosines, words, headings) is measured here.
+ENGLISH_NOTES = HERE / "data" / "english_notes"
+ENGLISH = HERE / "data" / "answer_english_notes.jsonl"
 SENIOR_LIST = "senior-ai-engineer-questions-ja.md"  # questions only: no answers in it
 CAL_FEATURES = FEATURES  # what the calibration fits (rag.relevance)
 MAX_FALSE_ABSTAIN = 0.02  # the threshold keeps at most this share of dev on-topic questions from an answer (target 3 %, with a margin)
@@ -331,6 +336,7 @@ def main(*, out: Path, encoder: str = DEFAULT_ENCODER, split: str = "all", do_ca
         asked = run(searcher, [i for i in load_items((path,)) if split == "all" or i.split == split], progress=False)
         res[name] = {sp: summarize([o for o in asked if o.item.split == sp]) for sp in ("dev", "test")
                      if any(o.item.split == sp for o in asked)}
+    res["english_notes"] = english_notes(enc, split)
     res["seconds"] = time.time() - t0
     res["extraction_grid"] = grid_rows
     res["previous"] = previous_figures(out / "answers.json")
@@ -341,6 +347,15 @@ def main(*, out: Path, encoder: str = DEFAULT_ENCODER, split: str = "all", do_ca
         if do_oracle:
             res["oracle"] = oracle_report(searcher, chosen, outs, out, encoder)
     return res
+
+
+def english_notes(enc, split: str = "all") -> dict:
+    """The English set over its own notes (``eval/data/english_notes``), per half."""
+    docs = load_corpus(ENGLISH_NOTES)
+    searcher = Searcher(build_index(Dataset("english-notes", docs, [], "chunk"), enc, progress=False).index, encoder=enc)
+    asked = run(searcher, [i for i in load_items((ENGLISH,)) if split == "all" or i.split == split], progress=False)
+    return {sp: summarize([o for o in asked if o.item.split == sp]) for sp in ("dev", "test")
+            if any(o.item.split == sp for o in asked)}
 
 
 CHANGE_COLS = ("all_points", "half_points", "offtopic_abstained", "wrongly_abstained", "uncovered_followups_abstained",
@@ -400,6 +415,9 @@ def _write(out: Path, res: dict, outs: list[Outcome], encoder: str) -> None:
     for name, (path, heading) in WHOLE_SETS.items():
         if res.get(name):
             md += [f"## {heading} (`eval/data/{path.name}`)", "", report.table(res[name], COLS, "half"), ""]
+    if res.get("english_notes"):
+        md += [f"## English notes, English questions (`eval/data/{ENGLISH.name}` over `eval/data/english_notes/`)", "",
+               report.table(res["english_notes"], COLS, "half"), ""]
     misses = [o for o in outs if o.item.split == "test" and o.item.expect == "answer" and not all(o.points)]
     md += ["## Held-out answers missing a key point (first 30)", ""]
     for o in misses[:30]:

@@ -78,7 +78,7 @@ def _page(index, page: str, questions: list[str]):
     if page == "gate":
         from types import SimpleNamespace
 
-        from rag.relevance import cjk_missing_share, missing_terms
+        from rag.relevance import missing_word_share, missing_terms
         from rag.rules.script import detect_lang
         from study.drill import unknown_names
 
@@ -86,7 +86,7 @@ def _page(index, page: str, questions: list[str]):
         for j, q in enumerate(questions):
             lang = detect_lang(q)
             missing += len(missing_terms(index, q, lang))
-            cjk_missing_share(index, SimpleNamespace(tokens=tuple(index.bm25.analyze(q))))
+            missing_word_share(index, SimpleNamespace(tokens=tuple(index.bm25.analyze(q))))
             missing += len(unknown_names(q, index.facts.answer_text))
             if j == 0:
                 first_s = time.perf_counter() - t

@@ -3,9 +3,9 @@
 Two signals, combined:
 
 * **Similarity**, calibrated: a logistic model over the best passage's and the best
-  quotable unit's cosine with the question, and the share of the question's CJK content
-  words that never occur in the notes, fitted on labelled on- and off-topic questions
-  (``python -m eval answers --calibrate``; the weights live in ``rag/tuned.json``).
+  quotable unit's cosine with the question, and the share of the question's content words
+  (CJK, or English over English notes) that never occur in the notes, fitted on labelled
+  on- and off-topic questions (``python -m eval answers --calibrate``; the weights live in ``rag/tuned.json``).
   Its output is the ``relevance`` shown with an answer: one scale for every question.
 * **Distinctive terms**: names, versions and products in the question (``GPT-6``,
   ``Kubernetes``, ``Llama 5``) should occur in what the notes explain (not only in a list
@@ -31,9 +31,9 @@ from rag.text import CJK, distinctive_terms, squash
 from rag.types import Hit, Query
 
 # The features of the calibrated model (:func:`features`), in the order the calibration fits them.
-FEATURES = ("passage", "unit", "cjk_missing", "other_language", "term_missing")
+FEATURES = ("passage", "unit", "words_missing", "other_language", "term_missing")
 # Defaults until `python -m eval answers --calibrate` has written calibrated values.
-DEFAULT_CALIBRATION = {"weights": {"passage": 30.0, "unit": 30.0, "cjk_missing": -3.0, "other_language": 1.5,
+DEFAULT_CALIBRATION = {"weights": {"passage": 30.0, "unit": 30.0, "words_missing": -3.0, "other_language": 1.5,
                                    "term_missing": -3.0}, "bias": -50.0, "threshold": 0.5}
 # A product or model with a version: GPT-6, Llama 5, Claude 4, Gemini 3.5. Absent from the
 # notes, it means the notes cannot answer, however close the rest of the question is.
@@ -68,13 +68,21 @@ def term_missing_share(index: Index, question: str, lang: str) -> float:
     return len(missing_terms(index, question, lang)) / len(terms) if terms else 0.0
 
 
-def cjk_missing_share(index: Index, query: Query) -> float:
-    """Share of the question's CJK content words that occur nowhere in the notes. A word naming
-    the facet asked about (メリット, 欠点, 区别) is not one: the notes say it their own way."""
-    words = [t for t in content_terms(query) if CJK.search(t) and not FACETS.match(t)]
-    if not words:
+def missing_word_share(index: Index, query: Query) -> float:
+    """Share of the question's content words that occur nowhere in the notes: its CJK words
+    (looked up in the notes' text), and an English question's words when the notes have
+    English passages (looked up among the notes' analysed terms: "bake", "sourdough" and
+    "bread" are in no English note about LLMs). A word naming the facet asked about
+    (メリット, 欠点, 区别) is not one: the notes say it their own way."""
+    words = [t for t in content_terms(query) if not FACETS.match(t)]
+    cjk = [t for t in words if CJK.search(t)]
+    latin = [t for t in words if not CJK.search(t)] if query.lang == "en" and "en" in index.notes_languages() else []
+    if not cjk and not latin:
         return 0.0
-    return sum(not there for there in occurs(index.facts.squashed_notes, [squash(t) for t in words])) / len(words)
+    vocabulary = index.facts.vocabulary.values()
+    missing = sum(not there for there in occurs(index.facts.squashed_notes, [squash(t) for t in cjk]))
+    missing += sum(not any(t in terms for terms in vocabulary) for t in latin)
+    return missing / (len(cjk) + len(latin))
 
 
 def features(index: Index, query: Query, hits: Sequence[Hit], question: str | None = None,
@@ -91,7 +99,7 @@ def features(index: Index, query: Query, hits: Sequence[Hit], question: str | No
     # Japanese and Chinese notes; an English question keeps it over notes with some English too).
     foreign = query.lang not in index.notes_languages()
     other = foreign or query.lang == "en"
-    base = {"cjk_missing": 0.0 if foreign else cjk_missing_share(index, query), "other_language": float(other),
+    base = {"words_missing": 0.0 if foreign else missing_word_share(index, query), "other_language": float(other),
             "term_missing": term_missing_share(index, question if question is not None else query.text, query.lang)}
     if not len(rows) or query.vector is None:
         return {"passage": 0.0, "unit": 0.0, **base}

@@ -25,7 +25,7 @@ from rag.encoders import register_encoder  # noqa: E402
 
 FAKE = "fake-ngram-64"
 CALIBRATION = {
-    "weights": {"passage": 10.0, "unit": 10.0, "cjk_missing": -3.0, "other_language": -3.0},
+    "weights": {"passage": 10.0, "unit": 10.0, "words_missing": -3.0, "other_language": -3.0},
     "bias": -9.0,
     "threshold": 0.5,
 }

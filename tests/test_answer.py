@@ -959,9 +959,9 @@ def test_a_question_in_none_of_the_notes_languages_is_judged_as_an_english_one(t
         return features(searcher.index, query, searcher.search_query(query, k=3, mode="hybrid"), q)
 
     zh = feats(s, "什么是上下文窗口？")  # no word of it is Japanese: no missing-word share, the cross-language feature
-    assert (zh["cjk_missing"], zh["other_language"]) == (0.0, 1.0), zh
+    assert (zh["words_missing"], zh["other_language"]) == (0.0, 1.0), zh
     ja = feats(s, "コンテキストウィンドウの焼き肉とは？")  # a notes language: its missing words count
-    assert ja["cjk_missing"] > 0 and ja["other_language"] == 0.0, ja
+    assert ja["words_missing"] > 0 and ja["other_language"] == 0.0, ja
     # notes with some English: an English question keeps the feature the calibration fitted it with
     ingest(write_corpus(tmp_path / "mixed", {**notes, "c.md": "# Temperature\n\nTemperature flattens the distribution.\n"}),
            tmp_path / "mixed-index", encoder=enc)
@@ -1020,7 +1020,7 @@ def test_a_word_naming_the_facet_asked_about_is_not_a_missing_word(tmp_path):
     the facet a question asks about (pros, drawbacks, weak points) is said in the notes' own words."""
     from ingest.pipeline import ingest
     from rag.index import open_index
-    from rag.relevance import cjk_missing_share
+    from rag.relevance import missing_word_share
     from rag.search import Searcher
 
     notes = {"a.md": "# MoE\n\nMoEはゲーティング関数で入力ごとに一部の専門サブネットワークだけを活性化します。\n"}
@@ -1028,9 +1028,50 @@ def test_a_word_naming_the_facet_asked_about_is_not_a_missing_word(tmp_path):
     ingest(write_corpus(tmp_path / "c", notes), tmp_path / "i", encoder=enc)
     s = Searcher(open_index(tmp_path / "i"), encoder=enc, tuned=fake_tuned())
     for q in ("MoEのメリットとデメリットは？", "MoEの弱点は？", "MoE有什么优势？"):
-        assert cjk_missing_share(s.index, s.make_query(q)) == 0.0, q
-    assert cjk_missing_share(s.index, s.make_query("MoEの焼き肉は？")) > 0  # a word of another topic still counts
+        assert missing_word_share(s.index, s.make_query(q)) == 0.0, q
+    assert missing_word_share(s.index, s.make_query("MoEの焼き肉は？")) > 0  # a word of another topic still counts
 
+
+
+def test_an_english_question_over_english_notes_counts_the_words_no_note_has(tmp_path):
+    """"How do I bake sourdough bread?" was answered from an English note on RAG pipelines
+    (cosines of English with English run close): its words occur in no note. Over notes with
+    no English the same question's words say nothing (the notes use other words for everything)."""
+    from ingest.pipeline import ingest
+    from rag.index import open_index
+    from rag.relevance import missing_word_share
+    from rag.search import Searcher
+
+    notes = {"rag.md": "# RAG\n\nRetrieval-augmented generation retrieves relevant passages and gives them to "
+                       "the model as context, so answers can cite their sources.\n\n"
+                       "The retrieved passages are put into the prompt before the question.\n"}
+    enc = FakeEncoder()
+    ingest(write_corpus(tmp_path / "c", notes), tmp_path / "i", encoder=enc)
+    s = Searcher(open_index(tmp_path / "i"), encoder=enc, tuned=fake_tuned())
+    assert missing_word_share(s.index, s.make_query("How do I bake sourdough bread?")) == 1.0
+    assert missing_word_share(s.index, s.make_query("How does RAG cite its sources?")) == 0.0
+    assert 0 < missing_word_share(s.index, s.make_query("Does RAG cite recipes?")) < 1
+    ingest(write_corpus(tmp_path / "c2", {"a.md": "# MoE\n\nMoEはゲーティング関数で一部の専門家だけを活性化します。\n"}),
+           tmp_path / "i2", encoder=enc)
+    ja = Searcher(open_index(tmp_path / "i2"), encoder=enc, tuned=fake_tuned())
+    assert missing_word_share(ja.index, ja.make_query("How do I bake sourdough bread?")) == 0.0
+
+
+def test_a_sentence_ending_in_a_number_is_quoted_with_its_own_citation(tmp_path):
+    """"… instead of fp16. It reduces memory …" was one quoted unit (a unit ended only at a full
+    stop after a letter) but two sentences to the citation check: the first had no marker."""
+    from ingest.pipeline import ingest
+    from rag.index import open_index
+    from rag.search import Searcher
+
+    notes = {"q.md": "# Quantization\n\nQuantization stores weights in fewer bits, for example int8 instead of "
+                     "fp16. It reduces memory and often speeds up inference.\n"}
+    enc = FakeEncoder()
+    ingest(write_corpus(tmp_path / "c", notes), tmp_path / "i", encoder=enc)
+    s = Searcher(open_index(tmp_path / "i"), encoder=enc, tuned=fake_tuned())
+    a = ask(s, "What does quantization store, and what does it reduce?")
+    assert a.answered and "fp16" in a.text, a.text
+    assert a.checks and all(c.ok for c in a.checks), [(c.text, c.problem) for c in a.flagged]
 
 # --- which questions interviews ask ---------------------------------------------------------------
 

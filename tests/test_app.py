@@ -24,7 +24,7 @@ APP = str(ROOT / "app.py")
 FAKE = "fake-ngram-64"
 # A relevance model that suits the fake encoder's similarities (the shipped one suits e5).
 CALIBRATION = {
-    "weights": {"passage": 10.0, "unit": 10.0, "cjk_missing": -3.0, "other_language": -3.0},
+    "weights": {"passage": 10.0, "unit": 10.0, "words_missing": -3.0, "other_language": -3.0},
     "bias": -9.0,
     "threshold": 0.5,
 }

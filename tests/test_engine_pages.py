@@ -176,7 +176,7 @@ def test_the_topic_gate_searches_the_corpus_texts_without_holding_them(folder_in
     names) give the folder's answers; the engine index holds none of the three texts after,
     reads no chunk row for them, and a term asked twice is read once."""
     from rag.backends.engine import PIECE, PagedText
-    from rag.relevance import cjk_missing_share, missing_terms
+    from rag.relevance import missing_word_share, missing_terms
     from rag.rules.script import detect_lang
     from rag.text import squash
     from study.drill import unknown_names
@@ -191,7 +191,7 @@ def test_the_topic_gate_searches_the_corpus_texts_without_holding_them(folder_in
     for q in QUESTIONS:
         lang = "en" if q.isascii() else "ja"
         assert missing_terms(engine_index, q, lang) == missing_terms(base, q, lang), q
-        assert cjk_missing_share(engine_index, s.make_query(q)) == cjk_missing_share(base, f.make_query(q)), q
+        assert missing_word_share(engine_index, s.make_query(q)) == missing_word_share(base, f.make_query(q)), q
         assert unknown_names(q, engine_index.facts.answer_text) == unknown_names(q, base.facts.answer_text), q
     assert any(missing_terms(base, q, "ja") for q in QUESTIONS) and any(not missing_terms(base, q, "ja") for q in QUESTIONS)
     assert _long_strings(engine_index, 2 * PIECE) == []  # no text of more than two pieces held

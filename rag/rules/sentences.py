@@ -17,8 +17,10 @@ from rag.rules.script import CLOSERS, WORDY
 STOPS = "。．.！!？?"
 SENTENCE_END = re.compile("[" + re.escape(STOPS) + "]+[" + re.escape(CLOSERS) + "]*$")
 _END = re.compile(r"[。！？!?]+[" + re.escape(CLOSERS) + r"]*|\.(?=\s)|\n\s*\n")
-# A unit ends at 。！？!?, at an English full stop after a letter (not "3.1. Heading"), or a line end.
-_UNIT_END = re.compile(r"[。！？!?]+[" + re.escape(CLOSERS) + r"]*|(?<=[^\W\d_])\.(?=\s)|\n")
+# A unit ends at 。！？!?, at an English full stop after a letter or a digit ("… instead of fp16.
+# It reduces …"), or a line end; not at the full stop of a line's number ("3.1. Heading", "### 1. 事前学習").
+_UNIT_END = re.compile(r"[。！？!?]+[" + re.escape(CLOSERS) + r"]*|(?<=[^\W_])\.(?=\s)|\n")
+_NUMBERING = re.compile(r"\s*(?:#{1,6}\s+|[-*+]\s+)?[\d.]*\d")
 MIN_UNIT_WORD_CHARS = 2
 
 
@@ -66,9 +68,9 @@ def unit_spans(text: str) -> list[tuple[int, int]]:
 
     A bullet, a step or a heading is one unit; a paragraph line gives one unit per sentence.
 
-    >>> t = "# 見出し\\n- 手順A\\n本文です。次の文。\\n---\\n3.1. Self-Attention. It works."
+    >>> t = "# 見出し\\n- 手順A\\n本文です。次の文。\\n---\\n3.1. Self-Attention. It works in fp16. It is fast."
     >>> [t[s:e] for s, e in unit_spans(t)]
-    ['# 見出し', '- 手順A', '本文です。', '次の文。', '3.1. Self-Attention.', 'It works.']
+    ['# 見出し', '- 手順A', '本文です。', '次の文。', '3.1. Self-Attention.', 'It works in fp16.', 'It is fast.']
     """
     out: list[tuple[int, int]] = []
     s = 0
@@ -76,6 +78,8 @@ def unit_spans(text: str) -> list[tuple[int, int]]:
         e = m.end() if m is not None else len(text)
         if e <= s and m is not None:
             continue
+        if m is not None and m.group() == "." and _NUMBERING.fullmatch(text, text.rfind("\n", 0, m.start()) + 1, m.start()):
+            continue  # the number of a step or a heading, not a sentence's end
         a, b = trim_span(text, s, e)
         if len(WORDY.findall(text[a:b])) >= MIN_UNIT_WORD_CHARS:
             out.append((a, b))
