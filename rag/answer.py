@@ -42,7 +42,7 @@ from rag.rules.questions import (
 )
 from rag.rules.script import detect_lang
 from rag.rules.structure import (
-    CONCLUSION_HEADINGS, OPENING_HEADINGS, list_mark, plain, row_sentences, strip_qa_label, title, with_document,
+    CONCLUSION_HEADINGS, OPENING_HEADINGS, list_mark, plain, row_sentences, section_name, strip_qa_label, title,
 )
 from rag.rules.sentences import POINTS_BACK, answer_sentences, strip_markers, unmark
 from rag.types import Chunk, Hit
@@ -356,10 +356,11 @@ def _sentence(unit_text: str, kind: str = "text") -> str:
 
 
 def topic_of(chunk: Chunk) -> str:
-    """A short name for what a passage is about: its question or heading, else its section; a
-    generic one (まとめ, 結論) with its document's title."""
+    """A short name for what a passage is about: its question or heading, else its section,
+    named as :func:`rag.rules.structure.section_name` names it (まとめ with its document's title,
+    "Memory cost" with the heading above it)."""
     name = plain(chunk.heading) or chunk.section_title or chunk.title
-    return with_document(name, chunk.title)[:80]
+    return section_name(name, chunk.section, chunk.title)[:80]
 
 
 def _cited(sentence: str, kind: str, number: int) -> str:

@@ -21,7 +21,8 @@ from dataclasses import dataclass
 from rag.rules.questions import is_question
 from rag.rules.script import WORDY
 from rag.rules.sentences import trim_span, unit_spans
-from rag.rules.structure import BULLET, FENCE, TABLE_LINE, list_mark, plain, strip_qa_label, title, with_document
+from rag.rules.structure import (BULLET, FENCE, TABLE_LINE, list_mark, plain, section_name, strip_qa_label, title,
+                                 with_document)
 from rag.sections import Group, article_sections, body_span, group_chunks, is_question_list, subsections
 from rag.types import Chunk, Document
 from study.types import Card, DrillQuestion, Source
@@ -114,12 +115,13 @@ def _code_ranges(body: str) -> list[tuple[int, int]]:
     return out
 
 
-def explain_front(heading: str, lang: str, title: str = "") -> str:
+def explain_front(heading: str, lang: str, title: str = "", section: str = "") -> str:
     """「〇〇」について説明してください。 / 请解释「〇〇」。 / Explain “…”. — in ``lang``.
 
-    A generic heading (まとめ, Introduction …) is named with its document's title.
+    The heading is named as :func:`rag.rules.structure.section_name` names it: a generic one
+    (まとめ, Introduction …) with its document's title, a subsection's with the heading above it.
     """
-    return EXPLAIN.get(lang, EXPLAIN["en"]).format(h=with_document(heading, title))
+    return EXPLAIN.get(lang, EXPLAIN["en"]).format(h=section_name(heading, section, title))
 
 
 def topic_of(group: Group, doc: Document) -> str:
@@ -238,7 +240,7 @@ def _section_cards(groups: list[Group], documents: Mapping[str, Document],
         card = Card(
             id=f"section:{g.doc_id}#{path}",
             kind="section",
-            front={lang: explain_front(g.heading or path, lang, doc.title)},
+            front={lang: explain_front(g.heading or path, lang, doc.title, g.section)},
             back={lang: "\n".join(lines)},
             sources={lang: Source(g.doc_id, s, e, doc.text[s:e], lang)},
             topic=topic_of(g, doc),

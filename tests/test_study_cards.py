@@ -102,7 +102,7 @@ def test_section_card_content(seed):
     _, _, cards = seed
     by_id = {c.id: c for c in cards}
     c = by_id["section:zenn-mondo-llm-ja.md#LLMの課題と限界 > ハルシネーション"]
-    assert c.front == {"ja": "「ハルシネーション」について説明してください。"}
+    assert c.front == {"ja": "「LLMの課題と限界 — ハルシネーション」について説明してください。"}  # a short heading, with its parent
     assert c.back["ja"].startswith("LLMは事実と異なる情報を、もっともらしく生成してしまうことがあります。")
     assert c.topic == "LLMの課題と限界"
     # a generic heading is named with its document
@@ -337,3 +337,20 @@ def test_key_sentences_take_nothing_from_a_table_not_even_a_cells_second_sentenc
 
     second = text.index("単純だが")
     assert not is_prose(text, second, text.index(" |", second))
+
+
+def test_a_subsection_that_names_little_by_itself_is_named_with_the_heading_above_it():
+    """English notes gave cards "Explain “Reducing it”." and "Explain “Memory cost”.": out of the
+    document (a card, the mock interview's question, the topics a declined question suggests)
+    such a heading names nothing. A heading that says what it is about stays as it is."""
+    notes = ("# Inference notes\n\n## KV cache\n\nThe cache stores keys and values of earlier tokens.\n\n"
+             "### Memory cost\n\nThe cache grows with batch size and context length.\n\n"
+             "### Reducing it\n\nGrouped-query attention shares key and value heads.\n\n"
+             "### Why grouped-query attention keeps quality close to multi-head attention\n\n"
+             "Each group keeps its own key and value head.\n")
+    fronts = {c.id.split("#")[-1]: c.front["en"] for c in build_cards(*reversed(docs_and_chunks({"n.md": notes})))}
+    assert fronts["KV cache > Memory cost"] == "Explain “KV cache — Memory cost”."
+    assert fronts["KV cache > Reducing it"] == "Explain “KV cache — Reducing it”."
+    assert fronts["KV cache"] == "Explain “KV cache”."
+    long = "Why grouped-query attention keeps quality close to multi-head attention"
+    assert fronts[f"KV cache > {long}"] == f"Explain “{long}”."

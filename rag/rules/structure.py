@@ -101,6 +101,36 @@ def with_document(heading: str, doc_title: str) -> str:
     h = plain(heading).rstrip("：:")
     return f"{plain(doc_title)} — {h}" if h.lower() in GENERIC_HEADINGS and doc_title.strip() else h
 
+
+def section_name(heading: str, section: str, doc_title: str) -> str:
+    """A passage's heading as a name read away from its document (a card, a list of topics): a
+    generic heading with its document's title (:func:`with_document`); a subsection's heading
+    that names little by itself — short ("Memory cost", 「トークン化」) or pointing back ("Reducing
+    it") — with the heading above it; any other, a Q&A item's question and a top-level heading as
+    they are.
+
+    >>> section_name("Memory cost", "KV cache > Memory cost", "Notes"), section_name("KV cache", "KV cache", "Notes")
+    ('KV cache — Memory cost', 'KV cache')
+    >>> section_name("Why it speeds up decoding", "KV cache > Why it speeds up decoding", "Notes")
+    'KV cache — Why it speeds up decoding'
+    >>> section_name("まとめ", "LLMの仕組み > まとめ", "LLM入門"), section_name("LoRAとは？", "質問と回答 > Q3", "面接")
+    ('LLM入門 — まとめ', 'LoRAとは？')
+    >>> section_name("なぜQuery、Key、Valueの3つが必要なのか", "仕組み > なぜQuery、Key、Valueの3つが必要なのか", "入門")
+    'なぜQuery、Key、Valueの3つが必要なのか'
+    """
+    parts = section.split(" > ") if section else []
+    name = with_document(heading, doc_title)
+    own = title(heading)
+    if len(parts) < 2 or plain(parts[-1]) != plain(heading) or name != plain(heading).rstrip("：:"):
+        return name
+    if len(own) > _SHORT_NAME and not _POINTS_BACK.search(own):
+        return name
+    return f"{title(parts[-2])} — {name}"
+
+
+_SHORT_NAME = 12  # characters: a heading this short is a word or two ("Memory cost", 「トークン化」)
+_POINTS_BACK = re.compile(r"\b(?:it|its|this|these|they|them|those)\b|(?:これ|それ|この|その|こうした)", re.I)
+
 # --- lists and code ----------------------------------------------------------------------------
 FENCE = re.compile(r"^\s*(```|~~~)")
 # A fenced diagram (```mermaid, plantuml, dot): a picture in text. Its labels name what the
