@@ -5,8 +5,11 @@ aware choice among the nearest :data:`study.quiz.POOL`; plus how near the distra
 (mean cosine to the right item) and how many topics a quiz is scored under.
 
     python -m eval.quiz --index index            # -> eval/results/quiz.json + quiz.md
+    python -m ingest --corpus eval/data/english_notes --index /tmp/en-notes
+    python -m eval.quiz --index /tmp/en-notes --tag english-notes   # -> quiz-english-notes.*
 
-Every Q&A card is asked once per language it has (ja, zh; en where the notes have it).
+Every Q&A card, and every section card, is asked once per language it has (ja, zh; en where
+the notes have it); the two kinds are reported apart (each draws its distractors from its own).
 """
 
 from __future__ import annotations
@@ -51,17 +54,17 @@ def alias_giveaway(card, texts: list[str], answer: int, common) -> bool:
     return bool((names & shown[answer]) - set().union(*(w for k, w in enumerate(shown) if k != answer)))
 
 
-def measure(cards, vectors, *, pool: int, hide: bool) -> dict:
+def measure(cards, vectors, *, pool: int, hide: bool, kind: str = "qa") -> dict:
     from study.quiz import common_terms, giveaway, key_terms, make_question, section_topics
 
     topics = section_topics(cards, vectors)
     by_card = {c.id: k for k, c in enumerate(cards)}
-    common = {lang: common_terms(cards, lang) for lang in ("ja", "zh", "en")}
+    common = {lang: common_terms(cards, lang, kind=kind) for lang in ("ja", "zh", "en")}
     rows = {"questions": 0, "giveaway": 0, "with_key_term": 0, "alias": 0, "cosine": [], "guessed": 0.0,
             "guessed_fewest": 0.0}
     per_lang: dict[str, dict[str, int]] = {}
     for k, c in enumerate(cards):
-        if c.kind != "qa":
+        if c.kind != kind:
             continue
         for lang in c.langs:
             try:
@@ -110,6 +113,7 @@ def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(prog="python -m eval.quiz", description=__doc__.split("\n")[0])
     p.add_argument("--index", type=Path, default=Path("index"), help="the index to make cards from (default ./index)")
     p.add_argument("--out", type=Path, default=RESULTS, help="results folder (default eval/results)")
+    p.add_argument("--tag", default="", help="write quiz-TAG.json / .md (another index's figures beside the seed's)")
     args = p.parse_args(argv)
     from rag.errors import RagError
     from rag.index import open_index
@@ -126,39 +130,46 @@ def main(argv: list[str] | None = None) -> int:
     before = measure(cards, vectors, pool=3, hide=False)
     pool_only = measure(cards, vectors, pool=POOL, hide=False)
     after = measure(cards, vectors, pool=POOL, hide=True)
-    out = {"index_encoder": index.encoder_id, "nearest_only": before, "key_term_pool": pool_only, "shipped": after}
+    sections_before = measure(cards, vectors, pool=3, hide=False, kind="section")
+    sections = measure(cards, vectors, pool=POOL, hide=True, kind="section")
+    out = {"index_encoder": index.encoder_id, "nearest_only": before, "key_term_pool": pool_only, "shipped": after,
+           "sections_nearest_only": sections_before, "sections_shipped": sections}
+    stem = f"quiz-{args.tag}" if args.tag else "quiz"
     args.out.mkdir(parents=True, exist_ok=True)
-    (args.out / "quiz.json").write_text(json.dumps(out, ensure_ascii=False, indent=1) + "\n", encoding="utf-8")
+    (args.out / f"{stem}.json").write_text(json.dumps(out, ensure_ascii=False, indent=1) + "\n", encoding="utf-8")
     md = [
         "# Quiz: can the right option be guessed by its words?",
         "",
-        f"Command: `python -m eval.quiz --index {args.index}`. Encoder `{index.encoder_id}`. Every Q&A card asked "
-        "once per language it has; *give-away* = the right option is the only one repeating a key term of the "
+        f"Command: `python -m eval.quiz --index {args.index}{' --tag ' + args.tag if args.tag else ''}`. "
+        f"Encoder `{index.encoder_id}`. Every Q&A card, and every section card (「…」について説明してください。 / "
+        "Explain “…”., the sections' first sentences as options), asked once per language it has; *give-away* = the right option is the only one repeating a key term of the "
         "question (analyzer words, question words left out); *word-match guesser* = picks the option sharing the "
         "most words and CJK bigrams with the question (ties at random; chance is 25%); *abbreviation give-away* = "
         "the right option alone shows a Latin term the question names in one of its languages (「＿＿(MLM)涉及…」 for "
         "「什么是掩码语言建模」, whose Japanese twin asks about 「マスクドランゲージモデリング（MLM）」).",
         "",
         "| quiz | questions | right option repeats a key term | give-away | abbreviation give-away | "
-        "word-match guesser right | fewest-words guesser right | give-away ja | give-away zh | "
+        "word-match guesser right | fewest-words guesser right | give-away ja | give-away zh | give-away en | "
         "mean cosine of distractors |",
-        "|---|---|---|---|---|---|---|---|---|---|",
+        "|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     rows = (
-        ("nearest 3, words shown (before)", before),
-        (f"key-term aware among nearest {POOL}, words shown", pool_only),
-        (f"key-term aware among nearest {POOL}, own terms hidden (shipped)", after),
+        ("Q&A: nearest 3, words shown (before)", before),
+        (f"Q&A: key-term aware among nearest {POOL}, words shown", pool_only),
+        (f"Q&A: key-term aware among nearest {POOL}, own terms hidden (shipped)", after),
+        ("sections: nearest 3, words shown", sections_before),
+        (f"sections: key-term aware among nearest {POOL}, own terms hidden (shipped)", sections),
     )
     for name, r in rows:
         md.append(
             f"| {name} | {r['questions']} | {r['key_term_share']:.0%} | {r['giveaway_share']:.0%} | "
             f"{r['alias_giveaway_share']:.0%} | "
             f"{r['word_match_guesser_accuracy']:.0%} | {r['fewest_words_guesser_accuracy']:.0%} | "
-            + " | ".join(f"{r['by_lang'].get(lg, {}).get('giveaway_share', 0):.0%}" for lg in ("ja", "zh"))
+            + " | ".join(f"{r['by_lang'].get(lg, {}).get('giveaway_share', 0):.0%}" for lg in ("ja", "zh", "en"))
             + f" | {r['mean_distractor_cosine']} |"
         )
     md += ["", f"Topics a quiz is scored under (nearest article section): {after['topics']}.", ""]
-    (args.out / "quiz.md").write_text("\n".join(md), encoding="utf-8")
+    (args.out / f"{stem}.md").write_text("\n".join(md), encoding="utf-8")
     print("\n".join(md))
     return 0
 

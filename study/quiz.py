@@ -1,7 +1,8 @@
-"""Multiple-choice quizzes from the Q&A cards.
+"""Multiple-choice quizzes from the Q&A cards and the sections' "Explain …" cards.
 
 Each question shows a card's front; the options are its answer and three distractors: the
-answers of the nearest *other* Q&A items by embedding (the index's chunk vectors, unit
+answers of the nearest *other* cards of its kind (Q&A items; sections — notes with no Q&A at
+all, a learner's lecture PDF or slides, still make a quiz) by embedding (the index's chunk vectors, unit
 vectors, so no model runs), hence close in meaning but wrong. Never the right answer, never
 its translation (a card already holds its twin), never two options with the same text.
 Options are shuffled by a seed, so the same seed gives the same quiz. After answering, the
@@ -35,6 +36,7 @@ N_OPTIONS = 4
 MAX_OPTION_CHARS = 200
 POOL = 12  # distractors are chosen among this many nearest fair items
 COMMON_SHARE = 0.2  # a word in more than this share of a language's answers is not distinctive
+QUIZ_KINDS = ("qa", "section")  # the cards a quiz asks; each question's distractors are of its own kind
 BLANK = {"ja": "＿＿", "zh": "＿＿", "en": "___"}
 _LATIN_WORD = re.compile(r"[0-9A-Za-z\u00c0-\u024f]+(?:[.\-+][0-9A-Za-z]+)*")
 
@@ -162,9 +164,9 @@ def giveaway(prompt: str, options: Sequence[str], answer: int) -> set[str]:
     return keys
 
 
-def common_terms(cards: Sequence[Card], lang: str, share: float = COMMON_SHARE) -> frozenset[str]:
-    """Words in more than ``share`` of the Q&A answers in ``lang``: they give nothing away."""
-    texts = [option_text(c, lang) for c in cards if c.kind == "qa" and lang in c.back]
+def common_terms(cards: Sequence[Card], lang: str, share: float = COMMON_SHARE, kind: str = "qa") -> frozenset[str]:
+    """Words in more than ``share`` of the ``kind`` cards' answers in ``lang``: they give nothing away."""
+    texts = [option_text(c, lang) for c in cards if c.kind == kind and lang in c.back]
     counts: dict[str, int] = {}
     for t in texts:
         for w in _terms(t):
@@ -196,7 +198,8 @@ def _fair(i: int, cards: Sequence[Card], vectors: np.ndarray, lang: str, n: int)
     for j in np.argsort(-sims, kind="stable"):
         j = int(j)
         c = cards[j]
-        if j == i or c.kind != right.kind or set(c.chunk_ids) & set(right.chunk_ids) or lang not in c.back:
+        if (j == i or c.kind != right.kind or set(c.chunk_ids) & set(right.chunk_ids) or lang not in c.back
+                or _nested(c.id, right.id)):
             continue
         key = _norm(option_text(c, lang))
         if not key or key in taken:
@@ -206,6 +209,20 @@ def _fair(i: int, cards: Sequence[Card], vectors: np.ndarray, lang: str, n: int)
         if len(out) == n:
             break
     return out
+
+
+_SECTION_ID = re.compile(r"^section:([^#]*)#(.*?)(?: #\d+)?$")
+
+
+def _nested(a: str, b: str) -> bool:
+    """Whether section cards ``a`` and ``b`` are a section and one of its subsections ("KV cache"
+    and "KV cache > Memory cost"): what a subsection says is said of its section too, so it is
+    no wrong option for it, nor the section's for the subsection."""
+    ma, mb = _SECTION_ID.match(a), _SECTION_ID.match(b)
+    if not (ma and mb) or ma[1] != mb[1]:
+        return False
+    pa, pb = ma[2] + " > ", mb[2] + " > "
+    return pa.startswith(pb) or pb.startswith(pa)
 
 
 def distractors(
@@ -263,12 +280,12 @@ def make_question(
     lang = right.pick(lang)
     wrong = distractors(i, cards, vectors, lang, pool=pool)
     if len(wrong) < N_OPTIONS - 1:
-        raise ValueError(f"too few other Q&A items in {lang!r} to make {N_OPTIONS - 1} distractors for {right.id}")
+        raise ValueError(f"too few other {right.kind} cards in {lang!r} to make {N_OPTIONS - 1} distractors for {right.id}")
     picks = [i, *wrong]
     random.Random(f"{seed}|{right.id}").shuffle(picks)
 
     if hide and common is None:
-        common = common_terms(cards, lang)
+        common = common_terms(cards, lang, kind=right.kind)
 
     asked = named_terms(right, lang)
 
@@ -301,38 +318,38 @@ def make_quiz(
     pool: int = POOL,
     hide: bool = True,
 ) -> list[QuizQuestion]:
-    """``n`` questions on Q&A cards chosen by ``seed`` (all of them if fewer), each under the
-    topic of its nearest article section. ``pool=N_OPTIONS - 1, hide=False`` gives the
-    nearest items as distractors, words shown (the quiz before key terms were looked at)."""
+    """``n`` questions on Q&A and section cards chosen by ``seed`` (all of them if fewer), those
+    in ``lang`` first, in the notes' order; a Q&A question under the topic of its nearest article
+    section. A card whose kind has too few others in its language to make distractors is not
+    asked. ``pool=N_OPTIONS - 1, hide=False`` gives the nearest items as distractors, words shown (the
+    quiz before key terms were looked at)."""
     if n < 1:
         raise ValueError(f"n must be >= 1, got {n}")
     if len(vectors) != len(cards):
         raise ValueError(f"{len(cards)} cards but {len(vectors)} vectors")
-    qa = [k for k, c in enumerate(cards) if c.kind == "qa"]
-    chosen = sorted(random.Random(f"{seed}|pick").sample(qa, min(n, len(qa))))
+    askable = [k for k, c in enumerate(cards) if c.kind in QUIZ_KINDS]
+    order = random.Random(f"{seed}|pick").sample(askable, len(askable))
+    order.sort(key=lambda k: lang not in cards[k].langs)  # cards in the learner's language first
     topics = section_topics(cards, vectors)
-    common: dict[str, frozenset[str]] = {}
+    common: dict[tuple[str, str], frozenset[str]] = {}
 
     def common_for(k: int) -> frozenset[str]:
-        got = cards[k].pick(lang)
-        if got not in common:
-            common[got] = common_terms(cards, got)
-        return common[got]
+        key = (cards[k].pick(lang), cards[k].kind)
+        if key not in common:
+            common[key] = common_terms(cards, key[0], kind=key[1])
+        return common[key]
 
-    return [
-        make_question(
-            k,
-            cards,
-            vectors,
-            lang=lang,
-            seed=seed,
-            topic=topics.get(cards[k].id),
-            pool=pool,
-            hide=hide,
-            common=common_for(k) if hide else None,
-        )
-        for k in chosen
-    ]
+    chosen: list[tuple[int, QuizQuestion]] = []
+    for k in order:
+        try:
+            q = make_question(k, cards, vectors, lang=lang, seed=seed, topic=topics.get(cards[k].id), pool=pool,
+                              hide=hide, common=common_for(k) if hide else None)
+        except ValueError:  # too few other cards of its kind in its language
+            continue
+        chosen.append((k, q))
+        if len(chosen) == n:
+            break
+    return [q for _, q in sorted(chosen, key=lambda kq: kq[0])]
 
 
 def check(question: QuizQuestion, chosen: int) -> QuizAnswer:

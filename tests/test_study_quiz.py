@@ -3,6 +3,8 @@ deterministic shuffles; explanation with citation; per-topic score."""
 
 from __future__ import annotations
 
+import json
+
 import numpy as np
 import pytest
 from test_study_cards import twin_linked
@@ -74,7 +76,8 @@ def test_quiz_on_the_seed_corpus(seed_deck):
             texts = [o.text for o in q.options]
             assert len(q.options) == 4 and len(set(ids)) == 4 and len(set(texts)) == 4
             assert ids[q.answer] == q.card_id and ids.count(q.card_id) == 1
-            assert all(i.startswith("qa:") for i in ids)
+            kind = q.card_id.split(":")[0]
+            assert all(i.startswith(f"{kind}:") for i in ids)  # a Q&A item's options are Q&A answers, a section's sections
             assert q.lang == lang and q.source.lang == lang
             assert index.documents[q.source.doc_id].text[q.source.start : q.source.end] == q.source.text
             assert all(len(t) <= quiz.MAX_OPTION_CHARS for t in texts)
@@ -132,3 +135,41 @@ def test_a_term_the_question_names_in_its_other_language_is_hidden_too():
     assert "MLM" not in shown and "掩码语言建模" not in shown and shown.startswith("＿＿"), shown
     assert "BERT" in shown  # a name the question does not use stays
     assert quiz.named_terms(right, "zh") >= {"mlm"}
+
+
+def test_notes_without_qa_items_still_make_a_quiz_from_their_sections():
+    """A learner's English notes (headings and prose, no Q&A list) gave "too few Q&A items to make
+    a quiz". Their sections' "Explain …" cards are asked, the options other sections' opening
+    sentences — never a section's own subsection, which says something true of it too."""
+    from test_study_cards import docs_and_chunks
+
+    notes = "# Notes\n\n" + "".join(
+        f"## Topic {name}\n\n{name} is explained here with its own sentence number {k}.\n\n"
+        for k, name in enumerate(("Quantization", "Pruning", "Distillation", "Caching", "Batching")))
+    notes += "### Batching sizes\n\nBigger batches raise throughput but add latency.\n"
+    docs, chunks = docs_and_chunks({"n.md": notes})
+    cards = build_cards(chunks, docs)
+    assert not [c for c in cards if c.kind == "qa"]
+    ids = [c.id for c in cards]
+    vectors = np.eye(len(cards) + 1, dtype=np.float32)[: len(cards)]
+    for k, c in enumerate(cards):  # Batching and its subsection nearest each other
+        if "Batching" in c.id:
+            vectors[k, -1] = 3.0
+            vectors[k] /= np.linalg.norm(vectors[k])
+    qs = quiz.make_quiz(cards, vectors, n=20, lang="en", seed=3)
+    assert len(qs) == len([c for c in cards if c.kind == "section"]) >= 6
+    for q in qs:
+        opts = [o.card_id for o in q.options]
+        assert len(set(opts)) == 4 and all(i.startswith("section:") for i in opts) and opts[q.answer] == q.card_id
+    batching = next(q for q in qs if q.card_id.endswith("#Topic Batching"))
+    assert "section:n.md#Topic Batching > Batching sizes" in ids
+    assert "section:n.md#Topic Batching > Batching sizes" not in [o.card_id for o in batching.options]
+
+
+def test_the_quiz_report_measures_both_kinds(corpus_fake_index, tmp_path):
+    from eval.quiz import main
+
+    assert main(["--index", str(corpus_fake_index[0]), "--out", str(tmp_path), "--tag", "t"]) == 0
+    got = json.loads((tmp_path / "quiz-t.json").read_text(encoding="utf-8"))
+    assert got["shipped"]["questions"] == 100 and got["sections_shipped"]["questions"] > 30
+    assert "| sections: key-term aware" in (tmp_path / "quiz-t.md").read_text(encoding="utf-8")
