@@ -219,8 +219,12 @@ def cmd_import(args) -> None:
 def cmd_drill(args) -> None:
     from rag.search import Searcher
     from study import drill
+    from study.cards import cards_from_index
 
-    g = drill.drill(Searcher.open(args.index), args.question, args.answer)
+    searcher = Searcher.open(args.index)
+    # a card's question (as the app's mock interview offers it) is about that card's passages
+    card = next((c for c in cards_from_index(searcher.index) if args.question.strip() in c.front.values()), None)
+    g = drill.drill(searcher, args.question, args.answer, passages=card.chunk_ids if card else ())
     if args.json:
 
         def pt(r):

@@ -282,19 +282,29 @@ def key_points(index: Any, rows: Sequence[int], qv: np.ndarray, *, max_points: i
 
 
 def reference(
-    searcher: Any, question: str, *, k: int = SEARCH_K, covers: Callable[..., Coverage] = notes_cover
+    searcher: Any, question: str, *, k: int = SEARCH_K, covers: Callable[..., Coverage] = notes_cover,
+    passages: Sequence[str] = (),
 ) -> Reference:
     """What the notes say about ``question``: candidate passages, the coverage decision
-    (``covers(searcher, question, hits, relevance)``), and the key points of the best passage."""
+    (``covers(searcher, question, hits, relevance)``), and the key points of the best passage.
+    ``passages`` (chunk ids): the passages the question is about — a flashcard asked in the mock
+    interview is about its own section, not whichever passage a search for its title finds first
+    ("Explain “KV cache — Memory cost”" found the conclusion, which says cost and memory too)."""
     from rag.search import check_query
 
     q = check_query(question)
     query = search_text(q)
     index = searcher.index
-    hits = candidates(searcher, query, k=k)
     qv = searcher.query_vector(query)
-    rows, rel = best_passages(index, hits, qv)
-    cov = covers(searcher, q, hits, rel)
+    own = [index.by_id[i] for i in passages if i in index.by_id]
+    if own:
+        hits: list[Hit] = []
+        rows, rel = own, float(np.max(index.passage_similarity(np.array(own, dtype=np.int64), qv)))
+        cov = Coverage(True, rel)
+    else:
+        hits = candidates(searcher, query, k=k)
+        rows, rel = best_passages(index, hits, qv)
+        cov = covers(searcher, q, hits, rel)
     lang = detect_lang(q)
     if not cov.covered:
         return Reference(q, lang, cov, (), tuple(hits), (), np.zeros((0, index.units.shape[1]), np.float32))
@@ -433,5 +443,6 @@ def grade(
 
 
 def drill(searcher: Any, question: str, answer: str, *, params: grading.Params | None = None, **kwargs) -> Grade:
-    """:func:`reference` then :func:`grade` (the app keeps the reference between answers)."""
+    """:func:`reference` then :func:`grade` (the app keeps the reference between answers);
+    ``kwargs`` go to :func:`reference` (``passages=`` a card's chunks)."""
     return grade(searcher, reference(searcher, question, **kwargs), answer, params=params)

@@ -883,6 +883,9 @@ def test_mock_interview_prompts_grades_and_says_when_the_notes_do_not_cover(env)
     ok(at.run())
     verdict = texts(at.success) + texts(at.warning) + texts(at.error)
     assert any(v.startswith(("**Good**", "**Partly there**", "**Not yet**")) for v in verdict)
+    # graded against the card's own passages (its Q&A item), not a search for its question
+    ref = at.session_state["_state.Drill"].ref
+    assert ref.points and not ref.hits and all(p.source.doc_id.startswith("llm-interview-top50") for p in ref.points)
     [points] = [m for m in md(at) if "sr-drill" in m]
     assert "Points you" in points and '<label for="sr-drill-1" class="studyrag-cite"' in points
 

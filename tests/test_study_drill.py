@@ -332,3 +332,30 @@ def test_a_table_shown_in_a_code_block_gives_no_key_point(tmp_path):
     points, _ = key_points(s.index, list(range(len(s.index.chunks))), enc.encode(["表の書き方"], query=True)[0], max_points=20)
     texts = [p.text for p in points]
     assert "SGD — 学習率: 0.01" in texts and not any("Adam" in t for t in texts), texts
+
+
+def test_a_flashcard_asked_in_the_mock_interview_is_graded_against_its_own_section(tmp_path):
+    """"Explain “KV cache — Memory cost”." (a card the mock interview offers) was graded against
+    the conclusion, which a search for the title found first (it says memory, cost and KV cache
+    too): a wrong answer about the weights was "Good". The card's own passages are the reference."""
+    from conftest import FakeEncoder, fake_tuned, write_corpus
+
+    from ingest.pipeline import ingest
+    from rag.index import open_index
+    from rag.search import Searcher
+    from study.cards import cards_from_index
+    from study.drill import reference
+
+    notes = ("# Notes\n\n## KV cache\n\nThe cache keeps the keys and values of earlier tokens.\n\n"
+             "### Memory cost\n\nThe cache grows with batch size and context length. One token of a 7B model "
+             "takes about half a megabyte.\n\n## Conclusion\n\nInference cost is dominated by memory: the "
+             "weights and the KV cache cost the most.\n")
+    enc = FakeEncoder()
+    ingest(write_corpus(tmp_path / "c", {"n.md": notes}), tmp_path / "i", encoder=enc)
+    s = Searcher(open_index(tmp_path / "i"), encoder=enc, tuned=fake_tuned())
+    card = next(c for c in cards_from_index(s.index) if c.id == "section:n.md#KV cache > Memory cost")
+    ref = reference(s, card.front["en"], passages=card.chunk_ids)
+    assert ref.coverage.covered and ref.points
+    assert {p.chunk_id for p in ref.points} <= set(card.chunk_ids)
+    assert any("batch size" in p.text for p in ref.points)
+    assert not any("dominated" in p.text for p in ref.points)

@@ -18,11 +18,16 @@ from ui.state import tr
 VERDICT_BOX = {"good": st.success, "partial": st.warning, "wrong": st.error}
 
 
-def _questions(ctx: state.Study, kind: str) -> list[str]:
+def _questions(ctx: state.Study, kind: str) -> dict[str, tuple[str, ...]]:
+    """The questions to pick from, each with the passages it is about: a card's own chunks (its
+    section or Q&A item), none for a question of the interview list (the notes are searched)."""
     lang = state.lang()
     if kind == "list":
-        return [q.text for q in ctx.deck.questions]
-    return [c.front[c.pick(lang)] for c in ctx.deck.cards]
+        return {q.text: () for q in ctx.deck.questions}
+    out: dict[str, tuple[str, ...]] = {}
+    for c in ctx.deck.cards:
+        out.setdefault(c.front[c.pick(lang)], c.chunk_ids)
+    return out
 
 
 def render() -> None:
@@ -45,7 +50,7 @@ def render() -> None:
         st.info(tr("drill.no_questions"))
         return
     # a select box shows its options as plain text (inert as they are); radio options are Markdown
-    question = st.selectbox(tr("drill.question"), questions, key=f"drill_q_{kind}", persist_state="session")
+    question = st.selectbox(tr("drill.question"), list(questions), key=f"drill_q_{kind}", persist_state="session")
     answer = st.text_area(tr("drill.answer"), key="drill_answer", persist_state="session", height=160)
     st.caption(tr("ask.limit", limit=f"{MAX_ANSWER_CHARS:,}"))
     if st.button(tr("drill.grade"), key="drill-grade", type="primary", icon=":material/grading:"):
@@ -55,7 +60,7 @@ def render() -> None:
             st.error(tr("drill.too_long", n=f"{n:,}", limit=f"{MAX_ANSWER_CHARS:,}"))
             return
         try:
-            ref = _reference(ctx, question)
+            ref = _reference(ctx, question, questions.get(question, ()))
             drill.result = (question, grade(ctx.searcher, ref, answer or "", lang=state.lang()))
         except RagError as e:
             st.error(tr("ask.failed", error=md_escape(str(e))))
@@ -65,12 +70,12 @@ def render() -> None:
         _show(ctx, result[1])
 
 
-def _reference(ctx: state.Study, question: str):
+def _reference(ctx: state.Study, question: str, passages: tuple[str, ...]):
     """The notes' reference for a question, kept while the learner tries again."""
     drill = session.get(session.Drill)
-    key = (state.build_key(ctx.searcher), question)
+    key = (state.build_key(ctx.searcher), question, passages)
     if drill.ref_key != key:
-        drill.ref, drill.ref_key = reference(ctx.searcher, question), key
+        drill.ref, drill.ref_key = reference(ctx.searcher, question, passages=passages), key
     return drill.ref
 
 
