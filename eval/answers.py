@@ -352,7 +352,8 @@ def main(*, out: Path, encoder: str = DEFAULT_ENCODER, split: str = "all", do_ca
 def english_notes(enc, split: str = "all") -> dict:
     """The English set over its own notes (``eval/data/english_notes``), per half."""
     docs = load_corpus(ENGLISH_NOTES)
-    searcher = Searcher(build_index(Dataset("english-notes", docs, [], "chunk"), enc, progress=False).index, encoder=enc)
+    index = build_index(Dataset("english-notes", docs, [], "chunk"), enc, progress=False).index
+    searcher = Searcher(index, encoder=enc)
     asked = run(searcher, [i for i in load_items((ENGLISH,)) if split == "all" or i.split == split], progress=False)
     return {sp: summarize([o for o in asked if o.item.split == sp]) for sp in ("dev", "test")
             if any(o.item.split == sp for o in asked)}

@@ -142,7 +142,8 @@ def main(argv: list[str] | None = None) -> int:
         "",
         f"Command: `python -m eval.quiz --index {args.index}{' --tag ' + args.tag if args.tag else ''}`. "
         f"Encoder `{index.encoder_id}`. Every Q&A card, and every section card (「…」について説明してください。 / "
-        "Explain “…”., the sections' first sentences as options), asked once per language it has; *give-away* = the right option is the only one repeating a key term of the "
+        "Explain “…”., the sections' first sentences as options), asked once per language it has; *give-away* = "
+        "the right option is the only one repeating a key term of the "
         "question (analyzer words, question words left out); *word-match guesser* = picks the option sharing the "
         "most words and CJK bigrams with the question (ties at random; chance is 25%); *abbreviation give-away* = "
         "the right option alone shows a Latin term the question names in one of its languages (「＿＿(MLM)涉及…」 for "

@@ -2,8 +2,8 @@
 
 Each question shows a card's front; the options are its answer and three distractors: the
 answers of the nearest *other* cards of its kind (Q&A items; sections — notes with no Q&A at
-all, a learner's lecture PDF or slides, still make a quiz) by embedding (the index's chunk vectors, unit
-vectors, so no model runs), hence close in meaning but wrong. Never the right answer, never
+all, a learner's lecture PDF or slides, still make a quiz) by embedding (the index's chunk
+vectors, unit vectors, so no model runs), hence close in meaning but wrong. Never the right answer, never
 its translation (a card already holds its twin), never two options with the same text.
 Options are shuffled by a seed, so the same seed gives the same quiz. After answering, the
 explanation is the full answer with its citation; :func:`score` sums up per topic.
@@ -280,7 +280,8 @@ def make_question(
     lang = right.pick(lang)
     wrong = distractors(i, cards, vectors, lang, pool=pool)
     if len(wrong) < N_OPTIONS - 1:
-        raise ValueError(f"too few other {right.kind} cards in {lang!r} to make {N_OPTIONS - 1} distractors for {right.id}")
+        raise ValueError(f"too few other {right.kind} cards in {lang!r} to make {N_OPTIONS - 1} distractors "
+                         f"for {right.id}")
     picks = [i, *wrong]
     random.Random(f"{seed}|{right.id}").shuffle(picks)
 

@@ -77,7 +77,8 @@ def test_quiz_on_the_seed_corpus(seed_deck):
             assert len(q.options) == 4 and len(set(ids)) == 4 and len(set(texts)) == 4
             assert ids[q.answer] == q.card_id and ids.count(q.card_id) == 1
             kind = q.card_id.split(":")[0]
-            assert all(i.startswith(f"{kind}:") for i in ids)  # a Q&A item's options are Q&A answers, a section's sections
+            # a Q&A item's options are Q&A answers, a section's are sections
+            assert all(i.startswith(f"{kind}:") for i in ids)
             assert q.lang == lang and q.source.lang == lang
             assert index.documents[q.source.doc_id].text[q.source.start : q.source.end] == q.source.text
             assert all(len(t) <= quiz.MAX_OPTION_CHARS for t in texts)

@@ -62,6 +62,11 @@ def trim_span(text: str, s: int, e: int) -> tuple[int, int]:
     return s, e
 
 
+def _numbers_its_line(text: str, dot: int) -> bool:
+    """Whether the full stop at ``dot`` ends the number its line opens with ("3.1.", "### 1.")."""
+    return bool(_NUMBERING.fullmatch(text, text.rfind("\n", 0, dot) + 1, dot))
+
+
 def unit_spans(text: str) -> list[tuple[int, int]]:
     """The quotable units of a passage: every line, cut again at sentence ends; spans are
     trimmed of whitespace and a unit needs at least two letters or digits.
@@ -78,7 +83,7 @@ def unit_spans(text: str) -> list[tuple[int, int]]:
         e = m.end() if m is not None else len(text)
         if e <= s and m is not None:
             continue
-        if m is not None and m.group() == "." and _NUMBERING.fullmatch(text, text.rfind("\n", 0, m.start()) + 1, m.start()):
+        if m is not None and m.group() == "." and _numbers_its_line(text, m.start()):
             continue  # the number of a step or a heading, not a sentence's end
         a, b = trim_span(text, s, e)
         if len(WORDY.findall(text[a:b])) >= MIN_UNIT_WORD_CHARS:

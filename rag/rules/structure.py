@@ -102,6 +102,10 @@ def with_document(heading: str, doc_title: str) -> str:
     return f"{plain(doc_title)} — {h}" if h.lower() in GENERIC_HEADINGS and doc_title.strip() else h
 
 
+_SHORT_NAME = 12  # characters: a heading this short is a word or two ("Memory cost", 「トークン化」)
+_POINTS_BACK = re.compile(r"\b(?:it|its|this|these|they|them|those)\b|(?:これ|それ|この|その|こうした)", re.I)
+
+
 def section_name(heading: str, section: str, doc_title: str) -> str:
     """A passage's heading as a name read away from its document (a card, a list of topics): a
     generic heading with its document's title (:func:`with_document`); a subsection's heading
@@ -127,9 +131,6 @@ def section_name(heading: str, section: str, doc_title: str) -> str:
         return name
     return f"{title(parts[-2])} — {name}"
 
-
-_SHORT_NAME = 12  # characters: a heading this short is a word or two ("Memory cost", 「トークン化」)
-_POINTS_BACK = re.compile(r"\b(?:it|its|this|these|they|them|those)\b|(?:これ|それ|この|その|こうした)", re.I)
 
 # --- lists and code ----------------------------------------------------------------------------
 FENCE = re.compile(r"^\s*(```|~~~)")
