@@ -108,6 +108,19 @@ def pdf_app_url(browser, tmp_path_factory):
         yield url
 
 
+@pytest.fixture(scope="module")
+def english_app_url(browser, tmp_path_factory):
+    """The app over English notes with no Q&A items (eval/data/english_notes)."""
+    from conftest import run_cli
+
+    work = tmp_path_factory.mktemp("browser-en")
+    shutil.copytree(ROOT / "eval" / "data" / "english_notes", work / "corpus")
+    proc = run_cli("ingest", "--corpus", str(work / "corpus"), "--index", str(work / "index"), "--quiet", timeout=900)
+    assert proc.returncode == 0, proc.stderr
+    with _serve(work) as url:
+        yield url
+
+
 @contextlib.contextmanager
 def _serve(work: Path):
     port = _free_port()

@@ -14,7 +14,7 @@ import re
 import time
 
 import pytest
-from test_browser import app_url, browser, open_app, shot  # noqa: F401 -- module fixtures
+from test_browser import app_url, browser, english_app_url, open_app, shot  # noqa: F401 -- module fixtures
 
 pytestmark = [pytest.mark.browser, pytest.mark.model]
 
@@ -186,3 +186,28 @@ def test_two_learners_reviewing_at_once_keep_their_own_progress(browser, app_url
     finally:
         for ctx, *_ in learners:
             ctx.close()
+
+
+def test_english_notes_without_qa_items_make_a_quiz_and_name_their_subsections(browser, english_app_url):
+    """A learner's English notes (headings and prose, no Q&A list): the quiz page said "too few Q&A
+    items to make a quiz", and a flashcard read "Explain “Reducing it”." Now the quiz asks the
+    sections, four options each, and a subsection is named with the heading above it."""
+    ctx, page, _ = open_app(browser, english_app_url)
+    try:
+        page.get_by_role("link", name="Quiz", exact=True).click()
+        page.get_by_text("Question 1 of 10").wait_for(timeout=90_000)
+        card = page.locator(".st-key-quiz-card")
+        front = card.locator(".studyrag-card-front").inner_text()
+        assert front.startswith("Explain “"), front
+        assert card.locator("[data-testid='stRadioOption']").count() == 4
+        assert "too few" not in page.locator("[data-testid='stMain']").inner_text()
+        shot(page, "quiz-english-notes.png")
+        page.get_by_role("link", name="Mock interview", exact=True).click()
+        page.get_by_role("heading", name="Mock interview").wait_for(timeout=60_000)
+        _idle(page)
+        page.locator("[data-testid='stMain'] [data-testid='stSelectbox']").first.click()
+        options = page.get_by_role("option").all_inner_texts()
+        assert "Explain “KV cache — Reducing it”." in options, options
+        assert not any(o == "Explain “Reducing it”." for o in options), options
+    finally:
+        ctx.close()
