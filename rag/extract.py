@@ -383,15 +383,25 @@ MIN_TITLE_RUN = 5  # characters a question shares with a title to name its docum
 MAX_NAMED = 20  # more documents than this having a question's words in their titles: it names none
 
 
+def title_words(question: str) -> list[str]:
+    """The words of ``question`` that could name a document or a topic: its topics and Latin words,
+    without the words for a document, for its conclusion and for what it says (squashed).
+
+    >>> title_words("Summarize how LoRA works"), title_words("What does the conclusion say?"), title_words("結論は？")
+    (['lora', 'works'], [], [])
+    """
+    words = question_topics(question) + [w for w in re.findall(r"[A-Za-z][A-Za-z0-9\-]{2,}", question)
+                                         if w.lower() not in EN_STOP and not is_generic(w)]
+    return [squash(w) for w in dict.fromkeys(words)
+            if not DOCUMENT_WORDS.search(w) and not asks_for_conclusion(w) and w.lower() not in DOCUMENT_FRAME
+            and len(squash(w)) > 1]
+
+
 def named_documents(index: Index, question: str) -> set[str]:
     """The documents ``question`` names by their title or file name (「Zenn問答の記事」 names
     「Zenn問答第12回「LLM」」): those whose title holds every topic word of the question but the
     words for a document and for its conclusion (「RAGの仕組みの要点は？」 does not name 「RAG入門」)."""
-    words = question_topics(question) + [w for w in re.findall(r"[A-Za-z][A-Za-z0-9\-]{2,}", question)
-                                         if w.lower() not in EN_STOP and not is_generic(w)]
-    words = [squash(w) for w in dict.fromkeys(words)
-             if not DOCUMENT_WORDS.search(w) and not asks_for_conclusion(w) and w.lower() not in DOCUMENT_FRAME
-             and len(squash(w)) > 1]
+    words = title_words(question)
     # the titles a learner sees too (a file-name title shows as its top headings); an engine index
     # reads them from the table stored with its version, not every document
     titles = {d["doc_id"]: squash(f"{d['title']} {d['shown']} {d['doc_id']}") for d in index.table("documents")}
@@ -433,8 +443,11 @@ def document_part(index: Index, rows: Sequence[int], question: str, headings: Co
     named = named_documents(index, question)
     if not DOCUMENT_WORDS.search(question):
         # named by title alone, with a facet of a topic asked about (「RAGの仕組みの要点は？」 over
-        # 「RAG入門」), it asks about the topic, not the document
-        if not named or any(FACETS.match(w) for w in topic_words(question, detect_lang(question))):
+        # 「RAG入門」), it asks about the topic, not the document; naming nothing, it asks about the
+        # notes' own part only when it names no topic either ("What does the conclusion say?", 「結論は？」)
+        if named and any(FACETS.match(w) for w in topic_words(question, detect_lang(question))):
+            return []
+        if not named and title_words(question):
             return []
     cands = [int(r) for r in index.rows_of_documents(named)] if named else list(rows)
 

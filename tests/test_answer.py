@@ -1139,6 +1139,10 @@ def concluding_searcher(tmp_path_factory):
     ("What does the Retrieval guide conclude?", "beats either leg alone"),
     ("RAG入門の記事の結論は？", "検索の質が回答の質を決める"),
     ("这篇文章的总结是什么？", None),  # a word for a document, no title: the conclusion the search finds first
+    # no document named nor any topic: the notes' own conclusion ("the conclusion says" was answered
+    # with whichever passage says "says" most)
+    ("What does the conclusion say?", None),
+    ("結論は？", None),
 ])
 def test_a_question_about_a_documents_conclusion_quotes_its_closing_section(concluding_searcher, question, says):
     a = ask(concluding_searcher, question)
