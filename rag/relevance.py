@@ -32,6 +32,8 @@ from rag.types import Hit, Query
 
 # The features of the calibrated model (:func:`features`), in the order the calibration fits them.
 FEATURES = ("passage", "unit", "words_missing", "other_language", "term_missing")
+# Features under their former names (a calibration written before the rename still reads).
+RENAMED = {"cjk_missing": "words_missing"}
 # Defaults until `python -m eval answers --calibrate` has written calibrated values.
 DEFAULT_CALIBRATION = {"weights": {"passage": 30.0, "unit": 30.0, "words_missing": -3.0, "other_language": 1.5,
                                    "term_missing": -3.0}, "bias": -50.0, "threshold": 0.5}
@@ -116,11 +118,12 @@ def calibrated(feats: Mapping[str, float], calibration: Mapping | None = None) -
     a feature this model does not compute is an error, not a weight of zero: a calibration
     written for other features would otherwise judge every question without it."""
     cal = calibration or DEFAULT_CALIBRATION
-    unknown = sorted(set(cal["weights"]) - set(FEATURES))
+    weights = {RENAMED.get(k, k): w for k, w in cal["weights"].items()}
+    unknown = sorted(set(weights) - set(FEATURES))
     if unknown:
         raise ValueError(f"the relevance calibration weighs features this model does not compute: {', '.join(unknown)} "
                          f"(known: {', '.join(FEATURES)}); calibrate again: python -m eval answers --calibrate")
-    z = cal["bias"] + sum(w * feats.get(k, 0.0) for k, w in cal["weights"].items())
+    z = cal["bias"] + sum(w * feats.get(k, 0.0) for k, w in weights.items())
     return 1.0 / (1.0 + math.exp(-max(-50.0, min(50.0, z))))
 
 

@@ -942,6 +942,15 @@ def test_a_calibration_weighing_an_unknown_feature_is_an_error_not_a_zero():
         calibrated({"passage": 0.8, "unit": 0.8}, bad)
 
 
+def test_a_calibration_written_before_a_feature_was_renamed_still_weighs_it():
+    """The CJK missing-word feature counts English words too now ("words_missing"): a calibration
+    that weighs it as "cjk_missing" weighs the same feature."""
+    feats = {"passage": 0.8, "unit": 0.8, "words_missing": 1.0}
+    new = {"weights": {"passage": 30.0, "unit": 30.0, "words_missing": -3.0}, "bias": -47.0}
+    old = {"weights": {"passage": 30.0, "unit": 30.0, "cjk_missing": -3.0}, "bias": -47.0}
+    assert calibrated(feats, old) == calibrated(feats, new) < calibrated({**feats, "words_missing": 0.0}, new)
+
+
 def test_a_question_in_none_of_the_notes_languages_is_judged_as_an_english_one(tmp_path):
     from ingest.pipeline import ingest
     from rag.index import open_index
