@@ -177,10 +177,11 @@ def _page_lines(page, number: int, tally: Counter | None = None) -> list[PdfLine
                 rights.append(x)
                 bottoms.append(0.0)
                 continue
+            control = u < 32 and u != 2
             if tally is not None:
                 tally["chars"] += 1
-                tally["odd"] += u < 32 and u != 2 or u == 0xFFFD
-            if u < 32 and u != 2 or 0xD800 <= u <= 0xDFFF:
+                tally["odd"] += control or u == 0xFFFD
+            if control or 0xD800 <= u <= 0xDFFF:
                 continue
             if u == 2 or u == 0xFFFE:  # PDFium's marks for a hyphen ending a line: the hyphen itself
                 u = 0x2D

@@ -218,14 +218,20 @@ def _walk(el, out: list[str], boxes: list, notes: list[tuple[str, str]], tab: st
             _walk(child, out, boxes, notes, tab)
 
 
-def _text(el) -> tuple[str, list, list[tuple[str, str]]]:
-    """``(text, text-box paragraphs, note references)`` of a paragraph (whitespace folded)."""
+def _collected(el, tab: str = " ") -> tuple[str, list, list[tuple[str, str]]]:
+    """``(shown text as written, text-box paragraphs, note references)`` under ``el`` (:func:`_walk`)."""
     out: list[str] = []
     boxes: list = []
     notes: list[tuple[str, str]] = []
-    _walk(el, out, boxes, notes)
+    _walk(el, out, boxes, notes, tab)
+    return "".join(out), boxes, notes
+
+
+def _text(el) -> tuple[str, list, list[tuple[str, str]]]:
+    """``(text, text-box paragraphs, note references)`` of a paragraph (whitespace folded)."""
+    raw, boxes, notes = _collected(el)
     text = ""
-    for line in "".join(out).split("\n"):  # a line break joins as wrapped lines do: no space in CJK text
+    for line in raw.split("\n"):  # a line break joins as wrapped lines do: no space in CJK text
         line = " ".join(line.split())
         text += joiner(text, line) + line
     return text, boxes, notes
@@ -234,11 +240,8 @@ def _text(el) -> tuple[str, list, list[tuple[str, str]]]:
 def _code_lines(el) -> tuple[list[str], list, list[tuple[str, str]]]:
     """``(lines, text-box paragraphs, note references)`` of a code paragraph: its line breaks
     and indentation as written (a tab as four spaces)."""
-    out: list[str] = []
-    boxes: list = []
-    notes: list[tuple[str, str]] = []
-    _walk(el, out, boxes, notes, tab="\t")
-    return [ln.rstrip().expandtabs(4) for ln in "".join(out).split("\n")], boxes, notes
+    raw, boxes, notes = _collected(el, tab="\t")
+    return [ln.rstrip().expandtabs(4) for ln in raw.split("\n")], boxes, notes
 
 
 def _cell_text(tc) -> str:

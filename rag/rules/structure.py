@@ -137,8 +137,8 @@ FENCE = re.compile(r"^\s*(```|~~~)")
 # A fenced diagram (```mermaid, plantuml, dot): a picture in text. Its labels name what the
 # picture shows; they explain nothing, so an answer never quotes them and they name no topic.
 DIAGRAM_LANGUAGES = frozenset({"mermaid", "plantuml", "dot", "graphviz"})
-_DIAGRAM = re.compile(r"^[ \t]*(```|~~~)[ \t]*(?:mermaid|plantuml|dot|graphviz)\b[^\n]*\n.*?^[ \t]*\1[ \t]*$",
-                      re.M | re.S | re.I)
+_DIAGRAM = re.compile(r"^[ \t]*(```|~~~)[ \t]*(?:" + "|".join(sorted(DIAGRAM_LANGUAGES))
+                      + r")\b[^\n]*\n.*?^[ \t]*\1[ \t]*$", re.M | re.S | re.I)
 
 
 def without_diagrams(text: str) -> str:
