@@ -466,7 +466,14 @@ def _new_for_followup(searcher: Searcher, sel: list[Selection], question: str, p
             return []
     elif aspect:
         # only the sentences on the facet asked about: "Can you give an example?" gets the
-        # examples, not the previous answer again
+        # examples, not the previous answer again — those of the first passage just quoted that
+        # has some (after the OOV answer, its "cryptocurrency" example, not the first example in
+        # whatever passage the two questions together find)
+        quoted = (index.by_id[c.chunk.id] for c in prev.citations if c.chunk.id in index.by_id)
+        own = next((s for s in (Selection(r, _on_facet(tuple(quotable_units(index, r)), aspect)) for r in quoted)
+                    if s.units), None)
+        if own:
+            return [own]
         sel = [dataclasses.replace(s, units=_on_facet(s.units, aspect)) for s in sel]
         return [s for s in sel if s.units]
     return sel

@@ -1203,3 +1203,30 @@ def test_this_documents_conclusion_is_the_one_the_learner_restricted_to(concludi
     a = ask(concluding_searcher, "この記事の結論は？", Settings(doc_ids=frozenset((doc,))))
     assert a.answered and [c.chunk.doc_id for c in a.citations] == [doc], a.text
     assert a.citations[0].chunk.section.split(" > ")[-1] == closing
+
+
+# --- a follow-up asking for an example of what was just quoted ------------------------------------
+
+EXAMPLES = {
+    "tokens.md": "# Tokens\n\n## Unknown words\n\nSubword tokenizers split an unknown word into known pieces. "
+    "For example, cryptocurrency becomes crypto and currency.\n",
+    "rag.md": "# Retrieval\n\n## Why retrieve\n\nGive the model an example of fresh knowledge: it knows nothing after its training data. "
+    "For example, a model trained until 2021 has not heard of later events, so an example answer needs retrieval.\n",
+}
+
+
+@pytest.fixture(scope="module")
+def examples_searcher(tmp_path_factory):
+    return _searcher_over(tmp_path_factory, EXAMPLES)
+
+
+def test_an_example_followup_quotes_the_example_of_the_passage_just_quoted(examples_searcher):
+    """"Could you give an example?" after the answer on unknown words: its cryptocurrency example,
+    not the example of whichever passage the two questions together find first (the retrieval
+    passage says "example" three times)."""
+    first = ask(examples_searcher, "How do tokenizers handle unknown words?")
+    assert first.answered and "Subword" in first.text, first.text
+    a = ask(examples_searcher, "Could you give an example?", history=[first])
+    assert a.followup and a.answered, a.text
+    assert "cryptocurrency" in a.text and "2021" not in a.text, a.text
+    assert all(c.ok for c in a.checks)
