@@ -1230,3 +1230,14 @@ def test_an_example_followup_quotes_the_example_of_the_passage_just_quoted(examp
     assert a.followup and a.answered, a.text
     assert "cryptocurrency" in a.text and "2021" not in a.text, a.text
     assert all(c.ok for c in a.checks)
+
+
+def test_english_notes_glossing_a_chinese_term_are_english_notes(tmp_path_factory):
+    """One Chinese word in English notes made them "the Chinese notes" (any Han character read
+    as Chinese): the answer opened with "From the Chinese notes on …" and the citation said zh."""
+    s = _searcher_over(tmp_path_factory, {"attn.md": "# Attention\n\nAttention (注意力) lets each token weigh all "
+                                          "other tokens in the sequence. Multi-head attention runs several attention "
+                                          "heads in parallel and concatenates their outputs.\n"})
+    assert {c.lang for c in s.index.chunks} == {"en"}
+    a = ask(s, "What is multi-head attention?")
+    assert a.answered and "Chinese notes" not in a.text and "several attention heads" in a.text, a.text

@@ -27,6 +27,12 @@ PACKAGES = ("rag", "ingest", "study", "ui", "eval")
         ("What is RLHF?", "en"),
         ("top-p", "en"),
         ("", "en"),
+        # English notes glossing a term stay English; a CJK question naming English terms does not
+        ("Attention (注意力) lets each token weigh all other tokens in the sequence.", "en"),
+        ("Hallucination (ハルシネーション) means that a model states false facts as if they were true, and "
+         "retrieval with citations is the usual remedy.", "en"),
+        ("什么是RAG (Retrieval-Augmented Generation)?", "zh"),
+        ("RAGとRetrieval-Augmented Generationの関係", "ja"),
     ],
 )
 def test_detect_lang(text, lang):

@@ -1,6 +1,7 @@
 """Scripts: CJK character classes and language identification for ja / zh / en.
 
-Kana mark Japanese; Han characters without kana mark Chinese; anything else is English.
+Kana mark Japanese; Han characters without kana mark Chinese; anything else is English, and so
+is text with far more English words than CJK characters.
 Good enough to pick an analyzer and to prefer passages in the asker's language.
 """
 
@@ -23,14 +24,24 @@ CLOSERS = "」』）)\"'”’】"  # closing quotes and brackets that stay with
 LANGS = ("ja", "zh", "en")
 
 
+LATIN_WORD = re.compile(r"[A-Za-z]{2,}")
+ENGLISH_WORDS_PER_CJK = 2  # English words per CJK character at or above which mixed text is English
+
+
 def detect_lang(text: str) -> str:
-    """Return "ja", "zh" or "en" for ``text``.
+    """Return "ja", "zh" or "en" for ``text``: English when it has no CJK character, or at least
+    :data:`ENGLISH_WORDS_PER_CJK` English words for each (English notes glossing a term,
+    "Attention (注意力) lets each token weigh …", are not Chinese notes; 「什么是RAG?」 is Chinese).
 
     >>> detect_lang("LoRAとQLoRAの違いは？"), detect_lang("LoRA和QLoRA有什么区别"), detect_lang("top-p")
     ('ja', 'zh', 'en')
+    >>> detect_lang("Attention (注意力) lets each token weigh every other token in the sequence.")
+    'en'
     """
     kana = len(KANA.findall(text))
     han = len(HAN.findall(text))
+    if (kana or han) and len(LATIN_WORD.findall(text)) >= ENGLISH_WORDS_PER_CJK * (kana + han):
+        return "en"
     if kana and kana >= 0.05 * (kana + han):
         return "ja"
     if han:
