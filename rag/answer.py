@@ -28,7 +28,8 @@ from rag import messages
 from rag.analyze import topic_words
 from rag.citations import Citation, SentenceCheck, check_citations, cite, join_sentences
 from rag.extract import (
-    ExtractParams, Selection, content_terms, document_part, question_lists, quotable_units, score_units, select,
+    ExtractParams, Selection, content_terms, document_part, facet_sections, question_lists, quotable_units,
+    score_units, select,
 )
 from rag.followup import addresses, aspect_of, combined_query, is_followup
 from rag.llm import LLM_TIMEOUT_S, AnswererError, chat_completion
@@ -42,7 +43,7 @@ from rag.rules.questions import (
 )
 from rag.rules.script import detect_lang
 from rag.rules.structure import (
-    CONCLUSION_HEADINGS, OPENING_HEADINGS, list_mark, plain, row_sentences, section_name, strip_qa_label, title,
+    CONCLUSION_HEADINGS, OPENING_HEADINGS, facets_asked, list_mark, plain, row_sentences, section_name, strip_qa_label, title,
 )
 from rag.rules.sentences import POINTS_BACK, answer_sentences, strip_markers, unmark
 from rag.types import Chunk, Hit
@@ -258,22 +259,28 @@ def _whole_passages(searcher: Searcher, query, question: str, mode: str, setting
     about a document's conclusion (「Zenn問答の記事の結論は？」), its closing section; about what a
     document is about (「Zenn問答の記事には何が書いてある？」), its opening, with its sentences about
     itself; about which questions interviews ask (「面接でどんなシステム設計の質問が出る？」), the
-    notes' lists of them titled with its topic, with their questions."""
-    # (the part's headings, whether a document without that part answers with its first passage,
-    # the kinds quoted besides the usual); no headings: a list of interview questions
-    asks = [(CONCLUSION_HEADINGS, False, frozenset())] if asks_for_conclusion(question) else []
-    asks += [(OPENING_HEADINGS, True, frozenset(("meta",)))] if asks_about_document(question) else []
-    asks += [(None, False, frozenset(("question",)))] if asks_for_questions(question) else []
+    notes' lists of them titled with its topic, with their questions; about a facet of a topic
+    ("What are the steps of knowledge distillation?"), a section titled with that facet alone
+    under the topic (:func:`rag.extract.facet_sections`)."""
+    index = searcher.index
+    # (what finds the passages among the rows searched, the kinds quoted besides the usual)
+    asks = [(lambda rows: document_part(index, rows, question, CONCLUSION_HEADINGS), frozenset())
+            ] if asks_for_conclusion(question) else []
+    asks += [(lambda rows: document_part(index, rows, question, OPENING_HEADINGS, or_first=True),
+              frozenset(("meta",)))] if asks_about_document(question) else []
+    asks += [(lambda rows: question_lists(index, rows, question), frozenset(("question",)))
+             ] if asks_for_questions(question) else []
+    # a section titled with the facet asked about alone ("Steps" under "Knowledge distillation")
+    asks += [(lambda rows: facet_sections(index, rows, question, searcher.analyze), frozenset())
+             ] if facets_asked(question) else []
     if not asks:
         return [], frozenset()
-    index = searcher.index
     deep = passage_rows(index, searcher.search_query(query, k=WHOLE_DEPTH, mode=mode, doc_ids=settings.doc_ids), lang)
     rows = [r for r, _, _ in deep]
     by_row = {x[0]: x for x in deep}
     # a document's part first: 「LLM面试50题这份文档讲了什么？」 names a list of interview questions too
-    for part, or_first, also in asks:
-        found = (question_lists(index, rows, question) if part is None
-                 else document_part(index, rows, question, part, or_first=or_first))
+    for find, also in asks:
+        found = find(rows)
         # in the documents asked about, with something to quote (a conclusion that only signs off answers nothing)
         found = [r for r in found if (settings.doc_ids is None or index.chunks[r].doc_id in settings.doc_ids)
                  and quotable_units(index, r, also)]

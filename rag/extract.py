@@ -23,7 +23,9 @@ import numpy as np
 
 from rag.index import Index
 from rag.rules.normalize import normalize, squash
-from rag.rules.structure import BOLD_LINE, DIAGRAM_LANGUAGES, named_rows, plain, row_at, row_sentence
+from rag.rules.structure import (
+    BOLD_LINE, DIAGRAM_LANGUAGES, facets_asked, heading_facet, named_rows, plain, row_at, row_sentence,
+)
 from rag.rules.names import is_generic
 from rag.rules.questions import (
     DOCUMENT_FRAME, DOCUMENT_WORDS, EN_STOP, INTERVIEW_WORDS, QUESTION_WORDS, asks_for_conclusion, asks_for_questions,
@@ -460,6 +462,35 @@ def document_part(index: Index, rows: Sequence[int], question: str, headings: Co
     return found
 
 
+def facet_sections(index: Index, rows: Sequence[int], question: str,
+                   analyze: Callable[[str], list[str]]) -> list[int]:
+    """For a question asking for a facet of a topic ("What are the steps of knowledge
+    distillation?", 「知識蒸留の手順は？」), the sections among ``rows`` (best first) titled with
+    that facet alone ("Steps", 「手順」, "The pipeline": :func:`rag.rules.structure.heading_facet`)
+    under headings or in a document naming the topic: at least half of the question's other
+    words are in the section's path or its document's title (or that title's initials: "RAG",
+    "Retrieval-Augmented Generation"). The section says nothing of the topic itself, so the
+    search seldom puts it first."""
+    asked = facets_asked(question)
+    if not asked:
+        return []
+    words = {t for t in analyze(question) if not t.startswith("~") and t not in QUESTION_WORDS and len(t) > 1
+             and not heading_facet(t) and not facets_asked(t)}
+    if not words:
+        return []
+    found = []
+    for r in rows:
+        c = index.chunks[r]
+        if heading_facet(c.section_title) not in asked:
+            continue
+        doc_title = index.documents[c.doc_id].title
+        initials = "".join(w[0] for w in re.findall(r"[A-Za-z]+", doc_title) if w[0].isupper())
+        context = set(analyze(f"{c.section.replace(' > ', ' ')} {doc_title} {initials}"))
+        if 2 * len(words & context) >= len(words):
+            found.append(r)
+    return found
+
+
 def question_topics(question: str, notes: str | None = None) -> list[str]:
     """What ``question`` is about: its nouns and names (ja/zh) or names (en), without question
     words and the facet it asks about (ハルシネーション, not 対策, in 「ハルシネーションへの対策を教えて」).
@@ -600,7 +631,10 @@ def _with_outline(index: Index, query: Query, picked: dict[int, list[Unit]],
         for k in intros[r]:
             units = chunk_units(index, k)
             head = next((u for u in units if u.kind in ("heading", "question")), None)  # a Q&A item: its question
-            first = next((u for u in units if u.quotable and u.kind in ("text", "lead", "bullet")), None)
+            # its opening sentence, not a list's first item: that says part of what the section
+            # says ("1. Train the teacher model." of a section of steps)
+            first = next((u for u in units if u.quotable), None)
+            first = first if first is not None and first.kind in ("text", "lead") else None
             add = score_units(index, query, [u for u in (head, first) if u is not None], analyze, term_bonus)
             out[k] = _merge(out.get(k, []), add)
     return out

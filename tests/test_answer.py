@@ -1241,3 +1241,57 @@ def test_english_notes_glossing_a_chinese_term_are_english_notes(tmp_path_factor
     assert {c.lang for c in s.index.chunks} == {"en"}
     a = ask(s, "What is multi-head attention?")
     assert a.answered and "Chinese notes" not in a.text and "several attention heads" in a.text, a.text
+
+
+# --- a section titled with the facet asked about alone --------------------------------------------
+
+FACETS_NOTES = {
+    "kd.md": "# Knowledge Distillation\n\n# Overview\n\nKnowledge distillation trains a small student model to match "
+    "the soft targets of a large teacher model.\n\n## Steps\n\n1. Train the teacher model.\n"
+    "2. Compute soft targets with temperature T.\n3. Train the student on a mix of soft and hard targets.\n\n"
+    "## Drawbacks\n\nThe teacher must be trained first, which costs a full training run.\n",
+    "ft.md": "# Fine-tuning\n\nFine-tuning adapts a pretrained model to a task with labelled examples.\n\n"
+    "## Steps\n\n1. Collect labelled examples.\n2. Train with a small learning rate.\n3. Evaluate on held-out data.\n",
+    "rag.md": "# Retrieval-Augmented Generation\n\n## Why RAG\n\nRAG lets a model answer from documents it was "
+    "never trained on.\n\n## The pipeline\n\n1. Split the documents into chunks.\n2. Embed each chunk.\n"
+    "3. Retrieve the chunks closest to the question.\n",
+    "ja.md": "# 知識蒸留\n\n知識蒸留は大きな教師モデルの出力を小さな生徒モデルに学ばせる手法です。\n\n## 手順\n\n"
+    "1. 教師モデルを学習する。\n2. 温度付きのソフトターゲットを作る。\n3. 生徒モデルを学習する。\n",
+}
+
+
+@pytest.fixture(scope="module")
+def facets_searcher(tmp_path_factory):
+    return _searcher_over(tmp_path_factory, FACETS_NOTES)
+
+
+@pytest.mark.parametrize("question, says, not_says", [
+    # a Word file's Title and Heading 1 make two level-1 headings: the answer quoted the outline
+    # ("- Steps", the first step only, "- Drawbacks") of the overview the search found first
+    ("What are the steps of knowledge distillation?", ("Train the teacher", "temperature T", "mix of soft"),
+     ("Collect labelled", "- Steps")),
+    ("What are the steps of fine-tuning?", ("Collect labelled", "small learning rate", "held-out data"),
+     ("temperature T",)),
+    # the document's title by its initials, the heading with an article
+    ("What are the steps of a RAG pipeline?", ("Split the documents", "Embed each chunk", "Retrieve the chunks"), ()),
+    ("What are the drawbacks of knowledge distillation?", ("full training run",), ("Collect labelled",)),
+    ("知識蒸留の手順は？", ("教師モデルを学習", "ソフトターゲット", "生徒モデルを学習"), ()),
+])
+def test_a_question_for_a_facet_quotes_the_section_titled_with_it_under_the_topic(facets_searcher, question,
+                                                                                 says, not_says):
+    a = ask(facets_searcher, question)
+    assert a.answered and all(c.ok for c in a.checks), (a.reason, a.text)
+    assert all(s in a.text for s in says) and not any(s in a.text for s in not_says), a.text
+
+
+def test_a_facet_heading_under_another_topic_is_not_quoted(facets_searcher):
+    """"Steps" under fine-tuning does not answer the steps of something the notes do not hold
+    under a heading of their own."""
+    from rag.extract import facet_sections
+
+    index = facets_searcher.index
+    rows = list(range(len(index.chunks)))
+    found = facet_sections(index, rows, "What are the steps of speculative decoding?", facets_searcher.analyze)
+    assert found == []
+    found = facet_sections(index, rows, "What are the steps of fine-tuning?", facets_searcher.analyze)
+    assert [index.chunks[r].doc_id for r in found] == ["ft.md"]

@@ -89,6 +89,39 @@ CONCLUSION_HEADINGS = frozenset("まとめ 結論 おわりに 結語 総括 总
 # A document's opening section: what a question about what it is about wants.
 OPENING_HEADINGS = frozenset("はじめに 概要 序論 序章 引言 前言 概述 导言 introduction intro overview preface".split())
 GENERIC_HEADINGS = CONCLUSION_HEADINGS | OPENING_HEADINGS | frozenset(("目次", "contents"))
+# Headings that name only a facet of what the heading above them, or their document, is about
+# ("Steps" under "Knowledge distillation", 「手順」, "The pipeline" in "Retrieval-Augmented
+# Generation"), and the same words in a question asking for that facet.
+_FACETS = {
+    "steps": r"steps?|stages?|procedure|process|workflow|pipeline|手順|ステップ|流れ|やり方|步骤|流程|过程|做法",
+    "drawbacks": r"drawbacks?|disadvantages?|cons|limitations?|downsides?|weaknesses|pitfalls|failure modes|"
+                 r"欠点|デメリット|短所|弱点|限界|缺点|局限性?|劣势",
+    "advantages": r"advantages?|benefits?|pros|strengths?|利点|メリット|長所|优点|优势|好处",
+    "examples": r"examples?|use cases?|具体例|使用例|応用例|例子|示例|案例",
+    "remedies": r"mitigations?|remedies|solutions?|countermeasures?|対策|解決策|対処法|对策|解决方案|解决方法",
+    "causes": r"causes?|reasons?|原因|理由",
+}
+_FACET_HEADING = {k: re.compile(rf"^(?:(?:the|its|main|key|common)\s+)*(?:{v})$", re.I) for k, v in _FACETS.items()}
+_FACET_ASKED = {k: re.compile(rf"(?<![A-Za-z])(?:{v})(?![A-Za-z])", re.I) for k, v in _FACETS.items()}
+
+
+def heading_facet(heading: str) -> str | None:
+    """The facet a heading names and nothing else (:data:`_FACETS`), its number and decoration aside.
+
+    >>> heading_facet("## 2. Steps"), heading_facet("The pipeline"), heading_facet("手順"), heading_facet("LoRA")
+    ('steps', 'steps', 'steps', None)
+    """
+    h = strip_heading_number(plain(heading).lstrip("#").strip()).rstrip("：:").strip()
+    return next((k for k, pat in _FACET_HEADING.items() if pat.match(h)), None)
+
+
+def facets_asked(question: str) -> set[str]:
+    """The facets (:data:`_FACETS`) a question names.
+
+    >>> sorted(facets_asked("What are the steps and drawbacks of knowledge distillation?"))
+    ['drawbacks', 'steps']
+    """
+    return {k for k, pat in _FACET_ASKED.items() if pat.search(question)}
 
 
 def with_document(heading: str, doc_title: str) -> str:
