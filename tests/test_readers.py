@@ -487,6 +487,25 @@ def test_saved_web_page_keeps_lines_lists_numbers_and_code():
     assert sorted(c.qnum for c in chunks if c.kind == "qa") == list(range(1, 51))
 
 
+def test_a_web_pages_table_cells_keep_every_line_and_a_page_of_br_lines_is_read():
+    """A cell's second line (``<br>``, or paragraphs in the cell) was dropped — "second moment",
+    "less memory than Adam" never reached the index — and a page whose paragraphs are separated
+    by ``<br>`` only was "no text found"."""
+    table = ("<html><head><title>Optimizers</title></head><body><article><h1>Optimizers</h1>"
+             "<p>Notes on optimizers used to train large language models in practice today.</p>"
+             "<table><tr><th>Optimizer</th><th>Notes</th></tr><tr><td>Adam</td><td>first moment<br>second moment</td></tr>"
+             "<tr><td>Lion</td><td><p>sign update</p><p>less memory than Adam</p></td></tr>"
+             "<tr><td>SGD<br>momentum</td><td>classic choice</td></tr></table></article></body></html>")
+    got = extract("opt.html", table.encode(), LIMITS).text
+    assert "| Adam | first moment second moment |" in got, got
+    assert "| Lion | sign update less memory than Adam |" in got and "| SGD momentum | classic choice |" in got, got
+    page = ("<html><head><title>Notes</title></head><body>Dropout randomly zeroes activations during training so "
+            "that the network cannot rely on any single unit.<br><br>Weight decay adds a penalty on the size of the "
+            "weights to the loss, which keeps the model simpler.<br></body></html>")
+    got = extract("br.html", page.encode(), LIMITS).text
+    assert "Dropout randomly zeroes activations" in got and "Weight decay adds a penalty" in got, got
+
+
 # --- hostile and broken files -------------------------------------------------------------
 
 

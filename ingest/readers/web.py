@@ -20,6 +20,7 @@ from rag import reasons
 
 _HEAD_LEVEL = re.compile(r"h([1-6])")
 _BLOCKS = frozenset({"p", "list", "item", "table", "quote", "head"})
+_CONTAINERS = frozenset({"div", "main", "section", "doc", "body"})  # hold blocks (and, on some pages, text)
 _META_CHARSET = re.compile(rb"""<meta[^>]+charset\s*=\s*["']?\s*([A-Za-z0-9_.:-]+)""", re.I)
 # Labels Python does not know, and the supersets browsers decode legacy CJK labels with (WHATWG Encoding).
 _CHARSET_ALIASES = {"windows-31j": "cp932", "x-sjis": "cp932", "x-gbk": "gbk", "x-euc-jp": "euc_jp"}
@@ -164,6 +165,13 @@ def _inline(el, *, keep_breaks: bool = True) -> str:
     return text
 
 
+def _cell_text(el) -> str:
+    """A table cell's text on one line: its own and that of the paragraphs or lists in it (a
+    cell's ``<br>`` comes as a paragraph), joined as a Word cell's are."""
+    pieces = [_inline(el, keep_breaks=False), *(_cell_text(child) for child in el if _is_block(child))]
+    return " ".join(" ".join(p.split()) for p in pieces if p.strip())
+
+
 class _Writer:
     def __init__(self, limits: Limits):
         self.out = TextBuilder("paragraph", max_chars=limits.max_text_chars)
@@ -179,10 +187,6 @@ class _Writer:
         else:
             self.out.blank_line()
         self.out.add("".join(f"{indent}{ln}\n" if ln else "\n" for ln in text.split("\n")), self.n)
-
-    def walk(self, el, indent: str = "") -> None:
-        for child in el:
-            self.element(child, indent)
 
     def element(self, el, indent: str = "", *, tight: bool = False) -> None:
         tag = el.tag
@@ -211,10 +215,26 @@ class _Writer:
             self.walk_blocks_inside(el, indent)
         elif tag == "table":
             self.table(el, indent)
-        elif tag in ("div", "main", "section", "doc", "body"):
-            self.walk(el, indent)
+        elif tag in _CONTAINERS:
+            self.container(el, indent)
         else:
             self.block(_inline(el), indent=indent, tight=tight)
+
+    def container(self, el, indent: str = "") -> None:
+        """A container's blocks, and the text written straight into it (a page of paragraphs
+        separated by ``<br>`` only: trafilatura gives them as the text of ``main``) as paragraphs
+        between them."""
+        run = el.makeelement("p", {})
+        run.text = el.text
+        for child in el:
+            if _is_block(child) or child.tag in _CONTAINERS:
+                self.element(run, indent)
+                self.element(child, indent)
+                run = el.makeelement("p", {})
+                run.text = child.tail
+            else:
+                run.append(copy.copy(child))  # inline: emphasis, a line break (its tail comes with it)
+        self.element(run, indent)
 
     def walk_blocks_inside(self, el, indent: str) -> None:
         for child in el:
@@ -249,7 +269,7 @@ class _Writer:
     def table(self, el, indent: str) -> None:
         rows = []
         for row in el.iter("row"):
-            rows.append([" ".join(_inline(c, keep_breaks=False).split()).replace("|", "\\|") for c in row if c.tag == "cell"])
+            rows.append([_cell_text(c).replace("|", "\\|") for c in row if c.tag == "cell"])
         if not rows:
             return
         lines = ["| " + " | ".join(rows[0]) + " |", "|" + " --- |" * len(rows[0])]
@@ -340,7 +360,7 @@ def _read_page(html: str, limits: Limits) -> Extract:
     title = (meta.title if meta is not None and meta.title else "").strip()
     w = _Writer(limits)
     main = tree.find("main")
-    w.walk(main if main is not None else tree)
+    w.container(main if main is not None else tree)
     got = w.out.extract(title)
     heading = re.match(r"#+ (.+)", got.text)
     if heading and "".join(title.split()) == "".join(heading.group(1).split()):
