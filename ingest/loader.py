@@ -179,6 +179,15 @@ def _first_title(text: str, start: int) -> str:
     return ""
 
 
+def _check_kind(doc_id: str, data: bytes) -> None:
+    """Refuse a file whose bytes are another format than its name says (a PDF saved as
+    ``notes.md`` is not indexed as PDF syntax; a Word file named ``.pptx`` is named as such)."""
+    try:
+        check_kind(doc_id, data)
+    except ReaderError as e:
+        raise UnreadableFileError(doc_id, str(e)) from None
+
+
 def parse_document(doc_id: str, data: bytes, *, limits: Limits | None = None) -> Document:
     """Make a Document from raw bytes (the one place file content becomes a record).
 
@@ -187,10 +196,7 @@ def parse_document(doc_id: str, data: bytes, *, limits: Limits | None = None) ->
     :class:`UnreadableFileError` (binary, not UTF-8, empty, encrypted, a bomb …) or
     :class:`FrontMatterError`, whose ``reason`` says why.
     """
-    try:
-        check_kind(doc_id, data)
-    except ReaderError as e:
-        raise UnreadableFileError(doc_id, str(e)) from None
+    _check_kind(doc_id, data)
     if is_file_format(doc_id):
         return _read_format(doc_id, data, limits if limits is not None else Limits())
     return _document(doc_id, data, decode(data, doc_id))
@@ -271,22 +277,19 @@ def load_corpus(
     ):
         try:
             data = read_file(path, base)
-            text = None if is_file_format(doc_id) else decode(data, doc_id)
         except Exception as e:  # noqa: BLE001 -- one bad file must not stop the others
             skip(Skipped(doc_id, failure_reason(e)))  # not a document for the stale check either
             continue
+        sha = hashlib.sha256(data).hexdigest()
         known = (known_skips or {}).get(doc_id)
-        if (text is None and known and known.get("sha256") == hashlib.sha256(data).hexdigest()
+        if (is_file_format(doc_id) and known and known.get("sha256") == sha
                 and known.get("reader", "") == reader_id(doc_id)):  # a newer reader tries it again
             skip(Skipped(doc_id, str(known.get("reason", "skipped by the last ingest")), known["sha256"]))
             continue
         try:
-            if text is None:
-                docs.append(_read_format(doc_id, data, limits if limits is not None else Limits()))
-            else:
-                docs.append(_document(doc_id, data, text))
+            docs.append(parse_document(doc_id, data, limits=limits))
         except Exception as e:  # noqa: BLE001 -- a parse failure skips this file only
-            skip(Skipped(doc_id, failure_reason(e), hashlib.sha256(data).hexdigest()))
+            skip(Skipped(doc_id, failure_reason(e), sha))
     if not docs:
         raise CorpusError(f"no readable documents (.md, .txt, .pdf, .pptx, .docx, .html, .mhtml) in {root}")
     return docs

@@ -9,7 +9,7 @@ import sys
 from pathlib import Path
 
 from rag.context import resolve
-from rag.corpus import read_by_older_readers, stale_documents
+from rag.corpus import UnreadableFileError, decode_text, read_by_older_readers, stale_documents
 from rag.errors import RagError
 from rag.safety import terminal_json, terminal_text
 from rag.search import MAX_K, MODES, Searcher, check_query
@@ -70,9 +70,11 @@ def _read_batch(path: Path) -> list[tuple[int, str]]:
     Line numbers are the file's own: lines end at ``\\n`` (or ``\\r\\n``) only, not at the form
     feeds and Unicode separators ``str.splitlines`` also cuts at."""
     try:
-        text = path.read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError) as e:
+        text = decode_text(path.read_bytes(), path.name)  # as a notes file is: a BOM, UTF-16, Shift_JIS …
+    except OSError as e:
         raise RagError(f"cannot read batch file {path}: {e}") from None
+    except UnreadableFileError as e:
+        raise RagError(f"cannot read batch file {path}: {e.reason}") from None
     lines = [line.removesuffix("\r") for line in text.split("\n")]
     if lines and lines[-1] == "":
         lines.pop()

@@ -16,6 +16,7 @@ warning) all apply:
 
 from __future__ import annotations
 
+import codecs
 import hashlib
 import os
 import re
@@ -121,21 +122,41 @@ def _legacy_cjk(data: bytes) -> str | None:
     return str(best) if best is not None else None
 
 
-def decode(data: bytes, name: str) -> str:
-    """Decode a text file's bytes: UTF-8, else a legacy CJK encoding (Shift_JIS, GBK …); refuse
-    binary, undecodable, oversized or empty files with a clear reason (:class:`UnreadableFileError`)."""
+def decode_text(data: bytes, name: str) -> str:
+    r"""A text file's bytes as text with ``\n`` line ends: UTF-16 by its byte-order mark
+    (Notepad's "Unicode"), else UTF-8 (its mark dropped), else a legacy CJK encoding (Shift_JIS,
+    GBK …); binary, undecodable or oversized bytes refused with a clear reason
+    (:class:`UnreadableFileError`). Notes and question files alike.
+
+    >>> decode_text("# 注意\r\n".encode("utf-16"), "a.txt"), decode_text(b"\xef\xbb\xbfQ1\r\n", "q.txt")
+    ('# 注意\n', 'Q1\n')
+    """
     if len(data) > MAX_BYTES:
         raise UnreadableFileError(name, reasons.reason("too_big", size=f"{len(data):,}", limit=f"{MAX_BYTES:,}"))
-    if b"\x00" in data:  # anywhere, not only in the first block
+    if data.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
+        try:
+            text = data.decode("utf-16")
+        except UnicodeDecodeError as e:
+            raise UnreadableFileError(name, reasons.reason("not_utf8", detail=f"UTF-16: {e.reason} at byte {e.start}")) from None
+        if "\x00" in text:  # UTF-32, or binary behind the mark
+            raise UnreadableFileError(name, reasons.reason("binary"))
+    elif b"\x00" in data:  # anywhere, not only in the first block
         raise UnreadableFileError(name, reasons.reason("binary"))
-    try:
-        text = data.decode("utf-8-sig")
-    except UnicodeDecodeError as e:
-        legacy = _legacy_cjk(data)
-        if legacy is None:
-            raise UnreadableFileError(name, reasons.reason("not_utf8", detail=f"{e.reason} at byte {e.start}")) from None
-        text = legacy
-    text = text.replace("\r\n", "\n").replace("\r", "\n")
+    else:
+        try:
+            text = data.decode("utf-8-sig")
+        except UnicodeDecodeError as e:
+            legacy = _legacy_cjk(data)
+            if legacy is None:
+                raise UnreadableFileError(name, reasons.reason("not_utf8", detail=f"{e.reason} at byte {e.start}")) from None
+            text = legacy
+    return text.replace("\r\n", "\n").replace("\r", "\n")
+
+
+def decode(data: bytes, name: str) -> str:
+    """Decode a text document's bytes (:func:`decode_text`); refuse an empty one, or one of
+    front matter only, with a clear reason (:class:`UnreadableFileError`)."""
+    text = decode_text(data, name)
     if not text.strip():
         raise UnreadableFileError(name, reasons.reason("empty"))
     if not text[front_matter_end(text) :].strip():

@@ -15,7 +15,7 @@ REASONS: dict[str, str] = {
     "no_text": "no text found in the file",
     "front_matter_only": "there is no text after the front matter",
     "binary": "looks binary (NUL bytes); only text .txt/.md files are read",
-    "not_utf8": "not UTF-8 text, nor Shift_JIS, EUC-JP, GBK or Big5 ({detail})",
+    "not_utf8": "not UTF-8 or UTF-16 text, nor Shift_JIS, EUC-JP, GBK or Big5 ({detail})",
     "too_big": "{size} bytes is over the {limit}-byte limit",
     "too_big_upload": "{size} bytes is over the {limit}-byte limit for uploads",
     "not_allowed": "only {suffixes} files can be added",

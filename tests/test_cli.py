@@ -9,6 +9,8 @@ fail before any model loads.
 from __future__ import annotations
 
 import json
+import tempfile
+from pathlib import Path
 
 import pytest
 
@@ -62,18 +64,32 @@ def test_unknown_encoder_name(tmp_path):
     assert not (tmp_path / "idx").exists()
 
 
-@pytest.mark.parametrize("kind", ["missing", "directory", "not-utf8", "empty"])
+@pytest.mark.parametrize("kind", ["missing", "directory", "binary", "empty"])
 def test_unreadable_batch_file(tmp_path, kind):
     batch = tmp_path / "queries.txt"
     if kind == "directory":
         batch.mkdir()
-    elif kind == "not-utf8":
-        batch.write_bytes("LoRAとは\n".encode("shift_jis"))
+    elif kind == "binary":
+        batch.write_bytes(b"\x89PNG\r\n\x1a\n\x00\x00LoRA\n")
     elif kind == "empty":
         batch.write_text("\n  \n")
     proc = run_cli("rag", "search", "--batch", str(batch), "--index", str(tmp_path / "nope"), cwd=tmp_path)
     assert_clean_error(proc, str(batch))
     assert ("has no queries" if kind == "empty" else "cannot read batch file") in proc.stderr
+
+
+def test_a_batch_file_is_decoded_as_a_notes_file_is():
+    """Notepad's UTF-8 with a byte-order mark kept the mark in the first question
+    ("\\ufeffWhat is the KV cache?"); Shift_JIS and UTF-16 files were refused although notes
+    in them are read."""
+    from rag.cli import _read_batch
+
+    for data in ("\ufeffWhat is the KV cache?\r\nLoRAとは？\r\n".encode("utf-8"),
+                 "What is the KV cache?\nLoRAとは？\n".encode("utf-16"),
+                 "What is the KV cache?\nLoRAとは？\n".encode("shift_jis")):
+        path = Path(tempfile.mkdtemp()) / "q.txt"
+        path.write_bytes(data)
+        assert _read_batch(path) == [(1, "What is the KV cache?"), (2, "LoRAとは？")]
 
 
 def test_query_and_batch_together_or_neither(tmp_path):

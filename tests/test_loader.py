@@ -7,7 +7,7 @@ import warnings
 
 import pytest
 
-from conftest import CORPUS, JA_TOP50, SMALL_CORPUS, write_corpus
+from conftest import CORPUS, JA_TOP50, SMALL_CORPUS, FakeEncoder, write_corpus
 from ingest.loader import UnreadableFileError, corpus_files, load_corpus, parse_document
 from ingest.pipeline import ingest
 from rag.errors import CorpusError
@@ -199,3 +199,42 @@ def test_every_reason_is_found_again_from_its_wording():
         values = {f: f"<{f} 1.0 (x)>" for _, f, _, _ in string.Formatter().parse(template) if f}
         assert parse(reason(key, **values)) == (key, values), key
     assert parse("something else went wrong") is None
+
+
+def test_a_corpus_folder_file_named_for_another_format_is_refused_naming_both(tmp_path):
+    """Only an upload was checked: a PDF copied to ``spec.md`` was indexed as PDF syntax (titled
+    "%PDF-1.4"), one named ``.txt`` "looks binary", a Word file named ``.pptx`` showed the
+    reader's internal error. Each is refused naming both formats, the others still load, and
+    the refused files do not make the index look stale."""
+    from ingest.pipeline import ingest
+    from rag.corpus import stale_documents
+    from rag.index import open_index
+
+    pdf = b"%PDF-1.4\n1 0 obj << /Type /Catalog >> endobj\ntrailer << /Root 1 0 R >>\n%%EOF\n"
+    corpus = tmp_path / "corpus"
+    corpus.mkdir()
+    (corpus / "spec.md").write_bytes(pdf)
+    (corpus / "report.txt").write_bytes(pdf + b"\x00")
+    (corpus / "deck.pptx").write_bytes(_zip(["[Content_Types].xml", "word/document.xml"]))
+    (corpus / "ok.md").write_text("# LoRA\n\nLoRA trains two small matrices beside a frozen weight.\n")
+    skipped = []
+    docs = load_corpus(corpus, on_skip=skipped.append)
+    assert [d.doc_id for d in docs] == ["ok.md"]
+    reasons = {s.doc_id: s.reason for s in skipped}
+    assert "this is a PDF file with a .md name" in reasons["spec.md"]
+    assert "this is a PDF file with a .txt name" in reasons["report.txt"]
+    assert "this is a Word file with a .pptx name" in reasons["deck.pptx"]
+    ingest(corpus, tmp_path / "index", encoder=FakeEncoder(), progress=False)
+    assert stale_documents(open_index(tmp_path / "index").manifest, corpus) == []
+
+
+def test_a_utf16_text_file_is_read_by_its_byte_order_mark(tmp_path):
+    """Notepad's "Unicode" (UTF-16 with a mark) was refused as binary (NUL bytes)."""
+    for codec in ("utf-16", "utf-16-be"):
+        data = "# ドロップアウト\r\n\r\nDropout randomly zeroes activations.\r\n".encode(codec)
+        if codec == "utf-16-be":
+            data = b"\xfe\xff" + data
+        doc = parse_document("notes.txt", data)
+        assert doc.text == "# ドロップアウト\n\nDropout randomly zeroes activations.\n" and doc.title == "ドロップアウト"
+    with pytest.raises(UnreadableFileError, match="binary"):
+        parse_document("notes.txt", "abc".encode("utf-32"))
