@@ -564,16 +564,19 @@ def on_topic_blocks(index: Index, row: int, units: list[Unit], topics: Sequence[
     return [u for u in units if u.index in keep]
 
 
-_FENCED = re.compile(r"^[ \t]*(```|~~~)[ \t]*(\w*)[^\n]*\n(.*?)^[ \t]*\1[ \t]*$", re.M | re.S)
+_FENCED = re.compile(r"^[ \t]*(```|~~~)[ \t]*(\w*)[^\n]*\n(.*?)(?:(^[ \t]*\1[ \t]*$)|\Z)", re.M | re.S)
 
 
 def code_blocks(index: Index, row: int) -> list[Unit]:
     """The short fenced blocks inside passage ``row`` (kind ``block``; span: the lines between
     the fences): at most :data:`MAX_BLOCK_LINES` non-blank lines and :data:`MAX_BLOCK_CHARS` characters,
-    not a diagram (```mermaid```)."""
+    not a diagram (```mermaid```). A fence never closed runs to the end of the document, as
+    CommonMark reads it (a passage cut inside a longer block does not end there)."""
     c = index.chunks[row]
     out = []
     for m in _FENCED.finditer(c.text):
+        if m.group(4) is None and _doc(index, row)[c.end :].strip():
+            continue
         body = m.group(3).rstrip()
         lines = [x for x in body.splitlines() if x.strip()]
         if m.group(2).lower() in DIAGRAM_LANGUAGES or not lines:

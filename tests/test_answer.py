@@ -1295,3 +1295,4 @@ def test_a_facet_heading_under_another_topic_is_not_quoted(facets_searcher):
     assert found == []
     found = facet_sections(index, rows, "What are the steps of fine-tuning?", facets_searcher.analyze)
     assert [index.chunks[r].doc_id for r in found] == ["ft.md"]
+

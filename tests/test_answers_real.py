@@ -560,3 +560,23 @@ def test_what_a_document_is_about_is_its_opening(real_searcher, question, sectio
     a = ask(real_searcher, question)
     _checked(a)
     assert a.citations[0].chunk.section.split(" > ")[-1] == section and says in a.text, (_headings(a), a.text)
+
+
+def test_a_code_fence_never_closed_runs_to_the_end_of_the_notes(tmp_path_factory):
+    """CommonMark reads a fence never closed to the end of the document: the answer quoted one
+    line of the listing (the one with "=") instead of the listing."""
+    from conftest import write_corpus
+
+    from ingest.pipeline import ingest
+    from rag.encoders import load_encoder
+    from rag.index import open_index
+    from rag.search import Searcher
+
+    base = tmp_path_factory.mktemp("fence-real")
+    enc = load_encoder("e5-small")
+    notes = ("# Python snippet\n\nHere is how to compute softmax:\n\n```python\nimport numpy as np\n"
+             "def softmax(x):\n    e = np.exp(x - x.max())\n    return e / e.sum()\n")
+    ingest(write_corpus(base / "corpus", {"sm.md": notes}), base / "index", encoder=enc)
+    a = ask(Searcher(open_index(base / "index"), encoder=enc), "How is softmax computed in Python?")
+    _checked(a)
+    assert "def softmax(x):\n    e = np.exp(x - x.max())\n    return e / e.sum()" in a.text, a.text
