@@ -36,6 +36,7 @@ from rag.corpus import (
 from ingest.readers import check_kind
 from ingest.readers.base import Limits, ReaderError
 from ingest.readers.sandbox import read_isolated
+from rag import reasons
 from rag.rules.structure import CONTENTS_LABEL
 from rag.errors import CorpusError
 from rag.lang import detect_lang
@@ -196,6 +197,8 @@ def parse_document(doc_id: str, data: bytes, *, limits: Limits | None = None) ->
     :class:`UnreadableFileError` (binary, not UTF-8, empty, encrypted, a bomb …) or
     :class:`FrontMatterError`, whose ``reason`` says why.
     """
+    if not data:  # a 0-byte PDF or Word file is empty, not damaged
+        raise UnreadableFileError(doc_id, reasons.reason("empty"))
     _check_kind(doc_id, data)
     if is_file_format(doc_id):
         return _read_format(doc_id, data, limits if limits is not None else Limits())

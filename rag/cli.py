@@ -9,7 +9,7 @@ import sys
 from pathlib import Path
 
 from rag.context import resolve
-from rag.corpus import UnreadableFileError, decode_text, read_by_older_readers, stale_documents
+from rag.corpus import UnreadableFileError, decode_text, printable, read_by_older_readers, stale_documents
 from rag.errors import RagError
 from rag.safety import terminal_json, terminal_text
 from rag.search import MAX_K, MODES, Searcher, check_query
@@ -61,7 +61,8 @@ def search_parser() -> argparse.ArgumentParser:
     p.add_argument("--mode", choices=MODES, default=None, help="pipeline depth (default: the tuned mode, see rag/tuned.json)")
     p.add_argument("--json", action="store_true", help="print JSON instead of text")
     p.add_argument("--reranker", default="auto", help="auto (the tuned one, if any) | none | cross:<CrossEncoder id or path>")
-    add_location_options(p, "index", "corpus", "encoder", encoder_help="query encoder (default: the one that built the index)")
+    add_location_options(p, "index", "corpus", "data", "encoder",
+                         encoder_help="query encoder (default: the one that built the index)")
     return p
 
 
@@ -110,7 +111,7 @@ def search_main(argv: list[str] | None = None) -> int:
     args = search_parser().parse_args(argv)
     if (args.query is None) == (args.batch is None):
         raise ValueError("give a query or --batch FILE (not both)")
-    ctx = resolve(index=args.index, corpus=args.corpus, k=args.k)
+    ctx = resolve(index=args.index, corpus=args.corpus, data=args.data, k=args.k)
     queries = _read_batch(args.batch) if args.batch is not None else []
     if not 1 <= ctx.k <= MAX_K:  # the same for every line: an error, not a per-line failure
         raise ValueError(f"k must be between 1 and {MAX_K}, got {ctx.k}")
@@ -175,7 +176,8 @@ def ask_parser() -> argparse.ArgumentParser:
                    help="extractive (offline, default) or endpoint (an OpenAI-compatible chat endpoint)")
     p.add_argument("--llm-url", default=None, help="endpoint URL (or STUDYRAG_LLM_URL)")
     p.add_argument("--llm-model", default=None, help="model name (or STUDYRAG_LLM_MODEL)")
-    add_location_options(p, "index", "corpus")
+    add_location_options(p, "index", "corpus", "data", "encoder",
+                         encoder_help="query encoder (default: the one that built the index)")
     return p
 
 
@@ -187,8 +189,9 @@ def _print_answer(answer, as_json: bool, out) -> None:
     for c in answer.citations:
         ch = c.chunk
         page = c.location.label if c.location is not None else ""
-        where = " · ".join(x for x in (ch.title, ch.section_title, page) if x)
-        out.write(terminal_text(f"  [{c.number}] {where} ({ch.doc_id}, {ch.lang}, characters {ch.start}-{ch.end})\n"))
+        # a newline in a file name (or the title made of it) cannot split the citation's line
+        where = printable(" · ".join(x for x in (ch.title, ch.section_title, page) if x))
+        out.write(terminal_text(f"  [{c.number}] {where} ({printable(ch.doc_id)}, {ch.lang}, characters {ch.start}-{ch.end})\n"))
     for f in answer.flagged:  # what the app marks in the answer: a link, an instruction, a marker citing nothing
         out.write(terminal_text(f"not backed by the notes: “{' '.join(f.text.split())}” ({f.problem})\n"))
     if answer.note:
@@ -202,7 +205,7 @@ def ask_main(argv: list[str] | None = None) -> int:
     args = ask_parser().parse_args(argv)
     if (args.question is None) == (args.batch is None):
         raise ValueError("give a question or --batch FILE (not both)")
-    ctx = resolve(index=args.index, corpus=args.corpus, k=args.k)
+    ctx = resolve(index=args.index, corpus=args.corpus, data=args.data, k=args.k)
     questions = _read_batch(args.batch) if args.batch is not None else []
     settings = Settings(mode=args.mode, k=ctx.k, answer_lang=args.lang, answerer=args.answerer,
                         llm_url=args.llm_url if args.llm_url is not None else ctx.llm_url,
@@ -210,7 +213,7 @@ def ask_main(argv: list[str] | None = None) -> int:
                         llm_api_key=ctx.llm_api_key)
     if args.batch is None:
         check_query(args.question)  # a bad question is an error before the model loads
-    searcher = Searcher.open(ctx.index_target)
+    searcher = Searcher.open(ctx.index_target, encoder=args.encoder)
     _warn_if_stale(searcher, ctx.corpus, ctx.uploads)
     if args.batch is None:
         _print_answer(ask(searcher, args.question, settings), args.json, sys.stdout)

@@ -71,6 +71,14 @@ FRONT_MATTER = re.compile(r"\A---[ \t]*\n(.*?\n)---[ \t]*(?:\n|\Z)", re.DOTALL)
 OnSkip = Callable[[str, str], None]
 
 
+def _check_folder(root: Path) -> None:
+    """Refuse a corpus folder that is not one: missing, or a file (the notes go in a folder)."""
+    if root.is_file():
+        raise CorpusError(f"corpus folder {root} is a file; give the folder that holds your notes")
+    if not root.is_dir():
+        raise CorpusError(f"corpus folder {root} does not exist")
+
+
 def printable(name: str) -> str:
     """``name`` as one printable line, for messages: bytes that are not UTF-8 as ``\\xff``,
     control characters escaped (a newline in a file name cannot split a warning line).
@@ -203,8 +211,7 @@ def corpus_files(root: Path, *, on_skip: OnSkip | None = None) -> list[Path]:
     format no reader reads (:data:`CONVERTIBLE`: .doc, .ppt, Keynote …), with what to save it as.
     """
     root = Path(root)
-    if not root.is_dir():
-        raise CorpusError(f"corpus folder {root} does not exist")
+    _check_folder(root)
     base = root.resolve()
     out: list[Path] = []
     for folder, dirs, files in os.walk(root):  # followlinks=False
@@ -402,8 +409,7 @@ def stale_documents(manifest: Mapping[str, Any], corpus_dir: Path, *, uploads: P
     if not isinstance(stamps, dict) or not stamps:
         now = document_hashes(corpus_dir, uploads=uploads)
         return sorted(k for k in set(now) | set(docs) if now.get(k) != known.get(k))
-    if not corpus_dir.is_dir():
-        raise CorpusError(f"corpus folder {corpus_dir} does not exist")
+    _check_folder(corpus_dir)
     found = {rel: (path, stamp, rel, corpus_dir) for rel, (path, stamp) in _walk_stamps(corpus_dir).items()}
     if uploads is not None and Path(uploads).is_dir():  # as document_files: the corpus folder's name wins
         for rel, (path, stamp) in _walk_stamps(Path(uploads)).items():

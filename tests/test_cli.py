@@ -215,3 +215,39 @@ def test_device_applies_to_sentence_transformers_models_only():
 
     with pytest.raises(ModelLoadError, match="CPU only.*st:"):
         load_encoder("e5-small", device="cuda")
+
+
+def test_ask_and_search_take_the_shared_location_options():
+    """The README says every command takes --corpus/--index/--data/--encoder; ``rag ask`` took
+    neither --data nor --encoder, ``rag search`` no --data."""
+    from rag.cli import ask_parser, search_parser
+
+    for parser, first in ((ask_parser(), "LoRAとは？"), (search_parser(), "LoRA")):
+        args = parser.parse_args([first, "--data", "d", "--encoder", "e5-small", "--corpus", "c", "--index", "i"])
+        assert (args.data, args.encoder, args.corpus, args.index) == ("d", "e5-small", "c", "i")
+
+
+def test_a_citation_line_keeps_a_newline_in_a_file_name_on_one_line():
+    import io
+
+    from rag.answer import Answer
+    from rag.citations import Citation
+    from rag.cli import _print_answer
+    from rag.types import Chunk, Hit
+
+    chunk = Chunk(id="c1", doc_id="weird\nname.md", title="weird\nname", section="", text="Attention heads.",
+                  start=0, end=16, lang="en")
+    out = io.StringIO()
+    _print_answer(Answer(question="q", text="Attention heads [1].", citations=(Citation(1, chunk, Hit(chunk, 1, 1.0)),), abstained=False,
+                         lang="en", answerer="extractive", relevance=1.0), False, out)
+    assert out.getvalue().splitlines()[1] == "  [1] weird\\nname (weird\\nname.md, en, characters 0-16)"
+
+
+def test_a_corpus_path_that_is_a_file_says_so(tmp_path):
+    from rag.corpus import corpus_files
+    from rag.errors import CorpusError
+
+    note = tmp_path / "ok.md"
+    note.write_text("# ok\n\nLoRA adapters are small.\n")
+    with pytest.raises(CorpusError, match="is a file; give the folder"):
+        corpus_files(note)

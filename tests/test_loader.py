@@ -238,3 +238,10 @@ def test_a_utf16_text_file_is_read_by_its_byte_order_mark(tmp_path):
         assert doc.text == "# ドロップアウト\n\nDropout randomly zeroes activations.\n" and doc.title == "ドロップアウト"
     with pytest.raises(UnreadableFileError, match="binary"):
         parse_document("notes.txt", "abc".encode("utf-32"))
+
+
+@pytest.mark.parametrize("name", ["zero.pdf", "zero.docx", "zero.pptx", "zero.html"])
+def test_a_zero_byte_file_of_any_format_is_empty_not_damaged(name):
+    with pytest.raises(UnreadableFileError) as e:
+        parse_document(name, b"")
+    assert e.value.reason == "the file is empty"
