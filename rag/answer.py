@@ -39,7 +39,8 @@ from rag.safety import UNTRUSTED_RULE, defuse, fence, grounding_problem, is_inje
 from rag.search import Searcher, check_query
 from rag.rules.names import distinctive_terms
 from rag.rules.questions import (
-    QUESTION_WORDS, asks_about_document, asks_for_conclusion, asks_for_questions, followup_aspect,
+    QUESTION_WORDS, asks_about_document, asks_for_conclusion, asks_for_questions, followup_aspect, question_language,
+    quoted_names,
 )
 from rag.rules.script import detect_lang
 from rag.rules.structure import (
@@ -173,8 +174,8 @@ class Answer:
 
 
 def answer_language(question: str, setting: str = "auto") -> str:
-    """The language to answer in: the setting's, or the question's (``auto``)."""
-    return setting if setting in ("ja", "zh", "en") else detect_lang(question)
+    """The language to answer in: the setting's, or the question's (``auto``: its own words', names in quotes aside)."""
+    return setting if setting in ("ja", "zh", "en") else question_language(question)
 
 
 def ask(searcher: Searcher, question: str, settings: Settings = Settings(), *,
@@ -273,6 +274,11 @@ def _whole_passages(searcher: Searcher, query, question: str, mode: str, setting
     # a section titled with the facet asked about alone ("Steps" under "Knowledge distillation")
     asks += [(lambda rows: facet_sections(index, rows, question, searcher.analyze), frozenset())
              ] if facets_asked(question) else []
+    # a section named in quotes, as the app's suggestions name one ("Tell me about “行動 / 経験”."):
+    # its text, or its questions when it is a list of them
+    names = quoted_names(question)
+    asks += [(lambda rows: [r for r in rows if topic_of(index.chunks[r]) in names], frozenset(("question",)))
+             ] if names else []
     if not asks:
         return [], frozenset()
     deep = passage_rows(index, searcher.search_query(query, k=WHOLE_DEPTH, mode=mode, doc_ids=settings.doc_ids), lang)
@@ -416,11 +422,13 @@ def _extractive(index, citations: tuple[Citation, ...], sel: list[Selection], la
 
 
 def nearest_topics(searcher: Searcher, hits: Sequence[Hit], lang: str, n: int = NEAREST_TOPICS) -> list[str]:
-    """The topics of the closest passages, in ``lang`` where a translation exists."""
+    """The topics of the closest passages, in ``lang`` where a translation exists; only those
+    with something to quote, questions included — asked about, each answers (a conclusion that
+    only signs off, 「本ガイドは…解説しました」, was suggested and then declined)."""
     out: list[str] = []
     for row, _, _ in passage_rows(searcher.index, hits, lang):
         t = topic_of(searcher.index.chunks[row])
-        if t and t not in out:
+        if t and t not in out and quotable_units(searcher.index, row, ("question",)):
             out.append(t)
         if len(out) == n:
             break

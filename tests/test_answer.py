@@ -1296,3 +1296,46 @@ def test_a_facet_heading_under_another_topic_is_not_quoted(facets_searcher):
     found = facet_sections(index, rows, "What are the steps of fine-tuning?", facets_searcher.analyze)
     assert [index.chunks[r].doc_id for r in found] == ["ft.md"]
 
+
+
+# --- what the app suggests, asked ----------------------------------------------------------------
+
+SUGGESTED_NOTES = {
+    "prep.md": "# Interview prep\n\n## Behaviour\n\n- Tell me about the hardest production incident you solved.\n"
+    "- How did you ship an agent product that users love?\n- Describe a time you cut inference cost by half.\n\n"
+    "## Retrieval\n\nHybrid retrieval fuses keyword and dense rankings with reciprocal rank fusion.\n\n"
+    "## Conclusion\n\nHybrid search with a reranker beats either leg alone.\n",
+    "guide-ja.md": "# 面接ガイド\n\n## 評価\n\nRAGの評価では検索と生成を分けて測る。\n\n## 結論\n\n"
+    "本ガイドは、LLMの基礎から応用技術まで幅広く解説しました。LinkedInコミュニティで共有し、学びと刺激に役立ててください。\n",
+}
+
+
+@pytest.fixture(scope="module")
+def suggested_searcher(tmp_path_factory):
+    return _searcher_over(tmp_path_factory, SUGGESTED_NOTES)
+
+
+def test_a_suggested_topic_asked_in_quotes_answers_from_that_section(suggested_searcher):
+    """"Tell me about “行動 / 経験”." (the app's suggestion after a declined question) was answered
+    with the overfitting item: a list of questions has nothing the usual answer quotes. A section
+    named in quotes is quoted — its questions when it is a list of them — in the question's own
+    language, not the quoted name's."""
+    from rag.answer import answer_language
+
+    a = ask(suggested_searcher, "Tell me about “Behaviour”.")
+    assert a.answered and "hardest production incident" in a.text and "cut inference cost" in a.text, a.text
+    assert "Hybrid retrieval" not in a.text
+    assert answer_language("Tell me about “行動 / 経験”.") == "en" and answer_language("请介绍一下“LLMの課題”。") == "zh"
+
+
+def test_a_section_with_nothing_to_quote_is_never_suggested(suggested_searcher):
+    """A conclusion that only signs off (「…LinkedInコミュニティで共有し…」) was suggested as a
+    nearby topic and then declined when the learner clicked it."""
+    from rag.answer import nearest_topics
+
+    hits = suggested_searcher.search("本ガイド 基礎 応用技術 解説 LinkedIn 結論", k=5, mode="hybrid")
+    assert hits[0].chunk.section_title == "結論"  # the closest passage, not suggested
+    topics = nearest_topics(suggested_searcher, hits, "ja")
+    assert topics and "結論" not in " ".join(topics), topics
+    for topic in topics:
+        assert ask(suggested_searcher, f"「{topic}」について教えてください。").answered, topic

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import re
 
-from rag.rules.script import CLOSERS, WORDY
+from rag.rules.script import CLOSERS, WORDY, detect_lang
 from rag.rules.structure import plain
 
 # --- stop words ---------------------------------------------------------------------------
@@ -229,3 +229,28 @@ def followup_aspect(question: str) -> str:
     q = re.sub(r"(?:は|って|とは|について|有什么|是什么|吗|呢)?\s*[？?。.!！]*$", "", q)
     q = re.sub(r"^(?:what|how|why)\s+(?:are|is|does|do|about)\s+(?:its|their|the)?\s*", "", q, flags=re.I)
     return q.strip()[:60]
+
+
+# A name put in quotes: the app's suggestions quote a section's name ("Tell me about “行動 / 経験”.").
+# (A name may hold quotes of its own: 「Zenn問答第12回「LLM」 — はじめに」.)
+QUOTED_NAME = re.compile(r"“([^”]{1,80})”|「((?:[^「」]|「[^「」]*」){1,80})」|『((?:[^『』]|『[^『』]*』){1,80})』|\"([^\"]{1,80})\"")
+
+
+def quoted_names(question: str) -> frozenset[str]:
+    """The names ``question`` puts in quotes (decoration aside).
+
+    >>> sorted(quoted_names("Tell me about “行動 / 経験”.")), sorted(quoted_names("「Zenn問答「LLM」 — はじめに」について教えてください。"))
+    (['行動 / 経験'], ['Zenn問答「LLM」 — はじめに'])
+    """
+    return frozenset(plain(next(g for g in m.groups() if g)) for m in QUOTED_NAME.finditer(question))
+
+
+def question_language(question: str) -> str:
+    """The language a question is written in: that of its own words, the names it quotes
+    aside (all of it when nothing else is left).
+
+    >>> question_language("Tell me about “行動 / 経験”."), question_language("「Attention」とは？"), question_language("“幻觉”是什么?")
+    ('en', 'ja', 'zh')
+    """
+    rest = QUOTED_NAME.sub(" ", question)
+    return detect_lang(rest) if WORDY.search(rest) else detect_lang(question)
