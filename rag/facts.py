@@ -45,7 +45,8 @@ KINDS_FILE = "unit_kinds.npy"
 # 13: a planted sentence is also one addressed to an AI (「AIアシスタントへ：…」, "Note to AI
 #    assistants: …", 「给AI的提示：…」); an order only quoted (「以前の指示を無視して」などの文) and a
 #    tutorial's "you must normalize …" are not (rag.safety.addresses_reader)
-RULES_VERSION = 13
+# 14: a sentence saying what the document is (「以下は、…面接質問です。」) is meta
+RULES_VERSION = 14
 
 
 class StaleFacts(ValueError):

@@ -243,6 +243,11 @@ def with_twins(index: Any, rows: Sequence[int]) -> tuple[int, ...]:
     return tuple(dict.fromkeys(out))
 
 
+# Units no answer quotes and no answer must make: a sentence about the document itself (「以下は、…
+# 面接質問です。」, graded as a point the learner missed), an interview prompt, one planted to give orders.
+_NO_POINT = frozenset(("meta", "question", "planted"))
+
+
 def key_points(index: Any, rows: Sequence[int], qv: np.ndarray, *, max_points: int = MAX_POINTS, question: str = ""):
     """The ``max_points`` units of passages ``rows`` most similar to the question vector ``qv``
     (in document order), without question/heading lines or non-prose, a table row as one point
@@ -268,8 +273,9 @@ def key_points(index: Any, rows: Sequence[int], qv: np.ndarray, *, max_points: i
                 table_rows.append((w, point, v))
                 row_names[id(point)] = plain(cells[0]) if cells else ""
                 continue
-            if (c.heading and _is_heading_unit(unit, c.heading)) or not is_prose(text, s, e) or NOTE_LINE.match(unit):
-                continue  # headings, code and tables, annotators' asides (「注释:…」)
+            if (c.heading and _is_heading_unit(unit, c.heading)) or not is_prose(text, s, e) or NOTE_LINE.match(unit) \
+                    or UNIT_KINDS[int(kind)] in _NO_POINT:
+                continue  # headings, code and tables, annotators' asides (「注释:…」), what an answer never quotes
             w = float(v @ qv)
             cands.append((w, KeyPoint(plain(unit), Source(c.doc_id, s, e, unit, c.lang), c.id, w), v))
     # the question names some rows of a table (「Adamの特徴は？」): the other rows are no points of it
@@ -279,6 +285,17 @@ def key_points(index: Any, rows: Sequence[int], qv: np.ndarray, *, max_points: i
     dim = index.units.shape[1]
     vecs = np.stack([v for _, _, v in kept]).astype(np.float32) if kept else np.zeros((0, dim), np.float32)
     return tuple(p for _, p, _ in kept), vecs
+
+
+def _one_language(index: Any, rows: Sequence[int], lang: str) -> list[int]:
+    """``rows`` without the translation of a row kept: a card's chunks hold a Q&A item and its
+    twin, whose points were each counted twice, once per language (the question's kept first)."""
+    kept: list[int] = []
+    for r in sorted(rows, key=lambda r: index.chunks[r].lang != lang):
+        twin = index.chunks[r].parallel
+        if not (twin and index.by_id.get(twin) in kept):
+            kept.append(r)
+    return sorted(kept, key=list(rows).index)
 
 
 def reference(
@@ -296,7 +313,7 @@ def reference(
     query = search_text(q)
     index = searcher.index
     qv = searcher.query_vector(query)
-    own = [index.by_id[i] for i in passages if i in index.by_id]
+    own = _one_language(index, [index.by_id[i] for i in passages if i in index.by_id], detect_lang(q))
     if own:
         hits: list[Hit] = []
         rows, rel = own, float(np.max(index.passage_similarity(np.array(own, dtype=np.int64), qv)))

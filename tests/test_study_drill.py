@@ -359,3 +359,39 @@ def test_a_flashcard_asked_in_the_mock_interview_is_graded_against_its_own_secti
     assert {p.chunk_id for p in ref.points} <= set(card.chunk_ids)
     assert any("batch size" in p.text for p in ref.points)
     assert not any("dominated" in p.text for p in ref.points)
+
+
+def test_a_flashcard_with_a_translated_twin_counts_each_point_once():
+    """A Q&A card holds its item and the item's translation: every key point was listed twice
+    in the mock interview, once per language. The question's language is kept."""
+    from types import SimpleNamespace
+
+    from rag.types import Chunk
+    from study.drill import _one_language
+
+    chunks = [Chunk("ja1", "top-ja.md", "LoRAは…", 0, 9, "ja", qnum=1, kind="qa", parallel="zh1"),
+              Chunk("zh1", "top-zh.txt", "LoRA通过…", 0, 9, "zh", qnum=1, kind="qa", parallel="ja1"),
+              Chunk("ja2", "top-ja.md", "続き", 9, 12, "ja", qnum=1, kind="qa", parallel="zh1")]
+    index = SimpleNamespace(chunks=chunks, by_id={c.id: i for i, c in enumerate(chunks)})
+    assert _one_language(index, [0, 1, 2], "ja") == [0, 2]
+    assert _one_language(index, [0, 1, 2], "zh") == [1]  # every chunk of the item is a twin of zh1
+    assert _one_language(index, [0, 2], "en") == [0, 2]
+
+
+def test_a_sentence_about_the_document_is_no_key_point(tmp_path):
+    """「以下は、…面接質問です。」 (the notes' introduction) was a point the learner "missed"."""
+    from conftest import FakeEncoder, fake_tuned, write_corpus
+
+    from ingest.pipeline import ingest
+    from rag.index import open_index
+    from rag.search import Searcher
+    from study.drill import key_points
+
+    text = ("# エージェント面接\n\n以下は、シニアAIエンジニア職において実際に尋ねられたエージェント設計の面接質問です。\n\n"
+            "## エージェント設計\n\nエージェントはツールを呼び出し、結果を観察して次の行動を決める。\n")
+    enc = FakeEncoder()
+    ingest(write_corpus(tmp_path / "corpus", {"a.md": text}), tmp_path / "index", encoder=enc)
+    s = Searcher(open_index(tmp_path / "index"), encoder=enc, tuned=fake_tuned())
+    points, _ = key_points(s.index, list(range(len(s.index.chunks))), enc.encode(["エージェント設計の面接質問"], query=True)[0])
+    texts = [p.text for p in points]
+    assert any("ツールを呼び出し" in t for t in texts) and not any("面接質問です" in t for t in texts), texts
