@@ -612,7 +612,8 @@ def _with_outline(index: Index, query: Query, picked: dict[int, list[Unit]],
                   analyze: Callable[[str], list[str]], term_bonus: float) -> dict[int, list[Unit]]:
     """``picked`` with, after the answer's first quoted passage when it is a section
     introduction (:func:`rag.sections.subsections`), each of its subsections' heading and first
-    sentence: the introduction alone announces an answer («大きく2段階に分かれます») without
+    sentence (a subsection opening with a list, a table or code is left out: its heading alone
+    says nothing): the introduction alone announces an answer («大きく2段階に分かれます») without
     giving it. An introduction quoted after another passage is not spread out: "How does
     distillation help LLMs?" answered from the distillation item went on with every challenge
     of LLMs, their section's introduction having come second."""
@@ -637,7 +638,8 @@ def _with_outline(index: Index, query: Query, picked: dict[int, list[Unit]],
             # its opening sentence, not a list's first item: that says part of what the section
             # says ("1. Train the teacher model." of a section of steps)
             first = next((u for u in units if u.quotable), None)
-            first = first if first is not None and first.kind in ("text", "lead") else None
+            if first is None or first.kind not in ("text", "lead"):
+                continue  # its heading alone says nothing ("- Code example", "- Comparison table")
             add = score_units(index, query, [u for u in (head, first) if u is not None], analyze, term_bonus)
             out[k] = _merge(out.get(k, []), add)
     return out

@@ -1339,3 +1339,4 @@ def test_a_section_with_nothing_to_quote_is_never_suggested(suggested_searcher):
     assert topics and "結論" not in " ".join(topics), topics
     for topic in topics:
         assert ask(suggested_searcher, f"「{topic}」について教えてください。").answered, topic
+

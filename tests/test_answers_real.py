@@ -580,3 +580,29 @@ def test_a_code_fence_never_closed_runs_to_the_end_of_the_notes(tmp_path_factory
     a = ask(Searcher(open_index(base / "index"), encoder=enc), "How is softmax computed in Python?")
     _checked(a)
     assert "def softmax(x):\n    e = np.exp(x - x.max())\n    return e / e.sum()" in a.text, a.text
+
+
+def test_an_outline_leaves_out_a_subsection_that_opens_with_no_sentence(tmp_path_factory):
+    """A Word file's Title and Heading 1 make the overview an introduction of its subsections:
+    its outline showed "- Steps", the first step alone, and "- Comparison table". A subsection
+    opening with a list, a table or code is left out; one opening with a sentence stays."""
+    from conftest import write_corpus
+
+    from ingest.pipeline import ingest
+    from rag.encoders import load_encoder
+    from rag.index import open_index
+    from rag.search import Searcher
+
+    base = tmp_path_factory.mktemp("outline-real")
+    enc = load_encoder("e5-small")
+    notes = ("# Knowledge Distillation\n\n# Overview\n\nKnowledge distillation trains a small student model to "
+             "match the soft targets of a large teacher model.\n\n## Steps\n\n1. Train the teacher model.\n"
+             "2. Compute soft targets with temperature T.\n3. Train the student on a mix of soft and hard targets.\n\n"
+             "## Comparison table\n\n| Model | Params | Accuracy |\n| --- | --- | --- |\n| Teacher | 340M | 91.2 |\n\n"
+             "## Drawbacks\n\nThe teacher must be trained first, which costs a full training run.\n")
+    ingest(write_corpus(base / "corpus", {"kd.md": notes}), base / "index", encoder=enc)
+    a = ask(Searcher(open_index(base / "index"), encoder=enc), "What is knowledge distillation?")
+    _checked(a)
+    assert "student model" in a.text, a.text
+    assert "- Steps" not in a.text and "- Comparison table" not in a.text, a.text
+    assert "1. Train the teacher model" not in a.text or "3. Train the student" in a.text, a.text  # never one step alone
