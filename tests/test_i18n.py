@@ -100,3 +100,19 @@ def test_t_fills_values_and_falls_back_to_english_for_an_unknown_language():
     assert i18n.t("ask.too_long", "ja", n="2,345", limit="2,000").startswith("質問が2,345文字")
     with pytest.raises(KeyError):
         i18n.t("no.such.key", "en")
+
+
+def test_a_count_of_one_and_a_list_of_languages_read_as_sentences():
+    """The landing page said "1 sections", Progress "0 of 1 cards seen", the answer-language note
+    "quote them in Japanese, Chinese"."""
+    from ui import i18n
+
+    assert i18n.count("landing.sections", "en", 1, n=1) == "1 section"
+    assert i18n.count("landing.sections", "en", 2, n=2) == "2 sections"
+    assert i18n.count("landing.qa", "en", 1, n=1) == "1 question with its answer"
+    assert i18n.count("prog.cards_seen", "en", 1, seen=0, cards=1) == "0 of 1 card seen"
+    assert i18n.join(["Japanese", "Chinese"], "en") == "Japanese and Chinese"
+    assert i18n.join(["日本語", "中国語"], "ja") == "日本語、中国語"
+    for lang in i18n.LANGS:
+        for key in ("landing.sections", "landing.qa", "prog.cards_seen"):
+            assert i18n.count(key, lang, 1, n=1, seen=0, cards=1)

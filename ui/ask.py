@@ -12,7 +12,7 @@ from rag.messages import lang_name
 from rag.search import MAX_QUERY_CHARS, Searcher, is_empty_question
 from ui import session
 from ui import render as r
-from ui import state
+from ui import i18n, state
 from ui.notes import answer_html, passage_label
 from ui.state import tr
 from ui.suggest import as_question, overview, suggested_questions
@@ -83,8 +83,8 @@ def _welcome(build: str) -> None:
     with left:
         st.subheader(tr("landing.covers"))
         for d in docs:
-            counts = [tr("landing.qa", n=d.qa)] if d.qa else []
-            counts += [tr("landing.sections", n=d.sections)] if d.sections and not d.qa else []
+            counts = [i18n.count("landing.qa", state.lang(), d.qa, n=d.qa)] if d.qa else []
+            counts += [i18n.count("landing.sections", state.lang(), d.sections, n=d.sections)] if d.sections and not d.qa else []
             r.html(
                 f"<b>{r.text(d.title)}</b> <span class='studyrag-meta'>· {r.escape(lang_name(lang, d.lang))}"
                 f" · {r.escape(' · '.join(counts))}</span>"

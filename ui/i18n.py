@@ -793,7 +793,11 @@ EN.update(
         "add.drop_here": "Drag and drop files here",
         "prog.topic": "Topic",
         "prog.cards_seen": "{seen} of {cards} cards seen",
+        "prog.cards_seen_one": "{seen} of 1 card seen",
         "list.sep": ", ",
+        "list.last": " and ",
+        "landing.qa_one": "1 question with its answer",
+        "landing.sections_one": "1 section",
         "topic.intro": "Introduction",
         "topic.summary": "Summary",
     }
@@ -809,7 +813,11 @@ JA.update(
         "add.drop_here": "ここにファイルをドラッグ＆ドロップ",
         "prog.topic": "トピック",
         "prog.cards_seen": "{cards}枚中{seen}枚学習済み",
+        "prog.cards_seen_one": "1枚中{seen}枚学習済み",
         "list.sep": "、",
+        "list.last": "、",
+        "landing.qa_one": "1問の質問と回答",
+        "landing.sections_one": "1節",
         "topic.intro": "はじめに",
         "topic.summary": "まとめ",
     }
@@ -824,7 +832,11 @@ ZH.update(
         "add.drop_here": "将文件拖放到这里",
         "prog.topic": "主题",
         "prog.cards_seen": "已学习{seen}/{cards}张卡片",
+        "prog.cards_seen_one": "已学习{seen}/1张卡片",
         "list.sep": "、",
+        "list.last": "、",
+        "landing.qa_one": "1道问答题",
+        "landing.sections_one": "1个章节",
         "topic.intro": "引言",
         "topic.summary": "总结",
     }
@@ -888,6 +900,27 @@ def t(key: str, lang: str, /, **values) -> str:
     A key missing from the catalogue is a bug: :class:`KeyError`."""
     table = MESSAGES.get(lang, MESSAGES[DEFAULT_LANG])
     return table[key].format(**values) if values else table[key]
+
+
+def count(key: str, lang: str, n: int, /, **values) -> str:
+    """``key`` for a count ``n``: its ``_one`` form when ``n`` is 1 ("1 section", not "1 sections").
+
+    >>> count("landing.sections", "en", 1, n=1), count("landing.sections", "en", 3, n=3)
+    ('1 section', '3 sections')
+    """
+    return t(f"{key}_one" if n == 1 else key, lang, **values)
+
+
+def join(items, lang: str) -> str:
+    """``items`` as a list in a sentence: "Japanese and Chinese", 「日本語、中国語」.
+
+    >>> join(["Japanese", "Chinese", "English"], "en"), join(["日本語", "中国語"], "ja")
+    ('Japanese, Chinese and English', '日本語、中国語')
+    """
+    items = list(items)
+    if len(items) < 2:
+        return "".join(items)
+    return t("list.sep", lang).join(items[:-1]) + t("list.last", lang) + items[-1]
 
 
 def from_locale(locale: str | None) -> str:

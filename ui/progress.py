@@ -7,7 +7,7 @@ import streamlit as st
 
 from study import progress
 from ui import render as r
-from ui import state
+from ui import i18n, state
 from ui.state import tr
 
 DAYS = 14
@@ -71,7 +71,7 @@ def mastery_html(rows: list[dict], label) -> str:
     out = []
     for m in rows:
         pct = max(0.0, min(100.0, 100 * float(m["mastery"])))
-        seen = tr("prog.cards_seen", seen=m["seen"], cards=m["cards"])
+        seen = i18n.count("prog.cards_seen", state.lang(), m["cards"], seen=m["seen"], cards=m["cards"])
         out.append(
             f'<div class="topic">{r.escape(label(m["topic"]))}</div>'
             f'<div class="bar" title="{r.escape(seen)}"><div class="fill" style="width: {pct:.0f}%"></div>'

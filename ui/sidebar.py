@@ -172,5 +172,5 @@ def _answer_lang_note(lang: str) -> None:
         return
     have = state.notes_languages()
     if have and want not in have:
-        langs = i18n.t("list.sep", lang).join(lang_name(lang, x) for x in sorted(have))
+        langs = i18n.join((lang_name(lang, x) for x in sorted(have)), lang)
         st.caption(tr("side.answer_lang_no_notes", lang=name, langs=langs))
