@@ -233,6 +233,9 @@ def ask(searcher: Searcher, question: str, settings: Settings = Settings(), *,
                  about=text, whole=whole_rows, also=also)
     if followup:
         sel = _new_for_followup(searcher, sel, q, prev)
+        if not sel and prev.abstained:
+            # a follow-up of a declined question: there was no answer to go beyond
+            return _timed(_abstain(searcher, hits, lang, dataclasses.replace(verdict, answerable=False), base), t0)
         if not sel:
             topic = prev.question
             # the facet asked about by its name ("examples", not "Can you give an example")

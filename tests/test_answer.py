@@ -1340,3 +1340,12 @@ def test_a_section_with_nothing_to_quote_is_never_suggested(suggested_searcher):
     for topic in topics:
         assert ask(suggested_searcher, f"「{topic}」について教えてください。").answered, topic
 
+
+
+def test_a_followup_of_a_declined_question_is_declined_as_a_question(searcher):
+    """"Can you give an example?" after "How do I bake sourdough bread at home?" (declined) said
+    "Beyond the previous answer (…), the notes say nothing about examples": there was no answer."""
+    off = ask(searcher, "How do I bake sourdough bread at home?")
+    assert off.abstained
+    a = ask(searcher, "Can you give an example?", history=[off])
+    assert a.abstained and a.reason != "followup_not_covered" and "Beyond the previous answer" not in a.text, a.text

@@ -159,7 +159,7 @@ EN = {
     # benchmarks
     "bench.title": "Benchmarks",
     "bench.intro": "How well search and answers work, measured on hand-written questions. The full run is a "
-    "command: {command} (about five minutes).",
+    "command: {command} (about 20 minutes the first time, 6 once its vectors are cached).",
     "bench.report": "Report",
     "bench.none": "No benchmark report yet.",
     "bench.written": "Written {when}",
@@ -418,7 +418,7 @@ JA = {
     "index.error": "ノートを検索できません: {error}",
     "bench.title": "ベンチマーク",
     "bench.intro": "検索と回答の性能を、手作業で作った質問で測った結果です。"
-    "フル実行はコマンドで行います: {command}（約5分）。",
+    "フル実行はコマンドで行います: {command}（初回は約20分、ベクトルのキャッシュ後は約6分）。",
     "bench.report": "レポート",
     "bench.none": "ベンチマークのレポートはまだありません。",
     "bench.written": "作成日時 {when}",
@@ -665,7 +665,7 @@ ZH = {
     "index.rebuilding": "正在重新建立…",
     "index.error": "无法检索笔记: {error}",
     "bench.title": "基准测试",
-    "bench.intro": "用人工编写的问题衡量检索和回答的效果。完整测试通过命令运行: {command}（约五分钟）。",
+    "bench.intro": "用人工编写的问题衡量检索和回答的效果。完整测试通过命令运行: {command}（首次约20分钟，向量缓存后约6分钟）。",
     "bench.report": "报告",
     "bench.none": "还没有基准测试报告。",
     "bench.written": "生成于 {when}",
