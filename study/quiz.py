@@ -176,7 +176,11 @@ def common_terms(cards: Sequence[Card], lang: str, share: float = COMMON_SHARE, 
 
 def mask(text: str, terms: set[str] | frozenset[str], lang: str) -> str:
     """``text`` with every occurrence of ``terms`` (analyzer words) blanked out: CJK words as
-    written, English words by their stem ("tokenization" also hides "Tokenization")."""
+    written, English words by their stem ("tokenization" also hides "Tokenization").
+
+    >>> mask("GPT-4はGPT-3よりも：大規模で", {"gpt"}, "ja")
+    '＿＿は＿＿よりも：大規模で'
+    """
     from rag.analyze import word_tokens
 
     blank = BLANK.get(lang, BLANK["en"])
@@ -184,7 +188,10 @@ def mask(text: str, terms: set[str] | frozenset[str], lang: str) -> str:
     for t in sorted(terms - latin, key=len, reverse=True):
         text = re.sub(re.escape(t), blank, text, flags=re.IGNORECASE)
     if latin:
-        text = _LATIN_WORD.sub(lambda m: blank if set(word_tokens(m.group(0))) & latin else m.group(0), text)
+        # "GPT-4" is one word alone and two ("gpt", "4") in a Japanese sentence: either hides it
+        text = _LATIN_WORD.sub(lambda m: blank if (set(word_tokens(m.group(0)))
+                                                   | set(word_tokens(re.sub(r"[.\-+]", " ", m.group(0))))) & latin
+                               else m.group(0), text)
     return re.sub(f"(?:{re.escape(blank)}\\s*)+{re.escape(blank)}", blank, text)
 
 

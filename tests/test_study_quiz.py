@@ -174,3 +174,13 @@ def test_the_quiz_report_measures_both_kinds(corpus_fake_index, tmp_path):
     got = json.loads((tmp_path / "quiz-t.json").read_text(encoding="utf-8"))
     assert got["shipped"]["questions"] == 100 and got["sections_shipped"]["questions"] > 30
     assert "| sections: key-term aware" in (tmp_path / "quiz-t.md").read_text(encoding="utf-8")
+
+
+def test_a_latin_name_with_a_number_is_hidden_inside_a_japanese_sentence():
+    """「GPT-4はGPT-3よりも：…」 showed the question's names: alone "GPT-4" is one analyzer word,
+    in a Japanese sentence two ("gpt", "4")."""
+    from study.quiz import _terms, mask
+
+    terms = _terms("GPT-4はGPT-3と比べてどのような違いがあるか？")
+    shown = mask("GPT-4はGPT-3よりも：大規模で、多様なタスクに対応します。", terms, "ja")
+    assert "GPT" not in shown, shown
