@@ -197,8 +197,6 @@ def parse_document(doc_id: str, data: bytes, *, limits: Limits | None = None) ->
     :class:`UnreadableFileError` (binary, not UTF-8, empty, encrypted, a bomb …) or
     :class:`FrontMatterError`, whose ``reason`` says why.
     """
-    if not data:  # a 0-byte PDF or Word file is empty, not damaged
-        raise UnreadableFileError(doc_id, reasons.reason("empty"))
     _check_kind(doc_id, data)
     if is_file_format(doc_id):
         return _read_format(doc_id, data, limits if limits is not None else Limits())
@@ -212,6 +210,8 @@ _RECENT_MAX = 4
 
 
 def _read_format(doc_id: str, data: bytes, limits: Limits) -> Document:
+    if not data:  # a 0-byte PDF or Word file is empty, not damaged
+        raise UnreadableFileError(doc_id, reasons.reason("empty"))
     sha = hashlib.sha256(data).hexdigest()
     key = (Path(doc_id).suffix.lower(), sha)
     got = _RECENT.get(key)
@@ -284,13 +284,26 @@ def load_corpus(
             skip(Skipped(doc_id, failure_reason(e)))  # not a document for the stale check either
             continue
         sha = hashlib.sha256(data).hexdigest()
+        try:
+            _check_kind(doc_id, data)
+        except UnreadableFileError as e:  # another format than its name says: known by its bytes
+            skip(Skipped(doc_id, e.reason, sha))
+            continue
+        try:
+            text = None if is_file_format(doc_id) else decode(data, doc_id)
+        except Exception as e:  # noqa: BLE001
+            skip(Skipped(doc_id, failure_reason(e)))  # binary, undecodable, empty: no document
+            continue
         known = (known_skips or {}).get(doc_id)
-        if (is_file_format(doc_id) and known and known.get("sha256") == sha
+        if (text is None and known and known.get("sha256") == sha
                 and known.get("reader", "") == reader_id(doc_id)):  # a newer reader tries it again
             skip(Skipped(doc_id, str(known.get("reason", "skipped by the last ingest")), known["sha256"]))
             continue
         try:
-            docs.append(parse_document(doc_id, data, limits=limits))
+            if text is None:
+                docs.append(_read_format(doc_id, data, limits if limits is not None else Limits()))
+            else:
+                docs.append(_document(doc_id, data, text))
         except Exception as e:  # noqa: BLE001 -- a parse failure skips this file only
             skip(Skipped(doc_id, failure_reason(e), sha))
     if not docs:
