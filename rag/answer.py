@@ -39,12 +39,12 @@ from rag.safety import UNTRUSTED_RULE, defuse, fence, grounding_problem, is_inje
 from rag.search import Searcher, check_query
 from rag.rules.names import distinctive_terms
 from rag.rules.questions import (
-    QUESTION_WORDS, asks_about_document, asks_for_conclusion, asks_for_questions, followup_aspect, question_language,
-    quoted_names,
+    QUESTION_WORDS, asks_about_document, asks_for_conclusion, asks_for_questions, defined_term, followup_aspect,
+    question_language, quoted_names,
 )
 from rag.rules.script import detect_lang
 from rag.rules.structure import (
-    CONCLUSION_HEADINGS, OPENING_HEADINGS, facets_asked, list_mark, plain, row_sentences, section_name, strip_qa_label, title,
+    CONCLUSION_HEADINGS, OPENING_HEADINGS, facets_asked, list_mark, strip_heading_number, plain, row_sentences, section_name, strip_qa_label, title,
 )
 from rag.rules.sentences import POINTS_BACK, answer_sentences, strip_markers, unmark
 from rag.types import Chunk, Hit
@@ -277,6 +277,14 @@ def _whole_passages(searcher: Searcher, query, question: str, mode: str, setting
     # a section titled with the facet asked about alone ("Steps" under "Knowledge distillation")
     asks += [(lambda rows: facet_sections(index, rows, question, searcher.analyze), frozenset())
              ] if facets_asked(question) else []
+    # the section titled with the term a question asks the meaning of (「RAGとは？」: the section
+    # 「RAG(Retrieval-Augmented Generation)」, not the Q&A item on RAG's steps the search puts first)
+    # — one in the question's language, or any for a question in a language the notes lack: the
+    # Chinese item answers 「什么是RAG?」 better than a Japanese section
+    term, qlang = defined_term(question), detect_lang(question)
+    anywhere = bool(term) and not index.vocabulary_of(qlang)
+    asks += [(lambda rows: [r for r in rows if titled(index.chunks[r], term)
+                            and (anywhere or index.chunks[r].lang == qlang)], frozenset())] if term else []
     # a section named in quotes, as the app's suggestions name one ("Tell me about “行動 / 経験”."):
     # its text, or its questions when it is a list of them
     names = quoted_names(question)
@@ -369,6 +377,18 @@ def _sentence(unit_text: str, kind: str = "text") -> str:
     if kind == "row":  # a table row, already written as one line naming its cells (rag.extract)
         return f"- {unit_text}"
     return f"{list_mark(unit_text)}{t}"
+
+
+def titled(chunk: Chunk, term: str) -> bool:
+    """Whether ``chunk`` is a section whose heading is ``term``, or ``term`` with a gloss in
+    brackets, or the gloss itself: 「RAG(Retrieval-Augmented Generation)」 for RAG,
+    「Positional Encoding(位置エンコーディング)」 for 位置エンコーディング (case and spaces aside)."""
+    if chunk.kind == "qa" or not chunk.section_title:
+        return False
+    key = lambda t: "".join(t.split()).casefold()  # noqa: E731
+    heading = strip_heading_number(plain(chunk.section_title))
+    m = re.match(r"^(.+?)\s*[(（](.+)[)）]$", heading)
+    return key(term) in {key(heading), *(key(g) for g in (m.groups() if m else ()))}
 
 
 def topic_of(chunk: Chunk) -> str:

@@ -37,7 +37,7 @@ _META = re.compile(
     r"|私の(?:LinkedIn|ブログ|プロフィール|Twitter|X)|共有し[^。]{0,20}コミュニティ|コミュニティで共有|欢迎分享"
     r"|(?:follow|subscribe to) (?:me|my)\b"
     # what the document is: 「以下は、…職において…尋ねられた面接質問です。」 "The following are … questions"
-    r"|^以下は[^。]{0,240}(?:質問|問題|一覧|まとめ)(?:集)?(?:です|になります)|^以下是[^。]{0,240}(?:问题|面试题|总结|列表)"
+    r"|^以下は[^。]{0,240}(?:質問|一覧|まとめ|問題)(?:集)?(?:です|になります)|^以下是[^。]{0,240}(?:问题|面试题|总结|列表)"
     r"|^(?:the following|below) (?:are|is) [^.]{0,240}(?:questions|a list|a summary)\b"
     # a signpost to what comes next says nothing about it: 「…の流れを見てみましょう。」
     # 「具体例で見ていきましょう。」「让我们来看看…」 "Let's look at …"

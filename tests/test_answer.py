@@ -1349,3 +1349,29 @@ def test_a_followup_of_a_declined_question_is_declined_as_a_question(searcher):
     assert off.abstained
     a = ask(searcher, "Can you give an example?", history=[off])
     assert a.abstained and a.reason != "followup_not_covered" and "Beyond the previous answer" not in a.text, a.text
+
+
+# --- what a term is: the section titled with it ----------------------------------------------------
+
+DEFINED_NOTES = {
+    "qa-ja.md": "# 面接質問\n\n1. **RAGのステップは？**\n\nRAGは次のステップで動きます。\n\n1. 検索：関連文書を取得\n"
+    "2. ランキング：関連度で並べ替え\n3. 生成：文脈を使って応答を生成\n\n2. **RAGの評価方法は？**\n\n"
+    "RAGの評価では検索と生成を分けて測ります。\n\n3. **RAGの欠点は？**\n\nRAGは検索の質に回答の質が左右されます。\n",
+    "article-ja.md": "# ベクトル検索\n\n## 埋め込み\n\n文章をベクトルに変換します。\n\n"
+    "## RAG(Retrieval-Augmented Generation)\n\nRAGは、質問に関連する文書を検索してLLMのプロンプトに含め、"
+    "その文書を根拠に回答を生成する仕組みです。\n",
+}
+
+
+@pytest.fixture(scope="module")
+def defined_searcher(tmp_path_factory):
+    return _searcher_over(tmp_path_factory, DEFINED_NOTES)
+
+
+@pytest.mark.parametrize("question", ["RAGとは？", "RAGって何？", "What is RAG?"])
+def test_what_a_term_is_comes_from_the_section_titled_with_it(defined_searcher, question):
+    """「RAGとは？」 was answered with the Q&A item on RAG's steps (its question names RAG too),
+    while the notes have a section titled 「RAG(Retrieval-Augmented Generation)」."""
+    a = ask(defined_searcher, question)
+    assert a.answered and a.citations[0].chunk.section_title.startswith("RAG("), a.text
+    assert "根拠に回答を生成する仕組み" in a.text, a.text

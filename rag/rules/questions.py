@@ -254,3 +254,22 @@ def question_language(question: str) -> str:
     """
     rest = QUOTED_NAME.sub(" ", question)
     return detect_lang(rest) if WORDY.search(rest) else detect_lang(question)
+
+
+# A question asking what one term is: 「RAGとは？」「RAGって何？」「什么是RAG?」「RAG是什么?」 "What is RAG?"
+_DEFINED = re.compile(
+    r"^\s*(?:(?P<ja>.{1,40}?)\s*(?:とは(?:何(?:ですか|でしょうか)?|なに)?|って(?:何|なに)(?:ですか)?)"
+    r"|什么是\s*(?P<zh1>.{1,40}?)|(?P<zh2>.{1,40}?)\s*是什么"
+    r"|what(?:'s| is| are)\s+(?:an?\s+|the\s+)?(?P<en>.{1,40}?))\s*[？?。.!！]*\s*$",
+    re.I,
+)
+
+
+def defined_term(question: str) -> str:
+    """The term a question asks the meaning of, or ``""``.
+
+    >>> defined_term("RAGとは？"), defined_term("什么是RAG?"), defined_term("What is a KV cache?"), defined_term("RAGの手順は？")
+    ('RAG', 'RAG', 'KV cache', '')
+    """
+    m = _DEFINED.match(question)
+    return next((g.strip() for g in m.groups() if g and g.strip()), "") if m else ""
