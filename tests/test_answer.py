@@ -1106,6 +1106,19 @@ def _searcher_over(tmp_path_factory, files: dict[str, str]):
 
 
 @pytest.fixture(scope="module")
+def searcher_of(tmp_path_factory):
+    """``searcher_of(NOTES)``: a Searcher over those notes (one per notes for the module)."""
+    made: dict[int, object] = {}
+
+    def of(files: dict[str, str]):
+        if id(files) not in made:
+            made[id(files)] = _searcher_over(tmp_path_factory, files)
+        return made[id(files)]
+
+    return of
+
+
+@pytest.fixture(scope="module")
 def interview_searcher(tmp_path_factory):
     return _searcher_over(tmp_path_factory, INTERVIEW_LISTS)
 
@@ -1215,18 +1228,14 @@ EXAMPLES = {
 }
 
 
-@pytest.fixture(scope="module")
-def examples_searcher(tmp_path_factory):
-    return _searcher_over(tmp_path_factory, EXAMPLES)
-
-
-def test_an_example_followup_quotes_the_example_of_the_passage_just_quoted(examples_searcher):
+def test_an_example_followup_quotes_the_example_of_the_passage_just_quoted(searcher_of):
     """"Could you give an example?" after the answer on unknown words: its cryptocurrency example,
     not the example of whichever passage the two questions together find first (the retrieval
     passage says "example" three times)."""
-    first = ask(examples_searcher, "How do tokenizers handle unknown words?")
+    s = searcher_of(EXAMPLES)
+    first = ask(s, "How do tokenizers handle unknown words?")
     assert first.answered and "Subword" in first.text, first.text
-    a = ask(examples_searcher, "Could you give an example?", history=[first])
+    a = ask(s, "Could you give an example?", history=[first])
     assert a.followup and a.answered, a.text
     assert "cryptocurrency" in a.text and "2021" not in a.text, a.text
     assert all(c.ok for c in a.checks)
@@ -1260,11 +1269,6 @@ FACETS_NOTES = {
 }
 
 
-@pytest.fixture(scope="module")
-def facets_searcher(tmp_path_factory):
-    return _searcher_over(tmp_path_factory, FACETS_NOTES)
-
-
 @pytest.mark.parametrize("question, says, not_says", [
     # a Word file's Title and Heading 1 make two level-1 headings: the answer quoted the outline
     # ("- Steps", the first step only, "- Drawbacks") of the overview the search found first
@@ -1277,23 +1281,25 @@ def facets_searcher(tmp_path_factory):
     ("What are the drawbacks of knowledge distillation?", ("full training run",), ("Collect labelled",)),
     ("知識蒸留の手順は？", ("教師モデルを学習", "ソフトターゲット", "生徒モデルを学習"), ()),
 ])
-def test_a_question_for_a_facet_quotes_the_section_titled_with_it_under_the_topic(facets_searcher, question,
+def test_a_question_for_a_facet_quotes_the_section_titled_with_it_under_the_topic(searcher_of, question,
                                                                                  says, not_says):
-    a = ask(facets_searcher, question)
+    s = searcher_of(FACETS_NOTES)
+    a = ask(s, question)
     assert a.answered and all(c.ok for c in a.checks), (a.reason, a.text)
     assert all(s in a.text for s in says) and not any(s in a.text for s in not_says), a.text
 
 
-def test_a_facet_heading_under_another_topic_is_not_quoted(facets_searcher):
+def test_a_facet_heading_under_another_topic_is_not_quoted(searcher_of):
     """"Steps" under fine-tuning does not answer the steps of something the notes do not hold
     under a heading of their own."""
     from rag.extract import facet_sections
 
-    index = facets_searcher.index
+    s = searcher_of(FACETS_NOTES)
+    index = s.index
     rows = list(range(len(index.chunks)))
-    found = facet_sections(index, rows, "What are the steps of speculative decoding?", facets_searcher.analyze)
+    found = facet_sections(index, rows, "What are the steps of speculative decoding?", s.analyze)
     assert found == []
-    found = facet_sections(index, rows, "What are the steps of fine-tuning?", facets_searcher.analyze)
+    found = facet_sections(index, rows, "What are the steps of fine-tuning?", s.analyze)
     assert [index.chunks[r].doc_id for r in found] == ["ft.md"]
 
 
@@ -1310,35 +1316,32 @@ SUGGESTED_NOTES = {
 }
 
 
-@pytest.fixture(scope="module")
-def suggested_searcher(tmp_path_factory):
-    return _searcher_over(tmp_path_factory, SUGGESTED_NOTES)
-
-
-def test_a_suggested_topic_asked_in_quotes_answers_from_that_section(suggested_searcher):
+def test_a_suggested_topic_asked_in_quotes_answers_from_that_section(searcher_of):
     """"Tell me about “行動 / 経験”." (the app's suggestion after a declined question) was answered
     with the overfitting item: a list of questions has nothing the usual answer quotes. A section
     named in quotes is quoted — its questions when it is a list of them — in the question's own
     language, not the quoted name's."""
     from rag.answer import answer_language
 
-    a = ask(suggested_searcher, "Tell me about “Behaviour”.")
+    s = searcher_of(SUGGESTED_NOTES)
+    a = ask(s, "Tell me about “Behaviour”.")
     assert a.answered and "hardest production incident" in a.text and "cut inference cost" in a.text, a.text
     assert "Hybrid retrieval" not in a.text
     assert answer_language("Tell me about “行動 / 経験”.") == "en" and answer_language("请介绍一下“LLMの課題”。") == "zh"
 
 
-def test_a_section_with_nothing_to_quote_is_never_suggested(suggested_searcher):
+def test_a_section_with_nothing_to_quote_is_never_suggested(searcher_of):
     """A conclusion that only signs off (「…LinkedInコミュニティで共有し…」) was suggested as a
     nearby topic and then declined when the learner clicked it."""
     from rag.answer import nearest_topics
 
-    hits = suggested_searcher.search("本ガイド 基礎 応用技術 解説 LinkedIn 結論", k=5, mode="hybrid")
+    s = searcher_of(SUGGESTED_NOTES)
+    hits = s.search("本ガイド 基礎 応用技術 解説 LinkedIn 結論", k=5, mode="hybrid")
     assert hits[0].chunk.section_title == "結論"  # the closest passage, not suggested
-    topics = nearest_topics(suggested_searcher, hits, "ja")
+    topics = nearest_topics(s, hits, "ja")
     assert topics and "結論" not in " ".join(topics), topics
     for topic in topics:
-        assert ask(suggested_searcher, f"「{topic}」について教えてください。").answered, topic
+        assert ask(s, f"「{topic}」について教えてください。").answered, topic
 
 
 
@@ -1363,15 +1366,11 @@ DEFINED_NOTES = {
 }
 
 
-@pytest.fixture(scope="module")
-def defined_searcher(tmp_path_factory):
-    return _searcher_over(tmp_path_factory, DEFINED_NOTES)
-
-
 @pytest.mark.parametrize("question", ["RAGとは？", "RAGって何？", "What is RAG?"])
-def test_what_a_term_is_comes_from_the_section_titled_with_it(defined_searcher, question):
+def test_what_a_term_is_comes_from_the_section_titled_with_it(searcher_of, question):
     """「RAGとは？」 was answered with the Q&A item on RAG's steps (its question names RAG too),
     while the notes have a section titled 「RAG(Retrieval-Augmented Generation)」."""
-    a = ask(defined_searcher, question)
+    s = searcher_of(DEFINED_NOTES)
+    a = ask(s, question)
     assert a.answered and a.citations[0].chunk.section_title.startswith("RAG("), a.text
     assert "根拠に回答を生成する仕組み" in a.text, a.text
