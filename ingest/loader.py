@@ -209,10 +209,10 @@ _RECENT: dict[tuple[str, str], Any] = {}
 _RECENT_MAX = 4
 
 
-def _read_format(doc_id: str, data: bytes, limits: Limits) -> Document:
+def _read_format(doc_id: str, data: bytes, limits: Limits, sha: str | None = None) -> Document:
     if not data:  # a 0-byte PDF or Word file is empty, not damaged
         raise UnreadableFileError(doc_id, reasons.reason("empty"))
-    sha = hashlib.sha256(data).hexdigest()
+    sha = sha or hashlib.sha256(data).hexdigest()
     key = (Path(doc_id).suffix.lower(), sha)
     got = _RECENT.get(key)
     if got is None:
@@ -234,7 +234,7 @@ def _read_format(doc_id: str, data: bytes, limits: Limits) -> Document:
     )
 
 
-def _document(doc_id: str, data: bytes, text: str) -> Document:
+def _document(doc_id: str, data: bytes, text: str, sha: str | None = None) -> Document:
     meta, body_start = _front_matter(text, doc_id)
     title = _text_field(meta, "title", MAX_TITLE_CHARS, doc_id)
     source = _text_field(meta, "source", MAX_SOURCE_CHARS, doc_id)
@@ -244,7 +244,7 @@ def _document(doc_id: str, data: bytes, text: str) -> Document:
         text=text,
         title=title or _first_title(text, body_start) or Path(doc_id).stem,
         lang=detect_lang(text[body_start:]),
-        sha256=hashlib.sha256(data).hexdigest(),
+        sha256=sha or hashlib.sha256(data).hexdigest(),
         source=source,
         tags=tags,
         body_start=body_start,
@@ -301,9 +301,9 @@ def load_corpus(
             continue
         try:
             if text is None:
-                docs.append(_read_format(doc_id, data, limits if limits is not None else Limits()))
+                docs.append(_read_format(doc_id, data, limits if limits is not None else Limits(), sha))
             else:
-                docs.append(_document(doc_id, data, text))
+                docs.append(_document(doc_id, data, text, sha))
         except Exception as e:  # noqa: BLE001 -- a parse failure skips this file only
             skip(Skipped(doc_id, failure_reason(e), sha))
     if not docs:

@@ -29,7 +29,7 @@ from rag.analyze import topic_words
 from rag.citations import Citation, SentenceCheck, check_citations, cite, join_sentences
 from rag.extract import (
     ExtractParams, Selection, content_terms, document_part, facet_sections, question_lists, quotable_units,
-    score_units, select,
+    score_units, select, term_sections,
 )
 from rag.followup import addresses, aspect_of, combined_query, is_followup
 from rag.llm import LLM_TIMEOUT_S, AnswererError, chat_completion
@@ -44,7 +44,8 @@ from rag.rules.questions import (
 )
 from rag.rules.script import detect_lang
 from rag.rules.structure import (
-    CONCLUSION_HEADINGS, OPENING_HEADINGS, facets_asked, list_mark, strip_heading_number, plain, row_sentences, section_name, strip_qa_label, title,
+    CONCLUSION_HEADINGS, OPENING_HEADINGS, facets_asked, list_mark, plain, row_sentences, section_name, strip_qa_label,
+    title,
 )
 from rag.rules.sentences import POINTS_BACK, answer_sentences, strip_markers, unmark
 from rag.types import Chunk, Hit
@@ -279,12 +280,8 @@ def _whole_passages(searcher: Searcher, query, question: str, mode: str, setting
              ] if facets_asked(question) else []
     # the section titled with the term a question asks the meaning of (「RAGとは？」: the section
     # 「RAG(Retrieval-Augmented Generation)」, not the Q&A item on RAG's steps the search puts first)
-    # — one in the question's language, or any for a question in a language the notes lack: the
-    # Chinese item answers 「什么是RAG?」 better than a Japanese section
-    term, qlang = defined_term(question), detect_lang(question)
-    anywhere = bool(term) and not index.vocabulary_of(qlang)
-    asks += [(lambda rows: [r for r in rows if titled(index.chunks[r], term)
-                            and (anywhere or index.chunks[r].lang == qlang)], frozenset())] if term else []
+    term = defined_term(question)
+    asks += [(lambda rows: term_sections(index, rows, term, detect_lang(question)), frozenset())] if term else []
     # a section named in quotes, as the app's suggestions name one ("Tell me about “行動 / 経験”."):
     # its text, or its questions when it is a list of them
     names = quoted_names(question)
@@ -377,18 +374,6 @@ def _sentence(unit_text: str, kind: str = "text") -> str:
     if kind == "row":  # a table row, already written as one line naming its cells (rag.extract)
         return f"- {unit_text}"
     return f"{list_mark(unit_text)}{t}"
-
-
-def titled(chunk: Chunk, term: str) -> bool:
-    """Whether ``chunk`` is a section whose heading is ``term``, or ``term`` with a gloss in
-    brackets, or the gloss itself: 「RAG(Retrieval-Augmented Generation)」 for RAG,
-    「Positional Encoding(位置エンコーディング)」 for 位置エンコーディング (case and spaces aside)."""
-    if chunk.kind == "qa" or not chunk.section_title:
-        return False
-    key = lambda t: "".join(t.split()).casefold()  # noqa: E731
-    heading = strip_heading_number(plain(chunk.section_title))
-    m = re.match(r"^(.+?)\s*[(（](.+)[)）]$", heading)
-    return key(term) in {key(heading), *(key(g) for g in (m.groups() if m else ()))}
 
 
 def topic_of(chunk: Chunk) -> str:

@@ -25,6 +25,7 @@ from rag.index import Index
 from rag.rules.normalize import normalize, squash
 from rag.rules.structure import (
     BOLD_LINE, DIAGRAM_LANGUAGES, facets_asked, heading_facet, named_rows, plain, row_at, row_sentence,
+    strip_heading_number,
 )
 from rag.rules.names import is_generic
 from rag.rules.questions import (
@@ -487,6 +488,27 @@ def facet_sections(index: Index, rows: Sequence[int], question: str,
         initials = "".join(w[0] for w in re.findall(r"[A-Za-z]+", doc_title) if w[0].isupper())
         context = set(analyze(f"{c.section.replace(' > ', ' ')} {doc_title} {initials}"))
         if 2 * len(words & context) >= len(words):
+            found.append(r)
+    return found
+
+
+def term_sections(index: Index, rows: Sequence[int], term: str, lang: str) -> list[int]:
+    """For a question asking what ``term`` is (「RAGとは？」), the sections among ``rows`` titled
+    with it: the heading is the term, the term with a gloss in brackets, or the gloss
+    (「RAG(Retrieval-Augmented Generation)」, 「Positional Encoding(位置エンコーディング)」 for
+    位置エンコーディング; case and spaces aside) — in the question's language ``lang`` (a Chinese
+    item on RAG answers 「什么是RAG?」 better than a Japanese section), in any for a question in a
+    language the notes lack."""
+    key = lambda t: "".join(t.split()).casefold()  # noqa: E731
+    anywhere = not index.vocabulary_of(lang)
+    found = []
+    for r in rows:
+        c = index.chunks[r]
+        if c.kind == "qa" or not c.section_title or not (anywhere or c.lang == lang):
+            continue
+        heading = strip_heading_number(plain(c.section_title))
+        m = re.match(r"^(.+?)\s*[(（](.+)[)）]$", heading)
+        if key(term) in {key(heading), *(key(g) for g in (m.groups() if m else ()))}:
             found.append(r)
     return found
 
