@@ -300,6 +300,27 @@ def test_questions_about_the_notes_themselves_show_the_list_and_the_section(brow
         ctx.close()
 
 
+def test_a_topic_suggested_after_a_declined_question_answers_when_clicked(browser, app_url):
+    """After "How do I bake bread?" the app suggests nearby topics; clicking "Tell me about
+    “行動 / 経験”." was answered with the overfitting item, in Chinese. As the learner sees it: the
+    section's own questions, cited, with an English lead-in."""
+    ctx, page, _ = open_app(browser, app_url)
+    try:
+        page.locator("textarea").first.fill("How do I bake bread?")
+        page.get_by_role("button", name="Ask", exact=True).click()
+        page.get_by_text("The notes do not cover this question.").wait_for(timeout=60_000)
+        suggestion = page.get_by_role("button").filter(has_text="Tell me about “行動 / 経験”.")
+        suggestion.first.click()
+        answer = page.locator(".studyrag-answer").last
+        answer.locator("label.studyrag-cite").first.wait_for(timeout=60_000)
+        text = answer.inner_text()
+        assert "From the Japanese notes on “行動 / 経験”" in text and "推論コストを50%以上削減" in text, text
+        assert "过拟合" not in text and "以下摘自" not in text, text
+        shot(page, "suggested-topic.png")
+    finally:
+        ctx.close()
+
+
 def test_chinese_interface_and_a_reload_keeps_the_conversation(browser, app_url):
     ctx, page, _ = open_app(browser, app_url, height=700)
     try:
