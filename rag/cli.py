@@ -68,15 +68,16 @@ def search_parser() -> argparse.ArgumentParser:
 
 def _read_batch(path: Path) -> list[tuple[int, str]]:
     """``(line number, query)`` for every non-blank line; blank lines are reported on stderr.
-    Line numbers are the file's own: lines end at ``\\n`` (or ``\\r\\n``) only, not at the form
-    feeds and Unicode separators ``str.splitlines`` also cuts at."""
+    Line numbers are the file's own: lines end at ``\\n``, ``\\r\\n`` or ``\\r`` (as a notes file's,
+    :func:`rag.corpus.decode_text`), not at the form feeds and Unicode separators
+    ``str.splitlines`` also cuts at."""
     try:
         text = decode_text(path.read_bytes(), path.name)  # as a notes file is: a BOM, UTF-16, Shift_JIS …
     except OSError as e:
         raise RagError(f"cannot read batch file {path}: {e}") from None
     except UnreadableFileError as e:
         raise RagError(f"cannot read batch file {path}: {e.reason}") from None
-    lines = [line.removesuffix("\r") for line in text.split("\n")]
+    lines = text.split("\n")  # line ends already \n
     if lines and lines[-1] == "":
         lines.pop()
     queries = [(n, line.strip()) for n, line in enumerate(lines, start=1) if line.strip()]

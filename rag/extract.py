@@ -476,7 +476,7 @@ def facet_sections(index: Index, rows: Sequence[int], question: str,
     if not asked:
         return []
     words = {t for t in analyze(question) if not t.startswith("~") and t not in QUESTION_WORDS and len(t) > 1
-             and not heading_facet(t) and not facets_asked(t)}
+             and not facets_asked(t)}  # a facet word (a heading naming the facet alone says one too)
     if not words:
         return []
     found = []
