@@ -28,8 +28,8 @@ from rag import messages
 from rag.analyze import topic_words
 from rag.citations import Citation, SentenceCheck, check_citations, cite, join_sentences
 from rag.extract import (
-    ExtractParams, Selection, content_terms, document_part, facet_sections, question_lists, quotable_units,
-    score_units, select, term_sections,
+    ExtractParams, Selection, content_terms, document_part, facet_sections, question_lists, question_topics,
+    quotable_units, score_units, select, term_sections,
 )
 from rag.followup import addresses, aspect_of, combined_query, is_followup
 from rag.llm import LLM_TIMEOUT_S, AnswererError, chat_completion
@@ -39,7 +39,7 @@ from rag.safety import UNTRUSTED_RULE, defuse, fence, grounding_problem, is_inje
 from rag.search import Searcher, check_query
 from rag.rules.names import distinctive_terms
 from rag.rules.questions import (
-    QUESTION_WORDS, asks_about_document, asks_for_conclusion, asks_for_questions, defined_term, followup_aspect,
+    EACH_WORDS, QUESTION_WORDS, asks_about_document, asks_for_conclusion, asks_for_questions, defined_term, followup_aspect,
     question_language, quoted_names,
 )
 from rag.rules.script import detect_lang
@@ -195,7 +195,7 @@ def ask(searcher: Searcher, question: str, settings: Settings = Settings(), *,
     # 「RAGとは？」「手順は？」(declined), 「欠点は？」 is about RAG, not about 「手順は？」
     prev = next((a for a in reversed(history) if a is not None and not (a.followup and a.abstained)), None)
     followup = prev is not None and is_followup(q, searcher.analyze, lambda t: t in index.bm25.vocabulary)
-    text = combined_query(q, prev.query or prev.question) if followup else q
+    text = combined_query(q, _leaned_on(prev, q, index)) if followup else q
     query = searcher.make_query(text)
     hits = searcher.search_query(query, k=max(settings.k, 3), mode=mode, doc_ids=settings.doc_ids)
     calibration = (searcher.tuned.answer or {}).get("calibration")
@@ -255,6 +255,16 @@ def ask(searcher: Searcher, question: str, settings: Settings = Settings(), *,
             note = f"{e} — showing the extractive answer instead."
             return _timed(dataclasses.replace(_extractive(index, citations, sel, lang, base, note=note), error=str(e)), t0)
     return _timed(_extractive(index, citations, sel, lang, base), t0)
+
+
+def _leaned_on(prev: Answer, question: str, index) -> str:
+    """What a follow-up is searched with besides itself: the previous question — or, when the
+    follow-up asks about a facet (「どうやって防ぐの？」 after 「ハルシネーションってなぜ起きるの？」),
+    only that question's topics: its own facet words (なぜ起きる) would find again the passages
+    the previous answer quoted, not the remedies."""
+    before = prev.query or prev.question
+    topics = question_topics(before, index.facts.quotable_text) if aspect_of(question) else []
+    return " ".join(topics) or before
 
 
 def _whole_passages(searcher: Searcher, query, question: str, mode: str, settings: Settings,
@@ -385,11 +395,17 @@ def topic_of(chunk: Chunk) -> str:
 
 
 def _cited(sentence: str, kind: str, number: int) -> str:
-    """``sentence`` with its marker; a table row whose cells hold sentences (「…更新する。単純だが…」)
-    gets one after each, as every sentence of an answer does."""
-    if kind != "row":
+    """``sentence`` with its marker — one after each sentence an answer reads in it, as every
+    sentence of an answer has: a table row whose cells hold sentences (「…更新する。単純だが…」), a
+    unit whose full stop follows a closing mark ("… position `m - n`. RoPE is used …")."""
+    pieces = answer_sentences(sentence) if kind != "block" else [sentence]
+    if len(pieces) < 2:
         return cite(sentence, number)
-    return "".join(cite(p, number) for p in answer_sentences(sentence))
+    out = ""
+    for p in pieces:
+        p = cite(p, number)
+        out += " " + p if out and out[-1].isascii() and p[:1].isascii() else p  # no space in CJK text
+    return out
 
 
 def _check_texts(index, c: Citation) -> list[str]:
@@ -479,7 +495,7 @@ def _new_for_followup(searcher: Searcher, sel: list[Selection], question: str, p
         # new topic words only: 「創作にはどっちを使えばいい？」 adds 創作, not 使う
         topical = {t for w in topic_words(question, lang) for t in searcher.analyze(w)}
         new_tokens = {t for t in (content_terms(own) & topical) - before
-                      if t in index.bm25.vocabulary and not aspect_of(t) and t not in QUESTION_WORDS}
+                      if t in index.bm25.vocabulary and not aspect_of(t) and t not in QUESTION_WORDS | EACH_WORDS}
     aspect = aspect_of(question)
     texts = [(s, u) for s in sel for u in s.units]
     if new_tokens:
@@ -491,15 +507,21 @@ def _new_for_followup(searcher: Searcher, sel: list[Selection], question: str, p
         # only the sentences on the facet asked about: "Can you give an example?" gets the
         # examples, not the previous answer again — those of the first passage just quoted that
         # has some (after the OOV answer, its "cryptocurrency" example, not the first example in
-        # whatever passage the two questions together find)
+        # whatever passage the two questions together find); of each one asking for each
+        # (「それぞれの例は？」 after zero- and few-shot learning)
         quoted = (index.by_id[c.chunk.id] for c in prev.citations if c.chunk.id in index.by_id)
-        own = next((s for s in (Selection(r, _on_facet(tuple(quotable_units(index, r)), aspect)) for r in quoted)
-                    if s.units), None)
+        own = [s for s in (Selection(r, _on_facet(tuple(quotable_units(index, r)), aspect)) for r in quoted) if s.units]
         if own:
-            return [own]
+            return own if _asks_each(question, searcher.analyze) else own[:1]
         sel = [dataclasses.replace(s, units=_on_facet(s.units, aspect)) for s in sel]
         return [s for s in sel if s.units]
     return sel
+
+
+def _asks_each(question: str, analyze) -> bool:
+    """Whether ``question`` asks about each thing the previous turn named (:data:`EACH_WORDS`)."""
+    words = {t.lower() for t in analyze(question)} | set(re.findall(r"[a-z]+", question.lower()))
+    return bool(EACH_WORDS & words)
 
 
 def _on_facet(units, aspect: str) -> tuple:

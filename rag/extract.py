@@ -29,7 +29,8 @@ from rag.rules.structure import (
 )
 from rag.rules.names import is_generic
 from rag.rules.questions import (
-    DOCUMENT_FRAME, DOCUMENT_WORDS, EN_STOP, INTERVIEW_WORDS, QUESTION_WORDS, asks_for_conclusion, asks_for_questions,
+    DOCUMENT_FRAME, DOCUMENT_WORDS, EN_STOP, INTERVIEW_WORDS, QUESTION_WORDS, asks_for_code, asks_for_conclusion,
+    asks_for_questions,
 )
 from rag.rules.sentences import ends_sentence, refers_back
 from rag.sections import subsections
@@ -40,6 +41,8 @@ MAX_LIST_ITEMS = 12
 MAX_CHARS = 900
 MAX_BLOCK_LINES = 6  # a fenced block quoted in an answer: at most this many lines …
 MAX_BLOCK_CHARS = 300  # … and characters (an example or a formula, not a program or a diagram)
+MAX_CODE_LINES = 40  # a block quoted to a question asking for code: at most this many lines …
+MAX_CODE_CHARS = 2000  # … and characters
 
 
 @dataclass(frozen=True)
@@ -283,7 +286,7 @@ def select(
     if p.outline:
         picked = _with_outline(index, query, picked, analyze, p.term_bonus)
     if p.code_blocks:
-        picked = _with_blocks(index, query, picked, best - p.unit_margin, analyze, p.term_bonus)
+        picked = _with_blocks(index, query, picked, best - p.unit_margin, analyze, p.term_bonus, asks_for_code(question))
     sides = comparison_sides(question)
     if sides:
         fits = None
@@ -589,9 +592,9 @@ def on_topic_blocks(index: Index, row: int, units: list[Unit], topics: Sequence[
 _FENCED = re.compile(r"^[ \t]*(```|~~~)[ \t]*(\w*)[^\n]*\n(.*?)(?:(^[ \t]*\1[ \t]*$)|\Z)", re.M | re.S)
 
 
-def code_blocks(index: Index, row: int) -> list[Unit]:
+def code_blocks(index: Index, row: int, max_lines: int = MAX_BLOCK_LINES, max_chars: int = MAX_BLOCK_CHARS) -> list[Unit]:
     """The short fenced blocks inside passage ``row`` (kind ``block``; span: the lines between
-    the fences): at most :data:`MAX_BLOCK_LINES` non-blank lines and :data:`MAX_BLOCK_CHARS` characters,
+    the fences): at most ``max_lines`` non-blank lines and ``max_chars`` characters,
     not a diagram (```mermaid```). A fence never closed runs to the end of the document, as
     CommonMark reads it (a passage cut inside a longer block does not end there)."""
     c = index.chunks[row]
@@ -603,7 +606,7 @@ def code_blocks(index: Index, row: int) -> list[Unit]:
         lines = [x for x in body.splitlines() if x.strip()]
         if m.group(2).lower() in DIAGRAM_LANGUAGES or not lines:
             continue
-        if len(lines) > MAX_BLOCK_LINES or len(body) > MAX_BLOCK_CHARS:
+        if len(lines) > max_lines or len(body) > max_chars:
             continue
         a = c.start + m.start(3)
         out.append(Unit(row, -1, a, a + len(body), body, "block"))
@@ -611,13 +614,16 @@ def code_blocks(index: Index, row: int) -> list[Unit]:
 
 
 def _with_blocks(index: Index, query: Query, picked: dict[int, list[Unit]], floor: float,
-                 analyze: Callable[[str], list[str]], term_bonus: float) -> dict[int, list[Unit]]:
+                 analyze: Callable[[str], list[str]], term_bonus: float, code: bool = False) -> dict[int, list[Unit]]:
     """``picked`` with, in each quoted passage, the short fenced blocks (:func:`code_blocks`)
     whose best line scores at least ``floor`` (the score a sentence needs to be quoted): a
-    key fact written only in an example block (「値の範囲: -1(正反対) 〜 1(完全一致)」)."""
+    key fact written only in an example block (「値の範囲: -1(正反対) 〜 1(完全一致)」). A question
+    asking for ``code`` ("Show the RoPE code") gets every block of a quoted passage up to
+    :data:`MAX_CODE_LINES` lines, whatever its lines score."""
     out = {}
+    floor = float("-inf") if code else floor
     for r, us in picked.items():
-        blocks = code_blocks(index, r)
+        blocks = code_blocks(index, r, MAX_CODE_LINES, MAX_CODE_CHARS) if code else code_blocks(index, r)
         if blocks:
             lines = [u for u in chunk_units(index, r) if u.kind in ("code", "formula")]
             scored = score_units(index, query, lines, analyze, term_bonus)

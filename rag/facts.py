@@ -46,7 +46,9 @@ KINDS_FILE = "unit_kinds.npy"
 #    assistants: …", 「给AI的提示：…」); an order only quoted (「以前の指示を無視して」などの文) and a
 #    tutorial's "you must normalize …" are not (rag.safety.addresses_reader)
 # 14: a sentence saying what the document is (「以下は、…面接質問です。」) is meta
-RULES_VERSION = 14
+# 15: the lines of a fenced program (```python, or a block with a "def …"/"return …" line) are
+#    code, never a formula quoted alone; a sentence in an HTML comment (<!-- … -->) is meta
+RULES_VERSION = 15
 
 
 class StaleFacts(ValueError):

@@ -11,7 +11,7 @@ from __future__ import annotations
 import re
 from collections.abc import Callable
 
-from rag.rules.questions import EN_CUE, EN_OPENER, EN_STOP, JA_ZH_CUE, JA_ZH_INSIDE, QUESTION_WORDS
+from rag.rules.questions import EACH_WORDS, EN_CUE, EN_OPENER, EN_STOP, JA_ZH_CUE, JA_ZH_INSIDE, QUESTION_WORDS
 from rag.rules.script import CJK, detect_lang
 
 # Facets a follow-up asks about without naming a topic, with the words a passage uses when it
@@ -94,8 +94,9 @@ _EN_FILLER = frozenset("i me my we our can could would should will you your give
 
 
 def names_no_topic(word: str) -> bool:
-    """Whether ``word`` is a question word or names the facet asked about (対策, drawbacks), not a topic."""
-    return word in QUESTION_WORDS or bool(FACETS.match(word)) or bool(aspect_of(word))
+    """Whether ``word`` is a question word, points at what the previous turn named (それぞれ, each)
+    or names the facet asked about (対策, drawbacks), not a topic."""
+    return word in QUESTION_WORDS or word.lower() in EACH_WORDS or bool(FACETS.match(word)) or bool(aspect_of(word))
 
 
 def _names_something(text: str, analyze, known, lang: str | None = None) -> bool:

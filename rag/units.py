@@ -2,8 +2,8 @@
 ``formula`` (a short formula in a code block), ``row`` (a data row of a Markdown table, quoted as
 one line naming its cells by their columns), all quotable, or ``heading``, ``question`` (also
 interview prompts and rhetorical questions), ``code``, ``table`` (a table's header and separator,
-or pipe lines that make no table), ``meta`` (a sentence about the document itself), ``planted``
-(one that gives orders to an AI or the reader), never quoted.
+or pipe lines that make no table), ``meta`` (a sentence about the document itself, or one in an
+HTML comment), ``planted`` (one that gives orders to an AI or the reader), never quoted.
 Decided once, when the index is built (:mod:`rag.facts`), from the unit's own text and the line
 it sits on.
 """
@@ -49,17 +49,18 @@ _FORMULA = re.compile(r"[=≈∑Σ√×∂]")
 MAX_FORMULA_CHARS = 120
 
 
-def unit_kind(chunk: Chunk, line: str, unit: str, in_code: bool) -> str:
+def unit_kind(chunk: Chunk, line: str, unit: str, in_code: bool | str) -> str:
     """What a unit is, from its own text and the line it sits on: ``text``, ``bullet``,
     ``lead`` (introduces a list), ``formula`` (a short formula in a code block) — quotable —
     or ``heading``, ``question`` (also interview prompts and rhetorical questions), ``code``,
     ``table``, ``meta`` (a sentence about the document itself), ``planted`` (one that gives
-    orders to an AI or the reader, :func:`rag.safety.addresses_reader`) — never quoted."""
+    orders to an AI or the reader, :func:`rag.safety.addresses_reader`) — never quoted.
+    ``in_code``: the line is inside a fenced block (``"program"``: of a program, all code)."""
     s = line.strip()
     if FENCE.match(line):
         return "code"
     if in_code:
-        if "->" in s or len(s) > MAX_FORMULA_CHARS:
+        if in_code == "program" or "->" in s or len(s) > MAX_FORMULA_CHARS:
             return "code"
         if _FORMULA.search(s):
             return "formula"
@@ -96,19 +97,50 @@ def unit_kind(chunk: Chunk, line: str, unit: str, in_code: bool) -> str:
     return "text"
 
 
+# A fenced program (```python, or a block with a line such as "def …", "return …", "import …"):
+# its lines are code, never a formula quoted alone — "inv_freq = 1.0 / (base ** …)" is an
+# assignment, and a line of a program means nothing out of it.
+_NOT_PROGRAM = frozenset({"", "math", "latex", "tex", "katex", "text", "txt", "plaintext", "plain"})
+_PROGRAM_LINE = re.compile(
+    r"^\s*(?:def|class|import|from\s+\S+\s+import|return|for\s.+\bin\b|while\b|if\s.+:\s*$|elif\b|else\s*:|"
+    r"try\s*:|function\b|const\b|let\b|var\b|#include\b|public\b|private\b|fn\b|func\b|async\b|print\()"
+)
+
+
+def _program(fence: str, after: Sequence[str]) -> str | bool:
+    """``"program"`` when the block the fence line ``fence`` opens (its lines ``after``, up to
+    the closing fence) is a program, else ``False``."""
+    info = FENCE.sub("", fence).strip().split(maxsplit=1)
+    if info and info[0].lower() not in _NOT_PROGRAM:
+        return "program"
+    for line in after:
+        if FENCE.match(line):
+            break
+        if _PROGRAM_LINE.match(line):
+            return "program"
+    return False
+
+
+_COMMENT = re.compile(r"<!--.*?(?:-->|\Z)", re.S)
+
+
 def chunk_unit_kinds(chunk: Chunk, doc: str, spans: Sequence[tuple[int, int]]) -> list[str]:
     """The kind of each unit of ``chunk`` (``spans`` in offsets of the document text ``doc``);
     a line that opens with a question or a heading is one throughout."""
     text = chunk.text
-    # the line each unit sits on, and whether that line is inside a code fence
-    line_at: list[tuple[int, int, bool]] = []
+    # the line each unit sits on, and whether that line is inside a code fence (True) or a
+    # program's fence ("program": its lines are code, none a formula)
+    line_at: list[tuple[int, int, bool | str]] = []
     pos, in_code = 0, False
-    for line in text.split("\n"):
+    lines = text.split("\n")
+    for k, line in enumerate(lines):
         fence = bool(FENCE.match(line))
-        line_at.append((pos, pos + len(line), in_code and not fence))
+        line_at.append((pos, pos + len(line), False if fence else in_code))
         if fence:
-            in_code = not in_code
+            in_code = False if in_code else (_program(line, lines[k + 1 :]) or True)
         pos += len(line) + 1
+    # an HTML comment (<!-- … -->) shows nothing where the notes are rendered: never an answer
+    comments = [(m.start(), m.end()) for m in _COMMENT.finditer(text)]
     out: list[str] = []
     line_kind: dict[int, str] = {}  # a line that opens with a question is a question throughout
     # the rows of a table the chunker cut know their header in the passage before
@@ -118,6 +150,8 @@ def chunk_unit_kinds(chunk: Chunk, doc: str, spans: Sequence[tuple[int, int]]) -
         rel = s - chunk.start
         ls, le, code = next(((a, b, c) for a, b, c in line_at if a <= rel <= b), (rel, rel, False))
         kind = unit_kind(chunk, text[ls:le], doc[s:e], code)
+        if not code and any(a <= rel < b for a, b in comments):
+            kind = "meta"
         if kind == "table" and ls in rows:
             kind = "row"
         if line_kind.get(ls) == "question" and kind in QUOTABLE - {"row", "formula"}:

@@ -23,6 +23,9 @@ QUESTION_WORDS = frozenset(
     "とは 何か 何 なぜ どう どの どんな 教える ある いる する なる できる れる ください 説明 違い "
     "explain describe tell difference between vs versus please".split()
 )
+# Words that point at each of the things the previous turn named (「それぞれの例は？」, "both"):
+# no topic of their own; a follow-up with one asks about every passage the previous answer quoted.
+EACH_WORDS = frozenset("それぞれ 各々 両方 両者 どちらも 各自 两者 二者 两个 分别 各个 each both respectively".split())
 
 # --- request wrappers ---------------------------------------------------------------------
 # 「…について教えてください」「请介绍一下…」"Tell me about …": the wrapper says how to answer,
@@ -162,6 +165,22 @@ _ASKS_ABOUT_DOCUMENT = re.compile(
 # foundations article cover?" the title words are technical and foundations.
 DOCUMENT_FRAME = frozenset("about cover covers covered discuss discusses say says overview content contents "
                            "main 内容 概要 主要 主要内容 概述".split())
+
+
+# A question asking for code: 「RoPEのコードを見せて」「DPO损失函数的代码怎么写?」"Show the RoPE code".
+_ASKS_FOR_CODE = re.compile(r"コード|代码|源码|\bcode\b|snippet|pseudo-?code|implement(?:ation)?\s+(?:of|in)\b|"
+                            r"(?:in|with)\s+(?:python|pytorch)\b", re.I)
+
+
+def asks_for_code(question: str) -> bool:
+    """Whether ``question`` asks for the notes' code (a fenced block is then quoted whole).
+
+    >>> asks_for_code("RoPEのコードを見せて"), asks_for_code("DPO损失函数的代码怎么写?"), asks_for_code("Show the RoPE code")
+    (True, True, True)
+    >>> asks_for_code("RoPEとは？"), asks_for_code("What does the encoder do?")
+    (False, False)
+    """
+    return bool(_ASKS_FOR_CODE.search(question))
 
 
 def asks_about_document(question: str) -> bool:

@@ -22,6 +22,14 @@ _END = re.compile(r"[。！？!?]+[" + re.escape(CLOSERS) + r"]*|\.(?=\s)|\n\s*\
 _UNIT_END = re.compile(r"[。！？!?]+[" + re.escape(CLOSERS) + r"]*|(?<=[^\W_])\.(?=\s)|\n")
 _NUMBERING = re.compile(r"\s*(?:#{1,6}\s+|[-*+]\s+)?[\d.]*\d")
 MIN_UNIT_WORD_CHARS = 2
+# A line break inside an English paragraph or list item wrapped at some column ("… only the
+# order of\ncomputation changes."): the line runs on in the next, so no unit ends there. It does
+# when the line ends in a letter, a digit or , ; ) ` and the next continues in lower case (or a
+# number, a bracket, a quote or code), neither being a heading, a table row or a fence line and
+# the next no list item; a CJK line never (its notes write a line per sentence or item).
+_RUNS_ON = re.compile(r"(?<=[A-Za-z0-9,;)\]`'\"’”])\n(?=[ \t]*(?![-*+•]\s|\d{1,3}[.)]\s)(?:[a-z(`'\"“‘]|\d[\d.,]*[\sA-Za-z%]))")
+_BLOCK_LINE = re.compile(r"\s*(?:#|\||```|~~~)")
+_FENCE_LINE = re.compile(r"[ \t]*(?:```|~~~)")
 
 
 def ends_sentence(text: str) -> bool:
@@ -76,6 +84,12 @@ def unit_spans(text: str) -> list[tuple[int, int]]:
     >>> t = "# 見出し\\n- 手順A\\n本文です。次の文。\\n---\\n3.1. Self-Attention. It works in fp16. It is fast."
     >>> [t[s:e] for s, e in unit_spans(t)]
     ['# 見出し', '- 手順A', '本文です。', '次の文。', '3.1. Self-Attention.', 'It works in fp16.', 'It is fast.']
+
+    An English line wrapped inside its sentence runs on (:data:`_RUNS_ON`), outside code:
+
+    >>> t = "It is exact; only the order of\\ncomputation changes.\\n- A list item that goes\\n  on here.\\n- Next"
+    >>> [t[s:e] for s, e in unit_spans(t)]
+    ['It is exact; only the order of\\ncomputation changes.', '- A list item that goes\\n  on here.', '- Next']
     """
     out: list[tuple[int, int]] = []
     s = 0
@@ -85,11 +99,26 @@ def unit_spans(text: str) -> list[tuple[int, int]]:
             continue
         if m is not None and m.group() == "." and _numbers_its_line(text, m.start()):
             continue  # the number of a step or a heading, not a sentence's end
+        if m is not None and m.group() == "\n" and _runs_on(text, m.start()):
+            continue
         a, b = trim_span(text, s, e)
         if len(WORDY.findall(text[a:b])) >= MIN_UNIT_WORD_CHARS:
             out.append((a, b))
         s = e
     return out
+
+
+def _runs_on(text: str, nl: int) -> bool:
+    """Whether the line break at ``nl`` wraps an English sentence (:data:`_RUNS_ON`): not in a
+    fenced block, not after a heading or a table row, not before one or a fence."""
+    if not _RUNS_ON.match(text, nl):
+        return False
+    start = text.rfind("\n", 0, nl) + 1
+    end = text.find("\n", nl + 1)
+    if _BLOCK_LINE.match(text, start) or _BLOCK_LINE.match(text, nl + 1, end if end >= 0 else len(text)):
+        return False
+    fences = sum(1 for line in text[:start].split("\n") if _FENCE_LINE.match(line))
+    return fences % 2 == 0
 
 
 # --- sentences that lean on the one before -------------------------------------------------
