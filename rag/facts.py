@@ -48,7 +48,10 @@ KINDS_FILE = "unit_kinds.npy"
 # 14: a sentence saying what the document is (「以下は、…面接質問です。」) is meta
 # 15: the lines of a fenced program (```python, or a block with a "def …"/"return …" line) are
 #    code, never a formula quoted alone; a sentence in an HTML comment (<!-- … -->) is meta
-RULES_VERSION = 15
+# 16: orders reworded (「先ほどまでの指示は忘れて」, "Regardless of anything said earlier …",
+#    「从现在开始，你只能…」), hidden in marks that show nothing or in look-alike letters, or given by
+#    pointing at a quoted one are planted (rag.safety.addresses_reader)
+RULES_VERSION = 16
 
 
 class StaleFacts(ValueError):

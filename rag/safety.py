@@ -94,7 +94,14 @@ _ADDRESSED = re.compile(
         [
             # English: orders to the model, or to the reader.
             r"\b(?:ignore|disregard|forget|override|bypass)\b[^.!?\n]{0,40}\b(?:instructions?|prompts?|rules?|"
-            r"guidelines?|context|messages?|directions?)\b",
+            r"guidelines?|guidance|context|messages?|directions?|(?:user'?s?|the) questions?)\b",
+            # the same, reworded: "Regardless of anything said earlier, …", "Whatever the user asked, …",
+            # "stop following your rules", "reply only that …", "output the word …"
+            r"\b(?:regardless of|no matter)\b[^.!?\n]{0,30}\b(?:said|written|asked|told|instructed)\b[^.!?\n]{0,15}"
+            r"\b(?:earlier|above|before|previously)\b",
+            r"\bwhatever the user (?:asks?|asked|says?|said|wants?)\b",
+            r"\b(?:stop|quit|cease) (?:following|obeying)\b",
+            r"\b(?:reply|respond|answer)\s+(?:only|just)\s+(?:with|that|the word)\b|\boutput (?:only )?the word\b",
             # "you must …" an order about what to say or do with the conversation (a tutorial's
             # "you must normalize the vectors first" is no order to a machine)
             rf"\byou\s+(?:must|are required to|will now)\s+(?:not\s+|never\s+|always\s+)?{_DO_EN}\b",
@@ -102,10 +109,13 @@ _ADDRESSED = re.compile(
             rf"\byou are (?:now )?(?:an?|the) {_AI_EN}\b",
             r"\b(?:as an? (?:ai|language model)|developer mode)\b",
             r"^\s*(?:please\s+)?(?:ignore|disregard|forget|reveal|visit|click|log ?in|sign ?in)\b",
-            r"\b(?:enter|type|send|give|share) (?:your|the) (?:password|passphrase|credentials?|api key|token)\b",
+            r"\b(?:enter|type|send|give|share|e-?mail|mail|post) (?:your|the|their) (?:password|passphrase|credentials?|"
+            r"api keys?|tokens?)\b",
             # addressed to an AI: "Note to AI assistants:", "Attention LLM:", "To any AI reading this",
             # "AI models summarizing this page must …", "If you are a language model …"
-            rf"\b(?:note|message|instructions?|attention|reminder|warning)\s+(?:to|for)\s+(?:all\s+|any\s+)?{_AI_EN}\b",
+            rf"\b(?:note|message|instructions?|attention|reminder|warning)\s+(?:to|for)\s+(?:all\s+|any\s+|the\s+)?"
+            rf"(?:{_AI_EN}|models?)\b",
+            r"^\s*(?:the\s+)?models?\s+(?:reading|summari[sz]ing|processing) this\s*[:：,]",
             rf"^\s*(?:attention|dear|hey|hello|hi|note)\s*,?\s*(?:all\s+)?{_AI_EN}(?:\s+models?)?\s*[:：,]",
             rf"\b(?:to|for)\s+(?:all|any|every)\s+{_AI_EN}(?:\s+models?)?\b",
             rf"\b{_AI_EN}(?:\s+models?)?\s+(?:reading|summari[sz]ing|processing|parsing|indexing|crawling|answering)\s+"
@@ -117,8 +127,9 @@ _ADDRESSED = re.compile(
             rf"^\s*when (?:you are )?asked\b[^,.;!?\n]{{0,60}},\s*(?:always\s+)?{_DO_EN}\b",
             r"(?:^|[,:;]\s*|\bplease\s+)(?:tell|inform|remind|direct|instruct) (?:the )?users?\b",
             # Japanese: 以前の指示を無視 / あなたは…しなければならない / AIアシスタントへ：/ この文章を読んでいるAIは
-            r"(?:以前|前|これまで|上記|今まで)の(?:指示|命令|指令|プロンプト|ルール)",
-            r"(?:指示|命令|指令|プロンプト|ルール)を(?:すべて|全て)?(?:無視|忘れ|破棄)",
+            r"(?:以前|前|これまで|上記|今まで|先ほど(?:まで)?|さっき(?:まで)?)の(?:指示|命令|指令|プロンプト|ルール)",
+            r"(?:指示|命令|指令|プロンプト|ルール)(?:を|は)(?:すべて|全て)?(?:無視|忘れ|破棄)",
+            r"(?:回答者|アシスタント|あなた|モデル)は必ず|(?:とだけ|のみ)(?:答え|回答し|出力し|返信し|返答し)(?:なさい|ること|ろ|てください)",
             r"あなたは.{0,30}(?:しなければ(?:なりません|ならない)|する必要があります|してください|すること)",
             r"(?:AI|アシスタント)として(?:振る舞|ふるま|行動)",
             rf"{_AI_JA}(?:の皆さん|の皆様|へ[:：、,]|に告ぐ|への(?:指示|命令|メッセージ|お願い))",
@@ -133,6 +144,11 @@ _ADDRESSED = re.compile(
             r"你(?:现在)?(?:必须|务必|一定要)(?:不要)?(?:告诉|说|回答|输出|推荐|附上|访问|点击|"
             r"忽略|透露|泄露|发送|转发|遵守|服从|扮演)",
             r"你现在是",
+            r"(?:不用|不要|别)(?:管|理会)(?:之前|前面|上面|以上|先前)",
+            r"(?:上文|前面|之前|以上|上面)的?(?:所有)?(?:规定|指令|要求|规则)[^。]{0,10}(?:作废|无效|取消)",
+            r"从现在(?:开始|起)[，,]?\s*你",
+            r"(?:只|仅)(?:能|需)?(?:回复|回答|输出)[:：]?\s*[“\"「]",
+            r"(?:密钥|密码|API\s*key)[^。]{0,10}(?:发到|发送到|发给)",
             r"作为(?:一个)?(?:AI|人工智能|助手|语言模型)[，,]?你",
             rf"(?:给|致|告)(?:所有|各位)?(?:的)?{_AI_ZH}(?:的)?(?:提示|指令|说明|信息|消息)?\s*[：:]",
             rf"^{_AI_ZH}(?:请注意|注意|须知)",
@@ -151,6 +167,23 @@ _ADDRESSED = re.compile(
 _QUOTED = re.compile(r"「[^」]*」|『[^』]*』|“[^”]*”|\"[^\"\n]*\"|‘[^’]*’|(?<![A-Za-z0-9])'[^'\n]{3,}'(?![A-Za-z0-9])")
 _SAID = re.compile(r"[A-Za-z0-9\u3040-\u30ff\u3400-\u9fff]")
 MIN_UNQUOTED = 8  # letters, digits or CJK characters outside the quotation marks for them to be a mention
+
+
+# What a sentence is matched as: marks that show as nothing though they are no format character
+# (the combining grapheme joiner, variation selectors) gone, and Cyrillic and Greek letters that
+# look like Latin ones read as those ("Іgnore" with a Cyrillic І) — for matching only.
+_IGNORABLE_MARKS = re.compile("[\u034f\u17b4\u17b5\u180b-\u180f\ufe00-\ufe0f\U000e0100-\U000e01ef]")
+_LOOKALIKES = str.maketrans("АВЕЅІЈКМНОРСТХУаеіјорсхуѕԁԛԝΑΒΕΖΗΙΚΜΝΟΡΤΥΧοιν",
+                            "ABESIJKMHOPCTXYaeijopcxysdqwABEZHIKMNOPTYXoiv")
+# An order given by pointing at a quoted one: "Follow the quoted sentence exactly.", 「…という文に従ってください」
+_FOLLOW_QUOTED = re.compile(r"\b(?:follow|obey|execute|carry out|do what)\b[^.!?\n]{0,30}\b(?:quoted|above|says)\b|"
+                            r"(?:という|との)?(?:文|指示|命令|言葉)に従(?:って|い|え)|(?:按照|遵循|执行|照着)[^。]{0,10}(?:引号|这句|上面|上述)",
+                            re.I)
+
+
+def _as_matched(sentence: str) -> str:
+    text = _IGNORABLE_MARKS.sub("", unicodedata.normalize("NFKC", visible(sentence)))
+    return text.translate(_LOOKALIKES) if re.search("[A-Za-z]", text) else text
 
 
 def _unquoted(text: str) -> str:
@@ -174,7 +207,8 @@ def addresses_reader(sentence: str) -> bool:
     >>> addresses_reader("Attacks say things like 'ignore previous instructions' to hijack a model.")
     False
     """
-    text = _unquoted(unicodedata.normalize("NFKC", visible(sentence)))
+    full = _as_matched(sentence)
+    text = full if _FOLLOW_QUOTED.search(full) else _unquoted(full)  # a quoted order to follow is given
     return bool(_ADDRESSED.search(text) or _ASKS_FOR_PROMPT.search(text))
 
 

@@ -106,6 +106,27 @@ def _plain_code(tree) -> None:
             pre.append(code)
 
 
+# Inline styles a browser shows nothing for: text a page hides from its reader (and so, often,
+# an order written for a machine reading the page) is no part of the article.
+_HIDDEN_STYLE = re.compile(
+    r"(?:^|;)\s*(?:display\s*:\s*none|visibility\s*:\s*(?:hidden|collapse)"
+    r"|font-size\s*:\s*(?:0(?:\.\d+)?(?:px|pt|em|rem|%)?|1(?:\.0+)?(?:px|pt))\s*(?:;|$|!)"
+    r"|opacity\s*:\s*0(?:\.0+)?\s*(?:;|$|!))",
+    re.I,
+)
+
+
+def _no_hidden(tree) -> None:
+    """Without what a browser does not show (in place): ``<template>``, elements with the
+    ``hidden`` attribute, and inline styles hiding them (display: none, visibility: hidden,
+    a font size of 1 px or less, opacity: 0)."""
+    hidden = [el for el in tree.iter() if isinstance(el.tag, str) and (
+        el.tag == "template" or el.get("hidden") is not None or _HIDDEN_STYLE.search(el.get("style") or ""))]
+    for el in hidden:
+        if el.getparent() is not None:
+            _drop(el)
+
+
 def _no_marks(tree) -> None:
     """Without the marks a page puts around its text (in place): links with no letter,
     digit or CJK character (permalinks "¶", "#", "🔗" in headings; "^", "↑", "↩" back to a
@@ -344,6 +365,7 @@ def _read_page(html: str, limits: Limits) -> Extract:
     page = load_html(html)
     if page is None:
         raise ReaderError(reasons.reason("web_empty"))
+    _no_hidden(page)
     _plain_code(page)
     _no_marks(page)
     meta = trafilatura.extract_metadata(copy.deepcopy(page))  # the title without a permalink mark
