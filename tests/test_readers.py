@@ -525,6 +525,44 @@ def test_text_a_web_page_hides_from_its_reader_is_left_out():
     assert "Twelve-pixel text stays" in got and "multilingual-e5" in got
 
 
+def test_a_table_without_a_header_row_keeps_its_first_row():
+    """A Word table of three facts with no header (BPE, Unigram, WordPiece) had its first row
+    written as the column names: BPE's definition was attached to the other two and BPE itself
+    could not be found. A first row the file marks (bold, repeated header, <th>) or that is
+    labels over the rows stays the header."""
+    import io
+
+    import docx
+
+    def word(rows, bold=False):
+        d = docx.Document()
+        d.add_heading("Subword tokenizers", 1)
+        table = d.add_table(rows=0, cols=2)
+        for k, cells in enumerate(rows):
+            row = table.add_row().cells
+            for cell, text in zip(row, cells):
+                cell.paragraphs[0].add_run(text).bold = bold and k == 0
+        buf = io.BytesIO()
+        d.save(buf)
+        return extract("t.docx", buf.getvalue(), LIMITS).text
+
+    facts = [["BPE", "starts from characters and merges the most frequent pair"],
+             ["Unigram", "starts from a large vocabulary and prunes it"]]
+    got = word(facts)
+    assert "| BPE | starts from characters and merges the most frequent pair |" in got
+    assert got.index("| --- | --- |") < got.index("| BPE |"), got  # a blank header above every row
+    assert "| Method | Bits |\n| --- | --- |\n| GPTQ | 4 |" in word([["Method", "Bits"], ["GPTQ", "4"]])
+    assert "| Name | Idea |\n| --- | --- |" in word([["Name", "Idea"], ["BPE", "merges pairs of symbols."]], bold=True)
+    page = ("<html><head><title>T</title></head><body><article><h1>Tokenizers</h1><p>Three subword tokenizers "
+            "compared for an interview on language models.</p><table><tr><td>BPE</td><td>merges the most "
+            "frequent pair of symbols</td></tr><tr><td>Unigram</td><td>prunes a large vocabulary</td></tr></table>"
+            "<table><tr><th>Name</th><th>Idea</th></tr><tr><td>WordPiece</td><td>merges by likelihood</td></tr></table>"
+            "</article></body></html>")
+    got = extract("t.html", page.encode(), LIMITS).text
+    assert "|  |  |\n| --- | --- |\n| BPE | merges the most frequent pair of symbols |" in got, got
+    assert "| Name | Idea |\n| --- | --- |\n| WordPiece |" in got, got
+
+
 # --- hostile and broken files -------------------------------------------------------------
 
 

@@ -178,3 +178,49 @@ def monospace(face: str | None) -> bool:
     (True, True, False, False)
     """
     return bool(face) and any(m in face.lower() for m in _MONOSPACE)
+
+
+# --- tables ----------------------------------------------------------------------------------------
+MAX_LABEL_CHARS = 30  # a cell naming a column is a label, not a sentence: at most this many characters …
+MAX_LABEL_WORDS = 4  # … and words
+_SENTENCE_STOP = re.compile(r"[。．！？!?]|\.(?:\s|$)")
+_NUMBER = re.compile(r"^[\s\d.,%x×~〜\-–+<>≈$¥€]+[A-Za-z%]{0,3}$")
+
+
+def header_row(rows: list[list[str]], marked: bool | None = None) -> bool:
+    """Whether a table's first row names its columns: as the file marks it (``marked``: Word's
+    repeated header row or an all-bold first row, HTML's ``<th>``, PowerPoint's header row), or,
+    unmarked (``None``), when each of its cells is a short label — no sentence, at most
+    :data:`MAX_LABEL_CHARS` characters and :data:`MAX_LABEL_WORDS` words — and none is a number
+    where the rows below have numbers.
+    A table of facts with no header ("BPE | starts from characters and merges …") keeps its
+    first row as a row (it became the other rows' column names, and was lost).
+
+    >>> header_row([["Method", "Bits"], ["GPTQ", "4"]]), header_row([["BPE", "starts from characters and merges pairs."], ["Unigram", "prunes"]])
+    (True, False)
+    >>> header_row([["GPT-3", "175B"], ["LLaMA", "65B"]]), header_row([["BPE", "merges"]], marked=True)
+    (False, True)
+    """
+    if marked is not None:
+        return marked
+    if len(rows) < 2 or not rows[0]:
+        return False
+    first = rows[0]
+    if any(len(c) > MAX_LABEL_CHARS or len(c.split()) > MAX_LABEL_WORDS or _SENTENCE_STOP.search(c) for c in first):
+        return False
+    numeric = lambda c: bool(_NUMBER.match(c)) and any(ch.isdigit() for ch in c)
+    for k, cell in enumerate(first):
+        below = [r[k] for r in rows[1:] if k < len(r) and r[k].strip()]
+        if numeric(cell) and below and all(numeric(c) for c in below):
+            return False
+    return True
+
+
+def markdown_table(rows: list[list[str]], header: bool) -> list[str]:
+    """``rows`` (cells already escaped) as Markdown table lines; with no ``header``, a header of
+    blank cells, so every row is a row (:func:`rag.rules.structure.row_sentence` keeps their
+    cells bare)."""
+    width = max(len(r) for r in rows)
+    head, body = (rows[0], rows[1:]) if header else ([""] * width, rows)
+    return (["| " + " | ".join(head) + " |", "|" + " --- |" * len(head)]
+            + ["| " + " | ".join(r) + " |" for r in body])

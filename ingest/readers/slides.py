@@ -21,7 +21,9 @@ from __future__ import annotations
 from io import BytesIO
 
 from ingest.readers import omml
-from ingest.readers.base import Extract, Limits, ReaderError, TextBuilder, metadata_title, monospace, open_zip
+from ingest.readers.base import (
+    Extract, Limits, ReaderError, TextBuilder, header_row, markdown_table, metadata_title, monospace, open_zip,
+)
 from rag import reasons
 
 _A = "{http://schemas.openxmlformats.org/drawingml/2006/main}"
@@ -158,11 +160,11 @@ def _shape_text(shape, n: int, out: TextBuilder) -> None:
         _frame_text(shape.text_frame, n, out, kind in _BULLETED_PLACEHOLDERS)
     if getattr(shape, "has_table", False) and shape.has_table:
         out.blank_line()
-        for i, row in enumerate(shape.table.rows):
-            cells = [" ".join(c.text.split()).replace("|", "\\|") for c in row.cells]
-            out.add("| " + " | ".join(cells) + " |\n", n)
-            if i == 0:
-                out.add("|" + " --- |" * len(cells) + "\n", n)
+        rows = [[" ".join(c.text.split()).replace("|", "\\|") for c in row.cells] for row in shape.table.rows]
+        if rows:
+            # PowerPoint's "Header Row" option (on for a table it inserts): the first row as the header
+            header = header_row(rows, True if shape.table.first_row else None)
+            out.add("\n".join(markdown_table(rows, header)) + "\n", n)
         out.add("\n", n)
     steps = _diagram_text(shape)
     if steps:  # SmartArt: its points, in the diagram's order

@@ -15,7 +15,7 @@ import codecs
 import copy
 import re
 
-from ingest.readers.base import Extract, Limits, ReaderError, TextBuilder, joiner
+from ingest.readers.base import Extract, Limits, ReaderError, TextBuilder, header_row, joiner, markdown_table
 from rag import reasons
 
 _HEAD_LEVEL = re.compile(r"h([1-6])")
@@ -288,14 +288,15 @@ class _Writer:
                     started = True
 
     def table(self, el, indent: str) -> None:
-        rows = []
+        rows, heads = [], []
         for row in el.iter("row"):
-            rows.append([_cell_text(c).replace("|", "\\|") for c in row if c.tag == "cell"])
+            cells = [c for c in row if c.tag == "cell"]
+            rows.append([_cell_text(c).replace("|", "\\|") for c in cells])
+            heads.append(bool(cells) and all(c.get("role") == "head" for c in cells))
         if not rows:
             return
-        lines = ["| " + " | ".join(rows[0]) + " |", "|" + " --- |" * len(rows[0])]
-        lines += ["| " + " | ".join(r) + " |" for r in rows[1:]]
-        self.block("\n".join(lines), indent=indent)
+        header = header_row(rows, True if heads[0] else None)  # <th> cells: the page's header row
+        self.block("\n".join(markdown_table(rows, header)), indent=indent)
 
 
 def _decode(data: bytes) -> str:

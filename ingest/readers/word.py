@@ -23,7 +23,9 @@ from dataclasses import dataclass, field
 from io import BytesIO
 
 from ingest.readers import omml
-from ingest.readers.base import Extract, Limits, ReaderError, TextBuilder, joiner, metadata_title, monospace, open_zip
+from ingest.readers.base import (
+    Extract, Limits, ReaderError, TextBuilder, header_row, joiner, markdown_table, metadata_title, monospace, open_zip,
+)
 from rag import reasons
 from rag.rules.structure import bold_heading
 
@@ -244,6 +246,17 @@ def _code_lines(el) -> tuple[list[str], list, list[tuple[str, str]]]:
     return [ln.rstrip().expandtabs(4) for ln in raw.split("\n")], boxes, notes
 
 
+def _marked_header(tr) -> bool | None:
+    """``True`` when a table's first row ``tr`` is marked as its header — repeated on each page
+    (``w:tblHeader``) or all bold — else ``None`` (unmarked: :func:`header_row` decides)."""
+    props = tr.find(f"{_W}trPr")
+    if props is not None and props.find(f"{_W}tblHeader") is not None:
+        return True
+    runs = [r for r in tr.iter(f"{_W}r") if "".join(x.text or "" for x in r.iter(f"{_W}t")).strip()]
+    bold = lambda r: (b := r.find(f"{_W}rPr/{_W}b")) is not None and b.get(f"{_W}val") not in ("0", "false")
+    return True if runs and all(bold(r) for r in runs) else None
+
+
 def _cell_text(tc) -> str:
     """A table cell's text, with the text of a table nested in it, on one line."""
     pieces = []
@@ -381,14 +394,17 @@ def read_docx(data: bytes, limits: Limits) -> Extract:
             end_code()
             n += 1
             out.blank_line()
-            for i, row in enumerate(Table(child, document).rows):
+            table = Table(child, document)
+            rows = []
+            for row in table.rows:
                 cells, seen = [], None
                 for c in row.cells:  # a merged cell is listed once per column it spans: its text once
                     cells.append("" if c._tc is seen else _cell_text(c._tc).replace("|", "\\|"))
                     seen = c._tc
-                out.add("| " + " | ".join(cells) + " |\n", n)
-                if i == 0:
-                    out.add("|" + " --- |" * len(cells) + "\n", n)
+                rows.append(cells)
+            if rows:
+                header = header_row(rows, _marked_header(table.rows[0]._tr))
+                out.add("\n".join(markdown_table(rows, header)) + "\n", n)
             out.add("\n", n)
     end_code()
     return out.extract(metadata_title(document.core_properties.title) or title)
