@@ -40,7 +40,7 @@ from rag.search import Searcher, check_query
 from rag.rules.names import distinctive_terms
 from rag.rules.questions import (
     EACH_WORDS, QUESTION_WORDS, asks_about_document, asks_for_conclusion, asks_for_questions, defined_term, followup_aspect,
-    question_language, quoted_names,
+    names_nothing, question_language, quoted_names,
 )
 from rag.rules.script import detect_lang
 from rag.rules.structure import (
@@ -195,6 +195,10 @@ def ask(searcher: Searcher, question: str, settings: Settings = Settings(), *,
     # 「RAGとは？」「手順は？」(declined), 「欠点は？」 is about RAG, not about 「手順は？」
     prev = next((a for a in reversed(history) if a is not None and not (a.followup and a.abstained)), None)
     followup = prev is not None and is_followup(q, searcher.analyze, lambda t: t in index.bm25.vocabulary)
+    if not followup and names_nothing(searcher.analyze(q)):
+        # 「とは」, "hello", "What is it?" with nothing before it: no passage can be about it
+        return _timed(Answer(question=q, text=messages.text("no_topic", lang), citations=(), abstained=True, lang=lang,
+                             answerer="none", relevance=None, reason="no_topic", query=q, mode=mode), t0)
     text = combined_query(q, _leaned_on(prev, q, index)) if followup else q
     query = searcher.make_query(text)
     hits = searcher.search_query(query, k=max(settings.k, 3), mode=mode, doc_ids=settings.doc_ids)

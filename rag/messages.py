@@ -34,6 +34,11 @@ TEXTS = {
         "zh": "这不是关于笔记的问题，而是对回答程序的指令，因此不予回答。请就笔记的内容提问。",
         "en": "That is an instruction to the answerer, not a question about the notes, so it is not answered. Ask about what the notes say.",
     },
+    "no_topic": {
+        "ja": "質問から、ノートで調べる言葉が見つかりませんでした。ノートで扱っているトピックについて質問してください。",
+        "zh": "问题中没有可以在笔记里查找的词。请就笔记涉及的主题提问。",
+        "en": "That question names nothing to look up in the notes. Ask about a topic they cover.",
+    },
     "followup_not_covered": {
         "ja": "ノートには、前の回答（{topic}）以上のこと、特に「{aspect}」については書かれていません。",
         "zh": "除了上一个回答（{topic}）之外，笔记中没有关于“{aspect}”的内容。",

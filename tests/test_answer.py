@@ -805,6 +805,21 @@ def test_an_order_to_the_answerer_is_declined_not_answered(searcher, question):
     assert a.text == messages.text("injection", a.lang)
 
 
+@pytest.mark.parametrize("question", ["とは", "是什么?", "hello", "ok?", "1234567890", "What is it?", "こんにちは", "ああああ"])
+def test_a_question_naming_nothing_is_asked_to_name_a_topic(searcher, question):
+    """「とは」, "hello", "1234567890" got a confident cited answer (whatever passage the meaning
+    search put first); they name nothing to look up, and say so."""
+    a = ask(searcher, question)
+    assert a.abstained and a.reason == "no_topic" and not a.citations
+    assert a.text == messages.text("no_topic", a.lang)
+
+
+def test_a_short_question_naming_a_topic_or_leaning_on_one_is_answered(searcher):
+    assert ask(searcher, "LoRAとは？").reason != "no_topic"
+    first = ask(searcher, "LoRAとQLoRAの違いは？")
+    assert ask(searcher, "例は？", history=[first]).reason != "no_topic"  # a follow-up names its topic before
+
+
 @pytest.mark.parametrize("question", ["What is a system prompt?", "プロンプトインジェクションとは？", "LoRAとQLoRAの違いは？"])
 def test_a_question_about_prompts_is_not_taken_for_an_order(question):
     assert not is_injection(question)

@@ -6,6 +6,7 @@ question or an interview prompt, and the cue words of a follow-up (それ/它/it
 from __future__ import annotations
 
 import re
+from collections.abc import Iterable
 
 from rag.rules.script import CLOSERS, WORDY, detect_lang
 from rag.rules.structure import plain
@@ -23,6 +24,25 @@ QUESTION_WORDS = frozenset(
     "とは 何か 何 なぜ どう どの どんな 教える ある いる する なる できる れる ください 説明 違い "
     "explain describe tell difference between vs versus please".split()
 )
+# Greetings, thanks and fillers: a question made of them (and question words) names nothing to
+# look up — "hello", "ok?", 「こんにちは」, 「你好」.
+GREETINGS = frozenset("hello hi hey ok okay thanks thank yes no bye lol hmm there こんにちは こんばんは おはよう "
+                      "ありがとう 你好 您好 谢谢 再见".split())
+
+
+def names_nothing(tokens: Iterable[str]) -> bool:
+    """Whether a question's analyzed ``tokens`` hold no word to look up: only question words,
+    stop words, greetings, numbers or one character repeated (「とは」, 「是什么」, "What is it?",
+    "hello", "1234", 「ああああ」), so no passage can be about it. Character n-grams (``~…``) are
+    the analyzer's, not words.
+
+    >>> names_nothing(["とは"]), names_nothing(["hello"]), names_nothing(["1234"]), names_nothing(["llm"])
+    (True, True, True, False)
+    """
+    return not any(not t.startswith("~") and t.lower() not in QUESTION_WORDS | EN_STOP | ZH_STOP | GREETINGS
+                   and not t.isdigit() and len(set(t)) > 1 for t in tokens)
+
+
 # Words that point at each of the things the previous turn named (「それぞれの例は？」, "both"):
 # no topic of their own; a follow-up with one asks about every passage the previous answer quoted.
 EACH_WORDS = frozenset("それぞれ 各々 両方 両者 どちらも 各自 两者 二者 两个 分别 各个 each both respectively".split())
