@@ -40,6 +40,7 @@ from __future__ import annotations
 
 import dataclasses
 import functools
+import hashlib
 import json
 import logging
 import os
@@ -62,7 +63,7 @@ from rag.analyze import ANALYZERS
 from rag.bm25 import BM25Index
 from rag.dense import FAISS_KINDS, DenseIndex
 from rag.errors import IndexCorruptError, IndexMissingError
-from rag.facts import IndexFacts, StaleFacts, derive_facts
+from rag.facts import FACTS_FILE, KINDS_FILE, IndexFacts, StaleFacts, derive_facts
 from rag.files import atomic_write
 from rag.rules.script import notes_languages
 from rag.types import Chunk, Document
@@ -231,6 +232,7 @@ class Index:
         np.save(folder / "unit_offsets.npy", self.unit_offsets.astype(np.int64), allow_pickle=False)
         np.save(folder / "unit_spans.npy", self.unit_spans.astype(np.int64).reshape(-1, 2), allow_pickle=False)
         self.facts.save(folder)
+        manifest["checksums"] = {p.name: _digest(p) for p in sorted(folder.iterdir()) if p.name not in UNCHECKED}
         # The manifest goes last: a folder without one is an unfinished build.
         (folder / "manifest.json").write_text(json.dumps(manifest, ensure_ascii=False, indent=1), encoding="utf-8")
 
@@ -241,6 +243,7 @@ class Index:
         try:
             manifest = _check_manifest(json.loads((folder / "manifest.json").read_text(encoding="utf-8")), folder)
             unit_graph = manifest.pop("unit_graph", None)
+            _check_checksums(folder, manifest.pop("checksums", None))
             docs = _read_records(folder / "documents.jsonl", Document)
             chunks = _read_records(folder / "chunks.jsonl", Chunk)
             sizes = {"chunks": len(chunks), "dim": manifest["encoder"]["dim"]}
@@ -332,6 +335,35 @@ class ArrayFile:
     shape: tuple[str | int, ...]
     finite: bool = True
     sizes: Callable[[np.ndarray], dict[str, int]] | None = None
+
+
+# Every file of a build but these has its checksum in the manifest: the manifest itself, the
+# facts, which a newer version derives again and saves in place (rag.facts), and the units graph,
+# a cache checked against its own record and rebuilt when bad.
+UNCHECKED = frozenset({"manifest.json", FACTS_FILE, KINDS_FILE, UNIT_GRAPH})
+
+
+def _digest(path: Path) -> str:
+    h = hashlib.blake2b()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()
+
+
+def _check_checksums(folder: Path, sums: Any) -> None:
+    """Each file the manifest lists has the checksum it had when built: a flipped byte in
+    ``vectors.npy`` still loads as finite floats and would be served as altered scores. An
+    index built before checksums (no list) is read as it is."""
+    if sums is None:
+        return
+    if not isinstance(sums, dict) or not all(isinstance(k, str) and isinstance(v, str) for k, v in sums.items()):
+        raise _Invalid("manifest.json: checksums must map file names to digests")
+    for name, want in sums.items():
+        if Path(name).name != name or name in UNCHECKED:
+            raise _Invalid(f"manifest.json lists a checksum for {name!r}")
+        if _digest(folder / name) != want:
+            raise _Invalid(f"{name} was changed since the index was built (its checksum differs)")
 
 
 def _offset_sizes(a: np.ndarray) -> dict[str, int]:

@@ -15,6 +15,7 @@ from __future__ import annotations
 import json
 import os
 import random
+import re
 import subprocess
 import sys
 import threading
@@ -831,9 +832,13 @@ def test_every_corruption_is_the_rebuild_error(built, corrupt):
 
 @pytest.mark.parametrize("spec", ARRAYS, ids=[a.name for a in ARRAYS])
 def test_every_array_file_is_checked_for_dtype_and_shape(built, spec):
-    """Driven by the ARRAYS table, so an array added to the format is covered here too."""
+    """Driven by the ARRAYS table, so an array added to the format is covered here too (on an
+    index without checksums, as one built before them: the checks themselves, not the sums)."""
     _, index, _ = built
     folder = current_folder(index)
+    manifest = json.loads((folder / "manifest.json").read_text(encoding="utf-8"))
+    manifest.pop("checksums")
+    (folder / "manifest.json").write_text(json.dumps(manifest), encoding="utf-8")
     good = np.load(folder / spec.name)
     for bad in (good.astype("U8"), good[:-1], good.reshape(-1), np.zeros((0,) + good.shape[1:], good.dtype)):
         if bad.shape == good.shape and bad.dtype == good.dtype:
@@ -849,8 +854,25 @@ def test_a_corrupt_index_is_one_error_line_from_the_search_command(built, tmp_pa
     _, index, _ = built
     CORRUPTIONS["NaN vectors"](current_folder(index))
     proc = child(SEARCH_CLI, "search", "LoRA", "--json", "--index", index, "--corpus", tmp_path / "none")
-    assert_one_error_line(proc, "unreadable", "NaN", "--rebuild")
+    assert_one_error_line(proc, "unreadable", "vectors.npy", "--rebuild")
     assert proc.stdout == ""
+
+
+def test_a_flipped_byte_in_any_index_file_is_the_rebuild_error(built):
+    """A byte flipped in vectors.npy (or heads, units, the idf) loaded as finite floats and was
+    served as altered scores; each file has its checksum in the manifest. The units graph is a
+    cache rebuilt when bad, and the facts are derived again when stale: neither is summed."""
+    _, index, _ = built
+    folder = current_folder(index)
+    sums = json.loads((folder / "manifest.json").read_text(encoding="utf-8"))["checksums"]
+    assert {"vectors.npy", "heads.npy", "units.npy", "bm25_idf.npy", "chunks.jsonl"} <= set(sums)
+    for name in sums:
+        data = (folder / name).read_bytes()
+        (folder / name).write_bytes(data[:-9] + bytes([data[-9] ^ 1]) + data[-8:])
+        with pytest.raises(IndexCorruptError, match=f"{re.escape(name)} was changed since the index was built"):
+            open_index(index)
+        (folder / name).write_bytes(data)
+    open_index(index)
 
 
 def test_json_output_never_holds_nan(built, monkeypatch, capsys):
