@@ -9,7 +9,7 @@ import sys
 from pathlib import Path
 
 from rag.context import resolve
-from rag.corpus import UnreadableFileError, decode_text, printable, read_by_older_readers, stale_documents
+from rag.corpus import UPLOADS, UnreadableFileError, decode_text, printable, read_by_older_readers, stale_documents
 from rag.errors import RagError
 from rag.safety import terminal_json, terminal_text
 from rag.search import MAX_K, MODES, Searcher, check_query
@@ -130,15 +130,37 @@ def search_main(argv: list[str] | None = None) -> int:
 def _warn_if_stale(searcher: Searcher, corpus: Path, uploads: Path | None = None) -> None:
     if not corpus.is_dir():
         return
-    stale = stale_documents(searcher.index.manifest, corpus, uploads=uploads)
-    older = read_by_older_readers(searcher.index.manifest, besides=stale)
+    manifest = searcher.index.manifest
+    stale = stale_documents(manifest, corpus, uploads=uploads)
+    # a document of the index with no file in the folder checked: the index was built from other
+    # notes (--corpus not given) — "run ingest" would rebuild it from this folder and drop them
+    missing = [d for d in stale if d in manifest.get("documents", {}) and not _has_file(d, corpus, uploads)]
+    stale = [d for d in stale if d not in missing]
+    older = read_by_older_readers(manifest, besides=stale + missing)
     for docs, what in ((stale, "changed"), (older, "read by an older version of their reader")):
         if docs:
             print(
-                terminal_text(f"warning: the index is stale ({len(docs)} document(s) {what}: {', '.join(docs[:3])}"
-                              f"{'…' if len(docs) > 3 else ''}); run `python -m ingest` to update it"),
+                terminal_text(f"warning: the index is stale ({len(docs)} document(s) {what}: {_names(docs)}); "
+                              "run `python -m ingest` to update it"),
                 file=sys.stderr,
             )
+    if missing:
+        print(
+            terminal_text(f"warning: {len(missing)} document(s) of the index are not in {corpus} ({_names(missing)}): "
+                          "was it built from another folder? Give that folder with --corpus (`python -m ingest` "
+                          "with this one would drop them)"),
+            file=sys.stderr,
+        )
+
+
+def _names(docs: list[str]) -> str:
+    return ", ".join(docs[:3]) + ("…" if len(docs) > 3 else "")
+
+
+def _has_file(doc_id: str, corpus: Path, uploads: Path | None) -> bool:
+    if doc_id.startswith(UPLOADS + "/") and uploads is not None and (Path(uploads) / doc_id[len(UPLOADS) + 1 :]).exists():
+        return True
+    return (corpus / doc_id).exists()
 
 
 

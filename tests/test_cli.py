@@ -180,6 +180,22 @@ def test_json_bm25_mode(real_index, tmp_path):
 
 
 @pytest.mark.model
+def test_an_index_of_other_notes_is_not_called_stale(real_index, tmp_path):
+    """`rag ask --index` of a learner's own notes without --corpus compared them with ./corpus
+    and said "the index is stale (6 documents changed …); run python -m ingest" — which would
+    rebuild it from ./corpus and drop them. Documents with no file in the folder are named as
+    such, with the folder to give."""
+    other = tmp_path / "other"
+    other.mkdir()
+    (other / "mine.md").write_text("# 自分のノート\n\nLoRAは低ランク行列を学習します。\n", encoding="utf-8")
+    proc = run_cli("rag", "search", "LoRA", "--k", "1", "--index", str(real_index), "--corpus", str(other), cwd=tmp_path)
+    assert proc.returncode == 0, proc.stderr
+    assert "document(s) of the index are not in" in proc.stderr and "--corpus" in proc.stderr, proc.stderr
+    assert "llm-interview-top50-ja.md" in proc.stderr
+    assert "(1 document(s) changed: mine.md)" in proc.stderr  # a file the index lacks is still a change
+
+
+@pytest.mark.model
 def test_text_output_and_stale_warning(real_index, corpus_copy, tmp_path):
     edited = corpus_copy / "senior-ai-engineer-questions-ja.md"
     edited.write_text(edited.read_text(encoding="utf-8") + "\n追記です。\n", encoding="utf-8")
