@@ -89,7 +89,9 @@ def prefer_query_language(hits: list[Hit], qlang: str) -> list[Hit]:
 def names_first(chunks: Sequence[Chunk], order: list[int], query: Query) -> list[int]:
     """``order`` (chunk rows, best first) with the passages that contain every name the
     question asks about (:func:`rag.rules.names.topic_names`: RAG, LoRA, GPT-4 …, not the
-    field's own LLM or NLP) moved to the front, each group in its order. "RAGの仕組み" wants a
+    field's own LLM or NLP) — in their text, section path or document title (a slide
+    「路由机制与负载均衡」 of the deck 「MoE与分布式训练」 is about MoE) — moved to the front, each
+    group in its order. "RAGの仕組み" wants a
     passage on RAG before one on how LLMs work, however often the latter says 仕組み. A name
     counts as written in katakana too ("Multi-Head Attention": マルチヘッドアテンション,
     :func:`rag.analyze.loanword_names`), but not as a label in a diagram
@@ -106,7 +108,7 @@ def names_first(chunks: Sequence[Chunk], order: list[int], query: Query) -> list
         flat = squash(text)
         return all(t in flat or any(t in w for w in loanword_names(text)) for t in names)
 
-    named = [i for i, c in zip(order, texts) if names_all(c.text)]
+    named = [i for i, c in zip(order, texts) if names_all(f"{c.title}\n{c.section}\n{c.text}")]
     if not named or named[0] == order[0]:
         return order
     first = set(named)

@@ -469,7 +469,7 @@ def test_a_word_of_the_field_is_not_a_name_to_put_first(small_searcher):
     first. A real name beside it still does."""
     from types import SimpleNamespace
 
-    chunks = [SimpleNamespace(text=t) for t in (
+    chunks = [SimpleNamespace(text=t, title="", section="") for t in (
         "ルールベース時代の自然言語処理は、言語学者が手作業で文法ルールを定義していました。",
         "NLPにおける生成モデルと識別モデルの違いは何か。",
         "LoRAは低ランク行列でNLPのモデルを微調整します。")]
@@ -480,12 +480,27 @@ def test_a_word_of_the_field_is_not_a_name_to_put_first(small_searcher):
     assert names_first(chunks, order, q("NLPでのLoRAとは？")) == [2, 0, 1]  # LoRA is a name: its passage first
 
 
+def test_a_name_in_a_passages_section_or_document_title_counts(small_searcher):
+    """A learner's slide 「路由机制与负载均衡」 of the deck 「MoE与分布式训练」 was ranked first by both
+    legs for 「MoE的路由机制是怎样的?」, then put behind every passage writing "MoE" in its text —
+    the deck's title slide first; a section 「4. よくある失敗」 of a document on RAG likewise."""
+    from types import SimpleNamespace
+
+    chunks = [SimpleNamespace(text="门控网络对每个token输出各专家的得分,选择得分最高的k个专家。", title="MoE与分布式训练",
+                              section="路由机制与负载均衡"),
+              SimpleNamespace(text="MoE 面试复习讲义", title="MoE与分布式训练", section=""),
+              SimpleNamespace(text="评估集合和分块的设计。", title="检索笔记", section="常见失败")]
+    q = small_searcher.make_query
+    assert names_first(chunks, [0, 1, 2], q("MoE的路由机制是怎样的?")) == [0, 1, 2]
+    assert names_first(chunks, [2, 0, 1], q("MoE的路由机制是怎样的?")) == [0, 1, 2]
+
+
 def test_a_name_written_in_katakana_counts_for_names_first(small_searcher):
     """"Multi-Head Attention" in the question, マルチヘッドアテンション in the notes' Q&A item:
     the item names it (the loanwords' origins, from the tokenizer's dictionary)."""
     from types import SimpleNamespace
 
-    chunks = [SimpleNamespace(text=t) for t in (
+    chunks = [SimpleNamespace(text=t, title="", section="") for t in (
         "LLMの仕組み全体図: Multi-Head Attention以外の話題も多い。",  # names it literally, but not first
         "マルチヘッドアテンションは、複数のヘッドで異なる関係を同時に捉えます。",
         "温度はサンプリングのランダム性を調整します。")]
@@ -493,7 +508,7 @@ def test_a_name_written_in_katakana_counts_for_names_first(small_searcher):
     assert names_first(chunks, [2, 1, 0], q) == [1, 0, 2]  # both name it; each group in its order
     assert names_first(chunks, [2, 0], q) == [0, 2]
     # a katakana word of another origin does not: ソフトマックス is not "Multi-Head Attention"
-    other = [SimpleNamespace(text="ソフトマックスで正規化します。"), chunks[2]]
+    other = [SimpleNamespace(text="ソフトマックスで正規化します。", title="", section=""), chunks[2]]
     assert names_first(other, [1, 0], q) == [1, 0]
 
 
@@ -503,14 +518,14 @@ def test_a_name_only_in_a_diagram_does_not_count_for_names_first(small_searcher)
     diagram's labels name what it draws and explain nothing."""
     from types import SimpleNamespace
 
-    chunks = [SimpleNamespace(text=t) for t in (
+    chunks = [SimpleNamespace(text=t, title="", section="") for t in (
         "## LLMの仕組み全体図\n\n```mermaid\ngraph TD\n  A[Embedding] --> B[Multi-Head Attention]\n```\n\n"
         "LLMは次のトークンの確率分布を出力します。",
         "この計算を複数のヘッドで並列に行う「マルチヘッドアテンション」により、多様な観点を学習できます。",
         "温度はサンプリングのランダム性を調整します。")]
     q = small_searcher.make_query("Multi-Head Attentionとは？")
     assert names_first(chunks, [0, 2, 1], q) == [1, 0, 2]
-    code = [SimpleNamespace(text="```python\nattn = MultiHeadAttention(8)\n```"), chunks[2]]  # code is no diagram
+    code = [SimpleNamespace(text="```python\nattn = MultiHeadAttention(8)\n```", title="", section=""), chunks[2]]  # code is no diagram
     assert names_first(code, [1, 0], small_searcher.make_query("MultiHeadAttentionとは？")) == [0, 1]
 
 
