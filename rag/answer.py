@@ -283,9 +283,10 @@ def _whole_passages(searcher: Searcher, query, question: str, mode: str, setting
     under the topic (:func:`rag.extract.facet_sections`)."""
     index = searcher.index
     # (what finds the passages among the rows searched, the kinds quoted besides the usual)
-    asks = [(lambda rows: document_part(index, rows, question, CONCLUSION_HEADINGS), frozenset())
+    chosen = settings.doc_ids
+    asks = [(lambda rows: document_part(index, rows, question, CONCLUSION_HEADINGS, chosen=chosen), frozenset())
             ] if asks_for_conclusion(question) else []
-    asks += [(lambda rows: document_part(index, rows, question, OPENING_HEADINGS, or_first=True),
+    asks += [(lambda rows: document_part(index, rows, question, OPENING_HEADINGS, or_first=True, chosen=chosen),
               frozenset(("meta",)))] if asks_about_document(question) else []
     asks += [(lambda rows: question_lists(index, rows, question), frozenset(("question",)))
              ] if asks_for_questions(question) else []

@@ -435,18 +435,21 @@ def _longest_shared(q: str, titles: dict[str, str]) -> set[str]:
 
 
 def document_part(index: Index, rows: Sequence[int], question: str, headings: Collection[str], *,
-                  or_first: bool = False) -> list[int]:
+                  or_first: bool = False, chosen: Collection[str] | None = None) -> list[int]:
     """For a question about a part of a document — its conclusion (「Zenn問答の記事の結論は？」), what
     it is about (「Zenn問答の記事には何が書いてある？」) — the sections titled with one of
     ``headings`` (:data:`rag.rules.structure.CONCLUSION_HEADINGS`, ``OPENING_HEADINGS``) of the
     documents it names, else, when it names a document only by a word for one (「この記事」, "the
     article"), of the documents the search found (``rows``, best first). With ``or_first``, a named
-    document without such a section answers with its first passage (it has no opening section)."""
+    document without such a section answers with its first passage (it has no opening section).
+    ``chosen``: the documents the learner asks (one: "this document" is that one, as named)."""
     from rag.analyze import topic_words
     from rag.followup import FACETS
     from rag.lang import detect_lang
 
     named = named_documents(index, question)
+    if not named and chosen is not None and len(chosen) == 1 and DOCUMENT_WORDS.search(question):
+        named = set(chosen)  # 「この資料は何について？」 with one document chosen: that one
     if not DOCUMENT_WORDS.search(question):
         # named by title alone, with a facet of a topic asked about (「RAGの仕組みの要点は？」 over
         # 「RAG入門」), it asks about the topic, not the document; naming nothing, it asks about the

@@ -1255,6 +1255,15 @@ def test_a_question_about_what_a_document_is_about_quotes_its_opening(concluding
     assert a.citations[0].chunk.section.split(" > ")[-1] == section and says in a.text, a.text
 
 
+@pytest.mark.parametrize("question", ["この資料は何について？", "What is this document about?", "这份文档讲了什么？"])
+def test_this_document_is_the_one_chosen(concluding_searcher, question):
+    """With one document chosen, "this document" is that one: a learner's slides, Word file or
+    notes with no opening section (「はじめに」, "Overview") were "not covered"; its first passage answers."""
+    a = ask(concluding_searcher, question, Settings(doc_ids=frozenset({"rag-ja.md"})))
+    assert a.answered and all(c.ok for c in a.checks), (a.reason, a.text)
+    assert a.citations[0].chunk.section.split(" > ")[-1] == "仕組み" and "プロンプトに入れて" in a.text, a.text
+
+
 def test_a_document_is_named_by_the_longest_run_it_shares_with_the_question():
     # a course's notes: every title has 講義ノート; 第12回 is one of them, not 第120回
     import types
