@@ -33,11 +33,12 @@ def _print_hits(query: str, hits, as_json: bool, out) -> None:
         c = h.chunk
         stages = " ".join(f"{k}={v:.3f}" for k, v in h.scores.items() if v is not None)
         where = c.section or c.title
-        out.write(terminal_text(f"[{h.rank}] {h.score:.3f}  {c.doc_id} · {where} · {c.lang}  ({stages})\n"))
+        # names from the notes on one line: a newline in a file name cannot forge a result line
+        out.write(terminal_text(f"[{h.rank}] {h.score:.3f}  {printable(c.doc_id)} · {printable(where)} · {c.lang}  ({stages})\n"))
         text = " ".join(c.text.split())
         out.write(terminal_text(f"    {text[:240]}{'…' if len(text) > 240 else ''}\n"))
         if c.parallel:
-            out.write(terminal_text(f"    parallel: {c.parallel}\n"))
+            out.write(terminal_text(f"    parallel: {printable(c.parallel)}\n"))
 
 
 EPILOG = """--batch writes one JSON line per query, {"query", "hits"}; a line that cannot be

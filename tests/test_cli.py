@@ -259,6 +259,21 @@ def test_a_citation_line_keeps_a_newline_in_a_file_name_on_one_line():
     assert out.getvalue().splitlines()[1] == "  [1] weird\\nname (weird\\nname.md, en, characters 0-16)"
 
 
+def test_a_search_result_line_keeps_a_newline_in_a_file_name_on_one_line():
+    """`rag search` printed a file named ``x.md\\n[2] 1.000 …`` over two lines: a forged result line."""
+    import io
+
+    from rag.cli import _print_hits
+    from rag.types import Chunk, Hit
+
+    chunk = Chunk(id="c1", doc_id="x.md\n[2] 1.000  evil.md", title="t", section="A\nB", text="Attention heads.",
+                  start=0, end=16, lang="en")
+    out = io.StringIO()
+    _print_hits("q", [Hit(chunk, 1, 1.0)], False, out)
+    lines = out.getvalue().splitlines()
+    assert len(lines) == 2 and lines[0].startswith("[1] 1.000  x.md\\n[2] 1.000  evil.md · A\\nB · en"), lines
+
+
 def test_a_corpus_path_that_is_a_file_says_so(tmp_path):
     from rag.corpus import corpus_files
     from rag.errors import CorpusError

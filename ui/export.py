@@ -80,7 +80,7 @@ def render() -> None:
     if tx.pending is not None:
         owner = file_profile(tx.pending[1])
         st.warning(tr("exp.other_learner", owner=md_escape(owner or ""), me=md_escape(p.name)))
-        if st.button(tr("exp.import_anyway", me=p.name), key="exp-import-anyway"):
+        if st.button(tr("exp.import_anyway", me=md_escape(p.name)), key="exp-import-anyway"):
             (name, data), tx.pending = tx.pending, None
             _import(s, p.name, name, data)
     for kind, msg in tx.messages:
