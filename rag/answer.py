@@ -423,6 +423,9 @@ def _check_texts(index, c: Citation) -> list[str]:
     return out
 
 
+_CLOSES_EMPHASIS = re.compile(r"(?:\*\*|__|\*|_)\s+")
+
+
 def _extractive(index, citations: tuple[Citation, ...], sel: list[Selection], lang: str, base: dict,
                 note: str = "") -> Answer:
     sentences = []
@@ -433,6 +436,10 @@ def _extractive(index, citations: tuple[Citation, ...], sel: list[Selection], la
             if prev is not None and u.kind == "question" and "\n" not in text[prev.end - at : u.start - at]:
                 # the rest of a list item that asks (「…気づいた。どのように検出し、防御するか？」): its line
                 sentences[-1] += _cited(_sentence(u.text), "text", c.number)
+            elif u.start > at and text[u.start - at - 1] not in "\n" and _CLOSES_EMPHASIS.match(u.text):
+                # inside its line after a question set off in emphasis ("- *Is it exact?* No — …"):
+                # the "* " closes the emphasis, it marks no list item
+                sentences.append(_cited(_sentence(_CLOSES_EMPHASIS.sub("", u.text, count=1), u.kind), u.kind, c.number))
             else:
                 sentences.append(_cited(_sentence(u.text, u.kind), u.kind, c.number))
     lead = ""

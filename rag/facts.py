@@ -51,7 +51,9 @@ KINDS_FILE = "unit_kinds.npy"
 # 16: orders reworded (「先ほどまでの指示は忘れて」, "Regardless of anything said earlier …",
 #    「从现在开始，你只能…」), hidden in marks that show nothing or in look-alike letters, or given by
 #    pointing at a quoted one are planted (rag.safety.addresses_reader)
-RULES_VERSION = 16
+# 17: after a question set off in emphasis on its line ("- *Is it exact?* No — …") or labelled
+#    ("Q: …? A: …"), the rest of the line is its answer, not more of an interview prompt
+RULES_VERSION = 17
 
 
 class StaleFacts(ValueError):

@@ -122,6 +122,10 @@ def _program(fence: str, after: Sequence[str]) -> str | bool:
 
 
 _COMMENT = re.compile(r"<!--.*?(?:-->|\Z)", re.S)
+# After a question on its line, the answer: the question was set off in emphasis ("- *Is it
+# exact?* No — …", the unit opening with the emphasis closing) or the answer is labelled
+# ("Q: …? A: …", 「答え：…」) — not more of an interview prompt.
+_ANSWERS = re.compile(r"(?:\*\*|__|\*|_)\s|(?:A|Ans|Answer|答え?|回答|解答)\s*[:：]", re.I)
 
 
 def chunk_unit_kinds(chunk: Chunk, doc: str, spans: Sequence[tuple[int, int]]) -> list[str]:
@@ -154,7 +158,7 @@ def chunk_unit_kinds(chunk: Chunk, doc: str, spans: Sequence[tuple[int, int]]) -
             kind = "meta"
         if kind == "table" and ls in rows:
             kind = "row"
-        if line_kind.get(ls) == "question" and kind in QUOTABLE - {"row", "formula"}:
+        if line_kind.get(ls) == "question" and kind in QUOTABLE - {"row", "formula"} and not _ANSWERS.match(doc[s:e]):
             kind = "question"  # 「- 量子化は…どう機能するか？4ビット、3ビット、2ビット間のトレードオフ。」: all one prompt
         elif line_kind.get(ls) == "heading" and kind in ("text", "lead"):
             kind = "heading"

@@ -269,6 +269,10 @@ def test_a_lead_in_whose_list_the_chunker_put_in_the_next_passage_is_still_one()
          ["question", "question", "bullet"]),
         ("- Llama 3がALiBiではなくRoPEを使用する理由は？長所と短所。", ["question", "question"]),
         ("RAGとは？検索した文書を根拠に答えます。", ["question", "question"]),
+        # … but a question set off in emphasis, or labelled, is answered on its line: a learner's
+        # "Quick answers" list was never quoted ("- *Is FlashAttention an approximation?* No — …")
+        ("- *Is FlashAttention an approximation?* No — it is exact attention.\n"
+         "- Q: Why is RoPE relative? A: Rotation angles subtract in the dot product.", ["question", "bullet", "question", "bullet"]),
     ],
 )
 def test_a_line_opening_with_a_question_is_one_throughout(text, kinds):

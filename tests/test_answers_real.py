@@ -660,6 +660,11 @@ def rope(x, pos, base=10000):
 ALiBi (Attention with Linear Biases) adds no embedding at all. Instead it subtracts a
 penalty proportional to the distance between query and key from the attention score, with a
 different slope per head.
+
+## Quick answers
+
+- *Is FlashAttention an approximation?* No — it is exact attention; only the order of
+  computation changes.
 """
 
 
@@ -689,3 +694,9 @@ def test_notes_wrapped_at_a_column_are_quoted_by_sentence_and_code_asked_for_who
     # asked about RoPE, not for code: the program's lines are not quoted one by one
     b = ask(s, "Why does RoPE encode relative position?")
     assert "inv_freq" not in b.text, b.text
+    # a question set off in emphasis is answered on its line: the answer is quoted (it was never:
+    # the whole line read as an interview prompt), and its "* " closing the emphasis is no list mark
+    a = ask(s, "Is FlashAttention an approximation?")
+    _checked(a)
+    assert "No — it is exact attention; only the order of computation changes [1]." in a.text, a.text
+    assert "- No" not in a.text
