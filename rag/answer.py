@@ -31,7 +31,7 @@ from rag.extract import (
     ExtractParams, Selection, content_terms, document_part, facet_sections, question_lists, question_topics,
     quotable_units, score_units, select, term_sections,
 )
-from rag.followup import addresses, aspect_of, combined_query, is_followup
+from rag.followup import addresses, aspect_of, combined_query, is_followup, names_no_topic
 from rag.llm import LLM_TIMEOUT_S, AnswererError, chat_completion
 from rag.origin import locate
 from rag.relevance import Judgement, judge
@@ -39,8 +39,8 @@ from rag.safety import UNTRUSTED_RULE, defuse, fence, grounding_problem, is_inje
 from rag.search import Searcher, check_query
 from rag.rules.names import distinctive_terms
 from rag.rules.questions import (
-    EACH_WORDS, QUESTION_WORDS, asks_about_document, asks_for_conclusion, asks_for_questions, defined_term, followup_aspect,
-    names_nothing, question_language, quoted_names,
+    EACH_WORDS, QUESTION_WORDS, asks_about_document, asks_for_conclusion, asks_for_questions, defined_term,
+    followup_aspect, names_nothing, other_topic, question_language, quoted_names,
 )
 from rag.rules.script import detect_lang
 from rag.rules.structure import (
@@ -199,7 +199,7 @@ def ask(searcher: Searcher, question: str, settings: Settings = Settings(), *,
         # 「とは」, "hello", "What is it?" with nothing before it: no passage can be about it
         return _timed(Answer(question=q, text=messages.text("no_topic", lang), citations=(), abstained=True, lang=lang,
                              answerer="none", relevance=None, reason="no_topic", query=q, mode=mode), t0)
-    text = combined_query(q, _leaned_on(prev, q, index)) if followup else q
+    text = _search_text(prev, q, index) if followup else q
     query = searcher.make_query(text)
     hits = searcher.search_query(query, k=max(settings.k, 3), mode=mode, doc_ids=settings.doc_ids)
     calibration = (searcher.tuned.answer or {}).get("calibration")
@@ -261,14 +261,20 @@ def ask(searcher: Searcher, question: str, settings: Settings = Settings(), *,
     return _timed(_extractive(index, citations, sel, lang, base), t0)
 
 
-def _leaned_on(prev: Answer, question: str, index) -> str:
-    """What a follow-up is searched with besides itself: the previous question — or, when the
-    follow-up asks about a facet (「どうやって防ぐの？」 after 「ハルシネーションってなぜ起きるの？」),
-    only that question's topics: its own facet words (なぜ起きる) would find again the passages
-    the previous answer quoted, not the remedies."""
+def _search_text(prev: Answer, question: str, index) -> str:
+    """What a follow-up is searched with: the previous question, then it — or, when it asks about
+    a facet (「どうやって防ぐの？」 after 「ハルシネーションってなぜ起きるの？」), that question's topics
+    only: its own facet words (なぜ起きる) would find again the passages the previous answer
+    quoted, not the remedies; when it asks the previous question of another topic ("What about
+    Mixture of Experts?", 「那少样本学习呢?」), that topic alone: with the previous question
+    before it, the previous answer came back (or a decline: 「じゃあMoEは？」)."""
     before = prev.query or prev.question
-    topics = question_topics(before, index.facts.quotable_text) if aspect_of(question) else []
-    return " ".join(topics) or before
+    if aspect_of(question):
+        return combined_query(question, " ".join(question_topics(before, index.facts.quotable_text)) or before)
+    other = other_topic(question)
+    if other and not names_no_topic(other):
+        return other
+    return combined_query(question, before)
 
 
 def _whole_passages(searcher: Searcher, query, question: str, mode: str, settings: Settings,
@@ -436,7 +442,7 @@ def _extractive(index, citations: tuple[Citation, ...], sel: list[Selection], la
             if prev is not None and u.kind == "question" and "\n" not in text[prev.end - at : u.start - at]:
                 # the rest of a list item that asks (「…気づいた。どのように検出し、防御するか？」): its line
                 sentences[-1] += _cited(_sentence(u.text), "text", c.number)
-            elif u.start > at and text[u.start - at - 1] not in "\n" and _CLOSES_EMPHASIS.match(u.text):
+            elif text[: u.start - at].rpartition("\n")[2].strip() and _CLOSES_EMPHASIS.match(u.text):
                 # inside its line after a question set off in emphasis ("- *Is it exact?* No — …"):
                 # the "* " closes the emphasis, it marks no list item
                 sentences.append(_cited(_sentence(_CLOSES_EMPHASIS.sub("", u.text, count=1), u.kind), u.kind, c.number))

@@ -587,10 +587,13 @@ def test_off_topic_questions_abstain(searcher):
 
 def test_a_followup_is_searched_with_the_previous_question(searcher):
     first = ask(searcher, "LoRAとは？")
-    a = ask(searcher, "じゃあQLoRAは？", history=[first])
+    a = ask(searcher, "じゃあQLoRAはそれとどう違うの？", history=[first])
     assert a.followup and a.query.startswith("LoRAとは？") and a.answered
     assert "QLoRA" in a.text
     _all_checks_pass(a)
+    # the previous question asked of another topic: that topic is searched (rag.answer._search_text)
+    b = ask(searcher, "じゃあQLoRAは？", history=[first])
+    assert b.followup and b.query == "QLoRA" and b.answered and "QLoRA" in b.text
 
 
 def test_a_followup_the_notes_do_not_cover_says_so_instead_of_repeating(searcher):

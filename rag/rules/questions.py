@@ -258,6 +258,31 @@ _OPENER_STRIP = re.compile(
 )
 
 
+# "What about X?", 「じゃあXは？」, 「那X呢?」: the previous question asked again of another topic
+# (a bare name after the opener: no question word, no reference, no comparison of its own).
+_INSTEAD = re.compile(r"^(?:じゃあ|じゃ|では|それでは|なら|那么|那|还有|另外|and\s+what\s+about|what\s+about|how\s+about|and)"
+                      r"\s*[、，,]?\s*(?P<topic>[^？?。.!！]{1,40}?)\s*(?:は|って|の方は|の場合は|呢|吗|怎么样|如何)?\s*[？?。.!！]*$",
+                      re.I)
+_ASKS_ITSELF = re.compile(r"\b(?:what|how|why|when|which|who|where|is|are|does|do|can)\b|どう|なぜ|なに|何|"
+                          r"怎么|为什么|什么|哪|如何|違い|区别|不同|比", re.I)
+
+
+def other_topic(question: str) -> str | None:
+    """The topic a follow-up asks the previous question of instead ("What about Mixture of
+    Experts?" after "What is LoRA?"), or ``None`` when it asks something of its own.
+
+    >>> other_topic("What about Mixture of Experts?"), other_topic("じゃあMoEは？"), other_topic("那少样本学习呢?")
+    ('Mixture of Experts', 'MoE', '少样本学习')
+    >>> other_topic("じゃあQLoRAはそれとどう違うの？"), other_topic("And how is top-p different?"), other_topic("那它的缺点呢?")
+    (None, None, None)
+    """
+    m = _INSTEAD.match(question.strip())
+    topic = m.group("topic").strip(" 、，,") if m else ""
+    if not topic or _ASKS_ITSELF.search(topic) or JA_ZH_INSIDE.search(topic) or EN_CUE.search(topic):
+        return None
+    return topic
+
+
 def followup_aspect(question: str) -> str:
     """What a follow-up asks about, without its reference words.
 
