@@ -30,6 +30,7 @@ _BOILERPLATE = re.compile(
     r"フォローしてください|でフォロー|シェアしてください|share this|follow (me|us)|subscribe",
     re.I,
 )
+_SENTENCES = re.compile(r"[^。！？!?]+[。！？!?]*")
 _NAV_WORDS = frozenset("首页 发现 看过 我的 登录 注册 分享 收藏 在看 阅读原文 返回 ホーム ログイン".split())
 _PLAIN_TITLE = re.compile(r"^[\w \u3000]{1,16}$")  # short, letters only: "引言", "结论", "目次"
 MIN_CHUNK_CHARS = 10
@@ -52,7 +53,9 @@ def _is_boilerplate(s: str) -> bool:
         return True
     if set(s.split()) <= _NAV_WORDS:
         return True
-    return len(s) <= 80 and bool(_BOILERPLATE.search(s))
+    # every sentence of it a share/follow line: 「这50道题为您提供了…深入知识。欢迎分享这篇公众号文章…」
+    # opens with the document's conclusion, which is kept (its request is a unit never quoted)
+    return len(s) <= 80 and all(_BOILERPLATE.search(x) for x in _SENTENCES.findall(s))
 
 
 def _scan(doc: Document) -> list[_Line]:

@@ -40,7 +40,7 @@ from rag.rules.structure import passage_rows, row_sentence
 from rag.text import plain, unit_spans
 from rag.types import Chunk, Document
 
-CHUNKER_VERSION = 9  # 4: units are lines and sentences, with document spans; 5: a table row embedded as its named cells, a table's |---| line never dropped as a repeated line; 6: a table or fenced block longer than a passage cut between its lines (it was cut inside a row), and a row whose header is in the passage before embedded with its columns too; 7: an English sentence ending in a digit ("… instead of fp16.") is a unit of its own; 8: text with two English words or more per CJK character is English (a glossed term made English notes Chinese); 9: an English line wrapped inside its sentence runs on into the next (a unit was each wrapped line)
+CHUNKER_VERSION = 10  # 4: units are lines and sentences, with document spans; 5: a table row embedded as its named cells, a table's |---| line never dropped as a repeated line; 6: a table or fenced block longer than a passage cut between its lines (it was cut inside a row), and a row whose header is in the passage before embedded with its columns too; 7: an English sentence ending in a digit ("… instead of fp16.") is a unit of its own; 8: text with two English words or more per CJK character is English (a glossed term made English notes Chinese); 9: an English line wrapped inside its sentence runs on into the next (a unit was each wrapped line); 10: a line is share/follow boilerplate only when each of its sentences is (a conclusion sentence before 「欢迎分享这篇公众号文章」 was dropped with it)
 
 # on_progress(stage, done, total): stages are chunks, headings, sentences, analyze.
 OnProgress = Optional[Callable[[str, int, Optional[int]], None]]

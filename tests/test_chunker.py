@@ -334,6 +334,14 @@ def test_real_boilerplate_lines_are_never_in_a_chunk(corpus_docs, name):
             assert not any(overlaps(c, s, e) for c in chunks), line
 
 
+def test_a_conclusion_sharing_its_line_with_a_share_request_is_kept(corpus_docs):
+    """「这50道题为您提供了LLMs的深入知识,从核心概念到高级技术。欢迎分享这篇公众号文章,…」: the
+    document's conclusion was dropped with the request after it, and 「…的结论是什么?」 quoted a date
+    and the Japanese introduction; a line is boilerplate only when each sentence is."""
+    chunks = chunk_document(corpus_docs[ZH_TOP50])
+    assert any("这50道题为您提供了LLMs的深入知识" in c.text and c.section == "结论" for c in chunks)
+
+
 def _numbered_questions(text: str, pattern: str) -> dict[int, tuple[int, str]]:
     return {int(m.group(1)): (m.start(), m.group(2).strip()) for m in re.finditer(pattern, text, re.M)}
 
