@@ -101,7 +101,8 @@ def cite(sentence: str, number: int) -> str:
     >>> cite("LoRAは低ランク行列を追加します。", 1), cite("It adds matrices.", 2), cite("- 手順を確認", 3)
     ('LoRAは低ランク行列を追加します[1]。', 'It adds matrices [2].', '- 手順を確認[3]')
     """
-    s = unmark(sentence.strip())
+    s = sentence.strip()
+    s = s if s.startswith("```") else unmark(s)  # a quoted code block as written: its "[0]" is code
     m = SENTENCE_END.search(s)
     if m:
         head, tail = s[: m.start()].rstrip(), s[m.start() :]

@@ -245,6 +245,20 @@ def test_a_wrapped_english_line_runs_on_and_a_unit_of_two_sentences_gets_two_mar
     assert len(unit_spans("**コサイン類似度**\n2つのベクトルの角度が小さいほど類似度が高い")) == 2
 
 
+def test_a_quoted_code_block_keeps_its_brackets_and_its_marker_after_it():
+    """`print(out.outputs[0].text)` was quoted as `out.outputs［0］` (a bracketed number would read
+    as a citation marker): code is now copied as written, and no marker is read inside it."""
+    from rag.answer import _cited
+    from rag.citations import check_citations
+
+    block = "```\nfor out in llm.generate(prompts):\n    print(out.outputs[0].text)\n```"
+    cited = _cited(block, "block", 1)
+    assert cited == block + " [1]"
+    passage = "コードは次のとおりです。\n\n" + block + "\n"
+    checks = check_citations("コードは次のとおりです[1]。\n" + cited, [1], {1: [passage]})
+    assert len(checks) == 2 and all(c.ok for c in checks), [(c.text, c.problem) for c in checks]
+
+
 def test_a_lead_in_whose_list_the_chunker_put_in_the_next_passage_is_still_one():
     """「…必ずしも最も確率が高い単語を選ぶわけではありません」 ends its passage; the sampling
     strategies under it, bold terms without a list mark, open the next one."""

@@ -167,14 +167,19 @@ _ANSWER_END = re.compile(r"(?:[。！？!?]+|(?<!^\d)(?<!^\d\d)(?<!^\d\d\d)\.(?=
 CODE_BLOCK = re.compile(r"(^```[^\n]*\n.*?\n```" + _MARKERS_TAIL + r")", re.M | re.S)
 
 
-def markers_in(text: str) -> list[int]:
-    """Every passage number cited in ``text`` (``[2]``, ``[1, 3]``), in order.
+# The lines of a fenced block quoted in an answer: code, where "[0]" is an index, not a marker.
+_CODE_BODY = re.compile(r"^```[^\n]*\n.*?\n```", re.M | re.S)
 
-    >>> markers_in("A [1]. B [2, 3]。")
-    [1, 2, 3]
+
+def markers_in(text: str) -> list[int]:
+    """Every passage number cited in ``text`` (``[2]``, ``[1, 3]``), in order; none inside a
+    quoted code block (``x[0]`` is code).
+
+    >>> markers_in("A [1]. B [2, 3]。"), markers_in("```\\nout[0]\\n``` [2]")
+    ([1, 2, 3], [2])
     """
     out: list[int] = []
-    for m in MARKER.finditer(text):
+    for m in MARKER.finditer(_CODE_BODY.sub("", text)):
         out.extend(int(n) for n in re.split(r"\s*[,，、]\s*", m.group(1)))
     return out
 
@@ -190,8 +195,15 @@ def unmark(text: str) -> str:
 
 
 def strip_markers(text: str) -> str:
-    """``text`` without citation markers (and the space before them)."""
-    return re.sub(r"\s*" + MARKER.pattern, "", text)
+    """``text`` without citation markers (and the space before them), a quoted code block as it is.
+
+    >>> strip_markers("A [1].\\n```\\nout[0]\\n``` [2]")
+    'A.\\n```\\nout[0]\\n```'
+    """
+    pieces = _CODE_BODY.split(text)
+    codes = _CODE_BODY.findall(text)
+    strip = lambda s: re.sub(r"\s*" + MARKER.pattern, "", s)
+    return "".join(strip(p) + (codes[k] if k < len(codes) else "") for k, p in enumerate(pieces))
 
 
 def answer_sentences(text: str) -> list[str]:
