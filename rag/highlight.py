@@ -34,15 +34,19 @@ _MD_ESCAPE = re.compile(r"([\\`*_{}\[\]<>#|~$!])")
 # GitHub-flavoured Markdown turns bare URLs, www. names and e-mail addresses into links,
 # and Streamlit turns :shortcodes: into emoji and icons — on the text *after* escapes and
 # character references are decoded, so escaping cannot stop them. An invisible WORD JOINER
-# (U+2060) after every ':', between 'www' and '.', and before '@' breaks each pattern.
+# (U+2060) after a ':' that a name or '//' follows, between 'www' and '.', and before '@' breaks
+# each pattern (not after every ':': 「阶段:⁠…」 copied with it; a CJK character or a space after a
+# colon starts neither a shortcode nor a link).
 WORD_JOINER = "\u2060"
-_AUTOLINK = re.compile(r"(?<=:)|(?i:(?<=www)(?=\.))|(?=@)")
+_AUTOLINK = re.compile(r"(?<=:)(?=[A-Za-z0-9_/+\-])|(?i:(?<=www)(?=\.))|(?=@)")
 
 
 def no_autolinks(text: str) -> str:
     """``text`` with a word joiner where Markdown would start an auto-link or a shortcode.
 
     >>> no_autolinks("see https://x.org or www.x.org, a@b.co") == "see https:\u2060//x.org or www\u2060.x.org, a\u2060@b.co"
+    True
+    >>> no_autolinks(":smile: 阶段:检索, Note: done") == ":\u2060smile: 阶段:检索, Note: done"
     True
     """
     return _AUTOLINK.sub(WORD_JOINER, text)
