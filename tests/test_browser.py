@@ -255,7 +255,10 @@ def test_first_load_ask_open_a_citation_open_the_source_and_go_back(browser, app
             page.locator(".studyrag-document mark.studyrag-cited").all_inner_texts()
         )
         shot(page, "source.png")
-        page.get_by_role("button", name="← Back to the answer").click()
+        back = page.get_by_role("button", name="← Back to the answer")
+        box = back.bounding_box()  # the page scrolled to the passage: the way back is still in view
+        assert box is not None and 0 <= box["y"] and box["y"] + box["height"] <= page.viewport_size["height"], box
+        back.click()
         page.locator(".studyrag-answer").first.wait_for()
         assert page.get_by_role("heading", name="Ask your notes").is_visible()
         assert not page.dialogs

@@ -42,6 +42,9 @@ CSS = f"""
   overflow-wrap: normal; word-break: normal; }}
 .studyrag-notes th {{ white-space: nowrap; }}
 .studyrag-notes table {{ display: block; max-width: 100%; overflow-x: auto; }}
+/* "Open [n] in its document" scrolls the page to the passage: the way back stays in view */
+.st-key-source-back {{ position: sticky; top: 3.75rem; z-index: 990; width: fit-content; }}
+.st-key-source-back button {{ background: var(--background-color, #fff); box-shadow: 0 1px 4px rgba(0,0,0,.18); }}
 [class*="st-key-chat-"] button {{ justify-content: flex-start; text-align: left; padding-left: .6rem;
   padding-right: .6rem; }}
 [class*="st-key-chat-"] button div, [class*="st-key-chat-"] button span {{ justify-content: flex-start; }}
