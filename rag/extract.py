@@ -273,6 +273,9 @@ def select(
             picked = {r: _with_antecedents(index, quotable[r], us, p.paragraph_chars or MAX_CHARS) for r, us in picked.items()}
         if p.paragraph_chars:
             picked = {r: _whole_paragraphs(index, quotable[r], us, p.paragraph_chars) for r, us in picked.items()}
+            # a lead-in the paragraph brought (「…組み合わせる手法です。手順は次のとおりです。」) brings its list
+            picked = {r: _expand_lists(quotable[r], us, steps, _doc(index, r), p.list_closing) if
+                      any(u.kind == "lead" for u in us) else us for r, us in picked.items()}
         if p.split_lists:
             # a question asking for a list (steps, remedies, kinds) gets all of it, also the part
             # the chunker put in the next passage; a quoted lead-in gets the list it opens
@@ -286,7 +289,8 @@ def select(
     if p.outline:
         picked = _with_outline(index, query, picked, analyze, p.term_bonus)
     if p.code_blocks:
-        picked = _with_blocks(index, query, picked, best - p.unit_margin, analyze, p.term_bonus, asks_for_code(question))
+        picked = _with_blocks(index, query, picked, best - p.unit_margin, analyze, p.term_bonus,
+                              asks_for_code(question))
     sides = comparison_sides(question)
     if sides:
         fits = None
@@ -595,7 +599,8 @@ def on_topic_blocks(index: Index, row: int, units: list[Unit], topics: Sequence[
 _FENCED = re.compile(r"^[ \t]*(```|~~~)[ \t]*(\w*)[^\n]*\n(.*?)(?:(^[ \t]*\1[ \t]*$)|\Z)", re.M | re.S)
 
 
-def code_blocks(index: Index, row: int, max_lines: int = MAX_BLOCK_LINES, max_chars: int = MAX_BLOCK_CHARS) -> list[Unit]:
+def code_blocks(index: Index, row: int, max_lines: int = MAX_BLOCK_LINES,
+                max_chars: int = MAX_BLOCK_CHARS) -> list[Unit]:
     """The short fenced blocks inside passage ``row`` (kind ``block``; span: the lines between
     the fences): at most ``max_lines`` non-blank lines and ``max_chars`` characters,
     not a diagram (```mermaid```). A fence never closed runs to the end of the document, as

@@ -716,3 +716,31 @@ def test_notes_wrapped_at_a_column_are_quoted_by_sentence_and_code_asked_for_who
     _checked(a)
     assert "No — it is exact attention; only the order of computation changes [1]." in a.text, a.text
     assert "- No" not in a.text
+
+
+def test_a_lead_in_a_paragraph_brings_its_list(tmp_path):
+    """「投機的デコーディングの手順は？」 quoted 「…組み合わせる手法です。手順は次のとおりです。」 and
+    stopped: the lead-in came with its paragraph, after the lists were kept together, so its
+    four steps never followed."""
+    from conftest import write_corpus
+
+    from ingest.pipeline import ingest
+    from rag.encoders import load_encoder
+    from rag.index import open_index
+    from rag.search import Searcher
+
+    notes = ("# LLM推論高速化ノート\n\nこのノートは、面接でよく聞かれる「LLMの推論をどう速くするか」というテーマを整理した"
+             "ものです。\n\n## 2. PagedAttention\n\nPagedAttentionはvLLMで導入された手法で、OSの仮想メモリのページングに着想を"
+             "得ています。KVキャッシュを固定サイズのブロックに分割します。\n\n## 3. 投機的デコーディング\n\n"
+             "投機的デコーディング（Speculative Decoding）は、小さなドラフトモデルと大きなターゲットモデルを組み合わせる手法"
+             "です。手順は次のとおりです。\n\n1. ドラフトモデルが次のk個のトークンを高速に自己回帰で生成する。\n"
+             "2. ターゲットモデルがk個の候補トークンを1回のフォワードパスでまとめて検証する。\n"
+             "3. ターゲットモデルの分布と一致する先頭部分のトークンを受理し、最初に棄却された位置でターゲットモデルから"
+             "1トークンをサンプリングし直す。\n4. 受理されたトークン列を出力に追加し、手順1に戻る。\n\n"
+             "棄却サンプリングを使うため、出力の分布はターゲットモデル単体の分布と数学的に同一です。受理率が高いほど高速化の"
+             "効果が大きく、一般的には2〜3倍の速度向上が報告されています。\n")
+    enc = load_encoder("e5-small")
+    ingest(write_corpus(tmp_path / "corpus", {"inference.md": notes}), tmp_path / "index", encoder=enc)
+    a = ask(Searcher(open_index(tmp_path / "index"), encoder=enc), "投機的デコーディングの手順は？")
+    _checked(a)
+    assert "手順は次のとおりです" in a.text and "1. ドラフトモデル" in a.text and "4. 受理されたトークン列" in a.text, a.text
