@@ -102,6 +102,17 @@ def test_markdown_is_rendered_and_inert():
     )  # … but as a line (escaped by the caller)
 
 
+def test_an_english_paragraph_wrapped_at_a_column_shows_as_one_paragraph():
+    """A learner's Markdown wrapped at 90 columns showed ragged lines, broken where the file wraps
+    ("…by an angle proportional" / "to the token's position"): a line break inside an English
+    sentence is a space, as Markdown shows it; a CJK note keeps its lines."""
+    wrapped = "# RoPE\n\nRoPE rotates each pair of dimensions by an angle proportional\nto the token's position.\n"
+    out = notes.document_html(Document("pe.md", wrapped, "RoPE", "en", "0"))
+    assert "an angle proportional to the token&#x27;s position." in out and "<br>" not in out, out
+    cjk = "# 類似度\n\n**コサイン類似度**\n2つのベクトルの角度が小さいほど類似度が高い\n"
+    assert "<br>" in notes.document_html(Document("sim.md", cjk, "類似度", "ja", "0"))
+
+
 def test_plain_text_documents_keep_their_lines_and_are_inert():
     doc = Document("n.txt", "第一行 <b>x</b>\n**not bold**\n\n\n\n# not a heading", "n", "zh", "0")
     out = notes.document_html(doc)

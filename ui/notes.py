@@ -20,7 +20,7 @@ from pathlib import PurePosixPath
 from markdown_it import MarkdownIt
 
 from rag.highlight import escape, no_autolinks
-from rag.rules.sentences import MARKER
+from rag.rules.sentences import MARKER, runs_on
 from rag.rules.structure import GENERIC_HEADINGS, plain, strip_heading_number
 from rag.types import Chunk, Document
 
@@ -66,6 +66,13 @@ def _md() -> MarkdownIt:
     def br(self, tokens, idx, options, env):
         return "<br>"
 
+    def softbreak(self, tokens, idx, options, env):
+        # a line break wrapping an English sentence ("… only the order of" / "computation
+        # changes.") shows as a space, as Markdown shows it; a CJK note's lines stay lines
+        before = tokens[idx - 1].content if idx else ""
+        after = tokens[idx + 1].content if idx + 1 < len(tokens) else ""
+        return " " if runs_on(f"{before}\n{after}", len(before)) else "<br>"
+
     # Headings as our own elements: Streamlit would give h1-h6 anchor links of its own.
     def heading_open(self, tokens, idx, options, env):
         n = int(tokens[idx].tag[1])
@@ -84,7 +91,7 @@ def _md() -> MarkdownIt:
         "link_open": link_open,
         "link_close": link_close,
         "image": image,
-        "softbreak": br,
+        "softbreak": softbreak,
         "hardbreak": br,
         "heading_open": heading_open,
         "heading_close": heading_close,

@@ -99,7 +99,7 @@ def unit_spans(text: str) -> list[tuple[int, int]]:
             continue
         if m is not None and m.group() == "." and _numbers_its_line(text, m.start()):
             continue  # the number of a step or a heading, not a sentence's end
-        if m is not None and m.group() == "\n" and _runs_on(text, m.start()):
+        if m is not None and m.group() == "\n" and runs_on(text, m.start()):
             continue
         a, b = trim_span(text, s, e)
         if len(WORDY.findall(text[a:b])) >= MIN_UNIT_WORD_CHARS:
@@ -108,9 +108,14 @@ def unit_spans(text: str) -> list[tuple[int, int]]:
     return out
 
 
-def _runs_on(text: str, nl: int) -> bool:
+def runs_on(text: str, nl: int) -> bool:
     """Whether the line break at ``nl`` wraps an English sentence (:data:`_RUNS_ON`): not in a
-    fenced block, not after a heading or a table row, not before one or a fence."""
+    fenced block, not after a heading or a table row, not before one or a fence. Units run on
+    over it, and the notes are shown without it.
+
+    >>> runs_on("only the order of\\ncomputation changes.", 17), runs_on("**類似度**\\n2つのベクトル", 8)
+    (True, False)
+    """
     if not _RUNS_ON.match(text, nl):
         return False
     start = text.rfind("\n", 0, nl) + 1
