@@ -32,7 +32,7 @@ def test_an_upload_is_saved_in_the_data_folder_and_indexed_from_there(env):
     ok(at.run())
     button(at, "add-files").click()
     ok(at.run())
-    assert any("Added uploads/photosynthesis.md" in s for s in texts(at.success))
+    assert any("Added photosynthesis.md." in s for s in texts(at.success))
     assert (env / "data" / "uploads" / "photosynthesis.md").read_text(encoding="utf-8") == GOOD_UPLOAD
     assert not (env / "corpus" / "uploads").exists()  # nothing written into the notes folder
     build = env / "index" / "builds" / (env / "index" / "CURRENT").read_text().strip()

@@ -389,7 +389,7 @@ def test_an_uploaded_hostile_note_is_shown_inert_while_another_session_asks(brow
         a.locator("input[type='file']").set_input_files(str(note))
         a.get_by_role("button", name="Add to my notes").click()
         ask(b, "RAGとは何ですか")  # the other session keeps answering meanwhile
-        a.get_by_text("Added uploads/xss-note.md").wait_for(timeout=180_000)
+        a.get_by_text("Added xss-note.md").wait_for(timeout=180_000)
         a.get_by_role("link", name="Documents", exact=True).click()
         a.get_by_role("combobox", name="Open a document").click()
         a.get_by_role("option", name="Security note").first.click()
@@ -449,7 +449,7 @@ def test_a_note_nested_too_deep_is_shown_whole_with_a_notice(browser, app_url, t
                         + "".join("  " * i + f"- level {i} of the list\n" for i in range(60)), encoding="utf-8")
         page.locator("input[type='file']").set_input_files(str(note))
         page.get_by_role("button", name="Add to my notes").click()
-        page.get_by_text("Added uploads/deep-list.md").wait_for(timeout=180_000)
+        page.get_by_text("Added deep-list.md").wait_for(timeout=180_000)
         page.get_by_role("link", name="Documents", exact=True).click()
         page.get_by_role("combobox", name="Open a document").click()
         page.get_by_role("option", name="Deep list").first.click()

@@ -16,7 +16,7 @@ from ingest.uploads import (
     start_adding,
     update_index,
 )
-from rag.corpus import CONVERTIBLE, is_file_format, printable, read_by_older_readers, stale_documents
+from rag.corpus import CONVERTIBLE, UPLOADS, is_file_format, printable, read_by_older_readers, stale_documents
 from rag.errors import RagError
 from rag.highlight import md_escape
 from ui import i18n, session
@@ -25,6 +25,11 @@ from ui import state
 from ui.state import tr
 
 STAGES = ("chunks", "headings", "sentences", "analyze")
+
+
+def _file_names(doc_ids) -> str:
+    """Uploaded files as the learner named them (their ids are ``uploads/<name>``), escaped."""
+    return r.joined(d.removeprefix(UPLOADS + "/") for d in doc_ids)
 
 
 def render() -> None:
@@ -117,9 +122,9 @@ def _job_panel() -> None:
         for name, why in result.refused:
             messages.append(("error", "add.refused", {"name": name, "why": why}))
         for d in result.unchanged:
-            messages.append(("info", "add.unchanged", {"name": md_escape(d)}))
+            messages.append(("info", "add.unchanged", {"name": _file_names([d])}))
         if result.saved and job.report is not None:
-            messages.append(("success", "add.added", {"names": r.joined(result.saved), "docs": job.report.documents}))
+            messages.append(("success", "add.added", {"names": _file_names(result.saved), "docs": job.report.documents}))
             up.round += 1  # a new uploader: the old one's files are cleared
     up.messages = messages
     st.rerun(scope="app")
@@ -146,9 +151,9 @@ def _upload_now(files: list[tuple[str, bytes]], encoder: str) -> None:
     for name, why in result.refused:
         messages.append(("error", "add.refused", {"name": name, "why": why}))
     for d in result.unchanged:
-        messages.append(("info", "add.unchanged", {"name": md_escape(d)}))
+        messages.append(("info", "add.unchanged", {"name": _file_names([d])}))
     if result.saved:
-        messages.append(("success", "add.added", {"names": r.joined(result.saved), "docs": report.documents}))
+        messages.append(("success", "add.added", {"names": _file_names(result.saved), "docs": report.documents}))
     up.messages = messages
     if result.saved:
         up.round += 1  # a new uploader: the old one's files are cleared
