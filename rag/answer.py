@@ -44,8 +44,8 @@ from rag.rules.questions import (
 )
 from rag.rules.script import detect_lang
 from rag.rules.structure import (
-    CONCLUSION_HEADINGS, OPENING_HEADINGS, facets_asked, list_mark, plain, row_sentences, section_name, strip_qa_label,
-    title,
+    CLOSES_EMPHASIS, CONCLUSION_HEADINGS, OPENING_HEADINGS, facets_asked, list_mark, plain, row_sentences, section_name,
+    strip_qa_label, title,
 )
 from rag.rules.sentences import POINTS_BACK, answer_sentences, strip_markers, unmark
 from rag.types import Chunk, Hit
@@ -429,9 +429,6 @@ def _check_texts(index, c: Citation) -> list[str]:
     return out
 
 
-_CLOSES_EMPHASIS = re.compile(r"(?:\*\*|__|\*|_)\s+")
-
-
 def _extractive(index, citations: tuple[Citation, ...], sel: list[Selection], lang: str, base: dict,
                 note: str = "") -> Answer:
     sentences = []
@@ -442,10 +439,10 @@ def _extractive(index, citations: tuple[Citation, ...], sel: list[Selection], la
             if prev is not None and u.kind == "question" and "\n" not in text[prev.end - at : u.start - at]:
                 # the rest of a list item that asks (「…気づいた。どのように検出し、防御するか？」): its line
                 sentences[-1] += _cited(_sentence(u.text), "text", c.number)
-            elif text[: u.start - at].rpartition("\n")[2].strip() and _CLOSES_EMPHASIS.match(u.text):
+            elif text[: u.start - at].rpartition("\n")[2].strip() and CLOSES_EMPHASIS.match(u.text):
                 # inside its line after a question set off in emphasis ("- *Is it exact?* No — …"):
                 # the "* " closes the emphasis, it marks no list item
-                sentences.append(_cited(_sentence(_CLOSES_EMPHASIS.sub("", u.text, count=1), u.kind), u.kind, c.number))
+                sentences.append(_cited(_sentence(CLOSES_EMPHASIS.sub("", u.text, count=1), u.kind), u.kind, c.number))
             else:
                 sentences.append(_cited(_sentence(u.text, u.kind), u.kind, c.number))
     lead = ""
@@ -513,7 +510,7 @@ def _new_for_followup(searcher: Searcher, sel: list[Selection], question: str, p
         # new topic words only: 「創作にはどっちを使えばいい？」 adds 創作, not 使う
         topical = {t for w in topic_words(question, lang) for t in searcher.analyze(w)}
         new_tokens = {t for t in (content_terms(own) & topical) - before
-                      if t in index.bm25.vocabulary and not aspect_of(t) and t not in QUESTION_WORDS | EACH_WORDS}
+                      if t in index.bm25.vocabulary and not aspect_of(t) and t not in _NO_NEW_TOPIC}
     aspect = aspect_of(question)
     texts = [(s, u) for s in sel for u in s.units]
     if new_tokens:
@@ -534,6 +531,9 @@ def _new_for_followup(searcher: Searcher, sel: list[Selection], question: str, p
         sel = [dataclasses.replace(s, units=_on_facet(s.units, aspect)) for s in sel]
         return [s for s in sel if s.units]
     return sel
+
+
+_NO_NEW_TOPIC = QUESTION_WORDS | EACH_WORDS  # words a follow-up adds that name no new topic
 
 
 def _asks_each(question: str, analyze) -> bool:

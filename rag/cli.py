@@ -34,7 +34,8 @@ def _print_hits(query: str, hits, as_json: bool, out) -> None:
         stages = " ".join(f"{k}={v:.3f}" for k, v in h.scores.items() if v is not None)
         where = c.section or c.title
         # names from the notes on one line: a newline in a file name cannot forge a result line
-        out.write(terminal_text(f"[{h.rank}] {h.score:.3f}  {printable(c.doc_id)} · {printable(where)} · {c.lang}  ({stages})\n"))
+        head = f"[{h.rank}] {h.score:.3f}  {printable(c.doc_id)} · {printable(where)} · {c.lang}  ({stages})"
+        out.write(terminal_text(head + "\n"))
         text = " ".join(c.text.split())
         out.write(terminal_text(f"    {text[:240]}{'…' if len(text) > 240 else ''}\n"))
         if c.parallel:
@@ -159,7 +160,8 @@ def _names(docs: list[str]) -> str:
 
 
 def _has_file(doc_id: str, corpus: Path, uploads: Path | None) -> bool:
-    if doc_id.startswith(UPLOADS + "/") and uploads is not None and (Path(uploads) / doc_id[len(UPLOADS) + 1 :]).exists():
+    upload = doc_id.removeprefix(UPLOADS + "/")
+    if upload != doc_id and uploads is not None and (Path(uploads) / upload).exists():
         return True
     return (corpus / doc_id).exists()
 

@@ -17,7 +17,7 @@ from rag.rules.questions import QUESTION_END, is_question_unit
 from rag.rules.script import WORDY
 from rag.rules.sentences import STOPS
 from rag.rules.structure import (
-    BULLET, BULLET_LINE, FENCE, QA_LINE, SECTION_LINE, is_item_line, passage_rows, plain, qa_item,
+    BULLET, BULLET_LINE, CLOSES_EMPHASIS, FENCE, QA_LINE, SECTION_LINE, is_item_line, passage_rows, plain, qa_item,
 )
 from rag.safety import addresses_reader
 from rag.types import Chunk
@@ -125,7 +125,7 @@ _COMMENT = re.compile(r"<!--.*?(?:-->|\Z)", re.S)
 # After a question on its line, the answer: the question was set off in emphasis ("- *Is it
 # exact?* No — …", the unit opening with the emphasis closing) or the answer is labelled
 # ("Q: …? A: …", 「答え：…」) — not more of an interview prompt.
-_ANSWERS = re.compile(r"(?:\*\*|__|\*|_)\s|(?:A|Ans|Answer|答え?|回答|解答)\s*[:：]", re.I)
+_ANSWER_LABEL = re.compile(r"(?:A|Ans|Answer|答え?|回答|解答)\s*[:：]", re.I)
 
 
 def chunk_unit_kinds(chunk: Chunk, doc: str, spans: Sequence[tuple[int, int]]) -> list[str]:
@@ -158,7 +158,8 @@ def chunk_unit_kinds(chunk: Chunk, doc: str, spans: Sequence[tuple[int, int]]) -
             kind = "meta"
         if kind == "table" and ls in rows:
             kind = "row"
-        if line_kind.get(ls) == "question" and kind in QUOTABLE - {"row", "formula"} and not _ANSWERS.match(doc[s:e]):
+        if line_kind.get(ls) == "question" and kind in QUOTABLE - {"row", "formula"} and not (
+            CLOSES_EMPHASIS.match(doc[s:e]) or _ANSWER_LABEL.match(doc[s:e])):
             kind = "question"  # 「- 量子化は…どう機能するか？4ビット、3ビット、2ビット間のトレードオフ。」: all one prompt
         elif line_kind.get(ls) == "heading" and kind in ("text", "lead"):
             kind = "heading"

@@ -30,6 +30,9 @@ GREETINGS = frozenset("hello hi hey ok okay thanks thank yes no bye lol hmm ther
                       "ありがとう 你好 您好 谢谢 再见".split())
 
 
+_NAMES_NOTHING = QUESTION_WORDS | EN_STOP | ZH_STOP | GREETINGS
+
+
 def names_nothing(tokens: Iterable[str]) -> bool:
     """Whether a question's analyzed ``tokens`` hold no word to look up: only question words,
     stop words, greetings, numbers or one character repeated (「とは」, 「是什么」, "What is it?",
@@ -39,8 +42,8 @@ def names_nothing(tokens: Iterable[str]) -> bool:
     >>> names_nothing(["とは"]), names_nothing(["hello"]), names_nothing(["1234"]), names_nothing(["llm"])
     (True, True, True, False)
     """
-    return not any(not t.startswith("~") and t.lower() not in QUESTION_WORDS | EN_STOP | ZH_STOP | GREETINGS
-                   and not t.isdigit() and len(set(t)) > 1 for t in tokens)
+    return not any(not t.startswith("~") and t.lower() not in _NAMES_NOTHING and not t.isdigit() and len(set(t)) > 1
+                   for t in tokens)
 
 
 # Words that point at each of the things the previous turn named (「それぞれの例は？」, "both"):
@@ -235,6 +238,10 @@ FOLLOWUP_OPENERS_JA_ZH = (
     "那么", "那它", "然后", "还有", "另外",
 )  # fmt: skip
 FOLLOWUP_OPENERS_EN = ("and", "also", "so", "then", "what about", "how about", "and what about", "but")
+# … those that open "What about X?", 「じゃあXは？」, 「那X呢?」: no reference word (「それは？」, 「它呢?」 lean on
+# the previous turn's own topic), 那 read as "then"
+FOLLOWUP_INSTEAD_OPENERS = ("じゃあ", "じゃ", "では", "それでは", "なら", "那么", "那", "还有", "另外", "and", "what about",
+                            "how about", "and what about")
 # … and reference words anywhere in a short follow-up.
 FOLLOWUP_INSIDE_JA_ZH = ("それ", "その", "これ", "この", "そんな", "そういう", "它", "它们", "这个", "那个", "这种",
                          "那种", "这样", "那样")
@@ -260,7 +267,7 @@ _OPENER_STRIP = re.compile(
 
 # "What about X?", 「じゃあXは？」, 「那X呢?」: the previous question asked again of another topic
 # (a bare name after the opener: no question word, no reference, no comparison of its own).
-_INSTEAD = re.compile(r"^(?:じゃあ|じゃ|では|それでは|なら|那么|那|还有|另外|and\s+what\s+about|what\s+about|how\s+about|and)"
+_INSTEAD = re.compile(rf"^(?:{_alternation(FOLLOWUP_INSTEAD_OPENERS)})"
                       r"\s*[、，,]?\s*(?P<topic>[^？?。.!！]{1,40}?)\s*(?:は|って|の方は|の場合は|呢|吗|怎么样|如何)?\s*[？?。.!！]*$",
                       re.I)
 _ASKS_ITSELF = re.compile(r"\b(?:what|how|why|when|which|who|where|is|are|does|do|can)\b|どう|なぜ|なに|何|"

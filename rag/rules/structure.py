@@ -393,6 +393,9 @@ def row_sentences(text: str, start: int = 0, end: int | None = None) -> list[str
 
 # --- Markdown decoration -----------------------------------------------------------------------
 _EMPH = re.compile(r"(\*\*|__|\*|`)")
+# A unit inside its line that opens with the emphasis closing before it: "* No — …" of
+# "- *Is FlashAttention an approximation?* No — …" (its "* " marks no list item).
+CLOSES_EMPHASIS = re.compile(r"(?:\*\*|__|\*|_)\s+")
 _LINK = re.compile(r"!?\[([^\]]*)\]\([^)]*\)")
 
 
