@@ -48,7 +48,7 @@ def _add_ask_and_open_first_citation(page, path, question: str):
     page.get_by_role("heading", name="資料を追加").wait_for()
     page.locator("input[type='file']").set_input_files(str(path))
     page.get_by_role("button", name="ノートに追加").click()
-    page.get_by_text(f"uploads/{path.name} を追加しました").wait_for(timeout=300_000)
+    page.get_by_text(f"{path.name} を追加しました").wait_for(timeout=300_000)
     page.get_by_role("link", name="質問する").click()
     page.locator("textarea").first.fill(question)
     page.get_by_role("button", name="質問する", exact=True).click()
@@ -79,7 +79,7 @@ def test_refused_uploads_say_why_in_japanese_and_name_a_misnamed_file_for_what_i
         page.get_by_role("heading", name="資料を追加").wait_for()
         page.locator("input[type='file']").set_input_files(str(tmp_path / "kept-note.md"))
         page.get_by_role("button", name="ノートに追加").click()
-        page.get_by_text("uploads/kept-note.md を追加しました").wait_for(timeout=180_000)
+        page.get_by_text("kept-note.md を追加しました").wait_for(timeout=180_000)
         # the uploader is replaced by a fresh one (its file cleared): wait until only that one is left
         page.wait_for_function("() => document.querySelectorAll(\"input[type='file']\").length === 1", timeout=30_000)
         page.locator("input[type='file']").set_input_files([str(tmp_path / n) for n in files if n != "kept-note.md"])
@@ -264,9 +264,9 @@ def test_an_upload_while_another_is_read_is_asked_to_wait_in_the_interface_langu
         assert "另一个上传的文件还在读取中" in said and "another upload" not in said, said
         # the file being read is not offered as "changed in the notes folder" to re-read
         assert b.get_by_text("重新读取这些文件").count() == 0 and b.get_by_text("在读取后被修改").count() == 0
-        a.get_by_text("已添加 uploads/first.pdf").wait_for(timeout=300_000)
+        a.get_by_text("已添加 first.pdf").wait_for(timeout=300_000)
         b.get_by_role("button", name="添加到笔记").click()  # the file is still chosen
-        b.get_by_text("已添加 uploads/second.pdf").wait_for(timeout=300_000)
+        b.get_by_text("已添加 second.pdf").wait_for(timeout=300_000)
     finally:
         ctx_a.close()
         ctx_b.close()
@@ -307,7 +307,7 @@ def test_chinese_word_notes_are_offered_by_topic_without_their_heading_numbers(b
         page.get_by_role("heading", name="添加资料").wait_for()
         page.locator("input[type='file']").set_input_files(str(tmp_path / "os-review-zh.docx"))
         page.get_by_role("button", name="添加到笔记").click()
-        page.get_by_text("已添加 uploads/os-review-zh.docx").wait_for(timeout=300_000)
+        page.get_by_text("已添加 os-review-zh.docx").wait_for(timeout=300_000)
         page.get_by_role("link", name="提问").click()
         page.locator("[data-testid='stMain'] b", has_text="操作系统复习笔记").first.wait_for(timeout=30_000)
         main = page.locator("[data-testid='stMain']").inner_text()

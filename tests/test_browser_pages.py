@@ -272,7 +272,7 @@ def test_labels_in_the_interface_language_and_a_layout_that_breaks_no_word(brows
         page.get_by_text("を追加しました").wait_for(timeout=180_000)
         page.get_by_role("combobox", name="表示言語").click()
         page.get_by_role("option", name="中文").click()
-        page.get_by_text("已添加 uploads/zorblax.md").wait_for(timeout=30_000)
+        page.get_by_text("已添加 zorblax.md").wait_for(timeout=30_000)
         assert page.get_by_text("を追加しました").count() == 0
         # back to Japanese: one arrow on the way back from a document
         page.get_by_role("combobox", name="界面语言").click()
