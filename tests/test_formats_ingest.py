@@ -437,6 +437,7 @@ def test_an_index_built_before_readers_were_recorded_reads_its_files_again(read_
     corpus, index_dir, enc = read_once
     folder = current_folder(index_dir)
     manifest = json.loads((folder / "manifest.json").read_text(encoding="utf-8"))
+    manifest.pop("checksums")  # built before readers were recorded: before checksums too
     for table in ("documents", "skipped"):
         for v in manifest[table].values():
             v.pop("reader", None)
